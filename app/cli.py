@@ -1,0 +1,102 @@
+"""`stowage serve`: flags and STOWAGE_* variables onto Stario's server config."""
+
+import argparse
+import sys
+from contextlib import AbstractContextManager
+from typing import cast
+
+import uvloop
+from stario import ServerConfig, serve
+from stario.http.config import RequestPolicy
+from stario.telemetry.core import Tracer
+
+from app.bundle import BundleError, ensure_datastar
+from app.config import SETTINGS, Config, ConfigError, uv_executable
+from app.main import make_bootstrap
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stowage", description="Stowage: upload, keep, share and download files."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run the web app",
+        description="Run the Stowage web app. Every flag can also be set through the "
+        "environment variable named beside it; a flag wins over its variable.",
+    )
+    for setting in SETTINGS:
+        default = setting.default if setting.default is not None else "see text"
+        serve_parser.add_argument(
+            setting.flag,
+            dest=setting.name,
+            metavar=setting.name.split("_")[-1].upper(),
+            help=f"{setting.help} [env {setting.env}; default {default}]",
+        )
+    return parser
+
+
+def make_tracer(log: str) -> Tracer:
+    if log == "tty":
+        from stario.telemetry.tty import TTYTracer
+
+        return cast(Tracer, TTYTracer())
+    if log == "off":
+        from stario.telemetry.noop import NoOpTracer
+
+        return cast(Tracer, NoOpTracer())
+    from stario.telemetry.json import JsonTracer
+
+    return cast(Tracer, JsonTracer())
+
+
+def server_config(config: Config) -> ServerConfig:
+    return ServerConfig(
+        host=config.host,
+        port=config.port,
+        requests=RequestPolicy(
+            max_body_bytes=config.max_request_body_bytes,
+            max_header_bytes=config.max_request_header_bytes,
+            body_timeout=config.body_timeout,
+        ),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = vars(parser.parse_args(argv))
+    args.pop("command")
+    try:
+        config = Config.load(args, stdout_is_tty=sys.stdout.isatty())
+        if config.max_file_bytes > config.max_request_body_bytes:
+            raise ConfigError(
+                "--max-file-bytes cannot exceed --max-request-body-bytes: "
+                "no request could carry such a file"
+            )
+    except ConfigError as exc:
+        parser.exit(2, f"stowage: error: {exc}\n")
+    try:
+        if ensure_datastar(uv_executable()):
+            print("stowage: fetched and verified the Datastar bundle", file=sys.stderr)
+    except BundleError as exc:
+        print(
+            f"stowage: warning: {exc}; the API works, the page will lack Datastar",
+            file=sys.stderr,
+        )
+    print(
+        f"stowage: serving http://{config.host}:{config.port}/ "
+        f"(data in {config.data_dir.resolve()})",
+        file=sys.stderr,
+        flush=True,
+    )
+    tracer = make_tracer(config.log)
+    with cast(AbstractContextManager[Tracer], tracer):
+        uvloop.run(
+            serve(make_bootstrap(config), config=server_config(config), tracer=tracer)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

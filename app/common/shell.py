@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stario import Assets, h
+from stario.datastar import ModuleScript
+from stario.markup import HtmlElement
+from stario.exceptions import StarioError
+
+
+@dataclass(frozen=True, slots=True)
+class PageAssets:
+    """Fingerprinted URLs of what every page loads; the bundle may be missing offline."""
+
+    style_css: str
+    datastar_js: str | None
+
+    @classmethod
+    def from_assets(cls, assets: Assets) -> PageAssets:
+        try:
+            datastar_js: str | None = assets.href("vendor/datastar.js")
+        except StarioError:
+            datastar_js = None
+        return cls(style_css=assets.href("style.css"), datastar_js=datastar_js)
+
+
+def page(assets: PageAssets, title: str, body: HtmlElement) -> HtmlElement:
+    return h.HtmlDocument(
+        {"lang": "en"},
+        h.Head(
+            h.Meta({"charset": "utf-8"}),
+            h.Meta(
+                {"name": "viewport", "content": "width=device-width, initial-scale=1"}
+            ),
+            h.Title(title),
+            h.Link({"rel": "stylesheet", "href": assets.style_css}),
+            ModuleScript(assets.datastar_js) if assets.datastar_js else None,
+        ),
+        h.Body(body),
+    )

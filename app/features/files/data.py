@@ -1,0 +1,119 @@
+"""The files table: one row per blob that is fully written and fsynced."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from app.db import Database
+from app.ingest.pipeline import IngestedFile
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    declared_mime TEXT,
+    created_at TEXT NOT NULL,
+    owner TEXT
+);
+CREATE INDEX IF NOT EXISTS files_newest ON files (created_at DESC);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    id: str
+    name: str
+    size: int
+    sha256: str
+    mime: str
+    declared_mime: str | None
+    created_at: str
+    owner: str | None
+
+
+_COLUMNS = "id, name, size, sha256, mime, declared_mime, created_at, owner"
+
+
+def _row(record: aiosqlite.Row) -> FileRow:
+    return FileRow(*record)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+async def add_files(
+    db: Database, files: list[IngestedFile], owner: str | None = None
+) -> list[FileRow]:
+    """Record committed blobs in one transaction: all rows or none."""
+    created_at = now_iso()
+    rows = [
+        FileRow(
+            f.id, f.name, f.size, f.sha256, f.mime, f.declared_mime, created_at, owner
+        )
+        for f in files
+    ]
+    async with db.transaction() as conn:
+        await conn.executemany(
+            f"INSERT INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.id,
+                    r.name,
+                    r.size,
+                    r.sha256,
+                    r.mime,
+                    r.declared_mime,
+                    r.created_at,
+                    r.owner,
+                )
+                for r in rows
+            ],
+        )
+    return rows
+
+
+async def list_files(db: Database, limit: int = 1000, offset: int = 0) -> list[FileRow]:
+    async with db.conn.execute(
+        f"SELECT {_COLUMNS} FROM files ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+        (limit, offset),
+    ) as cursor:
+        return [_row(r) async for r in cursor]
+
+
+async def count_files(db: Database) -> int:
+    async with db.conn.execute("SELECT count(*) FROM files") as cursor:
+        record = await cursor.fetchone()
+    return int(record[0]) if record else 0
+
+
+async def get_file(db: Database, file_id: str) -> FileRow | None:
+    async with db.conn.execute(
+        f"SELECT {_COLUMNS} FROM files WHERE id = ?", (file_id,)
+    ) as cursor:
+        record = await cursor.fetchone()
+    return _row(record) if record else None
+
+
+async def remove_file(db: Database, file_id: str) -> bool:
+    async with db.transaction() as conn:
+        cursor = await conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+    return cursor.rowcount > 0
+
+
+def file_json(row: FileRow) -> dict[str, str | int | None]:
+    """The public JSON shape of a stored file."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "size": row.size,
+        "sha256": row.sha256,
+        "mime": row.mime,
+        "declared_mime": row.declared_mime,
+        "created_at": row.created_at,
+        "url": f"/files/{row.id}",
+    }

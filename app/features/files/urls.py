@@ -1,0 +1,6 @@
+from stario import Route
+
+API_FILES = Route("GET /api/files")
+FILE = Route("GET /files/{file_id}")
+# Stario answers HEAD only on routes registered for it.
+FILE_HEAD = Route("HEAD /files/{file_id}")

@@ -1,0 +1,3 @@
+from stario import Route
+
+HOME = Route("GET /")

@@ -1,0 +1,5 @@
+from stario import Route
+
+UPLOADS = Route("POST /uploads")
+# `curl -T file http://host/uploads/` appends the file's name to the URL.
+UPLOAD_NAMED = Route("PUT /uploads/{name}")

@@ -1,0 +1,181 @@
+"""The one way bytes become a stored file.
+
+Every transport (raw body, multipart part, file signal, later tus and S3) turns
+its wire format into chunks and feeds an `Ingest`. Limits, hashing, type
+sniffing, durable storage and clean-up live here and nowhere else.
+"""
+
+import hashlib
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass
+
+from stario.exceptions import ClientDisconnected, RequestBodyError
+
+from app.ingest.names import display_name
+from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
+from app.storage.blobs import BlobStore, BlobWriter, StorageFull
+
+
+class IngestError(Exception):
+    """An upload refused or failed; `status` and `message` are what the client is told."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            if unit == "bytes":
+                return f"{count} bytes"
+            return f"{size:.1f} {unit}".replace(".0 ", " ")
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def too_large(name: str, limit: int) -> IngestError:
+    return IngestError(413, f"{name} is larger than the {human_bytes(limit)} limit")
+
+
+def declared_type(value: str | None) -> str | None:
+    """A client's Content-Type, reduced to `type/subtype`, or None when absent or odd."""
+    if not value:
+        return None
+    media_type = value.split(";", 1)[0].strip().lower()
+    kind, slash, sub = media_type.partition("/")
+    if not slash or not kind or not sub or len(media_type) > 127:
+        return None
+    if not all(c.isalnum() or c in "!#$&-^_.+" for c in kind + sub):
+        return None
+    return media_type
+
+
+@dataclass(frozen=True, slots=True)
+class IngestedFile:
+    """A blob durably committed to the store; the catalog row is written after this."""
+
+    id: str
+    name: str
+    size: int
+    sha256: str
+    mime: str
+    declared_mime: str | None
+
+
+class Ingest:
+    """One file on its way in. `feed` chunks, then `finish`; `abort` on any failure.
+
+    `expected_bytes` is what the transport was promised (Content-Length of a raw
+    body): more than `max_bytes` is refused before a byte is read, and fewer at
+    the end means the client was cut off.
+    """
+
+    def __init__(
+        self,
+        store: BlobStore,
+        *,
+        name: str,
+        declared_mime: str | None,
+        max_bytes: int,
+        expected_bytes: int | None = None,
+    ) -> None:
+        self.name = display_name(name)
+        self.declared_mime = declared_type(declared_mime)
+        self.max_bytes = max_bytes
+        self.expected_bytes = expected_bytes
+        if expected_bytes is not None and expected_bytes > max_bytes:
+            raise too_large(self.name, max_bytes)
+        self._store = store
+        self._digest = hashlib.sha256()
+        self._head = b""
+        self._blob: BlobWriter | None = None
+        self.received = 0
+
+    async def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
+            raise too_large(self.name, self.max_bytes)
+        if len(self._head) < SNIFF_BYTES:
+            self._head += chunk[: SNIFF_BYTES - len(self._head)]
+        if self._blob is None:
+            self._blob = await self._open()
+        await self._blob.write(chunk)
+
+    async def _open(self) -> BlobWriter:
+        try:
+            return await self._store.create(self._digest)
+        except StorageFull as exc:
+            raise IngestError(507, "the server has no space left for uploads") from exc
+        except OSError as exc:
+            raise IngestError(500, "the server could not store the upload") from exc
+
+    async def finish(self) -> IngestedFile:
+        if self.expected_bytes is not None and self.received != self.expected_bytes:
+            raise IngestError(
+                400,
+                f"{self.name} was cut off after {self.received} of "
+                f"{self.expected_bytes} bytes",
+            )
+        if self._blob is None:
+            self._blob = await self._open()
+        try:
+            await self._blob.commit()
+        except StorageFull as exc:
+            raise IngestError(507, "the server has no space left for uploads") from exc
+        except OSError as exc:
+            raise IngestError(500, "the server could not store the upload") from exc
+        return IngestedFile(
+            id=self._blob.id,
+            name=self.name,
+            size=self.received,
+            sha256=self._digest.hexdigest(),
+            mime=sniff(self._head) if self.received else OCTET_STREAM,
+            declared_mime=self.declared_mime,
+        )
+
+    async def abort(self) -> None:
+        if self._blob is not None:
+            await self._blob.discard()
+
+
+def body_error(exc: RequestBodyError | ClientDisconnected) -> IngestError:
+    """What the server's own body errors and a vanished client mean to the uploader."""
+    if isinstance(exc, RequestBodyError):
+        if exc.status_code == 413:
+            return IngestError(
+                413, "the request body is larger than the server accepts"
+            )
+        if exc.status_code == 408:
+            return IngestError(408, "the upload stalled: no bytes arrived for too long")
+        return IngestError(exc.status_code, str(exc.detail or "bad request body"))
+    return IngestError(400, "the client went away before the upload finished")
+
+
+async def ingest_stream(
+    ingest: Ingest,
+    chunks: AsyncIterable[bytes],
+    *,
+    cut_off: Callable[[], bool] | None = None,
+) -> IngestedFile:
+    """Feed a whole body into `ingest` and commit it; on any failure nothing is kept.
+
+    `cut_off` is called after the body ends: Stario can end a stream normally when
+    the client leaves, so the transport says whether that happened.
+    """
+    try:
+        try:
+            async for chunk in chunks:
+                await ingest.feed(chunk)
+        except (RequestBodyError, ClientDisconnected) as exc:
+            raise body_error(exc) from exc
+        if cut_off is not None and cut_off():
+            raise IngestError(400, f"{ingest.name} was cut off: the client went away")
+        return await ingest.finish()
+    except BaseException:
+        await ingest.abort()
+        raise
