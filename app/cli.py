@@ -92,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     tracer = make_tracer(config.log)
     with cast(AbstractContextManager[Tracer], tracer):
-        uvloop.run(
-            serve(make_bootstrap(config), config=server_config(config), tracer=tracer)
-        )
+        uvloop.run(serve(make_bootstrap(config), config=server_config(config), tracer=tracer))
     return 0
 
 

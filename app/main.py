@@ -21,9 +21,7 @@ from app.storage.blobs import BlobStore
 def make_bootstrap(config: Config):
     async def bootstrap(app: App, span: Span) -> AsyncIterator[None]:
         store = BlobStore(config.uploads_dir)
-        span.attr(
-            "stowage.stale_incoming_removed", await asyncio.to_thread(store.prepare)
-        )
+        span.attr("stowage.stale_incoming_removed", await asyncio.to_thread(store.prepare))
         db = await Database.open(config.db_path, SCHEMA)
         assets = Assets(ASSETS_DIR, url_prefix="/static")
         app.use("/", same_origin(), security_headers())

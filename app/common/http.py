@@ -5,6 +5,11 @@ from urllib.parse import quote
 from stario import Context, Handler, Writer
 
 
+def path_param(c: Context, name: str) -> str:
+    """A route capture; stario's Match declares `params` only in `__slots__`."""
+    return str(c.match.params[name])  # type: ignore[attr-defined]
+
+
 def json_error(w: Writer, status: int, message: str, *, close: bool = False) -> None:
     """`{"error": message}`; `close` drops the connection so an unread body is not drained."""
     if close:
@@ -36,10 +41,7 @@ def content_disposition(kind: str, name: str) -> str:
 
     `name` is already a display name (no control characters), so neither part can
     break out of the header."""
-    fallback = (
-        "".join(char if " " <= char <= "~" else "_" for char in name).strip()
-        or "download"
-    )
+    fallback = "".join(char if " " <= char <= "~" else "_" for char in name).strip() or "download"
     fallback = fallback.replace("\\", "\\\\").replace('"', '\\"')
     encoded = quote(name, safe=_ATTR_CHAR_SAFE)
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 from stario import Assets, h
 from stario.datastar import ModuleScript
-from stario.markup import HtmlElement
 from stario.exceptions import StarioError
+from stario.markup import HtmlElement
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +29,7 @@ def page(assets: PageAssets, title: str, body: HtmlElement) -> HtmlElement:
         {"lang": "en"},
         h.Head(
             h.Meta({"charset": "utf-8"}),
-            h.Meta(
-                {"name": "viewport", "content": "width=device-width, initial-scale=1"}
-            ),
+            h.Meta({"name": "viewport", "content": "width=device-width, initial-scale=1"}),
             h.Title(title),
             h.Link({"rel": "stylesheet", "href": assets.style_css}),
             ModuleScript(assets.datastar_js) if assets.datastar_js else None,

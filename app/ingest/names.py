@@ -27,11 +27,7 @@ def display_name(raw: str) -> str:
     if len(name) > MAX_NAME_CHARS:
         stem, dot, extension = name.rpartition(".")
         if dot and stem and 0 < len(extension) <= 16:
-            name = (
-                stem[: MAX_NAME_CHARS - len(extension) - 1].rstrip(" .")
-                + "."
-                + extension
-            )
+            name = stem[: MAX_NAME_CHARS - len(extension) - 1].rstrip(" .") + "." + extension
         else:
             name = name[:MAX_NAME_CHARS].rstrip(" .")
     return name or UNNAMED

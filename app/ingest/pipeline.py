@@ -118,8 +118,7 @@ class Ingest:
         if self.expected_bytes is not None and self.received != self.expected_bytes:
             raise IngestError(
                 400,
-                f"{self.name} was cut off after {self.received} of "
-                f"{self.expected_bytes} bytes",
+                f"{self.name} was cut off after {self.received} of {self.expected_bytes} bytes",
             )
         if self._blob is None:
             self._blob = await self._open()
@@ -147,9 +146,7 @@ def body_error(exc: RequestBodyError | ClientDisconnected) -> IngestError:
     """What the server's own body errors and a vanished client mean to the uploader."""
     if isinstance(exc, RequestBodyError):
         if exc.status_code == 413:
-            return IngestError(
-                413, "the request body is larger than the server accepts"
-            )
+            return IngestError(413, "the request body is larger than the server accepts")
         if exc.status_code == 408:
             return IngestError(408, "the upload stalled: no bytes arrived for too long")
         return IngestError(exc.status_code, str(exc.detail or "bad request body"))

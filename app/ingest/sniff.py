@@ -112,12 +112,7 @@ def sniff(head: bytes) -> str:
             return _FTYP[brand]
         return "video/mp4"
     # MPEG audio frame sync; FF FE and FF FF are UTF-16 byte-order marks, not audio.
-    if (
-        len(head) >= 2
-        and head[0] == 0xFF
-        and 0xE2 <= head[1] <= 0xFD
-        and head[1] & 0x06
-    ):
+    if len(head) >= 2 and head[0] == 0xFF and 0xE2 <= head[1] <= 0xFD and head[1] & 0x06:
         return "audio/mpeg"
     markup = _markup_type(head)
     if markup is not None:

@@ -112,9 +112,7 @@ class BlobStore:
         return sorted(self.incoming.glob("*.part"))
 
     def stored_ids(self) -> list[str]:
-        return sorted(
-            p.name for p in self.root.glob("??/*") if p.is_file() and is_blob_id(p.name)
-        )
+        return sorted(p.name for p in self.root.glob("??/*") if p.is_file() and is_blob_id(p.name))
 
     async def create(self, digest: Digest | None = None) -> BlobWriter:
         blob_id = new_blob_id()
@@ -202,9 +200,7 @@ class BlobWriter:
             _start_writeback is not None
             and self._written - self._writeback_from >= WRITEBACK_EVERY_BYTES
         ):
-            _start_writeback(
-                self._fd, self._writeback_from, self._written - self._writeback_from
-            )
+            _start_writeback(self._fd, self._writeback_from, self._written - self._writeback_from)
             self._writeback_from = self._written
 
     async def flush(self) -> None:

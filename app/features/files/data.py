@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiosqlite
+from stario import JsonValue
 
 from app.db import Database
 from app.ingest.pipeline import IngestedFile
@@ -52,9 +53,7 @@ async def add_files(
     """Record committed blobs in one transaction: all rows or none."""
     created_at = now_iso()
     rows = [
-        FileRow(
-            f.id, f.name, f.size, f.sha256, f.mime, f.declared_mime, created_at, owner
-        )
+        FileRow(f.id, f.name, f.size, f.sha256, f.mime, f.declared_mime, created_at, owner)
         for f in files
     ]
     async with db.transaction() as conn:
@@ -92,9 +91,7 @@ async def count_files(db: Database) -> int:
 
 
 async def get_file(db: Database, file_id: str) -> FileRow | None:
-    async with db.conn.execute(
-        f"SELECT {_COLUMNS} FROM files WHERE id = ?", (file_id,)
-    ) as cursor:
+    async with db.conn.execute(f"SELECT {_COLUMNS} FROM files WHERE id = ?", (file_id,)) as cursor:
         record = await cursor.fetchone()
     return _row(record) if record else None
 
@@ -105,7 +102,7 @@ async def remove_file(db: Database, file_id: str) -> bool:
     return cursor.rowcount > 0
 
 
-def file_json(row: FileRow) -> dict[str, str | int | None]:
+def file_json(row: FileRow) -> dict[str, JsonValue]:
     """The public JSON shape of a stored file."""
     return {
         "id": row.id,

@@ -3,7 +3,7 @@ import os
 
 from stario import App, Context, Writer
 
-from app.common.http import content_disposition, json_error
+from app.common.http import content_disposition, json_error, path_param
 from app.db import Database
 from app.features.files.data import file_json, get_file, list_files
 from app.features.files.urls import API_FILES, FILE, FILE_HEAD
@@ -50,9 +50,7 @@ def show_file_list(db: Database):
         limit = _int_param(c.req.query.get("limit"), 1000, MAX_LIST_LIMIT)
         offset = _int_param(c.req.query.get("offset"), 0, 2**62)
         if limit is None or offset is None:
-            json_error(
-                w, 400, f"limit must be 0..{MAX_LIST_LIMIT} and offset a whole number"
-            )
+            json_error(w, 400, f"limit must be 0..{MAX_LIST_LIMIT} and offset a whole number")
             return
         rows = await list_files(db, limit, offset)
         w.json({"files": [file_json(row) for row in rows]})
@@ -62,7 +60,7 @@ def show_file_list(db: Database):
 
 def download_file(db: Database, store: BlobStore):
     async def handler(c: Context, w: Writer) -> None:
-        file_id = c.match.params["file_id"]
+        file_id = path_param(c, "file_id")
         row = await get_file(db, file_id) if is_blob_id(file_id) else None
         if row is None:
             json_error(w, 404, "no such file")

@@ -2,7 +2,7 @@ from dataclasses import dataclass
 
 from stario import App, Context, Writer
 
-from app.common.http import json_error
+from app.common.http import json_error, path_param
 from app.config import Config
 from app.db import Database
 from app.features.files.data import FileRow, add_files, file_json
@@ -48,9 +48,7 @@ async def _receive_raw(uploads: Uploads, c: Context, w: Writer, name: str) -> No
             max_bytes=uploads.config.max_file_bytes,
             expected_bytes=_content_length(c),
         )
-        stored = await ingest_stream(
-            ingest, c.req.stream(), cut_off=lambda: c.disconnected
-        )
+        stored = await ingest_stream(ingest, c.req.stream(), cut_off=lambda: c.disconnected)
     except IngestError as exc:
         json_error(w, exc.status, exc.message, close=True)
         return
@@ -63,9 +61,7 @@ def post_upload(uploads: Uploads):
     async def handler(c: Context, w: Writer) -> None:
         media_type = _media_type(c)
         if media_type == "application/json" or media_type.startswith("multipart/"):
-            json_error(
-                w, 415, f"{media_type} uploads are not supported yet", close=True
-            )
+            json_error(w, 415, f"{media_type} uploads are not supported yet", close=True)
             return
         name = c.req.query.get("name") or filename_from_disposition(
             c.req.headers.get("content-disposition")
@@ -85,7 +81,7 @@ def post_upload(uploads: Uploads):
 
 def put_upload(uploads: Uploads):
     async def handler(c: Context, w: Writer) -> None:
-        await _receive_raw(uploads, c, w, c.match.params["name"])
+        await _receive_raw(uploads, c, w, path_param(c, "name"))
 
     return handler
 

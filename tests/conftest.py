@@ -1,0 +1,103 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from stario.http.config import RequestPolicy
+from stario.testing import TestClient
+
+from app.bundle import BundleError, ensure_datastar
+from app.cli import server_config
+from app.config import Config, uv_executable
+from app.main import make_bootstrap
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def datastar_bundle() -> None:
+    """The first test run fetches the bundle, like the first `stowage serve`."""
+    try:
+        ensure_datastar(uv_executable())
+    except BundleError as exc:
+        pytest.exit(f"Stowage tests need the Datastar bundle: {exc}", returncode=3)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config.load({"data_dir": str(tmp_path / "data")}, environ={})
+
+
+def request_policy(config: Config) -> RequestPolicy:
+    return server_config(config).requests
+
+
+@pytest.fixture
+async def client(config: Config):
+    async with TestClient(make_bootstrap(config), requests=request_policy(config)) as c:
+        yield c
+
+
+def stored_blobs(config: Config) -> list[Path]:
+    """Every file under the uploads dir, committed or half-written."""
+    return sorted(p for p in config.uploads_dir.rglob("*") if p.is_file())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RunningServer:
+    def __init__(self, process: subprocess.Popen[bytes], base_url: str, data_dir: Path) -> None:
+        self.process = process
+        self.base_url = base_url
+        self.data_dir = data_dir
+
+    def peak_rss_kib(self) -> int:
+        """VmHWM of the server process (the uvloop server is the only python in it)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1])
+
+
+def start_server(tmp_path: Path, *extra: str) -> Iterator[RunningServer]:
+    port = free_port()
+    data_dir = tmp_path / "server-data"
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+         "--data-dir", str(data_dir), "--log", "off", *extra],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(base_url + "/api/files", timeout=1)
+            break
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError((tmp_path / "server.log").read_text()) from None
+            time.sleep(0.1)
+    try:
+        yield RunningServer(process, base_url, data_dir)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    yield from start_server(tmp_path)
