@@ -71,6 +71,9 @@ class Ingest:
     `expected_bytes` is what the transport was promised (Content-Length of a raw
     body): more than `max_bytes` is refused before a byte is read, and fewer at
     the end means the client was cut off.
+
+    `on_progress(name, count)`, when given, hears of every chunk accepted: the
+    file's display name and the chunk's length (see `app/ingest/progress.py`).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class Ingest:
         declared_mime: str | None,
         max_bytes: int,
         expected_bytes: int | None = None,
+        on_progress: Callable[[str, int], None] | None = None,
     ) -> None:
         self.name = display_name(name)
         self.declared_mime = declared_type(declared_mime)
@@ -92,6 +96,7 @@ class Ingest:
         self._digest = hashlib.sha256()
         self._head = b""
         self._blob: BlobWriter | None = None
+        self._on_progress = on_progress
         self.received = 0
 
     async def feed(self, chunk: bytes) -> None:
@@ -105,6 +110,8 @@ class Ingest:
         if self._blob is None:
             self._blob = await self._open()
         await self._blob.write(chunk)
+        if self._on_progress is not None:
+            self._on_progress(self.name, len(chunk))
 
     async def _open(self) -> BlobWriter:
         try:

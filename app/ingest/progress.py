@@ -1,0 +1,86 @@
+"""Uploads in flight, so every open page can show how far each one has got.
+
+The registry is built once in bootstrap. A transport opens a `Transfer` per
+request (`with progress.track(label, content_length) as transfer:`) and hands
+`transfer.add` to each `Ingest` it feeds as `on_progress`. Every change asks for
+one notification on `PROGRESS_CHANGED`; notifications go out at most once per
+`interval` (4 a second by default), trailing, so a burst of chunks or of small
+uploads costs one repaint, and an upload that starts and ends inside one
+interval is never shown.
+Everything runs on the event loop; nothing here is thread-safe or persistent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from stario import Relay
+
+PROGRESS_CHANGED = "uploads.progress"
+
+
+@dataclass(slots=True)
+class Transfer:
+    """One upload request on its way in: bytes accepted so far of `expected`."""
+
+    id: int
+    label: str
+    expected: int | None
+    received: int = 0
+    started: float = field(default_factory=time.monotonic)
+    _registry: Progress | None = field(default=None, repr=False)
+
+    def add(self, name: str, count: int) -> None:
+        """`Ingest`'s `on_progress`: `count` more bytes of the file called `name`."""
+        self.label = name
+        self.received += count
+        if self._registry is not None:
+            self._registry.changed()
+
+    def bytes_per_second(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.received / elapsed if elapsed > 0 else 0.0
+
+
+class Progress:
+    def __init__(self, relay: Relay[str], *, interval: float = 0.25) -> None:
+        self._relay = relay
+        self._interval = interval
+        self._transfers: dict[int, Transfer] = {}
+        self._ids = itertools.count(1)
+        self._timer: asyncio.TimerHandle | None = None
+
+    @contextmanager
+    def track(self, label: str, expected: int | None) -> Iterator[Transfer]:
+        transfer = Transfer(next(self._ids), label, expected, _registry=self)
+        self._transfers[transfer.id] = transfer
+        self.changed()
+        try:
+            yield transfer
+        finally:
+            transfer._registry = None
+            del self._transfers[transfer.id]
+            self.changed()
+
+    def list_transfers(self) -> list[Transfer]:
+        """Every upload in flight, oldest first."""
+        return list(self._transfers.values())
+
+    def changed(self) -> None:
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._interval, self._notify)
+
+    def _notify(self) -> None:
+        self._timer = None
+        self._relay.publish(PROGRESS_CHANGED, "tick")
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
