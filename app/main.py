@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator
 
-from stario import App, Assets, Span
+from stario import App, Assets, Relay, Span
 from stario.http import same_origin, security_headers
 
 from app.bundle import ASSETS_DIR
@@ -12,9 +12,10 @@ from app.common.shell import PageAssets
 from app.config import Config
 from app.db import Database
 from app.features.files.data import SCHEMA
-from app.features.files.handlers import register_files
+from app.features.files.handlers import register_file_commands, register_files
 from app.features.home.handlers import register_home
 from app.features.uploads.handlers import Uploads, register_uploads
+from app.ingest.progress import Progress
 from app.storage.blobs import BlobStore
 
 
@@ -23,17 +24,21 @@ def make_bootstrap(config: Config):
         store = BlobStore(config.uploads_dir)
         span.attr("stowage.stale_incoming_removed", await asyncio.to_thread(store.prepare))
         db = await Database.open(config.db_path, SCHEMA)
+        relay: Relay[str] = Relay()
+        progress = Progress(relay)
         assets = Assets(ASSETS_DIR, url_prefix="/static")
         app.use("/", same_origin(), security_headers())
         for prefix in ("/api", "/files", "/uploads"):
             app.use(prefix, json_errors)
         span.attrs(await assets.attach(app))
-        register_home(app, db, PageAssets.from_assets(assets))
+        register_home(app, config, db, PageAssets.from_assets(assets), relay, progress)
         register_files(app, db, store)
-        register_uploads(app, Uploads(config, db, store))
+        register_file_commands(app, db, store, relay)
+        register_uploads(app, Uploads(config, db, store, relay, progress))
         try:
             yield
         finally:
+            progress.close()
             await db.close()
 
     return bootstrap

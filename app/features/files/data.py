@@ -9,6 +9,9 @@ from stario import JsonValue
 from app.db import Database
 from app.ingest.pipeline import IngestedFile
 
+# Relay subject published after rows are added or removed; live pages repaint on it.
+FILES_CHANGED = "files.changed"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id TEXT PRIMARY KEY,

@@ -1,35 +1,349 @@
+"""The page at `/`: an upload panel this tab owns, and the shared list the stream repaints.
+
+The stream (`GET /live`) patches only `#files` and `#progress`. The upload panel
+holds what this tab alone is doing (picked files, its own result lines from the
+upload's reply, its error text), so a repaint must never touch it.
+"""
+
+from dataclasses import dataclass
+
 from stario import h
+from stario.datastar import at, data
+from stario.datastar.format import string_literal
 from stario.markup import HtmlElement
 
 from app.common.shell import PageAssets, page
+from app.config import Config
 from app.features.files.data import FileRow
 from app.features.files.urls import FILE
+from app.features.home.urls import HOME, HOME_LIVE
+from app.features.uploads.urls import UPLOADS
 from app.ingest.pipeline import human_bytes
+from app.ingest.progress import Transfer
+
+PAGE_SIZE = 50
+# Bytes of JSON around each file signal besides its base64 (name escapes, keys, mime).
+SIGNAL_OVERHEAD = 512
 
 
-def render(assets: PageAssets, files: list[FileRow]) -> HtmlElement:
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of the shared list, newest first."""
+
+    rows: list[FileRow]
+    total: int
+    page: int
+    pages: int
+
+
+def _uploaded_at(created_at: str) -> str:
+    """`2026-11-21T20:01:02.123456Z` -> `2026-11-21 20:01 UTC`."""
+    return created_at[:10] + " " + created_at[11:16] + " UTC"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def _file_row(row: FileRow) -> HtmlElement:
+    return h.Li(
+        {"id": f"file-{row.id}", "class": "file"},
+        h.Div(
+            {"class": "file-main"},
+            h.A(
+                {"class": "file-name", "href": FILE.href(row.id), "target": "_blank"},
+                row.name,
+            ),
+            h.Span(
+                {"class": "file-meta"},
+                h.Span(human_bytes(row.size)),
+                h.Span(row.mime),
+                h.Time({"datetime": row.created_at}, _uploaded_at(row.created_at)),
+            ),
+        ),
+        h.Div(
+            {"class": "file-actions"},
+            h.A(
+                {
+                    "class": "button",
+                    "href": FILE.href(row.id, query={"download": "1"}),
+                    "download": row.name,
+                    "aria-label": f"Download {row.name}",
+                },
+                "Download",
+            ),
+            h.Button(
+                {
+                    "type": "button",
+                    "class": "button danger",
+                    "data-url": FILE.href(row.id),
+                    "data-name": row.name,
+                    "aria-label": f"Delete {row.name}",
+                },
+                data.on("click", DELETE_ONE),
+                "Delete",
+            ),
+        ),
+    )
+
+
+def files_part(listing: Listing) -> HtmlElement:
+    """`#files`: the page of rows, its count and its page links."""
+    if not listing.total:
+        return h.Div(
+            {"id": "files"},
+            h.P(
+                {"class": "empty"},
+                "No files yet. Files you upload appear here, in every open tab, "
+                "as soon as they are stored.",
+            ),
+        )
+    first = (listing.page - 1) * PAGE_SIZE + 1
+    last = first + len(listing.rows) - 1
+    summary = _plural(listing.total, "file")
+    if listing.pages > 1:
+        summary += f", showing {first:,}–{last:,}"
+    return h.Div(
+        {"id": "files"},
+        h.P({"class": "summary"}, summary),
+        h.Ul({"class": "file-list"}, *[_file_row(row) for row in listing.rows]),
+        _pager(listing) if listing.pages > 1 else None,
+    )
+
+
+def _pager(listing: Listing) -> HtmlElement:
+    def link(label: str, number: int, rel: str) -> HtmlElement:
+        if number < 1 or number > listing.pages or number == listing.page:
+            return h.Span({"class": "button", "aria-disabled": "true"}, label)
+        return h.A(
+            {"class": "button", "href": HOME.href(query={"page": number}), "rel": rel}, label
+        )
+
+    return h.Nav(
+        {"class": "pager", "aria-label": "Pages"},
+        link("Newest", 1, "first"),
+        link("‹ Newer", listing.page - 1, "prev"),
+        h.Span({"class": "page-of"}, f"Page {listing.page:,} of {listing.pages:,}"),
+        link("Older ›", listing.page + 1, "next"),
+    )
+
+
+def progress_part(transfers: list[Transfer]) -> HtmlElement:
+    """`#progress`: every upload the server is receiving, from any tab or client."""
+    items = []
+    for t in transfers:
+        rate = f"{human_bytes(int(t.bytes_per_second()))}/s"
+        if t.expected:
+            percent = min(100, t.received * 100 // t.expected)
+            amount = f"{human_bytes(t.received)} of {human_bytes(t.expected)} ({percent}%)"
+            bar = h.Progress(
+                {"id": f"transfer-{t.id}", "max": t.expected, "value": min(t.received, t.expected)},
+                f"{percent}%",
+            )
+        else:
+            amount = f"{human_bytes(t.received)} so far"
+            bar = h.Progress({"id": f"transfer-{t.id}"})
+        items.append(
+            h.Li(
+                {"class": "transfer"},
+                h.Label({"for": f"transfer-{t.id}"}, "Receiving ", h.Strong(t.label)),
+                bar,
+                h.Span({"class": "transfer-meta"}, f"{amount} · {rate}"),
+            )
+        )
+    return h.Ul({"id": "progress", "aria-label": "Uploads being received"}, *items)
+
+
+def _messages(config: Config) -> tuple[str, str]:
+    """The picker's and the fetch listener's expressions; limits are this server's."""
+    per_request = human_bytes(config.max_request_body_bytes)
+    per_file = human_bytes(config.max_file_bytes)
+    budget = min(config.max_signals_bytes, config.max_request_body_bytes)
+    too_large = (
+        f"Too large: this server takes at most {per_file} per file and {per_request} "
+        "in one upload (HTTP 413). Nothing was stored."
+    )
+    stalled = (
+        f"The upload stalled: no bytes arrived for {config.body_timeout:g} seconds "
+        "(HTTP 408). Nothing was stored."
+    )
+    unreachable = (
+        "The upload did not reach the server: the connection failed or was closed. "
+        "Nothing was stored; check the connection and try again."
+    )
+    # Small batches travel as Datastar file signals (base64 JSON, 4/3 the size);
+    # anything bigger goes as a streamed multipart form. The user never chooses.
+    route_picked = (
+        "const picked = [...el.files]; el.value = '';"
+        " if (!picked.length) return;"
+        " if ($_sending) {"
+        " $_error = 'Wait for the upload in progress to finish, then try again.'; return }"
+        " const list = new DataTransfer(); picked.forEach(f => list.items.add(f));"
+        " const need = picked.reduce((n, f) =>"
+        f" n + Math.ceil(f.size / 3) * 4 + 6 * f.name.length + {SIGNAL_OVERHEAD}, 256);"
+        f" const target = el.form.querySelector(need <= {budget}"
+        " ? '#upload-small' : '#upload-big');"
+        " target.files = list.files;"
+        " if (target.id === 'upload-big') el.form.requestSubmit();"
+        " else target.dispatchEvent(new Event('change'));"
+        " target.value = ''"
+    )
+    # Datastar applies no body from a non-200 reply and fires `datastar-fetch`
+    # instead; Stario's own 413 and 408 never reach the handler at all.
+    fetch_feedback = (
+        "const d = evt.detail; if (d.el !== el) return;"
+        " if (d.type === 'started') $_error = '';"
+        " else if (d.type === 'error') $_error = ({"
+        f"'413': {string_literal(too_large)}, '408': {string_literal(stalled)},"
+        " '403': 'The server refused an upload sent from another site (HTTP 403).'"
+        " })[d.argsRaw.status] || ('The server answered HTTP ' + d.argsRaw.status"
+        " + ' and stored nothing.');"
+        f" else if (d.type === 'retries-failed') $_error = {string_literal(unreachable)}"
+    )
+    return route_picked, fetch_feedback
+
+
+# One expression for every row (the row's data-* attributes carry its URL and name),
+# so Datastar compiles it once and no file name is ever pasted into JavaScript.
+DELETE_ONE = (
+    "confirm('Delete ' + el.dataset.name + '? It goes for everyone.')"
+    " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
+)
+PAGE_FEEDBACK = (
+    "const d = evt.detail;"
+    " if (d.el === el) { if (d.type === 'retrying' || d.type === 'retries-failed')"
+    " $_offline = true; return }"
+    " if (!d.el.dataset || !d.el.dataset.url) return;"
+    " if (d.type === 'started') $_notice = '';"
+    " else if (d.type === 'error') $_notice = d.argsRaw.status === '404'"
+    " ? d.el.dataset.name + ' was already deleted.'"
+    " : 'Could not delete ' + d.el.dataset.name + ' (HTTP ' + d.argsRaw.status + ').';"
+    " else if (d.type === 'retries-failed')"
+    " $_notice = 'Could not reach the server to delete ' + d.el.dataset.name + '.'"
+)
+DRAG_OVER = "evt.dataTransfer.types.includes('Files') && ($_dragging = true)"
+DRAG_LEAVE = "evt.relatedTarget || ($_dragging = false)"
+DROP = (
+    "$_dragging = false; const input = document.getElementById('picker');"
+    " if (!evt.dataTransfer.files.length) return;"
+    " input.files = evt.dataTransfer.files; input.dispatchEvent(new Event('change'))"
+)
+
+
+def render(
+    config: Config,
+    assets: PageAssets,
+    listing: Listing,
+    transfers: list[Transfer],
+    *,
+    nonce: str,
+    origin: str,
+) -> HtmlElement:
+    route_picked, fetch_feedback = _messages(config)
     return page(
         assets,
         "Stowage",
         h.Main(
             {"id": "home"},
-            h.H1("Stowage"),
-            h.P(
-                "Upload with ",
-                h.Code("curl -T FILE http://HOST/uploads/"),
-                "; every file below downloads byte for byte.",
+            data.signals(
+                {"files": [], "_error": "", "_notice": "", "_dragging": False, "_offline": False},
+                if_missing=True,
             ),
-            h.Ul(
-                {"id": "files"},
-                *[
-                    h.Li(
-                        h.A({"href": FILE.href(row.id)}, row.name),
-                        f" {human_bytes(row.size)}, {row.mime}",
-                    )
-                    for row in files
-                ],
-            )
-            if files
-            else h.P({"id": "files"}, "No files yet."),
+            data.init(
+                at.get(
+                    HOME_LIVE.href(query={"page": listing.page}),
+                    retry="always",
+                    include="^$",
+                )
+            ),
+            data.on("datastar-fetch", PAGE_FEEDBACK),
+            data.on("dragover", DRAG_OVER, target="window", prevent=True),
+            data.on("dragleave", DRAG_LEAVE, target="window"),
+            data.on("drop", DROP, target="window", prevent=True),
+            h.Header(
+                {"class": "masthead"},
+                h.H1("Stowage"),
+                h.P({"class": "lede"}, "Upload files, keep them, share the links."),
+            ),
+            h.Section(
+                {"id": "upload", "aria-labelledby": "upload-title"},
+                h.H2({"id": "upload-title", "class": "visually-hidden"}, "Upload"),
+                h.Form(
+                    {
+                        "id": "upload-form",
+                        "class": "dropzone",
+                        "enctype": "multipart/form-data",
+                    },
+                    data.class_("dragging", "$_dragging"),
+                    data.indicator("_sending"),
+                    data.on(
+                        "submit",
+                        at.post(UPLOADS.href(), content_type="form", retry_max_count=0),
+                        prevent=True,
+                    ),
+                    data.on_signal_patch(
+                        "$files.length && "
+                        + at.post(UPLOADS.href(), include="^files$", retry_max_count=0),
+                        include="^files$",
+                    ),
+                    data.on("datastar-fetch", fetch_feedback),
+                    h.Label(
+                        {"for": "picker", "class": "drop-title"}, "Choose files or drop them here"
+                    ),
+                    h.Input(
+                        {
+                            "id": "picker",
+                            "type": "file",
+                            "multiple": True,
+                            "aria-describedby": "limits",
+                        },
+                        data.attr("disabled", "$_sending"),
+                        data.on("change", route_picked),
+                    ),
+                    h.P(
+                        {"id": "limits", "class": "hint"},
+                        f"Up to {human_bytes(config.max_file_bytes)} per file. From a terminal: ",
+                        h.Code(f"curl -T FILE {origin}{UPLOADS.href()}/"),
+                    ),
+                    h.P(
+                        {"class": "sending", "role": "status"},
+                        data.text("$_sending ? 'Uploading…' : ''"),
+                    ),
+                    # Where the picker puts what it routes: signals read the first
+                    # (no name, so never in the form), the form sends the second.
+                    h.Input(
+                        {"id": "upload-small", "type": "file", "multiple": True, "hidden": True},
+                        data.bind("files"),
+                    ),
+                    h.Input(
+                        {
+                            "id": "upload-big",
+                            "type": "file",
+                            "name": "file",
+                            "multiple": True,
+                            "hidden": True,
+                        }
+                    ),
+                ),
+                h.P(
+                    {"id": "upload-error", "class": "error", "role": "alert"}, data.text("$_error")
+                ),
+                h.Div({"id": "upload-results", "aria-live": "polite"}),
+            ),
+            h.Section(
+                {"id": "library", "aria-labelledby": "files-title"},
+                h.H2({"id": "files-title"}, "Files"),
+                h.P(
+                    {"class": "offline", "role": "status"},
+                    data.text(
+                        "$_offline ? 'Connection lost; reconnecting. "
+                        "The list may be out of date.' : ''"
+                    ),
+                ),
+                h.P({"id": "notice", "class": "error", "role": "alert"}, data.text("$_notice")),
+                progress_part(transfers),
+                files_part(listing),
+            ),
         ),
+        nonce=nonce,
     )

@@ -1,15 +1,16 @@
 from dataclasses import dataclass
 
-from stario import App, Context, Writer
+from stario import App, Context, Relay, Writer
 
 from app.common.http import json_error, path_param
 from app.config import Config
 from app.db import Database
-from app.features.files.data import FileRow, add_files, file_json
+from app.features.files.data import FILES_CHANGED, FileRow, add_files, file_json
 from app.features.files.urls import FILE
 from app.features.uploads.urls import UPLOAD_NAMED, UPLOADS
 from app.ingest.names import filename_from_disposition
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, ingest_stream
+from app.ingest.progress import Progress
 from app.storage.blobs import BlobStore
 
 
@@ -20,14 +21,18 @@ class Uploads:
     config: Config
     db: Database
     store: BlobStore
+    relay: Relay[str]
+    progress: Progress
 
     async def keep(self, files: list[IngestedFile]) -> list[FileRow]:
         """Record committed blobs, all or none; on failure the blobs go too."""
         try:
-            return await add_files(self.db, files)
+            rows = await add_files(self.db, files)
         except BaseException:
             await self.store.remove([f.id for f in files])
             raise
+        self.relay.publish(FILES_CHANGED, "added")
+        return rows
 
 
 def _content_length(c: Context) -> int | None:
@@ -40,18 +45,20 @@ def _media_type(c: Context) -> str:
 
 
 async def _receive_raw(uploads: Uploads, c: Context, w: Writer, name: str) -> None:
-    try:
-        ingest = Ingest(
-            uploads.store,
-            name=name,
-            declared_mime=c.req.headers.get("content-type"),
-            max_bytes=uploads.config.max_file_bytes,
-            expected_bytes=_content_length(c),
-        )
-        stored = await ingest_stream(ingest, c.req.stream(), cut_off=lambda: c.disconnected)
-    except IngestError as exc:
-        json_error(w, exc.status, exc.message, close=True)
-        return
+    with uploads.progress.track(name, _content_length(c)) as transfer:
+        try:
+            ingest = Ingest(
+                uploads.store,
+                name=name,
+                declared_mime=c.req.headers.get("content-type"),
+                max_bytes=uploads.config.max_file_bytes,
+                expected_bytes=_content_length(c),
+                on_progress=transfer.add,
+            )
+            stored = await ingest_stream(ingest, c.req.stream(), cut_off=lambda: c.disconnected)
+        except IngestError as exc:
+            json_error(w, exc.status, exc.message, close=True)
+            return
     rows = await uploads.keep([stored])
     w.headers.set("location", FILE.href(rows[0].id))
     w.json({"files": [file_json(row) for row in rows]}, 201)
