@@ -60,6 +60,15 @@ class RunningServer:
         self.base_url = base_url
         self.data_dir = data_dir
 
+    def reset_peak_rss(self) -> None:
+        """Start VmHWM afresh (Linux clear_refs 5), to measure one request's peak."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
+    def rss_kib(self) -> int:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+        return int(line.split()[1])
+
     def peak_rss_kib(self) -> int:
         """VmHWM of the server process (the uvloop server is the only python in it)."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()

@@ -14,6 +14,7 @@ class PageAssets:
 
     style_css: str
     datastar_js: str | None
+    datastar_license: str
 
     @classmethod
     def from_assets(cls, assets: Assets) -> PageAssets:
@@ -21,7 +22,11 @@ class PageAssets:
             datastar_js: str | None = assets.href("vendor/datastar.js")
         except StarioError:
             datastar_js = None
-        return cls(style_css=assets.href("style.css"), datastar_js=datastar_js)
+        return cls(
+            style_css=assets.href("style.css"),
+            datastar_js=datastar_js,
+            datastar_license=assets.href("DATASTAR-LICENSE.txt"),
+        )
 
 
 def page(
@@ -38,5 +43,11 @@ def page(
             h.Link({"rel": "stylesheet", "href": assets.style_css}),
             ModuleScript(assets.datastar_js) if assets.datastar_js else None,
         ),
-        h.Body(body),
+        h.Body(
+            body,
+            h.Footer(
+                h.A({"href": assets.datastar_license}, "Datastar"),
+                " is MIT-licensed third-party code, served from this server.",
+            ),
+        ),
     )

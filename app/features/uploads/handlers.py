@@ -1,6 +1,12 @@
+"""The upload endpoints. Each transport is a thin adapter onto the ingest pipeline;
+this module only picks the transport, records what was stored, and answers."""
+
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from stario import App, Context, Relay, Writer
+from stario import App, Context, JsonValue, Relay, Writer
+from stario.datastar import SSE
+from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.common.http import json_error, path_param
 from app.config import Config
@@ -8,9 +14,19 @@ from app.db import Database
 from app.features.files.data import FILES_CHANGED, FileRow, add_files, file_json
 from app.features.files.urls import FILE
 from app.features.uploads.urls import UPLOAD_NAMED, UPLOADS
+from app.features.uploads.views import render_refusal, render_results
+from app.ingest.multipart import boundary_of, ingest_multipart
 from app.ingest.names import filename_from_disposition
-from app.ingest.pipeline import Ingest, IngestedFile, IngestError, ingest_stream
+from app.ingest.pipeline import (
+    Ingest,
+    IngestedFile,
+    IngestError,
+    body_error,
+    human_bytes,
+    ingest_stream,
+)
 from app.ingest.progress import Progress
+from app.ingest.signals import ingest_file_signals, parse_file_signals
 from app.storage.blobs import BlobStore
 
 
@@ -35,60 +51,136 @@ class Uploads:
         return rows
 
 
+# What a transfer is called until the first file's name is known.
+UNNAMED_TRANSFER = "an upload"
+
+
 def _content_length(c: Context) -> int | None:
     value = c.req.headers.get("content-length")
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _media_type(c: Context) -> str:
-    return (c.req.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+async def _receive_raw(
+    uploads: Uploads, c: Context, name: str, on_progress: Callable[[str, int], None]
+) -> list[IngestedFile]:
+    ingest = Ingest(
+        uploads.store,
+        name=name,
+        declared_mime=c.req.headers.get("content-type"),
+        max_bytes=uploads.config.max_file_bytes,
+        expected_bytes=_content_length(c),
+        on_progress=on_progress,
+    )
+    return [await ingest_stream(ingest, c.req.stream(), cut_off=lambda: c.disconnected)]
 
 
-async def _receive_raw(uploads: Uploads, c: Context, w: Writer, name: str) -> None:
-    with uploads.progress.track(name, _content_length(c)) as transfer:
-        try:
-            ingest = Ingest(
-                uploads.store,
-                name=name,
-                declared_mime=c.req.headers.get("content-type"),
-                max_bytes=uploads.config.max_file_bytes,
-                expected_bytes=_content_length(c),
-                on_progress=transfer.add,
-            )
-            stored = await ingest_stream(ingest, c.req.stream(), cut_off=lambda: c.disconnected)
-        except IngestError as exc:
-            json_error(w, exc.status, exc.message, close=True)
-            return
-    rows = await uploads.keep([stored])
+async def _receive_signals(
+    uploads: Uploads, c: Context, on_progress: Callable[[str, int], None]
+) -> list[IngestedFile]:
+    cap = uploads.config.max_signals_bytes
+    refusal = f"file signals are larger than the {human_bytes(cap)} limit"
+    length = _content_length(c)
+    if length is not None and length > cap:
+        raise IngestError(413, refusal)
+    # One growing buffer, then text, then parsed signals, each dropped as soon as the
+    # next exists: at most two copies of the body are alive at once.
+    body = bytearray()
+    try:
+        async for chunk in c.req.stream():
+            body += chunk
+            on_progress(UNNAMED_TRANSFER, len(chunk))
+            if len(body) > cap:
+                raise IngestError(413, refusal)
+    except (RequestBodyError, ClientDisconnected) as exc:
+        raise body_error(exc) from exc
+    if c.disconnected or (length is not None and len(body) != length):
+        raise IngestError(400, "the file signals were cut off: the client went away")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IngestError(400, "the body is not UTF-8 JSON") from None
+    del body
+    files = parse_file_signals(text)
+    del text
+    return await ingest_file_signals(
+        uploads.store, files, max_file_bytes=uploads.config.max_file_bytes
+    )
+
+
+def _answer(c: Context, w: Writer, rows: list[FileRow], fields: dict[str, str | list[str]]):
+    if c.req.headers.get("datastar-request") == "true":
+        sse = SSE(w)
+        sse.patch_elements(render_results(rows))
+        sse.patch_signals({"files": []})
+        w.end()
+        return
     w.headers.set("location", FILE.href(rows[0].id))
-    w.json({"files": [file_json(row) for row in rows]}, 201)
+    fields_json: dict[str, JsonValue] = {
+        key: value if isinstance(value, str) else list(value) for key, value in fields.items()
+    }
+    w.json({"files": [file_json(row) for row in rows], "fields": fields_json}, 201)
+
+
+def _refuse(c: Context, w: Writer, error: IngestError) -> None:
+    # The body may be partly unread: closing stops the client sending the rest.
+    w.headers.set("connection", "close")
+    if c.req.headers.get("datastar-request") == "true":
+        # Datastar applies only 200 responses, so the refusal travels as a 200 patch.
+        SSE(w).patch_elements(render_refusal(error.status, error.message))
+        w.end()
+        return
+    json_error(w, error.status, error.message)
 
 
 def post_upload(uploads: Uploads):
     async def handler(c: Context, w: Writer) -> None:
-        media_type = _media_type(c)
-        if media_type == "application/json" or media_type.startswith("multipart/"):
-            json_error(w, 415, f"{media_type} uploads are not supported yet", close=True)
-            return
-        name = c.req.query.get("name") or filename_from_disposition(
-            c.req.headers.get("content-disposition")
-        )
-        if not name:
-            json_error(
-                w,
-                400,
-                "name the file: add ?name=... or a Content-Disposition header with a filename",
-                close=True,
-            )
-            return
-        await _receive_raw(uploads, c, w, name)
+        content_type = c.req.headers.get("content-type") or ""
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        fields: dict[str, str | list[str]] = {}
+        with uploads.progress.track(UNNAMED_TRANSFER, _content_length(c)) as transfer:
+            try:
+                if media_type == "application/json":
+                    files = await _receive_signals(uploads, c, transfer.add)
+                elif media_type == "multipart/form-data":
+                    form = await ingest_multipart(
+                        uploads.store,
+                        c.req.stream(),
+                        boundary=boundary_of(content_type),
+                        max_file_bytes=uploads.config.max_file_bytes,
+                        expected_bytes=_content_length(c),
+                        cut_off=lambda: c.disconnected,
+                        on_progress=transfer.add,
+                    )
+                    files, fields = form.files, form.fields
+                else:
+                    name = c.req.query.get("name") or filename_from_disposition(
+                        c.req.headers.get("content-disposition")
+                    )
+                    if not name:
+                        raise IngestError(
+                            400,
+                            "name the file: add ?name=... or a Content-Disposition header "
+                            "with a filename",
+                        )
+                    files = await _receive_raw(uploads, c, name, transfer.add)
+            except IngestError as error:
+                _refuse(c, w, error)
+                return
+        _answer(c, w, await uploads.keep(files), fields)
 
     return handler
 
 
 def put_upload(uploads: Uploads):
     async def handler(c: Context, w: Writer) -> None:
-        await _receive_raw(uploads, c, w, path_param(c, "name"))
+        name = path_param(c, "name")
+        with uploads.progress.track(name, _content_length(c)) as transfer:
+            try:
+                files = await _receive_raw(uploads, c, name, transfer.add)
+            except IngestError as error:
+                _refuse(c, w, error)
+                return
+        _answer(c, w, await uploads.keep(files), {})
 
     return handler
 

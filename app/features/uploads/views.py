@@ -1,0 +1,36 @@
+from stario import h
+from stario.markup import HtmlElement
+
+from app.features.files.data import FileRow
+from app.features.files.urls import FILE
+from app.ingest.pipeline import human_bytes
+
+RESULTS_ID = "upload-results"
+
+
+def render_results(rows: list[FileRow]) -> HtmlElement:
+    """What the uploader sees once every file of the request is stored."""
+    return h.Div(
+        {"id": RESULTS_ID, "class": "upload-results", "aria-live": "polite"},
+        h.P({"class": "ok"}, f"Stored {len(rows)} file{'s' if len(rows) != 1 else ''}."),
+        h.Ul(
+            *[
+                h.Li(
+                    h.A({"href": FILE.href(row.id)}, row.name),
+                    f" {human_bytes(row.size)}, {row.mime}",
+                )
+                for row in rows
+            ]
+        ),
+    )
+
+
+def render_refusal(status: int, message: str) -> HtmlElement:
+    """A refused upload, in words; nothing of the request was kept."""
+    return h.Div(
+        {"id": RESULTS_ID, "class": "upload-results", "aria-live": "polite"},
+        h.P(
+            {"class": "error", "role": "alert"},
+            f"Upload refused ({status}): {message}. Nothing from it was stored.",
+        ),
+    )

@@ -1,0 +1,94 @@
+"""Datastar file signals: `{"files": [{"name", "contents" (base64), "mime"}], ...}`.
+
+What Datastar v1 sends for `<input type="file" multiple data-bind:files>` with
+`@post('/uploads')`. Each file's base64 is decoded in slices and fed to the pipeline,
+so beside the parsed signals only one slice is held at a time.
+"""
+
+from base64 import b64decode
+from dataclasses import dataclass
+
+from stario.json import loads as json_loads
+
+from app.ingest.pipeline import Ingest, IngestedFile, IngestError, too_large
+from app.storage.blobs import BlobStore
+
+SIGNAL = "files"
+# A multiple of 4, so every slice but the last is whole base64 quanta: 768 KiB decoded.
+BASE64_SLICE_CHARS = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FileSignal:
+    name: str
+    contents: str
+    mime: str | None
+
+
+def parse_file_signals(body: str | bytes) -> list[FileSignal]:
+    """The `files` signal, checked for shape; any other signal is ignored."""
+    try:
+        signals = json_loads(body)
+    except (ValueError, RecursionError):
+        raise IngestError(400, "the body is not valid JSON") from None
+    if not isinstance(signals, dict):
+        raise IngestError(400, "the body is not a JSON object of Datastar signals")
+    entries = signals.get(SIGNAL)
+    if not isinstance(entries, list):
+        raise IngestError(
+            400, 'no "files" signal: expected an array of {"name", "contents", "mime"}'
+        )
+    if not entries:
+        raise IngestError(400, 'the "files" signal is empty: pick a file first')
+    files = []
+    for number, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            raise IngestError(400, f"file {number} is not an object")
+        name, contents, mime = entry.get("name"), entry.get("contents"), entry.get("mime")
+        if not isinstance(name, str) or not name.strip():
+            raise IngestError(400, f"file {number} has no name")
+        if not isinstance(contents, str):
+            raise IngestError(400, f"{name}: contents are missing")
+        if contents.startswith("data:"):
+            header, marker, contents = contents.partition(",")
+            if not marker or not header.endswith(";base64"):
+                raise IngestError(400, f"{name}: contents are a data URL that is not base64")
+        if mime is not None and not isinstance(mime, str):
+            raise IngestError(400, f"{name}: mime must be a string")
+        files.append(FileSignal(name, contents, mime or None))
+    return files
+
+
+def _decoded_size(contents: str) -> int:
+    return len(contents) * 3 // 4 - contents[-2:].count("=")
+
+
+async def ingest_file_signals(
+    store: BlobStore, files: list[FileSignal], *, max_file_bytes: int
+) -> list[IngestedFile]:
+    """Every file through the pipeline, all or none; committed blobs, not yet recorded."""
+    stored: list[IngestedFile] = []
+    try:
+        for signal in files:
+            if _decoded_size(signal.contents) > max_file_bytes:
+                raise too_large(signal.name, max_file_bytes)
+            ingest = Ingest(
+                store, name=signal.name, declared_mime=signal.mime, max_bytes=max_file_bytes
+            )
+            try:
+                for start in range(0, len(signal.contents), BASE64_SLICE_CHARS):
+                    piece = signal.contents[start : start + BASE64_SLICE_CHARS]
+                    try:
+                        await ingest.feed(b64decode(piece, validate=True))
+                    except ValueError:  # binascii.Error, or non-ASCII text
+                        raise IngestError(
+                            400, f"{ingest.name}: contents are not valid base64"
+                        ) from None
+                stored.append(await ingest.finish())
+            except BaseException:
+                await ingest.abort()
+                raise
+    except BaseException:
+        await store.remove([f.id for f in stored])
+        raise
+    return stored

@@ -1,0 +1,167 @@
+"""The ingest pipeline on its own: every failure path leaves nothing behind."""
+
+import errno
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from stario.exceptions import ClientDisconnected, RequestBodyError
+
+from app.ingest.pipeline import Ingest, IngestError, ingest_stream
+from app.storage import blobs
+from app.storage.blobs import BlobStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> BlobStore:
+    store = BlobStore(tmp_path / "uploads")
+    store.prepare()
+    return store
+
+
+def leftovers(store: BlobStore) -> list[Path]:
+    return [p for p in store.root.rglob("*") if p.is_file()]
+
+
+async def chunks_of(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+def make(store: BlobStore, **kwargs) -> Ingest:
+    options = {"name": "f.bin", "declared_mime": None, "max_bytes": 1 << 30}
+    options.update(kwargs)
+    return Ingest(store, **options)  # type: ignore[arg-type]
+
+
+async def test_stores_hashes_and_sniffs(store):
+    body = b"\x89PNG\r\n\x1a\n" + os.urandom(3 * 1024 * 1024 + 17)
+    pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    ingest = make(store, name="cat.jpg", declared_mime="image/jpeg; charset=x")
+    stored = await ingest_stream(ingest, chunks_of(*pieces))
+    assert stored.size == len(body)
+    assert stored.sha256 == hashlib.sha256(body).hexdigest()
+    assert stored.mime == "image/png"
+    assert stored.declared_mime == "image/jpeg"
+    assert stored.name == "cat.jpg"
+    assert store.path_of(stored.id).read_bytes() == body
+    assert store.incoming_files() == []
+
+
+async def test_large_body_crosses_several_hops(store):
+    body = os.urandom(blobs.HOP_BYTES * 3 + 5)
+    pieces = [body[i : i + 262144] for i in range(0, len(body), 262144)]
+    stored = await ingest_stream(make(store), chunks_of(*pieces))
+    assert store.path_of(stored.id).read_bytes() == body
+    assert stored.sha256 == hashlib.sha256(body).hexdigest()
+
+
+async def test_empty_file_is_a_file(store):
+    stored = await ingest_stream(make(store, expected_bytes=0), chunks_of())
+    assert stored.size == 0
+    assert stored.sha256 == hashlib.sha256(b"").hexdigest()
+    assert store.path_of(stored.id).read_bytes() == b""
+
+
+def test_refused_before_reading_when_length_exceeds_cap(store):
+    with pytest.raises(IngestError) as refused:
+        make(store, max_bytes=1000, expected_bytes=1001)
+    assert refused.value.status == 413
+    assert "1000 bytes limit" in refused.value.message
+    assert leftovers(store) == []
+
+
+async def test_refused_the_moment_the_cap_is_passed(store):
+    fed: list[int] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            fed.append(1)
+            yield b"x" * 600
+
+    with pytest.raises(IngestError) as refused:
+        await ingest_stream(make(store, max_bytes=1000), body())
+    assert refused.value.status == 413
+    assert len(fed) == 2
+    assert leftovers(store) == []
+
+
+async def test_cut_off_body_is_detected_by_length(store):
+    with pytest.raises(IngestError) as refused:
+        await ingest_stream(make(store, expected_bytes=100), chunks_of(b"x" * 60))
+    assert refused.value.status == 400
+    assert "cut off after 60 of 100 bytes" in refused.value.message
+    assert leftovers(store) == []
+
+
+async def test_cut_off_body_is_detected_by_disconnect(store):
+    with pytest.raises(IngestError) as refused:
+        await ingest_stream(make(store), chunks_of(b"x" * 60), cut_off=lambda: True)
+    assert "client went away" in refused.value.message
+    assert leftovers(store) == []
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "words"),
+    [
+        (RequestBodyError(413, "Request body too large"), 413, "larger than the server accepts"),
+        (RequestBodyError(408, "Request body timeout"), 408, "stalled"),
+        (ClientDisconnected(), 400, "went away"),
+    ],
+)
+async def test_server_body_errors_become_readable_refusals(store, error, status, words):
+    async def body() -> AsyncIterator[bytes]:
+        yield b"x" * 5000
+        raise error
+
+    with pytest.raises(IngestError) as refused:
+        await ingest_stream(make(store), body())
+    assert refused.value.status == status
+    assert words in refused.value.message
+    assert leftovers(store) == []
+
+
+async def test_disk_full_is_507_and_leaves_nothing(store, monkeypatch):
+    real_write = os.write
+
+    def full_disk(fd: int, data: bytes) -> int:
+        if fd > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(blobs.os, "write", full_disk)
+    with pytest.raises(IngestError) as refused:
+        await ingest_stream(make(store), chunks_of(os.urandom(blobs.HOP_BYTES + 1)))
+    assert refused.value.status == 507
+    assert leftovers(store) == []
+
+
+async def test_cancelled_upload_leaves_nothing(store):
+    import asyncio
+
+    started = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield os.urandom(1000)
+        started.set()
+        await asyncio.sleep(3600)
+        yield b""
+
+    task = asyncio.create_task(ingest_stream(make(store), body()))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert leftovers(store) == []
+
+
+def test_stale_temp_files_are_swept_at_start(store):
+    stale = store.incoming / "old.part"
+    fresh = store.incoming / "new.part"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(stale, (1, 1))
+    assert store.prepare() == 1
+    assert store.incoming_files() == [fresh]

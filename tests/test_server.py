@@ -1,0 +1,103 @@
+"""`stowage serve` as a person runs it: a real process on 127.0.0.1, real clients."""
+
+import hashlib
+import os
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.conftest import RunningServer, start_server
+
+pytestmark = pytest.mark.slow
+MB = 1_000_000
+
+
+def files_on_disk(server: RunningServer) -> list[Path]:
+    return sorted(p for p in (server.data_dir / "uploads").rglob("*") if p.is_file())
+
+
+def listed(server: RunningServer) -> list[dict]:
+    return httpx.get(server.base_url + "/api/files").json()["files"]
+
+
+def test_50_mb_round_trip_is_byte_identical_in_little_memory(server, tmp_path):
+    source = tmp_path / "fifty.bin"
+    with source.open("wb") as out:
+        for _ in range(50):
+            out.write(os.urandom(MB))
+    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+
+    with httpx.Client(timeout=60) as http:
+        started = time.perf_counter()
+        with source.open("rb") as body:
+            r = http.put(server.base_url + "/uploads/fifty.bin", content=body)
+        upload_seconds = time.perf_counter() - started
+        assert r.status_code == 201, r.text
+        entry = r.json()["files"][0]
+        assert entry["sha256"] == expected
+
+        digest = hashlib.sha256()
+        started = time.perf_counter()
+        with http.stream("GET", server.base_url + entry["url"]) as download:
+            assert download.headers["content-length"] == str(50 * MB)
+            for chunk in download.iter_raw():
+                digest.update(chunk)
+        download_seconds = time.perf_counter() - started
+    assert digest.hexdigest() == expected
+
+    peak_mib = server.peak_rss_kib() / 1024
+    print(
+        f"\n50 MB round trip: upload {50 / upload_seconds:.0f} MB/s, "
+        f"download {50 / download_seconds:.0f} MB/s, server peak RSS {peak_mib:.1f} MiB"
+    )
+    assert peak_mib < 100
+
+
+def test_curl_upload_file(server, tmp_path):
+    source = tmp_path / "curl me.txt"
+    source.write_text("sent by curl\n")
+    import subprocess
+
+    done = subprocess.run(
+        ["curl", "-sS", "-T", str(source), server.base_url + "/uploads/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert '"name":"curl me.txt"' in done.stdout
+
+
+def test_client_that_leaves_midway_leaves_nothing(server):
+    with socket.create_connection(("127.0.0.1", int(server.base_url.rsplit(":", 1)[1]))) as s:
+        s.sendall(
+            b"PUT /uploads/partial.bin HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 10000000\r\n\r\n" + b"x" * 3_000_000
+        )
+        time.sleep(0.5)
+    deadline = time.monotonic() + 5
+    while files_on_disk(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert files_on_disk(server) == []
+    assert listed(server) == []
+
+
+def test_stalled_upload_gets_408_and_leaves_nothing(tmp_path):
+    for server in start_server(tmp_path, "--body-timeout", "1"):
+        port = int(server.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(
+                b"PUT /uploads/stall.bin HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Length: 5000000\r\n\r\n" + b"x" * 1_000_000
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                piece = s.recv(65536)
+                if not piece:
+                    break
+                answer += piece
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b'"error":"the upload stalled' in answer
+        assert files_on_disk(server) == []
+        assert listed(server) == []

@@ -1,0 +1,68 @@
+"""The transports against a real `stowage serve`: big multipart with curl, memory."""
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import time
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+MB = 1_000_000
+
+
+def curl_json(*args: str) -> tuple[dict, float]:
+    started = time.perf_counter()
+    done = subprocess.run(["curl", "-sS", *args], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout), time.perf_counter() - started
+
+
+def test_200_mb_multipart_with_curl_keeps_memory_low(server, tmp_path):
+    source = tmp_path / "two-hundred.bin"
+    with source.open("wb") as out:
+        for _ in range(200):
+            out.write(os.urandom(MB))
+    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+
+    form, form_seconds = curl_json(
+        "-F", f"files=@{source};type=application/octet-stream", "-F", "title=big",
+        server.base_url + "/uploads",
+    )  # fmt: skip
+    [stored] = form["files"]
+    assert stored["sha256"] == expected
+    assert form["fields"] == {"title": "big"}
+    peak_mib = server.peak_rss_kib() / 1024
+
+    raw, raw_seconds = curl_json("-T", str(source), server.base_url + "/uploads/")
+    assert raw["files"][0]["sha256"] == expected
+    print(
+        f"\n200 MB: multipart {200 / form_seconds:.0f} MB/s, raw {200 / raw_seconds:.0f} MB/s "
+        f"(multipart/raw {raw_seconds / form_seconds:.2f}x); "
+        f"server peak RSS {peak_mib:.1f} MiB"
+    )
+    assert peak_mib < 100
+
+
+def test_10_mib_signals_upload_stays_under_three_bodies_of_memory(server):
+    body = json.dumps(
+        {"files": [{"name": "ten.bin", "contents": base64.b64encode(os.urandom(10 * 1024 * 1024))
+                    .decode(), "mime": "application/octet-stream"}]}
+    ).encode()  # fmt: skip
+    with httpx.Client(timeout=60) as http:
+        warm = http.post(server.base_url + "/uploads?name=warm", content=b"warm")
+        assert warm.status_code == 201
+        server.reset_peak_rss()
+        before = server.rss_kib()
+        r = http.post(
+            server.base_url + "/uploads",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+    assert r.status_code == 201, r.text
+    extra_mib = (server.peak_rss_kib() - before) / 1024
+    body_mib = len(body) / 1024 / 1024
+    print(f"\n10 MiB file as signals: body {body_mib:.1f} MiB, extra peak RSS {extra_mib:.1f} MiB")
+    assert extra_mib < 3 * body_mib
