@@ -15,6 +15,7 @@ class PageAssets:
     style_css: str
     datastar_js: str | None
     datastar_license: str
+    favicon: str
 
     @classmethod
     def from_assets(cls, assets: Assets) -> PageAssets:
@@ -26,6 +27,7 @@ class PageAssets:
             style_css=assets.href("style.css"),
             datastar_js=datastar_js,
             datastar_license=assets.href("DATASTAR-LICENSE.txt"),
+            favicon=assets.href("favicon.svg"),
         )
 
 
@@ -41,6 +43,7 @@ def page(
             h.Meta({"name": "viewport", "content": "width=device-width, initial-scale=1"}),
             h.Title(title),
             h.Link({"rel": "stylesheet", "href": assets.style_css}),
+            h.Link({"rel": "icon", "href": assets.favicon, "type": "image/svg+xml"}),
             ModuleScript(assets.datastar_js) if assets.datastar_js else None,
         ),
         h.Body(

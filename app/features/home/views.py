@@ -154,23 +154,17 @@ def progress_part(transfers: list[Transfer]) -> HtmlElement:
     return h.Ul({"id": "progress", "aria-label": "Uploads being received"}, *items)
 
 
-def _messages(config: Config) -> tuple[str, str]:
-    """The picker's and the fetch listener's expressions; limits are this server's."""
-    per_request = human_bytes(config.max_request_body_bytes)
-    per_file = human_bytes(config.max_file_bytes)
+def _limits(config: Config) -> str:
+    per_upload = human_bytes(config.max_request_body_bytes)
+    if config.max_file_bytes >= config.max_request_body_bytes:
+        return f"at most {per_upload} per upload"
+    return f"at most {human_bytes(config.max_file_bytes)} per file and {per_upload} per upload"
+
+
+def _scripts(config: Config) -> tuple[str, str]:
+    """The picker's and the upload form's fetch-listener expressions, with this
+    server's limits in them."""
     budget = min(config.max_signals_bytes, config.max_request_body_bytes)
-    too_large = (
-        f"Too large: this server takes at most {per_file} per file and {per_request} "
-        "in one upload (HTTP 413). Nothing was stored."
-    )
-    stalled = (
-        f"The upload stalled: no bytes arrived for {config.body_timeout:g} seconds "
-        "(HTTP 408). Nothing was stored."
-    )
-    unreachable = (
-        "The upload did not reach the server: the connection failed or was closed. "
-        "Nothing was stored; check the connection and try again."
-    )
     # Small batches travel as Datastar file signals (base64 JSON, 4/3 the size);
     # anything bigger goes as a streamed multipart form. The user never chooses.
     route_picked = (
@@ -178,6 +172,7 @@ def _messages(config: Config) -> tuple[str, str]:
         " if (!picked.length) return;"
         " if ($_sending) {"
         " $_error = 'Wait for the upload in progress to finish, then try again.'; return }"
+        " $_what = picked.length === 1 ? picked[0].name : picked.length + ' files';"
         " const list = new DataTransfer(); picked.forEach(f => list.items.add(f));"
         " const need = picked.reduce((n, f) =>"
         f" n + Math.ceil(f.size / 3) * 4 + 6 * f.name.length + {SIGNAL_OVERHEAD}, 256);"
@@ -188,17 +183,27 @@ def _messages(config: Config) -> tuple[str, str]:
         " else target.dispatchEvent(new Event('change'));"
         " target.value = ''"
     )
+    reasons = {
+        "413": f"larger than this server accepts ({_limits(config)}; HTTP 413).",
+        "408": f"the upload stalled: no bytes arrived for {config.body_timeout:g} seconds"
+        " (HTTP 408).",
+        "403": "the server refused an upload sent from another site (HTTP 403).",
+    }
+    unreachable = (
+        "the upload did not reach the server (the connection failed or was closed)."
+        " Check the connection and try again."
+    )
     # Datastar applies no body from a non-200 reply and fires `datastar-fetch`
     # instead; Stario's own 413 and 408 never reach the handler at all.
     fetch_feedback = (
         "const d = evt.detail; if (d.el !== el) return;"
-        " if (d.type === 'started') $_error = '';"
-        " else if (d.type === 'error') $_error = ({"
-        f"'413': {string_literal(too_large)}, '408': {string_literal(stalled)},"
-        " '403': 'The server refused an upload sent from another site (HTTP 403).'"
-        " })[d.argsRaw.status] || ('The server answered HTTP ' + d.argsRaw.status"
-        " + ' and stored nothing.');"
-        f" else if (d.type === 'retries-failed') $_error = {string_literal(unreachable)}"
+        " if (d.type === 'started') {"
+        " $_error = ''; document.getElementById('upload-results').replaceChildren() }"
+        " else if (d.type === 'error') $_error = 'Not stored: ' + $_what + ' — ' + ({"
+        + ", ".join(f"'{code}': {string_literal(text)}" for code, text in reasons.items())
+        + " })[d.argsRaw.status] || 'the server answered HTTP ' + d.argsRaw.status + '.';"
+        f" else if (d.type === 'retries-failed')"
+        f" $_error = 'Not stored: ' + $_what + ' — ' + {string_literal(unreachable)}"
     )
     return route_picked, fetch_feedback
 
@@ -239,14 +244,21 @@ def render(
     nonce: str,
     origin: str,
 ) -> HtmlElement:
-    route_picked, fetch_feedback = _messages(config)
+    route_picked, fetch_feedback = _scripts(config)
     return page(
         assets,
         "Stowage",
         h.Main(
             {"id": "home"},
             data.signals(
-                {"files": [], "_error": "", "_notice": "", "_dragging": False, "_offline": False},
+                {
+                    "files": [],
+                    "_what": "",
+                    "_error": "",
+                    "_notice": "",
+                    "_dragging": False,
+                    "_offline": False,
+                },
                 if_missing=True,
             ),
             data.init(
@@ -302,12 +314,12 @@ def render(
                     ),
                     h.P(
                         {"id": "limits", "class": "hint"},
-                        f"Up to {human_bytes(config.max_file_bytes)} per file. From a terminal: ",
+                        "Up to" + _limits(config).removeprefix("at most") + ". From a terminal: ",
                         h.Code(f"curl -T FILE {origin}{UPLOADS.href()}/"),
                     ),
                     h.P(
                         {"class": "sending", "role": "status"},
-                        data.text("$_sending ? 'Uploading…' : ''"),
+                        data.text("$_sending ? 'Uploading ' + $_what + '…' : ''"),
                     ),
                     # Where the picker puts what it routes: signals read the first
                     # (no name, so never in the form), the form sends the second.

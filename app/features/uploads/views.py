@@ -9,18 +9,20 @@ RESULTS_ID = "upload-results"
 
 
 def render_results(rows: list[FileRow]) -> HtmlElement:
-    """What the uploader sees once every file of the request is stored."""
+    """What the uploader sees once every file of the request is stored: one line each."""
     return h.Div(
         {"id": RESULTS_ID, "class": "upload-results", "aria-live": "polite"},
         h.P({"class": "ok"}, f"Stored {len(rows)} file{'s' if len(rows) != 1 else ''}."),
         h.Ul(
+            {"class": "result-list"},
             *[
                 h.Li(
-                    h.A({"href": FILE.href(row.id)}, row.name),
-                    f" {human_bytes(row.size)}, {row.mime}",
+                    {"class": "result"},
+                    h.A({"href": FILE.href(row.id), "target": "_blank"}, row.name),
+                    h.Span({"class": "result-meta"}, f"{human_bytes(row.size)} · {row.mime}"),
                 )
                 for row in rows
-            ]
+            ],
         ),
     )
 

@@ -1,0 +1,230 @@
+"""The live page through the production bootstrap: the document, its CSP, the stream
+that repaints it, and the delete command."""
+
+import asyncio
+import base64
+import re
+import threading
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from stario import Relay
+from tests.conftest import request_policy, stored_blobs
+
+from app.config import Config
+from app.db import Database
+from app.features.files.data import SCHEMA, add_files
+from app.features.home.urls import HOME, HOME_LIVE
+from app.ingest.pipeline import IngestedFile
+from app.ingest.progress import PROGRESS_CHANGED, Progress
+from app.main import make_bootstrap
+
+IDENTITY = {"accept-encoding": "identity"}
+DATASTAR = {"datastar-request": "true"}
+
+
+async def upload(client, name: str, body: bytes) -> str:
+    r = await client.post("/uploads", params={"name": name}, content=body)
+    assert r.status_code == 201, r.text
+    return r.json()["files"][0]["id"]
+
+
+async def next_data(events: AsyncIterator[dict[str, str]], *, containing: str) -> str:
+    """The next event whose data mentions `containing` (progress ticks may interleave)."""
+    async with asyncio.timeout(5):
+        while True:
+            event = await anext(events)
+            if containing in event["data"]:
+                return event["data"]
+
+
+async def test_page_loads_with_a_strict_csp(client):
+    r = await client.get(HOME.href())
+    assert r.status_code == 200
+    assert r.headers.get("content-type", "").startswith("text/html")
+    csp = r.headers.get("content-security-policy") or ""
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe" not in csp
+    nonce = re.search(r"'nonce-([^']+)'", directives["script-src"])
+    assert nonce is not None
+    # Datastar's CSP mode: it reads the nonce from <html data-nonce> and runs
+    # expressions as nonce'd scripts instead of through Function.
+    assert f'<html lang="en" data-nonce="{nonce.group(1)}">' in r.text
+    assert (await client.get(HOME.href())).headers.get("content-security-policy") != csp
+    # Nothing is loaded from another host.
+    for url in re.findall(r'(?:src|href)="([^"]*)"', r.text):
+        assert url.startswith("/"), url
+    assert re.search(r'<script type="module" src="/static/vendor/datastar\.[0-9a-f]+\.js">', r.text)
+    assert re.search(r'<link rel="stylesheet" href="/static/style\.[0-9a-f]+\.css"/>', r.text)
+    assert 'data-init="@get(&#39;/live?page=1' in r.text or "@get('/live?page=1" in r.text
+    assert 'id="files"' in r.text and "No files yet" in r.text
+    assert 'aria-live="polite"' in r.text and '<label for="picker"' in r.text
+
+
+async def test_live_stream_paints_then_repaints_after_upload_and_delete(client, config):
+    async with client.stream("GET", HOME_LIVE.href(), headers=IDENTITY) as live:
+        assert live.headers.get("content-type") == "text/event-stream"
+        events = live.iter_events()
+        assert '"_offline":false' in (await anext(events))["data"]
+        assert 'id="progress"' in (await anext(events))["data"]
+        assert "No files yet" in (await anext(events))["data"]
+
+        file_id = await upload(client, "notes.txt", b"hello from curl")
+        painted = await next_data(events, containing='id="files"')
+        assert "notes.txt" in painted and f"/files/{file_id}?download=1" in painted
+        assert "15 bytes" in painted and "text/plain" in painted and " UTC</time>" in painted
+
+        r = await client.delete(f"/files/{file_id}", headers=DATASTAR)
+        assert r.status_code == 204
+        painted = await next_data(events, containing='id="files"')
+        assert "notes.txt" not in painted and "No files yet" in painted
+    assert stored_blobs(config) == []
+
+
+async def test_a_signal_upload_from_the_page_repaints_every_stream(client):
+    payload = {"files": [{"name": "a.txt", "contents": base64.b64encode(b"A").decode()}]}
+    async with (
+        client.stream("GET", HOME_LIVE.href(), headers=IDENTITY) as first,
+        client.stream("GET", HOME_LIVE.href(), headers=IDENTITY) as second,
+    ):
+        streams = [first.iter_events(), second.iter_events()]
+        for events in streams:
+            await next_data(events, containing="No files yet")
+        r = await client.post("/uploads", json=payload, headers=DATASTAR)
+        assert r.status_code == 200 and "upload-results" in r.text
+        for events in streams:
+            assert "a.txt" in await next_data(events, containing='id="files"')
+
+
+async def test_delete_removes_the_row_and_the_blob(client, config):
+    keep = await upload(client, "keep.txt", b"keep me")
+    gone = await upload(client, "gone.txt", b"delete me")
+    assert len(stored_blobs(config)) == 2
+    assert (await client.delete(f"/files/{gone}")).status_code == 204
+    assert [p.name for p in stored_blobs(config)] == [keep]
+    assert (await client.get(f"/files/{gone}")).status_code == 404
+    listed = (await client.get("/api/files")).json()["files"]
+    assert [f["name"] for f in listed] == ["keep.txt"]
+    # Deleting again is a 404, not a second success.
+    assert (await client.delete(f"/files/{gone}")).status_code == 404
+
+
+@pytest.mark.parametrize("file_id", ["AAAAAAAAAAAAAAAAAAAAAA", "not-an-id", "..%2Fstowage.db"])
+async def test_delete_unknown_id_is_404(client, file_id):
+    r = await client.delete(f"/files/{file_id}")
+    assert r.status_code == 404
+    assert r.json() == {"error": "no such file"}
+
+
+async def test_delete_from_another_site_is_refused(client, config):
+    file_id = await upload(client, "a.txt", b"a")
+    r = await client.delete(f"/files/{file_id}", headers={"sec-fetch-site": "cross-site"})
+    assert r.status_code == 403
+    assert len(stored_blobs(config)) == 1
+
+
+async def fill_catalog(config: Config, count: int) -> None:
+    """Rows straight into the catalog (no blobs): the list only reads rows."""
+    db = await Database.open(config.db_path, SCHEMA)
+    try:
+        await add_files(
+            db,
+            [
+                IngestedFile(f"{n:022d}", f"file-{n:04d}.txt", n, "0" * 64, "text/plain", None)
+                for n in range(count)
+            ],
+        )
+    finally:
+        await db.close()
+
+
+async def test_a_thousand_files_are_paged_fifty_at_a_time(config):
+    from stario.testing import TestClient
+
+    await fill_catalog(config, 1000)
+    async with TestClient(make_bootstrap(config), requests=request_policy(config)) as client:
+        first = await client.get(HOME.href())
+        assert first.text.count('class="file"') == 50
+        assert "1,000 files, showing 1–50" in first.text and "Page 1 of 20" in first.text
+        assert 'href="/?page=2" rel="next"' in first.text
+        # Same insert time for all: the newest rowid comes first.
+        assert first.text.index("file-0999.txt") < first.text.index("file-0950.txt")
+
+        last = await client.get(HOME.href(query={"page": 20}))
+        assert last.text.count('class="file"') == 50 and "file-0000.txt" in last.text
+        assert "@get('/live?page=20'" in last.text.replace("&#39;", "'")
+        # Past the end, or nonsense, shows a real page.
+        assert "Page 20 of 20" in (await client.get("/?page=999")).text
+        assert "Page 1 of 20" in (await client.get("/?page=-3")).text
+
+        async with client.stream("GET", HOME_LIVE.href(query={"page": 20}), headers=IDENTITY) as s:
+            events = s.iter_events()
+            painted = await next_data(events, containing='id="files"')
+        assert painted.count('class="file"') == 50 and "file-0000.txt" in painted
+        # A repaint is one page (under 1 KB a row before compression), not the catalog.
+        assert len(painted) < 50_000
+
+
+async def test_progress_is_published_at_most_four_times_a_second():
+    relay: Relay[str] = Relay()
+    progress = Progress(relay)
+    ticks = 0
+    async with relay.subscribe(PROGRESS_CHANGED) as events:
+
+        async def count() -> None:
+            nonlocal ticks
+            async for _ in events:
+                ticks += 1
+
+        counter = asyncio.create_task(count())
+        with progress.track("big.bin", 1_000_000) as transfer:
+            started = time.monotonic()
+            while time.monotonic() - started < 1.0:
+                transfer.add("big.bin", 1000)
+                await asyncio.sleep(0.005)
+            assert [t.label for t in progress.list_transfers()] == ["big.bin"]
+        assert progress.list_transfers() == []
+        await asyncio.sleep(0.35)
+        counter.cancel()
+    # ~200 changes in a second became at most one publish per 250 ms (plus the last).
+    assert 3 <= ticks <= 6
+    progress.close()
+
+
+@pytest.mark.slow
+def test_the_stream_shows_a_slow_curl_upload_in_progress(server):
+    """A real server, a raw upload trickling in, and the page's stream watching it."""
+    painted: list[str] = []
+
+    def watch() -> None:
+        with httpx.stream("GET", server.base_url + "/live", timeout=10) as r:
+            for line in r.iter_lines():
+                painted.append(line)
+                if "slow.bin" in line and "file-list" in line:
+                    return
+
+    def trickle():
+        for _ in range(12):
+            yield b"x" * 100_000
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    time.sleep(0.3)
+    r = httpx.post(
+        server.base_url + "/uploads?name=slow.bin",
+        content=trickle(),
+        headers={"content-length": "1200000"},
+        timeout=10,
+    )
+    assert r.status_code == 201
+    watcher.join(10)
+    progress_lines = [line for line in painted if "Receiving <strong>slow.bin" in line]
+    assert progress_lines, painted
+    assert any("of 1.1 MiB" in line and "<progress" in line for line in progress_lines)
+    # Throttled: a 1.2 s upload gives a handful of repaints, not one per chunk.
+    assert len(progress_lines) <= 7
