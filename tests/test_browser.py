@@ -1,0 +1,191 @@
+"""The page in real Chromium (Debian's /usr/bin/chromium) against a real `stowage serve`.
+
+Every test watches the console: a Content-Security-Policy violation or a script
+error fails it.
+"""
+
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from tests.conftest import RunningServer, start_server, stored_blobs
+
+from app.config import Config
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("STOWAGE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Console:
+    """Errors a page logged, except the failed loads a test expects."""
+
+    def __init__(self, page: Page, expected: tuple[str, ...] = ()) -> None:
+        self.errors: list[str] = []
+        self.expected = expected
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and not any(e in message.text for e in self.expected):
+            self.errors.append(message.text)
+
+
+def open_page(browser: Browser, server: RunningServer, width: int = 1100, **expect_errors):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    console = Console(page, **expect_errors)
+    page.goto(server.base_url + "/")
+    # The stream is open once it has painted (and cleared the offline flag).
+    expect(page.locator("#files")).to_be_visible()
+    page.wait_for_function("() => !document.documentElement.hasAttribute('data-nonce')")
+    return page, console
+
+
+def row(page: Page, name: str):
+    return page.locator("#files li.file", has=page.locator(".file-name", has_text=name))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def data_config(server: RunningServer) -> Config:
+    return Config.load({"data_dir": str(server.data_dir)}, environ={})
+
+
+def test_small_files_picked_or_dropped_show_results_and_rows(browser, server, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello from the picker\n")
+    photo = tmp_path / "tiny.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
+    page, console = open_page(browser, server)
+    expect(page.locator("#files")).to_contain_text("No files yet")
+
+    page.set_input_files("#picker", [str(notes), str(photo)])
+    results = page.locator("#upload-results")
+    expect(results).to_contain_text("Stored 2 files.")
+    expect(results.locator(".result", has_text="tiny.png")).to_contain_text("image/png")
+    expect(results.locator(".result", has_text="notes.txt")).to_contain_text("22 bytes")
+    expect(row(page, "notes.txt")).to_contain_text("text/plain")
+    expect(row(page, "tiny.png")).to_contain_text("2 KiB")
+    expect(page.locator("#picker")).to_be_enabled()
+
+    # A file dropped anywhere on the page goes the same way.
+    page.evaluate(
+        """() => {
+            const list = new DataTransfer();
+            list.items.add(new File(['dropped bytes'], 'dropped.txt', {type: 'text/plain'}));
+            document.body.dispatchEvent(new DragEvent('drop', {dataTransfer: list, bubbles: true}));
+        }"""
+    )
+    expect(row(page, "dropped.txt")).to_contain_text("13 bytes")
+    expect(results).to_contain_text("Stored 1 file.")
+    assert console.errors == []
+
+
+def test_large_upload_shows_progress_everywhere_then_the_row_and_downloads_intact(
+    browser, server, tmp_path
+):
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(30 * MiB))
+    uploader, uploader_console = open_page(browser, server)
+    watcher, watcher_console = open_page(browser, server, width=375)
+
+    # Loopback is too fast to watch: hold the uploading tab to ~12 MB/s.
+    cdp = uploader.context.new_cdp_session(uploader)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 12e6},
+    )
+    uploader.set_input_files("#picker", str(big))
+    expect(uploader.locator("#picker")).to_be_disabled()
+    expect(uploader.locator(".sending")).to_have_text("Uploading big.bin…")
+    for page in (uploader, watcher):
+        bar = page.locator("#progress .transfer", has_text="big.bin")
+        expect(bar).to_contain_text("of 30 MiB", timeout=5000)
+        expect(bar.locator("progress")).to_have_attribute("value", re.compile(r"^\d+$"))
+    watcher.screenshot(path=tmp_path / "watcher-during-upload.png")
+
+    # Multipart, so the bar moves as bytes arrive; then it goes and the row comes.
+    expect(uploader.locator("#upload-results")).to_contain_text("Stored 1 file.", timeout=20000)
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+             "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip
+    for page in (uploader, watcher):
+        expect(row(page, "big.bin")).to_contain_text("30 MiB")
+        expect(page.locator("#progress .transfer")).to_have_count(0)
+    expect(uploader.locator("#picker")).to_be_enabled()
+
+    with uploader.expect_download() as download:
+        row(uploader, "big.bin").get_by_role("link", name="Download big.bin").click()
+    saved = tmp_path / "downloaded.bin"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == "big.bin"
+    assert sha256(saved) == sha256(big)
+
+    uploader.screenshot(path=tmp_path / "page-after-uploads.png", full_page=True)
+    assert (tmp_path / "page-after-uploads.png").stat().st_size > 10_000
+
+    # Delete on one page; the other sees it go.
+    uploader.on("dialog", lambda dialog: dialog.accept())
+    row(uploader, "big.bin").get_by_role("button", name="Delete big.bin").click()
+    expect(row(watcher, "big.bin")).to_have_count(0)
+    expect(watcher.locator("#files")).to_contain_text("No files yet")
+    assert stored_blobs(data_config(server)) == []
+    assert uploader_console.errors == [] and watcher_console.errors == []
+
+
+def test_oversize_files_show_readable_errors_and_store_nothing(browser, tmp_path):
+    small_cap = tmp_path / "over-file-cap.bin"  # travels as signals; the handler refuses it
+    small_cap.write_bytes(os.urandom(100_000))
+    body_cap = tmp_path / "over-body-cap.bin"  # a streamed form Stario refuses unread
+    body_cap.write_bytes(os.urandom(400_000))
+    for server in start_server(
+        tmp_path, "--max-file-bytes", "50000", "--max-request-body-bytes", "300000"
+    ):
+        page, console = open_page(browser, server, expected=("status of 413",))
+
+        page.set_input_files("#picker", str(small_cap))
+        expect(page.locator("#upload-results")).to_contain_text(
+            "Upload refused (413): over-file-cap.bin is larger than the 48.8 KiB limit"
+        )
+
+        page.set_input_files("#picker", str(body_cap))
+        error = page.locator("#upload-error")
+        expect(error).to_have_text(
+            "Not stored: over-body-cap.bin — larger than this server accepts "
+            "(at most 48.8 KiB per file and 293 KiB per upload; HTTP 413)."
+        )
+        expect(page.locator("#upload-results")).to_be_empty()
+        expect(page.locator("#picker")).to_be_enabled()
+        expect(page.locator("#files")).to_contain_text("No files yet")
+        page.screenshot(path=tmp_path / "oversize.png")
+        assert stored_blobs(data_config(server)) == []
+        assert console.errors == []
