@@ -300,7 +300,9 @@ def render(
                     ),
                     data.on("datastar-fetch", fetch_feedback),
                     h.Label(
-                        {"for": "picker", "class": "drop-title"}, "Choose files or drop them here"
+                        {"for": "picker", "class": "drop-title"},
+                        "Choose files",
+                        h.Span({"class": "drop-hint"}, " or drop them here"),
                     ),
                     h.Input(
                         {
