@@ -66,3 +66,32 @@ def test_10_mib_signals_upload_stays_under_three_bodies_of_memory(server):
     body_mib = len(body) / 1024 / 1024
     print(f"\n10 MiB file as signals: body {body_mib:.1f} MiB, extra peak RSS {extra_mib:.1f} MiB")
     assert extra_mib < 3 * body_mib
+
+
+@pytest.mark.parametrize("kind", ["multipart", "signals"])
+def test_cut_off_form_or_signals_leave_nothing(server, kind):
+    import socket
+
+    boundary = "----WebKitFormBoundaryCutOff"
+    if kind == "multipart":
+        content_type = f"multipart/form-data; boundary={boundary}"
+        first = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="a.bin"\r\n\r\n'
+        ).encode() + b"x" * 2_000_000
+    else:
+        content_type = "application/json"
+        first = b'{"files": [{"name": "a.bin", "contents": "' + b"QUFB" * 500_000
+    port = int(server.base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(
+            f"POST /uploads HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: 9000000\r\n\r\n".encode()
+            + first
+        )
+        time.sleep(0.5)
+    deadline = time.monotonic() + 5
+    uploads = server.data_dir / "uploads"
+    while any(p.is_file() for p in uploads.rglob("*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p for p in uploads.rglob("*") if p.is_file()] == []
+    assert httpx.get(server.base_url + "/api/files").json() == {"files": []}
