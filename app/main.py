@@ -11,8 +11,9 @@ from app.common.http import json_errors
 from app.common.shell import PageAssets
 from app.config import Config
 from app.db import Database
+from app.features.files.commands import register_file_commands
 from app.features.files.data import SCHEMA
-from app.features.files.handlers import register_file_commands, register_files
+from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
 from app.features.uploads.handlers import Uploads, register_uploads
 from app.ingest.progress import Progress

@@ -1,12 +1,12 @@
 import asyncio
 import os
 
-from stario import App, Context, Relay, Writer
+from stario import App, Context, Writer
 
 from app.common.http import content_disposition, json_error, path_param
 from app.db import Database
-from app.features.files.data import FILES_CHANGED, file_json, get_file, list_files, remove_file
-from app.features.files.urls import API_FILES, FILE, FILE_DELETE, FILE_HEAD
+from app.features.files.data import file_json, get_file, list_files
+from app.features.files.urls import API_FILES, FILE, FILE_HEAD
 from app.storage.blobs import BlobStore, is_blob_id
 
 # 1 MiB reads with the next one already in flight: measured ~1.2 GB/s here.
@@ -122,23 +122,3 @@ def register_files(app: App, db: Database, store: BlobStore) -> None:
     download = download_file(db, store)
     app.add(FILE, download)
     app.add(FILE_HEAD, download)
-
-
-def delete_file(db: Database, store: BlobStore, relay: Relay[str]):
-    """A command: the row goes, then the blob; 204 means both are gone; every live
-    page repaints. The row goes first, so no one is offered a blob being removed."""
-
-    async def handler(c: Context, w: Writer) -> None:
-        file_id = path_param(c, "file_id")
-        if not is_blob_id(file_id) or not await remove_file(db, file_id):
-            json_error(w, 404, "no such file")
-            return
-        await store.remove([file_id])
-        w.empty()
-        relay.publish(FILES_CHANGED, "removed")
-
-    return handler
-
-
-def register_file_commands(app: App, db: Database, store: BlobStore, relay: Relay[str]) -> None:
-    app.add(FILE_DELETE, delete_file(db, store, relay))
