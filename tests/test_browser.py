@@ -50,11 +50,15 @@ class Console:
         self.errors: list[str] = []
         self.expected = expected
         page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        page.on("pageerror", lambda exc: self._add(f"page error: {exc}"))
 
     def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and not any(e in message.text for e in self.expected):
-            self.errors.append(message.text)
+        if message.type == "error":
+            self._add(message.text)
+
+    def _add(self, text: str) -> None:
+        if not any(e in text for e in self.expected):
+            self.errors.append(text)
 
 
 def open_page(browser: Browser, server: RunningServer, width: int = 1100, **expect_errors):
@@ -170,7 +174,13 @@ def test_oversize_files_show_readable_errors_and_store_nothing(browser, tmp_path
     for server in start_server(
         tmp_path, "--max-file-bytes", "50000", "--max-request-body-bytes", "300000"
     ):
-        page, console = open_page(browser, server, expected=("status of 413",))
+        # Failed loads are logged by Chromium; a failed connection also makes
+        # Datastar's action reject (FetchFailed) after it has told the page.
+        page, console = open_page(
+            browser,
+            server,
+            expected=("status of 413", "status of 507", "ERR_CONNECTION_RESET", "FetchFailed"),
+        )
 
         page.set_input_files("#picker", str(small_cap))
         expect(page.locator("#upload-results")).to_contain_text(
@@ -187,5 +197,17 @@ def test_oversize_files_show_readable_errors_and_store_nothing(browser, tmp_path
         expect(page.locator("#picker")).to_be_enabled()
         expect(page.locator("#files")).to_contain_text("No files yet")
         page.screenshot(path=tmp_path / "oversize.png")
+
+        # Any other refusal, and a connection that fails, are told in words too.
+        tiny = tmp_path / "tiny.txt"
+        tiny.write_text("tiny")
+        page.route("**/uploads", lambda route: route.fulfill(status=507, body="full"))
+        page.set_input_files("#picker", str(tiny))
+        expect(error).to_have_text("Not stored: tiny.txt — the server answered HTTP 507.")
+        page.unroute("**/uploads")
+        page.route("**/uploads", lambda route: route.abort("connectionreset"))
+        page.set_input_files("#picker", str(tiny))
+        expect(error).to_contain_text("Not stored: tiny.txt — the upload did not reach the server")
+        expect(page.locator("#picker")).to_be_enabled()
         assert stored_blobs(data_config(server)) == []
-        assert console.errors == []
+        assert console.errors == [], console.errors

@@ -199,9 +199,9 @@ def _scripts(config: Config) -> tuple[str, str]:
         "const d = evt.detail; if (d.el !== el) return;"
         " if (d.type === 'started') {"
         " $_error = ''; document.getElementById('upload-results').replaceChildren() }"
-        " else if (d.type === 'error') $_error = 'Not stored: ' + $_what + ' — ' + ({"
+        " else if (d.type === 'error') $_error = 'Not stored: ' + $_what + ' — ' + (({"
         + ", ".join(f"'{code}': {string_literal(text)}" for code, text in reasons.items())
-        + " })[d.argsRaw.status] || 'the server answered HTTP ' + d.argsRaw.status + '.';"
+        + " })[d.argsRaw.status] || 'the server answered HTTP ' + d.argsRaw.status + '.');"
         f" else if (d.type === 'retries-failed')"
         f" $_error = 'Not stored: ' + $_what + ' — ' + {string_literal(unreachable)}"
     )
