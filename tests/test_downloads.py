@@ -6,6 +6,7 @@ app/features/files/{ranges,validators,policy}.py and the Content-Disposition bui
 """
 
 import hashlib
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,6 +16,7 @@ import pytest
 from stario.testing import TestClient
 
 from app.common.http import content_disposition
+from app.features.files.handlers import READ_BYTES, _send
 from app.features.files.policy import (
     IMAGE,
     MEDIA,
@@ -601,3 +603,63 @@ def test_policy_rules() -> None:
     assert content_security_policy("application/pdf", "inline") == SANDBOX
     for csp in (SANDBOX, IMAGE, MEDIA):
         assert "allow-scripts" not in csp and "default-src 'none'" in csp
+
+
+# --- the send loop -------------------------------------------------------------------
+
+
+class FakeWriter:
+    """Just what `_send` uses of a Writer; `hang_up_after` bytes, then `closing`."""
+
+    def __init__(self, hang_up_after: int | None = None) -> None:
+        self.sent = bytearray()
+        self.hang_up_after = hang_up_after
+        self.ended = self.aborted = False
+        self.drains = 0
+
+    @property
+    def closing(self) -> bool:
+        return self.hang_up_after is not None and len(self.sent) >= self.hang_up_after
+
+    def write(self, data: bytes) -> None:
+        self.sent += data
+
+    async def drain(self) -> None:
+        self.drains += 1
+
+    def end(self) -> None:
+        self.ended = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+@pytest.fixture
+def blob_fd(tmp_path: Any):
+    path = tmp_path / "blob"
+    path.write_bytes(BINARY * 20)  # ~4 MB: several 1 MiB reads
+    fd = os.open(path, os.O_RDONLY)
+    yield fd
+    os.close(fd)
+
+
+async def test_send_streams_exactly_the_range(blob_fd: int) -> None:
+    body = BINARY * 20
+    for start, length in ((0, len(body)), (12345, 3 * 1024 * 1024 + 7), (len(body) - 1, 1)):
+        w = FakeWriter()
+        await _send(w, blob_fd, start, length)  # type: ignore[arg-type]
+        assert bytes(w.sent) == body[start : start + length]
+        assert w.ended and not w.aborted
+        assert w.drains == -(-length // READ_BYTES)  # a drain after every chunk
+
+
+async def test_send_stops_when_the_client_hangs_up(blob_fd: int) -> None:
+    w = FakeWriter(hang_up_after=1)
+    await _send(w, blob_fd, 0, len(BINARY) * 20)  # type: ignore[arg-type]
+    assert len(w.sent) == READ_BYTES and not w.ended
+
+
+async def test_send_aborts_when_the_blob_is_short(blob_fd: int) -> None:
+    w = FakeWriter()
+    await _send(w, blob_fd, 0, len(BINARY) * 20 + 1)  # type: ignore[arg-type]
+    assert w.aborted and not w.ended

@@ -77,6 +77,22 @@ def _open_blob(path: str) -> tuple[int, int] | None:
         raise
 
 
+def _close_unclaimed(opened: asyncio.Future[tuple[int, int] | None]) -> None:
+    if not opened.cancelled() and opened.exception() is None and (result := opened.result()):
+        os.close(result[0])
+
+
+async def _open_off_loop(path: str) -> tuple[int, int] | None:
+    """`_open_blob` on a worker thread; if we are cancelled meanwhile, the fd it opens
+    is closed rather than leaked."""
+    opened = asyncio.get_running_loop().run_in_executor(None, _open_blob, path)
+    try:
+        return await asyncio.shield(opened)
+    except asyncio.CancelledError:
+        opened.add_done_callback(_close_unclaimed)
+        raise
+
+
 def _wants_download(c: Context) -> bool:
     value = c.req.query.get("download")
     return value is not None and value not in ("0", "false")
@@ -117,7 +133,7 @@ def download_file(db: Database, store: BlobStore):
         if precondition is Precondition.FAILED:
             json_error(w, 412, "the file does not match If-Match or If-Unmodified-Since")
             return
-        opened = await asyncio.to_thread(_open_blob, str(store.path_of(row.id)))
+        opened = await _open_off_loop(str(store.path_of(row.id)))
         if opened is None:
             json_error(w, 404, "the file's contents are missing")
             return
@@ -175,25 +191,30 @@ async def _send(w: Writer, fd: int, start: int, length: int) -> None:
     reader costs at most two chunks of memory."""
     loop = asyncio.get_running_loop()
     offset, end = start, start + length
-    next_read = loop.run_in_executor(None, os.pread, fd, min(READ_BYTES, end - offset), offset)
-    while offset < end:
-        data = await next_read
-        if not data:
-            # The blob is shorter than its row says: never pad or pretend.
-            w.abort()
-            return
-        offset += len(data)
-        if offset < end:
-            next_read = loop.run_in_executor(
-                None, os.pread, fd, min(READ_BYTES, end - offset), offset
-            )
-        w.write(data)
-        await w.drain()
-        if w.closing:
+
+    def read_next() -> asyncio.Future[bytes]:
+        return loop.run_in_executor(None, os.pread, fd, min(READ_BYTES, end - offset), offset)
+
+    in_flight = read_next()
+    try:
+        while offset < end:
+            # Shielded: cancelling us must not orphan a read still running on the fd.
+            data = await asyncio.shield(in_flight)
+            if not data:
+                # The blob is shorter than its row says: never pad or pretend.
+                w.abort()
+                return
+            offset += len(data)
             if offset < end:
-                await next_read  # never close the fd under a running read
-            return
-    w.end()
+                in_flight = read_next()
+            w.write(data)
+            await w.drain()
+            if w.closing:
+                return
+        w.end()
+    finally:
+        if not in_flight.done():  # never let the caller close the fd under a read
+            await asyncio.wait([in_flight])
 
 
 def register_files(app: App, db: Database, store: BlobStore) -> None:
