@@ -27,8 +27,9 @@ from app.features.files.validators import (
 from app.storage.blobs import BlobStore, is_blob_id
 
 # 1 MiB reads with the next one already in flight: level with stario.Files here
-# (bench/downloads_vs_files.py, 1 GiB: 1.6-2.2 GB/s, ratio 0.94-1.09). 512 KiB to
-# 4 MiB reads and 0 to 3 reads in flight all measured within the noise, warm or cold.
+# (bench/downloads_vs_files.py, 1 GiB: 1.5-2.5 GB/s, ratio 0.88-1.09 over six runs,
+# median 1.0). 512 KiB to 4 MiB reads and 0 to 3 reads in flight all measured within
+# that noise, from the page cache and from disk.
 READ_BYTES = 1024 * 1024
 MAX_LIST_LIMIT = 10_000
 OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
