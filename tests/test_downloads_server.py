@@ -15,8 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from conftest import RunningServer
+from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.slow
 
@@ -131,7 +130,7 @@ def open_blobs(pid: int, file_id: str) -> int:
 
 def test_a_reader_that_hangs_up_releases_the_file(server: RunningServer, tmp_path: Path) -> None:
     source = tmp_path / "random.bin"
-    source.write_bytes(os.urandom(8 * MiB))
+    source.write_bytes(os.urandom(32 * MiB))  # more than the socket buffers hold
     file = upload(server, source)
     pid = server.process.pid
     reader = subprocess.Popen(
