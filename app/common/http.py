@@ -1,5 +1,7 @@
 """What every JSON endpoint answers the same way."""
 
+import unicodedata
+from typing import Literal
 from urllib.parse import quote
 
 from stario import Context, Handler, Writer
@@ -36,12 +38,21 @@ def json_errors(inner: Handler) -> Handler:
 _ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
 
 
-def content_disposition(kind: str, name: str) -> str:
-    """RFC 6266: an ASCII `filename` fallback plus the exact name in `filename*`.
+def _ascii_fallback(name: str) -> str:
+    """The `filename` for agents without RFC 8187: accents dropped (é -> e), every other
+    non-printable-ASCII character and `%` (read as an escape by some, RFC 6266 App. D)
+    replaced by `_`, then quoted-string escaped."""
+    plain = "".join(
+        char for char in unicodedata.normalize("NFKD", name) if not unicodedata.combining(char)
+    )
+    fallback = "".join(char if " " <= char <= "~" and char != "%" else "_" for char in plain)
+    fallback = fallback.strip() or "download"
+    return fallback.replace("\\", "\\\\").replace('"', '\\"')
 
-    `name` is already a display name (no control characters), so neither part can
-    break out of the header."""
-    fallback = "".join(char if " " <= char <= "~" else "_" for char in name).strip() or "download"
-    fallback = fallback.replace("\\", "\\\\").replace('"', '\\"')
-    encoded = quote(name, safe=_ATTR_CHAR_SAFE)
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+def content_disposition(kind: Literal["inline", "attachment"], name: str) -> str:
+    """RFC 6266: an ASCII `filename` fallback plus the exact name in `filename*`
+    (RFC 8187, UTF-8, percent-encoded). Whatever `name` holds, the value is printable
+    ASCII: control characters come out as `_` or `%0D`-style escapes, never raw."""
+    encoded = quote(name, safe=_ATTR_CHAR_SAFE) or "download"
+    return f"{kind}; filename=\"{_ascii_fallback(name)}\"; filename*=UTF-8''{encoded}"
