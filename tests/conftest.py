@@ -43,6 +43,28 @@ async def client(config: Config):
         yield c
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_chromium() -> None:
+    """Browser tests skip on a machine without Chromium, but never in CI, where
+    `.ci/run` installs it: a skipped browser test there would hide a failure."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have Chromium at {CHROMIUM}; .ci/run installs it")
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+
+
 def stored_blobs(config: Config) -> list[Path]:
     """Every file under the uploads dir, committed or half-written."""
     return sorted(p for p in config.uploads_dir.rglob("*") if p.is_file())

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import RunningServer
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, RunningServer, require_chromium
 
 pytestmark = pytest.mark.slow
 
@@ -221,8 +221,9 @@ def _wav(seconds: float, rate: int = 8000) -> bytes:
 async def test_browser_shows_safe_files_and_downloads_the_rest(
     server: RunningServer, tmp_path: Path
 ) -> None:
-    playwright_api = pytest.importorskip("playwright.async_api")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    require_chromium()
+    from playwright import async_api as playwright_api
+
     files = {
         "dot.png": _png(40, 30),
         "beep.wav": _wav(1.0),
@@ -235,10 +236,7 @@ async def test_browser_shows_safe_files_and_downloads_the_rest(
         urls[name] = server.base_url + upload(server, tmp_path / name)["url"]
 
     async with playwright_api.async_playwright() as p:
-        try:
-            browser = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        except Exception as exc:  # no browser on this machine
-            pytest.skip(f"Chromium unavailable: {exc}")
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = await browser.new_context(accept_downloads=True)
             page = await context.new_page()
