@@ -218,8 +218,10 @@ class Server:
         env: dict[str, str] | None = None,
         rss: bool = True,
         children: bool = False,
+        cwd: Path = ROOT,
     ) -> None:
         self.label = label
+        self.cwd = cwd
         self.children = children
         self._pids: list[int] = []
         self.argv = argv
@@ -234,7 +236,7 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as out:
             self.process = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                self.argv, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
 
     def wait_ready(self, deadline: float) -> None:
