@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("suite", choices=[*suites, "all"])
     parser.add_argument("--quick", action="store_true", help="small files, 3 runs (CI)")
-    parser.add_argument("--runs", type=int, help="counted runs (default 7, quick 3)")
+    parser.add_argument("--runs", type=int, help="counted runs (default 11, quick 3)")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--keep", action="store_true", help="keep bench/.work/ afterwards")
     args = parser.parse_args(argv)

@@ -50,7 +50,7 @@ class Settings:
 
     @classmethod
     def make(cls, quick: bool, runs: int | None) -> Settings:
-        return cls(quick=quick, runs=runs if runs is not None else (3 if quick else 7))
+        return cls(quick=quick, runs=runs if runs is not None else (3 if quick else 11))
 
 
 # ----------------------------------------------------------------------------- files
@@ -58,7 +58,7 @@ class Settings:
 
 def fresh_dir(path: Path) -> Path:
     if path.exists():
-        shutil.rmtree(path)
+        shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
 
@@ -583,8 +583,9 @@ def report(result: SuiteResult) -> None:
         if pair.goal is not None:
             verdict = "  met" if ratio >= pair.goal else "  MISSED"
         log(
-            f"   {pair.a} / {pair.b}: {ratio:.2f}x  (run by run {min(paired):.2f}-"
-            f"{max(paired):.2f}; {goal}){verdict}"
+            f"   {pair.a} / {pair.b}: {ratio:.2f}x  (run by run: median "
+            f"{statistics.median(paired):.2f}, {min(paired):.2f}-{max(paired):.2f}; {goal})"
+            f"{verdict}"
         )
     log(
         "   peak RSS: highest VmHWM of the server process in any measurement; server CPU:"
