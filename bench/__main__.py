@@ -1,0 +1,83 @@
+"""`python -m bench SUITE [--quick] [--runs N] [--json PATH] [--keep]`; see bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.harness import (
+    WORK,
+    Settings,
+    have_curl,
+    log,
+    machine_line,
+    peer_versions,
+    results_json,
+)
+
+
+def _suites() -> dict[str, Callable[[Settings], None]]:
+    from bench.downloads import run_downloads
+    from bench.memory import run_memory
+    from bench.small import run_small
+    from bench.uploads import run_multipart, run_signals, run_uploads
+
+    return {
+        "uploads": run_uploads,
+        "multipart": run_multipart,
+        "signals": run_signals,
+        "downloads": run_downloads,
+        "small": run_small,
+        "memory": run_memory,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    suites = _suites()
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Stowage against its peers and the machine's limits, on 127.0.0.1. "
+        "Prints figures; asserts nothing.",
+    )
+    parser.add_argument("suite", choices=[*suites, "all"])
+    parser.add_argument("--quick", action="store_true", help="small files, 3 runs (CI)")
+    parser.add_argument("--runs", type=int, help="counted runs (default 11, quick 3)")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--keep", action="store_true", help="keep bench/.work/ afterwards")
+    args = parser.parse_args(argv)
+    if not have_curl():
+        parser.exit(2, "bench: curl is needed (apt-get install curl)\n")
+    settings = Settings.make(args.quick, args.runs)
+    chosen = list(suites) if args.suite == "all" else [args.suite]
+    began = time.monotonic()
+    log(f"bench {' '.join(sys.argv[1:])}  ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+    log(f"machine: {machine_line()}")
+    versions = peer_versions()
+    log("peers: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    try:
+        for name in chosen:
+            log()
+            suites[name](settings)
+    finally:
+        if not args.keep:
+            shutil.rmtree(WORK, ignore_errors=True)
+    log()
+    log(f"bench: done in {time.monotonic() - began:.0f} s")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"machine": machine_line(), "peers": versions, "suites": results_json()},
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Small-upload suite: 64 KiB files, 16 connections, a bounded number of requests.
+
+Stowage takes each through its full durable pipeline (`PUT /uploads/{name}`: sha256,
+fsync, rename, directory fsync, SQLite row with synchronous=FULL); FastAPI takes a
+multipart `UploadFile`, writes, fsyncs and inserts a row. Figures are requests/s.
+The load generator is wrk (Debian package) when installed, else bench/loadgen.py.
+
+Files stay until the suite ends (only `sync` runs between measurements): on ext4
+without a journal, as here, creating a file scans past every inode deleted in the
+last minutes (`recently_deleted`), so deleting 2,000 files per run made every later
+create cost ~1 ms of CPU and measured the file system, not the servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.harness import (
+    ROOT,
+    WORK,
+    Pair,
+    Server,
+    Settings,
+    SuiteResult,
+    Target,
+    fastapi_peer,
+    fresh_dir,
+    log,
+    random_file,
+    report,
+    run_targets,
+    start_all,
+    stop_all,
+    stowage,
+)
+
+SIZE = 64 * 1024
+CONNECTIONS = 16
+TIME_LIMIT = 60
+BOUNDARY = "benchboundary7MA4YWxkTrZu0gW"
+
+WRK_SCRIPT = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk, bench_timespec *ts);
+int kill(int pid, int sig);
+int getpid(void);
+]]
+local ts = ffi.new("bench_timespec")
+local function now()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+end
+local f = assert(io.open(%(body)s, "rb"))
+wrk.body = f:read("*a")
+f:close()
+wrk.method = %(method)s
+wrk.path = %(path)s
+wrk.headers["Content-Type"] = %(ctype)s
+target = %(count)d
+seen = 0
+bad = 0
+t0 = 0
+t1 = 0
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) t0 = now() end
+function response(status, headers, body)
+  seen = seen + 1
+  if status < 200 or status > 299 then bad = bad + 1 end
+  if seen == target then
+    t1 = now()
+    -- Stop sending, then wake wrk's main thread (it sleeps for -d) with SIGINT.
+    wrk.thread:stop()
+    ffi.C.kill(ffi.C.getpid(), 2)
+  end
+end
+function done(summary, latency, requests)
+  local th = threads[1]
+  local e = summary.errors
+  io.write(string.format("BENCH %%d %%d %%.6f %%d\\n", th:get("seen"), th:get("bad"),
+    th:get("t1") - th:get("t0"), e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def _lua(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a valid Lua string literal for these
+
+
+def wrk_measure(
+    server: Server, method: str, path: str, ctype: str, body: Path, count: int
+) -> Callable[[], float]:
+    script = WORK / "small" / f"wrk-{server.port}.lua"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(
+        WRK_SCRIPT
+        % {
+            "body": _lua(str(body)),
+            "method": _lua(method),
+            "path": _lua(path),
+            "ctype": _lua(ctype),
+            "count": count,
+        }
+    )
+
+    def measure() -> float:
+        command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{TIME_LIMIT}s", "--timeout", "10s",
+                   "-s", str(script), server.base]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=TIME_LIMIT + 30)
+        line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
+        if line is None:
+            raise RuntimeError(f"wrk printed no result: {done.stdout[-500:]} {done.stderr[-500:]}")
+        seen, bad, seconds, errors = line.split()[1:]
+        if int(bad) or int(errors) or int(seen) < count or float(seconds) <= 0:
+            raise RuntimeError(
+                f"{server.label}: {seen} responses, {bad} not 2xx, {errors} socket errors"
+            )
+        return int(seen) / float(seconds)
+
+    return measure
+
+
+def loadgen_measure(
+    server: Server, method: str, path: str, ctype: str, body: Path, count: int
+) -> Callable[[], float]:
+    def measure() -> float:
+        command = [sys.executable, "-m", "bench.loadgen", "--port", str(server.port),
+                   "--method", method, "--path", path, "--body", str(body),
+                   "--header", f"Content-Type: {ctype}", "-n", str(count),
+                   "-c", str(CONNECTIONS), "--time-limit", str(TIME_LIMIT)]  # fmt: skip
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=TIME_LIMIT + 30
+        )
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        if result["non_2xx"] or result["errors"] or result["requests"] < count:
+            raise RuntimeError(f"{server.label}: {result}")
+        return float(result["requests"]) / float(result["seconds"])
+
+    return measure
+
+
+def create_cost(where: Path, count: int = 200) -> float:
+    """Microseconds of CPU one file creation takes in `where` (a machine figure)."""
+    probe = fresh_dir(where / "create-probe")
+    began = resource.getrusage(resource.RUSAGE_SELF)
+    for i in range(count):
+        os.close(os.open(probe / str(i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    ended = resource.getrusage(resource.RUSAGE_SELF)
+    used = ended.ru_utime + ended.ru_stime - began.ru_utime - began.ru_stime
+    return used / count * 1e6
+
+
+def _multipart(source: Path, out: Path) -> Path:
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="small.bin"'
+        "\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    out.write_bytes(head + source.read_bytes() + f"\r\n--{BOUNDARY}--\r\n".encode())
+    return out
+
+
+def run_small(settings: Settings) -> None:
+    count = 300 if settings.quick else 2000
+    work = fresh_dir(WORK / "small")
+    source = random_file(work / "small.bin", SIZE)
+    form = _multipart(source, work / "small.multipart")
+    data, data_off = work / "stowage-data", work / "stowage-off-data"
+    fast_out = fresh_dir(work / "fastapi-out")
+    shipped = stowage("Stowage", data)
+    quiet = stowage("Stowage --log off", data_off, "--log", "off")
+    fast = fastapi_peer("FastAPI UploadFile+fsync+SQLite", fast_out, fast_out, work / "f.db")
+    servers = [shipped, quiet, fast]
+    use_wrk = shutil.which("wrk") is not None
+    measure = wrk_measure if use_wrk else loadgen_measure
+    tool = "wrk" if use_wrk else "bench/loadgen.py (wrk not installed)"
+    log(f"small: 64 KiB uploads, {CONNECTIONS} connections, {count} requests each, with {tool}")
+    log(f"  creating an empty file in the work dir costs {create_cost(work):.0f} us of CPU here")
+    start_all(servers)
+    octet = "application/octet-stream"
+    form_type = f"multipart/form-data; boundary={BOUNDARY}"
+    try:
+        targets = [
+            Target(
+                "Stowage",
+                measure(shipped, "PUT", "/uploads/small.bin", octet, source, count),
+                shipped,
+            ),
+            Target(
+                "Stowage --log off",
+                measure(quiet, "PUT", "/uploads/small.bin", octet, source, count),
+                quiet,
+            ),
+            Target(
+                "FastAPI UploadFile+fsync+SQLite",
+                measure(fast, "POST", "/small", form_type, form, count),
+                fast,
+            ),
+        ]
+        run_targets(targets, settings)
+    finally:
+        stop_all(servers)
+    report(
+        SuiteResult(
+            "small",
+            f"64 KiB uploads, {CONNECTIONS} concurrent, {count} requests (durable)",
+            "requests/s",
+            settings.runs,
+            settings.warmups,
+            targets,
+            [
+                Pair("Stowage", "FastAPI UploadFile+fsync+SQLite", 2.0),
+                Pair("Stowage --log off", "FastAPI UploadFile+fsync+SQLite"),
+                Pair("Stowage", "Stowage --log off"),
+            ],
+            [
+                f"load generator: {tool}; uvicorn as shipped (access log on).",
+                "Stowage also renames into place and fsyncs the directory; the peer does not.",
+            ],
+        )
+    )
