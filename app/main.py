@@ -43,5 +43,6 @@ def make_bootstrap(config: Config):
         finally:
             progress.close()
             await db.close()
+            await asyncio.to_thread(store.close)
 
     return bootstrap

@@ -165,3 +165,48 @@ def test_stale_temp_files_are_swept_at_start(store):
     os.utime(stale, (1, 1))
     assert store.prepare() == 1
     assert store.incoming_files() == [fresh]
+
+
+async def test_disk_full_midway_is_507_too(store, monkeypatch):
+    real_writev, real_write = os.writev, os.write
+    calls = {"n": 0}
+
+    def fill_up(fd: int, *args):
+        calls["n"] += 1
+        if calls["n"] > 12:  # a few MiB in
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return (real_writev if isinstance(args[0], list) else real_write)(fd, *args)
+
+    monkeypatch.setattr(blobs.os, "writev", fill_up)
+    monkeypatch.setattr(blobs.os, "write", fill_up)
+    chunk = os.urandom(262144)
+    with pytest.raises(IngestError) as refused:
+        await ingest_stream(make(store), chunks_of(*[chunk] * 80))
+    assert refused.value.status == 507
+    assert leftovers(store) == []
+
+
+async def test_cancelled_while_a_slow_write_runs_waits_for_it_then_cleans_up(store, monkeypatch):
+    import asyncio
+    import time
+
+    real_write_batch = blobs.BlobWriter._write_batch
+    writing = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_write_batch(self, batch):
+        loop.call_soon_threadsafe(writing.set)
+        time.sleep(0.3)
+        real_write_batch(self, batch)
+
+    monkeypatch.setattr(blobs.BlobWriter, "_write_batch", slow_write_batch)
+    open_fds = len(os.listdir("/proc/self/fd"))
+    chunk = os.urandom(262144)
+    task = asyncio.create_task(ingest_stream(make(store), chunks_of(*[chunk] * 40)))
+    await writing.wait()
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert leftovers(store) == []
+    assert len(os.listdir("/proc/self/fd")) <= open_fds

@@ -6,14 +6,15 @@ sniffing, durable storage and clean-up live here and nowhere else.
 """
 
 import hashlib
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.ingest.names import display_name
 from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
-from app.storage.blobs import BlobStore, BlobWriter, StorageFull
+from app.storage.blobs import BlobStore, StorageFull
 
 
 class IngestError(Exception):
@@ -23,6 +24,17 @@ class IngestError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Disk trouble, in words the uploader can act on."""
+    try:
+        yield
+    except StorageFull as exc:
+        raise IngestError(507, "the server has no space left for uploads") from exc
+    except OSError as exc:
+        raise IngestError(500, "the server could not store the upload") from exc
 
 
 def human_bytes(count: int) -> str:
@@ -95,7 +107,7 @@ class Ingest:
         self._store = store
         self._digest = hashlib.sha256()
         self._head = b""
-        self._blob: BlobWriter | None = None
+        self._blob = store.create(self._digest)
         self._on_progress = on_progress
         self.received = 0
 
@@ -107,19 +119,10 @@ class Ingest:
             raise too_large(self.name, self.max_bytes)
         if len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
-        if self._blob is None:
-            self._blob = await self._open()
-        await self._blob.write(chunk)
+        with _storage_errors():
+            await self._blob.write(chunk)
         if self._on_progress is not None:
             self._on_progress(self.name, len(chunk))
-
-    async def _open(self) -> BlobWriter:
-        try:
-            return await self._store.create(self._digest)
-        except StorageFull as exc:
-            raise IngestError(507, "the server has no space left for uploads") from exc
-        except OSError as exc:
-            raise IngestError(500, "the server could not store the upload") from exc
 
     async def finish(self) -> IngestedFile:
         if self.expected_bytes is not None and self.received != self.expected_bytes:
@@ -127,14 +130,8 @@ class Ingest:
                 400,
                 f"{self.name} was cut off after {self.received} of {self.expected_bytes} bytes",
             )
-        if self._blob is None:
-            self._blob = await self._open()
-        try:
+        with _storage_errors():
             await self._blob.commit()
-        except StorageFull as exc:
-            raise IngestError(507, "the server has no space left for uploads") from exc
-        except OSError as exc:
-            raise IngestError(500, "the server could not store the upload") from exc
         return IngestedFile(
             id=self._blob.id,
             name=self.name,
@@ -145,8 +142,7 @@ class Ingest:
         )
 
     async def abort(self) -> None:
-        if self._blob is not None:
-            await self._blob.discard()
+        await self._blob.discard()
 
 
 def body_error(exc: RequestBodyError | ClientDisconnected) -> IngestError:

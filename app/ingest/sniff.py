@@ -86,6 +86,9 @@ def _markup_type(head: bytes) -> str | None:
     return None
 
 
+_CONTROLS = bytes(b for b in range(0x20) if b not in b"\t\n\r\f\x1b")
+
+
 def _is_text(head: bytes) -> bool:
     if b"\x00" in head:
         return False
@@ -95,7 +98,7 @@ def _is_text(head: bytes) -> bool:
         # A multi-byte character cut off by the sniff window is still text.
         if exc.start < len(head) - 3:
             return False
-    controls = sum(1 for byte in head if byte < 0x20 and byte not in b"\t\n\r\f\x1b")
+    controls = len(head) - len(head.translate(None, _CONTROLS))
     return controls * 100 <= len(head)
 
 

@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Protocol
 
@@ -105,9 +106,13 @@ def _translate(exc: OSError) -> OSError:
 
 
 class BlobStore:
-    def __init__(self, root: Path) -> None:
+    """Blobs under `root`. Disk work runs on the store's own threads, so a clean-up
+    that waits for a write still in progress can never starve behind it."""
+
+    def __init__(self, root: Path, *, threads: int = 8) -> None:
         self.root = root
         self.incoming = root / INCOMING
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="blobs")
 
     def prepare(self) -> int:
         """Create the layout and remove temp files a crash left behind; returns how many."""
@@ -123,6 +128,9 @@ class BlobStore:
                 pass
         return removed
 
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
     def path_of(self, blob_id: str) -> Path:
         if not is_blob_id(blob_id):
             raise ValueError("not a blob id")
@@ -134,55 +142,44 @@ class BlobStore:
     def stored_ids(self) -> list[str]:
         return sorted(p.name for p in self.root.glob("??/*") if p.is_file() and is_blob_id(p.name))
 
-    async def create(self, digest: Digest | None = None) -> BlobWriter:
+    def create(self, digest: Digest | None = None) -> BlobWriter:
+        """A new blob; its temp file is opened by the first disk work, off the loop."""
         blob_id = new_blob_id()
-        temp_path = self.incoming / f"{blob_id}.part"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        try:
-            fd = await asyncio.to_thread(os.open, temp_path, flags, 0o600)
-        except OSError as exc:
-            raise _translate(exc) from exc
-        return BlobWriter(self, blob_id, temp_path, fd, digest)
+        return BlobWriter(self, blob_id, self.incoming / f"{blob_id}.part", digest)
 
     async def remove(self, blob_ids: list[str]) -> None:
         def unlink_all() -> None:
             for blob_id in blob_ids:
                 self.path_of(blob_id).unlink(missing_ok=True)
 
-        await asyncio.to_thread(unlink_all)
+        await asyncio.get_running_loop().run_in_executor(self.executor, unlink_all)
 
 
 class BlobWriter:
-    """One blob being written. `write` buffers; worker threads do the disk I/O and hashing.
+    """One blob being written. `write` buffers; the store's threads do the disk I/O.
 
     At most one batch is on its way to disk while the next one gathers, so the
     network and the disk work at the same time and memory stays near 2 x HOP_BYTES.
-    The digest, when given, is fed in a second worker thread, batch by batch in
-    byte order, while the same batch is being written: sha256 costs about as much
-    CPU as the write itself, so doing both in one thread halved the throughput.
+    The digest, when given, is fed on a second thread while the same batch is
+    written (sha256 costs about as much CPU as the write), batch by batch in byte
+    order. A small blob costs one hop: open, write, fsync and rename together.
     """
 
-    def __init__(
-        self,
-        store: BlobStore,
-        blob_id: str,
-        temp_path: Path,
-        fd: int,
-        digest: Digest | None,
-    ) -> None:
+    def __init__(self, store: BlobStore, blob_id: str, temp_path: Path, digest: Digest | None):
         self.store = store
         self.id = blob_id
         self.temp_path = temp_path
         self.size = 0
-        self._fd = fd
+        self._fd: int | None = None
+        self._closed = False
         self._digest = digest
         self._batch: list[bytes] = []
         self._batch_bytes = 0
-        self._in_flight: asyncio.Future[None] | None = None
-        self._hashing: asyncio.Future[None] | None = None
+        # Thread work not yet seen to finish; kept even if our awaiting task is
+        # cancelled, so discard() can wait for it before closing the descriptor.
+        self._work: list[Future[None]] = []
         self._written = 0
         self._writeback_from = 0
-        self._done = False
 
     async def write(self, chunk: bytes) -> None:
         if not chunk:
@@ -198,29 +195,31 @@ class BlobWriter:
         if not self._batch:
             return
         batch, self._batch, self._batch_bytes = self._batch, [], 0
-        loop = asyncio.get_running_loop()
-        self._in_flight = loop.run_in_executor(None, self._write_batch, batch)
+        self._work = [self.store.executor.submit(self._write_batch, batch)]
         if self._digest is not None:
-            self._hashing = loop.run_in_executor(None, _feed_digest, self._digest, batch)
+            self._work.append(self.store.executor.submit(_feed_digest, self._digest, batch))
 
     async def _settle(self) -> None:
-        if self._hashing is not None:
-            hashing, self._hashing = self._hashing, None
-            try:
-                await hashing
-            except BaseException:
-                if self._in_flight is not None:
-                    in_flight, self._in_flight = self._in_flight, None
-                    await asyncio.gather(in_flight, return_exceptions=True)
-                raise
-        if self._in_flight is not None:
-            in_flight, self._in_flight = self._in_flight, None
-            try:
-                await in_flight
-            except OSError as exc:
-                raise _translate(exc) from exc
+        if not self._work:
+            return
+        outcomes = await asyncio.gather(
+            *(asyncio.wrap_future(work) for work in self._work), return_exceptions=True
+        )
+        self._work = []
+        for outcome in outcomes:
+            if isinstance(outcome, OSError):
+                raise _translate(outcome) from outcome
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def _open(self) -> int:
+        if self._fd is None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            self._fd = os.open(self.temp_path, flags, 0o600)
+        return self._fd
 
     def _write_batch(self, batch: list[bytes]) -> None:
+        fd = self._open()
         # No join: the chunks go out as they came, gathered by writev into calls of
         # at most WRITE_PIECE_BYTES (a chunk larger than that is sliced).
         pieces: list[bytes | memoryview] = []
@@ -233,39 +232,32 @@ class BlobWriter:
                 gathered += len(take)
                 view = view[len(take) :]
                 if gathered == WRITE_PIECE_BYTES:
-                    _write_all(self._fd, pieces, gathered)
+                    _write_all(fd, pieces, gathered)
                     pieces, gathered = [], 0
         if pieces:
-            _write_all(self._fd, pieces, gathered)
+            _write_all(fd, pieces, gathered)
         self._written += sum(len(chunk) for chunk in batch)
         if (
             _start_writeback is not None
             and self._written - self._writeback_from >= WRITEBACK_EVERY_BYTES
         ):
-            _start_writeback(self._fd, self._writeback_from, self._written - self._writeback_from)
+            _start_writeback(fd, self._writeback_from, self._written - self._writeback_from)
             self._writeback_from = self._written
-
-    async def flush(self) -> None:
-        """Write out everything buffered so far (digest included)."""
-        await self._hand_over()
-        await self._settle()
 
     async def commit(self) -> Path:
         """Make the blob durable under its final name; only then does it exist."""
         await self._settle()
-        # The last batch is hashed and written in the same hop as the fsync: a small
-        # upload then costs two thread hops (open, seal) instead of three.
         tail, self._batch, self._batch_bytes = self._batch, [], 0
         final = self.store.path_of(self.id)
 
         def seal() -> None:
-            if tail:
-                if self._digest is not None:
-                    _feed_digest(self._digest, tail)
-                self._write_batch(tail)
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._done = True
+            if self._digest is not None and tail:
+                _feed_digest(self._digest, tail)
+            self._write_batch(tail)
+            fd = self._open()
+            os.fsync(fd)
+            self._closed = True
+            os.close(fd)
             shard_is_new = not final.parent.exists()
             final.parent.mkdir(exist_ok=True)
             os.rename(self.temp_path, final)
@@ -273,26 +265,30 @@ class BlobWriter:
             if shard_is_new:
                 _fsync_dir(self.store.root)
 
+        sealing = self.store.executor.submit(seal)
+        self._work = [sealing]
         try:
-            await asyncio.to_thread(seal)
+            await asyncio.wrap_future(sealing)
         except OSError as exc:
             await self.discard()
             raise _translate(exc) from exc
+        self._work = []
         return final
 
     async def discard(self) -> None:
-        """Forget the blob: close and remove the temp file. Safe to call twice."""
+        """Forget the blob: wait out any disk work still running, close and remove the
+        temp file. Safe to call twice, and runs to the end even if we are cancelled."""
         self._batch = []
-        if self._in_flight is not None or self._hashing is not None:
-            try:
-                await self._settle()
-            except OSError:
-                pass
+        work, self._work = self._work, []
 
         def drop() -> None:
-            if not self._done:
-                self._done = True
+            for pending in work:
+                pending.cancel()
+            wait(work)
+            if self._fd is not None and not self._closed:
+                self._closed = True
                 os.close(self._fd)
             self.temp_path.unlink(missing_ok=True)
 
+        # On the loop's default threads, not the store's: drop() waits for store work.
         await asyncio.shield(asyncio.to_thread(drop))

@@ -53,29 +53,19 @@ def now_iso() -> str:
 async def add_files(
     db: Database, files: list[IngestedFile], owner: str | None = None
 ) -> list[FileRow]:
-    """Record committed blobs in one transaction: all rows or none."""
+    """Record committed blobs, all rows or none (group-committed with other uploads)."""
     created_at = now_iso()
     rows = [
         FileRow(f.id, f.name, f.size, f.sha256, f.mime, f.declared_mime, created_at, owner)
         for f in files
     ]
-    async with db.transaction() as conn:
-        await conn.executemany(
-            f"INSERT INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.id,
-                    r.name,
-                    r.size,
-                    r.sha256,
-                    r.mime,
-                    r.declared_mime,
-                    r.created_at,
-                    r.owner,
-                )
-                for r in rows
-            ],
-        )
+    await db.insert_many(
+        f"INSERT INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (r.id, r.name, r.size, r.sha256, r.mime, r.declared_mime, r.created_at, r.owner)
+            for r in rows
+        ],
+    )
     return rows
 
 

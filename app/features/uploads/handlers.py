@@ -1,6 +1,7 @@
 """The upload endpoints. Each transport is a thin adapter onto the ingest pipeline;
 this module only picks the transport, records what was stored, and answers."""
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,7 +42,13 @@ class Uploads:
     progress: Progress
 
     async def keep(self, files: list[IngestedFile]) -> list[FileRow]:
-        """Record committed blobs, all or none; on failure the blobs go too."""
+        """Record committed blobs, all or none; on failure the blobs go too.
+
+        Shielded: if this request is cancelled meanwhile, the recording still runs
+        to its end, so a row never outlives its blob nor a blob its failed row."""
+        return await asyncio.shield(self._record(files))
+
+    async def _record(self, files: list[IngestedFile]) -> list[FileRow]:
         try:
             rows = await add_files(self.db, files)
         except BaseException:
