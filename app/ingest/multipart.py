@@ -95,8 +95,11 @@ class _PartEvents:
         self.events.append(("headers", self.headers))
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if end > start:
-            self.events.append(("data", data[start:end]))
+        # A view, not a copy: most of a big upload's chunks are one part's data.
+        if end - start == len(data):
+            self.events.append(("data", data))
+        elif end > start:
+            self.events.append(("data", memoryview(data)[start:end]))
 
     def _part_end(self) -> None:
         self.events.append(("end", None))
@@ -134,7 +137,7 @@ class _FormIngest:
             assert isinstance(payload, list)
             self._start_part(payload)
         elif kind == "data":
-            assert isinstance(payload, bytes)
+            assert isinstance(payload, bytes | memoryview)
             if self.ingest is not None:
                 await self.ingest.feed(payload)
             elif self.field_name is not None:

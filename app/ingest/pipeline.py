@@ -111,7 +111,7 @@ class Ingest:
         self._on_progress = on_progress
         self.received = 0
 
-    async def feed(self, chunk: bytes) -> None:
+    async def feed(self, chunk: bytes | memoryview) -> None:
         if not chunk:
             return
         self.received += len(chunk)

@@ -35,7 +35,7 @@ INCOMING = ".incoming"
 
 
 class Digest(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | memoryview, /) -> None: ...
 
 
 def new_blob_id() -> str:
@@ -75,7 +75,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _feed_digest(digest: Digest, batch: list[bytes]) -> None:
+def _feed_digest(digest: Digest, batch: list[bytes | memoryview]) -> None:
     for chunk in batch:
         digest.update(chunk)
 
@@ -173,7 +173,7 @@ class BlobWriter:
         self._fd: int | None = None
         self._closed = False
         self._digest = digest
-        self._batch: list[bytes] = []
+        self._batch: list[bytes | memoryview] = []
         self._batch_bytes = 0
         # Thread work not yet seen to finish; kept even if our awaiting task is
         # cancelled, so discard() can wait for it before closing the descriptor.
@@ -181,7 +181,7 @@ class BlobWriter:
         self._written = 0
         self._writeback_from = 0
 
-    async def write(self, chunk: bytes) -> None:
+    async def write(self, chunk: bytes | memoryview) -> None:
         if not chunk:
             return
         self._batch.append(chunk)
@@ -218,7 +218,7 @@ class BlobWriter:
             self._fd = os.open(self.temp_path, flags, 0o600)
         return self._fd
 
-    def _write_batch(self, batch: list[bytes]) -> None:
+    def _write_batch(self, batch: list[bytes | memoryview]) -> None:
         fd = self._open()
         # No join: the chunks go out as they came, gathered by writev into calls of
         # at most WRITE_PIECE_BYTES (a chunk larger than that is sliced).
