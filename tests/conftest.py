@@ -1,3 +1,4 @@
+import hashlib
 import os
 import socket
 import subprocess
@@ -68,6 +69,17 @@ def require_chromium() -> None:
 def stored_blobs(config: Config) -> list[Path]:
     """Every file under the uploads dir, committed or half-written."""
     return sorted(p for p in config.uploads_dir.rglob("*") if p.is_file())
+
+
+def write_random_file(path: Path, megabytes: int) -> str:
+    """`megabytes` MB (10^6) of random bytes at `path`; returns their sha256."""
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        for _ in range(megabytes):
+            block = os.urandom(1_000_000)
+            digest.update(block)
+            out.write(block)
+    return digest.hexdigest()
 
 
 def free_port() -> int:

@@ -1,14 +1,13 @@
 """`stowage serve` as a person runs it: a real process on 127.0.0.1, real clients."""
 
 import hashlib
-import os
 import socket
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer, start_server, write_random_file
 
 pytestmark = pytest.mark.slow
 MB = 1_000_000
@@ -24,10 +23,7 @@ def listed(server: RunningServer) -> list[dict]:
 
 def test_50_mb_round_trip_is_byte_identical_in_little_memory(server, tmp_path):
     source = tmp_path / "fifty.bin"
-    with source.open("wb") as out:
-        for _ in range(50):
-            out.write(os.urandom(MB))
-    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+    expected = write_random_file(source, 50)
 
     with httpx.Client(timeout=60) as http:
         started = time.perf_counter()

@@ -297,3 +297,16 @@ async def test_other_content_types_are_raw(client):
     assert r.status_code == 201
     entry = r.json()["files"][0]
     assert (entry["mime"], entry["declared_mime"]) == ("text/html", "image/png")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "multipart/mixed; boundary=x", "multipart/related"],
+)
+async def test_forms_that_cannot_carry_files_are_415(client, config, content_type):
+    r = await client.post(
+        "/uploads?name=x.bin", content=b"a=1&b=2", headers={"content-type": content_type}
+    )
+    assert r.status_code == 415
+    assert "cannot carry files" in r.json()["error"]
+    assert stored_blobs(config) == []

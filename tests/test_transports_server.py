@@ -1,7 +1,6 @@
 """The transports against a real `stowage serve`: big multipart with curl, memory."""
 
 import base64
-import hashlib
 import json
 import os
 import subprocess
@@ -9,6 +8,7 @@ import time
 
 import httpx
 import pytest
+from tests.conftest import write_random_file
 
 pytestmark = pytest.mark.slow
 MB = 1_000_000
@@ -22,10 +22,7 @@ def curl_json(*args: str) -> tuple[dict, float]:
 
 def test_200_mb_multipart_with_curl_keeps_memory_low(server, tmp_path):
     source = tmp_path / "two-hundred.bin"
-    with source.open("wb") as out:
-        for _ in range(200):
-            out.write(os.urandom(MB))
-    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+    expected = write_random_file(source, 200)
 
     form, form_seconds = curl_json(
         "-F", f"files=@{source};type=application/octet-stream", "-F", "title=big",

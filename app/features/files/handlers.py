@@ -27,7 +27,7 @@ from app.features.files.validators import (
 from app.storage.blobs import BlobStore, is_blob_id
 
 # 1 MiB reads with the next one already in flight: level with stario.Files here
-# (bench/downloads_vs_files.py, 1 GiB: 1.5-2.5 GB/s, ratio 0.88-1.09 over six runs,
+# (`python -m bench downloads`, 1 GiB: 1.5-3.5 GB/s, ratio 0.88-1.09 over many runs,
 # median 1.0). 512 KiB to 4 MiB reads and 0 to 3 reads in flight all measured within
 # that noise, from the page cache and from disk.
 READ_BYTES = 1024 * 1024

@@ -58,6 +58,9 @@ class Uploads:
         return rows
 
 
+# Bodies that look like uploads but cannot hold a file; refused rather than stored raw.
+FORMS_WITHOUT_FILES = frozenset({"application/x-www-form-urlencoded"})
+
 # What a transfer is called until the first file's name is known.
 UNNAMED_TRANSFER = "an upload"
 
@@ -159,6 +162,12 @@ def post_upload(uploads: Uploads):
                         on_progress=transfer.add,
                     )
                     files, fields = form.files, form.fields
+                elif media_type in FORMS_WITHOUT_FILES or media_type.startswith("multipart/"):
+                    raise IngestError(
+                        415,
+                        f"{media_type} cannot carry files: send multipart/form-data, "
+                        "JSON file signals, or the file itself as the body",
+                    )
                 else:
                     name = c.req.query.get("name") or filename_from_disposition(
                         c.req.headers.get("content-disposition")
