@@ -1,7 +1,9 @@
 """`stowage serve` as a person runs it: a real process on 127.0.0.1, real clients."""
 
 import hashlib
+import json
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -54,8 +56,6 @@ def test_50_mb_round_trip_is_byte_identical_in_little_memory(server, tmp_path):
 def test_curl_upload_file(server, tmp_path):
     source = tmp_path / "curl me.txt"
     source.write_text("sent by curl\n")
-    import subprocess
-
     done = subprocess.run(
         ["curl", "-sS", "-T", str(source), server.base_url + "/uploads/"],
         capture_output=True,
@@ -97,3 +97,21 @@ def test_stalled_upload_gets_408_and_leaves_nothing(tmp_path):
         assert b'"error":"the upload stalled' in answer
         assert files_on_disk(server) == []
         assert listed(server) == []
+
+
+def test_oversize_upload_is_refused_before_the_body_is_sent(tmp_path):
+    for server in start_server(tmp_path, "--max-file-bytes", "1000000"):
+        source = tmp_path / "three.bin"
+        write_random_file(source, 3)
+        done = subprocess.run(
+            ["curl", "-sS", "-T", str(source), "-w", "\n%{http_code} %{size_upload}",
+             server.base_url + "/uploads/"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        body, _, status_and_sent = done.stdout.rpartition("\n")
+        status, sent = status_and_sent.split()
+        assert status == "413"
+        assert json.loads(body) == {"error": "three.bin is larger than the 976.6 KiB limit"}
+        # curl asked `Expect: 100-continue`; the refusal came first, so no body went out.
+        assert int(sent) < 100_000
+        assert files_on_disk(server) == []
