@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 MiB = 1024 * 1024
@@ -167,9 +167,6 @@ class Config:
             values["log"] = "tty" if stdout_is_tty else "json"
         values["data_dir"] = Path(str(values["data_dir"]))
         return cls(**values)  # type: ignore[arg-type]
-
-    def with_changes(self, **changes: object) -> Config:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 def uv_executable() -> str | None:

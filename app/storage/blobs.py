@@ -139,9 +139,6 @@ class BlobStore:
     def incoming_files(self) -> list[Path]:
         return sorted(self.incoming.glob("*.part"))
 
-    def stored_ids(self) -> list[str]:
-        return sorted(p.name for p in self.root.glob("??/*") if p.is_file() and is_blob_id(p.name))
-
     def create(self, digest: Digest | None = None) -> BlobWriter:
         """A new blob; its temp file is opened by the first disk work, off the loop."""
         blob_id = new_blob_id()
