@@ -1,4 +1,5 @@
-"""`stowage serve`: flags and STOWAGE_* variables onto Stario's server config."""
+"""`stowage serve` (flags and STOWAGE_* variables onto Stario's server config), and the
+account commands `stowage users ...` and `stowage tokens ...` (app/cli_accounts.py)."""
 
 import argparse
 import sys
@@ -6,11 +7,14 @@ from contextlib import AbstractContextManager
 from typing import cast
 
 import uvloop
-from stario import ServerConfig, serve
+from stario import ServerConfig
 from stario.http.config import RequestPolicy
+from stario.http.server import Server
 from stario.telemetry.core import Tracer
 
 from app.bundle import BundleError, ensure_datastar
+from app.cli_accounts import add_account_commands, run_account_command
+from app.common.peers import make_protocol
 from app.config import SETTINGS, Config, ConfigError, uv_executable
 from app.main import make_bootstrap
 
@@ -34,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
             metavar=setting.name.split("_")[-1].upper(),
             help=f"{setting.help} [env {setting.env}; default {default}]",
         )
+    data_dir = next(setting for setting in SETTINGS if setting.name == "data_dir")
+    add_account_commands(
+        commands, f"{data_dir.help} [env {data_dir.env}; default {data_dir.default}]"
+    )
     return parser
 
 
@@ -66,7 +74,13 @@ def server_config(config: Config) -> ServerConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = vars(parser.parse_args(argv))
-    args.pop("command")
+    command = args.pop("command")
+    if command != "serve":
+        try:
+            config = Config.load({"data_dir": args.pop("data_dir")})
+        except ConfigError as exc:
+            parser.exit(2, f"stowage: error: {exc}\n")
+        return run_account_command(command, args, config)
     try:
         config = Config.load(args, stdout_is_tty=sys.stdout.isatty())
         if config.max_file_bytes > config.max_request_body_bytes:
@@ -92,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     tracer = make_tracer(config.log)
     with cast(AbstractContextManager[Tracer], tracer):
-        uvloop.run(serve(make_bootstrap(config), config=server_config(config), tracer=tracer))
+        server = Server(
+            make_bootstrap(config),
+            tracer,
+            config=server_config(config),
+            make_protocol=make_protocol,
+        )
+        uvloop.run(server.serve())
     return 0
 
 

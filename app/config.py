@@ -7,9 +7,11 @@ else the embedded default, so `stowage serve` runs with no set-up at all.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -35,20 +37,57 @@ def _int_between(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"must be a number of seconds, got {text!r}") from None
-    if not 0 < value <= 86_400:
-        raise ConfigError(f"must be more than 0 and at most 86400 seconds, got {text}")
-    return value
+def _seconds_up_to(high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"must be a number of seconds, got {text!r}") from None
+        if not 0 < value <= high:
+            raise ConfigError(f"must be more than 0 and at most {high:g} seconds, got {text}")
+        return value
+
+    return parse
+
+
+_seconds = _seconds_up_to(86_400)
 
 
 def _non_empty(text: str) -> str:
     if not text.strip():
         raise ConfigError("must not be empty")
     return text
+
+
+_BYTE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
+               "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}  # fmt: skip
+
+
+def parse_bytes(text: str) -> int:
+    """A byte count: `10485760`, `10MiB`, `1.5 GB` (SI units are powers of 1000)."""
+    match = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([a-z]*)\s*", text.lower())
+    unit = match.group(2) if match else ""
+    unit = unit[:-1] if unit.endswith("b") else unit
+    if match is None or unit not in _BYTE_UNITS:
+        raise ConfigError(f"must be a number of bytes such as 10485760 or 10MiB, got {text!r}")
+    value = int(float(match.group(1).replace("_", "")) * _BYTE_UNITS[unit])
+    if not 0 < value <= 2**62:
+        raise ConfigError(f"must be more than 0 bytes, got {text!r}")
+    return value
+
+
+def _quota(text: str) -> int | None:
+    """Bytes, or `none` for no quota."""
+    return None if text.strip().lower() == "none" else parse_bytes(text)
+
+
+def _public_url(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"must be an http:// or https:// address, got {text!r}")
+    if parts.query or parts.fragment or parts.path not in ("", "/"):
+        raise ConfigError(f"must be just scheme, host and port (no path), got {text!r}")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _log_format(text: str) -> str:
@@ -110,6 +149,32 @@ SETTINGS: tuple[Setting, ...] = (
         "largest JSON (Datastar file signals) upload body",
     ),
     Setting(
+        "public_url",
+        None,
+        _public_url,
+        "the address people reach, e.g. https://files.example.org behind a TLS proxy;"
+        " used in links and the setup link, and makes cookies Secure when https;"
+        " default http://HOST:PORT",
+    ),
+    Setting(
+        "default_quota",
+        "none",
+        _quota,
+        "bytes each account may store unless it has its own quota (e.g. 10GiB), or none",
+    ),
+    Setting(
+        "session_idle",
+        str(14 * 86_400),
+        _seconds_up_to(366 * 86_400),
+        "seconds a sign-in lasts without being used",
+    ),
+    Setting(
+        "session_lifetime",
+        str(30 * 86_400),
+        _seconds_up_to(366 * 86_400),
+        "seconds a sign-in lasts at most, however often it is used",
+    ),
+    Setting(
         "log",
         None,
         _log_format,
@@ -129,11 +194,19 @@ class Config:
     body_timeout: float
     max_file_bytes: int
     max_signals_bytes: int
+    public_url: str
+    default_quota: int | None
+    session_idle: float
+    session_lifetime: float
     log: str
 
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
 
     @property
     def db_path(self) -> Path:
@@ -163,6 +236,10 @@ class Config:
                 raise ConfigError(f"{source} {exc}") from None
         if values["max_file_bytes"] is None:
             values["max_file_bytes"] = values["max_request_body_bytes"]
+        if values["public_url"] is None:
+            host = str(values["host"])
+            host = f"[{host}]" if ":" in host else host
+            values["public_url"] = f"http://{host}:{values['port']}"
         if values["log"] is None:
             values["log"] = "tty" if stdout_is_tty else "json"
         values["data_dir"] = Path(str(values["data_dir"]))

@@ -1,47 +1,91 @@
-"""Composition root: every shared object is built here and handed to the features."""
+"""Composition root: every shared object is built here and handed to the features.
+
+A request meets `same_origin` and the security headers, then the access gate
+(app/access/gate.py), which decides who it is and turns away the anonymous from
+every route not declared public; the feature's handler then scopes what it reads
+and writes to that principal.
+"""
 
 import asyncio
+import secrets
+import sys
 from collections.abc import AsyncIterator
 
 from stario import App, Assets, Relay, Span
 from stario.http import same_origin, security_headers
 
+from app.access.gate import Gate
+from app.accounts.passwords import Passwords
+from app.accounts.quotas import QuotaLedger
+from app.accounts.store import ACCOUNTS_SCHEMA, count_accounts
+from app.accounts.throttle import Throttle
 from app.bundle import ASSETS_DIR
 from app.common.http import json_errors
 from app.common.shell import PageAssets
 from app.config import Config
 from app.db import Database
+from app.features.auth.handlers import Auth, register_auth
+from app.features.auth.urls import LOGIN, SETUP
 from app.features.files.commands import register_file_commands
-from app.features.files.data import SCHEMA
+from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
+from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
 from app.ingest.progress import Progress
 from app.storage.blobs import BlobStore
 
+CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA
 
-def make_bootstrap(config: Config):
+
+async def open_catalog(config: Config) -> Database:
+    return await Database.open(config.db_path, CATALOG_SCHEMA)
+
+
+def setup_link(config: Config, token: str) -> str:
+    return f"{config.public_url}{SETUP.href(query={'token': token})}"
+
+
+def make_bootstrap(config: Config, *, setup_token: str | None = None):
+    """`setup_token` is the secret of this run's one-time setup link (a fresh one when
+    not given); the link is printed when no account exists yet."""
+    setup_secret = setup_token or secrets.token_urlsafe(32)
+
     async def bootstrap(app: App, span: Span) -> AsyncIterator[None]:
         store = BlobStore(config.uploads_dir)
         span.attr("stowage.stale_incoming_removed", await asyncio.to_thread(store.prepare))
-        db = await Database.open(config.db_path, SCHEMA)
+        db = await open_catalog(config)
+        if await count_accounts(db) == 0:
+            print(
+                "stowage: no account exists yet. Open this link to create the first "
+                f"(admin) account:\n  {setup_link(config, setup_secret)}",
+                file=sys.stderr,
+                flush=True,
+            )
         relay: Relay[str] = Relay()
         progress = Progress(relay)
-        assets = Assets(ASSETS_DIR, url_prefix="/static")
-        app.use("/", same_origin(), security_headers())
+        quotas = QuotaLedger(db, config.default_quota)
+        passwords = Passwords()
+        gate = Gate(db, config, sign_in_path=LOGIN.href())
+        static = Assets(ASSETS_DIR, url_prefix="/static")
+        app.use("/", same_origin(), security_headers(), gate.middleware)
         for prefix in ("/api", "/files", "/uploads"):
             app.use(prefix, json_errors)
         # Brotli's encoder peaked ~28 MB at start-up for a 35 KB tree; zstd and gzip
         # serve every current browser for a fraction of that.
-        span.attrs(await assets.attach(app, precompress=("zstd", "gzip")))
-        register_home(app, config, db, PageAssets.from_assets(assets), relay, progress)
+        span.attrs(await static.attach(app, precompress=("zstd", "gzip")))
+        assets = PageAssets.from_assets(static)
+        register_auth(app, Auth(db, gate, passwords, Throttle(), assets, setup_token=setup_secret))
+        register_home(app, gate, config, db, assets, relay, progress, quotas)
         register_files(app, db, store)
         register_file_commands(app, db, store, relay)
-        register_uploads(app, Uploads(config, db, store, relay, progress))
+        register_uploads(app, Uploads(config, db, store, relay, progress, quotas))
+        register_tokens(app, db, relay)
         try:
             yield
         finally:
             progress.close()
+            passwords.close()
             await db.close()
             await asyncio.to_thread(store.close)
 

@@ -1,3 +1,4 @@
+import asyncio
 import hashlib
 import os
 import socket
@@ -5,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -12,10 +14,12 @@ import pytest
 from stario.http.config import RequestPolicy
 from stario.testing import TestClient
 
+from app.accounts.passwords import hash_password
+from app.accounts.store import Account, create_account, create_token
 from app.bundle import BundleError, ensure_datastar
 from app.cli import server_config
 from app.config import Config, uv_executable
-from app.main import make_bootstrap
+from app.main import make_bootstrap, open_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,9 +42,73 @@ def request_policy(config: Config) -> RequestPolicy:
     return server_config(config).requests
 
 
+PASSWORD = "correct horse battery staple"
+SETUP_TOKEN = "setup-token-for-tests-0123456789abcdef"
+_password_hashes: dict[str, str] = {}
+
+
+def password_hash(password: str = PASSWORD) -> str:
+    """argon2 costs ~40 ms a hash: each distinct password is hashed once per run."""
+    if password not in _password_hashes:
+        _password_hashes[password] = hash_password(password)
+    return _password_hashes[password]
+
+
+async def add_account(
+    config: Config, name: str = "owner", *, admin: bool = False, password: str = PASSWORD, **quota
+) -> tuple[Account, str]:
+    """An account straight into the catalog, and an API token for it."""
+    db = await open_catalog(config)
+    try:
+        account = await create_account(db, name, password_hash(password), admin=admin, **quota)
+        _, token = await create_token(db, account.id, "tests")
+    finally:
+        await db.close()
+    return account, token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def signed_in_client(config: Config, token: str | None = None, **kwargs):
+    """A TestClient on `config`, with an account "owner" (made if `token` is None)."""
+    if token is None:
+        _, token = await add_account(config, "owner", admin=True)
+    async with TestClient(
+        make_bootstrap(config, setup_token=SETUP_TOKEN),
+        requests=request_policy(config),
+        headers=bearer(token),
+        **kwargs,
+    ) as c:
+        yield c
+
+
 @pytest.fixture
-async def client(config: Config):
-    async with TestClient(make_bootstrap(config), requests=request_policy(config)) as c:
+async def owner(config: Config) -> tuple[Account, str]:
+    return await add_account(config, "owner", admin=True)
+
+
+@pytest.fixture
+async def client(config: Config, owner: tuple[Account, str]):
+    """A TestClient signed in as `owner` (an API token on every request)."""
+    async with TestClient(
+        make_bootstrap(config, setup_token=SETUP_TOKEN),
+        requests=request_policy(config),
+        headers=bearer(owner[1]),
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+async def anonymous(config: Config, owner: tuple[Account, str]):
+    """A TestClient with no credentials (an account exists, so /setup is closed)."""
+    async with TestClient(
+        make_bootstrap(config, setup_token=SETUP_TOKEN),
+        requests=request_policy(config),
+        follow_redirects=False,
+    ) as c:
         yield c
 
 
@@ -89,10 +157,21 @@ def free_port() -> int:
 
 
 class RunningServer:
-    def __init__(self, process: subprocess.Popen[bytes], base_url: str, data_dir: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], base_url: str, data_dir: Path, token: str
+    ) -> None:
         self.process = process
         self.base_url = base_url
         self.data_dir = data_dir
+        # An API token of the account "owner", made before the server started.
+        self.token = token
+        self.headers = bearer(token)
+        # For curl: `curl *server.curl_auth ...`.
+        self.curl_auth = ["-H", f"Authorization: Bearer {token}"]
+
+    def http(self, **kwargs) -> httpx.Client:
+        """An httpx client signed in as "owner", on this server."""
+        return httpx.Client(base_url=self.base_url, headers=self.headers, **kwargs)
 
     def reset_peak_rss(self) -> None:
         """Start VmHWM afresh (Linux clear_refs 5), to measure one request's peak."""
@@ -110,9 +189,13 @@ class RunningServer:
         return int(line.split()[1])
 
 
-def start_server(tmp_path: Path, *extra: str) -> Iterator[RunningServer]:
+def start_server(tmp_path: Path, *extra: str, account: bool = True) -> Iterator[RunningServer]:
     port = free_port()
     data_dir = tmp_path / "server-data"
+    token = ""
+    if account:
+        data_config = Config.load({"data_dir": str(data_dir)}, environ={})
+        _, token = asyncio.run(add_account(data_config, "owner", admin=True))
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
@@ -123,7 +206,7 @@ def start_server(tmp_path: Path, *extra: str) -> Iterator[RunningServer]:
     deadline = time.monotonic() + 20
     while True:
         try:
-            httpx.get(base_url + "/api/files", timeout=1)
+            httpx.get(base_url + "/login", timeout=1)
             break
         except httpx.TransportError:
             if process.poll() is not None or time.monotonic() > deadline:
@@ -131,7 +214,7 @@ def start_server(tmp_path: Path, *extra: str) -> Iterator[RunningServer]:
                 raise RuntimeError((tmp_path / "server.log").read_text()) from None
             time.sleep(0.1)
     try:
-        yield RunningServer(process, base_url, data_dir)
+        yield RunningServer(process, base_url, data_dir, token)
     finally:
         process.terminate()
         try:

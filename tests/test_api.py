@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from stario.testing import TestClient
-from tests.conftest import request_policy, stored_blobs
+from tests.conftest import request_policy, signed_in_client, stored_blobs
 
 from app.config import Config
 from app.main import make_bootstrap
@@ -118,7 +118,7 @@ async def test_unknown_file_is_404(client, file_id):
 
 async def test_file_over_the_cap_is_413_and_nothing_is_kept(tmp_path: Path):
     config = Config.load({"data_dir": str(tmp_path), "max_file_bytes": "1000"}, environ={})
-    async with TestClient(make_bootstrap(config), requests=request_policy(config)) as client:
+    async with signed_in_client(config) as client:
         r = await upload(client, b"x" * 1001, "big.bin")
         assert r.status_code == 413
         assert r.json() == {"error": "big.bin is larger than the 1000 bytes limit"}
@@ -130,7 +130,7 @@ async def test_file_over_the_cap_is_413_and_nothing_is_kept(tmp_path: Path):
 
 async def test_body_over_the_server_cap_is_refused_by_stario(tmp_path: Path):
     config = Config.load({"data_dir": str(tmp_path), "max_request_body_bytes": "2000"}, environ={})
-    async with TestClient(make_bootstrap(config), requests=request_policy(config)) as client:
+    async with signed_in_client(config) as client:
         r = await upload(client, b"x" * 2001, "big.bin")
         assert r.status_code == 413
         assert stored_blobs(config) == []

@@ -11,15 +11,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from stario import Relay
-from tests.conftest import request_policy, stored_blobs
+from tests.conftest import add_account, request_policy, signed_in_client, stored_blobs
 
 from app.config import Config
 from app.db import Database
 from app.features.files.data import SCHEMA, add_files
 from app.features.home.urls import HOME, HOME_LIVE
 from app.ingest.pipeline import IngestedFile
-from app.ingest.progress import PROGRESS_CHANGED, Progress
-from app.main import make_bootstrap
+from app.ingest.progress import Progress, progress_changed
+from app.main import make_bootstrap, open_catalog
 
 IDENTITY = {"accept-encoding": "identity"}
 DATASTAR = {"datastar-request": "true"}
@@ -127,9 +127,9 @@ async def test_delete_from_another_site_is_refused(client, config):
     assert len(stored_blobs(config)) == 1
 
 
-async def fill_catalog(config: Config, count: int) -> None:
+async def fill_catalog(config: Config, count: int, owner: str) -> None:
     """Rows straight into the catalog (no blobs): the list only reads rows."""
-    db = await Database.open(config.db_path, SCHEMA)
+    db = await open_catalog(config)
     try:
         await add_files(
             db,
@@ -137,6 +137,7 @@ async def fill_catalog(config: Config, count: int) -> None:
                 IngestedFile(f"{n:022d}", f"file-{n:04d}.txt", n, "0" * 64, "text/plain", None)
                 for n in range(count)
             ],
+            owner,
         )
     finally:
         await db.close()
@@ -145,8 +146,9 @@ async def fill_catalog(config: Config, count: int) -> None:
 async def test_a_thousand_files_are_paged_fifty_at_a_time(config):
     from stario.testing import TestClient
 
-    await fill_catalog(config, 1000)
-    async with TestClient(make_bootstrap(config), requests=request_policy(config)) as client:
+    account, token = await add_account(config)
+    await fill_catalog(config, 1000, account.id)
+    async with signed_in_client(config, token) as client:
         first = await client.get(HOME.href())
         assert first.text.count('class="file"') == 50
         assert "1,000 files, showing 1–50" in first.text and "Page 1 of 20" in first.text
@@ -173,7 +175,7 @@ async def test_progress_is_published_at_most_four_times_a_second():
     relay: Relay[str] = Relay()
     progress = Progress(relay)
     ticks = 0
-    async with relay.subscribe(PROGRESS_CHANGED) as events:
+    async with relay.subscribe(progress_changed("someone")) as events:
 
         async def count() -> None:
             nonlocal ticks
@@ -181,13 +183,13 @@ async def test_progress_is_published_at_most_four_times_a_second():
                 ticks += 1
 
         counter = asyncio.create_task(count())
-        with progress.track("big.bin", 1_000_000) as transfer:
+        with progress.track("big.bin", 1_000_000, "someone") as transfer:
             started = time.monotonic()
             while time.monotonic() - started < 1.0:
                 transfer.add("big.bin", 1000)
                 await asyncio.sleep(0.005)
-            assert [t.label for t in progress.list_transfers()] == ["big.bin"]
-        assert progress.list_transfers() == []
+            assert [t.label for t in progress.list_transfers("someone")] == ["big.bin"]
+        assert progress.list_transfers("someone") == []
         await asyncio.sleep(0.35)
         counter.cancel()
     # ~200 changes in a second became at most one publish per 250 ms (plus the last).

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from datastar_py import ServerSentEventGenerator
 from stario.testing import TestClient
-from tests.conftest import request_policy, stored_blobs
+from tests.conftest import request_policy, signed_in_client, stored_blobs
 
 from app.config import Config
 from app.features.uploads.views import render_refusal, render_results
@@ -68,7 +68,7 @@ async def small_client(tmp_path: Path):
         {"data_dir": str(tmp_path), "max_file_bytes": "1000", "max_signals_bytes": "4000"},
         environ={},
     )
-    async with TestClient(make_bootstrap(config), requests=request_policy(config)) as client:
+    async with signed_in_client(config) as client:
         client.config = config  # type: ignore[attr-defined]
         yield client
 
@@ -304,9 +304,23 @@ async def test_other_content_types_are_raw(client):
     ["application/x-www-form-urlencoded", "multipart/mixed; boundary=x", "multipart/related"],
 )
 async def test_forms_that_cannot_carry_files_are_415(client, config, content_type):
-    r = await client.post(
-        "/uploads?name=x.bin", content=b"a=1&b=2", headers={"content-type": content_type}
-    )
+    r = await client.post("/uploads", content=b"a=1&b=2", headers={"content-type": content_type})
     assert r.status_code == 415
     assert "cannot carry files" in r.json()["error"]
     assert stored_blobs(config) == []
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "multipart/mixed; boundary=x", "application/json"],
+)
+async def test_a_body_that_names_its_file_is_raw_whatever_its_type(client, content_type):
+    """`curl --data-binary @notes.txt '.../uploads?name=notes.txt'` sends
+    application/x-www-form-urlencoded: the name makes it a raw upload."""
+    r = await client.post(
+        "/uploads?name=notes.txt", content=b"a=1&b=2", headers={"content-type": content_type}
+    )
+    assert r.status_code == 201
+    [entry] = r.json()["files"]
+    assert (entry["name"], entry["size"]) == ("notes.txt", 7)
+    assert (await client.get(entry["url"])).content == b"a=1&b=2"

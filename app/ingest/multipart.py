@@ -13,6 +13,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
+from app.accounts.quotas import Reservation
 from app.ingest.names import filename_from_disposition
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, body_error
 from app.storage.blobs import BlobStore
@@ -121,10 +122,12 @@ class _FormIngest:
         store: BlobStore,
         max_file_bytes: int,
         on_progress: Callable[[str, int], None] | None = None,
+        quota: Reservation | None = None,
     ) -> None:
         self.store = store
         self.max_file_bytes = max_file_bytes
         self.on_progress = on_progress
+        self.quota = quota
         self.form = ReceivedForm()
         self.parts = 0
         self.field_bytes = 0
@@ -168,6 +171,7 @@ class _FormIngest:
                 declared_mime=_decode(found.get(b"content-type", b"")) or None,
                 max_bytes=self.max_file_bytes,
                 on_progress=self.on_progress,
+                quota=self.quota,
             )
             return
         message = Message()
@@ -215,12 +219,15 @@ async def ingest_multipart(
     expected_bytes: int | None = None,
     cut_off: Callable[[], bool] | None = None,
     on_progress: Callable[[str, int], None] | None = None,
+    quota: Reservation | None = None,
 ) -> ReceivedForm:
     """Every file part through the pipeline; committed blobs, not yet recorded.
-    `on_progress` is handed to each file's `Ingest`."""
+    `on_progress` and `quota` are handed to each file's `Ingest` (the Content-Length
+    of a form includes its framing, so a form's quota is held as its files' bytes
+    arrive rather than from Content-Length)."""
     events = _PartEvents()
     parser = MultipartParser(boundary, events.callbacks(), max_header_size=MAX_PART_HEADER_BYTES)  # type: ignore[arg-type]
-    form = _FormIngest(store, max_file_bytes, on_progress)
+    form = _FormIngest(store, max_file_bytes, on_progress, quota)
     received = 0
     try:
         try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
+from app.accounts.quotas import QuotaExceeded, Reservation
 from app.ingest.names import display_name
 from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
 from app.storage.blobs import BlobStore, StorageFull
@@ -52,6 +53,14 @@ def too_large(name: str, limit: int) -> IngestError:
     return IngestError(413, f"{name} is larger than the {human_bytes(limit)} limit")
 
 
+def over_quota(name: str, exc: QuotaExceeded) -> IngestError:
+    return IngestError(
+        413,
+        f"over your quota: {human_bytes(exc.used)} of {human_bytes(exc.quota)} used;"
+        f" {name} does not fit",
+    )
+
+
 def declared_type(value: str | None) -> str | None:
     """A client's Content-Type, reduced to `type/subtype`, or None when absent or odd."""
     if not value:
@@ -86,6 +95,10 @@ class Ingest:
 
     `on_progress(name, count)`, when given, hears of every chunk accepted: the
     file's display name and the chunk's length (see `app/ingest/progress.py`).
+
+    `quota`, when given, is the account's space for this upload: `expected_bytes`
+    are held before a byte is read, and every byte beyond them before it is written,
+    so an upload is refused the moment it passes the quota.
     """
 
     def __init__(
@@ -97,6 +110,7 @@ class Ingest:
         max_bytes: int,
         expected_bytes: int | None = None,
         on_progress: Callable[[str, int], None] | None = None,
+        quota: Reservation | None = None,
     ) -> None:
         self.name = display_name(name)
         self.declared_mime = declared_type(declared_mime)
@@ -104,6 +118,10 @@ class Ingest:
         self.expected_bytes = expected_bytes
         if expected_bytes is not None and expected_bytes > max_bytes:
             raise too_large(self.name, max_bytes)
+        self._quota = quota
+        self._counted = 0
+        if expected_bytes:
+            self._count(expected_bytes)
         self._store = store
         self._digest = hashlib.sha256()
         self._head = b""
@@ -111,12 +129,22 @@ class Ingest:
         self._on_progress = on_progress
         self.received = 0
 
+    def _count(self, total: int) -> None:
+        """Hold quota for `total` bytes of this file."""
+        if self._quota is not None and total > self._counted:
+            try:
+                self._quota.cover(total - self._counted)
+            except QuotaExceeded as exc:
+                raise over_quota(self.name, exc) from None
+            self._counted = total
+
     async def feed(self, chunk: bytes | memoryview) -> None:
         if not chunk:
             return
         self.received += len(chunk)
         if self.received > self.max_bytes:
             raise too_large(self.name, self.max_bytes)
+        self._count(self.received)
         if len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
         with _storage_errors():

@@ -1,12 +1,13 @@
 """Uploads in flight, so every open page can show how far each one has got.
 
 The registry is built once in bootstrap. A transport opens a `Transfer` per
-request (`with progress.track(label, content_length) as transfer:`) and hands
+request (`with progress.track(label, content_length, owner) as transfer:`) and hands
 `transfer.add` to each `Ingest` it feeds as `on_progress`. Every change asks for
 one notification on `PROGRESS_CHANGED`; notifications go out at most once per
-`interval` (4 a second by default), trailing, so a burst of chunks or of small
-uploads costs one repaint, and an upload that starts and ends inside one
-interval is never shown.
+`interval` (4 a second by default) per account, trailing, so a burst of chunks
+or of small uploads costs one repaint, and an upload that starts and ends inside
+one interval is never shown. Each account hears only of its own uploads, on its
+own subject.
 Everything runs on the event loop; nothing here is thread-safe or persistent.
 """
 
@@ -24,6 +25,10 @@ from stario import Relay
 PROGRESS_CHANGED = "uploads.progress"
 
 
+def progress_changed(owner: str) -> str:
+    return f"{PROGRESS_CHANGED}.{owner}"
+
+
 @dataclass(slots=True)
 class Transfer:
     """One upload request on its way in: bytes accepted so far of `expected`."""
@@ -31,6 +36,7 @@ class Transfer:
     id: int
     label: str
     expected: int | None
+    owner: str
     received: int = 0
     started: float = field(default_factory=time.monotonic)
     _registry: Progress | None = field(default=None, repr=False)
@@ -40,7 +46,7 @@ class Transfer:
         self.label = name
         self.received += count
         if self._registry is not None:
-            self._registry.changed()
+            self._registry.changed(self.owner)
 
     def bytes_per_second(self) -> float:
         elapsed = time.monotonic() - self.started
@@ -53,34 +59,34 @@ class Progress:
         self._interval = interval
         self._transfers: dict[int, Transfer] = {}
         self._ids = itertools.count(1)
-        self._timer: asyncio.TimerHandle | None = None
+        self._timers: dict[str, asyncio.TimerHandle] = {}
 
     @contextmanager
-    def track(self, label: str, expected: int | None) -> Iterator[Transfer]:
-        transfer = Transfer(next(self._ids), label, expected, _registry=self)
+    def track(self, label: str, expected: int | None, owner: str) -> Iterator[Transfer]:
+        transfer = Transfer(next(self._ids), label, expected, owner, _registry=self)
         self._transfers[transfer.id] = transfer
-        self.changed()
+        self.changed(owner)
         try:
             yield transfer
         finally:
             transfer._registry = None
             del self._transfers[transfer.id]
-            self.changed()
+            self.changed(owner)
 
-    def list_transfers(self) -> list[Transfer]:
-        """Every upload in flight, oldest first."""
-        return list(self._transfers.values())
+    def list_transfers(self, owner: str) -> list[Transfer]:
+        """The account's uploads in flight, from any of its clients, oldest first."""
+        return [t for t in self._transfers.values() if t.owner == owner]
 
-    def changed(self) -> None:
-        if self._timer is None:
+    def changed(self, owner: str) -> None:
+        if owner not in self._timers:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self._interval, self._notify)
+            self._timers[owner] = loop.call_later(self._interval, self._notify, owner)
 
-    def _notify(self) -> None:
-        self._timer = None
-        self._relay.publish(PROGRESS_CHANGED, "tick")
+    def _notify(self, owner: str) -> None:
+        del self._timers[owner]
+        self._relay.publish(progress_changed(owner), "tick")
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()

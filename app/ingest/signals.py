@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from stario.json import loads as json_loads
 
-from app.ingest.pipeline import Ingest, IngestedFile, IngestError, too_large
+from app.accounts.quotas import QuotaExceeded, Reservation
+from app.ingest.pipeline import Ingest, IngestedFile, IngestError, over_quota, too_large
 from app.storage.blobs import BlobStore
 
 SIGNAL = "files"
@@ -64,14 +65,27 @@ def _decoded_size(contents: str) -> int:
 
 
 async def ingest_file_signals(
-    store: BlobStore, files: list[FileSignal], *, max_file_bytes: int
+    store: BlobStore,
+    files: list[FileSignal],
+    *,
+    max_file_bytes: int,
+    quota: Reservation | None = None,
 ) -> list[IngestedFile]:
-    """Every file through the pipeline, all or none; committed blobs, not yet recorded."""
+    """Every file through the pipeline, all or none; committed blobs, not yet recorded.
+    The sizes are known before anything is written, so the whole batch's quota is
+    held (or refused) first."""
+    for signal in files:
+        if _decoded_size(signal.contents) > max_file_bytes:
+            raise too_large(signal.name, max_file_bytes)
+    if quota is not None:
+        try:
+            quota.cover(sum(_decoded_size(signal.contents) for signal in files))
+        except QuotaExceeded as exc:
+            what = files[0].name if len(files) == 1 else f"these {len(files)} files"
+            raise over_quota(what, exc) from None
     stored: list[IngestedFile] = []
     try:
         for signal in files:
-            if _decoded_size(signal.contents) > max_file_bytes:
-                raise too_large(signal.name, max_file_bytes)
             ingest = Ingest(
                 store, name=signal.name, declared_mime=signal.mime, max_bytes=max_file_bytes
             )

@@ -9,8 +9,14 @@ from stario import JsonValue
 from app.db import Database
 from app.ingest.pipeline import IngestedFile
 
-# Relay subject published after rows are added or removed; live pages repaint on it.
+# Relay subjects published after an account's rows are added or removed; its live
+# pages (and only its) repaint on them.
 FILES_CHANGED = "files.changed"
+
+
+def files_changed(owner: str) -> str:
+    return f"{FILES_CHANGED}.{owner}"
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -50,9 +56,7 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-async def add_files(
-    db: Database, files: list[IngestedFile], owner: str | None = None
-) -> list[FileRow]:
+async def add_files(db: Database, files: list[IngestedFile], owner: str) -> list[FileRow]:
     """Record committed blobs, all rows or none (group-committed with other uploads)."""
     created_at = now_iso()
     rows = [
@@ -69,16 +73,18 @@ async def add_files(
     return rows
 
 
-async def list_files(db: Database, limit: int = 1000, offset: int = 0) -> list[FileRow]:
+async def list_files(db: Database, owner: str, limit: int = 1000, offset: int = 0) -> list[FileRow]:
+    """One account's files, newest first."""
     async with db.conn.execute(
-        f"SELECT {_COLUMNS} FROM files ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
-        (limit, offset),
+        f"SELECT {_COLUMNS} FROM files WHERE owner = ?"
+        " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+        (owner, limit, offset),
     ) as cursor:
         return [_row(r) async for r in cursor]
 
 
-async def count_files(db: Database) -> int:
-    async with db.conn.execute("SELECT count(*) FROM files") as cursor:
+async def count_files(db: Database, owner: str) -> int:
+    async with db.conn.execute("SELECT count(*) FROM files WHERE owner = ?", (owner,)) as cursor:
         record = await cursor.fetchone()
     return int(record[0]) if record else 0
 
@@ -89,9 +95,12 @@ async def get_file(db: Database, file_id: str) -> FileRow | None:
     return _row(record) if record else None
 
 
-async def remove_file(db: Database, file_id: str) -> bool:
+async def remove_file(db: Database, file_id: str, owner: str) -> bool:
+    """Remove the row if `owner` has it; False for an unknown id or another's file."""
     async with db.transaction() as conn:
-        cursor = await conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        cursor = await conn.execute(
+            "DELETE FROM files WHERE id = ? AND owner = ?", (file_id, owner)
+        )
     return cursor.rowcount > 0
 
 

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from stario import App, Context, Writer
 
+from app.access.gate import may_touch_file, principal
 from app.common.http import content_disposition, json_error, path_param
 from app.db import Database
 from app.features.files.data import file_json, get_file, list_files
@@ -33,9 +34,10 @@ from app.storage.blobs import BlobStore, is_blob_id
 READ_BYTES = 1024 * 1024
 MAX_LIST_LIMIT = 10_000
 OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
-# A file never changes under its id, so an hour of reuse is safe; `private` keeps
-# shared caches out, and a revalidation after that is a cheap 304.
-CACHE_CONTROL = "private, max-age=3600"
+# `private` keeps shared caches out; `no-cache` lets a browser keep the bytes but ask
+# first every time, so a signed-out browser is answered by the gate (401) instead of
+# showing a private file from its cache. Asking again is a cheap 304.
+CACHE_CONTROL = "private, no-cache"
 
 
 def _int_param(text: str | None, default: int, high: int) -> int | None:
@@ -53,7 +55,7 @@ def show_file_list(db: Database):
         if limit is None or offset is None:
             json_error(w, 400, f"limit must be 0..{MAX_LIST_LIMIT} and offset a whole number")
             return
-        rows = await list_files(db, limit, offset)
+        rows = await list_files(db, principal(c).account_id, limit, offset)
         w.json({"files": [file_json(row) for row in rows]})
 
     return handler
@@ -118,7 +120,7 @@ def download_file(db: Database, store: BlobStore):
     async def handler(c: Context, w: Writer) -> None:
         file_id = path_param(c, "file_id")
         row = await get_file(db, file_id) if is_blob_id(file_id) else None
-        if row is None:
+        if row is None or not may_touch_file(principal(c), row.owner):
             json_error(w, 404, "no such file")
             return
         etag = strong_etag(row.sha256)

@@ -1,34 +1,26 @@
-import secrets
-
 from stario import App, Context, Relay, Writer
 from stario.datastar import SSE
 
-from app.common.shell import PageAssets
+from app.access.gate import Gate, principal
+from app.accounts.quotas import QuotaLedger
+from app.accounts.store import list_tokens
+from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.db import Database
-from app.features.files.data import FILES_CHANGED, count_files, list_files
+from app.features.files.data import count_files, files_changed, list_files
 from app.features.home.urls import HOME, HOME_LIVE
-from app.features.home.views import PAGE_SIZE, Listing, files_part, progress_part, render
-from app.ingest.progress import PROGRESS_CHANGED, Progress
-
-
-def content_security_policy(nonce: str) -> str:
-    """Our own origin only. Datastar runs each expression as a script carrying
-    `nonce` (its CSP mode, `<html data-nonce>`), so no 'unsafe-eval' is needed;
-    without the nonce it would compile them with `Function` and need it."""
-    return "; ".join(
-        (
-            "default-src 'self'",
-            f"script-src 'self' 'nonce-{nonce}'",
-            "style-src 'self'",
-            "img-src 'self'",
-            "connect-src 'self'",
-            "form-action 'self'",
-            "base-uri 'none'",
-            "object-src 'none'",
-            "frame-ancestors 'none'",
-        )
-    )
+from app.features.home.views import (
+    PAGE_SIZE,
+    Listing,
+    Usage,
+    files_part,
+    progress_part,
+    render,
+    usage_part,
+)
+from app.features.tokens.data import tokens_changed
+from app.features.tokens.views import tokens_part
+from app.ingest.progress import Progress, progress_changed
 
 
 def _page_number(c: Context) -> int:
@@ -38,47 +30,73 @@ def _page_number(c: Context) -> int:
     return max(1, int(text))
 
 
-async def load_listing(db: Database, page: int) -> Listing:
+async def load_listing(db: Database, owner: str, page: int) -> Listing:
     """The page asked for, or the last one when the list has become shorter."""
-    total = await count_files(db)
+    total = await count_files(db, owner)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(page, pages)
-    rows = await list_files(db, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    rows = await list_files(db, owner, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     return Listing(rows, total, page, pages)
 
 
-def show_home(config: Config, db: Database, assets: PageAssets, progress: Progress):
+def load_usage(quotas: QuotaLedger, owner: str) -> Usage:
+    used, quota = quotas.usage(owner)
+    return Usage(used, quota)
+
+
+def show_home(
+    config: Config, db: Database, assets: PageAssets, progress: Progress, quotas: QuotaLedger
+):
     async def handler(c: Context, w: Writer) -> None:
-        listing = await load_listing(db, _page_number(c))
-        nonce = secrets.token_urlsafe(18)
-        origin = "http://" + (c.req.headers.get("host") or f"{config.host}:{config.port}")
+        who = principal(c)
+        owner = who.account_id
+        listing = await load_listing(db, owner, _page_number(c))
+        nonce = new_nonce()
         w.headers.set("content-security-policy", content_security_policy(nonce))
-        w.headers.set("cache-control", "no-store")
         w.html(
-            render(config, assets, listing, progress.list_transfers(), nonce=nonce, origin=origin)
+            render(
+                config,
+                assets,
+                who.account,
+                listing,
+                progress.list_transfers(owner),
+                load_usage(quotas, owner),
+                await list_tokens(db, owner),
+                nonce=nonce,
+            )
         )
 
     return handler
 
 
-def home_live(db: Database, relay: Relay[str], progress: Progress):
-    """Paints the shared parts at once, then again on every change: the list on
-    `files.changed`, the progress bars on `uploads.progress` (at most 4 a second)."""
+def home_live(db: Database, relay: Relay[str], progress: Progress, quotas: QuotaLedger):
+    """Paints the account's parts at once, then again on every change of its own:
+    the list and usage on `files.changed.<account>`, the progress bars on
+    `uploads.progress.<account>` (at most 4 a second), the tokens on
+    `tokens.changed.<account>`. No other account's event ever reaches this stream."""
 
     async def handler(c: Context, w: Writer) -> None:
+        owner = principal(c).account_id
         page = _page_number(c)
-        async with relay.subscribe(FILES_CHANGED, PROGRESS_CHANGED, latest=True) as events:
+        files_subject, tokens_subject = files_changed(owner), tokens_changed(owner)
+        async with relay.subscribe(
+            files_subject, progress_changed(owner), tokens_subject, latest=True
+        ) as events:
             sse = SSE(w)
             sse.patch_signals({"_offline": False})
-            sse.patch_elements(progress_part(progress.list_transfers()))
-            sse.patch_elements(files_part(await load_listing(db, page)))
+            sse.patch_elements(progress_part(progress.list_transfers(owner)))
+            sse.patch_elements(files_part(await load_listing(db, owner, page)))
+            sse.patch_elements(usage_part(load_usage(quotas, owner)))
             async with c.alive():
                 await w.drain()
                 async for subject, _ in events:
-                    if subject == FILES_CHANGED:
-                        sse.patch_elements(files_part(await load_listing(db, page)))
+                    if subject == files_subject:
+                        sse.patch_elements(files_part(await load_listing(db, owner, page)))
+                        sse.patch_elements(usage_part(load_usage(quotas, owner)))
+                    elif subject == tokens_subject:
+                        sse.patch_elements(tokens_part(await list_tokens(db, owner)))
                     else:
-                        sse.patch_elements(progress_part(progress.list_transfers()))
+                        sse.patch_elements(progress_part(progress.list_transfers(owner)))
                     await w.drain()
 
     return handler
@@ -86,11 +104,14 @@ def home_live(db: Database, relay: Relay[str], progress: Progress):
 
 def register_home(
     app: App,
+    gate: Gate,
     config: Config,
     db: Database,
     assets: PageAssets,
     relay: Relay[str],
     progress: Progress,
+    quotas: QuotaLedger,
 ) -> None:
-    app.add(HOME, show_home(config, db, assets, progress))
-    app.add(HOME_LIVE, home_live(db, relay, progress))
+    gate.pages(HOME)
+    app.add(HOME, show_home(config, db, assets, progress, quotas))
+    app.add(HOME_LIVE, home_live(db, relay, progress, quotas))

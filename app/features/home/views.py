@@ -12,11 +12,14 @@ from stario.datastar import at, data
 from stario.datastar.format import string_literal
 from stario.markup import HtmlElement
 
+from app.accounts.store import Account, TokenInfo
 from app.common.shell import PageAssets, page
 from app.config import Config
+from app.features.auth.urls import LOGOUT
 from app.features.files.data import FileRow
 from app.features.files.urls import FILE
 from app.features.home.urls import HOME, HOME_LIVE
+from app.features.tokens.views import tokens_panel
 from app.features.uploads.urls import UPLOADS
 from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Transfer
@@ -34,6 +37,34 @@ class Listing:
     total: int
     page: int
     pages: int
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What the account stores, against its quota (None: no quota)."""
+
+    used: int
+    quota: int | None
+
+
+def usage_part(usage: Usage) -> HtmlElement:
+    """`#usage`: the account's storage, a bar when it has a quota."""
+    if usage.quota is None:
+        return h.P(
+            {"id": "usage", "class": "usage"}, f"{human_bytes(usage.used)} stored (no quota)."
+        )
+    percent = min(100, usage.used * 100 // max(1, usage.quota))
+    return h.Div(
+        {"id": "usage", "class": "usage" + (" full" if percent >= 90 else "")},
+        h.Label(
+            {"for": "usage-bar"},
+            f"{human_bytes(usage.used)} of {human_bytes(usage.quota)} used ({percent}%)",
+        ),
+        h.Progress(
+            {"id": "usage-bar", "max": usage.quota, "value": min(usage.used, usage.quota)},
+            f"{percent}%",
+        ),
+    )
 
 
 def _uploaded_at(created_at: str) -> str:
@@ -211,7 +242,7 @@ def _scripts(config: Config) -> tuple[str, str]:
 # One expression for every row (the row's data-* attributes carry its URL and name),
 # so Datastar compiles it once and no file name is ever pasted into JavaScript.
 DELETE_ONE = (
-    "confirm('Delete ' + el.dataset.name + '? It goes for everyone.')"
+    "confirm('Delete ' + el.dataset.name + '? It cannot be undone.')"
     " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
 )
 PAGE_FEEDBACK = (
@@ -238,11 +269,13 @@ DROP = (
 def render(
     config: Config,
     assets: PageAssets,
+    account: Account,
     listing: Listing,
     transfers: list[Transfer],
+    usage: Usage,
+    tokens: list[TokenInfo],
     *,
     nonce: str,
-    origin: str,
 ) -> HtmlElement:
     route_picked, fetch_feedback = _scripts(config)
     return page(
@@ -274,8 +307,20 @@ def render(
             data.on("drop", DROP, target="window", prevent=True),
             h.Header(
                 {"class": "masthead"},
-                h.H1("Stowage"),
-                h.P({"class": "lede"}, "Upload files, keep them, share the links."),
+                h.Div(
+                    h.H1("Stowage"),
+                    h.P({"class": "lede"}, "Upload files, keep them, share the links."),
+                ),
+                h.Form(
+                    {"method": "post", "action": LOGOUT.href(), "class": "account"},
+                    h.Span(
+                        {"class": "account-name"},
+                        "Signed in as ",
+                        h.Strong(account.name),
+                        " (admin)" if account.is_admin else "",
+                    ),
+                    h.Button({"type": "submit", "class": "button"}, "Sign out"),
+                ),
             ),
             h.Section(
                 {"id": "upload", "aria-labelledby": "upload-title"},
@@ -317,7 +362,7 @@ def render(
                     h.P(
                         {"id": "limits", "class": "hint"},
                         "Up to" + _limits(config).removeprefix("at most") + ". From a terminal: ",
-                        h.Code(f"curl -T FILE {origin}{UPLOADS.href()}/"),
+                        h.Code(f"curl -u :TOKEN -T FILE {config.public_url}{UPLOADS.href()}/"),
                     ),
                     h.P(
                         {"class": "sending", "role": "status"},
@@ -347,6 +392,7 @@ def render(
             h.Section(
                 {"id": "library", "aria-labelledby": "files-title"},
                 h.H2({"id": "files-title"}, "Files"),
+                usage_part(usage),
                 h.P(
                     {"class": "offline", "role": "status"},
                     data.text(
@@ -358,6 +404,7 @@ def render(
                 progress_part(transfers),
                 files_part(listing),
             ),
+            tokens_panel(tokens),
         ),
         nonce=nonce,
     )

@@ -9,15 +9,17 @@ from stario import App, Context, JsonValue, Relay, Writer
 from stario.datastar import SSE
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
+from app.access.gate import principal
+from app.accounts.quotas import QuotaLedger, Reservation
 from app.common.http import json_error, path_param
 from app.config import Config
 from app.db import Database
-from app.features.files.data import FILES_CHANGED, FileRow, add_files, file_json
+from app.features.files.data import FileRow, add_files, file_json, files_changed
 from app.features.files.urls import FILE
 from app.features.uploads.urls import UPLOAD_NAMED, UPLOADS
 from app.features.uploads.views import render_refusal, render_results
 from app.ingest.multipart import boundary_of, ingest_multipart
-from app.ingest.names import filename_from_disposition
+from app.ingest.names import display_name, filename_from_disposition
 from app.ingest.pipeline import (
     Ingest,
     IngestedFile,
@@ -40,21 +42,22 @@ class Uploads:
     store: BlobStore
     relay: Relay[str]
     progress: Progress
+    quotas: QuotaLedger
 
-    async def keep(self, files: list[IngestedFile]) -> list[FileRow]:
-        """Record committed blobs, all or none; on failure the blobs go too.
+    async def keep(self, files: list[IngestedFile], owner: str) -> list[FileRow]:
+        """Record committed blobs for `owner`, all or none; on failure the blobs go too.
 
         Shielded: if this request is cancelled meanwhile, the recording still runs
         to its end, so a row never outlives its blob nor a blob its failed row."""
-        return await asyncio.shield(self._record(files))
+        return await asyncio.shield(self._record(files, owner))
 
-    async def _record(self, files: list[IngestedFile]) -> list[FileRow]:
+    async def _record(self, files: list[IngestedFile], owner: str) -> list[FileRow]:
         try:
-            rows = await add_files(self.db, files)
+            rows = await add_files(self.db, files, owner)
         except BaseException:
             await self.store.remove([f.id for f in files])
             raise
-        self.relay.publish(FILES_CHANGED, "added")
+        self.relay.publish(files_changed(owner), "added")
         return rows
 
 
@@ -71,7 +74,11 @@ def _content_length(c: Context) -> int | None:
 
 
 async def _receive_raw(
-    uploads: Uploads, c: Context, name: str, on_progress: Callable[[str, int], None]
+    uploads: Uploads,
+    c: Context,
+    name: str,
+    on_progress: Callable[[str, int], None],
+    quota: Reservation,
 ) -> list[IngestedFile]:
     ingest = Ingest(
         uploads.store,
@@ -80,12 +87,13 @@ async def _receive_raw(
         max_bytes=uploads.config.max_file_bytes,
         expected_bytes=_content_length(c),
         on_progress=on_progress,
+        quota=quota,
     )
     return [await ingest_stream(ingest, c.req.stream(), cut_off=lambda: c.disconnected)]
 
 
 async def _receive_signals(
-    uploads: Uploads, c: Context, on_progress: Callable[[str, int], None]
+    uploads: Uploads, c: Context, on_progress: Callable[[str, int], None], quota: Reservation
 ) -> list[IngestedFile]:
     cap = uploads.config.max_signals_bytes
     refusal = f"file signals are larger than the {human_bytes(cap)} limit"
@@ -113,7 +121,7 @@ async def _receive_signals(
     files = parse_file_signals(text)
     del text
     return await ingest_file_signals(
-        uploads.store, files, max_file_bytes=uploads.config.max_file_bytes
+        uploads.store, files, max_file_bytes=uploads.config.max_file_bytes, quota=quota
     )
 
 
@@ -142,15 +150,32 @@ def _refuse(c: Context, w: Writer, error: IngestError) -> None:
     json_error(w, error.status, error.message)
 
 
+def _named_in_request(c: Context) -> str | None:
+    return c.req.query.get("name") or filename_from_disposition(
+        c.req.headers.get("content-disposition")
+    )
+
+
 def post_upload(uploads: Uploads):
     async def handler(c: Context, w: Writer) -> None:
+        owner = principal(c).account_id
         content_type = c.req.headers.get("content-type") or ""
         media_type = content_type.split(";", 1)[0].strip().lower()
+        # A body that names its file is that file, whatever its Content-Type says
+        # (curl --data-binary sends application/x-www-form-urlencoded by default).
+        name = _named_in_request(c)
         fields: dict[str, str | list[str]] = {}
-        with uploads.progress.track(UNNAMED_TRANSFER, _content_length(c)) as transfer:
+        with (
+            uploads.quotas.reserve(owner) as quota,
+            uploads.progress.track(
+                display_name(name) if name else UNNAMED_TRANSFER, _content_length(c), owner
+            ) as transfer,
+        ):
             try:
-                if media_type == "application/json":
-                    files = await _receive_signals(uploads, c, transfer.add)
+                if name:
+                    files = await _receive_raw(uploads, c, name, transfer.add, quota)
+                elif media_type == "application/json":
+                    files = await _receive_signals(uploads, c, transfer.add, quota)
                 elif media_type == "multipart/form-data":
                     form = await ingest_multipart(
                         uploads.store,
@@ -160,43 +185,46 @@ def post_upload(uploads: Uploads):
                         expected_bytes=_content_length(c),
                         cut_off=lambda: c.disconnected,
                         on_progress=transfer.add,
+                        quota=quota,
                     )
                     files, fields = form.files, form.fields
                 elif media_type in FORMS_WITHOUT_FILES or media_type.startswith("multipart/"):
                     raise IngestError(
                         415,
                         f"{media_type} cannot carry files: send multipart/form-data, "
-                        "JSON file signals, or the file itself as the body",
+                        "JSON file signals, or the file itself as the body named by "
+                        "?name=... or a Content-Disposition header",
                     )
                 else:
-                    name = c.req.query.get("name") or filename_from_disposition(
-                        c.req.headers.get("content-disposition")
+                    raise IngestError(
+                        400,
+                        "name the file: add ?name=... or a Content-Disposition header "
+                        "with a filename",
                     )
-                    if not name:
-                        raise IngestError(
-                            400,
-                            "name the file: add ?name=... or a Content-Disposition header "
-                            "with a filename",
-                        )
-                    files = await _receive_raw(uploads, c, name, transfer.add)
             except IngestError as error:
                 _refuse(c, w, error)
                 return
-        _answer(c, w, await uploads.keep(files), fields)
+            rows = await uploads.keep(files, owner)
+        _answer(c, w, rows, fields)
 
     return handler
 
 
 def put_upload(uploads: Uploads):
     async def handler(c: Context, w: Writer) -> None:
+        owner = principal(c).account_id
         name = path_param(c, "name")
-        with uploads.progress.track(name, _content_length(c)) as transfer:
+        with (
+            uploads.quotas.reserve(owner) as quota,
+            uploads.progress.track(display_name(name), _content_length(c), owner) as transfer,
+        ):
             try:
-                files = await _receive_raw(uploads, c, name, transfer.add)
+                files = await _receive_raw(uploads, c, name, transfer.add, quota)
             except IngestError as error:
                 _refuse(c, w, error)
                 return
-        _answer(c, w, await uploads.keep(files), {})
+            rows = await uploads.keep(files, owner)
+        _answer(c, w, rows, {})
 
     return handler
 

@@ -1,0 +1,206 @@
+"""The gate every request passes: who is this, and may they use this route?
+
+Private by default: a route anyone may use is declared (`gate.public(ROUTE)`) by
+the feature that registers it; every other route needs a principal. Without one,
+pages send the browser to sign in (303) and everything else answers 401 JSON with
+`WWW-Authenticate`, never a file or a list. Handlers then ask `principal(c)` and
+the rules below (`may_touch_file`), so what an account may touch is written once.
+
+Credentials, in this order: an `Authorization` header (`Bearer TOKEN`, or HTTP
+Basic with any user name and the token as password, for `curl -u :TOKEN`), else
+the session cookie. A request that sends an Authorization header that is not a
+live token is refused, even if it also carries a good cookie.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from stario import Context, Handler, Route, Writer
+from stario.cookies import delete_cookie, set_cookie
+
+from app.access.principal import AccountPrincipal, Principal
+from app.accounts.store import (
+    create_session,
+    end_session,
+    resolve_session,
+    resolve_token,
+    touch_session,
+    touch_token,
+)
+from app.common.http import json_error
+from app.config import Config
+from app.db import Database
+
+SESSION_COOKIE = "stowage_session"
+# last_seen and last_used_at are written at most this often per session or token, so
+# a busy client costs no write per request.
+TOUCH_EVERY_SECONDS = 300
+PRINCIPAL_KEY = "stowage.principal"
+PRIVATE_NO_STORE = "private, no-store"
+CHALLENGE = 'Bearer realm="stowage", Basic realm="stowage", charset="UTF-8"'
+
+
+class Gate:
+    def __init__(
+        self,
+        db: Database,
+        config: Config,
+        *,
+        sign_in_path: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._config = config
+        self._sign_in_path = sign_in_path
+        self._public: set[str] = set()
+        self._pages: set[str] = set()
+        self.clock = clock
+
+    # What routes are -------------------------------------------------------------------
+
+    def public(self, *routes: Route) -> None:
+        """Routes anyone may use; the handler still sees a principal if there is one."""
+        self._public.update(route.pattern for route in routes)
+
+    def pages(self, *routes: Route) -> None:
+        """Routes a person opens in a browser: without a principal, go and sign in."""
+        self._pages.update(route.pattern for route in routes)
+
+    def _is_public(self, pattern: str) -> bool:
+        # "" is no route at all (404/405): nothing behind it to protect.
+        return not pattern or pattern in self._public or pattern.startswith("GET /static/")
+
+    # Who a request is --------------------------------------------------------------------
+
+    async def identify(self, c: Context) -> Principal | None | bool:
+        """The principal, None when anonymous, False for credentials that are wrong."""
+        authorization = c.req.headers.get("authorization")
+        if authorization is not None:
+            return await self._from_authorization(authorization)
+        secret = c.req.cookies.get(SESSION_COOKIE)
+        if secret:
+            return await self._from_session(secret)
+        return None
+
+    async def _from_authorization(self, value: str) -> Principal | bool:
+        scheme, _, credentials = value.strip().partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credentials, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            credentials = decoded.partition(":")[2]
+        elif scheme.lower() != "bearer":
+            return False
+        found = resolve_token(self._db, credentials)
+        if found is None:
+            return False
+        account, token_id, last_used = found
+        if last_used is None or _age(last_used) > TOUCH_EVERY_SECONDS:
+            await touch_token(self._db, token_id)
+        return AccountPrincipal(account, "token", token_id)
+
+    async def _from_session(self, secret: str) -> Principal | bool:
+        now = self.clock()
+        config = self._config
+        session = resolve_session(
+            self._db, secret, now, config.session_idle, config.session_lifetime
+        )
+        if session is None:
+            return False
+        if now - session.last_seen > TOUCH_EVERY_SECONDS:
+            await touch_session(self._db, session.id_hash, now)
+        return AccountPrincipal(session.account, "session", session.id_hash)
+
+    # Sessions ------------------------------------------------------------------------------
+
+    async def start_session(self, w: Writer, account_id: str) -> None:
+        secret = await create_session(self._db, account_id, self.clock())
+        set_cookie(
+            w,
+            SESSION_COOKIE,
+            secret,
+            max_age=int(self._config.session_lifetime),
+            path="/",
+            secure=self._config.secure_cookies,
+            httponly=True,
+            samesite="lax",
+        )
+
+    async def end_session(self, c: Context, w: Writer) -> None:
+        found = principal_or_none(c)
+        if found is not None and found.via == "session":
+            await end_session(self._db, found.credential)
+        delete_cookie(w, SESSION_COOKIE, path="/", secure=self._config.secure_cookies)
+
+    # The middleware ---------------------------------------------------------------------
+
+    def middleware(self, inner: Handler) -> Handler:
+        async def gate(c: Context, w: Writer) -> None:
+            pattern: str = c.match.pattern  # type: ignore[attr-defined]
+            found = await self.identify(c)
+            principal = found if isinstance(found, AccountPrincipal) else None
+            c.state[PRINCIPAL_KEY] = principal
+            if self._is_public(pattern):
+                if principal is not None:
+                    w.headers.set("cache-control", PRIVATE_NO_STORE)
+                await inner(c, w)
+                return
+            if principal is None:
+                self._refuse(c, w, pattern, wrong=found is False)
+                return
+            # Handlers may loosen this (downloads allow revalidated caching).
+            w.headers.set("cache-control", PRIVATE_NO_STORE)
+            await inner(c, w)
+
+        return gate
+
+    def _refuse(self, c: Context, w: Writer, pattern: str, *, wrong: bool) -> None:
+        w.headers.set("cache-control", PRIVATE_NO_STORE)
+        if pattern in self._pages:
+            target = c.req.path + (f"?{c.req.query_bytes.decode()}" if c.req.query_bytes else "")
+            w.redirect(f"{self._sign_in_path}?next={quote(target, safe='/')}", 303)
+            return
+        w.headers.set("www-authenticate", CHALLENGE)
+        if wrong:
+            json_error(w, 401, "the token or session is not valid (revoked, expired or wrong)")
+        else:
+            json_error(w, 401, "sign in first: send an API token (Authorization: Bearer TOKEN)")
+
+
+def principal_or_none(c: Context) -> Principal | None:
+    found = c.state.get(PRINCIPAL_KEY)
+    return found if isinstance(found, AccountPrincipal) else None
+
+
+def principal(c: Context) -> Principal:
+    """The principal of a private route (the gate let the request in only with one)."""
+    found = principal_or_none(c)
+    if found is None:
+        raise RuntimeError("principal() on a route the gate lets anyone use")
+    return found
+
+
+# The rules ---------------------------------------------------------------------------------
+
+
+def may_touch_file(who: Principal, owner: str | None) -> bool:
+    """Read, download, delete: an account touches its own files and nothing else (an
+    admin included: admin manages accounts, not other people's files). Anything else
+    is answered exactly like an unknown id, so ids of others' files cannot be probed."""
+    return owner is not None and owner == who.account_id
+
+
+def _age(iso: str) -> float:
+    try:
+        then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return float("inf")
+    return (datetime.now(UTC) - then).total_seconds()

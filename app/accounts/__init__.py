@@ -1,0 +1,1 @@
+"""Accounts without HTTP: passwords, sessions, API tokens, quotas, sign-in throttling."""

@@ -1,0 +1,374 @@
+"""Accounts, API tokens and sign-in sessions in the catalog.
+
+Secrets never reach the database: a token or session id is stored as its sha256
+(both carry 256 random bits, so a plain hash is enough; passwords, which people
+choose, get argon2id instead, see `passwords.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from app.db import Database, Row
+
+ACCOUNTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    -- 'default' follows --default-quota; 'bytes' is quota_bytes; 'none' is unlimited.
+    quota_kind TEXT NOT NULL DEFAULT 'default' CHECK (quota_kind IN ('default', 'bytes', 'none')),
+    quota_bytes INTEGER,
+    used_bytes INTEGER NOT NULL DEFAULT 0,
+    file_count INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    last_used_at TEXT
+);
+CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens (user_id);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
+CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner, created_at DESC);
+-- Usage follows the files table whoever writes it (the server, or the CLI while
+-- it runs), in the same transaction as the row itself.
+CREATE TRIGGER IF NOT EXISTS usage_on_insert AFTER INSERT ON files BEGIN
+    UPDATE users SET used_bytes = used_bytes + NEW.size, file_count = file_count + 1
+    WHERE id = NEW.owner;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_on_delete AFTER DELETE ON files BEGIN
+    UPDATE users SET used_bytes = used_bytes - OLD.size, file_count = file_count - 1
+    WHERE id = OLD.owner;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_on_owner_change AFTER UPDATE OF owner ON files BEGIN
+    UPDATE users SET used_bytes = used_bytes - OLD.size, file_count = file_count - 1
+    WHERE id = OLD.owner;
+    UPDATE users SET used_bytes = used_bytes + NEW.size, file_count = file_count + 1
+    WHERE id = NEW.owner;
+END;
+"""
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+TOKEN_PREFIX = "stw"
+TOKEN_PATTERN = re.compile(r"stw_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+MAX_LABEL_CHARS = 100
+
+type QuotaKind = Literal["default", "bytes", "none"]
+
+
+class AccountError(ValueError):
+    """Bad input about accounts; the message is for a person."""
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.fullmatch(name):
+        raise AccountError("an account name is 1-64 characters: letters, digits, '.', '_' or '-'")
+    return name
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    name: str
+    is_admin: bool
+    quota_kind: QuotaKind
+    quota_bytes: int | None
+    used_bytes: int
+    file_count: int
+    created_at: str
+
+    def quota(self, default: int | None) -> int | None:
+        """Bytes this account may store, None for no limit."""
+        if self.quota_kind == "bytes":
+            return self.quota_bytes
+        if self.quota_kind == "none":
+            return None
+        return default
+
+
+_ACCOUNT_COLUMNS = "id, name, is_admin, quota_kind, quota_bytes, used_bytes, file_count, created_at"
+
+
+_ACCOUNT_COLUMNS_OF_U = ", ".join("u." + column for column in _ACCOUNT_COLUMNS.split(", "))
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _account(row: Row) -> Account:
+    id_, name, is_admin, kind, quota, used, count, created = row
+    return Account(
+        str(id_), str(name), bool(is_admin), kind,  # type: ignore[arg-type]
+        None if quota is None else int(quota),  # type: ignore[call-overload]
+        int(used), int(count), str(created),  # type: ignore[call-overload]
+    )  # fmt: skip
+
+
+async def count_accounts(db: Database) -> int:
+    rows = await db.fetch_all("SELECT count(*) FROM users")
+    return int(rows[0][0])  # type: ignore[call-overload]
+
+
+def account_by_id(db: Database, account_id: str) -> Account | None:
+    """Fresh from the database (usage included), on the calling thread."""
+    row = db.read_one(f"SELECT {_ACCOUNT_COLUMNS} FROM users WHERE id = ?", (account_id,))
+    return _account(row) if row else None
+
+
+async def account_by_name(db: Database, name: str) -> Account | None:
+    rows = await db.fetch_all(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM users WHERE name_key = ?", (name.lower(),)
+    )
+    return _account(rows[0]) if rows else None
+
+
+async def password_hash_of(db: Database, name: str) -> tuple[Account, str] | None:
+    rows = await db.fetch_all(
+        f"SELECT {_ACCOUNT_COLUMNS}, password_hash FROM users WHERE name_key = ?",
+        (name.lower(),),
+    )
+    if not rows:
+        return None
+    return _account(rows[0][:-1]), str(rows[0][-1])
+
+
+async def list_accounts(db: Database) -> list[Account]:
+    rows = await db.fetch_all(f"SELECT {_ACCOUNT_COLUMNS} FROM users ORDER BY name_key")
+    return [_account(row) for row in rows]
+
+
+async def create_account(
+    db: Database,
+    name: str,
+    password_hash: str,
+    *,
+    admin: bool = False,
+    quota_kind: QuotaKind = "default",
+    quota_bytes: int | None = None,
+    only_if_first: bool = False,
+) -> Account:
+    """A new account; AccountError for a bad or taken name. With `only_if_first`, it is
+    created only while no account exists (the setup page's first admin)."""
+    check_name(name)
+    account_id = secrets.token_hex(8)
+    async with db.transaction() as conn:
+        if only_if_first:
+            async with conn.execute("SELECT count(*) FROM users") as cursor:
+                found = await cursor.fetchone()
+            if found and found[0]:
+                raise AccountError("an account already exists")
+        async with conn.execute(
+            "SELECT 1 FROM users WHERE name_key = ?", (name.lower(),)
+        ) as cursor:
+            if await cursor.fetchone():
+                raise AccountError(f"an account named {name!r} already exists")
+        await conn.execute(
+            "INSERT INTO users (id, name, name_key, password_hash, is_admin, quota_kind,"
+            " quota_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (account_id, name, name.lower(), password_hash, int(admin), quota_kind,
+             quota_bytes, _now_iso()),
+        )  # fmt: skip
+        if only_if_first:
+            # Files stored before accounts existed belong to the first admin.
+            await conn.execute("UPDATE files SET owner = ? WHERE owner IS NULL", (account_id,))
+    account = await account_by_name(db, name)
+    assert account is not None
+    return account
+
+
+async def set_password(
+    db: Database, account_id: str, password_hash: str, *, keep_session: str | None = None
+) -> None:
+    """New password; every session of the account ends but `keep_session` (a hash)."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, account_id)
+        )
+        await conn.execute(
+            "DELETE FROM sessions WHERE user_id = ? AND id_hash IS NOT ?",
+            (account_id, keep_session),
+        )
+
+
+async def set_quota(
+    db: Database, account_id: str, kind: QuotaKind, quota_bytes: int | None
+) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE users SET quota_kind = ?, quota_bytes = ? WHERE id = ?",
+            (kind, quota_bytes, account_id),
+        )
+
+
+async def remove_account(db: Database, account_id: str, *, delete_files: bool) -> list[str]:
+    """Remove the account with its tokens and sessions; returns the ids of the blobs
+    of its files (removed from the catalog here, to be removed from the store by the
+    caller). Refuses while it owns files unless `delete_files`."""
+    async with db.transaction() as conn:
+        async with conn.execute("SELECT id FROM files WHERE owner = ?", (account_id,)) as cur:
+            file_ids = [str(row[0]) async for row in cur]
+        if file_ids and not delete_files:
+            raise AccountError(
+                f"the account owns {len(file_ids)} file(s); add --delete-files to remove "
+                "them with it"
+            )
+        await conn.execute("DELETE FROM files WHERE owner = ?", (account_id,))
+        await conn.execute("DELETE FROM tokens WHERE user_id = ?", (account_id,))
+        await conn.execute("DELETE FROM sessions WHERE user_id = ?", (account_id,))
+        await conn.execute("DELETE FROM users WHERE id = ?", (account_id,))
+    return file_ids
+
+
+# API tokens ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    id: str
+    label: str
+    created_at: str
+    last_used_at: str | None
+
+
+async def create_token(db: Database, account_id: str, label: str = "") -> tuple[TokenInfo, str]:
+    """A new API token: its record and the token itself (shown once, never stored)."""
+    label = " ".join(label.split())
+    if len(label) > MAX_LABEL_CHARS:
+        raise AccountError(f"a token label is at most {MAX_LABEL_CHARS} characters")
+    token_id = secrets.token_hex(6)
+    plaintext = f"{TOKEN_PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"
+    created = _now_iso()
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO tokens (id, user_id, secret_hash, label, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (token_id, account_id, _digest(plaintext), label, created),
+        )
+    return TokenInfo(token_id, label, created, None), plaintext
+
+
+async def list_tokens(db: Database, account_id: str) -> list[TokenInfo]:
+    rows = await db.fetch_all(
+        "SELECT id, label, created_at, last_used_at FROM tokens WHERE user_id = ?"
+        " ORDER BY created_at, id",
+        (account_id,),
+    )
+    return [TokenInfo(str(r[0]), str(r[1]), str(r[2]), _text_or_none(r[3])) for r in rows]
+
+
+async def revoke_token(db: Database, token_id: str, *, account_id: str | None = None) -> bool:
+    """Revoke a token (only the account's own when `account_id` is given)."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "DELETE FROM tokens WHERE id = ? AND (? IS NULL OR user_id = ?)",
+            (token_id, account_id, account_id),
+        )
+    return cursor.rowcount > 0
+
+
+def resolve_token(db: Database, plaintext: str) -> tuple[Account, str, str | None] | None:
+    """(account, token id, last used) for a live token, else None. The id picks the row;
+    the secret is checked in constant time against its hash."""
+    match = TOKEN_PATTERN.fullmatch(plaintext)
+    if match is None:
+        return None
+    row = db.read_one(
+        f"SELECT t.secret_hash, t.last_used_at, {_ACCOUNT_COLUMNS_OF_U}"
+        " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
+        (match.group(1),),
+    )
+    if row is None or not hmac.compare_digest(str(row[0]), _digest(plaintext)):
+        return None
+    return _account(row[2:]), match.group(1), _text_or_none(row[1])
+
+
+async def touch_token(db: Database, token_id: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE tokens SET last_used_at = ? WHERE id = ?", (_now_iso(), token_id)
+        )
+
+
+# Sessions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id_hash: str
+    account: Account
+    created_at: float
+    last_seen: float
+
+
+async def create_session(db: Database, account_id: str, now: float) -> str:
+    """A new session; returns the secret for the cookie (only its hash is stored)."""
+    secret = secrets.token_urlsafe(32)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen) VALUES (?, ?, ?, ?)",
+            (_digest(secret), account_id, now, now),
+        )
+    return secret
+
+
+def resolve_session(db: Database, secret: str, now: float, idle: float, lifetime: float):
+    """The live session for a cookie value, or None (unknown, idle too long, too old)."""
+    if not 20 <= len(secret) <= 128:
+        return None
+    row = db.read_one(
+        f"SELECT s.id_hash, s.created_at, s.last_seen, {_ACCOUNT_COLUMNS_OF_U}"
+        " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?",
+        (_digest(secret),),
+    )
+    if row is None:
+        return None
+    created, last_seen = float(row[1]), float(row[2])  # type: ignore[arg-type]
+    if now - last_seen > idle or now - created > lifetime:
+        return None
+    return Session(str(row[0]), _account(row[3:]), created, last_seen)
+
+
+async def touch_session(db: Database, id_hash: str, now: float) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE sessions SET last_seen = ? WHERE id_hash = ?", (now, id_hash))
+
+
+async def end_session(db: Database, id_hash: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+
+
+async def end_expired_sessions(db: Database, now: float, idle: float, lifetime: float) -> int:
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "DELETE FROM sessions WHERE last_seen < ? OR created_at < ?",
+            (now - idle, now - lifetime),
+        )
+    return cursor.rowcount
