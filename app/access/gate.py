@@ -58,6 +58,9 @@ class Gate:
         self._db = db
         self._config = config
         self._sign_in_path = sign_in_path
+        # Never less often than a tenth of the idle lifetime, or use would not keep a
+        # session alive.
+        self._touch_every = min(TOUCH_EVERY_SECONDS, config.session_idle / 10)
         self._public: set[str] = set()
         self._pages: set[str] = set()
         self.clock = clock
@@ -115,7 +118,7 @@ class Gate:
         )
         if session is None:
             return False
-        if now - session.last_seen > TOUCH_EVERY_SECONDS:
+        if now - session.last_seen > self._touch_every:
             await touch_session(self._db, session.id_hash, now)
         return AccountPrincipal(session.account, "session", session.id_hash)
 

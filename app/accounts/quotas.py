@@ -4,9 +4,12 @@ What an account stores (`users.used_bytes`) is kept by triggers in the same
 transaction as its file rows. Uploads in flight hold space here, in the server's
 memory: a check reads the stored figure afresh and adds what every other upload
 of the account holds, with no await in between, so two uploads that each fit
-alone but not together can never both be kept. Space is held ahead in steps of
-`STEP_BYTES` (one database read per step), and exactly when less than a step is
-left, so an upload is refused the moment its bytes pass the quota and not before.
+alone but not together can never both be kept. Under a quota, space is held for
+exactly the bytes counted (a Content-Length at once, else chunk by chunk), so an
+upload is refused the moment its bytes pass the quota, and never because another
+upload held more than it needed. Without a quota, nothing can be refused: holds
+grow in steps of `STEP_BYTES`, one database read per step, in case a quota is set
+meanwhile.
 An upload gives its space back only after its row is committed: for that moment
 its bytes count twice, which can refuse early but never lets one through.
 """
@@ -36,10 +39,17 @@ class Reservation:
         self.covered = 0
 
     def cover(self, more: int) -> None:
-        """Hold `more` bytes beyond what this upload already counts, or QuotaExceeded."""
+        """Hold `more` bytes beyond what this upload already counts, or QuotaExceeded.
+        A refusal ends the whole upload (requests are atomic), so everything it held
+        is given back at once, before its clean-up awaits anything: another upload
+        that fits must not be refused for space this one no longer needs."""
         self.covered += more
         if self.covered > self.held:
-            self._ledger._grow(self, self.covered - self.held)
+            try:
+                self._ledger._grow(self, self.covered - self.held)
+            except QuotaExceeded:
+                self.release()
+                raise
 
     def release(self) -> None:
         self._ledger._give_back(self)
@@ -87,7 +97,7 @@ class QuotaLedger:
             room = quota - used - others
             if needed > room:
                 raise QuotaExceeded(used + others, quota, needed)
-            take = min(max(needed, STEP_BYTES), room)
+            take = needed
         reservation.held += take
         self._held[account] = others + take
 

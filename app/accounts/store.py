@@ -175,7 +175,8 @@ async def create_account(
     only_if_first: bool = False,
 ) -> Account:
     """A new account; AccountError for a bad or taken name. With `only_if_first`, it is
-    created only while no account exists (the setup page's first admin)."""
+    created only while no account exists (the setup page's first admin). Files stored
+    before accounts existed (no owner) go to the first admin, however it was made."""
     check_name(name)
     account_id = secrets.token_hex(8)
     async with db.transaction() as conn:
@@ -195,9 +196,11 @@ async def create_account(
             (account_id, name, name.lower(), password_hash, int(admin), quota_kind,
              quota_bytes, _now_iso()),
         )  # fmt: skip
-        if only_if_first:
-            # Files stored before accounts existed belong to the first admin.
-            await conn.execute("UPDATE files SET owner = ? WHERE owner IS NULL", (account_id,))
+        if admin:
+            async with conn.execute("SELECT count(*) FROM users WHERE is_admin") as cursor:
+                admins = await cursor.fetchone()
+            if admins and admins[0] == 1:
+                await conn.execute("UPDATE files SET owner = ? WHERE owner IS NULL", (account_id,))
     account = await account_by_name(db, name)
     assert account is not None
     return account
@@ -276,8 +279,7 @@ async def create_token(db: Database, account_id: str, label: str = "") -> tuple[
 
 async def list_tokens(db: Database, account_id: str) -> list[TokenInfo]:
     rows = await db.fetch_all(
-        "SELECT id, label, created_at, last_used_at FROM tokens WHERE user_id = ?"
-        " ORDER BY created_at, id",
+        "SELECT id, label, created_at, last_used_at FROM tokens WHERE user_id = ? ORDER BY rowid",
         (account_id,),
     )
     return [TokenInfo(str(r[0]), str(r[1]), str(r[2]), _text_or_none(r[3])) for r in rows]

@@ -53,11 +53,11 @@ def too_large(name: str, limit: int) -> IngestError:
     return IngestError(413, f"{name} is larger than the {human_bytes(limit)} limit")
 
 
-def over_quota(name: str, exc: QuotaExceeded) -> IngestError:
+def over_quota(what: str, exc: QuotaExceeded, *, several: bool = False) -> IngestError:
     return IngestError(
         413,
         f"over your quota: {human_bytes(exc.used)} of {human_bytes(exc.quota)} used;"
-        f" {name} does not fit",
+        f" {what} {'do' if several else 'does'} not fit",
     )
 
 

@@ -81,8 +81,9 @@ async def ingest_file_signals(
         try:
             quota.cover(sum(_decoded_size(signal.contents) for signal in files))
         except QuotaExceeded as exc:
-            what = files[0].name if len(files) == 1 else f"these {len(files)} files"
-            raise over_quota(what, exc) from None
+            if len(files) == 1:
+                raise over_quota(files[0].name, exc) from None
+            raise over_quota(f"these {len(files)} files", exc, several=True) from None
     stored: list[IngestedFile] = []
     try:
         for signal in files:
