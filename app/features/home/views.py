@@ -361,7 +361,9 @@ def render(
                     ),
                     h.P(
                         {"id": "limits", "class": "hint"},
-                        "Up to" + _limits(config).removeprefix("at most") + ". From a terminal: ",
+                        "Up to"
+                        + _limits(config).removeprefix("at most")
+                        + ". From a terminal, with an API token (see below): ",
                         h.Code(f"curl -u :TOKEN -T FILE {config.public_url}{UPLOADS.href()}/"),
                     ),
                     h.P(

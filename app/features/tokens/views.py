@@ -84,11 +84,12 @@ def tokens_panel(tokens: list[TokenInfo]) -> HtmlElement:
         {"id": "api-tokens", "aria-labelledby": "tokens-title"},
         h.H2({"id": "tokens-title"}, "API tokens"),
         h.P(
-            {"class": "hint"},
-            "For scripts: ",
-            h.Code("curl -H 'Authorization: Bearer TOKEN' …"),
-            " or ",
-            h.Code("curl -u :TOKEN …"),
+            {"class": "note"},
+            "Tokens let scripts act as you: send one as ",
+            h.Code("Authorization: Bearer TOKEN"),
+            ", or as the password of HTTP Basic (",
+            h.Code("curl -u :TOKEN"),
+            "). Revoke a token the moment it may have leaked.",
         ),
         h.Form(
             {"class": "token-form"},
