@@ -398,3 +398,36 @@ def test_failures_are_counted_per_client_address_on_the_real_server(tmp_path):
             assert person.get("/api/files").status_code == 200
     finally:
         servers.close()
+
+
+@pytest.mark.slow
+def test_first_run_prints_the_setup_link_and_the_cli_works_while_serving(tmp_path):
+    import re
+
+    import httpx
+    from tests.conftest import start_server
+
+    servers = start_server(tmp_path, account=False)
+    server = next(servers)
+    try:
+        printed = (tmp_path / "server.log").read_text()
+        [link] = re.findall(r"http://127\.0\.0\.1:\d+/setup\?token=[\w-]+", printed)
+        assert link.startswith(server.base_url)
+        with httpx.Client(base_url=server.base_url, follow_redirects=False) as browser:
+            assert browser.get("/setup").status_code == 404
+            assert browser.get(link.replace(server.base_url, "")).status_code == 200
+            assert browser.get("/api/files").status_code == 401
+        # The CLI, against the data dir of the running server.
+        data = server.data_dir
+        assert stowage("users", "add", "dora", data_dir=data, stdin=PASSWORD + "\n").returncode == 0
+        token = stowage("tokens", "add", "dora", data_dir=data).stdout.strip()
+        with httpx.Client(base_url=server.base_url, headers=bearer(token)) as script:
+            assert script.put("/uploads/a.txt", content=b"a").status_code == 201
+            assert len(script.get("/api/files").json()["files"]) == 1
+            token_id = token.split("_")[1]
+            assert stowage("tokens", "revoke", token_id, data_dir=data).returncode == 0
+            assert script.get("/api/files").status_code == 401
+        # An account exists now: the setup link is dead.
+        assert httpx.get(link).status_code == 404
+    finally:
+        servers.close()

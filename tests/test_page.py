@@ -228,3 +228,21 @@ def test_the_stream_shows_a_slow_curl_upload_in_progress(server):
     assert any("of 1.1 MiB" in line and "<progress" in line for line in progress_lines)
     # Throttled: a 1.2 s upload gives a handful of repaints, not one per chunk.
     assert len(progress_lines) <= 7
+
+
+async def test_progress_is_told_only_to_its_own_account():
+    relay: Relay[str] = Relay()
+    progress = Progress(relay, interval=0.01)
+    async with relay.subscribe(progress_changed("alice")) as alice_events:
+        with progress.track("bob.bin", 10, "bob") as transfer:
+            transfer.add("bob.bin", 5)
+            await asyncio.sleep(0.05)
+            assert progress.list_transfers("alice") == []
+            assert [t.label for t in progress.list_transfers("bob")] == ["bob.bin"]
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await alice_events.receive()
+        with progress.track("alice.bin", 10, "alice"):
+            async with asyncio.timeout(1):
+                assert (await alice_events.receive())[0] == progress_changed("alice")
+    progress.close()
