@@ -42,8 +42,12 @@ SESSION_COOKIE = "stowage_session"
 # a busy client costs no write per request.
 TOUCH_EVERY_SECONDS = 300
 PRINCIPAL_KEY = "stowage.principal"
+STATIC_PREFIX = "GET /static/"
 PRIVATE_NO_STORE = "private, no-store"
 CHALLENGE = 'Bearer realm="stowage", Basic realm="stowage", charset="UTF-8"'
+# Browsers show their own password dialog for a Basic challenge, which would ask a
+# person for a token; they are only ever offered Bearer.
+BROWSER_CHALLENGE = 'Bearer realm="stowage"'
 
 
 class Gate:
@@ -77,7 +81,7 @@ class Gate:
 
     def _is_public(self, pattern: str) -> bool:
         # "" is no route at all (404/405): nothing behind it to protect.
-        return not pattern or pattern in self._public or pattern.startswith("GET /static/")
+        return not pattern or pattern in self._public
 
     # Who a request is --------------------------------------------------------------------
 
@@ -148,6 +152,9 @@ class Gate:
     def middleware(self, inner: Handler) -> Handler:
         async def gate(c: Context, w: Writer) -> None:
             pattern: str = c.match.pattern  # type: ignore[attr-defined]
+            if pattern.startswith(STATIC_PREFIX):
+                await inner(c, w)  # fingerprinted public assets: no lookup, cacheable
+                return
             found = await self.identify(c)
             principal = found if isinstance(found, AccountPrincipal) else None
             c.state[PRINCIPAL_KEY] = principal
@@ -167,11 +174,15 @@ class Gate:
 
     def _refuse(self, c: Context, w: Writer, pattern: str, *, wrong: bool) -> None:
         w.headers.set("cache-control", PRIVATE_NO_STORE)
-        if pattern in self._pages:
+        headers = c.req.headers
+        # A page, or a file link a person opened in the browser: sign in, then go on.
+        navigating = headers.get("sec-fetch-mode") == "navigate" and c.req.method == "GET"
+        if pattern in self._pages or navigating:
             target = c.req.path + (f"?{c.req.query_bytes.decode()}" if c.req.query_bytes else "")
             w.redirect(f"{self._sign_in_path}?next={quote(target, safe='/')}", 303)
             return
-        w.headers.set("www-authenticate", CHALLENGE)
+        from_browser = headers.get("sec-fetch-mode") is not None
+        w.headers.set("www-authenticate", BROWSER_CHALLENGE if from_browser else CHALLENGE)
         if wrong:
             json_error(w, 401, "the token or session is not valid (revoked, expired or wrong)")
         else:

@@ -219,6 +219,7 @@ def _scripts(config: Config) -> tuple[str, str]:
         "408": f"the upload stalled: no bytes arrived for {config.body_timeout:g} seconds"
         " (HTTP 408).",
         "403": "the server refused an upload sent from another site (HTTP 403).",
+        "401": "you are signed out; reload the page and sign in again (HTTP 401).",
     }
     unreachable = (
         "the upload did not reach the server (the connection failed or was closed)."
@@ -247,15 +248,21 @@ DELETE_ONE = (
 )
 PAGE_FEEDBACK = (
     "const d = evt.detail;"
-    " if (d.el === el) { if (d.type === 'retrying' || d.type === 'retries-failed')"
-    " $_offline = true; return }"
+    " if (d.el === el) {"
+    " if (d.type === 'error' && d.argsRaw.status === '401')"
+    " window.location.assign('/login?next=' + encodeURIComponent(location.pathname"
+    " + location.search));"
+    " else if (d.type === 'retrying' || d.type === 'retries-failed') $_offline = true;"
+    " return }"
     " if (!d.el.dataset || !d.el.dataset.url) return;"
+    " const verb = d.el.dataset.action || 'delete';"
     " if (d.type === 'started') $_notice = '';"
     " else if (d.type === 'error') $_notice = d.argsRaw.status === '404'"
-    " ? d.el.dataset.name + ' was already deleted.'"
-    " : 'Could not delete ' + d.el.dataset.name + ' (HTTP ' + d.argsRaw.status + ').';"
+    " ? d.el.dataset.name + ' was already gone.'"
+    " : d.argsRaw.status === '401' ? 'You are signed out; reload the page and sign in.'"
+    " : 'Could not ' + verb + ' ' + d.el.dataset.name + ' (HTTP ' + d.argsRaw.status + ').';"
     " else if (d.type === 'retries-failed')"
-    " $_notice = 'Could not reach the server to delete ' + d.el.dataset.name + '.'"
+    " $_notice = 'Could not reach the server to ' + verb + ' ' + d.el.dataset.name + '.'"
 )
 DRAG_OVER = "evt.dataTransfer.types.includes('Files') && ($_dragging = true)"
 DRAG_LEAVE = "evt.relatedTarget || ($_dragging = false)"

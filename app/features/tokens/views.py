@@ -50,6 +50,7 @@ def tokens_part(tokens: list[TokenInfo]) -> HtmlElement:
                             "class": "button danger",
                             "data-url": API_TOKEN_REVOKE.href(t.id),
                             "data-name": t.label or t.id,
+                            "data-action": "revoke",
                             "aria-label": f"Revoke token {t.label or t.id}",
                         },
                         data.on("click", REVOKE_ONE),
