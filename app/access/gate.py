@@ -27,6 +27,7 @@ from stario.cookies import delete_cookie, set_cookie
 from app.access.principal import AccountPrincipal, Principal
 from app.accounts.store import (
     create_session,
+    end_expired_sessions,
     end_session,
     resolve_session,
     resolve_token,
@@ -129,7 +130,11 @@ class Gate:
     # Sessions ------------------------------------------------------------------------------
 
     async def start_session(self, w: Writer, account_id: str) -> None:
-        secret = await create_session(self._db, account_id, self.clock())
+        now = self.clock()
+        config = self._config
+        # Sign-ins are rare: a fine moment to forget sessions that can no longer be used.
+        await end_expired_sessions(self._db, now, config.session_idle, config.session_lifetime)
+        secret = await create_session(self._db, account_id, now)
         set_cookie(
             w,
             SESSION_COOKIE,
