@@ -203,7 +203,9 @@ def test_the_stream_shows_a_slow_curl_upload_in_progress(server):
     painted: list[str] = []
 
     def watch() -> None:
-        with httpx.stream("GET", server.base_url + "/live", timeout=10) as r:
+        with httpx.stream(
+            "GET", server.base_url + "/live", headers=server.headers, timeout=10
+        ) as r:
             for line in r.iter_lines():
                 painted.append(line)
                 if "slow.bin" in line and "file-list" in line:
@@ -220,7 +222,7 @@ def test_the_stream_shows_a_slow_curl_upload_in_progress(server):
     r = httpx.post(
         server.base_url + "/uploads?name=slow.bin",
         content=trickle(),
-        headers={"content-length": "1200000"},
+        headers={"content-length": "1200000", **server.headers},
         timeout=10,
     )
     assert r.status_code == 201
