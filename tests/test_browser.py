@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 from tests.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    PASSWORD,
     RunningServer,
     require_chromium,
     start_server,
@@ -55,15 +56,42 @@ class Console:
             self.errors.append(text)
 
 
-def open_page(browser: Browser, server: RunningServer, width: int = 1100, **expect_errors):
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    console = Console(page, **expect_errors)
+def sign_in(page: Page, server: RunningServer, name: str = "owner") -> None:
+    """Sign in as a person does: `/` sends a browser without a session to /login, whose
+    plain form sets the session cookie and answers 303 back to `/`."""
     page.goto(server.base_url + "/")
+    expect(page).to_have_url(server.base_url + "/login?next=/")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.base_url + "/")
+
+
+def wait_until_live(page: Page) -> None:
     # The stream is open once it has painted (and cleared the offline flag).
     expect(page.locator("#files")).to_be_visible()
     page.wait_for_function("() => !document.documentElement.hasAttribute('data-nonce')")
+
+
+def open_page(
+    browser: Browser, server: RunningServer, width: int = 1100, name: str = "owner", **expect_errors
+):
+    """A new browser (context) signed in as `name`, on the home page."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    console = Console(page, **expect_errors)
+    sign_in(page, server, name)
+    wait_until_live(page)
     return page, console
+
+
+def open_tab(page: Page, server: RunningServer):
+    """Another tab of `page`'s browser (its session cookie too), on the home page."""
+    tab = page.context.new_page()
+    console = Console(tab)
+    tab.goto(server.base_url + "/")
+    wait_until_live(tab)
+    return tab, console
 
 
 def row(page: Page, name: str):
