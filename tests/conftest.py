@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -195,7 +196,12 @@ def start_server(tmp_path: Path, *extra: str, account: bool = True) -> Iterator[
     token = ""
     if account:
         data_config = Config.load({"data_dir": str(data_dir)}, environ={})
-        _, token = asyncio.run(add_account(data_config, "owner", admin=True))
+        # In a thread of its own: sync Playwright keeps an event loop running in this
+        # one, where asyncio.run() refuses to start.
+        with ThreadPoolExecutor(1) as pool:
+            _, token = pool.submit(
+                asyncio.run, add_account(data_config, "owner", admin=True)
+            ).result()
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port),

@@ -7,6 +7,9 @@ error fails it.
 import hashlib
 import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 from tests.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    PASSWORD,
+    ROOT,
     RunningServer,
     require_chromium,
     start_server,
@@ -55,15 +60,42 @@ class Console:
             self.errors.append(text)
 
 
-def open_page(browser: Browser, server: RunningServer, width: int = 1100, **expect_errors):
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    console = Console(page, **expect_errors)
+def sign_in(page: Page, server: RunningServer, name: str = "owner") -> None:
+    """Sign in as a person does: `/` sends a browser without a session to /login, whose
+    plain form sets the session cookie and answers 303 back to `/`."""
     page.goto(server.base_url + "/")
+    expect(page).to_have_url(server.base_url + "/login?next=/")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.base_url + "/")
+
+
+def wait_until_live(page: Page) -> None:
     # The stream is open once it has painted (and cleared the offline flag).
     expect(page.locator("#files")).to_be_visible()
     page.wait_for_function("() => !document.documentElement.hasAttribute('data-nonce')")
+
+
+def open_page(
+    browser: Browser, server: RunningServer, width: int = 1100, name: str = "owner", **expect_errors
+):
+    """A new browser (context) signed in as `name`, on the home page."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    console = Console(page, **expect_errors)
+    sign_in(page, server, name)
+    wait_until_live(page)
     return page, console
+
+
+def open_tab(page: Page, server: RunningServer):
+    """Another tab of `page`'s browser (its session cookie too), on the home page."""
+    tab = page.context.new_page()
+    console = Console(tab)
+    tab.goto(server.base_url + "/")
+    wait_until_live(tab)
+    return tab, console
 
 
 def row(page: Page, name: str):
@@ -205,3 +237,111 @@ def test_oversize_files_show_readable_errors_and_store_nothing(browser, tmp_path
         expect(page.locator("#picker")).to_be_enabled()
         assert stored_blobs(data_config(server)) == []
         assert console.errors == [], console.errors
+
+
+# Records, from now on, every text or attribute on the page that holds one of `names`,
+# and every upload progress bar (`.transfer`) that appears: a MutationObserver sees
+# even what a repaint shows and takes away again between two looks from the test.
+WATCH = """(names) => {
+    window.leaks = [];
+    window.bars = [];
+    const check = (text) => {
+        for (const name of names) if (text && text.includes(name)) window.leaks.push(name);
+    };
+    check(document.documentElement.outerHTML);
+    new MutationObserver((records) => {
+        for (const r of records) {
+            check(r.oldValue);
+            if (r.type === 'characterData') check(r.target.data);
+            else if (r.type === 'attributes') check(r.target.getAttribute(r.attributeName));
+            else for (const node of r.addedNodes) {
+                check(node.nodeType === 1 ? node.outerHTML : node.textContent);
+                if (node.nodeType === 1 && (node.matches('.transfer')
+                        || node.querySelector('.transfer'))) window.bars.push(node.outerHTML);
+            }
+        }
+    }).observe(document, {subtree: true, childList: true, characterData: true,
+                          characterDataOldValue: true, attributes: true,
+                          attributeOldValue: true});
+}"""
+
+
+def add_user(server: RunningServer, name: str) -> None:
+    """`stowage users add` while the server runs, the password on stdin."""
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "users", "add", name, "--data-dir", str(server.data_dir)],
+        input=PASSWORD + "\n", text=True, cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def upload_through_picker(page: Page, path: Path) -> None:
+    page.set_input_files("#picker", str(path))
+    expect(page.locator("#upload-results")).to_contain_text("Stored 1 file.", timeout=20000)
+    expect(row(page, path.name)).to_be_visible()
+
+
+def test_two_accounts_never_see_each_others_files_or_uploads(browser, server, tmp_path):
+    add_user(server, "bob")
+    mine = {name: tmp_path / name for name in ("owner-notes.txt", "owner-late.txt")}
+    bobs = {name: tmp_path / name for name in ("bob-notes.txt", "bob-big.bin")}
+    for path in (*mine.values(), bobs["bob-notes.txt"]):
+        path.write_text(f"{path.name} belongs to its account\n")
+    bobs["bob-big.bin"].write_bytes(os.urandom(30 * MiB))
+
+    owner, owner_console = open_page(browser, server)
+    bob, bob_console = open_page(browser, server, name="bob")
+    bob_tab, bob_tab_console = open_tab(bob, server)
+    owner.evaluate(WATCH, list(bobs))
+    for page in (bob, bob_tab):
+        page.evaluate(WATCH, list(mine))
+
+    # Each stores a file; each list shows its own, and only that.
+    upload_through_picker(owner, mine["owner-notes.txt"])
+    upload_through_picker(bob, bobs["bob-notes.txt"])
+    expect(row(bob_tab, "bob-notes.txt")).to_be_visible()
+    for page in (owner, bob, bob_tab):
+        expect(page.locator("#files li.file")).to_have_count(1)
+        expect(page.locator("#progress .transfer")).to_have_count(0)
+    owner.evaluate("window.bars = []")  # the owner's own upload may have shown one
+
+    # Bob's slow upload: his other tab shows its bar, the owner's page never shows one.
+    cdp = bob.context.new_cdp_session(bob)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 12e6},
+    )
+    bob.set_input_files("#picker", str(bobs["bob-big.bin"]))
+    bar = bob_tab.locator("#progress .transfer", has_text="bob-big.bin")
+    expect(bar).to_contain_text("of 30 MiB", timeout=5000)
+    expect(bar.locator("progress")).to_have_attribute("value", re.compile(r"^\d+$"))
+    looks = 0
+    while bar.count():
+        assert owner.locator("#progress .transfer").count() == 0
+        looks += 1
+        time.sleep(0.1)
+    assert looks >= 3, "the upload ended before the owner's page was looked at"
+    expect(bob.locator("#upload-results")).to_contain_text("Stored 1 file.", timeout=20000)
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+             "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip
+    for page in (bob, bob_tab):
+        expect(row(page, "bob-big.bin")).to_contain_text("30 MiB")
+        expect(page.locator("#files li.file")).to_have_count(2)
+
+    # The owner's stream is still live: their next upload shows there, not in Bob's tabs.
+    upload_through_picker(owner, mine["owner-late.txt"])
+    expect(owner.locator("#files li.file")).to_have_count(2)
+    expect(bob_tab.locator("#files li.file")).to_have_count(2)
+    assert owner.evaluate("window.bars") == []
+    for page in (owner, bob, bob_tab):
+        assert page.evaluate("window.leaks") == []
+
+    # Bob's file URL is his alone: the owner's browser gets 404, as for no file at all.
+    for name in bobs:
+        href = row(bob, name).locator("a.file-name").get_attribute("href")
+        assert href and href.startswith("/")
+        assert bob.request.get(server.base_url + href).status == 200
+        assert owner.request.get(server.base_url + href).status == 404
+        assert owner.request.get(server.base_url + href + "?download=1").status == 404
+    assert owner_console.errors == [] and bob_console.errors == []
+    assert bob_tab_console.errors == []

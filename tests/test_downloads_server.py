@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, RunningServer, require_chromium
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, RunningServer, require_chromium
 
 pytestmark = pytest.mark.slow
 
@@ -23,14 +23,20 @@ CURL = shutil.which("curl") or "/usr/bin/curl"
 MiB = 1024 * 1024
 
 
-def curl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+def curl(
+    server: RunningServer, *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    """curl as the owner of `server`'s token."""
     return subprocess.run(
-        [CURL, "--silent", "--show-error", *args], capture_output=True, timeout=timeout, check=True
+        [CURL, "--silent", "--show-error", *server.curl_auth, *args],
+        capture_output=True,
+        timeout=timeout,
+        check=True,
     )
 
 
 def upload(server: RunningServer, path: Path) -> dict[str, Any]:
-    done = curl("--fail", "-T", str(path), f"{server.base_url}/uploads/")
+    done = curl(server, "--fail", "-T", str(path), f"{server.base_url}/uploads/")
     file: dict[str, Any] = httpx.Response(201, content=done.stdout).json()["files"][0]
     return file
 
@@ -61,7 +67,7 @@ def test_curl_ranges_resume_304_and_no_compression(server: RunningServer, tmp_pa
     out = tmp_path / "out"
 
     # Full, with every encoding offered: identity, fixed length.
-    got = curl("-D", "-", "-o", str(out), "--compressed", url)
+    got = curl(server, "-D", "-", "-o", str(out), "--compressed", url)
     status, headers = head_of(got.stdout)
     assert status == 200 and out.read_bytes() == body
     assert headers["content-length"] == [str(len(body))]
@@ -69,7 +75,7 @@ def test_curl_ranges_resume_304_and_no_compression(server: RunningServer, tmp_pa
     assert headers["etag"] == [etag] and headers["accept-ranges"] == ["bytes"]
 
     # HEAD: same headers, no body.
-    got = curl("-I", url)
+    got = curl(server, "-I", url)
     status, head_headers = head_of(got.stdout)
     assert status == 200
     assert {k: v for k, v in head_headers.items() if k != "date"} == {
@@ -82,7 +88,7 @@ def test_curl_ranges_resume_304_and_no_compression(server: RunningServer, tmp_pa
         ("1000000-", 1000000, len(body) - 1),
         ("-4096", len(body) - 4096, len(body) - 1),
     ):
-        got = curl("-D", "-", "-o", str(out), "-r", spec, url)
+        got = curl(server, "-D", "-", "-o", str(out), "-r", spec, url)
         status, headers = head_of(got.stdout)
         assert status == 206, spec
         assert headers["content-range"] == [f"bytes {start}-{end}/{len(body)}"]
@@ -90,30 +96,32 @@ def test_curl_ranges_resume_304_and_no_compression(server: RunningServer, tmp_pa
 
     # Resume a cut-off download with `curl -C -`.
     out.write_bytes(body[: len(body) // 3])
-    curl("-C", "-", "-o", str(out), url)
+    curl(server, "-C", "-", "-o", str(out), url)
     assert out.read_bytes() == body
 
     # 416: no body, the current length.
     out.unlink()
-    got = curl("-D", "-", "-o", str(out), "-w", "%{size_download}", "-r", f"{len(body)}-", url)
+    got = curl(
+        server, "-D", "-", "-o", str(out), "-w", "%{size_download}", "-r", f"{len(body)}-", url
+    )
     assert b"416" in got.stdout.split(b"\r\n", 1)[0]
     assert got.stdout.endswith(b"\r\n\r\n0")
     assert not out.exists() or out.read_bytes() == b""
 
     # Repeated fields are one list: two Range fields = several ranges = the whole file;
     # If-None-Match spread over two fields still matches.
-    got = curl("-o", str(out), "-w", "%{http_code}", "-H", "Range: bytes=0-1", "-H",
+    got = curl(server, "-o", str(out), "-w", "%{http_code}", "-H", "Range: bytes=0-1", "-H",
                "Range: bytes=5-6", url)  # fmt: skip
     assert got.stdout == b"200" and out.read_bytes() == body
     out.unlink()
-    got = curl("-o", str(out), "-w", "%{http_code} %{size_download}", "-H",
+    got = curl(server, "-o", str(out), "-w", "%{http_code} %{size_download}", "-H",
                'If-None-Match: "other"', "-H", f"If-None-Match: {etag}", url)  # fmt: skip
     assert got.stdout == b"304 0" and not out.exists()
 
     # curl's own conditional GET: -z sends If-Modified-Since from the file's mtime.
     out.write_bytes(b"old")
     os.utime(out, (time.time() + 60, time.time() + 60))
-    got = curl("-o", str(out), "-w", "%{http_code}", "-z", str(out), url)
+    got = curl(server, "-o", str(out), "-w", "%{http_code}", "-z", str(out), url)
     assert got.stdout == b"304"
 
 
@@ -134,7 +142,7 @@ def test_a_reader_that_hangs_up_releases_the_file(server: RunningServer, tmp_pat
     file = upload(server, source)
     pid = server.process.pid
     reader = subprocess.Popen(
-        [CURL, "--silent", "--limit-rate", "200K", "-o", os.devnull,
+        [CURL, "--silent", *server.curl_auth, "--limit-rate", "200K", "-o", os.devnull,
          server.base_url + file["url"]]
     )  # fmt: skip
     time.sleep(1)
@@ -146,7 +154,7 @@ def test_a_reader_that_hangs_up_releases_the_file(server: RunningServer, tmp_pat
         time.sleep(0.05)
     assert open_blobs(pid, file["id"]) == 0
     # and the server is fine
-    got = curl("-o", os.devnull, "-w", "%{http_code}", server.base_url + file["url"])
+    got = curl(server, "-o", os.devnull, "-w", "%{http_code}", server.base_url + file["url"])
     assert got.stdout == b"200"
 
 
@@ -160,13 +168,14 @@ def test_slow_reader_keeps_server_memory_flat(server: RunningServer, tmp_path: P
     file = upload(server, source)
     url = server.base_url + file["url"]
     pid = server.process.pid
-    curl("-o", os.devnull, url)  # warm every code path once
+    curl(server, "-o", os.devnull, url)  # warm every code path once
     before_peak, before = server.peak_rss_kib(), rss_kib(pid)
 
     started = time.monotonic()
     reader = subprocess.Popen(
-        [CURL, "--silent", "--limit-rate", "1M", "-o", str(tmp_path / "slow.bin"), url]
-    )
+        [CURL, "--silent", *server.curl_auth, "--limit-rate", "1M",
+         "-o", str(tmp_path / "slow.bin"), url]
+    )  # fmt: skip
     samples = []
     while reader.poll() is None and time.monotonic() - started < 60:
         samples.append(rss_kib(pid))
@@ -217,6 +226,16 @@ def _wav(seconds: float, rate: int = 8000) -> bytes:
     return out.getvalue()
 
 
+async def sign_in(page: Any, server: RunningServer, name: str = "owner") -> None:
+    """Through the real form: `/` sends the browser to /login, which sets the cookie."""
+    await page.goto(server.base_url + "/")
+    assert page.url == server.base_url + "/login?next=/"
+    await page.get_by_label("Name").fill(name)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(server.base_url + "/")
+
+
 @pytest.mark.browser
 async def test_browser_shows_safe_files_and_downloads_the_rest(
     server: RunningServer, tmp_path: Path
@@ -240,6 +259,7 @@ async def test_browser_shows_safe_files_and_downloads_the_rest(
         try:
             context = await browser.new_context(accept_downloads=True)
             page = await context.new_page()
+            await sign_in(page, server)
             # A raster image is shown inline, even under the sandbox CSP.
             await page.goto(urls["dot.png"])
             assert await page.evaluate("document.querySelector('img').naturalWidth") == 40

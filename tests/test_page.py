@@ -143,7 +143,6 @@ async def fill_catalog(config: Config, count: int, owner: str) -> None:
 
 
 async def test_a_thousand_files_are_paged_fifty_at_a_time(config):
-
     account, token = await add_account(config)
     await fill_catalog(config, 1000, account.id)
     async with signed_in_client(config, token) as client:
@@ -202,7 +201,7 @@ def test_the_stream_shows_a_slow_curl_upload_in_progress(server):
 
     def watch() -> None:
         with httpx.stream(
-            "GET", server.base_url + "/live", timeout=10, headers=server.headers
+            "GET", server.base_url + "/live", headers=server.headers, timeout=10
         ) as r:
             for line in r.iter_lines():
                 painted.append(line)

@@ -20,17 +20,23 @@ def files_on_disk(server: RunningServer) -> list[Path]:
 
 
 def listed(server: RunningServer) -> list[dict]:
-    return httpx.get(server.base_url + "/api/files").json()["files"]
+    """The owner's files, as the API lists them."""
+    return httpx.get(server.base_url + "/api/files", headers=server.headers).json()["files"]
+
+
+def authorization_line(server: RunningServer) -> bytes:
+    """The owner's credentials as a raw request header line."""
+    return f"Authorization: Bearer {server.token}\r\n".encode()
 
 
 def test_50_mb_round_trip_is_byte_identical_in_little_memory(server, tmp_path):
     source = tmp_path / "fifty.bin"
     expected = write_random_file(source, 50)
 
-    with httpx.Client(timeout=60) as http:
+    with server.http(timeout=60) as http:
         started = time.perf_counter()
         with source.open("rb") as body:
-            r = http.put(server.base_url + "/uploads/fifty.bin", content=body)
+            r = http.put("/uploads/fifty.bin", content=body)
         upload_seconds = time.perf_counter() - started
         assert r.status_code == 201, r.text
         entry = r.json()["files"][0]
@@ -38,7 +44,7 @@ def test_50_mb_round_trip_is_byte_identical_in_little_memory(server, tmp_path):
 
         digest = hashlib.sha256()
         started = time.perf_counter()
-        with http.stream("GET", server.base_url + entry["url"]) as download:
+        with http.stream("GET", entry["url"]) as download:
             assert download.headers["content-length"] == str(50 * MB)
             for chunk in download.iter_raw():
                 digest.update(chunk)
@@ -57,7 +63,7 @@ def test_curl_upload_file(server, tmp_path):
     source = tmp_path / "curl me.txt"
     source.write_text("sent by curl\n")
     done = subprocess.run(
-        ["curl", "-sS", "-T", str(source), server.base_url + "/uploads/"],
+        ["curl", "-sS", *server.curl_auth, "-T", str(source), server.base_url + "/uploads/"],
         capture_output=True,
         text=True,
         check=True,
@@ -69,9 +75,15 @@ def test_client_that_leaves_midway_leaves_nothing(server):
     with socket.create_connection(("127.0.0.1", int(server.base_url.rsplit(":", 1)[1]))) as s:
         s.sendall(
             b"PUT /uploads/partial.bin HTTP/1.1\r\nHost: x\r\n"
-            b"Content-Length: 10000000\r\n\r\n" + b"x" * 3_000_000
+            + authorization_line(server)
+            + b"Content-Length: 10000000\r\n\r\n"
+            + b"x" * 3_000_000
         )
-        time.sleep(0.5)
+        # No answer within 0.5 s: the credentials let the upload in and the server
+        # is waiting for the rest of it (a refusal would be answered at once).
+        s.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            s.recv(1)
     deadline = time.monotonic() + 5
     while files_on_disk(server) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -85,7 +97,9 @@ def test_stalled_upload_gets_408_and_leaves_nothing(tmp_path):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(
                 b"PUT /uploads/stall.bin HTTP/1.1\r\nHost: x\r\n"
-                b"Content-Length: 5000000\r\n\r\n" + b"x" * 1_000_000
+                + authorization_line(server)
+                + b"Content-Length: 5000000\r\n\r\n"
+                + b"x" * 1_000_000
             )
             answer = b""
             while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
@@ -104,7 +118,8 @@ def test_oversize_upload_is_refused_before_the_body_is_sent(tmp_path):
         source = tmp_path / "three.bin"
         write_random_file(source, 3)
         done = subprocess.run(
-            ["curl", "-sS", "-T", str(source), "-w", "\n%{http_code} %{size_upload}",
+            ["curl", "-sS", *server.curl_auth, "-T", str(source),
+             "-w", "\n%{http_code} %{size_upload}",
              server.base_url + "/uploads/"],
             capture_output=True, text=True, check=True,
         )  # fmt: skip

@@ -6,17 +6,19 @@ import os
 import subprocess
 import time
 
-import httpx
 import pytest
-from tests.conftest import write_random_file
+from tests.conftest import RunningServer, write_random_file
 
 pytestmark = pytest.mark.slow
 MB = 1_000_000
 
 
-def curl_json(*args: str) -> tuple[dict, float]:
+def curl_json(server: RunningServer, *args: str) -> tuple[dict, float]:
+    """curl as the owner; its JSON answer and how long it took."""
     started = time.perf_counter()
-    done = subprocess.run(["curl", "-sS", *args], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["curl", "-sS", *server.curl_auth, *args], capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout), time.perf_counter() - started
 
 
@@ -25,7 +27,7 @@ def test_200_mb_multipart_with_curl_keeps_memory_low(server, tmp_path):
     expected = write_random_file(source, 200)
 
     form, form_seconds = curl_json(
-        "-F", f"files=@{source};type=application/octet-stream", "-F", "title=big",
+        server, "-F", f"files=@{source};type=application/octet-stream", "-F", "title=big",
         server.base_url + "/uploads",
     )  # fmt: skip
     [stored] = form["files"]
@@ -33,7 +35,7 @@ def test_200_mb_multipart_with_curl_keeps_memory_low(server, tmp_path):
     assert form["fields"] == {"title": "big"}
     peak_mib = server.peak_rss_kib() / 1024
 
-    raw, raw_seconds = curl_json("-T", str(source), server.base_url + "/uploads/")
+    raw, raw_seconds = curl_json(server, "-T", str(source), server.base_url + "/uploads/")
     assert raw["files"][0]["sha256"] == expected
     print(
         f"\n200 MB: multipart {200 / form_seconds:.0f} MB/s, raw {200 / raw_seconds:.0f} MB/s "
@@ -48,13 +50,13 @@ def test_10_mib_signals_upload_stays_under_three_bodies_of_memory(server):
         {"files": [{"name": "ten.bin", "contents": base64.b64encode(os.urandom(10 * 1024 * 1024))
                     .decode(), "mime": "application/octet-stream"}]}
     ).encode()  # fmt: skip
-    with httpx.Client(timeout=60) as http:
-        warm = http.post(server.base_url + "/uploads?name=warm", content=b"warm")
+    with server.http(timeout=60) as http:
+        warm = http.post("/uploads?name=warm", content=b"warm")
         assert warm.status_code == 201
         server.reset_peak_rss()
         before = server.rss_kib()
         r = http.post(
-            server.base_url + "/uploads",
+            "/uploads",
             content=body,
             headers={"content-type": "application/json"},
         )
@@ -82,13 +84,20 @@ def test_cut_off_form_or_signals_leave_nothing(server, kind):
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(
             f"POST /uploads HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+            f"Authorization: Bearer {server.token}\r\n"
             f"Content-Length: 9000000\r\n\r\n".encode()
             + first
         )
-        time.sleep(0.5)
+        # No answer within 0.5 s: the credentials let the upload in and the server
+        # is waiting for the rest of it (a refusal would be answered at once).
+        s.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            s.recv(1)
     deadline = time.monotonic() + 5
     uploads = server.data_dir / "uploads"
     while any(p.is_file() for p in uploads.rglob("*")) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [p for p in uploads.rglob("*") if p.is_file()] == []
-    assert httpx.get(server.base_url + "/api/files").json() == {"files": []}
+    # Nothing is listed for the owner, who sent the cut-off upload.
+    with server.http() as http:
+        assert http.get("/api/files").json() == {"files": []}
