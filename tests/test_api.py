@@ -5,11 +5,9 @@ import os
 from pathlib import Path
 
 import pytest
-from stario.testing import TestClient
-from tests.conftest import request_policy, signed_in_client, stored_blobs
+from tests.conftest import signed_in_client, stored_blobs
 
 from app.config import Config
-from app.main import make_bootstrap
 
 
 async def upload(client, body: bytes, name: str = "notes.txt", **headers: str):

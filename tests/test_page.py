@@ -11,15 +11,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from stario import Relay
-from tests.conftest import add_account, request_policy, signed_in_client, stored_blobs
+from tests.conftest import add_account, signed_in_client, stored_blobs
 
 from app.config import Config
-from app.db import Database
-from app.features.files.data import SCHEMA, add_files
+from app.features.files.data import add_files
 from app.features.home.urls import HOME, HOME_LIVE
 from app.ingest.pipeline import IngestedFile
 from app.ingest.progress import Progress, progress_changed
-from app.main import make_bootstrap, open_catalog
+from app.main import open_catalog
 
 IDENTITY = {"accept-encoding": "identity"}
 DATASTAR = {"datastar-request": "true"}
@@ -144,7 +143,6 @@ async def fill_catalog(config: Config, count: int, owner: str) -> None:
 
 
 async def test_a_thousand_files_are_paged_fifty_at_a_time(config):
-    from stario.testing import TestClient
 
     account, token = await add_account(config)
     await fill_catalog(config, 1000, account.id)

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 from datastar_py import ServerSentEventGenerator
-from stario.testing import TestClient
-from tests.conftest import request_policy, signed_in_client, stored_blobs
+from tests.conftest import signed_in_client, stored_blobs
 
 from app.config import Config
 from app.features.uploads.views import render_refusal, render_results
-from app.main import make_bootstrap
 
 DATASTAR = {"datastar-request": "true", "accept": "text/event-stream, text/html, application/json"}
 BOUNDARY = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
