@@ -6,6 +6,7 @@ else the embedded default, so `stowage serve` runs with no set-up at all.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -90,6 +91,20 @@ def _public_url(text: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _addresses(text: str) -> frozenset[str]:
+    """Comma-separated IP addresses (what a reverse proxy connects from)."""
+    found = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            found.add(str(ipaddress.ip_address(part)))
+        except ValueError:
+            raise ConfigError(f"must be IP addresses separated by commas, got {part!r}") from None
+    return frozenset(found)
+
+
 def _log_format(text: str) -> str:
     if text not in LOG_FORMATS:
         raise ConfigError(f"must be one of {', '.join(LOG_FORMATS)}, got {text!r}")
@@ -157,6 +172,13 @@ SETTINGS: tuple[Setting, ...] = (
         " default http://HOST:PORT",
     ),
     Setting(
+        "trusted_proxies",
+        "",
+        _addresses,
+        "addresses of reverse proxies whose X-Forwarded-For names the client"
+        " (comma-separated, e.g. 127.0.0.1); default none",
+    ),
+    Setting(
         "default_quota",
         "none",
         _quota,
@@ -195,6 +217,7 @@ class Config:
     max_file_bytes: int
     max_signals_bytes: int
     public_url: str
+    trusted_proxies: frozenset[str]
     default_quota: int | None
     session_idle: float
     session_lifetime: float

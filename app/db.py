@@ -93,12 +93,17 @@ class Database:
     async def open(cls, path: Path, schema: str) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a committed row survives power loss, like the fsynced blob it describes.
-        await conn.execute("PRAGMA synchronous=FULL")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        await conn.executescript(schema)
-        await conn.commit()
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed row survives power loss, like the fsynced blob it describes.
+            await conn.execute("PRAGMA synchronous=FULL")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            await conn.executescript(schema)
+            await conn.commit()
+        except BaseException:
+            # aiosqlite's thread would otherwise keep the process alive after the error.
+            await conn.close()
+            raise
         reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         reader.execute("PRAGMA query_only=1")
         reader.execute("PRAGMA busy_timeout=1000")

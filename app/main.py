@@ -21,6 +21,7 @@ from app.accounts.store import ACCOUNTS_SCHEMA, count_accounts
 from app.accounts.throttle import Throttle
 from app.bundle import ASSETS_DIR
 from app.common.http import json_errors
+from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets
 from app.config import Config
 from app.db import Database
@@ -75,7 +76,9 @@ def make_bootstrap(config: Config, *, setup_token: str | None = None):
         # serve every current browser for a fraction of that.
         span.attrs(await static.attach(app, precompress=("zstd", "gzip")))
         assets = PageAssets.from_assets(static)
-        register_auth(app, Auth(db, gate, passwords, Throttle(), assets, setup_token=setup_secret))
+        addresses = ClientAddresses(config.trusted_proxies)
+        auth = Auth(db, gate, passwords, Throttle(), addresses, assets, setup_token=setup_secret)
+        register_auth(app, auth)
         register_home(app, gate, config, db, assets, relay, progress, quotas)
         register_files(app, db, store)
         register_file_commands(app, db, store, relay)

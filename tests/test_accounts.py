@@ -431,3 +431,27 @@ def test_first_run_prints_the_setup_link_and_the_cli_works_while_serving(tmp_pat
         assert httpx.get(link).status_code == 404
     finally:
         servers.close()
+
+
+@pytest.mark.slow
+def test_behind_a_trusted_proxy_failures_count_per_forwarded_client(tmp_path):
+    import httpx
+    from tests.conftest import start_server
+
+    servers = start_server(tmp_path, "--trusted-proxies", "127.0.0.1")
+    server = next(servers)
+    try:
+        with httpx.Client(base_url=server.base_url, follow_redirects=False) as proxy:
+            guesser = {"x-forwarded-for": "203.0.113.9"}
+            for n in range(5):
+                wrong = {"name": f"guess{n}", "password": "x" * 12}
+                assert proxy.post("/login", data=wrong, headers=guesser).status_code == 401
+            right = {"name": "owner", "password": PASSWORD}
+            assert proxy.post("/login", data=right, headers=guesser).status_code == 429
+            # What the client wrote left of the proxy's entry proves nothing.
+            spoofed = {"x-forwarded-for": "198.51.100.7, 203.0.113.9"}
+            assert proxy.post("/login", data=right, headers=spoofed).status_code == 429
+            person = {"x-forwarded-for": "198.51.100.7"}
+            assert proxy.post("/login", data=right, headers=person).status_code == 303
+    finally:
+        servers.close()

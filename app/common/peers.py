@@ -66,5 +66,28 @@ def make_protocol(
     )
 
 
-def client_address(c: Context) -> str:
+def peer_address(c: Context) -> str:
+    """The TCP peer of the request's connection."""
     return _addresses.get(c.disconnect, UNKNOWN_ADDRESS)
+
+
+class ClientAddresses:
+    """Who the client is, for counting failures per address. Behind a reverse proxy
+    every peer is the proxy, so for peers listed in `trusted_proxies` the client is
+    the right-most `X-Forwarded-For` entry that is not itself a trusted proxy (the
+    entries left of it were written by the client and prove nothing)."""
+
+    def __init__(self, trusted_proxies: frozenset[str] = frozenset()) -> None:
+        self._trusted = trusted_proxies
+
+    def of(self, c: Context) -> str:
+        peer = peer_address(c)
+        if peer not in self._trusted:
+            return peer
+        hops = [
+            hop.strip() for hop in ",".join(c.req.headers.getlist("x-forwarded-for")).split(",")
+        ]
+        for hop in reversed(hops):
+            if hop and hop not in self._trusted:
+                return hop
+        return peer

@@ -22,7 +22,7 @@ from app.access.gate import Gate, principal_or_none
 from app.accounts.passwords import Passwords, WeakPassword, check_strength
 from app.accounts.store import AccountError, count_accounts, create_account, password_hash_of
 from app.accounts.throttle import Throttle
-from app.common.peers import client_address
+from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.db import Database
 from app.features.auth.urls import LOGIN, LOGIN_SUBMIT, LOGOUT, SETUP, SETUP_SUBMIT
@@ -38,6 +38,7 @@ class Auth:
     gate: Gate
     passwords: Passwords
     throttle: Throttle
+    addresses: ClientAddresses
     assets: PageAssets
     # The one-time secret of this run's setup link; no account may exist yet for it to work.
     setup_token: str
@@ -127,7 +128,7 @@ def submit_login(auth: Auth):
         name = form.get("name", "").strip()
         password = form.get("password", "")
         next_path = safe_next(form.get("next"))
-        keys = [f"name:{name.lower()}", f"address:{client_address(c)}"]
+        keys = [f"name:{name.lower()}", f"address:{auth.addresses.of(c)}"]
         wait = auth.throttle.retry_after(keys)
         if wait is not None:
             w.headers.set("retry-after", str(wait))
