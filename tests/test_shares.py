@@ -425,3 +425,77 @@ async def test_a_link_never_reaches_a_sibling_file_or_the_account(app, owner_tok
             await app.post(f"/api/files/{sibling}/shares", json={}, headers=credentials)
         ).status_code == 401
     assert set(await listed(app, owner_token)) == {made["id"]}
+
+
+# The owner's page ---------------------------------------------------------------------------
+
+IDENTITY = {"accept-encoding": "identity"}
+DATASTAR = {"datastar-request": "true"}
+
+
+async def next_data(events, *, containing: str) -> str:
+    async with asyncio.timeout(5):
+        while True:
+            event = await anext(events)
+            if containing in event["data"]:
+                return str(event["data"])
+
+
+async def test_the_page_makes_links_and_repaints_their_counts_live(app, owner_token, config):
+    file_id = await upload(app, owner_token, name="holiday.bin")
+    page = await app.get("/", headers=bearer(owner_token))
+    assert f'data-share="{file_id}"' in page.text
+    assert 'id="share-form"' in page.text and 'id="shared-links"' in page.text
+    assert "No shared links." in page.text
+
+    owner = {**bearer(owner_token), **IDENTITY}
+    async with app.stream("GET", "/live", headers=owner) as live:
+        events = live.iter_events()
+        await next_data(events, containing="No shared links.")
+        signals = {
+            "shareFile": file_id,
+            "shareName": "holiday.bin",
+            "shareExpiry": "never",
+            "sharePassword": "",
+            "shareLimit": "2",
+        }
+        made = await app.post(
+            f"/api/files/{file_id}/shares", json=signals, headers={**owner, **DATASTAR}
+        )
+        assert made.status_code == 200 and "Copy it now" in made.text
+        [link] = set(re.findall(r"http://127\.0\.0\.1:8000(/s/[A-Za-z0-9_-]{32})", made.text))
+        assert config.public_url == "http://127.0.0.1:8000"
+        painted = await next_data(events, containing='id="shares"')
+        assert "holiday.bin" in painted and "0 of 2 downloads" in painted
+        assert "expires never" in painted
+
+        assert (await app.get(link + "/file")).content == BODY
+        painted = await next_data(events, containing="1 of 2 downloads")
+        assert "holiday.bin" in painted
+
+        [share_id] = await listed(app, owner_token)
+        assert (await app.delete(f"/api/shares/{share_id}", headers=owner)).status_code == 204
+        await next_data(events, containing="No shared links.")
+
+    bad = {**signals, "shareLimit": "0"}
+    refused = await app.post(
+        f"/api/files/{file_id}/shares", json=bad, headers={**owner, **DATASTAR}
+    )
+    assert refused.status_code == 200
+    assert "Max_downloads must be between 1" in refused.text
+
+
+async def test_removing_an_account_with_its_files_ends_its_links(app, owner_token, config):
+    from app.accounts.store import account_by_name, remove_account
+    from app.main import open_catalog
+
+    made = await share(app, owner_token, await upload(app, owner_token))
+    db = await open_catalog(config)
+    try:
+        account = await account_by_name(db, "owner")
+        assert account is not None
+        await remove_account(db, account.id, delete_files=True)
+        assert await db.fetch_all("SELECT id FROM shares") == []
+    finally:
+        await db.close()
+    assert (await app.get(made["url"])).status_code == 404
