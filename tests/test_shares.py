@@ -499,3 +499,15 @@ async def test_removing_an_account_with_its_files_ends_its_links(app, owner_toke
     finally:
         await db.close()
     assert (await app.get(made["url"])).status_code == 404
+
+
+async def test_the_password_form_refuses_other_sites(app, owner_token):
+    made = await share(app, owner_token, await upload(app, owner_token), password="open sesame")
+    body = urlencode({"password": "open sesame"})
+    for header in ({"sec-fetch-site": "cross-site"}, {"origin": "https://evil.example"}):
+        r = await app.post(made["url"], content=body, headers={**FORM, **header})
+        assert r.status_code == 403 and "set-cookie" not in dict(r.headers.items())
+    same = await app.post(
+        made["url"], content=body, headers={**FORM, "sec-fetch-site": "same-origin"}
+    )
+    assert same.status_code == 303
