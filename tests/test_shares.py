@@ -511,3 +511,16 @@ async def test_the_password_form_refuses_other_sites(app, owner_token):
         made["url"], content=body, headers={**FORM, "sec-fetch-site": "same-origin"}
     )
     assert same.status_code == 303
+
+
+def test_the_rules_give_a_link_its_one_file_to_read_and_nothing_else() -> None:
+    from app.access.gate import may_read_file, may_touch_file
+    from app.access.principal import SharePrincipal
+    from app.shares.store import Share
+
+    link = SharePrincipal(Share("0" * 12, "F" * 22, "alice", None, None, None, 0, None, 0.0))
+    assert may_read_file(link, "F" * 22, "alice")
+    assert not may_read_file(link, "G" * 22, "alice")  # a sibling of the same owner
+    assert not may_read_file(link, "F" * 22, "bob")
+    assert not may_read_file(link, "F" * 22, None)
+    assert not may_touch_file(link, "alice")  # delete, share again, list: accounts only
