@@ -69,6 +69,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=256, help="file size in MiB")
     parser.add_argument("--runs", type=int, default=9, help="counted runs of each")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="time /files/{id} in both columns: the spread this machine gives two equal paths",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="share-bench-"))
     server: subprocess.Popen[bytes] | None = None
@@ -106,9 +111,13 @@ def main() -> None:
             )  # fmt: skip
         )["share"]
         direct_url, share_url = base + stored["url"], base + made["url"] + "/file"
+        share_headers: tuple[str, ...] = ()
+        if args.control:
+            share_url, share_headers = direct_url, auth
+            print("control: both columns are /files/{id}")
 
         megabytes_per_second(direct_url, *auth)  # warm-up: the page cache, both paths
-        megabytes_per_second(share_url)
+        megabytes_per_second(share_url, *share_headers)
         direct: list[float] = []
         shared: list[float] = []
         for run in range(args.runs):
@@ -119,7 +128,7 @@ def main() -> None:
                 if kind == "direct":
                     direct.append(megabytes_per_second(url, *auth))
                 else:
-                    shared.append(megabytes_per_second(url))
+                    shared.append(megabytes_per_second(url, *share_headers))
             print(f"run {run + 1}: direct {direct[-1]:7.0f} MB/s   share {shared[-1]:7.0f} MB/s")
         counted = json.loads(curl(*auth, base + "/api/shares"))["shares"][0]["downloads"]
         d, s = statistics.median(direct), statistics.median(shared)
@@ -131,7 +140,8 @@ def main() -> None:
         # (other processes, page-cache state) that the medians above still carry.
         paired = statistics.median(x / y for x, y in zip(shared, direct, strict=True))
         print(f"  median of the runs' own ratios {paired:.2f}x")
-        print(f"  share downloads counted: {counted} (expected {args.runs + 1})")
+        if not args.control:
+            print(f"  share downloads counted: {counted} (expected {args.runs + 1})")
     finally:
         if server is not None:
             server.terminate()
