@@ -9,7 +9,8 @@ and writes to that principal.
 import asyncio
 import secrets
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from stario import App, Assets, Relay, Span
 from stario.http import same_origin, security_headers
@@ -31,12 +32,14 @@ from app.features.files.commands import register_file_commands
 from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
+from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
 from app.ingest.progress import Progress
+from app.shares.store import SHARES_SCHEMA
 from app.storage.blobs import BlobStore
 
-CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA
+CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA
 
 
 async def open_catalog(config: Config) -> Database:
@@ -47,9 +50,12 @@ def setup_link(config: Config, token: str) -> str:
     return f"{config.public_url}{SETUP.href(query={'token': token})}"
 
 
-def make_bootstrap(config: Config, *, setup_token: str | None = None):
+def make_bootstrap(
+    config: Config, *, setup_token: str | None = None, clock: Callable[[], float] = time.time
+):
     """`setup_token` is the secret of this run's one-time setup link (a fresh one when
-    not given); the link is printed when no account exists yet."""
+    not given); the link is printed when no account exists yet. `clock` is the wall
+    clock sessions and share links expire by (tests move it)."""
     setup_secret = setup_token or secrets.token_urlsafe(32)
 
     async def bootstrap(app: App, span: Span) -> AsyncIterator[None]:
@@ -67,7 +73,15 @@ def make_bootstrap(config: Config, *, setup_token: str | None = None):
         progress = Progress(relay)
         quotas = QuotaLedger(db, config.default_quota)
         passwords = Passwords()
-        gate = Gate(db, config, sign_in_path=LOGIN.href())
+        addresses = ClientAddresses(config.trusted_proxies)
+        gate = Gate(
+            db,
+            config,
+            sign_in_path=LOGIN.href(),
+            clock=clock,
+            passwords=passwords,
+            addresses=addresses,
+        )
         static = Assets(ASSETS_DIR, url_prefix="/static")
         app.use("/", same_origin(), security_headers(), gate.middleware)
         for prefix in ("/api", "/files", "/uploads"):
@@ -76,10 +90,10 @@ def make_bootstrap(config: Config, *, setup_token: str | None = None):
         # serve every current browser for a fraction of that.
         span.attrs(await static.attach(app, precompress=("zstd", "gzip")))
         assets = PageAssets.from_assets(static)
-        addresses = ClientAddresses(config.trusted_proxies)
         auth = Auth(db, gate, passwords, Throttle(), addresses, assets, setup_token=setup_secret)
         register_auth(app, auth)
         register_home(app, gate, config, db, assets, relay, progress, quotas)
+        register_shares(app, Shares(config, db, store, gate, passwords, relay, assets))
         register_files(app, db, store)
         register_file_commands(app, db, store, relay)
         register_uploads(app, Uploads(config, db, store, relay, progress, quotas))

@@ -10,21 +10,32 @@ Credentials, in this order: an `Authorization` header (`Bearer TOKEN`, or HTTP
 Basic with any user name and the token as password, for `curl -u :TOKEN`), else
 the session cookie. A request that sends an Authorization header that is not a
 live token is refused, even if it also carries a good cookie.
+
+Share links (`gate.shares(ROUTE)`, routes with a `{token}` capture) are resolved
+here too, and only there: such a route never sees an account, and the share it
+sees (`share_access(c)`) reads its one file (`may_read_file`), nothing else. A
+link with a password is unlocked by a cookie scoped to `/s/{token}` (set after the
+landing page's form) or by HTTP Basic with the password (`curl -u :PASSWORD`);
+wrong passwords are throttled like sign-ins.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 from stario import Context, Handler, Route, Writer
 from stario.cookies import delete_cookie, set_cookie
 
-from app.access.principal import AccountPrincipal, Principal
+from app.access.principal import AccountPrincipal, Principal, SharePrincipal
+from app.accounts.passwords import Passwords
 from app.accounts.store import (
     create_session,
     end_expired_sessions,
@@ -34,15 +45,22 @@ from app.accounts.store import (
     touch_session,
     touch_token,
 )
+from app.accounts.throttle import Throttle
 from app.common.http import json_error
+from app.common.peers import ClientAddresses
 from app.config import Config
 from app.db import Database
+from app.shares.store import Gone, Share, resolve_share
 
 SESSION_COOKIE = "stowage_session"
 # last_seen and last_used_at are written at most this often per session or token, so
 # a busy client costs no write per request.
 TOUCH_EVERY_SECONDS = 300
 PRINCIPAL_KEY = "stowage.principal"
+SHARE_KEY = "stowage.share"
+SHARE_COOKIE = "stowage_share"
+# How long a right password is remembered in the browser (never past the link's end).
+SHARE_COOKIE_SECONDS = 7 * 24 * 3600
 STATIC_PREFIX = "GET /static/"
 PRIVATE_NO_STORE = "private, no-store"
 CHALLENGE = 'Bearer realm="stowage", Basic realm="stowage", charset="UTF-8"'
@@ -59,6 +77,9 @@ class Gate:
         *,
         sign_in_path: str,
         clock: Callable[[], float] = time.time,
+        passwords: Passwords | None = None,
+        share_throttle: Throttle | None = None,
+        addresses: ClientAddresses | None = None,
     ) -> None:
         self._db = db
         self._config = config
@@ -68,6 +89,10 @@ class Gate:
         self._touch_every = min(TOUCH_EVERY_SECONDS, config.session_idle / 10)
         self._public: set[str] = set()
         self._pages: set[str] = set()
+        self._shares: set[str] = set()
+        self._passwords = passwords
+        self.share_throttle = share_throttle or Throttle()
+        self.addresses = addresses or ClientAddresses()
         self.clock = clock
 
     # What routes are -------------------------------------------------------------------
@@ -79,6 +104,11 @@ class Gate:
     def pages(self, *routes: Route) -> None:
         """Routes a person opens in a browser: without a principal, go and sign in."""
         self._pages.update(route.pattern for route in routes)
+
+    def shares(self, *routes: Route) -> None:
+        """Routes of a share link (their `{token}` is the link's): anyone may use them,
+        and they see the share, never an account."""
+        self._shares.update(route.pattern for route in routes)
 
     def _is_public(self, pattern: str) -> bool:
         # "" is no route at all (404/405): nothing behind it to protect.
@@ -127,6 +157,60 @@ class Gate:
             await touch_session(self._db, session.id_hash, now)
         return AccountPrincipal(session.account, "session", session.id_hash)
 
+    # Share links ---------------------------------------------------------------------------
+
+    async def _share_access(self, c: Context) -> ShareAccess:
+        token = str(c.match.params.get("token", ""))  # type: ignore[attr-defined]
+        share = resolve_share(self._db, token)
+        if share is None:
+            return None
+        reason = share.gone(self.clock())
+        if reason is not None:
+            return ShareGone(share, reason)
+        if share.password_hash is None:
+            return SharePrincipal(share)
+        cookie = c.req.cookies.get(SHARE_COOKIE)
+        if cookie and hmac.compare_digest(cookie, _unlock_value(share)):
+            return SharePrincipal(share)
+        password = _basic_password(c.req.headers.get("authorization"))
+        if password is None:
+            return ShareLocked(share)
+        retry_after = await self.check_share_password(c, share, password)
+        if retry_after == 0:
+            return SharePrincipal(share)
+        return ShareLocked(share, wrong=True, retry_after=retry_after)
+
+    async def check_share_password(self, c: Context, share: Share, password: str) -> int | None:
+        """0 for the right password, None for a wrong one, else the seconds to wait
+        (too many wrong ones: 5 in 15 minutes per link, and per client address)."""
+        keys = [f"share:{share.id}", f"share-address:{self.addresses.of(c)}"]
+        wait = self.share_throttle.retry_after(keys)
+        if wait is not None:
+            return wait
+        if self._passwords is None:
+            raise RuntimeError("the gate was built without Passwords")
+        if await self._passwords.verify(share.password_hash, password):
+            self.share_throttle.forget(keys[0])
+            return 0
+        self.share_throttle.failed(keys)
+        return None
+
+    def remember_unlocked(self, w: Writer, share: Share, path: str) -> None:
+        """The cookie that unlocks `share` at `path` (its `/s/{token}`) from now on."""
+        max_age = SHARE_COOKIE_SECONDS
+        if share.expires_at is not None:
+            max_age = max(1, min(max_age, int(share.expires_at - self.clock())))
+        set_cookie(
+            w,
+            SHARE_COOKIE,
+            _unlock_value(share),
+            max_age=max_age,
+            path=path,
+            secure=self._config.secure_cookies,
+            httponly=True,
+            samesite="lax",
+        )
+
     # Sessions ------------------------------------------------------------------------------
 
     async def start_session(self, w: Writer, account_id: str) -> None:
@@ -159,6 +243,14 @@ class Gate:
             pattern: str = c.match.pattern  # type: ignore[attr-defined]
             if pattern.startswith(STATIC_PREFIX):
                 await inner(c, w)  # fingerprinted public assets: no lookup, cacheable
+                return
+            if pattern in self._shares:
+                # A share route never acts for an account, whatever else it carries.
+                c.state[PRINCIPAL_KEY] = None
+                c.state[SHARE_KEY] = await self._share_access(c)
+                w.headers.set("cache-control", PRIVATE_NO_STORE)
+                w.headers.set("referrer-policy", "no-referrer")  # the token is in the URL
+                await inner(c, w)
                 return
             found = await self.identify(c)
             principal = found if isinstance(found, AccountPrincipal) else None
@@ -194,12 +286,61 @@ class Gate:
             json_error(w, 401, "sign in first: send an API token (Authorization: Bearer TOKEN)")
 
 
-def principal_or_none(c: Context) -> Principal | None:
+@dataclass(frozen=True, slots=True)
+class ShareLocked:
+    """A live link with a password not (rightly) given. `wrong`: one was sent (HTTP
+    Basic) and was wrong; `retry_after`: seconds to wait, when throttled."""
+
+    share: Share
+    wrong: bool = False
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShareGone:
+    share: Share
+    reason: Gone
+
+
+# What a share route's token opens: the file (a SharePrincipal), a password prompt,
+# a link that is over, or None for no such link.
+type ShareAccess = SharePrincipal | ShareLocked | ShareGone | None
+
+
+def share_access(c: Context) -> ShareAccess:
+    found = c.state.get(SHARE_KEY)
+    if isinstance(found, SharePrincipal | ShareLocked | ShareGone):
+        return found
+    return None
+
+
+def _unlock_value(share: Share) -> str:
+    """The unlock cookie: an HMAC keyed by the password's argon2 hash (salted, and only
+    in our catalog), so only this server can make it, and a new password voids it."""
+    key = (share.password_hash or "").encode()
+    return hmac.new(key, f"stowage-share:{share.id}".encode(), hashlib.sha256).hexdigest()
+
+
+def _basic_password(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme, _, credentials = value.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2]
+
+
+def principal_or_none(c: Context) -> AccountPrincipal | None:
+    """The account a request acts for; never a share link."""
     found = c.state.get(PRINCIPAL_KEY)
     return found if isinstance(found, AccountPrincipal) else None
 
 
-def principal(c: Context) -> Principal:
+def principal(c: Context) -> AccountPrincipal:
     """The principal of a private route (the gate let the request in only with one)."""
     found = principal_or_none(c)
     if found is None:
@@ -211,10 +352,18 @@ def principal(c: Context) -> Principal:
 
 
 def may_touch_file(who: Principal, owner: str | None) -> bool:
-    """Read, download, delete: an account touches its own files and nothing else (an
-    admin included: admin manages accounts, not other people's files). Anything else
-    is answered exactly like an unknown id, so ids of others' files cannot be probed."""
-    return owner is not None and owner == who.account_id
+    """Read, download, delete, share: an account touches its own files and nothing else
+    (an admin included: admin manages accounts, not other people's files). Anything
+    else is answered exactly like an unknown id, so ids of others' files cannot be
+    probed. A share link touches nothing by this rule; it may only read (below)."""
+    return isinstance(who, AccountPrincipal) and owner is not None and owner == who.account_id
+
+
+def may_read_file(who: Principal, file_id: str, owner: str | None) -> bool:
+    """Download: an account its own files; a share link its one file, nothing else."""
+    if isinstance(who, SharePrincipal):
+        return file_id == who.file_id and owner == who.share.owner
+    return may_touch_file(who, owner)
 
 
 def _age(iso: str) -> float:

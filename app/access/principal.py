@@ -1,8 +1,8 @@
 """Principals: who a request acts for.
 
-Today one kind: an account, signed in by a session cookie or an API token. Share
-links and file requests will be principals of their own with narrower rights (one
-file to read; uploads into one account), checked by the same rules in `gate.py`.
+An account, signed in by a session cookie or an API token; or a share link, whose
+token (and password, if it has one) lets anyone read its one file and nothing else.
+What each may do is written once, in the rules of `gate.py`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from app.accounts.store import Account
+from app.shares.store import Share
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,4 +28,16 @@ class AccountPrincipal:
         return self.account.id
 
 
-type Principal = AccountPrincipal
+@dataclass(frozen=True, slots=True)
+class SharePrincipal:
+    """Whoever holds a live share link (and knows its password, if it has one). Never
+    an account: `principal(c)` refuses it, so no account route can serve it."""
+
+    share: Share
+
+    @property
+    def file_id(self) -> str:
+        return self.share.file_id
+
+
+type Principal = AccountPrincipal | SharePrincipal

@@ -1,13 +1,15 @@
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from stario import App, Context, Writer
 
-from app.access.gate import may_touch_file, principal
+from app.access.gate import may_read_file, principal
 from app.common.http import content_disposition, json_error, path_param
 from app.db import Database
-from app.features.files.data import file_json, get_file, list_files
+from app.features.files.data import FileRow, file_json, get_file, list_files
 from app.features.files.policy import content_security_policy, disposition, served_type
 from app.features.files.ranges import (
     UNSATISFIABLE,
@@ -111,87 +113,126 @@ def _wanted_range(
     return parse_range(_header_list(c, "range"), size)
 
 
-def download_file(db: Database, store: BlobStore):
-    """GET and HEAD /files/{id}: validators, 304/412, one byte range, safe rendering.
+@dataclass(frozen=True, slots=True)
+class Counting:
+    """How a share link counts its downloads (serve_file calls these).
 
-    HEAD answers exactly what GET would (206 and 416 included), without a body; so
-    do 304 and 416 on GET."""
+    `reserve()` is asked before the body of a GET whose range ends at the file's last
+    byte (only such a download can count); False refuses it (`refusal` says why).
+    `counted()` runs once that last byte has gone out; `release()` always follows a
+    granted reservation."""
+
+    reserve: Callable[[], bool]
+    release: Callable[[], None]
+    counted: Callable[[], Awaitable[None]]
+    refusal: Callable[[Writer], None]
+
+
+def download_file(db: Database, store: BlobStore):
+    """GET and HEAD /files/{id}: the account's own file, served by `serve_file`."""
 
     async def handler(c: Context, w: Writer) -> None:
         file_id = path_param(c, "file_id")
         row = await get_file(db, file_id) if is_blob_id(file_id) else None
-        if row is None or not may_touch_file(principal(c), row.owner):
+        if row is None or not may_read_file(principal(c), file_id, row.owner):
             json_error(w, 404, "no such file")
             return
-        etag = strong_etag(row.sha256)
-        modified = modified_at(row.created_at)
-        precondition = evaluate_preconditions(
-            etag,
-            modified,
-            if_match=_header_list(c, "if-match"),
-            if_none_match=_header_list(c, "if-none-match"),
-            if_modified_since=c.req.headers.get("if-modified-since"),
-            if_unmodified_since=c.req.headers.get("if-unmodified-since"),
+        await serve_file(c, w, store, row)
+
+    return handler
+
+
+async def serve_file(
+    c: Context, w: Writer, store: BlobStore, row: FileRow, counting: Counting | None = None
+) -> None:
+    """The bytes of a stored file the caller has let this request read: validators,
+    304/412, one byte range, safe rendering; the one serving code for every route.
+
+    HEAD answers exactly what GET would (206 and 416 included), without a body; so
+    do 304 and 416 on GET."""
+    etag = strong_etag(row.sha256)
+    modified = modified_at(row.created_at)
+    precondition = evaluate_preconditions(
+        etag,
+        modified,
+        if_match=_header_list(c, "if-match"),
+        if_none_match=_header_list(c, "if-none-match"),
+        if_modified_since=c.req.headers.get("if-modified-since"),
+        if_unmodified_since=c.req.headers.get("if-unmodified-since"),
+    )
+    if precondition is Precondition.FAILED:
+        json_error(w, 412, "the file does not match If-Match or If-Unmodified-Since")
+        return
+    opened = await _open_off_loop(str(store.path_of(row.id)))
+    if opened is None:
+        json_error(w, 404, "the file's contents are missing")
+        return
+    fd, size = opened
+    try:
+        if size != row.size:
+            json_error(w, 500, "the file's contents are damaged")
+            return
+        kind = disposition(
+            row.mime,
+            name=row.name,
+            declared_mime=row.declared_mime,
+            force_download=_wants_download(c),
         )
-        if precondition is Precondition.FAILED:
-            json_error(w, 412, "the file does not match If-Match or If-Unmodified-Since")
+        headers = w.headers
+        # On every answer about a stored file, 304 and 416 included.
+        headers.set("etag", etag)
+        headers.set("last-modified", http_date(modified))
+        headers.set("cache-control", CACHE_CONTROL)
+        headers.set("x-content-type-options", "nosniff")
+        headers.set("content-security-policy", content_security_policy(row.mime, kind))
+        if precondition is Precondition.NOT_MODIFIED:
+            w.write_headers(304).end()
             return
-        opened = await _open_off_loop(str(store.path_of(row.id)))
-        if opened is None:
-            json_error(w, 404, "the file's contents are missing")
+        headers.set("accept-ranges", "bytes")
+        wanted = _wanted_range(c, size, etag, modified)
+        if wanted is UNSATISFIABLE:
+            headers.set("content-range", unsatisfied_range(size))
+            headers.set("content-length", "0")
+            w.write_headers(416).end()
             return
-        fd, size = opened
+        if isinstance(wanted, ByteRange):
+            start, length, status = wanted.start, wanted.length, 206
+        else:
+            start, length, status = 0, size, 200
+        # Only a GET that sends the file's last byte can complete a download.
+        counts = counting is not None and c.req.method == "GET" and start + length == size
+        if counting is not None and counts and not counting.reserve():
+            for name in ("etag", "last-modified", "content-security-policy", "accept-ranges"):
+                headers.remove(name)
+            counting.refusal(w)
+            return
         try:
-            if size != row.size:
-                json_error(w, 500, "the file's contents are damaged")
-                return
-            kind = disposition(
-                row.mime,
-                name=row.name,
-                declared_mime=row.declared_mime,
-                force_download=_wants_download(c),
-            )
-            headers = w.headers
-            # On every answer about a stored file, 304 and 416 included.
-            headers.set("etag", etag)
-            headers.set("last-modified", http_date(modified))
-            headers.set("cache-control", CACHE_CONTROL)
-            headers.set("x-content-type-options", "nosniff")
-            headers.set("content-security-policy", content_security_policy(row.mime, kind))
-            if precondition is Precondition.NOT_MODIFIED:
-                w.write_headers(304).end()
-                return
-            headers.set("accept-ranges", "bytes")
-            wanted = _wanted_range(c, size, etag, modified)
-            if wanted is UNSATISFIABLE:
-                headers.set("content-range", unsatisfied_range(size))
-                headers.set("content-length", "0")
-                w.write_headers(416).end()
-                return
             headers.set("content-type", served_type(row.mime))
             headers.set("content-disposition", content_disposition(kind, row.name))
             if isinstance(wanted, ByteRange):
-                start, length, status = wanted.start, wanted.length, 206
                 headers.set("content-range", wanted.content_range)
-            else:
-                start, length, status = 0, size, 200
             # A fixed Content-Length also keeps Stario from compressing the body.
             headers.set("content-length", str(length))
             w.write_headers(status)
             if c.req.method == "HEAD" or length == 0:
                 w.end()
-                return
-            await _send(w, fd, start, length)
+                complete = True
+            else:
+                complete = await _send(w, fd, start, length)
+            if counting is not None and counts and complete:
+                await counting.counted()
         finally:
-            await asyncio.to_thread(os.close, fd)
+            if counting is not None and counts:
+                counting.release()
+    finally:
+        await asyncio.to_thread(os.close, fd)
 
-    return handler
 
-
-async def _send(w: Writer, fd: int, start: int, length: int) -> None:
+async def _send(w: Writer, fd: int, start: int, length: int) -> bool:
     """`length` bytes from `start`, one read always in flight on a worker thread while
     the previous one goes out; `drain()` holds us to the client's pace, so a slow
-    reader costs at most two chunks of memory."""
+    reader costs at most two chunks of memory. True when every byte went out to a
+    client that was still there (what a share link counts as a download)."""
     loop = asyncio.get_running_loop()
     offset, end = start, start + length
 
@@ -206,15 +247,16 @@ async def _send(w: Writer, fd: int, start: int, length: int) -> None:
             if not data:
                 # The blob is shorter than its row says: never pad or pretend.
                 w.abort()
-                return
+                return False
             offset += len(data)
             if offset < end:
                 in_flight = read_next()
             w.write(data)
             await w.drain()
             if w.closing:
-                return
+                return False
         w.end()
+        return True
     finally:
         if not in_flight.done():  # never let the caller close the fd under a read
             await asyncio.wait([in_flight])

@@ -18,9 +18,12 @@ from app.features.home.views import (
     render,
     usage_part,
 )
+from app.features.shares.data import shares_changed
+from app.features.shares.views import shares_part
 from app.features.tokens.data import tokens_changed
 from app.features.tokens.views import tokens_part
 from app.ingest.progress import Progress, progress_changed
+from app.shares.store import list_shares
 
 
 def _page_number(c: Context) -> int:
@@ -45,7 +48,12 @@ def load_usage(quotas: QuotaLedger, owner: str) -> Usage:
 
 
 def show_home(
-    config: Config, db: Database, assets: PageAssets, progress: Progress, quotas: QuotaLedger
+    config: Config,
+    gate: Gate,
+    db: Database,
+    assets: PageAssets,
+    progress: Progress,
+    quotas: QuotaLedger,
 ):
     async def handler(c: Context, w: Writer) -> None:
         who = principal(c)
@@ -62,6 +70,8 @@ def show_home(
                 progress.list_transfers(owner),
                 load_usage(quotas, owner),
                 await list_tokens(db, owner),
+                await list_shares(db, owner),
+                now=gate.clock(),
                 nonce=nonce,
             )
         )
@@ -69,30 +79,37 @@ def show_home(
     return handler
 
 
-def home_live(db: Database, relay: Relay[str], progress: Progress, quotas: QuotaLedger):
+def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, quotas: QuotaLedger):
     """Paints the account's parts at once, then again on every change of its own:
     the list and usage on `files.changed.<account>`, the progress bars on
     `uploads.progress.<account>` (at most 4 a second), the tokens on
-    `tokens.changed.<account>`. No other account's event ever reaches this stream."""
+    `tokens.changed.<account>`, the shared links (and their download counts) on
+    `shares.changed.<account>` and on file changes (a deleted file ends its links).
+    No other account's event ever reaches this stream."""
 
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
         page = _page_number(c)
         files_subject, tokens_subject = files_changed(owner), tokens_changed(owner)
+        shares_subject = shares_changed(owner)
         async with relay.subscribe(
-            files_subject, progress_changed(owner), tokens_subject, latest=True
+            files_subject, progress_changed(owner), tokens_subject, shares_subject, latest=True
         ) as events:
             sse = SSE(w)
             sse.patch_signals({"_offline": False})
             sse.patch_elements(progress_part(progress.list_transfers(owner)))
             sse.patch_elements(files_part(await load_listing(db, owner, page)))
             sse.patch_elements(usage_part(load_usage(quotas, owner)))
+            sse.patch_elements(shares_part(await list_shares(db, owner), gate.clock()))
             async with c.alive():
                 await w.drain()
                 async for subject, _ in events:
                     if subject == files_subject:
                         sse.patch_elements(files_part(await load_listing(db, owner, page)))
                         sse.patch_elements(usage_part(load_usage(quotas, owner)))
+                        sse.patch_elements(shares_part(await list_shares(db, owner), gate.clock()))
+                    elif subject == shares_subject:
+                        sse.patch_elements(shares_part(await list_shares(db, owner), gate.clock()))
                     elif subject == tokens_subject:
                         sse.patch_elements(tokens_part(await list_tokens(db, owner)))
                     else:
@@ -113,5 +130,5 @@ def register_home(
     quotas: QuotaLedger,
 ) -> None:
     gate.pages(HOME)
-    app.add(HOME, show_home(config, db, assets, progress, quotas))
-    app.add(HOME_LIVE, home_live(db, relay, progress, quotas))
+    app.add(HOME, show_home(config, gate, db, assets, progress, quotas))
+    app.add(HOME_LIVE, home_live(gate, db, relay, progress, quotas))

@@ -19,10 +19,14 @@ from app.features.auth.urls import LOGOUT
 from app.features.files.data import FileRow
 from app.features.files.urls import FILE
 from app.features.home.urls import HOME, HOME_LIVE
+from app.features.shares.views import OPEN_FORM as OPEN_SHARE_FORM
+from app.features.shares.views import SIGNALS as SHARE_SIGNALS
+from app.features.shares.views import share_button, shares_panel
 from app.features.tokens.views import tokens_panel
 from app.features.uploads.urls import UPLOADS
 from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Transfer
+from app.shares.store import ShareListing
 
 PAGE_SIZE = 50
 # Bytes of JSON around each file signal besides its base64 (name escapes, keys, mime).
@@ -103,6 +107,7 @@ def _file_row(row: FileRow) -> HtmlElement:
                 },
                 "Download",
             ),
+            share_button(row),
             h.Button(
                 {
                     "type": "button",
@@ -281,7 +286,9 @@ def render(
     transfers: list[Transfer],
     usage: Usage,
     tokens: list[TokenInfo],
+    shares: list[ShareListing],
     *,
+    now: float,
     nonce: str,
 ) -> HtmlElement:
     route_picked, fetch_feedback = _scripts(config)
@@ -298,6 +305,7 @@ def render(
                     "_notice": "",
                     "_dragging": False,
                     "_offline": False,
+                    **SHARE_SIGNALS,
                 },
                 if_missing=True,
             ),
@@ -309,6 +317,7 @@ def render(
                 )
             ),
             data.on("datastar-fetch", PAGE_FEEDBACK),
+            data.on("click", OPEN_SHARE_FORM),
             data.on("dragover", DRAG_OVER, target="window", prevent=True),
             data.on("dragleave", DRAG_LEAVE, target="window"),
             data.on("drop", DROP, target="window", prevent=True),
@@ -413,6 +422,7 @@ def render(
                 progress_part(transfers),
                 files_part(listing),
             ),
+            shares_panel(shares, now),
             tokens_panel(tokens),
         ),
         nonce=nonce,

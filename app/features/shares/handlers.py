@@ -1,0 +1,386 @@
+"""Share links: the owner's API (make, list, revoke) and the public link itself.
+
+Who a link's request is, and whether it may read its file, is decided by the gate
+(`gate.shares`, `share_access`, `may_read_file`); these handlers only answer.
+
+Counting: a download counts once its last byte has gone out (a GET whose range
+ends at the file's last byte, sent whole to a client still there). HEAD, 304, a
+range that stops short, a download cut off, the landing page and its image preview
+never count. On a link with a download limit, each download that could count
+reserves one of the remaining downloads while it runs, so concurrent downloads
+never pass the limit; one that is cut off gives its reservation back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from math import ceil
+
+from stario import App, Context, Relay, Writer
+from stario.datastar import SSE
+from stario.exceptions import ClientDisconnected, RequestBodyError
+from stario.json import loads as json_loads
+from stario.markup import HtmlElement
+
+from app.access.gate import (
+    Gate,
+    ShareGone,
+    ShareLocked,
+    may_read_file,
+    may_touch_file,
+    principal,
+    share_access,
+)
+from app.access.principal import SharePrincipal
+from app.accounts.passwords import Passwords
+from app.common.http import json_error, path_param
+from app.common.shell import PageAssets, content_security_policy, new_nonce
+from app.config import Config
+from app.db import Database
+from app.features.auth.handlers import FormError, read_form
+from app.features.files.data import get_file
+from app.features.files.handlers import Counting, serve_file
+from app.features.shares.data import share_json, shares_changed
+from app.features.shares.urls import (
+    API_SHARE_CREATE,
+    API_SHARE_REVOKE,
+    API_SHARES,
+    SHARE_FILE,
+    SHARE_FILE_HEAD,
+    SHARE_PAGE,
+    SHARE_UNLOCK,
+)
+from app.features.shares.views import (
+    can_preview,
+    gone_page,
+    landing_page,
+    new_share_error,
+    new_share_part,
+    password_page,
+    unknown_page,
+)
+from app.shares.store import (
+    DEFAULT_EXPIRES_IN,
+    SHARE_ID_PATTERN,
+    Share,
+    ShareError,
+    check_expires_in,
+    check_max_downloads,
+    check_password,
+    count_download,
+    create_share,
+    list_shares,
+    revoke_share,
+    share_by_id,
+)
+from app.storage.blobs import BlobStore, is_blob_id
+
+MAX_BODY_BYTES = 16 * 1024
+FIELDS = ("expires_in", "password", "max_downloads")
+
+
+@dataclass
+class Shares:
+    config: Config
+    db: Database
+    store: BlobStore
+    gate: Gate
+    passwords: Passwords
+    relay: Relay[str]
+    assets: PageAssets
+    # Downloads under way that would count, per share id (see the module doc).
+    in_flight: Counter[str] = field(default_factory=Counter)
+
+    def now(self) -> float:
+        return self.gate.clock()
+
+
+# The owner's API -------------------------------------------------------------------------
+
+
+def _is_datastar(c: Context) -> bool:
+    return c.req.headers.get("datastar-request") == "true"
+
+
+async def _read_request(c: Context, *, signals: bool) -> dict[str, object]:
+    """The JSON object of `POST /api/files/{id}/shares` (an empty body is `{}`); with
+    `signals`, the page's Datastar signals (which carry other fields too)."""
+    try:
+        body = await c.req.body(max_size=MAX_BODY_BYTES)
+    except (RequestBodyError, ClientDisconnected):
+        raise ShareError(
+            f"the body could not be read (over {MAX_BODY_BYTES} bytes, or cut off)"
+        ) from None
+    if not body.strip():
+        return {}
+    try:
+        parsed = json_loads(body)
+    except (ValueError, RecursionError):
+        raise ShareError("the body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise ShareError('the body must be a JSON object such as {"expires_in": 86400}')
+    if signals:
+        return _from_signals(parsed)
+    unknown = sorted(set(parsed) - set(FIELDS))
+    if unknown:
+        raise ShareError(f"unknown field {unknown[0]!r}; the fields are {', '.join(FIELDS)}")
+    return parsed
+
+
+def _from_signals(signals: dict[str, object]) -> dict[str, object]:
+    """The page's form (Datastar signals, all text) as the API's fields."""
+    expiry = str(signals.get("shareExpiry", "") or "")
+    limit = str(signals.get("shareLimit", "") or "").strip()
+    password = str(signals.get("sharePassword", "") or "")
+    fields: dict[str, object] = {}
+    if expiry == "never":
+        fields["expires_in"] = None
+    elif expiry:
+        fields["expires_in"] = int(expiry) if expiry.isdigit() else expiry
+    fields["password"] = password or None
+    fields["max_downloads"] = (int(limit) if limit.isdigit() else limit) if limit else None
+    return fields
+
+
+def create(shares: Shares):
+    async def handler(c: Context, w: Writer) -> None:
+        owner = principal(c).account_id
+        datastar = _is_datastar(c)
+
+        def refuse(status: int, message: str) -> None:
+            if datastar:
+                SSE(w).patch_elements(new_share_error(message[:1].upper() + message[1:] + "."))
+                w.end()
+            else:
+                json_error(w, status, message)
+
+        file_id = path_param(c, "file_id")
+        row = await get_file(shares.db, file_id) if is_blob_id(file_id) else None
+        if row is None or not may_touch_file(principal(c), row.owner):
+            refuse(404, "no such file")
+            return
+        try:
+            fields = await _read_request(c, signals=datastar)
+            expires_in = check_expires_in(fields.get("expires_in", DEFAULT_EXPIRES_IN))
+            password = check_password(fields.get("password"))
+            max_downloads = check_max_downloads(fields.get("max_downloads"))
+            password_hash = None if password is None else await shares.passwords.hash(password)
+            share, token = await create_share(
+                shares.db,
+                file_id=file_id,
+                owner=owner,
+                now=shares.now(),
+                expires_in=expires_in,
+                password_hash=password_hash,
+                max_downloads=max_downloads,
+            )
+        except ShareError as exc:
+            refuse(404 if str(exc) == "no such file" else 400, str(exc))
+            return
+        shares.relay.publish(shares_changed(owner), "created")
+        url = SHARE_PAGE.href(token)
+        if datastar:
+            sse = SSE(w)
+            sse.patch_elements(new_share_part(row.name, shares.config.public_url + url))
+            sse.patch_signals({"sharePassword": "", "shareLimit": ""})
+            w.end()
+            return
+        w.headers.set("location", url)
+        w.json({"share": share_json(share, url)}, 201)
+
+    return handler
+
+
+def show_shares(shares: Shares):
+    async def handler(c: Context, w: Writer) -> None:
+        listings = await list_shares(shares.db, principal(c).account_id)
+        w.json({"shares": [share_json(listing.share, None) for listing in listings]})
+
+    return handler
+
+
+def revoke(shares: Shares):
+    async def handler(c: Context, w: Writer) -> None:
+        owner = principal(c).account_id
+        share_id = path_param(c, "share_id")
+        known = SHARE_ID_PATTERN.fullmatch(share_id) is not None
+        if not known or not await revoke_share(shares.db, share_id, owner, shares.now()):
+            json_error(w, 404, "no such link")
+            return
+        w.empty()
+        shares.relay.publish(shares_changed(owner), "revoked")
+
+    return handler
+
+
+# The link ------------------------------------------------------------------------------
+
+
+def _page(w: Writer, element: HtmlElement, status: int = 200) -> None:
+    w.headers.set("content-security-policy", content_security_policy(new_nonce()))
+    w.html(element, status)
+
+
+def _wait_words(seconds: int) -> str:
+    minutes = max(1, ceil(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _token(c: Context) -> str:
+    return path_param(c, "token")
+
+
+def show_link(shares: Shares):
+    """GET /s/{token}: what the link gives, or why not. Never counts as a download:
+    link-preview bots and mail scanners fetch exactly this."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        access = share_access(c)
+        token = _token(c)
+        if isinstance(access, ShareGone):
+            _page(w, gone_page(shares.assets, access.reason.value), 410)
+            return
+        if isinstance(access, ShareLocked):
+            _page(w, password_page(shares.assets, token))
+            return
+        row = await get_file(shares.db, access.file_id) if access is not None else None
+        if access is None or row is None or not may_read_file(access, row.id, row.owner):
+            _page(w, unknown_page(shares.assets), 404)
+            return
+        _page(w, landing_page(shares.assets, token, access.share, row, shares.now()))
+
+    return handler
+
+
+def unlock_link(shares: Shares):
+    """POST /s/{token}: the landing page's password form (urlencoded, no JavaScript)."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        access = share_access(c)
+        token = _token(c)
+        if access is None:
+            _page(w, unknown_page(shares.assets), 404)
+            return
+        if isinstance(access, ShareGone):
+            _page(w, gone_page(shares.assets, access.reason.value), 410)
+            return
+        if isinstance(access, SharePrincipal):  # no password, or already unlocked
+            w.redirect(SHARE_PAGE.href(token), 303)
+            return
+        try:
+            password = (await read_form(c)).get("password", "")
+        except FormError as exc:
+            _page(w, password_page(shares.assets, token, error=f"{exc}."), 400)
+            return
+        outcome = await shares.gate.check_share_password(c, access.share, password)
+        if outcome == 0:
+            shares.gate.remember_unlocked(w, access.share, SHARE_PAGE.href(token))
+            w.redirect(SHARE_PAGE.href(token), 303)
+            return
+        if outcome is None:
+            _page(w, password_page(shares.assets, token, error="Wrong password."), 401)
+            return
+        w.headers.set("retry-after", str(outcome))
+        message = f"Too many wrong passwords. Wait {_wait_words(outcome)} and try again."
+        _page(w, password_page(shares.assets, token, error=message), 429)
+
+    return handler
+
+
+def _text(w: Writer, status: int, message: str) -> None:
+    w.text(message + "\n", status)
+
+
+def _counting(shares: Shares, share: Share) -> Counting:
+    def reserve() -> bool:
+        if share.max_downloads is None:
+            shares.in_flight[share.id] += 1
+            return True
+        # Fresh from the catalog: the gate's copy may be a download behind.
+        current = share_by_id(shares.db, share.id)
+        downloads = share.downloads if current is None else current.downloads
+        if downloads + shares.in_flight[share.id] >= share.max_downloads:
+            return False
+        shares.in_flight[share.id] += 1
+        return True
+
+    def release() -> None:
+        shares.in_flight[share.id] -= 1
+        if shares.in_flight[share.id] <= 0:
+            del shares.in_flight[share.id]
+
+    async def counted() -> None:
+        await count_download(shares.db, share.id)
+        shares.relay.publish(shares_changed(share.owner), "downloaded")
+
+    def refusal(w: Writer) -> None:
+        current = share_by_id(shares.db, share.id)
+        if current is not None and current.max_downloads is not None:
+            if current.downloads >= current.max_downloads:
+                _text(w, 410, "This link no longer works: " + "it has been downloaded as many"
+                      " times as its owner allowed.")  # fmt: skip
+                return
+        w.headers.set("retry-after", "10")
+        _text(
+            w,
+            409,
+            "The last download this link allows is under way. If it does not finish, try again.",
+        )
+
+    return Counting(reserve=reserve, release=release, counted=counted, refusal=refusal)
+
+
+def download_link(shares: Shares):
+    """GET and HEAD /s/{token}/file: the link's one file, through the same serving code
+    as the owner's own downloads (`serve_file`). `?preview=1` is the landing page's
+    image preview: only where the page shows one (`can_preview`), and never counted."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        access = share_access(c)
+        token = _token(c)
+        if access is None:
+            _text(w, 404, "No such link.")
+            return
+        if isinstance(access, ShareGone):
+            _text(w, 410, f"This link no longer works: {access.reason.value}.")
+            return
+        if isinstance(access, ShareLocked):
+            if access.retry_after is not None:
+                w.headers.set("retry-after", str(access.retry_after))
+                _text(w, 429, "Too many wrong passwords for this link; wait and try again.")
+                return
+            if c.req.headers.get("sec-fetch-mode") == "navigate" and c.req.method == "GET":
+                w.redirect(SHARE_PAGE.href(token), 303)  # a person: the password form
+                return
+            w.headers.set("www-authenticate", 'Basic realm="stowage share", charset="UTF-8"')
+            if access.wrong:
+                _text(w, 401, "Wrong password for this link.")
+            else:
+                _text(w, 401, "This link needs its password (HTTP Basic: curl -u :PASSWORD).")
+            return
+        row = await get_file(shares.db, access.file_id)
+        if row is None or not may_read_file(access, row.id, row.owner):
+            _text(w, 404, "No such link.")
+            return
+        if c.req.query.get("preview") is not None:
+            if not can_preview(row, access.share):
+                _text(w, 404, "This link has no preview.")
+                return
+            await serve_file(c, w, shares.store, row)
+            return
+        await serve_file(c, w, shares.store, row, _counting(shares, access.share))
+
+    return handler
+
+
+def register_shares(app: App, shares: Shares) -> None:
+    shares.gate.shares(SHARE_PAGE, SHARE_UNLOCK, SHARE_FILE, SHARE_FILE_HEAD)
+    app.add(API_SHARE_CREATE, create(shares))
+    app.add(API_SHARES, show_shares(shares))
+    app.add(API_SHARE_REVOKE, revoke(shares))
+    app.add(SHARE_PAGE, show_link(shares))
+    app.add(SHARE_UNLOCK, unlock_link(shares))
+    download = download_link(shares)
+    app.add(SHARE_FILE, download)
+    app.add(SHARE_FILE_HEAD, download)

@@ -1,0 +1,241 @@
+"""Share links in the catalog: one file per link, read by anyone holding its token.
+
+The token (`secrets.token_urlsafe(24)`, 192 random bits) is shown once, when the
+link is made; the catalog keeps only its sha256 (like API tokens: a secret this
+random needs no slow hash), looks the row up by that hash and compares it again in
+constant time. A link's password, which a person chooses, gets argon2id.
+
+A revoked link keeps its row (so its URL can answer "revoked" instead of "unknown");
+deleting the file deletes its links, in the same transaction, by a trigger: the
+server's delete and the CLI's `users remove --delete-files` both end them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+
+from app.db import Database, Row
+
+SHARES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS shares (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    file_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    password_hash TEXT,
+    -- Unix seconds; NULL expires_at never expires, NULL max_downloads has no limit.
+    expires_at REAL,
+    max_downloads INTEGER,
+    downloads INTEGER NOT NULL DEFAULT 0,
+    revoked_at REAL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS shares_by_owner ON shares (owner);
+CREATE INDEX IF NOT EXISTS shares_by_file ON shares (file_id);
+CREATE TRIGGER IF NOT EXISTS shares_end_with_file AFTER DELETE ON files BEGIN
+    DELETE FROM shares WHERE file_id = OLD.id;
+END;
+"""
+
+DEFAULT_EXPIRES_IN = 7 * 24 * 3600
+MAX_EXPIRES_IN = 10 * 366 * 24 * 3600
+MAX_DOWNLOADS = 1_000_000
+MIN_SHARE_PASSWORD_CHARS = 8
+MAX_SHARE_PASSWORD_CHARS = 1024
+# token_urlsafe(24): 32 characters of the URL-safe base64 alphabet.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
+SHARE_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
+
+_COLUMNS = (
+    "id, file_id, owner, password_hash, expires_at, max_downloads, downloads,"
+    " revoked_at, created_at"
+)
+
+
+class ShareError(ValueError):
+    """Bad input for a share link; the message is for a person."""
+
+
+class Gone(Enum):
+    """Why a known link no longer gives its file; the value is said to whoever opens it."""
+
+    REVOKED = "its owner revoked it"
+    EXPIRED = "it expired"
+    USED_UP = "it has been downloaded as many times as its owner allowed"
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    id: str
+    file_id: str
+    owner: str
+    password_hash: str | None
+    expires_at: float | None
+    max_downloads: int | None
+    downloads: int
+    revoked_at: float | None
+    created_at: float
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
+
+    def gone(self, now: float) -> Gone | None:
+        """Why the link is over at `now`, or None while it works."""
+        if self.revoked_at is not None:
+            return Gone.REVOKED
+        if self.expires_at is not None and now >= self.expires_at:
+            return Gone.EXPIRED
+        if self.max_downloads is not None and self.downloads >= self.max_downloads:
+            return Gone.USED_UP
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ShareListing:
+    """A share and the name of its file, for the owner's list."""
+
+    share: Share
+    file_name: str
+
+
+def _share(row: Row) -> Share:
+    id_, file_id, owner, password_hash, expires, limit, downloads, revoked, created = row
+    return Share(
+        str(id_), str(file_id), str(owner),
+        None if password_hash is None else str(password_hash),
+        None if expires is None else float(expires),  # type: ignore[arg-type]
+        None if limit is None else int(limit),  # type: ignore[call-overload]
+        int(downloads),  # type: ignore[call-overload]
+        None if revoked is None else float(revoked),  # type: ignore[arg-type]
+        float(created),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def iso(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_expires_in(value: object) -> int | None:
+    """Seconds from now, or None for never; ShareError in words otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ShareError("expires_in must be a whole number of seconds, or null for never")
+    if not 60 <= value <= MAX_EXPIRES_IN:
+        raise ShareError(f"expires_in must be between 60 and {MAX_EXPIRES_IN} seconds (10 years)")
+    return value
+
+
+def check_max_downloads(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ShareError("max_downloads must be a whole number, or null for no limit")
+    if not 1 <= value <= MAX_DOWNLOADS:
+        raise ShareError(f"max_downloads must be between 1 and {MAX_DOWNLOADS:,}")
+    return value
+
+
+def check_password(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ShareError("password must be text, or null for none")
+    if len(value) < MIN_SHARE_PASSWORD_CHARS:
+        raise ShareError(
+            f"a link's password must be at least {MIN_SHARE_PASSWORD_CHARS} characters"
+        )
+    if len(value) > MAX_SHARE_PASSWORD_CHARS:
+        raise ShareError(f"a link's password must be at most {MAX_SHARE_PASSWORD_CHARS} characters")
+    return value
+
+
+async def create_share(
+    db: Database,
+    *,
+    file_id: str,
+    owner: str,
+    now: float,
+    expires_in: int | None,
+    password_hash: str | None,
+    max_downloads: int | None,
+) -> tuple[Share, str]:
+    """A new link to `file_id` (which the caller checked `owner` has): the row and the
+    token, which is never stored. Refuses (ShareError) if the file is gone meanwhile."""
+    share_id = secrets.token_hex(6)
+    token = secrets.token_urlsafe(24)
+    expires_at = None if expires_in is None else now + expires_in
+    async with db.transaction() as conn:
+        # In one statement with the check, so a file deleted meanwhile gets no link.
+        cursor = await conn.execute(
+            "INSERT INTO shares (id, token_hash, file_id, owner, password_hash, expires_at,"
+            " max_downloads, created_at)"
+            " SELECT ?, ?, id, owner, ?, ?, ?, ? FROM files WHERE id = ? AND owner = ?",
+            (
+                share_id, token_digest(token), password_hash, expires_at, max_downloads, now,
+                file_id, owner,
+            ),
+        )  # fmt: skip
+    if cursor.rowcount != 1:
+        raise ShareError("no such file")
+    share = Share(share_id, file_id, owner, password_hash, expires_at, max_downloads, 0, None, now)
+    return share, token
+
+
+def resolve_share(db: Database, token: str) -> Share | None:
+    """The link a token opens (live or gone), or None for no such link. The hash picks
+    the row; the stored hash is compared again in constant time."""
+    if TOKEN_PATTERN.fullmatch(token) is None:
+        return None
+    digest = token_digest(token)
+    row = db.read_one(f"SELECT token_hash, {_COLUMNS} FROM shares WHERE token_hash = ?", (digest,))
+    if row is None or not hmac.compare_digest(str(row[0]), digest):
+        return None
+    return _share(row[1:])
+
+
+def share_by_id(db: Database, share_id: str) -> Share | None:
+    row = db.read_one(f"SELECT {_COLUMNS} FROM shares WHERE id = ?", (share_id,))
+    return None if row is None else _share(row)
+
+
+async def list_shares(db: Database, owner: str) -> list[ShareListing]:
+    """The account's links that are not revoked, newest first (expired and used-up
+    ones included, so the owner sees why a link stopped working)."""
+    columns = ", ".join("s." + column for column in _COLUMNS.split(", "))
+    rows = await db.fetch_all(
+        f"SELECT {columns}, f.name FROM shares s JOIN files f ON f.id = s.file_id"
+        " WHERE s.owner = ? AND s.revoked_at IS NULL ORDER BY s.created_at DESC, s.rowid DESC",
+        (owner,),
+    )
+    return [ShareListing(_share(r[:-1]), str(r[-1])) for r in rows]
+
+
+async def revoke_share(db: Database, share_id: str, owner: str, now: float) -> bool:
+    """Revoke one of `owner`'s live links; False for an unknown id, another account's
+    link, or one already revoked."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE shares SET revoked_at = ? WHERE id = ? AND owner = ? AND revoked_at IS NULL",
+            (now, share_id, owner),
+        )
+    return cursor.rowcount > 0
+
+
+async def count_download(db: Database, share_id: str) -> None:
+    """One complete download, counted in SQL so concurrent ones never lose an update."""
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE shares SET downloads = downloads + 1 WHERE id = ?", (share_id,))
