@@ -331,7 +331,7 @@ async def test_if_range(client: TestClient) -> None:
 
 NAMES = [
     ("résumé.pdf", PDF, "résumé.pdf", "resume.pdf"),
-    ('"quoted".txt', TEXT, '"quoted".txt', '_quoted_.txt'),
+    ('"quoted".txt', TEXT, '"quoted".txt', "_quoted_.txt"),
     ("evil\r\nSet-Cookie: owned=1.txt", TEXT, "evil Set-Cookie: owned=1.txt", None),
     ("日本語.png", PNG, "日本語.png", "___.png"),
     ("a" * 296 + ".txt", TEXT, "a" * 251 + ".txt", "a" * 251 + ".txt"),
