@@ -143,3 +143,25 @@ def test_behind_a_proxy_that_cuts_idle_streams_a_reconnect_repaints_nothing(
     finally:
         nginx.terminate()
         nginx.wait(10)
+
+
+def test_the_progress_bar_shows_the_safe_name_before_the_first_byte(server: RunningServer):
+    import socket
+    from urllib.parse import quote
+
+    from app.ingest.names import display_name
+
+    raw = "invoice\u202etxt.exe"  # a bidi override makes it read "invoiceexe.txt"
+    host = server.base_url.removeprefix("http://")
+    with socket.create_connection(("127.0.0.1", int(host.rsplit(":", 1)[1]))) as s:
+        s.sendall(
+            f"PUT /uploads/{quote(raw)} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {server.token}\r\nContent-Length: 10000000\r\n\r\n".encode()
+        )  # ... and not one byte of the body (over 256 KiB, so the handler runs at once)
+        with server.http() as http:
+            deadline = time.monotonic() + 5
+            page = ""
+            while "Receiving" not in page and time.monotonic() < deadline:
+                page = http.get("/").text
+    assert f"Receiving <strong>{display_name(raw)}</strong>" in page
+    assert "\u202e" not in page
