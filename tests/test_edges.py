@@ -221,3 +221,13 @@ async def test_a_reconnect_repaints_only_what_changed(client):
     painted = [e["data"] for e in changed if 'id="files"' in e.get("data", "")]
     assert painted and "b.txt" in painted[0]
     assert changed[0]["id"] != version
+
+
+async def test_stario_answers_a_control_character_in_the_path_itself(client, config):
+    """Documented in the README as one of Stario's own answers: it refuses the target
+    before routing, so Stowage cannot make it JSON. The name can come by ?name=."""
+    r = await client.put("/uploads/a%0Db.txt", content=b"x")
+    assert r.status_code == 400 and r.text == "Invalid HTTP request"
+    assert stored_blobs(config) == []
+    r = await client.put("/uploads?name=a%0Db.txt", content=b"x")
+    assert r.status_code == 201 and r.json()["files"][0]["name"] == "a b.txt"
