@@ -105,6 +105,41 @@ def _addresses(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+ANY_HOST = "*"
+
+
+def _host_entry(text: str) -> str:
+    """One allowed `Host`: `name`, `name:port`, `[v6]`, `[v6]:port` (lowercased), or `*`."""
+    entry = text.strip().lower().rstrip(".")
+    if entry == ANY_HOST:
+        return entry
+    if not re.fullmatch(r"[a-z0-9._\-\[\]:]+", entry):
+        raise ConfigError(f"must list hosts such as example.org or 127.0.0.1:8000, got {text!r}")
+    parts = urlsplit(f"//{entry}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        not parts.hostname
+        or port == -1
+        or parts.username is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or entry.endswith(":")
+    ):
+        raise ConfigError(f"must list hosts such as example.org or 127.0.0.1:8000, got {text!r}")
+    return entry
+
+
+def _allowed_hosts(text: str) -> tuple[str, ...]:
+    entries = tuple(_host_entry(part) for part in text.split(",") if part.strip())
+    if not entries:
+        raise ConfigError("must name at least one host (or * for any)")
+    return entries
+
+
 def _log_format(text: str) -> str:
     if text not in LOG_FORMATS:
         raise ConfigError(f"must be one of {', '.join(LOG_FORMATS)}, got {text!r}")
@@ -179,6 +214,15 @@ SETTINGS: tuple[Setting, ...] = (
         " (comma-separated, e.g. 127.0.0.1); default none",
     ),
     Setting(
+        "allowed_hosts",
+        None,
+        _allowed_hosts,
+        "comma-separated Host header values the server answers (NAME or NAME:PORT; a"
+        " name without a port matches any port; * for any); others get 421, which"
+        " defeats DNS rebinding; default the listen address and port, localhost with"
+        " the port, and the host of --public-url",
+    ),
+    Setting(
         "default_quota",
         "none",
         _quota,
@@ -218,6 +262,7 @@ class Config:
     max_signals_bytes: int
     public_url: str
     trusted_proxies: frozenset[str]
+    allowed_hosts: tuple[str, ...]
     default_quota: int | None
     session_idle: float
     session_lifetime: float
@@ -263,10 +308,22 @@ class Config:
             host = str(values["host"])
             host = f"[{host}]" if ":" in host else host
             values["public_url"] = f"http://{host}:{values['port']}"
+        if values["allowed_hosts"] is None:
+            values["allowed_hosts"] = default_allowed_hosts(
+                str(values["host"]), int(str(values["port"])), str(values["public_url"])
+            )
         if values["log"] is None:
             values["log"] = "tty" if stdout_is_tty else "json"
         values["data_dir"] = Path(str(values["data_dir"]))
         return cls(**values)  # type: ignore[arg-type]
+
+
+def default_allowed_hosts(host: str, port: int, public_url: str) -> tuple[str, ...]:
+    """The listen address and localhost, with the port, and --public-url's host."""
+    listen = f"[{host}]" if ":" in host else host
+    public = urlsplit(public_url).netloc
+    found = (f"{listen}:{port}".lower(), f"localhost:{port}", public.lower())
+    return tuple(dict.fromkeys(found))
 
 
 def uv_executable() -> str | None:

@@ -1,6 +1,7 @@
 """Composition root: every shared object is built here and handed to the features.
 
-A request meets `same_origin` and the security headers, then the access gate
+A request meets the Host check (app/access/hosts.py), `same_origin`
+(app/access/origin.py) and the security headers, then the access gate
 (app/access/gate.py), which decides who it is and turns away the anonymous from
 every route not declared public; the feature's handler then scopes what it reads
 and writes to that principal.
@@ -13,15 +14,22 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from stario import App, Assets, Relay, Span
-from stario.http import same_origin, security_headers
+from stario.http import security_headers
 
 from app.access.gate import Gate
+from app.access.hosts import AllowedHosts
+from app.access.origin import same_origin
 from app.accounts.passwords import Passwords
 from app.accounts.quotas import QuotaLedger
 from app.accounts.store import ACCOUNTS_SCHEMA, count_accounts
 from app.accounts.throttle import Throttle
 from app.bundle import ASSETS_DIR
-from app.common.http import json_errors
+from app.common.http import (
+    JSON_PREFIXES,
+    json_errors,
+    json_method_not_allowed,
+    json_not_found,
+)
 from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets
 from app.config import Config
@@ -83,9 +91,12 @@ def make_bootstrap(
             addresses=addresses,
         )
         static = Assets(ASSETS_DIR, url_prefix="/static")
-        app.use("/", same_origin(), security_headers(), gate.middleware)
-        for prefix in ("/api", "/files", "/uploads"):
+        hosts = AllowedHosts(config.allowed_hosts)
+        app.use("/", hosts.middleware, same_origin, security_headers(), gate.middleware)
+        for prefix in JSON_PREFIXES:
             app.use(prefix, json_errors)
+            app.not_found(prefix, json_not_found)
+            app.method_not_allowed(prefix, json_method_not_allowed)
         # Brotli's encoder peaked ~28 MB at start-up for a 35 KB tree; zstd and gzip
         # serve every current browser for a fraction of that.
         span.attrs(await static.attach(app, precompress=("zstd", "gzip")))

@@ -56,8 +56,10 @@ async def run(port: int, request: bytes, total: int, concurrency: int, limit: fl
     return {**counts, "seconds": time.monotonic() - began}
 
 
-def build_request(method: str, path: str, headers: list[str], body: bytes) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+def build_request(method: str, path: str, headers: list[str], body: bytes, port: int) -> bytes:
+    # With the port, as curl and wrk send it: Stowage answers only its own Host (421).
+    host = f"Host: 127.0.0.1:{port}"
+    lines = [f"{method} {path} HTTP/1.1", host, f"Content-Length: {len(body)}"]
     lines += headers
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
@@ -73,7 +75,7 @@ def main() -> None:
     parser.add_argument("-c", type=int, default=16)
     parser.add_argument("--time-limit", type=float, default=60.0)
     args = parser.parse_args()
-    request = build_request(args.method, args.path, args.header, args.body.read_bytes())
+    request = build_request(args.method, args.path, args.header, args.body.read_bytes(), args.port)
     try:
         import uvloop
 

@@ -72,17 +72,20 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
+def app_client(config: Config, **kwargs) -> TestClient:
+    """A TestClient on the production bootstrap, addressed as the server's own URL
+    (its default `http://testserver` is not an allowed Host: 421)."""
+    kwargs.setdefault("base_url", config.public_url)
+    kwargs.setdefault("requests", request_policy(config))
+    return TestClient(make_bootstrap(config, setup_token=SETUP_TOKEN), **kwargs)
+
+
 @asynccontextmanager
 async def signed_in_client(config: Config, token: str | None = None, **kwargs):
     """A TestClient on `config`, with an account "owner" (made if `token` is None)."""
     if token is None:
         _, token = await add_account(config, "owner", admin=True)
-    async with TestClient(
-        make_bootstrap(config, setup_token=SETUP_TOKEN),
-        requests=request_policy(config),
-        headers=bearer(token),
-        **kwargs,
-    ) as c:
+    async with app_client(config, headers=bearer(token), **kwargs) as c:
         yield c
 
 
@@ -94,22 +97,14 @@ async def owner(config: Config) -> tuple[Account, str]:
 @pytest.fixture
 async def client(config: Config, owner: tuple[Account, str]):
     """A TestClient signed in as `owner` (an API token on every request)."""
-    async with TestClient(
-        make_bootstrap(config, setup_token=SETUP_TOKEN),
-        requests=request_policy(config),
-        headers=bearer(owner[1]),
-    ) as c:
+    async with app_client(config, headers=bearer(owner[1])) as c:
         yield c
 
 
 @pytest.fixture
 async def anonymous(config: Config, owner: tuple[Account, str]):
     """A TestClient with no credentials (an account exists, so /setup is closed)."""
-    async with TestClient(
-        make_bootstrap(config, setup_token=SETUP_TOKEN),
-        requests=request_policy(config),
-        follow_redirects=False,
-    ) as c:
+    async with app_client(config, follow_redirects=False) as c:
         yield c
 
 

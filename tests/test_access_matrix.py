@@ -102,6 +102,7 @@ async def world(tmp_path):
         make_bootstrap(config, setup_token=SETUP_TOKEN),
         requests=request_policy(config),
         follow_redirects=False,
+        base_url=config.public_url,
     ) as client:
         signed_in = await client.post(
             "/login",

@@ -35,6 +35,7 @@ def fresh_client(config: Config, **kwargs) -> TestClient:
         make_bootstrap(config, setup_token=SETUP_TOKEN),
         requests=request_policy(config),
         follow_redirects=False,
+        base_url=config.public_url,
         **kwargs,
     )
 

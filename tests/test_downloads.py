@@ -331,7 +331,7 @@ async def test_if_range(client: TestClient) -> None:
 
 NAMES = [
     ("résumé.pdf", PDF, "résumé.pdf", "resume.pdf"),
-    ('"quoted".txt', TEXT, '"quoted".txt', '\\"quoted\\".txt'),
+    ('"quoted".txt', TEXT, '"quoted".txt', "_quoted_.txt"),
     ("evil\r\nSet-Cookie: owned=1.txt", TEXT, "evil Set-Cookie: owned=1.txt", None),
     ("日本語.png", PNG, "日本語.png", "___.png"),
     ("a" * 296 + ".txt", TEXT, "a" * 251 + ".txt", "a" * 251 + ".txt"),
@@ -568,7 +568,8 @@ def test_dates() -> None:
             "résumé.pdf",
             "attachment; filename=\"resume.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf",
         ),
-        ('a"b\\c.txt', 'attachment; filename="a\\"b\\\\c.txt"; filename*=UTF-8\'\'a%22b%5Cc.txt'),
+        # RFC 6266 App. D: no backslash or quote in the fallback, so none to escape.
+        ('a"b\\c.txt', "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt"),
         ("100%.txt", "attachment; filename=\"100_.txt\"; filename*=UTF-8''100%25.txt"),
         ("a\r\nb\x00c", "attachment; filename=\"a__b_c\"; filename*=UTF-8''a%0D%0Ab%00c"),
         ("", "attachment; filename=\"download\"; filename*=UTF-8''download"),

@@ -211,6 +211,11 @@ class Gate:
             samesite="lax",
         )
 
+    async def still_signed_in(self, c: Context) -> bool:
+        """Whether the request's credentials still hold (for long-lived streams: a
+        sign-out, password change or revoked token ends them)."""
+        return isinstance(await self.identify(c), AccountPrincipal)
+
     # Sessions ------------------------------------------------------------------------------
 
     async def start_session(self, w: Writer, account_id: str) -> None:

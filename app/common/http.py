@@ -6,10 +6,29 @@ from urllib.parse import quote
 
 from stario import Context, Handler, Writer
 
+# Routes that answer JSON, refusals included; everything else is a page.
+JSON_PREFIXES = ("/api", "/files", "/uploads")
+
+
+def speaks_json(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in JSON_PREFIXES)
+
 
 def path_param(c: Context, name: str) -> str:
     """A route capture; stario's Match declares `params` only in `__slots__`."""
     return str(c.match.params[name])  # type: ignore[attr-defined]
+
+
+def whole_number(text: str | None, default: int, high: int) -> int | None:
+    """A number from a query parameter, `default` when absent, None (answer 400) unless
+    it is ASCII digits, no more of them than `high` has, and at most `high`. Python's
+    `isdigit()` and `int()` alone take "²" and "١" and fail on 4,300+ digits."""
+    if text is None:
+        return default
+    if not (0 < len(text) <= len(str(high)) and text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= high else None
 
 
 def json_error(w: Writer, status: int, message: str, *, close: bool = False) -> None:
@@ -34,20 +53,40 @@ def json_errors(inner: Handler) -> Handler:
     return handler
 
 
+async def json_not_found(c: Context, w: Writer) -> None:
+    json_error(w, 404, f"nothing here: {c.req.path}")
+
+
+def json_method_not_allowed(allowed: frozenset[str]) -> Handler:
+    """Stario's `method_not_allowed` hook: 405 in JSON, with `Allow`."""
+    allow = ", ".join(sorted(allowed))
+
+    async def respond(c: Context, w: Writer) -> None:
+        w.headers.set("allow", allow)
+        json_error(w, 405, f"{c.req.method} is not allowed on {c.req.path}; allowed: {allow}")
+
+    return respond
+
+
+# Never in the ASCII `filename=`: `%` reads as an escape to some agents, and a
+# backslash or quote would need quoted-string escaping that many agents ignore.
+UNSAFE_IN_FALLBACK = frozenset('%\\"')
 # RFC 8187 attr-char: what may stand unencoded in `filename*`.
 _ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
 
 
 def _ascii_fallback(name: str) -> str:
     """The `filename` for agents without RFC 8187: accents dropped (é -> e), every other
-    non-printable-ASCII character and `%` (read as an escape by some, RFC 6266 App. D)
-    replaced by `_`, then quoted-string escaped."""
+    non-printable-ASCII character, `%` (read as an escape by some), and `\\` and `"`
+    replaced by `_`. RFC 6266 Appendix D: agents such as `curl -OJ` do not unescape a
+    quoted-string, so the value never needs escaping."""
     plain = "".join(
         char for char in unicodedata.normalize("NFKD", name) if not unicodedata.combining(char)
     )
-    fallback = "".join(char if " " <= char <= "~" and char != "%" else "_" for char in plain)
-    fallback = fallback.strip() or "download"
-    return fallback.replace("\\", "\\\\").replace('"', '\\"')
+    fallback = "".join(
+        char if " " <= char <= "~" and char not in UNSAFE_IN_FALLBACK else "_" for char in plain
+    )
+    return fallback.strip() or "download"
 
 
 def content_disposition(kind: Literal["inline", "attachment"], name: str) -> str:

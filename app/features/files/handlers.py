@@ -7,7 +7,7 @@ from datetime import datetime
 from stario import App, Context, Writer
 
 from app.access.gate import may_read_file, principal
-from app.common.http import content_disposition, json_error, path_param
+from app.common.http import content_disposition, json_error, path_param, whole_number
 from app.db import Database
 from app.features.files.data import FileRow, file_json, get_file, list_files
 from app.features.files.policy import content_security_policy, disposition, served_type
@@ -35,6 +35,8 @@ from app.storage.blobs import BlobStore, is_blob_id
 # that noise, from the page cache and from disk.
 READ_BYTES = 1024 * 1024
 MAX_LIST_LIMIT = 10_000
+# Far beyond any catalog, and inside SQLite's 64-bit integers.
+MAX_LIST_OFFSET = 10**15
 OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
 # `private` keeps shared caches out; `no-cache` lets a browser keep the bytes but ask
 # first every time, so a signed-out browser is answered by the gate (401) instead of
@@ -42,20 +44,17 @@ OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
 CACHE_CONTROL = "private, no-cache"
 
 
-def _int_param(text: str | None, default: int, high: int) -> int | None:
-    if text is None:
-        return default
-    if not text.isdigit() or int(text) > high:
-        return None
-    return int(text)
-
-
 def show_file_list(db: Database):
     async def handler(c: Context, w: Writer) -> None:
-        limit = _int_param(c.req.query.get("limit"), 1000, MAX_LIST_LIMIT)
-        offset = _int_param(c.req.query.get("offset"), 0, 2**62)
+        limit = whole_number(c.req.query.get("limit"), 1000, MAX_LIST_LIMIT)
+        offset = whole_number(c.req.query.get("offset"), 0, MAX_LIST_OFFSET)
         if limit is None or offset is None:
-            json_error(w, 400, f"limit must be 0..{MAX_LIST_LIMIT} and offset a whole number")
+            json_error(
+                w,
+                400,
+                f"limit must be a whole number from 0 to {MAX_LIST_LIMIT} and offset "
+                f"one from 0 to {MAX_LIST_OFFSET}, in ASCII digits",
+            )
             return
         rows = await list_files(db, principal(c).account_id, limit, offset)
         w.json({"files": [file_json(row) for row in rows]})

@@ -1,9 +1,15 @@
+import asyncio
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
 from stario import App, Context, Relay, Writer
 from stario.datastar import SSE
+from stario.relay import RelaySubscription
 
 from app.access.gate import Gate, principal
 from app.accounts.quotas import QuotaLedger
 from app.accounts.store import list_tokens
+from app.common.http import whole_number
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.db import Database
@@ -12,11 +18,11 @@ from app.features.home.urls import HOME, HOME_LIVE
 from app.features.home.views import (
     PAGE_SIZE,
     Listing,
+    PaintedList,
     Usage,
-    files_part,
+    paint_list,
     progress_part,
     render,
-    usage_part,
 )
 from app.features.shares.data import shares_changed
 from app.features.shares.views import shares_part
@@ -25,12 +31,17 @@ from app.features.tokens.views import tokens_part
 from app.ingest.progress import Progress, progress_changed
 from app.shares.store import list_shares
 
+MAX_PAGE = 10**9
+# Proxies drop a response that stays silent too long (nginx's proxy_read_timeout is
+# 60 s by default); the idle stream says something well inside that.
+KEEPALIVE_SECONDS = 15.0
+
 
 def _page_number(c: Context) -> int:
-    text = c.req.query.get("page") or "1"
-    if not (text.isascii() and text.isdigit()) or len(text) > 9:
-        return 1
-    return max(1, int(text))
+    """The page asked for. This is a person's address bar, not an API: nonsense (not
+    ASCII digits, or too many) shows the first page, as a page past the end shows
+    the last, rather than an error page."""
+    return max(1, whole_number(c.req.query.get("page"), 1, MAX_PAGE) or 1)
 
 
 async def load_listing(db: Database, owner: str, page: int) -> Listing:
@@ -85,38 +96,91 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
     `uploads.progress.<account>` (at most 4 a second), the tokens on
     `tokens.changed.<account>`, the shared links (and their download counts) on
     `shares.changed.<account>` and on file changes (a deleted file ends its links).
-    No other account's event ever reaches this stream."""
+    No other account's event ever reaches this stream.
+
+    The list is sent only when it differs from what the browser shows (see
+    `PaintedList`), so a reconnect after an idle drop repaints nothing. While
+    nothing happens, a comment goes out every `KEEPALIVE_SECONDS`. On every event
+    and keep-alive the request's credentials are checked again: a stream whose
+    session was ended (sign-out, password change) or whose token was revoked ends,
+    and the page, reconnecting, is sent to sign in."""
 
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
         page = _page_number(c)
+        shown = c.req.headers.get("last-event-id") or c.req.query.get("seen")
         files_subject, tokens_subject = files_changed(owner), tokens_changed(owner)
         shares_subject = shares_changed(owner)
+
+        async def paint() -> PaintedList:
+            return paint_list(await load_listing(db, owner, page), load_usage(quotas, owner))
+
+        def send(painted: PaintedList) -> None:
+            sse.patch_elements(painted.files)
+            sse.patch_elements(painted.usage, event_id=painted.version)
+
         async with relay.subscribe(
             files_subject, progress_changed(owner), tokens_subject, shares_subject, latest=True
         ) as events:
             sse = SSE(w)
-            sse.patch_signals({"_offline": False})
+            painted = await paint()
+            # The id is sent even when nothing else is, so the next reconnect says
+            # what this browser shows.
+            sse.patch_signals({"_offline": False}, event_id=painted.version)
             sse.patch_elements(progress_part(progress.list_transfers(owner)))
-            sse.patch_elements(files_part(await load_listing(db, owner, page)))
-            sse.patch_elements(usage_part(load_usage(quotas, owner)))
+            if painted.version != shown:
+                send(painted)
+            shown = painted.version
             sse.patch_elements(shares_part(await list_shares(db, owner), gate.clock()))
             async with c.alive():
                 await w.drain()
-                async for subject, _ in events:
-                    if subject == files_subject:
-                        sse.patch_elements(files_part(await load_listing(db, owner, page)))
-                        sse.patch_elements(usage_part(load_usage(quotas, owner)))
-                        sse.patch_elements(shares_part(await list_shares(db, owner), gate.clock()))
-                    elif subject == shares_subject:
-                        sse.patch_elements(shares_part(await list_shares(db, owner), gate.clock()))
-                    elif subject == tokens_subject:
-                        sse.patch_elements(tokens_part(await list_tokens(db, owner)))
-                    else:
-                        sse.patch_elements(progress_part(progress.list_transfers(owner)))
-                    await w.drain()
+                async with aclosing(_subjects_or_keepalive(events, sse)) as subjects:
+                    async for subject in subjects:
+                        if not await gate.still_signed_in(c):
+                            return
+                        if subject is None:
+                            pass  # the keep-alive comment is already written
+                        elif subject == files_subject:
+                            painted = await paint()
+                            if painted.version != shown:
+                                send(painted)
+                                shown = painted.version
+                            shares = await list_shares(db, owner)
+                            sse.patch_elements(shares_part(shares, gate.clock()))
+                        elif subject == shares_subject:
+                            shares = await list_shares(db, owner)
+                            sse.patch_elements(shares_part(shares, gate.clock()))
+                        elif subject == tokens_subject:
+                            sse.patch_elements(tokens_part(await list_tokens(db, owner)))
+                        else:
+                            sse.patch_elements(progress_part(progress.list_transfers(owner)))
+                        await w.drain()
 
     return handler
+
+
+async def _subjects_or_keepalive(
+    events: RelaySubscription[str], sse: SSE
+) -> AsyncGenerator[str | None]:
+    """Each event's subject as it comes; None after writing a keep-alive comment when
+    `KEEPALIVE_SECONDS` pass without one. One `receive()` stays pending across
+    keep-alives, so no event is lost to a timeout."""
+    pending: asyncio.Task[tuple[str, str]] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(events.receive())
+            done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_SECONDS)
+            if not done:
+                sse.ping("keep-alive")
+                yield None
+                continue
+            subject, _ = pending.result()
+            pending = None
+            yield subject
+    finally:
+        if pending is not None:
+            pending.cancel()
 
 
 def register_home(

@@ -5,12 +5,14 @@ holds what this tab alone is doing (picked files, its own result lines from the
 upload's reply, its error text), so a repaint must never touch it.
 """
 
+import hashlib
 from dataclasses import dataclass
 
 from stario import h
 from stario.datastar import at, data
 from stario.datastar.format import string_literal
 from stario.markup import HtmlElement
+from stario.markup.render import render as render_markup
 
 from app.accounts.store import Account, TokenInfo
 from app.common.shell import PageAssets, page
@@ -121,6 +123,26 @@ def _file_row(row: FileRow) -> HtmlElement:
             ),
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PaintedList:
+    """`#files` and `#usage` as HTML, and a digest of both (`version`).
+
+    The page hands the version to `/live` (`?seen=`) and every repaint carries it as
+    its SSE id, which Datastar sends back as `Last-Event-ID` when it reconnects: an
+    equal version means the browser already shows exactly this, so the stream skips
+    the repaint."""
+
+    files: str
+    usage: str
+    version: str
+
+
+def paint_list(listing: Listing, usage: Usage) -> PaintedList:
+    files, used = render_markup(files_part(listing)), render_markup(usage_part(usage))
+    version = hashlib.blake2b((files + used).encode(), digest_size=12).hexdigest()
+    return PaintedList(files, used, version)
 
 
 def files_part(listing: Listing) -> HtmlElement:
@@ -311,7 +333,9 @@ def render(
             ),
             data.init(
                 at.get(
-                    HOME_LIVE.href(query={"page": listing.page}),
+                    HOME_LIVE.href(
+                        query={"page": listing.page, "seen": paint_list(listing, usage).version}
+                    ),
                     retry="always",
                     include="^$",
                 )

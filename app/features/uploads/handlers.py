@@ -16,7 +16,7 @@ from app.config import Config
 from app.db import Database
 from app.features.files.data import FileRow, add_files, file_json, files_changed
 from app.features.files.urls import FILE
-from app.features.uploads.urls import UPLOAD_NAMED, UPLOADS
+from app.features.uploads.urls import UPLOAD_NAMED, UPLOAD_UNNAMED, UPLOADS
 from app.features.uploads.views import render_refusal, render_results
 from app.ingest.multipart import boundary_of, ingest_multipart
 from app.ingest.names import display_name, filename_from_disposition
@@ -196,11 +196,7 @@ def post_upload(uploads: Uploads):
                         "?name=... or a Content-Disposition header",
                     )
                 else:
-                    raise IngestError(
-                        400,
-                        "name the file: add ?name=... or a Content-Disposition header "
-                        "with a filename",
-                    )
+                    raise IngestError(400, NAME_THE_FILE)
             except IngestError as error:
                 _refuse(c, w, error)
                 return
@@ -210,10 +206,19 @@ def post_upload(uploads: Uploads):
     return handler
 
 
-def put_upload(uploads: Uploads):
+NAME_THE_FILE = "name the file: add ?name=... or a Content-Disposition header with a filename"
+
+
+def put_upload(uploads: Uploads, *, named_in_path: bool = True):
+    """PUT /uploads/{name}; and PUT /uploads, where the name may come as for POST."""
+
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
-        name = path_param(c, "name")
+        name = path_param(c, "name") if named_in_path else _named_in_request(c)
+        if not name:
+            w.headers.set("connection", "close")
+            json_error(w, 400, f"{NAME_THE_FILE}, or PUT it to /uploads/NAME")
+            return
         with (
             uploads.quotas.reserve(owner) as quota,
             uploads.progress.track(display_name(name), _content_length(c), owner) as transfer,
@@ -232,3 +237,4 @@ def put_upload(uploads: Uploads):
 def register_uploads(app: App, uploads: Uploads) -> None:
     app.add(UPLOADS, post_upload(uploads))
     app.add(UPLOAD_NAMED, put_upload(uploads))
+    app.add(UPLOAD_UNNAMED, put_upload(uploads, named_in_path=False))
