@@ -14,7 +14,7 @@ from stario.telemetry.core import Tracer
 
 from app.bundle import BundleError, ensure_datastar
 from app.cli_accounts import add_account_commands, run_account_command
-from app.common.limits import connections_for, raise_open_file_limit
+from app.common.limits import connections_for, per_address_for, raise_open_file_limit
 from app.common.peers import ConnectionLimits, protocol_maker
 from app.config import SETTINGS, Config, ConfigError, uv_executable
 from app.ingest.rate import RateFloor
@@ -105,17 +105,21 @@ def main(argv: list[str] | None = None) -> int:
         )
     open_files, hard_limit = raise_open_file_limit()
     stario_config = server_config(config, max_connections=connections_for(open_files))
+    max_connections = stario_config.max_connections
+    assert max_connections is not None
     per_address = config.max_connections_per_address
+    if per_address is None:
+        per_address = per_address_for(max_connections)
     print(
         f"stowage: serving http://{config.host}:{config.port}/ "
         f"(data in {config.data_dir.resolve()})\n"
         f"stowage: open-file limit {open_files} (hard limit {hard_limit}); "
-        f"at most {stario_config.max_connections} connections, "
+        f"at most {max_connections} connections, "
         f"{per_address or 'any number'} from one address",
         file=sys.stderr,
         flush=True,
     )
-    limits = ConnectionLimits(per_address, RateFloor.of(config))
+    limits = ConnectionLimits(per_address or None, RateFloor.of(config))
     tracer = make_tracer(config.log)
     with cast(AbstractContextManager[Tracer], tracer):
         server = Server(

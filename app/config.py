@@ -86,12 +86,12 @@ def _rate(text: str) -> int:
     return 0 if text.strip().lower() in ("0", "off") else parse_bytes(text)
 
 
-def _count_or_none(high: int) -> Callable[[str], int | None]:
-    """A whole number from 1 to `high`, or `none` for no limit."""
-    count = _int_between(1, high)
+def _limit_or_none(high: int) -> Callable[[str], int]:
+    """A whole number from 0 to `high`; 0 or `none` means no limit."""
+    count = _int_between(0, high)
 
-    def parse(text: str) -> int | None:
-        return None if text.strip().lower() == "none" else count(text)
+    def parse(text: str) -> int:
+        return 0 if text.strip().lower() == "none" else count(text)
 
     return parse
 
@@ -217,10 +217,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "max_connections_per_address",
-        "64",
-        _count_or_none(1_000_000),
+        None,
+        _limit_or_none(1_000_000),
         "open connections from one client address at most; more are refused at once"
-        " with 429; none for no limit (behind a proxy, all clients share its address)",
+        " with 429; 0 or none for no limit (behind a proxy, all clients share its"
+        " address); default an eighth of the connection cap, at least 8",
     ),
     Setting(
         "shutdown_timeout",

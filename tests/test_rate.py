@@ -6,7 +6,7 @@ import time
 import pytest
 
 from app.cli import server_config
-from app.common.limits import connections_for, raise_open_file_limit
+from app.common.limits import connections_for, per_address_for, raise_open_file_limit
 from app.config import Config, ConfigError
 from app.ingest import rate
 from app.ingest.pipeline import IngestError
@@ -100,7 +100,7 @@ def test_connection_settings_and_their_defaults():
     assert config.min_upload_rate == 10 * 1024
     assert (config.min_upload_rate_window, config.min_upload_rate_grace) == (30, 10)
     assert config.max_connections is None  # derived from the open-file limit
-    assert config.max_connections_per_address == 64
+    assert config.max_connections_per_address is None  # an eighth of max_connections
     assert config.shutdown_timeout == 30
     stario = server_config(config, max_connections=480)
     assert (stario.max_connections, stario.graceful_shutdown_timeout) == (480, 30)
@@ -110,13 +110,13 @@ def test_connection_settings_and_their_defaults():
         environ={},
     )  # fmt: skip
     assert chosen.min_upload_rate == 0
-    assert chosen.max_connections_per_address is None
+    assert chosen.max_connections_per_address == 0  # no limit
     assert server_config(chosen, max_connections=480).max_connections == 100
     assert server_config(chosen).graceful_shutdown_timeout == 2.5
     with pytest.raises(ConfigError, match="--min-upload-rate must be a number of bytes"):
         Config.load({"min_upload_rate": "fast"}, environ={})
     with pytest.raises(ConfigError, match="--max-connections-per-address must be between"):
-        Config.load({"max_connections_per_address": "0"}, environ={})
+        Config.load({"max_connections_per_address": "-1"}, environ={})
 
 
 def test_open_file_limit_and_the_connections_it_allows():
@@ -124,3 +124,4 @@ def test_open_file_limit_and_the_connections_it_allows():
     assert soft == hard or hard == -1 or soft >= 1_048_576
     assert connections_for(1024) == 480  # two descriptors each, 64 kept aside
     assert connections_for(10) == 1
+    assert (per_address_for(480), per_address_for(9968), per_address_for(20)) == (60, 1246, 8)

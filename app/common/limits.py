@@ -30,3 +30,9 @@ def raise_open_file_limit() -> tuple[int, int]:
 def connections_for(open_files: int) -> int:
     """How many connections fit in `open_files` descriptors: two each, less a reserve."""
     return max(1, (open_files - RESERVED_FILES) // 2)
+
+
+def per_address_for(max_connections: int) -> int:
+    """One address may hold an eighth of all connections: a single client cannot take
+    them all, while a busy office behind one NAT address still gets plenty."""
+    return max(8, max_connections // 8)
