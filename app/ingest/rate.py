@@ -10,6 +10,9 @@ transport's own clean-up runs as for any other refusal.
 A crawling client is usually waiting between chunks when it is judged; then the
 read is cancelled (only that await, never disk work or a commit) and turned into
 the 408. Otherwise the 408 comes at the next read.
+
+Bytes that arrive before any handler runs (a request head, a small body Stario
+buffers) are judged by the same `RateWindow` in the connection (app/common/peers.py).
 """
 
 from __future__ import annotations
