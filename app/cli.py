@@ -104,9 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     open_files, hard_limit = raise_open_file_limit()
-    stario_config = server_config(config, max_connections=connections_for(open_files))
-    max_connections = stario_config.max_connections
-    assert max_connections is not None
+    max_connections = config.max_connections or connections_for(open_files)
     per_address = config.max_connections_per_address
     if per_address is None:
         per_address = per_address_for(max_connections)
@@ -125,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(
             make_bootstrap(config),
             tracer,
-            config=stario_config,
+            config=server_config(config, max_connections=max_connections),
             make_protocol=protocol_maker(limits),
         )
         uvloop.run(server.serve())
