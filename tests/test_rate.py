@@ -125,3 +125,22 @@ def test_open_file_limit_and_the_connections_it_allows():
     assert connections_for(1024) == 480  # two descriptors each, 64 kept aside
     assert connections_for(10) == 1
     assert (per_address_for(480), per_address_for(9968), per_address_for(20)) == (60, 1246, 8)
+
+
+async def test_a_form_that_crawls_is_refused_after_form_seconds(monkeypatch):
+    """Sign-in and token forms are read whole by the handler: a deadline, not a rate."""
+    from types import SimpleNamespace
+
+    from app.features.auth import handlers as auth
+
+    monkeypatch.setattr(auth, "FORM_SECONDS", 0.2)
+
+    async def crawling_body(max_size: int) -> bytes:
+        await asyncio.sleep(60)  # a byte every few seconds, never finished
+        return b""
+
+    request = SimpleNamespace(headers={"content-type": "application/json"}, body=crawling_body)
+    started = time.monotonic()
+    with pytest.raises(auth.FormError, match="the form took more than 0.2 seconds to arrive"):
+        await auth.read_form(SimpleNamespace(req=request))  # type: ignore[arg-type]
+    assert time.monotonic() - started < 2
