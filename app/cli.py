@@ -14,8 +14,10 @@ from stario.telemetry.core import Tracer
 
 from app.bundle import BundleError, ensure_datastar
 from app.cli_accounts import add_account_commands, run_account_command
-from app.common.peers import make_protocol
+from app.common.limits import connections_for, per_address_for, raise_open_file_limit
+from app.common.peers import ConnectionLimits, protocol_maker
 from app.config import SETTINGS, Config, ConfigError, uv_executable
+from app.ingest.rate import RateFloor
 from app.main import make_bootstrap
 
 
@@ -59,10 +61,13 @@ def make_tracer(log: str) -> Tracer:
     return cast(Tracer, JsonTracer())
 
 
-def server_config(config: Config) -> ServerConfig:
+def server_config(config: Config, *, max_connections: int | None = None) -> ServerConfig:
+    """Stario's settings; `max_connections` is the cap when `--max-connections` is unset."""
     return ServerConfig(
         host=config.host,
         port=config.port,
+        max_connections=config.max_connections or max_connections,
+        graceful_shutdown_timeout=config.shutdown_timeout,
         requests=RequestPolicy(
             max_body_bytes=config.max_request_body_bytes,
             max_header_bytes=config.max_request_header_bytes,
@@ -98,19 +103,28 @@ def main(argv: list[str] | None = None) -> int:
             f"stowage: warning: {exc}; the API works, the page will lack Datastar",
             file=sys.stderr,
         )
+    open_files, hard_limit = raise_open_file_limit()
+    max_connections = config.max_connections or connections_for(open_files)
+    per_address = config.max_connections_per_address
+    if per_address is None:
+        per_address = per_address_for(max_connections)
     print(
         f"stowage: serving http://{config.host}:{config.port}/ "
-        f"(data in {config.data_dir.resolve()})",
+        f"(data in {config.data_dir.resolve()})\n"
+        f"stowage: open-file limit {open_files} (hard limit {hard_limit}); "
+        f"at most {max_connections} connections, "
+        f"{per_address or 'any number'} from one address",
         file=sys.stderr,
         flush=True,
     )
+    limits = ConnectionLimits(per_address or None, RateFloor.of(config))
     tracer = make_tracer(config.log)
     with cast(AbstractContextManager[Tracer], tracer):
         server = Server(
             make_bootstrap(config),
             tracer,
-            config=server_config(config),
-            make_protocol=make_protocol,
+            config=server_config(config, max_connections=max_connections),
+            make_protocol=protocol_maker(limits),
         )
         uvloop.run(server.serve())
     return 0

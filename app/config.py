@@ -82,6 +82,21 @@ def _quota(text: str) -> int | None:
     return None if text.strip().lower() == "none" else parse_bytes(text)
 
 
+def _rate(text: str) -> int:
+    """Bytes per second, or 0 (or `off`) for no minimum."""
+    return 0 if text.strip().lower() in ("0", "off") else parse_bytes(text)
+
+
+def _limit_or_none(high: int) -> Callable[[str], int]:
+    """A whole number from 0 to `high`; 0 or `none` means no limit."""
+    count = _int_between(0, high)
+
+    def parse(text: str) -> int:
+        return 0 if text.strip().lower() == "none" else count(text)
+
+    return parse
+
+
 def _public_url(text: str) -> str:
     parts = urlsplit(text.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -241,6 +256,46 @@ SETTINGS: tuple[Setting, ...] = (
         "seconds a sign-in lasts at most, however often it is used",
     ),
     Setting(
+        "min_upload_rate",
+        "10KiB",
+        _rate,
+        "slowest upload allowed, in bytes per second averaged over the window (e.g. 10KiB);"
+        " a slower upload ends with 408 and nothing kept; 0 turns the check off",
+    ),
+    Setting(
+        "min_upload_rate_window",
+        "30",
+        _seconds_up_to(3600),
+        "seconds over which the upload rate is averaged",
+    ),
+    Setting(
+        "min_upload_rate_grace",
+        "10",
+        _seconds_up_to(3600),
+        "seconds at the start of an upload before its rate is judged",
+    ),
+    Setting(
+        "max_connections",
+        None,
+        _int_between(1, 1_000_000),
+        "open connections at most; more are refused at once with 503;"
+        " default half the open-file limit less 64",
+    ),
+    Setting(
+        "max_connections_per_address",
+        None,
+        _limit_or_none(1_000_000),
+        "open connections from one client address at most; more are refused at once"
+        " with 429; 0 or none for no limit (behind a proxy, all clients share its"
+        " address); default an eighth of the connection cap, at least 8",
+    ),
+    Setting(
+        "shutdown_timeout",
+        "30",
+        _seconds_up_to(3600),
+        "seconds a stop (SIGTERM, Ctrl-C) waits for uploads in flight before ending them",
+    ),
+    Setting(
         "log",
         None,
         _log_format,
@@ -266,6 +321,12 @@ class Config:
     default_quota: int | None
     session_idle: float
     session_lifetime: float
+    min_upload_rate: int
+    min_upload_rate_window: float
+    min_upload_rate_grace: float
+    max_connections: int | None
+    max_connections_per_address: int | None
+    shutdown_timeout: float
     log: str
 
     @property

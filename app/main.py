@@ -107,11 +107,13 @@ def make_bootstrap(
         register_shares(app, Shares(config, db, store, gate, passwords, relay, assets))
         register_files(app, db, store)
         register_file_commands(app, db, store, relay)
-        register_uploads(app, Uploads(config, db, store, relay, progress, quotas))
+        uploads = Uploads(config, db, store, relay, progress, quotas)
+        register_uploads(app, uploads)
         register_tokens(app, db, relay)
         try:
             yield
         finally:
+            await uploads.wind_down()
             progress.close()
             passwords.close()
             await db.close()

@@ -5,7 +5,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -185,7 +185,14 @@ class RunningServer:
         return int(line.split()[1])
 
 
-def start_server(tmp_path: Path, *extra: str, account: bool = True) -> Iterator[RunningServer]:
+def start_server(
+    tmp_path: Path,
+    *extra: str,
+    account: bool = True,
+    preexec_fn: Callable[[], object] | None = None,
+) -> Iterator[RunningServer]:
+    """A real server on its own port; `preexec_fn` runs in the child before it starts
+    (e.g. to lower its open-file limit)."""
     port = free_port()
     data_dir = tmp_path / "server-data"
     token = ""
@@ -202,6 +209,7 @@ def start_server(tmp_path: Path, *extra: str, account: bool = True) -> Iterator[
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
          "--data-dir", str(data_dir), "--log", "off", *extra],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+        preexec_fn=preexec_fn,
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20

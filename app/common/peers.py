@@ -1,21 +1,37 @@
-"""The client's address, which Stario 5.1.1 does not hand to handlers.
+"""Each connection, as it opens and while it sends: the client's address (which Stario
+5.1.1 does not hand to handlers), how many connections that address holds, and the
+rate at which a request arrives before its handler starts.
 
 Stario lets a server choose its connection protocol (`Server(make_protocol=)`).
-Ours is Stario's own, plus one step when a connection opens: it creates the
-connection's disconnect future itself (Stario would create the same future lazily
-on first use) and files the peer address under it. A handler's `c.disconnect` is
-that future, so the address is one dict lookup away, and the entry goes when the
-connection closes.
+Ours is Stario's own plus three steps:
+
+- When a connection opens it creates the connection's disconnect future itself
+  (Stario would create the same future lazily on first use) and files the peer
+  address under it, so a handler's address is one dict lookup away
+  (`client_address`).
+- An address holding `per_address` connections already has the next one refused
+  at once: a fixed 429 written and the socket closed, before a byte is parsed.
+  (The total cap is Stario's own `ServerConfig.max_connections`, a fixed 503.)
+- A request head, and a body small enough for Stario to buffer before the handler
+  runs (up to 256 KiB), must arrive at the minimum upload rate like any upload
+  body: Stario's own timeouts only notice silence, so a client sending one byte
+  every few seconds would hold the connection forever. Such a connection gets a
+  fixed 408 and is closed. Once a handler runs, the body is the handler's to
+  judge (app/ingest/rate.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from stario import Context
 from stario.http.config import CompressionConfig, RequestPolicy
+from stario.json import dumps
 from stario_cython.protocol import Connections, HttpProtocol
+
+from app.ingest.rate import RateFloor, RateWindow
 
 # TestClient's connections have no socket.
 UNKNOWN_ADDRESS = "unknown"
@@ -23,47 +39,152 @@ UNKNOWN_ADDRESS = "unknown"
 _addresses: dict[asyncio.Future[None], str] = {}
 
 
+def _fixed_response(status: str, message: str, *extra: str) -> bytes:
+    body = dumps({"error": message}).encode()
+    head = [f"HTTP/1.1 {status}", "connection: close", "content-type: application/json",
+            *extra, f"content-length: {len(body)}"]  # fmt: skip
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+
+
+@dataclass(slots=True)
+class ConnectionLimits:
+    """What every connection is held to; `per_address=None` means no such limit, and a
+    floor with rate 0 no rate check. `open_by_address` counts live connections."""
+
+    per_address: int | None
+    floor: RateFloor
+    open_by_address: dict[str, int] = field(default_factory=dict)
+    too_many: bytes = field(init=False)
+    too_slow: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.too_many = _fixed_response(
+            "429 Too Many Requests",
+            f"too many connections from your address (at most {self.per_address});"
+            " close some and try again",
+            "retry-after: 1",
+        )
+        self.too_slow = _fixed_response(
+            "408 Request Timeout", f"the request was too slow: {self.floor.describe()}"
+        )
+
+
 class PeerAwareProtocol(HttpProtocol):
+    limits: ConnectionLimits
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self._address: str | None = None
+        self._task_seen: asyncio.Task[Any] | None = None
+        self._arriving: RateWindow | None = None
+        self._arriving_from = 0
         peer = transport.get_extra_info("peername")
-        if peer and self.disconnect is None:
+        if not peer or transport.is_closing():  # Stario's own cap refused it
+            return
+        address = str(peer[0])
+        limits = self.limits
+        held = limits.open_by_address.get(address, 0)
+        if limits.per_address is not None and held >= limits.per_address:
+            # uvloop's transports are not registered as asyncio.WriteTransport.
+            writable = cast(asyncio.WriteTransport, transport)
+            writable.write(limits.too_many)
+            writable.close()
+            return
+        limits.open_by_address[address] = held + 1
+        self._address = address
+        if self.disconnect is None:
             self.disconnect = self.loop.create_future()
             self._peer_key = self.disconnect
-            _addresses[self.disconnect] = str(peer[0])
+            _addresses[self.disconnect] = address
 
     def connection_lost(self, exc: Exception | None) -> None:
         key = getattr(self, "_peer_key", None)
         if key is not None:
             _addresses.pop(key, None)
+        address = getattr(self, "_address", None)
+        if address is not None:
+            self._address = None
+            counts = self.limits.open_by_address
+            left = counts.get(address, 1) - 1
+            if left > 0:
+                counts[address] = left
+            else:
+                counts.pop(address, None)
         super().connection_lost(exc)
 
 
-def make_protocol(
-    loop: asyncio.AbstractEventLoop,
-    app: Any,
-    tracer: Any,
-    date_box: list[bytes],
-    compression: CompressionConfig,
-    connections: Connections,
-    requests: RequestPolicy,
-) -> asyncio.Protocol:
+class RateFloorProtocol(PeerAwareProtocol):
+    """PeerAwareProtocol that also judges the bytes arriving while no handler runs.
+
+    Per read it only counts bytes and notices a new handler; the judging happens in
+    Stario's once-a-second sweep. `_settled` is the byte count when the last handler
+    started or ended: bytes beyond it belong to a request no handler has yet (or to
+    a body Stario drains after its handler answered)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._arrived = self._settled = 0
+        super().connection_made(transport)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._arrived += nbytes
+        super().buffer_updated(nbytes)
+        task = self.last_task
+        if task is not self._task_seen and task is not None:
+            self._task_seen, self._settled = task, self._arrived
+            task.add_done_callback(self._handler_done)
+
+    def _handler_done(self, _task: asyncio.Task[Any]) -> None:
+        self._settled = self._arrived  # what the handler read was its own to judge
+
+    def check_timeouts(self, now: float) -> None:
+        task = self.last_task
+        if (task is not None and not task.done()) or self._arrived == self._settled:
+            self._arriving = None
+        else:
+            if self._arriving is None:
+                self._arriving = RateWindow(self.limits.floor, now)
+                self._arriving_from = self._settled
+            if self._arriving.too_slow(now, self._arrived - self._arriving_from):
+                self._arriving = None
+                transport = self.transport
+                if transport is not None and not transport.is_closing():
+                    transport.write(self.limits.too_slow)
+                    transport.close()
+                return
+        super().check_timeouts(now)
+
+
+def protocol_maker(limits: ConnectionLimits):
     """Stario's own protocol factory (stario.http.server, 5.1.1), with our subclass."""
-    return PeerAwareProtocol(
-        loop,
-        app,
-        tracer,
-        date_box,
-        compression,
-        connections,
-        max_header_bytes=requests.max_header_bytes,
-        max_body_bytes=requests.max_body_bytes,
-        header_timeout=requests.header_timeout,
-        keep_alive_timeout=requests.keep_alive_timeout,
-        body_timeout=requests.body_timeout,
-        max_pipelined_requests=requests.max_pipelined_requests,
-        write_timeout=requests.write_timeout,
-    )
+    base = RateFloorProtocol if limits.floor.rate > 0 else PeerAwareProtocol
+    protocol_class = type(base.__name__, (base,), {"limits": limits})
+
+    def make_protocol(
+        loop: asyncio.AbstractEventLoop,
+        app: Any,
+        tracer: Any,
+        date_box: list[bytes],
+        compression: CompressionConfig,
+        connections: Connections,
+        requests: RequestPolicy,
+    ) -> asyncio.Protocol:
+        return protocol_class(
+            loop,
+            app,
+            tracer,
+            date_box,
+            compression,
+            connections,
+            max_header_bytes=requests.max_header_bytes,
+            max_body_bytes=requests.max_body_bytes,
+            header_timeout=requests.header_timeout,
+            keep_alive_timeout=requests.keep_alive_timeout,
+            body_timeout=requests.body_timeout,
+            max_pipelined_requests=requests.max_pipelined_requests,
+            write_timeout=requests.write_timeout,
+        )
+
+    return make_protocol
 
 
 def peer_address(c: Context) -> str:

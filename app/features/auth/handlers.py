@@ -8,6 +8,7 @@ Datastar gets 200 `text/event-stream`, as everywhere in Stowage.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from dataclasses import dataclass
 from math import ceil
@@ -30,6 +31,11 @@ from app.features.auth.views import ERROR_ID, login_page, setup_page
 from app.features.home.urls import HOME
 
 MAX_FORM_BYTES = 16 * 1024
+# A form body must arrive whole in this time. Stario's body timeout notices only
+# silence, so without it a client sending a byte every few seconds would hold its
+# connection forever (uploads have --min-upload-rate instead; a form is too small
+# to average a rate over).
+FORM_SECONDS = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +58,12 @@ async def read_form(c: Context) -> dict[str, str]:
     """The fields of a small urlencoded form or JSON object (Datastar signals)."""
     media_type = (c.req.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     try:
-        body = await c.req.body(max_size=MAX_FORM_BYTES)
+        async with asyncio.timeout(FORM_SECONDS):
+            body = await c.req.body(max_size=MAX_FORM_BYTES)
     except (RequestBodyError, ClientDisconnected):
         raise FormError("the form could not be read (too large or cut off)") from None
+    except TimeoutError:
+        raise FormError(f"the form took more than {FORM_SECONDS:g} seconds to arrive") from None
     if media_type == "application/json":
         try:
             data = json_loads(body)

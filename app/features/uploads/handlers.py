@@ -2,8 +2,8 @@
 this module only picks the transport, records what was stored, and answers."""
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 from stario import App, Context, JsonValue, Relay, Writer
 from stario.datastar import SSE
@@ -29,6 +29,7 @@ from app.ingest.pipeline import (
     ingest_stream,
 )
 from app.ingest.progress import Progress
+from app.ingest.rate import RateFloor, at_least
 from app.ingest.signals import ingest_file_signals, parse_file_signals
 from app.storage.blobs import BlobStore
 
@@ -43,6 +44,41 @@ class Uploads:
     relay: Relay[str]
     progress: Progress
     quotas: QuotaLedger
+    # Upload handlers running now, so a stop can wait for their clean-up (wind_down).
+    in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def body(self, c: Context) -> AsyncIterator[bytes]:
+        """The request body's chunks, under the minimum upload rate (app/ingest/rate.py)."""
+        return at_least(RateFloor.of(self.config), c.req.stream())
+
+    async def wind_down(self, seconds: float = 5.0) -> None:
+        """At shutdown, after Stario has waited `--shutdown-timeout` and closed every
+        connection: uploads still running are ending because their bodies were cut off.
+        Wait for each to remove what it wrote before the catalog and the store close;
+        one that does not end in `seconds` is cancelled."""
+        running = [task for task in self.in_flight if not task.done()]
+        if not running:
+            return
+        _, late = await asyncio.wait(running, timeout=seconds)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=seconds)
+
+    def tracked(
+        self, handler: Callable[[Context, Writer], Awaitable[None]]
+    ) -> Callable[[Context, Writer], Awaitable[None]]:
+        async def tracked_handler(c: Context, w: Writer) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self.in_flight.add(task)
+            try:
+                await handler(c, w)
+            finally:
+                if task is not None:
+                    self.in_flight.discard(task)
+
+        return tracked_handler
 
     async def keep(self, files: list[IngestedFile], owner: str) -> list[FileRow]:
         """Record committed blobs for `owner`, all or none; on failure the blobs go too.
@@ -89,7 +125,7 @@ async def _receive_raw(
         on_progress=on_progress,
         quota=quota,
     )
-    return [await ingest_stream(ingest, c.req.stream(), cut_off=lambda: c.disconnected)]
+    return [await ingest_stream(ingest, uploads.body(c), cut_off=lambda: c.disconnected)]
 
 
 async def _receive_signals(
@@ -104,7 +140,7 @@ async def _receive_signals(
     # next exists: at most two copies of the body are alive at once.
     body = bytearray()
     try:
-        async for chunk in c.req.stream():
+        async for chunk in uploads.body(c):
             body += chunk
             on_progress(UNNAMED_TRANSFER, len(chunk))
             if len(body) > cap:
@@ -179,7 +215,7 @@ def post_upload(uploads: Uploads):
                 elif media_type == "multipart/form-data":
                     form = await ingest_multipart(
                         uploads.store,
-                        c.req.stream(),
+                        uploads.body(c),
                         boundary=boundary_of(content_type),
                         max_file_bytes=uploads.config.max_file_bytes,
                         expected_bytes=_content_length(c),
@@ -235,6 +271,6 @@ def put_upload(uploads: Uploads, *, named_in_path: bool = True):
 
 
 def register_uploads(app: App, uploads: Uploads) -> None:
-    app.add(UPLOADS, post_upload(uploads))
-    app.add(UPLOAD_NAMED, put_upload(uploads))
-    app.add(UPLOAD_UNNAMED, put_upload(uploads, named_in_path=False))
+    app.add(UPLOADS, uploads.tracked(post_upload(uploads)))
+    app.add(UPLOAD_NAMED, uploads.tracked(put_upload(uploads)))
+    app.add(UPLOAD_UNNAMED, uploads.tracked(put_upload(uploads, named_in_path=False)))

@@ -1,0 +1,459 @@
+"""Slow clients, connection caps and graceful shutdown against a real `stowage serve`.
+
+Attackers connect from other loopback addresses (127.0.0.2 and up: loopback is a /8)
+and ordinary clients from 127.0.0.1, so the per-address cap can be seen at work.
+"""
+
+import asyncio
+import hashlib
+import json
+import os
+import resource
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.conftest import bearer, start_server
+
+pytestmark = pytest.mark.slow
+MiB = 1024 * 1024
+_start = contextmanager(start_server)
+
+
+def running(tmp_path, *flags, **kwargs):
+    """The real server; raw requests here name the host without its port."""
+    return _start(tmp_path, "--allowed-hosts", "127.0.0.1", *flags, **kwargs)
+
+
+@dataclass
+class Ended:
+    """How a connection ended: the server's answer (b"" if none) and how long it lived."""
+
+    seconds: float
+    answer: bytes
+    reset: bool = False
+
+    @property
+    def status(self) -> int | None:
+        if not self.answer.startswith(b"HTTP/1.1 "):
+            return None
+        return int(self.answer[9:12])
+
+    @property
+    def body(self) -> bytes:
+        return self.answer.partition(b"\r\n\r\n")[2]
+
+    def error(self) -> str:
+        return json.loads(self.body)["error"]
+
+
+def port_of(server) -> int:
+    return int(server.base_url.rsplit(":", 1)[1])
+
+
+async def trickle(
+    port: int,
+    head: bytes = b"",
+    *,
+    first: bytes = b"",
+    every: float = 1.0,
+    piece: bytes = b"x",
+    local: str = "127.0.0.1",
+    give_up: float = 30,
+) -> Ended:
+    """Open a connection, send `head` and `first`, then `piece` every `every` seconds
+    until the server answers and closes (or `give_up` seconds pass)."""
+    started = time.monotonic()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(local, 0))
+    except ConnectionError:
+        return Ended(time.monotonic() - started, b"", reset=True)
+    answer = asyncio.ensure_future(reader.read())  # until the server closes
+    try:
+        writer.write(head + first)
+        while not answer.done() and time.monotonic() - started < give_up:
+            await asyncio.wait([answer], timeout=every)
+            if head and not answer.done() and not writer.is_closing():
+                writer.write(piece)
+        return Ended(time.monotonic() - started, await answer)
+    except ConnectionError:
+        return Ended(time.monotonic() - started, b"", reset=True)
+    finally:
+        answer.cancel()
+        writer.close()
+
+
+# One byte of a chunked body, framed.
+CHUNK = b"1\r\nx\r\n"
+
+
+def put_head(token: str, *, length: int | None, extra: str = "", name: str = "crawl.bin") -> bytes:
+    framing = f"content-length: {length}" if length is not None else "transfer-encoding: chunked"
+    return (
+        f"PUT /uploads/{name} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {token}"
+        f"\r\n{framing}\r\n{extra}\r\n"
+    ).encode()
+
+
+def post_head(token: str, content_type: str, length: int) -> bytes:
+    return (
+        f"POST /uploads HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {token}\r\n"
+        f"content-type: {content_type}\r\ncontent-length: {length}\r\n\r\n"
+    ).encode()
+
+
+def stored_files(data_dir: Path) -> list[Path]:
+    uploads = data_dir / "uploads"
+    return sorted(p for p in uploads.rglob("*") if p.is_file())
+
+
+# --- minimum upload rate ----------------------------------------------------------------
+
+
+def test_crawling_uploads_of_every_transport_end_with_408_and_nothing_kept(tmp_path):
+    grace, window = 1, 3
+    with running(
+        tmp_path, "--min-upload-rate-window", str(window), "--min-upload-rate-grace", str(grace)
+    ) as server:
+        port, token = port_of(server), server.token
+        incoming = server.data_dir / "uploads" / ".incoming"
+        temp_file_seen = threading.Event()
+
+        async def watch_incoming() -> None:
+            while not temp_file_seen.is_set():
+                if any(incoming.iterdir()):
+                    temp_file_seen.set()
+                await asyncio.sleep(0.05)
+
+        async def keep_alive_after_an_upload() -> Ended:
+            """A whole upload, then the connection left idle: it must not be judged."""
+            started = time.monotonic()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(put_head(token, length=MiB, name="kept.bin") + os.urandom(MiB))
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            after = await reader.read()  # until the server closes the idle connection
+            writer.close()
+            return Ended(time.monotonic() - started, head + after)
+
+        async def attack() -> dict[str, Ended]:
+            boundary = "crawl"
+            preamble = (
+                f'--{boundary}\r\ncontent-disposition: form-data; name="f"; '
+                'filename="a.bin"\r\n\r\n'
+            ).encode()
+            clients = {
+                # Small enough for Stario to buffer before any handler runs.
+                "small raw body": trickle(port, put_head(token, length=100)),
+                "large raw body": trickle(port, put_head(token, length=10 * MiB)),
+                "chunked raw body": trickle(port, put_head(token, length=None), piece=CHUNK),
+                "multipart": trickle(
+                    port,
+                    post_head(token, f"multipart/form-data; boundary={boundary}", 10 * MiB),
+                    first=preamble,
+                ),
+                "file signals": trickle(
+                    port, post_head(token, "application/json", MiB), first=b'{"files": ['
+                ),
+                "datastar": trickle(
+                    port, put_head(token, length=MiB, extra="datastar-request: true\r\n")
+                ),
+                # Fast at first (a temp file exists), then a crawl: judged once the
+                # fast seconds have left the window.
+                "fast then crawling": trickle(
+                    port, put_head(token, length=50 * MiB), first=os.urandom(6 * MiB)
+                ),
+            }
+            clients["keep-alive after an upload"] = keep_alive_after_an_upload()
+            watcher = asyncio.ensure_future(watch_incoming())
+            ended = await asyncio.gather(*clients.values())
+            temp_file_seen.set()
+            await watcher
+            return dict(zip(clients, ended, strict=True))
+
+        results = asyncio.run(attack())
+        for kind, ended in results.items():
+            print(f"\n{kind}: {ended.status} after {ended.seconds:.1f} s")
+        for kind in ("large raw body", "chunked raw body", "multipart", "file signals"):
+            ended = results[kind]
+            assert ended.status == 408, kind
+            assert ended.error() == "the upload was too slow: under 10 KiB/s over 3 seconds"
+            assert ended.seconds < grace + 3, kind
+        small = results["small raw body"]  # refused by the connection, before the handler
+        assert small.status == 408
+        assert small.error() == "the request was too slow: under 10 KiB/s over 3 seconds"
+        assert small.seconds < grace + 3
+        datastar = results["datastar"]
+        assert datastar.status == 200
+        assert b"text/event-stream" in datastar.answer
+        assert b"the upload was too slow" in datastar.body
+        crawled = results["fast then crawling"]
+        assert crawled.status == 408
+        assert window <= crawled.seconds < window + 3
+        assert temp_file_seen.is_set()
+        idle = results["keep-alive after an upload"]
+        assert idle.status == 201
+        assert idle.answer.endswith(b"\r\n\r\n")  # closed by Stario's idle timeout, no 408
+        assert idle.seconds > grace + 2
+
+        with server.http() as http:
+            [kept] = http.get("/api/files").json()["files"]
+        assert kept["name"] == "kept.bin"
+        assert stored_files(server.data_dir) == [
+            server.data_dir / "uploads" / kept["id"][:2] / kept["id"]
+        ]
+
+
+# --- connection caps --------------------------------------------------------------------
+
+
+def test_connections_beyond_the_caps_are_refused_at_once(tmp_path):
+    with running(
+        tmp_path, "--max-connections", "8", "--max-connections-per-address", "3"
+    ) as server:
+        port = port_of(server)
+
+        def connect(local: str) -> socket.socket:
+            sock = socket.create_connection(("127.0.0.1", port), source_address=(local, 0))
+            sock.settimeout(5)
+            return sock
+
+        def answer_of(sock: socket.socket) -> bytes:
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            return data
+
+        def served_from(local: str) -> bool:
+            transport = httpx.HTTPTransport(local_address=local)
+            with httpx.Client(transport=transport, headers=server.headers) as http:
+                return http.get(server.base_url + "/api/files").status_code == 200
+
+        held = [connect("127.0.0.2") for _ in range(3)]
+        time.sleep(0.2)
+        refused = connect("127.0.0.2")
+        started = time.monotonic()
+        answer = Ended(0, answer_of(refused))
+        assert time.monotonic() - started < 1  # at once, not after a timeout
+        assert answer.status == 429
+        assert b"retry-after: 1" in answer.answer
+        assert answer.error().startswith("too many connections from your address (at most 3)")
+        assert served_from("127.0.0.1")  # another address is not held back
+
+        held += [connect("127.0.0.3") for _ in range(3)] + [connect("127.0.0.4") for _ in range(2)]
+        time.sleep(0.2)
+        over_total = Ended(0, answer_of(connect("127.0.0.5")))
+        assert over_total.status == 503  # Stario's own cap, the 9th connection
+
+        for sock in held:
+            sock.close()
+        deadline = time.monotonic() + 5
+        while not served_from("127.0.0.2"):  # the counts come down as connections close
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+def lower_open_file_limit() -> None:
+    # The limit a service started by systemd usually gets; the server cannot raise it.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+def test_1100_tricklers_and_200_idle_connections_do_not_lock_out_ordinary_clients(tmp_path):
+    grace, window = 4, 5
+    # 4 x 60 tricklers and 3 x 60 idle connections are let in: 420 of the 480 the
+    # open-file limit allows, so what the caps let through still leaves room.
+    tricklers_from = [f"127.0.0.{n}" for n in range(2, 6)]
+    idle_from = [f"127.0.0.{n}" for n in range(6, 9)]
+    with running(
+        tmp_path,
+        "--min-upload-rate-window", str(window), "--min-upload-rate-grace", str(grace),
+        preexec_fn=lower_open_file_limit,
+    ) as server:  # fmt: skip
+        log = (tmp_path / "server.log").read_text()
+        assert "open-file limit 1024 (hard limit 1024); at most 480 connections, 60 from" in log
+        port, token = port_of(server), server.token
+        downloads = {}
+        with server.http() as http:
+            for n in range(10):
+                data = os.urandom(2 * MiB)
+                r = http.put(f"/uploads/before-{n}.bin", content=data)
+                assert r.status_code == 201
+                downloads[r.json()["files"][0]["url"]] = hashlib.sha256(data).hexdigest()
+
+        async def ordinary(http: httpx.AsyncClient, n: int) -> bool:
+            if n % 2:
+                url, digest = list(downloads.items())[n // 2]
+                r = await http.get(url)
+                return r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == digest
+            data = os.urandom(MiB)
+            r = await http.put(f"/uploads/during-{n}.bin", content=data)
+            return r.status_code == 201 and r.json()["files"][0]["sha256"] == (
+                hashlib.sha256(data).hexdigest()
+            )
+
+        async def attack() -> tuple[list[Ended], list[Ended], list[bool], float]:
+            kinds = [
+                (put_head(token, length=100), b"x"),  # buffered by Stario: judged on arrival
+                (put_head(token, length=10 * MiB), b"x"),  # read by the handler
+                (put_head(token, length=None), CHUNK),  # chunked, read by the handler
+            ]
+            tricklers = [
+                asyncio.ensure_future(
+                    trickle(
+                        port,
+                        kinds[n % 3][0],
+                        piece=kinds[n % 3][1],
+                        local=tricklers_from[n % len(tricklers_from)],
+                    )
+                )
+                for n in range(1100)
+            ]
+            idle = [
+                asyncio.ensure_future(trickle(port, local=idle_from[n % len(idle_from)]))
+                for n in range(200)
+            ]
+            await asyncio.sleep(1)  # every attacker is connected (or refused) by now
+            started = time.monotonic()
+            async with httpx.AsyncClient(
+                base_url=server.base_url,
+                headers=bearer(token),
+                timeout=30,
+                limits=httpx.Limits(max_connections=5),
+            ) as http:
+                ok = await asyncio.gather(*(ordinary(http, n) for n in range(20)))
+            ordinary_seconds = time.monotonic() - started
+            return (
+                await asyncio.gather(*tricklers),
+                await asyncio.gather(*idle),
+                list(ok),
+                ordinary_seconds,
+            )
+
+        tricklers, idle, ok, ordinary_seconds = asyncio.run(attack())
+        outcomes = Counter(
+            "reset" if t.reset else str(t.status) if t.status else "closed" for t in tricklers
+        )
+        longest = max(t.seconds for t in tricklers)
+        idle_held = [i.seconds for i in idle if not i.answer and not i.reset]
+        print(
+            f"\n{sum(ok)} of 20 ordinary requests succeeded in {ordinary_seconds:.1f} s "
+            f"beside 1100 tricklers ({dict(outcomes)}; the longest lived {longest:.1f} s, "
+            f"{sum(t.status == 408 for t in tricklers)} ended by the rate floor) and 200 idle "
+            f"connections ({len(idle_held)} let in, closed by Stario's header timeout after "
+            f"at most {max(idle_held):.1f} s); "
+            "server open-file limit 1024"
+        )
+        assert ok == [True] * 20
+        assert set(outcomes) <= {"408", "429", "reset"}
+        assert outcomes["408"] >= 200  # 60 per attacking address were let in and judged
+        assert len(idle_held) >= 150
+        assert longest < grace + window
+        assert max(i.seconds for i in idle) < grace + window
+        assert server.process.poll() is None
+        with server.http() as http:
+            assert len(http.get("/api/files").json()["files"]) == 20
+        assert list((server.data_dir / "uploads" / ".incoming").iterdir()) == []
+
+
+# --- graceful shutdown ------------------------------------------------------------------
+
+
+def throttled(data: bytes, seconds: float, pieces: int = 40):
+    size = len(data) // pieces
+    for n in range(pieces):
+        yield data[n * size : (n + 1) * size if n < pieces - 1 else len(data)]
+        time.sleep(seconds / pieces)
+
+
+class UploadInFlight:
+    """A raw upload sent over about `seconds` seconds on its own thread."""
+
+    def __init__(self, server, data: bytes, seconds: float) -> None:
+        self.outcome: httpx.Response | Exception | None = None
+
+        def run() -> None:
+            try:
+                with server.http(timeout=60) as http:
+                    self.outcome = http.put("/uploads/slow.bin", content=throttled(data, seconds))
+            except httpx.HTTPError as exc:
+                self.outcome = exc
+
+        self.thread = threading.Thread(target=run)
+        self.thread.start()
+
+
+def wait_for_temp_file(data_dir: Path) -> None:
+    """Until the upload's temp file exists (the first 4 MiB batch went to disk)."""
+    incoming = data_dir / "uploads" / ".incoming"
+    deadline = time.monotonic() + 10
+    while not (incoming.exists() and any(incoming.iterdir())):
+        assert time.monotonic() < deadline, "the upload never reached the disk"
+        time.sleep(0.02)
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_sigterm_lets_an_upload_in_flight_finish_and_refuses_new_connections(tmp_path):
+    data = os.urandom(24 * MiB)
+    with running(tmp_path, "--shutdown-timeout", "15") as server:
+        upload = UploadInFlight(server, data, seconds=2.5)
+        wait_for_temp_file(server.data_dir)
+        server.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        deadline = signalled + 2
+        while not refuses_connections(port_of(server)):
+            assert time.monotonic() < deadline, "still accepting after SIGTERM"
+            time.sleep(0.05)
+        assert upload.thread.is_alive()  # SIGTERM came while the upload was in flight
+        upload.thread.join()
+        assert server.process.wait(15) == 0
+        print(f"\nthe upload ended {time.monotonic() - signalled:.1f} s after SIGTERM")
+        assert isinstance(upload.outcome, httpx.Response)
+        assert upload.outcome.status_code == 201
+        stored = upload.outcome.json()["files"][0]
+        assert stored["sha256"] == hashlib.sha256(data).hexdigest()
+        blob = server.data_dir / "uploads" / stored["id"][:2] / stored["id"]
+        assert blob.read_bytes() == data
+        assert list((server.data_dir / "uploads" / ".incoming").iterdir()) == []
+        token = server.token
+    with running(tmp_path, account=False) as again:
+        with httpx.Client(base_url=again.base_url, headers=bearer(token)) as http:
+            [row] = http.get("/api/files").json()["files"]
+            assert row["id"] == stored["id"]
+            assert http.get(row["url"]).content == data
+
+
+def test_sigterm_ends_an_upload_that_outlasts_the_timeout_with_nothing_stored(tmp_path):
+    with running(tmp_path, "--shutdown-timeout", "1") as server:
+        upload = UploadInFlight(server, os.urandom(40 * MiB), seconds=10)
+        wait_for_temp_file(server.data_dir)
+        server.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        assert server.process.wait(15) == 0
+        stopped = time.monotonic() - signalled
+        upload.thread.join()
+        print(f"\nthe server stopped {stopped:.1f} s after SIGTERM; the upload: {upload.outcome!r}")
+        assert stopped < 5  # the timeout, Stario's one-second force-close, and clean-up
+        assert not (
+            isinstance(upload.outcome, httpx.Response) and upload.outcome.status_code == 201
+        )
+        assert list((server.data_dir / "uploads" / ".incoming").iterdir()) == []
+        assert stored_files(server.data_dir) == []
+        token = server.token
+    with running(tmp_path, account=False) as again:
+        with httpx.Client(base_url=again.base_url, headers=bearer(token)) as http:
+            assert http.get("/api/files").json()["files"] == []
