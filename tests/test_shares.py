@@ -50,6 +50,7 @@ async def app(config: Config, clock: Clock, owner_token: str):
         make_bootstrap(config, setup_token=SETUP_TOKEN, clock=clock),
         requests=request_policy(config),
         follow_redirects=False,
+        base_url=config.public_url,
     ) as c:
         yield c
 

@@ -61,7 +61,7 @@ def cut_off_download(server: RunningServer, path: str, keep_bytes: int) -> int:
     received = 0
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
         while received < keep_bytes:
             chunk = sock.recv(65536)
             if not chunk:
