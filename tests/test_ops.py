@@ -5,9 +5,12 @@
 import asyncio
 import hashlib
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from stario.testing import TestClient
 from tests.conftest import SETUP_TOKEN, bearer, request_policy, signed_in_client
 
@@ -168,3 +171,20 @@ async def _upload_two(config: Config, token: str) -> list[str]:
 
 def _line(out: str, label: str) -> str:
     return next(line for line in out.splitlines() if line.startswith(label))
+
+
+def test_backup_to_another_filesystem_copies(config, owner, capsys):
+    other = Path("/dev/shm")
+    if not other.is_dir() or other.stat().st_dev == config.data_dir.parent.stat().st_dev:
+        pytest.skip("no second filesystem at /dev/shm")
+    ids = asyncio.run(_upload_two(config, owner[1]))
+    dest = Path(tempfile.mkdtemp(dir=other)) / "backup"
+    try:
+        assert main(["backup", str(dest), "--data-dir", str(config.data_dir)]) == 0
+        assert "0 hard-linked, 2 copied" in capsys.readouterr().out
+        for file_id in ids:
+            copied = dest / "uploads" / file_id[:2] / file_id
+            assert copied.read_bytes() == blob_of(config, file_id).read_bytes()
+        assert main(["check", "--data-dir", str(dest)]) == 0
+    finally:
+        shutil.rmtree(dest.parent)
