@@ -68,7 +68,8 @@ def print_survey(found: Survey, *, server_running: bool) -> None:
         ("blobs", _count(found.blobs, found.blob_bytes)),
         ("orphans", _count(len(found.orphans), sum(b.size for b in found.orphans))
          + "  blobs without a row"),
-        ("missing", _count(len(found.missing)) + "  rows without a blob"),
+        ("missing", _count(len(found.missing), sum(m.size for m in found.missing))
+         + "  rows without a blob"),
         ("wrong size", _count(len(found.wrong_size)) + "  blobs whose size is not their row's"),
         ("temp files", _count(len(found.temp_files), sum(t.size for t in found.temp_files))
          + ("  uploads in flight" if server_running else "  left by a crash")),
