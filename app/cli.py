@@ -1,5 +1,6 @@
-"""`stowage serve` (flags and STOWAGE_* variables onto Stario's server config), and the
-account commands `stowage users ...` and `stowage tokens ...` (app/cli_accounts.py)."""
+"""`stowage serve` (flags and STOWAGE_* variables onto Stario's server config), the
+account commands `stowage users ...` and `stowage tokens ...` (app/cli_accounts.py),
+and `stowage check` and `stowage backup` (app/cli_ops.py)."""
 
 import argparse
 import sys
@@ -14,11 +15,13 @@ from stario.telemetry.core import Tracer
 
 from app.bundle import BundleError, ensure_datastar
 from app.cli_accounts import add_account_commands, run_account_command
+from app.cli_ops import add_ops_commands, run_ops_command
 from app.common.limits import connections_for, per_address_for, raise_open_file_limit
 from app.common.peers import ConnectionLimits, protocol_maker
 from app.config import SETTINGS, Config, ConfigError, uv_executable
 from app.ingest.rate import RateFloor
 from app.main import make_bootstrap
+from app.ops.lock import DataDirBusy, DataDirLock
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,9 +44,9 @@ def _parser() -> argparse.ArgumentParser:
             help=f"{setting.help} [env {setting.env}; default {default}]",
         )
     data_dir = next(setting for setting in SETTINGS if setting.name == "data_dir")
-    add_account_commands(
-        commands, f"{data_dir.help} [env {data_dir.env}; default {data_dir.default}]"
-    )
+    data_dir_help = f"{data_dir.help} [env {data_dir.env}; default {data_dir.default}]"
+    add_account_commands(commands, data_dir_help)
+    add_ops_commands(commands, data_dir_help)
     return parser
 
 
@@ -85,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             config = Config.load({"data_dir": args.pop("data_dir")})
         except ConfigError as exc:
             parser.exit(2, f"stowage: error: {exc}\n")
+        if command in ("check", "backup"):
+            return run_ops_command(command, args, config)
         return run_account_command(command, args, config)
     try:
         config = Config.load(args, stdout_is_tty=sys.stdout.isatty())
@@ -95,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
             )
     except ConfigError as exc:
         parser.exit(2, f"stowage: error: {exc}\n")
+    try:
+        # Held until the process ends; taken before anything else, so a second server
+        # on the same dir stops here, before it binds a port.
+        data_dir_lock = DataDirLock.acquire(config.data_dir)
+    except DataDirBusy as exc:
+        parser.exit(2, f"stowage: error: {exc}; stop it, or choose another --data-dir\n")
     try:
         if ensure_datastar(uv_executable()):
             print("stowage: fetched and verified the Datastar bundle", file=sys.stderr)
@@ -127,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             make_protocol=protocol_maker(limits),
         )
         uvloop.run(server.serve())
+    data_dir_lock.release()
     return 0
 
 

@@ -44,6 +44,8 @@ from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
 from app.ingest.progress import Progress
+from app.ops.lock import DataDirLock
+from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
 from app.shares.store import SHARES_SCHEMA
 from app.storage.blobs import BlobStore
 
@@ -59,17 +61,26 @@ def setup_link(config: Config, token: str) -> str:
 
 
 def make_bootstrap(
-    config: Config, *, setup_token: str | None = None, clock: Callable[[], float] = time.time
+    config: Config,
+    *,
+    setup_token: str | None = None,
+    clock: Callable[[], float] = time.time,
+    sweep_every: float = SWEEP_EVERY_SECONDS,
 ):
     """`setup_token` is the secret of this run's one-time setup link (a fresh one when
     not given); the link is printed when no account exists yet. `clock` is the wall
-    clock sessions and share links expire by (tests move it)."""
+    clock sessions and share links expire by (tests move it). `sweep_every` is how
+    often the running server reclaims blobs left without a row (app/ops/sweep.py)."""
     setup_secret = setup_token or secrets.token_urlsafe(32)
 
     async def bootstrap(app: App, span: Span) -> AsyncIterator[None]:
+        # Owning the data dir is what makes the start-up reclaim safe: no other
+        # process can have an upload between its blob's rename and its row's commit.
+        data_dir_lock = DataDirLock.acquire(config.data_dir)
         store = BlobStore(config.uploads_dir)
-        span.attr("stowage.stale_incoming_removed", await asyncio.to_thread(store.prepare))
+        await asyncio.to_thread(store.prepare)
         db = await open_catalog(config)
+        await reclaim_at_start(config.data_dir, span)
         if await count_accounts(db) == 0:
             print(
                 "stowage: no account exists yet. Open this link to create the first "
@@ -110,13 +121,25 @@ def make_bootstrap(
         uploads = Uploads(config, db, store, relay, progress, quotas)
         register_uploads(app, uploads)
         register_tokens(app, db, relay)
+        # Owned by the bootstrap rather than app.tasks: it never ends on its own (the
+        # TestClient drains app.tasks without signalling shutdown), so the teardown
+        # below cancels it, and the server's shutdown ends it through app.shutdown.
+        sweeper = asyncio.create_task(
+            sweep_periodically(
+                config.data_dir, span.tracer.create, lambda: app.shutdown, every=sweep_every
+            ),
+            name="stowage.sweep",
+        )
         try:
             yield
         finally:
             await uploads.wind_down()
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
             progress.close()
             passwords.close()
             await db.close()
             await asyncio.to_thread(store.close)
+            data_dir_lock.release()
 
     return bootstrap

@@ -1,0 +1,166 @@
+"""`stowage check [--repair]` and `stowage backup DEST`: keeping a data dir whole from
+the command line (the engine is app/ops/).
+
+`check` only reads, so it may run beside a server; `--repair` changes the dir and so
+needs it to itself (the running server's own sweep repairs meanwhile). Exit status: 0
+consistent / done, 1 a problem found (or left), 2 bad input or a dir in use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.config import Config
+from app.ingest.pipeline import human_bytes
+from app.ops.backup import BackupRefused, back_up
+from app.ops.check import CATALOG_NAME, NotADataDir, Survey, survey
+from app.ops.lock import DataDirBusy, DataDirLock
+from app.ops.sweep import ORPHAN_GRACE_SECONDS, reclaim
+
+# Ids listed per kind of problem; the counts are always whole.
+LISTED = 20
+
+
+def add_ops_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], data_dir_help: str
+) -> None:
+    check = commands.add_parser(
+        "check",
+        help="compare the blobs on disk with the catalog; exit 1 on a problem",
+        description="Count rows, blobs, blobs without a row (orphans), rows without a "
+        "blob (missing), temp files and bytes. Read-only, so it may run beside a server. "
+        "Exit status 0 when consistent, 1 when a problem was found.",
+    )
+    check.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=data_dir_help)
+    check.add_argument(
+        "--repair",
+        action="store_true",
+        help="remove orphan blobs and temp files (the server must be stopped); "
+        "rows without a blob are listed, never deleted",
+    )
+    backup = commands.add_parser(
+        "backup",
+        help="copy the data dir consistently, even while the server runs",
+        description="Copy the catalog (SQLite online backup) and the blobs its rows name "
+        "into DEST, a new or empty directory: hard links when DEST is on the same "
+        "filesystem, else copies checked against each file's sha256. Accounts, tokens "
+        "and sessions come along. DEST can be served with `stowage serve --data-dir DEST`.",
+    )
+    backup.add_argument("dest", metavar="DEST", help="a new or empty directory")
+    backup.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=data_dir_help)
+    backup.add_argument(
+        "--copy",
+        action="store_true",
+        help="copy every blob even on the same filesystem (a hard link shares the disk "
+        "with the original, so it does not survive losing that disk)",
+    )
+
+
+def _count(n: int, size: int | None = None) -> str:
+    return f"{n:>8}" + (f"  ({human_bytes(size)})" if size is not None else "")
+
+
+def print_survey(found: Survey, *, server_running: bool) -> None:
+    lines = [
+        ("rows", _count(found.rows, found.row_bytes)),
+        ("blobs", _count(found.blobs, found.blob_bytes)),
+        ("orphans", _count(len(found.orphans), sum(b.size for b in found.orphans))
+         + "  blobs without a row"),
+        ("missing", _count(len(found.missing), sum(m.size for m in found.missing))
+         + "  rows without a blob"),
+        ("wrong size", _count(len(found.wrong_size)) + "  blobs whose size is not their row's"),
+        ("temp files", _count(len(found.temp_files), sum(t.size for t in found.temp_files))
+         + ("  uploads in flight" if server_running else "  left by a crash")),
+    ]  # fmt: skip
+    if found.unclaimed:
+        lines.append(
+            ("committing", _count(len(found.unclaimed)) + "  new blobs whose row is on its way")
+        )
+    for label, text in lines:
+        print(f"{label:<11}{text}")
+    for blob in found.orphans[:LISTED]:
+        print(f"orphan     {blob.id}  {human_bytes(blob.size)}")
+    for row in found.missing[:LISTED]:
+        print(f"missing    {row.id}  {row.name!r}  owner {row.owner}")
+    for blob in found.wrong_size[:LISTED]:
+        print(f"wrong size {blob.id}  {human_bytes(blob.size)} on disk")
+
+
+def _check(config: Config, repair: bool) -> int:
+    data_dir = config.data_dir
+    if not (data_dir / CATALOG_NAME).is_file():
+        raise NotADataDir(f"{data_dir} holds no Stowage catalog ({CATALOG_NAME})")
+    running = DataDirLock.is_held_elsewhere(data_dir)
+    if repair:
+        try:
+            lock = DataDirLock.acquire(data_dir)
+        except DataDirBusy as exc:
+            print(
+                f"stowage check: error: {exc}: stop the server to repair; while it runs, "
+                "its own sweep reclaims orphan blobs",
+                file=sys.stderr,
+            )
+            return 2
+        with lock:
+            done = reclaim(data_dir, grace_seconds=0.0, temp=True)
+            print(
+                f"repaired: removed {done.temp_files} temp file(s) "
+                f"({human_bytes(done.temp_bytes)}) and {done.orphans} orphan blob(s) "
+                f"({human_bytes(done.orphan_bytes)})"
+            )
+            found = survey(data_dir, grace_seconds=0.0)
+    else:
+        # Beside a running server, a blob without a row may be an upload about to
+        # commit: only one older than the grace counts. With no server, any does.
+        found = survey(data_dir, grace_seconds=ORPHAN_GRACE_SECONDS if running else 0.0)
+    print(
+        f"data dir   {data_dir.resolve()}"
+        + ("  (a server is running: read-only)" if running and not repair else "")
+    )
+    print_survey(found, server_running=running)
+    leftovers = 0 if running else len(found.temp_files)
+    if found.problems or leftovers:
+        hint = "" if repair else "; `stowage check --repair` (server stopped) reclaims orphans"
+        if found.missing:
+            hint += (
+                "; rows without a blob are never deleted by Stowage: restore the blob, or "
+                "delete the file in the app (DELETE /files/{id})"
+            )
+        print(f"PROBLEM: not consistent{hint}")
+        return 1
+    print("consistent")
+    return 0
+
+
+def _backup(config: Config, dest: str, copy: bool) -> int:
+    try:
+        done = back_up(config.data_dir, Path(dest), link=not copy)
+    except BackupRefused as exc:
+        print(f"stowage backup: error: {exc}", file=sys.stderr)
+        return 2
+    how = f"{done.linked} hard-linked, {done.copied} copied"
+    print(
+        f"backed up {done.files} file(s) ({human_bytes(done.file_bytes)}; {how}) and the "
+        f"catalog ({human_bytes(done.catalog_bytes)}) to {dest} in {done.seconds:.2f} s"
+    )
+    if done.dropped:
+        print(f"{done.dropped} file(s) deleted during the backup are not in it")
+    if done.missing:
+        print(
+            f"PROBLEM: {len(done.missing)} row(s) had no blob in the source already "
+            f"(first: {', '.join(done.missing[:5])}); `stowage check` on the source lists them"
+        )
+        return 1
+    return 0
+
+
+def run_ops_command(command: str, args: dict, config: Config) -> int:
+    try:
+        if command == "check":
+            return _check(config, args["repair"])
+        return _backup(config, args["dest"], args["copy"])
+    except NotADataDir as exc:
+        print(f"stowage {command}: error: {exc}", file=sys.stderr)
+        return 2

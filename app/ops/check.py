@@ -1,0 +1,163 @@
+"""What a data dir holds, compared with what its catalog says: the engine of
+`stowage check` and of the server's own sweep.
+
+A blob is `uploads/<id[:2]>/<id>`, a temp file `uploads/.incoming/<id>.part`, a row a
+line of the `files` table. The survey may run beside a live server, whose writes
+race with it: an upload renames its blob into place *before* its row commits, and a
+delete removes the row *before* the blob. So every difference the first pass finds is
+looked at again afterwards (is the row there now? the blob?), and a blob without a row
+only counts as an orphan once it is older than a grace period, as no upload takes
+that long between rename and commit.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.storage.blobs import INCOMING, is_blob_id
+
+CATALOG_NAME = "stowage.db"
+UPLOADS_NAME = "uploads"
+
+
+class NotADataDir(Exception):
+    """The directory holds no Stowage catalog; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    id: str
+    path: Path
+    size: int
+    age: float  # seconds since its last write
+
+
+@dataclass(frozen=True, slots=True)
+class MissingBlob:
+    id: str
+    name: str
+    owner: str | None
+    size: int
+
+
+@dataclass(slots=True)
+class Survey:
+    rows: int = 0
+    row_bytes: int = 0
+    blobs: int = 0
+    blob_bytes: int = 0
+    orphans: list[Blob] = field(default_factory=list)  # no row, older than the grace
+    unclaimed: list[Blob] = field(default_factory=list)  # no row yet, younger: in flight
+    missing: list[MissingBlob] = field(default_factory=list)  # a row, no blob
+    wrong_size: list[Blob] = field(default_factory=list)  # the blob's size is not its row's
+    temp_files: list[Blob] = field(default_factory=list)
+
+    @property
+    def problems(self) -> int:
+        return len(self.orphans) + len(self.missing) + len(self.wrong_size)
+
+
+def connect_read_only(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection: safe beside a running server (WAL lets it read a
+    committed snapshot while the server writes)."""
+    if not db_path.is_file():
+        raise NotADataDir(f"{db_path.parent} holds no Stowage catalog ({db_path.name})")
+    conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+@contextmanager
+def read_only(db_path: Path) -> Iterator[sqlite3.Connection]:
+    conn = connect_read_only(db_path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _walk(root: Path, *, now: float) -> Iterator[Blob]:
+    """Every committed blob under `root`: a 22-character id in its two-letter shard."""
+    try:
+        shards = list(os.scandir(root))
+    except FileNotFoundError:
+        return
+    for shard in shards:
+        if shard.name == INCOMING or not shard.is_dir(follow_symlinks=False):
+            continue
+        try:
+            entries = list(os.scandir(shard.path))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if not (is_blob_id(entry.name) and entry.name[:2] == shard.name):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed meanwhile (a delete)
+            yield Blob(entry.name, Path(entry.path), info.st_size, now - info.st_mtime)
+
+
+def temp_files(uploads: Path, *, now: float | None = None) -> list[Blob]:
+    now = time.time() if now is None else now
+    found = []
+    try:
+        entries = list(os.scandir(uploads / INCOMING))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        if not entry.name.endswith(".part"):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        found.append(Blob(entry.name[:-5], Path(entry.path), info.st_size, now - info.st_mtime))
+    return found
+
+
+def _row_exists(conn: sqlite3.Connection, blob_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM files WHERE id = ?", (blob_id,)).fetchone() is not None
+
+
+def survey(data_dir: Path, *, grace_seconds: float) -> Survey:
+    """Compare the blobs on disk with the catalog's rows (see the module doc)."""
+    uploads = data_dir / UPLOADS_NAME
+    now = time.time()
+    with read_only(data_dir / CATALOG_NAME) as conn:
+        rows: dict[str, tuple[int, str, str | None]] = {
+            blob_id: (size, name, owner)
+            for blob_id, size, name, owner in conn.execute(
+                "SELECT id, size, name, owner FROM files"
+            )
+        }
+        blobs = {blob.id: blob for blob in _walk(uploads, now=now)}
+        found = Survey(
+            rows=len(rows),
+            row_bytes=sum(size for size, _, _ in rows.values()),
+            blobs=len(blobs),
+            blob_bytes=sum(blob.size for blob in blobs.values()),
+            temp_files=temp_files(uploads, now=now),
+        )
+        # A fresh read per candidate: a row committed (or deleted) since the first
+        # read is seen now.
+        for blob_id, blob in blobs.items():
+            if blob_id in rows:
+                if blob.size != rows[blob_id][0]:
+                    found.wrong_size.append(blob)
+            elif not _row_exists(conn, blob_id):
+                (found.orphans if blob.age >= grace_seconds else found.unclaimed).append(blob)
+        for blob_id, (size, name, owner) in rows.items():
+            if blob_id in blobs:
+                continue
+            path = uploads / blob_id[:2] / blob_id
+            if not path.exists() and _row_exists(conn, blob_id):
+                found.missing.append(MissingBlob(blob_id, name, owner, size))
+    return found
