@@ -70,6 +70,7 @@ async def test_the_running_sweep_reclaims_old_orphans_only_and_reports_missing_b
         make_bootstrap(config, setup_token=SETUP_TOKEN, sweep_every=0.05),
         requests=request_policy(config),
         headers=bearer(owner[1]),
+        base_url=config.public_url,
     ) as client:
         first, second = [
             (await client.put(f"/uploads/{n}.txt", content=n.encode() * 100)).json()["files"][0]

@@ -17,8 +17,9 @@ Conventions README.md follows:
   (STOWAGE_DATA_DIR), as `var` does for a reader in the repository; `uv run` finds
   the project through UV_PROJECT.
 - Each line runs with bash, stdin empty (a command that reads a password gets it
-  piped, as the README shows), in a fresh directory holding only the example files
-  it names (EXAMPLE_FILES). curl runs as `curl --fail-with-body -sS`: an HTTP error
+  piped, as the README shows), in its block's own directory (a fresh one per block,
+  as a reader's shell stays in one), where the example files it names
+  (EXAMPLE_FILES) are put before it runs. curl runs as `curl --fail-with-body -sS`: an HTTP error
   status fails the line. Every line must exit 0; a line that uploads a file (`-T F`,
   `@F`) must leave a new stored file with F's sha256; a line that downloads (`-O`)
   must write a file with the exact bytes of the example file of that name.
@@ -175,6 +176,8 @@ class Session:
     def __init__(self, env: dict[str, str], work: Path, server: RunningServer) -> None:
         self.env = dict(env)
         self.work = work
+        self.cwd = work / f"block-{len(list(work.glob('block-*')))}"
+        self.cwd.mkdir()
         self.server = server
         self.catalog = Catalog(server.data_dir)
         self.port = server.base_url.rsplit(":", 1)[1]
@@ -193,11 +196,15 @@ class Session:
 
     def run(self, command: Command, index: int) -> None:
         text = self.substitute(command)
-        cwd = self.work / f"line-{command.line_number}-{index}"
-        cwd.mkdir()
+        cwd = self.cwd
         named = [name for name in EXAMPLE_FILES if re.search(rf"\b{re.escape(name)}\b", text)]
+        for name in EXAMPLE_FILES:
+            # Put there for an earlier line: a download (curl -OJ never overwrites)
+            # must find room for the name it is given.
+            (cwd / name).unlink(missing_ok=True)
         for name in named:
             (cwd / name).write_bytes(EXAMPLE_FILES[name])
+        present = {path.name for path in cwd.iterdir()}
         uploads = UPLOADED.findall(text)
         unknown = [name for name in uploads if name not in EXAMPLE_FILES]
         assert not unknown, f"{command}: add {unknown} to EXAMPLE_FILES"
@@ -227,7 +234,7 @@ class Session:
                 f"{command}\n{name} was not stored:\n{output}"
             )
         if re.search(r"\s-[A-Za-z]*O", text):
-            written = [p for p in cwd.iterdir() if p.name not in named]
+            written = [p for p in cwd.iterdir() if p.name not in present]
             assert written, f"{command}\ndownloaded nothing:\n{output}"
             for path in written:
                 assert path.name in EXAMPLE_FILES, f"{command}: unexpected file {path.name}"
