@@ -9,7 +9,7 @@ and writes to that principal.
 import asyncio
 import secrets
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from stario import App, Assets, Relay, Span
 from stario.http import same_origin, security_headers
@@ -23,7 +23,7 @@ from app.bundle import ASSETS_DIR
 from app.common.http import json_errors
 from app.common.shell import PageAssets
 from app.config import Config
-from app.db import Database
+from app.db import Database, Spawn
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
 from app.features.files.commands import register_file_commands
@@ -32,14 +32,26 @@ from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
+from app.ingest.budget import MemoryBudget
+from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Progress
 from app.storage.blobs import BlobStore
+from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
 CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA
 
 
-async def open_catalog(config: Config) -> Database:
-    return await Database.open(config.db_path, CATALOG_SCHEMA)
+async def open_catalog(
+    config: Config, *, spawn: Spawn | None = None, make_room: Callable[[], None] | None = None
+) -> Database:
+    return await Database.open(config.db_path, CATALOG_SCHEMA, spawn=spawn, make_room=make_room)
+
+
+def min_free_bytes(config: Config) -> int:
+    """The free-space floor: as configured, else a share of the data dir's filesystem."""
+    if config.min_free_bytes is not None:
+        return config.min_free_bytes
+    return default_min_free(config.uploads_dir)
 
 
 def setup_link(config: Config, token: str) -> str:
@@ -52,9 +64,20 @@ def make_bootstrap(config: Config, *, setup_token: str | None = None):
     setup_secret = setup_token or secrets.token_urlsafe(32)
 
     async def bootstrap(app: App, span: Span) -> AsyncIterator[None]:
-        store = BlobStore(config.uploads_dir)
+        floor = min_free_bytes(config)
+        store = BlobStore(config.uploads_dir, min_free_bytes=floor)
         span.attr("stowage.stale_incoming_removed", await asyncio.to_thread(store.prepare))
-        db = await open_catalog(config)
+        reserve = CatalogReserve(config.data_dir, min_free_bytes=floor)
+        reserved = await asyncio.to_thread(reserve.keep)
+        print(
+            f"stowage: uploads leave {human_bytes(floor)} free on the data dir's filesystem"
+            f" (--min-free-bytes); {human_bytes(free_bytes(config.uploads_dir))} free now"
+            + ("" if reserved else "; no room for the catalog's reserve yet"),
+            file=sys.stderr,
+            flush=True,
+        )
+        span.attrs({"stowage.min_free_bytes": floor, "stowage.catalog_reserve": reserved})
+        db = await open_catalog(config, spawn=app.create_task, make_room=reserve.make_room)
         if await count_accounts(db) == 0:
             print(
                 "stowage: no account exists yet. Open this link to create the first "
@@ -78,8 +101,14 @@ def make_bootstrap(config: Config, *, setup_token: str | None = None):
         register_auth(app, Auth(db, gate, passwords, Throttle(), assets, setup_token=setup_secret))
         register_home(app, gate, config, db, assets, relay, progress, quotas)
         register_files(app, db, store)
-        register_file_commands(app, db, store, relay)
-        register_uploads(app, Uploads(config, db, store, relay, progress, quotas))
+        register_file_commands(app, db, store, relay, reserve)
+        signals_memory = MemoryBudget(config.signals_memory_bytes)
+        register_uploads(
+            app,
+            Uploads(
+                config, db, store, relay, progress, quotas, signals_memory, spawn=app.create_task
+            ),
+        )
         register_tokens(app, db, relay)
         try:
             yield

@@ -138,9 +138,7 @@ async def test_readers_never_see_a_group_that_is_rolled_back(tmp_path):
         return 0
 
     await db.conn.create_function("pause", 0, pause)
-    await db.conn.execute(
-        "CREATE TRIGGER hold AFTER INSERT ON child BEGIN SELECT pause(); END"
-    )
+    await db.conn.execute("CREATE TRIGGER hold AFTER INSERT ON child BEGIN SELECT pause(); END")
     await db.conn.commit()
     writing = asyncio.ensure_future(db.insert_many(CHILD, [(1, 999)]))
     assert await asyncio.to_thread(inside.wait, 10)
