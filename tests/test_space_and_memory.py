@@ -103,3 +103,41 @@ async def test_delete_answers_and_repaints_even_when_the_blob_cannot_be_removed(
         assert "stuck.txt" not in painted
     assert (await client.get(f"/files/{file_id}")).status_code == 404
     assert (await client.get("/api/files")).json()["files"] == []
+
+
+async def test_an_uploads_catalog_write_runs_in_the_apps_task_set(config, owner, monkeypatch):
+    """While an upload's row is being committed, both the shielded recording and the
+    group commit are tasks Stario's shutdown knows of (it waits for them)."""
+    import threading
+
+    opened = []
+    real_open = app.main.open_catalog
+
+    async def open_and_remember(*args, **kwargs):
+        db = await real_open(*args, **kwargs)
+        opened.append(db)
+        return db
+
+    monkeypatch.setattr(app.main, "open_catalog", open_and_remember)
+    inside, go = threading.Event(), threading.Event()
+
+    def pause() -> int:
+        inside.set()
+        go.wait(10)
+        return 0
+
+    async with signed_in_client(config, owner[1]) as client:
+        [db] = opened
+        await db.conn.create_function("pause", 0, pause)
+        await db.conn.execute(
+            "CREATE TEMP TRIGGER hold AFTER INSERT ON files BEGIN SELECT pause(); END"
+        )
+        await db.conn.commit()
+        sending = asyncio.ensure_future(client.put("/uploads/a.txt", content=b"a"))
+        try:
+            assert await asyncio.to_thread(inside.wait, 10)
+            running = {task.get_coro().__qualname__ for task in client.app.tasks}  # type: ignore[union-attr]
+            assert {"Uploads._record", "Database._commit_waiting"} <= running, running
+        finally:
+            go.set()
+        assert (await sending).status_code == 201
