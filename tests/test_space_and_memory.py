@@ -3,6 +3,7 @@ signals memory budget and file count, and a delete whose blob cannot be removed.
 
 import asyncio
 import base64
+import os
 
 import pytest
 from tests.conftest import signed_in_client, stored_blobs
@@ -141,3 +142,17 @@ async def test_an_uploads_catalog_write_runs_in_the_apps_task_set(config, owner,
         finally:
             go.set()
         assert (await sending).status_code == 201
+
+
+def test_the_free_space_floor_setting(tmp_path):
+    from app.main import min_free_bytes
+    from app.storage.space import default_min_free
+
+    def floor(**flags: str) -> int:
+        return min_free_bytes(Config.load({"data_dir": str(tmp_path), **flags}, environ={}))
+
+    assert floor(min_free_bytes="0") == 0
+    assert floor(min_free_bytes="10MiB") == 10 * 1024 * 1024
+    stats = os.statvfs(tmp_path)
+    expected = min(int(stats.f_blocks * stats.f_frsize * 0.05), 1024**3)
+    assert floor() == default_min_free(tmp_path / "uploads") == expected
