@@ -92,6 +92,11 @@ class CatalogReserve:
     def make_room(self) -> None:
         """Before a catalog write: on a (nearly) full disk, give the reserve up. One
         statvfs, microseconds, so it runs on the event loop."""
-        if self.held and free_bytes(self.data_dir) < RELEASE_BELOW_BYTES:
-            self.path.unlink(missing_ok=True)
-            self.held = False
+        if not self.held:
+            return
+        try:
+            if free_bytes(self.data_dir) < RELEASE_BELOW_BYTES:
+                self.path.unlink(missing_ok=True)
+                self.held = False
+        except OSError:
+            pass  # then the write itself meets the trouble, and reports it
