@@ -77,6 +77,11 @@ def parse_bytes(text: str) -> int:
     return value
 
 
+def _bytes_or_zero(text: str) -> int:
+    """Bytes, or 0 to turn the check off."""
+    return 0 if text.strip() == "0" else parse_bytes(text)
+
+
 def _quota(text: str) -> int | None:
     """Bytes, or `none` for no quota."""
     return None if text.strip().lower() == "none" else parse_bytes(text)
@@ -214,6 +219,21 @@ SETTINGS: tuple[Setting, ...] = (
         "largest JSON (Datastar file signals) upload body",
     ),
     Setting(
+        "signals_memory_bytes",
+        str(64 * MiB),
+        _int_between(MiB, STARIO_MAX_BODY_BYTES),
+        "memory all JSON file-signal bodies together may take at once; beyond it a"
+        " request waits a few seconds, then gets 503 with Retry-After",
+    ),
+    Setting(
+        "min_free_bytes",
+        None,
+        _bytes_or_zero,
+        "free space uploads always leave on the data dir's filesystem, so the catalog"
+        " can still commit and delete (507 beyond it; 0 turns it off);"
+        " default a twentieth of the filesystem, at most 1GiB, computed at start",
+    ),
+    Setting(
         "public_url",
         None,
         _public_url,
@@ -315,6 +335,8 @@ class Config:
     body_timeout: float
     max_file_bytes: int
     max_signals_bytes: int
+    signals_memory_bytes: int
+    min_free_bytes: int | None
     public_url: str
     trusted_proxies: frozenset[str]
     allowed_hosts: tuple[str, ...]

@@ -1,96 +1,195 @@
 """The catalog's SQLite connections.
 
 Writes go through one aiosqlite connection (its own thread), serialised by a lock
-and group-committed. Point reads on the request path (who is this token, how much
-has this account stored) use a second, read-only connection straight on the event
-loop: an indexed lookup there costs a few microseconds, where a hop to aiosqlite's
-thread and back costs a few hundred, and in WAL mode a reader never waits for the
-writer.
+and group-committed. Reads never touch it: a second aiosqlite connection, read-only
+and on its own thread, answers lists and lookups, so a read sees only committed rows
+(never a row of a group that is later rolled back) and never queues behind the
+writer's fsync. Point reads on the request path (who is this token, how much has
+this account stored) use a third, synchronous read-only connection straight on the
+event loop: an indexed lookup there costs a few microseconds, where a hop to a
+thread and back costs a few hundred. In WAL mode no reader waits for the writer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 type Rows = list[tuple[object, ...]]
 type Row = tuple[object, ...]
+type Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
+type Request = tuple[str, Rows, asyncio.Future[None]]
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLITE_FULL ("database or disk is full"): the catalog could not grow."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (
+        isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF == sqlite3.SQLITE_FULL
+    )
+
+
+def _write_group(conn: sqlite3.Connection, group: list[tuple[str, Rows]]) -> list[Exception | None]:
+    """One transaction for the whole group, one savepoint per request inside it: a
+    request whose rows fail is rolled back to its savepoint alone, the others stay,
+    and the group still pays a single commit (one WAL fsync). Runs on the writer's
+    thread, so a whole group costs one hop. Raises when the transaction as a whole
+    fails (COMMIT, or SQLite rolling everything back after SQLITE_FULL or an I/O
+    error); then no request of the group is stored."""
+    outcomes: list[Exception | None] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, rows in group:
+            conn.execute("SAVEPOINT request")
+            try:
+                conn.executemany(sql, rows)
+            except sqlite3.Error as exc:
+                if not conn.in_transaction:
+                    raise  # SQLite rolled the whole transaction back itself
+                conn.execute("ROLLBACK TO request")
+                conn.execute("RELEASE request")
+                outcomes.append(exc)
+            else:
+                conn.execute("RELEASE request")
+                outcomes.append(None)
+        conn.commit()
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()  # may raise too; the caller answers everyone either way
+        raise
+    return outcomes
 
 
 class Database:
-    """The shared connection plus a lock, so concurrent handlers' transactions never
+    """The writer connection plus a lock, so concurrent handlers' transactions never
     interleave on it (one handler's rollback must not undo another's insert).
 
     Inserts are group-committed: requests that arrive while a commit is under way
     are written together in the next one, so sixteen concurrent uploads share one
-    WAL fsync and two trips to SQLite's thread instead of paying for sixteen."""
+    WAL fsync and one trip to SQLite's thread instead of paying for sixteen.
 
-    def __init__(self, conn: aiosqlite.Connection, reader: sqlite3.Connection) -> None:
+    `spawn` starts the committing task; the app passes Stario's `app.create_task`,
+    so shutdown waits for a commit in flight instead of abandoning its callers.
+    `make_room`, when given, runs before every write transaction (see
+    app/storage/space.py: it frees the catalog's reserve on a full disk)."""
+
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        point_reader: sqlite3.Connection,
+        *,
+        spawn: Spawn | None = None,
+        make_room: Callable[[], None] | None = None,
+    ) -> None:
         self.conn = conn
         self._reader = reader
+        self._point_reader = point_reader
+        self._spawn: Spawn = spawn or asyncio.create_task
+        self.make_room = make_room
         self._write_lock = asyncio.Lock()
-        self._waiting: list[tuple[str, Rows, asyncio.Future[None]]] = []
+        self._waiting: list[Request] = []
         self._committer: asyncio.Task[None] | None = None
 
     def read_one(self, sql: str, params: tuple[object, ...] = ()) -> Row | None:
         """One row by an indexed lookup, on the calling thread (see the module doc)."""
-        row: Row | None = self._reader.execute(sql, params).fetchone()
+        row: Row | None = self._point_reader.execute(sql, params).fetchone()
         return row
+
+    async def fetch_all(self, sql: str, params: tuple[object, ...] = ()) -> Rows:
+        """Every row of a query, on the read-only connection's thread: committed rows
+        only, and never behind a commit in flight."""
+        async with self._reader.execute(sql, params) as cursor:
+            return [tuple(row) async for row in cursor]
+
+    async def fetch_one(self, sql: str, params: tuple[object, ...] = ()) -> Row | None:
+        async with self._reader.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return tuple(row) if row is not None else None
 
     async def insert_many(self, sql: str, rows: Rows) -> None:
         """Insert `rows`, all or none, durably committed when this returns."""
         committed = asyncio.get_running_loop().create_future()
         self._waiting.append((sql, rows, committed))
         if self._committer is None:
-            self._committer = asyncio.create_task(self._commit_waiting())
+            self._committer = self._spawn(self._commit_waiting())
         await committed
 
     async def _commit_waiting(self) -> None:
         try:
             while self._waiting:
                 group, self._waiting = self._waiting, []
-                async with self._write_lock:
-                    try:
-                        await self._write(group)
-                    except Exception:
-                        await self.conn.rollback()
-                        # One request's bad rows must not sink the others.
-                        for request in group:
-                            await self._write_alone(request)
-                        continue
-                for _, _, committed in group:
-                    if not committed.done():
-                        committed.set_result(None)
+                await self._commit_group(group)
         finally:
+            # Should this task end early, requests still queued are answered too.
+            waiting, self._waiting = self._waiting, []
+            for _, _, committed in waiting:
+                if not committed.done():
+                    committed.set_exception(RuntimeError("the catalog is shutting down"))
             self._committer = None
 
-    async def _write(self, group: list[tuple[str, Rows, asyncio.Future[None]]]) -> None:
-        by_statement: dict[str, Rows] = {}
-        for sql, rows, _ in group:
-            by_statement.setdefault(sql, []).extend(rows)
-        for sql, rows in by_statement.items():
-            await self.conn.executemany(sql, rows)
-        await self.conn.commit()
-
-    async def _write_alone(self, request: tuple[str, Rows, asyncio.Future[None]]) -> None:
-        committed = request[2]
+    async def _commit_group(self, group: list[Request]) -> None:
+        """Write `group` and answer every one of its callers, whatever happens."""
+        interrupted: BaseException | None = None
         try:
-            await self._write([request])
+            async with self._write_lock:
+                self._room()
+                hop = asyncio.ensure_future(
+                    self._on_writer_thread([(sql, rows) for sql, rows, _ in group])
+                )
+                try:
+                    await asyncio.shield(hop)
+                except asyncio.CancelledError as cancel:
+                    # The writer's thread finishes the transaction regardless: wait for
+                    # its real outcome, so no caller is told "failed" about a row that
+                    # was committed (its blob would be removed under it).
+                    interrupted = cancel
+                    await asyncio.wait({hop})
+                outcomes = hop.result()
         except Exception as exc:
-            await self.conn.rollback()
-            if not committed.done():
-                committed.set_exception(exc)
-        else:
-            if not committed.done():
+            # The group as a whole failed (COMMIT, or a ROLLBACK after it): every
+            # caller hears of it, none is left waiting.
+            outcomes = [exc] * len(group)
+        for (_, _, committed), outcome in zip(group, outcomes, strict=True):
+            if committed.done():
+                continue
+            if outcome is None:
                 committed.set_result(None)
+            else:
+                committed.set_exception(outcome)
+        if interrupted is not None:
+            raise interrupted
+
+    async def _on_writer_thread(self, group: list[tuple[str, Rows]]) -> list[Exception | None]:
+        # aiosqlite has no public "run this function on the connection's thread";
+        # `_execute` is that. A whole group in one hop: with a hop per statement,
+        # the savepoints would cost every request three thread round trips.
+        # aiosqlite is pinned in uv.lock; tests/test_db.py covers this path.
+        def run() -> list[Exception | None]:
+            return _write_group(self.conn._conn, group)
+
+        outcomes: list[Exception | None] = await self.conn._execute(run)
+        return outcomes
+
+    def _room(self) -> None:
+        if self.make_room is not None:
+            self.make_room()
 
     @classmethod
-    async def open(cls, path: Path, schema: str) -> Database:
+    async def open(
+        cls,
+        path: Path,
+        schema: str,
+        *,
+        spawn: Spawn | None = None,
+        make_room: Callable[[], None] | None = None,
+    ) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path)
         try:
@@ -104,14 +203,18 @@ class Database:
             # aiosqlite's thread would otherwise keep the process alive after the error.
             await conn.close()
             raise
-        reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        reader.execute("PRAGMA query_only=1")
-        reader.execute("PRAGMA busy_timeout=1000")
-        return cls(conn, reader)
+        reader = await aiosqlite.connect(path, isolation_level=None)
+        await reader.execute("PRAGMA query_only=1")
+        await reader.execute("PRAGMA busy_timeout=1000")
+        point_reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        point_reader.execute("PRAGMA query_only=1")
+        point_reader.execute("PRAGMA busy_timeout=1000")
+        return cls(conn, reader, point_reader, spawn=spawn, make_room=make_room)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
+            self._room()
             try:
                 yield self.conn
                 await self.conn.commit()
@@ -119,12 +222,9 @@ class Database:
                 await self.conn.rollback()
                 raise
 
-    async def fetch_all(self, sql: str, params: tuple[object, ...] = ()) -> Rows:
-        async with self.conn.execute(sql, params) as cursor:
-            return [tuple(row) async for row in cursor]
-
     async def close(self) -> None:
         if self._committer is not None:
-            await self._committer
+            await asyncio.gather(self._committer, return_exceptions=True)
         await self.conn.close()
-        self._reader.close()
+        await self._reader.close()
+        self._point_reader.close()

@@ -33,7 +33,7 @@ from app.common.http import (
 from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets
 from app.config import Config
-from app.db import Database
+from app.db import Database, Spawn
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
 from app.features.files.commands import register_file_commands
@@ -43,17 +43,29 @@ from app.features.home.handlers import register_home
 from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
+from app.ingest.budget import MemoryBudget
+from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
 from app.shares.store import SHARES_SCHEMA
 from app.storage.blobs import BlobStore
+from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
 CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA
 
 
-async def open_catalog(config: Config) -> Database:
-    return await Database.open(config.db_path, CATALOG_SCHEMA)
+async def open_catalog(
+    config: Config, *, spawn: Spawn | None = None, make_room: Callable[[], None] | None = None
+) -> Database:
+    return await Database.open(config.db_path, CATALOG_SCHEMA, spawn=spawn, make_room=make_room)
+
+
+def min_free_bytes(config: Config) -> int:
+    """The free-space floor: as configured, else a share of the data dir's filesystem."""
+    if config.min_free_bytes is not None:
+        return config.min_free_bytes
+    return default_min_free(config.uploads_dir)
 
 
 def setup_link(config: Config, token: str) -> str:
@@ -77,9 +89,20 @@ def make_bootstrap(
         # Owning the data dir is what makes the start-up reclaim safe: no other
         # process can have an upload between its blob's rename and its row's commit.
         data_dir_lock = DataDirLock.acquire(config.data_dir)
-        store = BlobStore(config.uploads_dir)
+        floor = min_free_bytes(config)
+        store = BlobStore(config.uploads_dir, min_free_bytes=floor)
         await asyncio.to_thread(store.prepare)
-        db = await open_catalog(config)
+        reserve = CatalogReserve(config.data_dir, min_free_bytes=floor)
+        reserved = await asyncio.to_thread(reserve.keep)
+        print(
+            f"stowage: uploads leave {human_bytes(floor)} free on the data dir's filesystem"
+            f" (--min-free-bytes); {human_bytes(free_bytes(config.uploads_dir))} free now"
+            + ("" if reserved else "; no room for the catalog's reserve yet"),
+            file=sys.stderr,
+            flush=True,
+        )
+        span.attrs({"stowage.min_free_bytes": floor, "stowage.catalog_reserve": reserved})
+        db = await open_catalog(config, spawn=app.create_task, make_room=reserve.make_room)
         await reclaim_at_start(config.data_dir, span)
         if await count_accounts(db) == 0:
             print(
@@ -117,8 +140,11 @@ def make_bootstrap(
         register_home(app, gate, config, db, assets, relay, progress, quotas)
         register_shares(app, Shares(config, db, store, gate, passwords, relay, assets))
         register_files(app, db, store)
-        register_file_commands(app, db, store, relay)
-        uploads = Uploads(config, db, store, relay, progress, quotas)
+        register_file_commands(app, db, store, relay, reserve)
+        signals_memory = MemoryBudget(config.signals_memory_bytes)
+        uploads = Uploads(
+            config, db, store, relay, progress, quotas, signals_memory, spawn=app.create_task
+        )
         register_uploads(app, uploads)
         register_tokens(app, db, relay)
         # Owned by the bootstrap rather than app.tasks: it never ends on its own (the

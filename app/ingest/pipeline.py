@@ -15,7 +15,7 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 from app.accounts.quotas import QuotaExceeded, Reservation
 from app.ingest.names import display_name
 from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
-from app.storage.blobs import BlobStore, StorageFull
+from app.storage.blobs import BlobStore, LowOnSpace, StorageFull
 
 
 class IngestError(Exception):
@@ -32,6 +32,8 @@ def _storage_errors() -> Iterator[None]:
     """Disk trouble, in words the uploader can act on."""
     try:
         yield
+    except LowOnSpace as exc:
+        raise almost_out_of_space(exc) from exc
     except StorageFull as exc:
         raise IngestError(507, "the server has no space left for uploads") from exc
     except OSError as exc:
@@ -47,6 +49,14 @@ def human_bytes(count: int) -> str:
             return f"{size:.1f} {unit}".replace(".0 ", " ")
         size /= 1024
     raise AssertionError("unreachable")
+
+
+def almost_out_of_space(exc: LowOnSpace) -> IngestError:
+    return IngestError(
+        507,
+        f"the server is almost out of space: {human_bytes(max(exc.free, 0))} free, and it"
+        f" keeps {human_bytes(exc.floor)} free for its catalog; this upload does not fit",
+    )
 
 
 def too_large(name: str, limit: int) -> IngestError:

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from stario.json import loads as json_loads
 
 from app.accounts.quotas import QuotaExceeded, Reservation
+from app.ingest.multipart import MAX_PARTS
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, over_quota, too_large
 from app.storage.blobs import BlobStore
 
 SIGNAL = "files"
+# Like a multipart form's parts: one request, at most this many files.
+MAX_FILES = MAX_PARTS
 # A multiple of 4, so every slice but the last is whole base64 quanta: 768 KiB decoded.
 BASE64_SLICE_CHARS = 1024 * 1024
 
@@ -41,6 +44,10 @@ def parse_file_signals(body: str | bytes) -> list[FileSignal]:
         )
     if not entries:
         raise IngestError(400, 'the "files" signal is empty: pick a file first')
+    if len(entries) > MAX_FILES:
+        raise IngestError(
+            413, f'the "files" signal has {len(entries)} files; at most {MAX_FILES} per request'
+        )
     files = []
     for number, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):

@@ -19,6 +19,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Protocol
 
+from app.storage.space import free_bytes
+
 # Each write call stays at 512 KiB: on these machines page-cache writes of 1 MiB
 # or more ran several times slower than 256-512 KiB ones.
 WRITE_PIECE_BYTES = 512 * 1024
@@ -99,7 +101,19 @@ class StorageFull(OSError):
     """The disk or quota is full: the upload could not be kept."""
 
 
+class LowOnSpace(StorageFull):
+    """Storing these bytes would leave less free than the floor (`--min-free-bytes`)
+    that keeps room for the catalog's commits and deletes."""
+
+    def __init__(self, free: int, floor: int) -> None:
+        super().__init__(errno.ENOSPC, "below the free-space floor")
+        self.free = free
+        self.floor = floor
+
+
 def _translate(exc: OSError) -> OSError:
+    if isinstance(exc, StorageFull):
+        return exc
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return StorageFull(exc.errno, "no space left for uploads")
     return exc
@@ -109,10 +123,23 @@ class BlobStore:
     """Blobs under `root`. Disk work runs on the store's own threads, so a clean-up
     that waits for a write still in progress can never starve behind it."""
 
-    def __init__(self, root: Path, *, threads: int = 8) -> None:
+    def __init__(self, root: Path, *, threads: int = 8, min_free_bytes: int = 0) -> None:
         self.root = root
         self.incoming = root / INCOMING
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="blobs")
+        self.min_free_bytes = min_free_bytes
+
+    def check_room(self, incoming: int) -> None:
+        """Raise LowOnSpace unless `incoming` more bytes leave the floor free. One
+        statvfs (microseconds): called before a body is read, and from the writer
+        thread before each batch (every HOP_BYTES at most), never per chunk. Uploads
+        in flight at once may each pass the check, so the floor can be undercut by up
+        to a batch per upload; the catalog's reserve (space.py) covers that."""
+        if self.min_free_bytes <= 0:
+            return
+        free = free_bytes(self.root)
+        if free - incoming < self.min_free_bytes:
+            raise LowOnSpace(free, self.min_free_bytes)
 
     def prepare(self) -> int:
         """Create the layout and remove temp files a crash left behind; returns how many."""
@@ -216,6 +243,7 @@ class BlobWriter:
         return self._fd
 
     def _write_batch(self, batch: list[bytes | memoryview]) -> None:
+        self.store.check_room(sum(len(chunk) for chunk in batch))
         fd = self._open()
         # No join: the chunks go out as they came, gathered by writev into calls of
         # at most WRITE_PIECE_BYTES (a chunk larger than that is sliced).

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import aiosqlite
 from stario import JsonValue
 
 from app.db import Database
@@ -48,8 +47,8 @@ class FileRow:
 _COLUMNS = "id, name, size, sha256, mime, declared_mime, created_at, owner"
 
 
-def _row(record: aiosqlite.Row) -> FileRow:
-    return FileRow(*record)
+def _row(record: tuple[object, ...]) -> FileRow:
+    return FileRow(*record)  # type: ignore[arg-type]
 
 
 def now_iso() -> str:
@@ -74,24 +73,22 @@ async def add_files(db: Database, files: list[IngestedFile], owner: str) -> list
 
 
 async def list_files(db: Database, owner: str, limit: int = 1000, offset: int = 0) -> list[FileRow]:
-    """One account's files, newest first."""
-    async with db.conn.execute(
+    """One account's files, newest first (committed rows only, off the event loop)."""
+    records = await db.fetch_all(
         f"SELECT {_COLUMNS} FROM files WHERE owner = ?"
         " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
         (owner, limit, offset),
-    ) as cursor:
-        return [_row(r) async for r in cursor]
+    )
+    return [_row(r) for r in records]
 
 
 async def count_files(db: Database, owner: str) -> int:
-    async with db.conn.execute("SELECT count(*) FROM files WHERE owner = ?", (owner,)) as cursor:
-        record = await cursor.fetchone()
-    return int(record[0]) if record else 0
+    record = await db.fetch_one("SELECT count(*) FROM files WHERE owner = ?", (owner,))
+    return int(record[0]) if record else 0  # type: ignore[call-overload]
 
 
 async def get_file(db: Database, file_id: str) -> FileRow | None:
-    async with db.conn.execute(f"SELECT {_COLUMNS} FROM files WHERE id = ?", (file_id,)) as cursor:
-        record = await cursor.fetchone()
+    record = await db.fetch_one(f"SELECT {_COLUMNS} FROM files WHERE id = ?", (file_id,))
     return _row(record) if record else None
 
 

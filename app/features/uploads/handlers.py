@@ -2,8 +2,9 @@
 this module only picks the transport, records what was stored, and answers."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from stario import App, Context, JsonValue, Relay, Writer
 from stario.datastar import SSE
@@ -13,17 +14,19 @@ from app.access.gate import principal
 from app.accounts.quotas import QuotaLedger, Reservation
 from app.common.http import json_error, path_param
 from app.config import Config
-from app.db import Database
+from app.db import Database, is_disk_full
 from app.features.files.data import FileRow, add_files, file_json, files_changed
 from app.features.files.urls import FILE
 from app.features.uploads.urls import UPLOAD_NAMED, UPLOAD_UNNAMED, UPLOADS
 from app.features.uploads.views import render_refusal, render_results
+from app.ingest.budget import RETRY_AFTER_SECONDS, MemoryBudget, OverBudget
 from app.ingest.multipart import boundary_of, ingest_multipart
 from app.ingest.names import display_name, filename_from_disposition
 from app.ingest.pipeline import (
     Ingest,
     IngestedFile,
     IngestError,
+    almost_out_of_space,
     body_error,
     human_bytes,
     ingest_stream,
@@ -31,7 +34,9 @@ from app.ingest.pipeline import (
 from app.ingest.progress import Progress
 from app.ingest.rate import RateFloor, at_least
 from app.ingest.signals import ingest_file_signals, parse_file_signals
-from app.storage.blobs import BlobStore
+from app.storage.blobs import BlobStore, LowOnSpace
+
+type Spawn = Callable[[Coroutine[Any, Any, list[FileRow]]], asyncio.Task[list[FileRow]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,11 @@ class Uploads:
     relay: Relay[str]
     progress: Progress
     quotas: QuotaLedger
+    # Bodies held whole in memory (JSON file signals), all requests together.
+    signals_memory: MemoryBudget
+    # Starts the catalog write; the app passes Stario's `app.create_task`, so
+    # shutdown waits for a recording in flight.
+    spawn: Spawn = field(default=asyncio.create_task)
     # Upload handlers running now, so a stop can wait for their clean-up (wind_down).
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -84,8 +94,16 @@ class Uploads:
         """Record committed blobs for `owner`, all or none; on failure the blobs go too.
 
         Shielded: if this request is cancelled meanwhile, the recording still runs
-        to its end, so a row never outlives its blob nor a blob its failed row."""
-        return await asyncio.shield(self._record(files, owner))
+        to its end, so a row never outlives its blob nor a blob its failed row.
+        A catalog that cannot grow (SQLITE_FULL) is a 507, like a full blob store."""
+        try:
+            return await asyncio.shield(self.spawn(self._record(files, owner)))
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise IngestError(
+                    507, "the server is out of space: the upload could not be recorded"
+                ) from exc
+            raise
 
     async def _record(self, files: list[IngestedFile], owner: str) -> list[FileRow]:
         try:
@@ -96,12 +114,33 @@ class Uploads:
         self.relay.publish(files_changed(owner), "added")
         return rows
 
+    def check_room(self, c: Context) -> None:
+        """Refuse (507) before reading a byte when the declared body would take the
+        disk below the free-space floor."""
+        try:
+            self.store.check_room(_content_length(c) or 0)
+        except LowOnSpace as exc:
+            raise almost_out_of_space(exc) from None
+
 
 # Bodies that look like uploads but cannot hold a file; refused rather than stored raw.
 FORMS_WITHOUT_FILES = frozenset({"application/x-www-form-urlencoded"})
 
 # What a transfer is called until the first file's name is known.
 UNNAMED_TRANSFER = "an upload"
+
+
+class Busy(IngestError):
+    """The server is out of room for this kind of request right now; try again."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(503, message)
+        self.retry_after = retry_after
+
+
+# Each signals body costs about this many times its length while it is handled: the
+# bytes, then the text and the parsed signals beside each other.
+SIGNALS_MEMORY_FACTOR = 2
 
 
 def _content_length(c: Context) -> int | None:
@@ -136,6 +175,26 @@ async def _receive_signals(
     length = _content_length(c)
     if length is not None and length > cap:
         raise IngestError(413, refusal)
+    try:
+        async with uploads.signals_memory.hold(SIGNALS_MEMORY_FACTOR * (length or cap)):
+            return await _receive_signals_within_budget(uploads, c, on_progress, quota, length)
+    except OverBudget:
+        raise Busy(
+            "the server is handling too many file-signal uploads at once; "
+            f"try again in {RETRY_AFTER_SECONDS} seconds, or send multipart/form-data",
+            RETRY_AFTER_SECONDS,
+        ) from None
+
+
+async def _receive_signals_within_budget(
+    uploads: Uploads,
+    c: Context,
+    on_progress: Callable[[str, int], None],
+    quota: Reservation,
+    length: int | None,
+) -> list[IngestedFile]:
+    cap = uploads.config.max_signals_bytes
+    refusal = f"file signals are larger than the {human_bytes(cap)} limit"
     # One growing buffer, then text, then parsed signals, each dropped as soon as the
     # next exists: at most two copies of the body are alive at once.
     body = bytearray()
@@ -176,8 +235,13 @@ def _answer(c: Context, w: Writer, rows: list[FileRow], fields: dict[str, str | 
 
 
 def _refuse(c: Context, w: Writer, error: IngestError) -> None:
-    # The body may be partly unread: closing stops the client sending the rest.
-    w.headers.set("connection", "close")
+    if isinstance(error, Busy):
+        # Not a byte was read: Stario drains the body (no memory held) and the client,
+        # which may not read an answer before it has sent everything, gets the 503.
+        w.headers.set("retry-after", str(error.retry_after))
+    else:
+        # The body may be partly unread: closing stops the client sending the rest.
+        w.headers.set("connection", "close")
     if c.req.headers.get("datastar-request") == "true":
         # Datastar applies only 200 responses, so the refusal travels as a 200 patch.
         SSE(w).patch_elements(render_refusal(error.status, error.message))
@@ -208,6 +272,7 @@ def post_upload(uploads: Uploads):
             ) as transfer,
         ):
             try:
+                uploads.check_room(c)
                 if name:
                     files = await _receive_raw(uploads, c, name, transfer.add, quota)
                 elif media_type == "application/json":
@@ -233,10 +298,10 @@ def post_upload(uploads: Uploads):
                     )
                 else:
                     raise IngestError(400, NAME_THE_FILE)
+                rows = await uploads.keep(files, owner)
             except IngestError as error:
                 _refuse(c, w, error)
                 return
-            rows = await uploads.keep(files, owner)
         _answer(c, w, rows, fields)
 
     return handler
@@ -260,11 +325,12 @@ def put_upload(uploads: Uploads, *, named_in_path: bool = True):
             uploads.progress.track(display_name(name), _content_length(c), owner) as transfer,
         ):
             try:
+                uploads.check_room(c)
                 files = await _receive_raw(uploads, c, name, transfer.add, quota)
+                rows = await uploads.keep(files, owner)
             except IngestError as error:
                 _refuse(c, w, error)
                 return
-            rows = await uploads.keep(files, owner)
         _answer(c, w, rows, {})
 
     return handler
