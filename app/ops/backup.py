@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.ops.check import CATALOG_NAME, UPLOADS_NAME, connect_read_only
-from app.storage.blobs import INCOMING
+from app.storage.blobs import INCOMING, fsync_dir
 
 COPY_PIECE_BYTES = 1024 * 1024
 
@@ -49,14 +49,6 @@ def check_destination(source: Path, dest: Path) -> None:
     src, dst = source.resolve(), dest.resolve()
     if dst == src or dst.is_relative_to(src / UPLOADS_NAME):
         raise BackupRefused(f"{dest} is inside the data dir's own files")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _copy_blob(source: Path, dest: Path, sha256: str) -> None:
@@ -131,9 +123,9 @@ def back_up(source: Path, dest: Path, *, link: bool = True) -> BackupDone:
         dst_conn.close()
         src_conn.close()
     for shard in shards:
-        _fsync_dir(dest / UPLOADS_NAME / shard)
-    _fsync_dir(dest / UPLOADS_NAME)
-    _fsync_dir(dest)
+        fsync_dir(dest / UPLOADS_NAME / shard)
+    fsync_dir(dest / UPLOADS_NAME)
+    fsync_dir(dest)
     return BackupDone(
         files=linked + copied,
         file_bytes=file_bytes,

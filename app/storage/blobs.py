@@ -69,7 +69,8 @@ def _load_sync_file_range() -> Callable[[int, int, int], None] | None:
 _start_writeback = _load_sync_file_range()
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a rename, a new file) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -286,9 +287,9 @@ class BlobWriter:
             shard_is_new = not final.parent.exists()
             final.parent.mkdir(exist_ok=True)
             os.rename(self.temp_path, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
             if shard_is_new:
-                _fsync_dir(self.store.root)
+                fsync_dir(self.store.root)
 
         sealing = self.store.executor.submit(seal)
         self._work = [sealing]
