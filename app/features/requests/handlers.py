@@ -264,20 +264,21 @@ def _claims(requests: Requests, request: FileRequest) -> Iterator[Callable[[int]
         if reason is not None:
             raise IngestError(410, _gone_words(reason))
         if current.max_files is not None:
-            left = current.max_files - current.files - requests.claimed[request.id]
-            if count > left:
-                if left <= 0:
+            others = requests.claimed[request.id] - held
+            room = current.max_files - current.files - others  # for this whole upload
+            if held + count > room:
+                if room <= 0 and others:
                     raise IngestError(
-                        409 if requests.claimed[request.id] else 410,
-                        _gone_words(Gone.FULL)
-                        if not requests.claimed[request.id]
-                        else "this request's last files are being uploaded now;"
+                        409,
+                        "this request's last files are being uploaded now;"
                         " if they do not arrive, try again",
                     )
+                if room <= 0:
+                    raise IngestError(410, _gone_words(Gone.FULL))
                 raise IngestError(
                     413,
-                    f"this request takes {left} more file{'' if left == 1 else 's'};"
-                    f" this upload has more",
+                    f"this request takes {room} more file{'' if room == 1 else 's'};"
+                    " this upload has more",
                 )
         requests.claimed[request.id] += count
         held += count
