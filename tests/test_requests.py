@@ -233,7 +233,11 @@ async def test_uploads_through_every_transport_land_with_the_owner(app, owner_to
     body, ctype = multipart(("a.txt", b"first"), ("b.txt", b"second"))
     form = await app.post(f"{url}/uploads", content=body, headers={"content-type": ctype})
     sig = await app.post(f"{url}/uploads", json=signals(("s.txt", b"signalled")))
-    for r in (put, raw, form, sig):
+    unnamed = await app.put(f"{url}/uploads?name=q.txt", content=b"by query")
+    nameless = await app.put(f"{url}/uploads", content=b"no name")
+    assert nameless.status_code == 400
+    assert nameless.json()["error"].endswith(f"or PUT it to {url}/uploads/NAME")
+    for r in (put, raw, form, sig, unnamed):
         assert r.status_code == 201, r.text
         assert r.headers.get("location") is None
         for entry in r.json()["files"]:
@@ -244,8 +248,8 @@ async def test_uploads_through_every_transport_land_with_the_owner(app, owner_to
     }  # fmt: skip
     assert [f["name"] for f in form.json()["files"]] == ["a.txt", "b.txt"]
     names = {f["name"] for f in await owner_files(app, owner_token)}
-    assert names == {"notes.txt", "raw.bin", "a.txt", "b.txt", "s.txt"}
-    assert (await listed(app, owner_token))[made["id"]]["files"] == 5
+    assert names == {"notes.txt", "raw.bin", "a.txt", "b.txt", "s.txt", "q.txt"}
+    assert (await listed(app, owner_token))[made["id"]]["files"] == 6
     # Datastar: the uploader's own results, as a patch without links.
     patched = await app.post(
         f"{url}/uploads", json=signals(("d.txt", b"datastar")), headers=DATASTAR

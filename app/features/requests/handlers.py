@@ -39,6 +39,7 @@ from app.features.requests.urls import (
     API_REQUESTS,
     REQUEST_PAGE,
     REQUEST_UPLOAD_NAMED,
+    REQUEST_UPLOAD_UNNAMED,
     REQUEST_UPLOADS,
 )
 from app.features.requests.views import (
@@ -51,6 +52,7 @@ from app.features.requests.views import (
 from app.features.uploads.handlers import (
     Destination,
     Uploads,
+    named_in_request,
     receive_post,
     receive_put,
     refuse_upload,
@@ -292,9 +294,10 @@ def _claims(requests: Requests, request: FileRequest) -> Iterator[Callable[[int]
                 del requests.claimed[request.id]
 
 
-def upload_through(requests: Requests, *, named_in_path: bool):
-    """POST /r/{token}/uploads and PUT /r/{token}/uploads/{name}: the code of /uploads,
-    into the request's owner's space, under the request's limits."""
+def upload_through(requests: Requests, *, method: str, named_in_path: bool = False):
+    """POST /r/{token}/uploads, PUT /r/{token}/uploads/{name} and PUT /r/{token}/uploads
+    (named by ?name= or Content-Disposition): the code of /uploads, into the request's
+    owner's space, under the request's limits."""
 
     async def handler(c: Context, w: Writer) -> None:
         access = request_access(c)
@@ -317,9 +320,10 @@ def upload_through(requests: Requests, *, named_in_path: bool):
                 owner, cap, request_id=request.id, claim_files=claim, whose="the recipient's"
             )
             uploads = requests.uploads
-            if named_in_path:
+            if method == "PUT":
+                name = path_param(c, "name") if named_in_path else named_in_request(c)
                 where = REQUEST_UPLOAD_NAMED.href(_token(c), "NAME")
-                await receive_put(uploads, c, w, to, path_param(c, "name"), where)
+                await receive_put(uploads, c, w, to, name, where)
             else:
                 await receive_post(uploads, c, w, to)
 
@@ -327,11 +331,16 @@ def upload_through(requests: Requests, *, named_in_path: bool):
 
 
 def register_requests(app: App, requests: Requests) -> None:
-    requests.gate.requests(REQUEST_PAGE, REQUEST_UPLOADS, REQUEST_UPLOAD_NAMED)
+    requests.gate.requests(
+        REQUEST_PAGE, REQUEST_UPLOADS, REQUEST_UPLOAD_NAMED, REQUEST_UPLOAD_UNNAMED
+    )
     app.add(API_REQUEST_CREATE, create(requests))
     app.add(API_REQUESTS, show_requests(requests))
     app.add(API_REQUEST_CLOSE, close(requests))
     app.add(REQUEST_PAGE, show_link(requests))
     tracked = requests.uploads.tracked
-    app.add(REQUEST_UPLOADS, tracked(upload_through(requests, named_in_path=False)))
-    app.add(REQUEST_UPLOAD_NAMED, tracked(upload_through(requests, named_in_path=True)))
+    app.add(REQUEST_UPLOADS, tracked(upload_through(requests, method="POST")))
+    app.add(
+        REQUEST_UPLOAD_NAMED, tracked(upload_through(requests, method="PUT", named_in_path=True))
+    )
+    app.add(REQUEST_UPLOAD_UNNAMED, tracked(upload_through(requests, method="PUT")))

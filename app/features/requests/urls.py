@@ -7,3 +7,5 @@ API_REQUEST_CLOSE = Route("DELETE /api/requests/{request_id}")
 REQUEST_PAGE = Route("GET /r/{token}")
 REQUEST_UPLOADS = Route("POST /r/{token}/uploads")
 REQUEST_UPLOAD_NAMED = Route("PUT /r/{token}/uploads/{name}")
+# Where `curl -T - .../uploads/` (no name to append) lands after Stario's 308.
+REQUEST_UPLOAD_UNNAMED = Route("PUT /r/{token}/uploads")

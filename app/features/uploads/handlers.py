@@ -309,7 +309,7 @@ def refuse_upload(c: Context, w: Writer, error: IngestError) -> None:
     json_error(w, error.status, error.message)
 
 
-def _named_in_request(c: Context) -> str | None:
+def named_in_request(c: Context) -> str | None:
     return c.req.query.get("name") or filename_from_disposition(
         c.req.headers.get("content-disposition")
     )
@@ -322,7 +322,7 @@ async def receive_post(uploads: Uploads, c: Context, w: Writer, to: Destination)
     media_type = content_type.split(";", 1)[0].strip().lower()
     # A body that names its file is that file, whatever its Content-Type says
     # (curl --data-binary sends application/x-www-form-urlencoded by default).
-    name = _named_in_request(c)
+    name = named_in_request(c)
     fields: dict[str, str | list[str]] = {}
     with (
         uploads.quotas.reserve(owner, whose=to.whose) as quota,
@@ -401,7 +401,7 @@ def put_upload(uploads: Uploads, *, named_in_path: bool = True):
     """PUT /uploads/{name}; and PUT /uploads, where the name may come as for POST."""
 
     async def handler(c: Context, w: Writer) -> None:
-        name = path_param(c, "name") if named_in_path else _named_in_request(c)
+        name = path_param(c, "name") if named_in_path else named_in_request(c)
         to = Destination.of_account(uploads, c)
         await receive_put(uploads, c, w, to, name, "/uploads/NAME")
 
