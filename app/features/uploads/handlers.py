@@ -1,5 +1,7 @@
 """The upload endpoints. Each transport is a thin adapter onto the ingest pipeline;
-this module only picks the transport, records what was stored, and answers."""
+this module only picks the transport, records what was stored, and answers. The
+same code serves an account's own uploads and uploads through a file request
+(app/features/requests): a `Destination` says whose space and which limits."""
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
