@@ -9,9 +9,11 @@ and writes to that principal.
 
 import asyncio
 import secrets
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from stario import App, Assets, Relay, Span
 from stario.http import security_headers
@@ -40,6 +42,7 @@ from app.features.files.commands import register_file_commands
 from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
+from app.features.requests.handlers import Requests, register_requests
 from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
@@ -48,17 +51,30 @@ from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
+from app.requests.store import REQUESTS_SCHEMA, add_request_column
 from app.shares.store import SHARES_SCHEMA
 from app.storage.blobs import BlobStore
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
-CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA
+CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA + REQUESTS_SCHEMA
 
 
 async def open_catalog(
     config: Config, *, spawn: Spawn | None = None, make_room: Callable[[], None] | None = None
 ) -> Database:
+    await asyncio.to_thread(_migrate, config.db_path)
     return await Database.open(config.db_path, CATALOG_SCHEMA, spawn=spawn, make_room=make_room)
+
+
+def _migrate(path: Path) -> None:
+    """Columns added since a catalog was made, before the schema that names them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            add_request_column(conn)
+    finally:
+        conn.close()
 
 
 def min_free_bytes(config: Config) -> int:
@@ -146,6 +162,7 @@ def make_bootstrap(
             config, db, store, relay, progress, quotas, signals_memory, spawn=app.create_task
         )
         register_uploads(app, uploads)
+        register_requests(app, Requests(config, db, gate, relay, assets, uploads))
         register_tokens(app, db, relay)
         # Owned by the bootstrap rather than app.tasks: it never ends on its own (the
         # TestClient drains app.tasks without signalling shutdown), so the teardown

@@ -17,6 +17,10 @@ sees (`share_access(c)`) reads its one file (`may_read_file`), nothing else. A
 link with a password is unlocked by a cookie scoped to `/s/{token}` (set after the
 landing page's form) or by HTTP Basic with the password (`curl -u :PASSWORD`);
 wrong passwords are throttled like sign-ins.
+
+File requests (`gate.requests(ROUTE)`, routes whose `{token}` is a request's) are
+resolved here the same way: such a route never sees an account either, and the
+request it sees (`request_access(c)`) may only upload through it (`may_upload_via`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from urllib.parse import quote
 from stario import Context, Handler, Route, Writer
 from stario.cookies import delete_cookie, set_cookie
 
-from app.access.principal import AccountPrincipal, Principal, SharePrincipal
+from app.access.principal import AccountPrincipal, Principal, RequestPrincipal, SharePrincipal
 from app.accounts.passwords import Passwords
 from app.accounts.store import (
     create_session,
@@ -50,6 +54,8 @@ from app.common.http import json_error
 from app.common.peers import ClientAddresses
 from app.config import Config
 from app.db import Database
+from app.requests.store import FileRequest, resolve_request
+from app.requests.store import Gone as RequestGoneReason
 from app.shares.store import Gone, Share, resolve_share
 
 SESSION_COOKIE = "stowage_session"
@@ -58,6 +64,7 @@ SESSION_COOKIE = "stowage_session"
 TOUCH_EVERY_SECONDS = 300
 PRINCIPAL_KEY = "stowage.principal"
 SHARE_KEY = "stowage.share"
+REQUEST_KEY = "stowage.request"
 SHARE_COOKIE = "stowage_share"
 # How long a right password is remembered in the browser (never past the link's end).
 SHARE_COOKIE_SECONDS = 7 * 24 * 3600
@@ -90,6 +97,7 @@ class Gate:
         self._public: set[str] = set()
         self._pages: set[str] = set()
         self._shares: set[str] = set()
+        self._requests: set[str] = set()
         self._passwords = passwords
         self.share_throttle = share_throttle or Throttle()
         self.addresses = addresses or ClientAddresses()
@@ -109,6 +117,11 @@ class Gate:
         """Routes of a share link (their `{token}` is the link's): anyone may use them,
         and they see the share, never an account."""
         self._shares.update(route.pattern for route in routes)
+
+    def requests(self, *routes: Route) -> None:
+        """Routes of a file request (their `{token}` is the request's): anyone may use
+        them, and they see the request, never an account."""
+        self._requests.update(route.pattern for route in routes)
 
     def _is_public(self, pattern: str) -> bool:
         # "" is no route at all (404/405): nothing behind it to protect.
@@ -211,6 +224,16 @@ class Gate:
             samesite="lax",
         )
 
+    def _request_access(self, c: Context) -> RequestAccess:
+        token = str(c.match.params.get("token", ""))  # type: ignore[attr-defined]
+        found = resolve_request(self._db, token)
+        if found is None:
+            return None
+        reason = found.gone(self.clock())
+        if reason is not None:
+            return RequestGone(found, reason)
+        return RequestPrincipal(found)
+
     async def still_signed_in(self, c: Context) -> bool:
         """Whether the request's credentials still hold (for long-lived streams: a
         sign-out, password change or revoked token ends them)."""
@@ -253,6 +276,14 @@ class Gate:
                 # A share route never acts for an account, whatever else it carries.
                 c.state[PRINCIPAL_KEY] = None
                 c.state[SHARE_KEY] = await self._share_access(c)
+                w.headers.set("cache-control", PRIVATE_NO_STORE)
+                w.headers.set("referrer-policy", "no-referrer")  # the token is in the URL
+                await inner(c, w)
+                return
+            if pattern in self._requests:
+                # A request route never acts for an account, whatever else it carries.
+                c.state[PRINCIPAL_KEY] = None
+                c.state[REQUEST_KEY] = self._request_access(c)
                 w.headers.set("cache-control", PRIVATE_NO_STORE)
                 w.headers.set("referrer-policy", "no-referrer")  # the token is in the URL
                 await inner(c, w)
@@ -319,6 +350,24 @@ def share_access(c: Context) -> ShareAccess:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class RequestGone:
+    request: FileRequest
+    reason: RequestGoneReason
+
+
+# What a request route's token opens: uploads (a RequestPrincipal), a request that
+# takes no more files, or None for no such request.
+type RequestAccess = RequestPrincipal | RequestGone | None
+
+
+def request_access(c: Context) -> RequestAccess:
+    found = c.state.get(REQUEST_KEY)
+    if isinstance(found, RequestPrincipal | RequestGone):
+        return found
+    return None
+
+
 def _unlock_value(share: Share) -> str:
     """The unlock cookie: an HMAC keyed by the password's argon2 hash (salted, and only
     in our catalog), so only this server can make it, and a new password voids it."""
@@ -369,6 +418,12 @@ def may_read_file(who: Principal, file_id: str, owner: str | None) -> bool:
     if isinstance(who, SharePrincipal):
         return file_id == who.file_id and owner == who.share.owner
     return may_touch_file(who, owner)
+
+
+def may_upload_via(who: Principal) -> str | None:
+    """Whose space an upload through a file request goes into: the request's owner, for
+    a live request; None for anything else. A request's only right is this one."""
+    return who.owner if isinstance(who, RequestPrincipal) else None
 
 
 def _age(iso: str) -> float:

@@ -1,7 +1,8 @@
 """Principals: who a request acts for.
 
-An account, signed in by a session cookie or an API token; or a share link, whose
-token (and password, if it has one) lets anyone read its one file and nothing else.
+An account, signed in by a session cookie or an API token; a share link, whose
+token (and password, if it has one) lets anyone read its one file and nothing else;
+or a file request, whose token lets anyone upload into its owner's space through it.
 What each may do is written once, in the rules of `gate.py`.
 """
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from app.accounts.store import Account
+from app.requests.store import FileRequest
 from app.shares.store import Share
 
 
@@ -40,4 +42,17 @@ class SharePrincipal:
         return self.share.file_id
 
 
-type Principal = AccountPrincipal | SharePrincipal
+@dataclass(frozen=True, slots=True)
+class RequestPrincipal:
+    """Whoever holds a live file-request link: may upload into its owner's space through
+    it, within its limits, and nothing else (no list, no download, no delete). Never an
+    account: `principal(c)` refuses it, so no account route can serve it."""
+
+    request: FileRequest
+
+    @property
+    def owner(self) -> str:
+        return self.request.owner
+
+
+type Principal = AccountPrincipal | SharePrincipal | RequestPrincipal

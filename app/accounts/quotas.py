@@ -22,19 +22,22 @@ STEP_BYTES = 4 * 1024 * 1024
 
 
 class QuotaExceeded(Exception):
-    def __init__(self, used: int, quota: int, needed: int) -> None:
+    def __init__(self, used: int, quota: int, needed: int, whose: str = "your") -> None:
         super().__init__(f"{used} of {quota} bytes used; {needed} more needed")
         self.used = used
         self.quota = quota
         self.needed = needed
+        # Whose quota, in the refusal's words ("your", or "the recipient's").
+        self.whose = whose
 
 
 class Reservation:
     """Space held for one upload request (all its files), given back on `release`."""
 
-    def __init__(self, ledger: QuotaLedger, account_id: str) -> None:
+    def __init__(self, ledger: QuotaLedger, account_id: str, whose: str = "your") -> None:
         self._ledger = ledger
         self.account_id = account_id
+        self.whose = whose
         self.held = 0
         self.covered = 0
 
@@ -67,8 +70,10 @@ class QuotaLedger:
         self._default = default_quota
         self._held: dict[str, int] = {}
 
-    def reserve(self, account_id: str) -> Reservation:
-        return Reservation(self, account_id)
+    def reserve(self, account_id: str, *, whose: str = "your") -> Reservation:
+        """`whose`: how a refusal names the quota ("the recipient's" for an upload
+        through a file request, whose uploader is not the account)."""
+        return Reservation(self, account_id, whose)
 
     def usage(self, account_id: str) -> tuple[int, int | None]:
         """(bytes stored, quota or None) as the database says now."""
@@ -96,7 +101,7 @@ class QuotaLedger:
         else:
             room = quota - used - others
             if needed > room:
-                raise QuotaExceeded(used + others, quota, needed)
+                raise QuotaExceeded(used + others, quota, needed, reservation.whose)
             take = needed
         reservation.held += take
         self._held[account] = others + take

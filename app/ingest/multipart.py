@@ -123,7 +123,9 @@ class _FormIngest:
         max_file_bytes: int,
         on_progress: Callable[[str, int], None] | None = None,
         quota: Reservation | None = None,
+        claim_files: Callable[[int], None] | None = None,
     ) -> None:
+        self.claim_files = claim_files
         self.store = store
         self.max_file_bytes = max_file_bytes
         self.on_progress = on_progress
@@ -165,6 +167,8 @@ class _FormIngest:
                 # An empty file input: the browser sends a nameless, empty part.
                 self.field_name = None
                 return
+            if self.claim_files is not None:
+                self.claim_files(1)  # before a byte of this file is read
             self.ingest = Ingest(
                 self.store,
                 name=_browser_unescape(filename),
@@ -220,14 +224,16 @@ async def ingest_multipart(
     cut_off: Callable[[], bool] | None = None,
     on_progress: Callable[[str, int], None] | None = None,
     quota: Reservation | None = None,
+    claim_files: Callable[[int], None] | None = None,
 ) -> ReceivedForm:
     """Every file part through the pipeline; committed blobs, not yet recorded.
     `on_progress` and `quota` are handed to each file's `Ingest` (the Content-Length
     of a form includes its framing, so a form's quota is held as its files' bytes
-    arrive rather than from Content-Length)."""
+    arrive rather than from Content-Length). `claim_files(1)` is called as each file
+    part begins, before its bytes, and may refuse it."""
     events = _PartEvents()
     parser = MultipartParser(boundary, events.callbacks(), max_header_size=MAX_PART_HEADER_BYTES)  # type: ignore[arg-type]
-    form = _FormIngest(store, max_file_bytes, on_progress, quota)
+    form = _FormIngest(store, max_file_bytes, on_progress, quota, claim_files)
     received = 0
     try:
         try:

@@ -66,7 +66,7 @@ def too_large(name: str, limit: int) -> IngestError:
 def over_quota(what: str, exc: QuotaExceeded, *, several: bool = False) -> IngestError:
     return IngestError(
         413,
-        f"over your quota: {human_bytes(exc.used)} of {human_bytes(exc.quota)} used;"
+        f"over {exc.whose} quota: {human_bytes(exc.used)} of {human_bytes(exc.quota)} used;"
         f" {what} {'do' if several else 'does'} not fit",
     )
 

@@ -26,7 +26,9 @@ CREATE TABLE IF NOT EXISTS files (
     mime TEXT NOT NULL,
     declared_mime TEXT,
     created_at TEXT NOT NULL,
-    owner TEXT
+    owner TEXT,
+    -- The file request it arrived through (app/requests/store.py), if any.
+    request_id TEXT
 );
 CREATE INDEX IF NOT EXISTS files_newest ON files (created_at DESC);
 """
@@ -42,6 +44,8 @@ class FileRow:
     declared_mime: str | None
     created_at: str
     owner: str | None
+    # The label of the file request it arrived through; only in the owner's list.
+    request_label: str | None = None
 
 
 _COLUMNS = "id, name, size, sha256, mime, declared_mime, created_at, owner"
@@ -55,28 +59,43 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-async def add_files(db: Database, files: list[IngestedFile], owner: str) -> list[FileRow]:
-    """Record committed blobs, all rows or none (group-committed with other uploads)."""
+async def add_files(
+    db: Database, files: list[IngestedFile], owner: str, request_id: str | None = None
+) -> list[FileRow]:
+    """Record committed blobs, all rows or none (group-committed with other uploads);
+    `request_id` is the file request they arrived through, if any."""
     created_at = now_iso()
     rows = [
         FileRow(f.id, f.name, f.size, f.sha256, f.mime, f.declared_mime, created_at, owner)
         for f in files
     ]
     await db.insert_many(
-        f"INSERT INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO files ({_COLUMNS}, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (r.id, r.name, r.size, r.sha256, r.mime, r.declared_mime, r.created_at, r.owner)
+            (
+                r.id,
+                r.name,
+                r.size,
+                r.sha256,
+                r.mime,
+                r.declared_mime,
+                r.created_at,
+                r.owner,
+                request_id,
+            )
             for r in rows
-        ],
+        ],  # fmt: skip
     )
     return rows
 
 
 async def list_files(db: Database, owner: str, limit: int = 1000, offset: int = 0) -> list[FileRow]:
-    """One account's files, newest first (committed rows only, off the event loop)."""
+    """One account's files, newest first (committed rows only, off the event loop),
+    each with the label of the file request it arrived through, if any."""
+    columns = ", ".join("f." + column for column in _COLUMNS.split(", "))
     records = await db.fetch_all(
-        f"SELECT {_COLUMNS} FROM files WHERE owner = ?"
-        " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+        f"SELECT {columns}, r.label FROM files f LEFT JOIN requests r ON r.id = f.request_id"
+        " WHERE f.owner = ? ORDER BY f.created_at DESC, f.rowid DESC LIMIT ? OFFSET ?",
         (owner, limit, offset),
     )
     return [_row(r) for r in records]
@@ -112,4 +131,16 @@ def file_json(row: FileRow) -> dict[str, JsonValue]:
         "declared_mime": row.declared_mime,
         "created_at": row.created_at,
         "url": f"/files/{row.id}",
+    }
+
+
+def uploaded_file_json(row: FileRow) -> dict[str, JsonValue]:
+    """What an uploader through a file request is told of a file it sent: no id and no
+    URL, since it may not reach the file again (and must learn no id of the owner's)."""
+    return {
+        "name": row.name,
+        "size": row.size,
+        "sha256": row.sha256,
+        "mime": row.mime,
+        "created_at": row.created_at,
     }

@@ -24,11 +24,14 @@ from app.features.home.views import (
     progress_part,
     render,
 )
+from app.features.requests.data import requests_changed
+from app.features.requests.views import requests_part
 from app.features.shares.data import shares_changed
 from app.features.shares.views import shares_part
 from app.features.tokens.data import tokens_changed
 from app.features.tokens.views import tokens_part
 from app.ingest.progress import Progress, progress_changed
+from app.requests.store import list_requests
 from app.shares.store import list_shares
 
 MAX_PAGE = 10**9
@@ -82,6 +85,7 @@ def show_home(
                 load_usage(quotas, owner),
                 await list_tokens(db, owner),
                 await list_shares(db, owner),
+                await list_requests(db, owner),
                 now=gate.clock(),
                 nonce=nonce,
             )
@@ -95,7 +99,8 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
     the list and usage on `files.changed.<account>`, the progress bars on
     `uploads.progress.<account>` (at most 4 a second), the tokens on
     `tokens.changed.<account>`, the shared links (and their download counts) on
-    `shares.changed.<account>` and on file changes (a deleted file ends its links).
+    `shares.changed.<account>` and on file changes (a deleted file ends its links),
+    the file requests (and their file counts) on `requests.changed.<account>`.
     No other account's event ever reaches this stream.
 
     The list is sent only when it differs from what the browser shows (see
@@ -110,7 +115,7 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
         page = _page_number(c)
         shown = c.req.headers.get("last-event-id") or c.req.query.get("seen")
         files_subject, tokens_subject = files_changed(owner), tokens_changed(owner)
-        shares_subject = shares_changed(owner)
+        shares_subject, requests_subject = shares_changed(owner), requests_changed(owner)
 
         async def paint() -> PaintedList:
             return paint_list(await load_listing(db, owner, page), load_usage(quotas, owner))
@@ -120,7 +125,12 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
             sse.patch_elements(painted.usage, event_id=painted.version)
 
         async with relay.subscribe(
-            files_subject, progress_changed(owner), tokens_subject, shares_subject, latest=True
+            files_subject,
+            progress_changed(owner),
+            tokens_subject,
+            shares_subject,
+            requests_subject,
+            latest=True,
         ) as events:
             sse = SSE(w)
             painted = await paint()
@@ -132,6 +142,7 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
                 send(painted)
             shown = painted.version
             sse.patch_elements(shares_part(await list_shares(db, owner), gate.clock()))
+            sse.patch_elements(requests_part(await list_requests(db, owner), gate.clock()))
             async with c.alive():
                 await w.drain()
                 async with aclosing(_subjects_or_keepalive(events, sse)) as subjects:
@@ -150,6 +161,9 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
                         elif subject == shares_subject:
                             shares = await list_shares(db, owner)
                             sse.patch_elements(shares_part(shares, gate.clock()))
+                        elif subject == requests_subject:
+                            found = await list_requests(db, owner)
+                            sse.patch_elements(requests_part(found, gate.clock()))
                         elif subject == tokens_subject:
                             sse.patch_elements(tokens_part(await list_tokens(db, owner)))
                         else:

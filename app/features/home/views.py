@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from stario import h
 from stario.datastar import at, data
-from stario.datastar.format import string_literal
 from stario.markup import HtmlElement
 from stario.markup.render import render as render_markup
 
@@ -21,18 +20,20 @@ from app.features.auth.urls import LOGOUT
 from app.features.files.data import FileRow
 from app.features.files.urls import FILE
 from app.features.home.urls import HOME, HOME_LIVE
+from app.features.requests.views import SIGNALS as REQUEST_SIGNALS
+from app.features.requests.views import requests_panel
 from app.features.shares.views import OPEN_FORM as OPEN_SHARE_FORM
 from app.features.shares.views import SIGNALS as SHARE_SIGNALS
 from app.features.shares.views import share_button, shares_panel
 from app.features.tokens.views import tokens_panel
 from app.features.uploads.urls import UPLOADS
+from app.features.uploads.views import UPLOAD_SIGNALS, drop_anywhere, limits_words, upload_section
 from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Transfer
+from app.requests.store import FileRequest
 from app.shares.store import ShareListing
 
 PAGE_SIZE = 50
-# Bytes of JSON around each file signal besides its base64 (name escapes, keys, mime).
-SIGNAL_OVERHEAD = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,13 @@ def _file_row(row: FileRow) -> HtmlElement:
                 h.Span(human_bytes(row.size)),
                 h.Span(row.mime),
                 h.Time({"datetime": row.created_at}, _uploaded_at(row.created_at)),
+                h.Span(
+                    {"class": "tag request-tag", "title": "Sent through a file request"},
+                    "via ",
+                    row.request_label,
+                )
+                if row.request_label is not None
+                else None,
             ),
         ),
         h.Div(
@@ -212,61 +220,6 @@ def progress_part(transfers: list[Transfer]) -> HtmlElement:
     return h.Ul({"id": "progress", "aria-label": "Uploads being received"}, *items)
 
 
-def _limits(config: Config) -> str:
-    per_upload = human_bytes(config.max_request_body_bytes)
-    if config.max_file_bytes >= config.max_request_body_bytes:
-        return f"at most {per_upload} per upload"
-    return f"at most {human_bytes(config.max_file_bytes)} per file and {per_upload} per upload"
-
-
-def _scripts(config: Config) -> tuple[str, str]:
-    """The picker's and the upload form's fetch-listener expressions, with this
-    server's limits in them."""
-    budget = min(config.max_signals_bytes, config.max_request_body_bytes)
-    # Small batches travel as Datastar file signals (base64 JSON, 4/3 the size);
-    # anything bigger goes as a streamed multipart form. The user never chooses.
-    route_picked = (
-        "const picked = [...el.files]; el.value = '';"
-        " if (!picked.length) return;"
-        " if ($_sending) {"
-        " $_error = 'Wait for the upload in progress to finish, then try again.'; return }"
-        " $_what = picked.length === 1 ? picked[0].name : picked.length + ' files';"
-        " const list = new DataTransfer(); picked.forEach(f => list.items.add(f));"
-        " const need = picked.reduce((n, f) =>"
-        f" n + Math.ceil(f.size / 3) * 4 + 6 * f.name.length + {SIGNAL_OVERHEAD}, 256);"
-        f" const target = el.form.querySelector(need <= {budget}"
-        " ? '#upload-small' : '#upload-big');"
-        " target.files = list.files;"
-        " if (target.id === 'upload-big') el.form.requestSubmit();"
-        " else target.dispatchEvent(new Event('change'));"
-        " target.value = ''"
-    )
-    reasons = {
-        "413": f"larger than this server accepts ({_limits(config)}; HTTP 413).",
-        "408": f"the upload stalled: no bytes arrived for {config.body_timeout:g} seconds"
-        " (HTTP 408).",
-        "403": "the server refused an upload sent from another site (HTTP 403).",
-        "401": "you are signed out; reload the page and sign in again (HTTP 401).",
-    }
-    unreachable = (
-        "the upload did not reach the server (the connection failed or was closed)."
-        " Check the connection and try again."
-    )
-    # Datastar applies no body from a non-200 reply and fires `datastar-fetch`
-    # instead; Stario's own 413 and 408 never reach the handler at all.
-    fetch_feedback = (
-        "const d = evt.detail; if (d.el !== el) return;"
-        " if (d.type === 'started') {"
-        " $_error = ''; document.getElementById('upload-results').replaceChildren() }"
-        " else if (d.type === 'error') $_error = 'Not stored: ' + $_what + ' — ' + (({"
-        + ", ".join(f"'{code}': {string_literal(text)}" for code, text in reasons.items())
-        + " })[d.argsRaw.status] || 'the server answered HTTP ' + d.argsRaw.status + '.');"
-        f" else if (d.type === 'retries-failed')"
-        f" $_error = 'Not stored: ' + $_what + ' — ' + {string_literal(unreachable)}"
-    )
-    return route_picked, fetch_feedback
-
-
 # One expression for every row (the row's data-* attributes carry its URL and name),
 # so Datastar compiles it once and no file name is ever pasted into JavaScript.
 DELETE_ONE = (
@@ -291,13 +244,6 @@ PAGE_FEEDBACK = (
     " else if (d.type === 'retries-failed')"
     " $_notice = 'Could not reach the server to ' + verb + ' ' + d.el.dataset.name + '.'"
 )
-DRAG_OVER = "evt.dataTransfer.types.includes('Files') && ($_dragging = true)"
-DRAG_LEAVE = "evt.relatedTarget || ($_dragging = false)"
-DROP = (
-    "$_dragging = false; const input = document.getElementById('picker');"
-    " if (!evt.dataTransfer.files.length) return;"
-    " input.files = evt.dataTransfer.files; input.dispatchEvent(new Event('change'))"
-)
 
 
 def render(
@@ -309,11 +255,11 @@ def render(
     usage: Usage,
     tokens: list[TokenInfo],
     shares: list[ShareListing],
+    requests: list[FileRequest],
     *,
     now: float,
     nonce: str,
 ) -> HtmlElement:
-    route_picked, fetch_feedback = _scripts(config)
     return page(
         assets,
         "Stowage",
@@ -321,13 +267,11 @@ def render(
             {"id": "home"},
             data.signals(
                 {
-                    "files": [],
-                    "_what": "",
-                    "_error": "",
+                    **UPLOAD_SIGNALS,
                     "_notice": "",
-                    "_dragging": False,
                     "_offline": False,
                     **SHARE_SIGNALS,
+                    **REQUEST_SIGNALS,
                 },
                 if_missing=True,
             ),
@@ -342,9 +286,7 @@ def render(
             ),
             data.on("datastar-fetch", PAGE_FEEDBACK),
             data.on("click", OPEN_SHARE_FORM),
-            data.on("dragover", DRAG_OVER, target="window", prevent=True),
-            data.on("dragleave", DRAG_LEAVE, target="window"),
-            data.on("drop", DROP, target="window", prevent=True),
+            *drop_anywhere(),
             h.Header(
                 {"class": "masthead"},
                 h.Div(
@@ -362,74 +304,16 @@ def render(
                     h.Button({"type": "submit", "class": "button"}, "Sign out"),
                 ),
             ),
-            h.Section(
-                {"id": "upload", "aria-labelledby": "upload-title"},
-                h.H2({"id": "upload-title", "class": "visually-hidden"}, "Upload"),
-                h.Form(
-                    {
-                        "id": "upload-form",
-                        "class": "dropzone",
-                        "enctype": "multipart/form-data",
-                    },
-                    data.class_("dragging", "$_dragging"),
-                    data.indicator("_sending"),
-                    data.on(
-                        "submit",
-                        at.post(UPLOADS.href(), content_type="form", retry_max_count=0),
-                        prevent=True,
-                    ),
-                    data.on_signal_patch(
-                        "$files.length && "
-                        + at.post(UPLOADS.href(), include="^files$", retry_max_count=0),
-                        include="^files$",
-                    ),
-                    data.on("datastar-fetch", fetch_feedback),
-                    h.Label(
-                        {"for": "picker", "class": "drop-title"},
-                        "Choose files",
-                        h.Span({"class": "drop-hint"}, " or drop them here"),
-                    ),
-                    h.Input(
-                        {
-                            "id": "picker",
-                            "type": "file",
-                            "multiple": True,
-                            "aria-describedby": "limits",
-                        },
-                        data.attr("disabled", "$_sending"),
-                        data.on("change", route_picked),
-                    ),
-                    h.P(
-                        {"id": "limits", "class": "hint"},
-                        "Up to"
-                        + _limits(config).removeprefix("at most")
-                        + ". From a terminal, with an API token (see below): ",
-                        h.Code(f"curl -u :TOKEN -T FILE {config.public_url}{UPLOADS.href()}/"),
-                    ),
-                    h.P(
-                        {"class": "sending", "role": "status"},
-                        data.text("$_sending ? 'Uploading ' + $_what + '…' : ''"),
-                    ),
-                    # Where the picker puts what it routes: signals read the first
-                    # (no name, so never in the form), the form sends the second.
-                    h.Input(
-                        {"id": "upload-small", "type": "file", "multiple": True, "hidden": True},
-                        data.bind("files"),
-                    ),
-                    h.Input(
-                        {
-                            "id": "upload-big",
-                            "type": "file",
-                            "name": "file",
-                            "multiple": True,
-                            "hidden": True,
-                        }
-                    ),
-                ),
+            upload_section(
+                config,
+                UPLOADS.href(),
                 h.P(
-                    {"id": "upload-error", "class": "error", "role": "alert"}, data.text("$_error")
+                    {"id": "limits", "class": "hint"},
+                    "Up to"
+                    + limits_words(config).removeprefix("at most")
+                    + ". From a terminal, with an API token (see below): ",
+                    h.Code(f"curl -u :TOKEN -T FILE {config.public_url}{UPLOADS.href()}/"),
                 ),
-                h.Div({"id": "upload-results", "aria-live": "polite"}),
             ),
             h.Section(
                 {"id": "library", "aria-labelledby": "files-title"},
@@ -447,6 +331,7 @@ def render(
                 files_part(listing),
             ),
             shares_panel(shares, now),
+            requests_panel(requests, now),
             tokens_panel(tokens),
         ),
         nonce=nonce,

@@ -1,5 +1,7 @@
 """The upload endpoints. Each transport is a thin adapter onto the ingest pipeline;
-this module only picks the transport, records what was stored, and answers."""
+this module only picks the transport, records what was stored, and answers. The
+same code serves an account's own uploads and uploads through a file request
+(app/features/requests): a `Destination` says whose space and which limits."""
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -15,8 +17,15 @@ from app.accounts.quotas import QuotaLedger, Reservation
 from app.common.http import json_error, path_param
 from app.config import Config
 from app.db import Database, is_disk_full
-from app.features.files.data import FileRow, add_files, file_json, files_changed
+from app.features.files.data import (
+    FileRow,
+    add_files,
+    file_json,
+    files_changed,
+    uploaded_file_json,
+)
 from app.features.files.urls import FILE
+from app.features.requests.data import requests_changed
 from app.features.uploads.urls import UPLOAD_NAMED, UPLOAD_UNNAMED, UPLOADS
 from app.features.uploads.views import render_refusal, render_results
 from app.ingest.budget import RETRY_AFTER_SECONDS, MemoryBudget, OverBudget
@@ -90,14 +99,16 @@ class Uploads:
 
         return tracked_handler
 
-    async def keep(self, files: list[IngestedFile], owner: str) -> list[FileRow]:
+    async def keep(
+        self, files: list[IngestedFile], owner: str, request_id: str | None = None
+    ) -> list[FileRow]:
         """Record committed blobs for `owner`, all or none; on failure the blobs go too.
 
         Shielded: if this request is cancelled meanwhile, the recording still runs
         to its end, so a row never outlives its blob nor a blob its failed row.
         A catalog that cannot grow (SQLITE_FULL) is a 507, like a full blob store."""
         try:
-            return await asyncio.shield(self.spawn(self._record(files, owner)))
+            return await asyncio.shield(self.spawn(self._record(files, owner, request_id)))
         except Exception as exc:
             if is_disk_full(exc):
                 raise IngestError(
@@ -105,13 +116,17 @@ class Uploads:
                 ) from exc
             raise
 
-    async def _record(self, files: list[IngestedFile], owner: str) -> list[FileRow]:
+    async def _record(
+        self, files: list[IngestedFile], owner: str, request_id: str | None
+    ) -> list[FileRow]:
         try:
-            rows = await add_files(self.db, files, owner)
+            rows = await add_files(self.db, files, owner, request_id)
         except BaseException:
             await self.store.remove([f.id for f in files])
             raise
         self.relay.publish(files_changed(owner), "added")
+        if request_id is not None:
+            self.relay.publish(requests_changed(owner), "received")
         return rows
 
     def check_room(self, c: Context) -> None:
@@ -148,18 +163,46 @@ def _content_length(c: Context) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Whose space an upload goes into and what limits it. An account's own upload is
+    `Destination.of_account`; a file request (app/features/requests) passes its
+    owner, its per-file cap, its id and `claim_files`."""
+
+    owner: str
+    max_file_bytes: int
+    # The file request the files arrive through; its uploader sees no id or link.
+    request_id: str | None = None
+    # Called with how many files are about to arrive, before their bytes; may refuse
+    # (IngestError). Raw bodies claim 1, file signals all of theirs, forms each part.
+    claim_files: Callable[[int], None] | None = None
+    # Whose quota a refusal names ("your" for the account itself).
+    whose: str = "your"
+
+    @classmethod
+    def of_account(cls, uploads: "Uploads", c: Context) -> "Destination":
+        return cls(principal(c).account_id, uploads.config.max_file_bytes)
+
+    @property
+    def public(self) -> bool:
+        return self.request_id is not None
+
+
 async def _receive_raw(
     uploads: Uploads,
     c: Context,
     name: str,
     on_progress: Callable[[str, int], None],
     quota: Reservation,
+    to: Destination,
 ) -> list[IngestedFile]:
+    if to.claim_files is not None:
+        to.claim_files(1)
     ingest = Ingest(
         uploads.store,
         name=name,
         declared_mime=c.req.headers.get("content-type"),
-        max_bytes=uploads.config.max_file_bytes,
+        max_bytes=to.max_file_bytes,
         expected_bytes=_content_length(c),
         on_progress=on_progress,
         quota=quota,
@@ -168,7 +211,11 @@ async def _receive_raw(
 
 
 async def _receive_signals(
-    uploads: Uploads, c: Context, on_progress: Callable[[str, int], None], quota: Reservation
+    uploads: Uploads,
+    c: Context,
+    on_progress: Callable[[str, int], None],
+    quota: Reservation,
+    to: Destination,
 ) -> list[IngestedFile]:
     cap = uploads.config.max_signals_bytes
     refusal = f"file signals are larger than the {human_bytes(cap)} limit"
@@ -177,7 +224,7 @@ async def _receive_signals(
         raise IngestError(413, refusal)
     try:
         async with uploads.signals_memory.hold(SIGNALS_MEMORY_FACTOR * (length or cap)):
-            return await _receive_signals_within_budget(uploads, c, on_progress, quota, length)
+            return await _receive_signals_within_budget(uploads, c, on_progress, quota, length, to)
     except OverBudget:
         raise Busy(
             "the server is handling too many file-signal uploads at once; "
@@ -192,6 +239,7 @@ async def _receive_signals_within_budget(
     on_progress: Callable[[str, int], None],
     quota: Reservation,
     length: int | None,
+    to: Destination,
 ) -> list[IngestedFile]:
     cap = uploads.config.max_signals_bytes
     refusal = f"file signals are larger than the {human_bytes(cap)} limit"
@@ -215,26 +263,39 @@ async def _receive_signals_within_budget(
     del body
     files = parse_file_signals(text)
     del text
+    if to.claim_files is not None:
+        to.claim_files(len(files))
     return await ingest_file_signals(
-        uploads.store, files, max_file_bytes=uploads.config.max_file_bytes, quota=quota
+        uploads.store, files, max_file_bytes=to.max_file_bytes, quota=quota
     )
 
 
-def _answer(c: Context, w: Writer, rows: list[FileRow], fields: dict[str, str | list[str]]):
+def _answer(
+    c: Context,
+    w: Writer,
+    rows: list[FileRow],
+    fields: dict[str, str | list[str]],
+    to: Destination,
+) -> None:
     if c.req.headers.get("datastar-request") == "true":
         sse = SSE(w)
-        sse.patch_elements(render_results(rows))
+        sse.patch_elements(render_results(rows, links=not to.public))
         sse.patch_signals({"files": []})
         w.end()
         return
-    w.headers.set("location", FILE.href(rows[0].id))
     fields_json: dict[str, JsonValue] = {
         key: value if isinstance(value, str) else list(value) for key, value in fields.items()
     }
+    if to.public:
+        # Through a file request: what was received, and no id or link to anything.
+        files = [uploaded_file_json(row) for row in rows]
+        w.json({"files": files, "fields": fields_json}, 201)  # type: ignore[dict-item]
+        return
+    w.headers.set("location", FILE.href(rows[0].id))
     w.json({"files": [file_json(row) for row in rows], "fields": fields_json}, 201)
 
 
-def _refuse(c: Context, w: Writer, error: IngestError) -> None:
+def refuse_upload(c: Context, w: Writer, error: IngestError) -> None:
     if isinstance(error, Busy):
         # Not a byte was read: Stario drains the body (no memory held) and the client,
         # which may not read an answer before it has sent everything, gets the 503.
@@ -250,59 +311,87 @@ def _refuse(c: Context, w: Writer, error: IngestError) -> None:
     json_error(w, error.status, error.message)
 
 
-def _named_in_request(c: Context) -> str | None:
+def named_in_request(c: Context) -> str | None:
     return c.req.query.get("name") or filename_from_disposition(
         c.req.headers.get("content-disposition")
     )
 
 
+async def receive_post(uploads: Uploads, c: Context, w: Writer, to: Destination) -> None:
+    """POST: a named raw body, JSON file signals or a multipart form, into `to`."""
+    owner = to.owner
+    content_type = c.req.headers.get("content-type") or ""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    # A body that names its file is that file, whatever its Content-Type says
+    # (curl --data-binary sends application/x-www-form-urlencoded by default).
+    name = named_in_request(c)
+    fields: dict[str, str | list[str]] = {}
+    with (
+        uploads.quotas.reserve(owner, whose=to.whose) as quota,
+        uploads.progress.track(
+            display_name(name) if name else UNNAMED_TRANSFER, _content_length(c), owner
+        ) as transfer,
+    ):
+        try:
+            uploads.check_room(c)
+            if name:
+                files = await _receive_raw(uploads, c, name, transfer.add, quota, to)
+            elif media_type == "application/json":
+                files = await _receive_signals(uploads, c, transfer.add, quota, to)
+            elif media_type == "multipart/form-data":
+                form = await ingest_multipart(
+                    uploads.store,
+                    uploads.body(c),
+                    boundary=boundary_of(content_type),
+                    max_file_bytes=to.max_file_bytes,
+                    expected_bytes=_content_length(c),
+                    cut_off=lambda: c.disconnected,
+                    on_progress=transfer.add,
+                    quota=quota,
+                    claim_files=to.claim_files,
+                )
+                files, fields = form.files, form.fields
+            elif media_type in FORMS_WITHOUT_FILES or media_type.startswith("multipart/"):
+                raise IngestError(
+                    415,
+                    f"{media_type} cannot carry files: send multipart/form-data, "
+                    "JSON file signals, or the file itself as the body named by "
+                    "?name=... or a Content-Disposition header",
+                )
+            else:
+                raise IngestError(400, NAME_THE_FILE)
+            rows = await uploads.keep(files, owner, to.request_id)
+        except IngestError as error:
+            refuse_upload(c, w, error)
+            return
+    _answer(c, w, rows, fields, to)
+
+
+async def receive_put(
+    uploads: Uploads, c: Context, w: Writer, to: Destination, name: str | None, where: str
+) -> None:
+    """PUT: the body is the file `name`; `where` is the URL to PUT it to by name."""
+    if not name:
+        w.headers.set("connection", "close")
+        json_error(w, 400, f"{NAME_THE_FILE}, or PUT it to {where}")
+        return
+    with (
+        uploads.quotas.reserve(to.owner, whose=to.whose) as quota,
+        uploads.progress.track(display_name(name), _content_length(c), to.owner) as transfer,
+    ):
+        try:
+            uploads.check_room(c)
+            files = await _receive_raw(uploads, c, name, transfer.add, quota, to)
+            rows = await uploads.keep(files, to.owner, to.request_id)
+        except IngestError as error:
+            refuse_upload(c, w, error)
+            return
+    _answer(c, w, rows, {}, to)
+
+
 def post_upload(uploads: Uploads):
     async def handler(c: Context, w: Writer) -> None:
-        owner = principal(c).account_id
-        content_type = c.req.headers.get("content-type") or ""
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        # A body that names its file is that file, whatever its Content-Type says
-        # (curl --data-binary sends application/x-www-form-urlencoded by default).
-        name = _named_in_request(c)
-        fields: dict[str, str | list[str]] = {}
-        with (
-            uploads.quotas.reserve(owner) as quota,
-            uploads.progress.track(
-                display_name(name) if name else UNNAMED_TRANSFER, _content_length(c), owner
-            ) as transfer,
-        ):
-            try:
-                uploads.check_room(c)
-                if name:
-                    files = await _receive_raw(uploads, c, name, transfer.add, quota)
-                elif media_type == "application/json":
-                    files = await _receive_signals(uploads, c, transfer.add, quota)
-                elif media_type == "multipart/form-data":
-                    form = await ingest_multipart(
-                        uploads.store,
-                        uploads.body(c),
-                        boundary=boundary_of(content_type),
-                        max_file_bytes=uploads.config.max_file_bytes,
-                        expected_bytes=_content_length(c),
-                        cut_off=lambda: c.disconnected,
-                        on_progress=transfer.add,
-                        quota=quota,
-                    )
-                    files, fields = form.files, form.fields
-                elif media_type in FORMS_WITHOUT_FILES or media_type.startswith("multipart/"):
-                    raise IngestError(
-                        415,
-                        f"{media_type} cannot carry files: send multipart/form-data, "
-                        "JSON file signals, or the file itself as the body named by "
-                        "?name=... or a Content-Disposition header",
-                    )
-                else:
-                    raise IngestError(400, NAME_THE_FILE)
-                rows = await uploads.keep(files, owner)
-            except IngestError as error:
-                _refuse(c, w, error)
-                return
-        _answer(c, w, rows, fields)
+        await receive_post(uploads, c, w, Destination.of_account(uploads, c))
 
     return handler
 
@@ -314,24 +403,9 @@ def put_upload(uploads: Uploads, *, named_in_path: bool = True):
     """PUT /uploads/{name}; and PUT /uploads, where the name may come as for POST."""
 
     async def handler(c: Context, w: Writer) -> None:
-        owner = principal(c).account_id
-        name = path_param(c, "name") if named_in_path else _named_in_request(c)
-        if not name:
-            w.headers.set("connection", "close")
-            json_error(w, 400, f"{NAME_THE_FILE}, or PUT it to /uploads/NAME")
-            return
-        with (
-            uploads.quotas.reserve(owner) as quota,
-            uploads.progress.track(display_name(name), _content_length(c), owner) as transfer,
-        ):
-            try:
-                uploads.check_room(c)
-                files = await _receive_raw(uploads, c, name, transfer.add, quota)
-                rows = await uploads.keep(files, owner)
-            except IngestError as error:
-                _refuse(c, w, error)
-                return
-        _answer(c, w, rows, {})
+        name = path_param(c, "name") if named_in_path else named_in_request(c)
+        to = Destination.of_account(uploads, c)
+        await receive_put(uploads, c, w, to, name, "/uploads/NAME")
 
     return handler
 

@@ -1,0 +1,11 @@
+from stario import Route
+
+API_REQUEST_CREATE = Route("POST /api/requests")
+API_REQUESTS = Route("GET /api/requests")
+API_REQUEST_CLOSE = Route("DELETE /api/requests/{request_id}")
+# The link itself: anyone holding the token (see gate.requests).
+REQUEST_PAGE = Route("GET /r/{token}")
+REQUEST_UPLOADS = Route("POST /r/{token}/uploads")
+REQUEST_UPLOAD_NAMED = Route("PUT /r/{token}/uploads/{name}")
+# Where `curl -T - .../uploads/` (no name to append) lands after Stario's 308.
+REQUEST_UPLOAD_UNNAMED = Route("PUT /r/{token}/uploads")

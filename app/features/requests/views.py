@@ -1,0 +1,272 @@
+"""A file request's public page, and the owner's "File requests" panel.
+
+The public page is the account page's upload form (`upload_section`) posting to the
+request's own upload URL, and nothing else of the owner's: no list, no progress of
+other uploads, no links to what was sent.
+"""
+
+from datetime import UTC, datetime
+
+from stario import h
+from stario.datastar import data
+from stario.markup import HtmlElement
+from stario.markup.types import Attrs
+
+from app.common.shell import PageAssets, page
+from app.config import Config
+from app.features.requests.urls import API_REQUEST_CLOSE, REQUEST_UPLOADS
+from app.features.uploads.views import (
+    UPLOAD_SIGNALS,
+    drop_anywhere,
+    limits_words,
+    upload_section,
+)
+from app.ingest.pipeline import human_bytes
+from app.requests.store import FileRequest
+
+REQUESTS_ID = "requests"
+NEW_REQUEST_ID = "new-request"
+# The page's signals for the request form (Datastar posts those matching `^request`).
+SIGNALS = {
+    "requestLabel": "",
+    "requestExpiry": "604800",
+    "requestMaxFiles": "",
+    "requestMaxMib": "",
+}
+EXPIRY_CHOICES = (
+    ("3600", "1 hour"),
+    ("86400", "1 day"),
+    ("604800", "7 days"),
+    ("2592000", "30 days"),
+    ("never", "never"),
+)
+
+
+def _when(moment: float | None) -> str:
+    if moment is None:
+        return "never"
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def limits_text(config: Config, request: FileRequest) -> str:
+    """What this request still takes, in words."""
+    parts = []
+    if request.max_files is not None:
+        left = max(0, request.max_files - request.files)
+        parts.append(f"{_plural(left, 'more file')} (of {request.max_files:,})")
+    else:
+        parts.append("any number of files")
+    cap = config.max_file_bytes
+    if request.max_file_bytes is not None:
+        cap = min(cap, request.max_file_bytes)
+        parts.append(f"up to {human_bytes(cap)} each")
+    else:
+        parts.append(limits_words(config))
+    expires = (
+        "it does not expire"
+        if request.expires_at is None
+        else f"it closes at {_when(request.expires_at)}"
+    )
+    return f"This request takes {', '.join(parts)}; {expires}."
+
+
+def _public_page(
+    assets: PageAssets, title: str, *body: HtmlElement | Attrs | None, nonce: str | None = None
+) -> HtmlElement:
+    return page(
+        assets, f"{title} · Stowage", h.Main({"id": "request", "class": "auth"}, *body), nonce
+    )
+
+
+def request_page(
+    config: Config,
+    assets: PageAssets,
+    token: str,
+    request: FileRequest,
+    owner_name: str,
+    *,
+    nonce: str,
+) -> HtmlElement:
+    cap = request.max_file_bytes
+    per_file = None if cap is None or cap >= config.max_file_bytes else cap
+    return _public_page(
+        assets,
+        request.label,
+        data.signals(UPLOAD_SIGNALS, if_missing=True),
+        *drop_anywhere(),
+        h.H1({"class": "request-label"}, request.label),
+        h.P(
+            {"class": "lede"},
+            h.Strong({"class": "request-owner"}, owner_name),
+            " asks you for files. What you send goes to them; you will not see their"
+            " other files, nor open what you sent.",
+        ),
+        upload_section(
+            config,
+            REQUEST_UPLOADS.href(token),
+            h.P({"id": "limits", "class": "hint"}, limits_text(config, request)),
+            per_file_cap=per_file,
+        ),
+        nonce=nonce,
+    )
+
+
+def gone_page(assets: PageAssets, reason: str) -> HtmlElement:
+    return _public_page(
+        assets,
+        "Request closed",
+        h.H1("This request takes no more files"),
+        h.P({"class": "error", "role": "alert"}, f"This link no longer takes files: {reason}."),
+    )
+
+
+def unknown_page(assets: PageAssets) -> HtmlElement:
+    return _public_page(
+        assets,
+        "No such request",
+        h.H1("No such request"),
+        h.P("This link does not exist. Check that it was copied whole."),
+    )
+
+
+# The owner's page ----------------------------------------------------------------------
+
+CREATE = "@post('/api/requests', {filterSignals: {include: '^request'}, retryMaxCount: 0})"
+CLOSE_ONE = (
+    "confirm('Close the request ' + el.dataset.name + '? Its link stops taking files at once.')"
+    " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
+)
+COPY = "navigator.clipboard.writeText(el.dataset.url).then(() => el.textContent = 'Copied')"
+
+
+def request_form() -> HtmlElement:
+    return h.Form(
+        {"id": "request-form", "class": "token-form request-form"},
+        data.on("submit", CREATE, prevent=True),
+        h.Label(
+            {"class": "field"},
+            h.Span("What to ask for"),
+            h.Input(
+                {
+                    "type": "text",
+                    "name": "request-label",
+                    "required": True,
+                    "maxlength": 200,
+                    "placeholder": "Photos from the trip",
+                },
+                data.bind("requestLabel"),
+            ),
+        ),
+        h.Label(
+            {"class": "field"},
+            h.Span("Open for"),
+            h.Select(
+                {"name": "request-expiry"},
+                data.bind("requestExpiry"),
+                *[h.Option({"value": value}, label) for value, label in EXPIRY_CHOICES],
+            ),
+        ),
+        h.Label(
+            {"class": "field"},
+            h.Span("Most files (optional)"),
+            h.Input(
+                {"type": "number", "min": 1, "name": "request-max-files", "inputmode": "numeric"},
+                data.bind("requestMaxFiles"),
+            ),
+        ),
+        h.Label(
+            {"class": "field"},
+            h.Span("Largest file, MiB (optional)"),
+            h.Input(
+                {"type": "number", "min": 1, "name": "request-max-mib", "inputmode": "numeric"},
+                data.bind("requestMaxMib"),
+            ),
+        ),
+        h.Button({"type": "submit", "class": "button primary"}, "Create request"),
+    )
+
+
+def new_request_part(label: str, link: str) -> HtmlElement:
+    return h.Div(
+        {"id": NEW_REQUEST_ID, "class": "new-token", "role": "status"},
+        h.P(
+            "New request ",
+            h.Strong(label),
+            ". Copy its link now: it is shown only this once.",
+        ),
+        h.Code({"class": "secret", "id": "new-request-url"}, link),
+        h.Button(
+            {"type": "button", "class": "button", "data-url": link},
+            data.on("click", COPY),
+            "Copy",
+        ),
+    )
+
+
+def new_request_error(message: str) -> HtmlElement:
+    return h.Div({"id": NEW_REQUEST_ID}, h.P({"class": "error", "role": "alert"}, message))
+
+
+def _received(request: FileRequest) -> str:
+    if request.max_files is None:
+        return f"{_plural(request.files, 'file')} received"
+    return f"{request.files:,} of {request.max_files:,} files received"
+
+
+def requests_part(requests: list[FileRequest], now: float) -> HtmlElement:
+    if not requests:
+        return h.Div({"id": REQUESTS_ID}, h.P({"class": "empty"}, "No file requests."))
+    items = []
+    for request in requests:
+        gone = request.gone(now)
+        items.append(
+            h.Li(
+                {"class": "token file-request", "id": f"request-{request.id}"},
+                h.Div(
+                    {"class": "file-main"},
+                    h.Span({"class": "file-name"}, request.label),
+                    h.Span(
+                        {"class": "file-meta"},
+                        h.Span({"class": "request-files"}, _received(request)),
+                        h.Span(f"up to {human_bytes(request.max_file_bytes)} each")
+                        if request.max_file_bytes is not None
+                        else None,
+                        h.Span(f"closes {_when(request.expires_at)}"),
+                        h.Strong(f"over: {gone.value}") if gone else None,
+                    ),
+                ),
+                h.Button(
+                    {
+                        "type": "button",
+                        "class": "button danger",
+                        "data-url": API_REQUEST_CLOSE.href(request.id),
+                        "data-name": request.label,
+                        "data-action": "close the request",
+                        "aria-label": f"Close the request {request.label}",
+                    },
+                    data.on("click", CLOSE_ONE),
+                    "Close",
+                ),
+            )
+        )
+    return h.Div({"id": REQUESTS_ID}, h.Ul({"class": "token-list"}, *items))
+
+
+def requests_panel(requests: list[FileRequest], now: float) -> HtmlElement:
+    return h.Section(
+        {"id": "file-requests", "aria-labelledby": "requests-title"},
+        h.H2({"id": "requests-title"}, "File requests"),
+        h.P(
+            {"class": "note"},
+            "Anyone with a request's link can upload files into your space (counted"
+            " against your quota), without an account; they cannot see your files."
+            " Links are shown only when made.",
+        ),
+        request_form(),
+        h.Div({"id": NEW_REQUEST_ID}),
+        requests_part(requests, now),
+    )
