@@ -87,7 +87,9 @@ class Database:
         *,
         spawn: Spawn | None = None,
         make_room: Callable[[], None] | None = None,
+        path: Path | None = None,
     ) -> None:
+        self.path = path
         self.conn = conn
         self._reader = reader
         self._point_reader = point_reader
@@ -209,7 +211,7 @@ class Database:
         point_reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         point_reader.execute("PRAGMA query_only=1")
         point_reader.execute("PRAGMA busy_timeout=1000")
-        return cls(conn, reader, point_reader, spawn=spawn, make_room=make_room)
+        return cls(conn, reader, point_reader, spawn=spawn, make_room=make_room, path=path)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

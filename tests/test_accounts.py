@@ -459,3 +459,21 @@ def test_behind_a_trusted_proxy_failures_count_per_forwarded_client(tmp_path):
             assert proxy.post("/login", data=right, headers=person).status_code == 303
     finally:
         servers.close()
+
+
+async def test_a_credential_change_from_another_process_is_seen_on_the_next_request(config, owner):
+    """The gate keeps what tokens resolve to; a `stowage` command in another process
+    revoking one is seen at once, through the credentials marker, even twice within
+    one tick of the file clock."""
+    from app.accounts.store import create_token, revoke_token
+
+    account, token = owner
+    async with fresh_client(config) as client:
+        for _ in range(3):
+            db = await open_catalog(config)  # what a `stowage tokens` command opens
+            info, secret = await create_token(db, account.id, "short-lived")
+            assert (await client.get("/api/files", headers=bearer(secret))).status_code == 200
+            assert await revoke_token(db, info.id)
+            await db.close()
+            assert (await client.get("/api/files", headers=bearer(secret))).status_code == 401
+            assert (await client.get("/api/files", headers=bearer(token))).status_code == 200

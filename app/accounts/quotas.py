@@ -34,10 +34,14 @@ class QuotaExceeded(Exception):
 class Reservation:
     """Space held for one upload request (all its files), given back on `release`."""
 
-    def __init__(self, ledger: QuotaLedger, account_id: str, whose: str = "your") -> None:
+    def __init__(
+        self, ledger: QuotaLedger, account_id: str, whose: str = "your", unlimited: bool = False
+    ) -> None:
         self._ledger = ledger
         self.account_id = account_id
         self.whose = whose
+        # Known to have no quota (from the account the gate resolved): nothing to read.
+        self.unlimited = unlimited
         self.held = 0
         self.covered = 0
 
@@ -70,10 +74,14 @@ class QuotaLedger:
         self._default = default_quota
         self._held: dict[str, int] = {}
 
-    def reserve(self, account_id: str, *, whose: str = "your") -> Reservation:
+    def reserve(
+        self, account_id: str, *, whose: str = "your", unlimited: bool = False
+    ) -> Reservation:
         """`whose`: how a refusal names the quota ("the recipient's" for an upload
-        through a file request, whose uploader is not the account)."""
-        return Reservation(self, account_id, whose)
+        through a file request, whose uploader is not the account). `unlimited`: the
+        caller knows the account has no quota (the gate's account row, which a quota
+        change invalidates), so no step reads the database."""
+        return Reservation(self, account_id, whose, unlimited)
 
     def usage(self, account_id: str) -> tuple[int, int | None]:
         """(bytes stored, quota or None) as the database says now."""
@@ -94,7 +102,7 @@ class QuotaLedger:
 
     def _grow(self, reservation: Reservation, needed: int) -> None:
         account = reservation.account_id
-        used, quota = self.usage(account)
+        used, quota = (0, None) if reservation.unlimited else self.usage(account)
         others = self._held.get(account, 0)
         if quota is None:
             take = max(needed, STEP_BYTES)

@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 from app.db import Database, Row
@@ -66,6 +67,13 @@ CREATE TRIGGER IF NOT EXISTS usage_on_owner_change AFTER UPDATE OF owner ON file
 END;
 """
 
+# Touched (by this server or a `stowage` command) whenever a credential stops being
+# valid: a token revoked, a password changed, an account removed. Servers cache what
+# credentials resolve to and drop the cache when this file's mtime moves, so such a
+# change takes effect on the next request without a database read per request.
+CREDENTIALS_MARKER = "stowage.credentials"
+MARKER_MAX_BYTES = 4096
+
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 TOKEN_PREFIX = "stw"
 TOKEN_PATTERN = re.compile(r"stw_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
@@ -86,6 +94,25 @@ def check_name(name: str) -> str:
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def credentials_marker(db: Database) -> Path | None:
+    return None if db.path is None else db.path.parent / CREDENTIALS_MARKER
+
+
+def credentials_changed(db: Database) -> None:
+    """Tell every server on this data dir that a credential stopped being valid. The
+    marker grows by a byte each time (and starts over past 4 KiB): file times move in
+    steps of a clock tick, so two changes within one tick are told apart by size."""
+    marker = credentials_marker(db)
+    if marker is None:
+        return
+    try:
+        grown = marker.stat().st_size < MARKER_MAX_BYTES
+    except FileNotFoundError:
+        grown = True
+    with marker.open("ab" if grown else "wb") as out:
+        out.write(b".")
 
 
 def _digest(secret: str) -> str:
@@ -218,6 +245,7 @@ async def set_password(
             "DELETE FROM sessions WHERE user_id = ? AND id_hash IS NOT ?",
             (account_id, keep_session),
         )
+    credentials_changed(db)
 
 
 async def set_quota(
@@ -228,6 +256,7 @@ async def set_quota(
             "UPDATE users SET quota_kind = ?, quota_bytes = ? WHERE id = ?",
             (kind, quota_bytes, account_id),
         )
+    credentials_changed(db)
 
 
 async def remove_account(db: Database, account_id: str, *, delete_files: bool) -> list[str]:
@@ -246,6 +275,7 @@ async def remove_account(db: Database, account_id: str, *, delete_files: bool) -
         await conn.execute("DELETE FROM tokens WHERE user_id = ?", (account_id,))
         await conn.execute("DELETE FROM sessions WHERE user_id = ?", (account_id,))
         await conn.execute("DELETE FROM users WHERE id = ?", (account_id,))
+    credentials_changed(db)
     return file_ids
 
 
@@ -292,6 +322,8 @@ async def revoke_token(db: Database, token_id: str, *, account_id: str | None = 
             "DELETE FROM tokens WHERE id = ? AND (? IS NULL OR user_id = ?)",
             (token_id, account_id, account_id),
         )
+    if cursor.rowcount > 0:
+        credentials_changed(db)
     return cursor.rowcount > 0
 
 
@@ -365,6 +397,7 @@ async def touch_session(db: Database, id_hash: str, now: float) -> None:
 async def end_session(db: Database, id_hash: str) -> None:
     async with db.transaction() as conn:
         await conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+    credentials_changed(db)
 
 
 async def end_expired_sessions(db: Database, now: float, idle: float, lifetime: float) -> int:

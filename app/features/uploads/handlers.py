@@ -178,10 +178,14 @@ class Destination:
     claim_files: Callable[[int], None] | None = None
     # Whose quota a refusal names ("your" for the account itself).
     whose: str = "your"
+    # The account is known to have no quota: its uploads read no usage.
+    unlimited: bool = False
 
     @classmethod
     def of_account(cls, uploads: "Uploads", c: Context) -> "Destination":
-        return cls(principal(c).account_id, uploads.config.max_file_bytes)
+        account = principal(c).account
+        unlimited = account.quota(uploads.config.default_quota) is None
+        return cls(account.id, uploads.config.max_file_bytes, unlimited=unlimited)
 
     @property
     def public(self) -> bool:
@@ -327,7 +331,7 @@ async def receive_post(uploads: Uploads, c: Context, w: Writer, to: Destination)
     name = named_in_request(c)
     fields: dict[str, str | list[str]] = {}
     with (
-        uploads.quotas.reserve(owner, whose=to.whose) as quota,
+        uploads.quotas.reserve(owner, whose=to.whose, unlimited=to.unlimited) as quota,
         uploads.progress.track(
             display_name(name) if name else UNNAMED_TRANSFER, _content_length(c), owner
         ) as transfer,
@@ -376,7 +380,7 @@ async def receive_put(
         json_error(w, 400, f"{NAME_THE_FILE}, or PUT it to {where}")
         return
     with (
-        uploads.quotas.reserve(to.owner, whose=to.whose) as quota,
+        uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited) as quota,
         uploads.progress.track(display_name(name), _content_length(c), to.owner) as transfer,
     ):
         try:
