@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.harness import (
+    BASELINE,
     WORK,
     Settings,
     have_curl,
@@ -50,10 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="counted runs (default 11, quick 3)")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--keep", action="store_true", help="keep bench/.work/ afterwards")
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE,
+        metavar="REV",
+        help=f"commit whose Stowage `small` runs beside today's (default {BASELINE}, the last"
+        " before accounts; 'none' leaves it out)",
+    )
     args = parser.parse_args(argv)
     if not have_curl():
         parser.exit(2, "bench: curl is needed (apt-get install curl)\n")
-    settings = Settings.make(args.quick, args.runs)
+    baseline = None if args.baseline.lower() == "none" else args.baseline
+    settings = Settings.make(args.quick, args.runs, baseline)
     chosen = list(suites) if args.suite == "all" else [args.suite]
     began = time.monotonic()
     log(f"bench {' '.join(sys.argv[1:])}  ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
