@@ -26,6 +26,7 @@ from bench.harness import (
 def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.downloads import run_downloads
     from bench.memory import run_memory
+    from bench.signin import run_signin
     from bench.small import run_small
     from bench.uploads import run_multipart, run_signals, run_uploads
 
@@ -36,6 +37,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "downloads": run_downloads,
         "small": run_small,
         "memory": run_memory,
+        "signin": run_signin,
     }
 
 

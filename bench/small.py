@@ -151,7 +151,7 @@ def loadgen_measure(
             command, cwd=ROOT, capture_output=True, text=True, timeout=TIME_LIMIT + 30
         )
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        if result["non_2xx"] or result["errors"] or result["requests"] < count:
+        if result["unexpected"] or result["errors"] or result["requests"] < count:
             raise RuntimeError(f"{server.label}: {result}")
         return float(result["requests"]) / float(result["seconds"])
 
