@@ -1,4 +1,7 @@
-"""`python -m bench SUITE [--quick] [--runs N] [--json PATH] [--keep]`; see bench/README.md."""
+"""`python -m bench SUITE [--quick] [--runs N] [--json PATH] [--keep] [--baseline REV]`.
+
+See README.md, "Benchmarks".
+"""
 
 from __future__ import annotations
 
