@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in chosen:
             log()
+            started = time.monotonic()
             suites[name](settings)
+            log(f"   ({name}: {time.monotonic() - started:.0f} s)")
     finally:
         if not args.keep:
             shutil.rmtree(WORK, ignore_errors=True)
