@@ -120,7 +120,7 @@ def _ms(values: list[float]) -> str:
 
 @dataclass
 class Phase:
-    """One timed download loop, alone or beside the looping sign-ins."""
+    """One timed download loop and what ran beside it."""
 
     gets: list[float]  # ms, one per GET
     result: dict
@@ -131,18 +131,27 @@ class Phase:
 
 def _phase(
     server: Server, out: Path, get_args: list[str], login_args: list[str], seconds: float,
-    signers: bool,
+    beside: str,
 ) -> Phase:  # fmt: skip
+    """The download loop beside nothing (ALONE), the looping sign-ins (DURING), or the
+    same argon2 verifies looping in a process of their own (OUTSIDE)."""
+    if beside not in (ALONE, DURING, OUTSIDE):
+        raise ValueError(f"no such phase: {beside!r}")
     gets, signs = out.with_suffix(".get"), out.with_suffix(".signin")
     with CpuWatch(server) as watch:
-        signing = None
-        if signers:
+        signing = burner = None
+        if beside == DURING:
             signing = _loadgen(server, *login_args, "-c", str(SIGNERS), "--duration",
                                str(seconds + 0.5), "--latency-file", str(signs))  # fmt: skip
-            # Let the ten fill the hashing queue before the downloads start.
+        elif beside == OUTSIDE:
+            burner = subprocess.Popen([sys.executable, "-c", BURN, str(seconds + 0.5)], cwd=ROOT)
+        if beside != ALONE:
+            # Let the ten fill the hashing queue (or the burner start) first.
             time.sleep(0.25)
         got = _result(_loadgen(server, *get_args, "--latency-file", str(gets)), seconds + 30, "GET")
         signed = _result(signing, seconds + 30, "sign-ins") if signing else None
+        if burner is not None and burner.wait(seconds + 30) != 0:
+            raise RuntimeError("the argon2 loop outside the server failed")
     phase = Phase(_latencies(gets), got, watch)
     if signed is not None:
         phase.signins = _latencies(signs)
