@@ -1,4 +1,7 @@
-"""`python -m bench SUITE [--quick] [--runs N] [--json PATH] [--keep]`; see bench/README.md."""
+"""`python -m bench SUITE [--quick] [--runs N] [--json PATH] [--keep] [--baseline REV]`.
+
+See README.md, "Benchmarks".
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.harness import (
+    BASELINE,
     WORK,
     Settings,
     have_curl,
@@ -25,6 +29,7 @@ from bench.harness import (
 def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.downloads import run_downloads
     from bench.memory import run_memory
+    from bench.signin import run_signin
     from bench.small import run_small
     from bench.uploads import run_multipart, run_signals, run_uploads
 
@@ -35,6 +40,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "downloads": run_downloads,
         "small": run_small,
         "memory": run_memory,
+        "signin": run_signin,
     }
 
 
@@ -50,10 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="counted runs (default 11, quick 3)")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--keep", action="store_true", help="keep bench/.work/ afterwards")
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE,
+        metavar="REV",
+        help=f"commit whose Stowage `small` runs beside today's (default {BASELINE}, the last"
+        " before accounts; 'none' leaves it out)",
+    )
     args = parser.parse_args(argv)
     if not have_curl():
         parser.exit(2, "bench: curl is needed (apt-get install curl)\n")
-    settings = Settings.make(args.quick, args.runs)
+    baseline = None if args.baseline.lower() == "none" else args.baseline
+    settings = Settings.make(args.quick, args.runs, baseline)
     chosen = list(suites) if args.suite == "all" else [args.suite]
     began = time.monotonic()
     log(f"bench {' '.join(sys.argv[1:])}  ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
@@ -63,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in chosen:
             log()
+            started = time.monotonic()
             suites[name](settings)
+            log(f"   ({name}: {time.monotonic() - started:.0f} s)")
     finally:
         if not args.keep:
             shutil.rmtree(WORK, ignore_errors=True)

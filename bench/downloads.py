@@ -33,9 +33,9 @@ from bench.harness import (
 )
 
 
-def download(url: str, size: int) -> Callable[[], float]:
+def download(url: str, size: int, auth: tuple[str, ...] = ()) -> Callable[[], float]:
     def measure() -> float:
-        t = curl(url, output="/dev/null")
+        t = curl(url, *auth, output="/dev/null")
         if t.status != 200:
             raise RuntimeError(f"{url} answered {t.status}")
         return size / t.seconds / MB
@@ -46,7 +46,7 @@ def download(url: str, size: int) -> Callable[[], float]:
 def _store(server: Server, size: int) -> str:
     """Upload a random file through Stowage itself; returns its id."""
     source = random_file(WORK / "files" / f"random-{size}", size)
-    t = curl(server.base + f"/uploads/random-{size}.bin", "-T", str(source))
+    t = curl(server.base + f"/uploads/random-{size}.bin", *server.curl_auth, "-T", str(source))
     if t.status != 201:
         raise RuntimeError(f"could not store the download file: {t.status} {t.body[:200]!r}")
     return str(json.loads(t.body)["files"][0]["id"])
@@ -74,8 +74,16 @@ def run_downloads(settings: Settings) -> None:
             blob_path = f"{blob_id[:2]}/{blob_id}"
             log(f"downloads: {human_size(size)}, one stored blob, curl -o /dev/null")
             targets = [
-                Target("Stowage", download(f"{shipped.base}/files/{blob_id}", size), shipped),
-                Target("Stowage --log off", download(f"{quiet.base}/files/{blob_id}", size), quiet),
+                Target(
+                    "Stowage",
+                    download(f"{shipped.base}/files/{blob_id}", size, shipped.curl_auth),
+                    shipped,
+                ),
+                Target(
+                    "Stowage --log off",
+                    download(f"{quiet.base}/files/{blob_id}", size, quiet.curl_auth),
+                    quiet,
+                ),
                 Target("stario.Files", download(f"{files.base}/files/{blob_path}", size), files),
                 Target(
                     "Starlette FileResponse",

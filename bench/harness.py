@@ -32,7 +32,12 @@ GiB = 1024 * MiB
 MB = 1_000_000
 START_TIMEOUT = 60.0
 CURL_TIMEOUT = 300.0
+ACCOUNT_TIMEOUT = 60.0
 CHUNK = 4 * MiB
+# Every Stowage route needs an account: each Stowage data dir gets this one, made with
+# the app's own CLI before its server starts, and an API token sent on every request.
+ACCOUNT_NAME = "bench"
+ACCOUNT_PASSWORD = "bench-password-not-secret"
 
 
 def log(message: str = "") -> None:
@@ -42,15 +47,23 @@ def log(message: str = "") -> None:
 # ----------------------------------------------------------------------------- settings
 
 
+# The last commit before accounts: `small` runs its app/ beside today's (an A/B run), so
+# the cost of the Bearer token on every request is measured in the same run.
+BASELINE = "29fbefe"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     quick: bool
     runs: int
     warmups: int = 1
+    baseline: str | None = BASELINE
 
     @classmethod
-    def make(cls, quick: bool, runs: int | None) -> Settings:
-        return cls(quick=quick, runs=runs if runs is not None else (3 if quick else 11))
+    def make(cls, quick: bool, runs: int | None, baseline: str | None = BASELINE) -> Settings:
+        return cls(
+            quick=quick, runs=runs if runs is not None else (3 if quick else 11), baseline=baseline
+        )
 
 
 # ----------------------------------------------------------------------------- files
@@ -219,9 +232,12 @@ class Server:
         rss: bool = True,
         children: bool = False,
         cwd: Path = ROOT,
+        token: str | None = None,
     ) -> None:
         self.label = label
         self.cwd = cwd
+        # An API token for Stowage (None: a peer, or a Stowage from before accounts).
+        self.token = token
         self.children = children
         self._pids: list[int] = []
         self.argv = argv
@@ -231,6 +247,16 @@ class Server:
         self.base = f"http://127.0.0.1:{port}"
         self.log_path = WORK / "logs" / (label.replace(" ", "_").replace("/", "_") + ".log")
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What every request to this server carries: the Bearer token, if it has one."""
+        return {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def curl_auth(self) -> tuple[str, ...]:
+        """The same for curl: `curl(url, *server.curl_auth, ...)`."""
+        return tuple(arg for k, v in self.headers.items() for arg in ("-H", f"{k}: {v}"))
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -328,12 +354,87 @@ def stop_all(servers: Iterable[Server]) -> None:
         server.stop()
 
 
-def stowage(label: str, data_dir: Path, *extra: str) -> Server:
-    """Stowage exactly as `stowage serve` runs it (this venv's python, the app's CLI)."""
+_TOKENS: dict[tuple[Path, str], str] = {}
+
+
+def _app_cli(cwd: Path, *args: str, stdin: str = "") -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=ACCOUNT_TIMEOUT,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"stowage {' '.join(args[:2])} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def stowage_account(
+    data_dir: Path, name: str = ACCOUNT_NAME, password: str = ACCOUNT_PASSWORD
+) -> str:
+    """An account in `data_dir` and an API token for it, made as an operator would, with
+    `stowage users add` (password on stdin) and `stowage tokens add` (prints the token),
+    before the server starts. Once per data dir and name: servers sharing a data dir
+    share the token."""
+    key = (data_dir.resolve(), name)
+    if key not in _TOKENS:
+        _app_cli(ROOT, "users", "add", name, "--data-dir", str(data_dir), stdin=password + "\n")
+        token = _app_cli(ROOT, "tokens", "add", name, "--data-dir", str(data_dir)).strip()
+        _TOKENS[key] = token
+    return _TOKENS[key]
+
+
+def stowage(
+    label: str, data_dir: Path, *extra: str, cwd: Path = ROOT, account: bool = True
+) -> Server:
+    """Stowage exactly as `stowage serve` runs it (this venv's python, the app's CLI).
+
+    With `account` (the default) the data dir gets the bench account first and the
+    server carries its token (`server.headers`, `server.curl_auth`). `cwd` runs the app
+    of another tree (an A/B run against an older commit, see `checkout`); a tree from
+    before accounts takes `account=False`."""
+    token = stowage_account(data_dir) if account else None
     port = free_port()
     argv = [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
             "--data-dir", str(data_dir), *extra]  # fmt: skip
-    return Server(label, argv, port)
+    return Server(label, argv, port, cwd=cwd, token=token)
+
+
+def checkout(rev: str) -> Path | None:
+    """The app of commit `rev` (`git archive`, not a worktree: nothing is added to the
+    repository) unpacked under WORK, for A/B runs with `stowage(..., cwd=)`. It runs
+    with this venv's python: `python -m` puts the cwd first on sys.path, ahead of the
+    editable install. None, with the reason logged, when git or the commit is missing."""
+    if shutil.which("git") is None:
+        log(f"  git not found: no A/B target at {rev}")
+        return None
+    resolved = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if resolved.returncode != 0:
+        log(f"  commit {rev} not in this clone: no A/B target at it")
+        return None
+    commit = resolved.stdout.strip()
+    tree = WORK / "trees" / commit[:12]
+    if not (tree / "app").is_dir():
+        fresh_dir(tree)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", commit, "app", "assets"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+        # The Datastar bundle is git-ignored and fetched at start; reuse this tree's.
+        vendor = ROOT / "assets" / "vendor"
+        if vendor.is_dir():
+            shutil.copytree(vendor, tree / "assets" / "vendor", dirs_exist_ok=True)
+    return tree
 
 
 def stario_peer(label: str, write_dir: Path, files_dir: Path) -> Server:

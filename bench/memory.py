@@ -45,13 +45,13 @@ def run_memory(settings: Settings) -> None:
     try:
         for run in range(runs):
             server.reset_peak()
-            t = curl(server.base + "/uploads/memory.bin", "-T", str(source))
+            t = curl(server.base + "/uploads/memory.bin", *server.curl_auth, "-T", str(source))
             if t.status != 201:
                 raise RuntimeError(f"upload answered {t.status}: {t.body[:200]!r}")
             uploads.append(float(server.peak_rss() or 0))
             blob_id = json.loads(t.body)["files"][0]["id"]
             server.reset_peak()
-            d = curl(f"{server.base}/files/{blob_id}", output="/dev/null")
+            d = curl(f"{server.base}/files/{blob_id}", *server.curl_auth, output="/dev/null")
             if d.status != 200:
                 raise RuntimeError(f"download answered {d.status}")
             downloads.append(float(server.peak_rss() or 0))

@@ -30,6 +30,7 @@ from bench.harness import (
     Settings,
     SuiteResult,
     Target,
+    checkout,
     fastapi_peer,
     fresh_dir,
     log,
@@ -65,6 +66,7 @@ f:close()
 wrk.method = %(method)s
 wrk.path = %(path)s
 wrk.headers["Content-Type"] = %(ctype)s
+%(headers)s
 target = %(count)d
 seen = 0
 bad = 0
@@ -99,8 +101,12 @@ def _lua(text: str) -> str:
 def wrk_measure(
     server: Server, method: str, path: str, ctype: str, body: Path, count: int
 ) -> Callable[[], float]:
+    """wrk with the script above; every request carries `server.headers` (its token)."""
     script = WORK / "small" / f"wrk-{server.port}.lua"
     script.parent.mkdir(parents=True, exist_ok=True)
+    headers = "\n".join(
+        f"wrk.headers[{_lua(name)}] = {_lua(value)}" for name, value in server.headers.items()
+    )
     script.write_text(
         WRK_SCRIPT
         % {
@@ -108,6 +114,7 @@ def wrk_measure(
             "method": _lua(method),
             "path": _lua(path),
             "ctype": _lua(ctype),
+            "headers": headers,
             "count": count,
         }
     )
@@ -132,16 +139,19 @@ def wrk_measure(
 def loadgen_measure(
     server: Server, method: str, path: str, ctype: str, body: Path, count: int
 ) -> Callable[[], float]:
+    """bench/loadgen.py; every request carries `server.headers` (its token)."""
+    headers = [f"Content-Type: {ctype}", *(f"{k}: {v}" for k, v in server.headers.items())]
+
     def measure() -> float:
         command = [sys.executable, "-m", "bench.loadgen", "--port", str(server.port),
                    "--method", method, "--path", path, "--body", str(body),
-                   "--header", f"Content-Type: {ctype}", "-n", str(count),
+                   *(arg for h in headers for arg in ("--header", h)), "-n", str(count),
                    "-c", str(CONNECTIONS), "--time-limit", str(TIME_LIMIT)]  # fmt: skip
         done = subprocess.run(
             command, cwd=ROOT, capture_output=True, text=True, timeout=TIME_LIMIT + 30
         )
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        if result["non_2xx"] or result["errors"] or result["requests"] < count:
+        if result["unexpected"] or result["errors"] or result["requests"] < count:
             raise RuntimeError(f"{server.label}: {result}")
         return float(result["requests"]) / float(result["seconds"])
 
@@ -168,6 +178,12 @@ def _multipart(source: Path, out: Path) -> Path:
     return out
 
 
+NOW = "Stowage, Bearer token"
+NOW_OFF = "Stowage --log off, Bearer token"
+BEFORE = "Stowage before accounts, no auth"
+FASTAPI = "FastAPI UploadFile+fsync+SQLite"
+
+
 def run_small(settings: Settings) -> None:
     count = 300 if settings.quick else 2000
     work = fresh_dir(WORK / "small")
@@ -175,10 +191,14 @@ def run_small(settings: Settings) -> None:
     form = _multipart(source, work / "small.multipart")
     data, data_off = work / "stowage-data", work / "stowage-off-data"
     fast_out = fresh_dir(work / "fastapi-out")
-    shipped = stowage("Stowage", data)
-    quiet = stowage("Stowage --log off", data_off, "--log", "off")
-    fast = fastapi_peer("FastAPI UploadFile+fsync+SQLite", fast_out, fast_out, work / "f.db")
-    servers = [shipped, quiet, fast]
+    # Stowage as shipped at the commit before accounts: its own app/ (git archive),
+    # this venv, no account and no token. The same run, the same machine, alternated.
+    tree = checkout(settings.baseline) if settings.baseline else None
+    before = stowage(BEFORE, work / "before-data", cwd=tree, account=False) if tree else None
+    shipped = stowage(NOW, data)
+    quiet = stowage(NOW_OFF, data_off, "--log", "off")
+    fast = fastapi_peer(FASTAPI, fast_out, fast_out, work / "f.db")
+    servers = [*([before] if before else []), shipped, quiet, fast]
     use_wrk = shutil.which("wrk") is not None
     measure = wrk_measure if use_wrk else loadgen_measure
     tool = "wrk" if use_wrk else "bench/loadgen.py (wrk not installed)"
@@ -190,21 +210,16 @@ def run_small(settings: Settings) -> None:
     try:
         targets = [
             Target(
-                "Stowage",
-                measure(shipped, "PUT", "/uploads/small.bin", octet, source, count),
-                shipped,
+                NOW, measure(shipped, "PUT", "/uploads/small.bin", octet, source, count), shipped
             ),
             Target(
-                "Stowage --log off",
-                measure(quiet, "PUT", "/uploads/small.bin", octet, source, count),
-                quiet,
+                NOW_OFF, measure(quiet, "PUT", "/uploads/small.bin", octet, source, count), quiet
             ),
-            Target(
-                "FastAPI UploadFile+fsync+SQLite",
-                measure(fast, "POST", "/small", form_type, form, count),
-                fast,
-            ),
+            Target(FASTAPI, measure(fast, "POST", "/small", form_type, form, count), fast),
         ]
+        if before:
+            put = measure(before, "PUT", "/uploads/small.bin", octet, source, count)
+            targets.insert(0, Target(BEFORE, put, before))
         run_targets(targets, settings)
     finally:
         stop_all(servers)
@@ -217,13 +232,19 @@ def run_small(settings: Settings) -> None:
             settings.warmups,
             targets,
             [
-                Pair("Stowage", "FastAPI UploadFile+fsync+SQLite", 2.0),
-                Pair("Stowage --log off", "FastAPI UploadFile+fsync+SQLite"),
-                Pair("Stowage", "Stowage --log off"),
+                *([Pair(NOW, BEFORE, 0.95)] if before else []),
+                Pair(NOW, FASTAPI, 2.0),
+                Pair(NOW_OFF, FASTAPI),
+                Pair(NOW, NOW_OFF),
             ],
             [
                 f"load generator: {tool}; uvicorn as shipped (access log on).",
                 "Stowage also renames into place and fsyncs the directory; the peer does not.",
+                f"{BEFORE}: app/ of commit {settings.baseline} (before accounts), run with this"
+                " venv, log on as shipped; the token's cost is the first ratio (goal: at"
+                " most 5% slower)"
+                if before
+                else f"no A/B target: commit {settings.baseline or '(none)'} not available",
             ],
         )
     )

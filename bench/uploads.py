@@ -103,13 +103,13 @@ def run_uploads(settings: Settings) -> None:
         targets = [
             Target(
                 STOWAGE,
-                upload(lambda: shipped.base + "/uploads/bench.bin", size, *put),
+                upload(lambda: shipped.base + "/uploads/bench.bin", size, *shipped.curl_auth, *put),
                 shipped,
                 lambda: remove_files(blobs),
             ),
             Target(
                 STOWAGE_OFF,
-                upload(lambda: quiet.base + "/uploads/bench.bin", size, *put),
+                upload(lambda: quiet.base + "/uploads/bench.bin", size, *quiet.curl_auth, *put),
                 quiet,
                 lambda: remove_files(blobs_off),
             ),
@@ -180,21 +180,27 @@ def run_multipart(settings: Settings) -> None:
         targets = [
             Target(
                 "Stowage multipart",
-                upload(lambda: shipped.base + "/uploads", size, *form),
+                upload(lambda: shipped.base + "/uploads", size, *shipped.curl_auth, *form),
                 shipped,
                 lambda: remove_files(blobs),
-                probe=_probe(lambda: shipped.base + "/uploads", "-F"),
+                probe=_probe(lambda: shipped.base + "/uploads", "-F", shipped.curl_auth),
             ),
             Target(
                 "Stowage multipart --log off",
-                upload(lambda: quiet.base + "/uploads", size, *form),
+                upload(lambda: quiet.base + "/uploads", size, *quiet.curl_auth, *form),
                 quiet,
                 lambda: remove_files(blobs_off),
-                probe=_probe(lambda: quiet.base + "/uploads", "-F"),
+                probe=_probe(lambda: quiet.base + "/uploads", "-F", quiet.curl_auth),
             ),
             Target(
                 "Stowage PUT",
-                upload(lambda: shipped.base + "/uploads/bench.bin", size, "-T", str(source)),
+                upload(
+                    lambda: shipped.base + "/uploads/bench.bin",
+                    size,
+                    *shipped.curl_auth,
+                    "-T",
+                    str(source),
+                ),
                 shipped,
                 lambda: remove_files(blobs),
             ),
@@ -226,17 +232,19 @@ def run_multipart(settings: Settings) -> None:
     )
 
 
-def _probe(url: Callable[[], str], kind: str) -> Callable[[], None]:
+def _probe(url: Callable[[], str], kind: str, auth: tuple[str, ...]) -> Callable[[], None]:
     """One tiny upload first, so a transport that is not there yet is reported, not failed."""
     tiny = WORK / "files" / "probe.bin"
 
     def probe() -> None:
         random_file(tiny, 1024)
         if kind == "-F":
-            t = curl(url(), "-F", f"file=@{tiny};type=application/octet-stream")
+            t = curl(url(), *auth, "-F", f"file=@{tiny};type=application/octet-stream")
         else:
             body = _signals_body(tiny, WORK / "files" / "probe.json")
-            t = curl(url(), "-H", "content-type: application/json", "--data-binary", f"@{body}")
+            t = curl(
+                url(), *auth, "-H", "content-type: application/json", "--data-binary", f"@{body}"
+            )
         if t.status == 415:
             raise Unavailable(f"HTTP 415: {_error_text(t.body)}")
         if not 200 <= t.status < 300:
@@ -274,24 +282,30 @@ def run_signals(settings: Settings) -> None:
         targets = [
             Target(
                 "Stowage signals",
-                upload(lambda: shipped.base + "/uploads", size, *signals, reps=reps),
+                upload(
+                    lambda: shipped.base + "/uploads", size, *shipped.curl_auth, *signals, reps=reps
+                ),
                 shipped,
                 lambda: remove_files(blobs),
-                probe=_probe(lambda: shipped.base + "/uploads", "json"),
+                probe=_probe(lambda: shipped.base + "/uploads", "json", shipped.curl_auth),
             ),
             Target(
                 "Stowage signals --log off",
-                upload(lambda: quiet.base + "/uploads", size, *signals, reps=reps),
+                upload(
+                    lambda: quiet.base + "/uploads", size, *quiet.curl_auth, *signals, reps=reps
+                ),
                 quiet,
                 lambda: remove_files(blobs_off),
-                probe=_probe(lambda: quiet.base + "/uploads", "json"),
+                probe=_probe(lambda: quiet.base + "/uploads", "json", quiet.curl_auth),
             ),
             Target(
                 "Stowage multipart",
-                upload(lambda: shipped.base + "/uploads", size, *form, reps=reps),
+                upload(
+                    lambda: shipped.base + "/uploads", size, *shipped.curl_auth, *form, reps=reps
+                ),
                 shipped,
                 lambda: remove_files(blobs),
-                probe=_probe(lambda: shipped.base + "/uploads", "-F"),
+                probe=_probe(lambda: shipped.base + "/uploads", "-F", shipped.curl_auth),
             ),
         ]
         run_targets(targets, settings)
