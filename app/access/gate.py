@@ -29,6 +29,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from app.accounts.store import (
     credentials_marker,
     end_expired_sessions,
     end_session,
+    local_credential_changes,
     resolve_session,
     resolve_token,
     touch_session,
@@ -81,6 +83,8 @@ BROWSER_CHALLENGE = 'Bearer realm="stowage"'
 # account's name and admin flag may change without touching the marker).
 CREDENTIAL_CACHE_SECONDS = 60.0
 MAX_CACHED_CREDENTIALS = 10_000
+# How often the credentials marker (changes made by other processes) is looked at.
+MARKER_CHECK_SECONDS = 0.25
 
 
 @dataclass(slots=True)
@@ -111,7 +115,10 @@ class Gate:
         # session alive.
         self._touch_every = min(TOUCH_EVERY_SECONDS, config.session_idle / 10)
         self._credentials: dict[str, _Credential] = {}
-        self._marker = credentials_marker(db)
+        marker = credentials_marker(db)
+        self._marker = None if marker is None else str(marker)
+        self._marker_checked = -1e9
+        self._local_seen = -1
         self._marker_seen: tuple[int, int] = (-1, -1)
         self._public: set[str] = set()
         self._pages: set[str] = set()
@@ -212,15 +219,22 @@ class Gate:
     # What credentials resolve to, kept while nothing says otherwise ---------------------
 
     def _cached(self, key: str, now: float) -> _Credential | None:
-        """A credential resolved before, unless the credentials marker moved (a token
-        revoked, a password changed, an account removed or its quota set, by this
-        server or a `stowage` command) or it is older than CREDENTIAL_CACHE_SECONDS.
-        One stat() per request instead of a database read: under load, the read's
-        GIL hand-offs cost this server a fifth of its small-upload throughput."""
+        """A credential resolved before, unless something says it may have changed (a
+        token revoked, a password changed, an account removed or its quota set; by
+        this process at once, by a `stowage` command through the credentials marker,
+        looked at every MARKER_CHECK_SECONDS) or it is older than
+        CREDENTIAL_CACHE_SECONDS. Under load, a database read (or even a stat) per
+        request waits for the GIL behind the writer threads: that cost this server a
+        fifth of its small-upload throughput."""
+        changes = local_credential_changes()
+        if changes != self._local_seen:
+            self._local_seen = changes
+            self._credentials.clear()
         marker = self._marker
-        if marker is not None:
+        if marker is not None and now - self._marker_checked > MARKER_CHECK_SECONDS:
+            self._marker_checked = now
             try:
-                status = marker.stat()
+                status = os.stat(marker)
                 seen = (status.st_mtime_ns, status.st_size)
             except FileNotFoundError:
                 seen = (0, 0)

@@ -100,10 +100,20 @@ def credentials_marker(db: Database) -> Path | None:
     return None if db.path is None else db.path.parent / CREDENTIALS_MARKER
 
 
+# Bumped with every change made by this process: its own gate sees it without a syscall.
+_local_changes = 0
+
+
+def local_credential_changes() -> int:
+    return _local_changes
+
+
 def credentials_changed(db: Database) -> None:
     """Tell every server on this data dir that a credential stopped being valid. The
     marker grows by a byte each time (and starts over past 4 KiB): file times move in
     steps of a clock tick, so two changes within one tick are told apart by size."""
+    global _local_changes
+    _local_changes += 1
     marker = credentials_marker(db)
     if marker is None:
         return

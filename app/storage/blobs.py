@@ -129,16 +129,26 @@ class BlobStore:
         self.incoming = root / INCOMING
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="blobs")
         self.min_free_bytes = min_free_bytes
+        self._free_seen: tuple[float, int] = (-1e9, 0)
 
-    def check_room(self, incoming: int) -> None:
+    def check_room(self, incoming: int, *, reuse_for: float = 0.0) -> None:
         """Raise LowOnSpace unless `incoming` more bytes leave the floor free. One
         statvfs (microseconds): called before a body is read, and from the writer
         thread before each batch (every HOP_BYTES at most), never per chunk. Uploads
         in flight at once may each pass the check, so the floor can be undercut by up
-        to a batch per upload; the catalog's reserve (space.py) covers that."""
+        to a batch per upload; the catalog's reserve (space.py) covers that.
+
+        `reuse_for`: seconds a figure may be reused, for the check on the event loop
+        (a syscall there waits for the GIL behind the writer threads: under 16 small
+        uploads at once, a statvfs per request cost more than the check is worth; the
+        writer thread's check before each batch stays exact)."""
         if self.min_free_bytes <= 0:
             return
-        free = free_bytes(self.root)
+        now = time.monotonic()
+        checked_at, free = self._free_seen
+        if now - checked_at > reuse_for:
+            free = free_bytes(self.root)
+            self._free_seen = (now, free)
         if free - incoming < self.min_free_bytes:
             raise LowOnSpace(free, self.min_free_bytes)
 

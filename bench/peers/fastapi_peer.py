@@ -10,6 +10,8 @@ its defaults (uvloop + httptools from `uvicorn[standard]`, access log on):
 - `POST /form`: `UploadFile` (spooled by python-multipart), then copied to disk.
 - `POST /small`: `UploadFile` + sha256 + write + fsync + one SQLite row (WAL,
   synchronous=FULL), the durable small-upload path Stowage is compared with.
+- `PUT /small/{name}`: the raw body by `request.stream()` + sha256 + write + fsync + one
+  SQLite row: the same durable path for a raw upload, so raw is compared with raw.
 - `GET /files/{path}`: Starlette's `FileResponse`.
 """
 
@@ -81,6 +83,27 @@ def small(file: UploadFile) -> dict[str, str | int]:
         conn.execute(
             "INSERT INTO files VALUES (?, ?, ?, ?)",
             (file_id, file.filename, size, digest.hexdigest()),
+        )
+    return {"id": file_id, "size": size}
+
+
+@app.put("/small/{name}", status_code=201)
+async def small_raw(name: str, request: Request) -> dict[str, str | int]:
+    file_id = uuid.uuid4().hex
+    digest = hashlib.sha256()
+    size = 0
+    with open(WRITE_DIR / file_id, "wb") as out:
+        async for chunk in request.stream():
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    conn = _db()
+    with conn:
+        conn.execute(
+            "INSERT INTO files VALUES (?, ?, ?, ?)",
+            (file_id, os.path.basename(name), size, digest.hexdigest()),
         )
     return {"id": file_id, "size": size}
 

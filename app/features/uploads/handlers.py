@@ -133,7 +133,7 @@ class Uploads:
         """Refuse (507) before reading a byte when the declared body would take the
         disk below the free-space floor."""
         try:
-            self.store.check_room(_content_length(c) or 0)
+            self.store.check_room(_content_length(c) or 0, reuse_for=0.25)
         except LowOnSpace as exc:
             raise almost_out_of_space(exc) from None
 
