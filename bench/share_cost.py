@@ -6,7 +6,7 @@ curl through `/s/{token}/file` and through `/files/{id}` (Bearer token), alterna
 which goes first, and prints the median MB/s of each and their ratio (goal >= 0.95x).
 Each share download counts (one SQL UPDATE), as in real use.
 
-    uv run python scripts/share_download_cost.py [--mib 256] [--runs 9]
+    uv run python -m bench.share_cost [--mib 256] [--runs 9]
 """
 
 from __future__ import annotations
