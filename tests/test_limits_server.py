@@ -69,22 +69,39 @@ async def trickle(
     give_up: float = 30,
 ) -> Ended:
     """Open a connection, send `head` and `first`, then `piece` every `every` seconds
-    until the server answers and closes (or `give_up` seconds pass)."""
+    until the server answers and closes (or `give_up` seconds pass).
+
+    The answer is read as it arrives, not at the end: a server that answers and closes
+    while the client still has a piece in flight makes the kernel reset the connection,
+    and a reset throws away whatever was not yet read."""
     started = time.monotonic()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(local, 0))
     except ConnectionError:
         return Ended(time.monotonic() - started, b"", reset=True)
-    answer = asyncio.ensure_future(reader.read())  # until the server closes
+    received = bytearray()
+    reset = False
+
+    async def read_all() -> None:
+        nonlocal reset
+        try:
+            while chunk := await reader.read(65536):
+                received.extend(chunk)
+        except ConnectionError:
+            reset = True
+
+    answer = asyncio.ensure_future(read_all())
     try:
         writer.write(head + first)
         while not answer.done() and time.monotonic() - started < give_up:
             await asyncio.wait([answer], timeout=every)
-            if head and not answer.done() and not writer.is_closing():
+            if head and not received and not answer.done() and not writer.is_closing():
                 writer.write(piece)
-        return Ended(time.monotonic() - started, await answer)
+        if not answer.done():
+            await asyncio.wait([answer], timeout=5)
+        return Ended(time.monotonic() - started, bytes(received), reset=reset and not received)
     except ConnectionError:
-        return Ended(time.monotonic() - started, b"", reset=True)
+        return Ended(time.monotonic() - started, bytes(received), reset=not received)
     finally:
         answer.cancel()
         writer.close()
