@@ -5,6 +5,8 @@ from typing import Literal
 from urllib.parse import quote
 
 from stario import Context, Handler, Writer
+from stario.exceptions import ClientDisconnected, RequestBodyError
+from stario.json import loads as json_loads
 
 # Routes that answer JSON, refusals included; everything else is a page.
 JSON_PREFIXES = ("/api", "/files", "/uploads")
@@ -29,6 +31,43 @@ def whole_number(text: str | None, default: int, high: int) -> int | None:
         return None
     value = int(text)
     return value if value <= high else None
+
+
+def is_datastar(c: Context) -> bool:
+    """Sent by Datastar (`Datastar-Request: true`): answered as a 200 event stream."""
+    return c.req.headers.get("datastar-request") == "true"
+
+
+class BodyError(ValueError):
+    """A small JSON body that cannot be used; the message says why."""
+
+
+async def read_json_object(c: Context, max_bytes: int) -> dict[str, object] | None:
+    """A small request body as a JSON object; None when it is empty. BodyError, in
+    words, when it is too large, cut off, not JSON, or not an object."""
+    try:
+        body = await c.req.body(max_size=max_bytes)
+    except (RequestBodyError, ClientDisconnected):
+        raise BodyError(
+            f"the body could not be read (over {max_bytes} bytes, or cut off)"
+        ) from None
+    if not body.strip():
+        return None
+    try:
+        parsed = json_loads(body)
+    except (ValueError, RecursionError):
+        raise BodyError("the body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise BodyError("the body must be a JSON object")
+    return parsed
+
+
+def only_fields(parsed: dict[str, object], fields: tuple[str, ...]) -> dict[str, object]:
+    """`parsed`, or BodyError naming the first field that is not one of `fields`."""
+    unknown = sorted(set(parsed) - set(fields))
+    if unknown:
+        raise BodyError(f"unknown field {unknown[0]!r}; the fields are {', '.join(fields)}")
+    return parsed
 
 
 def json_error(w: Writer, status: int, message: str, *, close: bool = False) -> None:

@@ -23,6 +23,7 @@ from app.access.gate import Gate, principal_or_none
 from app.accounts.passwords import Passwords, WeakPassword, check_strength
 from app.accounts.store import AccountError, count_accounts, create_account, password_hash_of
 from app.accounts.throttle import Throttle
+from app.common.http import is_datastar
 from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.db import Database
@@ -84,10 +85,6 @@ def safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return HOME.href()
     return target
-
-
-def _is_datastar(c: Context) -> bool:
-    return c.req.headers.get("datastar-request") == "true"
 
 
 def _html(w: Writer, element: object, status: int = 200) -> None:
@@ -152,7 +149,7 @@ def submit_login(auth: Auth):
             return
         auth.throttle.forget(keys[0])
         await auth.gate.start_session(w, found[0].id)
-        if _is_datastar(c):
+        if is_datastar(c):
             SSE(w).navigate(next_path)
             w.end()
             return
@@ -164,7 +161,7 @@ def submit_login(auth: Auth):
 def _login_refused(
     c: Context, w: Writer, auth: Auth, status: int, message: str, name: str, next_path: str
 ) -> None:
-    if _is_datastar(c):
+    if is_datastar(c):
         from stario import h
 
         SSE(w).patch_elements(h.P({"id": ERROR_ID, "class": "error", "role": "alert"}, message))

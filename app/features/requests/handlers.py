@@ -22,13 +22,18 @@ from dataclasses import dataclass, field
 
 from stario import App, Context, Relay, Writer
 from stario.datastar import SSE
-from stario.exceptions import ClientDisconnected, RequestBodyError
-from stario.json import loads as json_loads
 from stario.markup import HtmlElement
 
 from app.access.gate import Gate, RequestGone, may_upload_via, principal, request_access
 from app.accounts.store import account_by_id
-from app.common.http import json_error, path_param
+from app.common.http import (
+    BodyError,
+    is_datastar,
+    json_error,
+    only_fields,
+    path_param,
+    read_json_object,
+)
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.db import Database
@@ -97,31 +102,17 @@ class Requests:
 # The owner's API -------------------------------------------------------------------------
 
 
-def _is_datastar(c: Context) -> bool:
-    return c.req.headers.get("datastar-request") == "true"
-
-
 async def _read_request(c: Context, *, signals: bool) -> dict[str, object]:
     """The JSON object of `POST /api/requests`; with `signals`, the page's form."""
     try:
-        body = await c.req.body(max_size=MAX_BODY_BYTES)
-    except (RequestBodyError, ClientDisconnected):
-        raise RequestError(
-            f"the body could not be read (over {MAX_BODY_BYTES} bytes, or cut off)"
-        ) from None
-    if not body.strip():
-        raise RequestError('send a JSON object such as {"label": "Photos from the trip"}')
-    try:
-        parsed = json_loads(body)
-    except (ValueError, RecursionError):
-        raise RequestError("the body is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise RequestError('the body must be a JSON object such as {"label": "Photos"}')
-    if signals:
-        return _from_signals(parsed)
-    unknown = sorted(set(parsed) - set(FIELDS))
-    if unknown:
-        raise RequestError(f"unknown field {unknown[0]!r}; the fields are {', '.join(FIELDS)}")
+        parsed = await read_json_object(c, MAX_BODY_BYTES)
+        if parsed is None:
+            raise RequestError('send a JSON object such as {"label": "Photos from the trip"}')
+        if signals:
+            return _from_signals(parsed)
+        only_fields(parsed, FIELDS)
+    except BodyError as exc:
+        raise RequestError(str(exc)) from None
     if "label" not in parsed:
         raise RequestError("label is missing: it tells uploaders what to send")
     return parsed
@@ -152,7 +143,7 @@ def _from_signals(signals: dict[str, object]) -> dict[str, object]:
 def create(requests: Requests):
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
-        datastar = _is_datastar(c)
+        datastar = is_datastar(c)
         try:
             fields = await _read_request(c, signals=datastar)
             label = check_label(fields.get("label"))

@@ -19,8 +19,6 @@ from math import ceil
 
 from stario import App, Context, Relay, Writer
 from stario.datastar import SSE
-from stario.exceptions import ClientDisconnected, RequestBodyError
-from stario.json import loads as json_loads
 from stario.markup import HtmlElement
 
 from app.access.gate import (
@@ -34,7 +32,14 @@ from app.access.gate import (
 )
 from app.access.principal import SharePrincipal
 from app.accounts.passwords import Passwords
-from app.common.http import json_error, path_param
+from app.common.http import (
+    BodyError,
+    is_datastar,
+    json_error,
+    only_fields,
+    path_param,
+    read_json_object,
+)
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.db import Database
@@ -99,33 +104,16 @@ class Shares:
 # The owner's API -------------------------------------------------------------------------
 
 
-def _is_datastar(c: Context) -> bool:
-    return c.req.headers.get("datastar-request") == "true"
-
-
 async def _read_request(c: Context, *, signals: bool) -> dict[str, object]:
     """The JSON object of `POST /api/files/{id}/shares` (an empty body is `{}`); with
     `signals`, the page's Datastar signals (which carry other fields too)."""
     try:
-        body = await c.req.body(max_size=MAX_BODY_BYTES)
-    except (RequestBodyError, ClientDisconnected):
-        raise ShareError(
-            f"the body could not be read (over {MAX_BODY_BYTES} bytes, or cut off)"
-        ) from None
-    if not body.strip():
-        return {}
-    try:
-        parsed = json_loads(body)
-    except (ValueError, RecursionError):
-        raise ShareError("the body is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise ShareError('the body must be a JSON object such as {"expires_in": 86400}')
-    if signals:
-        return _from_signals(parsed)
-    unknown = sorted(set(parsed) - set(FIELDS))
-    if unknown:
-        raise ShareError(f"unknown field {unknown[0]!r}; the fields are {', '.join(FIELDS)}")
-    return parsed
+        parsed = await read_json_object(c, MAX_BODY_BYTES)
+        if parsed is None:
+            return {}
+        return _from_signals(parsed) if signals else only_fields(parsed, FIELDS)
+    except BodyError as exc:
+        raise ShareError(str(exc)) from None
 
 
 def _from_signals(signals: dict[str, object]) -> dict[str, object]:
@@ -146,7 +134,7 @@ def _from_signals(signals: dict[str, object]) -> dict[str, object]:
 def create(shares: Shares):
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
-        datastar = _is_datastar(c)
+        datastar = is_datastar(c)
 
         def refuse(status: int, message: str) -> None:
             if datastar:

@@ -5,7 +5,7 @@ from stario.datastar import SSE
 
 from app.access.gate import principal
 from app.accounts.store import AccountError, create_token, list_tokens, revoke_token
-from app.common.http import json_error, path_param
+from app.common.http import is_datastar, json_error, path_param
 from app.db import Database
 from app.features.auth.handlers import FormError, read_form
 from app.features.tokens.data import token_json, tokens_changed
@@ -24,7 +24,7 @@ def show_tokens(db: Database):
 def create(db: Database, relay: Relay[str]):
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
-        datastar = c.req.headers.get("datastar-request") == "true"
+        datastar = is_datastar(c)
         try:
             form = await read_form(c)
             label = form.get("label") or form.get(LABEL_SIGNAL, "")

@@ -14,7 +14,7 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.access.gate import principal
 from app.accounts.quotas import QuotaLedger, Reservation
-from app.common.http import json_error, path_param
+from app.common.http import is_datastar, json_error, path_param
 from app.config import Config
 from app.db import Database, is_disk_full
 from app.features.files.data import (
@@ -281,7 +281,7 @@ def _answer(
     fields: dict[str, str | list[str]],
     to: Destination,
 ) -> None:
-    if c.req.headers.get("datastar-request") == "true":
+    if is_datastar(c):
         sse = SSE(w)
         sse.patch_elements(render_results(rows, links=not to.public))
         sse.patch_signals({"files": []})
@@ -307,7 +307,7 @@ def refuse_upload(c: Context, w: Writer, error: IngestError) -> None:
     else:
         # The body may be partly unread: closing stops the client sending the rest.
         w.headers.set("connection", "close")
-    if c.req.headers.get("datastar-request") == "true":
+    if is_datastar(c):
         # Datastar applies only 200 responses, so the refusal travels as a 200 patch.
         SSE(w).patch_elements(render_refusal(error.status, error.message))
         w.end()
