@@ -4,7 +4,7 @@ import secrets
 from dataclasses import dataclass
 
 from stario import Assets, h
-from stario.datastar import ModuleScript
+from stario.datastar import ModuleScript, data
 from stario.exceptions import StarioError
 from stario.markup import HtmlElement
 
@@ -53,6 +53,32 @@ def content_security_policy(nonce: str) -> str:
 
 def new_nonce() -> str:
     return secrets.token_urlsafe(18)
+
+
+# One expression for every Copy button: the value travels in the button's data-value,
+# never pasted into JavaScript.
+COPY_VALUE = "navigator.clipboard.writeText(el.dataset.value).then(() => el.textContent = 'Copied')"
+
+
+def shown_once(
+    slot_id: str, intro: str, name: str, outro: str, value: str, *, value_id: str | None = None
+) -> HtmlElement:
+    """A secret (a token, a link) shown in the tab that made it, with a Copy button."""
+    return h.Div(
+        {"id": slot_id, "class": "new-token", "role": "status"},
+        h.P(intro, h.Strong(name), outro),
+        h.Code({"class": "secret", "id": value_id}, value),
+        h.Button(
+            {"type": "button", "class": "button", "data-value": value},
+            data.on("click", COPY_VALUE),
+            "Copy",
+        ),
+    )
+
+
+def slot_error(slot_id: str, message: str) -> HtmlElement:
+    """A refusal, in words, where the new secret would have been shown."""
+    return h.Div({"id": slot_id}, h.P({"class": "error", "role": "alert"}, message))
 
 
 def page(

@@ -12,7 +12,7 @@ from stario.datastar import data
 from stario.markup import HtmlElement
 from stario.markup.types import Attrs
 
-from app.common.shell import PageAssets, page
+from app.common.shell import PageAssets, page, shown_once, slot_error
 from app.config import Config
 from app.features.requests.urls import API_REQUEST_CLOSE, REQUEST_UPLOADS
 from app.features.uploads.views import (
@@ -140,7 +140,6 @@ CLOSE_ONE = (
     "confirm('Close the request ' + el.dataset.name + '? Its link stops taking files at once.')"
     " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
 )
-COPY = "navigator.clipboard.writeText(el.dataset.url).then(() => el.textContent = 'Copied')"
 
 
 def request_form() -> HtmlElement:
@@ -191,24 +190,18 @@ def request_form() -> HtmlElement:
 
 
 def new_request_part(label: str, link: str) -> HtmlElement:
-    return h.Div(
-        {"id": NEW_REQUEST_ID, "class": "new-token", "role": "status"},
-        h.P(
-            "New request ",
-            h.Strong(label),
-            ". Copy its link now: it is shown only this once.",
-        ),
-        h.Code({"class": "secret", "id": "new-request-url"}, link),
-        h.Button(
-            {"type": "button", "class": "button", "data-url": link},
-            data.on("click", COPY),
-            "Copy",
-        ),
+    return shown_once(
+        NEW_REQUEST_ID,
+        "New request ",
+        label,
+        ". Copy its link now: it is shown only this once.",
+        link,
+        value_id="new-request-url",
     )
 
 
 def new_request_error(message: str) -> HtmlElement:
-    return h.Div({"id": NEW_REQUEST_ID}, h.P({"class": "error", "role": "alert"}, message))
+    return slot_error(NEW_REQUEST_ID, message)
 
 
 def _received(request: FileRequest) -> str:

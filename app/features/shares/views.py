@@ -9,7 +9,7 @@ from stario import h
 from stario.datastar import data
 from stario.markup import HtmlElement
 
-from app.common.shell import PageAssets, page
+from app.common.shell import PageAssets, page, shown_once, slot_error
 from app.features.files.data import FileRow
 from app.features.files.policy import RASTER_IMAGES, disposition
 from app.features.shares.urls import API_SHARE_REVOKE, SHARE_FILE, SHARE_PAGE
@@ -162,7 +162,6 @@ REVOKE_ONE = (
     "confirm('Revoke the link to ' + el.dataset.name + '? It stops working at once.')"
     " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
 )
-COPY = "navigator.clipboard.writeText(el.dataset.url).then(() => el.textContent = 'Copied')"
 
 
 def share_button(row: FileRow) -> HtmlElement:
@@ -218,20 +217,18 @@ def share_form() -> HtmlElement:
 
 
 def new_share_part(name: str, link: str) -> HtmlElement:
-    return h.Div(
-        {"id": NEW_SHARE_ID, "class": "new-token", "role": "status"},
-        h.P("New link to ", h.Strong(name), ". Copy it now: it is shown only this once."),
-        h.Code({"class": "secret", "id": "new-share-url"}, link),
-        h.Button(
-            {"type": "button", "class": "button", "data-url": link},
-            data.on("click", COPY),
-            "Copy",
-        ),
+    return shown_once(
+        NEW_SHARE_ID,
+        "New link to ",
+        name,
+        ". Copy it now: it is shown only this once.",
+        link,
+        value_id="new-share-url",
     )
 
 
 def new_share_error(message: str) -> HtmlElement:
-    return h.Div({"id": NEW_SHARE_ID}, h.P({"class": "error", "role": "alert"}, message))
+    return slot_error(NEW_SHARE_ID, message)
 
 
 def _downloads(share: Share) -> str:

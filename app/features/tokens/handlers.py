@@ -1,11 +1,12 @@
 """An account's API tokens: list, create (the token is shown once), revoke."""
 
-from stario import App, Context, Relay, Writer, h
+from stario import App, Context, Relay, Writer
 from stario.datastar import SSE
 
 from app.access.gate import principal
 from app.accounts.store import AccountError, create_token, list_tokens, revoke_token
 from app.common.http import is_datastar, json_error, path_param
+from app.common.shell import slot_error
 from app.db import Database
 from app.features.auth.handlers import FormError, read_form
 from app.features.tokens.data import token_json, tokens_changed
@@ -31,9 +32,7 @@ def create(db: Database, relay: Relay[str]):
             info, secret = await create_token(db, owner, label)
         except (FormError, AccountError) as exc:
             if datastar:
-                SSE(w).patch_elements(
-                    h.Div({"id": NEW_TOKEN_ID}, h.P({"class": "error", "role": "alert"}, str(exc)))
-                )
+                SSE(w).patch_elements(slot_error(NEW_TOKEN_ID, str(exc)))
                 w.end()
                 return
             json_error(w, 400, str(exc))

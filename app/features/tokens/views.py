@@ -6,6 +6,7 @@ from stario.datastar import at, data
 from stario.markup import HtmlElement
 
 from app.accounts.store import TokenInfo
+from app.common.shell import shown_once
 from app.features.tokens.urls import API_TOKEN_CREATE, API_TOKEN_REVOKE
 
 TOKENS_ID = "tokens"
@@ -17,7 +18,6 @@ REVOKE_ONE = (
     "confirm('Revoke the token ' + el.dataset.name + '? Scripts using it stop working.')"
     " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
 )
-COPY = "navigator.clipboard.writeText(el.dataset.token).then(() => el.textContent = 'Copied')"
 
 
 def _when(iso: str | None) -> str:
@@ -64,19 +64,12 @@ def tokens_part(tokens: list[TokenInfo]) -> HtmlElement:
 
 
 def new_token_part(info: TokenInfo, secret: str) -> HtmlElement:
-    return h.Div(
-        {"id": NEW_TOKEN_ID, "class": "new-token", "role": "status"},
-        h.P(
-            "New token ",
-            h.Strong(info.label or info.id),
-            ". Copy it now: it is shown only this once.",
-        ),
-        h.Code({"class": "secret"}, secret),
-        h.Button(
-            {"type": "button", "class": "button", "data-token": secret},
-            data.on("click", COPY),
-            "Copy",
-        ),
+    return shown_once(
+        NEW_TOKEN_ID,
+        "New token ",
+        info.label or info.id,
+        ". Copy it now: it is shown only this once.",
+        secret,
     )
 
 
