@@ -49,6 +49,18 @@ def _db() -> sqlite3.Connection:
     return conn
 
 
+def _keep(out) -> None:
+    out.flush()
+    os.fsync(out.fileno())
+
+
+def _record(file_id: str, name: str, size: int, sha256: str) -> None:
+    """One row, durably committed (WAL, synchronous=FULL)."""
+    conn = _db()
+    with conn:
+        conn.execute("INSERT INTO files VALUES (?, ?, ?, ?)", (file_id, name, size, sha256))
+
+
 @app.put("/stream/{name}", status_code=201)
 async def stream(name: str, request: Request) -> dict[str, int]:
     size = 0
@@ -76,14 +88,8 @@ def small(file: UploadFile) -> dict[str, str | int]:
             digest.update(chunk)
             out.write(chunk)
             size += len(chunk)
-        out.flush()
-        os.fsync(out.fileno())
-    conn = _db()
-    with conn:
-        conn.execute(
-            "INSERT INTO files VALUES (?, ?, ?, ?)",
-            (file_id, file.filename, size, digest.hexdigest()),
-        )
+        _keep(out)
+    _record(file_id, file.filename or "", size, digest.hexdigest())
     return {"id": file_id, "size": size}
 
 
@@ -97,14 +103,8 @@ async def small_raw(name: str, request: Request) -> dict[str, str | int]:
             digest.update(chunk)
             out.write(chunk)
             size += len(chunk)
-        out.flush()
-        os.fsync(out.fileno())
-    conn = _db()
-    with conn:
-        conn.execute(
-            "INSERT INTO files VALUES (?, ?, ?, ?)",
-            (file_id, os.path.basename(name), size, digest.hexdigest()),
-        )
+        _keep(out)
+    _record(file_id, os.path.basename(name), size, digest.hexdigest())
     return {"id": file_id, "size": size}
 
 
