@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from stario import App, Context, Writer
 
 from app.access.gate import Gate
-from app.features.resumable import tus
+from app.features.resumable import ietf, tus
 from app.features.resumable.urls import (
     CAPABILITIES,
     CREATE,
@@ -24,7 +24,7 @@ from app.resumable.uploads import ResumableUploads
 
 type Verb = Callable[[ResumableUploads, Context, Writer, Destination], Awaitable[None]]
 
-INTEROP_HEADER = "upload-draft-interop-version"
+INTEROP_HEADER = ietf.INTEROP_HEADER
 
 
 def is_ietf(c: Context) -> bool:
@@ -43,10 +43,11 @@ def _handler(resumable: ResumableUploads, tus_verb: Verb, ietf_verb: Verb | None
 def _override(resumable: ResumableUploads):
     """POST with `X-HTTP-Method-Override: PATCH|HEAD|DELETE` is that method."""
     verbs: dict[str, Verb] = {"PATCH": tus.patch, "HEAD": tus.head, "DELETE": tus.delete}
+    draft: dict[str, Verb] = {"PATCH": ietf.patch, "HEAD": ietf.head, "DELETE": ietf.delete}
 
     async def handler(c: Context, w: Writer) -> None:
         method = (c.req.headers.get("x-http-method-override") or "").strip().upper()
-        verb = verbs.get(method)
+        verb = (draft if is_ietf(c) else verbs).get(method)
         if verb is None:
             w.headers.set("allow", "HEAD, PATCH, DELETE, OPTIONS")
             w.headers.set("tus-resumable", tus.VERSION)
@@ -60,6 +61,7 @@ def _override(resumable: ResumableUploads):
 
 def register_resumable(app: App, gate: Gate, resumable: ResumableUploads) -> None:
     async def options(c: Context, w: Writer) -> None:
+        ietf.capabilities(resumable, c, w)
         tus.capabilities(resumable, w)
 
     # What the server can do is no secret; everything else is the account's.
@@ -67,8 +69,8 @@ def register_resumable(app: App, gate: Gate, resumable: ResumableUploads) -> Non
     app.add(CAPABILITIES, options)
     app.add(UPLOAD_OPTIONS, options)
     tracked = resumable.uploads.tracked
-    app.add(CREATE, tracked(_handler(resumable, tus.create)))
-    app.add(UPLOAD_HEAD, _handler(resumable, tus.head))
-    app.add(UPLOAD_PATCH, tracked(_handler(resumable, tus.patch)))
-    app.add(UPLOAD_DELETE, _handler(resumable, tus.delete))
+    app.add(CREATE, tracked(_handler(resumable, tus.create, ietf.create)))
+    app.add(UPLOAD_HEAD, _handler(resumable, tus.head, ietf.head))
+    app.add(UPLOAD_PATCH, tracked(_handler(resumable, tus.patch, ietf.patch)))
+    app.add(UPLOAD_DELETE, _handler(resumable, tus.delete, ietf.delete))
     app.add(UPLOAD_OVERRIDE, tracked(_override(resumable)))
