@@ -295,3 +295,13 @@ async def test_another_account_sees_nothing(config: Config, client):
         assert (await append(other, url, 0, b"abc", last=True)).status_code == 404
         assert (await other.request("DELETE", url, headers=draft())).status_code == 404
     assert await offset_of(client, url) == (0, "?0")
+
+
+async def test_upload_complete_alone_on_uploads_is_the_current_draft(client):
+    answer = await client.put(
+        "/uploads/later.bin", content=b"part", headers={"upload-complete": "?0"}
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.headers.get("upload-draft-interop-version") == "8"
+    assert answer.headers.get("upload-offset") == "4"
+    assert await listed(client) == []  # not stored as if it were the whole file
