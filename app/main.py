@@ -32,7 +32,7 @@ from app.common.http import (
     json_method_not_allowed,
     json_not_found,
 )
-from app.common.peers import ClientAddresses
+from app.common.peers import ClientAddresses, request_boundaries
 from app.common.shell import PageAssets
 from app.config import Config
 from app.db import Database, Spawn
@@ -145,7 +145,14 @@ def make_bootstrap(
         )
         static = Assets(ASSETS_DIR, url_prefix="/static")
         hosts = AllowedHosts(config.allowed_hosts)
-        app.use("/", hosts.middleware, same_origin, security_headers(), gate.middleware)
+        app.use(
+            "/",
+            request_boundaries,
+            hosts.middleware,
+            same_origin,
+            security_headers(),
+            gate.middleware,
+        )
         for prefix in JSON_PREFIXES:
             app.use(prefix, json_errors)
             app.not_found(prefix, json_not_found)

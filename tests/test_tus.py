@@ -266,3 +266,12 @@ async def test_creation_needs_a_length(client, header):
     if header != "none":
         headers["upload-length"] = "x"
     assert (await client.post("/tus/", headers=headers)).status_code == 400
+
+
+async def test_an_empty_file_is_complete_at_creation(client):
+    answer = await client.post(
+        "/tus/", headers={**TUS, "upload-length": "0", "upload-metadata": metadata(name="e")}
+    )
+    assert answer.status_code == 201
+    assert answer.headers.get("stowage-file-id")
+    assert [(f["name"], f["size"]) for f in await listed(client)] == [("e", 0)]

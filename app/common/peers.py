@@ -18,6 +18,10 @@ Ours is Stario's own plus three steps:
   every few seconds would hold the connection forever. Such a connection gets a
   fixed 408 and is closed. Once a handler runs, the body is the handler's to
   judge (app/ingest/rate.py).
+- A request line for `/tus/` or `/uploads/` (nothing after the slash) reaches its
+  route: Stario would answer it with its own 308 to the path without the slash, and
+  tus clients under Node (tus-js-client) do not follow a redirect from tus's
+  creation URL, nor does `curl -T -` without `-L`. See `_unslash`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from stario import Context
+from stario import Context, Handler, Writer
 from stario.http.config import CompressionConfig, RequestPolicy
 from stario.json import dumps
 from stario_cython.protocol import Connections, HttpProtocol
@@ -37,6 +41,9 @@ from app.ingest.rate import RateFloor, RateWindow
 UNKNOWN_ADDRESS = "unknown"
 
 _addresses: dict[asyncio.Future[None], str] = {}
+_protocols: dict[asyncio.Future[None], PeerAwareProtocol] = {}
+# Set in a request's state once its body has been read to the end.
+BODY_READ = "stowage.body_read"
 
 
 def _fixed_response(status: str, message: str, *extra: str) -> bytes:
@@ -69,11 +76,37 @@ class ConnectionLimits:
         )
 
 
+# Request targets Stario 5.1.1 would redirect (its path canonicalisation strips a
+# trailing slash with a 308, before routing); each is followed by the space that
+# ends the target.
+SLASHED_TARGETS = (b"/tus/ ", b"/uploads/ ")
+_LONGEST_METHOD = len("OPTIONS")
+
+
+def _unslash(view: memoryview, nbytes: int) -> None:
+    """Turn `METHOD /tus/ HTTP/1.1` at the start of `view` into `METHOD /tus? HTTP/1.1`:
+    the same path with an empty query, the same length, so nothing else moves.
+    Called only on bytes that start a request (see `PeerAwareProtocol.get_buffer`)."""
+    start = bytes(view[: min(nbytes, _LONGEST_METHOD + 12)])
+    space = start.find(b" ")
+    if not 0 < space <= _LONGEST_METHOD:
+        return
+    for target in SLASHED_TARGETS:
+        if start.startswith(target, space + 1):
+            view[space + len(target) - 1] = ord("?")
+            return
+
+
 class PeerAwareProtocol(HttpProtocol):
     limits: ConnectionLimits
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        # True while the next bytes to arrive must start a request: at the start, and
+        # after a handler ended with its whole request read (`request_ended`). A read
+        # that comes before that is known is left alone: the worst is Stario's 308.
+        self._at_request_start = True
+        self._fresh: memoryview | None = None
         self._address: str | None = None
         self._task_seen: asyncio.Task[Any] | None = None
         self._arriving: RateWindow | None = None
@@ -96,11 +129,26 @@ class PeerAwareProtocol(HttpProtocol):
             self.disconnect = self.loop.create_future()
             self._peer_key = self.disconnect
             _addresses[self.disconnect] = address
+            _protocols[self.disconnect] = self
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = super().get_buffer(sizehint)
+        self._fresh = view if self._at_request_start else None
+        return view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        fresh = self._fresh
+        if fresh is not None:
+            self._fresh = None
+            _unslash(fresh, nbytes)
+        self._at_request_start = False
+        super().buffer_updated(nbytes)
 
     def connection_lost(self, exc: Exception | None) -> None:
         key = getattr(self, "_peer_key", None)
         if key is not None:
             _addresses.pop(key, None)
+            _protocols.pop(key, None)
         address = getattr(self, "_address", None)
         if address is not None:
             self._address = None
@@ -185,6 +233,27 @@ def protocol_maker(limits: ConnectionLimits):
         )
 
     return make_protocol
+
+
+def _carries_body(c: Context) -> bool:
+    headers = c.req.headers
+    return headers.get("content-length") not in (None, "0") or "transfer-encoding" in headers
+
+
+def request_boundaries(inner: Handler) -> Handler:
+    """Middleware: once a request is answered and nothing of it is left unread (it had
+    no body, or its handler read the body to the end and said so in `BODY_READ`), the
+    connection's next bytes start a request, so a slashed target can be routed
+    (`_unslash`). Ended right after the handler, before anything else can run."""
+
+    async def marking(c: Context, w: Writer) -> None:
+        await inner(c, w)
+        if c.state.get(BODY_READ) or not _carries_body(c):
+            protocol = _protocols.get(c.disconnect)
+            if protocol is not None and not w.closing:
+                protocol._at_request_start = True
+
+    return marking
 
 
 def peer_address(c: Context) -> str:

@@ -66,6 +66,10 @@ from app.storage.partials import UPLOAD_ID, PartialFiles
 
 # tus names these; the IETF draft's digest fields map onto the same ones.
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
+# A long append records a durable offset this often, so a crash (or kill -9) in the
+# middle of one loses at most this much; not when the append carries a checksum,
+# whose bytes count only once all of them are checked.
+CHECKPOINT_BYTES = 64 * 1024 * 1024
 # How often expired uploads are looked for while the server runs.
 EXPIRE_EVERY_SECONDS = 60.0
 
@@ -232,6 +236,11 @@ class ResumableUploads:
             except BaseException:
                 await self.partials.remove([state.id])
                 raise
+        if length == 0 and not partial:
+            # Nothing will ever be appended: an empty file is complete at once.
+            async with self._hold(state.id) as slot:
+                row = await self._finish(state, to, slot)
+            return replace(state, file_id=row.id)
         return state
 
     # ---- lookup --------------------------------------------------------------
@@ -343,7 +352,7 @@ class ResumableUploads:
         kept = running.copy() if running is not None and checksum is not None else None
         own = hashlib.new(checksum.algorithm) if checksum is not None else None
         writer = self.partials.appender(state.id, offset, _Both(running, own))
-        received = 0
+        received = checkpointed = 0
         stopped: IngestError | None = None
         refused = False
         me = asyncio.current_task()
@@ -364,6 +373,15 @@ class ResumableUploads:
                             raise over_quota(state.name, exc) from None
                     with storage_errors():
                         await writer.write(chunk)
+                        if checksum is None and received - checkpointed >= CHECKPOINT_BYTES:
+                            checkpointed = await writer.checkpoint()
+                            await record_offset(
+                                self.db,
+                                state.id,
+                                offset=offset + checkpointed,
+                                length=state.length,
+                                expires_at=self.clock() + self.expiry,
+                            )
                     transfer.add(state.name, len(chunk))
                 if c.disconnected or (declared is not None and received != declared):
                     stopped = IngestError(400, f"{state.name} was cut off: the client went away")
@@ -382,7 +400,7 @@ class ResumableUploads:
                 with storage_errors():
                     written = await writer.flush()
             except IngestError as exc:
-                stopped, refused, written = exc, True, 0
+                stopped, refused, written = exc, True, checkpointed
             if checksum is not None and own is not None and not refused:
                 if stopped is not None:
                     # A checksum covers the whole append: a part of one cannot be trusted.
@@ -390,8 +408,10 @@ class ResumableUploads:
                 elif own.digest() != checksum.digest:
                     stopped, refused = ChecksumMismatch(checksum.algorithm), True
             if refused:
-                await self.partials.truncate(state.id, offset)
-                written = 0
+                # Nothing of a refused append is kept but what a checkpoint already
+                # recorded (valid bytes, and the catalog says so).
+                await self.partials.truncate(state.id, offset + checkpointed)
+                written = checkpointed
                 running = kept
             new_offset = offset + written
             length = state.length

@@ -15,6 +15,7 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 from app.access.gate import principal
 from app.accounts.quotas import QuotaLedger, Reservation
 from app.common.http import is_datastar, json_error, path_param
+from app.common.peers import BODY_READ
 from app.config import Config
 from app.db import Database, is_disk_full
 from app.features.files.data import (
@@ -66,9 +67,13 @@ class Uploads:
     # Upload handlers running now, so a stop can wait for their clean-up (wind_down).
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def body(self, c: Context) -> AsyncIterator[bytes]:
-        """The request body's chunks, under the minimum upload rate (app/ingest/rate.py)."""
-        return at_least(RateFloor.of(self.config), c.req.stream())
+    async def body(self, c: Context) -> AsyncIterator[bytes]:
+        """The request body's chunks, under the minimum upload rate (app/ingest/rate.py).
+        A body read to its end is marked so (`BODY_READ`, app/common/peers.py)."""
+        async for chunk in at_least(RateFloor.of(self.config), c.req.stream()):
+            yield chunk
+        if not c.disconnected:
+            c.state[BODY_READ] = True
 
     async def wind_down(self, seconds: float = 5.0) -> None:
         """At shutdown, after Stario has waited `--shutdown-timeout` and closed every
