@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -35,6 +36,19 @@ def _installed_version(cache: Path) -> str | None:
         return str(json.loads(manifest.read_text())["version"])
     except (OSError, ValueError, KeyError):
         return None
+
+
+def _npm_reason(stderr: str) -> str:
+    """The error code and message of npm's report, without its stack trace and dump."""
+    lines = [line.removeprefix("npm error").strip() for line in stderr.splitlines()]
+    telling = [
+        line
+        for line in lines
+        if line
+        and not line.startswith(("at ", "{", "}", "syscall ", "errno ", "A complete log"))
+        and not re.match(r"^\w+: ('|\d|\[)", line)
+    ]
+    return " | ".join(telling[:2]) or "nothing"
 
 
 def ensure_tus_js_client(cache: Path = NODE_CACHE, env: dict[str, str] | None = None) -> Path:
@@ -75,11 +89,10 @@ def ensure_tus_js_client(cache: Path = NODE_CACHE, env: dict[str, str] | None = 
                 f"{NPM_INSTALL_TIMEOUT} s; is the npm registry reachable?"
             ) from None
         if done.returncode != 0 or _installed_version(cache) != TUS_JS_CLIENT_VERSION:
-            said = [line for line in done.stderr.strip().splitlines() if line.strip()]
             raise ClientSetupError(
                 f"could not install tus-js-client@{TUS_JS_CLIENT_VERSION} from the npm "
                 f"registry into {cache} (are you offline? the first test run needs the "
-                f"registry); npm said: {' | '.join(said[-3:]) or 'nothing'}"
+                f"registry); npm said: {_npm_reason(done.stderr)}"
             )
     return cache
 

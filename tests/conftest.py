@@ -245,6 +245,9 @@ def tus_js() -> TusJs:
     into tests/.cache/node. No Node, no npm or no registry is a test error, not a skip:
     the resumable-upload brief demands real clients and CI has all three."""
     try:
-        return TusJs(ensure_tus_js_client())
+        client_dir = ensure_tus_js_client()
     except ClientSetupError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    else:
+        return TusJs(client_dir)
+    pytest.fail(problem, pytrace=False)
