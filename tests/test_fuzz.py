@@ -15,7 +15,7 @@ from email.utils import format_datetime
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from app.common.http import content_disposition
