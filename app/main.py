@@ -43,7 +43,7 @@ from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
 from app.features.requests.handlers import Requests, register_requests
-from app.features.resumable.handlers import register_resumable
+from app.features.resumable.handlers import register_resumable, tus_version_on_every_answer
 from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
@@ -148,6 +148,7 @@ def make_bootstrap(
         app.use(
             "/",
             request_boundaries,
+            tus_version_on_every_answer,
             hosts.middleware,
             same_origin,
             security_headers(),

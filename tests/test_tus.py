@@ -275,3 +275,10 @@ async def test_an_empty_file_is_complete_at_creation(client):
     assert answer.status_code == 201
     assert answer.headers.get("stowage-file-id")
     assert [(f["name"], f["size"]) for f in await listed(client)] == [("e", 0)]
+
+
+async def test_refusals_before_the_handler_carry_the_tus_version(config: Config, owner):
+    async with app_client(config) as anonymous:
+        answer = await anonymous.request("HEAD", "/tus/" + "a" * 32, headers=TUS)
+        assert answer.status_code == 401
+        assert answer.headers.get("tus-resumable") == "1.0.0"

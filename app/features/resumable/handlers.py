@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from stario import App, Context, Writer
+from stario import App, Context, Handler, Writer
 
 from app.access.gate import Gate
 from app.features.resumable import tus
@@ -29,6 +29,20 @@ INTEROP_HEADER = "upload-draft-interop-version"
 
 def is_ietf(c: Context) -> bool:
     return c.req.headers.get(INTEROP_HEADER) is not None
+
+
+def tus_version_on_every_answer(inner: Handler) -> Handler:
+    """tus wants `Tus-Resumable` on every answer but OPTIONS, refusals from the host
+    check or the gate included; a handler's own value replaces this one."""
+
+    async def tagging(c: Context, w: Writer) -> None:
+        path = c.req.path
+        if (path == "/tus" or path.startswith("/tus/")) and c.req.method != "OPTIONS":
+            if not is_ietf(c):
+                w.headers.set("tus-resumable", tus.VERSION)
+        await inner(c, w)
+
+    return tagging
 
 
 def _handler(resumable: ResumableUploads, tus_verb: Verb, ietf_verb: Verb | None = None):
