@@ -282,3 +282,13 @@ async def test_refusals_before_the_handler_carry_the_tus_version(config: Config,
         answer = await anonymous.request("HEAD", "/tus/" + "a" * 32, headers=TUS)
         assert answer.status_code == 401
         assert answer.headers.get("tus-resumable") == "1.0.0"
+
+
+async def test_every_page_shows_an_unfinished_upload_as_paused(client):
+    url = await create(client, 1000, name="half.bin")
+    await patch(client, url, 0, b"x" * 400)
+    page = (await client.get("/")).text
+    assert "Paused" in page and "half.bin" in page and "400 bytes of 1000 bytes (40%)" in page
+    await patch(client, url, 400, b"x" * 600)
+    page = (await client.get("/")).text
+    assert "Paused" not in page

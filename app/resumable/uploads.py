@@ -236,6 +236,8 @@ class ResumableUploads:
             except BaseException:
                 await self.partials.remove([state.id])
                 raise
+        if not partial and length != 0:
+            self.uploads.progress.pause(state.id, state.name, 0, length, to.owner)
         if length == 0 and not partial:
             # Nothing will ever be appended: an empty file is complete at once.
             async with self._hold(state.id) as slot:
@@ -358,8 +360,9 @@ class ResumableUploads:
         me = asyncio.current_task()
         progress = self.uploads.progress
         quota = self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited)
+        progress.resume(state.id)
         with quota, progress.track(state.name, state.length, to.owner) as transfer:
-            transfer.received = offset
+            transfer.received = transfer.resumed_from = offset
             slot.reading = True
             try:
                 async for chunk in self.uploads.body(c):
@@ -431,6 +434,8 @@ class ResumableUploads:
             state = replace(state, offset=new_offset, length=length, reserved=length or new_offset)
             if running is not None:
                 slot.digest, slot.digest_at = running, new_offset
+        if not state.complete or state.partial:
+            progress.pause(state.id, state.name, state.offset, state.length, to.owner)
         if stopped is not None and refused:
             raise stopped
         if state.complete and not state.partial:
@@ -569,6 +574,8 @@ class ResumableUploads:
             await self.cancel(state)
 
     def _drop_slot(self, upload_id: str) -> None:
+        """The upload is finished or gone: nothing of it stays in memory."""
+        self.uploads.progress.resume(upload_id)
         slot = self._slots.get(upload_id)
         if slot is not None:
             slot.digest, slot.digest_at = None, -1
@@ -611,6 +618,10 @@ class ResumableUploads:
         finished = 0
         for state in unfinished:
             if self.partials.exists(state.id):
+                if not state.partial:
+                    self.uploads.progress.pause(
+                        state.id, state.name, state.offset, state.length, state.owner
+                    )
                 continue
             blob = self.uploads.store.path_of(state.blob_id)
             if state.complete and blob.exists():
