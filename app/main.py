@@ -179,8 +179,9 @@ def make_bootstrap(
         span.attrs({"stowage.resumable_recovered": await resumable.recover()})
         await resumable.expire()
         await reclaim_at_start(config.data_dir, span)
-        register_resumable(app, gate, resumable)
-        register_requests(app, Requests(config, db, gate, relay, assets, uploads))
+        requests_feature = Requests(config, db, gate, relay, assets, uploads)
+        register_resumable(app, gate, resumable, requests_feature.destination)
+        register_requests(app, requests_feature)
         register_tokens(app, db, relay)
         # Owned by the bootstrap rather than app.tasks: it never ends on its own (the
         # TestClient drains app.tasks without signalling shutdown), so the teardown

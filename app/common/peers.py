@@ -18,15 +18,17 @@ Ours is Stario's own plus three steps:
   every few seconds would hold the connection forever. Such a connection gets a
   fixed 408 and is closed. Once a handler runs, the body is the handler's to
   judge (app/ingest/rate.py).
-- A request line for `/tus/` or `/uploads/` (nothing after the slash) reaches its
-  route: Stario would answer it with its own 308 to the path without the slash, and
-  tus clients under Node (tus-js-client) do not follow a redirect from tus's
-  creation URL, nor does `curl -T -` without `-L`. See `_unslash`.
+- A request line for `/tus/` or `/uploads/` (nothing after the slash; also
+  through a file request's `/r/TOKEN/`) reaches its route: Stario would answer it
+  with its own 308 to the path without the slash, and tus clients under Node
+  (tus-js-client) do not follow a redirect from tus's creation URL, nor does
+  `curl -T -` without `-L`. See `_unslash`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -76,25 +78,20 @@ class ConnectionLimits:
         )
 
 
-# Request targets Stario 5.1.1 would redirect (its path canonicalisation strips a
-# trailing slash with a 308, before routing); each is followed by the space that
-# ends the target.
-SLASHED_TARGETS = (b"/tus/ ", b"/uploads/ ")
-_LONGEST_METHOD = len("OPTIONS")
+# Request lines whose target Stario 5.1.1 would redirect (its path canonicalisation
+# strips a trailing slash with a 308, before routing): tus's creation URLs and the
+# unnamed PUT, for an account and through a file request's link.
+_SLASHED = re.compile(rb"[A-Z]{3,7} (?:/r/[A-Za-z0-9_-]{32})?/(?:tus|uploads)/ ")
+_LONGEST_SLASHED = len("OPTIONS /r/") + 32 + len("/uploads/ ")
 
 
 def _unslash(view: memoryview, nbytes: int) -> None:
     """Turn `METHOD /tus/ HTTP/1.1` at the start of `view` into `METHOD /tus? HTTP/1.1`:
     the same path with an empty query, the same length, so nothing else moves.
     Called only on bytes that start a request (see `PeerAwareProtocol.get_buffer`)."""
-    start = bytes(view[: min(nbytes, _LONGEST_METHOD + 12)])
-    space = start.find(b" ")
-    if not 0 < space <= _LONGEST_METHOD:
-        return
-    for target in SLASHED_TARGETS:
-        if start.startswith(target, space + 1):
-            view[space + len(target) - 1] = ord("?")
-            return
+    found = _SLASHED.match(bytes(view[: min(nbytes, _LONGEST_SLASHED)]))
+    if found is not None:
+        view[found.end() - 2] = ord("?")
 
 
 class PeerAwareProtocol(HttpProtocol):

@@ -200,7 +200,8 @@ class ResumableUploads:
         shown = display_name(name)
         if length is not None and length > to.max_file_bytes:
             raise too_large(shown, to.max_file_bytes)
-        if not partial and to.claim_files is not None:
+        if not partial and length != 0 and to.claim_files is not None:
+            # Refused early when the file request is full; claimed again at the end.
             to.claim_files(1)
         try:
             self.uploads.store.check_room(length or 0, reuse_for=0.25)
@@ -472,6 +473,13 @@ class ResumableUploads:
             sha256 = (await self.partials.sha256(state.id, state.length)).hexdigest()
         head = await self.partials.read_head(state.id, SNIFF_BYTES) if state.length else b""
         self._drop_slot(state.id)
+        if to.claim_files is not None:
+            # Through a file request: it must still be open and have room for a file.
+            try:
+                to.claim_files(1)
+            except IngestError:
+                await self.cancel(state)
+                raise
         if not to.unlimited:
             used, quota = self.uploads.quotas.usage(to.owner)
             held = self.uploads.quotas.held_by_resumable(to.owner)
@@ -527,8 +535,6 @@ class ResumableUploads:
         shown = display_name(name)
         if length > to.max_file_bytes:
             raise too_large(shown, to.max_file_bytes)
-        if to.claim_files is not None:
-            to.claim_files(1)
         now = self.clock()
         state = UploadState(
             id=new_upload_id(), owner=to.owner, request_id=to.request_id, name=shown,
