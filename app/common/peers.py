@@ -3,7 +3,7 @@
 rate at which a request arrives before its handler starts.
 
 Stario lets a server choose its connection protocol (`Server(make_protocol=)`).
-Ours is Stario's own plus three steps:
+Ours is Stario's own plus four steps:
 
 - When a connection opens it creates the connection's disconnect future itself
   (Stario would create the same future lazily on first use) and files the peer
@@ -18,6 +18,9 @@ Ours is Stario's own plus three steps:
   every few seconds would hold the connection forever. Such a connection gets a
   fixed 408 and is closed. Once a handler runs, the body is the handler's to
   judge (app/ingest/rate.py).
+- Stario is handed a transport that turns the plain-text answers it writes itself,
+  before any route runs (413 over the body cap, 400 for a path it will not route,
+  308 for a trailing slash, ...), into JSON in words (app/common/early_answers.py).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from stario.http.config import CompressionConfig, RequestPolicy
 from stario.json import dumps
 from stario_cython.protocol import Connections, HttpProtocol
 
+from app.common.early_answers import AnswersInJson, EarlyAnswers
 from app.ingest.rate import RateFloor, RateWindow
 
 # TestClient's connections have no socket.
@@ -71,9 +75,14 @@ class ConnectionLimits:
 
 class PeerAwareProtocol(HttpProtocol):
     limits: ConnectionLimits
+    answers: EarlyAnswers
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
+        # Stario keeps (and writes to) what it is handed here; our own checks below
+        # read the real transport.
+        super().connection_made(
+            cast(asyncio.BaseTransport, AnswersInJson(transport, self, self.answers))
+        )
         self._address: str | None = None
         self._task_seen: asyncio.Task[Any] | None = None
         self._arriving: RateWindow | None = None
@@ -157,7 +166,8 @@ class RateFloorProtocol(PeerAwareProtocol):
 def protocol_maker(limits: ConnectionLimits):
     """Stario's own protocol factory (stario.http.server, 5.1.1), with our subclass."""
     base = RateFloorProtocol if limits.floor.rate > 0 else PeerAwareProtocol
-    protocol_class = type(base.__name__, (base,), {"limits": limits})
+    # Made on the first connection (the request policy arrives with it), then reused.
+    made: dict[EarlyAnswers, type[PeerAwareProtocol]] = {}
 
     def make_protocol(
         loop: asyncio.AbstractEventLoop,
@@ -168,6 +178,13 @@ def protocol_maker(limits: ConnectionLimits):
         connections: Connections,
         requests: RequestPolicy,
     ) -> asyncio.Protocol:
+        answers = EarlyAnswers(
+            requests.max_body_bytes, requests.max_header_bytes, requests.body_timeout
+        )
+        protocol_class = made.get(answers)
+        if protocol_class is None:
+            protocol_class = type(base.__name__, (base,), {"limits": limits, "answers": answers})
+            made[answers] = protocol_class
         return protocol_class(
             loop,
             app,
