@@ -18,6 +18,7 @@ Upload resources are the tus ones (`/tus/{id}`). Creation: `POST /tus/`, and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from stario import Context, JsonValue, Writer
 from stario.json import dumps_bytes
@@ -25,7 +26,7 @@ from stario.json import dumps_bytes
 from app.common.http import json_error, path_param
 from app.config import MAX_FILE_BYTES
 from app.features.files.urls import FILE
-from app.features.resumable.tus import parse_metadata
+from app.features.resumable.tus import created_at, parse_metadata
 from app.features.resumable.urls import upload_href
 from app.features.uploads.handlers import NAME_THE_FILE, Destination, stored_json
 from app.ingest.names import filename_from_disposition
@@ -198,6 +199,15 @@ def _refuse(
         json_error(w, error.status, error.message)
 
 
+def refuse_early(c: Context, w: Writer, error: IngestError) -> None:
+    """A refusal before there is a destination (a file request's link that is closed
+    or unknown)."""
+    version = (c.req.headers.get(INTEROP_HEADER) or "").strip()
+    if version in map(str, INTEROP_VERSIONS):
+        w.headers.set(INTEROP_HEADER, version)
+    json_error(w, error.status, error.message, close=_body_follows(c))
+
+
 def _problem(
     w: Writer, error: IngestError, kind: str, title: str, members: dict[str, JsonValue]
 ) -> None:
@@ -254,8 +264,10 @@ async def _create(
     name: str,
     declared_mime: str | None,
     metadata: str | None,
+    location: Callable[[str], str],
 ) -> None:
-    """A new upload whose first bytes, if any, are this request's body."""
+    """A new upload whose first bytes, if any, are this request's body; `location`
+    gives its URL from its id."""
     try:
         last = _boolean(c, "upload-complete")
         if last is None:
@@ -276,7 +288,7 @@ async def _create(
     except IngestError as error:
         _refuse(resumable, c, w, version, error, to)
         return
-    w.headers.set("location", upload_href(state.id))
+    w.headers.set("location", location(state.id))
     if not (_body_follows(c) or last or length == 0):
         _state_headers(resumable, w, version, to, state)
         w.empty(201)
@@ -313,7 +325,8 @@ async def create(resumable: ResumableUploads, c: Context, w: Writer, to: Destina
     )
     mime = _declared_mime(c) or metadata.get("filetype") or metadata.get("type")
     await _create(resumable, c, w, to, version, name=name, declared_mime=mime,
-                  metadata=c.req.headers.get("upload-metadata"))  # fmt: skip
+                  metadata=c.req.headers.get("upload-metadata"),
+                  location=lambda upload_id: created_at(c, upload_id))  # fmt: skip
 
 
 def start_on_uploads(resumable: ResumableUploads):
@@ -334,7 +347,7 @@ def start_on_uploads(resumable: ResumableUploads):
             _refuse(resumable, c, w, None, error, to)
             return True
         await _create(resumable, c, w, to, version, name=name, declared_mime=_declared_mime(c),
-                      metadata=None)  # fmt: skip
+                      metadata=None, location=upload_href)  # fmt: skip
         return True
 
     return start
