@@ -120,3 +120,22 @@ def test_a_chunked_last_append_that_ends_short_keeps_its_bytes(
     # The README's steps 3 and 4 finish it.
     answer = run(server, tmp_path, lines["offset"] + "\n" + lines["rest"], {"URL": url})
     assert '"size":10000' in answer
+
+
+def test_an_append_over_the_body_cap_is_told_the_largest_append(tmp_path: Path):
+    """Stario refuses a Content-Length over the cap before Stowage sees the request;
+    its 413 still carries `Upload-Limit` (interop 8 requires it)."""
+    for server in start_server(tmp_path, "--max-request-body-bytes", "1048576"):
+        with server.http() as http:
+            created = http.post("/tus/", headers={"Upload-Draft-Interop-Version": "8",
+                                                  "Upload-Complete": "?0"})  # fmt: skip
+            assert created.status_code == 201
+            assert "max-append-size=1048576" in created.headers["upload-limit"]
+            answer = http.patch(
+                created.headers["location"], content=b"x" * (1048576 + 1),
+                headers={"Upload-Draft-Interop-Version": "8", "Upload-Offset": "0",
+                         "Upload-Complete": "?1", "Content-Type": "application/partial-upload"},
+            )  # fmt: skip
+            assert answer.status_code == 413
+            assert answer.headers["upload-limit"] == "max-append-size=1048576"
+            assert "resumable" in answer.json()["error"]
