@@ -5,7 +5,7 @@ import base64
 import hashlib
 
 import pytest
-from tests.conftest import add_account, signed_in_client
+from tests.conftest import add_account, app_client, signed_in_client
 
 from app.config import Config
 
@@ -305,3 +305,32 @@ async def test_upload_complete_alone_on_uploads_is_the_current_draft(client):
     assert answer.headers.get("upload-draft-interop-version") == "8"
     assert answer.headers.get("upload-offset") == "4"
     assert await listed(client) == []  # not stored as if it were the whole file
+
+
+async def test_the_draft_through_a_file_request_tells_no_ids(config: Config, client):
+    made = await client.post("/api/requests", json={"label": "Send me", "max_files": 2})
+    link = "/r/" + made.json()["request"]["url"].rstrip("/").rsplit("/r/", 1)[1]
+    async with app_client(config) as stranger:  # no account: the link is the credential
+        created = await stranger.post(
+            f"{link}/tus/", content=b"abc",
+            headers=draft(6, **{"upload-complete": "?0", "content-disposition":
+                                'attachment; filename="sent.txt"'}),
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+        url = created.headers.get("location")
+        assert url.startswith(f"{link}/tus/")
+        assert (await offset_of(stranger, url, 6)) == (3, "?0")
+        done = await append(stranger, url, 3, b"def", last=True, version=6)
+        assert done.status_code == 201, done.text
+        for header in ("location", "stowage-file-id", "stowage-file-location"):
+            assert header not in done.headers
+        assert "id" not in done.json()["files"][0]
+        head = await stranger.request("HEAD", url, headers=draft(6))
+        assert head.headers.get("upload-complete") == "?1"
+        assert "stowage-file-id" not in head.headers
+        await client.delete(f"/api/requests/{made.json()['request']['id']}")
+        closed = await stranger.post(f"{link}/tus/", headers=draft(8, **{"upload-complete": "?0"}))
+        assert closed.status_code in (404, 410)
+        assert closed.headers.get("upload-draft-interop-version") == "8"
+        assert "tus-resumable" not in closed.headers
+    assert [(f["name"], f["size"]) for f in await listed(client)] == [("sent.txt", 6)]

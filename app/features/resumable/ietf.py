@@ -236,8 +236,8 @@ def _answer_append(
         # Finished: the answer `POST /uploads` gives, with the upload's state. A
         # creation keeps `Location` on the upload resource, which the draft requires.
         _state_headers(resumable, w, version, to, done.state)
-        w.headers.set("stowage-file-id", done.file.id)
         if not to.public:
+            w.headers.set("stowage-file-id", done.file.id)
             w.headers.set("stowage-file-location", FILE.href(done.file.id))
             if not created:
                 w.headers.set("location", FILE.href(done.file.id))
@@ -381,10 +381,9 @@ async def head(resumable: ResumableUploads, c: Context, w: Writer, to: Destinati
         _refuse(resumable, c, w, version, IngestError(404, "no such upload (cancelled)"), to)
         return
     _state_headers(resumable, w, version, to, state)
-    if state.file_id is not None:
+    if state.file_id is not None and not to.public:
         w.headers.set("stowage-file-id", state.file_id)
-        if not to.public:
-            w.headers.set("stowage-file-location", FILE.href(state.file_id))
+        w.headers.set("stowage-file-location", FILE.href(state.file_id))
     w.empty(204)
 
 
