@@ -325,3 +325,19 @@ async def test_resumable_upload_through_a_file_request(config: Config, client):
         # The request is full now: a new upload through it is refused at creation.
         full = await stranger.post(f"{link}/tus/", headers={**TUS, "upload-length": "6"})
         assert full.status_code == 410
+
+
+async def test_the_whole_file_is_hashed_while_it_arrives_not_read_again(client, monkeypatch):
+    """The running sha256 starts with the first append, so completing an upload made
+    in one process never reads the file back (only a restart does)."""
+    from app.storage.partials import PartialFiles
+
+    async def no_rereading(*_args):
+        raise AssertionError("the file was read again to hash it")
+
+    monkeypatch.setattr(PartialFiles, "sha256", no_rereading)
+    url = await create(client, 6)
+    await patch(client, url, 0, b"abc")
+    answer = await patch(client, url, 3, b"def")
+    assert answer.status_code == 204, answer.text
+    assert (await listed(client))[0]["sha256"] == hashlib.sha256(b"abcdef").hexdigest()

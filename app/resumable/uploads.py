@@ -351,6 +351,8 @@ class ResumableUploads:
             self._reserve_more(state, to, state.length - state.reserved)
         self.uploads.check_room(c)
         running = slot.digest if slot.digest_at == offset else None
+        if running is None and offset == 0:
+            running = hashlib.sha256()  # the first bytes: the whole file's digest starts
         slot.digest, slot.digest_at = None, -1
         kept = running.copy() if running is not None and checksum is not None else None
         own = hashlib.new(checksum.algorithm) if checksum is not None else None
