@@ -1,0 +1,512 @@
+"""Real resumable-upload clients against the real server (issue 12, item 9, and items 4
+and 7 as real clients see them): tuspy (checksums, a resume after the client stopped,
+deferred length), tus-js-client 4.3.1 under Node (tus-v1 with four parallel partial
+uploads and a final concatenation; a stopped and resumed upload), ownership and revoked
+tokens, the account's quota at creation and mid-stream, and the live page.
+
+Every upload ends with the stored file's sha256 from /api/files and a download of it
+compared against the file sent."""
+
+import asyncio
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from tests.clients import DeferredLengthUploader, Sha256Uploader, TusJs, tuspy_client
+from tests.conftest import RunningServer, add_account, start_server
+from tusclient.exceptions import TusCommunicationError, TusUploadFailed
+from tusclient.uploader import Uploader
+
+from app.config import Config
+
+pytestmark = pytest.mark.slow
+
+MiB = 1024 * 1024
+TUS = {"tus-resumable": "1.0.0"}
+# The small account's quota: room for a few MiB, not for the files refused below.
+SMALL_QUOTA = 5 * MiB
+
+
+class Accounts:
+    """The server every test here shares, and an API token for each of its accounts:
+    owner (made by start_server), other, small (a quota) and watcher (whose page
+    no other test disturbs)."""
+
+    def __init__(self, server: RunningServer, tokens: dict[str, str]) -> None:
+        self.server = server
+        self.tokens = {"owner": server.token, **tokens}
+
+    @property
+    def endpoint(self) -> str:
+        # With the trailing slash, as tus clients are configured.
+        return f"{self.server.base_url}/tus/"
+
+    def http(self, who: str = "owner") -> httpx.Client:
+        return httpx.Client(
+            base_url=self.server.base_url,
+            headers={"authorization": f"Bearer {self.tokens[who]}"},
+            timeout=60,
+        )
+
+
+@pytest.fixture(scope="module")
+def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Accounts]:
+    tmp_path = tmp_path_factory.mktemp("clients")
+    data = Config.load({"data_dir": str(tmp_path / "server-data")}, environ={})
+
+    async def made() -> dict[str, str]:
+        tokens = {}
+        for name in ("other", "watcher"):
+            tokens[name] = (await add_account(data, name))[1]
+        tokens["small"] = (
+            await add_account(data, "small", quota_kind="bytes", quota_bytes=SMALL_QUOTA)
+        )[1]
+        return tokens
+
+    tokens = asyncio.run(made())
+    for server in start_server(tmp_path):
+        yield Accounts(server, tokens)
+
+
+def random_file(path: Path, size: int) -> str:
+    """`size` random bytes at `path`; their sha256."""
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def assert_stored(accounts: Accounts, name: str, sha256: str, size: int, who: str = "owner"):
+    """The account's file `name` is listed with this sha256 and downloads byte-identical;
+    returns its /api/files entry."""
+    with accounts.http(who) as http:
+        files = [f for f in http.get("/api/files").json()["files"] if f["name"] == name]
+        assert len(files) == 1, files
+        entry = files[0]
+        assert (entry["sha256"], entry["size"]) == (sha256, size)
+        digest = hashlib.sha256()
+        with http.stream("GET", f"/files/{entry['id']}") as download:
+            assert download.status_code == 200
+            for block in download.iter_bytes():
+                digest.update(block)
+        assert digest.hexdigest() == sha256
+    return entry
+
+
+def head(accounts: Accounts, url: str, who: str = "owner") -> httpx.Response:
+    with accounts.http(who) as http:
+        return http.head(url, headers=TUS)
+
+
+def resumable_bytes(accounts: Accounts, url: str) -> int | None:
+    """The size of the upload's file under uploads/.resumable (None: no such file)."""
+    path = accounts.server.data_dir / "uploads" / ".resumable" / url.rstrip("/").rsplit("/", 1)[1]
+    return path.stat().st_size if path.exists() else None
+
+
+def resumable_files(accounts: Accounts) -> set[str]:
+    root = accounts.server.data_dir / "uploads" / ".resumable"
+    return {p.name for p in root.iterdir()} if root.exists() else set()
+
+
+def patch_part_of(
+    accounts: Accounts, url: str, who: str, *, offset: int, body: bytes, content_length: int
+) -> bytes:
+    """A PATCH that announces `content_length` bytes, sends only `body`, and waits
+    (at most 10 s) for the server's answer, as a client whose sending stalled. Stario
+    hands a handler 256 KiB at a time: a body that stops within one of those pieces
+    is never seen by the handler until the rest arrives."""
+    host, port = accounts.server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = (
+            f"PATCH {urlsplit(url).path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Authorization: Bearer {accounts.tokens[who]}\r\nTus-Resumable: 1.0.0\r\n"
+            f"Content-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\n"
+            f"Content-Length: {content_length}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):  # the server closes after a refusal
+                answer += chunk
+        except TimeoutError:
+            pass
+        return answer
+
+
+class Counting:
+    """Counts the bytes a tuspy uploader puts in its PATCH bodies (retries included)."""
+
+    bytes_sent = 0
+
+    def _do_request(self) -> None:
+        self.bytes_sent += self.get_request_length()  # type: ignore[attr-defined]
+        super()._do_request()  # type: ignore[misc]
+
+
+class CountingUploader(Counting, Uploader):
+    pass
+
+
+# ---- tuspy ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "uploader, algorithm", [(Sha256Uploader, "sha256"), (Uploader, "sha1")], ids=["sha256", "sha1"]
+)
+def test_tuspy_uploads_with_checksums(accounts: Accounts, tmp_path: Path, uploader, algorithm):
+    size = 7 * MiB + 12345
+    name = f"checked-{algorithm}.bin"
+    path = tmp_path / name
+    sha256 = random_file(path, size)
+    tus = tuspy_client(accounts.server.base_url, accounts.tokens["owner"])
+    up = uploader(
+        str(path),
+        client=tus,
+        chunk_size=2 * MiB,
+        upload_checksum=True,
+        retries=0,
+        metadata={"filename": name, "filetype": "application/octet-stream"},
+    )
+    assert up.checksum_algorithm_name == algorithm
+    up.upload()
+    assert up.offset == size
+    assert_stored(accounts, name, sha256, size)
+
+
+class WrongChecksumUploader(Uploader):
+    """Sends sha256 checksums of other bytes than the chunk's, as a corrupting proxy
+    would make them."""
+
+    CHECKSUM_ALGORITHM_PAIR = ("sha256", lambda chunk: hashlib.sha256(b"not " + chunk))
+
+
+def test_tuspy_checksum_mismatch_keeps_nothing_of_that_append(accounts: Accounts, tmp_path):
+    size = 3 * MiB
+    path = tmp_path / "corrupt.bin"
+    random_file(path, size)
+    tus = tuspy_client(accounts.server.base_url, accounts.tokens["owner"])
+    good = tus.uploader(
+        str(path),
+        chunk_size=MiB,
+        upload_checksum=True,
+        retries=0,
+        metadata={"filename": "corrupt.bin"},
+    )
+    good.upload(stop_at=MiB)
+    bad = WrongChecksumUploader(
+        str(path), url=good.url, chunk_size=MiB, upload_checksum=True, retries=0, client=tus
+    )
+    with pytest.raises(TusUploadFailed) as failed:
+        bad.upload()
+    assert failed.value.status_code == 460
+    assert head(accounts, good.url).headers["upload-offset"] == str(MiB)
+    assert resumable_bytes(accounts, good.url) == MiB
+
+
+def test_tuspy_resumes_after_the_client_stopped(accounts: Accounts, tmp_path: Path):
+    size = 12 * MiB + 777
+    stop_at = 5 * MiB + 4321  # not on a chunk boundary
+    path = tmp_path / "resumed-tuspy.bin"
+    sha256 = random_file(path, size)
+    tus = tuspy_client(accounts.server.base_url, accounts.tokens["owner"])
+    first = CountingUploader(
+        str(path), chunk_size=2 * MiB, retries=0, metadata={"filename": path.name}, client=tus
+    )
+    first.upload(stop_at=stop_at)
+    assert first.offset == stop_at
+    with accounts.http() as http:
+        assert path.name not in {f["name"] for f in http.get("/api/files").json()["files"]}
+
+    # A new process would know only the URL: the constructor asks the server (HEAD).
+    second = CountingUploader(str(path), client=tus, url=first.url, chunk_size=2 * MiB, retries=0)
+    assert second.offset == stop_at
+    second.upload()
+    sent = first.bytes_sent + second.bytes_sent
+    print(f"tuspy stopped at {stop_at} of {size} and resumed: sent {sent / size:.3f}x the file")
+    assert sent < 1.5 * size
+    assert_stored(accounts, path.name, sha256, size)
+    assert resumable_bytes(accounts, first.url) is None
+
+
+def test_tuspy_deferred_length(accounts: Accounts, tmp_path: Path):
+    size = 6 * MiB + 99
+    path = tmp_path / "deferred.bin"
+    sha256 = random_file(path, size)
+    tus = tuspy_client(accounts.server.base_url, accounts.tokens["owner"])
+    up = DeferredLengthUploader(
+        str(path), chunk_size=2 * MiB, retries=0, metadata={"filename": path.name}, client=tus
+    )
+    up.upload(stop_at=2 * MiB)
+    midway = head(accounts, up.url)
+    assert midway.headers.get("upload-defer-length") == "1"
+    assert "upload-length" not in midway.headers
+    up.upload()
+    assert_stored(accounts, path.name, sha256, size)
+
+
+# ---- tus-js-client ----------------------------------------------------------------
+
+
+def test_tus_js_parallel_uploads_concatenate(accounts: Accounts, tus_js: TusJs, tmp_path: Path):
+    size = 10 * MiB + 3
+    path = tmp_path / "parallel.bin"
+    sha256 = random_file(path, size)
+    result = tus_js.upload(
+        path, endpoint=accounts.endpoint, parallel=4, token=accounts.tokens["owner"]
+    )
+    assert result.ok, (result.error, result.last_response)
+    posts = [r for r in result.requests if r["method"] == "POST"]
+    concat = [p["headers"].get("Upload-Concat", "").split(";")[0] for p in posts]
+    assert concat == ["partial"] * 4 + ["final"]
+    assert all(p["status"] == 201 for p in posts)
+    assert sum(r["method"] == "PATCH" for r in result.requests) == 4
+    # The partial uploads are no files of their own; the final one is.
+    assert_stored(accounts, "parallel.bin", sha256, size)
+    with accounts.http() as http:
+        assert (
+            len(
+                [
+                    f
+                    for f in http.get("/api/files").json()["files"]
+                    if f["name"].startswith("parallel")
+                ]
+            )
+            == 1
+        )
+
+
+def test_tus_js_resumes_a_stopped_upload(accounts: Accounts, tus_js: TusJs, tmp_path: Path):
+    size = 9 * MiB + 1
+    path = tmp_path / "resumed-js.bin"
+    sha256 = random_file(path, size)
+    token = accounts.tokens["owner"]
+    first = tus_js.upload(
+        path, endpoint=accounts.endpoint, chunk_size=MiB, token=token, stop_after=4 * MiB
+    )
+    assert first.stopped and not first.ok, first.error
+    assert first.url is not None and first.url.startswith(accounts.endpoint)
+    assert first.bytes_accepted == 4 * MiB
+    durable = int(head(accounts, first.url).headers["upload-offset"])
+    assert durable >= first.bytes_accepted
+
+    second = tus_js.upload(path, upload_url=first.url, chunk_size=MiB, token=token)
+    assert second.ok, (second.error, second.last_response)
+    assert second.methods()[0] == "HEAD"
+    resumed_at = int(second.requests[1]["headers"]["Upload-Offset"])
+    assert resumed_at == durable
+    sent = first.bytes_sent + (second.bytes_sent - resumed_at)
+    print(
+        f"tus-js-client stopped after {first.bytes_accepted} of {size} and resumed: "
+        f"sent {sent / size:.3f}x the file"
+    )
+    assert sent < 1.5 * size
+    assert_stored(accounts, path.name, sha256, size)
+
+
+# ---- ownership and tokens ---------------------------------------------------------
+
+
+def test_another_account_or_a_revoked_token_cannot_touch_an_upload(
+    accounts: Accounts, tus_js: TusJs, tmp_path: Path
+):
+    size = 4 * MiB
+    path = tmp_path / "mine.bin"
+    sha256 = random_file(path, size)
+    with accounts.http() as http:
+        made = http.post("/api/tokens", json={"label": "soon revoked"}).json()
+    tus = tuspy_client(accounts.server.base_url, made["secret"])
+    up = tus.uploader(str(path), chunk_size=MiB, retries=0, metadata={"filename": path.name})
+    up.upload(stop_at=MiB)
+    url = up.url
+    chunk = path.read_bytes()[MiB : 2 * MiB]
+    patch_headers = {
+        **TUS,
+        "content-type": "application/offset+octet-stream",
+        "upload-offset": str(MiB),
+    }
+
+    # Another account: as if the upload did not exist, to tuspy, tus-js-client and PATCH.
+    other = tuspy_client(accounts.server.base_url, accounts.tokens["other"])
+    with pytest.raises(TusCommunicationError) as refused:
+        other.uploader(str(path), url=url, chunk_size=MiB)
+    assert refused.value.status_code == 404
+    js = tus_js.upload(path, upload_url=url, token=accounts.tokens["other"], retry_delays=[])
+    assert not js.ok and js.methods() == ["HEAD"] and js.requests[0]["status"] == 404
+    with accounts.http("other") as http:
+        assert http.head(url, headers=TUS).status_code == 404
+        answer = http.patch(url, content=chunk, headers=patch_headers)
+        assert answer.status_code == 404, answer.text
+        assert http.delete(url, headers=TUS).status_code == 404
+    assert head(accounts, url).headers["upload-offset"] == str(MiB)
+
+    # The token that made it, revoked: 401 on HEAD and PATCH.
+    with accounts.http() as http:
+        assert http.delete(f"/api/tokens/{made['token']['id']}").status_code == 204
+    revoked = {"authorization": f"Bearer {made['secret']}"}
+    with httpx.Client(base_url=accounts.server.base_url, headers=revoked, timeout=60) as http:
+        assert http.head(url, headers=TUS).status_code == 401
+        answer = http.patch(url, content=chunk, headers=patch_headers)
+        assert answer.status_code == 401, answer.text
+    with pytest.raises(TusCommunicationError) as unauthorised:
+        tus.uploader(str(path), url=url, chunk_size=MiB)
+    assert unauthorised.value.status_code == 401
+
+    # Nothing of theirs landed: the account's other token finishes it.
+    assert resumable_bytes(accounts, url) == MiB
+    owner = tuspy_client(accounts.server.base_url, accounts.tokens["owner"])
+    owner.uploader(str(path), url=url, chunk_size=MiB, retries=0).upload()
+    assert_stored(accounts, path.name, sha256, size)
+
+
+# ---- quota ------------------------------------------------------------------------
+
+
+def test_quota_refuses_a_known_length_at_creation(
+    accounts: Accounts, tus_js: TusJs, tmp_path: Path
+):
+    path = tmp_path / "too-big.bin"
+    random_file(path, SMALL_QUOTA + 1)
+    before = resumable_files(accounts)
+    js = tus_js.upload(
+        path, endpoint=accounts.endpoint, token=accounts.tokens["small"], chunk_size=MiB
+    )
+    assert not js.ok and js.methods() == ["POST"]
+    assert js.last_response is not None and js.last_response["status"] == 413
+    assert "quota" in js.last_response["body"]
+
+    tus = tuspy_client(accounts.server.base_url, accounts.tokens["small"])
+    with pytest.raises(TusCommunicationError) as refused:
+        tus.uploader(str(path), chunk_size=MiB).upload()
+    assert refused.value.status_code == 413
+    assert resumable_files(accounts) == before
+    with accounts.http("small") as http:
+        assert http.get("/api/files").json()["files"] == []
+
+
+def test_quota_stops_a_deferred_length_upload_mid_stream(accounts: Accounts, tmp_path: Path):
+    size = 8 * MiB
+    path = tmp_path / "deferred-over.bin"
+    random_file(path, size)
+    tus = tuspy_client(accounts.server.base_url, accounts.tokens["small"])
+    # 3 MiB fit the 5 MiB quota; the second append passes it while its bytes arrive
+    # (the length is still unknown: it comes with the last append).
+    up = DeferredLengthUploader(
+        str(path), chunk_size=3 * MiB, retries=0, metadata={"filename": path.name}, client=tus
+    )
+    up.upload(stop_at=3 * MiB)
+    # The refusal comes while the bytes arrive: an append that stops sending soon
+    # after passing the quota (at 5.5 of its 6 MiB) is answered at once.
+    answer = patch_part_of(
+        accounts,
+        up.url,
+        "small",
+        offset=3 * MiB,
+        body=path.read_bytes()[3 * MiB : 5 * MiB + 512 * 1024],
+        content_length=3 * MiB,
+    )
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"quota" in answer
+    assert resumable_bytes(accounts, up.url) == 3 * MiB
+    with pytest.raises((TusUploadFailed, TusCommunicationError)) as refused:
+        up.upload()
+    print(f"mid-stream refusal seen by tuspy: {refused.value!r}")
+    if isinstance(refused.value, TusUploadFailed):
+        assert refused.value.status_code == 413
+        assert b"quota" in (refused.value.response_content or b"")
+    # The refused append left nothing: the file holds the durable offset's bytes.
+    assert head(accounts, up.url, "small").headers["upload-offset"] == str(3 * MiB)
+    assert resumable_bytes(accounts, up.url) == 3 * MiB
+    with accounts.http("small") as http:
+        assert http.get("/api/files").json()["files"] == []
+        # Cancelling it gives its reservation back: a file of the whole quota fits.
+        assert http.delete(up.url, headers=TUS).status_code == 204
+    assert resumable_bytes(accounts, up.url) is None
+    fits = tmp_path / "fits.bin"
+    sha256 = random_file(fits, SMALL_QUOTA)
+    tus.uploader(
+        str(fits), chunk_size=2 * MiB, retries=0, metadata={"filename": fits.name}
+    ).upload()
+    assert_stored(accounts, fits.name, sha256, SMALL_QUOTA, who="small")
+
+
+# ---- the live page ----------------------------------------------------------------
+
+
+class LiveStream:
+    """The page's /live stream for an account, read line by line in a thread."""
+
+    def __init__(self, accounts: Accounts, who: str) -> None:
+        self.http = httpx.Client(
+            base_url=accounts.server.base_url,
+            timeout=30,
+            headers={
+                "authorization": f"Bearer {accounts.tokens[who]}",
+                "accept-encoding": "identity",
+            },
+        )
+        self.response = self.http.send(self.http.build_request("GET", "/live"), stream=True)
+        assert self.response.status_code == 200
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for line in self.response.iter_lines():
+                self.lines.append(line)
+        except (httpx.HTTPError, ValueError, AttributeError):
+            pass  # closed by close()
+
+    def count(self, predicate) -> int:
+        return sum(1 for line in list(self.lines) if predicate(line))
+
+    def wait_for(self, predicate, at_least: int = 1, timeout: float = 10) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.count(predicate) >= at_least:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self) -> None:
+        self.response.close()
+        self.http.close()
+        self.thread.join(5)
+
+
+def test_the_live_page_lists_a_tus_upload_only_once_complete(accounts: Accounts, tmp_path):
+    size = 6 * MiB
+    path = tmp_path / "watched.bin"
+    sha256 = random_file(path, size)
+
+    def listed(line: str) -> bool:
+        return 'id="files"' in line and "watched.bin" in line
+
+    def progress(line: str) -> bool:
+        return 'id="progress"' in line
+
+    live = LiveStream(accounts, "watcher")
+    try:
+        assert live.wait_for(progress)
+        painted = live.count(progress)
+        tus = tuspy_client(accounts.server.base_url, accounts.tokens["watcher"])
+        up = tus.uploader(
+            str(path), chunk_size=2 * MiB, retries=0, metadata={"filename": path.name}
+        )
+        up.upload(stop_at=2 * MiB)
+        # The first PATCH is heard (its progress repaints), and the list stays as it was.
+        assert live.wait_for(progress, at_least=painted + 1)
+        time.sleep(0.5)
+        assert live.count(listed) == 0
+        up.upload()
+        assert live.wait_for(listed), live.lines[-5:]
+    finally:
+        live.close()
+    assert_stored(accounts, path.name, sha256, size, who="watcher")
