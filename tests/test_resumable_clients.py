@@ -11,6 +11,8 @@ import asyncio
 import hashlib
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -36,8 +38,8 @@ SMALL_QUOTA = 5 * MiB
 
 class Accounts:
     """The server every test here shares, and an API token for each of its accounts:
-    owner (made by start_server), other, small (a quota) and watcher (whose page
-    no other test disturbs)."""
+    owner (made by start_server), other, small (a quota), shrinking (a quota that a
+    test lowers) and watcher (whose page no other test disturbs)."""
 
     def __init__(self, server: RunningServer, tokens: dict[str, str]) -> None:
         self.server = server
@@ -65,9 +67,9 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Accounts]:
         tokens = {}
         for name in ("other", "watcher"):
             tokens[name] = (await add_account(data, name))[1]
-        tokens["small"] = (
-            await add_account(data, "small", quota_kind="bytes", quota_bytes=SMALL_QUOTA)
-        )[1]
+        for name, quota in (("small", SMALL_QUOTA), ("shrinking", 20 * MiB)):
+            account = await add_account(data, name, quota_kind="bytes", quota_bytes=quota)
+            tokens[name] = account[1]
         return tokens
 
     tokens = asyncio.run(made())
@@ -259,7 +261,11 @@ def test_tus_js_parallel_uploads_concatenate(accounts: Accounts, tus_js: TusJs, 
     path = tmp_path / "parallel.bin"
     sha256 = random_file(path, size)
     result = tus_js.upload(
-        path, endpoint=accounts.endpoint, parallel=4, token=accounts.tokens["owner"]
+        path,
+        endpoint=accounts.endpoint,
+        parallel=4,
+        token=accounts.tokens["owner"],
+        filetype="text/csv",
     )
     assert result.ok, (result.error, result.last_response)
     posts = [r for r in result.requests if r["method"] == "POST"]
@@ -267,19 +273,33 @@ def test_tus_js_parallel_uploads_concatenate(accounts: Accounts, tus_js: TusJs, 
     assert concat == ["partial"] * 4 + ["final"]
     assert all(p["status"] == 201 for p in posts)
     assert sum(r["method"] == "PATCH" for r in result.requests) == 4
-    # The partial uploads are no files of their own; the final one is.
-    assert_stored(accounts, "parallel.bin", sha256, size)
+    # The final upload is the file, with the name and type of its metadata; the
+    # partial uploads are no files of their own.
+    entry = assert_stored(accounts, "parallel.bin", sha256, size)
+    assert entry["declared_mime"] == "text/csv"
     with accounts.http() as http:
-        assert (
-            len(
-                [
-                    f
-                    for f in http.get("/api/files").json()["files"]
-                    if f["name"].startswith("parallel")
-                ]
-            )
-            == 1
-        )
+        names = [f["name"] for f in http.get("/api/files").json()["files"]]
+    assert [n for n in names if n.startswith("parallel")] == ["parallel.bin"]
+    assert "upload" not in names
+
+
+def test_tus_js_with_method_override(accounts: Accounts, tus_js: TusJs, tmp_path: Path):
+    """Behind a proxy that passes only GET and POST: `overridePatchMethod: true`."""
+    size = 3 * MiB + 5
+    path = tmp_path / "overridden.bin"
+    sha256 = random_file(path, size)
+    result = tus_js.upload(
+        path,
+        endpoint=accounts.endpoint,
+        chunk_size=MiB,
+        token=accounts.tokens["owner"],
+        override_patch=True,
+    )
+    assert result.ok, (result.error, result.last_response)
+    appends = [r for r in result.requests if r["headers"].get("X-HTTP-Method-Override")]
+    assert [(r["method"], r["status"]) for r in appends] == [("POST", 204)] * 4
+    assert "PATCH" not in result.methods()
+    assert_stored(accounts, path.name, sha256, size)
 
 
 def test_tus_js_resumes_a_stopped_upload(accounts: Accounts, tus_js: TusJs, tmp_path: Path):
@@ -308,6 +328,22 @@ def test_tus_js_resumes_a_stopped_upload(accounts: Accounts, tus_js: TusJs, tmp_
     )
     assert sent < 1.5 * size
     assert_stored(accounts, path.name, sha256, size)
+
+
+def test_empty_files_need_no_patch(accounts: Accounts, tus_js: TusJs, tmp_path: Path):
+    """Neither client sends a PATCH for an empty file: creation must store it."""
+    empty_sha256 = hashlib.sha256(b"").hexdigest()
+    js_file = tmp_path / "empty-js.txt"
+    js_file.write_bytes(b"")
+    result = tus_js.upload(js_file, endpoint=accounts.endpoint, token=accounts.tokens["owner"])
+    assert result.ok, (result.error, result.last_response)
+    assert result.methods() == ["POST"]
+    py_file = tmp_path / "empty-py.txt"
+    py_file.write_bytes(b"")
+    tus = tuspy_client(accounts.server.base_url, accounts.tokens["owner"])
+    tus.uploader(str(py_file), metadata={"filename": py_file.name}).upload()
+    assert_stored(accounts, js_file.name, empty_sha256, 0)
+    assert_stored(accounts, py_file.name, empty_sha256, 0)
 
 
 # ---- ownership and tokens ---------------------------------------------------------
@@ -363,6 +399,32 @@ def test_another_account_or_a_revoked_token_cannot_touch_an_upload(
     owner = tuspy_client(accounts.server.base_url, accounts.tokens["owner"])
     owner.uploader(str(path), url=url, chunk_size=MiB, retries=0).upload()
     assert_stored(accounts, path.name, sha256, size)
+
+
+def test_another_account_cannot_concatenate_my_partial_uploads(accounts: Accounts):
+    parts = []
+    with accounts.http() as http:
+        for piece in (b"abc", b"def"):
+            made = http.post(
+                "/tus/", headers={**TUS, "upload-concat": "partial", "upload-length": "3"}
+            )
+            assert made.status_code == 201, made.text
+            appended = http.patch(
+                made.headers["location"],
+                content=piece,
+                headers={**TUS, "content-type": "application/offset+octet-stream",
+                         "upload-offset": "0"},
+            )  # fmt: skip
+            assert appended.status_code == 204, appended.text
+            parts.append(accounts.server.base_url + made.headers["location"])
+    final = {**TUS, "upload-concat": "final;" + " ".join(parts)}
+    with accounts.http("other") as http:
+        assert http.post("/tus/", headers=final).status_code == 404
+        assert http.get("/api/files").json()["files"] == []
+    with accounts.http() as http:
+        done = http.post("/tus/", headers={**final, "upload-metadata": "filename YWJjZGVm"})
+        assert done.status_code == 201, done.text
+    assert_stored(accounts, "abcdef", hashlib.sha256(b"abcdef").hexdigest(), 6)
 
 
 # ---- quota ------------------------------------------------------------------------
@@ -510,3 +572,28 @@ def test_the_live_page_lists_a_tus_upload_only_once_complete(accounts: Accounts,
     finally:
         live.close()
     assert_stored(accounts, path.name, sha256, size, who="watcher")
+
+
+def test_quota_lowered_mid_upload_is_checked_at_completion(accounts: Accounts, tmp_path: Path):
+    """`stowage users quota` run while the server runs and a tuspy upload is half done:
+    the append that completes the upload is refused, and the upload and its bytes go."""
+    size = 8 * MiB
+    path = tmp_path / "shrunk.bin"
+    random_file(path, size)
+    tus = tuspy_client(accounts.server.base_url, accounts.tokens["shrinking"])
+    up = tus.uploader(str(path), chunk_size=2 * MiB, retries=0, metadata={"filename": path.name})
+    up.upload(stop_at=4 * MiB)
+    lowered = subprocess.run(
+        [sys.executable, "-m", "app.cli", "users", "quota", "--data-dir",
+         str(accounts.server.data_dir), "shrinking", "2MiB"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert lowered.returncode == 0, lowered.stderr
+    with pytest.raises(TusUploadFailed) as refused:
+        up.upload()
+    assert refused.value.status_code == 413
+    assert b"quota" in refused.value.response_content
+    assert head(accounts, up.url, "shrinking").status_code == 404
+    assert resumable_bytes(accounts, up.url) is None
+    with accounts.http("shrinking") as http:
+        assert http.get("/api/files").json()["files"] == []
