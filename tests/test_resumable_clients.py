@@ -73,7 +73,8 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Accounts]:
         return tokens
 
     tokens = asyncio.run(made())
-    for server in start_server(tmp_path):
+    # 127.0.0.1 on any port: CuttingProxy relays the clients' Host header unchanged.
+    for server in start_server(tmp_path, "--allowed-hosts", "127.0.0.1"):
         yield Accounts(server, tokens)
 
 
@@ -154,6 +155,68 @@ class Counting:
 
 class CountingUploader(Counting, Uploader):
     pass
+
+
+class CuttingProxy:
+    """A TCP relay on 127.0.0.1 in front of the server that cuts the connection (both
+    ways, at once) the first time `cut_at` bytes of requests have gone through it: a
+    network that drops in the middle of an append. It counts every byte of requests the
+    server received, headers included."""
+
+    def __init__(self, target: str, cut_at: int) -> None:
+        host, port = target.removeprefix("http://").split(":")
+        self.target = (host, int(port))
+        self.cut_at = cut_at
+        self.forwarded = 0
+        self.cuts = 0
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.threads: list[threading.Thread] = []
+        self._spawn(self._accept)
+
+    def _spawn(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(self.target)
+            self._spawn(self._pump, client, upstream, True)
+            self._spawn(self._pump, upstream, client, False)
+
+    def _pump(self, source: socket.socket, sink: socket.socket, request: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if request:
+                    with self.lock:
+                        room = self.cut_at - self.forwarded if self.cuts == 0 else len(data)
+                        data = data[: max(0, room)]
+                        self.forwarded += len(data)
+                        cut = self.cuts == 0 and self.forwarded >= self.cut_at
+                        if cut:
+                            self.cuts += 1
+                    sink.sendall(data)
+                    if cut:
+                        break
+                else:
+                    sink.sendall(data)
+        except OSError:
+            pass
+        for side in (source, sink):
+            try:
+                side.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            side.close()
+
+    def close(self) -> None:
+        self.listener.close()
 
 
 # ---- tuspy ------------------------------------------------------------------------
@@ -597,3 +660,54 @@ def test_quota_lowered_mid_upload_is_checked_at_completion(accounts: Accounts, t
     assert resumable_bytes(accounts, up.url) is None
     with accounts.http("shrinking") as http:
         assert http.get("/api/files").json()["files"] == []
+
+
+# ---- a network that drops mid-append ----------------------------------------------
+
+
+def test_tus_js_retries_after_the_network_drops(accounts: Accounts, tus_js: TusJs, tmp_path):
+    """One PATCH for the whole file, cut 40% in: tus-js-client's own retry asks the
+    offset (HEAD) and sends only the rest. The server keeps what arrived."""
+    size = 16 * MiB + 11
+    path = tmp_path / "dropped-js.bin"
+    sha256 = random_file(path, size)
+    proxy = CuttingProxy(accounts.server.base_url, cut_at=size * 4 // 10)
+    try:
+        result = tus_js.upload(
+            path, endpoint=proxy.base_url + "/tus/", token=accounts.tokens["owner"]
+        )
+    finally:
+        proxy.close()
+    assert result.ok, (result.error, result.last_response)
+    assert proxy.cuts == 1
+    assert result.methods() == ["POST", "PATCH", "HEAD", "PATCH"]
+    resumed_at = int(result.requests[3]["headers"]["Upload-Offset"])
+    assert 0 < resumed_at <= size * 4 // 10
+    print(
+        f"tus-js-client, network cut at 40%: resumed at {resumed_at / size:.0%}, the server "
+        f"received {proxy.forwarded / size:.3f}x the file's bytes"
+    )
+    assert proxy.forwarded < 1.5 * size
+    assert_stored(accounts, path.name, sha256, size)
+
+
+def test_tuspy_retries_after_the_network_drops(accounts: Accounts, tmp_path: Path):
+    size = 12 * MiB + 5
+    path = tmp_path / "dropped-py.bin"
+    sha256 = random_file(path, size)
+    proxy = CuttingProxy(accounts.server.base_url, cut_at=size // 2)
+    try:
+        tus = tuspy_client(proxy.base_url, accounts.tokens["owner"])
+        up = CountingUploader(
+            str(path), client=tus, retries=2, retry_delay=0, metadata={"filename": path.name}
+        )
+        up.upload()
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    print(
+        f"tuspy, network cut at 50%: the server received {proxy.forwarded / size:.3f}x the "
+        f"file's bytes"
+    )
+    assert proxy.forwarded < 1.5 * size
+    assert_stored(accounts, path.name, sha256, size)
