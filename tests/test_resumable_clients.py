@@ -1,11 +1,18 @@
-"""Real resumable-upload clients against the real server (issue 12, item 9, and items 4
-and 7 as real clients see them): tuspy (checksums, a resume after the client stopped,
-deferred length), tus-js-client 4.3.1 under Node (tus-v1 with four parallel partial
-uploads and a final concatenation; a stopped and resumed upload), ownership and revoked
-tokens, the account's quota at creation and mid-stream, and the live page.
+"""Real resumable-upload clients against the real server (issue 12: item 9, and items 4
+and 7 as real clients see them).
 
-Every upload ends with the stored file's sha256 from /api/files and a download of it
-compared against the file sent."""
+- tuspy: sha256 and sha1 checksums (and a mismatch), a resume by URL after the client
+  stopped, deferred length, its own retry after the network dropped mid-append.
+- tus-js-client 4.3.1 under Node, tus-v1: four parallel partial uploads and a final
+  concatenation, a stopped upload resumed by URL, X-HTTP-Method-Override, its own retry
+  after the network dropped mid-append.
+- Empty files; another account's token (404) and a revoked one (401); the account's quota
+  at creation, mid-stream for deferred length, and lowered by the CLI mid-upload; the
+  live page, which lists a file only once its upload is complete.
+
+Every upload that succeeds ends with the stored file's sha256 from /api/files and a
+download of it compared against the file sent. Interruption tests print the bytes sent
+(or received by the server) over the file's size."""
 
 import asyncio
 import hashlib
@@ -127,13 +134,13 @@ def patch_part_of(
     is never seen by the handler until the rest arrives."""
     host, port = accounts.server.base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        head = (
+        request = (
             f"PATCH {urlsplit(url).path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Authorization: Bearer {accounts.tokens[who]}\r\nTus-Resumable: 1.0.0\r\n"
             f"Content-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\n"
             f"Content-Length: {content_length}\r\n\r\n"
         )
-        sock.sendall(head.encode() + body)
+        sock.sendall(request.encode() + body)
         answer = b""
         try:
             while chunk := sock.recv(65536):  # the server closes after a refusal
