@@ -4,8 +4,8 @@ and 7 as real clients see them).
 - tuspy: sha256 and sha1 checksums (and a mismatch), a resume by URL after the client
   stopped, deferred length, its own retry after the network dropped mid-append.
 - tus-js-client 4.3.1 under Node, tus-v1: four parallel partial uploads and a final
-  concatenation, a stopped upload resumed by URL, X-HTTP-Method-Override, its own retry
-  after the network dropped mid-append.
+  concatenation, a stopped upload resumed by URL, creation-with-upload, deferred length,
+  X-HTTP-Method-Override, its own retry after the network dropped mid-append.
 - Empty files; another account's token (404) and a revoked one (401); the account's quota
   at creation, mid-stream for deferred length, and lowered by the CLI mid-upload; the
   live page, which lists a file only once its upload is complete.
@@ -369,6 +369,46 @@ def test_tus_js_with_method_override(accounts: Accounts, tus_js: TusJs, tmp_path
     appends = [r for r in result.requests if r["headers"].get("X-HTTP-Method-Override")]
     assert [(r["method"], r["status"]) for r in appends] == [("POST", 204)] * 4
     assert "PATCH" not in result.methods()
+    assert_stored(accounts, path.name, sha256, size)
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["chunked", "one-request"])
+def test_tus_js_creation_with_upload(accounts: Accounts, tus_js: TusJs, tmp_path, whole):
+    size = 3 * MiB + 7
+    path = tmp_path / f"with-creation-{whole}.bin"
+    sha256 = random_file(path, size)
+    result = tus_js.upload(
+        path,
+        endpoint=accounts.endpoint,
+        chunk_size=None if whole else MiB,
+        token=accounts.tokens["owner"],
+        data_during_creation=True,
+    )
+    assert result.ok, (result.error, result.last_response)
+    post = result.requests[0]
+    assert (post["method"], post["status"]) == ("POST", 201)
+    assert post["headers"]["Content-Type"] == "application/offset+octet-stream"
+    assert result.methods().count("PATCH") == (0 if whole else 3)
+    assert_stored(accounts, path.name, sha256, size)
+
+
+def test_tus_js_deferred_length(accounts: Accounts, tus_js: TusJs, tmp_path: Path):
+    size = 3 * MiB + 9
+    path = tmp_path / "js-deferred.bin"
+    sha256 = random_file(path, size)
+    result = tus_js.upload(
+        path,
+        endpoint=accounts.endpoint,
+        source="buffer",
+        chunk_size=MiB,
+        token=accounts.tokens["owner"],
+        defer_length=True,
+    )
+    assert result.ok, (result.error, result.last_response)
+    assert result.requests[0]["headers"].get("Upload-Defer-Length") == "1"
+    patches = [r for r in result.requests if r["method"] == "PATCH"]
+    # The length is told once, with the last bytes.
+    assert [r["headers"].get("Upload-Length") for r in patches] == [None] * 3 + [str(size)]
     assert_stored(accounts, path.name, sha256, size)
 
 

@@ -9,6 +9,8 @@
 //        [--token T] [--upload-url URL] [--stop-after BYTES] [--source file|buffer]
 //        [--name NAME] [--type MIME] [--retry-delays 0,200] [--client-dir DIR]
 //        [--override-patch yes] (POST with X-HTTP-Method-Override: PATCH)
+//        [--data-during-creation yes] (the first chunk rides on the POST)
+//        [--defer-length yes] (Upload-Defer-Length: 1; the length comes with the last PATCH)
 'use strict'
 
 const fs = require('fs')
@@ -29,6 +31,8 @@ const OPTIONS = {
   'retry-delays': '0,200,500',
   'client-dir': path.join(__dirname, '.cache', 'node'),
   'override-patch': 'no',
+  'data-during-creation': 'no',
+  'defer-length': 'no',
 }
 
 function usage(message) {
@@ -121,6 +125,8 @@ function main() {
       ? null
       : options['retry-delays'].split(',').filter(Boolean).map(Number),
     overridePatchMethod: options['override-patch'] === 'yes',
+    uploadDataDuringCreation: options['data-during-creation'] === 'yes',
+    uploadLengthDeferred: options['defer-length'] === 'yes',
     // Resuming is by --upload-url; no fingerprint store between runs.
     storeFingerprintForResuming: false,
     onBeforeRequest(req) {
