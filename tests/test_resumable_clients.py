@@ -45,8 +45,8 @@ SMALL_QUOTA = 5 * MiB
 
 class Accounts:
     """The server every test here shares, and an API token for each of its accounts:
-    owner (made by start_server), other, small (a quota), shrinking (a quota that a
-    test lowers) and watcher (whose page no other test disturbs)."""
+    owner (made by start_server), other, small, shrinking (a quota that a test
+    lowers) and exact (quotas), and watcher (whose page no other test disturbs)."""
 
     def __init__(self, server: RunningServer, tokens: dict[str, str]) -> None:
         self.server = server
@@ -74,7 +74,7 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Accounts]:
         tokens = {}
         for name in ("other", "watcher"):
             tokens[name] = (await add_account(data, name))[1]
-        for name, quota in (("small", SMALL_QUOTA), ("shrinking", 20 * MiB)):
+        for name, quota in (("small", SMALL_QUOTA), ("shrinking", 20 * MiB), ("exact", 5 * MiB)):
             account = await add_account(data, name, quota_kind="bytes", quota_bytes=quota)
             tokens[name] = account[1]
         return tokens
@@ -682,6 +682,31 @@ def test_the_live_page_lists_a_tus_upload_only_once_complete(accounts: Accounts,
     finally:
         live.close()
     assert_stored(accounts, path.name, sha256, size, who="watcher")
+
+
+def test_parallel_partials_hand_their_reservation_to_the_file(
+    accounts: Accounts, tus_js: TusJs, tmp_path: Path
+):
+    """Four partial uploads hold the quota from their creation; the concatenated file
+    takes it over and nothing stays held: the rest of the quota, to the byte, still
+    takes a file, and one byte more does not."""
+    parallel = tmp_path / "four-parts.bin"
+    sha256 = random_file(parallel, 4 * MiB + 2)
+    result = tus_js.upload(
+        parallel, endpoint=accounts.endpoint, parallel=4, token=accounts.tokens["exact"]
+    )
+    assert result.ok, (result.error, result.last_response)
+    assert_stored(accounts, parallel.name, sha256, 4 * MiB + 2, who="exact")
+    tus = tuspy_client(accounts.server.base_url, accounts.tokens["exact"])
+    over = tmp_path / "one-byte-over.bin"
+    random_file(over, MiB - 1)
+    with pytest.raises(TusCommunicationError) as refused:
+        tus.uploader(str(over), metadata={"filename": over.name}).upload()
+    assert refused.value.status_code == 413
+    rest = tmp_path / "the-rest.bin"
+    rest_sha256 = random_file(rest, MiB - 2)
+    tus.uploader(str(rest), chunk_size=MiB, metadata={"filename": rest.name}).upload()
+    assert_stored(accounts, rest.name, rest_sha256, MiB - 2, who="exact")
 
 
 def test_quota_lowered_mid_upload_is_checked_at_completion(accounts: Accounts, tmp_path: Path):
