@@ -43,7 +43,8 @@ from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
 from app.features.requests.handlers import Requests, register_requests
-from app.features.resumable.handlers import register_resumable
+from app.features.resumable import ietf
+from app.features.resumable.handlers import register_resumable, tus_version_on_every_answer
 from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
@@ -148,6 +149,7 @@ def make_bootstrap(
         app.use(
             "/",
             request_boundaries,
+            tus_version_on_every_answer,
             hosts.middleware,
             same_origin,
             security_headers(),
@@ -171,15 +173,17 @@ def make_bootstrap(
         uploads = Uploads(
             config, db, store, relay, progress, quotas, signals_memory, spawn=app.create_task
         )
-        register_uploads(app, uploads)
         resumable = ResumableUploads(uploads, PartialFiles(store), clock=clock)
+        # `Upload-Complete: ?0` on /uploads starts a resumable upload (the IETF draft).
+        register_uploads(app, uploads, start_resumable=ietf.start_on_uploads(resumable))
         # Before blobs without rows are reclaimed: an upload moved into the blob store
         # just before a crash is finished, not reclaimed.
         span.attrs({"stowage.resumable_recovered": await resumable.recover()})
         await resumable.expire()
         await reclaim_at_start(config.data_dir, span)
-        register_resumable(app, gate, resumable)
-        register_requests(app, Requests(config, db, gate, relay, assets, uploads))
+        requests_feature = Requests(config, db, gate, relay, assets, uploads)
+        register_resumable(app, gate, resumable, requests_feature.destination)
+        register_requests(app, requests_feature)
         register_tokens(app, db, relay)
         # Owned by the bootstrap rather than app.tasks: it never ends on its own (the
         # TestClient drains app.tasks without signalling shutdown), so the teardown

@@ -200,7 +200,8 @@ class ResumableUploads:
         shown = display_name(name)
         if length is not None and length > to.max_file_bytes:
             raise too_large(shown, to.max_file_bytes)
-        if not partial and to.claim_files is not None:
+        if not partial and length != 0 and to.claim_files is not None:
+            # Refused early when the file request is full; claimed again at the end.
             to.claim_files(1)
         try:
             self.uploads.store.check_room(length or 0, reuse_for=0.25)
@@ -236,6 +237,8 @@ class ResumableUploads:
             except BaseException:
                 await self.partials.remove([state.id])
                 raise
+        if not partial and length != 0:
+            self.uploads.progress.pause(state.id, state.name, 0, length, to.owner)
         if length == 0 and not partial:
             # Nothing will ever be appended: an empty file is complete at once.
             async with self._hold(state.id) as slot:
@@ -358,8 +361,9 @@ class ResumableUploads:
         me = asyncio.current_task()
         progress = self.uploads.progress
         quota = self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited)
+        progress.resume(state.id)
         with quota, progress.track(state.name, state.length, to.owner) as transfer:
-            transfer.received = offset
+            transfer.received = transfer.resumed_from = offset
             slot.reading = True
             try:
                 async for chunk in self.uploads.body(c):
@@ -417,10 +421,12 @@ class ResumableUploads:
             length = state.length
             if last and stopped is None:
                 if length is not None and new_offset != length:
+                    # Kept, but not complete: a file shorter than announced is no file.
                     stopped = IngestError(
                         400, f"the upload ended at {new_offset} bytes, not its {length}"
                     )
-                length = new_offset
+                else:
+                    length = new_offset
             await record_offset(
                 self.db,
                 state.id,
@@ -431,6 +437,8 @@ class ResumableUploads:
             state = replace(state, offset=new_offset, length=length, reserved=length or new_offset)
             if running is not None:
                 slot.digest, slot.digest_at = running, new_offset
+        if not state.complete or state.partial:
+            progress.pause(state.id, state.name, state.offset, state.length, to.owner)
         if stopped is not None and refused:
             raise stopped
         if state.complete and not state.partial:
@@ -467,6 +475,13 @@ class ResumableUploads:
             sha256 = (await self.partials.sha256(state.id, state.length)).hexdigest()
         head = await self.partials.read_head(state.id, SNIFF_BYTES) if state.length else b""
         self._drop_slot(state.id)
+        if to.claim_files is not None:
+            # Through a file request: it must still be open and have room for a file.
+            try:
+                to.claim_files(1)
+            except IngestError:
+                await self.cancel(state)
+                raise
         if not to.unlimited:
             used, quota = self.uploads.quotas.usage(to.owner)
             held = self.uploads.quotas.held_by_resumable(to.owner)
@@ -522,8 +537,6 @@ class ResumableUploads:
         shown = display_name(name)
         if length > to.max_file_bytes:
             raise too_large(shown, to.max_file_bytes)
-        if to.claim_files is not None:
-            to.claim_files(1)
         now = self.clock()
         state = UploadState(
             id=new_upload_id(), owner=to.owner, request_id=to.request_id, name=shown,
@@ -569,6 +582,8 @@ class ResumableUploads:
             await self.cancel(state)
 
     def _drop_slot(self, upload_id: str) -> None:
+        """The upload is finished or gone: nothing of it stays in memory."""
+        self.uploads.progress.resume(upload_id)
         slot = self._slots.get(upload_id)
         if slot is not None:
             slot.digest, slot.digest_at = None, -1
@@ -611,6 +626,10 @@ class ResumableUploads:
         finished = 0
         for state in unfinished:
             if self.partials.exists(state.id):
+                if not state.partial:
+                    self.uploads.progress.pause(
+                        state.id, state.name, state.offset, state.length, state.owner
+                    )
                 continue
             blob = self.uploads.store.path_of(state.blob_id)
             if state.complete and blob.exists():

@@ -88,6 +88,7 @@ def show_home(
                 await list_requests(db, owner),
                 now=gate.clock(),
                 nonce=nonce,
+                paused=progress.list_paused(owner),
             )
         )
 
@@ -137,7 +138,9 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
             # The id is sent even when nothing else is, so the next reconnect says
             # what this browser shows.
             sse.patch_signals({"_offline": False}, event_id=painted.version)
-            sse.patch_elements(progress_part(progress.list_transfers(owner)))
+            sse.patch_elements(
+                progress_part(progress.list_transfers(owner), progress.list_paused(owner))
+            )
             if painted.version != shown:
                 send(painted)
             shown = painted.version
@@ -167,7 +170,11 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
                         elif subject == tokens_subject:
                             sse.patch_elements(tokens_part(await list_tokens(db, owner)))
                         else:
-                            sse.patch_elements(progress_part(progress.list_transfers(owner)))
+                            sse.patch_elements(
+                                progress_part(
+                                    progress.list_transfers(owner), progress.list_paused(owner)
+                                )
+                            )
                         await w.drain()
 
     return handler

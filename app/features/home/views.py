@@ -6,6 +6,7 @@ upload's reply, its error text), so a repaint must never touch it.
 """
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stario import h
@@ -29,7 +30,7 @@ from app.features.tokens.views import tokens_panel
 from app.features.uploads.urls import UPLOADS
 from app.features.uploads.views import UPLOAD_SIGNALS, drop_anywhere, limits_words, upload_section
 from app.ingest.pipeline import human_bytes
-from app.ingest.progress import Transfer
+from app.ingest.progress import Paused, Transfer
 from app.requests.store import FileRequest
 from app.shares.store import ShareListing
 
@@ -194,8 +195,9 @@ def _pager(listing: Listing) -> HtmlElement:
     )
 
 
-def progress_part(transfers: list[Transfer]) -> HtmlElement:
-    """`#progress`: every upload the server is receiving, from any tab or client."""
+def progress_part(transfers: list[Transfer], paused: Sequence[Paused] = ()) -> HtmlElement:
+    """`#progress`: every upload the server is receiving, from any tab or client, and
+    the resumable ones waiting for their client to go on."""
     items = []
     for t in transfers:
         rate = f"{human_bytes(int(t.bytes_per_second()))}/s"
@@ -217,6 +219,24 @@ def progress_part(transfers: list[Transfer]) -> HtmlElement:
                 h.Span({"class": "transfer-meta"}, f"{amount} · {rate}"),
             )
         )
+    for p in paused:
+        bar_id = f"paused-{p.key}"
+        if p.expected:
+            percent = min(100, p.received * 100 // p.expected)
+            amount = f"{human_bytes(p.received)} of {human_bytes(p.expected)} ({percent}%)"
+            bar = h.Progress({"id": bar_id, "max": p.expected, "value": p.received}, f"{percent}%")
+        else:
+            amount = f"{human_bytes(p.received)} so far"
+            bar = h.Progress({"id": bar_id, "max": 1, "value": 0})
+        items.append(
+            h.Li(
+                {"class": "transfer paused"},
+                h.Label({"for": bar_id}, "Paused ", h.Strong(p.label)),
+                bar,
+                h.Span({"class": "transfer-meta"}, f"{amount} · paused: resumes when its"
+                       " client sends again"),
+            )
+        )  # fmt: skip
     return h.Ul({"id": "progress", "aria-label": "Uploads being received"}, *items)
 
 
@@ -259,6 +279,7 @@ def render(
     *,
     now: float,
     nonce: str,
+    paused: Sequence[Paused] = (),
 ) -> HtmlElement:
     return page(
         assets,
@@ -327,7 +348,7 @@ def render(
                     ),
                 ),
                 h.P({"id": "notice", "class": "error", "role": "alert"}, data.text("$_notice")),
-                progress_part(transfers),
+                progress_part(transfers, paused),
                 files_part(listing),
             ),
             shares_panel(shares, now),
