@@ -6,6 +6,9 @@ and 7 as real clients see them).
 - tus-js-client 4.3.1 under Node, tus-v1: four parallel partial uploads and a final
   concatenation, a stopped upload resumed by URL, creation-with-upload, deferred length,
   X-HTTP-Method-Override, its own retry after the network dropped mid-append.
+- tus-js-client, ietf-draft-05 (interop 6): from a file in chunks (quirk Q1), from a
+  buffer, the whole file at once; another account; the quota; a dropped network.
+- A file request's link as the only credential, for parallel uploads and a resume.
 - Empty files; another account's token (404) and a revoked one (401); the account's quota
   at creation, mid-stream for deferred length, and lowered by the CLI mid-upload; the
   live page, which lists a file only once its upload is complete.
@@ -783,3 +786,155 @@ def test_tuspy_retries_after_the_network_drops(accounts: Accounts, tmp_path: Pat
     )
     assert proxy.forwarded < 1.5 * size
     assert_stored(accounts, path.name, sha256, size)
+
+
+# ---- tus-js-client, protocol ietf-draft-05 (interop version 6) --------------------
+# tests/test_ietf_tus_js.py has the small chunked uploads and a resume; these add the
+# client's whole-file mode, a download of each file, other accounts, the quota and a
+# dropped network.
+
+IETF = {"protocol": "ietf-draft-05"}
+
+
+@pytest.mark.parametrize(
+    "source, chunk_size",
+    [("file", MiB), ("buffer", MiB), ("file", None)],
+    ids=["file-chunked", "buffer-chunked", "file-whole"],
+)
+def test_tus_js_ietf_draft_05(
+    accounts: Accounts, tus_js: TusJs, tmp_path: Path, source: str, chunk_size: int | None
+):
+    """`file-chunked` is quirk Q1 (shared notes): tus-js-client's fs.ReadStream source
+    sends `Upload-Complete: ?0` on its last append too, so the upload completes when its
+    offset reaches the length it announced."""
+    size = 5 * MiB + 17
+    path = tmp_path / f"ietf-{source}-{chunk_size}.bin"
+    sha256 = random_file(path, size)
+    result = tus_js.upload(
+        path,
+        endpoint=accounts.endpoint,
+        source=source,
+        chunk_size=chunk_size,
+        token=accounts.tokens["owner"],
+        retry_delays=[],
+        **IETF,
+    )
+    assert result.ok, (result.error, result.last_response)
+    assert all(r["headers"].get("Upload-Draft-Interop-Version") == "6" for r in result.requests)
+    assert not any("Tus-Resumable" in r["headers"] for r in result.requests)
+    patches = [r for r in result.requests if r["method"] == "PATCH"]
+    assert all(r["headers"]["Content-Type"] == "application/partial-upload" for r in patches)
+    assert len(patches) == (1 if chunk_size is None else 6)
+    last = "?0" if source == "file" and chunk_size is not None else "?1"
+    assert patches[-1]["headers"]["Upload-Complete"] == last
+    assert_stored(accounts, path.name, sha256, size)
+
+
+def test_tus_js_ietf_draft_05_upload_is_the_accounts_own(
+    accounts: Accounts, tus_js: TusJs, tmp_path: Path
+):
+    size = 4 * MiB + 3
+    path = tmp_path / "ietf-mine.bin"
+    sha256 = random_file(path, size)
+    common = {**IETF, "source": "buffer", "chunk_size": MiB}
+    first = tus_js.upload(
+        path,
+        endpoint=accounts.endpoint,
+        token=accounts.tokens["owner"],
+        stop_after=2 * MiB,
+        **common,
+    )
+    assert first.stopped and first.url is not None, first.error
+    stranger = tus_js.upload(
+        path, upload_url=first.url, token=accounts.tokens["other"], retry_delays=[], **common
+    )
+    assert not stranger.ok and stranger.methods() == ["HEAD"]
+    assert stranger.requests[0]["status"] == 404
+    draft = {"upload-draft-interop-version": "6"}
+    with accounts.http("other") as http:
+        assert http.head(first.url, headers=draft).status_code == 404
+        answer = http.patch(
+            first.url,
+            content=b"x" * 1000,
+            headers={**draft, "content-type": "application/partial-upload",
+                     "upload-offset": str(2 * MiB), "upload-complete": "?0"},
+        )  # fmt: skip
+        assert answer.status_code == 404, answer.text
+    second = tus_js.upload(path, upload_url=first.url, token=accounts.tokens["owner"], **common)
+    assert second.ok, (second.error, second.last_response)
+    assert second.requests[1]["headers"]["Upload-Offset"] == str(2 * MiB)
+    assert_stored(accounts, path.name, sha256, size)
+
+
+def test_tus_js_ietf_draft_05_quota_at_creation(accounts: Accounts, tus_js: TusJs, tmp_path):
+    path = tmp_path / "ietf-too-big.bin"
+    random_file(path, SMALL_QUOTA + 1)
+    before = resumable_files(accounts)
+    result = tus_js.upload(
+        path, endpoint=accounts.endpoint, token=accounts.tokens["small"], chunk_size=MiB, **IETF
+    )
+    assert not result.ok and result.methods() == ["POST"]
+    assert result.last_response is not None and result.last_response["status"] == 413
+    assert "quota" in result.last_response["body"]
+    assert resumable_files(accounts) == before
+
+
+def test_tus_js_ietf_draft_05_retries_after_the_network_drops(
+    accounts: Accounts, tus_js: TusJs, tmp_path: Path
+):
+    size = 16 * MiB + 13
+    path = tmp_path / "ietf-dropped.bin"
+    sha256 = random_file(path, size)
+    proxy = CuttingProxy(accounts.server.base_url, cut_at=size // 2)
+    try:
+        result = tus_js.upload(
+            path,
+            endpoint=proxy.base_url + "/tus/",
+            source="buffer",
+            token=accounts.tokens["owner"],
+            **IETF,
+        )
+    finally:
+        proxy.close()
+    assert result.ok, (result.error, result.last_response)
+    assert proxy.cuts == 1
+    assert result.methods() == ["POST", "PATCH", "HEAD", "PATCH"]
+    print(
+        f"tus-js-client ietf-draft-05, network cut at 50%: the server received "
+        f"{proxy.forwarded / size:.3f}x the file's bytes"
+    )
+    assert proxy.forwarded < 1.5 * size
+    assert_stored(accounts, path.name, sha256, size)
+
+
+# ---- through a file request's link ------------------------------------------------
+
+
+def test_tus_js_through_a_file_request_link(accounts: Accounts, tus_js: TusJs, tmp_path):
+    """No account: the link is the credential. Four parallel partials and their
+    concatenation go through the link, and a stopped upload resumes through it; the
+    files are the link owner's, and an upload made through the link is nobody else's."""
+    with accounts.http("watcher") as http:
+        made = http.post("/api/requests", json={"label": "send me the footage"})
+        assert made.status_code == 201, made.text
+    link = urlsplit(made.json()["request"]["url"]).path.rstrip("/")
+    endpoint = f"{accounts.server.base_url}{link}/tus/"
+    parallel = tmp_path / "footage.bin"
+    sha256 = random_file(parallel, 6 * MiB + 1)
+    result = tus_js.upload(parallel, endpoint=endpoint, parallel=4)
+    assert result.ok, (result.error, result.last_response)
+    assert all(urlsplit(r["url"]).path.startswith(f"{link}/tus/") for r in result.requests)
+    assert_stored(accounts, parallel.name, sha256, 6 * MiB + 1, who="watcher")
+
+    resumed = tmp_path / "outtakes.bin"
+    sha256 = random_file(resumed, 3 * MiB + 1)
+    first = tus_js.upload(resumed, endpoint=endpoint, chunk_size=MiB, stop_after=MiB)
+    assert first.stopped and first.url is not None, first.error
+    upload_id = first.url.rsplit("/", 1)[1]
+    # Not through the owner's own /tus/, nor another account's: only through the link.
+    assert head(accounts, f"/tus/{upload_id}", "watcher").status_code == 404
+    assert head(accounts, f"/tus/{upload_id}", "other").status_code == 404
+    second = tus_js.upload(resumed, upload_url=first.url, chunk_size=MiB)
+    assert second.ok, (second.error, second.last_response)
+    assert second.requests[1]["headers"]["Upload-Offset"] == str(MiB)
+    assert_stored(accounts, resumed.name, sha256, 3 * MiB + 1, who="watcher")
