@@ -49,7 +49,7 @@ SMALL_QUOTA = 5 * MiB
 class Accounts:
     """The server every test here shares, and an API token for each of its accounts:
     owner (made by start_server), other, small, shrinking (a quota that a test
-    lowers) and exact (quotas), and watcher (whose page no other test disturbs)."""
+    lowers), exact and draft (quotas), and watcher (whose page no other test disturbs)."""
 
     def __init__(self, server: RunningServer, tokens: dict[str, str]) -> None:
         self.server = server
@@ -77,7 +77,8 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Accounts]:
         tokens = {}
         for name in ("other", "watcher"):
             tokens[name] = (await add_account(data, name))[1]
-        for name, quota in (("small", SMALL_QUOTA), ("shrinking", 20 * MiB), ("exact", 5 * MiB)):
+        quotas = {"small": SMALL_QUOTA, "shrinking": 20 * MiB, "exact": 5 * MiB, "draft": 5 * MiB}
+        for name, quota in quotas.items():
             account = await add_account(data, name, quota_kind="bytes", quota_bytes=quota)
             tokens[name] = account[1]
         return tokens
@@ -877,6 +878,34 @@ def test_tus_js_ietf_draft_05_quota_at_creation(accounts: Accounts, tus_js: TusJ
     assert result.last_response is not None and result.last_response["status"] == 413
     assert "quota" in result.last_response["body"]
     assert resumable_files(accounts) == before
+
+
+@pytest.mark.parametrize("interop", ["6", "8"])
+def test_ietf_quota_stops_an_upload_of_unknown_length_mid_stream(
+    accounts: Accounts, tmp_path: Path, interop: str
+):
+    """The draft's creation without a length: the quota is counted as bytes arrive, the
+    refused append keeps nothing, and the answer tells the durable offset."""
+    draft = {"upload-draft-interop-version": interop}
+    append = {**draft, "content-type": "application/partial-upload", "upload-complete": "?0"}
+    with accounts.http("draft") as http:
+        made = http.post("/tus/", headers={**draft, "upload-complete": "?0"})
+        assert made.status_code == 201, made.text
+        url = made.headers["location"]
+        first = http.patch(
+            url, content=os.urandom(3 * MiB), headers={**append, "upload-offset": "0"}
+        )
+        assert first.status_code in (201, 204), first.text
+        over = http.patch(
+            url, content=os.urandom(3 * MiB), headers={**append, "upload-offset": str(3 * MiB)}
+        )
+        assert over.status_code == 413, over.text
+        assert "quota" in over.json()["error"]
+        assert over.headers["upload-offset"] == str(3 * MiB)
+        assert resumable_bytes(accounts, url) == 3 * MiB
+        assert http.head(url, headers=draft).headers["upload-offset"] == str(3 * MiB)
+        assert http.delete(url, headers=draft).status_code == 204
+    assert resumable_bytes(accounts, url) is None
 
 
 def test_tus_js_ietf_draft_05_retries_after_the_network_drops(
