@@ -140,12 +140,18 @@ class TusJs:
         name: str | None = None,
         filetype: str | None = None,
         retry_delays: list[int] | None = None,
+        override_patch: bool = False,
+        data_during_creation: bool = False,
+        defer_length: bool = False,
         timeout: float = 120,
     ) -> TusJsResult:
         """Upload `file`; resume one with `upload_url`. `stop_after=n` aborts (like a closed
         tab) once n bytes are acknowledged. `source="buffer"` reads the file into memory
         (tus-js-client's Buffer source) instead of streaming it (its fs.ReadStream source).
-        `retry_delays=[]` disables retries; None keeps the runner's short default."""
+        `retry_delays=[]` disables retries; None keeps the runner's short default.
+        `override_patch` sends each PATCH as POST with `X-HTTP-Method-Override: PATCH`;
+        `data_during_creation` sends the first chunk with the POST (creation-with-upload);
+        `defer_length` creates with `Upload-Defer-Length: 1`."""
         args = ["node", str(TUS_JS_RUNNER), "--file", str(file), "--protocol", protocol,
                 "--parallel", str(parallel), "--source", source,
                 "--client-dir", str(self.client_dir)]  # fmt: skip
@@ -157,6 +163,9 @@ class TusJs:
             "--stop-after": stop_after,
             "--name": name,
             "--type": filetype,
+            "--override-patch": "yes" if override_patch else None,
+            "--data-during-creation": "yes" if data_during_creation else None,
+            "--defer-length": "yes" if defer_length else None,
             "--retry-delays": None
             if retry_delays is None
             else (",".join(map(str, retry_delays)) or "none"),

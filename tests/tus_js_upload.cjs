@@ -8,6 +8,9 @@
 //        [--protocol tus-v1|ietf-draft-05] [--parallel 4] [--chunk-size 1048576]
 //        [--token T] [--upload-url URL] [--stop-after BYTES] [--source file|buffer]
 //        [--name NAME] [--type MIME] [--retry-delays 0,200] [--client-dir DIR]
+//        [--override-patch yes] (POST with X-HTTP-Method-Override: PATCH)
+//        [--data-during-creation yes] (the first chunk rides on the POST)
+//        [--defer-length yes] (Upload-Defer-Length: 1; the length comes with the last PATCH)
 'use strict'
 
 const fs = require('fs')
@@ -27,6 +30,9 @@ const OPTIONS = {
   type: 'application/octet-stream',
   'retry-delays': '0,200,500',
   'client-dir': path.join(__dirname, '.cache', 'node'),
+  'override-patch': 'no',
+  'data-during-creation': 'no',
+  'defer-length': 'no',
 }
 
 function usage(message) {
@@ -67,6 +73,7 @@ function loadClient(clientDir) {
 const TRACED_REQUEST_HEADERS = [
   'Tus-Resumable', 'Upload-Concat', 'Upload-Complete', 'Upload-Offset', 'Upload-Length',
   'Upload-Defer-Length', 'Upload-Draft-Interop-Version', 'Content-Type',
+  'X-HTTP-Method-Override',
 ]
 
 function responseHeaders(res) {
@@ -117,6 +124,9 @@ function main() {
     retryDelays: options['retry-delays'] === 'none'
       ? null
       : options['retry-delays'].split(',').filter(Boolean).map(Number),
+    overridePatchMethod: options['override-patch'] === 'yes',
+    uploadDataDuringCreation: options['data-during-creation'] === 'yes',
+    uploadLengthDeferred: options['defer-length'] === 'yes',
     // Resuming is by --upload-url; no fingerprint store between runs.
     storeFingerprintForResuming: false,
     onBeforeRequest(req) {
