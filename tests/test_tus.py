@@ -341,3 +341,12 @@ async def test_the_whole_file_is_hashed_while_it_arrives_not_read_again(client, 
     answer = await patch(client, url, 3, b"def")
     assert answer.status_code == 204, answer.text
     assert (await listed(client))[0]["sha256"] == hashlib.sha256(b"abcdef").hexdigest()
+
+
+async def test_a_quota_refusal_says_what_unfinished_uploads_hold(config: Config):
+    _, token = await add_account(config, "held", quota_kind="bytes", quota_bytes=100)
+    async with app_client(config, headers=bearer(token)) as client:
+        await create(client, 90)
+        over = await client.post("/tus/", headers={**TUS, "upload-length": "20"})
+        assert over.status_code == 413
+        assert "90 bytes of it held by unfinished resumable uploads" in over.json()["error"]

@@ -22,13 +22,17 @@ STEP_BYTES = 4 * 1024 * 1024
 
 
 class QuotaExceeded(Exception):
-    def __init__(self, used: int, quota: int, needed: int, whose: str = "your") -> None:
+    def __init__(
+        self, used: int, quota: int, needed: int, whose: str = "your", unfinished: int = 0
+    ) -> None:
         super().__init__(f"{used} of {quota} bytes used; {needed} more needed")
         self.used = used
         self.quota = quota
         self.needed = needed
         # Whose quota, in the refusal's words ("your", or "the recipient's").
         self.whose = whose
+        # Of `used`, what unfinished resumable uploads hold.
+        self.unfinished = unfinished
 
 
 class Reservation:
@@ -119,7 +123,9 @@ class QuotaLedger:
             between = self.held_by_resumable(account)
             room = quota - used - others - between
             if needed > room:
-                raise QuotaExceeded(used + others + between, quota, needed, reservation.whose)
+                raise QuotaExceeded(
+                    used + others + between, quota, needed, reservation.whose, between
+                )
             take = needed
         reservation.held += take
         self._held[account] = others + take

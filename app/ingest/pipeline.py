@@ -64,10 +64,16 @@ def too_large(name: str, limit: int) -> IngestError:
 
 
 def over_quota(what: str, exc: QuotaExceeded, *, several: bool = False) -> IngestError:
+    held = (
+        f" ({human_bytes(exc.unfinished)} of it held by unfinished resumable uploads, given"
+        " back when they are cancelled or expire)"
+        if exc.unfinished
+        else ""
+    )
     return IngestError(
         413,
-        f"over {exc.whose} quota: {human_bytes(exc.used)} of {human_bytes(exc.quota)} used;"
-        f" {what} {'do' if several else 'does'} not fit",
+        f"over {exc.whose} quota: {human_bytes(exc.used)} of {human_bytes(exc.quota)} used"
+        f"{held}; {what} {'do' if several else 'does'} not fit",
     )
 
 
