@@ -351,8 +351,10 @@ class ResumableUploads:
             self._reserve_more(state, to, state.length - state.reserved)
         self.uploads.check_room(c)
         running = slot.digest if slot.digest_at == offset else None
-        if running is None and offset == 0:
-            running = hashlib.sha256()  # the first bytes: the whole file's digest starts
+        if running is None and offset == 0 and not state.partial:
+            # The first bytes: the whole file's digest starts. (A partial's is never
+            # needed: the concatenated file is hashed as it is joined.)
+            running = hashlib.sha256()
         slot.digest, slot.digest_at = None, -1
         kept = running.copy() if running is not None and checksum is not None else None
         own = hashlib.new(checksum.algorithm) if checksum is not None else None
