@@ -107,13 +107,25 @@ class Database:
     async def fetch_all(self, sql: str, params: tuple[object, ...] = ()) -> Rows:
         """Every row of a query, on the read-only connection's thread: committed rows
         only, and never behind a commit in flight."""
-        async with self._reader.execute(sql, params) as cursor:
-            return [tuple(row) async for row in cursor]
+        rows = await self._reader.execute_fetchall(sql, params)
+        return [tuple(row) for row in rows]
 
     async def fetch_one(self, sql: str, params: tuple[object, ...] = ()) -> Row | None:
-        async with self._reader.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-        return tuple(row) if row is not None else None
+        # Statement, first row and reset in one hop to the reader's thread. A cursor
+        # left open across hops keeps SQLite's read transaction (its snapshot) open,
+        # and every other read that runs meanwhile shares that snapshot: a row
+        # committed a moment ago was then not found (a new resumable upload answered
+        # its first PATCH with 404 while parallel uploads were reading).
+        def first() -> Row | None:
+            cursor = self._reader._conn.execute(sql, params)
+            try:
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+            return None if row is None else tuple(row)
+
+        found: Row | None = await self._reader._execute(first)
+        return found
 
     async def insert_many(self, sql: str, rows: Rows) -> None:
         """Insert `rows`, all or none, durably committed when this returns."""

@@ -29,6 +29,7 @@ from bench.harness import (
 def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.downloads import run_downloads
     from bench.memory import run_memory
+    from bench.resumable import run_resumable
     from bench.signin import run_signin
     from bench.small import run_small
     from bench.uploads import run_multipart, run_signals, run_uploads
@@ -40,6 +41,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "downloads": run_downloads,
         "small": run_small,
         "memory": run_memory,
+        "resumable": run_resumable,
         "signin": run_signin,
     }
 

