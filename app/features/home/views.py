@@ -27,13 +27,21 @@ from app.features.shares.views import SIGNALS as SHARE_SIGNALS
 from app.features.shares.views import share_button, shares_panel
 from app.features.tokens.views import tokens_panel
 from app.features.uploads.urls import UPLOADS
-from app.features.uploads.views import UPLOAD_SIGNALS, drop_anywhere, limits_words, upload_section
+from app.features.uploads.views import (
+    UPLOAD_SIGNALS,
+    Resumable,
+    drop_anywhere,
+    limits_words,
+    upload_section,
+)
 from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Transfer
 from app.requests.store import FileRequest
 from app.shares.store import ShareListing
 
 PAGE_SIZE = 50
+# The tus creation URL the page's resumable uploads go to (app/features/resumable).
+TUS_ENDPOINT = "/tus/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +322,7 @@ def render(
                     + ". From a terminal, with an API token (see below): ",
                     h.Code(f"curl -u :TOKEN -T FILE {config.public_url}{UPLOADS.href()}/"),
                 ),
+                resumable=Resumable(TUS_ENDPOINT, account.id),
             ),
             h.Section(
                 {"id": "library", "aria-labelledby": "files-title"},
@@ -335,4 +344,5 @@ def render(
             tokens_panel(tokens),
         ),
         nonce=nonce,
+        modules=(assets.resumable_js,),
     )
