@@ -93,11 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         return run_account_command(command, args, config)
     try:
         config = Config.load(args, stdout_is_tty=sys.stdout.isatty())
-        if config.max_file_bytes > config.max_request_body_bytes:
-            raise ConfigError(
-                "--max-file-bytes cannot exceed --max-request-body-bytes: "
-                "no request could carry such a file"
-            )
     except ConfigError as exc:
         parser.exit(2, f"stowage: error: {exc}\n")
     try:

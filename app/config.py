@@ -18,6 +18,9 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 # Stario keeps the body cap in a signed 32-bit int; one byte more is refused.
 STARIO_MAX_BODY_BYTES = 2_147_483_647
+# A file is many requests long when it is resumable; 2^53 keeps every size exact in
+# JavaScript's numbers, far above any disk.
+MAX_FILE_BYTES = 2**53
 LOG_FORMATS = ("json", "tty", "off")
 
 
@@ -208,9 +211,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "max_file_bytes",
-        None,
-        _int_between(1, STARIO_MAX_BODY_BYTES),
-        "largest single file; defaults to the request body cap",
+        str(64 * GiB),
+        _int_between(1, MAX_FILE_BYTES),
+        "largest single file; above --max-request-body-bytes only resumable uploads"
+        " (tus, the IETF draft) can carry it, in several requests",
     ),
     Setting(
         "max_signals_bytes",
@@ -262,6 +266,13 @@ SETTINGS: tuple[Setting, ...] = (
         "none",
         _quota,
         "bytes each account may store unless it has its own quota (e.g. 10GiB), or none",
+    ),
+    Setting(
+        "upload_expiry",
+        str(24 * 3600),
+        _seconds_up_to(366 * 86_400),
+        "seconds an unfinished resumable upload is kept after its last append; then its"
+        " bytes are removed and its space given back",
     ),
     Setting(
         "session_idle",
@@ -341,6 +352,7 @@ class Config:
     trusted_proxies: frozenset[str]
     allowed_hosts: tuple[str, ...]
     default_quota: int | None
+    upload_expiry: float
     session_idle: float
     session_lifetime: float
     min_upload_rate: int
@@ -385,8 +397,6 @@ class Config:
                 values[setting.name] = None if raw is None else setting.parse(raw)
             except ConfigError as exc:
                 raise ConfigError(f"{source} {exc}") from None
-        if values["max_file_bytes"] is None:
-            values["max_file_bytes"] = values["max_request_body_bytes"]
         if values["public_url"] is None:
             host = str(values["host"])
             host = f"[{host}]" if ":" in host else host

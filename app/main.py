@@ -43,6 +43,7 @@ from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
 from app.features.requests.handlers import Requests, register_requests
+from app.features.resumable.handlers import register_resumable
 from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
@@ -52,11 +53,14 @@ from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
 from app.requests.store import REQUESTS_SCHEMA, add_request_column
+from app.resumable.store import RESUMABLE_SCHEMA
+from app.resumable.uploads import ResumableUploads
 from app.shares.store import SHARES_SCHEMA
 from app.storage.blobs import BlobStore
+from app.storage.partials import PartialFiles
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
-CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA + REQUESTS_SCHEMA
+CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA + REQUESTS_SCHEMA + RESUMABLE_SCHEMA
 
 
 async def open_catalog(
@@ -119,7 +123,6 @@ def make_bootstrap(
         )
         span.attrs({"stowage.min_free_bytes": floor, "stowage.catalog_reserve": reserved})
         db = await open_catalog(config, spawn=app.create_task, make_room=reserve.make_room)
-        await reclaim_at_start(config.data_dir, span)
         if await count_accounts(db) == 0:
             print(
                 "stowage: no account exists yet. Open this link to create the first "
@@ -162,6 +165,13 @@ def make_bootstrap(
             config, db, store, relay, progress, quotas, signals_memory, spawn=app.create_task
         )
         register_uploads(app, uploads)
+        resumable = ResumableUploads(uploads, PartialFiles(store), clock=clock)
+        # Before blobs without rows are reclaimed: an upload moved into the blob store
+        # just before a crash is finished, not reclaimed.
+        span.attrs({"stowage.resumable_recovered": await resumable.recover()})
+        await resumable.expire()
+        await reclaim_at_start(config.data_dir, span)
+        register_resumable(app, gate, resumable)
         register_requests(app, Requests(config, db, gate, relay, assets, uploads))
         register_tokens(app, db, relay)
         # Owned by the bootstrap rather than app.tasks: it never ends on its own (the
@@ -173,12 +183,17 @@ def make_bootstrap(
             ),
             name="stowage.sweep",
         )
+        expirer = asyncio.create_task(
+            resumable.expire_periodically(min(60.0, config.upload_expiry / 4)),
+            name="stowage.expire-uploads",
+        )
         try:
             yield
         finally:
             await uploads.wind_down()
             sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
+            expirer.cancel()
+            await asyncio.gather(sweeper, expirer, return_exceptions=True)
             progress.close()
             passwords.close()
             await db.close()

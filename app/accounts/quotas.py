@@ -97,6 +97,14 @@ class QuotaLedger:
             return int(used), int(quota)  # type: ignore[call-overload]
         return int(used), self._default  # type: ignore[call-overload]
 
+    def held_by_resumable(self, account_id: str) -> int:
+        """What the account's unfinished resumable uploads hold (app/resumable)."""
+        row = self._db.read_one(
+            "SELECT COALESCE(SUM(reserved), 0) FROM resumable_uploads WHERE owner = ?",
+            (account_id,),
+        )
+        return 0 if row is None else int(row[0])  # type: ignore[call-overload]
+
     def in_flight(self, account_id: str) -> int:
         return self._held.get(account_id, 0)
 
@@ -107,9 +115,11 @@ class QuotaLedger:
         if quota is None:
             take = max(needed, STEP_BYTES)
         else:
-            room = quota - used - others
+            # Resumable uploads hold space between their requests, in the catalog.
+            between = self.held_by_resumable(account)
+            room = quota - used - others - between
             if needed > room:
-                raise QuotaExceeded(used + others, quota, needed, reservation.whose)
+                raise QuotaExceeded(used + others + between, quota, needed, reservation.whose)
             take = needed
         reservation.held += take
         self._held[account] = others + take

@@ -9,7 +9,7 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 from stario.json import loads as json_loads
 
 # Routes that answer JSON, refusals included; everything else is a page.
-JSON_PREFIXES = ("/api", "/files", "/uploads")
+JSON_PREFIXES = ("/api", "/files", "/uploads", "/tus")
 
 
 def speaks_json(path: str) -> bool:

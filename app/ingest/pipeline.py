@@ -28,7 +28,7 @@ class IngestError(Exception):
 
 
 @contextmanager
-def _storage_errors() -> Iterator[None]:
+def storage_errors() -> Iterator[None]:
     """Disk trouble, in words the uploader can act on."""
     try:
         yield
@@ -157,7 +157,7 @@ class Ingest:
         self._count(self.received)
         if len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
-        with _storage_errors():
+        with storage_errors():
             await self._blob.write(chunk)
         if self._on_progress is not None:
             self._on_progress(self.name, len(chunk))
@@ -168,7 +168,7 @@ class Ingest:
                 400,
                 f"{self.name} was cut off after {self.received} of {self.expected_bytes} bytes",
             )
-        with _storage_errors():
+        with storage_errors():
             await self._blob.commit()
         return IngestedFile(
             id=self._blob.id,

@@ -1,0 +1,145 @@
+"""Resumable uploads in the catalog: one row per upload resource, whatever protocol
+(tus 1.0, the IETF draft) made it or appends to it.
+
+`offset` is durable: the bytes before it were fsynced before the row said so. A
+row's `reserved` bytes count against its owner's quota beside what the account
+stores (`Upload-Length` once known, else the bytes so far); a finished upload
+keeps its row, with `file_id` set and nothing reserved, until it expires, so a
+client that asks again after the last append hears "complete" rather than
+"unknown" and never sends the file twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.db import Database, Row
+
+RESUMABLE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resumable_uploads (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    -- The file request it arrives through, if any (its uploader is not the owner).
+    request_id TEXT,
+    name TEXT NOT NULL,
+    declared_mime TEXT,
+    -- tus Upload-Metadata as the client sent it, echoed on HEAD.
+    metadata TEXT,
+    -- NULL while the length is deferred.
+    length INTEGER,
+    offset INTEGER NOT NULL DEFAULT 0,
+    reserved INTEGER NOT NULL DEFAULT 0,
+    -- 'whole' becomes a file when complete; 'partial' waits for a tus final upload.
+    kind TEXT NOT NULL DEFAULT 'whole',
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    -- Where its bytes go once complete; then file_id is set.
+    blob_id TEXT NOT NULL,
+    file_id TEXT
+);
+CREATE INDEX IF NOT EXISTS resumable_by_owner ON resumable_uploads (owner);
+CREATE INDEX IF NOT EXISTS resumable_by_expiry ON resumable_uploads (expires_at);
+CREATE TRIGGER IF NOT EXISTS resumable_end_with_account AFTER DELETE ON users BEGIN
+    DELETE FROM resumable_uploads WHERE owner = OLD.id;
+END;
+"""
+
+_COLUMNS = (
+    "id, owner, request_id, name, declared_mime, metadata, length, offset, reserved, kind,"
+    " created_at, expires_at, blob_id, file_id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadState:
+    id: str
+    owner: str
+    request_id: str | None
+    name: str
+    declared_mime: str | None
+    metadata: str | None
+    length: int | None
+    offset: int
+    reserved: int
+    kind: str
+    created_at: float
+    expires_at: float
+    blob_id: str
+    file_id: str | None
+
+    @property
+    def partial(self) -> bool:
+        return self.kind == "partial"
+
+    @property
+    def complete(self) -> bool:
+        return self.length is not None and self.offset == self.length
+
+    @property
+    def finished(self) -> bool:
+        """Its file exists (or, for a partial, its bytes are all here)."""
+        return self.file_id is not None
+
+
+def _state(row: Row) -> UploadState:
+    return UploadState(*row)  # type: ignore[arg-type]
+
+
+async def insert_upload(db: Database, state: UploadState) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            f"INSERT INTO resumable_uploads ({_COLUMNS}) VALUES"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                state.id, state.owner, state.request_id, state.name, state.declared_mime,
+                state.metadata, state.length, state.offset, state.reserved, state.kind,
+                state.created_at, state.expires_at, state.blob_id, state.file_id,
+            ),
+        )  # fmt: skip
+
+
+async def load_upload(db: Database, upload_id: str) -> UploadState | None:
+    row = await db.fetch_one(f"SELECT {_COLUMNS} FROM resumable_uploads WHERE id = ?", (upload_id,))
+    return None if row is None else _state(row)
+
+
+async def record_offset(
+    db: Database, upload_id: str, *, offset: int, length: int | None, expires_at: float
+) -> None:
+    """The new durable offset (and the length, once a deferred one is known)."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE resumable_uploads SET offset = ?, length = ?, expires_at = ?,"
+            " reserved = COALESCE(?, ?) WHERE id = ?",
+            (offset, length, expires_at, length, offset, upload_id),
+        )
+
+
+async def forget_uploads(db: Database, upload_ids: list[str]) -> None:
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "DELETE FROM resumable_uploads WHERE id = ?", [(i,) for i in upload_ids]
+        )
+
+
+async def expired_uploads(db: Database, now: float) -> list[UploadState]:
+    rows = await db.fetch_all(
+        f"SELECT {_COLUMNS} FROM resumable_uploads WHERE expires_at <= ?", (now,)
+    )
+    return [_state(row) for row in rows]
+
+
+async def all_unfinished(db: Database) -> list[UploadState]:
+    rows = await db.fetch_all(f"SELECT {_COLUMNS} FROM resumable_uploads WHERE file_id IS NULL")
+    return [_state(row) for row in rows]
+
+
+async def unfinished_of(db: Database, owner: str) -> list[UploadState]:
+    """The account's uploads still waiting for bytes, oldest first (the page shows
+    them as paused when nothing is arriving)."""
+    rows = await db.fetch_all(
+        f"SELECT {_COLUMNS} FROM resumable_uploads WHERE owner = ? AND file_id IS NULL"
+        " AND kind = 'whole' ORDER BY created_at",
+        (owner,),
+    )
+    return [_state(row) for row in rows]

@@ -1,0 +1,627 @@
+"""Resumable uploads: one upload state, many requests, whatever the protocol.
+
+The protocol adapters (tus 1.0 in app/features/resumable/tus.py, the IETF draft in
+.../ietf.py, `Upload-Complete: ?0` on /uploads) parse their headers and call this
+module; it owns the rules every append obeys, as the ingest pipeline does for a
+single request:
+
+- Limits while bytes arrive: the declared length, `--max-file-bytes`, the account's
+  quota (reserved at creation from the length; counted as bytes arrive while the
+  length is deferred), the free-space floor, the minimum upload rate.
+- Durability: an append's bytes are fsynced before its new offset is recorded, and
+  the recorded offset is the only one ever reported. An append cut off midway keeps
+  what arrived; one refused (over a limit, a checksum mismatch) keeps nothing.
+- One request at a time per upload, and the newest wins: a HEAD or PATCH that finds
+  an append still reading (a client that lost its network while we still hold its
+  socket) ends that append at once, keeps its durable bytes, and goes on.
+- sha256 of the whole file, kept running across appends in memory; after a restart
+  (or a checksum rollback) it is computed again from disk at completion.
+- A finished upload becomes a file row through `Uploads.keep`, like any upload, and
+  only then appears in lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+
+from stario import Context
+from stario.exceptions import ClientDisconnected, RequestBodyError
+
+from app.accounts.quotas import QuotaExceeded
+from app.db import Database
+from app.features.files.data import FileRow
+from app.features.uploads.handlers import Destination, Uploads
+from app.ingest.names import display_name
+from app.ingest.pipeline import (
+    IngestedFile,
+    IngestError,
+    almost_out_of_space,
+    body_error,
+    declared_type,
+    over_quota,
+    storage_errors,
+    too_large,
+)
+from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
+from app.resumable.store import (
+    UploadState,
+    all_unfinished,
+    expired_uploads,
+    forget_uploads,
+    insert_upload,
+    load_upload,
+    record_offset,
+)
+from app.storage.blobs import LowOnSpace, new_blob_id
+from app.storage.partials import UPLOAD_ID, PartialFiles
+
+# tus names these; the IETF draft's digest fields map onto the same ones.
+CHECKSUM_ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
+# How often expired uploads are looked for while the server runs.
+EXPIRE_EVERY_SECONDS = 60.0
+
+
+def new_upload_id() -> str:
+    """192 random bits, URL-safe, 32 characters."""
+    return secrets.token_urlsafe(24)
+
+
+def is_upload_id(text: str) -> bool:
+    return UPLOAD_ID.fullmatch(text) is not None
+
+
+class OffsetMismatch(IngestError):
+    """The client's offset is not the server's: it must ask (HEAD) and go on from there."""
+
+    def __init__(self, expected: int, provided: int) -> None:
+        super().__init__(
+            409, f"the upload is at offset {expected}, not {provided}: ask for the offset"
+            " (HEAD) and send from there",
+        )  # fmt: skip
+        self.expected = expected
+        self.provided = provided
+
+
+class ChecksumMismatch(IngestError):
+    def __init__(self, algorithm: str) -> None:
+        super().__init__(460, f"the {algorithm} checksum of this append does not match; its"
+                         " bytes were discarded: send them again")  # fmt: skip
+
+
+class TakenOver(IngestError):
+    def __init__(self) -> None:
+        super().__init__(409, "a newer request took this upload over; its bytes so far are kept")
+
+
+@dataclass(frozen=True, slots=True)
+class Checksum:
+    algorithm: str
+    digest: bytes
+
+    @classmethod
+    def parse(cls, value: str) -> Checksum:
+        """`<algorithm> <base64>` (tus Upload-Checksum); IngestError 400 when malformed."""
+        algorithm, _, encoded = value.strip().partition(" ")
+        algorithm = algorithm.lower()
+        if algorithm not in CHECKSUM_ALGORITHMS:
+            raise IngestError(
+                400, f"unsupported checksum algorithm {algorithm!r}: use one of"
+                f" {', '.join(CHECKSUM_ALGORITHMS)}",
+            )  # fmt: skip
+        try:
+            digest = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise IngestError(400, "the checksum is not base64") from None
+        if len(digest) != hashlib.new(algorithm).digest_size:
+            raise IngestError(400, f"the checksum is not a {algorithm} digest")
+        return cls(algorithm, digest)
+
+
+class _Both:
+    """Feeds the running sha256 and this append's own checksum from one pass."""
+
+    def __init__(self, *digests: hashlib._Hash | None) -> None:
+        self._digests = [d for d in digests if d is not None]
+
+    def update(self, data: bytes | memoryview, /) -> None:
+        for digest in self._digests:
+            digest.update(data)
+
+
+@dataclass(slots=True)
+class _Slot:
+    """In memory, per upload: who is appending, and the running sha256."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    holder: asyncio.Task[object] | None = None
+    reading: bool = False
+    ousted: set[asyncio.Task[object]] = field(default_factory=set)
+    digest: hashlib._Hash | None = None
+    digest_at: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What an append did: the upload's state after it, the file when it finished the
+    upload, and why it stopped early (the bytes before that are kept) if it did."""
+
+    state: UploadState
+    file: FileRow | None = None
+    stopped: IngestError | None = None
+
+
+class ResumableUploads:
+    def __init__(
+        self,
+        uploads: Uploads,
+        partials: PartialFiles,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.uploads = uploads
+        self.partials = partials
+        self.clock = clock
+        self._slots: dict[str, _Slot] = {}
+
+    @property
+    def db(self) -> Database:
+        return self.uploads.db
+
+    @property
+    def expiry(self) -> float:
+        return self.uploads.config.upload_expiry
+
+    # ---- creation ------------------------------------------------------------
+
+    async def create(
+        self,
+        to: Destination,
+        *,
+        length: int | None,
+        name: str,
+        declared_mime: str | None,
+        metadata: str | None = None,
+        partial: bool = False,
+    ) -> UploadState:
+        """A new, empty upload of `length` bytes (None: told later) into `to`."""
+        shown = display_name(name)
+        if length is not None and length > to.max_file_bytes:
+            raise too_large(shown, to.max_file_bytes)
+        if not partial and to.claim_files is not None:
+            to.claim_files(1)
+        try:
+            self.uploads.store.check_room(length or 0, reuse_for=0.25)
+        except LowOnSpace as exc:
+            raise almost_out_of_space(exc) from None
+        now = self.clock()
+        state = UploadState(
+            id=new_upload_id(),
+            owner=to.owner,
+            request_id=to.request_id,
+            name=shown,
+            declared_mime=declared_type(declared_mime),
+            metadata=metadata,
+            length=length,
+            offset=0,
+            reserved=length or 0,
+            kind="partial" if partial else "whole",
+            created_at=now,
+            expires_at=now + self.expiry,
+            blob_id=new_blob_id(),
+            file_id=None,
+        )
+        with self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited) as quota:
+            if length:
+                try:
+                    quota.cover(length)
+                except QuotaExceeded as exc:
+                    raise over_quota(shown, exc) from None
+            with storage_errors():
+                await self.partials.create(state.id)
+            try:
+                await insert_upload(self.db, state)
+            except BaseException:
+                await self.partials.remove([state.id])
+                raise
+        return state
+
+    # ---- lookup --------------------------------------------------------------
+
+    async def find(self, upload_id: str, to: Destination) -> UploadState | None:
+        """The upload, if it is `to`'s and has not expired; else None (answer 404,
+        as for an id that never existed)."""
+        if not is_upload_id(upload_id):
+            return None
+        state = await load_upload(self.db, upload_id)
+        if state is None or state.owner != to.owner or state.request_id != to.request_id:
+            return None
+        if state.expires_at <= self.clock() and not self._busy(upload_id):
+            return None
+        return state
+
+    def _busy(self, upload_id: str) -> bool:
+        slot = self._slots.get(upload_id)
+        return slot is not None and slot.lock.locked()
+
+    @asynccontextmanager
+    async def _hold(self, upload_id: str) -> AsyncIterator[_Slot]:
+        """This upload to ourselves: an append still reading is ended first."""
+        slot = self._slots.setdefault(upload_id, _Slot())
+        holder = slot.holder
+        if holder is not None and slot.reading and not holder.done() and holder not in slot.ousted:
+            slot.ousted.add(holder)
+            holder.cancel()
+        async with slot.lock:
+            me = asyncio.current_task()
+            slot.holder = me
+            try:
+                yield slot
+            finally:
+                slot.holder = None
+                slot.reading = False
+                if me is not None:
+                    slot.ousted.discard(me)
+
+    async def current(self, state: UploadState) -> UploadState | None:
+        """The upload's durable state now, after ending an append still reading (a
+        HEAD takes over like a PATCH)."""
+        async with self._hold(state.id):
+            return await load_upload(self.db, state.id)
+
+    # ---- appends -------------------------------------------------------------
+
+    async def append(
+        self,
+        c: Context,
+        state: UploadState,
+        to: Destination,
+        *,
+        offset: int,
+        checksum: Checksum | None = None,
+        length: int | None = None,
+        last: bool = False,
+    ) -> Appended:
+        """The request body's bytes at `offset`. `length`: the total, when the client
+        tells it now (deferred length); `last`: this append ends the upload (the IETF
+        draft's `Upload-Complete: ?1`), so its length is where the bytes stop."""
+        async with self._hold(state.id) as slot:
+            fresh = await load_upload(self.db, state.id)
+            if fresh is None:
+                raise IngestError(404, "no such upload (it expired or was cancelled)")
+            state = fresh
+            if offset != state.offset:
+                raise OffsetMismatch(state.offset, offset)
+            if state.finished or (state.partial and state.complete):
+                if _content_length(c) or c.req.headers.get("transfer-encoding"):
+                    raise IngestError(400, "the upload is complete: it takes no more bytes")
+                return Appended(state)
+            state = self._take_length(state, length)
+            return await self._append(c, state, to, slot, checksum, last)
+
+    def _take_length(self, state: UploadState, length: int | None) -> UploadState:
+        if length is None:
+            return state
+        if state.length is not None:
+            if length != state.length:
+                raise IngestError(
+                    400, f"the upload's length is {state.length} bytes; it cannot change"
+                )
+            return state
+        if length < state.offset:
+            raise IngestError(400, f"{length} bytes is less than the {state.offset} already sent")
+        return replace(state, length=length)
+
+    async def _append(
+        self,
+        c: Context,
+        state: UploadState,
+        to: Destination,
+        slot: _Slot,
+        checksum: Checksum | None,
+        last: bool,
+    ) -> Appended:
+        offset = state.offset
+        limit = state.length if state.length is not None else to.max_file_bytes
+        declared = _content_length(c)
+        if declared is not None and offset + declared > limit:
+            raise self._beyond(state, to)
+        if state.length is not None and state.length > state.reserved:
+            # The length arrived only now (deferred): hold it against the quota.
+            self._reserve_more(state, to, state.length - state.reserved)
+        self.uploads.check_room(c)
+        running = slot.digest if slot.digest_at == offset else None
+        slot.digest, slot.digest_at = None, -1
+        kept = running.copy() if running is not None and checksum is not None else None
+        own = hashlib.new(checksum.algorithm) if checksum is not None else None
+        writer = self.partials.appender(state.id, offset, _Both(running, own))
+        received = 0
+        stopped: IngestError | None = None
+        refused = False
+        me = asyncio.current_task()
+        progress = self.uploads.progress
+        quota = self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited)
+        with quota, progress.track(state.name, state.length, to.owner) as transfer:
+            transfer.received = offset
+            slot.reading = True
+            try:
+                async for chunk in self.uploads.body(c):
+                    received += len(chunk)
+                    if offset + received > limit:
+                        raise self._beyond(state, to)
+                    if state.length is None:
+                        try:
+                            quota.cover(len(chunk))
+                        except QuotaExceeded as exc:
+                            raise over_quota(state.name, exc) from None
+                    with storage_errors():
+                        await writer.write(chunk)
+                    transfer.add(state.name, len(chunk))
+                if c.disconnected or (declared is not None and received != declared):
+                    stopped = IngestError(400, f"{state.name} was cut off: the client went away")
+            except asyncio.CancelledError:
+                if me is None or me not in slot.ousted:
+                    raise
+                me.uncancel()
+                stopped = TakenOver()
+            except (RequestBodyError, ClientDisconnected) as exc:
+                stopped = body_error(exc)
+            except IngestError as exc:
+                stopped, refused = exc, True
+            finally:
+                slot.reading = False
+            try:
+                with storage_errors():
+                    written = await writer.flush()
+            except IngestError as exc:
+                stopped, refused, written = exc, True, 0
+            if checksum is not None and own is not None and not refused:
+                if stopped is not None:
+                    # A checksum covers the whole append: a part of one cannot be trusted.
+                    refused = True
+                elif own.digest() != checksum.digest:
+                    stopped, refused = ChecksumMismatch(checksum.algorithm), True
+            if refused:
+                await self.partials.truncate(state.id, offset)
+                written = 0
+                running = kept
+            new_offset = offset + written
+            length = state.length
+            if last and stopped is None:
+                if length is not None and new_offset != length:
+                    stopped = IngestError(
+                        400, f"the upload ended at {new_offset} bytes, not its {length}"
+                    )
+                length = new_offset
+            await record_offset(
+                self.db,
+                state.id,
+                offset=new_offset,
+                length=length,
+                expires_at=self.clock() + self.expiry,
+            )
+            state = replace(state, offset=new_offset, length=length, reserved=length or new_offset)
+            if running is not None:
+                slot.digest, slot.digest_at = running, new_offset
+        if stopped is not None and refused:
+            raise stopped
+        if state.complete and not state.partial:
+            row = await self._finish(state, to, slot)
+            return Appended(replace(state, file_id=row.id, reserved=0), row, stopped)
+        return Appended(state, None, stopped)
+
+    @staticmethod
+    def _beyond(state: UploadState, to: Destination) -> IngestError:
+        if state.length is None:
+            return too_large(state.name, to.max_file_bytes)
+        return IngestError(
+            413, f"more bytes than the upload's length ({state.length} bytes); nothing of"
+            " this append was kept",
+        )  # fmt: skip
+
+    def _reserve_more(self, state: UploadState, to: Destination, more: int) -> None:
+        with self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited) as quota:
+            try:
+                quota.cover(more)
+            except QuotaExceeded as exc:
+                raise over_quota(state.name, exc) from None
+
+    # ---- completion ----------------------------------------------------------
+
+    async def _finish(self, state: UploadState, to: Destination, slot: _Slot) -> FileRow:
+        """Turn a complete upload into a stored file, as a single-request upload
+        would be: sha256, sniffed type, then the row through `Uploads.keep`."""
+        assert state.length is not None
+        if slot.digest is not None and slot.digest_at == state.length:
+            sha256 = slot.digest.hexdigest()
+        else:
+            # After a restart: the bytes are read once more (about 1 s per GiB here).
+            sha256 = (await self.partials.sha256(state.id, state.length)).hexdigest()
+        head = await self.partials.read_head(state.id, SNIFF_BYTES) if state.length else b""
+        self._drop_slot(state.id)
+        if not to.unlimited:
+            used, quota = self.uploads.quotas.usage(to.owner)
+            held = self.uploads.quotas.held_by_resumable(to.owner)
+            if quota is not None and used + held > quota:
+                # The quota shrank since the upload was reserved.
+                await self.cancel(state)
+                raise over_quota(
+                    state.name, QuotaExceeded(used + held - state.length, quota, state.length,
+                                              to.whose),
+                )  # fmt: skip
+        await self.partials.adopt(state.id, state.blob_id)
+        ingested = IngestedFile(
+            id=state.blob_id,
+            name=state.name,
+            size=state.length,
+            sha256=sha256,
+            mime=sniff(head) if state.length else OCTET_STREAM,
+            declared_mime=state.declared_mime,
+        )
+        try:
+            rows = await self.uploads.keep([ingested], state.owner, state.request_id)
+        except BaseException:
+            await forget_uploads(self.db, [state.id])
+            raise
+        await self._mark_finished(state, rows[0].id)
+        return rows[0]
+
+    async def _mark_finished(self, state: UploadState, file_id: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE resumable_uploads SET file_id = ?, reserved = 0, offset = length"
+                " WHERE id = ?",
+                (file_id, state.id),
+            )
+
+    async def concatenate(
+        self,
+        to: Destination,
+        parts: list[UploadState],
+        *,
+        name: str,
+        declared_mime: str | None,
+        metadata: str | None,
+    ) -> tuple[UploadState, FileRow]:
+        """tus `Upload-Concat: final`: the parts' bytes, in order, as one new file. The
+        parts (complete, `to`'s own) are consumed."""
+        for part in parts:
+            if not part.partial:
+                raise IngestError(400, "only partial uploads (Upload-Concat: partial) concatenate")
+            if not part.complete:
+                raise IngestError(400, "a partial upload is not complete yet")
+        length = sum(part.length or 0 for part in parts)
+        shown = display_name(name)
+        if length > to.max_file_bytes:
+            raise too_large(shown, to.max_file_bytes)
+        if to.claim_files is not None:
+            to.claim_files(1)
+        now = self.clock()
+        state = UploadState(
+            id=new_upload_id(), owner=to.owner, request_id=to.request_id, name=shown,
+            declared_mime=declared_type(declared_mime), metadata=metadata, length=length,
+            offset=length, reserved=length, kind="whole", created_at=now,
+            expires_at=now + self.expiry, blob_id=new_blob_id(), file_id=None,
+        )  # fmt: skip
+        with storage_errors():
+            await self.partials.concatenate(state.id, [(p.id, p.length or 0) for p in parts])
+        async with self.db.transaction() as conn:
+            # The parts' reservations become the final upload's, in one step.
+            await conn.executemany(
+                "DELETE FROM resumable_uploads WHERE id = ?", [(p.id,) for p in parts]
+            )
+            await conn.execute(
+                "INSERT INTO resumable_uploads (id, owner, request_id, name, declared_mime,"
+                " metadata, length, offset, reserved, kind, created_at, expires_at, blob_id,"
+                " file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    state.id, state.owner, state.request_id, state.name, state.declared_mime,
+                    state.metadata, state.length, state.offset, state.reserved, state.kind,
+                    state.created_at, state.expires_at, state.blob_id, state.file_id,
+                ),
+            )  # fmt: skip
+        await self.partials.remove([p.id for p in parts])
+        for part in parts:
+            self._drop_slot(part.id)
+        async with self._hold(state.id) as slot:
+            row = await self._finish(state, to, slot)
+        return replace(state, file_id=row.id, reserved=0), row
+
+    # ---- the end of an upload ------------------------------------------------
+
+    async def cancel(self, state: UploadState) -> None:
+        """Termination: the upload and its bytes go (a finished upload's file stays;
+        only the record that it was uploaded goes)."""
+        await forget_uploads(self.db, [state.id])
+        await self.partials.remove([state.id])
+        self._drop_slot(state.id)
+
+    async def terminate(self, state: UploadState) -> None:
+        async with self._hold(state.id):
+            await self.cancel(state)
+
+    def _drop_slot(self, upload_id: str) -> None:
+        slot = self._slots.get(upload_id)
+        if slot is not None:
+            slot.digest, slot.digest_at = None, -1
+            if not slot.lock.locked():
+                del self._slots[upload_id]
+
+    async def expire(self) -> int:
+        """Remove uploads past their expiry (not one being appended to right now);
+        their space and quota go back. Returns how many."""
+        gone = [s for s in await expired_uploads(self.db, self.clock()) if not self._busy(s.id)]
+        if gone:
+            await forget_uploads(self.db, [s.id for s in gone])
+            await self.partials.remove([s.id for s in gone if not s.finished])
+            for state in gone:
+                self._drop_slot(state.id)
+        return len(gone)
+
+    async def expire_periodically(self, every: float = EXPIRE_EVERY_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.expire()
+            except Exception as exc:  # a bad sweep must not end the loop
+                print(f"stowage: expiring resumable uploads failed: {exc!r}", file=sys.stderr)
+
+    async def recover(self) -> int:
+        """At start, before blobs without rows are reclaimed: an upload whose file was
+        already moved into the blob store when the process stopped is finished now;
+        files of uploads that have no row (a crash right after creating them) go.
+        Returns how many uploads were finished."""
+        self.partials.prepare()
+        unfinished = await all_unfinished(self.db)
+        known = {state.id for state in unfinished}
+        strays = [
+            p.name
+            for p in self.partials.root.iterdir()
+            if p.name not in known and is_upload_id(p.name)
+        ]
+        await self.partials.remove(strays)
+        finished = 0
+        for state in unfinished:
+            if self.partials.exists(state.id):
+                continue
+            blob = self.uploads.store.path_of(state.blob_id)
+            if state.complete and blob.exists():
+                row = await self.db.fetch_one("SELECT id FROM files WHERE id = ?", (state.blob_id,))
+                if row is None:
+                    await self._adopted(state)
+                await self._mark_finished(state, state.blob_id)
+                finished += 1
+            else:
+                await forget_uploads(self.db, [state.id])
+        return finished
+
+    async def _adopted(self, state: UploadState) -> None:
+        """Record the file of an upload moved into the blob store before a crash."""
+        assert state.length is not None
+        path = self.uploads.store.path_of(state.blob_id)
+
+        def survey() -> tuple[str, bytes]:
+            with open(path, "rb") as f:
+                head = f.read(SNIFF_BYTES)
+                f.seek(0)
+                return hashlib.file_digest(f, "sha256").hexdigest(), head
+
+        sha256, head = await asyncio.to_thread(survey)
+        ingested = IngestedFile(
+            state.blob_id, state.name, state.length, sha256,
+            sniff(head) if state.length else OCTET_STREAM, state.declared_mime,
+        )  # fmt: skip
+        await self.uploads.keep([ingested], state.owner, state.request_id)
+
+
+def _content_length(c: Context) -> int | None:
+    value = c.req.headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None

@@ -1,0 +1,230 @@
+"""The bytes of resumable uploads while they are unfinished, one file per upload.
+
+Layout: `uploads/.resumable/<upload id>`. An append writes at the upload's durable
+offset (whatever a crash left beyond it is cut off first), in the blob store's
+batches and threads, and is fsynced before its new offset is reported. A finished
+upload's file is renamed into the blob store under a blob id, exactly where a
+single-request upload's temp file would go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from app.storage.blobs import BlobStore, BlobWriter, Digest, _translate, fsync_dir
+
+RESUMABLE = ".resumable"
+UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{32}")
+READ_BYTES = 1024 * 1024
+
+
+class AppendWriter(BlobWriter):
+    """Bytes appended to an upload's file from `start`. `flush` makes them durable;
+    the file stays where it is for the next append."""
+
+    def __init__(self, store: BlobStore, path: Path, start: int, digest: Digest | None):
+        super().__init__(store, "", path, digest)
+        self.start = start
+
+    def _open(self) -> int:
+        if self._fd is None:
+            fd = os.open(self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                # Bytes past the durable offset were never acknowledged (a crash, a
+                # discarded append): they go before anything new is written.
+                os.ftruncate(fd, self.start)
+                os.lseek(fd, self.start, os.SEEK_SET)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._fd = fd
+        return self._fd
+
+    async def flush(self) -> int:
+        """Write what is buffered, fsync, close; returns the bytes now durable from
+        `start`. Runs to its end even when the caller is cancelled."""
+        tail, self._batch, self._batch_bytes = self._batch, [], 0
+        previous, self._work = self._work, []
+
+        def seal() -> None:
+            for pending in previous:
+                pending.result()
+            if self._digest is not None and tail:
+                for chunk in tail:
+                    self._digest.update(chunk)
+            self._write_batch(tail)
+            fd = self._open()
+            os.fdatasync(fd)
+            self._closed = True
+            os.close(fd)
+
+        sealing = asyncio.wrap_future(self.store.executor.submit(seal))
+        try:
+            await asyncio.shield(sealing)
+        except asyncio.CancelledError:
+            await asyncio.wait({sealing})
+            raise
+        except OSError as exc:
+            await self.close_quietly()
+            raise _translate(exc) from exc
+        return self.size
+
+    async def close_quietly(self) -> None:
+        """Close without keeping anything new (the caller truncates back)."""
+        self._batch = []
+        work, self._work = self._work, []
+
+        def drop() -> None:
+            for pending in work:
+                try:
+                    pending.result()
+                except Exception:
+                    pass
+            if self._fd is not None and not self._closed:
+                self._closed = True
+                os.close(self._fd)
+
+        await asyncio.shield(asyncio.to_thread(drop))
+
+
+class PartialFiles:
+    """Unfinished uploads' files beside the blob store, on its threads."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self.root = store.root / RESUMABLE
+
+    def prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, upload_id: str) -> Path:
+        if UPLOAD_ID.fullmatch(upload_id) is None:
+            raise ValueError("not an upload id")
+        return self.root / upload_id
+
+    def appender(self, upload_id: str, start: int, digest: Digest | None) -> AppendWriter:
+        return AppendWriter(self.store, self.path_of(upload_id), start, digest)
+
+    async def _run[T](self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.store.executor, work)
+
+    async def create(self, upload_id: str) -> None:
+        """An empty file, durably named, so an upload's state never names no file."""
+        path = self.path_of(upload_id)
+
+        def make() -> None:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            os.close(fd)
+            fsync_dir(self.root)
+
+        await self._run(make)
+
+    async def truncate(self, upload_id: str, size: int) -> None:
+        path = self.path_of(upload_id)
+
+        def cut() -> None:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.ftruncate(fd, size)
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+
+        await self._run(cut)
+
+    async def remove(self, upload_ids: list[str]) -> None:
+        def unlink_all() -> None:
+            for upload_id in upload_ids:
+                self.path_of(upload_id).unlink(missing_ok=True)
+
+        await self._run(unlink_all)
+
+    async def read_head(self, upload_id: str, count: int) -> bytes:
+        path = self.path_of(upload_id)
+
+        def head() -> bytes:
+            with open(path, "rb") as f:
+                return f.read(count)
+
+        return await self._run(head)
+
+    async def sha256(self, upload_id: str, size: int) -> hashlib._Hash:
+        """The digest of the first `size` bytes, read again from disk (after a
+        restart, or when an append's running digest was not kept)."""
+        path = self.path_of(upload_id)
+
+        def digest() -> hashlib._Hash:
+            with open(path, "rb") as f:
+                return hashlib.file_digest(_Limited(f, size), "sha256")
+
+        return await self._run(digest)
+
+    async def concatenate(self, upload_id: str, parts: list[tuple[str, int]]) -> None:
+        """Fill `upload_id`'s file with the first `size` bytes of each part, in order,
+        in the kernel (copy_file_range), then fsync."""
+        target = self.path_of(upload_id)
+        sources = [(self.path_of(part), size) for part, size in parts]
+
+        def join() -> None:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                for source, size in sources:
+                    with open(source, "rb") as part:
+                        left = size
+                        while left:
+                            done = os.copy_file_range(part.fileno(), fd, min(left, 1 << 30))
+                            if done == 0:
+                                raise OSError(f"{source.name} is shorter than its offset")
+                            left -= done
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_dir(self.root)
+
+        try:
+            await self._run(join)
+        except OSError as exc:
+            raise _translate(exc) from exc
+
+    async def adopt(self, upload_id: str, blob_id: str) -> None:
+        """Move a finished upload's file into the blob store as `blob_id`, durably."""
+        source = self.path_of(upload_id)
+        final = self.store.path_of(blob_id)
+
+        def move() -> None:
+            shard_is_new = not final.parent.exists()
+            final.parent.mkdir(exist_ok=True)
+            os.rename(source, final)
+            fsync_dir(final.parent)
+            if shard_is_new:
+                fsync_dir(self.store.root)
+            fsync_dir(self.root)
+
+        await self._run(move)
+
+    def exists(self, upload_id: str) -> bool:
+        return self.path_of(upload_id).exists()
+
+
+class _Limited:
+    """A binary file read no further than `size` bytes (for hashlib.file_digest)."""
+
+    def __init__(self, f: object, size: int) -> None:
+        self._f = f
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        view = memoryview(buffer)[: min(len(buffer), self._left)]
+        if not view:
+            return 0
+        done: int = self._f.readinto(view)  # type: ignore[attr-defined]
+        self._left -= done
+        return done

@@ -1,0 +1,268 @@
+"""tus 1.0 at /tus/ through the production bootstrap (TestClient): core, every
+extension, ownership, quota, expiry with a moved clock."""
+
+import base64
+import hashlib
+
+import pytest
+from stario.testing import TestClient
+from tests.conftest import (
+    SETUP_TOKEN,
+    add_account,
+    app_client,
+    bearer,
+    request_policy,
+    signed_in_client,
+)
+
+from app.config import Config
+from app.main import make_bootstrap
+
+TUS = {"tus-resumable": "1.0.0"}
+OCTETS = {**TUS, "content-type": "application/offset+octet-stream"}
+
+
+def metadata(**fields: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in fields.items())
+
+
+async def create(client, length: int | None, name: str = "notes.txt", **headers) -> str:
+    sent = {**TUS, "upload-metadata": metadata(filename=name, filetype="text/plain"), **headers}
+    if length is None:
+        sent["upload-defer-length"] = "1"
+    else:
+        sent["upload-length"] = str(length)
+    answer = await client.post("/tus/", headers=sent)
+    assert answer.status_code == 201, answer.text
+    location = answer.headers.get("location")
+    assert location.startswith("/tus/") and len(location) == len("/tus/") + 32
+    return location
+
+
+async def patch(client, url: str, offset: int, body: bytes, **headers):
+    return await client.request(
+        "PATCH", url, content=body, headers={**OCTETS, "upload-offset": str(offset), **headers}
+    )
+
+
+async def offset_of(client, url: str) -> int:
+    answer = await client.request("HEAD", url, headers=TUS)
+    assert answer.status_code == 200, answer.status_code
+    assert answer.headers.get("cache-control") == "no-store"
+    return int(answer.headers.get("upload-offset"))
+
+
+async def listed(client) -> list[dict]:
+    return (await client.get("/api/files")).json()["files"]
+
+
+async def test_options_tells_what_the_server_speaks(client, config: Config):
+    answer = await client.request("OPTIONS", "/tus/")
+    assert answer.status_code == 204
+    assert answer.headers.get("tus-version") == "1.0.0"
+    extensions = set(answer.headers.get("tus-extension").split(","))
+    assert {
+        "creation",
+        "creation-with-upload",
+        "creation-defer-length",
+        "expiration",
+        "checksum",
+        "termination",
+        "concatenation",
+    } <= extensions
+    assert int(answer.headers.get("tus-max-size")) == config.max_file_bytes
+    assert {"sha1", "sha256", "md5"} <= set(answer.headers.get("tus-checksum-algorithm").split(","))
+    assert "tus-resumable" not in answer.headers
+
+
+async def test_upload_in_appends_becomes_a_file_when_complete(client):
+    data = b"hello resumable world\n" * 1000
+    url = await create(client, len(data))
+    assert await offset_of(client, url) == 0
+    answer = await patch(client, url, 0, data[:5000])
+    assert answer.status_code == 204, answer.text
+    assert answer.headers.get("upload-offset") == "5000"
+    assert answer.headers.get("tus-resumable") == "1.0.0"
+    assert "upload-expires" in answer.headers
+    assert await listed(client) == []  # not a file until complete
+    assert await offset_of(client, url) == 5000
+    answer = await patch(client, url, 5000, data[5000:])
+    assert answer.status_code == 204
+    assert answer.headers.get("upload-offset") == str(len(data))
+    file_id = answer.headers.get("stowage-file-id")
+    files = await listed(client)
+    assert [f["id"] for f in files] == [file_id]
+    assert files[0]["name"] == "notes.txt"
+    assert files[0]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert files[0]["declared_mime"] == "text/plain"
+    download = await client.get(f"/files/{file_id}")
+    assert download.content == data
+    # Asked again after the end: complete, so a client never sends it twice.
+    assert await offset_of(client, url) == len(data)
+
+
+async def test_wrong_offset_type_and_version_are_refused(client):
+    url = await create(client, 10)
+    assert (await patch(client, url, 3, b"abc")).status_code == 409
+    wrong_type = await client.request(
+        "PATCH", url, content=b"abc", headers={**TUS, "upload-offset": "0"}
+    )
+    assert wrong_type.status_code == 415
+    old = await client.request(
+        "PATCH", url, content=b"abc", headers={**OCTETS, "tus-resumable": "0.2.2",
+                                               "upload-offset": "0"}
+    )  # fmt: skip
+    assert old.status_code == 412
+    assert old.headers.get("tus-version") == "1.0.0"
+    too_long = await patch(client, url, 0, b"x" * 11)
+    assert too_long.status_code == 413
+    assert await offset_of(client, url) == 0
+
+
+async def test_creation_with_upload_and_checksums(client):
+    data = b"0123456789" * 100
+    good = base64.b64encode(hashlib.sha1(data).digest()).decode()
+    answer = await client.post(
+        "/tus/",
+        content=data,
+        headers={**OCTETS, "upload-length": str(len(data)), "upload-checksum": f"sha1 {good}",
+                 "upload-metadata": metadata(name="digits.txt")},
+    )  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    assert answer.headers.get("upload-offset") == str(len(data))
+    assert [f["name"] for f in await listed(client)] == ["digits.txt"]
+
+    url = await create(client, 20)
+    assert (await patch(client, url, 0, b"a" * 10)).status_code == 204
+    bad = base64.b64encode(hashlib.sha256(b"not these").digest()).decode()
+    answer = await patch(client, url, 10, b"b" * 10, **{"upload-checksum": f"sha256 {bad}"})
+    assert answer.status_code == 460
+    assert await offset_of(client, url) == 10  # that append's bytes are gone
+    md5 = base64.b64encode(hashlib.md5(b"b" * 10).digest()).decode()
+    answer = await patch(client, url, 10, b"b" * 10, **{"upload-checksum": f"md5 {md5}"})
+    assert answer.status_code == 204
+    file_id = answer.headers.get("stowage-file-id")
+    stored = [f for f in await listed(client) if f["id"] == file_id][0]
+    assert stored["sha256"] == hashlib.sha256(b"a" * 10 + b"b" * 10).hexdigest()
+    unknown = await patch(client, await create(client, 1), 0, b"x",
+                          **{"upload-checksum": "crc32 AAAA"})  # fmt: skip
+    assert unknown.status_code == 400
+
+
+async def test_deferred_length(client):
+    url = await create(client, None)
+    head = await client.request("HEAD", url, headers=TUS)
+    assert head.headers.get("upload-defer-length") == "1"
+    assert (await patch(client, url, 0, b"abc")).status_code == 204
+    answer = await patch(client, url, 3, b"def", **{"upload-length": "6"})
+    assert answer.status_code == 204
+    assert "stowage-file-id" in answer.headers
+    assert [f["size"] for f in await listed(client)] == [6]
+
+
+async def test_termination(client):
+    url = await create(client, 10)
+    await patch(client, url, 0, b"abc")
+    answer = await client.request("DELETE", url, headers=TUS)
+    assert answer.status_code == 204
+    assert (await client.request("HEAD", url, headers=TUS)).status_code == 404
+    assert (await patch(client, url, 3, b"def")).status_code == 404
+
+
+async def test_concatenation(client):
+    parts = [b"first part;", b"second part;", b"third."]
+    urls = []
+    for part in parts:
+        url = await create(client, len(part), **{"upload-concat": "partial"})
+        assert (await patch(client, url, 0, part)).status_code == 204
+        urls.append(url)
+    assert await listed(client) == []  # partials are not files
+    absolute = [f"http://127.0.0.1:8000{urls[0]}", *urls[1:]]
+    answer = await client.post(
+        "/tus/",
+        headers={**TUS, "upload-concat": "final;" + " ".join(absolute),
+                 "upload-metadata": metadata(filename="joined.txt")},
+    )  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    files = await listed(client)
+    assert [f["name"] for f in files] == ["joined.txt"]
+    assert (await client.get(files[0]["url"])).content == b"".join(parts)
+    assert files[0]["sha256"] == hashlib.sha256(b"".join(parts)).hexdigest()
+    assert (await client.request("HEAD", urls[0], headers=TUS)).status_code == 404
+
+
+async def test_method_override(client):
+    url = await create(client, 3)
+    answer = await client.post(
+        url, content=b"abc", headers={**OCTETS, "upload-offset": "0",
+                                      "x-http-method-override": "PATCH"}
+    )  # fmt: skip
+    assert answer.status_code == 204
+    assert answer.headers.get("upload-offset") == "3"
+
+
+async def test_another_account_sees_nothing(config: Config, client):
+    url = await create(client, 10)
+    _, other_token = await add_account(config, "other")
+    async with signed_in_client(config, other_token) as other:
+        assert (await other.request("HEAD", url, headers=TUS)).status_code == 404
+        assert (await patch(other, url, 0, b"abc")).status_code == 404
+        assert (await other.request("DELETE", url, headers=TUS)).status_code == 404
+    assert await offset_of(client, url) == 0
+
+
+async def test_anonymous_is_refused(config: Config, owner):
+    async with app_client(config) as anonymous:
+        answer = await anonymous.post("/tus/", headers={**TUS, "upload-length": "3"})
+        assert answer.status_code == 401
+
+
+async def test_quota_reserved_at_creation_and_while_deferred(config: Config):
+    _, token = await add_account(config, "small", quota_kind="bytes", quota_bytes=100)
+    async with app_client(config, headers=bearer(token)) as client:
+        first = await create(client, 60)
+        over = await client.post("/tus/", headers={**TUS, "upload-length": "50"})
+        assert over.status_code == 413
+        assert "quota" in over.json()["error"]
+        deferred = await create(client, None)
+        answer = await patch(client, deferred, 0, b"x" * 50)
+        assert answer.status_code == 413
+        assert await offset_of(client, deferred) == 0
+        assert (await patch(client, deferred, 0, b"x" * 40)).status_code == 204
+        await client.request("DELETE", first, headers=TUS)
+        again = await client.post("/tus/", headers={**TUS, "upload-length": "50"})
+        assert again.status_code == 201
+
+
+async def test_expired_uploads_answer_404_and_are_removed(config: Config, owner):
+    now = [1_000_000.0]
+    _, token = owner
+    async with TestClient(
+        make_bootstrap(config, setup_token=SETUP_TOKEN, clock=lambda: now[0]),
+        base_url=config.public_url,
+        requests=request_policy(config),
+        headers=bearer(token),
+    ) as client:
+        url = await create(client, 10)
+        await patch(client, url, 0, b"abc")
+        partial_files = list((config.uploads_dir / ".resumable").iterdir())
+        assert len(partial_files) == 1
+        now[0] += config.upload_expiry + 1
+        assert (await client.request("HEAD", url, headers=TUS)).status_code == 404
+        assert (await patch(client, url, 3, b"def")).status_code == 404
+    # The next start removes what expired.
+    async with TestClient(
+        make_bootstrap(config, setup_token=SETUP_TOKEN, clock=lambda: now[0]),
+        base_url=config.public_url,
+        requests=request_policy(config),
+        headers=bearer(token),
+    ) as client:
+        assert list((config.uploads_dir / ".resumable").iterdir()) == []
+
+
+@pytest.mark.parametrize("header", ["upload-length: x", "none"])
+async def test_creation_needs_a_length(client, header):
+    headers = dict(TUS)
+    if header != "none":
+        headers["upload-length"] = "x"
+    assert (await client.post("/tus/", headers=headers)).status_code == 400
