@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -62,6 +63,29 @@ async def test_page_loads_with_a_strict_csp(client):
     assert 'data-init="@get(&#39;/live?page=1' in r.text or "@get('/live?page=1" in r.text
     assert 'id="files"' in r.text and "No files yet" in r.text
     assert 'aria-live="polite"' in r.text and '<label for="picker"' in r.text
+
+
+async def test_page_hands_files_too_large_for_signals_to_the_resumable_module(client, owner):
+    r = await client.get(HOME.href())
+    # Our own module, from our own origin (script-src 'self').
+    assert re.search(r'<script type="module" src="/static/resumable\.[0-9a-f]+\.js">', r.text)
+    panel = re.search(r'<div id="resumable"[^>]*>', r.text)
+    assert panel is not None
+    assert 'data-tus-endpoint="/tus/"' in panel.group(0)
+    assert f'data-account="{owner[0].id}"' in panel.group(0)
+    # Appends of 64 MiB, under a 100 MB proxy cap and this server's 1 GiB body cap.
+    assert f'data-append-bytes="{64 * 1024 * 1024}"' in panel.group(0)
+    # The picker hands the module what does not fit as signals.
+    assert "resumable-files" in r.text
+    js = await client.get(re.search(r'src="(/static/resumable\.[0-9a-f]+\.js)"', r.text).group(1))
+    assert js.status_code == 200 and "Upload-Offset" in js.text
+
+
+async def test_appends_never_exceed_the_request_body_cap(config, tmp_path):
+    small = replace(config, max_request_body_bytes=4 * 1024 * 1024)
+    async with signed_in_client(small) as client:
+        r = await client.get(HOME.href())
+    assert f'data-append-bytes="{4 * 1024 * 1024}"' in r.text
 
 
 async def test_live_stream_paints_then_repaints_after_upload_and_delete(client, config):

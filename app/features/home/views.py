@@ -31,7 +31,6 @@ from app.features.uploads.views import (
     UPLOAD_SIGNALS,
     Resumable,
     drop_anywhere,
-    limits_words,
     upload_section,
 )
 from app.ingest.pipeline import human_bytes
@@ -317,9 +316,9 @@ def render(
                 UPLOADS.href(),
                 h.P(
                     {"id": "limits", "class": "hint"},
-                    "Up to"
-                    + limits_words(config).removeprefix("at most")
-                    + ". From a terminal, with an API token (see below): ",
+                    f"Up to {human_bytes(config.max_file_bytes)} a file. Large files go up"
+                    " in pieces and resume after a lost connection or a reload: choose"
+                    " the same file again. From a terminal, with an API token (see below): ",
                     h.Code(f"curl -u :TOKEN -T FILE {config.public_url}{UPLOADS.href()}/"),
                 ),
                 resumable=Resumable(TUS_ENDPOINT, account.id),
