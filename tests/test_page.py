@@ -17,9 +17,11 @@ from tests.conftest import add_account, signed_in_client, stored_blobs
 from app.config import Config
 from app.features.files.data import add_files
 from app.features.home.urls import HOME, HOME_LIVE
+from app.features.home.views import paused_uploads
 from app.ingest.pipeline import IngestedFile
-from app.ingest.progress import Progress, progress_changed
+from app.ingest.progress import Progress, Transfer, progress_changed
 from app.main import open_catalog
+from app.resumable.store import UploadState
 
 IDENTITY = {"accept-encoding": "identity"}
 DATASTAR = {"datastar-request": "true"}
@@ -271,3 +273,46 @@ async def test_progress_is_told_only_to_its_own_account():
             async with asyncio.timeout(1):
                 assert (await alice_events.receive())[0] == progress_changed("alice")
     progress.close()
+
+
+async def test_unfinished_resumable_uploads_show_as_paused_in_every_page(client):
+    tus = {"tus-resumable": "1.0.0"}
+    created = await client.post(
+        "/tus/",
+        headers={**tus, "upload-length": "1000", "upload-metadata": "filename aG9saWRheS5tb3Y="},
+    )
+    url = created.headers.get("location")
+    octets = {**tus, "content-type": "application/offset+octet-stream"}
+    r = await client.request(
+        "PATCH", url, content=b"x" * 400, headers={**octets, "upload-offset": "0"}
+    )
+    assert r.status_code == 204
+    async with client.stream("GET", HOME_LIVE.href(), headers=IDENTITY) as live:
+        events = live.iter_events()
+        painted = await next_data(events, containing='id="progress"')
+        assert "Paused" in painted and "holiday.mov" in painted
+        assert "400 bytes of 1000 bytes (40%)" in painted
+    page = (await client.get(HOME.href())).text
+    assert "Paused <strong>holiday.mov</strong>" in page
+    r = await client.request(
+        "PATCH", url, content=b"x" * 600, headers={**octets, "upload-offset": "400"}
+    )
+    assert r.status_code == 204
+    # Stored: no longer paused, in the document or the stream.
+    assert "holiday.mov</strong>" not in (await client.get(HOME.href())).text
+    async with client.stream("GET", HOME_LIVE.href(), headers=IDENTITY) as live:
+        painted = await next_data(live.iter_events(), containing='id="progress"')
+        assert "Paused" not in painted
+
+
+def test_a_receiving_upload_is_not_also_shown_paused():
+    def state(upload_id: str, name: str, length: int) -> UploadState:
+        return UploadState(
+            upload_id, "owner", None, name, None, None, length, 10, length, "whole",
+            0.0, 0.0, "blob", None,
+        )  # fmt: skip
+
+    twins = [state("a", "same.bin", 100), state("b", "same.bin", 100), state("c", "x", 5)]
+    receiving = Transfer(1, "same.bin", 100, "owner")
+    assert [s.id for s in paused_uploads(twins, [receiving])] == ["b", "c"]
+    assert [s.id for s in paused_uploads(twins, [])] == ["a", "b", "c"]

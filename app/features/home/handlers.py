@@ -4,6 +4,7 @@ from contextlib import aclosing
 
 from stario import App, Context, Relay, Writer
 from stario.datastar import SSE
+from stario.markup import HtmlElement
 from stario.relay import RelaySubscription
 
 from app.access.gate import Gate, principal
@@ -21,6 +22,7 @@ from app.features.home.views import (
     PaintedList,
     Usage,
     paint_list,
+    paused_uploads,
     progress_part,
     render,
 )
@@ -32,6 +34,7 @@ from app.features.tokens.data import tokens_changed
 from app.features.tokens.views import tokens_part
 from app.ingest.progress import Progress, progress_changed
 from app.requests.store import list_requests
+from app.resumable.store import unfinished_of
 from app.shares.store import list_shares
 
 MAX_PAGE = 10**9
@@ -56,6 +59,12 @@ async def load_listing(db: Database, owner: str, page: int) -> Listing:
     return Listing(rows, total, page, pages)
 
 
+async def paint_progress(db: Database, progress: Progress, owner: str) -> HtmlElement:
+    """`#progress`: uploads receiving bytes now, and resumable ones waiting (paused)."""
+    transfers = progress.list_transfers(owner)
+    return progress_part(transfers, paused_uploads(await unfinished_of(db, owner), transfers))
+
+
 def load_usage(quotas: QuotaLedger, owner: str) -> Usage:
     used, quota = quotas.usage(owner)
     return Usage(used, quota)
@@ -73,6 +82,8 @@ def show_home(
         who = principal(c)
         owner = who.account_id
         listing = await load_listing(db, owner, _page_number(c))
+        transfers = progress.list_transfers(owner)
+        paused = paused_uploads(await unfinished_of(db, owner), transfers)
         nonce = new_nonce()
         w.headers.set("content-security-policy", content_security_policy(nonce))
         w.html(
@@ -81,7 +92,8 @@ def show_home(
                 assets,
                 who.account,
                 listing,
-                progress.list_transfers(owner),
+                transfers,
+                paused,
                 load_usage(quotas, owner),
                 await list_tokens(db, owner),
                 await list_shares(db, owner),
@@ -137,7 +149,7 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
             # The id is sent even when nothing else is, so the next reconnect says
             # what this browser shows.
             sse.patch_signals({"_offline": False}, event_id=painted.version)
-            sse.patch_elements(progress_part(progress.list_transfers(owner)))
+            sse.patch_elements(await paint_progress(db, progress, owner))
             if painted.version != shown:
                 send(painted)
             shown = painted.version
@@ -152,6 +164,8 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
                         if subject is None:
                             pass  # the keep-alive comment is already written
                         elif subject == files_subject:
+                            # A finished resumable upload stops being "paused" here.
+                            sse.patch_elements(await paint_progress(db, progress, owner))
                             painted = await paint()
                             if painted.version != shown:
                                 send(painted)
@@ -167,7 +181,7 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
                         elif subject == tokens_subject:
                             sse.patch_elements(tokens_part(await list_tokens(db, owner)))
                         else:
-                            sse.patch_elements(progress_part(progress.list_transfers(owner)))
+                            sse.patch_elements(await paint_progress(db, progress, owner))
                         await w.drain()
 
     return handler

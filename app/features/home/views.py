@@ -6,6 +6,8 @@ upload's reply, its error text), so a repaint must never touch it.
 """
 
 import hashlib
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stario import h
@@ -36,6 +38,7 @@ from app.features.uploads.views import (
 from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Transfer
 from app.requests.store import FileRequest
+from app.resumable.store import UploadState
 from app.shares.store import ShareListing
 
 PAGE_SIZE = 50
@@ -201,8 +204,23 @@ def _pager(listing: Listing) -> HtmlElement:
     )
 
 
-def progress_part(transfers: list[Transfer]) -> HtmlElement:
-    """`#progress`: every upload the server is receiving, from any tab or client."""
+def paused_uploads(unfinished: list[UploadState], transfers: list[Transfer]) -> list[UploadState]:
+    """The account's unfinished resumable uploads that are not receiving bytes now.
+    A transfer carries a name and a length, not an upload id: each one receiving
+    accounts for one unfinished upload of that name and length."""
+    receiving = Counter((t.label, t.expected) for t in transfers)
+    paused = []
+    for state in unfinished:
+        if receiving[(state.name, state.length)] > 0:
+            receiving[(state.name, state.length)] -= 1
+        else:
+            paused.append(state)
+    return paused
+
+
+def progress_part(transfers: list[Transfer], paused: Sequence[UploadState] = ()) -> HtmlElement:
+    """`#progress`: every upload the server is receiving, from any tab or client, and
+    the resumable ones waiting for their next bytes ("Paused")."""
     items = []
     for t in transfers:
         rate = f"{human_bytes(int(t.bytes_per_second()))}/s"
@@ -222,6 +240,26 @@ def progress_part(transfers: list[Transfer]) -> HtmlElement:
                 h.Label({"for": f"transfer-{t.id}"}, "Receiving ", h.Strong(t.label)),
                 bar,
                 h.Span({"class": "transfer-meta"}, f"{amount} · {rate}"),
+            )
+        )
+    for state in paused:
+        bar_id = f"paused-{state.id[:12]}"
+        if state.length:
+            percent = min(100, state.offset * 100 // state.length)
+            amount = f"{human_bytes(state.offset)} of {human_bytes(state.length)} ({percent}%)"
+            bar = h.Progress(
+                {"id": bar_id, "max": state.length, "value": min(state.offset, state.length)},
+                f"{percent}%",
+            )
+        else:
+            amount = f"{human_bytes(state.offset)} so far"
+            bar = h.Progress({"id": bar_id, "max": 1, "value": 0})
+        items.append(
+            h.Li(
+                {"class": "transfer paused"},
+                h.Label({"for": bar_id}, "Paused ", h.Strong(state.name)),
+                bar,
+                h.Span({"class": "transfer-meta"}, f"{amount} · waiting for the rest"),
             )
         )
     return h.Ul({"id": "progress", "aria-label": "Uploads being received"}, *items)
@@ -259,6 +297,7 @@ def render(
     account: Account,
     listing: Listing,
     transfers: list[Transfer],
+    paused: list[UploadState],
     usage: Usage,
     tokens: list[TokenInfo],
     shares: list[ShareListing],
@@ -335,7 +374,7 @@ def render(
                     ),
                 ),
                 h.P({"id": "notice", "class": "error", "role": "alert"}, data.text("$_notice")),
-                progress_part(transfers),
+                progress_part(transfers, paused),
                 files_part(listing),
             ),
             shares_panel(shares, now),
