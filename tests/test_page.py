@@ -316,3 +316,5 @@ def test_a_receiving_upload_is_not_also_shown_paused():
     receiving = Transfer(1, "same.bin", 100, "owner")
     assert [s.id for s in paused_uploads(twins, [receiving])] == ["b", "c"]
     assert [s.id for s in paused_uploads(twins, [])] == ["a", "b", "c"]
+    # All its bytes are here: being stored, not paused.
+    assert paused_uploads([replace(state("d", "done.bin", 10), offset=10)], []) == []

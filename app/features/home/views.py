@@ -207,10 +207,13 @@ def _pager(listing: Listing) -> HtmlElement:
 def paused_uploads(unfinished: list[UploadState], transfers: list[Transfer]) -> list[UploadState]:
     """The account's unfinished resumable uploads that are not receiving bytes now.
     A transfer carries a name and a length, not an upload id: each one receiving
-    accounts for one unfinished upload of that name and length."""
+    accounts for one unfinished upload of that name and length. One with all its
+    bytes is being stored (its row comes with the list's next repaint), not paused."""
     receiving = Counter((t.label, t.expected) for t in transfers)
     paused = []
     for state in unfinished:
+        if state.complete:
+            continue
         if receiving[(state.name, state.length)] > 0:
             receiving[(state.name, state.length)] -= 1
         else:
