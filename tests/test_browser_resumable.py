@@ -180,6 +180,8 @@ def test_network_cut_midway_resumes_without_starting_over(browser, served, big_f
     page.set_input_files("#picker", str(path))
     wait_for_share(page, path.name, 0.6)
 
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(f"{request.method} {request.failure}"))
     page.context.set_offline(True)
     row = upload_row(page, path.name)
     expect(row).to_have_attribute("data-state", "retrying", timeout=10000)
@@ -192,6 +194,7 @@ def test_network_cut_midway_resumes_without_starting_over(browser, served, big_f
     expect(page.locator("#files li.file", has_text=path.name)).to_be_visible()
     assert_stored_intact(server, path.name, digest)
     ratio = proxy.sent_to_server / FILE_BYTES
+    assert any(f.startswith("PATCH") for f in failed), "the cut came between appends"
     print(f"network cut: sent {proxy.sent_to_server:,} bytes for {FILE_BYTES:,} ({ratio:.3f}x)")
     assert ratio < 1.5
     assert page.evaluate("Object.keys(localStorage)") == [], "a finished upload is forgotten"
