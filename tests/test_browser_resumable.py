@@ -201,29 +201,64 @@ def test_network_cut_midway_resumes_without_starting_over(browser, served, big_f
     assert console.errors == [], console.errors
 
 
-def test_reload_midway_then_the_same_file_continues_from_the_servers_offset(
+def patch_offsets(page: Page) -> list[int]:
+    """The Upload-Offset of every PATCH `page` sends, as it sends it."""
+    offsets: list[int] = []
+    page.on(
+        "request",
+        lambda r: offsets.append(int(r.headers["upload-offset"])) if r.method == "PATCH" else None,
+    )
+    return offsets
+
+
+def choose_again_and_continue(page: Page, path: Path, at_least: float) -> None:
+    """After a reload or restart: the row offers to continue; the same file, chosen
+    again, goes on from the server's offset (its first PATCH), not from zero."""
+    row = upload_row(page, path.name)
+    expect(row).to_have_attribute("data-state", "unfinished")
+    expect(row).to_contain_text("choose this file again to continue")
+    offsets = patch_offsets(page)
+    page.set_input_files("#picker", str(path))
+    expect(row).to_have_attribute("data-state", "sending")
+    deadline = time.monotonic() + 10
+    while not offsets:
+        assert time.monotonic() < deadline, "no append after choosing the file again"
+        page.wait_for_timeout(50)
+    assert offsets[0] >= at_least * FILE_BYTES, (offsets[0], at_least)
+
+
+def test_reload_or_restart_midway_then_the_same_file_continues_from_the_servers_offset(
     browser, served, big_file
 ):
     server, proxy = served
     path, digest = big_file
     page, console = open_through(browser, proxy, expected=CUT)
     page.set_input_files("#picker", str(path))
-    wait_for_share(page, path.name, 0.6)
 
+    # A reload at 40%.
+    wait_for_share(page, path.name, 0.4)
     page.reload()
     wait_until_live(page)
-    row = upload_row(page, path.name)
-    expect(row).to_have_attribute("data-state", "unfinished")
-    expect(row).to_contain_text("choose this file again to continue")
-    page.set_input_files("#picker", str(path))
-    # It goes on from where the server is, not from zero.
-    expect(row).to_have_attribute("data-state", "sending")
-    wait_for_share(page, path.name, 0.55)
-    expect(row).to_have_attribute("data-state", "done", timeout=20000)
+    choose_again_and_continue(page, path, 0.3)
+
+    # A browser restart at 75%: a new browser with what the old one kept on disk
+    # (its cookies and localStorage).
+    wait_for_share(page, path.name, 0.75)
+    kept = page.context.storage_state()
+    page.context.close()
+    assert console.errors == [], console.errors
+    context = browser.new_context(storage_state=kept, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    console = Console(page, expected=CUT)
+    page.goto(proxy.base_url + "/")
+    wait_until_live(page)
+    choose_again_and_continue(page, path, 0.65)
+
+    expect(upload_row(page, path.name)).to_have_attribute("data-state", "done", timeout=20000)
     expect(page.locator("#files li.file", has_text=path.name)).to_be_visible()
     assert_stored_intact(server, path.name, digest)
     ratio = proxy.sent_to_server / FILE_BYTES
-    print(f"reload: sent {proxy.sent_to_server:,} bytes for {FILE_BYTES:,} ({ratio:.3f}x)")
+    print(f"reload+restart: sent {proxy.sent_to_server:,} bytes for {FILE_BYTES:,} ({ratio:.3f}x)")
     assert ratio < 1.5
     assert console.errors == [], console.errors
 
