@@ -267,6 +267,11 @@ def test_pause_resume_and_cancel(browser, served, big_file, tmp_path):
     server, proxy = served
     path, digest = big_file
     page, console = open_through(browser, proxy, expected=CUT)
+    other_tab = page.context.new_page()
+    other_console = Console(other_tab)
+    other_tab.goto(proxy.base_url + "/")
+    wait_until_live(other_tab)
+    page.bring_to_front()
     page.set_input_files("#picker", str(path))
     wait_for_share(page, path.name, 0.3)
     row = upload_row(page, path.name)
@@ -274,6 +279,10 @@ def test_pause_resume_and_cancel(browser, served, big_file, tmp_path):
     row.get_by_role("button", name=f"Pause {path.name}").click()
     expect(row).to_have_attribute("data-state", "paused")
     expect(row).to_contain_text("Paused at")
+    # Every open page of the account shows it paused, with what the server has.
+    elsewhere = other_tab.locator("#progress .transfer.paused", has_text=path.name)
+    expect(elsewhere).to_contain_text("Paused")
+    expect(elsewhere).to_contain_text("of 22.9 MiB")
     # What was already in the sockets drains; then nothing more goes while paused.
     proxy.wait_quiet(timeout=5)
     before = proxy.sent_to_server
@@ -282,6 +291,8 @@ def test_pause_resume_and_cancel(browser, served, big_file, tmp_path):
 
     row.get_by_role("button", name=f"Resume {path.name}").click()
     expect(row).to_have_attribute("data-state", "done", timeout=20000)
+    expect(other_tab.locator("#files li.file", has_text=path.name)).to_be_visible()
+    expect(other_tab.locator("#progress .transfer")).to_have_count(0)
     assert_stored_intact(server, path.name, digest)
     assert proxy.sent_to_server / FILE_BYTES < 1.5
 
@@ -305,7 +316,7 @@ def test_pause_resume_and_cancel(browser, served, big_file, tmp_path):
             time.sleep(0.1)
         names = [f["name"] for f in http.get("/api/files").json()["files"]]
     assert names == [path.name]
-    assert console.errors == [], console.errors
+    assert console.errors == [] and other_console.errors == [], console.errors
 
 
 def test_a_413_on_an_append_halves_the_append_size(browser, served, tmp_path):
