@@ -365,8 +365,7 @@ class Upload {
     if (status === 204 || status === 200) {
       const offset = Number(xhr.getResponseHeader('Upload-Offset') ?? NaN);
       if (!Number.isSafeInteger(offset) || offset < start) {
-        this.offset = null; // nonsense: ask again
-        return;
+        throw new Transient('the server answered an append without a usable offset');
       }
       this.offset = Math.min(offset, this.file.size);
       this.sent = this.offset;
@@ -375,10 +374,10 @@ class Upload {
       return;
     }
     if (status === 409) {
-      // The server has another offset than we thought (an earlier append landed after
-      // all, or part of one): ask it.
-      this.offset = null;
-      return;
+      // The server has another offset than we thought (part of an earlier append
+      // landed after all, or another tab sends the same file): ask it, after a wait
+      // that grows if it keeps happening.
+      throw new Transient('offset conflict');
     }
     if (status === 413 && this.appendBytes > MIN_APPEND_BYTES) {
       // Something on the way (a proxy's request cap) refused the append's size.
