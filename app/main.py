@@ -32,7 +32,7 @@ from app.common.http import (
     json_method_not_allowed,
     json_not_found,
 )
-from app.common.peers import ClientAddresses
+from app.common.peers import ClientAddresses, request_boundaries
 from app.common.shell import PageAssets
 from app.config import Config
 from app.db import Database, Spawn
@@ -43,7 +43,7 @@ from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
 from app.features.requests.handlers import Requests, register_requests
-from app.features.resumable.handlers import register_resumable
+from app.features.resumable.handlers import register_resumable, tus_version_on_every_answer
 from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
@@ -145,7 +145,15 @@ def make_bootstrap(
         )
         static = Assets(ASSETS_DIR, url_prefix="/static")
         hosts = AllowedHosts(config.allowed_hosts)
-        app.use("/", hosts.middleware, same_origin, security_headers(), gate.middleware)
+        app.use(
+            "/",
+            request_boundaries,
+            tus_version_on_every_answer,
+            hosts.middleware,
+            same_origin,
+            security_headers(),
+            gate.middleware,
+        )
         for prefix in JSON_PREFIXES:
             app.use(prefix, json_errors)
             app.not_found(prefix, json_not_found)
@@ -171,8 +179,9 @@ def make_bootstrap(
         span.attrs({"stowage.resumable_recovered": await resumable.recover()})
         await resumable.expire()
         await reclaim_at_start(config.data_dir, span)
-        register_resumable(app, gate, resumable)
-        register_requests(app, Requests(config, db, gate, relay, assets, uploads))
+        requests_feature = Requests(config, db, gate, relay, assets, uploads)
+        register_resumable(app, gate, resumable, requests_feature.destination)
+        register_requests(app, requests_feature)
         register_tokens(app, db, relay)
         # Owned by the bootstrap rather than app.tasks: it never ends on its own (the
         # TestClient drains app.tasks without signalling shutdown), so the teardown

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from stario.http.config import RequestPolicy
 from stario.testing import TestClient
+from tests.clients import ClientSetupError, TusJs, ensure_tus_js_client
 
 from app.accounts.passwords import hash_password
 from app.accounts.store import Account, create_account, create_token
@@ -236,3 +237,17 @@ def start_server(
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
     yield from start_server(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tus_js() -> TusJs:
+    """The real tus-js-client under Node; the first run installs it from the npm registry
+    into tests/.cache/node. No Node, no npm or no registry is a test error, not a skip:
+    the resumable-upload brief demands real clients and CI has all three."""
+    try:
+        client_dir = ensure_tus_js_client()
+    except ClientSetupError as exc:
+        problem = str(exc)
+    else:
+        return TusJs(client_dir)
+    pytest.fail(problem, pytrace=False)

@@ -223,11 +223,12 @@ async def test_a_reconnect_repaints_only_what_changed(client):
     assert changed[0]["id"] != version
 
 
-async def test_stario_answers_a_control_character_in_the_path_itself(client, config):
-    """Documented in the README as one of Stario's own answers: it refuses the target
-    before routing, so Stowage cannot make it JSON. The name can come by ?name=."""
+async def test_a_name_with_a_control_character_comes_by_the_query(client, config):
+    """Stario refuses such a path before routing (the real server's answer, in JSON,
+    is in tests/test_early_answers.py; this TestClient drives Stario's bare protocol
+    and sees its plain text). The name can come by ?name=."""
     r = await client.put("/uploads/a%0Db.txt", content=b"x")
-    assert r.status_code == 400 and r.text == "Invalid HTTP request"
+    assert r.status_code == 400
     assert stored_blobs(config) == []
     r = await client.put("/uploads?name=a%0Db.txt", content=b"x")
     assert r.status_code == 201 and r.json()["files"][0]["name"] == "a b.txt"

@@ -15,7 +15,7 @@ from email.utils import format_datetime
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from app.common.http import content_disposition
@@ -296,8 +296,9 @@ async def test_fuzzed_ranges_and_preconditions_answer_correctly(
 @given(range_values | st.none(), st.integers(0, 5000))
 def test_parse_range_stays_inside_the_file(value, size):
     got = parse_range(value, size)
-    assume(got is not None)
-    if got is UNSATISFIABLE:
+    # Most random values are not ranges at all (None: the whole file), which is
+    # fine; filtering them out with assume() tripped Hypothesis's health check.
+    if got is None or got is UNSATISFIABLE:
         return
     assert isinstance(got, ByteRange)
     assert 0 <= got.start <= got.end < size

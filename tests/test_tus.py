@@ -266,3 +266,62 @@ async def test_creation_needs_a_length(client, header):
     if header != "none":
         headers["upload-length"] = "x"
     assert (await client.post("/tus/", headers=headers)).status_code == 400
+
+
+async def test_an_empty_file_is_complete_at_creation(client):
+    answer = await client.post(
+        "/tus/", headers={**TUS, "upload-length": "0", "upload-metadata": metadata(name="e")}
+    )
+    assert answer.status_code == 201
+    assert answer.headers.get("stowage-file-id")
+    assert [(f["name"], f["size"]) for f in await listed(client)] == [("e", 0)]
+
+
+async def test_refusals_before_the_handler_carry_the_tus_version(config: Config, owner):
+    async with app_client(config) as anonymous:
+        answer = await anonymous.request("HEAD", "/tus/" + "a" * 32, headers=TUS)
+        assert answer.status_code == 401
+        assert answer.headers.get("tus-resumable") == "1.0.0"
+
+
+async def test_every_page_shows_an_unfinished_upload_as_paused(client):
+    url = await create(client, 1000, name="half.bin")
+    await patch(client, url, 0, b"x" * 400)
+    page = (await client.get("/")).text
+    assert "Paused" in page and "half.bin" in page and "400 bytes of 1000 bytes (40%)" in page
+    await patch(client, url, 400, b"x" * 600)
+    page = (await client.get("/")).text
+    assert "Paused" not in page
+
+
+async def _file_request(client, **fields) -> str:
+    """A file request's link path (/r/TOKEN) made by the signed-in owner."""
+    answer = await client.post("/api/requests", json={"label": "Send me", **fields})
+    assert answer.status_code == 201, answer.text
+    return "/r/" + answer.json()["request"]["url"].rstrip("/").rsplit("/r/", 1)[1]
+
+
+async def test_resumable_upload_through_a_file_request(config: Config, client):
+    link = await _file_request(client, max_files=1)
+    async with app_client(config) as stranger:  # no account: the link is the credential
+        answer = await stranger.post(
+            f"{link}/tus/", headers={**TUS, "upload-length": "6",
+                                     "upload-metadata": metadata(filename="sent.txt")}
+        )  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        url = answer.headers.get("location")
+        assert url.startswith(f"{link}/tus/")
+        assert (await patch(stranger, url, 0, b"abc")).status_code == 204
+        # The owner's own /tus/ does not know it, nor does another link.
+        assert (await client.request("HEAD", "/tus/" + url.rsplit("/", 1)[1],
+                                     headers=TUS)).status_code == 404  # fmt: skip
+        other = await _file_request(client)
+        other_url = f"{other}/tus/{url.rsplit('/', 1)[1]}"
+        assert (await stranger.request("HEAD", other_url, headers=TUS)).status_code == 404
+        done = await patch(stranger, url, 3, b"def")
+        assert done.status_code == 204, done.text
+        files = await listed(client)
+        assert [(f["name"], f["size"]) for f in files] == [("sent.txt", 6)]
+        # The request is full now: a new upload through it is refused at creation.
+        full = await stranger.post(f"{link}/tus/", headers={**TUS, "upload-length": "6"})
+        assert full.status_code == 410

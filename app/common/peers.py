@@ -3,7 +3,7 @@
 rate at which a request arrives before its handler starts.
 
 Stario lets a server choose its connection protocol (`Server(make_protocol=)`).
-Ours is Stario's own plus three steps:
+Ours is Stario's own plus five steps:
 
 - When a connection opens it creates the connection's disconnect future itself
   (Stario would create the same future lazily on first use) and files the peer
@@ -18,25 +18,38 @@ Ours is Stario's own plus three steps:
   every few seconds would hold the connection forever. Such a connection gets a
   fixed 408 and is closed. Once a handler runs, the body is the handler's to
   judge (app/ingest/rate.py).
+- A request line for `/tus/` or `/uploads/` (nothing after the slash; also
+  through a file request's `/r/TOKEN/`) reaches its route: Stario would answer it
+  with its own 308 to the path without the slash, and tus clients under Node
+  (tus-js-client) do not follow a redirect from tus's creation URL, nor does
+  `curl -T -` without `-L`. See `_unslash`.
+- Stario is handed a transport that turns the plain-text answers it writes itself,
+  before any route runs (413 over the body cap, 400 for a path it will not route,
+  308 for a trailing slash, ...), into JSON in words (app/common/early_answers.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from stario import Context
+from stario import Context, Handler, Writer
 from stario.http.config import CompressionConfig, RequestPolicy
 from stario.json import dumps
 from stario_cython.protocol import Connections, HttpProtocol
 
+from app.common.early_answers import AnswersInJson, EarlyAnswers
 from app.ingest.rate import RateFloor, RateWindow
 
 # TestClient's connections have no socket.
 UNKNOWN_ADDRESS = "unknown"
 
 _addresses: dict[asyncio.Future[None], str] = {}
+_protocols: dict[asyncio.Future[None], PeerAwareProtocol] = {}
+# Set in a request's state once its body has been read to the end.
+BODY_READ = "stowage.body_read"
 
 
 def _fixed_response(status: str, message: str, *extra: str) -> bytes:
@@ -69,11 +82,37 @@ class ConnectionLimits:
         )
 
 
+# Request lines whose target Stario 5.1.1 would redirect (its path canonicalisation
+# strips a trailing slash with a 308, before routing): tus's creation URLs and the
+# unnamed PUT, for an account and through a file request's link.
+_SLASHED = re.compile(rb"[A-Z]{3,7} (?:/r/[A-Za-z0-9_-]{32})?/(?:tus|uploads)/ ")
+_LONGEST_SLASHED = len("OPTIONS /r/") + 32 + len("/uploads/ ")
+
+
+def _unslash(view: memoryview, nbytes: int) -> None:
+    """Turn `METHOD /tus/ HTTP/1.1` at the start of `view` into `METHOD /tus? HTTP/1.1`:
+    the same path with an empty query, the same length, so nothing else moves.
+    Called only on bytes that start a request (see `PeerAwareProtocol.get_buffer`)."""
+    found = _SLASHED.match(bytes(view[: min(nbytes, _LONGEST_SLASHED)]))
+    if found is not None:
+        view[found.end() - 2] = ord("?")
+
+
 class PeerAwareProtocol(HttpProtocol):
     limits: ConnectionLimits
+    answers: EarlyAnswers
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
+        # Stario keeps (and writes to) what it is handed here; our own checks below
+        # read the real transport.
+        super().connection_made(
+            cast(asyncio.BaseTransport, AnswersInJson(transport, self, self.answers))
+        )
+        # True while the next bytes to arrive must start a request: at the start, and
+        # after a handler ended with its whole request read (`request_boundaries`). A
+        # read that comes before that is known is left alone: the worst is Stario's 308.
+        self._at_request_start = True
+        self._fresh: memoryview | None = None
         self._address: str | None = None
         self._task_seen: asyncio.Task[Any] | None = None
         self._arriving: RateWindow | None = None
@@ -96,11 +135,26 @@ class PeerAwareProtocol(HttpProtocol):
             self.disconnect = self.loop.create_future()
             self._peer_key = self.disconnect
             _addresses[self.disconnect] = address
+            _protocols[self.disconnect] = self
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = super().get_buffer(sizehint)
+        self._fresh = view if self._at_request_start else None
+        return view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        fresh = self._fresh
+        if fresh is not None:
+            self._fresh = None
+            _unslash(fresh, nbytes)
+        self._at_request_start = False
+        super().buffer_updated(nbytes)
 
     def connection_lost(self, exc: Exception | None) -> None:
         key = getattr(self, "_peer_key", None)
         if key is not None:
             _addresses.pop(key, None)
+            _protocols.pop(key, None)
         address = getattr(self, "_address", None)
         if address is not None:
             self._address = None
@@ -157,7 +211,8 @@ class RateFloorProtocol(PeerAwareProtocol):
 def protocol_maker(limits: ConnectionLimits):
     """Stario's own protocol factory (stario.http.server, 5.1.1), with our subclass."""
     base = RateFloorProtocol if limits.floor.rate > 0 else PeerAwareProtocol
-    protocol_class = type(base.__name__, (base,), {"limits": limits})
+    # Made on the first connection (the request policy arrives with it), then reused.
+    made: dict[EarlyAnswers, type[PeerAwareProtocol]] = {}
 
     def make_protocol(
         loop: asyncio.AbstractEventLoop,
@@ -168,6 +223,13 @@ def protocol_maker(limits: ConnectionLimits):
         connections: Connections,
         requests: RequestPolicy,
     ) -> asyncio.Protocol:
+        answers = EarlyAnswers(
+            requests.max_body_bytes, requests.max_header_bytes, requests.body_timeout
+        )
+        protocol_class = made.get(answers)
+        if protocol_class is None:
+            protocol_class = type(base.__name__, (base,), {"limits": limits, "answers": answers})
+            made[answers] = protocol_class
         return protocol_class(
             loop,
             app,
@@ -185,6 +247,27 @@ def protocol_maker(limits: ConnectionLimits):
         )
 
     return make_protocol
+
+
+def _carries_body(c: Context) -> bool:
+    headers = c.req.headers
+    return headers.get("content-length") not in (None, "0") or "transfer-encoding" in headers
+
+
+def request_boundaries(inner: Handler) -> Handler:
+    """Middleware: once a request is answered and nothing of it is left unread (it had
+    no body, or its handler read the body to the end and said so in `BODY_READ`), the
+    connection's next bytes start a request, so a slashed target can be routed
+    (`_unslash`). Ended right after the handler, before anything else can run."""
+
+    async def marking(c: Context, w: Writer) -> None:
+        await inner(c, w)
+        if c.state.get(BODY_READ) or not _carries_body(c):
+            protocol = _protocols.get(c.disconnect)
+            if protocol is not None and not w.closing:
+                protocol._at_request_start = True
+
+    return marking
 
 
 def peer_address(c: Context) -> str:

@@ -39,6 +39,8 @@ class Transfer:
     owner: str
     received: int = 0
     started: float = field(default_factory=time.monotonic)
+    # Bytes already there when this request began (a resumable upload's offset).
+    resumed_from: int = 0
     _registry: Progress | None = field(default=None, repr=False)
 
     def add(self, name: str, count: int) -> None:
@@ -50,7 +52,18 @@ class Transfer:
 
     def bytes_per_second(self) -> float:
         elapsed = time.monotonic() - self.started
-        return self.received / elapsed if elapsed > 0 else 0.0
+        return (self.received - self.resumed_from) / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    """A resumable upload waiting for its client to send more (app/resumable)."""
+
+    key: str
+    label: str
+    received: int
+    expected: int | None
+    owner: str
 
 
 class Progress:
@@ -60,6 +73,21 @@ class Progress:
         self._transfers: dict[int, Transfer] = {}
         self._ids = itertools.count(1)
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._paused: dict[str, Paused] = {}
+
+    def pause(self, key: str, label: str, received: int, expected: int | None, owner: str) -> None:
+        """Show an unfinished resumable upload as paused until `resume(key)`."""
+        self._paused[key] = Paused(key, label, received, expected, owner)
+        self.changed(owner)
+
+    def resume(self, key: str) -> None:
+        """The upload receives bytes again, or is finished or gone: not paused."""
+        paused = self._paused.pop(key, None)
+        if paused is not None:
+            self.changed(paused.owner)
+
+    def list_paused(self, owner: str) -> list[Paused]:
+        return [p for p in self._paused.values() if p.owner == owner]
 
     @contextmanager
     def track(self, label: str, expected: int | None, owner: str) -> Iterator[Transfer]:

@@ -66,6 +66,10 @@ from app.storage.partials import UPLOAD_ID, PartialFiles
 
 # tus names these; the IETF draft's digest fields map onto the same ones.
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
+# A long append records a durable offset this often, so a crash (or kill -9) in the
+# middle of one loses at most this much; not when the append carries a checksum,
+# whose bytes count only once all of them are checked.
+CHECKPOINT_BYTES = 64 * 1024 * 1024
 # How often expired uploads are looked for while the server runs.
 EXPIRE_EVERY_SECONDS = 60.0
 
@@ -196,7 +200,8 @@ class ResumableUploads:
         shown = display_name(name)
         if length is not None and length > to.max_file_bytes:
             raise too_large(shown, to.max_file_bytes)
-        if not partial and to.claim_files is not None:
+        if not partial and length != 0 and to.claim_files is not None:
+            # Refused early when the file request is full; claimed again at the end.
             to.claim_files(1)
         try:
             self.uploads.store.check_room(length or 0, reuse_for=0.25)
@@ -232,6 +237,13 @@ class ResumableUploads:
             except BaseException:
                 await self.partials.remove([state.id])
                 raise
+        if not partial and length != 0:
+            self.uploads.progress.pause(state.id, state.name, 0, length, to.owner)
+        if length == 0 and not partial:
+            # Nothing will ever be appended: an empty file is complete at once.
+            async with self._hold(state.id) as slot:
+                row = await self._finish(state, to, slot)
+            return replace(state, file_id=row.id)
         return state
 
     # ---- lookup --------------------------------------------------------------
@@ -343,14 +355,15 @@ class ResumableUploads:
         kept = running.copy() if running is not None and checksum is not None else None
         own = hashlib.new(checksum.algorithm) if checksum is not None else None
         writer = self.partials.appender(state.id, offset, _Both(running, own))
-        received = 0
+        received = checkpointed = 0
         stopped: IngestError | None = None
         refused = False
         me = asyncio.current_task()
         progress = self.uploads.progress
         quota = self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited)
+        progress.resume(state.id)
         with quota, progress.track(state.name, state.length, to.owner) as transfer:
-            transfer.received = offset
+            transfer.received = transfer.resumed_from = offset
             slot.reading = True
             try:
                 async for chunk in self.uploads.body(c):
@@ -364,6 +377,15 @@ class ResumableUploads:
                             raise over_quota(state.name, exc) from None
                     with storage_errors():
                         await writer.write(chunk)
+                        if checksum is None and received - checkpointed >= CHECKPOINT_BYTES:
+                            checkpointed = await writer.checkpoint()
+                            await record_offset(
+                                self.db,
+                                state.id,
+                                offset=offset + checkpointed,
+                                length=state.length,
+                                expires_at=self.clock() + self.expiry,
+                            )
                     transfer.add(state.name, len(chunk))
                 if c.disconnected or (declared is not None and received != declared):
                     stopped = IngestError(400, f"{state.name} was cut off: the client went away")
@@ -382,7 +404,7 @@ class ResumableUploads:
                 with storage_errors():
                     written = await writer.flush()
             except IngestError as exc:
-                stopped, refused, written = exc, True, 0
+                stopped, refused, written = exc, True, checkpointed
             if checksum is not None and own is not None and not refused:
                 if stopped is not None:
                     # A checksum covers the whole append: a part of one cannot be trusted.
@@ -390,8 +412,10 @@ class ResumableUploads:
                 elif own.digest() != checksum.digest:
                     stopped, refused = ChecksumMismatch(checksum.algorithm), True
             if refused:
-                await self.partials.truncate(state.id, offset)
-                written = 0
+                # Nothing of a refused append is kept but what a checkpoint already
+                # recorded (valid bytes, and the catalog says so).
+                await self.partials.truncate(state.id, offset + checkpointed)
+                written = checkpointed
                 running = kept
             new_offset = offset + written
             length = state.length
@@ -411,6 +435,8 @@ class ResumableUploads:
             state = replace(state, offset=new_offset, length=length, reserved=length or new_offset)
             if running is not None:
                 slot.digest, slot.digest_at = running, new_offset
+        if not state.complete or state.partial:
+            progress.pause(state.id, state.name, state.offset, state.length, to.owner)
         if stopped is not None and refused:
             raise stopped
         if state.complete and not state.partial:
@@ -447,6 +473,13 @@ class ResumableUploads:
             sha256 = (await self.partials.sha256(state.id, state.length)).hexdigest()
         head = await self.partials.read_head(state.id, SNIFF_BYTES) if state.length else b""
         self._drop_slot(state.id)
+        if to.claim_files is not None:
+            # Through a file request: it must still be open and have room for a file.
+            try:
+                to.claim_files(1)
+            except IngestError:
+                await self.cancel(state)
+                raise
         if not to.unlimited:
             used, quota = self.uploads.quotas.usage(to.owner)
             held = self.uploads.quotas.held_by_resumable(to.owner)
@@ -502,8 +535,6 @@ class ResumableUploads:
         shown = display_name(name)
         if length > to.max_file_bytes:
             raise too_large(shown, to.max_file_bytes)
-        if to.claim_files is not None:
-            to.claim_files(1)
         now = self.clock()
         state = UploadState(
             id=new_upload_id(), owner=to.owner, request_id=to.request_id, name=shown,
@@ -549,6 +580,8 @@ class ResumableUploads:
             await self.cancel(state)
 
     def _drop_slot(self, upload_id: str) -> None:
+        """The upload is finished or gone: nothing of it stays in memory."""
+        self.uploads.progress.resume(upload_id)
         slot = self._slots.get(upload_id)
         if slot is not None:
             slot.digest, slot.digest_at = None, -1
@@ -591,6 +624,10 @@ class ResumableUploads:
         finished = 0
         for state in unfinished:
             if self.partials.exists(state.id):
+                if not state.partial:
+                    self.uploads.progress.pause(
+                        state.id, state.name, state.offset, state.length, state.owner
+                    )
                 continue
             blob = self.uploads.store.path_of(state.blob_id)
             if state.complete and blob.exists():

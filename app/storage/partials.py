@@ -45,6 +45,31 @@ class AppendWriter(BlobWriter):
             self._fd = fd
         return self._fd
 
+    async def checkpoint(self) -> int:
+        """Make what has arrived so far durable mid-append (the file stays open);
+        returns the bytes now durable from `start`."""
+        tail, self._batch, self._batch_bytes = self._batch, [], 0
+        previous, self._work = self._work, []
+
+        def sync() -> None:
+            for pending in previous:
+                pending.result()
+            if self._digest is not None and tail:
+                for chunk in tail:
+                    self._digest.update(chunk)
+            self._write_batch(tail)
+            os.fdatasync(self._open())
+
+        syncing = asyncio.wrap_future(self.store.executor.submit(sync))
+        try:
+            await asyncio.shield(syncing)
+        except asyncio.CancelledError:
+            await asyncio.wait({syncing})
+            raise
+        except OSError as exc:
+            raise _translate(exc) from exc
+        return self.size
+
     async def flush(self) -> int:
         """Write what is buffered, fsync, close; returns the bytes now durable from
         `start`. Runs to its end even when the caller is cancelled."""

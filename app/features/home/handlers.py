@@ -4,7 +4,6 @@ from contextlib import aclosing
 
 from stario import App, Context, Relay, Writer
 from stario.datastar import SSE
-from stario.markup import HtmlElement
 from stario.relay import RelaySubscription
 
 from app.access.gate import Gate, principal
@@ -22,7 +21,6 @@ from app.features.home.views import (
     PaintedList,
     Usage,
     paint_list,
-    paused_uploads,
     progress_part,
     render,
 )
@@ -34,7 +32,6 @@ from app.features.tokens.data import tokens_changed
 from app.features.tokens.views import tokens_part
 from app.ingest.progress import Progress, progress_changed
 from app.requests.store import list_requests
-from app.resumable.store import unfinished_of
 from app.shares.store import list_shares
 
 MAX_PAGE = 10**9
@@ -59,12 +56,6 @@ async def load_listing(db: Database, owner: str, page: int) -> Listing:
     return Listing(rows, total, page, pages)
 
 
-async def paint_progress(db: Database, progress: Progress, owner: str) -> HtmlElement:
-    """`#progress`: uploads receiving bytes now, and resumable ones waiting (paused)."""
-    transfers = progress.list_transfers(owner)
-    return progress_part(transfers, paused_uploads(await unfinished_of(db, owner), transfers))
-
-
 def load_usage(quotas: QuotaLedger, owner: str) -> Usage:
     used, quota = quotas.usage(owner)
     return Usage(used, quota)
@@ -82,8 +73,6 @@ def show_home(
         who = principal(c)
         owner = who.account_id
         listing = await load_listing(db, owner, _page_number(c))
-        transfers = progress.list_transfers(owner)
-        paused = paused_uploads(await unfinished_of(db, owner), transfers)
         nonce = new_nonce()
         w.headers.set("content-security-policy", content_security_policy(nonce))
         w.html(
@@ -92,14 +81,14 @@ def show_home(
                 assets,
                 who.account,
                 listing,
-                transfers,
-                paused,
+                progress.list_transfers(owner),
                 load_usage(quotas, owner),
                 await list_tokens(db, owner),
                 await list_shares(db, owner),
                 await list_requests(db, owner),
                 now=gate.clock(),
                 nonce=nonce,
+                paused=progress.list_paused(owner),
             )
         )
 
@@ -149,7 +138,9 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
             # The id is sent even when nothing else is, so the next reconnect says
             # what this browser shows.
             sse.patch_signals({"_offline": False}, event_id=painted.version)
-            sse.patch_elements(await paint_progress(db, progress, owner))
+            sse.patch_elements(
+                progress_part(progress.list_transfers(owner), progress.list_paused(owner))
+            )
             if painted.version != shown:
                 send(painted)
             shown = painted.version
@@ -164,8 +155,6 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
                         if subject is None:
                             pass  # the keep-alive comment is already written
                         elif subject == files_subject:
-                            # A finished resumable upload stops being "paused" here.
-                            sse.patch_elements(await paint_progress(db, progress, owner))
                             painted = await paint()
                             if painted.version != shown:
                                 send(painted)
@@ -181,7 +170,11 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
                         elif subject == tokens_subject:
                             sse.patch_elements(tokens_part(await list_tokens(db, owner)))
                         else:
-                            sse.patch_elements(await paint_progress(db, progress, owner))
+                            sse.patch_elements(
+                                progress_part(
+                                    progress.list_transfers(owner), progress.list_paused(owner)
+                                )
+                            )
                         await w.drain()
 
     return handler

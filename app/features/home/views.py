@@ -6,7 +6,6 @@ upload's reply, its error text), so a repaint must never touch it.
 """
 
 import hashlib
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from app.features.files.urls import FILE
 from app.features.home.urls import HOME, HOME_LIVE
 from app.features.requests.views import SIGNALS as REQUEST_SIGNALS
 from app.features.requests.views import requests_panel
+from app.features.resumable.urls import CREATE as TUS_CREATE
 from app.features.shares.views import OPEN_FORM as OPEN_SHARE_FORM
 from app.features.shares.views import SIGNALS as SHARE_SIGNALS
 from app.features.shares.views import share_button, shares_panel
@@ -36,14 +36,11 @@ from app.features.uploads.views import (
     upload_section,
 )
 from app.ingest.pipeline import human_bytes
-from app.ingest.progress import Transfer
+from app.ingest.progress import Paused, Transfer
 from app.requests.store import FileRequest
-from app.resumable.store import UploadState
 from app.shares.store import ShareListing
 
 PAGE_SIZE = 50
-# The tus creation URL the page's resumable uploads go to (app/features/resumable).
-TUS_ENDPOINT = "/tus/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,26 +201,9 @@ def _pager(listing: Listing) -> HtmlElement:
     )
 
 
-def paused_uploads(unfinished: list[UploadState], transfers: list[Transfer]) -> list[UploadState]:
-    """The account's unfinished resumable uploads that are not receiving bytes now.
-    A transfer carries a name and a length, not an upload id: each one receiving
-    accounts for one unfinished upload of that name and length. One with all its
-    bytes is being stored (its row comes with the list's next repaint), not paused."""
-    receiving = Counter((t.label, t.expected) for t in transfers)
-    paused = []
-    for state in unfinished:
-        if state.complete:
-            continue
-        if receiving[(state.name, state.length)] > 0:
-            receiving[(state.name, state.length)] -= 1
-        else:
-            paused.append(state)
-    return paused
-
-
-def progress_part(transfers: list[Transfer], paused: Sequence[UploadState] = ()) -> HtmlElement:
+def progress_part(transfers: list[Transfer], paused: Sequence[Paused] = ()) -> HtmlElement:
     """`#progress`: every upload the server is receiving, from any tab or client, and
-    the resumable ones waiting for their next bytes ("Paused")."""
+    the resumable ones waiting for their client to go on."""
     items = []
     for t in transfers:
         rate = f"{human_bytes(int(t.bytes_per_second()))}/s"
@@ -245,26 +225,24 @@ def progress_part(transfers: list[Transfer], paused: Sequence[UploadState] = ())
                 h.Span({"class": "transfer-meta"}, f"{amount} · {rate}"),
             )
         )
-    for state in paused:
-        bar_id = f"paused-{state.id[:12]}"
-        if state.length:
-            percent = min(100, state.offset * 100 // state.length)
-            amount = f"{human_bytes(state.offset)} of {human_bytes(state.length)} ({percent}%)"
-            bar = h.Progress(
-                {"id": bar_id, "max": state.length, "value": min(state.offset, state.length)},
-                f"{percent}%",
-            )
+    for p in paused:
+        bar_id = f"paused-{p.key}"
+        if p.expected:
+            percent = min(100, p.received * 100 // p.expected)
+            amount = f"{human_bytes(p.received)} of {human_bytes(p.expected)} ({percent}%)"
+            bar = h.Progress({"id": bar_id, "max": p.expected, "value": p.received}, f"{percent}%")
         else:
-            amount = f"{human_bytes(state.offset)} so far"
+            amount = f"{human_bytes(p.received)} so far"
             bar = h.Progress({"id": bar_id, "max": 1, "value": 0})
         items.append(
             h.Li(
                 {"class": "transfer paused"},
-                h.Label({"for": bar_id}, "Paused ", h.Strong(state.name)),
+                h.Label({"for": bar_id}, "Paused ", h.Strong(p.label)),
                 bar,
-                h.Span({"class": "transfer-meta"}, f"{amount} · waiting for the rest"),
+                h.Span({"class": "transfer-meta"}, f"{amount} · paused: resumes when its"
+                       " client sends again"),
             )
-        )
+        )  # fmt: skip
     return h.Ul({"id": "progress", "aria-label": "Uploads being received"}, *items)
 
 
@@ -300,7 +278,6 @@ def render(
     account: Account,
     listing: Listing,
     transfers: list[Transfer],
-    paused: list[UploadState],
     usage: Usage,
     tokens: list[TokenInfo],
     shares: list[ShareListing],
@@ -308,6 +285,7 @@ def render(
     *,
     now: float,
     nonce: str,
+    paused: Sequence[Paused] = (),
 ) -> HtmlElement:
     return page(
         assets,
@@ -363,7 +341,7 @@ def render(
                     " the same file again. From a terminal, with an API token (see below): ",
                     h.Code(f"curl -u :TOKEN -T FILE {config.public_url}{UPLOADS.href()}/"),
                 ),
-                resumable=Resumable(TUS_ENDPOINT, account.id),
+                resumable=Resumable(TUS_CREATE.href(), account.id),
             ),
             h.Section(
                 {"id": "library", "aria-labelledby": "files-title"},

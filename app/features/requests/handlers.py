@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from stario import App, Context, Relay, Writer
@@ -97,6 +97,10 @@ class Requests:
 
     def now(self) -> float:
         return self.gate.clock()
+
+    def destination(self, c: Context) -> AbstractContextManager[Destination]:
+        """Where an upload through the link on `c` goes (`destination_through`)."""
+        return destination_through(self, c)
 
 
 # The owner's API -------------------------------------------------------------------------
@@ -285,38 +289,46 @@ def _claims(requests: Requests, request: FileRequest) -> Iterator[Callable[[int]
                 del requests.claimed[request.id]
 
 
+@contextmanager
+def destination_through(requests: Requests, c: Context) -> Iterator[Destination]:
+    """Where an upload through the request on `c` goes: its owner's space, under its
+    limits; IngestError (404, 410) when the link leads nowhere. Files claimed through
+    the Destination are held until the block ends."""
+    access = request_access(c)
+    if access is None:
+        raise IngestError(404, "no such request")
+    if isinstance(access, RequestGone):
+        raise IngestError(410, _gone_words(access.reason))
+    request = access.request
+    owner = may_upload_via(access)
+    if owner is None or account_by_id(requests.db, owner) is None:
+        raise IngestError(404, "no such request")
+    cap = requests.config.max_file_bytes
+    if request.max_file_bytes is not None:
+        cap = min(cap, request.max_file_bytes)
+    with _claims(requests, request) as claim:
+        yield Destination(
+            owner, cap, request_id=request.id, claim_files=claim, whose="the recipient's"
+        )
+
+
 def upload_through(requests: Requests, *, method: str, named_in_path: bool = False):
     """POST /r/{token}/uploads, PUT /r/{token}/uploads/{name} and PUT /r/{token}/uploads
     (named by ?name= or Content-Disposition): the code of /uploads, into the request's
     owner's space, under the request's limits."""
 
     async def handler(c: Context, w: Writer) -> None:
-        access = request_access(c)
-        if access is None:
-            refuse_upload(c, w, IngestError(404, "no such request"))
-            return
-        if isinstance(access, RequestGone):
-            refuse_upload(c, w, IngestError(410, _gone_words(access.reason)))
-            return
-        request = access.request
-        owner = may_upload_via(access)
-        if owner is None or account_by_id(requests.db, owner) is None:
-            refuse_upload(c, w, IngestError(404, "no such request"))
-            return
-        cap = requests.config.max_file_bytes
-        if request.max_file_bytes is not None:
-            cap = min(cap, request.max_file_bytes)
-        with _claims(requests, request) as claim:
-            to = Destination(
-                owner, cap, request_id=request.id, claim_files=claim, whose="the recipient's"
-            )
-            uploads = requests.uploads
-            if method == "PUT":
-                name = path_param(c, "name") if named_in_path else named_in_request(c)
-                where = REQUEST_UPLOAD_NAMED.href(_token(c), "NAME")
-                await receive_put(uploads, c, w, to, name, where)
-            else:
-                await receive_post(uploads, c, w, to)
+        try:
+            with destination_through(requests, c) as to:
+                uploads = requests.uploads
+                if method == "PUT":
+                    name = path_param(c, "name") if named_in_path else named_in_request(c)
+                    where = REQUEST_UPLOAD_NAMED.href(_token(c), "NAME")
+                    await receive_put(uploads, c, w, to, name, where)
+                else:
+                    await receive_post(uploads, c, w, to)
+        except IngestError as error:
+            refuse_upload(c, w, error)
 
     return handler
 

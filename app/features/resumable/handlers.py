@@ -4,15 +4,24 @@ any other is tus 1.0 (tus.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 
-from stario import App, Context, Writer
+from stario import App, Context, Handler, Writer
 
 from app.access.gate import Gate
 from app.features.resumable import tus
 from app.features.resumable.urls import (
     CAPABILITIES,
     CREATE,
+    REQUEST_CAPABILITIES,
+    REQUEST_CREATE,
+    REQUEST_UPLOAD_DELETE,
+    REQUEST_UPLOAD_HEAD,
+    REQUEST_UPLOAD_OPTIONS,
+    REQUEST_UPLOAD_OVERRIDE,
+    REQUEST_UPLOAD_PATCH,
     UPLOAD_DELETE,
     UPLOAD_HEAD,
     UPLOAD_OPTIONS,
@@ -20,55 +29,115 @@ from app.features.resumable.urls import (
     UPLOAD_PATCH,
 )
 from app.features.uploads.handlers import Destination
+from app.ingest.pipeline import IngestError
 from app.resumable.uploads import ResumableUploads
 
 type Verb = Callable[[ResumableUploads, Context, Writer, Destination], Awaitable[None]]
+# Where a request's upload goes (an account's own space, or a file request's owner's),
+# held for the request's length.
+type Destinations = Callable[[Context], AbstractContextManager[Destination]]
 
 INTEROP_HEADER = "upload-draft-interop-version"
+TUS_PATH = re.compile(r"(/r/[^/]+)?/tus(/|$)")
 
 
 def is_ietf(c: Context) -> bool:
     return c.req.headers.get(INTEROP_HEADER) is not None
 
 
-def _handler(resumable: ResumableUploads, tus_verb: Verb, ietf_verb: Verb | None = None):
+def tus_version_on_every_answer(inner: Handler) -> Handler:
+    """tus wants `Tus-Resumable` on every answer but OPTIONS, refusals from the host
+    check or the gate included; a handler's own value replaces this one."""
+
+    async def tagging(c: Context, w: Writer) -> None:
+        path = c.req.path
+        if TUS_PATH.match(path) and c.req.method != "OPTIONS":
+            if not is_ietf(c):
+                w.headers.set("tus-resumable", tus.VERSION)
+        await inner(c, w)
+
+    return tagging
+
+
+def account_destination(resumable: ResumableUploads) -> Destinations:
+    def of(c: Context) -> AbstractContextManager[Destination]:
+        return nullcontext(Destination.of_account(resumable.uploads, c))
+
+    return of
+
+
+def _handler(
+    resumable: ResumableUploads,
+    destination: Destinations,
+    tus_verb: Verb,
+    ietf_verb: Verb | None = None,
+):
     async def handler(c: Context, w: Writer) -> None:
-        to = Destination.of_account(resumable.uploads, c)
         verb = ietf_verb if ietf_verb is not None and is_ietf(c) else tus_verb
-        await verb(resumable, c, w, to)
+        try:
+            with destination(c) as to:
+                await verb(resumable, c, w, to)
+        except IngestError as error:
+            # The destination itself refused (a file request closed or unknown).
+            if w.started:
+                raise
+            tus.refuse(c, w, error)
 
     return handler
 
 
-def _override(resumable: ResumableUploads):
+def _override(resumable: ResumableUploads, destination: Destinations):
     """POST with `X-HTTP-Method-Override: PATCH|HEAD|DELETE` is that method."""
     verbs: dict[str, Verb] = {"PATCH": tus.patch, "HEAD": tus.head, "DELETE": tus.delete}
+    handlers = {method: _handler(resumable, destination, verb) for method, verb in verbs.items()}
 
     async def handler(c: Context, w: Writer) -> None:
         method = (c.req.headers.get("x-http-method-override") or "").strip().upper()
-        verb = verbs.get(method)
-        if verb is None:
+        chosen = handlers.get(method)
+        if chosen is None:
             w.headers.set("allow", "HEAD, PATCH, DELETE, OPTIONS")
             w.headers.set("tus-resumable", tus.VERSION)
             w.json({"error": "POST here needs X-HTTP-Method-Override: PATCH, HEAD or DELETE"},
                    405)  # fmt: skip
             return
-        await verb(resumable, c, w, Destination.of_account(resumable.uploads, c))
+        await chosen(c, w)
 
     return handler
 
 
-def register_resumable(app: App, gate: Gate, resumable: ResumableUploads) -> None:
+def register_resumable(
+    app: App, gate: Gate, resumable: ResumableUploads, through_request: Destinations
+) -> None:
+    """tus (and the IETF draft) at /tus/ for accounts, and at /r/TOKEN/tus/ into a file
+    request's owner's space under its limits (`through_request`)."""
+
     async def options(c: Context, w: Writer) -> None:
         tus.capabilities(resumable, w)
 
     # What the server can do is no secret; everything else is the account's.
     gate.public(CAPABILITIES, UPLOAD_OPTIONS)
-    app.add(CAPABILITIES, options)
-    app.add(UPLOAD_OPTIONS, options)
+    gate.requests(
+        REQUEST_CAPABILITIES,
+        REQUEST_CREATE,
+        REQUEST_UPLOAD_HEAD,
+        REQUEST_UPLOAD_PATCH,
+        REQUEST_UPLOAD_DELETE,
+        REQUEST_UPLOAD_OPTIONS,
+        REQUEST_UPLOAD_OVERRIDE,
+    )
     tracked = resumable.uploads.tracked
-    app.add(CREATE, tracked(_handler(resumable, tus.create)))
-    app.add(UPLOAD_HEAD, _handler(resumable, tus.head))
-    app.add(UPLOAD_PATCH, tracked(_handler(resumable, tus.patch)))
-    app.add(UPLOAD_DELETE, _handler(resumable, tus.delete))
-    app.add(UPLOAD_OVERRIDE, tracked(_override(resumable)))
+    for routes, destination in (
+        ((CAPABILITIES, CREATE, UPLOAD_HEAD, UPLOAD_PATCH, UPLOAD_DELETE, UPLOAD_OPTIONS,
+          UPLOAD_OVERRIDE), account_destination(resumable)),
+        ((REQUEST_CAPABILITIES, REQUEST_CREATE, REQUEST_UPLOAD_HEAD, REQUEST_UPLOAD_PATCH,
+          REQUEST_UPLOAD_DELETE, REQUEST_UPLOAD_OPTIONS, REQUEST_UPLOAD_OVERRIDE),
+         through_request),
+    ):  # fmt: skip
+        capabilities, create, head, patch, delete, upload_options, override = routes
+        app.add(capabilities, options)
+        app.add(upload_options, options)
+        app.add(create, tracked(_handler(resumable, destination, tus.create)))
+        app.add(head, _handler(resumable, destination, tus.head))
+        app.add(patch, tracked(_handler(resumable, destination, tus.patch)))
+        app.add(delete, _handler(resumable, destination, tus.delete))
+        app.add(override, tracked(_override(resumable, destination)))

@@ -14,7 +14,6 @@ from stario import Context, Writer
 from app.common.http import json_error, path_param
 from app.config import MAX_FILE_BYTES
 from app.features.files.urls import FILE
-from app.features.resumable.urls import upload_href
 from app.features.uploads.handlers import Destination
 from app.ingest.pipeline import IngestError
 from app.resumable.store import UploadState
@@ -68,11 +67,18 @@ def parse_metadata(value: str | None) -> dict[str, str]:
     return found
 
 
+def created_at(c: Context, upload_id: str) -> str:
+    """The new upload's URL beside the creation URL it was made at (`/tus/ID`, or
+    `/r/TOKEN/tus/ID` through a file request); relative, so https behind a proxy
+    never turns into http."""
+    return f"{c.req.path.rstrip('/')}/{upload_id}"
+
+
 def _expires(moment: float) -> str:
     return formatdate(moment, usegmt=True)
 
 
-def _refuse(c: Context, w: Writer, error: IngestError, state: UploadState | None = None) -> None:
+def refuse(c: Context, w: Writer, error: IngestError, state: UploadState | None = None) -> None:
     w.headers.set("tus-resumable", VERSION)
     if isinstance(error, OffsetMismatch):
         w.headers.set("upload-offset", str(error.expected))
@@ -154,9 +160,9 @@ async def create(resumable: ResumableUploads, c: Context, w: Writer, to: Destina
             partial=concat == "partial",
         )
     except IngestError as error:
-        _refuse(c, w, error)
+        refuse(c, w, error)
         return
-    w.headers.set("location", upload_href(state.id))
+    w.headers.set("location", created_at(c, state.id))
     if not with_body:
         _state_headers(w, state)
         w.empty(201)
@@ -165,7 +171,7 @@ async def create(resumable: ResumableUploads, c: Context, w: Writer, to: Destina
     try:
         done = await resumable.append(c, state, to, offset=0, checksum=checksum)
     except IngestError as error:
-        _refuse(c, w, error, state)
+        refuse(c, w, error, state)
         return
     _answer_append(c, w, done, 201)
 
@@ -203,7 +209,7 @@ async def _concatenate(
     state, _ = await resumable.concatenate(
         to, parts, name=name, declared_mime=mime, metadata=c.req.headers.get("upload-metadata")
     )
-    w.headers.set("location", upload_href(state.id))
+    w.headers.set("location", created_at(c, state.id))
     _state_headers(w, state)
     w.headers.set("upload-concat", concat)
     w.empty(201)
@@ -211,7 +217,7 @@ async def _concatenate(
 
 def _answer_append(c: Context, w: Writer, done: Appended, status: int) -> None:
     if done.stopped is not None:
-        _refuse(c, w, done.stopped, done.state)
+        refuse(c, w, done.stopped, done.state)
         return
     _state_headers(w, done.state)
     w.empty(status)
@@ -223,7 +229,7 @@ async def _found(
     state = await resumable.find(path_param(c, "upload_id"), to)
     if state is None:
         w.headers.set("cache-control", "no-store")
-        _refuse(c, w, IngestError(404, "no such upload (unknown, expired or cancelled)"))
+        refuse(c, w, IngestError(404, "no such upload (unknown, expired or cancelled)"))
     return state
 
 
@@ -236,7 +242,7 @@ async def head(resumable: ResumableUploads, c: Context, w: Writer, to: Destinati
     state = await resumable.current(state)
     w.headers.set("cache-control", "no-store")
     if state is None:
-        _refuse(c, w, IngestError(404, "no such upload (unknown, expired or cancelled)"))
+        refuse(c, w, IngestError(404, "no such upload (unknown, expired or cancelled)"))
         return
     _state_headers(w, state)
     if state.length is None:
@@ -260,7 +266,7 @@ async def patch(resumable: ResumableUploads, c: Context, w: Writer, to: Destinat
         length = _number(c.req.headers.get("upload-length"), "Upload-Length")
         checksum = _checksum(c)
     except IngestError as error:
-        _refuse(c, w, error)
+        refuse(c, w, error)
         return
     state = await _found(resumable, c, w, to)
     if state is None:
@@ -268,7 +274,7 @@ async def patch(resumable: ResumableUploads, c: Context, w: Writer, to: Destinat
     try:
         done = await resumable.append(c, state, to, offset=offset, checksum=checksum, length=length)
     except (OffsetMismatch, ChecksumMismatch, IngestError) as error:
-        _refuse(c, w, error)
+        refuse(c, w, error)
         return
     _answer_append(c, w, done, 204)
 

@@ -11,6 +11,16 @@ UPLOAD_OPTIONS = Route("OPTIONS /tus/{upload_id}")
 UPLOAD_OVERRIDE = Route("POST /tus/{upload_id}")
 
 
+# The same through a file request's link (its token is the credential; see gate.requests).
+REQUEST_CREATE = Route("POST /r/{token}/tus/")
+REQUEST_CAPABILITIES = Route("OPTIONS /r/{token}/tus/")
+REQUEST_UPLOAD_HEAD = Route("HEAD /r/{token}/tus/{upload_id}")
+REQUEST_UPLOAD_PATCH = Route("PATCH /r/{token}/tus/{upload_id}")
+REQUEST_UPLOAD_DELETE = Route("DELETE /r/{token}/tus/{upload_id}")
+REQUEST_UPLOAD_OPTIONS = Route("OPTIONS /r/{token}/tus/{upload_id}")
+REQUEST_UPLOAD_OVERRIDE = Route("POST /r/{token}/tus/{upload_id}")
+
+
 def upload_href(upload_id: str) -> str:
     """Relative, so an https address behind a proxy never turns into http."""
     return f"/tus/{upload_id}"

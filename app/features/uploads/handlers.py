@@ -14,7 +14,9 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.access.gate import principal
 from app.accounts.quotas import QuotaLedger, Reservation
+from app.common.early_answers import one_request_too_large
 from app.common.http import is_datastar, json_error, path_param
+from app.common.peers import BODY_READ
 from app.config import Config
 from app.db import Database, is_disk_full
 from app.features.files.data import (
@@ -66,9 +68,16 @@ class Uploads:
     # Upload handlers running now, so a stop can wait for their clean-up (wind_down).
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def body(self, c: Context) -> AsyncIterator[bytes]:
-        """The request body's chunks, under the minimum upload rate (app/ingest/rate.py)."""
-        return at_least(RateFloor.of(self.config), c.req.stream())
+    async def body(self, c: Context) -> AsyncIterator[bytes]:
+        """The request body's chunks, under the minimum upload rate (app/ingest/rate.py);
+        a body without a length that passes the per-request cap ends in a 413 that says
+        how to send a larger file. A body read to its end is marked so (`BODY_READ`,
+        app/common/peers.py)."""
+        chunks = within_request_cap(c.req.stream(), self.config.max_request_body_bytes)
+        async for chunk in at_least(RateFloor.of(self.config), chunks):
+            yield chunk
+        if not c.disconnected:
+            c.state[BODY_READ] = True
 
     async def wind_down(self, seconds: float = 5.0) -> None:
         """At shutdown, after Stario has waited `--shutdown-timeout` and closed every
@@ -136,6 +145,19 @@ class Uploads:
             self.store.check_room(_content_length(c) or 0, reuse_for=0.25)
         except LowOnSpace as exc:
             raise almost_out_of_space(exc) from None
+
+
+async def within_request_cap(chunks: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
+    """`chunks`, with Stario's 413 for a body past `cap` (one without Content-Length:
+    Stario refuses a declared length itself, see app/common/early_answers.py) told
+    in words, with the way to send a larger file."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except RequestBodyError as exc:
+        if exc.status_code == 413:
+            raise IngestError(413, one_request_too_large(cap)) from exc
+        raise
 
 
 # Bodies that look like uploads but cannot hold a file; refused rather than stored raw.
