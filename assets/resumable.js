@@ -434,7 +434,7 @@ class Upload {
     this.sent = this.file.size;
     this.panel.memory.forget(this.key);
     this.draw();
-    if (fileLocation) {
+    if (fileLocation && this.panel.links) {
       const link = document.createElement('a');
       link.href = fileLocation;
       link.target = '_blank';
@@ -458,6 +458,7 @@ class Panel {
     this.endpoint = root.dataset.tusEndpoint;
     this.appendBytes = Math.max(MIN_APPEND_BYTES, Number(root.dataset.appendBytes) || 64 * 1024 * 1024);
     this.memory = new Memory(root.dataset.account || '');
+    this.links = root.dataset.links !== 'false';
     this.uploads = new Map(); // key -> Upload
     this.active = null;
     for (const [key, entry] of this.memory.unfinished()) this.offerToContinue(key, entry);

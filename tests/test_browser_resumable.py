@@ -348,3 +348,33 @@ def test_a_413_on_an_append_halves_the_append_size(browser, served, tmp_path):
     found = stored(server, path.name)
     assert (found["size"], found["sha256"]) == (12_000_000, digest)
     assert console.errors == [], console.errors
+
+
+def test_a_file_request_page_sends_large_files_resumably_too(browser, served, tmp_path):
+    server, proxy = served
+    with server.http() as http:
+        made = http.post("/api/requests", json={"label": "Raw footage"})
+        assert made.status_code == 201, made.text
+    link = made.json()["request"]["url"]
+    path = tmp_path / "footage.mov"
+    digest = write_random_file(path, 12)
+
+    # A fresh browser, no account: only the link.
+    guest = browser.new_context().new_page()
+    console = Console(guest, expected=CUT)
+    offsets = patch_offsets(guest)
+    guest.goto(proxy.base_url + link)
+    guest.set_input_files("#picker", str(path))
+    wait_for_share(guest, path.name, 0.5)
+    guest.reload()
+    row = upload_row(guest, path.name)
+    expect(row).to_have_attribute("data-state", "unfinished")
+    guest.set_input_files("#picker", str(path))
+    expect(row).to_have_attribute("data-state", "done", timeout=20000)
+    # Choosing it again went on from the server's offset; and nothing links to it.
+    assert offsets[0] == 0 and max(offsets) > 0 and sorted(offsets) == offsets
+    assert offsets.count(0) == 1
+    assert row.locator("a").count() == 0
+    found = stored(server, path.name)
+    assert (found["size"], found["sha256"]) == (12_000_000, digest)
+    assert console.errors == [], console.errors

@@ -22,10 +22,13 @@ RESUMABLE_APPEND_BYTES = 64 * 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class Resumable:
     """Where the page's resumable uploads go: the tus creation URL, and whose uploads
-    they are (the browser remembers unfinished ones per account)."""
+    they are (the browser remembers unfinished ones per account, or per file
+    request). `links`: a stored file's name links to it (not for a file request's
+    uploader, who may not open what it sent)."""
 
     endpoint: str
     account: str
+    links: bool = True
 
 
 def render_results(rows: list[FileRow], *, links: bool = True) -> HtmlElement:
@@ -107,9 +110,11 @@ def _scripts(
     # anything bigger goes as a streamed multipart form. The user never chooses.
     route_picked = (
         "let picked = [...el.files]; el.value = '';"
-        " if (!picked.length) return;" + hand_over + " if ($_sending) {"
+        " if (!picked.length) return;"
+        " if ($_sending) {"
         " $_error = 'Wait for the upload in progress to finish, then try again.'; return }"
         + too_big
+        + hand_over
         + " $_what = picked.length === 1 ? picked[0].name : picked.length + ' files';"
         " const list = new DataTransfer(); picked.forEach(f => list.items.add(f));"
         " const need = picked.reduce((n, f) =>"
@@ -260,6 +265,7 @@ def _resumable_panel(config: Config, resumable: Resumable) -> HtmlElement:
             "data-tus-endpoint": resumable.endpoint,
             "data-account": resumable.account,
             "data-append-bytes": min(RESUMABLE_APPEND_BYTES, config.max_request_body_bytes),
+            "data-links": "true" if resumable.links else "false",
         },
         h.Ul({"class": "resumable-list", "aria-label": "Resumable uploads from this tab"}),
     )
