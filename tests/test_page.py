@@ -301,3 +301,16 @@ async def test_unfinished_resumable_uploads_show_as_paused_in_every_page(client)
     async with client.stream("GET", HOME_LIVE.href(), headers=IDENTITY) as live:
         painted = await next_data(live.iter_events(), containing='id="progress"')
         assert "Paused" not in painted
+
+
+async def test_a_file_request_page_hands_large_files_to_the_resumable_module(client):
+    made = (await client.post("/api/requests", json={"label": "Scans"})).json()["request"]
+    token = made["url"].removeprefix("/r/")
+    page = (await client.get(made["url"])).text
+    assert re.search(r'<script type="module" src="/static/resumable\.[0-9a-f]+\.js">', page)
+    panel = re.search(r'<div id="resumable"[^>]*>', page)
+    assert panel is not None
+    assert f'data-tus-endpoint="/r/{token}/tus"' in panel.group(0)
+    # Remembered in the uploader's browser under the request's id, not its token.
+    assert f'data-account="request-{made["id"]}"' in panel.group(0)
+    assert 'data-links="false"' in panel.group(0)
