@@ -566,6 +566,37 @@ class Panel {
       li.remove();
       await this.terminate(entry.url);
     });
+    this.checkUnfinished(key, entry, li, parts);
+  }
+
+  // How much the server has of a remembered upload; one it no longer knows (expired,
+  // cancelled elsewhere) is forgotten and its row goes.
+  async checkUnfinished(key, entry, li, parts) {
+    let response;
+    try {
+      response = await fetch(entry.url, {
+        method: 'HEAD',
+        headers: { 'Tus-Resumable': TUS_VERSION },
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+    } catch {
+      return; // offline: the row stays as it is
+    }
+    if (this.uploads.has(key) || !li.isConnected) return; // picked again meanwhile
+    if (response.status === 404 || response.status === 410) {
+      this.memory.forget(key);
+      li.remove();
+      return;
+    }
+    const offset = Number(response.headers.get('Upload-Offset') ?? NaN);
+    if (!response.ok || !Number.isSafeInteger(offset) || !entry.size) return;
+    const percent = Math.floor((Math.min(offset, entry.size) * 100) / entry.size);
+    parts.bar.max = entry.size;
+    parts.bar.value = Math.min(offset, entry.size);
+    parts.meta.textContent =
+      `Unfinished: the server has ${humanBytes(offset)} of ${humanBytes(entry.size)} (${percent}%).` +
+      ' Choose this file again to continue where it stopped.';
   }
 }
 

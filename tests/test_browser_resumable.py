@@ -8,6 +8,7 @@ past 60% would have sent at least 1.6x.
 """
 
 import asyncio
+import re
 import socket
 import threading
 import time
@@ -216,7 +217,9 @@ def choose_again_and_continue(page: Page, path: Path, at_least: float) -> None:
     again, goes on from the server's offset (its first PATCH), not from zero."""
     row = upload_row(page, path.name)
     expect(row).to_have_attribute("data-state", "unfinished")
-    expect(row).to_contain_text("choose this file again to continue")
+    # The page asked the server how much it has.
+    expect(row).to_contain_text(re.compile(r"Unfinished: the server has [\d.]+ MiB of 22.9 MiB"))
+    expect(row).to_contain_text("Choose this file again to continue")
     offsets = patch_offsets(page)
     page.set_input_files("#picker", str(path))
     expect(row).to_have_attribute("data-state", "sending")
@@ -232,7 +235,15 @@ def test_reload_or_restart_midway_then_the_same_file_continues_from_the_servers_
 ):
     server, proxy = served
     path, digest = big_file
-    page, console = open_through(browser, proxy, expected=CUT)
+    page, console = open_through(browser, proxy, expected=CUT + ("status of 404",))
+    # One the server no longer knows (expired, say): the page forgets it on load.
+    page.evaluate(
+        """() => {
+            const account = document.getElementById('resumable').dataset.account;
+            localStorage.setItem(`stowage.resumable ${account} 5 1 gone.bin`, JSON.stringify(
+                {url: location.origin + '/tus/' + 'x'.repeat(32), name: 'gone.bin', size: 5}));
+        }"""
+    )
     page.set_input_files("#picker", str(path))
 
     # A reload at 40%.
@@ -240,6 +251,8 @@ def test_reload_or_restart_midway_then_the_same_file_continues_from_the_servers_
     page.reload()
     wait_until_live(page)
     choose_again_and_continue(page, path, 0.3)
+    expect(upload_row(page, "gone.bin")).to_have_count(0)
+    assert not any("gone.bin" in key for key in page.evaluate("Object.keys(localStorage)"))
 
     # A browser restart at 75%: a new browser with what the old one kept on disk
     # (its cookies and localStorage).
