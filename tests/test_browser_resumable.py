@@ -187,8 +187,12 @@ def test_network_cut_midway_resumes_without_starting_over(browser, served, big_f
     row = upload_row(page, path.name)
     expect(row).to_have_attribute("data-state", "retrying", timeout=10000)
     expect(row).to_contain_text("Connection lost at")
-    time.sleep(1.5)  # a couple of failed tries while offline
+    # Failed tries while offline, 0.5, 1 and 2 s apart; at 4 s the next is 4 s away.
+    time.sleep(4.0)
+    expect(row).to_contain_text("retrying in 4 s")
     page.context.set_offline(False)
+    # Back online, it goes on at once, not when the wait is over.
+    expect(row).to_have_attribute("data-state", "sending", timeout=1500)
 
     expect(row).to_have_attribute("data-state", "done", timeout=20000)
     expect(row).to_contain_text("Stored")
