@@ -43,6 +43,7 @@ from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
 from app.features.requests.handlers import Requests, register_requests
+from app.features.resumable import ietf
 from app.features.resumable.handlers import register_resumable, tus_version_on_every_answer
 from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
@@ -172,8 +173,9 @@ def make_bootstrap(
         uploads = Uploads(
             config, db, store, relay, progress, quotas, signals_memory, spawn=app.create_task
         )
-        register_uploads(app, uploads)
         resumable = ResumableUploads(uploads, PartialFiles(store), clock=clock)
+        # `Upload-Complete: ?0` on /uploads starts a resumable upload (the IETF draft).
+        register_uploads(app, uploads, start_resumable=ietf.start_on_uploads(resumable))
         # Before blobs without rows are reclaimed: an upload moved into the blob store
         # just before a crash is finished, not reclaimed.
         span.attrs({"stowage.resumable_recovered": await resumable.recover()})

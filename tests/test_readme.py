@@ -71,7 +71,7 @@ CI_LINES = ("uv run pytest",)
 SERVE = re.compile(r"uv run stowage serve(?:\s|$)")
 BENCH = re.compile(r"uv run python -m bench\s+(\S+)(.*)")
 PLACEHOLDER = re.compile(r"<[a-z][a-z-]*>")
-UPLOADED = re.compile(r"(?:-T\s+|@)([\w.-]+)")
+UPLOADED = re.compile(r"(?:-T\s+|@)(?!-(?:\s|$))([\w.-]+)")
 TOKEN_ID = re.compile(r"stw_([0-9a-f]{12})_")
 # curl as the test runs it: an HTTP error status is a failed command.
 CURL = 'curl() { command curl --fail-with-body -sS "$@"; }'

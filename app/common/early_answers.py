@@ -192,17 +192,19 @@ class AnswersInJson:
         if message is None:
             return None
         body = _json_body(message)
-        return _head(status_line, date, body) + b"\r\n" + body
+        return _head(status_line, date, body, *self._limits(status)) + b"\r\n" + body
 
     def _rewrite_single(self, data: bytes) -> bytes | None:
         closing = _CLOSING.fullmatch(data)
         if closing is not None:
             status_line = data[: data.index(b"\r\n") + 2]
-            message = self._answers.message(int(closing[1]), closing[4], closing=True)
+            status = int(closing[1])
+            message = self._answers.message(status, closing[4], closing=True)
             if message is None:
                 return None
             body = _json_body(message)
-            return _head(status_line, closing[2], body, b"connection: close\r\n") + b"\r\n" + body
+            extra = (*self._limits(status), b"connection: close\r\n")
+            return _head(status_line, closing[2], body, *extra) + b"\r\n" + body
         redirect = _REDIRECT.fullmatch(data)
         if redirect is not None:
             location = redirect[2]
@@ -221,6 +223,13 @@ class AnswersInJson:
                 + body
             )
         return None
+
+    def _limits(self, status: int) -> tuple[bytes, ...]:
+        """A 413 tells the largest body in `Upload-Limit`, as the IETF resumable-upload
+        draft wants (app/features/resumable/ietf.py); other clients ignore it."""
+        if status != 413:
+            return ()
+        return (b"upload-limit: max-append-size=%d\r\n" % self._answers.max_body_bytes,)
 
     def _end_after_redirect(self) -> None:
         """Close the sending side after the redirect (a full close with a request body

@@ -421,10 +421,12 @@ class ResumableUploads:
             length = state.length
             if last and stopped is None:
                 if length is not None and new_offset != length:
+                    # Kept, but not complete: a file shorter than announced is no file.
                     stopped = IngestError(
                         400, f"the upload ended at {new_offset} bytes, not its {length}"
                     )
-                length = new_offset
+                else:
+                    length = new_offset
             await record_offset(
                 self.db,
                 state.id,

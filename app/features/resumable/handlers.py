@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from stario import App, Context, Handler, Writer
 
 from app.access.gate import Gate
-from app.features.resumable import tus
+from app.features.resumable import ietf, tus
 from app.features.resumable.urls import (
     CAPABILITIES,
     CREATE,
@@ -37,7 +37,7 @@ type Verb = Callable[[ResumableUploads, Context, Writer, Destination], Awaitable
 # held for the request's length.
 type Destinations = Callable[[Context], AbstractContextManager[Destination]]
 
-INTEROP_HEADER = "upload-draft-interop-version"
+INTEROP_HEADER = ietf.INTEROP_HEADER
 TUS_PATH = re.compile(r"(/r/[^/]+)?/tus(/|$)")
 
 
@@ -81,7 +81,10 @@ def _handler(
             # The destination itself refused (a file request closed or unknown).
             if w.started:
                 raise
-            tus.refuse(c, w, error)
+            if is_ietf(c):
+                ietf.refuse_early(c, w, error)
+            else:
+                tus.refuse(c, w, error)
 
     return handler
 
@@ -89,7 +92,11 @@ def _handler(
 def _override(resumable: ResumableUploads, destination: Destinations):
     """POST with `X-HTTP-Method-Override: PATCH|HEAD|DELETE` is that method."""
     verbs: dict[str, Verb] = {"PATCH": tus.patch, "HEAD": tus.head, "DELETE": tus.delete}
-    handlers = {method: _handler(resumable, destination, verb) for method, verb in verbs.items()}
+    draft: dict[str, Verb] = {"PATCH": ietf.patch, "HEAD": ietf.head, "DELETE": ietf.delete}
+    handlers = {
+        method: _handler(resumable, destination, verb, draft[method])
+        for method, verb in verbs.items()
+    }
 
     async def handler(c: Context, w: Writer) -> None:
         method = (c.req.headers.get("x-http-method-override") or "").strip().upper()
@@ -112,6 +119,7 @@ def register_resumable(
     request's owner's space under its limits (`through_request`)."""
 
     async def options(c: Context, w: Writer) -> None:
+        ietf.capabilities(resumable, c, w)
         tus.capabilities(resumable, w)
 
     # What the server can do is no secret; everything else is the account's.
@@ -136,8 +144,8 @@ def register_resumable(
         capabilities, create, head, patch, delete, upload_options, override = routes
         app.add(capabilities, options)
         app.add(upload_options, options)
-        app.add(create, tracked(_handler(resumable, destination, tus.create)))
-        app.add(head, _handler(resumable, destination, tus.head))
-        app.add(patch, tracked(_handler(resumable, destination, tus.patch)))
-        app.add(delete, _handler(resumable, destination, tus.delete))
+        app.add(create, tracked(_handler(resumable, destination, tus.create, ietf.create)))
+        app.add(head, _handler(resumable, destination, tus.head, ietf.head))
+        app.add(patch, tracked(_handler(resumable, destination, tus.patch, ietf.patch)))
+        app.add(delete, _handler(resumable, destination, tus.delete, ietf.delete))
         app.add(override, tracked(_override(resumable, destination)))

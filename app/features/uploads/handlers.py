@@ -309,16 +309,25 @@ def _answer(
         sse.patch_signals({"files": []})
         w.end()
         return
+    if not to.public:
+        w.headers.set("location", FILE.href(rows[0].id))
+    w.json(stored_json(rows, fields, to), 201)
+
+
+def stored_json(
+    rows: list[FileRow], fields: dict[str, str | list[str]], to: Destination
+) -> dict[str, JsonValue]:
+    """The body of an upload's 201, also the IETF draft's answer to the append that
+    completes a resumable upload."""
     fields_json: dict[str, JsonValue] = {
         key: value if isinstance(value, str) else list(value) for key, value in fields.items()
     }
     if to.public:
         # Through a file request: what was received, and no id or link to anything.
-        files = [uploaded_file_json(row) for row in rows]
-        w.json({"files": files, "fields": fields_json}, 201)  # type: ignore[dict-item]
-        return
-    w.headers.set("location", FILE.href(rows[0].id))
-    w.json({"files": [file_json(row) for row in rows], "fields": fields_json}, 201)
+        received: list[JsonValue] = [uploaded_file_json(row) for row in rows]
+        return {"files": received, "fields": fields_json}
+    files: list[JsonValue] = [file_json(row) for row in rows]
+    return {"files": files, "fields": fields_json}
 
 
 def refuse_upload(c: Context, w: Writer, error: IngestError) -> None:
@@ -415,9 +424,18 @@ async def receive_put(
     _answer(c, w, rows, {}, to)
 
 
-def post_upload(uploads: Uploads):
+# Starts a resumable upload instead of a single-request one when the request asks for
+# it (the IETF draft's `Upload-Complete: ?0`, app/features/resumable/ietf.py), and
+# says whether it did; it gets the name the request gives, if any.
+type StartResumable = Callable[[Context, Writer, Destination, str | None], Awaitable[bool]]
+
+
+def post_upload(uploads: Uploads, start_resumable: StartResumable | None = None):
     async def handler(c: Context, w: Writer) -> None:
-        await receive_post(uploads, c, w, Destination.of_account(uploads, c))
+        to = Destination.of_account(uploads, c)
+        if start_resumable is not None and await start_resumable(c, w, to, named_in_request(c)):
+            return
+        await receive_post(uploads, c, w, to)
 
     return handler
 
@@ -425,18 +443,31 @@ def post_upload(uploads: Uploads):
 NAME_THE_FILE = "name the file: add ?name=... or a Content-Disposition header with a filename"
 
 
-def put_upload(uploads: Uploads, *, named_in_path: bool = True):
+def put_upload(
+    uploads: Uploads,
+    *,
+    named_in_path: bool = True,
+    start_resumable: StartResumable | None = None,
+):
     """PUT /uploads/{name}; and PUT /uploads, where the name may come as for POST."""
 
     async def handler(c: Context, w: Writer) -> None:
         name = path_param(c, "name") if named_in_path else named_in_request(c)
         to = Destination.of_account(uploads, c)
+        if start_resumable is not None and await start_resumable(c, w, to, name):
+            return
         await receive_put(uploads, c, w, to, name, "/uploads/NAME")
 
     return handler
 
 
-def register_uploads(app: App, uploads: Uploads) -> None:
-    app.add(UPLOADS, uploads.tracked(post_upload(uploads)))
-    app.add(UPLOAD_NAMED, uploads.tracked(put_upload(uploads)))
-    app.add(UPLOAD_UNNAMED, uploads.tracked(put_upload(uploads, named_in_path=False)))
+def register_uploads(
+    app: App, uploads: Uploads, start_resumable: StartResumable | None = None
+) -> None:
+    start = start_resumable
+    app.add(UPLOADS, uploads.tracked(post_upload(uploads, start)))
+    app.add(UPLOAD_NAMED, uploads.tracked(put_upload(uploads, start_resumable=start)))
+    app.add(
+        UPLOAD_UNNAMED,
+        uploads.tracked(put_upload(uploads, named_in_path=False, start_resumable=start)),
+    )
