@@ -156,16 +156,20 @@ def test_large_upload_shows_progress_everywhere_then_the_row_and_downloads_intac
         {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 12e6},
     )
     uploader.set_input_files("#picker", str(big))
-    expect(uploader.locator("#picker")).to_be_disabled()
-    expect(uploader.locator(".sending")).to_have_text("Uploading big.bin…")
+    # Too large for signals: a resumable upload, with its own row in this tab (the
+    # picker stays free for more).
+    mine = uploader.locator("#resumable .transfer", has_text="big.bin")
+    expect(mine).to_have_attribute("data-state", "sending")
+    expect(uploader.locator("#picker")).to_be_enabled()
     for page in (uploader, watcher):
         bar = page.locator("#progress .transfer", has_text="big.bin")
         expect(bar).to_contain_text("of 30 MiB", timeout=5000)
         expect(bar.locator("progress")).to_have_attribute("value", re.compile(r"^\d+$"))
     watcher.screenshot(path=tmp_path / "watcher-during-upload.png")
 
-    # Multipart, so the bar moves as bytes arrive; then it goes and the row comes.
-    expect(uploader.locator("#upload-results")).to_contain_text("Stored 1 file.", timeout=20000)
+    # The bars move as bytes arrive; then they go and the row comes.
+    expect(mine).to_have_attribute("data-state", "done", timeout=20000)
+    expect(mine).to_contain_text("Stored · 30 MiB")
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
              "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip
     for page in (uploader, watcher):
@@ -195,8 +199,13 @@ def test_large_upload_shows_progress_everywhere_then_the_row_and_downloads_intac
 def test_oversize_files_show_readable_errors_and_store_nothing(browser, tmp_path):
     small_cap = tmp_path / "over-file-cap.bin"  # travels as signals; the handler refuses it
     small_cap.write_bytes(os.urandom(100_000))
-    body_cap = tmp_path / "over-body-cap.bin"  # a streamed form Stario refuses unread
-    body_cap.write_bytes(os.urandom(400_000))
+    # Each fits as signals, together they do not: a streamed form Stario refuses unread.
+    body_cap = [tmp_path / "over-body-cap-1.bin", tmp_path / "over-body-cap-2.bin"]
+    for part in body_cap:
+        part.write_bytes(os.urandom(200_000))
+    # Too large for signals alone: a resumable upload, refused at creation.
+    resumable = tmp_path / "over-file-cap-resumable.bin"
+    resumable.write_bytes(os.urandom(400_000))
     for server in start_server(
         tmp_path, "--max-file-bytes", "50000", "--max-request-body-bytes", "300000"
     ):
@@ -213,14 +222,22 @@ def test_oversize_files_show_readable_errors_and_store_nothing(browser, tmp_path
             "Upload refused (413): over-file-cap.bin is larger than the 48.8 KiB limit"
         )
 
-        page.set_input_files("#picker", str(body_cap))
+        page.set_input_files("#picker", [str(part) for part in body_cap])
         error = page.locator("#upload-error")
         expect(error).to_have_text(
-            "Not stored: over-body-cap.bin — larger than this server accepts "
+            "Not stored: 2 files — larger than this server accepts "
             "(at most 48.8 KiB per file and 293 KiB per upload; HTTP 413)."
         )
         expect(page.locator("#upload-results")).to_be_empty()
         expect(page.locator("#picker")).to_be_enabled()
+
+        page.set_input_files("#picker", str(resumable))
+        refused = page.locator("#resumable .transfer", has_text=resumable.name)
+        expect(refused).to_have_attribute("data-state", "failed")
+        expect(refused).to_contain_text("Not stored: ")
+        expect(refused).to_contain_text("(HTTP 413)")
+        refused.get_by_role("button", name=f"Dismiss {resumable.name}").click()
+        expect(refused).to_have_count(0)
         expect(page.locator("#files")).to_contain_text("No files yet")
         page.screenshot(path=tmp_path / "oversize.png")
 
@@ -321,7 +338,9 @@ def test_two_accounts_never_see_each_others_files_or_uploads(browser, server, tm
         looks += 1
         time.sleep(0.1)
     assert looks >= 3, "the upload ended before the owner's page was looked at"
-    expect(bob.locator("#upload-results")).to_contain_text("Stored 1 file.", timeout=20000)
+    # Too large for signals, it went resumable: its row in Bob's tab says so.
+    bobs_row = bob.locator("#resumable .transfer", has_text="bob-big.bin")
+    expect(bobs_row).to_have_attribute("data-state", "done", timeout=20000)
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
              "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip
     for page in (bob, bob_tab):

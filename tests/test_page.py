@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -62,6 +63,29 @@ async def test_page_loads_with_a_strict_csp(client):
     assert 'data-init="@get(&#39;/live?page=1' in r.text or "@get('/live?page=1" in r.text
     assert 'id="files"' in r.text and "No files yet" in r.text
     assert 'aria-live="polite"' in r.text and '<label for="picker"' in r.text
+
+
+async def test_page_hands_files_too_large_for_signals_to_the_resumable_module(client, owner):
+    r = await client.get(HOME.href())
+    # Our own module, from our own origin (script-src 'self').
+    assert re.search(r'<script type="module" src="/static/resumable\.[0-9a-f]+\.js">', r.text)
+    panel = re.search(r'<div id="resumable"[^>]*>', r.text)
+    assert panel is not None
+    assert 'data-tus-endpoint="/tus"' in panel.group(0)
+    assert f'data-account="{owner[0].id}"' in panel.group(0)
+    # Appends of 64 MiB, under a 100 MB proxy cap and this server's 1 GiB body cap.
+    assert f'data-append-bytes="{64 * 1024 * 1024}"' in panel.group(0)
+    # The picker hands the module what does not fit as signals.
+    assert "resumable-files" in r.text
+    js = await client.get(re.search(r'src="(/static/resumable\.[0-9a-f]+\.js)"', r.text).group(1))
+    assert js.status_code == 200 and "Upload-Offset" in js.text
+
+
+async def test_appends_never_exceed_the_request_body_cap(config, tmp_path):
+    small = replace(config, max_request_body_bytes=4 * 1024 * 1024)
+    async with signed_in_client(small) as client:
+        r = await client.get(HOME.href())
+    assert f'data-append-bytes="{4 * 1024 * 1024}"' in r.text
 
 
 async def test_live_stream_paints_then_repaints_after_upload_and_delete(client, config):
@@ -247,3 +271,46 @@ async def test_progress_is_told_only_to_its_own_account():
             async with asyncio.timeout(1):
                 assert (await alice_events.receive())[0] == progress_changed("alice")
     progress.close()
+
+
+async def test_unfinished_resumable_uploads_show_as_paused_in_every_page(client):
+    tus = {"tus-resumable": "1.0.0"}
+    created = await client.post(
+        "/tus/",
+        headers={**tus, "upload-length": "1000", "upload-metadata": "filename aG9saWRheS5tb3Y="},
+    )
+    url = created.headers.get("location")
+    octets = {**tus, "content-type": "application/offset+octet-stream"}
+    r = await client.request(
+        "PATCH", url, content=b"x" * 400, headers={**octets, "upload-offset": "0"}
+    )
+    assert r.status_code == 204
+    async with client.stream("GET", HOME_LIVE.href(), headers=IDENTITY) as live:
+        events = live.iter_events()
+        painted = await next_data(events, containing='id="progress"')
+        assert "Paused" in painted and "holiday.mov" in painted
+        assert "400 bytes of 1000 bytes (40%)" in painted
+    page = (await client.get(HOME.href())).text
+    assert "Paused <strong>holiday.mov</strong>" in page
+    r = await client.request(
+        "PATCH", url, content=b"x" * 600, headers={**octets, "upload-offset": "400"}
+    )
+    assert r.status_code == 204
+    # Stored: no longer paused, in the document or the stream.
+    assert "holiday.mov</strong>" not in (await client.get(HOME.href())).text
+    async with client.stream("GET", HOME_LIVE.href(), headers=IDENTITY) as live:
+        painted = await next_data(live.iter_events(), containing='id="progress"')
+        assert "Paused" not in painted
+
+
+async def test_a_file_request_page_hands_large_files_to_the_resumable_module(client):
+    made = (await client.post("/api/requests", json={"label": "Scans"})).json()["request"]
+    token = made["url"].removeprefix("/r/")
+    page = (await client.get(made["url"])).text
+    assert re.search(r'<script type="module" src="/static/resumable\.[0-9a-f]+\.js">', page)
+    panel = re.search(r'<div id="resumable"[^>]*>', page)
+    assert panel is not None
+    assert f'data-tus-endpoint="/r/{token}/tus"' in panel.group(0)
+    # Remembered in the uploader's browser under the request's id, not its token.
+    assert f'data-account="request-{made["id"]}"' in panel.group(0)
+    assert 'data-links="false"' in panel.group(0)

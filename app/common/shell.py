@@ -17,6 +17,7 @@ class PageAssets:
     datastar_js: str | None
     datastar_license: str
     favicon: str
+    resumable_js: str
 
     @classmethod
     def from_assets(cls, assets: Assets) -> PageAssets:
@@ -29,6 +30,7 @@ class PageAssets:
             datastar_js=datastar_js,
             datastar_license=assets.href("DATASTAR-LICENSE.txt"),
             favicon=assets.href("favicon.svg"),
+            resumable_js=assets.href("resumable.js"),
         )
 
 
@@ -82,10 +84,15 @@ def slot_error(slot_id: str, message: str) -> HtmlElement:
 
 
 def page(
-    assets: PageAssets, title: str, body: HtmlElement, nonce: str | None = None
+    assets: PageAssets,
+    title: str,
+    body: HtmlElement,
+    nonce: str | None = None,
+    modules: tuple[str, ...] = (),
 ) -> HtmlElement:
     """`nonce` puts Datastar in its CSP mode: expressions run as nonce'd scripts
-    instead of through `Function`, so script-src needs no 'unsafe-eval'."""
+    instead of through `Function`, so script-src needs no 'unsafe-eval'. `modules`:
+    more of our own ES modules (URLs under /static) this page loads."""
     return h.HtmlDocument(
         {"lang": "en", "data-nonce": nonce},
         h.Head(
@@ -95,6 +102,7 @@ def page(
             h.Link({"rel": "stylesheet", "href": assets.style_css}),
             h.Link({"rel": "icon", "href": assets.favicon, "type": "image/svg+xml"}),
             ModuleScript(assets.datastar_js) if assets.datastar_js else None,
+            *[ModuleScript(url) for url in modules],
         ),
         h.Body(
             body,

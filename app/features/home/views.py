@@ -23,12 +23,18 @@ from app.features.files.urls import FILE
 from app.features.home.urls import HOME, HOME_LIVE
 from app.features.requests.views import SIGNALS as REQUEST_SIGNALS
 from app.features.requests.views import requests_panel
+from app.features.resumable.urls import CREATE as TUS_CREATE
 from app.features.shares.views import OPEN_FORM as OPEN_SHARE_FORM
 from app.features.shares.views import SIGNALS as SHARE_SIGNALS
 from app.features.shares.views import share_button, shares_panel
 from app.features.tokens.views import tokens_panel
 from app.features.uploads.urls import UPLOADS
-from app.features.uploads.views import UPLOAD_SIGNALS, drop_anywhere, limits_words, upload_section
+from app.features.uploads.views import (
+    UPLOAD_SIGNALS,
+    Resumable,
+    drop_anywhere,
+    upload_section,
+)
 from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Paused, Transfer
 from app.requests.store import FileRequest
@@ -330,11 +336,12 @@ def render(
                 UPLOADS.href(),
                 h.P(
                     {"id": "limits", "class": "hint"},
-                    "Up to"
-                    + limits_words(config).removeprefix("at most")
-                    + ". From a terminal, with an API token (see below): ",
+                    f"Up to {human_bytes(config.max_file_bytes)} a file. Large files go up"
+                    " in pieces and resume after a lost connection or a reload: choose"
+                    " the same file again. From a terminal, with an API token (see below): ",
                     h.Code(f"curl -u :TOKEN -T FILE {config.public_url}{UPLOADS.href()}/"),
                 ),
+                resumable=Resumable(TUS_CREATE.href(), account.id),
             ),
             h.Section(
                 {"id": "library", "aria-labelledby": "files-title"},
@@ -356,4 +363,5 @@ def render(
             tokens_panel(tokens),
         ),
         nonce=nonce,
+        modules=(assets.resumable_js,),
     )

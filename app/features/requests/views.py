@@ -15,8 +15,10 @@ from stario.markup.types import Attrs
 from app.common.shell import PageAssets, page, shown_once, slot_error
 from app.config import Config
 from app.features.requests.urls import API_REQUEST_CLOSE, REQUEST_UPLOADS
+from app.features.resumable.urls import REQUEST_CREATE
 from app.features.uploads.views import (
     UPLOAD_SIGNALS,
+    Resumable,
     drop_anywhere,
     limits_words,
     upload_section,
@@ -75,10 +77,18 @@ def limits_text(config: Config, request: FileRequest) -> str:
 
 
 def _public_page(
-    assets: PageAssets, title: str, *body: HtmlElement | Attrs | None, nonce: str | None = None
+    assets: PageAssets,
+    title: str,
+    *body: HtmlElement | Attrs | None,
+    nonce: str | None = None,
+    modules: tuple[str, ...] = (),
 ) -> HtmlElement:
     return page(
-        assets, f"{title} · Stowage", h.Main({"id": "request", "class": "auth"}, *body), nonce
+        assets,
+        f"{title} · Stowage",
+        h.Main({"id": "request", "class": "auth"}, *body),
+        nonce,
+        modules,
     )
 
 
@@ -110,8 +120,11 @@ def request_page(
             REQUEST_UPLOADS.href(token),
             h.P({"id": "limits", "class": "hint"}, limits_text(config, request)),
             per_file_cap=per_file,
+            # Remembered per request (its id, never its token) in the uploader's browser.
+            resumable=Resumable(REQUEST_CREATE.href(token), f"request-{request.id}", links=False),
         ),
         nonce=nonce,
+        modules=(assets.resumable_js,),
     )
 
 

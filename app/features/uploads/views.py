@@ -1,3 +1,5 @@
+from dataclasses import dataclass
+
 from stario import h
 from stario.datastar import at, data
 from stario.datastar.format import SignalValue, string_literal
@@ -12,6 +14,21 @@ from app.ingest.pipeline import human_bytes
 RESULTS_ID = "upload-results"
 # Bytes of JSON around each file signal besides its base64 (name escapes, keys, mime).
 SIGNAL_OVERHEAD = 512
+# Largest append (PATCH) the page sends: under the 100 MB request cap of common
+# proxies (Cloudflare's), so an upload passes them with no setting.
+RESUMABLE_APPEND_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Resumable:
+    """Where the page's resumable uploads go: the tus creation URL, and whose uploads
+    they are (the browser remembers unfinished ones per account, or per file
+    request). `links`: a stored file's name links to it (not for a file request's
+    uploader, who may not open what it sent)."""
+
+    endpoint: str
+    account: str
+    links: bool = True
 
 
 def render_results(rows: list[FileRow], *, links: bool = True) -> HtmlElement:
@@ -58,11 +75,30 @@ def limits_words(config: Config) -> str:
     return f"at most {human_bytes(config.max_file_bytes)} per file and {per_upload} per upload"
 
 
-def _scripts(config: Config, per_file_cap: int | None = None) -> tuple[str, str]:
+def _scripts(
+    config: Config, per_file_cap: int | None = None, *, resumable: bool = False
+) -> tuple[str, str]:
     """The picker's and the upload form's fetch-listener expressions, with this
     server's limits in them. `per_file_cap`: a smaller per-file limit (a file
-    request's), checked in the browser before anything is sent."""
+    request's), checked in the browser before anything is sent. `resumable`: files
+    too large for signals go to the page's resumable module (assets/resumable.js)."""
     budget = min(config.max_signals_bytes, config.max_request_body_bytes)
+    # A file fits as a signal when its base64 JSON alone stays within the budget.
+    fits = (
+        f"(f => Math.ceil(f.size / 3) * 4 + 6 * f.name.length + {SIGNAL_OVERHEAD} + 256"
+        f" <= {budget})"
+    )
+    # Each file too large for signals goes resumable, alone. The module calls
+    # preventDefault() on the event; without it (the module failed to load) they go
+    # in the form as before.
+    hand_over = (
+        f" const fits = {fits}; const large = picked.filter(f => !fits(f));"
+        " if (large.length && !el.dispatchEvent(new CustomEvent('resumable-files',"
+        " {bubbles: true, cancelable: true, detail: large}))) picked = picked.filter(fits);"
+        " if (!picked.length) return;"
+        if resumable
+        else ""
+    )
     too_big = ""
     if per_file_cap is not None:
         words = string_literal(f" is larger than this request's {human_bytes(per_file_cap)} limit.")
@@ -73,11 +109,12 @@ def _scripts(config: Config, per_file_cap: int | None = None) -> tuple[str, str]
     # Small batches travel as Datastar file signals (base64 JSON, 4/3 the size);
     # anything bigger goes as a streamed multipart form. The user never chooses.
     route_picked = (
-        "const picked = [...el.files]; el.value = '';"
+        "let picked = [...el.files]; el.value = '';"
         " if (!picked.length) return;"
         " if ($_sending) {"
         " $_error = 'Wait for the upload in progress to finish, then try again.'; return }"
         + too_big
+        + hand_over
         + " $_what = picked.length === 1 ? picked[0].name : picked.length + ' files';"
         " const list = new DataTransfer(); picked.forEach(f => list.items.add(f));"
         " const need = picked.reduce((n, f) =>"
@@ -143,12 +180,19 @@ def drop_anywhere() -> tuple[Attrs, ...]:
 
 
 def upload_section(
-    config: Config, post_url: str, hint: HtmlElement, *, per_file_cap: int | None = None
+    config: Config,
+    post_url: str,
+    hint: HtmlElement,
+    *,
+    per_file_cap: int | None = None,
+    resumable: Resumable | None = None,
 ) -> HtmlElement:
     """The picker, drop zone, sending indicator, error line and result lines, posting
     to `post_url` (the account's /uploads, or a file request's). `hint` (id `limits`)
-    says what may be sent. The page's <main> needs UPLOAD_SIGNALS and drop_anywhere()."""
-    route_picked, fetch_feedback = _scripts(config, per_file_cap)
+    says what may be sent. The page's <main> needs UPLOAD_SIGNALS and drop_anywhere().
+    With `resumable` (and assets/resumable.js on the page), files too large for
+    signals go up as resumable uploads, each with its own row in `#resumable`."""
+    route_picked, fetch_feedback = _scripts(config, per_file_cap, resumable=resumable is not None)
     return h.Section(
         {"id": "upload", "aria-labelledby": "upload-title"},
         h.H2({"id": "upload-title", "class": "visually-hidden"}, "Upload"),
@@ -208,4 +252,20 @@ def upload_section(
         ),
         h.P({"id": "upload-error", "class": "error", "role": "alert"}, data.text("$_error")),
         h.Div({"id": "upload-results", "aria-live": "polite"}),
+        _resumable_panel(config, resumable) if resumable is not None else None,
+    )
+
+
+def _resumable_panel(config: Config, resumable: Resumable) -> HtmlElement:
+    """Where assets/resumable.js draws this tab's resumable uploads; the data-*
+    attributes are its settings. An append never exceeds the request body cap."""
+    return h.Div(
+        {
+            "id": "resumable",
+            "data-tus-endpoint": resumable.endpoint,
+            "data-account": resumable.account,
+            "data-append-bytes": min(RESUMABLE_APPEND_BYTES, config.max_request_body_bytes),
+            "data-links": "true" if resumable.links else "false",
+        },
+        h.Ul({"class": "resumable-list", "aria-label": "Resumable uploads from this tab"}),
     )

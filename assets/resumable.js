@@ -1,0 +1,617 @@
+// Resumable uploads for Stowage's page: a small tus 1.0 client (https://tus.io).
+//
+// The page's picker hands this module every file too large to travel as Datastar
+// signals (a `resumable-files` event). Each file becomes an upload resource on the
+// server (POST to the creation URL), then goes up in appends (PATCH) of at most
+// `data-append-bytes`, so a proxy's request cap is never met and a lost connection
+// costs at most the append in flight. The server keeps every byte that arrived; a HEAD
+// tells where to go on from. The upload's URL is kept in localStorage under the file's
+// fingerprint, so choosing the same file again after a reload or a browser restart
+// continues instead of starting over.
+//
+// The module draws its own rows (a progress bar, Pause/Resume and Cancel) in the
+// upload panel's `#resumable`. The shared list repaints through the page's live
+// stream when the server stores the file, as for any other upload.
+
+const TUS_VERSION = '1.0.0';
+const STORE_PREFIX = 'stowage.resumable ';
+// Below this an append is not worth its request; a 413 at this size is final.
+const MIN_APPEND_BYTES = 64 * 1024;
+// Waits after failures in a row (ms); the last one repeats until the upload goes
+// through, is paused or is cancelled. Coming back online retries at once.
+const RETRY_DELAYS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
+// A PATCH whose body makes no progress for this long is treated as a lost connection
+// (a dead Wi-Fi can leave a socket open for minutes without an error).
+const STALL_MS = 30000;
+// Answers worth trying again later, as after a network error.
+const TRANSIENT = new Set([408, 423, 429, 500, 502, 503, 504]);
+
+function humanBytes(count) {
+  let size = count;
+  for (const unit of ['bytes', 'KiB', 'MiB', 'GiB']) {
+    if (size < 1024 || unit === 'GiB') {
+      return unit === 'bytes' ? `${count} bytes` : `${size.toFixed(1).replace(/\.0$/, '')} ${unit}`;
+    }
+    size /= 1024;
+  }
+  return `${count} bytes`;
+}
+
+function base64(text) {
+  const bytes = new TextEncoder().encode(text);
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+// A refusal in words: the server's JSON `{"error": ...}`, else its text, else the status.
+async function reason(response) {
+  let text = '';
+  try {
+    text = (await response.text()).trim();
+    const parsed = JSON.parse(text);
+    if (parsed && typeof parsed.error === 'string') text = parsed.error;
+  } catch {
+    // Not JSON: the text as it came.
+  }
+  return text ? `${text.slice(0, 300)} (HTTP ${response.status})` : `HTTP ${response.status}`;
+}
+
+class Stop extends Error {}
+class Refused extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+class Transient extends Error {}
+
+// What this browser remembers about unfinished uploads, per account.
+class Memory {
+  constructor(account) {
+    this.prefix = `${STORE_PREFIX}${account} `;
+  }
+
+  key(file) {
+    return `${this.prefix}${file.size} ${file.lastModified} ${file.name}`;
+  }
+
+  get(file) {
+    try {
+      const found = JSON.parse(localStorage.getItem(this.key(file)) || 'null');
+      return found && typeof found.url === 'string' ? found.url : null;
+    } catch {
+      return null;
+    }
+  }
+
+  put(file, url) {
+    try {
+      localStorage.setItem(
+        this.key(file),
+        JSON.stringify({ url, name: file.name, size: file.size, at: Date.now() }),
+      );
+    } catch {
+      // Storage full or disabled: the upload still works, it just cannot resume later.
+    }
+  }
+
+  forget(key) {
+    try {
+      localStorage.removeItem(key);
+    } catch {
+      // Nothing to forget.
+    }
+  }
+
+  // [key, {url, name, size}] of every unfinished upload of this account.
+  unfinished() {
+    const found = [];
+    try {
+      for (let i = 0; i < localStorage.length; i++) {
+        const key = localStorage.key(i);
+        if (!key || !key.startsWith(this.prefix)) continue;
+        const entry = JSON.parse(localStorage.getItem(key) || 'null');
+        if (entry && typeof entry.url === 'string') found.push([key, entry]);
+      }
+    } catch {
+      // Unreadable storage: nothing to offer.
+    }
+    return found.sort((a, b) => (a[1].at || 0) - (b[1].at || 0));
+  }
+}
+
+class Upload {
+  constructor(panel, file) {
+    this.panel = panel;
+    this.file = file;
+    this.key = panel.memory.key(file);
+    this.url = panel.memory.get(file);
+    this.offset = null; // the server's offset, once known
+    this.sent = 0; // what the bar shows: offset plus the current append's progress
+    this.state = 'queued';
+    this.failures = 0;
+    this.appendBytes = panel.appendBytes;
+    this.xhr = null;
+    this.controller = null;
+    this.wake = null;
+    this.rate = { at: 0, bytes: 0, value: 0 };
+    this.row = panel.rowFor(this.key, file.name);
+    this.draw();
+  }
+
+  // ---- the row -------------------------------------------------------------
+
+  draw(note) {
+    const { bar, meta, pause, cancel } = this.row.parts;
+    const size = this.file.size;
+    const percent = size ? Math.floor((this.sent * 100) / size) : 100;
+    bar.max = size;
+    bar.value = Math.min(this.sent, size);
+    bar.textContent = `${percent}%`;
+    const amount = `${humanBytes(this.sent)} of ${humanBytes(size)} (${percent}%)`;
+    const words = {
+      queued: `Waiting to start · ${amount}`,
+      sending: `${amount}${this.rate.value ? ` · ${humanBytes(Math.round(this.rate.value))}/s` : ''}`,
+      paused: `Paused at ${amount}`,
+      retrying: `Connection lost at ${amount}; ${note || 'retrying'}`,
+      done: `Stored · ${humanBytes(size)}`,
+      failed: `Not stored: ${note}`,
+    };
+    meta.textContent = words[this.state] || amount;
+    this.row.li.dataset.state = this.state;
+    pause.hidden = this.state === 'done';
+    cancel.hidden = this.state === 'done';
+    cancel.textContent = this.state === 'failed' ? 'Dismiss' : 'Cancel';
+    pause.textContent = { paused: 'Resume', failed: 'Retry' }[this.state] || 'Pause';
+    pause.setAttribute('aria-label', `${pause.textContent} ${this.file.name}`);
+    cancel.setAttribute('aria-label', `${cancel.textContent} ${this.file.name}`);
+  }
+
+  measure() {
+    const now = performance.now();
+    if (!this.rate.at) {
+      this.rate = { at: now, bytes: this.sent, value: 0 };
+    } else if (now - this.rate.at >= 1000) {
+      const value = ((this.sent - this.rate.bytes) * 1000) / (now - this.rate.at);
+      this.rate = { at: now, bytes: this.sent, value: Math.max(0, value) };
+    }
+  }
+
+  // ---- the buttons ---------------------------------------------------------
+
+  pauseOrResume() {
+    if (this.state === 'paused') {
+      this.state = 'queued';
+      this.draw();
+      this.panel.pump();
+    } else if (this.state === 'failed') {
+      this.state = 'queued'; // Retry
+      this.draw();
+      this.panel.pump();
+    } else if (this.state !== 'done') {
+      this.state = 'paused';
+      this.interrupt();
+      this.draw();
+      this.panel.pump();
+    }
+  }
+
+  async cancel() {
+    const { url } = this;
+    this.state = 'cancelled';
+    this.interrupt();
+    this.panel.forget(this);
+    if (url) await this.panel.terminate(url);
+    this.panel.pump();
+  }
+
+  // Ends whatever request or wait is in progress; the loop then sees the new state.
+  interrupt() {
+    if (this.xhr) this.xhr.abort();
+    if (this.controller) this.controller.abort();
+    if (this.wake) this.wake();
+  }
+
+  // ---- the protocol --------------------------------------------------------
+
+  async run() {
+    this.state = 'sending';
+    this.rate = { at: 0, bytes: 0, value: 0 };
+    // After a pause or a failure part of an append may have landed: ask first.
+    if (this.url) this.offset = null;
+    this.draw();
+    while (this.state === 'sending' || this.state === 'retrying') {
+      try {
+        if (this.url && this.offset === null) await this.locate();
+        if (!this.url) await this.create();
+        if (this.offset >= this.file.size) {
+          this.finish(null);
+          return;
+        }
+        await this.append();
+        this.failures = 0;
+      } catch (error) {
+        if (this.state !== 'sending' && this.state !== 'retrying') return; // paused, cancelled
+        if (error instanceof Transient) {
+          await this.backOff();
+        } else {
+          this.fail(error instanceof Refused ? error.message : String(error));
+          return;
+        }
+      }
+    }
+  }
+
+  headers(extra) {
+    return { 'Tus-Resumable': TUS_VERSION, ...extra };
+  }
+
+  async request(method, url, headers) {
+    this.controller = new AbortController();
+    try {
+      return await fetch(url, {
+        method,
+        headers: this.headers(headers),
+        credentials: 'same-origin',
+        cache: 'no-store',
+        signal: this.controller.signal,
+      });
+    } catch (error) {
+      if (this.controller.signal.aborted) throw new Stop();
+      throw new Transient(String(error));
+    } finally {
+      this.controller = null;
+    }
+  }
+
+  refusal(status, message) {
+    if (status === 401) return new Refused('you are signed out; reload the page and sign in again.', 401);
+    if (TRANSIENT.has(status)) return new Transient(message);
+    return new Refused(message, status);
+  }
+
+  // HEAD: how much of the remembered upload the server has. Unknown or expired
+  // (404/410), or for another file: start a new one.
+  async locate() {
+    const response = await this.request('HEAD', this.url, {});
+    if (response.status === 200 || response.status === 204) {
+      const offset = Number(response.headers.get('Upload-Offset') ?? NaN);
+      const length = response.headers.get('Upload-Length');
+      if (Number.isSafeInteger(offset) && offset >= 0 && (length === null || Number(length) === this.file.size)) {
+        this.offset = Math.min(offset, this.file.size);
+        this.sent = this.offset;
+        this.draw();
+        return;
+      }
+    } else if (response.status !== 404 && response.status !== 410 && response.status !== 403) {
+      throw this.refusal(response.status, `HTTP ${response.status} while asking the server how much it has`);
+    }
+    this.panel.memory.forget(this.key);
+    this.url = null;
+    this.offset = null;
+  }
+
+  async create() {
+    const metadata = [`filename ${base64(this.file.name)}`];
+    if (this.file.type) metadata.push(`filetype ${base64(this.file.type)}`);
+    const response = await this.request('POST', this.panel.endpoint, {
+      'Upload-Length': String(this.file.size),
+      'Upload-Metadata': metadata.join(','),
+    });
+    if (response.status !== 201) throw this.refusal(response.status, await reason(response));
+    const location = response.headers.get('Location');
+    if (!location) throw new Refused('the server gave no upload URL', 201);
+    this.url = new URL(location, new URL(this.panel.endpoint, window.location.href)).href;
+    this.offset = 0;
+    this.sent = 0;
+    this.panel.memory.put(this.file, this.url);
+    this.draw();
+  }
+
+  // One PATCH of at most `appendBytes`, through XMLHttpRequest for its upload progress.
+  append() {
+    const start = this.offset;
+    const end = Math.min(this.file.size, start + this.appendBytes);
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      this.xhr = xhr;
+      let stalled = null;
+      const watch = () => {
+        clearTimeout(stalled);
+        stalled = setTimeout(() => {
+          settle(() => reject(new Transient('no progress')));
+          xhr.abort();
+        }, STALL_MS);
+      };
+      let settled = false;
+      const settle = (then) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(stalled);
+        this.xhr = null;
+        then();
+      };
+      xhr.open('PATCH', this.url);
+      xhr.setRequestHeader('Tus-Resumable', TUS_VERSION);
+      xhr.setRequestHeader('Upload-Offset', String(start));
+      xhr.setRequestHeader('Content-Type', 'application/offset+octet-stream');
+      xhr.upload.onprogress = (event) => {
+        this.sent = start + event.loaded;
+        this.measure();
+        this.draw();
+        // Once the body is out, the server fsyncs before it answers: give it time.
+        if (event.loaded < end - start) watch();
+        else clearTimeout(stalled);
+      };
+      xhr.onerror = () => settle(() => reject(new Transient('network error')));
+      xhr.ontimeout = xhr.onerror;
+      xhr.onabort = () => settle(() => reject(new Stop()));
+      xhr.onload = () =>
+        settle(() => {
+          try {
+            resolve(this.appended(xhr, start));
+          } catch (error) {
+            reject(error);
+          }
+        });
+      xhr.send(this.file.slice(start, end));
+      watch();
+    });
+  }
+
+  appended(xhr, start) {
+    const status = xhr.status;
+    if (status === 204 || status === 200) {
+      const offset = Number(xhr.getResponseHeader('Upload-Offset') ?? NaN);
+      if (!Number.isSafeInteger(offset) || offset < start) {
+        throw new Transient('the server answered an append without a usable offset');
+      }
+      this.offset = Math.min(offset, this.file.size);
+      this.sent = this.offset;
+      this.draw();
+      if (this.offset >= this.file.size) this.finish(xhr.getResponseHeader('Stowage-File-Location'));
+      return;
+    }
+    if (status === 409) {
+      // The server has another offset than we thought (part of an earlier append
+      // landed after all, or another tab sends the same file): ask it, after a wait
+      // that grows if it keeps happening.
+      throw new Transient('offset conflict');
+    }
+    if (status === 413 && this.appendBytes > MIN_APPEND_BYTES) {
+      // Something on the way (a proxy's request cap) refused the append's size.
+      this.appendBytes = Math.max(MIN_APPEND_BYTES, Math.floor(this.appendBytes / 2));
+      this.panel.appendBytes = Math.min(this.panel.appendBytes, this.appendBytes); // for the next
+      this.offset = null;
+      return;
+    }
+    if (status === 404 || status === 410) {
+      // Expired or removed on the server: start it afresh.
+      this.panel.memory.forget(this.key);
+      this.url = null;
+      this.offset = null;
+      this.sent = 0;
+      return;
+    }
+    const text = (xhr.responseText || '').trim();
+    let message = text;
+    try {
+      const parsed = JSON.parse(text);
+      if (parsed && typeof parsed.error === 'string') message = parsed.error;
+    } catch {
+      // Plain text.
+    }
+    throw this.refusal(status, message ? `${message.slice(0, 300)} (HTTP ${status})` : `HTTP ${status}`);
+  }
+
+  // Waits before the next try; coming back online, Resume or Cancel end the wait early.
+  async backOff() {
+    const delay = RETRY_DELAYS[Math.min(this.failures, RETRY_DELAYS.length - 1)];
+    this.failures += 1;
+    this.state = 'retrying';
+    this.offset = null; // whatever happened, ask the server before sending again
+    this.draw(`retrying in ${Math.ceil(delay / 1000)} s`);
+    await new Promise((resolve) => {
+      const timer = setTimeout(done, delay);
+      function done() {
+        clearTimeout(timer);
+        window.removeEventListener('online', done);
+        resolve();
+      }
+      window.addEventListener('online', done);
+      this.wake = done;
+    });
+    this.wake = null;
+    if (this.state === 'retrying') {
+      this.state = 'sending';
+      this.draw(`retrying`);
+    }
+  }
+
+  finish(fileLocation) {
+    this.state = 'done';
+    this.sent = this.file.size;
+    this.panel.memory.forget(this.key);
+    this.draw();
+    if (fileLocation && this.panel.links) {
+      const link = document.createElement('a');
+      link.href = fileLocation;
+      link.target = '_blank';
+      link.textContent = this.file.name;
+      this.row.parts.name.replaceChildren(link);
+    }
+    this.panel.finished(this);
+  }
+
+  fail(message) {
+    this.state = 'failed';
+    this.draw(message);
+    this.panel.finished(this);
+  }
+}
+
+class Panel {
+  constructor(root) {
+    this.root = root;
+    this.list = root.querySelector('.resumable-list');
+    this.endpoint = root.dataset.tusEndpoint;
+    this.appendBytes = Math.max(MIN_APPEND_BYTES, Number(root.dataset.appendBytes) || 64 * 1024 * 1024);
+    this.memory = new Memory(root.dataset.account || '');
+    this.links = root.dataset.links !== 'false';
+    this.uploads = new Map(); // key -> Upload
+    this.active = null;
+    for (const [key, entry] of this.memory.unfinished()) this.offerToContinue(key, entry);
+  }
+
+  add(files) {
+    for (const file of files) {
+      const key = this.memory.key(file);
+      const known = this.uploads.get(key);
+      if (known && known.state !== 'done' && known.state !== 'failed') continue; // already on its way
+      const upload = new Upload(this, file);
+      this.uploads.set(key, upload);
+    }
+    this.pump();
+  }
+
+  // One upload at a time, in the order picked: each goes at the connection's full speed.
+  pump() {
+    if (this.active && (this.active.state === 'sending' || this.active.state === 'retrying')) return;
+    this.active = null;
+    for (const upload of this.uploads.values()) {
+      if (upload.state === 'queued') {
+        this.active = upload;
+        upload.run().finally(() => {
+          if (this.active === upload) this.active = null;
+          this.pump();
+        });
+        return;
+      }
+    }
+  }
+
+  finished(upload) {
+    if (this.active === upload) this.active = null;
+  }
+
+  forget(upload) {
+    this.memory.forget(upload.key);
+    this.uploads.delete(upload.key);
+    upload.row.li.remove();
+  }
+
+  async terminate(url) {
+    try {
+      await fetch(url, {
+        method: 'DELETE',
+        headers: { 'Tus-Resumable': TUS_VERSION },
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+    } catch {
+      // Unreachable: the server drops the upload when it expires.
+    }
+  }
+
+  // The row for `key`, made if missing: name, bar, words, Pause/Resume and Cancel.
+  rowFor(key, name) {
+    let li = [...this.list.children].find((item) => item.dataset.key === key);
+    if (li) li.replaceChildren();
+    else {
+      li = document.createElement('li');
+      li.className = 'transfer resumable';
+      li.dataset.key = key;
+      this.list.append(li);
+    }
+    const id = `resumable-${Math.random().toString(36).slice(2)}`;
+    const label = document.createElement('label');
+    label.htmlFor = id;
+    const nameSpan = document.createElement('strong');
+    nameSpan.textContent = name;
+    label.append(nameSpan);
+    const bar = document.createElement('progress');
+    bar.id = id;
+    const meta = document.createElement('span');
+    meta.className = 'transfer-meta';
+    const actions = document.createElement('span');
+    actions.className = 'transfer-actions';
+    const pause = document.createElement('button');
+    pause.type = 'button';
+    pause.className = 'button';
+    const cancel = document.createElement('button');
+    cancel.type = 'button';
+    cancel.className = 'button danger';
+    actions.append(pause, cancel);
+    li.append(label, bar, meta, actions);
+    pause.addEventListener('click', () => this.uploads.get(key)?.pauseOrResume());
+    cancel.addEventListener('click', () => this.uploads.get(key)?.cancel());
+    return { li, parts: { name: nameSpan, bar, meta, pause, cancel } };
+  }
+
+  // An upload this browser left unfinished (reload, closed window): choosing the file
+  // again continues it; Discard ends it on the server.
+  offerToContinue(key, entry) {
+    const { li, parts } = this.rowFor(key, entry.name);
+    li.dataset.state = 'unfinished';
+    parts.bar.removeAttribute('value');
+    parts.bar.max = 1;
+    parts.meta.textContent = `Unfinished (${humanBytes(entry.size)}): choose this file again to continue where it stopped.`;
+    parts.pause.hidden = true;
+    parts.cancel.textContent = 'Discard';
+    parts.cancel.setAttribute('aria-label', `Discard ${entry.name}`);
+    parts.cancel.addEventListener('click', async () => {
+      if (this.uploads.has(key)) return; // picked again since: its own Cancel applies
+      this.memory.forget(key);
+      li.remove();
+      await this.terminate(entry.url);
+    });
+    this.checkUnfinished(key, entry, li, parts);
+  }
+
+  // How much the server has of a remembered upload; one it no longer knows (expired,
+  // cancelled elsewhere) is forgotten and its row goes.
+  async checkUnfinished(key, entry, li, parts) {
+    let response;
+    try {
+      response = await fetch(entry.url, {
+        method: 'HEAD',
+        headers: { 'Tus-Resumable': TUS_VERSION },
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+    } catch {
+      return; // offline: the row stays as it is
+    }
+    if (this.uploads.has(key) || !li.isConnected) return; // picked again meanwhile
+    if (response.status === 404 || response.status === 410) {
+      this.memory.forget(key);
+      li.remove();
+      return;
+    }
+    const offset = Number(response.headers.get('Upload-Offset') ?? NaN);
+    if (!response.ok || !Number.isSafeInteger(offset) || !entry.size) return;
+    const percent = Math.floor((Math.min(offset, entry.size) * 100) / entry.size);
+    parts.bar.max = entry.size;
+    parts.bar.value = Math.min(offset, entry.size);
+    parts.meta.textContent =
+      `Unfinished: the server has ${humanBytes(offset)} of ${humanBytes(entry.size)} (${percent}%).` +
+      ' Choose this file again to continue where it stopped.';
+  }
+}
+
+function start() {
+  const root = document.getElementById('resumable');
+  if (!root || root.dataset.ready) return;
+  root.dataset.ready = 'true';
+  const panel = new Panel(root);
+  // The picker's expression dispatches this with the files too large for signals;
+  // preventDefault() tells it they are taken care of.
+  document.addEventListener('resumable-files', (event) => {
+    event.preventDefault();
+    panel.add([...event.detail]);
+  });
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+else start();
