@@ -32,7 +32,7 @@ from app.common.http import (
     json_method_not_allowed,
     json_not_found,
 )
-from app.common.peers import ClientAddresses, request_boundaries
+from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets
 from app.config import Config
 from app.db import Database, Spawn
@@ -44,7 +44,7 @@ from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
 from app.features.requests.handlers import Requests, register_requests
 from app.features.resumable import ietf
-from app.features.resumable.handlers import register_resumable, tus_version_on_every_answer
+from app.features.resumable.handlers import register_resumable
 from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
@@ -148,8 +148,6 @@ def make_bootstrap(
         hosts = AllowedHosts(config.allowed_hosts)
         app.use(
             "/",
-            request_boundaries,
-            tus_version_on_every_answer,
             hosts.middleware,
             same_origin,
             security_headers(),

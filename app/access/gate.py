@@ -53,7 +53,7 @@ from app.accounts.store import (
     touch_token,
 )
 from app.accounts.throttle import Throttle
-from app.common.http import json_error
+from app.common.http import json_error, tag_tus_refusal
 from app.common.peers import ClientAddresses
 from app.config import Config
 from app.db import Database
@@ -392,6 +392,7 @@ class Gate:
 
     def _refuse(self, c: Context, w: Writer, pattern: str, *, wrong: bool) -> None:
         w.headers.set("cache-control", PRIVATE_NO_STORE)
+        tag_tus_refusal(c, w)
         headers = c.req.headers
         # A page, or a file link a person opened in the browser: sign in, then go on.
         navigating = headers.get("sec-fetch-mode") == "navigate" and c.req.method == "GET"

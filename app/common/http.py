@@ -1,5 +1,6 @@
 """What every JSON endpoint answers the same way."""
 
+import re
 import unicodedata
 from typing import Literal
 from urllib.parse import quote
@@ -10,6 +11,21 @@ from stario.json import loads as json_loads
 
 # Routes that answer JSON, refusals included; everything else is a page.
 JSON_PREFIXES = ("/api", "/files", "/uploads", "/tus")
+
+
+# tus (app/features/resumable/tus.py) wants `Tus-Resumable` on every answer but
+# OPTIONS, refusals made before its handler runs included (the gate's).
+TUS_RESUMABLE = "1.0.0"
+_TUS_PATH = re.compile(r"(/r/[^/]+)?/tus(/|$)")
+
+
+def tag_tus_refusal(c: Context, w: Writer) -> None:
+    if (
+        _TUS_PATH.match(c.req.path)
+        and c.req.method != "OPTIONS"
+        and c.req.headers.get("upload-draft-interop-version") is None
+    ):
+        w.headers.set("tus-resumable", TUS_RESUMABLE)
 
 
 def speaks_json(path: str) -> bool:

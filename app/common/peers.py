@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from stario import Context, Handler, Writer
+from stario import Context, Writer
 from stario.http.config import CompressionConfig, RequestPolicy
 from stario.json import dumps
 from stario_cython.protocol import Connections, HttpProtocol
@@ -109,7 +109,7 @@ class PeerAwareProtocol(HttpProtocol):
             cast(asyncio.BaseTransport, AnswersInJson(transport, self, self.answers))
         )
         # True while the next bytes to arrive must start a request: at the start, and
-        # after a handler ended with its whole request read (`request_boundaries`). A
+        # after a handler ended with its whole request read (`request_ended`). A
         # read that comes before that is known is left alone: the worst is Stario's 308.
         self._at_request_start = True
         self._fresh: memoryview | None = None
@@ -254,20 +254,17 @@ def _carries_body(c: Context) -> bool:
     return headers.get("content-length") not in (None, "0") or "transfer-encoding" in headers
 
 
-def request_boundaries(inner: Handler) -> Handler:
-    """Middleware: once a request is answered and nothing of it is left unread (it had
-    no body, or its handler read the body to the end and said so in `BODY_READ`), the
-    connection's next bytes start a request, so a slashed target can be routed
-    (`_unslash`). Ended right after the handler, before anything else can run."""
-
-    async def marking(c: Context, w: Writer) -> None:
-        await inner(c, w)
-        if c.state.get(BODY_READ) or not _carries_body(c):
-            protocol = _protocols.get(c.disconnect)
-            if protocol is not None and not w.closing:
-                protocol._at_request_start = True
-
-    return marking
+def request_ended(c: Context, w: Writer) -> None:
+    """Called by the upload and resumable-upload routes as their handler ends: once a
+    request is answered and nothing of it is left unread (it had no body, or its
+    handler read the body to the end and said so in `BODY_READ`), the connection's
+    next bytes start a request, so a slashed target can be routed (`_unslash`). Only
+    these routes mark it (no middleware for every request): a client that speaks tus
+    or uploads in a row keeps its connection; any other order meets Stario's 308."""
+    if c.state.get(BODY_READ) or not _carries_body(c):
+        protocol = _protocols.get(c.disconnect)
+        if protocol is not None and not w.closing:
+            protocol._at_request_start = True
 
 
 def peer_address(c: Context) -> str:

@@ -4,11 +4,10 @@ any other is tus 1.0 (tus.py)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
 
-from stario import App, Context, Handler, Writer
+from stario import App, Context, Writer
 
 from app.access.gate import Gate
 from app.features.resumable import ietf, tus
@@ -38,25 +37,10 @@ type Verb = Callable[[ResumableUploads, Context, Writer, Destination], Awaitable
 type Destinations = Callable[[Context], AbstractContextManager[Destination]]
 
 INTEROP_HEADER = ietf.INTEROP_HEADER
-TUS_PATH = re.compile(r"(/r/[^/]+)?/tus(/|$)")
 
 
 def is_ietf(c: Context) -> bool:
     return c.req.headers.get(INTEROP_HEADER) is not None
-
-
-def tus_version_on_every_answer(inner: Handler) -> Handler:
-    """tus wants `Tus-Resumable` on every answer but OPTIONS, refusals from the host
-    check or the gate included; a handler's own value replaces this one."""
-
-    async def tagging(c: Context, w: Writer) -> None:
-        path = c.req.path
-        if TUS_PATH.match(path) and c.req.method != "OPTIONS":
-            if not is_ietf(c):
-                w.headers.set("tus-resumable", tus.VERSION)
-        await inner(c, w)
-
-    return tagging
 
 
 def account_destination(resumable: ResumableUploads) -> Destinations:
@@ -145,7 +129,7 @@ def register_resumable(
         app.add(capabilities, options)
         app.add(upload_options, options)
         app.add(create, tracked(_handler(resumable, destination, tus.create, ietf.create)))
-        app.add(head, _handler(resumable, destination, tus.head, ietf.head))
+        app.add(head, tracked(_handler(resumable, destination, tus.head, ietf.head)))
         app.add(patch, tracked(_handler(resumable, destination, tus.patch, ietf.patch)))
-        app.add(delete, _handler(resumable, destination, tus.delete, ietf.delete))
+        app.add(delete, tracked(_handler(resumable, destination, tus.delete, ietf.delete)))
         app.add(override, tracked(_override(resumable, destination)))

@@ -11,7 +11,7 @@ from email.utils import formatdate
 
 from stario import Context, Writer
 
-from app.common.http import json_error, path_param
+from app.common.http import TUS_RESUMABLE, json_error, path_param
 from app.config import MAX_FILE_BYTES
 from app.features.files.urls import FILE
 from app.features.uploads.handlers import Destination
@@ -26,7 +26,7 @@ from app.resumable.uploads import (
     ResumableUploads,
 )
 
-VERSION = "1.0.0"
+VERSION = TUS_RESUMABLE
 EXTENSIONS = (
     "creation,creation-with-upload,creation-defer-length,expiration,checksum,"
     "termination,concatenation"

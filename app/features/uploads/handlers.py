@@ -16,7 +16,7 @@ from app.access.gate import principal
 from app.accounts.quotas import QuotaLedger, Reservation
 from app.common.early_answers import one_request_too_large
 from app.common.http import is_datastar, json_error, path_param
-from app.common.peers import BODY_READ
+from app.common.peers import BODY_READ, request_ended
 from app.config import Config
 from app.db import Database, is_disk_full
 from app.features.files.data import (
@@ -105,6 +105,7 @@ class Uploads:
             finally:
                 if task is not None:
                     self.in_flight.discard(task)
+            request_ended(c, w)
 
         return tracked_handler
 
