@@ -549,7 +549,9 @@ class ResumableUploads:
             expires_at=now + self.expiry, blob_id=new_blob_id(), file_id=None,
         )  # fmt: skip
         with storage_errors():
-            await self.partials.concatenate(state.id, [(p.id, p.length or 0) for p in parts])
+            joined = await self.partials.concatenate(
+                state.id, [(p.id, p.length or 0) for p in parts]
+            )
         async with self.db.transaction() as conn:
             # The parts' reservations become the final upload's, in one step.
             await conn.executemany(
@@ -569,6 +571,7 @@ class ResumableUploads:
         for part in parts:
             self._drop_slot(part.id)
         async with self._hold(state.id) as slot:
+            slot.digest, slot.digest_at = joined, length
             row = await self._finish(state, to, slot)
         return replace(state, file_id=row.id, reserved=0), row
 
