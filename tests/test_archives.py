@@ -6,6 +6,7 @@ import io
 import shutil
 import subprocess
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.conftest import add_account, app_client, bearer
 from app.config import Config
 from app.features.archives.data import archive_names, safe_member_name
 from app.features.archives.handlers import MAX_ARCHIVE_FILES
+from app.features.archives.layout import READ_BYTES, Literal, Member, build_layout
 from app.features.files.validators import modified_at
 
 UNZIP = shutil.which("unzip")
@@ -187,3 +189,24 @@ def test_member_names_are_single_safe_segments() -> None:
         ".rc",
         ".rc (2)",
     ]
+
+
+def test_layout_survives_headers_split_across_the_librarys_blocks(tmp_path: Path) -> None:
+    """stream-zip hands out 1 MiB blocks: a member ending just before a block's end puts
+    part of the next header in that block and the rest in the next one."""
+    sizes = [READ_BYTES - 10, READ_BYTES - 40, 3, 0, READ_BYTES + 1, 2 * READ_BYTES - 35]
+    members = []
+    for index, size in enumerate(sizes):
+        path = tmp_path / f"m{index}"
+        path.write_bytes(bytes([index + 1]) * size)
+        members.append(Member(f"m{index}.bin", str(path), size, datetime(2026, 5, 6, tzinfo=UTC)))
+    layout = build_layout(members)
+    joined = bytearray()
+    for piece in layout.pieces:
+        assert piece.start == len(joined)
+        joined += piece.data if isinstance(piece, Literal) else Path(piece.path).read_bytes()
+    assert len(joined) == layout.size
+    with zipfile.ZipFile(io.BytesIO(bytes(joined))) as z:
+        assert z.testzip() is None
+        assert [z.getinfo(m.name).file_size for m in members] == sizes
+        assert z.read("m4.bin") == bytes([5]) * sizes[4]
