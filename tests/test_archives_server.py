@@ -3,15 +3,17 @@ MB archive, is cut off and resumes with `curl -C -`; `unzip -t` and zipfile chec
 joined file; the server's peak memory for the download stays bounded."""
 
 import hashlib
+import os
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.conftest import RunningServer
-from tests.test_downloads_server import curl, head_of, upload
+from tests.test_downloads_server import CURL, curl, head_of, open_blobs, upload
 
 pytestmark = pytest.mark.slow
 
@@ -78,3 +80,27 @@ def test_big_archive_streams_resumes_and_stays_small(server: RunningServer, tmp_
             for chunk in response.iter_bytes():
                 digest.update(chunk)
     assert digest.digest() == hashlib.sha256(out.read_bytes()).digest()
+
+
+def test_a_reader_that_hangs_up_releases_the_files(server: RunningServer, tmp_path: Path) -> None:
+    source = tmp_path / "member.bin"
+    source.write_bytes(os.urandom(16 * MiB))  # more than the socket buffers hold
+    file_id = upload(server, source)["id"]
+    with server.http() as http:
+        url = server.base_url + http.post("/api/archives", json={"ids": [file_id]}).json()["url"]
+    pid = server.process.pid
+    reader = subprocess.Popen(
+        [CURL, "--silent", *server.curl_auth, "--limit-rate", "200K", "-o", os.devnull, url]
+    )
+    try:
+        time.sleep(1)
+        assert open_blobs(pid, file_id) == 1  # mid-download
+    finally:
+        reader.terminate()
+        reader.wait(5)
+    deadline = time.monotonic() + 5
+    while open_blobs(pid, file_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_blobs(pid, file_id) == 0
+    got = curl(server, "-o", os.devnull, "-w", "%{http_code}", url)
+    assert got.stdout == b"200"
