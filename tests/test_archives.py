@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from stario.testing import TestClient
-from tests.conftest import add_account, app_client, bearer
+from tests.conftest import add_account, bearer
 
 from app.config import Config
 from app.features.archives.data import archive_names, safe_member_name
@@ -129,19 +129,35 @@ async def test_another_account_gets_404(client: TestClient, config: Config) -> N
     mine = await upload(client, "mine.txt", b"private words")
     archive = await make_archive(client, [mine["id"]])
     _, other_token = await add_account(config, "other")
-    async with app_client(config, headers=bearer(other_token)) as other:
-        assert (await other.get(archive["url"])).status_code == 404
-        assert (await other.head(archive["url"])).status_code == 404
-        refused = await other.post("/api/archives", json={"ids": [mine["id"]]})
-        assert refused.status_code == 404
-        assert "mine.txt" not in refused.text
-        theirs = await upload(other, "theirs.txt", b"other words")
+    other = bearer(other_token)
+    # The same server (archives live in its memory), another account's token.
+    assert (await client.get("/api/tokens", headers=other)).status_code == 200
+    assert (await client.get(archive["url"], headers=other)).status_code == 404
+    assert (await client.head(archive["url"], headers=other)).status_code == 404
+    refused = await client.post("/api/archives", json={"ids": [mine["id"]]}, headers=other)
+    assert refused.status_code == 404
+    assert "mine.txt" not in refused.text
+    stored = await client.post(
+        "/uploads", params={"name": "theirs.txt"}, content=b"other words", headers=other
+    )
+    theirs = stored.json()["files"][0]
     # Nor may the owner pack another account's file in with its own.
     mixed = await client.post("/api/archives", json={"ids": [mine["id"], theirs["id"]]})
     assert mixed.status_code == 404 and "theirs.txt" not in mixed.text
     unknown = await client.post("/api/archives", json={"ids": ["nope"]})
     assert unknown.status_code == 404 and unknown.json()["error"] == "no such file: nope"
     assert (await client.get("/api/archives/not-a-token")).status_code == 404
+    # The owner still gets it.
+    assert (await client.get(archive["url"])).status_code == 200
+
+
+async def test_nobody_gets_401(client: TestClient) -> None:
+    file = await upload(client, "x.txt", b"x")
+    archive = await make_archive(client, [file["id"]])
+    nobody = {"authorization": "Bearer not-a-live-token"}
+    assert (await client.get(archive["url"], headers=nobody)).status_code == 401
+    refused = await client.post("/api/archives", json={"ids": [file["id"]]}, headers=nobody)
+    assert refused.status_code == 401
 
 
 async def test_a_deleted_member_makes_the_archive_404(client: TestClient) -> None:
