@@ -47,6 +47,9 @@ MAX_BODY_BYTES = 1024 * 1024
 IDS_PER_QUERY = 500
 _COLUMNS = "id, name, size, sha256, mime, declared_mime, created_at, owner"
 CACHE_CONTROL = "private, no-cache"
+# Laying out an archive reads its files on a worker thread of the default pool, the one
+# downloads read through; a few at a time leave that pool to the downloads.
+LAYOUTS_AT_ONCE = 2
 
 
 async def _rows(db: Database, ids: Sequence[str]) -> dict[str, FileRow]:
@@ -77,6 +80,8 @@ def _wanted_ids(parsed: dict[str, object] | None) -> list[str]:
 
 
 def create_archive(db: Database, store: BlobStore, archives: Archives):
+    laying_out = asyncio.Semaphore(LAYOUTS_AT_ONCE)
+
     async def handler(c: Context, w: Writer) -> None:
         try:
             ids = _wanted_ids(await read_json_object(c, MAX_BODY_BYTES))
@@ -98,7 +103,8 @@ def create_archive(db: Database, store: BlobStore, archives: Archives):
             for name, row in zip(names, chosen, strict=True)
         ]
         try:
-            layout = await asyncio.to_thread(build_layout, members)
+            async with laying_out:
+                layout = await asyncio.to_thread(build_layout, members)
         except ChangedOnDisk:
             json_error(w, 500, "the contents of a file in the selection are missing or damaged")
             return
