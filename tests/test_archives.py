@@ -215,7 +215,9 @@ def test_layout_survives_headers_split_across_the_librarys_blocks(tmp_path: Path
     for index, size in enumerate(sizes):
         path = tmp_path / f"m{index}"
         path.write_bytes(bytes([index + 1]) * size)
-        members.append(Member(f"m{index}.bin", str(path), size, datetime(2026, 5, 6, tzinfo=UTC)))
+        members.append(
+            Member(f"m{index}.bin", str(path), size, datetime(2026, 5, 6, tzinfo=UTC), "00" * 32)
+        )
     layout = build_layout(members)
     joined = bytearray()
     for piece in layout.pieces:

@@ -99,7 +99,9 @@ def create_archive(db: Database, store: BlobStore, archives: Archives):
         chosen = [rows[i] for i in ids]
         names = archive_names([row.name for row in chosen])
         members = [
-            Member(name, str(store.path_of(row.id)), row.size, modified_at(row.created_at))
+            Member(
+                name, str(store.path_of(row.id)), row.size, modified_at(row.created_at), row.sha256
+            )
             for name, row in zip(names, chosen, strict=True)
         ]
         try:

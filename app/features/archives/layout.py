@@ -33,6 +33,7 @@ class Member:
     path: str  # the blob on disk
     size: int
     modified: datetime  # aware, UTC
+    sha256: str  # hex, the stored file's: part of the archive's ETag
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ Piece = Literal | FileBytes
 class Layout:
     pieces: tuple[Piece, ...]
     size: int
-    digest: str  # sha256 of every literal piece and every member's CRC-32: the ETag
+    digest: str  # sha256 over the members' sha256s and every literal piece: the ETag
 
 
 class ChangedOnDisk(Exception):
@@ -100,8 +101,8 @@ def build_layout(members: list[Member]) -> Layout:
     # last member comes the central directory, all of it literal.
     pieces: list[Piece] = []
     digest = hashlib.sha256()
-    for crc in crcs:
-        digest.update(crc.to_bytes(4, "big"))
+    for member in members:
+        digest.update(bytes.fromhex(member.sha256))
     position = 0  # archive offset of the next byte of output
     index = 0  # the member whose header or bytes come next
     data_left: int | None = None  # bytes of that member still to come; None: its header
