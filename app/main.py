@@ -36,6 +36,7 @@ from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets
 from app.config import Config
 from app.db import Database, Spawn
+from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
 from app.features.files.commands import register_file_commands
@@ -166,6 +167,7 @@ def make_bootstrap(
         register_home(app, gate, config, db, assets, relay, progress, quotas)
         register_shares(app, Shares(config, db, store, gate, passwords, relay, assets))
         register_files(app, db, store)
+        register_archives(app, db, store)
         register_file_commands(app, db, store, relay, reserve)
         signals_memory = MemoryBudget(config.signals_memory_bytes)
         uploads = Uploads(

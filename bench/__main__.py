@@ -27,6 +27,7 @@ from bench.harness import (
 
 
 def _suites() -> dict[str, Callable[[Settings], None]]:
+    from bench.archive import run_archive
     from bench.downloads import run_downloads
     from bench.memory import run_memory
     from bench.resumable import run_resumable
@@ -43,6 +44,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "memory": run_memory,
         "resumable": run_resumable,
         "signin": run_signin,
+        "archive": run_archive,
     }
 
 

@@ -1,0 +1,267 @@
+"""POST /api/archives makes a ZIP of the account's own files; GET (and HEAD)
+/api/archives/{token} streams it, any byte range of it, under the same access rule."""
+
+import asyncio
+import os
+from collections.abc import Sequence
+
+from stario import App, Context, Writer
+
+from app.access.gate import may_read_file, principal
+from app.common.http import (
+    BodyError,
+    json_error,
+    only_fields,
+    path_param,
+    read_json_object,
+)
+from app.db import Database
+from app.features.archives.data import Archive, Archives, archive_names
+from app.features.archives.layout import (
+    OPEN_FLAGS,
+    READ_BYTES,
+    ChangedOnDisk,
+    FileBytes,
+    Layout,
+    Literal,
+    Member,
+    build_layout,
+)
+from app.features.archives.urls import API_ARCHIVES, ARCHIVE, ARCHIVE_HEAD
+from app.features.files.data import FileRow
+from app.features.files.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
+from app.features.files.validators import (
+    Precondition,
+    evaluate_preconditions,
+    http_date,
+    if_range_holds,
+    modified_at,
+)
+from app.storage.blobs import BlobStore, is_blob_id
+
+# Ten thousand files is a whole photo library; each costs ~200 bytes of layout.
+MAX_ARCHIVE_FILES = 10_000
+# 10,000 ids of ~30 characters in JSON, with room to spare.
+MAX_BODY_BYTES = 1024 * 1024
+# SQLite's default limit on bound parameters is 32,766; stay well inside it.
+IDS_PER_QUERY = 500
+_COLUMNS = "id, name, size, sha256, mime, declared_mime, created_at, owner"
+CACHE_CONTROL = "private, no-cache"
+# Laying out an archive reads its files on a worker thread of the default pool, the one
+# downloads read through; a few at a time leave that pool to the downloads.
+LAYOUTS_AT_ONCE = 2
+
+
+async def _rows(db: Database, ids: Sequence[str]) -> dict[str, FileRow]:
+    found: dict[str, FileRow] = {}
+    for at in range(0, len(ids), IDS_PER_QUERY):
+        batch = ids[at : at + IDS_PER_QUERY]
+        marks = ", ".join("?" * len(batch))
+        records = await db.fetch_all(
+            f"SELECT {_COLUMNS} FROM files WHERE id IN ({marks})", tuple(batch)
+        )
+        for record in records:
+            row = FileRow(*record)  # type: ignore[arg-type]
+            found[row.id] = row
+    return found
+
+
+def _wanted_ids(parsed: dict[str, object] | None) -> list[str]:
+    """The ids asked for, each once and in order; BodyError, in words, otherwise."""
+    if parsed is None:
+        raise BodyError('send a JSON object such as {"ids": ["FILE_ID", ...]}')
+    ids = only_fields(parsed, ("ids",)).get("ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise BodyError('"ids" must be a list of file ids (strings)')
+    unique = list(dict.fromkeys(ids))
+    if not 1 <= len(unique) <= MAX_ARCHIVE_FILES:
+        raise BodyError(f'"ids" must name from 1 to {MAX_ARCHIVE_FILES} files')
+    return unique
+
+
+def create_archive(db: Database, store: BlobStore, archives: Archives):
+    laying_out = asyncio.Semaphore(LAYOUTS_AT_ONCE)
+
+    async def handler(c: Context, w: Writer) -> None:
+        try:
+            ids = _wanted_ids(await read_json_object(c, MAX_BODY_BYTES))
+        except BodyError as exc:
+            json_error(w, 400, str(exc))
+            return
+        who = principal(c)
+        rows = await _rows(db, [i for i in ids if is_blob_id(i)])
+        for file_id in ids:
+            row = rows.get(file_id)
+            if row is None or not may_read_file(who, file_id, row.owner):
+                # The same answer for an unknown id and another account's file.
+                json_error(w, 404, f"no such file: {file_id}")
+                return
+        chosen = [rows[i] for i in ids]
+        names = archive_names([row.name for row in chosen])
+        members = [
+            Member(
+                name, str(store.path_of(row.id)), row.size, modified_at(row.created_at), row.sha256
+            )
+            for name, row in zip(names, chosen, strict=True)
+        ]
+        try:
+            async with laying_out:
+                layout = await asyncio.to_thread(build_layout, members)
+        except ChangedOnDisk:
+            json_error(w, 500, "the contents of a file in the selection are missing or damaged")
+            return
+        token = archives.add(
+            Archive(
+                who.account_id,
+                tuple(ids),
+                layout,
+                max(row.created_at for row in chosen),
+                archives.lifetime_end(),
+            )
+        )
+        url = ARCHIVE.href(token=token)
+        w.headers.set("location", url)
+        w.json({"url": url, "size": layout.size, "files": len(ids)}, 201)
+
+    return handler
+
+
+def download_archive(db: Database, archives: Archives):
+    async def handler(c: Context, w: Writer) -> None:
+        archive = archives.get(path_param(c, "token"))
+        who = principal(c)
+        if archive is None or archive.owner != who.account_id:
+            json_error(w, 404, "no such archive (it may have expired: ask for it again)")
+            return
+        rows = await _rows(db, archive.file_ids)
+        if any(
+            (row := rows.get(i)) is None or not may_read_file(who, i, row.owner)
+            for i in archive.file_ids
+        ):
+            json_error(w, 404, "a file in this archive was deleted; ask for a new archive")
+            return
+        await _serve(c, w, archive)
+
+    return handler
+
+
+async def _serve(c: Context, w: Writer, archive: Archive) -> None:
+    layout = archive.layout
+    etag = f'"{layout.digest}"'
+    modified = modified_at(archive.modified_at)
+    precondition = evaluate_preconditions(
+        etag,
+        modified,
+        if_match=c.req.headers.get("if-match"),
+        if_none_match=c.req.headers.get("if-none-match"),
+        if_modified_since=c.req.headers.get("if-modified-since"),
+        if_unmodified_since=c.req.headers.get("if-unmodified-since"),
+    )
+    if precondition is Precondition.FAILED:
+        json_error(w, 412, "the archive does not match If-Match or If-Unmodified-Since")
+        return
+    headers = w.headers
+    headers.set("etag", etag)
+    headers.set("last-modified", http_date(modified))
+    headers.set("cache-control", CACHE_CONTROL)
+    headers.set("x-content-type-options", "nosniff")
+    if precondition is Precondition.NOT_MODIFIED:
+        w.write_headers(304).end()
+        return
+    headers.set("accept-ranges", "bytes")
+    if_range = c.req.headers.get("if-range")
+    wanted = (
+        None
+        if if_range is not None and not if_range_holds(if_range, etag, modified)
+        else parse_range(", ".join(c.req.headers.getlist("range")) or None, layout.size)
+    )
+    if wanted is UNSATISFIABLE:
+        headers.set("content-range", unsatisfied_range(layout.size))
+        headers.set("content-length", "0")
+        w.write_headers(416).end()
+        return
+    if isinstance(wanted, ByteRange):
+        start, length, status = wanted.start, wanted.length, 206
+        headers.set("content-range", wanted.content_range)
+    else:
+        start, length, status = 0, layout.size, 200
+    headers.set("content-type", "application/zip")
+    headers.set(
+        "content-disposition", f'attachment; filename="stowage-{len(archive.file_ids)}-files.zip"'
+    )
+    # A fixed Content-Length also keeps Stario from compressing the body.
+    headers.set("content-length", str(length))
+    w.write_headers(status)
+    if c.req.method == "HEAD" or length == 0:
+        w.end()
+        return
+    if await send_range(w, layout, start, start + length):
+        w.end()
+
+
+async def send_range(w: Writer, layout: Layout, start: int, end: int) -> bool:
+    """Bytes [start, end) of the archive: literal pieces from memory, member bytes read
+    from their blobs. False if the client left or a blob came up short (then aborted)."""
+    for piece in layout.pieces:
+        piece_end = piece.start + (len(piece.data) if isinstance(piece, Literal) else piece.size)
+        if piece_end <= start or piece.start >= end:
+            continue
+        low, high = max(start, piece.start) - piece.start, min(end, piece_end) - piece.start
+        if isinstance(piece, Literal):
+            w.write(piece.data[low:high])
+            await w.drain()
+        elif not await _send_file(w, piece, low, high):
+            return False
+        if w.closing:
+            return False
+    return True
+
+
+def _open(path: str) -> int | None:
+    try:
+        return os.open(path, OPEN_FLAGS)
+    except FileNotFoundError:
+        return None
+
+
+async def _send_file(w: Writer, piece: FileBytes, low: int, high: int) -> bool:
+    """One member's bytes [low, high), one read always in flight on a worker thread while
+    the previous one goes out; `drain()` keeps memory to about two reads."""
+    fd = await asyncio.to_thread(_open, piece.path)
+    if fd is None:
+        w.abort()  # the blob went away after its row was checked
+        return False
+    loop = asyncio.get_running_loop()
+    offset = low
+
+    def read_next() -> asyncio.Future[bytes]:
+        return loop.run_in_executor(None, os.pread, fd, min(READ_BYTES, high - offset), offset)
+
+    in_flight = read_next()
+    try:
+        while offset < high:
+            data = await asyncio.shield(in_flight)
+            if not data:
+                w.abort()  # never pad or pretend
+                return False
+            offset += len(data)
+            if offset < high:
+                in_flight = read_next()
+            w.write(data)
+            await w.drain()
+            if w.closing:
+                return False
+        return True
+    finally:
+        if not in_flight.done():  # never close the fd under a read
+            await asyncio.wait([in_flight])
+        await asyncio.to_thread(os.close, fd)
+
+
+def register_archives(app: App, db: Database, store: BlobStore) -> Archives:
+    archives = Archives()
+    app.add(API_ARCHIVES, create_archive(db, store, archives))
+    download = download_archive(db, archives)
+    app.add(ARCHIVE, download)
+    app.add(ARCHIVE_HEAD, download)
+    return archives

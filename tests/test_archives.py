@@ -1,0 +1,230 @@
+"""ZIP downloads of several files (issue 13, item 5) through the TestClient on the
+production bootstrap: the API's answers, the archive's bytes (checked by Python's
+zipfile and `unzip -t`), ranges joined into the same bytes, and the access rule."""
+
+import io
+import shutil
+import subprocess
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stario.testing import TestClient
+from tests.conftest import add_account, bearer
+
+from app.config import Config
+from app.features.archives.data import archive_names, safe_member_name
+from app.features.archives.handlers import MAX_ARCHIVE_FILES
+from app.features.archives.layout import READ_BYTES, Literal, Member, build_layout
+from app.features.files.validators import modified_at
+
+UNZIP = shutil.which("unzip")
+
+
+async def upload(client: TestClient, name: str, body: bytes) -> dict[str, Any]:
+    response = await client.post("/uploads", params={"name": name}, content=body)
+    assert response.status_code == 201, response.text
+    file: dict[str, Any] = response.json()["files"][0]
+    return file
+
+
+async def make_archive(client: TestClient, ids: list[str]) -> dict[str, Any]:
+    response = await client.post("/api/archives", json={"ids": ids})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    assert response.headers.get("location") == body["url"]
+    return body
+
+
+def unzip_test(tmp_path: Path, data: bytes) -> None:
+    if UNZIP is None:
+        pytest.fail("unzip is not installed (.ci/run installs it)")
+    path = tmp_path / "check.zip"
+    path.write_bytes(data)
+    done = subprocess.run([UNZIP, "-t", str(path)], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def test_archive_holds_the_files_under_safe_unique_names(
+    client: TestClient, tmp_path: Path
+) -> None:
+    bodies = {
+        "a.txt": b"first a\n" * 1000,
+        "b.bin": bytes(range(256)) * 4096,  # 1 MiB: spans a read
+        "empty": b"",
+    }
+    files = [await upload(client, name, body) for name, body in bodies.items()]
+    files.append(await upload(client, "a.txt", b"second a\n"))
+    archive = await make_archive(client, [f["id"] for f in files])
+    response = await client.get(archive["url"])
+    assert response.status_code == 200
+    assert response.headers.get("content-type") == "application/zip"
+    assert (
+        int(response.headers.get("content-length") or 0) == archive["size"] == len(response.content)
+    )
+    assert response.headers.get("content-encoding") is None
+    with zipfile.ZipFile(io.BytesIO(response.content)) as z:
+        assert z.testzip() is None
+        assert z.namelist() == ["a.txt", "b.bin", "empty", "a (2).txt"]
+        assert z.read("a.txt") == bodies["a.txt"]
+        assert z.read("b.bin") == bodies["b.bin"]
+        assert z.read("empty") == b""
+        assert z.read("a (2).txt") == b"second a\n"
+        for info, file in zip(z.infolist(), files, strict=True):
+            assert info.compress_type == zipfile.ZIP_STORED
+            uploaded = modified_at(file["created_at"])
+            # DOS times have two-second steps.
+            got = info.date_time
+            assert got[:5] == uploaded.timetuple()[:5] and got[5] == uploaded.second // 2 * 2
+    unzip_test(tmp_path, response.content)
+    # Deterministic: the same selection again gives the same bytes and validator.
+    again = await make_archive(client, [f["id"] for f in files])
+    second = await client.get(again["url"])
+    assert second.content == response.content
+    assert second.headers.get("etag") == response.headers.get("etag")
+
+
+async def test_two_ranges_joined_are_the_archive(client: TestClient, tmp_path: Path) -> None:
+    files = [await upload(client, f"part{i}.bin", bytes([i]) * 700_000) for i in range(3)]
+    archive = await make_archive(client, [f["id"] for f in files])
+    whole = await client.get(archive["url"])
+    etag = whole.headers.get("etag")
+    size = archive["size"]
+    cut = 1_000_003  # inside the second member's bytes
+    first = await client.get(archive["url"], headers={"range": f"bytes=0-{cut - 1}"})
+    rest = await client.get(archive["url"], headers={"range": f"bytes={cut}-", "if-range": etag})
+    assert first.status_code == rest.status_code == 206
+    assert rest.headers.get("content-range") == f"bytes {cut}-{size - 1}/{size}"
+    joined = first.content + rest.content
+    assert joined == whole.content
+    with zipfile.ZipFile(io.BytesIO(joined)) as z:
+        assert z.testzip() is None
+    unzip_test(tmp_path, joined)
+    # Every small range inside the headers and across member boundaries, too.
+    for start in (0, 29, 30, 700_050, size - 22, size - 1):
+        part = await client.get(archive["url"], headers={"range": f"bytes={start}-{start + 99}"})
+        assert part.content == whole.content[start : start + 100]
+    stale = await client.get(archive["url"], headers={"range": "bytes=5-", "if-range": '"old"'})
+    assert stale.status_code == 200 and stale.content == whole.content
+    beyond = await client.get(archive["url"], headers={"range": f"bytes={size}-"})
+    assert beyond.status_code == 416 and beyond.headers.get("content-range") == f"bytes */{size}"
+    unchanged = await client.get(archive["url"], headers={"if-none-match": etag})
+    assert unchanged.status_code == 304
+
+
+async def test_head_answers_the_length(client: TestClient) -> None:
+    file = await upload(client, "x.txt", b"x" * 5000)
+    archive = await make_archive(client, [file["id"]])
+    head = await client.head(archive["url"])
+    assert head.status_code == 200
+    assert int(head.headers.get("content-length") or 0) == archive["size"]
+    assert head.content == b""
+    ranged = await client.head(archive["url"], headers={"range": "bytes=10-19"})
+    assert ranged.status_code == 206 and ranged.headers.get("content-length") == "10"
+
+
+async def test_another_account_gets_404(client: TestClient, config: Config) -> None:
+    mine = await upload(client, "mine.txt", b"private words")
+    archive = await make_archive(client, [mine["id"]])
+    _, other_token = await add_account(config, "other")
+    other = bearer(other_token)
+    # The same server (archives live in its memory), another account's token.
+    assert (await client.get("/api/tokens", headers=other)).status_code == 200
+    assert (await client.get(archive["url"], headers=other)).status_code == 404
+    assert (await client.head(archive["url"], headers=other)).status_code == 404
+    refused = await client.post("/api/archives", json={"ids": [mine["id"]]}, headers=other)
+    assert refused.status_code == 404
+    assert "mine.txt" not in refused.text
+    stored = await client.post(
+        "/uploads", params={"name": "theirs.txt"}, content=b"other words", headers=other
+    )
+    theirs = stored.json()["files"][0]
+    # Nor may the owner pack another account's file in with its own.
+    mixed = await client.post("/api/archives", json={"ids": [mine["id"], theirs["id"]]})
+    assert mixed.status_code == 404 and "theirs.txt" not in mixed.text
+    unknown = await client.post("/api/archives", json={"ids": ["nope"]})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "no such file: nope"
+    assert (await client.get("/api/archives/not-a-token")).status_code == 404
+    # The owner still gets it.
+    assert (await client.get(archive["url"])).status_code == 200
+
+
+async def test_nobody_gets_401(client: TestClient) -> None:
+    file = await upload(client, "x.txt", b"x")
+    archive = await make_archive(client, [file["id"]])
+    nobody = {"authorization": "Bearer not-a-live-token"}
+    assert (await client.get(archive["url"], headers=nobody)).status_code == 401
+    refused = await client.post("/api/archives", json={"ids": [file["id"]]}, headers=nobody)
+    assert refused.status_code == 401
+
+
+async def test_a_deleted_member_makes_the_archive_404(client: TestClient) -> None:
+    file = await upload(client, "gone.txt", b"soon gone")
+    archive = await make_archive(client, [file["id"]])
+    assert (await client.delete(f"/files/{file['id']}")).status_code in (200, 204)
+    gone = await client.get(archive["url"])
+    assert gone.status_code == 404 and "deleted" in gone.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"ids": []},
+        {"ids": "abc"},
+        {"ids": [1, 2]},
+        {"ids": ["a"], "extra": 1},
+        {"ids": [f"id{i}" for i in range(MAX_ARCHIVE_FILES + 1)]},
+    ],
+)
+async def test_bad_requests_get_400_in_words(client: TestClient, body: dict[str, Any]) -> None:
+    response = await client.post("/api/archives", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]
+
+
+async def test_not_json_gets_400(client: TestClient) -> None:
+    response = await client.post("/api/archives", content=b"{not json")
+    assert response.status_code == 400 and "JSON" in response.json()["error"]
+
+
+def test_member_names_are_single_safe_segments() -> None:
+    assert safe_member_name("../../etc/passwd") == ".._.._etc_passwd"
+    assert safe_member_name("/abs/path.txt") == "_abs_path.txt"
+    assert safe_member_name("C:\\win\\x.txt") == "C:_win_x.txt"
+    assert safe_member_name("..") == "file"
+    assert safe_member_name("line\nbreak") == "line_break"
+    assert archive_names(["a.txt", "A.TXT", "a.txt", "noext", "noext", ".rc", ".rc"]) == [
+        "a.txt",
+        "A (2).TXT",
+        "a (3).txt",
+        "noext",
+        "noext (2)",
+        ".rc",
+        ".rc (2)",
+    ]
+
+
+def test_layout_survives_headers_split_across_the_librarys_blocks(tmp_path: Path) -> None:
+    """stream-zip hands out 1 MiB blocks: a member ending just before a block's end puts
+    part of the next header in that block and the rest in the next one."""
+    sizes = [READ_BYTES - 10, READ_BYTES - 40, 3, 0, READ_BYTES + 1, 2 * READ_BYTES - 35]
+    members = []
+    for index, size in enumerate(sizes):
+        path = tmp_path / f"m{index}"
+        path.write_bytes(bytes([index + 1]) * size)
+        members.append(
+            Member(f"m{index}.bin", str(path), size, datetime(2026, 5, 6, tzinfo=UTC), "00" * 32)
+        )
+    layout = build_layout(members)
+    joined = bytearray()
+    for piece in layout.pieces:
+        assert piece.start == len(joined)
+        joined += piece.data if isinstance(piece, Literal) else Path(piece.path).read_bytes()
+    assert len(joined) == layout.size
+    with zipfile.ZipFile(io.BytesIO(bytes(joined))) as z:
+        assert z.testzip() is None
+        assert [z.getinfo(m.name).file_size for m in members] == sizes
+        assert z.read("m4.bin") == bytes([5]) * sizes[4]

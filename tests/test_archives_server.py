@@ -1,0 +1,106 @@
+"""ZIP downloads against the real `stowage serve` process: curl fetches a few hundred
+MB archive, is cut off and resumes with `curl -C -`; `unzip -t` and zipfile check the
+joined file; the server's peak memory for the download stays bounded."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.conftest import RunningServer
+from tests.test_downloads_server import CURL, curl, head_of, open_blobs, upload
+
+pytestmark = pytest.mark.slow
+
+MiB = 1024 * 1024
+UNZIP = shutil.which("unzip")
+# The brief's bound for a 5 GiB archive; a 300 MiB one must already show it.
+PEAK_RSS_LIMIT_KIB = 64 * 1024
+
+
+def test_big_archive_streams_resumes_and_stays_small(server: RunningServer, tmp_path: Path) -> None:
+    if UNZIP is None:
+        pytest.fail("unzip is not installed (.ci/run installs it)")
+    sources = []
+    for index in range(3):
+        path = tmp_path / f"part{index}.bin"
+        with path.open("wb") as out:
+            # Distinct, incompressible-looking content without spending seconds on urandom.
+            block = hashlib.sha256(str(index).encode()).digest() * (MiB // 32)
+            for step in range(100):
+                out.write(block[step:] + block[:step])
+        sources.append(path)
+    ids = [upload(server, path)["id"] for path in sources]
+    with server.http(timeout=60) as http:
+        created = http.post("/api/archives", json={"ids": ids})
+    assert created.status_code == 201, created.text
+    url = server.base_url + created.json()["url"]
+    size = created.json()["size"]
+
+    got = curl(server, "-I", url)
+    status, headers = head_of(got.stdout)
+    assert status == 200 and headers["content-length"] == [str(size)]
+
+    out = tmp_path / "archive.zip"
+    server.reset_peak_rss()
+    before = server.rss_kib()
+    # A client that gets a third of it, then resumes where it stopped.
+    curl(server, "--fail", "-r", f"0-{size // 3}", "-o", str(out), url)
+    assert out.stat().st_size == size // 3 + 1
+    got = curl(server, "--fail", "-D", "-", "-C", "-", "-o", str(out), url)
+    status, headers = head_of(got.stdout)
+    assert status == 206 and headers["content-range"][0].startswith(f"bytes {size // 3 + 1}-")
+    peak = server.peak_rss_kib()
+    print(f"archive of {size} bytes: server RSS {before} KiB before, peak {peak} KiB")
+    assert out.stat().st_size == size
+    assert peak < PEAK_RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+    # What the download itself added: a couple of 1 MiB reads and the socket's buffers.
+    assert peak - before < 16 * 1024, f"RSS {before} -> {peak} KiB"
+
+    done = subprocess.run([UNZIP, "-t", str(out)], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    with zipfile.ZipFile(out) as archive:
+        names = [info.filename for info in archive.infolist()]
+        assert names == ["part0.bin", "part1.bin", "part2.bin"]
+        for name, path in zip(names, sources, strict=True):
+            with archive.open(name) as member:
+                assert (
+                    hashlib.sha256(member.read()).digest()
+                    == hashlib.sha256(path.read_bytes()).digest()
+                )
+    # The whole archive in one go is the same bytes as the resumed one.
+    with httpx.Client(headers=server.headers, timeout=60) as http:
+        digest = hashlib.sha256()
+        with http.stream("GET", url) as response:
+            for chunk in response.iter_bytes():
+                digest.update(chunk)
+    assert digest.digest() == hashlib.sha256(out.read_bytes()).digest()
+
+
+def test_a_reader_that_hangs_up_releases_the_files(server: RunningServer, tmp_path: Path) -> None:
+    source = tmp_path / "member.bin"
+    source.write_bytes(os.urandom(16 * MiB))  # more than the socket buffers hold
+    file_id = upload(server, source)["id"]
+    with server.http() as http:
+        url = server.base_url + http.post("/api/archives", json={"ids": [file_id]}).json()["url"]
+    pid = server.process.pid
+    reader = subprocess.Popen(
+        [CURL, "--silent", *server.curl_auth, "--limit-rate", "200K", "-o", os.devnull, url]
+    )
+    try:
+        time.sleep(1)
+        assert open_blobs(pid, file_id) == 1  # mid-download
+    finally:
+        reader.terminate()
+        reader.wait(5)
+    deadline = time.monotonic() + 5
+    while open_blobs(pid, file_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_blobs(pid, file_id) == 0
+    got = curl(server, "-o", os.devnull, "-w", "%{http_code}", url)
+    assert got.stdout == b"200"
