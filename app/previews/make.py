@@ -1,0 +1,89 @@
+"""Making one thumbnail: runs inside a worker process (app/previews/pool.py), never
+in the server's own process, so a hostile image can at worst cost that process.
+
+Every way an image can fail (malformed, truncated, too many pixels or frames, an
+unknown format) ends in `False` ("no preview"); only the pool's time limit and the
+worker's memory limit are outside this function.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import warnings
+from pathlib import Path
+
+# At most this many pixels on the long side of a thumbnail.
+THUMBNAIL_EDGE = 320
+# Decompression bombs: Pillow refuses images above its limit; the warning it gives
+# between 1x and 2x the limit is made an error too. 64 megapixels holds every
+# phone and most camera photos (a 12 MP photo is 12,000,000).
+MAX_PIXELS = 64_000_000
+# An animated image is thumbnailed from its first frame; one that claims more frames
+# than this is refused outright (a GIF of 100,000 tiny frames is a CPU bomb for any
+# code that walks them).
+MAX_FRAMES = 10_000
+# The worker's address space: decoding a 64 MP RGBA image needs ~256 MB; anything
+# past this is a bomb that got by the pixel count (or a leak), and fails as MemoryError.
+WORKER_MEMORY_BYTES = 1536 * 1024 * 1024
+WEBP_QUALITY = 80
+# Part of the strong ETag: a change in how thumbnails are made changes every ETag.
+RECIPE = "v1"
+
+
+def prepare_worker() -> None:
+    """Run once at the start of a worker process: its memory limit, then Pillow's."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or hard > WORKER_MEMORY_BYTES:
+        resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, hard))
+    configure_pillow()
+
+
+def configure_pillow() -> None:
+    """Pixel limit (its warning an error too) and the HEIF/HEIC decoder."""
+    from PIL import Image
+    from pillow_heif import register_heif_opener
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+    register_heif_opener()
+
+
+def make_thumbnail(source: str, target: str) -> bool:
+    """Write a WebP thumbnail of the image at `source` to `target` (through a temp
+    file and a rename, so a reader never sees half of one); True if one was made."""
+    from PIL import Image, ImageOps
+
+    temp = f"{target}.{os.getpid()}.tmp"
+    try:
+        with Image.open(source) as image:
+            if image.format not in ("JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF", "MPO"):
+                return False
+            if getattr(image, "n_frames", 1) > MAX_FRAMES:
+                return False
+            width, height = image.size
+            if width < 1 or height < 1 or width * height > MAX_PIXELS:
+                return False
+            # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: a 12 MP photo then
+            # costs a fraction of a full decode.
+            image.draft("RGB", (THUMBNAIL_EDGE * 2, THUMBNAIL_EDGE * 2))
+            image.seek(0)
+            upright = ImageOps.exif_transpose(image)
+            upright.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE), Image.Resampling.LANCZOS)
+            mode = "RGBA" if "A" in upright.getbands() or "transparency" in upright.info else "RGB"
+            small = upright.convert(mode)
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            small.save(temp, "WEBP", quality=WEBP_QUALITY, method=4)
+        os.rename(temp, target)
+        return True
+    # Any exception here is the image's doing (this process does nothing else), and
+    # every one of them means the same: no preview. Pillow's decoders raise OSError,
+    # ValueError, SyntaxError, EOFError, struct.error, DecompressionBombError...;
+    # pillow-heif raises RuntimeError and ValueError.
+    except (Exception, Image.DecompressionBombWarning):
+        return False
+    finally:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
