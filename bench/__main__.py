@@ -32,6 +32,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.resumable import run_resumable
     from bench.signin import run_signin
     from bench.small import run_small
+    from bench.thumbnails import run_thumbnails
     from bench.uploads import run_multipart, run_signals, run_uploads
 
     return {
@@ -43,6 +44,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "memory": run_memory,
         "resumable": run_resumable,
         "signin": run_signin,
+        "thumbnails": run_thumbnails,
     }
 
 
