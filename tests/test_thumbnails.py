@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 from pillow_heif import register_heif_opener
 from stario import Relay
-from tests.conftest import add_account, bearer
+from tests.conftest import add_account, bearer, signed_in_client
 
+from app.cli import main
 from app.config import Config
 from app.features.files.data import add_files, remove_file
 from app.features.previews.handlers import CACHE_CONTROL
@@ -22,7 +23,7 @@ from app.main import open_catalog
 from app.previews.make import MAX_FRAMES, THUMBNAIL_EDGE, configure_pillow, make_thumbnail
 from app.previews.pool import WorkerPool
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
-from app.storage.blobs import BlobStore
+from app.storage.blobs import BlobStore, new_blob_id
 
 register_heif_opener()
 
@@ -332,3 +333,28 @@ def test_sha_of_thumbnail_is_stable_for_the_same_image(tmp_path):
     a, b = tmp_path / "a.webp", tmp_path / "b.webp"
     assert make_thumbnail(str(source), str(a)) and make_thumbnail(str(source), str(b))
     assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+async def test_stowage_check_counts_thumbnails_apart_and_repair_removes_stale_ones(
+    config: Config, owner, capsys
+):
+    async with signed_in_client(config, owner[1]) as client:
+        photo = await upload(client, "photo.jpg", image_bytes("JPEG"))
+        assert (await wait_for_thumbnail(client, photo["id"])).status_code == 200
+    thumb = config.uploads_dir / ".thumbs" / photo["id"][:2] / f"{photo['id']}.webp"
+    stale_id = new_blob_id()
+    stale = config.uploads_dir / ".thumbs" / stale_id[:2] / f"{stale_id}.none"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.touch()
+    capsys.readouterr()
+
+    assert main(["check", "--data-dir", str(config.data_dir)]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert lines["blobs"].split()[1] == "1"  # the photo; its thumbnail is not a blob
+    assert lines["orphans"].split()[1] == "0"
+    assert lines["thumbnails"].split()[1] == "2"
+    assert "1 of them without a row" in lines["thumbnails"]
+
+    assert main(["check", "--repair", "--data-dir", str(config.data_dir)]) == 0
+    assert thumb.exists() and not stale.exists()
