@@ -18,8 +18,11 @@ A child that dies by itself (out of memory, a crash in a decoder) fails just its
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import multiprocessing
 import queue
+import signal
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -31,14 +34,26 @@ from app.previews.make import make_thumbnail, prepare_worker
 # forking a threaded process can copy a lock held by another thread.
 _CONTEXT = multiprocessing.get_context("spawn")
 
+PR_SET_PDEATHSIG = 1
 # How long a new child may take to be ready (import Pillow and its decoders).
 START_SECONDS = 60.0
 
 type Job = Callable[[str, str], bool]
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the server dies, even by SIGKILL, even in the
+    middle of a decode (a child waiting for a job would see the pipe close anyway)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
 def _serve(conn: Connection, job: Job) -> None:
     """A child's whole life: prepare once, then one job per message until told to stop."""
+    _die_with_parent()
     prepare_worker()
     conn.send("ready")
     while True:
