@@ -27,8 +27,6 @@ MAX_FRAMES = 10_000
 # past this is a bomb that got by the pixel count (or a leak), and fails as MemoryError.
 WORKER_MEMORY_BYTES = 1536 * 1024 * 1024
 WEBP_QUALITY = 80
-# Part of the strong ETag: a change in how thumbnails are made changes every ETag.
-RECIPE = "v1"
 
 
 def prepare_worker() -> None:

@@ -13,7 +13,9 @@ file's id on the Relay.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import sqlite3
 from dataclasses import dataclass, field
 
 from stario import Relay
@@ -50,6 +52,7 @@ class Thumbnails:
     waiting: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     made: int = 0
     refused: int = 0
+    failed: int = 0
 
     def stored(self, rows: list[FileRow]) -> None:
         """After an upload's rows committed: queue a thumbnail for every image."""
@@ -73,6 +76,14 @@ class Thumbnails:
         return True
 
     async def _make(self, row: FileRow) -> None:
+        try:
+            await self._make_one(row)
+        except (OSError, sqlite3.Error):
+            # A full disk or a catalog error: this file simply has no thumbnail yet,
+            # and its next request asks again.
+            self.failed += 1
+
+    async def _make_one(self, row: FileRow) -> None:
         target = self.store.thumbnail_path_of(row.id)
         made = await self.pool.run(str(self.store.path_of(row.id)), str(target))
         if not made:
@@ -87,8 +98,8 @@ class Thumbnails:
             assert row.owner is not None
             self.relay.publish(thumbnails_ready(row.owner), row.id)
 
-    async def read(self, file_id: str) -> bytes | None:
-        """The thumbnail's bytes, or None."""
+    async def read(self, file_id: str) -> tuple[bytes, str] | None:
+        """The thumbnail's bytes and their sha256 (hex), or None."""
         return await asyncio.to_thread(_read, self.store, file_id)
 
     async def refused_before(self, file_id: str) -> bool:
@@ -101,12 +112,15 @@ class Thumbnails:
         await asyncio.to_thread(self.pool.close)
 
 
-def _read(store: BlobStore, file_id: str) -> bytes | None:
+def _read(store: BlobStore, file_id: str) -> tuple[bytes, str] | None:
     try:
         with open(store.thumbnail_path_of(file_id), "rb") as f:
-            return f.read()
+            body = f.read()
     except FileNotFoundError:
         return None
+    # Tens of microseconds for a thumbnail's ~10-40 KB: an ETag that is exactly these
+    # bytes, even if a thumbnail is ever made again by another Pillow.
+    return body, hashlib.sha256(body).hexdigest()
 
 
 def _mark_none(store: BlobStore, file_id: str) -> None:

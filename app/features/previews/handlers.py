@@ -8,16 +8,16 @@ from app.db import Database
 from app.features.files.data import get_file
 from app.features.files.validators import strong_etag
 from app.features.previews.urls import THUMBNAIL, THUMBNAIL_HEAD
-from app.previews.make import RECIPE
 from app.previews.thumbnails import Thumbnails, may_have_thumbnail
 from app.storage.blobs import is_blob_id
 
 # A thumbnail never changes for a given file: its id names one set of bytes forever
-# (files are immutable) and the recipe is in the ETag. `private`: the bytes are the
-# owner's; a browser may keep them for a year without asking.
+# (files are immutable), and the ETag is the thumbnail's own sha256. `private`: the
+# bytes are the owner's; a browser may keep them for a year without asking.
 CACHE_CONTROL = "private, max-age=31536000, immutable"
 # A thumbnail being made is usually ready within a second or two.
 RETRY_AFTER_SECONDS = "2"
+BUSY_RETRY_AFTER_SECONDS = "60"
 
 
 def show_thumbnail(db: Database, thumbnails: Thumbnails):
@@ -31,18 +31,21 @@ def show_thumbnail(db: Database, thumbnails: Thumbnails):
         if not may_have_thumbnail(row):
             json_error(w, 404, f"no thumbnail: files of type {row.mime} have none")
             return
-        body = await thumbnails.read(file_id)
-        if body is None:
+        found = await thumbnails.read(file_id)
+        if found is None:
             if await thumbnails.refused_before(file_id):
                 json_error(w, 404, "no thumbnail: this image could not be read")
                 return
-            queued = thumbnails.ensure(row)
             w.headers.set("cache-control", "no-store")
-            if queued:
+            if thumbnails.ensure(row):
                 w.headers.set("retry-after", RETRY_AFTER_SECONDS)
-            json_error(w, 404, "no thumbnail yet: it is being made, ask again shortly")
+                json_error(w, 404, "no thumbnail yet: it is being made, ask again shortly")
+            else:
+                w.headers.set("retry-after", BUSY_RETRY_AFTER_SECONDS)
+                json_error(w, 404, "no thumbnail yet: too many images are waiting, ask later")
             return
-        etag = strong_etag(f"{row.sha256}-thumb-{RECIPE}")
+        body, digest = found
+        etag = strong_etag(digest)
         w.headers.set("etag", etag)
         w.headers.set("cache-control", CACHE_CONTROL)
         w.headers.set("x-content-type-options", "nosniff")
