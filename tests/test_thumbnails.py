@@ -20,7 +20,13 @@ from app.features.files.data import add_files, remove_file
 from app.features.previews.handlers import CACHE_CONTROL
 from app.ingest.pipeline import IngestedFile
 from app.main import open_catalog
-from app.previews.make import MAX_FRAMES, THUMBNAIL_EDGE, configure_pillow, make_thumbnail
+from app.previews.make import (
+    MAX_FRAMES,
+    THUMBNAIL_EDGE,
+    configure_pillow,
+    make_thumbnail,
+    temp_path_for,
+)
 from app.previews.pool import WorkerPool
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
 from app.storage.blobs import BlobStore, new_blob_id
@@ -126,6 +132,9 @@ def test_malformed_and_truncated_files_give_no_thumbnail(tmp_path, data):
 def sleep_forever(source: str, target: str) -> bool:
     """A job that never ends unless `source` says "quick" (the pool must kill it)."""
     if Path(source).read_bytes() != b"quick":
+        import os
+
+        Path(temp_path_for(target, os.getpid())).write_bytes(b"half a thumbnail")
         time.sleep(3600)
     Path(target).write_bytes(b"made")
     return True
@@ -141,6 +150,7 @@ async def test_a_job_past_the_time_limit_is_killed_and_the_pool_goes_on(tmp_path
         assert not await pool.run(str(slow), str(tmp_path / "a"))
         assert time.monotonic() - started < 10
         assert pool.timed_out == 1
+        assert not list(tmp_path.glob("*.tmp"))  # the killed worker's half is gone
         assert await pool.run(str(quick), str(tmp_path / "b"))
         assert pool.started == 2  # the stuck child was replaced
     finally:

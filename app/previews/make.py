@@ -47,12 +47,18 @@ def configure_pillow() -> None:
     register_heif_opener()
 
 
+def temp_path_for(target: str, pid: int) -> str:
+    """Where worker `pid` writes `target` before its rename (the pool removes it when it
+    had to kill that worker)."""
+    return f"{target}.{pid}.tmp"
+
+
 def make_thumbnail(source: str, target: str) -> bool:
     """Write a WebP thumbnail of the image at `source` to `target` (through a temp
     file and a rename, so a reader never sees half of one); True if one was made."""
     from PIL import Image, ImageOps
 
-    temp = f"{target}.{os.getpid()}.tmp"
+    temp = temp_path_for(target, os.getpid())
     try:
         with Image.open(source) as image:
             if image.format not in ("JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF", "MPO"):

@@ -18,9 +18,11 @@ A child that dies by itself (out of memory, a crash in a decoder) fails just its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import multiprocessing
+import os
 import queue
 import signal
 import threading
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from app.previews.make import make_thumbnail, prepare_worker
+from app.previews.make import make_thumbnail, prepare_worker, temp_path_for
 
 # Children are started with "spawn": the server has threads (the blob store's), and
 # forking a threaded process can copy a lock held by another thread.
@@ -117,11 +119,13 @@ class _Slot(threading.Thread):
                 return
             source, target, deliver = item
             made = False
+            pid = None
             try:
                 if self.child is None or not self.child.is_alive():
                     self._stop_child(kill=True)
                     self._start_child()
-                assert self.conn is not None
+                assert self.conn is not None and self.child is not None
+                pid = self.child.pid
                 self.conn.send((source, target))
                 if self.conn.poll(self.pool.seconds):
                     made = bool(self.conn.recv())
@@ -132,6 +136,10 @@ class _Slot(threading.Thread):
                 # The child died under the job (memory limit, a decoder crash).
                 self.pool.crashed += 1
                 self._stop_child(kill=True)
+            if not made and pid is not None:
+                # A killed or crashed worker leaves its half-written thumbnail.
+                with contextlib.suppress(OSError):
+                    os.unlink(temp_path_for(target, pid))
             deliver(made)
 
 
@@ -179,6 +187,7 @@ class WorkerPool:
         for _ in self._slots:
             self.jobs.put(None)
         for slot in self._slots:
-            slot.join(5.0)
+            # A worker busy with an image is not waited for: it is killed below.
+            slot.join(1.0)
             if slot.is_alive():
                 slot._stop_child(kill=True)
