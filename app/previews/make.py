@@ -27,10 +27,15 @@ MAX_FRAMES = 10_000
 # past this is a bomb that got by the pixel count (or a leak), and fails as MemoryError.
 WORKER_MEMORY_BYTES = 1536 * 1024 * 1024
 WEBP_QUALITY = 80
+WORKER_NICENESS = 10
 
 
 def prepare_worker() -> None:
-    """Run once at the start of a worker process: its memory limit, then Pillow's."""
+    """Run once at the start of a worker process: its priority and memory limit, then
+    Pillow's settings."""
+    # Thumbnails are background work: when every core is busy, the scheduler should
+    # wake the server's event loop first (weight 1024 against 110 at nice 10).
+    os.nice(WORKER_NICENESS)
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard == resource.RLIM_INFINITY or hard > WORKER_MEMORY_BYTES:
         resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, hard))
