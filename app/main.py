@@ -55,7 +55,7 @@ from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
 from app.previews.pool import WorkerPool
-from app.previews.thumbnails import Thumbnails
+from app.previews.thumbnails import Thumbnails, ffmpeg_found
 from app.requests.store import REQUESTS_SCHEMA, add_request_column
 from app.resumable.store import RESUMABLE_SCHEMA
 from app.resumable.uploads import ResumableUploads
@@ -175,7 +175,9 @@ def make_bootstrap(
             store,
             relay,
             WorkerPool(workers=config.thumbnail_workers, seconds=config.thumbnail_seconds),
+            posters=ffmpeg_found(),
         )
+        span.attrs({"stowage.video_posters": thumbnails.posters})
         register_previews(app, db, thumbnails)
         signals_memory = MemoryBudget(config.signals_memory_bytes)
         uploads = Uploads(

@@ -5,6 +5,7 @@ import asyncio
 import hashlib
 import io
 import random
+import subprocess
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from app.previews.make import (
     temp_path_for,
 )
 from app.previews.pool import WorkerPool
-from app.previews.thumbnails import Thumbnails, thumbnails_ready
+from app.previews.thumbnails import Thumbnails, ffmpeg_found, thumbnails_ready
 from app.storage.blobs import BlobStore, new_blob_id
 
 register_heif_opener()
@@ -433,3 +434,35 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def video(tmp_path: Path, seconds: float = 2.0) -> bytes:
+    out = tmp_path / "clip.mp4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi",
+         "-i", f"testsrc=size=640x360:rate=10:duration={seconds}",
+         "-pix_fmt", "yuv420p", "-y", str(out)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    return out.read_bytes()
+
+
+@pytest.mark.skipif(not ffmpeg_found(), reason="ffmpeg is not installed (posters are optional)")
+async def test_a_video_gets_a_poster_when_ffmpeg_is_installed(client, tmp_path):
+    clip = await upload(client, "clip.mp4", video(tmp_path))
+    assert clip["mime"] == "video/mp4"
+    r = await wait_for_thumbnail(client, clip["id"])
+    assert r.status_code == 200
+    assert webp_size(r.content) == (320, 180)
+    # A video a tenth of a second long has no frame at 1 s: its first frame is taken.
+    short = await upload(client, "short.mp4", video(tmp_path, 0.1))
+    assert (await wait_for_thumbnail(client, short["id"])).status_code == 200
+    # A broken one has none, and the worker goes on.
+    broken = await upload(client, "broken.mp4", video(tmp_path)[:2000])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        r = await client.get(f"/files/{broken['id']}/thumbnail")
+        if "could not be read" in r.json()["error"]:
+            break
+        await asyncio.sleep(0.1)
+    assert "could not be read" in r.json()["error"]

@@ -96,3 +96,77 @@ def make_thumbnail(source: str, target: str) -> bool:
             os.unlink(temp)
         except FileNotFoundError:
             pass
+
+
+# A poster is the frame at this many seconds in (past a fade-in), or the first frame
+# of a shorter video.
+POSTER_AT_SECONDS = 1.0
+# ffmpeg's own limit per attempt; the pool's time limit still covers the whole job.
+FFMPEG_SECONDS = 20.0
+# Largest decoded frame ffmpeg hands over (PNG on a pipe), before Pillow's resize.
+MAX_POSTER_FRAME_BYTES = 64 * 1024 * 1024
+
+
+def _ffmpeg_dies_with_us() -> None:
+    """In ffmpeg, before exec: killed when its worker is (the pool's time limit)."""
+    import ctypes
+    import ctypes.util
+    import signal
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+def make_poster(source: str, target: str) -> bool:
+    """A thumbnail of a video's frame, decoded by ffmpeg (found at start; see
+    `ffmpeg_path`), then made like an image's; False if there is none."""
+    import io
+    import shutil
+    import subprocess
+
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return False
+    for at in (POSTER_AT_SECONDS, 0.0):
+        try:
+            done = subprocess.run(
+                [ffmpeg, "-nostdin", "-v", "error", "-ss", str(at), "-i", source,
+                 "-frames:v", "1", "-an", "-sn", "-dn",
+                 "-vf", f"scale={THUMBNAIL_EDGE * 2}:{THUMBNAIL_EDGE * 2}"
+                 ":force_original_aspect_ratio=decrease",
+                 "-f", "image2pipe", "-vcodec", "png", "-"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=FFMPEG_SECONDS,
+                preexec_fn=_ffmpeg_dies_with_us,
+                check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return False
+        frame = done.stdout
+        if done.returncode == 0 and frame and len(frame) <= MAX_POSTER_FRAME_BYTES:
+            return _thumbnail_of_frame(io.BytesIO(frame), target)
+    return False
+
+
+def _thumbnail_of_frame(frame: object, target: str) -> bool:
+    from PIL import Image
+
+    temp = temp_path_for(target, os.getpid())
+    try:
+        with Image.open(frame) as image:  # type: ignore[arg-type]
+            image.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE), Image.Resampling.LANCZOS)
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            image.convert("RGB").save(temp, "WEBP", quality=WEBP_QUALITY, method=4)
+        os.rename(temp, target)
+        return True
+    except Exception:
+        return False
+    finally:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass

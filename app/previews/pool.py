@@ -30,7 +30,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from app.previews.make import make_thumbnail, prepare_worker, temp_path_for
+from app.previews.make import make_poster, make_thumbnail, prepare_worker, temp_path_for
 
 # Children are started with "spawn": the server has threads (the blob store's), and
 # forking a threaded process can copy a lock held by another thread.
@@ -53,7 +53,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _serve(conn: Connection, job: Job) -> None:
+def _serve(conn: Connection, jobs: dict[str, Job]) -> None:
     """A child's whole life: prepare once, then one job per message until told to stop."""
     _die_with_parent()
     prepare_worker()
@@ -65,9 +65,9 @@ def _serve(conn: Connection, job: Job) -> None:
             return
         if message is None:
             return
-        source, target = message
+        kind, source, target = message
         try:
-            made = bool(job(source, target))
+            made = bool(jobs[kind](source, target))
         except Exception:
             made = False
         conn.send(made)
@@ -83,7 +83,10 @@ class _Slot(threading.Thread):
     def _start_child(self) -> tuple[BaseProcess, Connection]:
         ours, theirs = _CONTEXT.Pipe()
         child = _CONTEXT.Process(
-            target=_serve, args=(theirs, self.pool.job), name="stowage-previews", daemon=True
+            target=_serve,
+            args=(theirs, self.pool.jobs_by_kind()),
+            name="stowage-previews",
+            daemon=True,
         )
         child.start()
         theirs.close()
@@ -117,7 +120,7 @@ class _Slot(threading.Thread):
             if item is None:
                 self._stop_child(kill=False)
                 return
-            source, target, deliver = item
+            kind, source, target, deliver = item
             made = False
             pid = None
             try:
@@ -126,7 +129,7 @@ class _Slot(threading.Thread):
                     self._start_child()
                 assert self.conn is not None and self.child is not None
                 pid = self.child.pid
-                self.conn.send((source, target))
+                self.conn.send((kind, source, target))
                 if self.conn.poll(self.pool.seconds):
                     made = bool(self.conn.recv())
                 else:
@@ -144,13 +147,22 @@ class _Slot(threading.Thread):
 
 
 class WorkerPool:
-    """`workers` child processes; `run(source, target)` gives True when `job` made
-    `target` within `seconds`, False otherwise (refused, failed, timed out, crashed)."""
+    """`workers` child processes; `run(source, target, kind)` gives True when the job
+    of that kind (`job` for "image", `poster` for "video") made `target` within
+    `seconds`, False otherwise (refused, failed, timed out, crashed)."""
 
-    def __init__(self, *, workers: int, seconds: float, job: Job = make_thumbnail) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int,
+        seconds: float,
+        job: Job = make_thumbnail,
+        poster: Job = make_poster,
+    ) -> None:
         self.seconds = seconds
         self.job = job
-        self.jobs: queue.SimpleQueue[tuple[str, str, Callable[[bool], None]] | None] = (
+        self.poster = poster
+        self.jobs: queue.SimpleQueue[tuple[str, str, str, Callable[[bool], None]] | None] = (
             queue.SimpleQueue()
         )
         self.started = 0  # children started (a kill or crash starts another)
@@ -160,7 +172,10 @@ class WorkerPool:
         for slot in self._slots:
             slot.start()
 
-    async def run(self, source: str, target: str) -> bool:
+    def jobs_by_kind(self) -> dict[str, Job]:
+        return {"image": self.job, "video": self.poster}
+
+    async def run(self, source: str, target: str, kind: str = "image") -> bool:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[bool] = loop.create_future()
 
@@ -174,7 +189,7 @@ class WorkerPool:
             except RuntimeError:
                 pass  # the loop has closed: nobody is waiting
 
-        self.jobs.put((source, target, deliver))
+        self.jobs.put((kind, source, target, deliver))
         return await answer
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass, field
 
@@ -33,14 +34,22 @@ THUMBNAIL_TYPES = frozenset(
 # request for its thumbnail asks again), so a burst of uploads cannot grow memory.
 MAX_WAITING = 10_000
 THUMBNAILS_READY = "thumbnails.ready"
+# Videos get a poster (a frame) when ffmpeg is installed (`ffmpeg_found`, at start).
+POSTER_TYPES = frozenset(
+    {"video/mp4", "video/webm", "video/quicktime", "video/3gpp", "video/x-msvideo"}
+)
+
+
+def ffmpeg_found() -> bool:
+    return shutil.which("ffmpeg") is not None
 
 
 def thumbnails_ready(owner: str) -> str:
     return f"{THUMBNAILS_READY}.{owner}"
 
 
-def may_have_thumbnail(row: FileRow) -> bool:
-    return row.mime in THUMBNAIL_TYPES
+def may_have_thumbnail(row: FileRow, *, posters: bool = False) -> bool:
+    return row.mime in THUMBNAIL_TYPES or (posters and row.mime in POSTER_TYPES)
 
 
 @dataclass(slots=True)
@@ -49,6 +58,8 @@ class Thumbnails:
     store: BlobStore
     relay: Relay[str]
     pool: WorkerPool
+    # ffmpeg was found at start: videos get posters.
+    posters: bool = False
     waiting: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     made: int = 0
     refused: int = 0
@@ -59,10 +70,13 @@ class Thumbnails:
         for row in rows:
             self.ensure(row)
 
+    def may_have(self, row: FileRow) -> bool:
+        return may_have_thumbnail(row, posters=self.posters)
+
     def ensure(self, row: FileRow) -> bool:
         """Queue `row`'s thumbnail unless it is queued already or the queue is full;
         True if it is (now) on its way."""
-        if not may_have_thumbnail(row) or row.owner is None:
+        if not self.may_have(row) or row.owner is None:
             return False
         if row.id in self.waiting:
             return True
@@ -85,7 +99,8 @@ class Thumbnails:
 
     async def _make_one(self, row: FileRow) -> None:
         target = self.store.thumbnail_path_of(row.id)
-        made = await self.pool.run(str(self.store.path_of(row.id)), str(target))
+        kind = "image" if row.mime in THUMBNAIL_TYPES else "video"
+        made = await self.pool.run(str(self.store.path_of(row.id)), str(target), kind)
         if not made:
             self.refused += 1
             await asyncio.to_thread(_mark_none, self.store, row.id)

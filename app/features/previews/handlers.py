@@ -8,7 +8,7 @@ from app.db import Database
 from app.features.files.data import get_file
 from app.features.files.validators import strong_etag
 from app.features.previews.urls import THUMBNAIL, THUMBNAIL_HEAD
-from app.previews.thumbnails import Thumbnails, may_have_thumbnail
+from app.previews.thumbnails import Thumbnails
 from app.storage.blobs import is_blob_id
 
 # A thumbnail never changes for a given file: its id names one set of bytes forever
@@ -28,7 +28,7 @@ def show_thumbnail(db: Database, thumbnails: Thumbnails):
         if row is None or not may_read_file(principal(c), file_id, row.owner):
             json_error(w, 404, "no such file")
             return
-        if not may_have_thumbnail(row):
+        if not thumbnails.may_have(row):
             json_error(w, 404, f"no thumbnail: files of type {row.mime} have none")
             return
         found = await thumbnails.read(file_id)
