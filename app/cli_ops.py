@@ -71,6 +71,8 @@ def print_survey(found: Survey, *, server_running: bool) -> None:
         ("missing", _count(len(found.missing), sum(m.size for m in found.missing))
          + "  rows without a blob"),
         ("wrong size", _count(len(found.wrong_size)) + "  blobs whose size is not their row's"),
+        ("thumbnails", _count(found.thumbnails, found.thumbnail_bytes)
+         + f"  derived; {len(found.stale_thumbnails)} of them without a row (not a problem)"),
         ("temp files", _count(len(found.temp_files), sum(t.size for t in found.temp_files))
          + ("  uploads in flight" if server_running else "  left by a crash")),
     ]  # fmt: skip

@@ -327,6 +327,19 @@ SETTINGS: tuple[Setting, ...] = (
         "seconds a stop (SIGTERM, Ctrl-C) waits for uploads in flight before ending them",
     ),
     Setting(
+        "thumbnail_workers",
+        "1",
+        _int_between(1, 64),
+        "worker processes that make thumbnails (each one job at a time)",
+    ),
+    Setting(
+        "thumbnail_seconds",
+        "10",
+        _seconds_up_to(3600),
+        "seconds one thumbnail may take; past it the worker is killed and the image"
+        " gets no thumbnail",
+    ),
+    Setting(
         "log",
         None,
         _log_format,
@@ -361,6 +374,8 @@ class Config:
     max_connections: int | None
     max_connections_per_address: int | None
     shutdown_timeout: float
+    thumbnail_workers: int
+    thumbnail_seconds: float
     log: str
 
     @property

@@ -43,6 +43,7 @@ from app.features.files.commands import register_file_commands
 from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
+from app.features.previews.handlers import register_previews
 from app.features.requests.handlers import Requests, register_requests
 from app.features.resumable import ietf
 from app.features.resumable.handlers import register_resumable
@@ -54,6 +55,8 @@ from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
+from app.previews.pool import WorkerPool
+from app.previews.thumbnails import Thumbnails, ffmpeg_found
 from app.requests.store import REQUESTS_SCHEMA, add_request_column
 from app.resumable.store import RESUMABLE_SCHEMA
 from app.resumable.uploads import ResumableUploads
@@ -169,9 +172,26 @@ def make_bootstrap(
         register_files(app, db, store)
         register_archives(app, db, store)
         register_file_commands(app, db, store, relay, reserve)
+        thumbnails = Thumbnails(
+            db,
+            store,
+            relay,
+            WorkerPool(workers=config.thumbnail_workers, seconds=config.thumbnail_seconds),
+            posters=ffmpeg_found(),
+        )
+        span.attrs({"stowage.video_posters": thumbnails.posters})
+        register_previews(app, db, thumbnails)
         signals_memory = MemoryBudget(config.signals_memory_bytes)
         uploads = Uploads(
-            config, db, store, relay, progress, quotas, signals_memory, spawn=app.create_task
+            config,
+            db,
+            store,
+            relay,
+            progress,
+            quotas,
+            signals_memory,
+            spawn=app.create_task,
+            stored=thumbnails.stored,
         )
         resumable = ResumableUploads(uploads, PartialFiles(store), clock=clock)
         # `Upload-Complete: ?0` on /uploads starts a resumable upload (the IETF draft).
@@ -202,6 +222,7 @@ def make_bootstrap(
             yield
         finally:
             await uploads.wind_down()
+            await thumbnails.close()
             sweeper.cancel()
             expirer.cancel()
             await asyncio.gather(sweeper, expirer, return_exceptions=True)

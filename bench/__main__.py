@@ -33,6 +33,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.resumable import run_resumable
     from bench.signin import run_signin
     from bench.small import run_small
+    from bench.thumbnails import run_thumbnails
     from bench.uploads import run_multipart, run_signals, run_uploads
 
     return {
@@ -45,6 +46,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "resumable": run_resumable,
         "signin": run_signin,
         "archive": run_archive,
+        "thumbnails": run_thumbnails,
     }
 
 

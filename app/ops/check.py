@@ -2,12 +2,17 @@
 `stowage check` and of the server's own sweep.
 
 A blob is `uploads/<id[:2]>/<id>`, a temp file `uploads/.incoming/<id>.part`, a row a
-line of the `files` table. The survey may run beside a live server, whose writes
-race with it: an upload renames its blob into place *before* its row commits, and a
-delete removes the row *before* the blob. So every difference the first pass finds is
-looked at again afterwards (is the row there now? the blob?), and a blob without a row
-only counts as an orphan once it is older than a grace period, as no upload takes
-that long between rename and commit.
+line of the `files` table. A thumbnail (app/previews) is a derived blob,
+`uploads/.thumbs/<id[:2]>/<id>.webp` (or `.none`), counted apart: never an orphan blob,
+and one whose file's row is gone is stale, reclaimed like an orphan but no problem
+(it can always be made again, and a delete removes it a moment after the row).
+
+The survey may run beside a live server, whose writes race with it: an upload renames
+its blob into place *before* its row commits, and a delete removes the row *before*
+the blob. So every difference the first pass finds is looked at again afterwards (is
+the row there now? the blob?), and a blob without a row only counts as an orphan once
+it is older than a grace period, as no upload takes that long between rename and
+commit.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.storage.blobs import INCOMING, is_blob_id
+from app.storage.blobs import DERIVED_SUFFIXES, INCOMING, THUMBNAILS, is_blob_id
 
 CATALOG_NAME = "stowage.db"
 UPLOADS_NAME = "uploads"
@@ -57,6 +62,10 @@ class Survey:
     missing: list[MissingBlob] = field(default_factory=list)  # a row, no blob
     wrong_size: list[Blob] = field(default_factory=list)  # the blob's size is not its row's
     temp_files: list[Blob] = field(default_factory=list)
+    thumbnails: int = 0
+    thumbnail_bytes: int = 0
+    # Thumbnails whose file has no row, older than the grace: removed by a sweep.
+    stale_thumbnails: list[Blob] = field(default_factory=list)
 
     @property
     def problems(self) -> int:
@@ -89,7 +98,7 @@ def _walk(root: Path, *, now: float) -> Iterator[Blob]:
     except FileNotFoundError:
         return
     for shard in shards:
-        if shard.name == INCOMING or not shard.is_dir(follow_symlinks=False):
+        if shard.name in (INCOMING, THUMBNAILS) or not shard.is_dir(follow_symlinks=False):
             continue
         try:
             entries = list(os.scandir(shard.path))
@@ -103,6 +112,30 @@ def _walk(root: Path, *, now: float) -> Iterator[Blob]:
             except FileNotFoundError:
                 continue  # removed meanwhile (a delete)
             yield Blob(entry.name, Path(entry.path), info.st_size, now - info.st_mtime)
+
+
+def derived_files(uploads: Path, *, now: float) -> Iterator[Blob]:
+    """Every thumbnail (or no-thumbnail marker) under `uploads/.thumbs`."""
+    try:
+        shards = list(os.scandir(uploads / THUMBNAILS))
+    except FileNotFoundError:
+        return
+    for shard in shards:
+        if not shard.is_dir(follow_symlinks=False):
+            continue
+        try:
+            entries = list(os.scandir(shard.path))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            stem, dot, suffix = entry.name.partition(".")
+            if not (is_blob_id(stem) and f"{dot}{suffix}" in DERIVED_SUFFIXES):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            yield Blob(stem, Path(entry.path), info.st_size, now - info.st_mtime)
 
 
 def temp_files(uploads: Path, *, now: float | None = None) -> list[Blob]:
@@ -154,6 +187,15 @@ def survey(data_dir: Path, *, grace_seconds: float) -> Survey:
                     found.wrong_size.append(blob)
             elif not _row_exists(conn, blob_id):
                 (found.orphans if blob.age >= grace_seconds else found.unclaimed).append(blob)
+        for derived in derived_files(uploads, now=now):
+            found.thumbnails += 1
+            found.thumbnail_bytes += derived.size
+            if (
+                derived.id not in rows
+                and derived.age >= grace_seconds
+                and not _row_exists(conn, derived.id)
+            ):
+                found.stale_thumbnails.append(derived)
         for blob_id, (size, name, owner) in rows.items():
             if blob_id in blobs:
                 continue

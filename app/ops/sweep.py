@@ -32,6 +32,7 @@ class Reclaimed:
     temp_bytes: int = 0
     orphans: int = 0
     orphan_bytes: int = 0
+    stale_thumbnails: int = 0
     missing: list[MissingBlob] = field(default_factory=list)
 
     def attrs(self, prefix: str) -> dict[str, object]:
@@ -39,6 +40,7 @@ class Reclaimed:
             f"{prefix}.temp_files_removed": self.temp_files,
             f"{prefix}.orphan_blobs_reclaimed": self.orphans,
             f"{prefix}.orphan_bytes_reclaimed": self.orphan_bytes,
+            f"{prefix}.stale_thumbnails_removed": self.stale_thumbnails,
             f"{prefix}.rows_without_blob": len(self.missing),
         }
 
@@ -66,6 +68,7 @@ def reclaim(data_dir: Path, *, grace_seconds: float, temp: bool) -> Reclaimed:
         done.temp_files, done.temp_bytes = _remove(temp_files(data_dir / UPLOADS_NAME))
     found = survey(data_dir, grace_seconds=grace_seconds)
     done.orphans, done.orphan_bytes = _remove(found.orphans)
+    done.stale_thumbnails, _ = _remove(found.stale_thumbnails)
     done.missing = found.missing
     return done
 
@@ -126,7 +129,7 @@ async def sweep_periodically(
                 span.exception(exc)
                 span.fail(f"sweep failed: {exc}")
             continue
-        if done.orphans or done.missing:
+        if done.orphans or done.missing or done.stale_thumbnails:
             with new_span("stowage.sweep") as span:
                 span.attrs(done.attrs("stowage.sweep"))
         missing_ids = {m.id for m in done.missing}

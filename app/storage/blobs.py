@@ -2,6 +2,8 @@
 
 Layout under the root: `.incoming/<id>.part` while a blob is being written,
 `<id[:2]>/<id>` once committed. Client filenames never reach the filesystem.
+Blobs derived from a file (its thumbnail, app/previews) live under `.thumbs/<id[:2]>/`
+as `<id>.webp` (or an empty `<id>.none`: no thumbnail can be made); they go with it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ STALE_INCOMING_SECONDS = 3600
 
 BLOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 INCOMING = ".incoming"
+THUMBNAILS = ".thumbs"
+DERIVED_SUFFIXES = (".webp", ".none")
 
 
 class Digest(Protocol):
@@ -174,6 +178,18 @@ class BlobStore:
             raise ValueError("not a blob id")
         return self.root / blob_id[:2] / blob_id
 
+    def thumbnail_path_of(self, blob_id: str) -> Path:
+        if not is_blob_id(blob_id):
+            raise ValueError("not a blob id")
+        return self.root / THUMBNAILS / blob_id[:2] / f"{blob_id}.webp"
+
+    def no_thumbnail_path_of(self, blob_id: str) -> Path:
+        return self.thumbnail_path_of(blob_id).with_suffix(".none")
+
+    def _unlink_derived(self, blob_id: str) -> None:
+        self.thumbnail_path_of(blob_id).unlink(missing_ok=True)
+        self.no_thumbnail_path_of(blob_id).unlink(missing_ok=True)
+
     def incoming_files(self) -> list[Path]:
         return sorted(self.incoming.glob("*.part"))
 
@@ -183,9 +199,19 @@ class BlobStore:
         return BlobWriter(self, blob_id, self.incoming / f"{blob_id}.part", digest)
 
     async def remove(self, blob_ids: list[str]) -> None:
+        """The blobs and what was derived from them (thumbnails)."""
+
         def unlink_all() -> None:
             for blob_id in blob_ids:
                 self.path_of(blob_id).unlink(missing_ok=True)
+                self._unlink_derived(blob_id)
+
+        await asyncio.get_running_loop().run_in_executor(self.executor, unlink_all)
+
+    async def remove_derived(self, blob_ids: list[str]) -> None:
+        def unlink_all() -> None:
+            for blob_id in blob_ids:
+                self._unlink_derived(blob_id)
 
         await asyncio.get_running_loop().run_in_executor(self.executor, unlink_all)
 

@@ -67,6 +67,8 @@ class Uploads:
     spawn: Spawn = field(default=asyncio.create_task)
     # Upload handlers running now, so a stop can wait for their clean-up (wind_down).
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+    # Told of every file once its row has committed (the app queues thumbnails).
+    stored: Callable[[list[FileRow]], None] | None = None
 
     async def body(self, c: Context) -> AsyncIterator[bytes]:
         """The request body's chunks, under the minimum upload rate (app/ingest/rate.py);
@@ -137,6 +139,8 @@ class Uploads:
         self.relay.publish(files_changed(owner), "added")
         if request_id is not None:
             self.relay.publish(requests_changed(owner), "received")
+        if self.stored is not None:
+            self.stored(rows)
         return rows
 
     def check_room(self, c: Context) -> None:

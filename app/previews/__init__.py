@@ -1,0 +1,1 @@
+"""Previews: thumbnails derived from stored images, made off the event loop."""

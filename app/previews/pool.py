@@ -1,0 +1,208 @@
+"""A bounded pool of worker processes with a time limit per job.
+
+Processes, not threads, for two reasons measured and reasoned:
+- a stuck or too-slow decode must be stopped, and only a process can be killed (a
+  thread cannot be interrupted inside Pillow's C code: it would hold a worker slot,
+  and its memory, for as long as the hostile image likes);
+- Pillow releases the GIL while it decodes and resizes, but not while it parses
+  headers, walks frames, converts EXIF or encodes small pieces; in the server's own
+  process that Python-level work competes with the event loop for the GIL.
+  `python -m bench thumbnails` prints the loop's worst stall.
+
+Each worker slot is a thread in this process that owns one child process: it hands
+the child one job at a time over a pipe and waits at most the time limit for the
+answer; past it, the child is killed (SIGKILL) and the next job starts a fresh one.
+A child that dies by itself (out of memory, a crash in a decoder) fails just its job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from app.previews.make import make_poster, make_thumbnail, prepare_worker, temp_path_for
+
+# Children are started with "spawn": the server has threads (the blob store's), and
+# forking a threaded process can copy a lock held by another thread.
+_CONTEXT = multiprocessing.get_context("spawn")
+
+PR_SET_PDEATHSIG = 1
+# How long a new child may take to be ready (import Pillow and its decoders).
+START_SECONDS = 60.0
+
+type Job = Callable[[str, str], bool]
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the server dies, even by SIGKILL, even in the
+    middle of a decode (a child waiting for a job would see the pipe close anyway)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+def _serve(conn: Connection, jobs: dict[str, Job]) -> None:
+    """A child's whole life: prepare once, then one job per message until told to stop."""
+    _die_with_parent()
+    prepare_worker()
+    conn.send("ready")
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        kind, source, target = message
+        try:
+            made = bool(jobs[kind](source, target))
+        except Exception:
+            made = False
+        conn.send(made)
+
+
+class _Slot(threading.Thread):
+    def __init__(self, pool: WorkerPool, number: int) -> None:
+        super().__init__(name=f"previews-{number}", daemon=True)
+        self.pool = pool
+        self.child: BaseProcess | None = None
+        self.conn: Connection | None = None
+
+    def _start_child(self) -> tuple[BaseProcess, Connection]:
+        ours, theirs = _CONTEXT.Pipe()
+        child = _CONTEXT.Process(
+            target=_serve,
+            args=(theirs, self.pool.jobs_by_kind()),
+            name="stowage-previews",
+            daemon=True,
+        )
+        child.start()
+        theirs.close()
+        self.child, self.conn = child, ours
+        self.pool.started += 1
+        # A child's start (imports, decoders) is not part of any job's time limit.
+        if not ours.poll(START_SECONDS):
+            raise OSError("a thumbnail worker did not start")
+        ours.recv()
+        return child, ours
+
+    def _stop_child(self, *, kill: bool) -> None:
+        child, conn = self.child, self.conn
+        self.child = self.conn = None
+        if child is None or conn is None:
+            return
+        if not kill:
+            try:
+                conn.send(None)
+                child.join(2.0)
+            except OSError:
+                pass
+        if child.is_alive():
+            child.kill()
+        child.join()
+        conn.close()
+
+    def run(self) -> None:
+        while True:
+            item = self.pool.jobs.get()
+            if item is None:
+                self._stop_child(kill=False)
+                return
+            kind, source, target, deliver = item
+            made = False
+            pid = None
+            try:
+                if self.child is None or not self.child.is_alive():
+                    self._stop_child(kill=True)
+                    self._start_child()
+                assert self.conn is not None and self.child is not None
+                pid = self.child.pid
+                self.conn.send((kind, source, target))
+                if self.conn.poll(self.pool.seconds):
+                    made = bool(self.conn.recv())
+                else:
+                    self.pool.timed_out += 1
+                    self._stop_child(kill=True)
+            except (EOFError, OSError):
+                # The child died under the job (memory limit, a decoder crash).
+                self.pool.crashed += 1
+                self._stop_child(kill=True)
+            if not made and pid is not None:
+                # A killed or crashed worker leaves its half-written thumbnail.
+                with contextlib.suppress(OSError):
+                    os.unlink(temp_path_for(target, pid))
+            deliver(made)
+
+
+class WorkerPool:
+    """`workers` child processes; `run(source, target, kind)` gives True when the job
+    of that kind (`job` for "image", `poster` for "video") made `target` within
+    `seconds`, False otherwise (refused, failed, timed out, crashed)."""
+
+    def __init__(
+        self,
+        *,
+        workers: int,
+        seconds: float,
+        job: Job = make_thumbnail,
+        poster: Job = make_poster,
+    ) -> None:
+        self.seconds = seconds
+        self.job = job
+        self.poster = poster
+        self.jobs: queue.SimpleQueue[tuple[str, str, str, Callable[[bool], None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self.started = 0  # children started (a kill or crash starts another)
+        self.timed_out = 0
+        self.crashed = 0
+        self._slots = [_Slot(self, n) for n in range(max(1, workers))]
+        for slot in self._slots:
+            slot.start()
+
+    def jobs_by_kind(self) -> dict[str, Job]:
+        return {"image": self.job, "video": self.poster}
+
+    async def run(self, source: str, target: str, kind: str = "image") -> bool:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[bool] = loop.create_future()
+
+        def settle(made: bool) -> None:
+            if not answer.done():
+                answer.set_result(made)
+
+        def deliver(made: bool) -> None:
+            try:
+                loop.call_soon_threadsafe(settle, made)
+            except RuntimeError:
+                pass  # the loop has closed: nobody is waiting
+
+        self.jobs.put((kind, source, target, deliver))
+        return await answer
+
+    def close(self) -> None:
+        """Stop every child (jobs still queued go unanswered); blocks briefly."""
+        try:
+            while True:
+                self.jobs.get_nowait()
+        except queue.Empty:
+            pass
+        for _ in self._slots:
+            self.jobs.put(None)
+        for slot in self._slots:
+            # A worker busy with an image is not waited for: it is killed below.
+            slot.join(1.0)
+            if slot.is_alive():
+                slot._stop_child(kill=True)

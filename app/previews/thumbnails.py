@@ -1,0 +1,145 @@
+"""Thumbnails of stored images: when they are made, where they live, who hears of it.
+
+A thumbnail is a derived blob: `uploads/.thumbs/<id[:2]>/<id>.webp` beside the
+original (the layout is the blob store's, app/storage/blobs.py, which removes it with
+the file). An image that gave no thumbnail leaves an empty `<id>.none` there instead,
+so a hostile file is tried once, not on every request for its thumbnail.
+
+Made right after an upload's row commits (`Uploads.stored`), and on demand for files
+stored before (`ensure`). When one is ready, `thumbnails.ready.<owner>` carries the
+file's id on the Relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+
+from stario import Relay
+
+from app.db import Database
+from app.features.files.data import FileRow, get_file
+from app.previews.pool import WorkerPool
+from app.storage.blobs import BlobStore
+
+# What Pillow (with pillow-heif) is asked to thumbnail, by the type sniffed at upload.
+THUMBNAIL_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/heif"}
+)
+# Files waiting for a worker at most; past it a file is skipped for now (a later
+# request for its thumbnail asks again), so a burst of uploads cannot grow memory.
+MAX_WAITING = 10_000
+THUMBNAILS_READY = "thumbnails.ready"
+# Videos get a poster (a frame) when ffmpeg is installed (`ffmpeg_found`, at start).
+POSTER_TYPES = frozenset(
+    {"video/mp4", "video/webm", "video/quicktime", "video/3gpp", "video/x-msvideo"}
+)
+
+
+def ffmpeg_found() -> bool:
+    return shutil.which("ffmpeg") is not None
+
+
+def thumbnails_ready(owner: str) -> str:
+    return f"{THUMBNAILS_READY}.{owner}"
+
+
+def may_have_thumbnail(row: FileRow, *, posters: bool = False) -> bool:
+    return row.mime in THUMBNAIL_TYPES or (posters and row.mime in POSTER_TYPES)
+
+
+@dataclass(slots=True)
+class Thumbnails:
+    db: Database
+    store: BlobStore
+    relay: Relay[str]
+    pool: WorkerPool
+    # ffmpeg was found at start: videos get posters.
+    posters: bool = False
+    waiting: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    made: int = 0
+    refused: int = 0
+    failed: int = 0
+
+    def stored(self, rows: list[FileRow]) -> None:
+        """After an upload's rows committed: queue a thumbnail for every image."""
+        for row in rows:
+            self.ensure(row)
+
+    def may_have(self, row: FileRow) -> bool:
+        return may_have_thumbnail(row, posters=self.posters)
+
+    def ensure(self, row: FileRow) -> bool:
+        """Queue `row`'s thumbnail unless it is queued already or the queue is full;
+        True if it is (now) on its way."""
+        if not self.may_have(row) or row.owner is None:
+            return False
+        if row.id in self.waiting:
+            return True
+        if len(self.waiting) >= MAX_WAITING:
+            return False
+        task = asyncio.get_running_loop().create_task(
+            self._make(row), name=f"stowage.thumbnail.{row.id}"
+        )
+        self.waiting[row.id] = task
+        task.add_done_callback(lambda _: self.waiting.pop(row.id, None))
+        return True
+
+    async def _make(self, row: FileRow) -> None:
+        try:
+            await self._make_one(row)
+        except (OSError, sqlite3.Error):
+            # A full disk or a catalog error: this file simply has no thumbnail yet,
+            # and its next request asks again.
+            self.failed += 1
+
+    async def _make_one(self, row: FileRow) -> None:
+        target = self.store.thumbnail_path_of(row.id)
+        kind = "image" if row.mime in THUMBNAIL_TYPES else "video"
+        made = await self.pool.run(str(self.store.path_of(row.id)), str(target), kind)
+        if not made:
+            self.refused += 1
+            await asyncio.to_thread(_mark_none, self.store, row.id)
+        # Deleted while it was being made: the delete removed nothing yet to remove.
+        if await get_file(self.db, row.id) is None:
+            await self.store.remove_derived([row.id])
+            return
+        if made:
+            self.made += 1
+            assert row.owner is not None
+            self.relay.publish(thumbnails_ready(row.owner), row.id)
+
+    async def read(self, file_id: str) -> tuple[bytes, str] | None:
+        """The thumbnail's bytes and their sha256 (hex), or None."""
+        return await asyncio.to_thread(_read, self.store, file_id)
+
+    async def refused_before(self, file_id: str) -> bool:
+        return await asyncio.to_thread(self.store.no_thumbnail_path_of(file_id).exists)
+
+    async def close(self) -> None:
+        for task in list(self.waiting.values()):
+            task.cancel()
+        await asyncio.gather(*self.waiting.values(), return_exceptions=True)
+        await asyncio.to_thread(self.pool.close)
+
+
+def _read(store: BlobStore, file_id: str) -> tuple[bytes, str] | None:
+    try:
+        with open(store.thumbnail_path_of(file_id), "rb") as f:
+            body = f.read()
+    except FileNotFoundError:
+        return None
+    # Tens of microseconds for a thumbnail's ~10-40 KB: an ETag that is exactly these
+    # bytes, even if a thumbnail is ever made again by another Pillow.
+    return body, hashlib.sha256(body).hexdigest()
+
+
+def _mark_none(store: BlobStore, file_id: str) -> None:
+    marker = store.no_thumbnail_path_of(file_id)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.close(fd)
