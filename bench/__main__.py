@@ -30,6 +30,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.downloads import run_downloads
     from bench.memory import run_memory
     from bench.resumable import run_resumable
+    from bench.search import run_search
     from bench.signin import run_signin
     from bench.small import run_small
     from bench.uploads import run_multipart, run_signals, run_uploads
@@ -43,6 +44,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "memory": run_memory,
         "resumable": run_resumable,
         "signin": run_signin,
+        "search": run_search,
     }
 
 
