@@ -18,6 +18,7 @@ from app.accounts.store import Account, TokenInfo
 from app.common.shell import PageAssets, page
 from app.config import Config
 from app.features.auth.urls import LOGOUT
+from app.features.files.commands import RENAME_SIGNALS
 from app.features.files.data import FileRow
 from app.features.files.urls import FILE
 from app.features.home.urls import HOME, HOME_LIVE
@@ -125,6 +126,8 @@ def _file_row(row: FileRow) -> HtmlElement:
                 "Download",
             ),
             share_button(row),
+            # Small: 50 of them go out with every repaint; OPEN_RENAME does the rest.
+            h.Button({"class": "button", "data-rename": True}, "Rename"),
             h.Button(
                 {
                     "type": "button",
@@ -136,6 +139,29 @@ def _file_row(row: FileRow) -> HtmlElement:
                 data.on("click", DELETE_ONE),
                 "Delete",
             ),
+        ),
+    )
+
+
+def rename_form() -> HtmlElement:
+    """One form for every row, outside `#files` so a live repaint keeps what is typed
+    (a form in each of 50 rows would double the size of every repaint). A row's Rename
+    button (OPEN_RENAME, on the page's <main>) fills `$renameFile` and `$renameName`."""
+    return h.Form(
+        {"id": "rename-form", "class": "token-form rename-form", "data-action": "rename"},
+        data.show("$renameFile !== ''"),
+        data.on("submit", RENAME, prevent=True),
+        h.Label(
+            {"class": "field"},
+            h.Span("Rename ", h.Strong(data.text("$_renaming")), " to"),
+            h.Input(
+                {"id": "rename-name", "type": "text", "name": "name", "maxlength": 1020},
+                data.bind("renameName"),
+            ),
+        ),
+        h.Button({"type": "submit", "class": "button primary"}, "Save"),
+        h.Button(
+            {"type": "button", "class": "button"}, data.on("click", "$renameFile = ''"), "Cancel"
         ),
     )
 
@@ -252,6 +278,19 @@ DELETE_ONE = (
     "confirm('Delete ' + el.dataset.name + '? It cannot be undone.')"
     " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
 )
+# Like OPEN_SHARE_FORM: one listener (on the list's section) for every row's Rename
+# button; the id and name are read from the row (`<li id="file-ID">`), never pasted
+# into an expression.
+OPEN_RENAME = (
+    "const b = evt.target.closest('button[data-rename]'); if (!b) return;"
+    " const row = b.closest('li'); $renameFile = row.id.slice(5);"
+    " $renameName = $_renaming = row.querySelector('.file-name').textContent;"
+    " $_notice = ''; setTimeout(() => document.getElementById('rename-name').select())"
+)
+RENAME = (
+    "el.dataset.url = '/files/' + $renameFile; el.dataset.name = $_renaming;"
+    " @patch(el.dataset.url, {filterSignals: {include: '^rename'}, retryMaxCount: 0})"
+)
 PAGE_FEEDBACK = (
     "const d = evt.detail;"
     " if (d.el === el) {"
@@ -299,6 +338,8 @@ def render(
                     "_offline": False,
                     **SHARE_SIGNALS,
                     **REQUEST_SIGNALS,
+                    **RENAME_SIGNALS,
+                    "_renaming": "",
                 },
                 if_missing=True,
             ),
@@ -345,6 +386,7 @@ def render(
             ),
             h.Section(
                 {"id": "library", "aria-labelledby": "files-title"},
+                data.on("click", OPEN_RENAME),
                 h.H2({"id": "files-title"}, "Files"),
                 usage_part(usage),
                 h.P(
@@ -356,6 +398,7 @@ def render(
                 ),
                 h.P({"id": "notice", "class": "error", "role": "alert"}, data.text("$_notice")),
                 progress_part(transfers, paused),
+                rename_form(),
                 files_part(listing),
             ),
             shares_panel(shares, now),
