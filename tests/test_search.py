@@ -1,5 +1,7 @@
 """Search, type filter and sort in the API (`GET /api/files?q=&type=&sort=&order=`)."""
 
+import asyncio
+import json
 from urllib.parse import quote
 
 import pytest
@@ -96,3 +98,66 @@ async def test_search_never_finds_another_accounts_files(stocked, config):
         await put(other, "holiday other.txt", b"mine\n")
         assert await names(other, "?q=holiday") == ["holiday other.txt"]
     assert "holiday other.txt" not in await names(stocked, "?q=holiday")
+
+
+# The page: GET / and its stream take the same search -------------------------------
+
+IDENTITY = {"accept-encoding": "identity"}
+
+
+async def test_the_page_shows_the_search_from_its_address(stocked):
+    r = await stocked.get("/", params={"q": "holiday", "type": "images", "sort": "name-asc"})
+    assert r.status_code == 200
+    files = r.text[r.text.index('id="files"') :]
+    assert "Holiday-Beach.png" in files and "holiday video.bin" not in files
+    assert "notes_2026.txt" not in files and "1 file match" in files
+    assert 'type="search" name="q" value="holiday"' in r.text
+    assert '<option value="images" selected>' in r.text
+    assert '<option value="name-asc" selected>' in r.text
+    assert '"listQ":"holiday"' in r.text.replace("&#34;", '"').replace("&quot;", '"')
+
+
+async def test_the_page_says_when_nothing_matches_and_ignores_nonsense(stocked):
+    r = await stocked.get("/", params={"q": "no-such-name"})
+    assert "No files match." in r.text and "No files yet" not in r.text
+    r = await stocked.get("/", params={"sort": "nonsense", "type": "pictures", "q": "notes"})
+    assert r.status_code == 200
+    files = r.text[r.text.index('id="files"') :]
+    assert "notes_2026.txt" in files and "report 100%.pdf" not in files
+
+
+async def test_page_links_keep_the_search(client):
+    for i in range(51):
+        await put(client, f"scan-{i:02d}.txt", b"x\n")
+    await put(client, "other.txt", b"y\n")
+    r = await client.get("/", params={"q": "scan", "sort": "name-asc"})
+    text = r.text.replace("&amp;", "&")
+    assert "51 files match, showing 1–50" in text
+    assert 'href="/?q=scan&sort=name&order=asc&page=2"' in text
+    first = text[text.index('id="files"') :]
+    assert first.index("scan-00.txt") < first.index("scan-49.txt")
+
+
+async def next_files(events, containing: str = "") -> str:
+    async with asyncio.timeout(5):
+        while True:
+            event = await anext(events)
+            if 'id="files"' in event["data"] and containing in event["data"]:
+                return event["data"]
+
+
+async def test_the_stream_repaints_with_the_tabs_own_search(stocked):
+    signals = {"listQ": "holiday", "listType": "", "listSort": "name-asc", "listPage": 1}
+    query = {"datastar": json.dumps(signals)}
+    async with stocked.stream("GET", "/live", params=query, headers=IDENTITY) as live:
+        events = live.iter_events()
+        painted = await next_files(events)
+        assert painted.index("holiday video.bin") < painted.index("Holiday-Beach.png")
+        assert "notes_2026.txt" not in painted
+        # Every repaint keeps the tab's search and order (the usage line repaints
+        # for a file that does not match, the list stays as it was).
+        await put(stocked, "unrelated.txt", b"z\n")
+        await put(stocked, "a holiday plan.txt", b"plan\n")
+        painted = await next_files(events, containing="a holiday plan.txt")
+        assert "unrelated.txt" not in painted and "notes_2026.txt" not in painted
+        assert painted.index("a holiday plan.txt") < painted.index("holiday video.bin")
