@@ -2,10 +2,13 @@
 
 import asyncio
 import json
+import sqlite3
 from urllib.parse import quote
 
 import pytest
 from tests.conftest import add_account, signed_in_client
+
+from app.main import open_catalog
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 PDF = b"%PDF-1.4\n" + b"x" * 10
@@ -161,3 +164,22 @@ async def test_the_stream_repaints_with_the_tabs_own_search(stocked):
         painted = await next_files(events, containing="a holiday plan.txt")
         assert "unrelated.txt" not in painted and "notes_2026.txt" not in painted
         assert painted.index("a holiday plan.txt") < painted.index("holiday video.bin")
+
+
+async def test_a_catalog_made_before_search_gets_its_indexes_at_start(config):
+    config.db_path.parent.mkdir(parents=True, exist_ok=True)
+    old = sqlite3.connect(config.db_path)
+    old.executescript(
+        "CREATE TABLE files (id TEXT PRIMARY KEY, name TEXT NOT NULL, size INTEGER NOT NULL,"
+        " sha256 TEXT NOT NULL, mime TEXT NOT NULL, declared_mime TEXT,"
+        " created_at TEXT NOT NULL, owner TEXT);"
+        "INSERT INTO files VALUES ('a', 'kept.txt', 1, '', 'text/plain', NULL, 'x', 'o');"
+    )
+    old.close()
+    db = await open_catalog(config)
+    await db.close()
+    conn = sqlite3.connect(config.db_path)
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"files_by_created", "files_by_size", "files_by_name"} <= indexes
+    assert conn.execute("SELECT name FROM files").fetchall() == [("kept.txt",)]
+    conn.close()
