@@ -31,6 +31,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.downloads import run_downloads
     from bench.memory import run_memory
     from bench.resumable import run_resumable
+    from bench.search import run_search
     from bench.signin import run_signin
     from bench.small import run_small
     from bench.thumbnails import run_thumbnails
@@ -47,6 +48,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "signin": run_signin,
         "archive": run_archive,
         "thumbnails": run_thumbnails,
+        "search": run_search,
     }
 
 

@@ -54,6 +54,16 @@ def is_datastar(c: Context) -> bool:
     return c.req.headers.get("datastar-request") == "true"
 
 
+def is_plain_form(c: Context) -> bool:
+    """A browser's own form post (scripts off, or before Datastar loaded): no
+    `Datastar-Request`, and it asks for HTML. curl and other API clients send
+    `Accept: */*` or ask for JSON, and keep getting JSON."""
+    if is_datastar(c):
+        return False
+    accept = ", ".join(c.req.headers.getlist("accept")).lower()
+    return "text/html" in accept
+
+
 class BodyError(ValueError):
     """A small JSON body that cannot be used; the message says why."""
 

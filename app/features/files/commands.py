@@ -6,12 +6,21 @@ import asyncio
 import sqlite3
 
 from stario import App, Context, Relay, Writer
+from stario.datastar import SSE
 
 from app.access.gate import principal
-from app.common.http import json_error, path_param
+from app.common.http import (
+    BodyError,
+    is_datastar,
+    json_error,
+    only_fields,
+    path_param,
+    read_json_object,
+)
 from app.db import Database, is_disk_full
-from app.features.files.data import files_changed, remove_file
-from app.features.files.urls import FILE_DELETE
+from app.features.files.data import file_json, files_changed, remove_file, rename_file
+from app.features.files.urls import FILE_DELETE, FILE_RENAME
+from app.ingest.names import MAX_NAME_CHARS, UNNAMED, display_name
 from app.storage.blobs import BlobStore, is_blob_id
 from app.storage.space import CatalogReserve
 
@@ -52,6 +61,97 @@ def delete_file(
     return handler
 
 
+# A name is at most 255 characters, each at most 4 bytes of UTF-8, as JSON escapes.
+MAX_RENAME_BODY_BYTES = 16 * 1024
+# The page's signals for its rename form (Datastar sends those matching `^rename`).
+RENAME_SIGNALS = {"renameFile": "", "renameName": ""}
+
+
+class RenameError(ValueError):
+    """A new name that cannot be used; the message says why."""
+
+
+def new_name(raw: object) -> str:
+    """The name as an upload would keep it (app/ingest/names.py), or RenameError when
+    there is none to keep: not text, empty, or nothing left once made safe."""
+    if not isinstance(raw, str):
+        raise RenameError("name must be a string")
+    if not raw.strip():
+        raise RenameError("name must not be empty")
+    if len(raw) > 4 * MAX_NAME_CHARS:
+        raise RenameError(f"name is too long (names keep at most {MAX_NAME_CHARS} characters)")
+    name = display_name(raw)
+    if name == UNNAMED and raw.strip() != UNNAMED:
+        raise RenameError(
+            "name has nothing that can be shown (control characters, separators and"
+            " leading or trailing dots are removed from names)"
+        )
+    return name
+
+
+async def _wanted_name(c: Context, datastar: bool) -> str:
+    """JSON `{"name": ...}` from the API, the `renameName` signal from the page."""
+    try:
+        parsed = await read_json_object(c, MAX_RENAME_BODY_BYTES)
+    except BodyError as exc:
+        raise RenameError(str(exc)) from None
+    if parsed is None:
+        raise RenameError('send JSON {"name": "the new name"}')
+    if datastar:
+        return new_name(parsed.get("renameName"))
+    if "name" not in parsed:
+        raise RenameError('send JSON {"name": "the new name"}')
+    try:
+        return new_name(only_fields(parsed, ("name",))["name"])
+    except BodyError as exc:
+        raise RenameError(str(exc)) from None
+
+
+def rename(db: Database, relay: Relay[str]):
+    """PATCH /files/{id}: a new name, made safe as an upload's is; 200 with the file's
+    JSON (the page gets its rename form closed); every live page of the account
+    repaints. 404 for an unknown id or another account's file."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        file_id = path_param(c, "file_id")
+        owner = principal(c).account_id
+        datastar = is_datastar(c)
+
+        def refuse(status: int, message: str) -> None:
+            if datastar:
+                # Datastar applies only 200 answers: the refusal travels as a signal.
+                sse = SSE(w)
+                sse.patch_signals({"_notice": f"Could not rename: {message}."})
+                w.end()
+            else:
+                json_error(w, status, message)
+
+        try:
+            name = await _wanted_name(c, datastar)
+        except RenameError as exc:
+            refuse(400, str(exc))
+            return
+        try:
+            row = await rename_file(db, file_id, owner, name) if is_blob_id(file_id) else None
+        except sqlite3.Error as exc:
+            if not is_disk_full(exc):
+                raise
+            refuse(507, "the server is out of space and could not record the new name")
+            return
+        if row is None:
+            refuse(404, "no such file")
+            return
+        if datastar:
+            sse = SSE(w)
+            sse.patch_signals({**RENAME_SIGNALS, "_notice": ""})
+            w.end()
+        else:
+            w.json({"file": file_json(row)})
+        relay.publish(files_changed(owner), "renamed")
+
+    return handler
+
+
 def register_file_commands(
     app: App,
     db: Database,
@@ -60,3 +160,4 @@ def register_file_commands(
     reserve: CatalogReserve | None = None,
 ) -> None:
     app.add(FILE_DELETE, delete_file(db, store, relay, reserve))
+    app.add(FILE_RENAME, rename(db, relay))

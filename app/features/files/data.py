@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from stario import JsonValue
 
 from app.db import Database
+from app.features.files.query import EVERY_FILE, FileQuery
 from app.ingest.pipeline import IngestedFile
 
 # Relay subjects published after an account's rows are added or removed; its live
@@ -31,6 +32,12 @@ CREATE TABLE IF NOT EXISTS files (
     request_id TEXT
 );
 CREATE INDEX IF NOT EXISTS files_newest ON files (created_at DESC);
+-- One index per order the list can take, each carrying the name and the type, so a
+-- search or a type filter walks an index alone (app/features/files/query.py).
+-- IF NOT EXISTS: a catalog made before them gets them at the next start.
+CREATE INDEX IF NOT EXISTS files_by_created ON files (owner, created_at, name, mime);
+CREATE INDEX IF NOT EXISTS files_by_size ON files (owner, size, name, mime);
+CREATE INDEX IF NOT EXISTS files_by_name ON files (owner, name COLLATE NOCASE, mime);
 """
 
 
@@ -89,21 +96,47 @@ async def add_files(
     return rows
 
 
-async def list_files(db: Database, owner: str, limit: int = 1000, offset: int = 0) -> list[FileRow]:
-    """One account's files, newest first (committed rows only, off the event loop),
-    each with the label of the file request it arrived through, if any."""
+async def list_files(
+    db: Database,
+    owner: str,
+    limit: int = 1000,
+    offset: int = 0,
+    query: FileQuery = EVERY_FILE,
+) -> list[FileRow]:
+    """One account's files that `query` asks for, in its order (newest first by
+    default; committed rows only, off the event loop), each with the label of the
+    file request it arrived through, if any."""
     columns = ", ".join("f." + column for column in _COLUMNS.split(", "))
+    where, params = query.where()
+    # The page's rowids first, from an index alone (each carries name and type): a
+    # rare word then walks 100,000 index entries in ~15 ms instead of loading as
+    # many rows (~60 ms). Only the page's rows are read, then sorted again.
     records = await db.fetch_all(
         f"SELECT {columns}, r.label FROM files f LEFT JOIN requests r ON r.id = f.request_id"
-        " WHERE f.owner = ? ORDER BY f.created_at DESC, f.rowid DESC LIMIT ? OFFSET ?",
-        (owner, limit, offset),
+        f" WHERE f.rowid IN (SELECT rowid FROM files WHERE owner = ?{where}"
+        f" ORDER BY {query.order_by()} LIMIT ? OFFSET ?) ORDER BY {query.order_by('f.')}",
+        (owner, *params, limit, offset),
     )
     return [_row(r) for r in records]
 
 
-async def count_files(db: Database, owner: str) -> int:
-    record = await db.fetch_one("SELECT count(*) FROM files WHERE owner = ?", (owner,))
+async def count_files(db: Database, owner: str, query: FileQuery = EVERY_FILE) -> int:
+    where, params = query.where()
+    record = await db.fetch_one(
+        f"SELECT count(*) FROM files WHERE owner = ?{where}", (owner, *params)
+    )
     return int(record[0]) if record else 0  # type: ignore[call-overload]
+
+
+async def rename_file(db: Database, file_id: str, owner: str, name: str) -> FileRow | None:
+    """Give `owner`'s file a new (already sanitised) name; None for an unknown id or
+    another account's file."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE files SET name = ? WHERE id = ? AND owner = ?", (name, file_id, owner)
+        )
+        changed = cursor.rowcount > 0
+    return await get_file(db, file_id) if changed else None
 
 
 async def get_file(db: Database, file_id: str) -> FileRow | None:

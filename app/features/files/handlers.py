@@ -11,6 +11,7 @@ from app.common.http import content_disposition, json_error, path_param, whole_n
 from app.db import Database
 from app.features.files.data import FileRow, file_json, get_file, list_files
 from app.features.files.policy import content_security_policy, disposition, served_type
+from app.features.files.query import FileQuery, QueryError, parse_file_query
 from app.features.files.ranges import (
     UNSATISFIABLE,
     ByteRange,
@@ -44,6 +45,12 @@ OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
 CACHE_CONTROL = "private, no-cache"
 
 
+def file_query(c: Context) -> FileQuery:
+    """`?q=&type=&sort=&order=`; QueryError in words for a value it cannot take."""
+    get = c.req.query.get
+    return parse_file_query(get("q"), get("type"), get("sort"), get("order"))
+
+
 def show_file_list(db: Database):
     async def handler(c: Context, w: Writer) -> None:
         limit = whole_number(c.req.query.get("limit"), 1000, MAX_LIST_LIMIT)
@@ -56,7 +63,12 @@ def show_file_list(db: Database):
                 f"one from 0 to {MAX_LIST_OFFSET}, in ASCII digits",
             )
             return
-        rows = await list_files(db, principal(c).account_id, limit, offset)
+        try:
+            query = file_query(c)
+        except QueryError as exc:
+            json_error(w, 400, str(exc))
+            return
+        rows = await list_files(db, principal(c).account_id, limit, offset, query)
         w.json({"files": [file_json(row) for row in rows]})
 
     return handler

@@ -18,7 +18,9 @@ from app.accounts.store import Account, TokenInfo
 from app.common.shell import PageAssets, page
 from app.config import Config
 from app.features.auth.urls import LOGOUT
+from app.features.files.commands import RENAME_SIGNALS
 from app.features.files.data import FileRow
+from app.features.files.query import EVERY_FILE, TYPES, FileQuery
 from app.features.files.urls import FILE
 from app.features.home.urls import HOME, HOME_LIVE
 from app.features.requests.views import SIGNALS as REQUEST_SIGNALS
@@ -45,12 +47,13 @@ PAGE_SIZE = 50
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """One page of the shared list, newest first."""
+    """One page of the list as `query` asks for it (by default all, newest first)."""
 
     rows: list[FileRow]
     total: int
     page: int
     pages: int
+    query: FileQuery = EVERY_FILE
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,8 @@ def _file_row(row: FileRow) -> HtmlElement:
                 "Download",
             ),
             share_button(row),
+            # Small: 50 of them go out with every repaint; OPEN_RENAME does the rest.
+            h.Button({"class": "button", "data-rename": True}, "Rename"),
             h.Button(
                 {
                     "type": "button",
@@ -136,6 +141,29 @@ def _file_row(row: FileRow) -> HtmlElement:
                 data.on("click", DELETE_ONE),
                 "Delete",
             ),
+        ),
+    )
+
+
+def rename_form() -> HtmlElement:
+    """One form for every row, outside `#files` so a live repaint keeps what is typed
+    (a form in each of 50 rows would double the size of every repaint). A row's Rename
+    button (OPEN_RENAME, on the page's <main>) fills `$renameFile` and `$renameName`."""
+    return h.Form(
+        {"id": "rename-form", "class": "token-form rename-form", "data-action": "rename"},
+        data.show("$renameFile !== ''"),
+        data.on("submit", RENAME, prevent=True),
+        h.Label(
+            {"class": "field"},
+            h.Span("Rename ", h.Strong(data.text("$_renaming")), " to"),
+            h.Input(
+                {"id": "rename-name", "type": "text", "name": "name", "maxlength": 1020},
+                data.bind("renameName"),
+            ),
+        ),
+        h.Button({"type": "submit", "class": "button primary"}, "Save"),
+        h.Button(
+            {"type": "button", "class": "button"}, data.on("click", "$renameFile = ''"), "Cancel"
         ),
     )
 
@@ -162,6 +190,9 @@ def paint_list(listing: Listing, usage: Usage) -> PaintedList:
 
 def files_part(listing: Listing) -> HtmlElement:
     """`#files`: the page of rows, its count and its page links."""
+    searching = listing.query.q or listing.query.type
+    if not listing.total and searching:
+        return h.Div({"id": "files"}, h.P({"class": "empty"}, "No files match."))
     if not listing.total:
         return h.Div(
             {"id": "files"},
@@ -173,7 +204,7 @@ def files_part(listing: Listing) -> HtmlElement:
         )
     first = (listing.page - 1) * PAGE_SIZE + 1
     last = first + len(listing.rows) - 1
-    summary = _plural(listing.total, "file")
+    summary = _plural(listing.total, "file") + (" match" if searching else "")
     if listing.pages > 1:
         summary += f", showing {first:,}–{last:,}"
     return h.Div(
@@ -188,9 +219,8 @@ def _pager(listing: Listing) -> HtmlElement:
     def link(label: str, number: int, rel: str) -> HtmlElement:
         if number < 1 or number > listing.pages or number == listing.page:
             return h.Span({"class": "button", "aria-disabled": "true"}, label)
-        return h.A(
-            {"class": "button", "href": HOME.href(query={"page": number}), "rel": rel}, label
-        )
+        wanted = {**listing.query.params(), "page": number}
+        return h.A({"class": "button", "href": HOME.href(query=wanted), "rel": rel}, label)
 
     return h.Nav(
         {"class": "pager", "aria-label": "Pages"},
@@ -199,6 +229,95 @@ def _pager(listing: Listing) -> HtmlElement:
         h.Span({"class": "page-of"}, f"Page {listing.page:,} of {listing.pages:,}"),
         link("Older ›", listing.page + 1, "next"),
     )
+
+
+TYPE_LABELS = {
+    "": "All types",
+    "images": "Images",
+    "video": "Video",
+    "audio": "Audio",
+    "documents": "Documents",
+    "other": "Other",
+}
+SORT_LABELS = {
+    "created-desc": "Newest first",
+    "created-asc": "Oldest first",
+    "name-asc": "Name, A to Z",
+    "name-desc": "Name, Z to A",
+    "size-desc": "Largest first",
+    "size-asc": "Smallest first",
+}
+assert set(TYPE_LABELS) == {"", *TYPES}
+# A search, a type or a sort changed: page 1 of the new list, which the stream
+# paints (`listSeen` cleared: the tab no longer shows what it was opened with). The
+# address bar follows, so a reload or a shared link shows the same list.
+SEARCH = (
+    "$listPage = 1; $listSeen = '';"
+    " const p = new URLSearchParams();"
+    " if ($listQ.trim()) p.set('q', $listQ.trim()); if ($listType) p.set('type', $listType);"
+    " if ($listSort !== 'created-desc') p.set('sort', $listSort);"
+    " history.replaceState(null, '', '/' + (p.size ? '?' + p : ''));"
+    " document.getElementById('home').dispatchEvent(new CustomEvent('stowage-search'))"
+)
+
+
+def search_form(query: FileQuery) -> HtmlElement:
+    """Search, type and sort. With scripts, typing filters the list (300 ms after the
+    last key) through the stream; without, it is a plain GET form to `/`."""
+    sort = f"{query.sort}-{query.order}"
+
+    def options(labels: dict[str, str], chosen: str) -> list[HtmlElement]:
+        return [
+            h.Option({"value": value, "selected": value == chosen}, label)
+            for value, label in labels.items()
+        ]
+
+    return h.Form(
+        {"id": "search", "class": "search", "role": "search", "method": "get", "action": "/"},
+        data.on("submit", SEARCH, prevent=True),
+        h.Label(
+            {"class": "field"},
+            h.Span("Search names"),
+            h.Input(
+                {"type": "search", "name": "q", "value": query.q, "maxlength": 200},
+                data.bind("listQ"),
+                data.on("input", SEARCH, debounce="300ms"),
+            ),
+        ),
+        h.Label(
+            {"class": "field"},
+            h.Span("Type"),
+            h.Select(
+                {"name": "type"},
+                data.bind("listType"),
+                data.on("change", SEARCH),
+                *options(TYPE_LABELS, query.type or ""),
+            ),
+        ),
+        h.Label(
+            {"class": "field"},
+            h.Span("Sort"),
+            h.Select(
+                {"name": "sort"},
+                data.bind("listSort"),
+                data.on("change", SEARCH),
+                *options(SORT_LABELS, sort),
+            ),
+        ),
+        h.Noscript(h.Button({"type": "submit", "class": "button"}, "Search")),
+    )
+
+
+def list_signals(listing: Listing, version: str) -> dict[str, str | int]:
+    """What the stream's GET sends (`^list`): the tab's search, page and version."""
+    query = listing.query
+    return {
+        "listQ": query.q,
+        "listType": query.type or "",
+        "listSort": f"{query.sort}-{query.order}",
+        "listPage": listing.page,
+        "listSeen": version,
+    }
 
 
 def progress_part(transfers: list[Transfer], paused: Sequence[Paused] = ()) -> HtmlElement:
@@ -252,6 +371,19 @@ DELETE_ONE = (
     "confirm('Delete ' + el.dataset.name + '? It cannot be undone.')"
     " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
 )
+# Like OPEN_SHARE_FORM: one listener (on the list's section) for every row's Rename
+# button; the id and name are read from the row (`<li id="file-ID">`), never pasted
+# into an expression.
+OPEN_RENAME = (
+    "const b = evt.target.closest('button[data-rename]'); if (!b) return;"
+    " const row = b.closest('li'); $renameFile = row.id.slice(5);"
+    " $renameName = $_renaming = row.querySelector('.file-name').textContent;"
+    " $_notice = ''; setTimeout(() => document.getElementById('rename-name').select())"
+)
+RENAME = (
+    "el.dataset.url = '/files/' + $renameFile; el.dataset.name = $_renaming;"
+    " @patch(el.dataset.url, {filterSignals: {include: '^rename'}, retryMaxCount: 0})"
+)
 PAGE_FEEDBACK = (
     "const d = evt.detail;"
     " if (d.el === el) {"
@@ -287,6 +419,12 @@ def render(
     nonce: str,
     paused: Sequence[Paused] = (),
 ) -> HtmlElement:
+    version = paint_list(listing, usage).version
+    live = at.get(
+        HOME_LIVE.href(query={"page": listing.page, "seen": version}),
+        retry="always",
+        include="^list",
+    )
     return page(
         assets,
         "Stowage",
@@ -299,18 +437,17 @@ def render(
                     "_offline": False,
                     **SHARE_SIGNALS,
                     **REQUEST_SIGNALS,
+                    **RENAME_SIGNALS,
+                    "_renaming": "",
+                    **list_signals(listing, version),
                 },
                 if_missing=True,
             ),
-            data.init(
-                at.get(
-                    HOME_LIVE.href(
-                        query={"page": listing.page, "seen": paint_list(listing, usage).version}
-                    ),
-                    retry="always",
-                    include="^$",
-                )
-            ),
+            data.init(live),
+            # A search asks for the stream again with the new `list*` signals. Datastar
+            # cancels a request when the same method and URL are asked for again, so
+            # the URL stays the one the page opened the stream with (the signals win).
+            data.on("stowage-search", live),
             data.on("datastar-fetch", PAGE_FEEDBACK),
             data.on("click", OPEN_SHARE_FORM),
             *drop_anywhere(),
@@ -345,6 +482,7 @@ def render(
             ),
             h.Section(
                 {"id": "library", "aria-labelledby": "files-title"},
+                data.on("click", OPEN_RENAME),
                 h.H2({"id": "files-title"}, "Files"),
                 usage_part(usage),
                 h.P(
@@ -356,6 +494,8 @@ def render(
                 ),
                 h.P({"id": "notice", "class": "error", "role": "alert"}, data.text("$_notice")),
                 progress_part(transfers, paused),
+                search_form(listing.query),
+                rename_form(),
                 files_part(listing),
             ),
             shares_panel(shares, now),

@@ -15,7 +15,7 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 from app.access.gate import principal
 from app.accounts.quotas import QuotaLedger, Reservation
 from app.common.early_answers import one_request_too_large
-from app.common.http import is_datastar, json_error, path_param
+from app.common.http import is_datastar, is_plain_form, json_error, path_param
 from app.common.peers import BODY_READ, request_ended
 from app.config import Config
 from app.db import Database, is_disk_full
@@ -314,9 +314,20 @@ def _answer(
         sse.patch_signals({"files": []})
         w.end()
         return
+    if is_plain_form(c):
+        # A form posted without scripts: back to the page it came from, which lists
+        # what was stored (303: the browser GETs it, and a reload posts nothing).
+        w.redirect(_page_of(c), 303)
+        return
     if not to.public:
         w.headers.set("location", FILE.href(rows[0].id))
     w.json(stored_json(rows, fields, to), 201)
+
+
+def _page_of(c: Context) -> str:
+    """The page whose form posts here: `/` for /uploads, `/r/TOKEN` for its uploads."""
+    path = c.req.path
+    return path.removesuffix("/uploads") if path.startswith("/r/") else "/"
 
 
 def stored_json(
@@ -347,6 +358,11 @@ def refuse_upload(c: Context, w: Writer, error: IngestError) -> None:
         # Datastar applies only 200 responses, so the refusal travels as a 200 patch.
         SSE(w).patch_elements(render_refusal(error.status, error.message))
         w.end()
+        return
+    if is_plain_form(c):
+        # A person whose browser posted the form without scripts: the refusal in
+        # words, as pages answer refusals, and the way back.
+        w.text(f"{error.message}\n\nGo back to try again.\n", error.status)
         return
     json_error(w, error.status, error.message)
 

@@ -200,6 +200,10 @@ def upload_section(
             {
                 "id": "upload-form",
                 "class": "dropzone",
+                # Without scripts (or before Datastar loads) this is a plain form
+                # post, answered 303 back to the page.
+                "method": "post",
+                "action": post_url,
                 "enctype": "multipart/form-data",
             },
             data.class_("dragging", "$_dragging"),
@@ -223,6 +227,9 @@ def upload_section(
                 {
                     "id": "picker",
                     "type": "file",
+                    # Named for the plain form post; with scripts the picker is
+                    # emptied as its files are routed, so they never go twice.
+                    "name": "file",
                     "multiple": True,
                     "aria-describedby": "limits",
                 },
@@ -230,6 +237,7 @@ def upload_section(
                 data.on("change", route_picked),
             ),
             hint,
+            h.Noscript(h.Button({"type": "submit", "class": "button primary"}, "Upload")),
             h.P(
                 {"class": "sending", "role": "status"},
                 data.text("$_sending ? 'Uploading ' + $_what + '…' : ''"),
