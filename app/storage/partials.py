@@ -74,6 +74,18 @@ class AppendWriter(BlobWriter):
     async def checkpoint(self) -> int:
         """Make what has arrived so far durable mid-append (the file stays open);
         returns the bytes now durable from `start`."""
+        return await self._sync(close=False)
+
+    async def flush(self) -> int:
+        """Write what is buffered, fsync, close; returns the bytes now durable from
+        `start`. Runs to its end even when the caller is cancelled."""
+        try:
+            return await self._sync(close=True)
+        except OSError:
+            await self.close_quietly()
+            raise
+
+    async def _sync(self, *, close: bool) -> int:
         tail, self._batch, self._batch_bytes = self._batch, [], 0
         previous, self._work = self._work, []
 
@@ -84,7 +96,11 @@ class AppendWriter(BlobWriter):
                 for chunk in tail:
                     self._digest.update(chunk)
             self._write_batch(tail)
-            os.fdatasync(self._open())
+            fd = self._open()
+            os.fdatasync(fd)
+            if close:
+                self._closed = True
+                os.close(fd)
 
         syncing = asyncio.wrap_future(self.store.executor.submit(sync))
         try:
@@ -93,35 +109,6 @@ class AppendWriter(BlobWriter):
             await asyncio.wait({syncing})
             raise
         except OSError as exc:
-            raise _translate(exc) from exc
-        return self.size
-
-    async def flush(self) -> int:
-        """Write what is buffered, fsync, close; returns the bytes now durable from
-        `start`. Runs to its end even when the caller is cancelled."""
-        tail, self._batch, self._batch_bytes = self._batch, [], 0
-        previous, self._work = self._work, []
-
-        def seal() -> None:
-            for pending in previous:
-                pending.result()
-            if self._digest is not None and tail:
-                for chunk in tail:
-                    self._digest.update(chunk)
-            self._write_batch(tail)
-            fd = self._open()
-            os.fdatasync(fd)
-            self._closed = True
-            os.close(fd)
-
-        sealing = asyncio.wrap_future(self.store.executor.submit(seal))
-        try:
-            await asyncio.shield(sealing)
-        except asyncio.CancelledError:
-            await asyncio.wait({sealing})
-            raise
-        except OSError as exc:
-            await self.close_quietly()
             raise _translate(exc) from exc
         return self.size
 
