@@ -16,7 +16,7 @@ import pytest
 from stario.testing import TestClient
 
 from app.common.http import content_disposition
-from app.features.files.handlers import READ_BYTES, _send
+from app.features.files.handlers import READ_BYTES, send_bytes
 from app.features.files.policy import (
     IMAGE,
     MEDIA,
@@ -610,7 +610,7 @@ def test_policy_rules() -> None:
 
 
 class FakeWriter:
-    """Just what `_send` uses of a Writer; `hang_up_after` bytes, then `closing`."""
+    """Just what `send_bytes` uses of a Writer; `hang_up_after` bytes, then `closing`."""
 
     def __init__(self, hang_up_after: int | None = None) -> None:
         self.sent = bytearray()
@@ -648,19 +648,20 @@ async def test_send_streams_exactly_the_range(blob_fd: int) -> None:
     body = BINARY * 20
     for start, length in ((0, len(body)), (12345, 3 * 1024 * 1024 + 7), (len(body) - 1, 1)):
         w = FakeWriter()
-        await _send(w, blob_fd, start, length)  # type: ignore[arg-type]
+        complete = await send_bytes(w, blob_fd, start, length)  # type: ignore[arg-type]
         assert bytes(w.sent) == body[start : start + length]
-        assert w.ended and not w.aborted
+        # Every byte went out; ending the answer is the caller's (an archive sends many).
+        assert complete and not w.ended and not w.aborted
         assert w.drains == -(-length // READ_BYTES)  # a drain after every chunk
 
 
 async def test_send_stops_when_the_client_hangs_up(blob_fd: int) -> None:
     w = FakeWriter(hang_up_after=1)
-    await _send(w, blob_fd, 0, len(BINARY) * 20)  # type: ignore[arg-type]
-    assert len(w.sent) == READ_BYTES and not w.ended
+    complete = await send_bytes(w, blob_fd, 0, len(BINARY) * 20)  # type: ignore[arg-type]
+    assert len(w.sent) == READ_BYTES and not w.ended and not complete
 
 
 async def test_send_aborts_when_the_blob_is_short(blob_fd: int) -> None:
     w = FakeWriter()
-    await _send(w, blob_fd, 0, len(BINARY) * 20 + 1)  # type: ignore[arg-type]
+    await send_bytes(w, blob_fd, 0, len(BINARY) * 20 + 1)  # type: ignore[arg-type]
     assert w.aborted and not w.ended

@@ -19,7 +19,6 @@ from app.db import Database
 from app.features.archives.data import Archive, Archives, archive_names
 from app.features.archives.layout import (
     OPEN_FLAGS,
-    READ_BYTES,
     ChangedOnDisk,
     FileBytes,
     Layout,
@@ -29,6 +28,7 @@ from app.features.archives.layout import (
 )
 from app.features.archives.urls import API_ARCHIVES, ARCHIVE, ARCHIVE_HEAD
 from app.features.files.data import FileRow
+from app.features.files.handlers import send_bytes
 from app.features.files.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
 from app.features.files.validators import (
     Precondition,
@@ -225,36 +225,14 @@ def _open(path: str) -> int | None:
 
 
 async def _send_file(w: Writer, piece: FileBytes, low: int, high: int) -> bool:
-    """One member's bytes [low, high), one read always in flight on a worker thread while
-    the previous one goes out; `drain()` keeps memory to about two reads."""
+    """One member's bytes [low, high), streamed as a single file's download is."""
     fd = await asyncio.to_thread(_open, piece.path)
     if fd is None:
         w.abort()  # the blob went away after its row was checked
         return False
-    loop = asyncio.get_running_loop()
-    offset = low
-
-    def read_next() -> asyncio.Future[bytes]:
-        return loop.run_in_executor(None, os.pread, fd, min(READ_BYTES, high - offset), offset)
-
-    in_flight = read_next()
     try:
-        while offset < high:
-            data = await asyncio.shield(in_flight)
-            if not data:
-                w.abort()  # never pad or pretend
-                return False
-            offset += len(data)
-            if offset < high:
-                in_flight = read_next()
-            w.write(data)
-            await w.drain()
-            if w.closing:
-                return False
-        return True
+        return await send_bytes(w, fd, low, high - low)
     finally:
-        if not in_flight.done():  # never close the fd under a read
-            await asyncio.wait([in_flight])
         await asyncio.to_thread(os.close, fd)
 
 

@@ -229,7 +229,9 @@ async def serve_file(
                 w.end()
                 complete = True
             else:
-                complete = await _send(w, fd, start, length)
+                complete = await send_bytes(w, fd, start, length)
+                if complete:
+                    w.end()
             if counting is not None and counts and complete:
                 await counting.counted()
         finally:
@@ -239,7 +241,7 @@ async def serve_file(
         await asyncio.to_thread(os.close, fd)
 
 
-async def _send(w: Writer, fd: int, start: int, length: int) -> bool:
+async def send_bytes(w: Writer, fd: int, start: int, length: int) -> bool:
     """`length` bytes from `start`, one read always in flight on a worker thread while
     the previous one goes out; `drain()` holds us to the client's pace, so a slow
     reader costs at most two chunks of memory. True when every byte went out to a
@@ -266,7 +268,6 @@ async def _send(w: Writer, fd: int, start: int, length: int) -> bool:
             await w.drain()
             if w.closing:
                 return False
-        w.end()
         return True
     finally:
         if not in_flight.done():  # never let the caller close the fd under a read
