@@ -187,16 +187,9 @@ def _icon(kind: str, *shapes: HtmlElement) -> HtmlElement:
 
 def icons() -> HtmlElement:
     """The type icons, drawn here once and used by every row (`<use href="#icon-…">`)."""
+    # Stroke and colour come from the stylesheet (`.preview.icon`), per use.
     return svg.Svg(
-        {
-            "class": "icons",
-            "aria-hidden": "true",
-            "fill": "none",
-            "stroke": "currentColor",
-            "stroke-width": "1.6",
-            "stroke-linecap": "round",
-            "stroke-linejoin": "round",
-        },
+        {"class": "icons", "aria-hidden": "true"},
         _icon(
             "images",
             svg.Rect({"x": 3, "y": 4, "width": 18, "height": 16, "rx": 2}),
