@@ -151,7 +151,8 @@ def _file_row(row: FileRow, ready: bool) -> HtmlElement:
                 {"class": "file-meta"},
                 h.Span(human_bytes(row.size)),
                 h.Span(row.mime),
-                h.Time({"datetime": row.created_at}, _uploaded_at(row.created_at)),
+                # To the second: the microseconds are not shown, and 50 rows repaint.
+                h.Time({"datetime": row.created_at[:19] + "Z"}, _uploaded_at(row.created_at)),
                 h.Span(
                     {"class": "tag request-tag", "title": "Sent through a file request"},
                     "via ",
@@ -176,7 +177,10 @@ def _file_row(row: FileRow, ready: bool) -> HtmlElement:
             share_button(row),
             # No form around the rows: a button's default type submits nothing.
             h.Button({"class": "button", "data-rename": True}, "Rename"),
-            h.Button({"class": "button danger", "data-delete": True}, "Delete"),
+            h.Button(
+                {"class": "button danger", "data-delete": True, "aria-label": f"Delete {row.name}"},
+                "Delete",
+            ),
         ),
     )
 
