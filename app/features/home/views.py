@@ -107,7 +107,7 @@ PREVIEW_PIXELS = 48
 
 
 def preview(row: FileRow, ready: bool) -> HtmlElement:
-    """The row's thumbnail when there is one, else its type's icon (ICONS). The live
+    """The row's thumbnail when there is one, else its type's icon (`icons()`). The live
     stream swaps the icon for the thumbnail when it is made (`.preview` in the row)."""
     if ready:
         return h.Img(
@@ -227,7 +227,7 @@ def icons() -> HtmlElement:
 def rename_form() -> HtmlElement:
     """One form for every row, outside `#files` so a live repaint keeps what is typed
     (a form in each of 50 rows would double the size of every repaint). A row's Rename
-    button (OPEN_RENAME, on the page's <main>) fills `$renameFile` and `$renameName`."""
+    button (ROW_ACTIONS, on the list's section) fills `$renameFile` and `$renameName`."""
     return h.Form(
         {"id": "rename-form", "class": "token-form rename-form", "data-action": "rename"},
         data.show("$renameFile !== ''"),
