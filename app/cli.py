@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     command = args.pop("command")
     if command != "serve":
         try:
-            config = Config.load({"data_dir": args.pop("data_dir")})
+            config = Config.load(
+                {"data_dir": args.pop("data_dir"), "database": args.pop("database")}
+            )
         except ConfigError as exc:
             parser.exit(2, f"stowage: error: {exc}\n")
         if command in ("check", "backup"):

@@ -28,6 +28,7 @@ from app.accounts.throttle import Throttle
 from app.bundle import ASSETS_DIR
 from app.common.http import (
     JSON_PREFIXES,
+    catalog_unavailable,
     json_errors,
     json_method_not_allowed,
     json_not_found,
@@ -35,7 +36,7 @@ from app.common.http import (
 from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets
 from app.config import Config
-from app.db import Database, Spawn
+from app.db import Database, Spawn, SQLiteDatabase
 from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
@@ -55,6 +56,7 @@ from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
+from app.postgres import PostgresDatabase
 from app.previews.pool import WorkerPool
 from app.previews.thumbnails import Thumbnails, ffmpeg_found
 from app.requests.store import REQUESTS_SCHEMA, add_request_column
@@ -71,8 +73,19 @@ CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA + REQUESTS_SCHEM
 async def open_catalog(
     config: Config, *, spawn: Spawn | None = None, make_room: Callable[[], None] | None = None
 ) -> Database:
+    """The catalog `--database` names, its schema applied: PostgreSQL for a URL, else
+    the SQLite file in the data dir. `make_room` frees the catalog's reserve on the
+    data dir's disk before a write: SQLite's concern only, PostgreSQL's disk is the
+    database server's."""
+    if config.database is not None:
+        # The credentials marker (app/accounts/store.py) stays in the data dir.
+        return await PostgresDatabase.open(
+            config.database, CATALOG_SCHEMA, spawn=spawn, path=config.db_path
+        )
     await asyncio.to_thread(_migrate, config.db_path)
-    return await Database.open(config.db_path, CATALOG_SCHEMA, spawn=spawn, make_room=make_room)
+    return await SQLiteDatabase.open(
+        config.db_path, CATALOG_SCHEMA, spawn=spawn, make_room=make_room
+    )
 
 
 def _migrate(path: Path) -> None:
@@ -152,6 +165,7 @@ def make_bootstrap(
         hosts = AllowedHosts(config.allowed_hosts)
         app.use(
             "/",
+            catalog_unavailable,
             hosts.middleware,
             same_origin,
             security_headers(),
@@ -200,7 +214,7 @@ def make_bootstrap(
         # just before a crash is finished, not reclaimed.
         span.attrs({"stowage.resumable_recovered": await resumable.recover()})
         await resumable.expire()
-        await reclaim_at_start(config.data_dir, span)
+        await reclaim_at_start(config.data_dir, span, config.database)
         requests_feature = Requests(config, db, gate, relay, assets, uploads)
         register_resumable(app, gate, resumable, requests_feature.destination)
         register_requests(app, requests_feature)
@@ -210,7 +224,11 @@ def make_bootstrap(
         # below cancels it, and the server's shutdown ends it through app.shutdown.
         sweeper = asyncio.create_task(
             sweep_periodically(
-                config.data_dir, span.tracer.create, lambda: app.shutdown, every=sweep_every
+                config.data_dir,
+                span.tracer.create,
+                lambda: app.shutdown,
+                every=sweep_every,
+                database=config.database,
             ),
             name="stowage.sweep",
         )
