@@ -6,8 +6,10 @@ free port with its socket in its own directory, trusts every local connection (i
 holds nothing but test data and lives for one test run), and is always stopped:
 `pg_ctl -m fast stop`, then SIGKILL should that not do.
 
-Each test gets a database of its own, made by copying an empty template database
-(`CREATE DATABASE ... TEMPLATE`), which costs a few milliseconds.
+Each test gets a catalog of its own: a fresh schema in one shared database, named
+first in the URL's search_path, so every table, function, trigger and collation the
+catalog makes lands there. (A fresh database per test, copied from a template,
+measured ~0.3 s here; a schema costs a few milliseconds.)
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class Cluster:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", SUPERUSER, "-E", "UTF8",
                   "--no-sync")  # fmt: skip
         self.start()
-        self.execute("postgres", "CREATE DATABASE template_stowage")
+        self.execute("postgres", "CREATE DATABASE tests")
 
     def _command(self, tool: str, *args: str) -> list[str]:
         command = [str(PG_BIN / tool), *args]
@@ -111,14 +113,14 @@ class Cluster:
                   database, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql)  # fmt: skip
 
     def new_database(self) -> str:
-        """A fresh, empty database's URL."""
+        """The URL of a fresh, empty catalog (a schema of its own, see the module doc)."""
         import psycopg
 
         self._made += 1
         name = f"t{os.getpid()}_{self._made}"
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name} TEMPLATE template_stowage")
-        return self.url(name)
+        with psycopg.connect(self.url("tests"), autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+        return f"{self.url('tests')}?options=-csearch_path%3D{name}"
 
     def close(self) -> None:
         try:
