@@ -115,3 +115,21 @@ def test_the_server_rides_out_a_database_restart(postgres: Cluster, tmp_path):
             assert names == ["after.txt", "before.txt"]
     finally:
         servers.close()
+
+
+def test_database_must_be_a_postgresql_url(tmp_path):
+    from app.config import ConfigError
+
+    with pytest.raises(ConfigError, match="--database must be a postgresql:// URL"):
+        Config.load({"data_dir": str(tmp_path), "database": "mysql://x/y"}, environ={})
+    taken = Config.load({"data_dir": str(tmp_path)}, environ={"STOWAGE_DATABASE": "postgres://h/d"})
+    assert taken.database == "postgres://h/d"
+
+
+def test_backup_of_a_postgresql_catalog_points_to_pg_dump(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "backup", str(tmp_path / "copy"), "--database",
+         "postgresql://nobody@127.0.0.1:1/none"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "pg_dump" in done.stderr
