@@ -2,6 +2,7 @@
 database restart under a running server. (The feature tests themselves run on both
 catalogs: see BOTH_CATALOGS_MODULES in conftest.py.)"""
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -133,3 +134,70 @@ def test_backup_of_a_postgresql_catalog_points_to_pg_dump(tmp_path):
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and "pg_dump" in done.stderr
+
+
+# Group commit on PostgreSQL: the same promises as SQLite's (tests/test_db.py).
+
+GROUP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS parent (id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS child (
+    id INTEGER PRIMARY KEY,
+    parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED
+);
+"""
+INSERT = "INSERT INTO t (id, v) VALUES (?, ?)"
+
+
+async def test_a_bad_request_rolls_back_alone_and_its_group_commits_once(postgres: Cluster):
+    import psycopg
+
+    from app.postgres import PostgresDatabase
+
+    url = postgres.new_database()
+    db = await PostgresDatabase.open(url, GROUP_SCHEMA)
+    try:
+        await db.insert_many(INSERT, [(1, "taken")])
+        transactions = 0
+        real_write_group = db._write_group
+
+        async def counting(group):
+            nonlocal transactions
+            transactions += 1
+            return await real_write_group(group)
+
+        db._write_group = counting  # type: ignore[method-assign]
+        requests = [db.insert_many(INSERT, [(n, "ok")]) for n in range(2, 20)]
+        requests.insert(7, db.insert_many(INSERT, [(100, "fine"), (1, "duplicate")]))
+        results = await asyncio.wait_for(asyncio.gather(*requests, return_exceptions=True), 10)
+        assert isinstance(results[7], psycopg.errors.UniqueViolation)
+        assert sum(r is not None for r in results) == 1
+        assert transactions == 1
+        # Durable and visible to any other connection once insert_many returned.
+        with psycopg.connect(url) as other:
+            ids = [r[0] for r in other.execute("SELECT id FROM t ORDER BY id")]
+        assert ids == list(range(1, 20))  # 100 went with its request
+    finally:
+        await db.close()
+
+
+async def test_a_failed_commit_answers_every_caller_and_stores_nothing(postgres: Cluster):
+    from app.postgres import PostgresDatabase
+
+    db = await PostgresDatabase.open(postgres.new_database(), GROUP_SCHEMA)
+    try:
+        await db.insert_many("INSERT INTO parent (id) VALUES (?)", [(1,)])
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                db.insert_many("INSERT INTO child (id, parent) VALUES (?, ?)", [(1, 1)]),
+                db.insert_many("INSERT INTO child (id, parent) VALUES (?, ?)", [(2, 99)]),
+                return_exceptions=True,
+            ),
+            10,
+        )
+        # The first may have committed alone before the second arrived; whatever
+        # shared the failing COMMIT failed with it, and nobody waits forever.
+        assert results[1] is not None
+        assert await db.fetch_all("SELECT id FROM child WHERE parent = 99") == []
+    finally:
+        await db.close()
