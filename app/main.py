@@ -56,7 +56,6 @@ from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
-from app.postgres import PostgresDatabase
 from app.previews.pool import WorkerPool
 from app.previews.thumbnails import Thumbnails, ffmpeg_found
 from app.requests.store import REQUESTS_SCHEMA, add_request_column
@@ -78,6 +77,9 @@ async def open_catalog(
     data dir's disk before a write: SQLite's concern only, PostgreSQL's disk is the
     database server's."""
     if config.database is not None:
+        # Imported only here: psycopg and libpq add ~10 MB to a SQLite server's RSS.
+        from app.postgres import PostgresDatabase
+
         # The credentials marker (app/accounts/store.py) stays in the data dir.
         return await PostgresDatabase.open(
             config.database, CATALOG_SCHEMA, spawn=spawn, path=config.db_path

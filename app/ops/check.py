@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.postgres import PostgresReader
 from app.storage.blobs import DERIVED_SUFFIXES, INCOMING, THUMBNAILS, is_blob_id
 
 CATALOG_NAME = "stowage.db"
@@ -87,7 +86,14 @@ def connect_read_only(db_path: Path) -> sqlite3.Connection:
 @contextmanager
 def read_only(db_path: Path, database: str | None = None) -> Iterator[Any]:
     """The SQLite file at `db_path`, or the PostgreSQL catalog `database` names."""
-    conn = connect_read_only(db_path) if database is None else PostgresReader(database)
+    conn: Any
+    if database is None:
+        conn = connect_read_only(db_path)
+    else:
+        # Imported only here: psycopg and libpq add ~10 MB to a SQLite server's RSS.
+        from app.postgres import PostgresReader
+
+        conn = PostgresReader(database)
     try:
         yield conn
     finally:
