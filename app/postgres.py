@@ -442,19 +442,22 @@ class PostgresDatabase:
 
     async def _write_group(self, group: list[tuple[str, Rows]]) -> list[Exception | None]:
         """One transaction, one savepoint per request (a failing request rolls back
-        alone); a group of one needs no savepoint, its transaction is its own."""
+        alone); a group of one needs no savepoint, its transaction is its own. The
+        savepoints are never released: a RELEASE per request would be a third round
+        trip each, and COMMIT ends them all (a later SAVEPOINT of the same name hides
+        the earlier ones, so ROLLBACK TO goes back to the latest)."""
         outcomes: list[Exception | None] = []
+        alone = len(group) == 1
         async with self._begun() as conn:
             for sql, rows in group:
                 try:
-                    if len(group) == 1:
-                        await _Transaction(conn).executemany(sql, rows)
-                    else:
-                        async with conn.transaction():
-                            await _Transaction(conn).executemany(sql, rows)
+                    if not alone:
+                        await conn.execute("SAVEPOINT request")
+                    await _Transaction(conn).executemany(sql, rows)
                 except psycopg.Error as exc:
-                    if self._writer.lost(conn) or len(group) == 1:
+                    if alone or self._writer.lost(conn):
                         raise
+                    await conn.execute("ROLLBACK TO SAVEPOINT request")
                     outcomes.append(exc)
                 else:
                     outcomes.append(None)

@@ -41,7 +41,10 @@ def _free_port() -> int:
 class Cluster:
     """One running cluster: `url(name)` addresses one of its databases."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fsync: bool = False) -> None:
+        """`fsync` off by default: a crash of the test machine loses nothing anyone
+        keeps. The benchmarks turn it on, so commits cost what they do on a server."""
+        self.fsync = fsync
         if not (PG_BIN / "pg_ctl").exists():
             raise PostgresMissing(f"no PostgreSQL at {PG_BIN}; apt-get install postgresql")
         self.as_root = os.geteuid() == 0
@@ -70,11 +73,11 @@ class Cluster:
             raise RuntimeError(f"{tool} failed: {done.stdout}{done.stderr}")
 
     def start(self) -> None:
-        # fsync off: a crash of the test machine loses nothing anyone keeps.
         options = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c full_page_writes=off -c max_connections=200"
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
         )
+        if not self.fsync:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log),
                   "-w", "-t", "30", "start")  # fmt: skip
 
