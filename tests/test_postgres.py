@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -58,32 +59,44 @@ def test_a_sqlite_trigger_without_a_postgres_twin_stops_the_start():
 
 
 @pytest.mark.slow
-def test_a_token_made_by_the_command_works_on_a_server_elsewhere(postgres: Cluster, tmp_path):
-    """Two processes, two data dirs, one database: what `stowage tokens add` makes on
-    one machine, a server on another accepts."""
+def test_processes_on_one_database_share_accounts_tokens_and_sessions(postgres: Cluster, tmp_path):
+    """Three processes, three data dirs, one database: what `stowage tokens add` makes
+    on one machine, a server on another accepts; a session signed in on server A is
+    good on server B; an upload on A counts in the usage B and the command see."""
     url = postgres.new_database()
-    servers = start_server(tmp_path, account=False, database=url)
-    server = next(servers)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a_servers = start_server(tmp_path / "a", account=False, database=url)
+    b_servers = start_server(tmp_path / "b", account=False, database=url)
     try:
+        a, b = next(a_servers), next(b_servers)
         cli_dir = tmp_path / "cli-data"
         stowage("users", "add", "ada", "--admin", data_dir=cli_dir, database=url,
                 stdin=PASSWORD + "\n")  # fmt: skip
         token = stowage("tokens", "add", "ada", data_dir=cli_dir, database=url).strip()
         headers = {"authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
-            assert client.put("/uploads/hello.txt", content=b"hello").status_code == 201
-            assert [f["name"] for f in client.get("/api/files").json()["files"]] == ["hello.txt"]
-        listed = stowage("users", "list", data_dir=cli_dir, database=url)
-        assert listed.splitlines()[1].split()[:6] == [
-            "ada",
-            "yes",
-            "none",
-            "(default)",
-            "5",
-            "bytes",
-        ]
+        with httpx.Client(base_url=a.base_url, headers=headers, timeout=10) as on_a:
+            assert on_a.put("/uploads/hello.txt", content=b"hello").status_code == 201
+        with httpx.Client(base_url=b.base_url, headers=headers, timeout=10) as on_b:
+            assert [f["name"] for f in on_b.get("/api/files").json()["files"]] == ["hello.txt"]
+        listed = stowage("users", "list", data_dir=cli_dir, database=url).splitlines()
+        assert listed[1].split()[:6] == ["ada", "yes", "none", "(default)", "5", "bytes"]
+        with httpx.Client(base_url=a.base_url, timeout=10) as browser_a:
+            signed_in = browser_a.post(
+                "/login",
+                content=urlencode({"name": "ada", "password": PASSWORD}).encode(),
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+            assert signed_in.status_code == 303, signed_in.text
+            cookies = dict(browser_a.cookies)
+        assert cookies
+        with httpx.Client(base_url=b.base_url, cookies=cookies, timeout=10) as browser_b:
+            assert browser_b.get("/api/files").status_code == 200
+        with httpx.Client(base_url=b.base_url, timeout=10) as stranger:
+            assert stranger.get("/api/files").status_code == 401
     finally:
-        servers.close()
+        a_servers.close()
+        b_servers.close()
 
 
 @pytest.mark.slow
