@@ -32,7 +32,7 @@ from app.accounts.store import (
 from app.config import SETTINGS, Config, ConfigError, parse_bytes
 from app.db import CatalogUnavailable, Database
 from app.ingest.pipeline import human_bytes
-from app.main import open_catalog
+from app.main import CatalogMismatch, open_catalog
 from app.storage.blobs import BlobStore
 
 
@@ -263,4 +263,7 @@ def run_account_command(command: str, args: dict, config: Config) -> int:
     except CatalogUnavailable as exc:
         print(f"stowage {command}: error: {exc}", file=sys.stderr)
         return 1
+    except CatalogMismatch as exc:
+        print(f"stowage {command}: error: {exc}", file=sys.stderr)
+        return 2
     return 0

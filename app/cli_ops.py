@@ -15,6 +15,7 @@ from pathlib import Path
 from app.cli_accounts import add_database_flag
 from app.config import Config
 from app.ingest.pipeline import human_bytes
+from app.main import CatalogMismatch, check_catalog_matches
 from app.ops.backup import BackupRefused, back_up
 from app.ops.check import CATALOG_NAME, NotADataDir, Survey, survey
 from app.ops.lock import DataDirBusy, DataDirLock
@@ -174,6 +175,11 @@ NOT_FOR_POSTGRES = {
 
 
 def run_ops_command(command: str, args: dict, config: Config) -> int:
+    try:
+        check_catalog_matches(config)
+    except CatalogMismatch as exc:
+        print(f"stowage {command}: error: {exc}", file=sys.stderr)
+        return 2
     if command == "backup" and config.database is not None:
         print(f"stowage {command}: error: {command} {NOT_FOR_POSTGRES[command]}", file=sys.stderr)
         return 2

@@ -69,6 +69,49 @@ from app.storage.space import CatalogReserve, default_min_free, free_bytes
 CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA + REQUESTS_SCHEMA + RESUMABLE_SCHEMA
 
 
+# Left in a data dir whose catalog is in PostgreSQL. Its blobs are that catalog's: a
+# start without --database would open an empty SQLite catalog beside them, take every
+# blob for an orphan and reclaim it.
+POSTGRES_MARKER = "stowage.postgres"
+
+
+class CatalogMismatch(Exception):
+    """The data dir's blobs belong to another catalog than `--database` names; the
+    message says which, for a person."""
+
+
+def _sqlite_file_rows(path: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return 0
+    try:
+        return int(conn.execute("SELECT count(*) FROM files").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+    finally:
+        conn.close()
+
+
+def check_catalog_matches(config: Config) -> None:
+    """Refuse a catalog that does not know the data dir's blobs (see POSTGRES_MARKER),
+    before anything could reclaim them as orphans."""
+    if config.database is None:
+        if (config.data_dir / POSTGRES_MARKER).exists():
+            raise CatalogMismatch(
+                f"{config.data_dir} holds the blobs of a PostgreSQL catalog ({POSTGRES_MARKER}"
+                " is there): pass its --database (an empty SQLite catalog would take every"
+                " blob for an orphan)"
+            )
+        return
+    if config.db_path.exists() and _sqlite_file_rows(config.db_path):
+        raise CatalogMismatch(
+            f"{config.data_dir} holds a SQLite catalog with files ({config.db_path.name}),"
+            " which the PostgreSQL catalog does not know (it would take their blobs for"
+            " orphans): serve this dir without --database, or give PostgreSQL a new --data-dir"
+        )
+
+
 async def open_catalog(
     config: Config, *, spawn: Spawn | None = None, make_room: Callable[[], None] | None = None
 ) -> Database:
@@ -76,7 +119,12 @@ async def open_catalog(
     the SQLite file in the data dir. `make_room` frees the catalog's reserve on the
     data dir's disk before a write: SQLite's concern only, PostgreSQL's disk is the
     database server's."""
+    check_catalog_matches(config)
     if config.database is not None:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        (config.data_dir / POSTGRES_MARKER).write_text(
+            "The blobs in this data dir are catalogued in PostgreSQL: stowage needs --database.\n"
+        )
         # Imported only here: psycopg and libpq add ~10 MB to a SQLite server's RSS.
         from app.postgres import PostgresDatabase
 

@@ -214,3 +214,35 @@ async def test_a_failed_commit_answers_every_caller_and_stores_nothing(postgres:
         assert await db.fetch_all("SELECT id FROM child WHERE parent = 99") == []
     finally:
         await db.close()
+
+
+async def test_a_data_dir_is_never_served_by_a_catalog_that_does_not_know_its_blobs(
+    postgres: Cluster, tmp_path
+):
+    """Its blobs would all look like orphans, and the start-up reclaim would delete
+    them: a SQLite data dir with files refuses --database, a PostgreSQL one its absence."""
+    sqlite_dir = tmp_path / "sqlite-data"
+    db = await open_catalog(Config.load({"data_dir": str(sqlite_dir)}, environ={}))
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO files (id, name, size, sha256, mime, created_at, owner)"
+            " VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 'kept.txt', 4, '0', 'text/plain', '2026', NULL)"
+        )
+    await db.close()
+    url = postgres.new_database()
+    refused = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--data-dir", str(sqlite_dir), "--database",
+         url, "--port", "1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "holds a SQLite catalog with files" in refused.stderr
+
+    postgres_dir = tmp_path / "postgres-data"
+    stowage("users", "add", "ada", data_dir=postgres_dir, database=url, stdin=PASSWORD + "\n")
+    without = subprocess.run(
+        [sys.executable, "-m", "app.cli", "users", "list", "--data-dir", str(postgres_dir)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert without.returncode == 2 and "pass its --database" in without.stderr
+    assert not (postgres_dir / "stowage.db").exists()
