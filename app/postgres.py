@@ -284,7 +284,7 @@ class PostgresDatabase:
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
                 for statement in statements:
-                    await conn.execute(statement.replace("%", "%%"))
+                    await conn.execute(statement)  # no parameters: sent as written
         except psycopg.OperationalError as exc:
             if self._writer.lost(conn):
                 raise _unavailable(exc) from exc
