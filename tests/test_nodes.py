@@ -88,3 +88,24 @@ def test_a_snapshot_always_fits_one_notification() -> None:
         progress.close()
 
     asyncio.run(scenario())
+
+
+def test_failed_sign_ins_count_across_nodes() -> None:
+    from app.accounts.throttle import Throttle
+
+    here, there = Throttle(limit=3), Throttle(limit=3)
+    sent: list[tuple[str, str]] = []
+    here.announce = lambda subject, data: sent.append((subject, data))
+    here.failed(["name:ann", "addr:127.0.0.2"])
+    here.failed(["name:ann"])
+    for subject, data in sent:
+        assert subject == "throttle.signin"
+        there.absorb(data)
+    there.failed(["name:ann"])
+    assert there.retry_after(["name:ann"]) is not None
+    assert there.retry_after(["addr:127.0.0.2"]) is None
+    here.forget("name:ann")
+    there.absorb(sent[-1][1])
+    assert there.retry_after(["name:ann"]) is None
+    there.absorb("garbage")
+    there.absorb('["failed", [1]]')
