@@ -10,7 +10,7 @@ one interval is never shown. Each account hears only of its own uploads, on its
 own subject.
 Everything runs on the event loop; nothing here is thread-safe or persistent.
 
-With several nodes (app/common/nodes.py) each node announces, instead of a bare
+With several nodes (app/cluster.py) each node announces, instead of a bare
 "tick", a snapshot of what it is receiving for that account; the other nodes keep
 the latest snapshot per node (`absorb`) and list those uploads beside their own. A
 node repeats a non-empty snapshot every `HEARTBEAT` seconds, and a snapshot not

@@ -18,11 +18,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import psycopg
 from stario import Relay
+
+from app.accounts.throttle import Throttle
+from app.ingest.progress import PROGRESS_CHANGED, Progress
 
 log = logging.getLogger("stowage.nodes")
 
@@ -199,3 +203,34 @@ class PostgresBus:
                 log.warning("sending to other nodes failed (%s); reconnecting", exc)
                 await self._pause(attempt)
                 attempt += 1
+
+
+def share_with_other_nodes(
+    dsn: str,
+    relay: NodeRelay,
+    *,
+    progress: Progress,
+    throttles: Sequence[Throttle],
+    node: str | None = None,
+) -> PostgresBus:
+    """Wire this node's relay, progress and throttles to the other nodes on the
+    catalog at `dsn`; the bus is started, and `close()` ends it."""
+    by_subject = {throttle.subject: throttle for throttle in throttles}
+    progress_prefix = PROGRESS_CHANGED + "."
+
+    def from_other_node(sender: str, subject: str, data: str) -> None:
+        throttle = by_subject.get(subject)
+        if throttle is not None:
+            throttle.absorb(data)
+            return
+        if subject.startswith(progress_prefix):
+            progress.absorb(sender, subject.removeprefix(progress_prefix), data)
+        relay.publish_here(subject, data)
+
+    bus = PostgresBus(dsn, node or secrets.token_hex(6), from_other_node, on_reconnect=relay.resync)
+    relay.outbox = bus.send
+    progress.shared = True
+    for throttle in throttles:
+        throttle.announce = relay.publish
+    bus.start()
+    return bus

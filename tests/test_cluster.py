@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from app.common.nodes import MAX_PAYLOAD, NodeRelay, decode, encode
+from app.cluster import MAX_PAYLOAD, NodeRelay, decode, encode
 from app.ingest.progress import NOTHING_RECEIVED, SNAPSHOT_BYTES, Progress
 
 
