@@ -21,12 +21,15 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import psycopg
 from stario import Relay
 
 from app.accounts.throttle import Throttle
 from app.ingest.progress import PROGRESS_CHANGED, Progress
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger("stowage.nodes")
 
@@ -65,6 +68,12 @@ class NodeRelay(Relay[str]):
             subjects = [pattern for pattern in self.subs if "*" not in pattern]
         for subject in subjects:
             super().publish(subject, "resync")
+
+
+def _database_error() -> type[Exception]:
+    import psycopg
+
+    return psycopg.Error
 
 
 def encode(node: str, subject: str, data: str) -> str | None:
@@ -143,6 +152,9 @@ class PostgresBus:
             self._loop.call_soon_threadsafe(self._queue.put_nowait, payload)
 
     async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        # Imported here: a node on SQLite never loads psycopg (about 10 MB of RSS).
+        import psycopg
+
         return await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, connect_timeout=5)
 
     async def _pause(self, attempt: int) -> None:
@@ -164,7 +176,7 @@ class PostgresBus:
                         message = decode(note.payload)
                         if message is not None and message[0] != self.node:
                             self._hand_over(*message)
-            except (psycopg.Error, OSError) as exc:
+            except (_database_error(), OSError) as exc:
                 self.listening.clear()
                 log.warning("listening for other nodes failed (%s); reconnecting", exc)
                 await self._pause(attempt)
@@ -197,7 +209,7 @@ class PostgresBus:
                             (CHANNEL, unique),
                         )
                         batch.clear()
-            except (psycopg.Error, OSError) as exc:
+            except (_database_error(), OSError) as exc:
                 # What was queued is kept and sent after the reconnect; the pages
                 # of the other nodes repaint late rather than never.
                 log.warning("sending to other nodes failed (%s); reconnecting", exc)
