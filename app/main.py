@@ -167,11 +167,6 @@ def make_bootstrap(
         assets = PageAssets.from_assets(static)
         auth = Auth(db, gate, passwords, Throttle(), addresses, assets, setup_token=setup_secret)
         register_auth(app, auth)
-        register_home(app, gate, config, db, assets, relay, progress, quotas)
-        register_shares(app, Shares(config, db, store, gate, passwords, relay, assets))
-        register_files(app, db, store)
-        register_archives(app, db, store)
-        register_file_commands(app, db, store, relay, reserve)
         thumbnails = Thumbnails(
             db,
             store,
@@ -180,6 +175,11 @@ def make_bootstrap(
             posters=ffmpeg_found(),
         )
         span.attrs({"stowage.video_posters": thumbnails.posters})
+        register_home(app, gate, config, db, assets, relay, progress, quotas, thumbnails)
+        register_shares(app, Shares(config, db, store, gate, passwords, relay, assets))
+        register_files(app, db, store)
+        register_archives(app, db, store)
+        register_file_commands(app, db, store, relay, reserve)
         register_previews(app, db, thumbnails)
         signals_memory = MemoryBudget(config.signals_memory_bytes)
         uploads = Uploads(

@@ -127,11 +127,14 @@ class _Slot(threading.Thread):
                 if self.child is None or not self.child.is_alive():
                     self._stop_child(kill=True)
                     self._start_child()
-                assert self.conn is not None and self.child is not None
-                pid = self.child.pid
-                self.conn.send((kind, source, target))
-                if self.conn.poll(self.pool.seconds):
-                    made = bool(self.conn.recv())
+                # Local names: close() may stop this child from another thread while
+                # the job runs; then the closed pipe ends the job (OSError/EOFError).
+                conn, child = self.conn, self.child
+                assert conn is not None and child is not None
+                pid = child.pid
+                conn.send((kind, source, target))
+                if conn.poll(self.pool.seconds):
+                    made = bool(conn.recv())
                 else:
                     self.pool.timed_out += 1
                     self._stop_child(kill=True)

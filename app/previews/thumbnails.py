@@ -52,6 +52,18 @@ def may_have_thumbnail(row: FileRow, *, posters: bool = False) -> bool:
     return row.mime in THUMBNAIL_TYPES or (posters and row.mime in POSTER_TYPES)
 
 
+@dataclass(frozen=True, slots=True)
+class Previews:
+    """Of a page of rows: those whose thumbnail is ready, and those whose thumbnail is
+    being made (the live page swaps their type icon for it when it is ready)."""
+
+    ready: frozenset[str] = frozenset()
+    coming: frozenset[str] = frozenset()
+
+
+NO_PREVIEWS = Previews()
+
+
 @dataclass(slots=True)
 class Thumbnails:
     db: Database
@@ -113,6 +125,23 @@ class Thumbnails:
             assert row.owner is not None
             self.relay.publish(thumbnails_ready(row.owner), row.id)
 
+    async def previews(self, rows: list[FileRow]) -> Previews:
+        """Which of `rows` have a thumbnail, and which will: a file stored before
+        thumbnails were made (or skipped while the queue was full) is queued now."""
+        candidates = [row for row in rows if self.may_have(row)]
+        if not candidates:
+            return NO_PREVIEWS
+        states = await asyncio.to_thread(_states, self.store, [row.id for row in candidates])
+        ready = frozenset(i for i, state in states.items() if state == "ready")
+        coming = frozenset(
+            row.id for row in candidates if states[row.id] == "missing" and self.ensure(row)
+        )
+        return Previews(ready, coming)
+
+    async def ready_among(self, file_ids: frozenset[str]) -> frozenset[str]:
+        states = await asyncio.to_thread(_states, self.store, list(file_ids))
+        return frozenset(i for i, state in states.items() if state == "ready")
+
     async def read(self, file_id: str) -> tuple[bytes, str] | None:
         """The thumbnail's bytes and their sha256 (hex), or None."""
         return await asyncio.to_thread(_read, self.store, file_id)
@@ -136,6 +165,19 @@ def _read(store: BlobStore, file_id: str) -> tuple[bytes, str] | None:
     # Tens of microseconds for a thumbnail's ~10-40 KB: an ETag that is exactly these
     # bytes, even if a thumbnail is ever made again by another Pillow.
     return body, hashlib.sha256(body).hexdigest()
+
+
+def _states(store: BlobStore, file_ids: list[str]) -> dict[str, str]:
+    """Each id's thumbnail: "ready", "refused" (the image gave none) or "missing"."""
+    states = {}
+    for file_id in file_ids:
+        if store.thumbnail_path_of(file_id).exists():
+            states[file_id] = "ready"
+        elif store.no_thumbnail_path_of(file_id).exists():
+            states[file_id] = "refused"
+        else:
+            states[file_id] = "missing"
+    return states
 
 
 def _mark_none(store: BlobStore, file_id: str) -> None:

@@ -6,10 +6,12 @@ import os
 from collections.abc import Sequence
 
 from stario import App, Context, Writer
+from stario.datastar import SSE
 
 from app.access.gate import may_read_file, principal
 from app.common.http import (
     BodyError,
+    is_datastar,
     json_error,
     only_fields,
     path_param,
@@ -83,10 +85,20 @@ def create_archive(db: Database, store: BlobStore, archives: Archives):
     laying_out = asyncio.Semaphore(LAYOUTS_AT_ONCE)
 
     async def handler(c: Context, w: Writer) -> None:
+        datastar = is_datastar(c)
+
+        def refuse(status: int, message: str) -> None:
+            if datastar:
+                # Datastar applies only 200 answers: the refusal travels as a signal.
+                SSE(w).patch_signals({"_notice": f"Could not make the ZIP: {message}."})
+                w.end()
+            else:
+                json_error(w, status, message)
+
         try:
             ids = _wanted_ids(await read_json_object(c, MAX_BODY_BYTES))
         except BodyError as exc:
-            json_error(w, 400, str(exc))
+            refuse(400, str(exc))
             return
         who = principal(c)
         rows = await _rows(db, [i for i in ids if is_blob_id(i)])
@@ -94,7 +106,7 @@ def create_archive(db: Database, store: BlobStore, archives: Archives):
             row = rows.get(file_id)
             if row is None or not may_read_file(who, file_id, row.owner):
                 # The same answer for an unknown id and another account's file.
-                json_error(w, 404, f"no such file: {file_id}")
+                refuse(404, f"no such file: {file_id}")
                 return
         chosen = [rows[i] for i in ids]
         names = archive_names([row.name for row in chosen])
@@ -108,7 +120,7 @@ def create_archive(db: Database, store: BlobStore, archives: Archives):
             async with laying_out:
                 layout = await asyncio.to_thread(build_layout, members)
         except ChangedOnDisk:
-            json_error(w, 500, "the contents of a file in the selection are missing or damaged")
+            refuse(500, "the contents of a file in the selection are missing or damaged")
             return
         token = archives.add(
             Archive(
@@ -120,6 +132,11 @@ def create_archive(db: Database, store: BlobStore, archives: Archives):
             )
         )
         url = ARCHIVE.href(token=token)
+        if datastar:
+            # The page's selection: the tab fetches the URL as a download (`_download`).
+            SSE(w).patch_signals({"_download": url, "_notice": ""})
+            w.end()
+            return
         w.headers.set("location", url)
         w.json({"url": url, "size": layout.size, "files": len(ids)}, 201)
 

@@ -5,7 +5,7 @@ Kept apart from handlers.py (the downloads) so the two grow independently."""
 import asyncio
 import sqlite3
 
-from stario import App, Context, Relay, Writer
+from stario import App, Context, JsonValue, Relay, Writer
 from stario.datastar import SSE
 
 from app.access.gate import principal
@@ -18,8 +18,14 @@ from app.common.http import (
     read_json_object,
 )
 from app.db import Database, is_disk_full
-from app.features.files.data import file_json, files_changed, remove_file, rename_file
-from app.features.files.urls import FILE_DELETE, FILE_RENAME
+from app.features.files.data import (
+    file_json,
+    files_changed,
+    remove_file,
+    remove_files,
+    rename_file,
+)
+from app.features.files.urls import API_FILES_DELETE, FILE_DELETE, FILE_RENAME
 from app.ingest.names import MAX_NAME_CHARS, UNNAMED, display_name
 from app.storage.blobs import BlobStore, is_blob_id
 from app.storage.space import CatalogReserve
@@ -57,6 +63,88 @@ def delete_file(
         if reserve is not None and not reserve.held:
             # The space just freed may be enough to set the catalog's reserve again.
             await asyncio.to_thread(reserve.keep)
+
+    return handler
+
+
+# As many as an archive may hold (app/features/archives): a whole photo library.
+MAX_DELETE_FILES = 10_000
+# 10,000 ids of ~30 characters in JSON, with room to spare.
+MAX_DELETE_BODY_BYTES = 1024 * 1024
+
+
+def wanted_ids(parsed: dict[str, object] | None) -> list[str]:
+    """`{"ids": [...]}`: the ids, each once and in order; BodyError, in words, otherwise."""
+    if parsed is None:
+        raise BodyError('send a JSON object such as {"ids": ["FILE_ID", ...]}')
+    ids = only_fields(parsed, ("ids",)).get("ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise BodyError('"ids" must be a list of file ids (strings)')
+    unique = list(dict.fromkeys(ids))
+    if not 1 <= len(unique) <= MAX_DELETE_FILES:
+        raise BodyError(f'"ids" must name from 1 to {MAX_DELETE_FILES:,} files')
+    return unique
+
+
+def _files(count: int) -> str:
+    return f"{count:,} file" + ("" if count == 1 else "s")
+
+
+def delete_files(
+    db: Database, store: BlobStore, relay: Relay[str], reserve: CatalogReserve | None = None
+):
+    """POST /api/files/delete with `{"ids": [...]}`: the account's files among them go,
+    rows first in one transaction (each file is gone or still there, never half),
+    then their blobs, as DELETE /files/{id} does. Ids that name nothing of this
+    account's (deleted meanwhile, unknown, another account's) are skipped, not an
+    error for the rest: 200 `{"deleted": [...], "skipped": [...]}`. Every live page
+    of the account repaints once."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        owner = principal(c).account_id
+        datastar = is_datastar(c)
+        try:
+            ids = wanted_ids(await read_json_object(c, MAX_DELETE_BODY_BYTES))
+        except BodyError as exc:
+            if datastar:
+                SSE(w).patch_signals({"_notice": f"Could not delete: {exc}."})
+                w.end()
+            else:
+                json_error(w, 400, str(exc))
+            return
+        try:
+            removed = await remove_files(db, [i for i in ids if is_blob_id(i)], owner)
+        except sqlite3.Error as exc:
+            if not is_disk_full(exc):
+                raise
+            message = "the server is out of space and could not record the deletion"
+            if datastar:
+                SSE(w).patch_signals({"_notice": f"Could not delete: {message}."})
+                w.end()
+            else:
+                json_error(w, 507, message)
+            return
+        if removed:
+            try:
+                await store.remove(removed)
+            except OSError as exc:
+                c.span.attr("stowage.blobs_left_behind", len(removed))
+                c.span.exception(exc)
+        gone = set(removed)
+        deleted = [i for i in ids if i in gone]
+        skipped = [i for i in ids if i not in gone]
+        if datastar:
+            notice = f"{_files(len(skipped))} of the selection had gone already." * bool(skipped)
+            cleared: dict[str, JsonValue] = {"_notice": notice, "_matching": [], "_picked": 0}
+            SSE(w).patch_signals(cleared)
+            w.end()
+        else:
+            answer: dict[str, JsonValue] = {"deleted": list(deleted), "skipped": list(skipped)}
+            w.json(answer)
+        if removed:
+            relay.publish(files_changed(owner), "removed")
+            if reserve is not None and not reserve.held:
+                await asyncio.to_thread(reserve.keep)
 
     return handler
 
@@ -160,4 +248,5 @@ def register_file_commands(
     reserve: CatalogReserve | None = None,
 ) -> None:
     app.add(FILE_DELETE, delete_file(db, store, relay, reserve))
+    app.add(API_FILES_DELETE, delete_files(db, store, relay, reserve))
     app.add(FILE_RENAME, rename(db, relay))

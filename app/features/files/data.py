@@ -120,6 +120,19 @@ async def list_files(
     return [_row(r) for r in records]
 
 
+async def list_file_ids(
+    db: Database, owner: str, limit: int, query: FileQuery = EVERY_FILE
+) -> list[str]:
+    """The ids of the first `limit` of one account's files that `query` asks for, in
+    its order, from the index alone."""
+    where, params = query.where()
+    records = await db.fetch_all(
+        f"SELECT id FROM files WHERE owner = ?{where} ORDER BY {query.order_by()} LIMIT ?",
+        (owner, *params, limit),
+    )
+    return [str(r[0]) for r in records]
+
+
 async def count_files(db: Database, owner: str, query: FileQuery = EVERY_FILE) -> int:
     where, params = query.where()
     record = await db.fetch_one(
@@ -151,6 +164,26 @@ async def remove_file(db: Database, file_id: str, owner: str) -> bool:
             "DELETE FROM files WHERE id = ? AND owner = ?", (file_id, owner)
         )
     return cursor.rowcount > 0
+
+
+# SQLite's default limit on bound parameters is 32,766; stay well inside it.
+IDS_PER_STATEMENT = 500
+
+
+async def remove_files(db: Database, file_ids: list[str], owner: str) -> list[str]:
+    """Remove the rows of those of `file_ids` that `owner` has, in one transaction, and
+    return their ids; unknown ids and other accounts' files are left out, unchanged."""
+    removed: list[str] = []
+    async with db.transaction() as conn:
+        for at in range(0, len(file_ids), IDS_PER_STATEMENT):
+            batch = file_ids[at : at + IDS_PER_STATEMENT]
+            marks = ", ".join("?" * len(batch))
+            cursor = await conn.execute(
+                f"DELETE FROM files WHERE owner = ? AND id IN ({marks}) RETURNING id",
+                (owner, *batch),
+            )
+            removed.extend(str(record[0]) for record in await cursor.fetchall())
+    return removed
 
 
 def file_json(row: FileRow) -> dict[str, JsonValue]:

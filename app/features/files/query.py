@@ -52,6 +52,17 @@ TYPE_SQL: dict[str, str] = {
 TYPE_SQL["other"] = "NOT (" + " OR ".join(TYPE_SQL.values()) + ")"
 TYPES: tuple[str, ...] = ("images", "video", "audio", "documents", "other")
 
+
+def kind_of(mime: str) -> str:
+    """The type filter's kind of a sniffed type, as TYPE_SQL classifies it."""
+    for kind, prefix in _MEDIA.items():
+        if mime.startswith(prefix):
+            return kind
+    if mime in DOCUMENT_TYPES or mime.startswith(DOCUMENT_PREFIXES):
+        return "documents"
+    return "other"
+
+
 _ORDER_SQL: dict[Sort, str] = {
     "created": "{t}created_at {d}, {t}rowid {d}",
     "size": "{t}size {d}, {t}rowid {d}",

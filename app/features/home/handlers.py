@@ -1,11 +1,15 @@
 import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qs
 
-from stario import App, Context, Relay, Writer
+from stario import App, Context, JsonValue, Relay, Writer
+from stario.cookies import set_cookie
 from stario.datastar import SSE
+from stario.exceptions import ClientDisconnected, RequestBodyError
 from stario.json import loads as json_loads
+from stario.markup.render import render as render_markup
 from stario.relay import RelaySubscription
 
 from app.access.gate import Gate, principal
@@ -15,15 +19,19 @@ from app.common.http import whole_number
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.db import Database
-from app.features.files.data import count_files, files_changed, list_files
+from app.features.archives.handlers import MAX_ARCHIVE_FILES
+from app.features.files.data import FileRow, count_files, files_changed, list_file_ids, list_files
 from app.features.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
-from app.features.home.urls import HOME, HOME_LIVE
+from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
 from app.features.home.views import (
     PAGE_SIZE,
+    VIEW_COOKIE,
+    VIEWS,
     Listing,
     PaintedList,
     Usage,
     paint_list,
+    preview,
     progress_part,
     render,
 )
@@ -34,6 +42,7 @@ from app.features.shares.views import shares_part
 from app.features.tokens.data import tokens_changed
 from app.features.tokens.views import tokens_part
 from app.ingest.progress import Progress, progress_changed
+from app.previews.thumbnails import Thumbnails, thumbnails_ready
 from app.requests.store import list_requests
 from app.shares.store import list_shares
 
@@ -127,6 +136,20 @@ async def load_listing(db: Database, owner: str, view: ListView = ListView()) ->
     return Listing(rows, total, page, pages, view.query)
 
 
+async def load_page_listing(
+    db: Database, thumbnails: Thumbnails, owner: str, view: ListView = ListView()
+) -> Listing:
+    """`load_listing`, and which of its rows have a thumbnail to show."""
+    listing = await load_listing(db, owner, view)
+    return replace(listing, previews=await thumbnails.previews(listing.rows))
+
+
+def chosen_view(c: Context) -> str:
+    """ "list" or "grid", as this browser last chose (the cookie); "list" at first."""
+    view = c.req.cookies.get(VIEW_COOKIE)
+    return view if view in VIEWS else "list"
+
+
 def load_usage(quotas: QuotaLedger, owner: str) -> Usage:
     used, quota = quotas.usage(owner)
     return Usage(used, quota)
@@ -139,11 +162,12 @@ def show_home(
     assets: PageAssets,
     progress: Progress,
     quotas: QuotaLedger,
+    thumbnails: Thumbnails,
 ):
     async def handler(c: Context, w: Writer) -> None:
         who = principal(c)
         owner = who.account_id
-        listing = await load_listing(db, owner, address_view(c))
+        listing = await load_page_listing(db, thumbnails, owner, address_view(c))
         nonce = new_nonce()
         w.headers.set("content-security-policy", content_security_policy(nonce))
         w.html(
@@ -160,19 +184,28 @@ def show_home(
                 now=gate.clock(),
                 nonce=nonce,
                 paused=progress.list_paused(owner),
+                view=chosen_view(c),
             )
         )
 
     return handler
 
 
-def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, quotas: QuotaLedger):
+def home_live(
+    gate: Gate,
+    db: Database,
+    relay: Relay[str],
+    progress: Progress,
+    quotas: QuotaLedger,
+    thumbnails: Thumbnails,
+):
     """Paints the account's parts at once, then again on every change of its own:
     the list and usage on `files.changed.<account>`, the progress bars on
     `uploads.progress.<account>` (at most 4 a second), the tokens on
     `tokens.changed.<account>`, the shared links (and their download counts) on
     `shares.changed.<account>` and on file changes (a deleted file ends its links),
-    the file requests (and their file counts) on `requests.changed.<account>`.
+    the file requests (and their file counts) on `requests.changed.<account>`, and
+    a row's thumbnail in place of its type icon on `thumbnails.ready.<account>`.
     No other account's event ever reaches this stream.
 
     The list is sent only when it differs from what the browser shows (see
@@ -189,8 +222,29 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
         files_subject, tokens_subject = files_changed(owner), tokens_changed(owner)
         shares_subject, requests_subject = shares_changed(owner), requests_changed(owner)
 
+        thumbnails_subject = thumbnails_ready(owner)
+        # The rows on this tab's page whose thumbnail is being made.
+        coming: dict[str, FileRow] = {}
+
         async def paint() -> PaintedList:
-            return paint_list(await load_listing(db, owner, view), load_usage(quotas, owner))
+            listing = await load_page_listing(db, thumbnails, owner, view)
+            coming.clear()
+            coming.update(
+                (row.id, row) for row in listing.rows if row.id in listing.previews.coming
+            )
+            return paint_list(listing, load_usage(quotas, owner))
+
+        async def show_thumbnails() -> None:
+            # The event's id is not used: `latest` keeps one event of a burst, so the
+            # rows still waiting are looked at instead. Only the preview is patched;
+            # the list's version is left as it was, so the next repaint or reconnect
+            # sends the whole list again.
+            for file_id in await thumbnails.ready_among(frozenset(coming)):
+                sse.patch_elements(
+                    render_markup(preview(coming.pop(file_id), True)),
+                    selector=f"#file-{file_id} .preview",
+                    mode="outer",
+                )
 
         def send(painted: PaintedList) -> None:
             sse.patch_elements(painted.files)
@@ -202,6 +256,7 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
             tokens_subject,
             shares_subject,
             requests_subject,
+            thumbnails_subject,
             latest=True,
         ) as events:
             sse = SSE(w)
@@ -238,6 +293,8 @@ def home_live(gate: Gate, db: Database, relay: Relay[str], progress: Progress, q
                         elif subject == requests_subject:
                             found = await list_requests(db, owner)
                             sse.patch_elements(requests_part(found, gate.clock()))
+                        elif subject == thumbnails_subject:
+                            await show_thumbnails()
                         elif subject == tokens_subject:
                             sse.patch_elements(tokens_part(await list_tokens(db, owner)))
                         else:
@@ -275,6 +332,70 @@ async def _subjects_or_keepalive(
             pending.cancel()
 
 
+# The view form's body: `view=grid&next=/?q=...`.
+MAX_VIEW_BODY_BYTES = 4096
+VIEW_COOKIE_SECONDS = 365 * 24 * 3600
+
+
+def select_matching(db: Database):
+    """Every id of the tab's list (its search, the `list*` signals), up to what one
+    bulk action takes, as the `_matching` signal."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        owner = principal(c).account_id
+        view, _ = live_view(c)
+        ids = await list_file_ids(db, owner, MAX_ARCHIVE_FILES + 1, view.query)
+        notice = ""
+        if len(ids) > MAX_ARCHIVE_FILES:
+            ids = ids[:MAX_ARCHIVE_FILES]
+            notice = (
+                f"Selected the first {MAX_ARCHIVE_FILES:,} files of the list:"
+                " the most one action takes."
+            )
+        matching: list[JsonValue] = list(ids)
+        SSE(w).patch_signals({"_matching": matching, "_notice": notice})
+        w.end()
+
+    return handler
+
+
+def _local_path(value: str | None) -> str:
+    """A path on this site to go back to, or the page: never another site."""
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return HOME.href()
+
+
+def set_view(config: Config):
+    """The list or grid view from the page's form when scripts are off: the same
+    cookie the page sets with them, then back (303) to where the form was."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        try:
+            body = await c.req.body(max_size=MAX_VIEW_BODY_BYTES)
+        except (RequestBodyError, ClientDisconnected):
+            body = b""
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        view = (fields.get("view") or [""])[0]
+        if view not in VIEWS:
+            w.text(f"400 Bad Request: view must be one of {', '.join(VIEWS)}\n", 400)
+            return
+        # Not HttpOnly: the page's script sets the same cookie when a view is chosen.
+        set_cookie(
+            w,
+            VIEW_COOKIE,
+            view,
+            max_age=VIEW_COOKIE_SECONDS,
+            path="/",
+            secure=config.secure_cookies,
+            httponly=False,
+            samesite="lax",
+        )
+        w.redirect(_local_path((fields.get("next") or [""])[0]), 303)
+
+    return handler
+
+
 def register_home(
     app: App,
     gate: Gate,
@@ -284,7 +405,10 @@ def register_home(
     relay: Relay[str],
     progress: Progress,
     quotas: QuotaLedger,
+    thumbnails: Thumbnails,
 ) -> None:
     gate.pages(HOME)
-    app.add(HOME, show_home(config, gate, db, assets, progress, quotas))
-    app.add(HOME_LIVE, home_live(gate, db, relay, progress, quotas))
+    app.add(HOME, show_home(config, gate, db, assets, progress, quotas, thumbnails))
+    app.add(HOME_LIVE, home_live(gate, db, relay, progress, quotas, thumbnails))
+    app.add(SELECT_MATCHING, select_matching(db))
+    app.add(VIEW, set_view(config))

@@ -11,18 +11,20 @@ from dataclasses import dataclass
 
 from stario import h
 from stario.datastar import at, data
-from stario.markup import HtmlElement
+from stario.markup import HtmlElement, svg
 from stario.markup.render import render as render_markup
 
 from app.accounts.store import Account, TokenInfo
 from app.common.shell import PageAssets, page
 from app.config import Config
+from app.features.archives.urls import API_ARCHIVES
 from app.features.auth.urls import LOGOUT
 from app.features.files.commands import RENAME_SIGNALS
 from app.features.files.data import FileRow
-from app.features.files.query import EVERY_FILE, TYPES, FileQuery
-from app.features.files.urls import FILE
-from app.features.home.urls import HOME, HOME_LIVE
+from app.features.files.query import EVERY_FILE, TYPES, FileQuery, kind_of
+from app.features.files.urls import API_FILES_DELETE, FILE
+from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
+from app.features.previews.urls import THUMBNAIL
 from app.features.requests.views import SIGNALS as REQUEST_SIGNALS
 from app.features.requests.views import requests_panel
 from app.features.resumable.urls import CREATE as TUS_CREATE
@@ -39,6 +41,7 @@ from app.features.uploads.views import (
 )
 from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Paused, RemoteTransfer, Transfer
+from app.previews.thumbnails import NO_PREVIEWS, Previews
 from app.requests.store import FileRequest
 from app.shares.store import ShareListing
 
@@ -54,6 +57,8 @@ class Listing:
     page: int
     pages: int
     query: FileQuery = EVERY_FILE
+    # Which rows show a thumbnail (the others a type icon).
+    previews: Previews = NO_PREVIEWS
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +98,49 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}" + ("" if count == 1 else "s")
 
 
-def _file_row(row: FileRow) -> HtmlElement:
+# The list's two views; the choice is a cookie, so the first paint is already right.
+VIEW_COOKIE = "stowage_view"
+VIEWS = ("list", "grid")
+# Thumbnails are at most 320 px on the long side; the list shows them in a square
+# (CSS sizes it per view). The size is in the markup so a row never jumps as it loads.
+PREVIEW_PIXELS = 48
+
+
+def preview(row: FileRow, ready: bool) -> HtmlElement:
+    """The row's thumbnail when there is one, else its type's icon (`icons()`). The live
+    stream swaps the icon for the thumbnail when it is made (`.preview` in the row)."""
+    if ready:
+        return h.Img(
+            {
+                "class": "preview",
+                "src": THUMBNAIL.href(file_id=row.id),
+                "loading": "lazy",
+                "width": PREVIEW_PIXELS,
+                "height": PREVIEW_PIXELS,
+                "alt": "",
+            }
+        )
+    kind = kind_of(row.mime)
+    return svg.Svg(
+        {"class": "preview icon", "aria-hidden": "true"},
+        svg.Use({"href": f"#icon-{kind}"}),
+    )
+
+
+def _file_row(row: FileRow, ready: bool) -> HtmlElement:
+    # Lean on purpose: 50 rows go out with every repaint. The Rename and Delete
+    # buttons carry no expression (ROW_ACTIONS, on the list's section, reads the row),
+    # and the checkbox none either (PICK, the same).
     return h.Li(
         {"id": f"file-{row.id}", "class": "file"},
+        h.Input(
+            {
+                "type": "checkbox",
+                "class": "pick",
+                "aria-label": f"Select {row.name}",
+            }
+        ),
+        preview(row, ready),
         h.Div(
             {"class": "file-main"},
             h.A(
@@ -106,7 +151,8 @@ def _file_row(row: FileRow) -> HtmlElement:
                 {"class": "file-meta"},
                 h.Span(human_bytes(row.size)),
                 h.Span(row.mime),
-                h.Time({"datetime": row.created_at}, _uploaded_at(row.created_at)),
+                # To the second: the microseconds are not shown, and 50 rows repaint.
+                h.Time({"datetime": row.created_at[:19] + "Z"}, _uploaded_at(row.created_at)),
                 h.Span(
                     {"class": "tag request-tag", "title": "Sent through a file request"},
                     "via ",
@@ -122,25 +168,58 @@ def _file_row(row: FileRow) -> HtmlElement:
                 {
                     "class": "button",
                     "href": FILE.href(row.id, query={"download": "1"}),
-                    "download": row.name,
+                    # The name comes with the download's Content-Disposition.
+                    "download": True,
                     "aria-label": f"Download {row.name}",
                 },
                 "Download",
             ),
             share_button(row),
-            # Small: 50 of them go out with every repaint; OPEN_RENAME does the rest.
+            # No form around the rows: a button's default type submits nothing.
             h.Button({"class": "button", "data-rename": True}, "Rename"),
             h.Button(
-                {
-                    "type": "button",
-                    "class": "button danger",
-                    "data-url": FILE.href(row.id),
-                    "data-name": row.name,
-                    "aria-label": f"Delete {row.name}",
-                },
-                data.on("click", DELETE_ONE),
+                {"class": "button danger", "data-delete": True, "aria-label": f"Delete {row.name}"},
                 "Delete",
             ),
+        ),
+    )
+
+
+def _icon(kind: str, *shapes: HtmlElement) -> HtmlElement:
+    return svg.Symbol({"id": f"icon-{kind}", "viewBox": "0 0 24 24"}, *shapes)
+
+
+def icons() -> HtmlElement:
+    """The type icons, drawn here once and used by every row (`<use href="#icon-…">`)."""
+    # Stroke and colour come from the stylesheet (`.preview.icon`), per use.
+    return svg.Svg(
+        {"class": "icons", "aria-hidden": "true"},
+        _icon(
+            "images",
+            svg.Rect({"x": 3, "y": 4, "width": 18, "height": 16, "rx": 2}),
+            svg.Circle({"cx": 8.5, "cy": 9.5, "r": 1.8}),
+            svg.Path({"d": "M4 18l5-5 3.5 3.5L15 14l5 5"}),
+        ),
+        _icon(
+            "video",
+            svg.Rect({"x": 3, "y": 5, "width": 18, "height": 14, "rx": 2}),
+            svg.Path({"d": "M10 9v6l5-3z"}),
+        ),
+        _icon(
+            "audio",
+            svg.Path({"d": "M9 18V6l10-2v12"}),
+            svg.Circle({"cx": 6.5, "cy": 18, "r": 2.5}),
+            svg.Circle({"cx": 16.5, "cy": 16, "r": 2.5}),
+        ),
+        _icon(
+            "documents",
+            svg.Path({"d": "M6 3h8l4 4v14H6z"}),
+            svg.Path({"d": "M14 3v4h4M9 12h6M9 15h6M9 18h4"}),
+        ),
+        _icon(
+            "other",
+            svg.Path({"d": "M6 3h8l4 4v14H6z"}),
+            svg.Path({"d": "M14 3v4h4"}),
         ),
     )
 
@@ -148,7 +227,7 @@ def _file_row(row: FileRow) -> HtmlElement:
 def rename_form() -> HtmlElement:
     """One form for every row, outside `#files` so a live repaint keeps what is typed
     (a form in each of 50 rows would double the size of every repaint). A row's Rename
-    button (OPEN_RENAME, on the page's <main>) fills `$renameFile` and `$renameName`."""
+    button (ROW_ACTIONS, on the list's section) fills `$renameFile` and `$renameName`."""
     return h.Form(
         {"id": "rename-form", "class": "token-form rename-form", "data-action": "rename"},
         data.show("$renameFile !== ''"),
@@ -191,6 +270,7 @@ def paint_list(listing: Listing, usage: Usage) -> PaintedList:
 def files_part(listing: Listing) -> HtmlElement:
     """`#files`: the page of rows, its count and its page links."""
     searching = listing.query.q or listing.query.type
+    ready = listing.previews.ready
     if not listing.total and searching:
         return h.Div({"id": "files"}, h.P({"class": "empty"}, "No files match."))
     if not listing.total:
@@ -209,9 +289,23 @@ def files_part(listing: Listing) -> HtmlElement:
         summary += f", showing {first:,}–{last:,}"
     return h.Div(
         {"id": "files"},
-        h.P({"class": "summary"}, summary),
-        h.Ul({"class": "file-list"}, *[_file_row(row) for row in listing.rows]),
+        h.P(
+            {"class": "summary"},
+            summary,
+            _select_matching(listing.total) if listing.pages > 1 else None,
+        ),
+        h.Ul({"class": "file-list"}, *[_file_row(row, row.id in ready) for row in listing.rows]),
         _pager(listing) if listing.pages > 1 else None,
+    )
+
+
+def _select_matching(total: int) -> HtmlElement:
+    """Offered once the whole page is picked: every file of the list, on every page."""
+    return h.Button(
+        {"type": "button", "class": "link-button", "data-url": SELECT_MATCHING.href()},
+        data.show("$_pageAll && !$_matching.length"),
+        data.on("click", SELECT_MATCHING_ALL),
+        f"Select all {total:,} matching",
     )
 
 
@@ -252,7 +346,7 @@ assert set(TYPE_LABELS) == {"", *TYPES}
 # paints (`listSeen` cleared: the tab no longer shows what it was opened with). The
 # address bar follows, so a reload or a shared link shows the same list.
 SEARCH = (
-    "$listPage = 1; $listSeen = '';"
+    "$listPage = 1; $listSeen = ''; $_matching = [];"
     " const p = new URLSearchParams();"
     " if ($listQ.trim()) p.set('q', $listQ.trim()); if ($listType) p.set('type', $listType);"
     " if ($listSort !== 'created-desc') p.set('sort', $listSort);"
@@ -367,21 +461,134 @@ def progress_part(
     return h.Ul({"id": "progress", "aria-label": "Uploads being received"}, *items)
 
 
-# One expression for every row (the row's data-* attributes carry its URL and name),
-# so Datastar compiles it once and no file name is ever pasted into JavaScript.
-DELETE_ONE = (
-    "confirm('Delete ' + el.dataset.name + '? It cannot be undone.')"
-    " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
+# One listener (on the list's section) for every row's Rename and Delete buttons, like
+# OPEN_SHARE_FORM: the id and name are read from the row (`<li id="file-ID">`), never
+# pasted into an expression, and no row carries an expression of its own.
+ROW_ACTIONS = (
+    "const b = evt.target.closest('button[data-rename], button[data-delete]');"
+    " if (!b) return;"
+    " const row = b.closest('li'), name = row.querySelector('.file-name').textContent;"
+    " if ('rename' in b.dataset) { $renameFile = row.id.slice(5);"
+    " $renameName = $_renaming = name; $_notice = '';"
+    " setTimeout(() => document.getElementById('rename-name').select()); return }"
+    " if (!confirm('Delete ' + name + '? It cannot be undone.')) return;"
+    " el.dataset.url = '/files/' + row.id.slice(5); el.dataset.name = name;"
+    " el.dataset.action = 'delete';"
+    " @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
 )
-# Like OPEN_SHARE_FORM: one listener (on the list's section) for every row's Rename
-# button; the id and name are read from the row (`<li id="file-ID">`), never pasted
-# into an expression.
-OPEN_RENAME = (
-    "const b = evt.target.closest('button[data-rename]'); if (!b) return;"
-    " const row = b.closest('li'); $renameFile = row.id.slice(5);"
-    " $renameName = $_renaming = row.querySelector('.file-name').textContent;"
-    " $_notice = ''; setTimeout(() => document.getElementById('rename-name').select())"
+# The selection is the ticked boxes themselves: a live repaint keeps a row's box as
+# it was (rows are matched by id), and a row that vanished takes its tick with it.
+# `$_picked` counts them for the bar; `$_pageAll`: every row of this page is ticked.
+# `$_matching`: all ids of the list on every page ("Select all N matching").
+COUNT_PICKED = (
+    "{ const boxes = [...document.querySelectorAll('#files .pick')];"
+    " $_picked = boxes.filter(b => b.checked).length;"
+    " $_pageAll = boxes.length > 0 && $_picked === boxes.length;"
+    " const all = document.getElementById('pick-page');"
+    " if (all) { all.checked = $_pageAll; all.indeterminate = $_picked > 0 && !$_pageAll } }"
 )
+PICK = "if (!evt.target.classList.contains('pick')) return; $_matching = [];" + COUNT_PICKED
+PICK_PAGE = (
+    "document.querySelectorAll('#files .pick').forEach(b => b.checked = el.checked);"
+    " $_matching = [];" + COUNT_PICKED
+)
+SELECT_MATCHING_ALL = "@get(el.dataset.url, {filterSignals: {include: '^list'}, retryMaxCount: 0})"
+# What a bulk action acts on: every match, or the ticked rows.
+PICKED_IDS = (
+    "($_matching.length ? $_matching"
+    " : [...document.querySelectorAll('#files .pick:checked')]"
+    ".map(b => b.closest('li').id.slice(5)))"
+)
+DELETE_PICKED = (
+    f"const ids = {PICKED_IDS}; if (!ids.length) return;"
+    " if (!confirm('Delete ' + ids.length.toLocaleString()"
+    " + (ids.length === 1 ? ' file' : ' files') + '? It cannot be undone.')) return;"
+    " @post(el.dataset.url, {payload: {ids}, retryMaxCount: 0})"
+)
+# The archive's answer sets `$_download`; DOWNLOAD fetches it as a file.
+ZIP_PICKED = (
+    f"const ids = {PICKED_IDS}; if (!ids.length) return;"
+    " @post(el.dataset.url, {payload: {ids}, retryMaxCount: 0})"
+)
+DOWNLOAD = (
+    "if (!$_download) return; const a = document.createElement('a');"
+    " a.href = $_download; a.download = ''; document.body.append(a); a.click(); a.remove();"
+    " $_download = ''"
+)
+PICKED_TEXT = (
+    "$_matching.length ? 'All ' + $_matching.length.toLocaleString() + ' matching selected'"
+    " : $_picked ? $_picked + ' selected' : 'Select files to act on several at once'"
+)
+SET_VIEW = (
+    "$_view = evt.submitter.value;"
+    " document.cookie = 'stowage_view=' + $_view + '; path=/; max-age=31536000; samesite=lax'"
+)
+
+
+def selection_bar() -> HtmlElement:
+    """Select this page, and act on what is picked. It needs scripts (hidden until
+    Datastar shows it); outside `#files`, so repaints leave it alone."""
+    return h.Div(
+        {"id": "selection", "class": "selection", "hidden": True},
+        data.attr("hidden", "false"),
+        data.effect(DOWNLOAD),
+        h.Label(
+            {"class": "pick-page"},
+            h.Input({"type": "checkbox", "id": "pick-page"}, data.on("change", PICK_PAGE)),
+            " Select all on this page",
+        ),
+        h.Span({"class": "picked", "role": "status"}, data.text(PICKED_TEXT)),
+        h.Button(
+            {
+                "type": "button",
+                "class": "button",
+                "data-url": API_ARCHIVES.href(),
+                "data-name": "the selection as a ZIP",
+                "data-action": "download",
+            },
+            data.attr("disabled", "!$_picked && !$_matching.length"),
+            data.on("click", ZIP_PICKED),
+            "Download selected as ZIP",
+        ),
+        h.Button(
+            {
+                "type": "button",
+                "class": "button danger",
+                "data-url": API_FILES_DELETE.href(),
+                "data-name": "the selection",
+            },
+            data.attr("disabled", "!$_picked && !$_matching.length"),
+            data.on("click", DELETE_PICKED),
+            "Delete selected",
+        ),
+    )
+
+
+def view_switch(view: str, back: str) -> HtmlElement:
+    """List or grid. With scripts the choice is a cookie set in the page; without, the
+    form posts it (VIEW) and comes back to `back`."""
+    return h.Form(
+        {"class": "view-switch", "method": "post", "action": VIEW.href(), "aria-label": "View"},
+        data.on("submit", SET_VIEW, prevent=True),
+        h.Input({"type": "hidden", "name": "next", "value": back}),
+        *[
+            h.Button(
+                {
+                    "type": "submit",
+                    "name": "view",
+                    "value": choice,
+                    "class": "button" + (" on" if choice == view else ""),
+                    "aria-pressed": "true" if choice == view else "false",
+                },
+                data.class_("on", f"$_view === '{choice}'"),
+                data.attr("aria-pressed", f"$_view === '{choice}' ? 'true' : 'false'"),
+                choice.capitalize(),
+            )
+            for choice in VIEWS
+        ],
+    )
+
+
 RENAME = (
     "el.dataset.url = '/files/' + $renameFile; el.dataset.name = $_renaming;"
     " @patch(el.dataset.url, {filterSignals: {include: '^rename'}, retryMaxCount: 0})"
@@ -389,7 +596,8 @@ RENAME = (
 PAGE_FEEDBACK = (
     "const d = evt.detail;"
     " if (d.el === el) {"
-    " if (d.type === 'error' && d.argsRaw.status === '401')"
+    " if (d.type === 'datastar-patch-elements') setTimeout(() => " + COUNT_PICKED + ");"
+    " else if (d.type === 'error' && d.argsRaw.status === '401')"
     " window.location.assign('/login?next=' + encodeURIComponent(location.pathname"
     " + location.search));"
     " else if (d.type === 'retrying' || d.type === 'retries-failed') $_offline = true;"
@@ -420,6 +628,7 @@ def render(
     now: float,
     nonce: str,
     paused: Sequence[Paused] = (),
+    view: str = "list",
 ) -> HtmlElement:
     version = paint_list(listing, usage).version
     live = at.get(
@@ -441,6 +650,11 @@ def render(
                     **REQUEST_SIGNALS,
                     **RENAME_SIGNALS,
                     "_renaming": "",
+                    "_picked": 0,
+                    "_pageAll": False,
+                    "_matching": [],
+                    "_download": "",
+                    "_view": view,
                     **list_signals(listing, version),
                 },
                 if_missing=True,
@@ -483,8 +697,15 @@ def render(
                 resumable=Resumable(TUS_CREATE.href(), account.id),
             ),
             h.Section(
-                {"id": "library", "aria-labelledby": "files-title"},
-                data.on("click", OPEN_RENAME),
+                {
+                    "id": "library",
+                    "class": "grid" if view == "grid" else None,
+                    "aria-labelledby": "files-title",
+                },
+                data.class_("grid", "$_view === 'grid'"),
+                data.on("click", ROW_ACTIONS),
+                data.on("change", PICK),
+                icons(),
                 h.H2({"id": "files-title"}, "Files"),
                 usage_part(usage),
                 h.P(
@@ -496,7 +717,12 @@ def render(
                 ),
                 h.P({"id": "notice", "class": "error", "role": "alert"}, data.text("$_notice")),
                 progress_part(transfers, paused),
-                search_form(listing.query),
+                h.Div(
+                    {"class": "list-tools"},
+                    search_form(listing.query),
+                    view_switch(view, HOME.href(query=listing.query.params())),
+                ),
+                selection_bar(),
                 rename_form(),
                 files_part(listing),
             ),
