@@ -20,7 +20,7 @@ from app.common.limits import connections_for, per_address_for, raise_open_file_
 from app.common.peers import ConnectionLimits, protocol_maker
 from app.config import SETTINGS, Config, ConfigError, uv_executable
 from app.ingest.rate import RateFloor
-from app.main import make_bootstrap
+from app.main import CatalogMismatch, check_catalog_matches, make_bootstrap
 from app.ops.lock import DataDirBusy, DataDirLock
 
 
@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     command = args.pop("command")
     if command != "serve":
         try:
-            config = Config.load({"data_dir": args.pop("data_dir")})
+            config = Config.load(
+                {"data_dir": args.pop("data_dir"), "database": args.pop("database")}
+            )
         except ConfigError as exc:
             parser.exit(2, f"stowage: error: {exc}\n")
         if command in ("check", "backup"):
@@ -94,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = Config.load(args, stdout_is_tty=sys.stdout.isatty())
     except ConfigError as exc:
+        parser.exit(2, f"stowage: error: {exc}\n")
+    try:
+        check_catalog_matches(config)
+    except CatalogMismatch as exc:
         parser.exit(2, f"stowage: error: {exc}\n")
     try:
         # Held until the process ends; taken before anything else, so a second server

@@ -29,10 +29,10 @@ from app.accounts.store import (
     set_password,
     set_quota,
 )
-from app.config import Config, ConfigError, parse_bytes
-from app.db import Database
+from app.config import SETTINGS, Config, ConfigError, parse_bytes
+from app.db import CatalogUnavailable, Database
 from app.ingest.pipeline import human_bytes
-from app.main import open_catalog
+from app.main import CatalogMismatch, open_catalog
 from app.storage.blobs import BlobStore
 
 
@@ -40,11 +40,20 @@ class CommandError(Exception):
     """Bad input; the message is the one line the person sees."""
 
 
+def add_database_flag(parser: argparse.ArgumentParser) -> None:
+    """`--database`, as `serve` takes it (flag, then STOWAGE_DATABASE, then the default)."""
+    setting = next(setting for setting in SETTINGS if setting.name == "database")
+    parser.add_argument(
+        setting.flag, dest=setting.name, metavar="URL", help=f"{setting.help} [env {setting.env}]"
+    )
+
+
 def add_account_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], data_dir_help: str
 ) -> None:
     def with_data_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=data_dir_help)
+        add_database_flag(parser)
         return parser
 
     users = commands.add_parser("users", help="manage accounts").add_subparsers(
@@ -249,6 +258,12 @@ def run_account_command(command: str, args: dict, config: Config) -> int:
     try:
         asyncio.run(run())
     except CommandError as exc:
+        print(f"stowage {command}: error: {exc}", file=sys.stderr)
+        return 2
+    except CatalogUnavailable as exc:
+        print(f"stowage {command}: error: {exc}", file=sys.stderr)
+        return 1
+    except CatalogMismatch as exc:
         print(f"stowage {command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

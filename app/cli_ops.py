@@ -12,8 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli_accounts import add_database_flag
 from app.config import Config
 from app.ingest.pipeline import human_bytes
+from app.main import CatalogMismatch, check_catalog_matches
 from app.ops.backup import BackupRefused, back_up
 from app.ops.check import CATALOG_NAME, NotADataDir, Survey, survey
 from app.ops.lock import DataDirBusy, DataDirLock
@@ -34,6 +36,7 @@ def add_ops_commands(
         "Exit status 0 when consistent, 1 when a problem was found.",
     )
     check.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=data_dir_help)
+    add_database_flag(check)
     check.add_argument(
         "--repair",
         action="store_true",
@@ -50,6 +53,7 @@ def add_ops_commands(
     )
     backup.add_argument("dest", metavar="DEST", help="a new or empty directory")
     backup.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=data_dir_help)
+    add_database_flag(backup)
     backup.add_argument(
         "--copy",
         action="store_true",
@@ -92,7 +96,7 @@ def print_survey(found: Survey, *, server_running: bool) -> None:
 
 def _check(config: Config, repair: bool) -> int:
     data_dir = config.data_dir
-    if not (data_dir / CATALOG_NAME).is_file():
+    if config.database is None and not (data_dir / CATALOG_NAME).is_file():
         raise NotADataDir(f"{data_dir} holds no Stowage catalog ({CATALOG_NAME})")
     running = DataDirLock.is_held_elsewhere(data_dir)
     if repair:
@@ -106,17 +110,21 @@ def _check(config: Config, repair: bool) -> int:
             )
             return 2
         with lock:
-            done = reclaim(data_dir, grace_seconds=0.0, temp=True)
+            done = reclaim(data_dir, grace_seconds=0.0, temp=True, database=config.database)
             print(
                 f"repaired: removed {done.temp_files} temp file(s) "
                 f"({human_bytes(done.temp_bytes)}) and {done.orphans} orphan blob(s) "
                 f"({human_bytes(done.orphan_bytes)})"
             )
-            found = survey(data_dir, grace_seconds=0.0)
+            found = survey(data_dir, grace_seconds=0.0, database=config.database)
     else:
         # Beside a running server, a blob without a row may be an upload about to
         # commit: only one older than the grace counts. With no server, any does.
-        found = survey(data_dir, grace_seconds=ORPHAN_GRACE_SECONDS if running else 0.0)
+        found = survey(
+            data_dir,
+            grace_seconds=ORPHAN_GRACE_SECONDS if running else 0.0,
+            database=config.database,
+        )
     print(
         f"data dir   {data_dir.resolve()}"
         + ("  (a server is running: read-only)" if running and not repair else "")
@@ -158,7 +166,23 @@ def _backup(config: Config, dest: str, copy: bool) -> int:
     return 0
 
 
+# What `check` and `backup` say for a PostgreSQL catalog, which they do not read.
+NOT_FOR_POSTGRES = {
+    "backup": "copies a SQLite catalog; back up a PostgreSQL catalog with pg_dump"
+    " (e.g. `pg_dump -Fc -f stowage.dump DBNAME`) and the data dir's uploads/ with any"
+    " file copy",
+}
+
+
 def run_ops_command(command: str, args: dict, config: Config) -> int:
+    try:
+        check_catalog_matches(config)
+    except CatalogMismatch as exc:
+        print(f"stowage {command}: error: {exc}", file=sys.stderr)
+        return 2
+    if command == "backup" and config.database is not None:
+        print(f"stowage {command}: error: {command} {NOT_FOR_POSTGRES[command]}", file=sys.stderr)
+        return 2
     try:
         if command == "check":
             return _check(config, args["repair"])

@@ -57,6 +57,15 @@ def _seconds_up_to(high: float) -> Callable[[str], float]:
 _seconds = _seconds_up_to(86_400)
 
 
+def _database(text: str) -> str:
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "must be a postgresql:// URL (leave it unset for the SQLite file in the data dir),"
+            f" got {text!r}"
+        )
+    return text
+
+
 def _non_empty(text: str) -> str:
     if not text.strip():
         raise ConfigError("must not be empty")
@@ -191,6 +200,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", _non_empty, "address to listen on"),
     Setting("port", "8000", _int_between(1, 65_535), "TCP port to listen on"),
     Setting("data_dir", "var", _non_empty, "where uploads/ and stowage.db live"),
+    Setting(
+        "database",
+        None,
+        _database,
+        "the catalog (accounts, files, links, upload state): a postgresql://USER@HOST:PORT/DB"
+        " URL, shared by every Stowage process given it; default the SQLite file"
+        " stowage.db in the data dir",
+    ),
     Setting(
         "max_request_body_bytes",
         str(GiB),
@@ -354,6 +371,8 @@ class Config:
     host: str
     port: int
     data_dir: Path
+    # None: the SQLite file `db_path`; else a postgresql:// URL.
+    database: str | None
     max_request_body_bytes: int
     max_request_header_bytes: int
     body_timeout: float

@@ -1,4 +1,7 @@
-"""The catalog's SQLite connections.
+"""The catalog: one interface (`Database`), SQLite here and PostgreSQL in
+app/postgres.py; `open_catalog` in app/main.py picks one by `--database`.
+
+The SQLite catalog's connections:
 
 Writes go through one aiosqlite connection (its own thread), serialised by a lock
 and group-committed. Reads never touch it: a second aiosqlite connection, read-only
@@ -15,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -27,12 +30,49 @@ type Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 type Request = tuple[str, Rows, asyncio.Future[None]]
 
 
+# PostgreSQL's SQLSTATE for "could not extend file: No space left on device".
+POSTGRES_DISK_FULL = "53100"
+
+
 def is_disk_full(exc: BaseException) -> bool:
-    """SQLITE_FULL ("database or disk is full"): the catalog could not grow."""
+    """The catalog could not grow: SQLITE_FULL ("database or disk is full"), or
+    PostgreSQL's disk_full on the database server's own disk."""
+    if getattr(exc, "sqlstate", None) == POSTGRES_DISK_FULL:
+        return True
     code = getattr(exc, "sqlite_errorcode", None)
     return (
         isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF == sqlite3.SQLITE_FULL
     )
+
+
+class CatalogUnavailable(Exception):
+    """The catalog cannot be reached just now (PostgreSQL restarting or down): the
+    request is answered 503 with this message, and is worth retrying."""
+
+
+class Database(Protocol):
+    """What the features use of the catalog, whichever database holds it. SQL is
+    written once, for SQLite, with `?` placeholders; the PostgreSQL catalog
+    translates it (app/postgres.py). `transaction()` yields a connection whose
+    `execute` is awaited (or used with `async with`) for a cursor with `rowcount`,
+    `fetchone` and `fetchall`, and whose `executemany` is awaited."""
+
+    # The SQLite file; for PostgreSQL, where the file would be (in the data dir), so
+    # the credentials marker beside it (app/accounts/store.py) still has a place.
+    path: Path | None
+    make_room: Callable[[], None] | None
+
+    def read_one(self, sql: str, params: tuple[object, ...] = ()) -> Row | None: ...
+
+    async def fetch_all(self, sql: str, params: tuple[object, ...] = ()) -> Rows: ...
+
+    async def fetch_one(self, sql: str, params: tuple[object, ...] = ()) -> Row | None: ...
+
+    async def insert_many(self, sql: str, rows: Rows) -> None: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
+
+    async def close(self) -> None: ...
 
 
 def _write_group(conn: sqlite3.Connection, group: list[tuple[str, Rows]]) -> list[Exception | None]:
@@ -66,7 +106,7 @@ def _write_group(conn: sqlite3.Connection, group: list[tuple[str, Rows]]) -> lis
     return outcomes
 
 
-class Database:
+class SQLiteDatabase:
     """The writer connection plus a lock, so concurrent handlers' transactions never
     interleave on it (one handler's rollback must not undo another's insert).
 
@@ -203,7 +243,7 @@ class Database:
         *,
         spawn: Spawn | None = None,
         make_room: Callable[[], None] | None = None,
-    ) -> Database:
+    ) -> SQLiteDatabase:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path)
         try:

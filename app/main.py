@@ -28,6 +28,7 @@ from app.accounts.throttle import Throttle
 from app.bundle import ASSETS_DIR
 from app.common.http import (
     JSON_PREFIXES,
+    catalog_unavailable,
     json_errors,
     json_method_not_allowed,
     json_not_found,
@@ -35,7 +36,7 @@ from app.common.http import (
 from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets
 from app.config import Config
-from app.db import Database, Spawn
+from app.db import Database, Spawn, SQLiteDatabase
 from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
@@ -68,11 +69,73 @@ from app.storage.space import CatalogReserve, default_min_free, free_bytes
 CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA + REQUESTS_SCHEMA + RESUMABLE_SCHEMA
 
 
+# Left in a data dir whose catalog is in PostgreSQL. Its blobs are that catalog's: a
+# start without --database would open an empty SQLite catalog beside them, take every
+# blob for an orphan and reclaim it.
+POSTGRES_MARKER = "stowage.postgres"
+
+
+class CatalogMismatch(Exception):
+    """The data dir's blobs belong to another catalog than `--database` names; the
+    message says which, for a person."""
+
+
+def _sqlite_file_rows(path: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return 0
+    try:
+        return int(conn.execute("SELECT count(*) FROM files").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+    finally:
+        conn.close()
+
+
+def check_catalog_matches(config: Config) -> None:
+    """Refuse a catalog that does not know the data dir's blobs (see POSTGRES_MARKER),
+    before anything could reclaim them as orphans."""
+    if config.database is None:
+        if (config.data_dir / POSTGRES_MARKER).exists():
+            raise CatalogMismatch(
+                f"{config.data_dir} holds the blobs of a PostgreSQL catalog ({POSTGRES_MARKER}"
+                " is there): pass its --database (an empty SQLite catalog would take every"
+                " blob for an orphan)"
+            )
+        return
+    if config.db_path.exists() and _sqlite_file_rows(config.db_path):
+        raise CatalogMismatch(
+            f"{config.data_dir} holds a SQLite catalog with files ({config.db_path.name}),"
+            " which the PostgreSQL catalog does not know (it would take their blobs for"
+            " orphans): serve this dir without --database, or give PostgreSQL a new --data-dir"
+        )
+
+
 async def open_catalog(
     config: Config, *, spawn: Spawn | None = None, make_room: Callable[[], None] | None = None
 ) -> Database:
+    """The catalog `--database` names, its schema applied: PostgreSQL for a URL, else
+    the SQLite file in the data dir. `make_room` frees the catalog's reserve on the
+    data dir's disk before a write: SQLite's concern only, PostgreSQL's disk is the
+    database server's."""
+    check_catalog_matches(config)
+    if config.database is not None:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        (config.data_dir / POSTGRES_MARKER).write_text(
+            "The blobs in this data dir are catalogued in PostgreSQL: stowage needs --database.\n"
+        )
+        # Imported only here: psycopg and libpq add ~10 MB to a SQLite server's RSS.
+        from app.postgres import PostgresDatabase
+
+        # The credentials marker (app/accounts/store.py) stays in the data dir.
+        return await PostgresDatabase.open(
+            config.database, CATALOG_SCHEMA, spawn=spawn, path=config.db_path
+        )
     await asyncio.to_thread(_migrate, config.db_path)
-    return await Database.open(config.db_path, CATALOG_SCHEMA, spawn=spawn, make_room=make_room)
+    return await SQLiteDatabase.open(
+        config.db_path, CATALOG_SCHEMA, spawn=spawn, make_room=make_room
+    )
 
 
 def _migrate(path: Path) -> None:
@@ -152,6 +215,7 @@ def make_bootstrap(
         hosts = AllowedHosts(config.allowed_hosts)
         app.use(
             "/",
+            catalog_unavailable,
             hosts.middleware,
             same_origin,
             security_headers(),
@@ -200,7 +264,7 @@ def make_bootstrap(
         # just before a crash is finished, not reclaimed.
         span.attrs({"stowage.resumable_recovered": await resumable.recover()})
         await resumable.expire()
-        await reclaim_at_start(config.data_dir, span)
+        await reclaim_at_start(config.data_dir, span, config.database)
         requests_feature = Requests(config, db, gate, relay, assets, uploads)
         register_resumable(app, gate, resumable, requests_feature.destination)
         register_requests(app, requests_feature)
@@ -210,7 +274,11 @@ def make_bootstrap(
         # below cancels it, and the server's shutdown ends it through app.shutdown.
         sweeper = asyncio.create_task(
             sweep_periodically(
-                config.data_dir, span.tracer.create, lambda: app.shutdown, every=sweep_every
+                config.data_dir,
+                span.tracer.create,
+                lambda: app.shutdown,
+                every=sweep_every,
+                database=config.database,
             ),
             name="stowage.sweep",
         )

@@ -2,6 +2,7 @@ import asyncio
 import hashlib
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 from stario.http.config import RequestPolicy
 from stario.testing import TestClient
 from tests.clients import ClientSetupError, TusJs, ensure_tus_js_client
+from tests.postgres import PG_BIN, Cluster, PostgresMissing
 
 from app.accounts.passwords import hash_password
 from app.accounts.store import Account, create_account, create_token
@@ -35,9 +37,73 @@ def datastar_bundle() -> None:
         pytest.exit(f"Stowage tests need the Datastar bundle: {exc}", returncode=3)
 
 
+# The catalog every `config` gets: "sqlite" (the default) or "postgres", by
+# STOWAGE_TEST_DATABASE; the modules below run their tests on both in every run.
+CATALOGS = ("sqlite", "postgres")
+TEST_DATABASE = os.environ.get("STOWAGE_TEST_DATABASE", "sqlite")
+BOTH_CATALOGS_MODULES = frozenset(
+    {"test_accounts", "test_api", "test_shares", "test_requests", "test_tus", "test_quotas"}
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test of BOTH_CATALOGS_MODULES that uses `config` runs on SQLite and on
+    PostgreSQL (unless it chose its catalog itself)."""
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module not in BOTH_CATALOGS_MODULES or "config" not in metafunc.fixturenames:
+        return
+    if any("config" in mark.args[0] for mark in metafunc.definition.iter_markers("parametrize")):
+        return
+    metafunc.parametrize("config", CATALOGS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the whole run, started by the first test that
+    needs it. A machine without PostgreSQL skips those tests, except in CI, where
+    `.ci/run` installs it."""
+    try:
+        cluster = Cluster()
+    except PostgresMissing as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have PostgreSQL 15: {exc}")
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def test_database(request: pytest.FixtureRequest, kind: str | None = None) -> str | None:
+    """None for SQLite, else the URL of a fresh PostgreSQL database."""
+    if (kind or TEST_DATABASE) == "sqlite":
+        return None
+    cluster: Cluster = request.getfixturevalue("postgres")
+    return cluster.new_database()
+
+
+test_database.__test__ = False  # type: ignore[attr-defined]
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return Config.load({"data_dir": str(tmp_path / "data")}, environ={})
+def config(tmp_path: Path, request: pytest.FixtureRequest) -> Config:
+    flags = {"data_dir": str(tmp_path / "data")}
+    database = test_database(request, getattr(request, "param", None))
+    if database is not None:
+        flags["database"] = database
+    return Config.load(flags, environ={})
+
+
+def catalog_dump(config: Config) -> str:
+    """Every row of the catalog as text (SQL), whichever database holds it."""
+    if config.database is None:
+        with sqlite3.connect(config.db_path) as db:
+            return "\n".join(db.iterdump())
+    done = subprocess.run(
+        [str(PG_BIN / "pg_dump"), "--data-only", config.database],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout
 
 
 def request_policy(config: Config) -> RequestPolicy:
@@ -191,14 +257,21 @@ def start_server(
     *extra: str,
     account: bool = True,
     preexec_fn: Callable[[], object] | None = None,
+    database: str | None = None,
 ) -> Iterator[RunningServer]:
     """A real server on its own port; `preexec_fn` runs in the child before it starts
-    (e.g. to lower its open-file limit)."""
+    (e.g. to lower its open-file limit); `database`, a postgresql:// URL, is its
+    catalog (else the SQLite file in its data dir)."""
     port = free_port()
     data_dir = tmp_path / "server-data"
     token = ""
+    if database is not None:
+        extra = ("--database", database, *extra)
     if account:
-        data_config = Config.load({"data_dir": str(data_dir)}, environ={})
+        flags = {"data_dir": str(data_dir)}
+        if database is not None:
+            flags["database"] = database
+        data_config = Config.load(flags, environ={})
         # In a thread of its own: sync Playwright keeps an event loop running in this
         # one, where asyncio.run() refuses to start.
         with ThreadPoolExecutor(1) as pool:

@@ -56,11 +56,11 @@ async def sign_in(client: TestClient, name: str = "owner", password: str = PASSW
 
 async def test_setup_link_creates_the_first_admin_who_gets_the_old_files(config, capsys):
     db = await open_catalog(config)
-    await db.conn.execute(
-        "INSERT INTO files (id, name, size, sha256, mime, created_at, owner)"
-        " VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 'old.txt', 3, '0', 'text/plain', '2026', NULL)"
-    )
-    await db.conn.commit()
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO files (id, name, size, sha256, mime, created_at, owner)"
+            " VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 'old.txt', 3, '0', 'text/plain', '2026', NULL)"
+        )
     await db.close()
     async with fresh_client(config) as client:
         printed = capsys.readouterr().err
@@ -292,14 +292,20 @@ async def test_a_token_made_on_the_page_appears_once_in_that_tab(client):
 # The command line -----------------------------------------------------------------------
 
 
-def stowage(*args: str, data_dir: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def stowage(
+    *args: str, data_dir: Path, stdin: str = "", database: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A `stowage` command; `database` is its --database (by STOWAGE_DATABASE)."""
+    env = {"STOWAGE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}
+    if database is not None:
+        env["STOWAGE_DATABASE"] = database
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={"STOWAGE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+        env=env,
         timeout=60,
     )
 
@@ -349,11 +355,19 @@ async def test_remove_refuses_while_the_account_owns_files(tmp_path):
     account, token = await add_account(config, "carol")
     async with fresh_client(config, headers=bearer(token)) as client:
         assert (await client.put("/uploads/c.txt", content=b"carol's")).status_code == 201
-    refused = await asyncio.to_thread(stowage, "users", "remove", "carol", data_dir=config.data_dir)
+    refused = await asyncio.to_thread(
+        stowage, "users", "remove", "carol", data_dir=config.data_dir, database=config.database
+    )
     assert refused.returncode == 2 and "--delete-files" in refused.stderr
     assert len(stored_blobs(config)) == 1
     removed = await asyncio.to_thread(
-        stowage, "users", "remove", "carol", "--delete-files", data_dir=config.data_dir
+        stowage,
+        "users",
+        "remove",
+        "carol",
+        "--delete-files",
+        data_dir=config.data_dir,
+        database=config.database,
     )
     assert removed.returncode == 0 and "1 file" in removed.stdout
     assert stored_blobs(config) == []
@@ -366,7 +380,13 @@ async def test_a_password_change_ends_every_session(config, owner):
         await sign_in(client)
         assert (await client.get("/api/files")).status_code == 200
         changed = await asyncio.to_thread(
-            stowage, "users", "passwd", "owner", data_dir=config.data_dir, stdin="a new password\n"
+            stowage,
+            "users",
+            "passwd",
+            "owner",
+            data_dir=config.data_dir,
+            stdin="a new password\n",
+            database=config.database,
         )
         assert changed.returncode == 0
         assert (await client.get("/api/files")).status_code == 401

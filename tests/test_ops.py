@@ -46,7 +46,8 @@ def blob_of(config: Config, file_id: str) -> Path:
 
 
 def check(config: Config, *flags: str) -> int:
-    return main(["check", "--data-dir", str(config.data_dir), *flags])
+    database = [] if config.database is None else ["--database", config.database]
+    return main(["check", "--data-dir", str(config.data_dir), *database, *flags])
 
 
 async def test_start_up_removes_every_temp_file_and_reclaims_blobs_without_a_row(config, owner):

@@ -6,14 +6,13 @@ import asyncio
 import base64
 import hashlib
 import re
-import sqlite3
 import time
 from datetime import datetime
 from urllib.parse import urlencode
 
 import pytest
 from stario.testing import TestClient
-from tests.conftest import SETUP_TOKEN, add_account, bearer, request_policy
+from tests.conftest import SETUP_TOKEN, add_account, bearer, catalog_dump, request_policy
 
 from app.config import Config
 from app.main import make_bootstrap
@@ -118,8 +117,7 @@ async def test_a_link_is_made_with_defaults_and_only_its_hash_is_stored(app, own
     # An empty body means the same defaults.
     bare = await app.post(f"/api/files/{file_id}/shares", headers=bearer(owner_token))
     assert bare.status_code == 201 and bare.json()["share"]["url"] != made["url"]
-    with sqlite3.connect(config.db_path) as db:
-        dump = "\n".join(db.iterdump())
+    dump = catalog_dump(config)
     assert token not in dump
     assert hashlib.sha256(token.encode()).hexdigest() in dump
 

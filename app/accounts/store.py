@@ -234,7 +234,7 @@ async def create_account(
              quota_bytes, _now_iso()),
         )  # fmt: skip
         if admin:
-            async with conn.execute("SELECT count(*) FROM users WHERE is_admin") as cursor:
+            async with conn.execute("SELECT count(*) FROM users WHERE is_admin <> 0") as cursor:
                 admins = await cursor.fetchone()
             if admins and admins[0] == 1:
                 await conn.execute("UPDATE files SET owner = ? WHERE owner IS NULL", (account_id,))
@@ -252,7 +252,7 @@ async def set_password(
             "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, account_id)
         )
         await conn.execute(
-            "DELETE FROM sessions WHERE user_id = ? AND id_hash IS NOT ?",
+            "DELETE FROM sessions WHERE user_id = ? AND id_hash IS DISTINCT FROM ?",
             (account_id, keep_session),
         )
     credentials_changed(db)
@@ -329,8 +329,9 @@ async def revoke_token(db: Database, token_id: str, *, account_id: str | None = 
     """Revoke a token (only the account's own when `account_id` is given)."""
     async with db.transaction() as conn:
         cursor = await conn.execute(
-            "DELETE FROM tokens WHERE id = ? AND (? IS NULL OR user_id = ?)",
-            (token_id, account_id, account_id),
+            # COALESCE rather than `? IS NULL OR ...`: PostgreSQL cannot type a bare `?`.
+            "DELETE FROM tokens WHERE id = ? AND user_id = COALESCE(?, user_id)",
+            (token_id, account_id),
         )
     if cursor.rowcount > 0:
         credentials_changed(db)

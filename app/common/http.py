@@ -9,6 +9,8 @@ from stario import Context, Handler, Writer
 from stario.exceptions import ClientDisconnected, RequestBodyError
 from stario.json import loads as json_loads
 
+from app.db import CatalogUnavailable
+
 # Routes that answer JSON, refusals included; everything else is a page.
 JSON_PREFIXES = ("/api", "/files", "/uploads", "/tus")
 
@@ -109,11 +111,30 @@ def json_errors(inner: Handler) -> Handler:
     async def handler(c: Context, w: Writer) -> None:
         try:
             await inner(c, w)
+        except CatalogUnavailable:
+            raise  # answered 503 by `catalog_unavailable`, further out
         except Exception as exc:
             if w.started:
                 raise
             c.span.exception(exc)
             json_error(w, 500, "the server failed to handle this request", close=True)
+
+    return handler
+
+
+def catalog_unavailable(inner: Handler) -> Handler:
+    """The catalog's database unreachable (a PostgreSQL restart): 503 with the reason
+    and Retry-After, for any route, instead of a 500."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        try:
+            await inner(c, w)
+        except CatalogUnavailable as exc:
+            if w.started:
+                raise
+            c.span.exception(exc)
+            w.headers.set("retry-after", "1")
+            json_error(w, 503, str(exc), close=True)
 
     return handler
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.storage.blobs import DERIVED_SUFFIXES, INCOMING, THUMBNAILS, is_blob_id
 
@@ -83,8 +84,16 @@ def connect_read_only(db_path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def read_only(db_path: Path) -> Iterator[sqlite3.Connection]:
-    conn = connect_read_only(db_path)
+def read_only(db_path: Path, database: str | None = None) -> Iterator[Any]:
+    """The SQLite file at `db_path`, or the PostgreSQL catalog `database` names."""
+    conn: Any
+    if database is None:
+        conn = connect_read_only(db_path)
+    else:
+        # Imported only here: psycopg and libpq add ~10 MB to a SQLite server's RSS.
+        from app.postgres import PostgresReader
+
+        conn = PostgresReader(database)
     try:
         yield conn
     finally:
@@ -156,15 +165,15 @@ def temp_files(uploads: Path, *, now: float | None = None) -> list[Blob]:
     return found
 
 
-def _row_exists(conn: sqlite3.Connection, blob_id: str) -> bool:
+def _row_exists(conn: Any, blob_id: str) -> bool:
     return conn.execute("SELECT 1 FROM files WHERE id = ?", (blob_id,)).fetchone() is not None
 
 
-def survey(data_dir: Path, *, grace_seconds: float) -> Survey:
+def survey(data_dir: Path, *, grace_seconds: float, database: str | None = None) -> Survey:
     """Compare the blobs on disk with the catalog's rows (see the module doc)."""
     uploads = data_dir / UPLOADS_NAME
     now = time.time()
-    with read_only(data_dir / CATALOG_NAME) as conn:
+    with read_only(data_dir / CATALOG_NAME, database) as conn:
         rows: dict[str, tuple[int, str, str | None]] = {
             blob_id: (size, name, owner)
             for blob_id, size, name, owner in conn.execute(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from stario import Relay
 
-from app.db import Database
+from app.db import CatalogUnavailable, Database
 from app.features.files.data import FileRow, get_file
 from app.previews.pool import WorkerPool
 from app.storage.blobs import BlobStore
@@ -104,7 +104,7 @@ class Thumbnails:
     async def _make(self, row: FileRow) -> None:
         try:
             await self._make_one(row)
-        except (OSError, sqlite3.Error):
+        except (OSError, sqlite3.Error, CatalogUnavailable):
             # A full disk or a catalog error: this file simply has no thumbnail yet,
             # and its next request asks again.
             self.failed += 1

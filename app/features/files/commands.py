@@ -3,7 +3,6 @@
 Kept apart from handlers.py (the downloads) so the two grow independently."""
 
 import asyncio
-import sqlite3
 
 from stario import App, Context, JsonValue, Relay, Writer
 from stario.datastar import SSE
@@ -45,7 +44,7 @@ def delete_file(
         # Deleting is scoped in the query itself: another account's id is "no such file".
         try:
             removed = is_blob_id(file_id) and await remove_file(db, file_id, owner)
-        except sqlite3.Error as exc:
+        except Exception as exc:  # SQLite's or PostgreSQL's full disk
             if not is_disk_full(exc):
                 raise
             json_error(w, 507, "the server is out of space and could not record the deletion")
@@ -221,7 +220,7 @@ def rename(db: Database, relay: Relay[str]):
             return
         try:
             row = await rename_file(db, file_id, owner, name) if is_blob_id(file_id) else None
-        except sqlite3.Error as exc:
+        except Exception as exc:  # SQLite's or PostgreSQL's full disk
             if not is_disk_full(exc):
                 raise
             refuse(507, "the server is out of space and could not record the new name")
