@@ -113,7 +113,7 @@ def delete_files(
             return
         try:
             removed = await remove_files(db, [i for i in ids if is_blob_id(i)], owner)
-        except sqlite3.Error as exc:
+        except Exception as exc:  # SQLite's or PostgreSQL's full disk
             if not is_disk_full(exc):
                 raise
             message = "the server is out of space and could not record the deletion"
