@@ -34,6 +34,7 @@ class Throttle:
         self.subject = subject
         # Set when other nodes share the counts: `announce(subject, data)`.
         self.announce: Callable[[str, str], None] | None = None
+        self._announced = 0
         self.limit = limit
         self.window = window
         self._clock = clock
@@ -64,7 +65,10 @@ class Throttle:
         keys = list(keys)
         self._count(keys)
         if self.announce is not None:
-            self.announce(self.subject, json.dumps(["failed", keys]))
+            # Numbered: identical notifications sent together reach other nodes once
+            # (ours and PostgreSQL's de-duplication), and every failure must count.
+            self._announced += 1
+            self.announce(self.subject, json.dumps(["failed", keys, self._announced]))
 
     def _count(self, keys: list[str]) -> None:
         now = self._clock()
@@ -82,7 +86,7 @@ class Throttle:
     def absorb(self, data: str) -> None:
         """What another node's `failed` or `forget` announced (malformed: ignored)."""
         try:
-            action, keys = json.loads(data)
+            action, keys, *_ = json.loads(data)
         except (ValueError, TypeError):
             return
         if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
