@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from stario import App, Assets, Relay, Span
+from stario import App, Assets, Span
 from stario.http import security_headers
 
 from app.access.gate import Gate
@@ -26,6 +26,7 @@ from app.accounts.quotas import QuotaLedger
 from app.accounts.store import ACCOUNTS_SCHEMA, count_accounts
 from app.accounts.throttle import Throttle
 from app.bundle import ASSETS_DIR
+from app.cluster import NodeRelay, share_with_other_nodes
 from app.common.http import (
     JSON_PREFIXES,
     catalog_unavailable,
@@ -198,7 +199,7 @@ def make_bootstrap(
                 file=sys.stderr,
                 flush=True,
             )
-        relay: Relay[str] = Relay()
+        relay = NodeRelay()
         progress = Progress(relay)
         quotas = QuotaLedger(db, config.default_quota)
         passwords = Passwords()
@@ -229,7 +230,22 @@ def make_bootstrap(
         # serve every current browser for a fraction of that.
         span.attrs(await static.attach(app, precompress=("zstd", "gzip")))
         assets = PageAssets.from_assets(static)
-        auth = Auth(db, gate, passwords, Throttle(), addresses, assets, setup_token=setup_secret)
+        sign_in_throttle = Throttle()
+        auth = Auth(
+            db, gate, passwords, sign_in_throttle, addresses, assets, setup_token=setup_secret
+        )
+        # Nodes sharing one PostgreSQL catalog act as one: each hears what the others
+        # publish (live pages, upload progress, failed sign-ins); app/cluster.py.
+        other_nodes = (
+            None
+            if config.database is None
+            else share_with_other_nodes(
+                config.database,
+                relay,
+                progress=progress,
+                throttles=(sign_in_throttle, gate.share_throttle),
+            )
+        )
         register_auth(app, auth)
         thumbnails = Thumbnails(
             db,
@@ -296,6 +312,8 @@ def make_bootstrap(
             await asyncio.gather(sweeper, expirer, return_exceptions=True)
             progress.close()
             passwords.close()
+            if other_nodes is not None:
+                await other_nodes.close()
             await db.close()
             await asyncio.to_thread(store.close)
             data_dir_lock.release()

@@ -125,7 +125,7 @@ class Gate:
         self._shares: set[str] = set()
         self._requests: set[str] = set()
         self._passwords = passwords
-        self.share_throttle = share_throttle or Throttle()
+        self.share_throttle = share_throttle or Throttle(subject="throttle.shares")
         self.addresses = addresses or ClientAddresses()
         self.clock = clock
 

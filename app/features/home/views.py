@@ -40,7 +40,7 @@ from app.features.uploads.views import (
     upload_section,
 )
 from app.ingest.pipeline import human_bytes
-from app.ingest.progress import Paused, Transfer
+from app.ingest.progress import Paused, RemoteTransfer, Transfer
 from app.previews.thumbnails import NO_PREVIEWS, Previews
 from app.requests.store import FileRequest
 from app.shares.store import ShareListing
@@ -414,7 +414,9 @@ def list_signals(listing: Listing, version: str) -> dict[str, str | int]:
     }
 
 
-def progress_part(transfers: list[Transfer], paused: Sequence[Paused] = ()) -> HtmlElement:
+def progress_part(
+    transfers: Sequence[Transfer | RemoteTransfer], paused: Sequence[Paused] = ()
+) -> HtmlElement:
     """`#progress`: every upload the server is receiving, from any tab or client, and
     the resumable ones waiting for their client to go on."""
     items = []
@@ -617,7 +619,7 @@ def render(
     assets: PageAssets,
     account: Account,
     listing: Listing,
-    transfers: list[Transfer],
+    transfers: Sequence[Transfer | RemoteTransfer],
     usage: Usage,
     tokens: list[TokenInfo],
     shares: list[ShareListing],
