@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING
 
 from stario import Relay
 
+from app.accounts.store import CREDENTIALS_CHANGED, credentials_changed_elsewhere
 from app.accounts.throttle import Throttle
+from app.db import NODES_CHANNEL
 from app.ingest.progress import PROGRESS_CHANGED, Progress
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("stowage.nodes")
 
-CHANNEL = "stowage"
+CHANNEL = NODES_CHANNEL
 # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more.
 MAX_PAYLOAD = 7900
 # Hints kept for sending while PostgreSQL is unreachable.
@@ -231,6 +233,9 @@ def share_with_other_nodes(
     progress_prefix = PROGRESS_CHANGED + "."
 
     def from_other_node(sender: str, subject: str, data: str) -> None:
+        if subject == CREDENTIALS_CHANGED:
+            credentials_changed_elsewhere()
+            return
         throttle = by_subject.get(subject)
         if throttle is not None:
             throttle.absorb(data)

@@ -45,6 +45,10 @@ def is_disk_full(exc: BaseException) -> bool:
     )
 
 
+# The PostgreSQL notification channel every node listens on (app/cluster.py).
+NODES_CHANNEL = "stowage"
+
+
 class CatalogUnavailable(Exception):
     """The catalog cannot be reached just now (PostgreSQL restarting or down): the
     request is answered 503 with this message, and is worth retrying."""
@@ -61,6 +65,9 @@ class Database(Protocol):
     # the credentials marker beside it (app/accounts/store.py) still has a place.
     path: Path | None
     make_room: Callable[[], None] | None
+    # True when processes on other machines may use this catalog too (PostgreSQL):
+    # what must reach all of them goes out as a notification on NODES_CHANNEL.
+    shared: bool
 
     def read_one(self, sql: str, params: tuple[object, ...] = ()) -> Row | None: ...
 
@@ -130,6 +137,7 @@ class SQLiteDatabase:
         path: Path | None = None,
     ) -> None:
         self.path = path
+        self.shared = False
         self.conn = conn
         self._reader = reader
         self._point_reader = point_reader

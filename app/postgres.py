@@ -255,6 +255,7 @@ class PostgresDatabase:
     def __init__(self, url: str, *, spawn: Spawn | None = None, path: Path | None = None) -> None:
         self.url = url
         self.path = path
+        self.shared = True
         self._writer = _Link(url)
         self._reader = _Link(url)
         self._point: psycopg.Connection[Any] | None = None

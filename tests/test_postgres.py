@@ -94,6 +94,16 @@ def test_processes_on_one_database_share_accounts_tokens_and_sessions(postgres: 
             assert browser_b.get("/api/files").status_code == 200
         with httpx.Client(base_url=b.base_url, timeout=10) as stranger:
             assert stranger.get("/api/files").status_code == 401
+        # Revoked by the command on a third machine: both servers, which have the token
+        # cached, refuse it at once (a notification), not a minute later (their cache).
+        token_id = stowage("tokens", "list", "ada", data_dir=cli_dir, database=url).split()[0]
+        stowage("tokens", "revoke", token_id, data_dir=cli_dir, database=url)
+        for server in (a, b):
+            with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
+                deadline = time.monotonic() + 10
+                while client.get("/api/files").status_code != 401:
+                    assert time.monotonic() < deadline, "the revoked token is still accepted"
+                    time.sleep(0.05)
     finally:
         a_servers.close()
         b_servers.close()

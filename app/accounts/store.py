@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -16,7 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from app.db import Database, Row
+from app.db import NODES_CHANNEL, Database, Row
+
+log = logging.getLogger("stowage.accounts")
 
 ACCOUNTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -108,12 +112,32 @@ def local_credential_changes() -> int:
     return _local_changes
 
 
+# What other nodes hear when a credential stopped being valid (app/cluster.py).
+CREDENTIALS_CHANGED = "credentials.changed"
+
+
+def credentials_changed_elsewhere() -> None:
+    """Another process on the shared catalog changed a credential: this process's gate
+    forgets what it had resolved, as for a change of its own."""
+    global _local_changes
+    _local_changes += 1
+
+
 def credentials_changed(db: Database) -> None:
     """Tell every server on this data dir that a credential stopped being valid. The
     marker grows by a byte each time (and starts over past 4 KiB): file times move in
-    steps of a clock tick, so two changes within one tick are told apart by size."""
+    steps of a clock tick, so two changes within one tick are told apart by size.
+    On a shared catalog (PostgreSQL) every node hears of it too, at once, whether the
+    change came from a node or from a `stowage` command anywhere."""
     global _local_changes
     _local_changes += 1
+    if db.shared:
+        # Sent as a node would send it (app/cluster.py), from no node in particular.
+        note = json.dumps(["", CREDENTIALS_CHANGED, ""])
+        try:
+            db.read_one("SELECT pg_notify(?, ?)", (NODES_CHANNEL, note))
+        except Exception as exc:  # the change is stored; nodes see it within a minute
+            log.warning("could not tell the other nodes that a credential changed: %s", exc)
     marker = credentials_marker(db)
     if marker is None:
         return
