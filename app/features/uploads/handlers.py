@@ -172,11 +172,14 @@ def arrived_whole(c: Context) -> bool:
     """Whether the request's body was read whole before its handler started."""
     if c.req.protocol_version not in ("1.1", "1.0"):
         return False  # HTTP/2 streams a body as it comes, whatever its length
+    headers = c.req.headers
+    if "expect" in headers:
+        # `Expect: 100-continue`: Stario answers 100 and starts the handler before a
+        # byte of the body has come (measured), so the handler must judge its rate.
+        return False
     length = _content_length(c)
     return (
-        length is not None
-        and length <= BUFFERED_BODY_BYTES
-        and "transfer-encoding" not in c.req.headers
+        length is not None and length <= BUFFERED_BODY_BYTES and "transfer-encoding" not in headers
     )
 
 
