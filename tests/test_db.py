@@ -197,3 +197,24 @@ async def test_a_committed_row_is_seen_by_the_next_read_while_other_reads_run(tm
         await asyncio.gather(*readers)
         await db.close()
     assert unseen == []
+
+
+async def test_a_clean_group_is_written_without_savepoints(tmp_path):
+    """Savepoints cost two statements per request; they are only for a group in which
+    some request fails (then the group is written again with them)."""
+    db = await Database.open(tmp_path / "db.sqlite", SCHEMA)
+    statements: list[str] = []
+    await db.conn.set_trace_callback(statements.append)
+    await asyncio.gather(*(db.insert_many(INSERT, [(n, "ok")]) for n in range(1, 9)))
+    assert statements and not any("SAVEPOINT" in s for s in statements)
+    statements.clear()
+    results = await asyncio.gather(
+        db.insert_many(INSERT, [(20, "ok")]),
+        db.insert_many(INSERT, [(1, "duplicate")]),
+        return_exceptions=True,
+    )
+    assert results[0] is None and isinstance(results[1], sqlite3.IntegrityError)
+    assert any("SAVEPOINT" in s for s in statements)
+    rows = await db.fetch_all("SELECT id FROM t ORDER BY id")
+    assert [r[0] for r in rows] == [*range(1, 9), 20]
+    await db.close()

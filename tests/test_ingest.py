@@ -210,3 +210,43 @@ async def test_cancelled_while_a_slow_write_runs_waits_for_it_then_cleans_up(sto
         await task
     assert leftovers(store) == []
     assert len(os.listdir("/proc/self/fd")) <= open_fds
+
+
+def test_the_writer_check_reuses_a_fresh_figure_only_far_above_the_floor(tmp_path, monkeypatch):
+    store = BlobStore(tmp_path / "uploads", min_free_bytes=1000)
+    free = {"bytes": 1000 + blobs.FAR_ABOVE_FLOOR_BYTES + 10 * 1024 * 1024, "calls": 0}
+
+    def measured(_path: Path) -> int:
+        free["calls"] += 1
+        return free["bytes"]
+
+    monkeypatch.setattr(blobs, "free_bytes", measured)
+    store.check_room(1024 * 1024)
+    assert free["calls"] == 1
+    for _ in range(8):  # far above the floor: the figure stands, the bytes are counted
+        store.check_room(1024 * 1024)
+    assert free["calls"] == 1
+    # 9 MiB admitted since; 2 MiB more would come within FAR_ABOVE_FLOOR_BYTES: measured.
+    store.check_room(2 * 1024 * 1024)
+    assert free["calls"] == 2
+    # Near the floor every check measures, and one that does not fit is refused.
+    free["bytes"] = 1000 + 4096
+    store._free_seen = (-1e9, 0)
+    store.check_room(4096)
+    with pytest.raises(blobs.LowOnSpace):
+        store.check_room(4097)
+    assert free["calls"] == 4
+
+
+async def test_a_shard_removed_behind_the_stores_back_is_made_again(store):
+    first = make(store)
+    await ingest_stream(first, chunks_of(b"one"))
+    shard = store.path_of(first._blob.id).parent
+    assert shard.name in store._shards
+    # Force the next blob into the same shard, after the shard is gone.
+    store.path_of(first._blob.id).unlink()
+    shard.rmdir()
+    second = make(store)
+    second._blob.id = first._blob.id[:2] + second._blob.id[2:]
+    done = await ingest_stream(second, chunks_of(b"two"))
+    assert store.path_of(done.id).read_bytes() == b"two"

@@ -170,6 +170,11 @@ def test_crawling_uploads_of_every_transport_end_with_408_and_nothing_kept(tmp_p
             clients = {
                 # Small enough for Stario to buffer before any handler runs.
                 "small raw body": trickle(port, put_head(token, length=100)),
+                # Small too, but Stario answers 100 Continue and starts the handler
+                # before the body: the handler judges it (no bytes come at all).
+                "small raw body after 100-continue": trickle(
+                    port, put_head(token, length=100, extra="expect: 100-continue\r\n")
+                ),
                 "large raw body": trickle(port, put_head(token, length=10 * MiB)),
                 "chunked raw body": trickle(port, put_head(token, length=None), piece=CHUNK),
                 "multipart": trickle(
@@ -204,6 +209,13 @@ def test_crawling_uploads_of_every_transport_end_with_408_and_nothing_kept(tmp_p
             assert ended.status == 408, kind
             assert ended.error() == "the upload was too slow: under 10 KiB/s over 3 seconds"
             assert ended.seconds < grace + 3, kind
+        continued = results["small raw body after 100-continue"]
+        interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+        assert continued.answer.startswith(interim)
+        continued.answer = continued.answer.removeprefix(interim)
+        assert continued.status == 408
+        assert continued.error() == "the upload was too slow: under 10 KiB/s over 3 seconds"
+        assert continued.seconds < grace + 3
         small = results["small raw body"]  # refused by the connection, before the handler
         assert small.status == 408
         assert small.error() == "the request was too slow: under 10 KiB/s over 3 seconds"

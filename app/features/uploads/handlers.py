@@ -75,6 +75,15 @@ class Uploads:
         a body without a length that passes the per-request cap ends in a 413 that says
         how to send a larger file. A body read to its end is marked so (`BODY_READ`,
         app/common/peers.py)."""
+        if arrived_whole(c):
+            # Already in memory and already held to the rate by the connection: one
+            # piece, without the meter and the generators a streamed body needs.
+            whole = await c.req.body()
+            if whole:
+                yield whole
+            if not c.disconnected:
+                c.state[BODY_READ] = True
+            return
         chunks = within_request_cap(c.req.stream(), self.config.max_request_body_bytes)
         async for chunk in at_least(RateFloor.of(self.config), chunks):
             yield chunk
@@ -150,6 +159,28 @@ class Uploads:
             self.store.check_room(_content_length(c) or 0, reuse_for=0.25)
         except LowOnSpace as exc:
             raise almost_out_of_space(exc) from None
+
+
+# Stario 5.1.1 reads an HTTP/1 body with a Content-Length up to this size whole
+# before the handler starts (measured: the handler starts as the last byte arrives,
+# and `stream()` yields one chunk). Meanwhile the connection holds those bytes to the
+# minimum upload rate itself (app/common/peers.py, `RateFloorProtocol`).
+BUFFERED_BODY_BYTES = 256 * 1024
+
+
+def arrived_whole(c: Context) -> bool:
+    """Whether the request's body was read whole before its handler started."""
+    if c.req.protocol_version not in ("1.1", "1.0"):
+        return False  # HTTP/2 streams a body as it comes, whatever its length
+    headers = c.req.headers
+    if "expect" in headers:
+        # `Expect: 100-continue`: Stario answers 100 and starts the handler before a
+        # byte of the body has come (measured), so the handler must judge its rate.
+        return False
+    length = _content_length(c)
+    return (
+        length is not None and length <= BUFFERED_BODY_BYTES and "transfer-encoding" not in headers
+    )
 
 
 async def within_request_cap(chunks: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
