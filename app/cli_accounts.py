@@ -29,11 +29,12 @@ from app.accounts.store import (
     set_password,
     set_quota,
 )
+from app.cli_storage import add_storage_flags
 from app.config import Config, ConfigError, parse_bytes
 from app.db import Database
 from app.ingest.pipeline import human_bytes
 from app.main import open_catalog
-from app.storage.blobs import BlobStore
+from app.storage.backends import open_store
 
 
 class CommandError(Exception):
@@ -45,7 +46,7 @@ def add_account_commands(
 ) -> None:
     def with_data_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=data_dir_help)
-        return parser
+        return add_storage_flags(parser)
 
     users = commands.add_parser("users", help="manage accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -191,11 +192,11 @@ async def _users_remove(db: Database, args: dict, config: Config) -> None:
     except AccountError as exc:
         raise CommandError(str(exc)) from None
     if file_ids:
-        store = BlobStore(config.uploads_dir)
+        store = await open_store(config)
         try:
             await store.remove(file_ids)
         finally:
-            await asyncio.to_thread(store.close)
+            await store.aclose()
     print(f"removed {account.name}" + (f" and {len(file_ids)} file(s)" if file_ids else ""))
 
 

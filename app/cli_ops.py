@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli_storage import add_storage_flags
 from app.config import Config
 from app.ingest.pipeline import human_bytes
 from app.ops.backup import BackupRefused, back_up
@@ -34,6 +35,7 @@ def add_ops_commands(
         "Exit status 0 when consistent, 1 when a problem was found.",
     )
     check.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=data_dir_help)
+    add_storage_flags(check)
     check.add_argument(
         "--repair",
         action="store_true",

@@ -1,6 +1,7 @@
 import asyncio
 import hashlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from stario.http.config import RequestPolicy
 from stario.testing import TestClient
 from tests.clients import ClientSetupError, TusJs, ensure_tus_js_client
+from tests.seaweed import Seaweed, SeaweedUnavailable
 
 from app.accounts.passwords import hash_password
 from app.accounts.store import Account, create_account, create_token
@@ -191,9 +193,10 @@ def start_server(
     *extra: str,
     account: bool = True,
     preexec_fn: Callable[[], object] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningServer]:
     """A real server on its own port; `preexec_fn` runs in the child before it starts
-    (e.g. to lower its open-file limit)."""
+    (e.g. to lower its open-file limit); `env` is added to its environment."""
     port = free_port()
     data_dir = tmp_path / "server-data"
     token = ""
@@ -209,7 +212,7 @@ def start_server(
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
          "--data-dir", str(data_dir), "--log", "off", *extra],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         preexec_fn=preexec_fn,
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
@@ -237,6 +240,37 @@ def start_server(
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
     yield from start_server(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    """One real SeaweedFS (S3) for the run, started by the first test that asks, with
+    the bucket `stowage`; killed at the end (SIGKILL after a short grace)."""
+    try:
+        weed = Seaweed(tmp_path_factory.mktemp("seaweed"))
+        weed.start()
+    except SeaweedUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run SeaweedFS: {exc}")
+        pytest.skip(str(exc))
+    try:
+        weed.create_bucket()
+        yield weed
+    finally:
+        weed.stop()
+
+
+def s3_config(data_dir: Path, weed: Seaweed) -> Config:
+    """Settings for S3 storage on `weed`, under a key prefix of this data dir's own."""
+    prefix = f"t-{secrets.token_hex(6)}"
+    return Config.load(
+        {
+            "data_dir": str(data_dir),
+            "storage": f"s3://{weed.bucket}/{prefix}",
+            "s3_endpoint_url": weed.endpoint_url,
+        },
+        environ=weed.env,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,8 @@ from app.previews.make import (
 )
 from app.previews.pool import WorkerPool
 from app.previews.thumbnails import Thumbnails, ffmpeg_found, thumbnails_ready
-from app.storage.blobs import BlobStore, new_blob_id
+from app.storage.blobs import new_blob_id
+from app.storage.local import LocalStore
 
 register_heif_opener()
 
@@ -306,7 +307,7 @@ async def test_a_ready_thumbnail_is_announced_on_the_relay_and_a_deleted_one_is_
 ):
     account, _ = await add_account(config, "owner")
     db = await open_catalog(config)
-    store = BlobStore(config.uploads_dir)
+    store = LocalStore(config.uploads_dir)
     store.prepare()
     relay: Relay[str] = Relay()
     thumbnails = Thumbnails(db, store, relay, WorkerPool(workers=1, seconds=10))

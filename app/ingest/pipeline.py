@@ -15,7 +15,8 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 from app.accounts.quotas import QuotaExceeded, Reservation
 from app.ingest.names import display_name
 from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
-from app.storage.blobs import BlobStore, LowOnSpace, StorageFull
+from app.storage.blobs import LowOnSpace, StorageFull
+from app.storage.store import Store, StoreUnavailable
 
 
 class IngestError(Exception):
@@ -36,6 +37,8 @@ def storage_errors() -> Iterator[None]:
         raise almost_out_of_space(exc) from exc
     except StorageFull as exc:
         raise IngestError(507, "the server has no space left for uploads") from exc
+    except StoreUnavailable as exc:
+        raise IngestError(503, f"{exc}; nothing was kept, try again in a moment") from exc
     except OSError as exc:
         raise IngestError(500, "the server could not store the upload") from exc
 
@@ -119,7 +122,7 @@ class Ingest:
 
     def __init__(
         self,
-        store: BlobStore,
+        store: Store,
         *,
         name: str,
         declared_mime: str | None,

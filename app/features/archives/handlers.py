@@ -28,7 +28,6 @@ from app.features.archives.layout import (
 )
 from app.features.archives.urls import API_ARCHIVES, ARCHIVE, ARCHIVE_HEAD
 from app.features.files.data import FileRow
-from app.features.files.handlers import send_bytes
 from app.features.files.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
 from app.features.files.validators import (
     Precondition,
@@ -37,7 +36,9 @@ from app.features.files.validators import (
     if_range_holds,
     modified_at,
 )
-from app.storage.blobs import BlobStore, is_blob_id
+from app.storage.blobs import is_blob_id
+from app.storage.local import send_bytes
+from app.storage.store import Store
 
 # Ten thousand files is a whole photo library; each costs ~200 bytes of layout.
 MAX_ARCHIVE_FILES = 10_000
@@ -79,7 +80,12 @@ def _wanted_ids(parsed: dict[str, object] | None) -> list[str]:
     return unique
 
 
-def create_archive(db: Database, store: BlobStore, archives: Archives):
+ARCHIVES_NEED_LOCAL = (
+    "archives of several files are not available with S3 storage yet; download the files one by one"
+)
+
+
+def create_archive(db: Database, store: Store, archives: Archives):
     laying_out = asyncio.Semaphore(LAYOUTS_AT_ONCE)
 
     async def handler(c: Context, w: Writer) -> None:
@@ -97,12 +103,14 @@ def create_archive(db: Database, store: BlobStore, archives: Archives):
                 json_error(w, 404, f"no such file: {file_id}")
                 return
         chosen = [rows[i] for i in ids]
+        paths = [store.local_path(row.id) for row in chosen]
+        if any(path is None for path in paths):
+            json_error(w, 501, ARCHIVES_NEED_LOCAL)
+            return
         names = archive_names([row.name for row in chosen])
         members = [
-            Member(
-                name, str(store.path_of(row.id)), row.size, modified_at(row.created_at), row.sha256
-            )
-            for name, row in zip(names, chosen, strict=True)
+            Member(name, str(path), row.size, modified_at(row.created_at), row.sha256)
+            for name, path, row in zip(names, paths, chosen, strict=True)
         ]
         try:
             async with laying_out:
@@ -236,7 +244,7 @@ async def _send_file(w: Writer, piece: FileBytes, low: int, high: int) -> bool:
         await asyncio.to_thread(os.close, fd)
 
 
-def register_archives(app: App, db: Database, store: BlobStore) -> Archives:
+def register_archives(app: App, db: Database, store: Store) -> Archives:
     archives = Archives()
     app.add(API_ARCHIVES, create_archive(db, store, archives))
     download = download_archive(db, archives)

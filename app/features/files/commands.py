@@ -21,12 +21,13 @@ from app.db import Database, is_disk_full
 from app.features.files.data import file_json, files_changed, remove_file, rename_file
 from app.features.files.urls import FILE_DELETE, FILE_RENAME
 from app.ingest.names import MAX_NAME_CHARS, UNNAMED, display_name
-from app.storage.blobs import BlobStore, is_blob_id
+from app.storage.blobs import is_blob_id
 from app.storage.space import CatalogReserve
+from app.storage.store import Store
 
 
 def delete_file(
-    db: Database, store: BlobStore, relay: Relay[str], reserve: CatalogReserve | None = None
+    db: Database, store: Store, relay: Relay[str], reserve: CatalogReserve | None = None
 ):
     """The row goes, then the blob; 204 once the row is gone; every live page repaints.
     The row goes first, so no one is offered a blob being removed. A blob that cannot
@@ -155,7 +156,7 @@ def rename(db: Database, relay: Relay[str]):
 def register_file_commands(
     app: App,
     db: Database,
-    store: BlobStore,
+    store: Store,
     relay: Relay[str],
     reserve: CatalogReserve | None = None,
 ) -> None:

@@ -1,0 +1,21 @@
+"""The storage flags every command that touches blobs takes (`serve` has them among
+all its settings): `--storage` and `--s3-endpoint-url`, from app/config.py's SETTINGS."""
+
+import argparse
+
+from app.config import SETTINGS
+
+STORAGE_SETTINGS = ("storage", "s3_endpoint_url")
+
+
+def add_storage_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    for setting in SETTINGS:
+        if setting.name in STORAGE_SETTINGS:
+            default = setting.default if setting.default is not None else "see text"
+            parser.add_argument(
+                setting.flag,
+                dest=setting.name,
+                metavar=setting.name.split("_")[-1].upper(),
+                help=f"{setting.help} [env {setting.env}; default {default}]",
+            )
+    return parser
