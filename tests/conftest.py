@@ -38,7 +38,19 @@ def datastar_bundle() -> None:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
+def storage(request: pytest.FixtureRequest) -> str:
+    """Where `config` keeps blobs: "local" unless a test is parametrized by `both_stores`."""
+    return str(getattr(request, "param", "local"))
+
+
+# The same test against the local store and against S3 (a real SeaweedFS).
+both_stores = pytest.mark.parametrize("storage", ["local", "s3"], indirect=True)
+
+
+@pytest.fixture
+def config(tmp_path: Path, storage: str, request: pytest.FixtureRequest) -> Config:
+    if storage == "s3":
+        return s3_config(tmp_path / "data", request.getfixturevalue("seaweed"))
     return Config.load({"data_dir": str(tmp_path / "data")}, environ={})
 
 
@@ -136,6 +148,21 @@ def require_chromium() -> None:
 def stored_blobs(config: Config) -> list[Path]:
     """Every file under the uploads dir, committed or half-written."""
     return sorted(p for p in config.uploads_dir.rglob("*") if p.is_file())
+
+
+async def stored_objects(config: Config) -> dict[str, int]:
+    """Every blob in the S3 store of `config` (id: size), and fail if any multipart
+    upload under its prefix was left unfinished (neither completed nor aborted)."""
+    from app.storage.backends import open_store
+    from app.storage.s3 import S3Store
+
+    store = await open_store(config)
+    assert isinstance(store, S3Store)
+    try:
+        assert await store.unfinished_uploads() == []
+        return await store.blob_sizes()
+    finally:
+        await store.aclose()
 
 
 def write_random_file(path: Path, megabytes: int) -> str:
@@ -260,7 +287,7 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
         weed.stop()
 
 
-def s3_config(data_dir: Path, weed: Seaweed) -> Config:
+def s3_config(data_dir: Path, weed: Seaweed, **flags: str) -> Config:
     """Settings for S3 storage on `weed`, under a key prefix of this data dir's own."""
     prefix = f"t-{secrets.token_hex(6)}"
     return Config.load(
@@ -268,6 +295,7 @@ def s3_config(data_dir: Path, weed: Seaweed) -> Config:
             "data_dir": str(data_dir),
             "storage": f"s3://{weed.bucket}/{prefix}",
             "s3_endpoint_url": weed.endpoint_url,
+            **flags,
         },
         environ=weed.env,
     )

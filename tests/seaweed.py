@@ -106,6 +106,9 @@ class Seaweed:
             "server",
             "-ip=127.0.0.1",
             f"-dir={data}",
+            # A single master restarted on its old raft state waits ~10 s for an
+            # election; without it, it learns the volumes from their heartbeats.
+            "-master.resumeState=false",
             f"-master.port={p['master']}",
             f"-master.port.grpc={p['master_grpc']}",
             "-master.telemetry=false",
@@ -118,7 +121,14 @@ class Seaweed:
             "-s3",
             f"-s3.port={p['s3']}",
             f"-s3.port.grpc={p['s3_grpc']}",
+            # Every other listener off: two instances must not meet on a default port.
             "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-iam=false",
+            "-webdav=false",
+            "-sftp=false",
+            "-mq.broker=false",
+            "-mq.agent=false",
             f"-s3.config={identities}",
         ]
         log = open(self.root / "weed.log", "ab")  # noqa: SIM115 - the child owns it
