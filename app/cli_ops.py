@@ -9,6 +9,7 @@ consistent / done, 1 a problem found (or left), 2 bad input or a dir in use.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
@@ -17,8 +18,12 @@ from app.config import Config
 from app.ingest.pipeline import human_bytes
 from app.ops.backup import BackupRefused, back_up
 from app.ops.check import CATALOG_NAME, NotADataDir, Survey, survey
+from app.ops.check_s3 import repair_s3, survey_s3
 from app.ops.lock import DataDirBusy, DataDirLock
 from app.ops.sweep import ORPHAN_GRACE_SECONDS, reclaim
+from app.storage.backends import describe, open_store
+from app.storage.s3 import S3Store
+from app.storage.store import StoreUnavailable
 
 # Ids listed per kind of problem; the counts are always whole.
 LISTED = 20
@@ -97,6 +102,12 @@ def _check(config: Config, repair: bool) -> int:
     if not (data_dir / CATALOG_NAME).is_file():
         raise NotADataDir(f"{data_dir} holds no Stowage catalog ({CATALOG_NAME})")
     running = DataDirLock.is_held_elsewhere(data_dir)
+    if config.storage.kind == "s3":
+        try:
+            return asyncio.run(_check_s3(config, repair, running))
+        except StoreUnavailable as exc:
+            print(f"stowage check: error: {exc}", file=sys.stderr)
+            return 2
     if repair:
         try:
             lock = DataDirLock.acquire(data_dir)
@@ -138,7 +149,56 @@ def _check(config: Config, repair: bool) -> int:
     return 0
 
 
+async def _check_s3(config: Config, repair: bool, running: bool) -> int:
+    """The same check with the bucket in place of uploads/ (app/ops/check_s3.py)."""
+    store = await open_store(config)
+    assert isinstance(store, S3Store)
+    try:
+        if repair:
+            try:
+                lock = DataDirLock.acquire(config.data_dir)
+            except DataDirBusy as exc:
+                print(f"stowage check: error: {exc}: stop the server to repair", file=sys.stderr)
+                return 2
+            with lock:
+                found = await survey_s3(config.data_dir, store, grace_seconds=0.0)
+                aborted, orphans, orphan_bytes = await repair_s3(store, found)
+                await asyncio.to_thread(
+                    reclaim, config.data_dir, grace_seconds=0.0, temp=True, local_blobs=False
+                )
+                print(
+                    f"repaired: aborted {aborted} unfinished multipart upload(s) and removed"
+                    f" {orphans} orphan object(s) ({human_bytes(orphan_bytes)})"
+                )
+                found = await survey_s3(config.data_dir, store, grace_seconds=0.0)
+        else:
+            grace = ORPHAN_GRACE_SECONDS if running else 0.0
+            found = await survey_s3(config.data_dir, store, grace_seconds=grace)
+    finally:
+        await store.aclose()
+    print(
+        f"data dir   {config.data_dir.resolve()}"
+        + ("  (a server is running: read-only)" if running and not repair else "")
+    )
+    print(f"storage    {describe(config)}  (temp files: unfinished multipart uploads)")
+    print_survey(found, server_running=running)
+    leftovers = 0 if running else len(found.temp_files)
+    if found.problems or leftovers:
+        hint = "" if repair else "; `stowage check --repair` (server stopped) reclaims them"
+        print(f"PROBLEM: not consistent{hint}")
+        return 1
+    print("consistent")
+    return 0
+
+
 def _backup(config: Config, dest: str, copy: bool) -> int:
+    if config.storage.kind != "local":
+        print(
+            "stowage backup: error: backup copies blobs from the data dir; with S3 storage"
+            " back up the catalog and use the object store's own replication",
+            file=sys.stderr,
+        )
+        return 2
     try:
         done = back_up(config.data_dir, Path(dest), link=not copy)
     except BackupRefused as exc:

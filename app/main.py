@@ -206,7 +206,7 @@ def make_bootstrap(
         # just before a crash is finished, not reclaimed.
         span.attrs({"stowage.resumable_recovered": await resumable.recover()})
         await resumable.expire()
-        await reclaim_at_start(config.data_dir, span)
+        await reclaim_at_start(config.data_dir, span, local_blobs=store.kind == "local")
         requests_feature = Requests(config, db, gate, relay, assets, uploads)
         register_resumable(app, gate, resumable, requests_feature.destination)
         register_requests(app, requests_feature)
@@ -216,7 +216,11 @@ def make_bootstrap(
         # below cancels it, and the server's shutdown ends it through app.shutdown.
         sweeper = asyncio.create_task(
             sweep_periodically(
-                config.data_dir, span.tracer.create, lambda: app.shutdown, every=sweep_every
+                config.data_dir,
+                span.tracer.create,
+                lambda: app.shutdown,
+                every=sweep_every,
+                local_blobs=store.kind == "local",
             ),
             name="stowage.sweep",
         )

@@ -6,7 +6,10 @@ by itself. (The ordinary upload and download tests also run on S3: `both_stores`
 import asyncio
 import hashlib
 import os
+import re
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +30,9 @@ from tests.conftest import (
 from tests.seaweed import Seaweed
 
 from app.config import Config
-from app.storage.s3 import PART_BYTES
+from app.storage.backends import open_store
+from app.storage.blobs import new_blob_id
+from app.storage.s3 import PART_BYTES, S3Store
 
 pytestmark = pytest.mark.slow
 MiB = 1024 * 1024
@@ -209,3 +214,49 @@ async def test_resumable_uploads_are_refused_in_words_on_s3(
         )
         assert r.status_code == 501, r.text
         assert "not available with S3 storage yet" in r.text
+
+
+def stowage_check(config: Config, weed: Seaweed, *flags: str) -> subprocess.CompletedProcess:
+    storage = f"s3://{config.storage.bucket}/{config.storage.prefix}"
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "check", "--data-dir", str(config.data_dir),
+         "--storage", storage, "--s3-endpoint-url", weed.endpoint_url, *flags],
+        capture_output=True, text=True, env={**os.environ, **weed.env}, timeout=60,
+    )  # fmt: skip
+
+
+async def test_check_reconciles_the_bucket_with_the_catalog(
+    tmp_path: Path, seaweed: Seaweed
+) -> None:
+    """Objects without a row (orphans), rows without an object (missing) and multipart
+    uploads nobody finished are found; --repair removes the first and aborts the last."""
+    config = s3_config(tmp_path / "data", seaweed)
+    async with signed_in_client(config) as client:
+        kept, lost = [
+            (await client.post(f"/uploads?name={n}", content=n.encode())).json()["files"][0]
+            for n in ("kept.txt", "lost.txt")
+        ]
+    store = await open_store(config)
+    assert isinstance(store, S3Store)
+    try:
+        orphan = store.create()
+        await orphan.write(b"no row names me")
+        await orphan.commit()
+        await store.client.delete_object(Bucket=store.bucket, Key=store.key_of(lost["id"]))
+        await store.client.create_multipart_upload(
+            Bucket=store.bucket, Key=store.key_of(new_blob_id())
+        )
+        done = await asyncio.to_thread(stowage_check, config, seaweed)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"orphan     {orphan.id}" in done.stdout
+        assert f"missing    {lost['id']}  'lost.txt'" in done.stdout
+        assert re.search(r"temp files\s+1 ", done.stdout)
+        done = await asyncio.to_thread(stowage_check, config, seaweed, "--repair")
+        assert "aborted 1 unfinished multipart upload(s) and removed 1 orphan" in done.stdout
+        # A row without its object is never deleted: it is all that names the file.
+        assert done.returncode == 1
+        assert f"missing    {lost['id']}" in done.stdout
+        assert await store.unfinished_uploads() == []
+        assert set(await store.blob_sizes()) == {kept["id"]}
+    finally:
+        await store.aclose()

@@ -57,7 +57,9 @@ def _remove(found: list[Blob]) -> tuple[int, int]:
     return count, size
 
 
-def reclaim(data_dir: Path, *, grace_seconds: float, temp: bool) -> Reclaimed:
+def reclaim(
+    data_dir: Path, *, grace_seconds: float, temp: bool, local_blobs: bool = True
+) -> Reclaimed:
     """Remove blobs without a row older than `grace_seconds`, and with `temp` every
     temp file. `temp` is only for a process that owns the dir: a temp file is an
     upload in flight while a server runs."""
@@ -66,7 +68,7 @@ def reclaim(data_dir: Path, *, grace_seconds: float, temp: bool) -> Reclaimed:
         # Temp files first: a crash between their rename and the row leaves a blob,
         # which the survey below then sees.
         done.temp_files, done.temp_bytes = _remove(temp_files(data_dir / UPLOADS_NAME))
-    found = survey(data_dir, grace_seconds=grace_seconds)
+    found = survey(data_dir, grace_seconds=grace_seconds, local_blobs=local_blobs)
     done.orphans, done.orphan_bytes = _remove(found.orphans)
     done.stale_thumbnails, _ = _remove(found.stale_thumbnails)
     done.missing = found.missing
@@ -87,8 +89,11 @@ def report_missing(missing: list[MissingBlob], *, when: str) -> None:
     )
 
 
-async def reclaim_at_start(data_dir: Path, span: Span) -> Reclaimed:
-    done = await asyncio.to_thread(reclaim, data_dir, grace_seconds=0.0, temp=True)
+async def reclaim_at_start(data_dir: Path, span: Span, *, local_blobs: bool = True) -> Reclaimed:
+    """`local_blobs=False` on S3 storage: the bucket is for `stowage check`."""
+    done = await asyncio.to_thread(
+        reclaim, data_dir, grace_seconds=0.0, temp=True, local_blobs=local_blobs
+    )
     span.attrs(done.attrs("stowage.startup"))
     if done.temp_files or done.orphans:
         print(
@@ -109,6 +114,7 @@ async def sweep_periodically(
     *,
     every: float = SWEEP_EVERY_SECONDS,
     grace_seconds: float = ORPHAN_GRACE_SECONDS,
+    local_blobs: bool = True,
 ) -> None:
     """Sweep every `every` seconds until `stopped()` completes. A pass that found
     something is logged as a `stowage.sweep` span; rows without a blob also go to
@@ -122,7 +128,11 @@ async def sweep_periodically(
             pass
         try:
             done = await asyncio.to_thread(
-                reclaim, data_dir, grace_seconds=grace_seconds, temp=False
+                reclaim,
+                data_dir,
+                grace_seconds=grace_seconds,
+                temp=False,
+                local_blobs=local_blobs,
             )
         except Exception as exc:  # a sweep that fails must not end the server
             with new_span("stowage.sweep") as span:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -195,7 +196,12 @@ class S3Store:
             await self.remove_derived(blob_ids)
 
     async def blob_sizes(self) -> dict[str, int]:
-        found: dict[str, int] = {}
+        return {blob_id: size for blob_id, (size, _) in (await self.objects()).items()}
+
+    async def objects(self) -> dict[str, tuple[int, float]]:
+        """Every blob under the prefix: id -> (size, seconds since it was stored)."""
+        found: dict[str, tuple[int, float]] = {}
+        now = time.time()
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.prefix
@@ -204,24 +210,36 @@ class S3Store:
                 for item in page.get("Contents", []):
                     blob_id = item["Key"][len(self.prefix) :]
                     if is_blob_id(blob_id):
-                        found[blob_id] = int(item["Size"])
+                        age = now - item["LastModified"].timestamp()
+                        found[blob_id] = (int(item["Size"]), age)
         except TRANSPORT_ERRORS as exc:
             raise _unavailable(exc, "list files") from exc
         return found
 
-    async def unfinished_uploads(self) -> list[tuple[str, str]]:
-        """(key, upload id) of every multipart upload under the prefix not yet
-        completed or aborted."""
-        found: list[tuple[str, str]] = []
+    async def unfinished_uploads(self) -> list[tuple[str, str, float]]:
+        """(key, upload id, seconds since it began) of every multipart upload under the
+        prefix neither completed nor aborted."""
+        found: list[tuple[str, str, float]] = []
+        now = time.time()
         try:
             pages = self.client.get_paginator("list_multipart_uploads").paginate(
                 Bucket=self.bucket, Prefix=self.prefix
             )
             async for page in pages:
-                found += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])]
+                for upload in page.get("Uploads", []):
+                    age = now - upload["Initiated"].timestamp()
+                    found.append((upload["Key"], upload["UploadId"], age))
         except TRANSPORT_ERRORS as exc:
             raise _unavailable(exc, "list unfinished uploads") from exc
         return found
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        try:
+            await self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc, "abort an unfinished upload") from exc
 
 
 class S3Blob:
