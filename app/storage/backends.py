@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from app.config import Config
 from app.storage.local import LocalStore
-from app.storage.s3 import S3Store
 from app.storage.store import Store
 
 
 async def open_store(config: Config, *, min_free_bytes: int = 0) -> Store:
     """Ready to use (an S3 store has its client); `aclose()` when done."""
     if config.storage.kind == "s3":
+        # Imported here: botocore and its S3 model cost ~30 MB of RSS that a server
+        # on local storage never needs.
+        from app.storage.s3 import S3Store
+
         assert config.s3_credentials is not None  # Config.load insists on them
         store = S3Store(
             config.storage,

@@ -296,15 +296,13 @@ class S3Blob:
         """Nothing held between requests: each `send` opens and closes its own GET."""
 
 
-def _digest_and_join(digest: Digest | None, chunks: list[bytes | memoryview]) -> bytes:
-    if digest is not None:
-        for chunk in chunks:
-            digest.update(chunk)
-    return b"".join(chunks)
-
-
 class S3NewBlob:
-    """One object being written as a multipart upload (see the module's docstring)."""
+    """One object being written as a multipart upload (see the module's docstring).
+
+    Chunks are copied into the part's buffer as they arrive (freed at once), and a
+    sent part's buffer is filled again for the part after next: an upload holds two
+    part buffers at most, the same two all along (no fresh 8 MiB per part for the
+    allocator to keep). A small upload's only buffer grows as its bytes arrive."""
 
     def __init__(self, store: S3Store, blob_id: str, digest: Digest | None) -> None:
         self.store = store
@@ -312,30 +310,55 @@ class S3NewBlob:
         self.key = store.key_of(blob_id)
         self.size = 0
         self._digest = digest
-        self._chunks: list[bytes | memoryview] = []
-        self._gathered = 0
+        self._buffer = bytearray()
+        self._fill = 0
+        self._spare: bytearray | None = None
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._in_flight: asyncio.Task[None] | None = None
         self._done = False
 
     async def write(self, chunk: bytes | memoryview) -> None:
-        if not chunk:
-            return
-        self._chunks.append(chunk)
-        self._gathered += len(chunk)
-        self.size += len(chunk)
-        if self._gathered >= self.store.part_bytes:
-            await self._send_part()
+        view = memoryview(chunk).cast("B")
+        self.size += len(view)
+        part = self.store.part_bytes
+        while view:
+            piece = view[: part - self._fill]
+            end = self._fill + len(piece)
+            if len(self._buffer) >= end:
+                self._buffer[self._fill : end] = piece
+            else:
+                self._buffer[self._fill :] = piece  # a first part still growing
+            self._fill = end
+            view = view[len(piece) :]
+            if self._fill == part:
+                await self._send_part()
 
     async def _settle(self) -> None:
         if self._in_flight is not None:
             in_flight, self._in_flight = self._in_flight, None
             await in_flight
 
+    def _take_body(self) -> bytearray:
+        """The gathered bytes as one body; the buffer is left to be reused or dropped."""
+        body = self._buffer
+        if self._fill < len(body):
+            body = body[: self._fill]  # the last, short part: a copy of what is there
+        self._buffer, self._fill = bytearray(), 0
+        return body
+
+    async def _hash(self, body: bytearray) -> None:
+        if self._digest is not None:
+            # hashlib lets go of the GIL for big inputs: the loop runs meanwhile.
+            await asyncio.to_thread(self._digest.update, memoryview(body))
+
     async def _send_part(self) -> None:
         await self._settle()
-        chunks, self._chunks, self._gathered = self._chunks, [], 0
+        full = self._fill == self.store.part_bytes
+        body = self._take_body()
+        if full:
+            self._buffer = self._spare or bytearray(self.store.part_bytes)
+            self._spare = None
         client, bucket = self.store.client, self.store.bucket
         try:
             if self._upload_id is None:
@@ -348,7 +371,7 @@ class S3NewBlob:
         part = self._parts[-1]
 
         async def upload() -> None:
-            body = await asyncio.to_thread(_digest_and_join, self._digest, chunks)
+            await self._hash(body)
             try:
                 answer = await client.upload_part(
                     Bucket=bucket,
@@ -360,6 +383,8 @@ class S3NewBlob:
             except TRANSPORT_ERRORS as exc:
                 raise _unavailable(exc, "store part of an upload") from exc
             part["ETag"] = answer["ETag"]
+            if full:
+                self._spare = body
 
         self._in_flight = asyncio.create_task(upload())
 
@@ -369,14 +394,14 @@ class S3NewBlob:
         try:
             if self._upload_id is None:
                 # Smaller than a part: one PUT, nothing to abort if it fails.
-                chunks, self._chunks = self._chunks, []
-                body = await asyncio.to_thread(_digest_and_join, self._digest, chunks)
+                body = self._take_body()
+                await self._hash(body)
                 try:
                     await client.put_object(Bucket=bucket, Key=self.key, Body=body)
                 except TRANSPORT_ERRORS as exc:
                     raise _unavailable(exc, "store an upload") from exc
             else:
-                if self._chunks:
+                if self._fill:
                     await self._send_part()
                 await self._settle()
                 try:
@@ -392,6 +417,7 @@ class S3NewBlob:
             await self.discard()
             raise
         self._done = True
+        self._spare = None
         return self.key
 
     async def discard(self) -> None:
@@ -400,7 +426,7 @@ class S3NewBlob:
         if self._done:
             return
         self._done = True
-        self._chunks = []
+        self._buffer, self._spare = bytearray(), None
         in_flight, self._in_flight = self._in_flight, None
         upload_id, self._upload_id = self._upload_id, None
 
