@@ -29,7 +29,7 @@ from tests.conftest import (
 )
 from tests.seaweed import Seaweed
 
-from app.config import Config
+from app.config import Config, ConfigError
 from app.storage.backends import open_store
 from app.storage.blobs import new_blob_id
 from app.storage.s3 import PART_BYTES, S3Store
@@ -260,3 +260,59 @@ async def test_check_reconciles_the_bucket_with_the_catalog(
         assert set(await store.blob_sizes()) == {kept["id"]}
     finally:
         await store.aclose()
+
+
+@pytest.mark.parametrize(
+    ("value", "bucket", "prefix"),
+    [("s3://stowage", "stowage", ""), ("s3://my.bucket-1/a/b/", "my.bucket-1", "a/b/")],
+)
+def test_storage_setting_names_a_bucket_and_prefix(value: str, bucket: str, prefix: str) -> None:
+    env = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "the-secret-key"}
+    config = Config.load({"storage": value}, environ=env)
+    assert (config.storage.kind, config.storage.bucket, config.storage.prefix) == (
+        "s3",
+        bucket,
+        prefix,
+    )
+    assert config.s3_credentials is not None
+    assert config.s3_credentials.region == "us-east-1"
+    assert config.s3_credentials.secret_access_key == "the-secret-key"
+    assert "the-secret-key" not in repr(config)  # never in a log line or a traceback
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "message"),
+    [
+        ({"storage": "s3://No_Such"}, {}, "--storage must be local or s3://BUCKET[/PREFIX]"),
+        ({"storage": "/srv/files"}, {}, "--storage must be local or s3://BUCKET[/PREFIX]"),
+        ({"storage": "s3://stowage"}, {}, "needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        ({"s3_endpoint_url": "127.0.0.1:8333"}, {}, "--s3-endpoint-url must be an http://"),
+    ],
+)
+def test_bad_storage_settings_are_refused_in_words(
+    flags: dict[str, str], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Config.load(flags, environ=env)
+
+
+async def test_users_remove_delete_files_deletes_the_objects(
+    tmp_path: Path, seaweed: Seaweed
+) -> None:
+    config = s3_config(tmp_path / "data", seaweed)
+    _, token = await add_account(config, "leaver")
+    async with signed_in_client(config, token) as client:
+        r = await client.post("/uploads?name=gone.txt", content=b"bye")
+        assert r.status_code == 201
+    assert len(await stored_objects(config)) == 1
+    storage = f"s3://{config.storage.bucket}/{config.storage.prefix}"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", "users", "remove", "leaver", "--delete-files",
+         "--data-dir", str(config.data_dir), "--storage", storage,
+         "--s3-endpoint-url", seaweed.endpoint_url],
+        capture_output=True, text=True, env={**os.environ, **seaweed.env}, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "removed leaver and 1 file(s)" in done.stdout
+    assert await stored_objects(config) == {}
