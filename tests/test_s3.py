@@ -203,9 +203,10 @@ def test_a_client_that_leaves_midway_leaves_no_parts(
     assert files == {"files": []}
 
 
-async def test_resumable_uploads_are_refused_in_words_on_s3(
+async def test_what_s3_storage_does_not_do_yet_is_refused_in_words(
     tmp_path: Path, seaweed: Seaweed
 ) -> None:
+    """Resumable uploads and ZIP archives need local files for now: 501, saying so."""
     config = s3_config(tmp_path / "data", seaweed)
     _, token = await add_account(config, "owner")
     async with signed_in_client(config, token) as client:
@@ -214,6 +215,10 @@ async def test_resumable_uploads_are_refused_in_words_on_s3(
         )
         assert r.status_code == 501, r.text
         assert "not available with S3 storage yet" in r.text
+        file_id = (await client.post("/uploads?name=a.txt", content=b"a")).json()["files"][0]
+        r = await client.post("/api/archives", json={"ids": [file_id["id"]]})
+        assert r.status_code == 501, r.text
+        assert "archives of several files are not available with S3 storage yet" in r.text
 
 
 def stowage_check(config: Config, weed: Seaweed, *flags: str) -> subprocess.CompletedProcess:
