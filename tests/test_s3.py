@@ -30,6 +30,7 @@ from tests.conftest import (
 from tests.seaweed import Seaweed
 
 from app.config import Config, ConfigError
+from app.ops.check_s3 import repair_s3, survey_s3
 from app.storage.backends import open_store
 from app.storage.blobs import new_blob_id
 from app.storage.s3 import PART_BYTES, S3Store
@@ -115,23 +116,45 @@ def own_seaweed(tmp_path: Path) -> Iterator[Seaweed]:
 
 
 async def test_the_store_going_down_and_coming_back(tmp_path: Path, own_seaweed: Seaweed) -> None:
-    """Killed: uploads and downloads get 503 and nothing is recorded. Started again on
-    the same ports: the same running app works again, with no restart of its own."""
+    """Killed in the middle of an upload: that upload gets 503 in words and no row, and
+    so do later uploads and downloads. Started again on the same ports: the same running
+    app works again, with no restart of its own. The multipart upload that could not be
+    aborted while the store was down is what `stowage check --repair` aborts."""
     config = s3_config(tmp_path / "data", own_seaweed)
     before = os.urandom(100_000)
-    async with signed_in_client(config) as client:
-        kept = (await client.post("/uploads?name=a.bin", content=before)).json()["files"][0]
-        own_seaweed.kill()
-        r = await client.post("/uploads?name=b.bin", content=b"while down")
-        assert r.status_code == 503, r.text
-        r = await client.get(kept["url"])
-        assert r.status_code == 503
-        assert "try again" in r.json()["error"]
-        assert [f["name"] for f in (await client.get("/api/files")).json()["files"]] == ["a.bin"]
-        await asyncio.to_thread(own_seaweed.start)
-        r = await client.post("/uploads?name=c.bin", content=b"back again")
-        assert r.status_code == 201, r.text
-        assert (await client.get(kept["url"])).content == before
+    watcher = await open_store(config)
+    assert isinstance(watcher, S3Store)
+    try:
+        async with signed_in_client(config) as client:
+            kept = (await client.post("/uploads?name=a.bin", content=before)).json()["files"][0]
+            # Large enough to be still on its way when its first part is seen.
+            big = client.post("/uploads?name=big.bin", content=os.urandom(8 * PART_BYTES))
+            uploading = asyncio.ensure_future(big)
+            deadline = time.monotonic() + 30
+            while not await watcher.unfinished_uploads():
+                assert not uploading.done(), "the upload ended before its parts were seen"
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            own_seaweed.kill()
+            r = await uploading
+            assert r.status_code == 503, r.text
+            assert "object store could not be reached" in r.json()["error"]
+            r = await client.post("/uploads?name=b.bin", content=b"while down")
+            assert r.status_code == 503, r.text
+            r = await client.get(kept["url"])
+            assert r.status_code == 503
+            assert "try again" in r.json()["error"]
+            listed = (await client.get("/api/files")).json()["files"]
+            assert [f["name"] for f in listed] == ["a.bin"]
+            await asyncio.to_thread(own_seaweed.start)
+            r = await client.post("/uploads?name=c.bin", content=b"back again")
+            assert r.status_code == 201, r.text
+            assert (await client.get(kept["url"])).content == before
+        found = await survey_s3(config.data_dir, watcher, grace_seconds=0.0)
+        assert len(found.temp_files) == 1 and not found.orphans and not found.missing
+        await repair_s3(watcher, found)
+    finally:
+        await watcher.aclose()
     names = {f for f in await stored_objects(config)}
     assert names == {kept["id"], r.json()["files"][0]["id"]}
 
