@@ -5,12 +5,15 @@ by itself. (The ordinary upload and download tests also run on S3: `both_stores`
 
 import asyncio
 import hashlib
+import io
 import os
 import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -226,10 +229,10 @@ def test_a_client_that_leaves_midway_leaves_no_parts(
     assert files == {"files": []}
 
 
-async def test_what_s3_storage_does_not_do_yet_is_refused_in_words(
+async def test_resumable_uploads_are_refused_in_words_on_s3(
     tmp_path: Path, seaweed: Seaweed
 ) -> None:
-    """Resumable uploads and ZIP archives need local files for now: 501, saying so."""
+    """Resumable uploads keep their partials as local files: 501 on S3, saying so."""
     config = s3_config(tmp_path / "data", seaweed)
     _, token = await add_account(config, "owner")
     async with signed_in_client(config, token) as client:
@@ -238,10 +241,28 @@ async def test_what_s3_storage_does_not_do_yet_is_refused_in_words(
         )
         assert r.status_code == 501, r.text
         assert "not available with S3 storage yet" in r.text
-        file_id = (await client.post("/uploads?name=a.txt", content=b"a")).json()["files"][0]
-        r = await client.post("/api/archives", json={"ids": [file_id["id"]]})
-        assert r.status_code == 501, r.text
-        assert "archives of several files are not available with S3 storage yet" in r.text
+
+
+async def test_zip_archives_of_files_on_s3(tmp_path: Path, seaweed: Seaweed) -> None:
+    """Laid out from temp copies of the objects, served from S3 by range."""
+    config = s3_config(tmp_path / "data", seaweed)
+    bodies = {"one.bin": os.urandom(PART_BYTES + 99), "two.txt": b"two\n" * 1000}
+    async with signed_in_client(config) as client:
+        ids = [
+            (await client.post(f"/uploads?name={name}", content=body)).json()["files"][0]["id"]
+            for name, body in bodies.items()
+        ]
+        made = await client.post("/api/archives", json={"ids": ids})
+        assert made.status_code == 201, made.text
+        whole = await client.get(made.json()["url"])
+        assert whole.status_code == 200
+        with zipfile.ZipFile(io.BytesIO(whole.content)) as archive:
+            assert archive.testzip() is None
+            assert {n: archive.read(n) for n in archive.namelist()} == bodies
+        part = await client.get(made.json()["url"], headers={"range": "bytes=100-200099"})
+        assert part.status_code == 206
+        assert part.content == whole.content[100:200100]
+    assert not list(Path(tempfile.gettempdir()).glob("stowage-s3-*"))
 
 
 def stowage_check(config: Config, weed: Seaweed, *flags: str) -> subprocess.CompletedProcess:
