@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from pillow_heif import register_heif_opener
 from stario import Relay
-from tests.conftest import add_account, bearer, signed_in_client
+from tests.conftest import add_account, bearer, both_stores, signed_in_client
 
 from app.cli import main
 from app.config import Config
@@ -233,6 +233,7 @@ async def wait_for_thumbnail(client, file_id: str, seconds: float = 20.0):
         await asyncio.sleep(0.1)
 
 
+@both_stores
 async def test_an_uploaded_photo_gets_a_thumbnail_served_with_strong_etag_and_long_cache(
     client, config: Config
 ):
@@ -254,6 +255,7 @@ async def test_an_uploaded_photo_gets_a_thumbnail_served_with_strong_etag_and_lo
     assert thumb.read_bytes() == r.content
 
 
+@both_stores
 async def test_the_thumbnail_goes_with_the_file(client, config: Config):
     photo = await upload(client, "photo.png", image_bytes("PNG"))
     assert (await wait_for_thumbnail(client, photo["id"])).status_code == 200
