@@ -16,6 +16,7 @@ from stario.telemetry.core import Tracer
 from app.bundle import BundleError, ensure_datastar
 from app.cli_accounts import add_account_commands, run_account_command
 from app.cli_ops import add_ops_commands, run_ops_command
+from app.cli_storage import STORAGE_SETTINGS
 from app.common.limits import connections_for, per_address_for, raise_open_file_limit
 from app.common.peers import ConnectionLimits, protocol_maker
 from app.config import SETTINGS, Config, ConfigError, uv_executable
@@ -85,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     command = args.pop("command")
     if command != "serve":
         try:
-            config = Config.load(
-                {"data_dir": args.pop("data_dir"), "database": args.pop("database")}
-            )
+            given = {"data_dir": args.pop("data_dir")}
+            given |= {name: args.pop(name, None) for name in STORAGE_SETTINGS}
+            config = Config.load(given)
         except ConfigError as exc:
             parser.exit(2, f"stowage: error: {exc}\n")
         if command in ("check", "backup"):

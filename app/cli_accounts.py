@@ -29,23 +29,16 @@ from app.accounts.store import (
     set_password,
     set_quota,
 )
-from app.config import SETTINGS, Config, ConfigError, parse_bytes
+from app.cli_storage import add_storage_flags
+from app.config import Config, ConfigError, parse_bytes
 from app.db import CatalogUnavailable, Database
 from app.ingest.pipeline import human_bytes
 from app.main import CatalogMismatch, open_catalog
-from app.storage.blobs import BlobStore
+from app.storage.backends import open_store
 
 
 class CommandError(Exception):
     """Bad input; the message is the one line the person sees."""
-
-
-def add_database_flag(parser: argparse.ArgumentParser) -> None:
-    """`--database`, as `serve` takes it (flag, then STOWAGE_DATABASE, then the default)."""
-    setting = next(setting for setting in SETTINGS if setting.name == "database")
-    parser.add_argument(
-        setting.flag, dest=setting.name, metavar="URL", help=f"{setting.help} [env {setting.env}]"
-    )
 
 
 def add_account_commands(
@@ -53,8 +46,7 @@ def add_account_commands(
 ) -> None:
     def with_data_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=data_dir_help)
-        add_database_flag(parser)
-        return parser
+        return add_storage_flags(parser)
 
     users = commands.add_parser("users", help="manage accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -200,11 +192,11 @@ async def _users_remove(db: Database, args: dict, config: Config) -> None:
     except AccountError as exc:
         raise CommandError(str(exc)) from None
     if file_ids:
-        store = BlobStore(config.uploads_dir)
+        store = await open_store(config)
         try:
             await store.remove(file_ids)
         finally:
-            await asyncio.to_thread(store.close)
+            await store.aclose()
     print(f"removed {account.name}" + (f" and {len(file_ids)} file(s)" if file_ids else ""))
 
 

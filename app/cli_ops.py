@@ -9,10 +9,11 @@ consistent / done, 1 a problem found (or left), 2 bad input or a dir in use.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
-from app.cli_accounts import add_database_flag
+from app.cli_storage import add_storage_flags
 from app.config import Config
 from app.ingest.pipeline import human_bytes
 from app.main import CatalogMismatch, check_catalog_matches
@@ -20,6 +21,8 @@ from app.ops.backup import BackupRefused, back_up
 from app.ops.check import CATALOG_NAME, NotADataDir, Survey, survey
 from app.ops.lock import DataDirBusy, DataDirLock
 from app.ops.sweep import ORPHAN_GRACE_SECONDS, reclaim
+from app.storage.backends import describe, open_store
+from app.storage.store import StoreUnavailable
 
 # Ids listed per kind of problem; the counts are always whole.
 LISTED = 20
@@ -36,7 +39,7 @@ def add_ops_commands(
         "Exit status 0 when consistent, 1 when a problem was found.",
     )
     check.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=data_dir_help)
-    add_database_flag(check)
+    add_storage_flags(check)
     check.add_argument(
         "--repair",
         action="store_true",
@@ -53,7 +56,7 @@ def add_ops_commands(
     )
     backup.add_argument("dest", metavar="DEST", help="a new or empty directory")
     backup.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=data_dir_help)
-    add_database_flag(backup)
+    add_storage_flags(backup)
     backup.add_argument(
         "--copy",
         action="store_true",
@@ -99,6 +102,12 @@ def _check(config: Config, repair: bool) -> int:
     if config.database is None and not (data_dir / CATALOG_NAME).is_file():
         raise NotADataDir(f"{data_dir} holds no Stowage catalog ({CATALOG_NAME})")
     running = DataDirLock.is_held_elsewhere(data_dir)
+    if config.storage.kind == "s3":
+        try:
+            return asyncio.run(_check_s3(config, repair, running))
+        except StoreUnavailable as exc:
+            print(f"stowage check: error: {exc}", file=sys.stderr)
+            return 2
     if repair:
         try:
             lock = DataDirLock.acquire(data_dir)
@@ -144,7 +153,59 @@ def _check(config: Config, repair: bool) -> int:
     return 0
 
 
+async def _check_s3(config: Config, repair: bool, running: bool) -> int:
+    """The same check with the bucket in place of uploads/ (app/ops/check_s3.py)."""
+    from app.ops.check_s3 import repair_s3, survey_s3
+    from app.storage.s3 import S3Store
+
+    store = await open_store(config)
+    assert isinstance(store, S3Store)
+    try:
+        if repair:
+            try:
+                lock = DataDirLock.acquire(config.data_dir)
+            except DataDirBusy as exc:
+                print(f"stowage check: error: {exc}: stop the server to repair", file=sys.stderr)
+                return 2
+            with lock:
+                found = await survey_s3(config.data_dir, store, grace_seconds=0.0)
+                aborted, orphans, orphan_bytes = await repair_s3(store, found)
+                await asyncio.to_thread(
+                    reclaim, config.data_dir, grace_seconds=0.0, temp=True, local_blobs=False
+                )
+                print(
+                    f"repaired: aborted {aborted} unfinished multipart upload(s) and removed"
+                    f" {orphans} orphan object(s) ({human_bytes(orphan_bytes)})"
+                )
+                found = await survey_s3(config.data_dir, store, grace_seconds=0.0)
+        else:
+            grace = ORPHAN_GRACE_SECONDS if running else 0.0
+            found = await survey_s3(config.data_dir, store, grace_seconds=grace)
+    finally:
+        await store.aclose()
+    print(
+        f"data dir   {config.data_dir.resolve()}"
+        + ("  (a server is running: read-only)" if running and not repair else "")
+    )
+    print(f"storage    {describe(config)}  (temp files: unfinished multipart uploads)")
+    print_survey(found, server_running=running)
+    leftovers = 0 if running else len(found.temp_files)
+    if found.problems or leftovers:
+        hint = "" if repair else "; `stowage check --repair` (server stopped) reclaims them"
+        print(f"PROBLEM: not consistent{hint}")
+        return 1
+    print("consistent")
+    return 0
+
+
 def _backup(config: Config, dest: str, copy: bool) -> int:
+    if config.storage.kind != "local":
+        print(
+            "stowage backup: error: backup copies blobs from the data dir; with S3 storage"
+            " back up the catalog and use the object store's own replication",
+            file=sys.stderr,
+        )
+        return 2
     try:
         done = back_up(config.data_dir, Path(dest), link=not copy)
     except BackupRefused as exc:

@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -170,6 +170,40 @@ def _allowed_hosts(text: str) -> tuple[str, ...]:
     if not entries:
         raise ConfigError("must name at least one host (or * for any)")
     return entries
+
+
+@dataclass(frozen=True, slots=True)
+class StorageTarget:
+    """Where blobs live: `local` (the data dir) or an S3 bucket and key prefix."""
+
+    kind: str  # "local" or "s3"
+    bucket: str = ""
+    prefix: str = ""  # "" or ending in "/"
+
+
+LOCAL_STORAGE = StorageTarget("local")
+# S3's own rules for bucket names (3-63 of a-z 0-9 . -, starting and ending alnum).
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _storage(text: str) -> StorageTarget:
+    text = text.strip()
+    if text == "local":
+        return LOCAL_STORAGE
+    bucket, _, prefix = text.removeprefix("s3://").partition("/")
+    if not text.startswith("s3://") or not _BUCKET.fullmatch(bucket):
+        raise ConfigError(f"must be local or s3://BUCKET[/PREFIX], got {text!r}")
+    prefix = prefix.strip("/")
+    if prefix and not re.fullmatch(r"[A-Za-z0-9!_.*'()/-]{1,512}", prefix):
+        raise ConfigError(f"the key prefix may use letters, digits and !_.*'()/- only: {text!r}")
+    return StorageTarget("s3", bucket, f"{prefix}/" if prefix else "")
+
+
+def _endpoint_url(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigError(f"must be an http:// or https:// address, got {text!r}")
+    return text.strip().rstrip("/")
 
 
 def _log_format(text: str) -> str:
@@ -363,7 +397,33 @@ SETTINGS: tuple[Setting, ...] = (
         "request log: json (one line per request), tty (colour, for a terminal) or off;"
         " default tty on a terminal, else json",
     ),
+    Setting(
+        "storage",
+        "local",
+        _storage,
+        "where file contents live: local (uploads/ in the data dir) or"
+        " s3://BUCKET[/PREFIX] (an S3-compatible object store; credentials and region"
+        " from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)",
+    ),
+    Setting(
+        "s3_endpoint_url",
+        None,
+        _endpoint_url,
+        "the S3 service's address, e.g. http://127.0.0.1:8333 for SeaweedFS or MinIO;"
+        " default AWS itself",
+    ),
 )
+
+# Read for S3 storage under their standard names (not STOWAGE_*), as every S3 tool does.
+S3_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
+DEFAULT_S3_REGION = "us-east-1"
+
+
+@dataclass(frozen=True, slots=True)
+class S3Credentials:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    region: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +456,9 @@ class Config:
     thumbnail_workers: int
     thumbnail_seconds: float
     log: str
+    storage: StorageTarget = LOCAL_STORAGE
+    s3_endpoint_url: str | None = None
+    s3_credentials: S3Credentials | None = None
 
     @property
     def uploads_dir(self) -> Path:
@@ -442,7 +505,19 @@ class Config:
         if values["log"] is None:
             values["log"] = "tty" if stdout_is_tty else "json"
         values["data_dir"] = Path(str(values["data_dir"]))
+        if values["storage"] != LOCAL_STORAGE:
+            values["s3_credentials"] = s3_credentials(env)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def s3_credentials(env: Mapping[str, str]) -> S3Credentials:
+    key, secret, region = (env.get(name, "").strip() for name in S3_CREDENTIAL_VARIABLES)
+    if not key or not secret:
+        raise ConfigError(
+            "--storage s3://... needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the"
+            " environment (the S3 access key and its secret)"
+        )
+    return S3Credentials(key, secret, region or DEFAULT_S3_REGION)
 
 
 def default_allowed_hosts(host: str, port: int, public_url: str) -> tuple[str, ...]:

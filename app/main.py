@@ -63,7 +63,8 @@ from app.requests.store import REQUESTS_SCHEMA, add_request_column
 from app.resumable.store import RESUMABLE_SCHEMA
 from app.resumable.uploads import ResumableUploads
 from app.shares.store import SHARES_SCHEMA
-from app.storage.blobs import BlobStore
+from app.storage.backends import describe, open_store
+from app.storage.local import LocalStore
 from app.storage.partials import PartialFiles
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
@@ -179,8 +180,12 @@ def make_bootstrap(
         # process can have an upload between its blob's rename and its row's commit.
         data_dir_lock = DataDirLock.acquire(config.data_dir)
         floor = min_free_bytes(config)
-        store = BlobStore(config.uploads_dir, min_free_bytes=floor)
+        store = await open_store(config, min_free_bytes=floor)
         await asyncio.to_thread(store.prepare)
+        # Resumable partials are local files (refused with 501 on S3 storage for now).
+        local = store if isinstance(store, LocalStore) else LocalStore(config.uploads_dir)
+        if local is not store:
+            await asyncio.to_thread(local.prepare)
         reserve = CatalogReserve(config.data_dir, min_free_bytes=floor)
         reserved = await asyncio.to_thread(reserve.keep)
         print(
@@ -191,6 +196,7 @@ def make_bootstrap(
             flush=True,
         )
         span.attrs({"stowage.min_free_bytes": floor, "stowage.catalog_reserve": reserved})
+        span.attrs({"stowage.storage": describe(config)})
         db = await open_catalog(config, spawn=app.create_task, make_room=reserve.make_room)
         if await count_accounts(db) == 0:
             print(
@@ -273,14 +279,16 @@ def make_bootstrap(
             spawn=app.create_task,
             stored=thumbnails.stored,
         )
-        resumable = ResumableUploads(uploads, PartialFiles(store), clock=clock)
+        resumable = ResumableUploads(uploads, PartialFiles(local), clock=clock)
         # `Upload-Complete: ?0` on /uploads starts a resumable upload (the IETF draft).
         register_uploads(app, uploads, start_resumable=ietf.start_on_uploads(resumable))
         # Before blobs without rows are reclaimed: an upload moved into the blob store
         # just before a crash is finished, not reclaimed.
         span.attrs({"stowage.resumable_recovered": await resumable.recover()})
         await resumable.expire()
-        await reclaim_at_start(config.data_dir, span, config.database)
+        await reclaim_at_start(
+            config.data_dir, span, config.database, local_blobs=store.kind == "local"
+        )
         requests_feature = Requests(config, db, gate, relay, assets, uploads)
         register_resumable(app, gate, resumable, requests_feature.destination)
         register_requests(app, requests_feature)
@@ -295,6 +303,7 @@ def make_bootstrap(
                 lambda: app.shutdown,
                 every=sweep_every,
                 database=config.database,
+                local_blobs=store.kind == "local",
             ),
             name="stowage.sweep",
         )
@@ -315,7 +324,9 @@ def make_bootstrap(
             if other_nodes is not None:
                 await other_nodes.close()
             await db.close()
-            await asyncio.to_thread(store.close)
+            await store.aclose()
+            if local is not store:
+                await local.aclose()
             data_dir_lock.release()
 
     return bootstrap

@@ -31,6 +31,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.downloads import run_downloads
     from bench.memory import run_memory
     from bench.resumable import run_resumable
+    from bench.s3 import run_s3
     from bench.search import run_search
     from bench.signin import run_signin
     from bench.small import run_small
@@ -49,6 +50,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "archive": run_archive,
         "thumbnails": run_thumbnails,
         "search": run_search,
+        "s3": run_s3,
     }
 
 

@@ -1,6 +1,7 @@
 import asyncio
 import hashlib
 import os
+import secrets
 import socket
 import sqlite3
 import subprocess
@@ -17,6 +18,7 @@ from stario.http.config import RequestPolicy
 from stario.testing import TestClient
 from tests.clients import ClientSetupError, TusJs, ensure_tus_js_client
 from tests.postgres import PG_BIN, Cluster, PostgresMissing
+from tests.seaweed import Seaweed, SeaweedUnavailable
 
 from app.accounts.passwords import hash_password
 from app.accounts.store import Account, create_account, create_token
@@ -86,12 +88,22 @@ test_database.__test__ = False  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def config(tmp_path: Path, request: pytest.FixtureRequest) -> Config:
-    flags = {"data_dir": str(tmp_path / "data")}
+def storage(request: pytest.FixtureRequest) -> str:
+    """Where `config` keeps blobs: "local" unless a test is parametrized by `both_stores`."""
+    return str(getattr(request, "param", "local"))
+
+
+# The same test against the local store and against S3 (a real SeaweedFS).
+both_stores = pytest.mark.parametrize("storage", ["local", "s3"], indirect=True)
+
+
+@pytest.fixture
+def config(tmp_path: Path, storage: str, request: pytest.FixtureRequest) -> Config:
     database = test_database(request, getattr(request, "param", None))
-    if database is not None:
-        flags["database"] = database
-    return Config.load(flags, environ={})
+    catalog = {} if database is None else {"database": database}
+    if storage == "s3":
+        return s3_config(tmp_path / "data", request.getfixturevalue("seaweed"), **catalog)
+    return Config.load({"data_dir": str(tmp_path / "data"), **catalog}, environ={})
 
 
 def catalog_dump(config: Config) -> str:
@@ -202,6 +214,21 @@ def stored_blobs(config: Config) -> list[Path]:
     return sorted(p for p in config.uploads_dir.rglob("*") if p.is_file())
 
 
+async def stored_objects(config: Config) -> dict[str, int]:
+    """Every blob in the S3 store of `config` (id: size), and fail if any multipart
+    upload under its prefix was left unfinished (neither completed nor aborted)."""
+    from app.storage.backends import open_store
+    from app.storage.s3 import S3Store
+
+    store = await open_store(config)
+    assert isinstance(store, S3Store)
+    try:
+        assert await store.unfinished_uploads() == []
+        return await store.blob_sizes()
+    finally:
+        await store.aclose()
+
+
 def write_random_file(path: Path, megabytes: int) -> str:
     """`megabytes` MB (10^6) of random bytes at `path`; returns their sha256."""
     digest = hashlib.sha256()
@@ -258,10 +285,11 @@ def start_server(
     account: bool = True,
     preexec_fn: Callable[[], object] | None = None,
     database: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningServer]:
     """A real server on its own port; `preexec_fn` runs in the child before it starts
     (e.g. to lower its open-file limit); `database`, a postgresql:// URL, is its
-    catalog (else the SQLite file in its data dir)."""
+    catalog (else the SQLite file in its data dir); `env` is added to its environment."""
     port = free_port()
     data_dir = tmp_path / "server-data"
     token = ""
@@ -282,7 +310,7 @@ def start_server(
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
          "--data-dir", str(data_dir), "--log", "off", *extra],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         preexec_fn=preexec_fn,
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
@@ -310,6 +338,38 @@ def start_server(
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
     yield from start_server(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    """One real SeaweedFS (S3) for the run, started by the first test that asks, with
+    the bucket `stowage`; killed at the end (SIGKILL after a short grace)."""
+    try:
+        weed = Seaweed(tmp_path_factory.mktemp("seaweed"))
+        weed.start()
+    except SeaweedUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run SeaweedFS: {exc}")
+        pytest.skip(str(exc))
+    try:
+        weed.create_bucket()
+        yield weed
+    finally:
+        weed.stop()
+
+
+def s3_config(data_dir: Path, weed: Seaweed, **flags: str) -> Config:
+    """Settings for S3 storage on `weed`, under a key prefix of this data dir's own."""
+    prefix = f"t-{secrets.token_hex(6)}"
+    return Config.load(
+        {
+            "data_dir": str(data_dir),
+            "storage": f"s3://{weed.bucket}/{prefix}",
+            "s3_endpoint_url": weed.endpoint_url,
+            **flags,
+        },
+        environ=weed.env,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.conftest import signed_in_client, stored_blobs
+from tests.conftest import both_stores, signed_in_client, stored_blobs, stored_objects
 
 from app.config import Config
 
@@ -14,6 +14,7 @@ async def upload(client, body: bytes, name: str = "notes.txt", **headers: str):
     return await client.put(f"/uploads/{name}", content=body, headers=headers)
 
 
+@both_stores
 async def test_put_upload_answers_201_with_location_and_json(client, config):
     body = b"hello, stowage\n"
     r = await upload(client, body, "hello.txt", **{"content-type": "application/pdf"})
@@ -27,11 +28,15 @@ async def test_put_upload_answers_201_with_location_and_json(client, config):
     assert entry["declared_mime"] == "application/pdf"
     assert len(entry["id"]) == 22
     assert entry["id"] not in {"hello.txt", "hello"}
+    if config.storage.kind == "s3":
+        assert await stored_objects(config) == {entry["id"]: len(body)}
+        return
     [blob] = stored_blobs(config)
     assert blob.read_bytes() == body
     assert "hello" not in str(blob)
 
 
+@both_stores
 async def test_post_raw_takes_the_name_from_the_query(client):
     r = await client.post("/uploads?name=report.pdf", content=b"%PDF-1.4\n")
     assert r.status_code == 201
@@ -73,6 +78,7 @@ async def test_list_is_newest_first(client):
     assert "limit" in bad.json()["error"]
 
 
+@both_stores
 async def test_download_returns_identical_bytes_with_fixed_length(client):
     body = os.urandom(3 * 1024 * 1024 + 11)
     file_id = (await upload(client, body, "blob.bin")).json()["files"][0]["id"]
@@ -96,6 +102,7 @@ async def test_download_names_survive_unicode(client):
     assert 'filename="___.png"' in disposition
 
 
+@both_stores
 async def test_head_has_the_headers_and_no_body(client):
     body = b"%PDF-1.4\n" + b"x" * 1000
     file_id = (await upload(client, body, "doc.pdf")).json()["files"][0]["id"]

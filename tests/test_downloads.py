@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from stario.testing import TestClient
+from tests.conftest import both_stores
 
 from app.common.http import content_disposition
-from app.features.files.handlers import READ_BYTES, send_bytes
 from app.features.files.policy import (
     IMAGE,
     MEDIA,
@@ -36,6 +36,7 @@ from app.features.files.validators import (
     parse_http_date,
 )
 from app.ingest.names import filename_from_disposition
+from app.storage.local import READ_BYTES, send_bytes
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 PDF = b"%PDF-1.4\n" + b"1 0 obj << >> endobj\n" * 40 + b"%%EOF\n"
@@ -66,6 +67,7 @@ def header_dict(response: Any) -> dict[str, str]:
 # --- streaming, HEAD, never compressed ------------------------------------------------
 
 
+@both_stores
 @pytest.mark.parametrize(
     ("name", "body", "mime"),
     [
@@ -87,6 +89,7 @@ async def test_full_download_has_fixed_length_and_is_never_compressed(
     assert response.headers.get("accept-ranges") == "bytes"
 
 
+@both_stores
 async def test_head_answers_the_same_headers_without_a_body(client: TestClient) -> None:
     file = await upload(client, "book.txt", TEXT)
     got = await client.get(file["url"], headers=ALL_ENCODINGS)
@@ -97,6 +100,7 @@ async def test_head_answers_the_same_headers_without_a_body(client: TestClient) 
     assert head.headers.get("content-length") == str(len(TEXT))
 
 
+@both_stores
 async def test_empty_file_downloads_as_zero_bytes(client: TestClient) -> None:
     file = await upload(client, "empty.txt", b"")
     response = await client.get(file["url"])
@@ -129,6 +133,7 @@ async def test_missing_blob_is_a_json_404(client: TestClient, config: Any) -> No
 # --- validators and conditional requests -----------------------------------------------
 
 
+@both_stores
 async def test_validators_and_cache_headers(client: TestClient) -> None:
     file = await upload(client, "book.txt", TEXT)
     response = await client.get(file["url"])
@@ -152,6 +157,7 @@ async def _not_modified(client: TestClient, url: str, headers: dict[str, str]) -
         assert "sandbox" in (response.headers.get("content-security-policy") or "")
 
 
+@both_stores
 async def test_if_none_match_gives_304_with_strong_weak_list_and_star(client: TestClient) -> None:
     file = await upload(client, "book.txt", TEXT)
     etag = f'"{file["sha256"]}"'
@@ -188,6 +194,7 @@ async def test_if_none_match_takes_precedence_over_if_modified_since(client: Tes
     await _not_modified(client, file["url"], {"if-none-match": etag, "if-modified-since": old})
 
 
+@both_stores
 async def test_if_match_and_if_unmodified_since_give_412(client: TestClient) -> None:
     file = await upload(client, "book.txt", TEXT)
     etag = f'"{file["sha256"]}"'
@@ -203,6 +210,7 @@ async def test_if_match_and_if_unmodified_since_give_412(client: TestClient) -> 
         assert "error" in response.json()
 
 
+@both_stores
 async def test_304_wins_over_range(client: TestClient) -> None:
     file = await upload(client, "book.txt", TEXT)
     etag = f'"{file["sha256"]}"'
@@ -225,6 +233,7 @@ async def _partial(client: TestClient, url: str, range_header: str, body: bytes)
     return start, end
 
 
+@both_stores
 async def test_single_ranges_give_206(client: TestClient) -> None:
     file = await upload(client, "blob.bin", BINARY)
     url, size = file["url"], len(BINARY)
@@ -238,6 +247,7 @@ async def test_single_ranges_give_206(client: TestClient) -> None:
     assert await _partial(client, url, "Bytes = 5-6", BINARY) == (5, 6)
 
 
+@both_stores
 async def test_seeking_in_a_video_is_206(client: TestClient) -> None:
     file = await upload(client, "clip.webm", WEBM)
     assert file["mime"] == "video/webm"
@@ -245,6 +255,7 @@ async def test_seeking_in_a_video_is_206(client: TestClient) -> None:
     assert (start, end) == (len(WEBM) // 2, len(WEBM) - 1)
 
 
+@both_stores
 async def test_head_with_range_mirrors_get(client: TestClient) -> None:
     file = await upload(client, "blob.bin", BINARY)
     head = await client.head(file["url"], headers={"range": "bytes=10-19"})
@@ -254,6 +265,7 @@ async def test_head_with_range_mirrors_get(client: TestClient) -> None:
     assert head.headers.get("content-length") == "10"
 
 
+@both_stores
 @pytest.mark.parametrize("value", ["bytes=200000-", "bytes=999999-1000000", "bytes=-0"])
 async def test_unsatisfiable_range_is_416_without_body(client: TestClient, value: str) -> None:
     file = await upload(client, "blob.bin", BINARY)
@@ -266,6 +278,7 @@ async def test_unsatisfiable_range_is_416_without_body(client: TestClient, value
         assert response.headers.get("content-disposition") is None
 
 
+@both_stores
 async def test_any_range_of_an_empty_file_is_416(client: TestClient) -> None:
     file = await upload(client, "empty.txt", b"")
     response = await client.get(file["url"], headers={"range": "bytes=0-"})
@@ -309,6 +322,7 @@ async def test_multiple_ranges_get_the_whole_file(client: TestClient, value: str
     assert response.headers.get("content-length") == str(len(BINARY))
 
 
+@both_stores
 async def test_if_range(client: TestClient) -> None:
     file = await upload(client, "blob.bin", BINARY)
     url, etag = file["url"], f'"{file["sha256"]}"'

@@ -12,7 +12,14 @@ from urllib.parse import urlencode
 
 import pytest
 from stario.testing import TestClient
-from tests.conftest import SETUP_TOKEN, add_account, bearer, catalog_dump, request_policy
+from tests.conftest import (
+    SETUP_TOKEN,
+    add_account,
+    bearer,
+    both_stores,
+    catalog_dump,
+    request_policy,
+)
 
 from app.config import Config
 from app.main import make_bootstrap
@@ -203,6 +210,7 @@ async def test_each_account_lists_and_revokes_only_its_own(app, owner_token, con
     assert file.status_code == 410 and "revoked" in file.text
 
 
+@both_stores
 async def test_deleting_the_file_ends_its_links(app, owner_token):
     file_id = await upload(app, owner_token)
     made = [await share(app, owner_token, file_id) for _ in range(2)]
@@ -251,6 +259,7 @@ async def test_an_inline_image_gets_a_preview_that_never_counts(app, owner_token
     assert (await app.get(other["url"] + "/file?preview=1")).status_code == 404
 
 
+@both_stores
 async def test_downloads_count_once_their_last_byte_is_sent(app, owner_token):
     file_id = await upload(app, owner_token)
     made = await share(app, owner_token, file_id)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from pillow_heif import register_heif_opener
 from stario import Relay
-from tests.conftest import add_account, bearer, signed_in_client
+from tests.conftest import add_account, bearer, both_stores, signed_in_client
 
 from app.cli import main
 from app.config import Config
@@ -30,7 +30,8 @@ from app.previews.make import (
 )
 from app.previews.pool import WorkerPool
 from app.previews.thumbnails import Thumbnails, ffmpeg_found, thumbnails_ready
-from app.storage.blobs import BlobStore, new_blob_id
+from app.storage.blobs import new_blob_id
+from app.storage.local import LocalStore
 
 register_heif_opener()
 
@@ -232,6 +233,7 @@ async def wait_for_thumbnail(client, file_id: str, seconds: float = 20.0):
         await asyncio.sleep(0.1)
 
 
+@both_stores
 async def test_an_uploaded_photo_gets_a_thumbnail_served_with_strong_etag_and_long_cache(
     client, config: Config
 ):
@@ -253,6 +255,7 @@ async def test_an_uploaded_photo_gets_a_thumbnail_served_with_strong_etag_and_lo
     assert thumb.read_bytes() == r.content
 
 
+@both_stores
 async def test_the_thumbnail_goes_with_the_file(client, config: Config):
     photo = await upload(client, "photo.png", image_bytes("PNG"))
     assert (await wait_for_thumbnail(client, photo["id"])).status_code == 200
@@ -306,7 +309,7 @@ async def test_a_ready_thumbnail_is_announced_on_the_relay_and_a_deleted_one_is_
 ):
     account, _ = await add_account(config, "owner")
     db = await open_catalog(config)
-    store = BlobStore(config.uploads_dir)
+    store = LocalStore(config.uploads_dir)
     store.prepare()
     relay: Relay[str] = Relay()
     thumbnails = Thumbnails(db, store, relay, WorkerPool(workers=1, seconds=10))

@@ -16,7 +16,7 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 from app.accounts.quotas import Reservation
 from app.ingest.names import filename_from_disposition
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, body_error
-from app.storage.blobs import BlobStore
+from app.storage.store import Store
 
 MAX_PARTS = 100
 MAX_PART_HEADER_BYTES = 8 * 1024
@@ -119,7 +119,7 @@ def _decode(raw: bytes) -> str:
 class _FormIngest:
     def __init__(
         self,
-        store: BlobStore,
+        store: Store,
         max_file_bytes: int,
         on_progress: Callable[[str, int], None] | None = None,
         quota: Reservation | None = None,
@@ -215,7 +215,7 @@ class _FormIngest:
 
 
 async def ingest_multipart(
-    store: BlobStore,
+    store: Store,
     chunks: AsyncIterable[bytes],
     *,
     boundary: bytes,

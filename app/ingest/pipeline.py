@@ -14,7 +14,8 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 from app.accounts.quotas import QuotaExceeded, Reservation
 from app.ingest.names import display_name
 from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
-from app.storage.blobs import BlobStore, LowOnSpace, StorageFull
+from app.storage.blobs import LowOnSpace, StorageFull
+from app.storage.store import Store, StoreUnavailable
 
 
 class IngestError(Exception):
@@ -27,8 +28,8 @@ class IngestError(Exception):
 
 
 class storage_errors:  # noqa: N801 - used as `with storage_errors():`, like a function
-    """Disk trouble, in words the uploader can act on. A class rather than a
-    @contextmanager: it wraps every chunk an upload feeds, and a generator-based
+    """Disk or object-store trouble, in words the uploader can act on. A class rather
+    than a @contextmanager: it wraps every chunk an upload feeds, and a generator-based
     context manager costs several times more per use."""
 
     __slots__ = ()
@@ -45,6 +46,8 @@ class storage_errors:  # noqa: N801 - used as `with storage_errors():`, like a f
             raise almost_out_of_space(exc) from exc
         if isinstance(exc, StorageFull):
             raise IngestError(507, "the server has no space left for uploads") from exc
+        if isinstance(exc, StoreUnavailable):
+            raise IngestError(503, f"{exc}; nothing was kept, try again in a moment") from exc
         raise IngestError(500, "the server could not store the upload") from exc
 
 
@@ -127,7 +130,7 @@ class Ingest:
 
     def __init__(
         self,
-        store: BlobStore,
+        store: Store,
         *,
         name: str,
         declared_mime: str | None,

@@ -13,7 +13,7 @@ from stario.json import loads as json_loads
 from app.accounts.quotas import QuotaExceeded, Reservation
 from app.ingest.multipart import MAX_PARTS
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, over_quota, too_large
-from app.storage.blobs import BlobStore
+from app.storage.store import Store
 
 SIGNAL = "files"
 # Like a multipart form's parts: one request, at most this many files.
@@ -72,7 +72,7 @@ def _decoded_size(contents: str) -> int:
 
 
 async def ingest_file_signals(
-    store: BlobStore,
+    store: Store,
     files: list[FileSignal],
     *,
     max_file_bytes: int,

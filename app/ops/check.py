@@ -169,8 +169,17 @@ def _row_exists(conn: Any, blob_id: str) -> bool:
     return conn.execute("SELECT 1 FROM files WHERE id = ?", (blob_id,)).fetchone() is not None
 
 
-def survey(data_dir: Path, *, grace_seconds: float, database: str | None = None) -> Survey:
-    """Compare the blobs on disk with the catalog's rows (see the module doc)."""
+def survey(
+    data_dir: Path,
+    *,
+    grace_seconds: float,
+    database: str | None = None,
+    local_blobs: bool = True,
+) -> Survey:
+    """Compare the blobs on disk with the catalog's rows (see the module doc).
+
+    `local_blobs=False` (S3 storage, app/ops/check_s3.py compares the bucket): only
+    what stays local is looked at, temp files and thumbnails."""
     uploads = data_dir / UPLOADS_NAME
     now = time.time()
     with read_only(data_dir / CATALOG_NAME, database) as conn:
@@ -180,7 +189,7 @@ def survey(data_dir: Path, *, grace_seconds: float, database: str | None = None)
                 "SELECT id, size, name, owner FROM files"
             )
         }
-        blobs = {blob.id: blob for blob in _walk(uploads, now=now)}
+        blobs = {blob.id: blob for blob in _walk(uploads, now=now)} if local_blobs else {}
         found = Survey(
             rows=len(rows),
             row_bytes=sum(size for size, _, _ in rows.values()),
@@ -206,7 +215,7 @@ def survey(data_dir: Path, *, grace_seconds: float, database: str | None = None)
             ):
                 found.stale_thumbnails.append(derived)
         for blob_id, (size, name, owner) in rows.items():
-            if blob_id in blobs:
+            if blob_id in blobs or not local_blobs:
                 continue
             path = uploads / blob_id[:2] / blob_id
             if not path.exists() and _row_exists(conn, blob_id):

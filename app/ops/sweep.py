@@ -58,7 +58,12 @@ def _remove(found: list[Blob]) -> tuple[int, int]:
 
 
 def reclaim(
-    data_dir: Path, *, grace_seconds: float, temp: bool, database: str | None = None
+    data_dir: Path,
+    *,
+    grace_seconds: float,
+    temp: bool,
+    database: str | None = None,
+    local_blobs: bool = True,
 ) -> Reclaimed:
     """Remove blobs without a row older than `grace_seconds`, and with `temp` every
     temp file. `temp` is only for a process that owns the dir: a temp file is an
@@ -68,7 +73,9 @@ def reclaim(
         # Temp files first: a crash between their rename and the row leaves a blob,
         # which the survey below then sees.
         done.temp_files, done.temp_bytes = _remove(temp_files(data_dir / UPLOADS_NAME))
-    found = survey(data_dir, grace_seconds=grace_seconds, database=database)
+    found = survey(
+        data_dir, grace_seconds=grace_seconds, database=database, local_blobs=local_blobs
+    )
     done.orphans, done.orphan_bytes = _remove(found.orphans)
     done.stale_thumbnails, _ = _remove(found.stale_thumbnails)
     done.missing = found.missing
@@ -89,9 +96,17 @@ def report_missing(missing: list[MissingBlob], *, when: str) -> None:
     )
 
 
-async def reclaim_at_start(data_dir: Path, span: Span, database: str | None = None) -> Reclaimed:
+async def reclaim_at_start(
+    data_dir: Path, span: Span, database: str | None = None, *, local_blobs: bool = True
+) -> Reclaimed:
+    """`local_blobs=False` on S3 storage: the bucket is for `stowage check`."""
     done = await asyncio.to_thread(
-        reclaim, data_dir, grace_seconds=0.0, temp=True, database=database
+        reclaim,
+        data_dir,
+        grace_seconds=0.0,
+        temp=True,
+        database=database,
+        local_blobs=local_blobs,
     )
     span.attrs(done.attrs("stowage.startup"))
     if done.temp_files or done.orphans:
@@ -114,6 +129,7 @@ async def sweep_periodically(
     every: float = SWEEP_EVERY_SECONDS,
     grace_seconds: float = ORPHAN_GRACE_SECONDS,
     database: str | None = None,
+    local_blobs: bool = True,
 ) -> None:
     """Sweep every `every` seconds until `stopped()` completes. A pass that found
     something is logged as a `stowage.sweep` span; rows without a blob also go to
@@ -127,7 +143,12 @@ async def sweep_periodically(
             pass
         try:
             done = await asyncio.to_thread(
-                reclaim, data_dir, grace_seconds=grace_seconds, temp=False, database=database
+                reclaim,
+                data_dir,
+                grace_seconds=grace_seconds,
+                temp=False,
+                database=database,
+                local_blobs=local_blobs,
             )
         except Exception as exc:  # a sweep that fails must not end the server
             with new_span("stowage.sweep") as span:

@@ -24,7 +24,7 @@ from stario import Relay
 from app.db import CatalogUnavailable, Database
 from app.features.files.data import FileRow, get_file
 from app.previews.pool import WorkerPool
-from app.storage.blobs import BlobStore
+from app.storage.store import Store
 
 # What Pillow (with pillow-heif) is asked to thumbnail, by the type sniffed at upload.
 THUMBNAIL_TYPES = frozenset(
@@ -67,7 +67,7 @@ NO_PREVIEWS = Previews()
 @dataclass(slots=True)
 class Thumbnails:
     db: Database
-    store: BlobStore
+    store: Store
     relay: Relay[str]
     pool: WorkerPool
     # ffmpeg was found at start: videos get posters.
@@ -112,7 +112,11 @@ class Thumbnails:
     async def _make_one(self, row: FileRow) -> None:
         target = self.store.thumbnail_path_of(row.id)
         kind = "image" if row.mime in THUMBNAIL_TYPES else "video"
-        made = await self.pool.run(str(self.store.path_of(row.id)), str(target), kind)
+        # The blob itself on a local store; a temp copy of the object on S3.
+        async with self.store.local_copy(row.id) as source:
+            if source is None:
+                return  # deleted meanwhile, or its contents are missing
+            made = await self.pool.run(str(source), str(target), kind)
         if not made:
             self.refused += 1
             await asyncio.to_thread(_mark_none, self.store, row.id)
@@ -156,7 +160,7 @@ class Thumbnails:
         await asyncio.to_thread(self.pool.close)
 
 
-def _read(store: BlobStore, file_id: str) -> tuple[bytes, str] | None:
+def _read(store: Store, file_id: str) -> tuple[bytes, str] | None:
     try:
         with open(store.thumbnail_path_of(file_id), "rb") as f:
             body = f.read()
@@ -167,7 +171,7 @@ def _read(store: BlobStore, file_id: str) -> tuple[bytes, str] | None:
     return body, hashlib.sha256(body).hexdigest()
 
 
-def _states(store: BlobStore, file_ids: list[str]) -> dict[str, str]:
+def _states(store: Store, file_ids: list[str]) -> dict[str, str]:
     """Each id's thumbnail: "ready", "refused" (the image gave none) or "missing"."""
     states = {}
     for file_id in file_ids:
@@ -180,7 +184,7 @@ def _states(store: BlobStore, file_ids: list[str]) -> dict[str, str]:
     return states
 
 
-def _mark_none(store: BlobStore, file_id: str) -> None:
+def _mark_none(store: Store, file_id: str) -> None:
     marker = store.no_thumbnail_path_of(file_id)
     marker.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)

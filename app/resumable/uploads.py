@@ -83,6 +83,12 @@ def is_upload_id(text: str) -> bool:
     return UPLOAD_ID.fullmatch(text) is not None
 
 
+RESUMABLE_NEEDS_LOCAL = (
+    "resumable uploads (tus, the IETF draft) are not available with S3 storage yet;"
+    " upload the file in one request (POST /uploads)"
+)
+
+
 class OffsetMismatch(IngestError):
     """The client's offset is not the server's: it must ask (HEAD) and go on from there."""
 
@@ -197,6 +203,8 @@ class ResumableUploads:
         partial: bool = False,
     ) -> UploadState:
         """A new, empty upload of `length` bytes (None: told later) into `to`."""
+        if self.uploads.store.kind != "local":
+            raise IngestError(501, RESUMABLE_NEEDS_LOCAL)
         shown = display_name(name)
         if length is not None and length > to.max_file_bytes:
             raise too_large(shown, to.max_file_bytes)
@@ -638,7 +646,7 @@ class ResumableUploads:
                         state.id, state.name, state.offset, state.length, state.owner
                     )
                 continue
-            blob = self.uploads.store.path_of(state.blob_id)
+            blob = self.partials.store.path_of(state.blob_id)
             if state.complete and blob.exists():
                 row = await self.db.fetch_one("SELECT id FROM files WHERE id = ?", (state.blob_id,))
                 if row is None:
@@ -652,7 +660,7 @@ class ResumableUploads:
     async def _adopted(self, state: UploadState) -> None:
         """Record the file of an upload moved into the blob store before a crash."""
         assert state.length is not None
-        path = self.uploads.store.path_of(state.blob_id)
+        path = self.partials.store.path_of(state.blob_id)
 
         def survey() -> tuple[str, bytes]:
             with open(path, "rb") as f:

@@ -2,8 +2,8 @@
 /api/archives/{token} streams it, any byte range of it, under the same access rule."""
 
 import asyncio
-import os
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 
 from stario import App, Context, Writer
 from stario.datastar import SSE
@@ -20,7 +20,6 @@ from app.common.http import (
 from app.db import Database
 from app.features.archives.data import Archive, Archives, archive_names
 from app.features.archives.layout import (
-    OPEN_FLAGS,
     ChangedOnDisk,
     FileBytes,
     Layout,
@@ -30,7 +29,6 @@ from app.features.archives.layout import (
 )
 from app.features.archives.urls import API_ARCHIVES, ARCHIVE, ARCHIVE_HEAD
 from app.features.files.data import FileRow
-from app.features.files.handlers import send_bytes
 from app.features.files.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
 from app.features.files.validators import (
     Precondition,
@@ -39,7 +37,8 @@ from app.features.files.validators import (
     if_range_holds,
     modified_at,
 )
-from app.storage.blobs import BlobStore, is_blob_id
+from app.storage.blobs import is_blob_id
+from app.storage.store import Store, StoreUnavailable
 
 # Ten thousand files is a whole photo library; each costs ~200 bytes of layout.
 MAX_ARCHIVE_FILES = 10_000
@@ -81,7 +80,7 @@ def _wanted_ids(parsed: dict[str, object] | None) -> list[str]:
     return unique
 
 
-def create_archive(db: Database, store: BlobStore, archives: Archives):
+def create_archive(db: Database, store: Store, archives: Archives):
     laying_out = asyncio.Semaphore(LAYOUTS_AT_ONCE)
 
     async def handler(c: Context, w: Writer) -> None:
@@ -110,17 +109,32 @@ def create_archive(db: Database, store: BlobStore, archives: Archives):
                 return
         chosen = [rows[i] for i in ids]
         names = archive_names([row.name for row in chosen])
-        members = [
-            Member(
-                name, str(store.path_of(row.id)), row.size, modified_at(row.created_at), row.sha256
-            )
-            for name, row in zip(names, chosen, strict=True)
-        ]
         try:
-            async with laying_out:
+            # The layout reads each member from a local file: the blob itself on a
+            # local store, a temp copy of the object on S3 (gone once laid out).
+            async with laying_out, AsyncExitStack() as copies:
+                members = []
+                for name, row in zip(names, chosen, strict=True):
+                    path = await copies.enter_async_context(store.local_copy(row.id))
+                    if path is None:
+                        raise ChangedOnDisk(row.id)
+                    members.append(
+                        Member(
+                            name,
+                            str(path),
+                            row.size,
+                            modified_at(row.created_at),
+                            row.sha256,
+                            row.id,
+                        )
+                    )
                 layout = await asyncio.to_thread(build_layout, members)
         except ChangedOnDisk:
             refuse(500, "the contents of a file in the selection are missing or damaged")
+            return
+        except StoreUnavailable as exc:
+            w.headers.set("retry-after", "5")
+            json_error(w, 503, f"{exc}; try again in a moment")
             return
         token = archives.add(
             Archive(
@@ -143,7 +157,7 @@ def create_archive(db: Database, store: BlobStore, archives: Archives):
     return handler
 
 
-def download_archive(db: Database, archives: Archives):
+def download_archive(db: Database, archives: Archives, store: Store):
     async def handler(c: Context, w: Writer) -> None:
         archive = archives.get(path_param(c, "token"))
         who = principal(c)
@@ -157,12 +171,12 @@ def download_archive(db: Database, archives: Archives):
         ):
             json_error(w, 404, "a file in this archive was deleted; ask for a new archive")
             return
-        await _serve(c, w, archive)
+        await _serve(c, w, archive, store)
 
     return handler
 
 
-async def _serve(c: Context, w: Writer, archive: Archive) -> None:
+async def _serve(c: Context, w: Writer, archive: Archive, store: Store) -> None:
     layout = archive.layout
     etag = f'"{layout.digest}"'
     modified = modified_at(archive.modified_at)
@@ -212,11 +226,11 @@ async def _serve(c: Context, w: Writer, archive: Archive) -> None:
     if c.req.method == "HEAD" or length == 0:
         w.end()
         return
-    if await send_range(w, layout, start, start + length):
+    if await send_range(w, store, layout, start, start + length):
         w.end()
 
 
-async def send_range(w: Writer, layout: Layout, start: int, end: int) -> bool:
+async def send_range(w: Writer, store: Store, layout: Layout, start: int, end: int) -> bool:
     """Bytes [start, end) of the archive: literal pieces from memory, member bytes read
     from their blobs. False if the client left or a blob came up short (then aborted)."""
     for piece in layout.pieces:
@@ -227,36 +241,32 @@ async def send_range(w: Writer, layout: Layout, start: int, end: int) -> bool:
         if isinstance(piece, Literal):
             w.write(piece.data[low:high])
             await w.drain()
-        elif not await _send_file(w, piece, low, high):
+        elif not await _send_file(w, store, piece, low, high):
             return False
         if w.closing:
             return False
     return True
 
 
-def _open(path: str) -> int | None:
-    try:
-        return os.open(path, OPEN_FLAGS)
-    except FileNotFoundError:
-        return None
-
-
-async def _send_file(w: Writer, piece: FileBytes, low: int, high: int) -> bool:
+async def _send_file(w: Writer, store: Store, piece: FileBytes, low: int, high: int) -> bool:
     """One member's bytes [low, high), streamed as a single file's download is."""
-    fd = await asyncio.to_thread(_open, piece.path)
-    if fd is None:
-        w.abort()  # the blob went away after its row was checked
+    try:
+        blob = await store.open(piece.blob_id)
+    except StoreUnavailable:
+        blob = None
+    if blob is None:
+        w.abort()  # the blob went away after its row was checked, or the store is down
         return False
     try:
-        return await send_bytes(w, fd, low, high - low)
+        return await blob.send(w, low, high - low)
     finally:
-        await asyncio.to_thread(os.close, fd)
+        await blob.close()
 
 
-def register_archives(app: App, db: Database, store: BlobStore) -> Archives:
+def register_archives(app: App, db: Database, store: Store) -> Archives:
     archives = Archives()
     app.add(API_ARCHIVES, create_archive(db, store, archives))
-    download = download_archive(db, archives)
+    download = download_archive(db, archives, store)
     app.add(ARCHIVE, download)
     app.add(ARCHIVE_HEAD, download)
     return archives

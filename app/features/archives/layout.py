@@ -34,6 +34,7 @@ class Member:
     size: int
     modified: datetime  # aware, UTC
     sha256: str  # hex, the stored file's: part of the archive's ETag
+    blob_id: str = ""  # what the download reads through the store (path: a local copy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class FileBytes:
     start: int
     path: str
     size: int
+    blob_id: str = ""
 
 
 Piece = Literal | FileBytes
@@ -142,7 +144,7 @@ def build_layout(members: list[Member]) -> Layout:
                 add_literal(position - len(header), bytes(header))
                 header.clear()
                 member = members[index]
-                pieces.append(FileBytes(position, member.path, member.size))
+                pieces.append(FileBytes(position, member.path, member.size, member.blob_id))
                 data_left = member.size
             if data_left == 0:
                 data_left = None

@@ -26,12 +26,13 @@ from app.features.files.data import (
 )
 from app.features.files.urls import API_FILES_DELETE, FILE_DELETE, FILE_RENAME
 from app.ingest.names import MAX_NAME_CHARS, UNNAMED, display_name
-from app.storage.blobs import BlobStore, is_blob_id
+from app.storage.blobs import is_blob_id
 from app.storage.space import CatalogReserve
+from app.storage.store import Store
 
 
 def delete_file(
-    db: Database, store: BlobStore, relay: Relay[str], reserve: CatalogReserve | None = None
+    db: Database, store: Store, relay: Relay[str], reserve: CatalogReserve | None = None
 ):
     """The row goes, then the blob; 204 once the row is gone; every live page repaints.
     The row goes first, so no one is offered a blob being removed. A blob that cannot
@@ -90,7 +91,7 @@ def _files(count: int) -> str:
 
 
 def delete_files(
-    db: Database, store: BlobStore, relay: Relay[str], reserve: CatalogReserve | None = None
+    db: Database, store: Store, relay: Relay[str], reserve: CatalogReserve | None = None
 ):
     """POST /api/files/delete with `{"ids": [...]}`: the account's files among them go,
     rows first in one transaction (each file is gone or still there, never half),
@@ -242,7 +243,7 @@ def rename(db: Database, relay: Relay[str]):
 def register_file_commands(
     app: App,
     db: Database,
-    store: BlobStore,
+    store: Store,
     relay: Relay[str],
     reserve: CatalogReserve | None = None,
 ) -> None:

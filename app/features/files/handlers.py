@@ -1,5 +1,3 @@
-import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,17 +26,12 @@ from app.features.files.validators import (
     modified_at,
     strong_etag,
 )
-from app.storage.blobs import BlobStore, is_blob_id
+from app.storage.blobs import is_blob_id
+from app.storage.store import Store, StoreUnavailable
 
-# 1 MiB reads with the next one already in flight: level with stario.Files here
-# (`python -m bench downloads`, 1 GiB: 1.5-3.5 GB/s, ratio 0.88-1.09 over many runs,
-# median 1.0). 512 KiB to 4 MiB reads and 0 to 3 reads in flight all measured within
-# that noise, from the page cache and from disk.
-READ_BYTES = 1024 * 1024
 MAX_LIST_LIMIT = 10_000
 # Far beyond any catalog, and inside SQLite's 64-bit integers.
 MAX_LIST_OFFSET = 10**15
-OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
 # `private` keeps shared caches out; `no-cache` lets a browser keep the bytes but ask
 # first every time, so a signed-out browser is answered by the gate (401) instead of
 # showing a private file from its cache. Asking again is a cheap 304.
@@ -80,35 +73,6 @@ def _header_list(c: Context, name: str) -> str | None:
     return ", ".join(values) if values else None
 
 
-def _open_blob(path: str) -> tuple[int, int] | None:
-    """(fd, size) of a committed blob, or None if it is gone. Caller closes the fd."""
-    try:
-        fd = os.open(path, OPEN_FLAGS)
-    except FileNotFoundError:
-        return None
-    try:
-        return fd, os.fstat(fd).st_size
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _close_unclaimed(opened: asyncio.Future[tuple[int, int] | None]) -> None:
-    if not opened.cancelled() and opened.exception() is None and (result := opened.result()):
-        os.close(result[0])
-
-
-async def _open_off_loop(path: str) -> tuple[int, int] | None:
-    """`_open_blob` on a worker thread; if we are cancelled meanwhile, the fd it opens
-    is closed rather than leaked."""
-    opened = asyncio.get_running_loop().run_in_executor(None, _open_blob, path)
-    try:
-        return await asyncio.shield(opened)
-    except asyncio.CancelledError:
-        opened.add_done_callback(_close_unclaimed)
-        raise
-
-
 def _wants_download(c: Context) -> bool:
     value = c.req.query.get("download")
     return value is not None and value not in ("0", "false")
@@ -139,7 +103,7 @@ class Counting:
     refusal: Callable[[Writer], None]
 
 
-def download_file(db: Database, store: BlobStore):
+def download_file(db: Database, store: Store):
     """GET and HEAD /files/{id}: the account's own file, served by `serve_file`."""
 
     async def handler(c: Context, w: Writer) -> None:
@@ -154,7 +118,7 @@ def download_file(db: Database, store: BlobStore):
 
 
 async def serve_file(
-    c: Context, w: Writer, store: BlobStore, row: FileRow, counting: Counting | None = None
+    c: Context, w: Writer, store: Store, row: FileRow, counting: Counting | None = None
 ) -> None:
     """The bytes of a stored file the caller has let this request read: validators,
     304/412, one byte range, safe rendering; the one serving code for every route.
@@ -174,11 +138,16 @@ async def serve_file(
     if precondition is Precondition.FAILED:
         json_error(w, 412, "the file does not match If-Match or If-Unmodified-Since")
         return
-    opened = await _open_off_loop(str(store.path_of(row.id)))
-    if opened is None:
+    try:
+        blob = await store.open(row.id)
+    except StoreUnavailable as exc:
+        w.headers.set("retry-after", "5")
+        json_error(w, 503, f"{exc}; try again in a moment")
+        return
+    if blob is None:
         json_error(w, 404, "the file's contents are missing")
         return
-    fd, size = opened
+    size = blob.size
     try:
         if size != row.size:
             json_error(w, 500, "the file's contents are damaged")
@@ -229,7 +198,7 @@ async def serve_file(
                 w.end()
                 complete = True
             else:
-                complete = await send_bytes(w, fd, start, length)
+                complete = await blob.send(w, start, length)
                 if complete:
                     w.end()
             if counting is not None and counts and complete:
@@ -238,43 +207,10 @@ async def serve_file(
             if counting is not None and counts:
                 counting.release()
     finally:
-        await asyncio.to_thread(os.close, fd)
+        await blob.close()
 
 
-async def send_bytes(w: Writer, fd: int, start: int, length: int) -> bool:
-    """`length` bytes from `start`, one read always in flight on a worker thread while
-    the previous one goes out; `drain()` holds us to the client's pace, so a slow
-    reader costs at most two chunks of memory. True when every byte went out to a
-    client that was still there (what a share link counts as a download)."""
-    loop = asyncio.get_running_loop()
-    offset, end = start, start + length
-
-    def read_next() -> asyncio.Future[bytes]:
-        return loop.run_in_executor(None, os.pread, fd, min(READ_BYTES, end - offset), offset)
-
-    in_flight = read_next()
-    try:
-        while offset < end:
-            # Shielded: cancelling us must not orphan a read still running on the fd.
-            data = await asyncio.shield(in_flight)
-            if not data:
-                # The blob is shorter than its row says: never pad or pretend.
-                w.abort()
-                return False
-            offset += len(data)
-            if offset < end:
-                in_flight = read_next()
-            w.write(data)
-            await w.drain()
-            if w.closing:
-                return False
-        return True
-    finally:
-        if not in_flight.done():  # never let the caller close the fd under a read
-            await asyncio.wait([in_flight])
-
-
-def register_files(app: App, db: Database, store: BlobStore) -> None:
+def register_files(app: App, db: Database, store: Store) -> None:
     app.add(API_FILES, show_file_list(db))
     download = download_file(db, store)
     app.add(FILE, download)

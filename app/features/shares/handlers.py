@@ -79,7 +79,8 @@ from app.shares.store import (
     revoke_share,
     share_by_id,
 )
-from app.storage.blobs import BlobStore, is_blob_id
+from app.storage.blobs import is_blob_id
+from app.storage.store import Store
 
 MAX_BODY_BYTES = 16 * 1024
 FIELDS = ("expires_in", "password", "max_downloads")
@@ -89,7 +90,7 @@ FIELDS = ("expires_in", "password", "max_downloads")
 class Shares:
     config: Config
     db: Database
-    store: BlobStore
+    store: Store
     gate: Gate
     passwords: Passwords
     relay: Relay[str]

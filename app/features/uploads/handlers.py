@@ -45,7 +45,8 @@ from app.ingest.pipeline import (
 from app.ingest.progress import Progress
 from app.ingest.rate import RateFloor, at_least
 from app.ingest.signals import ingest_file_signals, parse_file_signals
-from app.storage.blobs import BlobStore, LowOnSpace
+from app.storage.blobs import LowOnSpace
+from app.storage.store import Store
 
 type Spawn = Callable[[Coroutine[Any, Any, list[FileRow]]], asyncio.Task[list[FileRow]]]
 
@@ -56,7 +57,7 @@ class Uploads:
 
     config: Config
     db: Database
-    store: BlobStore
+    store: Store
     relay: Relay[str]
     progress: Progress
     quotas: QuotaLedger

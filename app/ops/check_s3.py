@@ -1,0 +1,50 @@
+"""`stowage check` on S3 storage: the bucket's objects (under the prefix) compared with
+the catalog's rows, and multipart uploads left unfinished (what a store that was down
+when an upload failed could not abort). The same `Survey` as a local check: objects
+without a row are orphans, rows without an object are missing, unfinished multipart
+uploads are the temp files. Thumbnails stay local and are surveyed as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.ops.check import CATALOG_NAME, Blob, MissingBlob, Survey, read_only, survey
+from app.storage.s3 import S3Store
+
+
+async def survey_s3(data_dir: Path, store: S3Store, *, grace_seconds: float) -> Survey:
+    # Listed before the rows are read: an upload that completes in between has its
+    # row by then, so it is never taken for an orphan.
+    objects = await store.objects()
+    unfinished = await store.unfinished_uploads()
+    found = survey(data_dir, grace_seconds=grace_seconds, local_blobs=False)
+    with read_only(data_dir / CATALOG_NAME) as conn:
+        rows = {
+            blob_id: (size, name, owner)
+            for blob_id, size, name, owner in conn.execute(
+                "SELECT id, size, name, owner FROM files"
+            )
+        }
+    found.blobs = len(objects)
+    found.blob_bytes = sum(size for size, _ in objects.values())
+    for blob_id, (size, age) in objects.items():
+        blob = Blob(blob_id, Path(store.key_of(blob_id)), size, age)
+        if blob_id in rows:
+            if size != rows[blob_id][0]:
+                found.wrong_size.append(blob)
+        else:
+            (found.orphans if age >= grace_seconds else found.unclaimed).append(blob)
+    for blob_id, (size, name, owner) in rows.items():
+        if blob_id not in objects:
+            found.missing.append(MissingBlob(blob_id, name, owner, size))
+    found.temp_files = [Blob(upload_id, Path(key), 0, age) for key, upload_id, age in unfinished]
+    return found
+
+
+async def repair_s3(store: S3Store, found: Survey) -> tuple[int, int, int]:
+    """Remove orphan objects and abort unfinished multipart uploads (server stopped).
+    Returns (uploads aborted, orphans removed, their bytes)."""
+    for temp in found.temp_files:
+        await store.abort_upload(str(temp.path), temp.id)
+    await store.remove([blob.id for blob in found.orphans])
+    return len(found.temp_files), len(found.orphans), sum(b.size for b in found.orphans)

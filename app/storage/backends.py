@@ -1,0 +1,33 @@
+"""The store `--storage` names: the data dir's own (local) or an S3 bucket."""
+
+from __future__ import annotations
+
+from app.config import Config
+from app.storage.local import LocalStore
+from app.storage.store import Store
+
+
+async def open_store(config: Config, *, min_free_bytes: int = 0) -> Store:
+    """Ready to use (an S3 store has its client); `aclose()` when done."""
+    if config.storage.kind == "s3":
+        # Imported here: botocore and its S3 model cost ~30 MB of RSS that a server
+        # on local storage never needs.
+        from app.storage.s3 import S3Store
+
+        assert config.s3_credentials is not None  # Config.load insists on them
+        store = S3Store(
+            config.storage,
+            config.s3_credentials,
+            endpoint_url=config.s3_endpoint_url,
+            local_root=config.uploads_dir,
+        )
+        await store.start()
+        return store
+    return LocalStore(config.uploads_dir, min_free_bytes=min_free_bytes)
+
+
+def describe(config: Config) -> str:
+    if config.storage.kind == "s3":
+        where = config.s3_endpoint_url or "AWS"
+        return f"s3://{config.storage.bucket}/{config.storage.prefix} at {where}"
+    return f"{config.uploads_dir}"

@@ -1,0 +1,491 @@
+"""The S3 backend of the `Store` interface (`--storage s3://BUCKET[/PREFIX]`), through
+aiobotocore (chosen by `python -m bench.s3_clients`; see the README's "Scaling out").
+
+Object keys are the opaque blob ids under the prefix; client filenames never reach
+the store. An upload streams as one multipart upload of PART_BYTES parts, at most one
+part on the wire while the next gathers, so memory stays near 2 x PART_BYTES per
+upload; sha256 is fed part by part, in byte order, on a worker thread. A blob smaller
+than one part goes up as a single PUT. Any failure aborts the multipart upload, so no
+parts are left behind, and the object exists only once it is complete.
+
+Thumbnails (derived blobs) stay a local cache in the data dir; they are made from a
+temp copy of the object (`local_copy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+from stario import Writer
+
+from app.config import S3Credentials, StorageTarget
+from app.storage.blobs import THUMBNAILS, Digest, is_blob_id, new_blob_id
+from app.storage.store import StoreUnavailable
+
+MiB = 1024 * 1024
+# S3 parts are 5 MiB at least (but the last); 8 MiB keeps an upload's memory small
+# (two parts) while a 64 GiB file still fits in S3's 10,000 parts... at 80 GB.
+PART_BYTES = 8 * MiB
+READ_BYTES = 1024 * 1024
+# Failures the store, not the client, is to blame for: unreachable, timed out,
+# refused, or answering 5xx.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    BotoCoreError,
+    ClientError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def _unavailable(exc: BaseException, doing: str) -> StoreUnavailable:
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "error")
+        return StoreUnavailable(f"the object store refused to {doing} ({code})")
+    return StoreUnavailable(f"the object store could not be reached to {doing}")
+
+
+def _missing(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = exc.response.get("Error", {}).get("Code")
+    return status == 404 or code in ("NoSuchKey", "404", "NotFound")
+
+
+class S3Store:
+    kind = "s3"
+
+    def __init__(
+        self,
+        target: StorageTarget,
+        credentials: S3Credentials,
+        *,
+        endpoint_url: str | None,
+        local_root: Path,
+        part_bytes: int = PART_BYTES,
+    ) -> None:
+        self.bucket = target.bucket
+        self.prefix = target.prefix
+        self.credentials = credentials
+        self.endpoint_url = endpoint_url
+        # Thumbnails and temp copies: local files beside the catalog.
+        self.root = local_root
+        self.part_bytes = part_bytes
+        self._exit = AsyncExitStack()
+        self._client: Any = None
+
+    async def start(self) -> None:
+        config = AioConfig(
+            connect_timeout=5,
+            read_timeout=60,
+            # A store that is down fails fast; the uploader is told to try again.
+            retries={"max_attempts": 2, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            # The sha256 of every part is already in its signature: no extra CRC pass.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            max_pool_connections=64,
+        )
+        self._client = await self._exit.enter_async_context(
+            get_session().create_client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                region_name=self.credentials.region,
+                aws_access_key_id=self.credentials.access_key_id,
+                aws_secret_access_key=self.credentials.secret_access_key,
+                config=config,
+            )
+        )
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            raise RuntimeError("S3Store.start() was not awaited")
+        return self._client
+
+    async def aclose(self) -> None:
+        await self._exit.aclose()
+        self._client = None
+
+    def key_of(self, blob_id: str) -> str:
+        if not is_blob_id(blob_id):
+            raise ValueError("not a blob id")
+        return self.prefix + blob_id
+
+    def check_room(self, incoming: int, *, reuse_for: float = 0.0) -> None:
+        """An object store has no free-space floor to keep."""
+
+    def prepare(self) -> int:
+        (self.root / THUMBNAILS).mkdir(parents=True, exist_ok=True)
+        return 0
+
+    def create(self, digest: Digest | None = None) -> S3NewBlob:
+        return S3NewBlob(self, new_blob_id(), digest)
+
+    async def open(self, blob_id: str) -> S3Blob | None:
+        key = self.key_of(blob_id)
+        try:
+            head = await self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise _unavailable(exc, "read a file") from exc
+        except TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc, "read a file") from exc
+        return S3Blob(self, key, int(head["ContentLength"]))
+
+    @asynccontextmanager
+    async def local_copy(self, blob_id: str) -> AsyncIterator[Path | None]:
+        blob = await self.open(blob_id)
+        if blob is None:
+            yield None
+            return
+        fd, name = await asyncio.to_thread(tempfile.mkstemp, prefix="stowage-s3-")
+        try:
+            await blob.copy_to(fd)
+            yield Path(name)
+        finally:
+            await asyncio.to_thread(os.close, fd)
+            await asyncio.to_thread(Path(name).unlink, missing_ok=True)
+
+    def local_path(self, blob_id: str) -> None:
+        return None
+
+    def thumbnail_path_of(self, blob_id: str) -> Path:
+        if not is_blob_id(blob_id):
+            raise ValueError("not a blob id")
+        return self.root / THUMBNAILS / blob_id[:2] / f"{blob_id}.webp"
+
+    def no_thumbnail_path_of(self, blob_id: str) -> Path:
+        return self.thumbnail_path_of(blob_id).with_suffix(".none")
+
+    async def remove_derived(self, blob_ids: list[str]) -> None:
+        def unlink_all() -> None:
+            for blob_id in blob_ids:
+                self.thumbnail_path_of(blob_id).unlink(missing_ok=True)
+                self.no_thumbnail_path_of(blob_id).unlink(missing_ok=True)
+
+        await asyncio.to_thread(unlink_all)
+
+    async def remove(self, blob_ids: list[str]) -> None:
+        keys = [self.key_of(blob_id) for blob_id in blob_ids]
+        try:
+            for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 at most
+                batch = keys[start : start + 1000]
+                answer = await self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
+                if answer.get("Errors"):
+                    raise StoreUnavailable(
+                        f"the object store did not delete {len(answer['Errors'])} object(s)"
+                    )
+        except TRANSPORT_ERRORS as exc:
+            if isinstance(exc, StoreUnavailable):
+                raise
+            raise _unavailable(exc, "delete files") from exc
+        finally:
+            await self.remove_derived(blob_ids)
+
+    async def blob_sizes(self) -> dict[str, int]:
+        return {blob_id: size for blob_id, (size, _) in (await self.objects()).items()}
+
+    async def objects(self) -> dict[str, tuple[int, float]]:
+        """Every blob under the prefix: id -> (size, seconds since it was stored)."""
+        found: dict[str, tuple[int, float]] = {}
+        now = time.time()
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            async for page in pages:
+                for item in page.get("Contents", []):
+                    blob_id = item["Key"][len(self.prefix) :]
+                    if is_blob_id(blob_id):
+                        age = now - item["LastModified"].timestamp()
+                        found[blob_id] = (int(item["Size"]), age)
+        except TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc, "list files") from exc
+        return found
+
+    async def unfinished_uploads(self) -> list[tuple[str, str, float]]:
+        """(key, upload id, seconds since it began) of every multipart upload under the
+        prefix neither completed nor aborted."""
+        found: list[tuple[str, str, float]] = []
+        now = time.time()
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            async for page in pages:
+                for upload in page.get("Uploads", []):
+                    age = now - upload["Initiated"].timestamp()
+                    found.append((upload["Key"], upload["UploadId"], age))
+        except TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc, "list unfinished uploads") from exc
+        return found
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        try:
+            await self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc, "abort an unfinished upload") from exc
+
+
+class S3Blob:
+    """A committed object opened for reading (its size known from HEAD)."""
+
+    def __init__(self, store: S3Store, key: str, size: int) -> None:
+        self.store = store
+        self.key = key
+        self.size = size
+
+    async def _get(self, start: int, length: int) -> Any:
+        answer = await self.store.client.get_object(
+            Bucket=self.store.bucket, Key=self.key, Range=f"bytes={start}-{start + length - 1}"
+        )
+        return answer["Body"]
+
+    async def send(self, w: Writer, start: int, length: int) -> bool:
+        """The range straight from S3 (Range passed through): one read at a time, each
+        after the client has taken the last (drain), so S3 waits for a slow reader."""
+        sent = 0
+        try:
+            body = await self._get(start, length)
+            async with body:
+                while sent < length:
+                    data = await body.read(min(READ_BYTES, length - sent))
+                    if not data:
+                        break
+                    sent += len(data)
+                    w.write(data)
+                    await w.drain()
+                    if w.closing:
+                        return False
+        except TRANSPORT_ERRORS:
+            # Headers are out: all that is honest now is to cut the response short.
+            w.abort()
+            return False
+        if sent < length:
+            w.abort()  # the object is shorter than its row says: never pad
+            return False
+        return True
+
+    async def copy_to(self, fd: int) -> None:
+        body = await self._get(0, self.size) if self.size else None
+        if body is None:
+            return
+        try:
+            async with body:
+                while data := await body.read(READ_BYTES):
+                    await asyncio.to_thread(os.write, fd, data)
+        except TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc, "read a file") from exc
+
+    async def close(self) -> None:
+        """Nothing held between requests: each `send` opens and closes its own GET."""
+
+
+class PartReader(io.RawIOBase):
+    """A part's buffer as a seekable file, read in pieces without copying it whole:
+    given bytes-like bodies, aiohttp copies an 8 MiB part twice more (a slice of the
+    bytearray, then joined with the request headers); a file it streams in 64 KiB
+    reads, and botocore's payload hash and its retries seek back to 0."""
+
+    def __init__(self, data: bytearray) -> None:
+        super().__init__()
+        self._view = memoryview(data)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
+        self._position = max(0, base[whence] + offset)
+        return self._position
+
+    def readinto(self, target: Any) -> int:
+        piece = self._view[self._position : self._position + len(target)]
+        target[: len(piece)] = piece
+        self._position += len(piece)
+        return len(piece)
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else self._position + size
+        piece = bytes(self._view[self._position : end])
+        self._position += len(piece)
+        return piece
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+
+class S3NewBlob:
+    """One object being written as a multipart upload (see the module's docstring).
+
+    Chunks are copied into the part's buffer as they arrive (freed at once), and a
+    sent part's buffer is filled again for the part after next: an upload holds two
+    part buffers at most, the same two all along (no fresh 8 MiB per part for the
+    allocator to keep). A small upload's only buffer grows as its bytes arrive."""
+
+    def __init__(self, store: S3Store, blob_id: str, digest: Digest | None) -> None:
+        self.store = store
+        self.id = blob_id
+        self.key = store.key_of(blob_id)
+        self.size = 0
+        self._digest = digest
+        self._buffer = bytearray()
+        self._fill = 0
+        self._spare: bytearray | None = None
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._in_flight: asyncio.Task[None] | None = None
+        self._done = False
+
+    async def write(self, chunk: bytes | memoryview) -> None:
+        view = memoryview(chunk).cast("B")
+        self.size += len(view)
+        part = self.store.part_bytes
+        while view:
+            piece = view[: part - self._fill]
+            end = self._fill + len(piece)
+            if len(self._buffer) >= end:
+                self._buffer[self._fill : end] = piece
+            else:
+                self._buffer[self._fill :] = piece  # a first part still growing
+            self._fill = end
+            view = view[len(piece) :]
+            if self._fill == part:
+                await self._send_part()
+
+    async def _settle(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            await in_flight
+
+    def _take_body(self) -> bytearray:
+        """The gathered bytes as one body; the buffer is left to be reused or dropped."""
+        body = self._buffer
+        if self._fill < len(body):
+            body = body[: self._fill]  # the last, short part: a copy of what is there
+        self._buffer, self._fill = bytearray(), 0
+        return body
+
+    async def _hash(self, body: bytearray) -> None:
+        if self._digest is not None:
+            # hashlib lets go of the GIL for big inputs: the loop runs meanwhile.
+            await asyncio.to_thread(self._digest.update, memoryview(body))
+
+    async def _send_part(self) -> None:
+        await self._settle()
+        full = self._fill == self.store.part_bytes
+        body = self._take_body()
+        if full:
+            self._buffer = self._spare or bytearray(self.store.part_bytes)
+            self._spare = None
+        client, bucket = self.store.client, self.store.bucket
+        try:
+            if self._upload_id is None:
+                started = await client.create_multipart_upload(Bucket=bucket, Key=self.key)
+                self._upload_id = started["UploadId"]
+        except TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc, "start storing an upload") from exc
+        number = len(self._parts) + 1
+        self._parts.append({"PartNumber": number})
+        part = self._parts[-1]
+
+        async def upload() -> None:
+            await self._hash(body)
+            try:
+                answer = await client.upload_part(
+                    Bucket=bucket,
+                    Key=self.key,
+                    UploadId=self._upload_id,
+                    PartNumber=number,
+                    Body=PartReader(body),
+                    ContentLength=len(body),
+                )
+            except TRANSPORT_ERRORS as exc:
+                raise _unavailable(exc, "store part of an upload") from exc
+            part["ETag"] = answer["ETag"]
+            if full:
+                self._spare = body
+
+        self._in_flight = asyncio.create_task(upload())
+
+    async def commit(self) -> str:
+        """Finish the object; only then does it exist under its key."""
+        client, bucket = self.store.client, self.store.bucket
+        try:
+            if self._upload_id is None:
+                # Smaller than a part: one PUT, nothing to abort if it fails.
+                body = self._take_body()
+                await self._hash(body)
+                try:
+                    await client.put_object(
+                        Bucket=bucket, Key=self.key, Body=PartReader(body), ContentLength=len(body)
+                    )
+                except TRANSPORT_ERRORS as exc:
+                    raise _unavailable(exc, "store an upload") from exc
+            else:
+                if self._fill:
+                    await self._send_part()
+                await self._settle()
+                try:
+                    await client.complete_multipart_upload(
+                        Bucket=bucket,
+                        Key=self.key,
+                        UploadId=self._upload_id,
+                        MultipartUpload={"Parts": self._parts},
+                    )
+                except TRANSPORT_ERRORS as exc:
+                    raise _unavailable(exc, "finish storing an upload") from exc
+        except BaseException:
+            await self.discard()
+            raise
+        self._done = True
+        self._spare = None
+        return self.key
+
+    async def discard(self) -> None:
+        """Abort the multipart upload (its parts go with it). Safe to call twice, and
+        runs to the end even if we are cancelled."""
+        if self._done:
+            return
+        self._done = True
+        self._buffer, self._spare = bytearray(), None
+        in_flight, self._in_flight = self._in_flight, None
+        upload_id, self._upload_id = self._upload_id, None
+
+        async def abort() -> None:
+            if in_flight is not None:
+                in_flight.cancel()
+                await asyncio.gather(in_flight, return_exceptions=True)
+            if upload_id is not None:
+                try:
+                    await self.store.client.abort_multipart_upload(
+                        Bucket=self.store.bucket, Key=self.key, UploadId=upload_id
+                    )
+                except TRANSPORT_ERRORS:
+                    # The store is down: `stowage check --repair` aborts what is left.
+                    pass
+
+        await asyncio.shield(asyncio.create_task(abort()))

