@@ -155,11 +155,25 @@ def _check(config: Config, repair: bool) -> int:
 
 async def _check_s3(config: Config, repair: bool, running: bool) -> int:
     """The same check with the bucket in place of uploads/ (app/ops/check_s3.py)."""
-    from app.ops.check_s3 import repair_s3, survey_s3
+    from app.ops.check_s3 import UNFINISHED_UPLOAD_GRACE_SECONDS, repair_s3, survey_s3
     from app.storage.s3 import S3Store
 
     store = await open_store(config)
     assert isinstance(store, S3Store)
+    # On a shared catalog other nodes may be uploading into the bucket whatever this
+    # data dir's lock says: only what is old enough to be nobody's upload is touched.
+    shared = config.database is not None
+    careful = running or shared
+
+    async def survey_bucket() -> Survey:
+        return await survey_s3(
+            config.data_dir,
+            store,
+            grace_seconds=ORPHAN_GRACE_SECONDS if careful else 0.0,
+            upload_grace_seconds=UNFINISHED_UPLOAD_GRACE_SECONDS if careful else 0.0,
+            database=config.database,
+        )
+
     try:
         if repair:
             try:
@@ -168,19 +182,23 @@ async def _check_s3(config: Config, repair: bool, running: bool) -> int:
                 print(f"stowage check: error: {exc}: stop the server to repair", file=sys.stderr)
                 return 2
             with lock:
-                found = await survey_s3(config.data_dir, store, grace_seconds=0.0)
+                found = await survey_bucket()
                 aborted, orphans, orphan_bytes = await repair_s3(store, found)
                 await asyncio.to_thread(
-                    reclaim, config.data_dir, grace_seconds=0.0, temp=True, local_blobs=False
+                    reclaim,
+                    config.data_dir,
+                    grace_seconds=0.0,
+                    temp=True,
+                    database=config.database,
+                    local_blobs=False,
                 )
                 print(
                     f"repaired: aborted {aborted} unfinished multipart upload(s) and removed"
                     f" {orphans} orphan object(s) ({human_bytes(orphan_bytes)})"
                 )
-                found = await survey_s3(config.data_dir, store, grace_seconds=0.0)
+                found = await survey_bucket()
         else:
-            grace = ORPHAN_GRACE_SECONDS if running else 0.0
-            found = await survey_s3(config.data_dir, store, grace_seconds=grace)
+            found = await survey_bucket()
     finally:
         await store.aclose()
     print(

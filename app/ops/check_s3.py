@@ -11,14 +11,29 @@ from pathlib import Path
 from app.ops.check import CATALOG_NAME, Blob, MissingBlob, Survey, read_only, survey
 from app.storage.s3 import S3Store
 
+# An unfinished multipart upload younger than this may be a long upload running now
+# (64 GiB at 10 MB/s takes almost two hours): only older ones are taken for leftovers
+# while a server runs or other nodes may.
+UNFINISHED_UPLOAD_GRACE_SECONDS = 24 * 3600.0
 
-async def survey_s3(data_dir: Path, store: S3Store, *, grace_seconds: float) -> Survey:
+
+async def survey_s3(
+    data_dir: Path,
+    store: S3Store,
+    *,
+    grace_seconds: float,
+    database: str | None = None,
+    upload_grace_seconds: float = 0.0,
+) -> Survey:
+    """Objects without a row count as orphans once `grace_seconds` old, unfinished
+    multipart uploads once `upload_grace_seconds` old: younger ones may belong to an
+    upload running now, on this node or (a shared catalog) on another."""
     # Listed before the rows are read: an upload that completes in between has its
     # row by then, so it is never taken for an orphan.
     objects = await store.objects()
     unfinished = await store.unfinished_uploads()
-    found = survey(data_dir, grace_seconds=grace_seconds, local_blobs=False)
-    with read_only(data_dir / CATALOG_NAME) as conn:
+    found = survey(data_dir, grace_seconds=grace_seconds, database=database, local_blobs=False)
+    with read_only(data_dir / CATALOG_NAME, database) as conn:
         rows = {
             blob_id: (size, name, owner)
             for blob_id, size, name, owner in conn.execute(
@@ -37,7 +52,11 @@ async def survey_s3(data_dir: Path, store: S3Store, *, grace_seconds: float) -> 
     for blob_id, (size, name, owner) in rows.items():
         if blob_id not in objects:
             found.missing.append(MissingBlob(blob_id, name, owner, size))
-    found.temp_files = [Blob(upload_id, Path(key), 0, age) for key, upload_id, age in unfinished]
+    found.temp_files = [
+        Blob(upload_id, Path(key), 0, age)
+        for key, upload_id, age in unfinished
+        if age >= upload_grace_seconds
+    ]
     return found
 
 
