@@ -1,0 +1,232 @@
+"""Two `stowage serve` processes over one SeaweedFS and one PostgreSQL act as one:
+what happens on one node shows live on the other, any node serves any file, and a
+node killed mid-upload leaves nothing half-stored in sight."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.conftest import ROOT, RunningServer, free_port, start_server
+from tests.postgres import Cluster
+from tests.seaweed import Seaweed
+
+pytestmark = pytest.mark.slow
+MiB = 1024 * 1024
+
+
+def readme_nginx_config() -> str:
+    """The ```nginx block of README.md ("Two nodes behind nginx")."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```nginx\n") + len("```nginx\n")
+    return readme[start : readme.index("```", start)]
+
+
+@contextmanager
+def nginx_in_front(tmp_path: Path, a: RunningServer, b: RunningServer) -> Iterator[str]:
+    """README's nginx configuration on a free port before `a` and `b`; its base URL."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have nginx (.ci/run installs nginx-light)")
+        pytest.skip("no nginx")
+    port = free_port()
+    config = readme_nginx_config()
+    for readme_port, real in (("8001", a.base_url), ("8002", b.base_url)):
+        config = config.replace(f"127.0.0.1:{readme_port}", real.removeprefix("http://"))
+    config = config.replace("listen 8000;", f"listen 127.0.0.1:{port};")
+    prefix = tmp_path / "nginx"
+    (prefix / "logs").mkdir(parents=True)
+    (prefix / "nginx.conf").write_text(
+        f"daemon off; worker_processes 1; pid {prefix}/nginx.pid;\n"
+        f"error_log {prefix}/logs/error.log;\nevents {{}}\nhttp {{\n"
+        f"access_log off;\nclient_body_temp_path {prefix}/body;\n{config}\n}}\n"
+    )
+    process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf")])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, (prefix / "logs/error.log").read_text()
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+class LiveStream:
+    """A page's live stream (GET /live) read on a thread; `wait_for` waits until the
+    text it has received so far satisfies a condition."""
+
+    def __init__(self, server: RunningServer, base_url: str | None = None) -> None:
+        self.text = ""
+        self._changed = threading.Condition()
+        self._client = httpx.Client(
+            base_url=base_url or server.base_url,
+            headers={**server.headers, "accept-encoding": "identity"},
+            timeout=httpx.Timeout(5, read=None),
+        )
+        self._stopped = False
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            with self._client.stream("GET", "/live") as response:
+                for chunk in response.iter_text():
+                    with self._changed:
+                        self.text += chunk
+                        self._changed.notify_all()
+                    if self._stopped:
+                        return
+        except httpx.HTTPError:
+            return
+
+    def mark(self) -> int:
+        with self._changed:
+            return len(self.text)
+
+    def wait_for(self, condition, since: int = 0, timeout: float = 15.0) -> float:
+        """Seconds until `condition(text received after since)` held."""
+        started = time.monotonic()
+        with self._changed:
+            while not condition(self.text[since:]):
+                left = started + timeout - time.monotonic()
+                assert left > 0, f"not seen within {timeout} s: {self.text[since:][-2000:]}"
+                self._changed.wait(left)
+        return time.monotonic() - started
+
+    def close(self) -> None:
+        self._stopped = True
+        self._client.close()
+
+
+@contextmanager
+def node(tmp_path: Path, name: str, database: str, weed: Seaweed, storage: str,
+         account: bool) -> Iterator[RunningServer]:  # fmt: skip
+    (tmp_path / name).mkdir()
+    yield from start_server(
+        tmp_path / name,
+        "--storage", storage, "--s3-endpoint-url", weed.endpoint_url,
+        # Reached directly and through the proxy (README's nginx passes the Host on).
+        "--allowed-hosts", "*",
+        account=account, database=database, env=weed.env,
+    )  # fmt: skip
+
+
+def test_two_nodes_act_as_one(tmp_path: Path, postgres: Cluster, seaweed: Seaweed) -> None:
+    database = postgres.new_database()
+    storage = f"s3://{seaweed.bucket}/two-nodes-{secrets.token_hex(4)}"
+    with (
+        node(tmp_path, "a", database, seaweed, storage, account=True) as a,
+        node(tmp_path, "b", database, seaweed, storage, account=False) as b_started,
+    ):
+        # One account, one token: the catalog is shared, so b accepts a's token.
+        b = RunningServer(b_started.process, b_started.base_url, b_started.data_dir, a.token)
+        live_a, live_b = LiveStream(a), LiveStream(b)
+        try:
+            live_a.wait_for(lambda text: 'id="files"' in text)
+            live_b.wait_for(lambda text: 'id="files"' in text)
+            body = os.urandom(3 * 1024 * 1024 + 17)
+
+            # Uploaded on a: b's page shows it, live.
+            since = live_b.mark()
+            with a.http() as http:
+                began = time.monotonic()
+                stored = http.put("/uploads/from-a.bin", content=body)
+            assert stored.status_code == 201, stored.text
+            file_id = stored.json()["files"][0]["id"]
+            live_b.wait_for(lambda text: "from-a.bin" in text, since)
+            seconds = time.monotonic() - began
+            print(f"an upload of 3 MiB on a, from its first byte to b's repaint: {seconds:.2f} s")
+
+            # Downloaded from b, whole and by range.
+            with b.http() as http:
+                whole = http.get(f"/files/{file_id}")
+                assert whole.status_code == 200 and whole.content == body
+                part = http.get(f"/files/{file_id}", headers={"range": "bytes=1000-1999"})
+                assert part.status_code == 206 and part.content == body[1000:2000]
+                # Deleted on b: a's page repaints without it.
+                since = live_a.mark()
+                assert http.delete(f"/files/{file_id}").status_code == 204
+            live_a.wait_for(lambda text: 'id="files"' in text and "from-a.bin" not in text, since)
+            with a.http() as http:
+                assert http.get(f"/files/{file_id}").status_code == 404
+
+            # Through README's nginx: any node takes the upload, any serves it, and a
+            # page open through the proxy repaints for an upload made on a node.
+            with nginx_in_front(tmp_path, a, b) as proxy:
+                live_proxy = LiveStream(a, proxy)
+                try:
+                    live_proxy.wait_for(lambda text: 'id="files"' in text)
+                    with httpx.Client(base_url=proxy, headers=a.headers, timeout=30) as http:
+                        ids = []
+                        for n in range(4):
+                            put = http.put(f"/uploads/proxied-{n}.bin", content=body)
+                            assert put.status_code == 201, put.text
+                            ids.append(put.json()["files"][0]["id"])
+                        for file_id in ids:
+                            part = http.get(f"/files/{file_id}", headers={"range": "bytes=5-9"})
+                            assert part.status_code == 206 and part.content == body[5:10]
+                        since = live_proxy.mark()
+                        with b.http() as direct:
+                            assert direct.put("/uploads/on-b.bin", content=b"b").status_code == 201
+                        live_proxy.wait_for(lambda text: "on-b.bin" in text, since)
+                finally:
+                    live_proxy.close()
+        finally:
+            live_a.close()
+            live_b.close()
+
+        # a killed mid-upload: nothing half-stored is visible from b.
+        port = int(a.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(
+                f"PUT /uploads/half.bin HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: Bearer {a.token}\r\nContent-Length: {32 * MiB}\r\n\r\n".encode()
+            )
+            for _ in range(12):
+                sock.sendall(os.urandom(MiB))
+            # b's page shows the upload a is receiving (a progress snapshot from a).
+            live_b = LiveStream(b)
+            try:
+                live_b.wait_for(lambda text: "Receiving <strong>half.bin</strong>" in text)
+            finally:
+                live_b.close()
+            os.kill(a.process.pid, signal.SIGKILL)
+            a.process.wait(10)
+        with b.http() as http:
+            listed = http.get("/api/files").json()
+        names = [f["name"] for f in listed["files"]]
+        assert "half.bin" not in names
+        assert {"proxied-0.bin", "on-b.bin"} <= set(names)
+
+        # `stowage check --repair` on the dead node's data dir: consistent, and the
+        # unfinished multipart upload a left behind is young, so it is left alone (on
+        # a shared catalog it could be another node's upload running now).
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "check", "--repair",
+             "--data-dir", str(a.data_dir), "--database", database,
+             "--storage", storage, "--s3-endpoint-url", seaweed.endpoint_url],
+            cwd=ROOT, capture_output=True, text=True, env={**os.environ, **seaweed.env},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "aborted 0 unfinished multipart upload(s)" in done.stdout
+        assert "consistent" in done.stdout
