@@ -2,7 +2,10 @@
 127.0.0.1) against the S3 client it uses (aiobotocore) writing and reading the same
 bytes directly, in the same run and order-alternated: a 256 MiB upload and download
 (goal: Stowage at least 0.8x the direct client both ways), then Stowage's peak RSS
-during a 1 GiB upload to S3 (goal: at most 100 MB). Quick mode: 64 MiB and 128 MiB.
+during a 1 GiB upload to S3 (goal: at most 100 MB); then two nodes on that SeaweedFS
+and one PostgreSQL: from an upload's 201 on node A to its repaint on a page served by
+node B, p50 and p99 over 50 uploads (goal: p99 under 1 s). Quick mode: 64 MiB and
+128 MiB, 20 uploads.
 """
 
 from __future__ import annotations
@@ -10,19 +13,27 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import sys
+import threading
 import time
 from pathlib import Path
 
 from bench.harness import (
+    ACCOUNT_NAME,
+    ACCOUNT_PASSWORD,
     MB,
     RESULTS,
+    ROOT,
     WORK,
     GiB,
     MiB,
+    Server,
     Settings,
     SuiteResult,
     Target,
+    _app_cli,
     curl,
+    free_port,
     fresh_dir,
     human_size,
     log,
@@ -35,6 +46,7 @@ from bench.harness import (
 
 RATIO_GOAL = 0.8
 RSS_GOAL_BYTES = 100 * MB
+REPAINT_GOAL_SECONDS = 1.0
 PREFIX = "bench"
 
 
@@ -170,6 +182,8 @@ def run_s3(settings: Settings) -> None:
             raise RuntimeError(f"big upload answered {t.status}: {t.body[:200]!r}")
         peak = float(server.peak_rss() or 0)
         big_rate = big / t.seconds / MB
+        stop_all([server])
+        repaints = _two_node_repaints(weed, work, 20 if settings.quick else 50)
     finally:
         stop_all([server])
         weed.stop()
@@ -191,6 +205,18 @@ def run_s3(settings: Settings) -> None:
         f" (goal <= {RSS_GOAL_BYTES / MB:.0f} MB): {rss_verdict}; idle after start"
         f" {idle / MB:.1f} MB"
     )
+    if repaints:
+        p50 = statistics.median(repaints)
+        p99 = statistics.quantiles(repaints, n=100, method="inclusive")[98]
+        verdict = "met" if p99 < REPAINT_GOAL_SECONDS else "MISSED"
+        repaint_line = (
+            f"two nodes: upload's 201 on A to repaint on B, {len(repaints)} uploads:"
+            f" p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+            f" (goal p99 < {REPAINT_GOAL_SECONDS:.0f} s): {verdict}"
+        )
+    else:
+        repaint_line = "two nodes: not measured (no PostgreSQL here)"
+    log(f"   {repaint_line}")
     RESULTS.append(
         SuiteResult(
             "s3",
@@ -210,6 +236,78 @@ def run_s3(settings: Settings) -> None:
                 f" (goal >= {RATIO_GOAL})",
                 f"peak RSS over a {human_size(big)} upload {peak / MB:.1f} MB"
                 f" (goal <= {RSS_GOAL_BYTES / MB:.0f} MB): {rss_verdict}",
+                repaint_line,
             ],
         )
     )
+
+
+def _two_node_repaints(weed, work: Path, count: int) -> list[float]:  # noqa: ANN001
+    """Two nodes over `weed` and a throwaway PostgreSQL: seconds from each upload's 201
+    on node A to its name in the live stream of a page served by node B (0 when the
+    repaint came first: B can repaint before the 201 has crossed back to the client)."""
+    import httpx
+    from tests.postgres import Cluster, PostgresMissing
+
+    try:
+        cluster = Cluster()
+    except PostgresMissing as exc:
+        log(f"s3: two nodes skipped: {exc}")
+        return []
+    nodes: list[Server] = []
+    try:
+        database = cluster.new_database()
+        common = ("--log", "off", "--database", database,
+                  "--storage", f"s3://{weed.bucket}/{PREFIX}-nodes",
+                  "--s3-endpoint-url", weed.endpoint_url)  # fmt: skip
+        first_dir = work / "node-a"
+        _app_cli(ROOT, "users", "add", ACCOUNT_NAME, "--data-dir", str(first_dir),
+                 "--database", database, stdin=ACCOUNT_PASSWORD + "\n")  # fmt: skip
+        token = _app_cli(ROOT, "tokens", "add", ACCOUNT_NAME, "--data-dir",
+                         str(first_dir), "--database", database).strip()  # fmt: skip
+        for label, data_dir in (("node A", first_dir), ("node B", work / "node-b")):
+            port = free_port()
+            argv = [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                    "--data-dir", str(data_dir), *common]  # fmt: skip
+            nodes.append(Server(label, argv, port, cwd=ROOT, env=weed.env, token=token))
+        start_all(nodes)
+        a, b = nodes
+        seen: dict[str, float] = {}
+        received = threading.Condition()
+
+        def watch() -> None:
+            text = ""
+            with httpx.Client(timeout=httpx.Timeout(10, read=None)) as client:
+                with client.stream("GET", b.base + "/live", headers=b.headers) as live:
+                    for chunk in live.iter_text():
+                        text = (text + chunk)[-200_000:]
+                        now = time.monotonic()
+                        with received:
+                            for n in range(count):
+                                name = f"repaint-{n}.bin"
+                                if name not in seen and name in text:
+                                    seen[name] = now
+                            received.notify_all()
+                            if len(seen) == count:
+                                return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        time.sleep(1.0)  # the stream is open and painted
+        repaints = []
+        with httpx.Client(base_url=a.base, headers=a.headers, timeout=30) as http:
+            for n in range(count):
+                name = f"repaint-{n}.bin"
+                answered = http.put(f"/uploads/{name}", content=b"x" * 65536)
+                done = time.monotonic()
+                if answered.status_code != 201:
+                    raise RuntimeError(f"upload on A answered {answered.status_code}")
+                with received:
+                    if not received.wait_for(lambda name=name: name in seen, timeout=10):
+                        raise RuntimeError(f"{name} never repainted on B")
+                    repaints.append(max(0.0, seen[name] - done))
+                time.sleep(0.3)  # apart, so each is its own repaint
+        return repaints
+    finally:
+        stop_all(nodes)
+        cluster.close()
