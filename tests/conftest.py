@@ -99,7 +99,11 @@ both_stores = pytest.mark.parametrize("storage", ["local", "s3"], indirect=True)
 
 @pytest.fixture
 def config(tmp_path: Path, storage: str, request: pytest.FixtureRequest) -> Config:
-    database = test_database(request, getattr(request, "param", None))
+    # The two configurations Stowage is run in: local storage with the catalog of
+    # STOWAGE_TEST_DATABASE (SQLite by default), and S3 with PostgreSQL (a test's own
+    # choice of catalog, by parametrizing `config`, wins).
+    kind = getattr(request, "param", None) or ("postgres" if storage == "s3" else None)
+    database = test_database(request, kind)
     catalog = {} if database is None else {"database": database}
     if storage == "s3":
         return s3_config(tmp_path / "data", request.getfixturevalue("seaweed"), **catalog)
