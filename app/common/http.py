@@ -98,6 +98,20 @@ def only_fields(parsed: dict[str, object], fields: tuple[str, ...]) -> dict[str,
     return parsed
 
 
+def wanted_ids(parsed: dict[str, object] | None, *, most: int) -> list[str]:
+    """`{"ids": [...]}` (a ZIP of files, a bulk delete): the ids, each once and in order,
+    from 1 to `most` of them; BodyError, in words, otherwise."""
+    if parsed is None:
+        raise BodyError('send a JSON object such as {"ids": ["FILE_ID", ...]}')
+    ids = only_fields(parsed, ("ids",)).get("ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise BodyError('"ids" must be a list of file ids (strings)')
+    unique = list(dict.fromkeys(ids))
+    if not 1 <= len(unique) <= most:
+        raise BodyError(f'"ids" must name from 1 to {most:,} files')
+    return unique
+
+
 def json_error(w: Writer, status: int, message: str, *, close: bool = False) -> None:
     """`{"error": message}`; `close` drops the connection so an unread body is not drained."""
     if close:

@@ -13,9 +13,9 @@ from app.common.http import (
     BodyError,
     is_datastar,
     json_error,
-    only_fields,
     path_param,
     read_json_object,
+    wanted_ids,
 )
 from app.db import Database
 from app.features.archives.data import Archive, Archives, archive_names
@@ -67,19 +67,6 @@ async def _rows(db: Database, ids: Sequence[str]) -> dict[str, FileRow]:
     return found
 
 
-def _wanted_ids(parsed: dict[str, object] | None) -> list[str]:
-    """The ids asked for, each once and in order; BodyError, in words, otherwise."""
-    if parsed is None:
-        raise BodyError('send a JSON object such as {"ids": ["FILE_ID", ...]}')
-    ids = only_fields(parsed, ("ids",)).get("ids")
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise BodyError('"ids" must be a list of file ids (strings)')
-    unique = list(dict.fromkeys(ids))
-    if not 1 <= len(unique) <= MAX_ARCHIVE_FILES:
-        raise BodyError(f'"ids" must name from 1 to {MAX_ARCHIVE_FILES} files')
-    return unique
-
-
 def create_archive(db: Database, store: Store, archives: Archives):
     laying_out = asyncio.Semaphore(LAYOUTS_AT_ONCE)
 
@@ -95,7 +82,7 @@ def create_archive(db: Database, store: Store, archives: Archives):
                 json_error(w, status, message)
 
         try:
-            ids = _wanted_ids(await read_json_object(c, MAX_BODY_BYTES))
+            ids = wanted_ids(await read_json_object(c, MAX_BODY_BYTES), most=MAX_ARCHIVE_FILES)
         except BodyError as exc:
             refuse(400, str(exc))
             return

@@ -15,6 +15,7 @@ from app.common.http import (
     only_fields,
     path_param,
     read_json_object,
+    wanted_ids,
 )
 from app.db import Database, is_disk_full
 from app.features.files.data import (
@@ -73,19 +74,6 @@ MAX_DELETE_FILES = 10_000
 MAX_DELETE_BODY_BYTES = 1024 * 1024
 
 
-def wanted_ids(parsed: dict[str, object] | None) -> list[str]:
-    """`{"ids": [...]}`: the ids, each once and in order; BodyError, in words, otherwise."""
-    if parsed is None:
-        raise BodyError('send a JSON object such as {"ids": ["FILE_ID", ...]}')
-    ids = only_fields(parsed, ("ids",)).get("ids")
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise BodyError('"ids" must be a list of file ids (strings)')
-    unique = list(dict.fromkeys(ids))
-    if not 1 <= len(unique) <= MAX_DELETE_FILES:
-        raise BodyError(f'"ids" must name from 1 to {MAX_DELETE_FILES:,} files')
-    return unique
-
-
 def _files(count: int) -> str:
     return f"{count:,} file" + ("" if count == 1 else "s")
 
@@ -104,7 +92,9 @@ def delete_files(
         owner = principal(c).account_id
         datastar = is_datastar(c)
         try:
-            ids = wanted_ids(await read_json_object(c, MAX_DELETE_BODY_BYTES))
+            ids = wanted_ids(
+                await read_json_object(c, MAX_DELETE_BODY_BYTES), most=MAX_DELETE_FILES
+            )
         except BodyError as exc:
             if datastar:
                 SSE(w).patch_signals({"_notice": f"Could not delete: {exc}."})
