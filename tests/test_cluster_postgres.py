@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from tests.postgres import Cluster
@@ -28,6 +30,19 @@ class Node:
         await self.bus.close()
 
 
+@asynccontextmanager
+async def two_nodes(url: str) -> AsyncIterator[tuple[Node, Node]]:
+    """Nodes "a" and "b" on the database at `url`, both listening."""
+    a, b = Node(url, "a"), Node(url, "b")
+    try:
+        await asyncio.wait_for(a.bus.listening.wait(), 10)
+        await asyncio.wait_for(b.bus.listening.wait(), 10)
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def next_message(subscription: object, timeout: float = 5.0) -> tuple[str, str]:
     return await asyncio.wait_for(subscription.receive(), timeout)  # type: ignore[attr-defined]
 
@@ -36,10 +51,7 @@ def test_what_one_node_publishes_reaches_the_other_and_only_once(postgres: Clust
     url = postgres.new_database()
 
     async def scenario() -> None:
-        a, b = Node(url, "a"), Node(url, "b")
-        try:
-            await asyncio.wait_for(a.bus.listening.wait(), 10)
-            await asyncio.wait_for(b.bus.listening.wait(), 10)
+        async with two_nodes(url) as (a, b):
             async with (
                 b.relay.subscribe("files.changed.owner1", "uploads.progress.owner1") as on_b,
                 a.relay.subscribe("files.changed.owner1") as on_a,
@@ -74,9 +86,6 @@ def test_what_one_node_publishes_reaches_the_other_and_only_once(postgres: Clust
             while b.throttle.retry_after(["name:ann"]) is None:
                 assert time.monotonic() < deadline, "b never heard of a's failures"
                 await asyncio.sleep(0.02)
-        finally:
-            await a.close()
-            await b.close()
 
     asyncio.run(scenario())
 
@@ -87,10 +96,7 @@ def test_nodes_reconnect_after_a_database_restart_and_repaint_their_pages(
     url = postgres.new_database()
 
     async def scenario() -> None:
-        a, b = Node(url, "a"), Node(url, "b")
-        try:
-            await asyncio.wait_for(a.bus.listening.wait(), 10)
-            await asyncio.wait_for(b.bus.listening.wait(), 10)
+        async with two_nodes(url) as (a, b):
             async with b.relay.subscribe("files.changed.owner1") as on_b:
                 await asyncio.to_thread(postgres.restart)
                 # Once b listens again it repaints what it serves: a hint sent while
@@ -107,8 +113,5 @@ def test_nodes_reconnect_after_a_database_restart_and_repaint_their_pages(
                         continue
                     if message[1] == "added after restart":
                         break
-        finally:
-            await a.close()
-            await b.close()
 
     asyncio.run(scenario())
