@@ -91,7 +91,7 @@ def _fill(path: str) -> None:
 
 
 async def _measure(path, rounds: int) -> dict[str, list[float]]:
-    from app.db import Database
+    from app.db import SQLiteDatabase as Database
     from app.features.files.data import list_files
     from app.features.files.query import parse_file_query
     from app.features.home.handlers import ListView, load_listing
@@ -120,7 +120,7 @@ async def _measure(path, rounds: int) -> dict[str, list[float]]:
 
 
 def run_search(settings: Settings) -> None:
-    from app.db import Database
+    from app.db import SQLiteDatabase as Database
     from app.main import CATALOG_SCHEMA
 
     work = fresh_dir(WORK / "search")
