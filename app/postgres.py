@@ -40,7 +40,7 @@ from typing import Any
 
 import psycopg
 
-from app.db import CatalogUnavailable, Request, Row, Rows, Spawn
+from app.db import CatalogUnavailable, GroupCommit, Row, Rows, Spawn
 
 # Seconds a connection attempt may take (psycopg's floor is 2). After a failed
 # attempt, the point reader, which runs on the event loop, does not try again for
@@ -262,8 +262,10 @@ class PostgresDatabase:
         self._point_down_until = 0.0
         self._spawn: Spawn = spawn or asyncio.create_task
         self._write_lock = asyncio.Lock()
-        self._waiting: list[Request] = []
-        self._committer: asyncio.Task[None] | None = None
+        # Through a lambda, so a test may wrap `_write_group` on the instance.
+        self._group = GroupCommit(
+            lambda group: self._write_group(group), self._write_lock, self._spawn
+        )
 
     @classmethod
     async def open(
@@ -396,50 +398,9 @@ class PostgresDatabase:
 
     async def insert_many(self, sql: str, rows: Rows) -> None:
         """Insert `rows`, all or none, durably committed when this returns (PostgreSQL's
-        default synchronous_commit flushes the WAL before COMMIT answers)."""
-        committed = asyncio.get_running_loop().create_future()
-        self._waiting.append((sql, rows, committed))
-        if self._committer is None:
-            self._committer = self._spawn(self._commit_waiting())
-        await committed
-
-    async def _commit_waiting(self) -> None:
-        # The same group commit as SQLite's (app/db.py): requests that arrive while a
-        # commit is under way go together into the next one.
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                await self._commit_group(group)
-        finally:
-            waiting, self._waiting = self._waiting, []
-            for _, _, committed in waiting:
-                if not committed.done():
-                    committed.set_exception(RuntimeError("the catalog is shutting down"))
-            self._committer = None
-
-    async def _commit_group(self, group: list[Request]) -> None:
-        interrupted: BaseException | None = None
-        try:
-            async with self._write_lock:
-                work = asyncio.ensure_future(self._write_group([(s, r) for s, r, _ in group]))
-                try:
-                    await asyncio.shield(work)
-                except asyncio.CancelledError as cancel:
-                    # Let the transaction end for real before anyone is answered.
-                    interrupted = cancel
-                    await asyncio.wait({work})
-                outcomes = work.result()
-        except Exception as exc:
-            outcomes = [exc] * len(group)
-        for (_, _, committed), outcome in zip(group, outcomes, strict=True):
-            if committed.done():
-                continue
-            if outcome is None:
-                committed.set_result(None)
-            else:
-                committed.set_exception(outcome)
-        if interrupted is not None:
-            raise interrupted
+        default synchronous_commit flushes the WAL before COMMIT answers); group-
+        committed as on SQLite (app/db.py's GroupCommit)."""
+        await self._group.insert_many(sql, rows)
 
     async def _write_group(self, group: list[tuple[str, Rows]]) -> list[Exception | None]:
         """One transaction, one savepoint per request (a failing request rolls back
@@ -465,8 +426,7 @@ class PostgresDatabase:
         return outcomes
 
     async def close(self) -> None:
-        if self._committer is not None:
-            await asyncio.gather(self._committer, return_exceptions=True)
+        await self._group.drain()
         await self._writer.drop()
         await self._reader.drop()
         if self._point is not None:

@@ -138,7 +138,7 @@ async def test_an_uploads_catalog_write_runs_in_the_apps_task_set(config, owner,
         try:
             assert await asyncio.to_thread(inside.wait, 10)
             running = {task.get_coro().__qualname__ for task in client.app.tasks}  # type: ignore[union-attr]
-            assert {"Uploads._record", "SQLiteDatabase._commit_waiting"} <= running, running
+            assert {"Uploads._record", "GroupCommit._commit_waiting"} <= running, running
         finally:
             go.set()
         assert (await sending).status_code == 201
