@@ -36,7 +36,7 @@ from app.config import Config, ConfigError
 from app.ops.check_s3 import repair_s3, survey_s3
 from app.storage.backends import open_store
 from app.storage.blobs import new_blob_id
-from app.storage.s3 import PART_BYTES, S3Store
+from app.storage.s3 import PART_BYTES, SPOOL_BYTES, S3Store
 
 pytestmark = pytest.mark.slow
 MiB = 1024 * 1024
@@ -68,6 +68,40 @@ async def test_a_refused_upload_aborts_its_multipart_upload(
         assert entry["sha256"] == hashlib.sha256(fits).hexdigest()
         assert (await client.get(entry["url"])).content == fits
     assert await stored_objects(config) == {entry["id"]: len(fits)}
+
+
+def open_part_files() -> int:
+    """This process's open part files (unlinked temp files under `.s3-parts`)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += ".s3-parts" in os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    return count
+
+
+async def test_parts_gather_in_temp_files_that_are_gone_afterwards(
+    tmp_path: Path, seaweed: Seaweed
+) -> None:
+    """Sizes on each side of the memory/file boundary and of a part, every one kept
+    byte for byte; a refused upload too. Afterwards no part file is open and none is
+    left in the data dir (they are unlinked from birth)."""
+    config = s3_config(tmp_path / "data", seaweed, max_file_bytes=str(PART_BYTES + 1))
+    sizes = [0, 1, SPOOL_BYTES - 1, SPOOL_BYTES, SPOOL_BYTES + 1, PART_BYTES, PART_BYTES + 1]
+    async with signed_in_client(config) as client:
+        for size in sizes:
+            body = os.urandom(size)
+            r = await client.post(f"/uploads?name={size}.bin", content=body)
+            assert r.status_code == 201, r.text
+            entry = r.json()["files"][0]
+            assert entry["sha256"] == hashlib.sha256(body).hexdigest(), size
+            assert (await client.get(entry["url"])).content == body, size
+        r = await client.post("/uploads", files=form("big.bin", os.urandom(PART_BYTES + 2 * MiB)))
+        assert r.status_code == 413, r.text
+        assert open_part_files() == 0
+    assert list((config.uploads_dir / ".s3-parts").iterdir()) == []
+    assert len(await stored_objects(config)) == len(sizes)
 
 
 async def test_ranges_come_straight_from_s3(tmp_path: Path, seaweed: Seaweed) -> None:

@@ -3,10 +3,12 @@ aiobotocore (chosen by `python -m bench.s3_clients`; see the README's "Scaling o
 
 Object keys are the opaque blob ids under the prefix; client filenames never reach
 the store. An upload streams as one multipart upload of PART_BYTES parts, at most one
-part on the wire while the next gathers, so memory stays near 2 x PART_BYTES per
-upload; sha256 is fed part by part, in byte order, on a worker thread. A blob smaller
-than one part goes up as a single PUT. Any failure aborts the multipart upload, so no
-parts are left behind, and the object exists only once it is complete.
+part on the wire while the next gathers. Parts gather in temp files (unlinked from
+birth), so an upload holds about SPOOL_BYTES of memory; sha256 is fed in byte order
+on a worker thread as the bytes reach the file. A blob smaller than one part goes up
+as a single PUT (from memory when it is no larger than SPOOL_BYTES). Any failure
+aborts the multipart upload, so no parts are left behind, and the object exists only
+once it is complete.
 
 Thumbnails (derived blobs) stay a local cache in the data dir; they are made from a
 temp copy of the object (`local_copy`).
@@ -30,13 +32,21 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stario import Writer
 
 from app.config import S3Credentials, StorageTarget
-from app.storage.blobs import THUMBNAILS, Digest, is_blob_id, new_blob_id
+from app.storage.blobs import THUMBNAILS, Digest, _translate, is_blob_id, new_blob_id
 from app.storage.store import StoreUnavailable
 
 MiB = 1024 * 1024
 # S3 parts are 5 MiB at least (but the last); 8 MiB keeps an upload's memory small
 # (two parts) while a 64 GiB file still fits in S3's 10,000 parts... at 80 GB.
 PART_BYTES = 8 * MiB
+# An upload holds this much in memory before it goes to its part's temp file; a blob
+# no larger never touches the disk. Parts gather in files, as tusd's s3store does, so
+# memory does not grow with the part size times the uploads running (two 8 MiB part
+# buffers per upload took a node's peak RSS past 100 MB).
+SPOOL_BYTES = 1 * MiB
+# Where part files live under the data dir (unlinked from birth, so always empty).
+PARTS = ".s3-parts"
+IOV_MAX = 1024
 READ_BYTES = 1024 * 1024
 # Failures the store, not the client, is to blame for: unreachable, timed out,
 # refused, or answering 5xx.
@@ -124,9 +134,19 @@ class S3Store:
     def check_room(self, incoming: int, *, reuse_for: float = 0.0) -> None:
         """An object store has no free-space floor to keep."""
 
+    @property
+    def parts_dir(self) -> Path:
+        return self.root / PARTS
+
     def prepare(self) -> int:
         (self.root / THUMBNAILS).mkdir(parents=True, exist_ok=True)
-        return 0
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        # Named part files exist only where O_TMPFILE is missing, and only when a
+        # process died between creating and unlinking one.
+        leftovers = list(self.parts_dir.glob("part-*"))
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
+        return len(leftovers)
 
     def create(self, digest: Digest | None = None) -> S3NewBlob:
         return S3NewBlob(self, new_blob_id(), digest)
@@ -297,15 +317,57 @@ class S3Blob:
         """Nothing held between requests: each `send` opens and closes its own GET."""
 
 
-class PartReader(io.RawIOBase):
-    """A part's buffer as a seekable file, read in pieces without copying it whole:
-    given bytes-like bodies, aiohttp copies an 8 MiB part twice more (a slice of the
-    bytearray, then joined with the request headers); a file it streams in 64 KiB
-    reads, and botocore's payload hash and its retries seek back to 0."""
+class PartFile:
+    """A temp file one part gathers in, unlinked from birth (nothing of it outlives
+    the process, whatever way it ends). Written and read with pwritev/preadv at
+    offsets, so a file is reused for the part after next without truncating it."""
 
-    def __init__(self, data: bytearray) -> None:
+    def __init__(self, directory: Path) -> None:
+        try:
+            self.fd = os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        except OSError:
+            # A filesystem without O_TMPFILE: a named file, unlinked at once.
+            fd, name = tempfile.mkstemp(dir=directory, prefix="part-")
+            os.unlink(name)
+            self.fd = fd
+        self.size = 0
+
+    def append(self, pieces: list[bytes], digest: Digest | None) -> None:
+        """Blocking (on a thread): the pieces after what the file holds, fed to the
+        digest in the same pass."""
+        offset = self.size
+        views = [memoryview(piece) for piece in pieces]
+        while views:
+            batch = views[:IOV_MAX]
+            written = os.pwritev(self.fd, batch, offset)
+            offset += written
+            while written:
+                if written >= len(views[0]):
+                    written -= len(views.pop(0))
+                else:
+                    views[0], written = views[0][written:], 0
+        if digest is not None:
+            for piece in pieces:
+                digest.update(piece)
+        self.size = offset
+
+    def reader(self, length: int) -> FileSlice:
+        return FileSlice(self.fd, length)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+
+class FileSlice(io.RawIOBase):
+    """The first `length` bytes of a part file as a seekable body (botocore's payload
+    hash and its retries seek back to 0; aiohttp streams it in 64 KiB reads)."""
+
+    def __init__(self, fd: int, length: int) -> None:
         super().__init__()
-        self._view = memoryview(data)
+        self._fd = fd
+        self._length = length
         self._position = 0
 
     def readable(self) -> bool:
@@ -318,33 +380,40 @@ class PartReader(io.RawIOBase):
         return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}
         self._position = max(0, base[whence] + offset)
         return self._position
 
     def readinto(self, target: Any) -> int:
-        piece = self._view[self._position : self._position + len(target)]
-        target[: len(piece)] = piece
-        self._position += len(piece)
-        return len(piece)
+        want = min(len(target), self._length - self._position)
+        if want <= 0:
+            return 0
+        got = os.preadv(self._fd, [memoryview(target)[:want]], self._position)
+        self._position += got
+        return got
 
     def read(self, size: int | None = -1) -> bytes:
-        end = len(self._view) if size is None or size < 0 else self._position + size
-        piece = bytes(self._view[self._position : end])
+        left = self._length - self._position
+        want = left if size is None or size < 0 else min(size, left)
+        if want <= 0:
+            return b""
+        piece = os.pread(self._fd, want, self._position)
         self._position += len(piece)
         return piece
 
     def __len__(self) -> int:
-        return len(self._view)
+        return self._length
 
 
 class S3NewBlob:
     """One object being written as a multipart upload (see the module's docstring).
 
-    Chunks are copied into the part's buffer as they arrive (freed at once), and a
-    sent part's buffer is filled again for the part after next: an upload holds two
-    part buffers at most, the same two all along (no fresh 8 MiB per part for the
-    allocator to keep). A small upload's only buffer grows as its bytes arrive."""
+    Arriving chunks are held until SPOOL_BYTES have gathered; then, on a thread, they
+    are appended to the part's temp file and fed to the digest. A full part goes to
+    S3 from its file while the next part gathers in a second one; a sent part's file
+    is reused for the part after next. So an upload holds about SPOOL_BYTES of memory
+    whatever the part size, and at most two part files. A blob that never grows past
+    SPOOL_BYTES never touches the disk: it goes up from memory in one PUT."""
 
     def __init__(self, store: S3Store, blob_id: str, digest: Digest | None) -> None:
         self.store = store
@@ -352,9 +421,13 @@ class S3NewBlob:
         self.key = store.key_of(blob_id)
         self.size = 0
         self._digest = digest
-        self._buffer = bytearray()
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        # Bytes of the part now gathering, held and in its file together.
         self._fill = 0
-        self._spare: bytearray | None = None
+        self._file: PartFile | None = None
+        self._spare: PartFile | None = None
+        self._files: list[PartFile] = []
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._in_flight: asyncio.Task[None] | None = None
@@ -366,41 +439,46 @@ class S3NewBlob:
         part = self.store.part_bytes
         while view:
             piece = view[: part - self._fill]
-            end = self._fill + len(piece)
-            if len(self._buffer) >= end:
-                self._buffer[self._fill : end] = piece
+            if isinstance(chunk, bytes) and len(piece) == len(chunk):
+                self._held.append(chunk)  # immutable: kept as it is
             else:
-                self._buffer[self._fill :] = piece  # a first part still growing
-            self._fill = end
+                # A slice, or a view of a buffer its owner may reuse: copied.
+                self._held.append(bytes(piece))
+            self._held_bytes += len(piece)
+            self._fill += len(piece)
             view = view[len(piece) :]
             if self._fill == part:
                 await self._send_part()
+            elif self._held_bytes >= SPOOL_BYTES:
+                await self._spool()
+
+    async def _spool(self) -> None:
+        """What is held goes to the end of the part's file (and the digest)."""
+        if self._file is None:
+            if self._spare is not None:
+                self._file, self._spare = self._spare, None
+            else:
+                self._file = PartFile(self.store.parts_dir)
+                self._files.append(self._file)
+            self._file.size = 0
+        held, self._held, self._held_bytes = self._held, [], 0
+        file = self._file
+        try:
+            await asyncio.to_thread(file.append, held, self._digest)
+        except OSError as exc:
+            raise _translate(exc) from exc
 
     async def _settle(self) -> None:
         if self._in_flight is not None:
             in_flight, self._in_flight = self._in_flight, None
             await in_flight
 
-    def _take_body(self) -> bytearray:
-        """The gathered bytes as one body; the buffer is left to be reused or dropped."""
-        body = self._buffer
-        if self._fill < len(body):
-            body = body[: self._fill]  # the last, short part: a copy of what is there
-        self._buffer, self._fill = bytearray(), 0
-        return body
-
-    async def _hash(self, body: bytearray) -> None:
-        if self._digest is not None:
-            # hashlib lets go of the GIL for big inputs: the loop runs meanwhile.
-            await asyncio.to_thread(self._digest.update, memoryview(body))
-
     async def _send_part(self) -> None:
+        await self._spool()
         await self._settle()
-        full = self._fill == self.store.part_bytes
-        body = self._take_body()
-        if full:
-            self._buffer = self._spare or bytearray(self.store.part_bytes)
-            self._spare = None
+        file, length = self._file, self._fill
+        assert file is not None
+        self._file, self._fill = None, 0
         client, bucket = self.store.client, self.store.bucket
         try:
             if self._upload_id is None:
@@ -413,21 +491,19 @@ class S3NewBlob:
         part = self._parts[-1]
 
         async def upload() -> None:
-            await self._hash(body)
             try:
                 answer = await client.upload_part(
                     Bucket=bucket,
                     Key=self.key,
                     UploadId=self._upload_id,
                     PartNumber=number,
-                    Body=PartReader(body),
-                    ContentLength=len(body),
+                    Body=file.reader(length),
+                    ContentLength=length,
                 )
             except TRANSPORT_ERRORS as exc:
                 raise _unavailable(exc, "store part of an upload") from exc
             part["ETag"] = answer["ETag"]
-            if full:
-                self._spare = body
+            self._spare = file
 
         self._in_flight = asyncio.create_task(upload())
 
@@ -435,13 +511,29 @@ class S3NewBlob:
         """Finish the object; only then does it exist under its key."""
         client, bucket = self.store.client, self.store.bucket
         try:
-            if self._upload_id is None:
-                # Smaller than a part: one PUT, nothing to abort if it fails.
-                body = self._take_body()
-                await self._hash(body)
+            if self._upload_id is None and self._file is None:
+                # Never spooled: one PUT from memory, nothing to abort if it fails.
+                body = b"".join(self._held)
+                self._held, self._held_bytes = [], 0
+                if self._digest is not None:
+                    # hashlib lets go of the GIL for big inputs: the loop runs meanwhile.
+                    await asyncio.to_thread(self._digest.update, body)
                 try:
                     await client.put_object(
-                        Bucket=bucket, Key=self.key, Body=PartReader(body), ContentLength=len(body)
+                        Bucket=bucket, Key=self.key, Body=body, ContentLength=len(body)
+                    )
+                except TRANSPORT_ERRORS as exc:
+                    raise _unavailable(exc, "store an upload") from exc
+            elif self._upload_id is None:
+                # Smaller than a part: one PUT from its file.
+                await self._spool()
+                assert self._file is not None
+                try:
+                    await client.put_object(
+                        Bucket=bucket,
+                        Key=self.key,
+                        Body=self._file.reader(self._fill),
+                        ContentLength=self._fill,
                     )
                 except TRANSPORT_ERRORS as exc:
                     raise _unavailable(exc, "store an upload") from exc
@@ -462,8 +554,14 @@ class S3NewBlob:
             await self.discard()
             raise
         self._done = True
-        self._spare = None
+        self._close_files()
         return self.key
+
+    def _close_files(self) -> None:
+        self._file = self._spare = None
+        files, self._files = self._files, []
+        for file in files:
+            file.close()
 
     async def discard(self) -> None:
         """Abort the multipart upload (its parts go with it). Safe to call twice, and
@@ -471,7 +569,7 @@ class S3NewBlob:
         if self._done:
             return
         self._done = True
-        self._buffer, self._spare = bytearray(), None
+        self._held, self._held_bytes = [], 0
         in_flight, self._in_flight = self._in_flight, None
         upload_id, self._upload_id = self._upload_id, None
 
@@ -479,6 +577,8 @@ class S3NewBlob:
             if in_flight is not None:
                 in_flight.cancel()
                 await asyncio.gather(in_flight, return_exceptions=True)
+            # Only now: a part still on the wire reads from its file.
+            self._close_files()
             if upload_id is not None:
                 try:
                     await self.store.client.abort_multipart_upload(

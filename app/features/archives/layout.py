@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from stream_zip import NO_COMPRESSION_64, stream_zip
 
 READ_BYTES = 1024 * 1024
 # Members are plain files, readable by everyone who unpacks them.
@@ -93,6 +92,10 @@ def crc32_of(path: str, size: int) -> int:
 def build_layout(members: list[Member]) -> Layout:
     """Blocking (run it on a thread): reads every member twice, once for its CRC-32
     and once through stream-zip, which checks each CRC-32 as it goes."""
+    # Imported here: stream-zip brings pycryptodome (about 4 MB of a server's memory)
+    # that only a server making archives needs.
+    from stream_zip import NO_COMPRESSION_64, stream_zip
+
     crcs = [crc32_of(m.path, m.size) for m in members]
     files = (
         (m.name, m.modified, MEMBER_MODE, NO_COMPRESSION_64(m.size, crc), _read_all(m.path, m.size))
