@@ -121,7 +121,8 @@ class PostgresBus:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._tasks: list[asyncio.Task[None]] = []
-        # Set once the listener is subscribed: tests and start-up wait on it.
+        # Set once the listener is subscribed. Tests wait on it; start-up need not: a
+        # node just started has no page open yet that could miss a message.
         self.listening = asyncio.Event()
         self.dropped = 0
 

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-
 READ_BYTES = 1024 * 1024
 # Members are plain files, readable by everyone who unpacks them.
 MEMBER_MODE = stat.S_IFREG | 0o644

@@ -107,14 +107,23 @@ def download_file(db: Database, store: Store):
     """GET and HEAD /files/{id}: the account's own file, served by `serve_file`."""
 
     async def handler(c: Context, w: Writer) -> None:
-        file_id = path_param(c, "file_id")
-        row = await get_file(db, file_id) if is_blob_id(file_id) else None
-        if row is None or not may_read_file(principal(c), file_id, row.owner):
+        row = await readable_file(c, db)
+        if row is None:
             json_error(w, 404, "no such file")
             return
         await serve_file(c, w, store, row)
 
     return handler
+
+
+async def readable_file(c: Context, db: Database) -> FileRow | None:
+    """The file the path's {file_id} names, if this request may read it. None for an
+    unknown id and for another account's file alike: no existence oracle."""
+    file_id = path_param(c, "file_id")
+    row = await get_file(db, file_id) if is_blob_id(file_id) else None
+    if row is None or not may_read_file(principal(c), file_id, row.owner):
+        return None
+    return row
 
 
 async def serve_file(

@@ -2,14 +2,12 @@
 
 from stario import App, Context, Writer
 
-from app.access.gate import may_read_file, principal
-from app.common.http import json_error, path_param
+from app.common.http import json_error
 from app.db import Database
-from app.features.files.data import get_file
+from app.features.files.handlers import readable_file
 from app.features.files.validators import strong_etag
 from app.features.previews.urls import THUMBNAIL, THUMBNAIL_HEAD
 from app.previews.thumbnails import Thumbnails
-from app.storage.blobs import is_blob_id
 
 # A thumbnail never changes for a given file: its id names one set of bytes forever
 # (files are immutable), and the ETag is the thumbnail's own sha256. `private`: the
@@ -22,12 +20,11 @@ BUSY_RETRY_AFTER_SECONDS = "60"
 
 def show_thumbnail(db: Database, thumbnails: Thumbnails):
     async def handler(c: Context, w: Writer) -> None:
-        file_id = path_param(c, "file_id")
-        row = await get_file(db, file_id) if is_blob_id(file_id) else None
-        # Another account's file is answered exactly like an unknown id.
-        if row is None or not may_read_file(principal(c), file_id, row.owner):
+        row = await readable_file(c, db)
+        if row is None:
             json_error(w, 404, "no such file")
             return
+        file_id = row.id
         if not thumbnails.may_have(row):
             json_error(w, 404, f"no thumbnail: files of type {row.mime} have none")
             return
