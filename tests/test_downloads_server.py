@@ -173,7 +173,7 @@ def test_slow_reader_keeps_server_memory_flat(server: RunningServer, tmp_path: P
 
     started = time.monotonic()
     reader = subprocess.Popen(
-        [CURL, "--silent", *server.curl_auth, "--limit-rate", "1M",
+        [CURL, "--silent", *server.curl_auth, "--limit-rate", "2M",
          "-o", str(tmp_path / "slow.bin"), url]
     )  # fmt: skip
     samples = []
@@ -184,7 +184,7 @@ def test_slow_reader_keeps_server_memory_flat(server: RunningServer, tmp_path: P
     elapsed = time.monotonic() - started
     assert reader.returncode == 0
     assert (tmp_path / "slow.bin").stat().st_size == size
-    assert elapsed > 10, f"the 1 MB/s reader took only {elapsed:.1f}s"
+    assert elapsed > 10, f"the 2 MB/s reader took only {elapsed:.1f}s"
     peak = server.peak_rss_kib()
     print(
         f"\nslow reader: {size // MiB} MiB in {elapsed:.1f}s; server RSS {before // 1024} MiB "
