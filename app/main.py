@@ -63,9 +63,7 @@ from app.requests.store import REQUESTS_SCHEMA, add_request_column
 from app.resumable.store import RESUMABLE_SCHEMA
 from app.resumable.uploads import ResumableUploads
 from app.shares.store import SHARES_SCHEMA
-from app.storage.backends import describe, open_store
-from app.storage.local import LocalStore
-from app.storage.partials import PartialFiles
+from app.storage.backends import describe, open_partials, open_store
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
 CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA + REQUESTS_SCHEMA + RESUMABLE_SCHEMA
@@ -182,10 +180,6 @@ def make_bootstrap(
         floor = min_free_bytes(config)
         store = await open_store(config, min_free_bytes=floor)
         await asyncio.to_thread(store.prepare)
-        # Resumable partials are local files (refused with 501 on S3 storage for now).
-        local = store if isinstance(store, LocalStore) else LocalStore(config.uploads_dir)
-        if local is not store:
-            await asyncio.to_thread(local.prepare)
         reserve = CatalogReserve(config.data_dir, min_free_bytes=floor)
         reserved = await asyncio.to_thread(reserve.keep)
         print(
@@ -279,7 +273,7 @@ def make_bootstrap(
             spawn=app.create_task,
             stored=thumbnails.stored,
         )
-        resumable = ResumableUploads(uploads, PartialFiles(local), clock=clock)
+        resumable = ResumableUploads(uploads, open_partials(store, db), clock=clock)
         # `Upload-Complete: ?0` on /uploads starts a resumable upload (the IETF draft).
         register_uploads(app, uploads, start_resumable=ietf.start_on_uploads(resumable))
         # Before blobs without rows are reclaimed: an upload moved into the blob store
@@ -325,8 +319,6 @@ def make_bootstrap(
                 await other_nodes.close()
             await db.close()
             await store.aclose()
-            if local is not store:
-                await local.aclose()
             data_dir_lock.release()
 
     return bootstrap

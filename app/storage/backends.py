@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from app.config import Config
+from app.db import Database
+from app.resumable.partials import LocalPartials, Partials
 from app.storage.local import LocalStore
+from app.storage.partials import PartialFiles
 from app.storage.store import Store
 
 
@@ -24,6 +27,18 @@ async def open_store(config: Config, *, min_free_bytes: int = 0) -> Store:
         await store.start()
         return store
     return LocalStore(config.uploads_dir, min_free_bytes=min_free_bytes)
+
+
+def open_partials(store: Store, db: Database) -> Partials:
+    """Where unfinished resumable uploads keep their bytes: beside the blobs (local
+    files), or as S3 multipart uploads recorded in the catalog (any node goes on)."""
+    if isinstance(store, LocalStore):
+        return LocalPartials(PartialFiles(store), db)
+    from app.resumable.s3_partials import S3Partials
+    from app.storage.s3 import S3Store
+
+    assert isinstance(store, S3Store)
+    return S3Partials(store, db)
 
 
 def describe(config: Config) -> str:
