@@ -22,7 +22,6 @@ import pytest
 from tests.conftest import (
     RunningServer,
     add_account,
-    bearer,
     free_port,
     s3_config,
     signed_in_client,
@@ -229,18 +228,30 @@ def test_a_client_that_leaves_midway_leaves_no_parts(
     assert files == {"files": []}
 
 
-async def test_resumable_uploads_are_refused_in_words_on_s3(
+async def test_resumable_uploads_on_s3_with_a_sqlite_catalog(
     tmp_path: Path, seaweed: Seaweed
 ) -> None:
-    """Resumable uploads keep their partials as local files: 501 on S3, saying so."""
+    """S3 storage with the SQLite catalog: the tail of an append waits in a SQLite
+    BLOB, a part in the bucket (S3 with PostgreSQL: tests/test_resumable_s3.py)."""
     config = s3_config(tmp_path / "data", seaweed)
     _, token = await add_account(config, "owner")
+    data = os.urandom(9 * 1024 * 1024 + 5)
+    tus = {"tus-resumable": "1.0.0"}
     async with signed_in_client(config, token) as client:
-        r = await client.post(
-            "/tus/", headers={**bearer(token), "tus-resumable": "1.0.0", "upload-length": "10"}
-        )
-        assert r.status_code == 501, r.text
-        assert "not available with S3 storage yet" in r.text
+        r = await client.post("/tus/", headers={**tus, "upload-length": str(len(data))})
+        assert r.status_code == 201, r.text
+        url = r.headers.get("location")
+        for start, end in ((0, 1024 * 1024), (1024 * 1024, len(data))):
+            r = await client.request("PATCH", url, content=data[start:end], headers={
+                **tus, "content-type": "application/offset+octet-stream",
+                "upload-offset": str(start),
+            })  # fmt: skip
+            assert r.status_code == 204, r.text
+        file_id = r.headers.get("stowage-file-id")
+        assert (await client.get(f"/files/{file_id}")).content == data
+        listed = (await client.get("/api/files")).json()["files"]
+        assert listed[0]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert list(await stored_objects(config)) == [file_id]
 
 
 async def test_zip_archives_of_files_on_s3(tmp_path: Path, seaweed: Seaweed) -> None:
