@@ -146,3 +146,48 @@ async def test_check_leaves_a_live_upload_alone(config: Config) -> None:
     async with signed_in_client(config, token) as client:
         answer = await patch(client, url, 3, b"defghij")
         assert answer.status_code == 204, answer.text
+
+
+async def test_two_nodes_appending_at_once_never_mix(config: Config) -> None:
+    """Two appends from the same recorded state, as a stale request on one node and
+    its successor on another: their parts get distinct numbers, the first to record
+    wins, the other records nothing (Superseded), and the file is the winner's."""
+    from app.resumable.s3_partials import S3Partials
+    from app.resumable.store import Superseded, UploadState, insert_upload
+    from app.storage.backends import open_store
+    from app.storage.blobs import new_blob_id
+    from app.storage.s3 import S3Store
+
+    owner, _ = await add_account(config, "owner", admin=True)
+    db = await open_catalog(config)
+    store = await open_store(config)
+    assert isinstance(store, S3Store)
+    try:
+        partials = S3Partials(store, db)
+        length = 9 * MiB
+        state = UploadState(
+            id="r" * 32, owner=owner.id, request_id=None, name="raced.bin", declared_mime=None,
+            metadata=None, length=length, offset=0, reserved=length, kind="whole",
+            created_at=0.0, expires_at=4e9, blob_id=new_blob_id(), file_id=None,
+        )  # fmt: skip
+        await partials.create(state)
+        await insert_upload(db, state)
+        stale, fresh = os.urandom(length), os.urandom(length)
+        a = await partials.appender(state, None)
+        b = await partials.appender(state, None)
+        await a.write(stale)  # a part on the wire from "node a"
+        await b.write(fresh)
+        assert await b.flush() == length
+        await b.record(offset=length, length=length, expires_at=4e9)
+        assert await a.flush() == length
+        with pytest.raises(Superseded):
+            await a.record(offset=length, length=length, expires_at=4e9)
+        await partials.adopt(state)
+        blob = await store.open(state.blob_id)
+        assert blob is not None and blob.size == length
+        body = await store.client.get_object(Bucket=store.bucket, Key=store.key_of(state.blob_id))
+        async with body["Body"] as stream:
+            assert await stream.read() == fresh
+    finally:
+        await store.aclose()
+        await db.close()
