@@ -617,7 +617,6 @@ class ResumableUploads:
         """Remove uploads past their expiry (not one being appended to right now);
         their space and quota go back. Returns how many."""
         gone = [s for s in await expired_uploads(self.db, self.clock()) if not self._busy(s.id)]
-        await self.partials.remove_strays({s.id for s in gone})
         if gone:
             await forget_uploads(self.db, [s.id for s in gone])
             await self.partials.remove([s.id for s in gone if not s.finished])
