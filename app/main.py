@@ -26,7 +26,7 @@ from app.accounts.quotas import QuotaLedger
 from app.accounts.store import ACCOUNTS_SCHEMA, count_accounts
 from app.accounts.throttle import Throttle
 from app.bundle import ASSETS_DIR
-from app.cluster import NodeRelay, share_with_other_nodes
+from app.cluster import TAKE_OVER, NodeRelay, share_with_other_nodes
 from app.common.http import (
     JSON_PREFIXES,
     catalog_unavailable,
@@ -200,6 +200,8 @@ def make_bootstrap(
                 flush=True,
             )
         relay = NodeRelay()
+        # This process's name among the nodes (the cluster channel, upload leases).
+        node = secrets.token_hex(6)
         progress = Progress(relay)
         quotas = QuotaLedger(db, config.default_quota)
         passwords = Passwords()
@@ -244,6 +246,7 @@ def make_bootstrap(
                 relay,
                 progress=progress,
                 throttles=(sign_in_throttle, gate.share_throttle),
+                node=node,
             )
         )
         register_auth(app, auth)
@@ -273,7 +276,13 @@ def make_bootstrap(
             spawn=app.create_task,
             stored=thumbnails.stored,
         )
-        resumable = ResumableUploads(uploads, open_partials(store, db), clock=clock)
+        partials = open_partials(
+            store, db, node=node, announce=lambda upload_id: relay.publish(TAKE_OVER, upload_id)
+        )
+        resumable = ResumableUploads(uploads, partials, clock=clock)
+        if other_nodes is not None:
+            # Another node asked about an upload this one is appending to.
+            other_nodes.on_take_over = resumable.oust
         # `Upload-Complete: ?0` on /uploads starts a resumable upload (the IETF draft).
         register_uploads(app, uploads, start_resumable=ietf.start_on_uploads(resumable))
         # Before blobs without rows are reclaimed: an upload moved into the blob store

@@ -258,14 +258,17 @@ async def test_expired_uploads_answer_404_and_are_removed(config: Config, owner)
         now[0] += config.upload_expiry + 1
         assert (await client.request("HEAD", url, headers=TUS)).status_code == 404
         assert (await patch(client, url, 3, b"def")).status_code == 404
-    # The next start removes what expired.
+        alive = await create(client, 10)
+        await patch(client, alive, 0, b"abc")
+    # The next start removes what expired, and only that.
     async with TestClient(
         make_bootstrap(config, setup_token=SETUP_TOKEN, clock=lambda: now[0]),
         base_url=config.public_url,
         requests=request_policy(config),
         headers=bearer(token),
     ) as client:
-        assert await unfinished_resumable(config) == 0
+        assert await unfinished_resumable(config) == 1
+        assert await offset_of(client, alive) == 3
 
 
 @pytest.mark.parametrize("header", ["upload-length: x", "none"])

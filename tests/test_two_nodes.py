@@ -309,3 +309,33 @@ def test_a_tus_upload_begun_on_one_node_is_finished_on_the_other(
         assert done.status_code == 204, done.text
         with b.http() as http:
             assert http.get(f"/files/{done.headers['stowage-file-id']}").content == small
+
+        # An append still open on a (its client's network gone while a holds the
+        # socket): b, asked for the offset, has a end that append and record its
+        # bytes first (a lease in the catalog, a message on the cluster channel).
+        third = os.urandom(16 * MiB)
+        with a.http() as http:
+            created = http.post("/tus/", headers={
+                "tus-resumable": "1.0.0", "upload-length": str(len(third)),
+            })  # fmt: skip
+        url = created.headers["location"]
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(
+                f"PATCH {url} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: Bearer {a.token}\r\nTus-Resumable: 1.0.0\r\n"
+                "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+                f"Content-Length: {len(third)}\r\n\r\n".encode()
+            )
+            sock.sendall(third[: 10 * MiB])
+            time.sleep(1.0)  # a reads them; the rest never comes
+            began = time.monotonic()
+            offset = _tus_offset(b, url)
+            print(f"b took over a's open append at {offset} bytes in"
+                  f" {time.monotonic() - began:.2f} s")  # fmt: skip
+            assert offset > 0  # without the take-over: 0, nothing recorded yet
+            sock.settimeout(10)
+            assert sock.recv(64).startswith(b"HTTP/1.1 409")  # a's answer to its append
+        done = _tus_patch(b, url, offset, third[offset:])
+        assert done.status_code == 204, done.text
+        with a.http() as http:
+            assert http.get(f"/files/{done.headers['stowage-file-id']}").content == third

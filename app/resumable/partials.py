@@ -49,6 +49,10 @@ class Appender(Protocol):
         (then nothing of this append is recorded)."""
         ...
 
+    async def close(self) -> None:
+        """The append is over (recorded or not)."""
+        ...
+
 
 class Partials(Protocol):
     # The longest upload these partials can hold (S3: 10,000 parts), None: no limit.
@@ -66,6 +70,11 @@ class Partials(Protocol):
 
     async def holds(self, state: UploadState) -> bool:
         """Whether the unfinished upload's bytes are still here."""
+        ...
+
+    async def settle_elsewhere(self, upload_id: str) -> None:
+        """Before a HEAD or an append: an append to this upload still open on another
+        node is asked to end and record its bytes, and waited for (a while)."""
         ...
 
     async def adopt(self, state: UploadState) -> None:
@@ -119,6 +128,9 @@ class LocalPartials:
 
     async def holds(self, state: UploadState) -> bool:
         return self.files.exists(state.id)
+
+    async def settle_elsewhere(self, upload_id: str) -> None:
+        """Local files: one node, whose own requests take over in memory."""
 
     async def adopt(self, state: UploadState) -> None:
         final = self.files.store.path_of(state.blob_id)
@@ -187,3 +199,6 @@ class _LocalAppender:
         await record_offset(
             self.partials.db, self.upload_id, offset=offset, length=length, expires_at=expires_at
         )
+
+    async def close(self) -> None:
+        """Nothing held beyond the file, which `flush` closed."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -50,6 +51,10 @@ MAX_PARTS = 10_000
 # leftover (a crash between the two inserts) once older than this.
 STRAY_GRACE_SECONDS = 3600.0
 HASH_BYTES = 8 * 1024 * 1024
+# A node's claim to be appending to an upload lasts this long unless renewed (every
+# part renews it); a node asked about the upload waits for it at most this long.
+LEASE_SECONDS = 60.0
+TAKE_OVER_WAIT_SECONDS = 10.0
 
 
 def _no_such_upload(exc: ClientError) -> bool:
@@ -57,9 +62,20 @@ def _no_such_upload(exc: ClientError) -> bool:
 
 
 class S3Partials:
-    def __init__(self, store: S3Store, db: Database) -> None:
+    def __init__(
+        self,
+        store: S3Store,
+        db: Database,
+        *,
+        node: str = "",
+        announce: Callable[[str], None] = lambda upload_id: None,
+    ) -> None:
         self.store = store
         self.db = db
+        # This node's name on the cluster channel, and how to ask the other nodes to
+        # end their append to an upload (app/cluster.py, TAKE_OVER).
+        self.node = node
+        self.announce = announce
         self.part_bytes = store.part_bytes
         # Every part but the last is exactly one part size (the tail carries the
         # rest), so this much fits whatever other nodes wasted of the numbers.
@@ -80,10 +96,13 @@ class S3Partials:
         return str(row[0]), str(row[1]), bytes(row[2])  # type: ignore[call-overload]
 
     async def take_part_number(self, upload_id: str) -> int:
+        """The next part number (the lease of this node's append renewed with it)."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE resumable_s3 SET next_part = next_part + 1 WHERE upload_id = ?",
-                (upload_id,),
+                "UPDATE resumable_s3 SET next_part = next_part + 1, appending_until ="
+                " CASE WHEN appending_node = ? THEN ? ELSE appending_until END"
+                " WHERE upload_id = ?",
+                (self.node, time.time() + LEASE_SECONDS, upload_id),
             )
             cursor = await conn.execute(
                 "SELECT next_part FROM resumable_s3 WHERE upload_id = ?", (upload_id,)
@@ -118,10 +137,48 @@ class S3Partials:
             await self._abort(key, started["UploadId"])
             raise
 
+    async def settle_elsewhere(self, upload_id: str) -> None:
+        """The lease (`appending_node`, `appending_until`) names another node whose
+        append is still open: it is asked, on the cluster channel, to end it and
+        record what it has; we wait until it has (the lease cleared), or gone
+        stale, or TAKE_OVER_WAIT_SECONDS passed. Safe either way: offsets are
+        recorded by compare-and-set, so a slow node's late append records nothing."""
+        asked = False
+        deadline = time.monotonic() + TAKE_OVER_WAIT_SECONDS
+        while True:
+            row = await self.db.fetch_one(
+                "SELECT appending_node, appending_until FROM resumable_s3 WHERE upload_id = ?",
+                (upload_id,),
+            )
+            if row is None or row[0] is None or row[0] == self.node:
+                return
+            if float(row[1] or 0) <= time.time() or time.monotonic() >= deadline:  # type: ignore[arg-type]
+                return
+            if not asked:
+                self.announce(upload_id)
+                asked = True
+            await asyncio.sleep(0.05)
+
+    async def _lease(self, upload_id: str, node: str | None) -> None:
+        async with self.db.transaction() as conn:
+            if node is None:
+                await conn.execute(
+                    "UPDATE resumable_s3 SET appending_node = NULL, appending_until = NULL"
+                    " WHERE upload_id = ? AND appending_node = ?",
+                    (upload_id, self.node),
+                )
+            else:
+                await conn.execute(
+                    "UPDATE resumable_s3 SET appending_node = ?, appending_until = ?"
+                    " WHERE upload_id = ?",
+                    (node, time.time() + LEASE_SECONDS, upload_id),
+                )
+
     async def appender(self, state: UploadState, digest: Digest | None) -> S3Appender:
         row = await self._row(state.id)
         if row is None:
             raise IngestError(404, "no such upload (it expired or was cancelled)")
+        await self._lease(state.id, self.node)
         blob_id, multipart_id, tail = row
         return S3Appender(self, state, self.store.key_of(blob_id), multipart_id, tail, digest)
 
@@ -401,3 +458,11 @@ class S3Appender:
                 )
         self._recorded_offset = offset
         self._sent.clear()
+
+    async def close(self) -> None:
+        """The lease goes (if it is still ours): another node need not wait. A
+        catalog that fails here leaves it to run out by itself."""
+        try:
+            await self.partials._lease(self.upload_id, None)
+        except Exception:
+            pass

@@ -57,7 +57,11 @@ CREATE TABLE IF NOT EXISTS resumable_s3 (
     -- The bytes after the last recorded part (less than a part: S3 parts but the
     -- last are 5 MiB at least), held here until the next append fills a part.
     tail BLOB NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    -- The node appending now, until when (renewed with every part): a node asked
+    -- about the upload meanwhile asks it to end that append first.
+    appending_node TEXT,
+    appending_until REAL
 );
 CREATE TABLE IF NOT EXISTS resumable_parts (
     upload_id TEXT NOT NULL,

@@ -271,6 +271,16 @@ class ResumableUploads:
             return None
         return state
 
+    def oust(self, upload_id: str) -> None:
+        """Another node was asked about this upload: an append to it still reading
+        here ends now and records its bytes (as a newer request here would make it)."""
+        slot = self._slots.get(upload_id)
+        holder = None if slot is None else slot.holder
+        if slot is not None and holder is not None and slot.reading and not holder.done():
+            if holder not in slot.ousted:
+                slot.ousted.add(holder)
+                holder.cancel()
+
     def _busy(self, upload_id: str) -> bool:
         slot = self._slots.get(upload_id)
         return slot is not None and slot.lock.locked()
@@ -297,6 +307,8 @@ class ResumableUploads:
     async def current(self, state: UploadState) -> UploadState | None:
         """The upload's durable state now, after ending an append still reading (a
         HEAD takes over like a PATCH)."""
+        with storage_errors():
+            await self.partials.settle_elsewhere(state.id)
         async with self._hold(state.id):
             return await load_upload(self.db, state.id)
 
@@ -316,6 +328,8 @@ class ResumableUploads:
         """The request body's bytes at `offset`. `length`: the total, when the client
         tells it now (deferred length); `last`: this append ends the upload (the IETF
         draft's `Upload-Complete: ?1`), so its length is where the bytes stop."""
+        with storage_errors():
+            await self.partials.settle_elsewhere(state.id)
         async with self._hold(state.id) as slot:
             fresh = await load_upload(self.db, state.id)
             if fresh is None:
@@ -371,87 +385,94 @@ class ResumableUploads:
         own = hashlib.new(checksum.algorithm) if checksum is not None else None
         with storage_errors():
             writer = await self.partials.appender(state, _Both(running, own))
-        # `checkpointed`: bytes of this append recorded by checkpoints so far;
-        # `checked_at`: how many had arrived at the last checkpoint.
-        received = checkpointed = checked_at = 0
-        stopped: IngestError | None = None
-        refused = False
-        me = asyncio.current_task()
-        progress = self.uploads.progress
-        quota = self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited)
-        progress.resume(state.id)
-        with quota, progress.track(state.name, state.length, to.owner) as transfer:
-            transfer.received = transfer.resumed_from = offset
-            slot.reading = True
-            try:
-                async for chunk in self.uploads.body(c):
-                    received += len(chunk)
-                    if offset + received > limit:
-                        raise self._beyond(state, to)
-                    if state.length is None:
-                        try:
-                            quota.cover(len(chunk))
-                        except QuotaExceeded as exc:
-                            raise over_quota(state.name, exc) from None
+        try:
+            # `checkpointed`: bytes of this append recorded by checkpoints so far;
+            # `checked_at`: how many had arrived at the last checkpoint.
+            received = checkpointed = checked_at = 0
+            stopped: IngestError | None = None
+            refused = False
+            me = asyncio.current_task()
+            progress = self.uploads.progress
+            quota = self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited)
+            progress.resume(state.id)
+            with quota, progress.track(state.name, state.length, to.owner) as transfer:
+                transfer.received = transfer.resumed_from = offset
+                slot.reading = True
+                try:
+                    async for chunk in self.uploads.body(c):
+                        received += len(chunk)
+                        if offset + received > limit:
+                            raise self._beyond(state, to)
+                        if state.length is None:
+                            try:
+                                quota.cover(len(chunk))
+                            except QuotaExceeded as exc:
+                                raise over_quota(state.name, exc) from None
+                        with storage_errors():
+                            await writer.write(chunk)
+                            if checksum is None and received - checked_at >= CHECKPOINT_BYTES:
+                                durable = await writer.checkpoint()
+                                await self._record(writer, offset + durable, state.length)
+                                checkpointed, checked_at = durable, received
+                        transfer.add(state.name, len(chunk))
+                    if c.disconnected or (declared is not None and received != declared):
+                        stopped = IngestError(
+                            400, f"{state.name} was cut off: the client went away"
+                        )
+                except asyncio.CancelledError:
+                    if me is None or me not in slot.ousted:
+                        raise
+                    me.uncancel()
+                    stopped = TakenOver()
+                except (RequestBodyError, ClientDisconnected) as exc:
+                    stopped = body_error(exc)
+                except IngestError as exc:
+                    stopped, refused = exc, True
+                finally:
+                    slot.reading = False
+                try:
                     with storage_errors():
-                        await writer.write(chunk)
-                        if checksum is None and received - checked_at >= CHECKPOINT_BYTES:
-                            durable = await writer.checkpoint()
-                            await self._record(writer, offset + durable, state.length)
-                            checkpointed, checked_at = durable, received
-                    transfer.add(state.name, len(chunk))
-                if c.disconnected or (declared is not None and received != declared):
-                    stopped = IngestError(400, f"{state.name} was cut off: the client went away")
-            except asyncio.CancelledError:
-                if me is None or me not in slot.ousted:
-                    raise
-                me.uncancel()
-                stopped = TakenOver()
-            except (RequestBodyError, ClientDisconnected) as exc:
-                stopped = body_error(exc)
-            except IngestError as exc:
-                stopped, refused = exc, True
-            finally:
-                slot.reading = False
-            try:
-                with storage_errors():
-                    written = await writer.flush()
-            except IngestError as exc:
-                stopped, refused, written = exc, True, checkpointed
-            if checksum is not None and own is not None and not refused:
-                if stopped is not None:
-                    # A checksum covers the whole append: a part of one cannot be trusted.
-                    refused = True
-                elif own.digest() != checksum.digest:
-                    stopped, refused = ChecksumMismatch(checksum.algorithm), True
-            if refused:
-                # Nothing of a refused append is kept but what a checkpoint already
-                # recorded (valid bytes, and the catalog says so).
-                await writer.discard(checkpointed)
-                written = checkpointed
-                running = kept
-            new_offset = offset + written
-            length = state.length
-            if last and stopped is None:
-                if length is not None and new_offset != length:
-                    # Kept, but not complete: a file shorter than announced is no file.
-                    stopped = IngestError(
-                        400, f"the upload ended at {new_offset} bytes, not its {length}"
-                    )
-                else:
-                    length = new_offset
-            await self._record(writer, new_offset, length)
-            state = replace(state, offset=new_offset, length=length, reserved=length or new_offset)
-            if running is not None:
-                slot.digest, slot.digest_at = running, new_offset
-        if not state.complete or state.partial:
-            progress.pause(state.id, state.name, state.offset, state.length, to.owner)
-        if stopped is not None and refused:
-            raise stopped
-        if state.complete and not state.partial:
-            row = await self._finish(state, to, slot)
-            return Appended(replace(state, file_id=row.id, reserved=0), row, stopped)
-        return Appended(state, None, stopped)
+                        written = await writer.flush()
+                except IngestError as exc:
+                    stopped, refused, written = exc, True, checkpointed
+                if checksum is not None and own is not None and not refused:
+                    if stopped is not None:
+                        # A checksum covers the whole append: a part of one cannot be trusted.
+                        refused = True
+                    elif own.digest() != checksum.digest:
+                        stopped, refused = ChecksumMismatch(checksum.algorithm), True
+                if refused:
+                    # Nothing of a refused append is kept but what a checkpoint already
+                    # recorded (valid bytes, and the catalog says so).
+                    await writer.discard(checkpointed)
+                    written = checkpointed
+                    running = kept
+                new_offset = offset + written
+                length = state.length
+                if last and stopped is None:
+                    if length is not None and new_offset != length:
+                        # Kept, but not complete: a file shorter than announced is no file.
+                        stopped = IngestError(
+                            400, f"the upload ended at {new_offset} bytes, not its {length}"
+                        )
+                    else:
+                        length = new_offset
+                await self._record(writer, new_offset, length)
+                state = replace(
+                    state, offset=new_offset, length=length, reserved=length or new_offset
+                )
+                if running is not None:
+                    slot.digest, slot.digest_at = running, new_offset
+            if not state.complete or state.partial:
+                progress.pause(state.id, state.name, state.offset, state.length, to.owner)
+            if stopped is not None and refused:
+                raise stopped
+            if state.complete and not state.partial:
+                row = await self._finish(state, to, slot)
+                return Appended(replace(state, file_id=row.id, reserved=0), row, stopped)
+            return Appended(state, None, stopped)
+        finally:
+            await writer.close()
 
     async def _record(self, writer: Appender, offset: int, length: int | None) -> None:
         try:
