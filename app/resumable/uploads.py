@@ -8,14 +8,20 @@ single request:
 - Limits while bytes arrive: the declared length, `--max-file-bytes`, the account's
   quota (reserved at creation from the length; counted as bytes arrive while the
   length is deferred), the free-space floor, the minimum upload rate.
-- Durability: an append's bytes are fsynced before its new offset is recorded, and
-  the recorded offset is the only one ever reported. An append cut off midway keeps
-  what arrived; one refused (over a limit, a checksum mismatch) keeps nothing.
+- Durability: an append's bytes are stored (fsynced locally; on S3, sent as parts
+  with the short rest in the catalog, app/resumable/s3_partials.py) before its new
+  offset is recorded, and the recorded offset is the only one ever reported. An
+  append cut off midway keeps what arrived; one refused (over a limit, a checksum
+  mismatch) keeps nothing.
 - One request at a time per upload, and the newest wins: a HEAD or PATCH that finds
   an append still reading (a client that lost its network while we still hold its
-  socket) ends that append at once, keeps its durable bytes, and goes on.
+  socket) ends that append at once, keeps its durable bytes, and goes on. Across
+  nodes (S3 storage), a lease in the catalog names the node appending, which is
+  asked over the cluster channel to do the same; offsets are recorded by
+  compare-and-set, so a node that was not asked in time records nothing.
 - sha256 of the whole file, kept running across appends in memory; after a restart
-  (or a checksum rollback) it is computed again from disk at completion.
+  (or a checksum rollback, or appends on another node) it is computed again from
+  the stored blob at completion.
 - A finished upload becomes a file row through `Uploads.keep`, like any upload, and
   only then appears in lists.
 """
