@@ -54,7 +54,7 @@ HASH_BYTES = 8 * 1024 * 1024
 # A node's claim to be appending to an upload lasts this long unless renewed (every
 # part renews it); a node asked about the upload waits for it at most this long.
 LEASE_SECONDS = 60.0
-TAKE_OVER_WAIT_SECONDS = 10.0
+TAKE_OVER_WAIT_SECONDS = 3.0
 
 
 def _no_such_upload(exc: ClientError) -> bool:
