@@ -33,12 +33,25 @@ async def catalog_state(config: Config, url: str) -> tuple[int, int, int]:
             (upload_id,),
         )
         tail = await db.fetch_one(
-            "SELECT length(tail) FROM resumable_s3 WHERE upload_id = ?", (upload_id,)
+            "SELECT COALESCE(sum(length(data)), 0) FROM resumable_tails WHERE upload_id = ?",
+            (upload_id,),
         )
     finally:
         await db.close()
     assert parts is not None and tail is not None
     return int(parts[0]), int(parts[1]), int(tail[0])  # type: ignore[call-overload]
+
+
+async def tail_pieces(config: Config, url: str) -> int:
+    db = await open_catalog(config)
+    try:
+        row = await db.fetch_one(
+            "SELECT count(*) FROM resumable_tails WHERE upload_id = ?", (url.rsplit("/", 1)[1],)
+        )
+    finally:
+        await db.close()
+    assert row is not None
+    return int(row[0])  # type: ignore[call-overload]
 
 
 async def test_small_and_large_appends_make_one_file(config: Config) -> None:
@@ -55,6 +68,9 @@ async def test_small_and_large_appends_make_one_file(config: Config) -> None:
             at += size
             parts, part_bytes, tail = await catalog_state(config, url)
             assert part_bytes + tail == at and tail < 8 * MiB
+            if at == 3 * MiB:
+                # Each small append added its own bytes to the tail, none rewrote it.
+                assert await tail_pieces(config, url) == 3
         assert await catalog_state(config, url) == (2, 16 * MiB, at - 16 * MiB)
         assert await offset_of(client, url) == at
         answer = await patch(client, url, at, data[at:])

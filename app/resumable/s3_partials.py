@@ -86,14 +86,20 @@ class S3Partials:
 
     # ---- the catalog's side ------------------------------------------------------
 
-    async def _row(self, upload_id: str) -> tuple[str, str, bytes] | None:
+    async def _row(self, upload_id: str) -> tuple[str, str] | None:
         row = await self.db.fetch_one(
-            "SELECT blob_id, multipart_id, tail FROM resumable_s3 WHERE upload_id = ?",
+            "SELECT blob_id, multipart_id FROM resumable_s3 WHERE upload_id = ?", (upload_id,)
+        )
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    async def _tail(self, upload_id: str) -> tuple[bytes, int]:
+        """The tail's bytes, and the number its next piece takes."""
+        rows = await self.db.fetch_all(
+            "SELECT piece, data FROM resumable_tails WHERE upload_id = ? ORDER BY piece",
             (upload_id,),
         )
-        if row is None:
-            return None
-        return str(row[0]), str(row[1]), bytes(row[2])  # type: ignore[call-overload]
+        tail = b"".join(bytes(data) for _, data in rows)  # type: ignore[call-overload]
+        return tail, (int(rows[-1][0]) + 1 if rows else 0)  # type: ignore[call-overload]
 
     async def take_part_number(self, upload_id: str) -> int:
         """The next part number (the lease of this node's append renewed with it)."""
@@ -129,9 +135,9 @@ class S3Partials:
         try:
             async with self.db.transaction() as conn:
                 await conn.execute(
-                    "INSERT INTO resumable_s3 (upload_id, blob_id, multipart_id, next_part, tail,"
-                    " created_at) VALUES (?, ?, ?, 1, ?, ?)",
-                    (state.id, state.blob_id, started["UploadId"], b"", time.time()),
+                    "INSERT INTO resumable_s3 (upload_id, blob_id, multipart_id, next_part,"
+                    " created_at) VALUES (?, ?, ?, 1, ?)",
+                    (state.id, state.blob_id, started["UploadId"], time.time()),
                 )
         except BaseException:
             await self._abort(key, started["UploadId"])
@@ -179,8 +185,11 @@ class S3Partials:
         if row is None:
             raise IngestError(404, "no such upload (it expired or was cancelled)")
         await self._lease(state.id, self.node)
-        blob_id, multipart_id, tail = row
-        return S3Appender(self, state, self.store.key_of(blob_id), multipart_id, tail, digest)
+        blob_id, multipart_id = row
+        tail, piece = await self._tail(state.id)
+        return S3Appender(
+            self, state, self.store.key_of(blob_id), multipart_id, tail, piece, digest
+        )
 
     async def holds(self, state: UploadState) -> bool:
         return await self._row(state.id) is not None
@@ -190,7 +199,8 @@ class S3Partials:
         row = await self._row(state.id)
         if row is None:
             return  # finished already (or made whole by `concatenate`)
-        blob_id, multipart_id, tail = row
+        blob_id, multipart_id = row
+        tail, _ = await self._tail(state.id)
         key = self.store.key_of(blob_id)
         recorded = await self.db.fetch_all(
             "SELECT part_number, etag, size FROM resumable_parts WHERE upload_id = ?"
@@ -283,6 +293,7 @@ class S3Partials:
         async with self.db.transaction() as conn:
             rows = [(upload_id,) for upload_id in upload_ids]
             await conn.executemany("DELETE FROM resumable_parts WHERE upload_id = ?", rows)
+            await conn.executemany("DELETE FROM resumable_tails WHERE upload_id = ?", rows)
             await conn.executemany("DELETE FROM resumable_s3 WHERE upload_id = ?", rows)
 
     async def concatenate(self, state: UploadState, parts: list[UploadState]) -> hashlib._Hash:
@@ -315,7 +326,7 @@ class S3Partials:
         for upload_id in upload_ids:
             row = await self._row(upload_id)
             if row is not None:
-                blob_id, multipart_id, _ = row
+                blob_id, multipart_id = row
                 await self._abort(self.store.key_of(blob_id), multipart_id)
         await self._forget(upload_ids)
 
@@ -354,6 +365,7 @@ class S3Appender:
         key: str,
         multipart_id: str,
         tail: bytes,
+        next_piece: int,
         digest: Digest | None,
     ) -> None:
         self.partials = partials
@@ -363,6 +375,10 @@ class S3Appender:
         self.start = state.offset
         self._recorded_offset = state.offset
         self._buffer = bytearray(tail)
+        self._old_tail = len(tail)
+        self._next_piece = next_piece
+        # Whether a part took the recorded tail (then the tail is written anew).
+        self._tail_sent = False
         # Where this append's own bytes begin in the buffer (the tail was hashed by
         # the append that sent it).
         self._new_from = len(tail)
@@ -403,6 +419,7 @@ class S3Appender:
         except TRANSPORT_ERRORS as exc:
             raise _unavailable(exc, "store part of an upload") from exc
         self._sent.append((number, str(answer["ETag"]), len(body)))
+        self._tail_sent = True
         self._parts_end += len(body)
 
     async def _settle(self) -> None:
@@ -430,13 +447,18 @@ class S3Appender:
         self._buffer = bytearray()
 
     async def record(self, *, offset: int, length: int | None, expires_at: float) -> None:
-        tail: bytes | None
+        # What the tail becomes: None unchanged, else (whether it is written anew,
+        # the bytes to add).
+        tail: tuple[bool, bytes] | None
         if offset == self._recorded_offset and not self._sent:
             tail = None  # nothing new (a refused append): the tail stays as it is
         elif offset == self._parts_end:
-            tail = b""  # a checkpoint: the parts so far, the rest is not durable yet
+            tail = (True, b"")  # a checkpoint: the parts so far; the rest is not durable yet
         elif offset == self._parts_end + len(self._buffer):
-            tail = bytes(self._buffer)
+            if self._tail_sent:
+                tail = (True, bytes(self._buffer))
+            else:
+                tail = (False, bytes(self._buffer[self._old_tail :]))  # only the new bytes
         else:
             raise AssertionError(f"offset {offset} is not where the parts end")
         async with self.partials.db.transaction() as conn:
@@ -453,11 +475,23 @@ class S3Appender:
                     [(self.upload_id, *part) for part in self._sent],
                 )
             if tail is not None:
-                await conn.execute(
-                    "UPDATE resumable_s3 SET tail = ? WHERE upload_id = ?", (tail, self.upload_id)
-                )
+                anew, data = tail
+                if anew:
+                    await conn.execute(
+                        "DELETE FROM resumable_tails WHERE upload_id = ?", (self.upload_id,)
+                    )
+                if data:
+                    await conn.execute(
+                        "INSERT INTO resumable_tails (upload_id, piece, data) VALUES (?, ?, ?)",
+                        (self.upload_id, self._next_piece, data),
+                    )
         self._recorded_offset = offset
         self._sent.clear()
+        if tail is not None:
+            anew, data = tail
+            self._next_piece += 1
+            self._old_tail = len(data) if anew else self._old_tail + len(data)
+            self._tail_sent = False
 
     async def close(self) -> None:
         """The lease goes (if it is still ours): another node need not wait. A

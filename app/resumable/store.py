@@ -46,7 +46,7 @@ END;
 -- On S3 storage (app/resumable/s3_partials.py): the multipart upload at the blob's
 -- key that holds an unfinished upload's parts. Invariant, kept by recording parts,
 -- tail and the upload's offset in one transaction: offset = the recorded parts'
--- sizes + the tail's.
+-- sizes + the tail's (resumable_tails).
 CREATE TABLE IF NOT EXISTS resumable_s3 (
     upload_id TEXT PRIMARY KEY,
     blob_id TEXT NOT NULL,
@@ -54,14 +54,21 @@ CREATE TABLE IF NOT EXISTS resumable_s3 (
     -- Part numbers are taken from here, one at a time, so two nodes appending to
     -- the same upload (a stale request and its successor) never share one.
     next_part INTEGER NOT NULL,
-    -- The bytes after the last recorded part (less than a part: S3 parts but the
-    -- last are 5 MiB at least), held here until the next append fills a part.
-    tail BLOB NOT NULL,
     created_at REAL NOT NULL,
     -- The node appending now, until when (renewed with every part): a node asked
     -- about the upload meanwhile asks it to end that append first.
     appending_node TEXT,
     appending_until REAL
+);
+-- The tail: the bytes after the last recorded part (less than a part: S3 parts but
+-- the last are 5 MiB at least), held here until an append fills a part, in pieces
+-- in order (an append that sends no part adds its bytes as one more piece, rather
+-- than writing the whole tail again).
+CREATE TABLE IF NOT EXISTS resumable_tails (
+    upload_id TEXT NOT NULL,
+    piece INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (upload_id, piece)
 );
 CREATE TABLE IF NOT EXISTS resumable_parts (
     upload_id TEXT NOT NULL,
