@@ -9,6 +9,7 @@ import io
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from tests.conftest import (
     signed_in_client,
     start_server,
     stored_objects,
+    unfinished_resumable,
     write_random_file,
 )
 from tests.seaweed import Seaweed
@@ -251,7 +253,22 @@ async def test_resumable_uploads_on_s3_with_a_sqlite_catalog(
         assert (await client.get(f"/files/{file_id}")).content == data
         listed = (await client.get("/api/files")).json()["files"]
         assert listed[0]["sha256"] == hashlib.sha256(data).hexdigest()
-    assert list(await stored_objects(config)) == [file_id]
+        # An upload left mid-append by a process that died: its lease names that
+        # process, and goes at the next start (no other process shares SQLite).
+        r = await client.post("/tus/", headers={**tus, "upload-length": "10"})
+        upload_id = r.headers.get("location").rsplit("/", 1)[1]
+    with sqlite3.connect(config.db_path) as db:
+        db.execute(
+            "UPDATE resumable_s3 SET appending_node = 'gone', appending_until = ?"
+            " WHERE upload_id = ?",
+            (time.time() + 60, upload_id),
+        )
+    async with signed_in_client(config, token):
+        pass
+    with sqlite3.connect(config.db_path) as db:
+        leases = db.execute("SELECT appending_node FROM resumable_s3").fetchall()
+    assert leases == [(None,)]
+    assert await unfinished_resumable(config) == 1  # its multipart upload stays
 
 
 async def test_zip_archives_of_files_on_s3(tmp_path: Path, seaweed: Seaweed) -> None:

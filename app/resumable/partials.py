@@ -107,6 +107,11 @@ class Partials(Protocol):
         """Bytes of uploads that have no row (a crash between create and insert)."""
         ...
 
+    async def forget_appends(self) -> None:
+        """At start, when no other process shares the catalog: whatever said an
+        append was running (a process that died mid-append) is stale."""
+        ...
+
 
 class LocalPartials:
     """Unfinished uploads as local files (app/storage/partials.py)."""
@@ -164,6 +169,9 @@ class LocalPartials:
 
     async def remove(self, upload_ids: list[str]) -> None:
         await self.files.remove(upload_ids)
+
+    async def forget_appends(self) -> None:
+        """Nothing outlives the process: appends are known in memory only."""
 
     async def remove_strays(self, known: set[str]) -> None:
         root = self.files.root

@@ -341,6 +341,15 @@ class S3Partials:
         except TRANSPORT_ERRORS as exc:
             raise _unavailable(exc, "abort an unfinished upload") from exc
 
+    async def forget_appends(self) -> None:
+        """Leases of a process that died mid-append (otherwise every request for its
+        uploads would wait TAKE_OVER_WAIT_SECONDS until they ran out)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE resumable_s3 SET appending_node = NULL, appending_until = NULL"
+                " WHERE appending_node IS NOT NULL"
+            )
+
     async def remove_strays(self, known: set[str]) -> None:
         rows = await self.db.fetch_all(
             "SELECT upload_id FROM resumable_s3 WHERE created_at < ? AND upload_id NOT IN"

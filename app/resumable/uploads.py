@@ -667,6 +667,9 @@ class ResumableUploads:
         self.partials.prepare()
         unfinished = await all_unfinished(self.db)
         await self.partials.remove_strays({state.id for state in unfinished})
+        if not self.db.shared:
+            # This process owns the catalog: no append can be running elsewhere.
+            await self.partials.forget_appends()
         finished = 0
         for state in unfinished:
             if await self.partials.holds(state):
