@@ -40,6 +40,10 @@ CHANNEL = NODES_CHANNEL
 MAX_PAYLOAD = 7900
 # Hints kept for sending while PostgreSQL is unreachable.
 MAX_QUEUED = 1000
+# "End your append to this upload and record its bytes" (data: the upload id): a
+# node asked about a resumable upload another node is still appending to
+# (app/resumable/s3_partials.py); never delivered to pages.
+TAKE_OVER = "resumable.take-over"
 
 
 class NodeRelay(Relay[str]):
@@ -125,6 +129,8 @@ class PostgresBus:
         # node just started has no page open yet that could miss a message.
         self.listening = asyncio.Event()
         self.dropped = 0
+        # What ends this node's append to an upload when another node asks (TAKE_OVER).
+        self.on_take_over: Callable[[str], None] = lambda upload_id: None
 
     def start(self) -> None:
         self._tasks = [
@@ -234,6 +240,9 @@ def share_with_other_nodes(
     progress_prefix = PROGRESS_CHANGED + "."
 
     def from_other_node(sender: str, subject: str, data: str) -> None:
+        if subject == TAKE_OVER:
+            bus.on_take_over(data)
+            return
         if subject == CREDENTIALS_CHANGED:
             credentials_changed_elsewhere()
             return

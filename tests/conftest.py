@@ -95,6 +95,17 @@ def storage(request: pytest.FixtureRequest) -> str:
 
 # The same test against the local store and against S3 (a real SeaweedFS).
 both_stores = pytest.mark.parametrize("storage", ["local", "s3"], indirect=True)
+# The two configurations Stowage runs in: local storage with SQLite, and S3 with
+# PostgreSQL (what several nodes share); `every_configuration` adds local storage
+# with PostgreSQL, for the modules of BOTH_CATALOGS_MODULES.
+both_configurations = pytest.mark.parametrize(
+    ("storage", "config"), [("local", "sqlite"), ("s3", "postgres")], indirect=True
+)
+every_configuration = pytest.mark.parametrize(
+    ("storage", "config"),
+    [("local", "sqlite"), ("local", "postgres"), ("s3", "postgres")],
+    indirect=True,
+)
 
 
 @pytest.fixture
@@ -211,6 +222,23 @@ def require_chromium() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"CI must have Chromium at {CHROMIUM}; .ci/run installs it")
         pytest.skip(f"no Chromium at {CHROMIUM}")
+
+
+async def unfinished_resumable(config: Config) -> int:
+    """How many resumable uploads hold bytes: partial files on a local store, multipart
+    uploads in the bucket on S3."""
+    if config.storage.kind != "s3":
+        held = config.uploads_dir / ".resumable"
+        return len(list(held.iterdir())) if held.exists() else 0
+    from app.storage.backends import open_store
+    from app.storage.s3 import S3Store
+
+    store = await open_store(config)
+    assert isinstance(store, S3Store)
+    try:
+        return len(await store.unfinished_uploads())
+    finally:
+        await store.aclose()
 
 
 def stored_blobs(config: Config) -> list[Path]:

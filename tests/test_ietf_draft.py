@@ -5,7 +5,7 @@ import base64
 import hashlib
 
 import pytest
-from tests.conftest import add_account, app_client, signed_in_client
+from tests.conftest import add_account, app_client, both_configurations, signed_in_client
 
 from app.config import Config
 
@@ -65,6 +65,7 @@ async def test_options_offers_partial_upload_appends_and_limits(client, config: 
         assert answer.headers.get("tus-version") == "1.0.0"  # tus is answered beside
 
 
+@both_configurations
 @pytest.mark.parametrize("version", [6, 7, 8])
 async def test_upload_in_appends_becomes_a_file_on_upload_complete(client, version: int):
     data = b"resumable by the draft\n" * 500
@@ -94,6 +95,7 @@ async def test_upload_in_appends_becomes_a_file_on_upload_complete(client, versi
     assert await offset_of(client, url, version) == (len(data), "?1")
 
 
+@both_configurations
 @pytest.mark.parametrize("how", ["POST /uploads?name=notes.txt", "PUT /uploads/notes.txt"])
 async def test_upload_complete_0_on_uploads_starts_a_resumable_upload(client, how: str):
     method, path = how.split()
@@ -193,6 +195,7 @@ async def test_a_completed_upload_takes_no_more(client, version: int, empty_stat
     assert [f["size"] for f in await listed(client)] == [4]
 
 
+@both_configurations
 async def test_inconsistent_lengths_are_refused_and_keep_nothing_new(client):
     creation = await client.post(
         "/tus/", content=b"abc", headers=draft(8, **{"upload-complete": "?1", "upload-length": "5"})
@@ -213,6 +216,7 @@ async def test_inconsistent_lengths_are_refused_and_keep_nothing_new(client):
     assert await listed(client) == []
 
 
+@both_configurations
 async def test_known_length_reached_completes_even_with_upload_complete_0(client):
     # tus-js-client's ietf-draft-05 sends ?0 on the last chunk of a file it reads in parts.
     url = await start(client, 6, length=6)
@@ -229,6 +233,7 @@ async def test_known_length_reached_completes_even_with_upload_complete_0(client
     assert sorted(f["size"] for f in await listed(client)) == [0, 6]
 
 
+@both_configurations
 async def test_upload_complete_1_sets_the_length_where_the_bytes_end(client):
     url = await start(client)  # no length given
     assert (await append(client, url, 0, b"abc", last=False)).status_code == 204
@@ -257,6 +262,7 @@ async def test_head_and_delete_refuse_state_headers(client):
     assert await offset_of(client, url) == (0, "?0")
 
 
+@both_configurations
 async def test_delete_cancels_the_upload(client):
     url = await start(client)
     await append(client, url, 0, b"abc", last=False)
@@ -307,6 +313,7 @@ async def test_upload_complete_alone_on_uploads_is_the_current_draft(client):
     assert await listed(client) == []  # not stored as if it were the whole file
 
 
+@both_configurations
 async def test_the_draft_through_a_file_request_tells_no_ids(config: Config, client):
     made = await client.post("/api/requests", json={"label": "Send me", "max_files": 2})
     link = "/r/" + made.json()["request"]["url"].rstrip("/").rsplit("/r/", 1)[1]

@@ -9,6 +9,7 @@ import io
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -22,12 +23,12 @@ import pytest
 from tests.conftest import (
     RunningServer,
     add_account,
-    bearer,
     free_port,
     s3_config,
     signed_in_client,
     start_server,
     stored_objects,
+    unfinished_resumable,
     write_random_file,
 )
 from tests.seaweed import Seaweed
@@ -263,18 +264,45 @@ def test_a_client_that_leaves_midway_leaves_no_parts(
     assert files == {"files": []}
 
 
-async def test_resumable_uploads_are_refused_in_words_on_s3(
+async def test_resumable_uploads_on_s3_with_a_sqlite_catalog(
     tmp_path: Path, seaweed: Seaweed
 ) -> None:
-    """Resumable uploads keep their partials as local files: 501 on S3, saying so."""
+    """S3 storage with the SQLite catalog: the tail of an append waits in a SQLite
+    BLOB, a part in the bucket (S3 with PostgreSQL: tests/test_resumable_s3.py)."""
     config = s3_config(tmp_path / "data", seaweed)
     _, token = await add_account(config, "owner")
+    data = os.urandom(9 * 1024 * 1024 + 5)
+    tus = {"tus-resumable": "1.0.0"}
     async with signed_in_client(config, token) as client:
-        r = await client.post(
-            "/tus/", headers={**bearer(token), "tus-resumable": "1.0.0", "upload-length": "10"}
+        r = await client.post("/tus/", headers={**tus, "upload-length": str(len(data))})
+        assert r.status_code == 201, r.text
+        url = r.headers.get("location")
+        for start, end in ((0, 1024 * 1024), (1024 * 1024, len(data))):
+            r = await client.request("PATCH", url, content=data[start:end], headers={
+                **tus, "content-type": "application/offset+octet-stream",
+                "upload-offset": str(start),
+            })  # fmt: skip
+            assert r.status_code == 204, r.text
+        file_id = r.headers.get("stowage-file-id")
+        assert (await client.get(f"/files/{file_id}")).content == data
+        listed = (await client.get("/api/files")).json()["files"]
+        assert listed[0]["sha256"] == hashlib.sha256(data).hexdigest()
+        # An upload left mid-append by a process that died: its lease names that
+        # process, and goes at the next start (no other process shares SQLite).
+        r = await client.post("/tus/", headers={**tus, "upload-length": "10"})
+        upload_id = r.headers.get("location").rsplit("/", 1)[1]
+    with sqlite3.connect(config.db_path) as db:
+        db.execute(
+            "UPDATE resumable_s3 SET appending_node = 'gone', appending_until = ?"
+            " WHERE upload_id = ?",
+            (time.time() + 60, upload_id),
         )
-        assert r.status_code == 501, r.text
-        assert "not available with S3 storage yet" in r.text
+    async with signed_in_client(config, token):
+        pass
+    with sqlite3.connect(config.db_path) as db:
+        leases = db.execute("SELECT appending_node FROM resumable_s3").fetchall()
+    assert leases == [(None,)]
+    assert await unfinished_resumable(config) == 1  # its multipart upload stays
 
 
 async def test_zip_archives_of_files_on_s3(tmp_path: Path, seaweed: Seaweed) -> None:

@@ -11,8 +11,10 @@ from tests.conftest import (
     add_account,
     app_client,
     bearer,
+    every_configuration,
     request_policy,
     signed_in_client,
+    unfinished_resumable,
 )
 
 from app.config import Config
@@ -75,6 +77,7 @@ async def test_options_tells_what_the_server_speaks(client, config: Config):
     assert "tus-resumable" not in answer.headers
 
 
+@every_configuration
 async def test_upload_in_appends_becomes_a_file_when_complete(client):
     data = b"hello resumable world\n" * 1000
     url = await create(client, len(data))
@@ -119,6 +122,7 @@ async def test_wrong_offset_type_and_version_are_refused(client):
     assert await offset_of(client, url) == 0
 
 
+@every_configuration
 async def test_creation_with_upload_and_checksums(client):
     data = b"0123456789" * 100
     good = base64.b64encode(hashlib.sha1(data).digest()).decode()
@@ -149,6 +153,7 @@ async def test_creation_with_upload_and_checksums(client):
     assert unknown.status_code == 400
 
 
+@every_configuration
 async def test_deferred_length(client):
     url = await create(client, None)
     head = await client.request("HEAD", url, headers=TUS)
@@ -160,6 +165,7 @@ async def test_deferred_length(client):
     assert [f["size"] for f in await listed(client)] == [6]
 
 
+@every_configuration
 async def test_termination(client):
     url = await create(client, 10)
     await patch(client, url, 0, b"abc")
@@ -169,6 +175,7 @@ async def test_termination(client):
     assert (await patch(client, url, 3, b"def")).status_code == 404
 
 
+@every_configuration
 async def test_concatenation(client):
     parts = [b"first part;", b"second part;", b"third."]
     urls = []
@@ -217,6 +224,7 @@ async def test_anonymous_is_refused(config: Config, owner):
         assert answer.status_code == 401
 
 
+@every_configuration
 async def test_quota_reserved_at_creation_and_while_deferred(config: Config):
     _, token = await add_account(config, "small", quota_kind="bytes", quota_bytes=100)
     async with app_client(config, headers=bearer(token)) as client:
@@ -234,6 +242,7 @@ async def test_quota_reserved_at_creation_and_while_deferred(config: Config):
         assert again.status_code == 201
 
 
+@every_configuration
 async def test_expired_uploads_answer_404_and_are_removed(config: Config, owner):
     now = [1_000_000.0]
     _, token = owner
@@ -245,19 +254,21 @@ async def test_expired_uploads_answer_404_and_are_removed(config: Config, owner)
     ) as client:
         url = await create(client, 10)
         await patch(client, url, 0, b"abc")
-        partial_files = list((config.uploads_dir / ".resumable").iterdir())
-        assert len(partial_files) == 1
+        assert await unfinished_resumable(config) == 1
         now[0] += config.upload_expiry + 1
         assert (await client.request("HEAD", url, headers=TUS)).status_code == 404
         assert (await patch(client, url, 3, b"def")).status_code == 404
-    # The next start removes what expired.
+        alive = await create(client, 10)
+        await patch(client, alive, 0, b"abc")
+    # The next start removes what expired, and only that.
     async with TestClient(
         make_bootstrap(config, setup_token=SETUP_TOKEN, clock=lambda: now[0]),
         base_url=config.public_url,
         requests=request_policy(config),
         headers=bearer(token),
     ) as client:
-        assert list((config.uploads_dir / ".resumable").iterdir()) == []
+        assert await unfinished_resumable(config) == 1
+        assert await offset_of(client, alive) == 3
 
 
 @pytest.mark.parametrize("header", ["upload-length: x", "none"])
@@ -268,6 +279,7 @@ async def test_creation_needs_a_length(client, header):
     assert (await client.post("/tus/", headers=headers)).status_code == 400
 
 
+@every_configuration
 async def test_an_empty_file_is_complete_at_creation(client):
     answer = await client.post(
         "/tus/", headers={**TUS, "upload-length": "0", "upload-metadata": metadata(name="e")}
@@ -301,6 +313,7 @@ async def _file_request(client, **fields) -> str:
     return "/r/" + answer.json()["request"]["url"].rstrip("/").rsplit("/r/", 1)[1]
 
 
+@every_configuration
 async def test_resumable_upload_through_a_file_request(config: Config, client):
     link = await _file_request(client, max_files=1)
     async with app_client(config) as stranger:  # no account: the link is the credential
@@ -327,15 +340,18 @@ async def test_resumable_upload_through_a_file_request(config: Config, client):
         assert full.status_code == 410
 
 
+@every_configuration
 async def test_the_whole_file_is_hashed_while_it_arrives_not_read_again(client, monkeypatch):
     """The running sha256 starts with the first append, so completing an upload made
     in one process never reads the file back (only a restart does)."""
-    from app.storage.partials import PartialFiles
+    from app.resumable.partials import LocalPartials
+    from app.resumable.s3_partials import S3Partials
 
     async def no_rereading(*_args):
         raise AssertionError("the file was read again to hash it")
 
-    monkeypatch.setattr(PartialFiles, "sha256", no_rereading)
+    monkeypatch.setattr(LocalPartials, "sha256", no_rereading)
+    monkeypatch.setattr(S3Partials, "sha256", no_rereading)
     url = await create(client, 6)
     await patch(client, url, 0, b"abc")
     answer = await patch(client, url, 3, b"def")

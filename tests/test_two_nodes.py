@@ -4,6 +4,7 @@ node killed mid-upload leaves nothing half-stored in sight."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -230,3 +231,111 @@ def test_two_nodes_act_as_one(tmp_path: Path, postgres: Cluster, seaweed: Seawee
         assert done.returncode == 0, done.stdout + done.stderr
         assert "aborted 0 unfinished multipart upload(s)" in done.stdout
         assert "consistent" in done.stdout
+
+
+def _tus_offset(server: RunningServer, url: str) -> int:
+    with server.http() as http:
+        head = http.head(url, headers={"tus-resumable": "1.0.0"})
+    assert head.status_code == 200, head.status_code
+    return int(head.headers["upload-offset"])
+
+
+def _tus_patch(server: RunningServer, url: str, offset: int, body: bytes) -> httpx.Response:
+    with server.http(timeout=60) as http:
+        return http.patch(url, content=body, headers={
+            "tus-resumable": "1.0.0", "content-type": "application/offset+octet-stream",
+            "upload-offset": str(offset),
+        })  # fmt: skip
+
+
+def test_a_tus_upload_begun_on_one_node_is_finished_on_the_other(
+    tmp_path: Path, postgres: Cluster, seaweed: Seaweed
+) -> None:
+    """The bytes of a resumable upload are S3 parts and a tail in the catalog: node b
+    goes on from what node a recorded, even when a's client vanished mid-append."""
+    database = postgres.new_database()
+    storage = f"s3://{seaweed.bucket}/resume-{secrets.token_hex(4)}"
+    with (
+        node(tmp_path, "a", database, seaweed, storage, account=True) as a,
+        node(tmp_path, "b", database, seaweed, storage, account=False) as b_started,
+    ):
+        b = RunningServer(b_started.process, b_started.base_url, b_started.data_dir, a.token)
+        body = os.urandom(20 * MiB + 3)
+        with a.http() as http:
+            created = http.post("/tus/", headers={
+                "tus-resumable": "1.0.0", "upload-length": str(len(body)),
+                "upload-metadata": "filename YmlnLmJpbg==",  # big.bin
+            })  # fmt: skip
+        assert created.status_code == 201, created.text
+        url = created.headers["location"]
+        # A PATCH of 14 MiB on a whose client stops after 12 MiB: a keeps those.
+        port = int(a.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(
+                f"PATCH {url} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: Bearer {a.token}\r\nTus-Resumable: 1.0.0\r\n"
+                "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+                f"Content-Length: {14 * MiB}\r\n\r\n".encode()
+            )
+            sock.sendall(body[: 12 * MiB])
+        deadline = time.monotonic() + 15
+        while (offset := _tus_offset(b, url)) == 0:
+            assert time.monotonic() < deadline, "a never recorded the cut-off append"
+            time.sleep(0.1)
+        assert offset == 12 * MiB
+        # On b: the rest, then the file is whole on both nodes.
+        began = time.monotonic()
+        done = _tus_patch(b, url, offset, body[offset:])
+        assert done.status_code == 204, done.text
+        print(f"the last 8 MiB on b, completing from a's parts: {time.monotonic() - began:.2f} s")
+        file_id = done.headers["stowage-file-id"]
+        for server in (a, b):
+            with server.http(timeout=60) as http:
+                assert http.get(f"/files/{file_id}").content == body
+                listed = {f["id"]: f for f in http.get("/api/files").json()["files"]}
+            assert listed[file_id]["sha256"] == hashlib.sha256(body).hexdigest()
+            assert listed[file_id]["name"] == "big.bin"
+
+        # A first append of 1 MiB on b (held as the tail in the catalog), the rest on a.
+        small = os.urandom(4 * MiB + 1)
+        with b.http() as http:
+            created = http.post("/tus/", headers={
+                "tus-resumable": "1.0.0", "upload-length": str(len(small)),
+            })  # fmt: skip
+        url = created.headers["location"]
+        assert _tus_patch(b, url, 0, small[:MiB]).status_code == 204
+        assert _tus_offset(a, url) == MiB
+        done = _tus_patch(a, url, MiB, small[MiB:])
+        assert done.status_code == 204, done.text
+        with b.http() as http:
+            assert http.get(f"/files/{done.headers['stowage-file-id']}").content == small
+
+        # An append still open on a (its client's network gone while a holds the
+        # socket): b, asked for the offset, has a end that append and record its
+        # bytes first (a lease in the catalog, a message on the cluster channel).
+        third = os.urandom(16 * MiB)
+        with a.http() as http:
+            created = http.post("/tus/", headers={
+                "tus-resumable": "1.0.0", "upload-length": str(len(third)),
+            })  # fmt: skip
+        url = created.headers["location"]
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(
+                f"PATCH {url} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: Bearer {a.token}\r\nTus-Resumable: 1.0.0\r\n"
+                "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+                f"Content-Length: {len(third)}\r\n\r\n".encode()
+            )
+            sock.sendall(third[: 10 * MiB])
+            time.sleep(1.0)  # a reads them; the rest never comes
+            began = time.monotonic()
+            offset = _tus_offset(b, url)
+            print(f"b took over a's open append at {offset} bytes in"
+                  f" {time.monotonic() - began:.2f} s")  # fmt: skip
+            assert offset > 0  # without the take-over: 0, nothing recorded yet
+            sock.settimeout(10)
+            assert sock.recv(64).startswith(b"HTTP/1.1 409")  # a's answer to its append
+        done = _tus_patch(b, url, offset, third[offset:])
+        assert done.status_code == 204, done.text
+        with a.http() as http:
+            assert http.get(f"/files/{done.headers['stowage-file-id']}").content == third

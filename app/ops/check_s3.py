@@ -6,7 +6,9 @@ uploads are the temp files. Thumbnails stay local and are surveyed as before."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 from app.ops.check import CATALOG_NAME, Blob, MissingBlob, Survey, read_only, survey
 from app.storage.s3 import S3Store
@@ -40,6 +42,7 @@ async def survey_s3(
                 "SELECT id, size, name, owner FROM files"
             )
         }
+        held = _held_by_resumable(conn)
     found.blobs = len(objects)
     found.blob_bytes = sum(size for size, _ in objects.values())
     for blob_id, (size, age) in objects.items():
@@ -55,9 +58,25 @@ async def survey_s3(
     found.temp_files = [
         Blob(upload_id, Path(key), 0, age)
         for key, upload_id, age in unfinished
-        if age >= upload_grace_seconds
+        if age >= upload_grace_seconds and upload_id not in held
     ]
     return found
+
+
+def _held_by_resumable(conn: Any) -> set[str]:
+    """The multipart uploads that unexpired resumable uploads keep their parts in
+    (app/resumable/s3_partials.py): not leftovers, however old."""
+    try:
+        rows = conn.execute(
+            "SELECT s.multipart_id FROM resumable_s3 s JOIN resumable_uploads u"
+            " ON u.id = s.upload_id WHERE u.expires_at > ?",
+            (time.time(),),
+        ).fetchall()
+    except Exception as exc:  # sqlite3 or psycopg: a catalog made before the table
+        if "resumable_s3" not in str(exc):
+            raise
+        return set()
+    return {str(row[0]) for row in rows}
 
 
 async def repair_s3(store: S3Store, found: Survey) -> tuple[int, int, int]:

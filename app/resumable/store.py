@@ -12,6 +12,7 @@ client that asks again after the last append hears "complete" rather than
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from app.db import Database, Row
 
@@ -42,7 +43,47 @@ CREATE INDEX IF NOT EXISTS resumable_by_expiry ON resumable_uploads (expires_at)
 CREATE TRIGGER IF NOT EXISTS resumable_end_with_account AFTER DELETE ON users BEGIN
     DELETE FROM resumable_uploads WHERE owner = OLD.id;
 END;
+-- On S3 storage (app/resumable/s3_partials.py): the multipart upload at the blob's
+-- key that holds an unfinished upload's parts. Invariant, kept by recording parts,
+-- tail and the upload's offset in one transaction: offset = the recorded parts'
+-- sizes + the tail's (resumable_tails).
+CREATE TABLE IF NOT EXISTS resumable_s3 (
+    upload_id TEXT PRIMARY KEY,
+    blob_id TEXT NOT NULL,
+    multipart_id TEXT NOT NULL,
+    -- Part numbers are taken from here, one at a time, so two nodes appending to
+    -- the same upload (a stale request and its successor) never share one.
+    next_part INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    -- The node appending now, until when (renewed with every part): a node asked
+    -- about the upload meanwhile asks it to end that append first.
+    appending_node TEXT,
+    appending_until REAL
+);
+-- The tail: the bytes after the last recorded part (less than a part: S3 parts but
+-- the last are 5 MiB at least), held here until an append fills a part, in pieces
+-- in order (an append that sends no part adds its bytes as one more piece, rather
+-- than writing the whole tail again).
+CREATE TABLE IF NOT EXISTS resumable_tails (
+    upload_id TEXT NOT NULL,
+    piece INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (upload_id, piece)
+);
+CREATE TABLE IF NOT EXISTS resumable_parts (
+    upload_id TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+);
 """
+
+
+class Superseded(Exception):
+    """Another request moved the upload's offset while this one appended: what this
+    one sent is not recorded."""
+
 
 _COLUMNS = (
     "id, owner, request_id, name, declared_mime, metadata, length, offset, reserved, kind,"
@@ -113,6 +154,19 @@ async def record_offset(
             " reserved = COALESCE(?, ?) WHERE id = ?",
             (offset, length, expires_at, length, offset, upload_id),
         )
+
+
+async def record_offset_if(
+    conn: Any, upload_id: str, *, was: int, offset: int, length: int | None, expires_at: float
+) -> bool:
+    """Inside a transaction: the new offset only if the recorded one is still `was`
+    (compare-and-set across nodes); whether it was."""
+    cursor = await conn.execute(
+        "UPDATE resumable_uploads SET offset = ?, length = ?, expires_at = ?,"
+        " reserved = COALESCE(?, ?) WHERE id = ? AND offset = ? AND file_id IS NULL",
+        (offset, length, expires_at, length, offset, upload_id, was),
+    )
+    return int(cursor.rowcount) == 1
 
 
 async def forget_uploads(db: Database, upload_ids: list[str]) -> None:

@@ -8,14 +8,20 @@ single request:
 - Limits while bytes arrive: the declared length, `--max-file-bytes`, the account's
   quota (reserved at creation from the length; counted as bytes arrive while the
   length is deferred), the free-space floor, the minimum upload rate.
-- Durability: an append's bytes are fsynced before its new offset is recorded, and
-  the recorded offset is the only one ever reported. An append cut off midway keeps
-  what arrived; one refused (over a limit, a checksum mismatch) keeps nothing.
+- Durability: an append's bytes are stored (fsynced locally; on S3, sent as parts
+  with the short rest in the catalog, app/resumable/s3_partials.py) before its new
+  offset is recorded, and the recorded offset is the only one ever reported. An
+  append cut off midway keeps what arrived; one refused (over a limit, a checksum
+  mismatch) keeps nothing.
 - One request at a time per upload, and the newest wins: a HEAD or PATCH that finds
   an append still reading (a client that lost its network while we still hold its
-  socket) ends that append at once, keeps its durable bytes, and goes on.
+  socket) ends that append at once, keeps its durable bytes, and goes on. Across
+  nodes (S3 storage), a lease in the catalog names the node appending, which is
+  asked over the cluster channel to do the same; offsets are recorded by
+  compare-and-set, so a node that was not asked in time records nothing.
 - sha256 of the whole file, kept running across appends in memory; after a restart
-  (or a checksum rollback) it is computed again from disk at completion.
+  (or a checksum rollback, or appends on another node) it is computed again from
+  the stored blob at completion.
 - A finished upload becomes a file row through `Uploads.keep`, like any upload, and
   only then appears in lists.
 """
@@ -52,17 +58,18 @@ from app.ingest.pipeline import (
     too_large,
 )
 from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
+from app.resumable.partials import Appender, Partials
 from app.resumable.store import (
+    Superseded,
     UploadState,
     all_unfinished,
     expired_uploads,
     forget_uploads,
     insert_upload,
     load_upload,
-    record_offset,
 )
 from app.storage.blobs import LowOnSpace, new_blob_id
-from app.storage.partials import UPLOAD_ID, PartialFiles
+from app.storage.partials import UPLOAD_ID
 
 # tus names these; the IETF draft's digest fields map onto the same ones.
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
@@ -81,12 +88,6 @@ def new_upload_id() -> str:
 
 def is_upload_id(text: str) -> bool:
     return UPLOAD_ID.fullmatch(text) is not None
-
-
-RESUMABLE_NEEDS_LOCAL = (
-    "resumable uploads (tus, the IETF draft) are not available with S3 storage yet;"
-    " upload the file in one request (POST /uploads)"
-)
 
 
 class OffsetMismatch(IngestError):
@@ -108,8 +109,12 @@ class ChecksumMismatch(IngestError):
 
 
 class TakenOver(IngestError):
-    def __init__(self) -> None:
-        super().__init__(409, "a newer request took this upload over; its bytes so far are kept")
+    def __init__(self, kept: bool = True) -> None:
+        super().__init__(
+            409, "a newer request took this upload over; its bytes so far are kept" if kept
+            else "another request moved this upload on meanwhile; this one's bytes were not"
+            " kept: ask for the offset (HEAD) and send from there",
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +178,7 @@ class ResumableUploads:
     def __init__(
         self,
         uploads: Uploads,
-        partials: PartialFiles,
+        partials: Partials,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -203,11 +208,15 @@ class ResumableUploads:
         partial: bool = False,
     ) -> UploadState:
         """A new, empty upload of `length` bytes (None: told later) into `to`."""
-        if self.uploads.store.kind != "local":
-            raise IngestError(501, RESUMABLE_NEEDS_LOCAL)
         shown = display_name(name)
         if length is not None and length > to.max_file_bytes:
             raise too_large(shown, to.max_file_bytes)
+        most = self.partials.max_length
+        if length is not None and most is not None and length > most:
+            raise IngestError(
+                413, f"{shown} is larger than a resumable upload on this storage can be"
+                f" ({most} bytes): upload it in one request",
+            )  # fmt: skip
         if not partial and length != 0 and to.claim_files is not None:
             # Refused early when the file request is full; claimed again at the end.
             to.claim_files(1)
@@ -239,7 +248,7 @@ class ResumableUploads:
                 except QuotaExceeded as exc:
                     raise over_quota(shown, exc) from None
             with storage_errors():
-                await self.partials.create(state.id)
+                await self.partials.create(state)
             try:
                 await insert_upload(self.db, state)
             except BaseException:
@@ -268,6 +277,16 @@ class ResumableUploads:
             return None
         return state
 
+    def oust(self, upload_id: str) -> None:
+        """Another node was asked about this upload: an append to it still reading
+        here ends now and records its bytes (as a newer request here would make it)."""
+        slot = self._slots.get(upload_id)
+        holder = None if slot is None else slot.holder
+        if slot is not None and holder is not None and slot.reading and not holder.done():
+            if holder not in slot.ousted:
+                slot.ousted.add(holder)
+                holder.cancel()
+
     def _busy(self, upload_id: str) -> bool:
         slot = self._slots.get(upload_id)
         return slot is not None and slot.lock.locked()
@@ -294,6 +313,8 @@ class ResumableUploads:
     async def current(self, state: UploadState) -> UploadState | None:
         """The upload's durable state now, after ending an append still reading (a
         HEAD takes over like a PATCH)."""
+        with storage_errors():
+            await self.partials.settle_elsewhere(state.id)
         async with self._hold(state.id):
             return await load_upload(self.db, state.id)
 
@@ -313,6 +334,8 @@ class ResumableUploads:
         """The request body's bytes at `offset`. `length`: the total, when the client
         tells it now (deferred length); `last`: this append ends the upload (the IETF
         draft's `Upload-Complete: ?1`), so its length is where the bytes stop."""
+        with storage_errors():
+            await self.partials.settle_elsewhere(state.id)
         async with self._hold(state.id) as slot:
             fresh = await load_upload(self.db, state.id)
             if fresh is None:
@@ -366,97 +389,104 @@ class ResumableUploads:
         slot.digest, slot.digest_at = None, -1
         kept = running.copy() if running is not None and checksum is not None else None
         own = hashlib.new(checksum.algorithm) if checksum is not None else None
-        writer = self.partials.appender(state.id, offset, _Both(running, own))
-        received = checkpointed = 0
-        stopped: IngestError | None = None
-        refused = False
-        me = asyncio.current_task()
-        progress = self.uploads.progress
-        quota = self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited)
-        progress.resume(state.id)
-        with quota, progress.track(state.name, state.length, to.owner) as transfer:
-            transfer.received = transfer.resumed_from = offset
-            slot.reading = True
-            try:
-                async for chunk in self.uploads.body(c):
-                    received += len(chunk)
-                    if offset + received > limit:
-                        raise self._beyond(state, to)
-                    if state.length is None:
-                        try:
-                            quota.cover(len(chunk))
-                        except QuotaExceeded as exc:
-                            raise over_quota(state.name, exc) from None
+        with storage_errors():
+            writer = await self.partials.appender(state, _Both(running, own))
+        try:
+            # `checkpointed`: bytes of this append recorded by checkpoints so far;
+            # `checked_at`: how many had arrived at the last checkpoint.
+            received = checkpointed = checked_at = 0
+            stopped: IngestError | None = None
+            refused = False
+            me = asyncio.current_task()
+            progress = self.uploads.progress
+            quota = self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited)
+            progress.resume(state.id)
+            with quota, progress.track(state.name, state.length, to.owner) as transfer:
+                transfer.received = transfer.resumed_from = offset
+                slot.reading = True
+                try:
+                    async for chunk in self.uploads.body(c):
+                        received += len(chunk)
+                        if offset + received > limit:
+                            raise self._beyond(state, to)
+                        if state.length is None:
+                            try:
+                                quota.cover(len(chunk))
+                            except QuotaExceeded as exc:
+                                raise over_quota(state.name, exc) from None
+                        with storage_errors():
+                            await writer.write(chunk)
+                            if checksum is None and received - checked_at >= CHECKPOINT_BYTES:
+                                durable = await writer.checkpoint()
+                                await self._record(writer, offset + durable, state.length)
+                                checkpointed, checked_at = durable, received
+                        transfer.add(state.name, len(chunk))
+                    if c.disconnected or (declared is not None and received != declared):
+                        stopped = IngestError(
+                            400, f"{state.name} was cut off: the client went away"
+                        )
+                except asyncio.CancelledError:
+                    if me is None or me not in slot.ousted:
+                        raise
+                    me.uncancel()
+                    stopped = TakenOver()
+                except (RequestBodyError, ClientDisconnected) as exc:
+                    stopped = body_error(exc)
+                except IngestError as exc:
+                    stopped, refused = exc, True
+                finally:
+                    slot.reading = False
+                try:
                     with storage_errors():
-                        await writer.write(chunk)
-                        if checksum is None and received - checkpointed >= CHECKPOINT_BYTES:
-                            checkpointed = await writer.checkpoint()
-                            await record_offset(
-                                self.db,
-                                state.id,
-                                offset=offset + checkpointed,
-                                length=state.length,
-                                expires_at=self.clock() + self.expiry,
-                            )
-                    transfer.add(state.name, len(chunk))
-                if c.disconnected or (declared is not None and received != declared):
-                    stopped = IngestError(400, f"{state.name} was cut off: the client went away")
-            except asyncio.CancelledError:
-                if me is None or me not in slot.ousted:
-                    raise
-                me.uncancel()
-                stopped = TakenOver()
-            except (RequestBodyError, ClientDisconnected) as exc:
-                stopped = body_error(exc)
-            except IngestError as exc:
-                stopped, refused = exc, True
-            finally:
-                slot.reading = False
-            try:
-                with storage_errors():
-                    written = await writer.flush()
-            except IngestError as exc:
-                stopped, refused, written = exc, True, checkpointed
-            if checksum is not None and own is not None and not refused:
-                if stopped is not None:
-                    # A checksum covers the whole append: a part of one cannot be trusted.
-                    refused = True
-                elif own.digest() != checksum.digest:
-                    stopped, refused = ChecksumMismatch(checksum.algorithm), True
-            if refused:
-                # Nothing of a refused append is kept but what a checkpoint already
-                # recorded (valid bytes, and the catalog says so).
-                await self.partials.truncate(state.id, offset + checkpointed)
-                written = checkpointed
-                running = kept
-            new_offset = offset + written
-            length = state.length
-            if last and stopped is None:
-                if length is not None and new_offset != length:
-                    # Kept, but not complete: a file shorter than announced is no file.
-                    stopped = IngestError(
-                        400, f"the upload ended at {new_offset} bytes, not its {length}"
-                    )
-                else:
-                    length = new_offset
-            await record_offset(
-                self.db,
-                state.id,
-                offset=new_offset,
-                length=length,
-                expires_at=self.clock() + self.expiry,
-            )
-            state = replace(state, offset=new_offset, length=length, reserved=length or new_offset)
-            if running is not None:
-                slot.digest, slot.digest_at = running, new_offset
-        if not state.complete or state.partial:
-            progress.pause(state.id, state.name, state.offset, state.length, to.owner)
-        if stopped is not None and refused:
-            raise stopped
-        if state.complete and not state.partial:
-            row = await self._finish(state, to, slot)
-            return Appended(replace(state, file_id=row.id, reserved=0), row, stopped)
-        return Appended(state, None, stopped)
+                        written = await writer.flush()
+                except IngestError as exc:
+                    stopped, refused, written = exc, True, checkpointed
+                if checksum is not None and own is not None and not refused:
+                    if stopped is not None:
+                        # A checksum covers the whole append: a part of one cannot be trusted.
+                        refused = True
+                    elif own.digest() != checksum.digest:
+                        stopped, refused = ChecksumMismatch(checksum.algorithm), True
+                if refused:
+                    # Nothing of a refused append is kept but what a checkpoint already
+                    # recorded (valid bytes, and the catalog says so).
+                    await writer.discard(checkpointed)
+                    written = checkpointed
+                    running = kept
+                new_offset = offset + written
+                length = state.length
+                if last and stopped is None:
+                    if length is not None and new_offset != length:
+                        # Kept, but not complete: a file shorter than announced is no file.
+                        stopped = IngestError(
+                            400, f"the upload ended at {new_offset} bytes, not its {length}"
+                        )
+                    else:
+                        length = new_offset
+                await self._record(writer, new_offset, length)
+                state = replace(
+                    state, offset=new_offset, length=length, reserved=length or new_offset
+                )
+                if running is not None:
+                    slot.digest, slot.digest_at = running, new_offset
+            if not state.complete or state.partial:
+                progress.pause(state.id, state.name, state.offset, state.length, to.owner)
+            if stopped is not None and refused:
+                raise stopped
+            if state.complete and not state.partial:
+                row = await self._finish(state, to, slot)
+                return Appended(replace(state, file_id=row.id, reserved=0), row, stopped)
+            return Appended(state, None, stopped)
+        finally:
+            await writer.close()
+
+    async def _record(self, writer: Appender, offset: int, length: int | None) -> None:
+        try:
+            await writer.record(offset=offset, length=length, expires_at=self.clock() + self.expiry)
+        except Superseded:
+            # Another node went on with this upload meanwhile (this request's client
+            # had given up on it): what this one sent is not the upload's.
+            raise TakenOver(kept=False) from None
 
     @staticmethod
     def _beyond(state: UploadState, to: Destination) -> IngestError:
@@ -478,14 +508,10 @@ class ResumableUploads:
 
     async def _finish(self, state: UploadState, to: Destination, slot: _Slot) -> FileRow:
         """Turn a complete upload into a stored file, as a single-request upload
-        would be: sha256, sniffed type, then the row through `Uploads.keep`."""
+        would be: its bytes become the blob, then sha256 and the sniffed type, then
+        the row through `Uploads.keep`."""
         assert state.length is not None
-        if slot.digest is not None and slot.digest_at == state.length:
-            sha256 = slot.digest.hexdigest()
-        else:
-            # After a restart: the bytes are read once more (about 1 s per GiB here).
-            sha256 = (await self.partials.sha256(state.id, state.length)).hexdigest()
-        head = await self.partials.read_head(state.id, SNIFF_BYTES) if state.length else b""
+        running = slot.digest if slot.digest_at == state.length else None
         self._drop_slot(state.id)
         if to.claim_files is not None:
             # Through a file request: it must still be open and have room for a file.
@@ -504,7 +530,15 @@ class ResumableUploads:
                     state.name, QuotaExceeded(used + held - state.length, quota, state.length,
                                               to.whose),
                 )  # fmt: skip
-        await self.partials.adopt(state.id, state.blob_id)
+        with storage_errors():
+            await self.partials.adopt(state)
+            if running is not None:
+                sha256 = running.hexdigest()
+            else:
+                # No node saw every byte here (a restart, another node's appends, a
+                # checksum rollback): read once more (about 1 s per GiB locally).
+                sha256 = (await self.partials.sha256(state)).hexdigest()
+            head = await self.partials.read_head(state, SNIFF_BYTES) if state.length else b""
         ingested = IngestedFile(
             id=state.blob_id,
             name=state.name,
@@ -516,7 +550,9 @@ class ResumableUploads:
         try:
             rows = await self.uploads.keep([ingested], state.owner, state.request_id)
         except BaseException:
+            # `keep` removed the blob: the upload is gone with it.
             await forget_uploads(self.db, [state.id])
+            await self.partials.finished(state)
             raise
         await self._mark_finished(state, rows[0].id)
         return rows[0]
@@ -528,6 +564,7 @@ class ResumableUploads:
                 " WHERE id = ?",
                 (file_id, state.id),
             )
+        await self.partials.finished(state)
 
     async def concatenate(
         self,
@@ -557,9 +594,7 @@ class ResumableUploads:
             expires_at=now + self.expiry, blob_id=new_blob_id(), file_id=None,
         )  # fmt: skip
         with storage_errors():
-            joined = await self.partials.concatenate(
-                state.id, [(p.id, p.length or 0) for p in parts]
-            )
+            joined = await self.partials.concatenate(state, parts)
         async with self.db.transaction() as conn:
             # The parts' reservations become the final upload's, in one step.
             await conn.executemany(
@@ -625,29 +660,28 @@ class ResumableUploads:
                 print(f"stowage: expiring resumable uploads failed: {exc!r}", file=sys.stderr)
 
     async def recover(self) -> int:
-        """At start, before blobs without rows are reclaimed: an upload whose file was
-        already moved into the blob store when the process stopped is finished now;
-        files of uploads that have no row (a crash right after creating them) go.
-        Returns how many uploads were finished."""
+        """At start, before blobs without rows are reclaimed: an upload whose bytes
+        had already become its blob when the process stopped is finished now; bytes
+        of uploads that have no row (a crash right after creating them) go. Returns
+        how many uploads were finished."""
         self.partials.prepare()
         unfinished = await all_unfinished(self.db)
-        known = {state.id for state in unfinished}
-        strays = [
-            p.name
-            for p in self.partials.root.iterdir()
-            if p.name not in known and is_upload_id(p.name)
-        ]
-        await self.partials.remove(strays)
+        await self.partials.remove_strays({state.id for state in unfinished})
+        if not self.db.shared:
+            # This process owns the catalog: no append can be running elsewhere.
+            await self.partials.forget_appends()
         finished = 0
         for state in unfinished:
-            if self.partials.exists(state.id):
+            if await self.partials.holds(state):
                 if not state.partial:
                     self.uploads.progress.pause(
                         state.id, state.name, state.offset, state.length, state.owner
                     )
                 continue
-            blob = self.partials.store.path_of(state.blob_id)
-            if state.complete and blob.exists():
+            if state.complete and await self._blob_exists(state):
+                if self.db.shared and state.expires_at - self.expiry > self.clock() - 600:
+                    # Another node may be finishing it right now; the next start will.
+                    continue
                 row = await self.db.fetch_one("SELECT id FROM files WHERE id = ?", (state.blob_id,))
                 if row is None:
                     await self._adopted(state)
@@ -657,18 +691,18 @@ class ResumableUploads:
                 await forget_uploads(self.db, [state.id])
         return finished
 
+    async def _blob_exists(self, state: UploadState) -> bool:
+        blob = await self.uploads.store.open(state.blob_id)
+        if blob is None:
+            return False
+        await blob.close()
+        return True
+
     async def _adopted(self, state: UploadState) -> None:
-        """Record the file of an upload moved into the blob store before a crash."""
+        """Record the file of an upload that became a blob before a crash."""
         assert state.length is not None
-        path = self.partials.store.path_of(state.blob_id)
-
-        def survey() -> tuple[str, bytes]:
-            with open(path, "rb") as f:
-                head = f.read(SNIFF_BYTES)
-                f.seek(0)
-                return hashlib.file_digest(f, "sha256").hexdigest(), head
-
-        sha256, head = await asyncio.to_thread(survey)
+        sha256 = (await self.partials.sha256(state)).hexdigest()
+        head = await self.partials.read_head(state, SNIFF_BYTES) if state.length else b""
         ingested = IngestedFile(
             state.blob_id, state.name, state.length, sha256,
             sniff(head) if state.length else OCTET_STREAM, state.declared_mime,

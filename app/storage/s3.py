@@ -317,6 +317,48 @@ class S3Blob:
         """Nothing held between requests: each `send` opens and closes its own GET."""
 
 
+class PartReader(io.RawIOBase):
+    """A part held in memory (a resumable append's, app/resumable/s3_partials.py) as a
+    seekable file, read in pieces without copying it whole: given bytes-like bodies,
+    aiohttp copies an 8 MiB part twice more (a slice of the bytearray, then joined with
+    the request headers); a file it streams in 64 KiB reads, and botocore's payload
+    hash and its retries seek back to 0."""
+
+    def __init__(self, data: bytearray) -> None:
+        super().__init__()
+        self._view = memoryview(data)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
+        self._position = max(0, base[whence] + offset)
+        return self._position
+
+    def readinto(self, target: Any) -> int:
+        piece = self._view[self._position : self._position + len(target)]
+        target[: len(piece)] = piece
+        self._position += len(piece)
+        return len(piece)
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else self._position + size
+        piece = bytes(self._view[self._position : end])
+        self._position += len(piece)
+        return piece
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+
 class PartFile:
     """A temp file one part gathers in, unlinked from birth (nothing of it outlives
     the process, whatever way it ends). Written and read with pwritev/preadv at

@@ -78,7 +78,7 @@ class Store(Protocol):
     def local_path(self, blob_id: str) -> Path | None:
         """The blob's own file when blobs are local files, else None: for what only a
         local file can do (archives lay out members by path, resumable partials are
-        renamed into place); callers refuse such requests on S3 with 501."""
+        renamed into place)."""
         ...
 
     async def remove(self, blob_ids: list[str]) -> None:
