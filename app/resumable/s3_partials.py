@@ -231,22 +231,11 @@ class S3Partials:
                 Bucket=bucket, Key=key, UploadId=multipart_id, MultipartUpload={"Parts": parts}
             )
         except ClientError as exc:
-            if _no_such_upload(exc) and await self._object_size(key) == state.length:
+            if _no_such_upload(exc) and await self.store.object_size(key) == state.length:
                 return  # completed by an earlier try whose answer was lost
             raise _unavailable(exc, "finish storing an upload") from exc
         except TRANSPORT_ERRORS as exc:
             raise _unavailable(exc, "finish storing an upload") from exc
-
-    async def _object_size(self, key: str) -> int | None:
-        try:
-            head = await self.store.client.head_object(Bucket=self.store.bucket, Key=key)
-        except ClientError as exc:
-            if _missing(exc):
-                return None
-            raise _unavailable(exc, "read a file") from exc
-        except TRANSPORT_ERRORS as exc:
-            raise _unavailable(exc, "read a file") from exc
-        return int(head["ContentLength"])
 
     async def _read(self, state: UploadState, count: int | None) -> Any:
         key = self.store.key_of(state.blob_id)

@@ -153,6 +153,11 @@ class S3Store:
 
     async def open(self, blob_id: str) -> S3Blob | None:
         key = self.key_of(blob_id)
+        size = await self.object_size(key)
+        return None if size is None else S3Blob(self, key, size)
+
+    async def object_size(self, key: str) -> int | None:
+        """The object's size, or None when there is no such object."""
         try:
             head = await self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -161,7 +166,7 @@ class S3Store:
             raise _unavailable(exc, "read a file") from exc
         except TRANSPORT_ERRORS as exc:
             raise _unavailable(exc, "read a file") from exc
-        return S3Blob(self, key, int(head["ContentLength"]))
+        return int(head["ContentLength"])
 
     @asynccontextmanager
     async def local_copy(self, blob_id: str) -> AsyncIterator[Path | None]:
@@ -317,16 +322,13 @@ class S3Blob:
         """Nothing held between requests: each `send` opens and closes its own GET."""
 
 
-class PartReader(io.RawIOBase):
-    """A part held in memory (a resumable append's, app/resumable/s3_partials.py) as a
-    seekable file, read in pieces without copying it whole: given bytes-like bodies,
-    aiohttp copies an 8 MiB part twice more (a slice of the bytearray, then joined with
-    the request headers); a file it streams in 64 KiB reads, and botocore's payload
-    hash and its retries seek back to 0."""
+class _Body(io.RawIOBase):
+    """A part as a seekable request body of known length (botocore's payload hash and
+    its retries seek back to 0; aiohttp streams a file-like body in 64 KiB reads)."""
 
-    def __init__(self, data: bytearray) -> None:
+    def __init__(self, length: int) -> None:
         super().__init__()
-        self._view = memoryview(data)
+        self._length = length
         self._position = 0
 
     def readable(self) -> bool:
@@ -339,9 +341,23 @@ class PartReader(io.RawIOBase):
         return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}
         self._position = max(0, base[whence] + offset)
         return self._position
+
+    def __len__(self) -> int:
+        return self._length
+
+
+class PartReader(_Body):
+    """A part held in memory (a resumable append's, app/resumable/s3_partials.py), read
+    in pieces without copying it whole: given bytes-like bodies, aiohttp copies an
+    8 MiB part twice more (a slice of the bytearray, then joined with the request
+    headers)."""
+
+    def __init__(self, data: bytearray) -> None:
+        super().__init__(len(data))
+        self._view = memoryview(data)
 
     def readinto(self, target: Any) -> int:
         piece = self._view[self._position : self._position + len(target)]
@@ -350,13 +366,10 @@ class PartReader(io.RawIOBase):
         return len(piece)
 
     def read(self, size: int | None = -1) -> bytes:
-        end = len(self._view) if size is None or size < 0 else self._position + size
+        end = self._length if size is None or size < 0 else self._position + size
         piece = bytes(self._view[self._position : end])
         self._position += len(piece)
         return piece
-
-    def __len__(self) -> int:
-        return len(self._view)
 
 
 class PartFile:
@@ -402,29 +415,12 @@ class PartFile:
             os.close(fd)
 
 
-class FileSlice(io.RawIOBase):
-    """The first `length` bytes of a part file as a seekable body (botocore's payload
-    hash and its retries seek back to 0; aiohttp streams it in 64 KiB reads)."""
+class FileSlice(_Body):
+    """The first `length` bytes of a part file, read with pread at the body's position."""
 
     def __init__(self, fd: int, length: int) -> None:
-        super().__init__()
+        super().__init__(length)
         self._fd = fd
-        self._length = length
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}
-        self._position = max(0, base[whence] + offset)
-        return self._position
 
     def readinto(self, target: Any) -> int:
         want = min(len(target), self._length - self._position)
@@ -442,9 +438,6 @@ class FileSlice(io.RawIOBase):
         piece = os.pread(self._fd, want, self._position)
         self._position += len(piece)
         return piece
-
-    def __len__(self) -> int:
-        return self._length
 
 
 class S3NewBlob:
