@@ -301,3 +301,10 @@ def test_blob_ids_are_distinct_and_well_formed():
     ids = [blobs.new_blob_id() for _ in range(3 * blobs._IDS_PER_READ + 5)]
     assert len(set(ids)) == len(ids)
     assert all(blobs.is_blob_id(blob_id) for blob_id in ids)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policy")
+def test_the_writer_threads_never_preempt_the_event_loop(store):
+    # Their wake-up took the CPU from the loop while it held the GIL (see blobs.py).
+    assert store.executor.submit(os.sched_getscheduler, 0).result() == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) != os.SCHED_BATCH  # the caller's own stays
