@@ -255,9 +255,9 @@ class SQLiteDatabase:
         self._spawn: Spawn = spawn or asyncio.create_task
         self.make_room = make_room
         self._write_lock = asyncio.Lock()
-        self._group = GroupCommit(
-            self._on_writer_thread, self._write_lock, self._spawn, before=self._room
-        )
+        # The reserve's check (a statvfs) runs on the writer's thread with each group,
+        # not on the event loop (see `_on_writer_thread`).
+        self._group = GroupCommit(self._on_writer_thread, self._write_lock, self._spawn)
 
     def read_one(self, sql: str, params: tuple[object, ...] = ()) -> Row | None:
         """One row by an indexed lookup, on the calling thread (see the module doc)."""
@@ -297,6 +297,7 @@ class SQLiteDatabase:
         # the savepoints would cost every request three thread round trips.
         # aiosqlite is pinned in uv.lock; tests/test_db.py covers this path.
         def run() -> list[Exception | None]:
+            self._room()
             return _write_group(self.conn._conn, group)
 
         outcomes: list[Exception | None] = await self.conn._execute(run)

@@ -1,7 +1,8 @@
 """Small-upload suite: 64 KiB files, 16 connections, a bounded number of requests.
 
 Stowage takes each through its full durable pipeline (`PUT /uploads/{name}`: sha256,
-fsync, rename, directory fsync, SQLite row with synchronous=FULL); FastAPI takes a
+fsync, directory fsync, SQLite row with synchronous=FULL; a body this small is written
+straight under its id, a larger one renamed into place); FastAPI takes a
 multipart `UploadFile`, writes, fsyncs and inserts a row. Figures are requests/s.
 The load generator is wrk (Debian package) when installed, else bench/loadgen.py.
 
@@ -245,7 +246,7 @@ def run_small(settings: Settings) -> None:
             ],
             [
                 f"load generator: {tool}; uvicorn as shipped (access log on).",
-                "Stowage also renames into place and fsyncs the directory; the peer does not.",
+                "Stowage also fsyncs the blob's directory; the peer does not.",
                 f"{BEFORE}: app/ of commit {settings.baseline} (before accounts), run with this"
                 " venv, log on as shipped; the token's cost is the first ratio (goal: at"
                 " most 5% slower)"

@@ -250,3 +250,61 @@ async def test_a_shard_removed_behind_the_stores_back_is_made_again(store):
     second._blob.id = first._blob.id[:2] + second._blob.id[2:]
     done = await ingest_stream(second, chunks_of(b"two"))
     assert store.path_of(done.id).read_bytes() == b"two"
+
+
+async def test_a_small_blob_goes_straight_under_its_final_name(store, monkeypatch):
+    def no_rename(*_args: object) -> None:
+        raise AssertionError("a body whole at its first disk work needs no rename")
+
+    monkeypatch.setattr(blobs.os, "rename", no_rename)
+    monkeypatch.setattr(blobs.BlobWriter, "_open", no_rename)  # nor a temp file
+    body = os.urandom(200_000)
+    pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    stored = await ingest_stream(make(store), chunks_of(*pieces))
+    assert store.path_of(stored.id).read_bytes() == body
+    assert stored.sha256 == hashlib.sha256(body).hexdigest()
+    assert leftovers(store) == [store.path_of(stored.id)]
+
+
+async def test_a_small_blob_that_fails_midway_leaves_nothing_under_its_final_name(
+    store, monkeypatch
+):
+    real_fsync = os.fsync
+
+    def failing_fsync(fd: int) -> None:
+        real_fsync(fd)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(blobs.os, "fsync", failing_fsync)
+    with pytest.raises(IngestError) as refused:
+        await ingest_stream(make(store), chunks_of(os.urandom(70_000)))
+    assert refused.value.status == 500
+    assert leftovers(store) == []
+
+
+async def test_disk_full_on_a_small_blob_is_507_and_leaves_nothing(store, monkeypatch):
+    real_write = os.write
+
+    def full_disk(fd: int, data: bytes) -> int:
+        if fd > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(blobs.os, "write", full_disk)
+    with pytest.raises(IngestError) as refused:
+        await ingest_stream(make(store), chunks_of(os.urandom(65536)))
+    assert refused.value.status == 507
+    assert leftovers(store) == []
+
+
+def test_blob_ids_are_distinct_and_well_formed():
+    ids = [blobs.new_blob_id() for _ in range(3 * blobs._IDS_PER_READ + 5)]
+    assert len(set(ids)) == len(ids)
+    assert all(blobs.is_blob_id(blob_id) for blob_id in ids)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policy")
+def test_the_writer_threads_never_preempt_the_event_loop(store):
+    # Their wake-up took the CPU from the loop while it held the GIL (see blobs.py).
+    assert store.executor.submit(os.sched_getscheduler, 0).result() == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) != os.SCHED_BATCH  # the caller's own stays

@@ -26,7 +26,6 @@ from app.features.files.data import (
     files_changed,
     uploaded_file_json,
 )
-from app.features.files.urls import FILE
 from app.features.requests.data import requests_changed
 from app.features.uploads.urls import UPLOAD_NAMED, UPLOAD_UNNAMED, UPLOADS
 from app.features.uploads.views import render_refusal, render_results
@@ -352,7 +351,9 @@ def _answer(
         w.redirect(_page_of(c), 303)
         return
     if not to.public:
-        w.headers.set("location", FILE.href(rows[0].id))
+        # FILE's URL, as file_json spells it: a blob id needs no escaping, and
+        # Route.href's quoting was 1% of the event loop under small uploads.
+        w.headers.set("location", f"/files/{rows[0].id}")
     w.json(stored_json(rows, fields, to), 201)
 
 
