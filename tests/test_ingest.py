@@ -252,6 +252,20 @@ async def test_a_shard_removed_behind_the_stores_back_is_made_again(store):
     assert store.path_of(done.id).read_bytes() == b"two"
 
 
+async def test_a_renamed_blob_has_both_directories_fsynced(store, monkeypatch):
+    """A blob too big to be written in place is renamed out of `.incoming`: the shard
+    it enters and the directory it left are both made durable (without a journal a
+    rename is two changes, and a stale temp entry would be unlinked at start)."""
+    synced: list[Path] = []
+    real = blobs.fsync_dir
+    monkeypatch.setattr(blobs, "fsync_dir", lambda path: (synced.append(path), real(path)))
+    body = os.urandom(5 * 1024 * 1024)
+    stored = await ingest_stream(make(store), chunks_of(body[: 1 << 20], body[1 << 20 :]))
+    assert store.path_of(stored.id).read_bytes() == body
+    assert store.path_of(stored.id).parent in synced
+    assert store.incoming in synced
+
+
 async def test_a_small_blob_goes_straight_under_its_final_name(store, monkeypatch):
     def no_rename(*_args: object) -> None:
         raise AssertionError("a body whole at its first disk work needs no rename")

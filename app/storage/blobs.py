@@ -280,24 +280,27 @@ class BlobStore:
         self.no_thumbnail_path_of(blob_id).unlink(missing_ok=True)
 
     def _move_into_shard(self, temp_path: Path, final: Path) -> None:
-        """Rename a sealed temp file to its final name, durably (the shard directory
-        fsynced, and the root too when the shard is new). Writer threads only."""
+        """Rename a sealed temp file to its final name, durably: the shard directory
+        fsynced (and the root when the shard is new), then the directory it left. On a
+        filesystem without a journal a rename is two separate changes, and a temp entry
+        that survived a crash would be unlinked at start while the blob's name still
+        needs its data. Writer threads only."""
         shard = final.parent
-        if shard.name in self._shards:
-            try:
-                os.rename(temp_path, final)
-            except FileNotFoundError:
-                self._shards.discard(shard.name)  # removed behind our back: make it again
-            else:
-                fsync_dir(shard)
-                return
-        shard_is_new = not shard.exists()
-        shard.mkdir(exist_ok=True)
-        os.rename(temp_path, final)
+        shard_is_new = False
+        try:
+            if shard.name not in self._shards:
+                raise FileNotFoundError
+            os.rename(temp_path, final)
+        except FileNotFoundError:
+            self._shards.discard(shard.name)  # unknown, or removed behind our back
+            shard_is_new = not shard.exists()
+            shard.mkdir(exist_ok=True)
+            os.rename(temp_path, final)
+            self._shards.add(shard.name)
         fsync_dir(shard)
         if shard_is_new:
             fsync_dir(self.root)
-        self._shards.add(shard.name)
+        fsync_dir(temp_path.parent)
 
     def _shard_for(self, final: Path) -> Path:
         """The shard directory `final` goes into, made (and the root fsynced) if it is
