@@ -198,6 +198,8 @@ async def test_two_nodes_appending_at_once_never_mix(config: Config) -> None:
         assert await a.flush() == length
         with pytest.raises(Superseded):
             await a.record(offset=length, length=length, expires_at=4e9)
+        await a.close()
+        await b.close()
         await partials.adopt(state)
         blob = await store.open(state.blob_id)
         assert blob is not None and blob.size == length

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,10 +35,12 @@ from botocore.exceptions import ClientError
 from app.db import Database
 from app.ingest.pipeline import IngestError
 from app.resumable.store import Superseded, UploadState, record_offset_if
-from app.storage.blobs import Digest
+from app.storage.blobs import Digest, _translate
 from app.storage.s3 import (
     READ_BYTES,
+    SPOOL_BYTES,
     TRANSPORT_ERRORS,
+    PartFile,
     PartReader,
     S3NewBlob,
     S3Store,
@@ -352,9 +355,11 @@ class S3Partials:
 
 class S3Appender:
     """One append's bytes as parts of the upload's multipart upload (see the module's
-    docstring). The first part starts with the recorded tail; parts go up one at a
-    time, each after the one before (so the digest sees bytes in order), while the
-    next gathers."""
+    docstring). The first part starts with the recorded tail. As in a single-request
+    upload (S3NewBlob), bytes gather in a part file with about SPOOL_BYTES held in
+    memory at a time, fed to the digest in order as they reach the file; a full part
+    goes up from its file, each after the one before, while the next gathers in a
+    second file."""
 
     def __init__(
         self,
@@ -372,15 +377,21 @@ class S3Appender:
         self.multipart_id = multipart_id
         self.start = state.offset
         self._recorded_offset = state.offset
-        self._buffer = bytearray(tail)
+        # The recorded tail, until it goes first into the first part file (unhashed:
+        # the append that stored it fed the digest).
+        self._tail = tail
         self._old_tail = len(tail)
         self._next_piece = next_piece
         # Whether a part took the recorded tail (then the tail is written anew).
         self._tail_sent = False
-        # Where this append's own bytes begin in the buffer (the tail was hashed by
-        # the append that sent it).
-        self._new_from = len(tail)
         self._digest = digest
+        # Bytes of the part gathering (the tail's first), held and in its file together.
+        self._fill = len(tail)
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._file: PartFile | None = None
+        self._spare: PartFile | None = None
+        self._files: list[PartFile] = []
         # Where the parts sent so far end, in the upload's bytes.
         self._parts_end = state.offset - len(tail)
         self._sent: list[tuple[int, str, int]] = []  # (number, etag, size), not recorded
@@ -389,36 +400,78 @@ class S3Appender:
 
     async def write(self, chunk: bytes | memoryview) -> None:
         self.received += len(chunk)
-        self._buffer += chunk
+        view = memoryview(chunk).cast("B")
         size = self.partials.part_bytes
-        while len(self._buffer) >= size:
-            body = self._buffer[:size]
-            del self._buffer[:size]
-            new_from, self._new_from = self._new_from, 0
-            previous = self._chain
-            # Started before waiting, so a request ended meanwhile (taken over) never
-            # loses the part it had gathered.
-            self._chain = asyncio.create_task(self._send(previous, body, new_from))
-            if previous is not None:
-                await asyncio.shield(previous)
+        if self._fill >= size:
+            await self._cut()
+        while view:
+            piece = view[: size - self._fill]
+            if isinstance(chunk, bytes) and len(piece) == len(chunk):
+                self._held.append(chunk)  # immutable: kept as it is
+            else:
+                self._held.append(bytes(piece))  # a slice, or a view of a reused buffer
+            self._held_bytes += len(piece)
+            self._fill += len(piece)
+            view = view[len(piece) :]
+            if self._fill >= size:
+                await self._cut()
+            elif self._held_bytes >= SPOOL_BYTES:
+                await self._spool()
 
-    async def _send(self, previous: asyncio.Task[None] | None, body: bytearray, new_from: int):
+    async def _spool(self) -> None:
+        """What is held goes to the end of the part's file (and to the digest)."""
+        tail, held = self._tail, self._held
+        if not tail and not held:
+            return
+        if self._file is None:
+            if self._spare is not None:
+                self._file, self._spare = self._spare, None
+            else:
+                self._file = PartFile(self.partials.store.parts_dir)
+                self._files.append(self._file)
+            self._file.size = 0
+        file, digest = self._file, self._digest
+        self._tail, self._held, self._held_bytes = b"", [], 0
+
+        def spool() -> None:
+            if tail:
+                file.append([tail], None)
+            file.append(held, digest)
+
+        try:
+            await asyncio.to_thread(spool)
+        except OSError as exc:
+            raise _translate(exc) from exc
+
+    async def _cut(self) -> None:
+        """The part gathered goes up, after the one before it."""
+        await self._spool()
+        file, length = self._file, self._fill
+        assert file is not None
+        self._file, self._fill = None, 0
+        previous = self._chain
+        # Started before waiting, so a request ended meanwhile (taken over) never
+        # loses the part it had gathered.
+        self._chain = asyncio.create_task(self._send(previous, file, length))
+        if previous is not None:
+            await asyncio.shield(previous)
+
+    async def _send(self, previous: asyncio.Task[None] | None, file: PartFile, length: int):
         if previous is not None:
             await previous
-        if self._digest is not None:
-            await asyncio.to_thread(self._digest.update, memoryview(body)[new_from:])
         number = await self.partials.take_part_number(self.upload_id)
         store = self.partials.store
         try:
             answer = await store.client.upload_part(
                 Bucket=store.bucket, Key=self.key, UploadId=self.multipart_id,
-                PartNumber=number, Body=PartReader(body), ContentLength=len(body),
+                PartNumber=number, Body=file.reader(length), ContentLength=length,
             )  # fmt: skip
         except TRANSPORT_ERRORS as exc:
             raise _unavailable(exc, "store part of an upload") from exc
-        self._sent.append((number, str(answer["ETag"]), len(body)))
+        self._sent.append((number, str(answer["ETag"]), length))
         self._tail_sent = True
-        self._parts_end += len(body)
+        self._parts_end += length
+        self._spare = file
 
     async def _settle(self) -> None:
         if self._chain is not None:
@@ -430,11 +483,7 @@ class S3Appender:
 
     async def flush(self) -> int:
         await self._settle()
-        if self._digest is not None and len(self._buffer) > self._new_from:
-            new = memoryview(self._buffer)[self._new_from :]
-            await asyncio.to_thread(self._digest.update, new)
-            new.release()
-        self._new_from = len(self._buffer)
+        await self._spool()
         return self.received
 
     async def discard(self, kept: int) -> None:
@@ -442,7 +491,16 @@ class S3Appender:
             await asyncio.gather(self._chain, return_exceptions=True)
         # Sent but unrecorded parts stay unlisted: S3 drops them at completion.
         self._sent.clear()
-        self._buffer = bytearray()
+        self._held, self._held_bytes = [], 0
+
+    async def _gathered(self, start: int) -> bytes:
+        """Bytes `start` to the end of the part gathering (all in its file by now)."""
+        assert not self._held
+        count = self._fill - start
+        if count <= 0 or self._file is None:
+            return b""
+        fd = self._file.fd
+        return await asyncio.to_thread(os.pread, fd, count, start)
 
     async def record(self, *, offset: int, length: int | None, expires_at: float) -> None:
         # What the tail becomes: None unchanged, else (whether it is written anew,
@@ -452,11 +510,11 @@ class S3Appender:
             tail = None  # nothing new (a refused append): the tail stays as it is
         elif offset == self._parts_end:
             tail = (True, b"")  # a checkpoint: the parts so far; the rest is not durable yet
-        elif offset == self._parts_end + len(self._buffer):
-            if self._tail_sent:
-                tail = (True, bytes(self._buffer))
-            else:
-                tail = (False, bytes(self._buffer[self._old_tail :]))  # only the new bytes
+        elif offset == self._parts_end + self._fill:
+            # All of the part gathering when a part took the old tail; else only the
+            # bytes after the old tail, added as a piece of its own.
+            anew = self._tail_sent
+            tail = (anew, await self._gathered(0 if anew else self._old_tail))
         else:
             raise AssertionError(f"offset {offset} is not where the parts end")
         async with self.partials.db.transaction() as conn:
@@ -493,7 +551,15 @@ class S3Appender:
 
     async def close(self) -> None:
         """The lease goes (if it is still ours): another node need not wait. A
-        catalog that fails here leaves it to run out by itself."""
+        catalog that fails here leaves it to run out by itself. The part files go once
+        no part is on the wire from them."""
+        if self._chain is not None and not self._chain.done():
+            self._chain.cancel()  # an append ended by an error: its parts are unrecorded
+            await asyncio.gather(self._chain, return_exceptions=True)
+        self._file = self._spare = None
+        files, self._files = self._files, []
+        for file in files:
+            file.close()
         try:
             await self.partials._lease(self.upload_id, None)
         except Exception:

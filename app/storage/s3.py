@@ -378,6 +378,8 @@ class PartFile:
     offsets, so a file is reused for the part after next without truncating it."""
 
     def __init__(self, directory: Path) -> None:
+        if not directory.is_dir():  # `prepare` makes it; made here too if it went
+            directory.mkdir(parents=True, exist_ok=True)
         try:
             self.fd = os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
         except OSError:
