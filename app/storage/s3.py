@@ -283,21 +283,31 @@ class S3Blob:
         return answer["Body"]
 
     async def send(self, w: Writer, start: int, length: int) -> bool:
-        """The range straight from S3 (Range passed through): one read at a time, each
-        after the client has taken the last (drain), so S3 waits for a slow reader."""
+        """The range straight from S3 (Range passed through). The next read from S3
+        runs while the client takes the last one (drain), and no further: at most two
+        reads are held, so S3 waits for a slow reader."""
         sent = 0
         try:
             body = await self._get(start, length)
             async with body:
-                while sent < length:
-                    data = await body.read(min(READ_BYTES, length - sent))
-                    if not data:
-                        break
-                    sent += len(data)
-                    w.write(data)
-                    await w.drain()
-                    if w.closing:
-                        return False
+                reading = asyncio.ensure_future(body.read(min(READ_BYTES, length)))
+                try:
+                    while sent < length:
+                        data = await reading
+                        if not data:
+                            break
+                        sent += len(data)
+                        w.write(data)
+                        if sent < length:
+                            more = min(READ_BYTES, length - sent)
+                            reading = asyncio.ensure_future(body.read(more))
+                        await w.drain()
+                        if w.closing:
+                            return False
+                finally:
+                    if not reading.done():  # the client left, or the store failed
+                        reading.cancel()
+                        await asyncio.gather(reading, return_exceptions=True)
         except TRANSPORT_ERRORS:
             # Headers are out: all that is honest now is to cut the response short.
             w.abort()
