@@ -4,6 +4,7 @@ the `stowage users` / `stowage tokens` commands as a person runs them."""
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -450,6 +451,8 @@ def test_first_run_prints_the_setup_link_and_the_cli_works_while_serving(tmp_pat
             assert len(script.get("/api/files").json()["files"]) == 1
             token_id = token.split("_")[1]
             assert stowage("tokens", "revoke", token_id, data_dir=data).returncode == 0
+            # A change by another process is seen within a quarter of a second (README).
+            time.sleep(0.3)
             assert script.get("/api/files").status_code == 401
         # An account exists now: the setup link is dead.
         assert httpx.get(link).status_code == 404
