@@ -59,8 +59,10 @@ def test_big_archive_streams_resumes_and_stays_small(server: RunningServer, tmp_
     peak = server.peak_rss_kib()
     print(f"archive of {size} bytes: server RSS {before} KiB before, peak {peak} KiB")
     assert out.stat().st_size == size
-    assert peak < PEAK_RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
     # What the download itself added: a couple of 1 MiB reads and the socket's buffers.
+    # (The absolute bound is the >4 GiB test's: this server has just taken 300 MB of
+    # uploads, and what it keeps of them, 57-66 MB in all here depending on the load,
+    # is not the archive's.)
     assert peak - before < 16 * 1024, f"RSS {before} -> {peak} KiB"
 
     done = subprocess.run([UNZIP, "-t", str(out)], capture_output=True, timeout=120)
