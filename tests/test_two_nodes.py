@@ -132,15 +132,25 @@ def node(tmp_path: Path, name: str, database: str, weed: Seaweed, storage: str,
     )  # fmt: skip
 
 
-def test_two_nodes_act_as_one(tmp_path: Path, postgres: Cluster, seaweed: Seaweed) -> None:
+@contextmanager
+def two_nodes(
+    tmp_path: Path, postgres: Cluster, seaweed: Seaweed, prefix: str
+) -> Iterator[tuple[RunningServer, RunningServer, str, str]]:
+    """Nodes a and b on one fresh catalog and one fresh prefix of the bucket, with one
+    account (made on a; the catalog is shared, so b accepts a's token). Yields a, b,
+    the database URL and the storage setting."""
     database = postgres.new_database()
-    storage = f"s3://{seaweed.bucket}/two-nodes-{secrets.token_hex(4)}"
+    storage = f"s3://{seaweed.bucket}/{prefix}-{secrets.token_hex(4)}"
     with (
         node(tmp_path, "a", database, seaweed, storage, account=True) as a,
         node(tmp_path, "b", database, seaweed, storage, account=False) as b_started,
     ):
-        # One account, one token: the catalog is shared, so b accepts a's token.
         b = RunningServer(b_started.process, b_started.base_url, b_started.data_dir, a.token)
+        yield a, b, database, storage
+
+
+def test_two_nodes_act_as_one(tmp_path: Path, postgres: Cluster, seaweed: Seaweed) -> None:
+    with two_nodes(tmp_path, postgres, seaweed, "two-nodes") as (a, b, database, storage):
         live_a, live_b = LiveStream(a), LiveStream(b)
         try:
             live_a.wait_for(lambda text: 'id="files"' in text)
@@ -264,13 +274,7 @@ def test_a_tus_upload_begun_on_one_node_is_finished_on_the_other(
 ) -> None:
     """The bytes of a resumable upload are S3 parts and a tail in the catalog: node b
     goes on from what node a recorded, even when a's client vanished mid-append."""
-    database = postgres.new_database()
-    storage = f"s3://{seaweed.bucket}/resume-{secrets.token_hex(4)}"
-    with (
-        node(tmp_path, "a", database, seaweed, storage, account=True) as a,
-        node(tmp_path, "b", database, seaweed, storage, account=False) as b_started,
-    ):
-        b = RunningServer(b_started.process, b_started.base_url, b_started.data_dir, a.token)
+    with two_nodes(tmp_path, postgres, seaweed, "resume") as (a, b, database, _):
         body = os.urandom(20 * MiB + 3)
         with a.http() as http:
             created = http.post("/tus/", headers={

@@ -44,8 +44,8 @@ from app.storage.s3 import (
     PartReader,
     S3NewBlob,
     S3Store,
-    _missing,
     _unavailable,
+    no_such_upload,
 )
 
 # S3's own limit on the parts of one multipart upload.
@@ -58,10 +58,6 @@ HASH_BYTES = 8 * 1024 * 1024
 # part renews it); a node asked about the upload waits for it at most this long.
 LEASE_SECONDS = 60.0
 TAKE_OVER_WAIT_SECONDS = 3.0
-
-
-def _no_such_upload(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404") or _missing(exc)
 
 
 class S3Partials:
@@ -143,7 +139,7 @@ class S3Partials:
                     (state.id, state.blob_id, started["UploadId"], time.time()),
                 )
         except BaseException:
-            await self._abort(key, started["UploadId"])
+            await self.store.abort_upload(key, started["UploadId"])
             raise
 
     async def settle_elsewhere(self, upload_id: str) -> None:
@@ -221,7 +217,7 @@ class S3Partials:
             if state.length == 0:
                 # No part at all: a multipart upload needs one; an empty PUT is simpler.
                 await client.put_object(Bucket=bucket, Key=key, Body=b"", ContentLength=0)
-                await self._abort(key, multipart_id)
+                await self.store.abort_upload(key, multipart_id)
                 return
             if tail:
                 number = await self.take_part_number(state.id)
@@ -234,7 +230,7 @@ class S3Partials:
                 Bucket=bucket, Key=key, UploadId=multipart_id, MultipartUpload={"Parts": parts}
             )
         except ClientError as exc:
-            if _no_such_upload(exc) and await self.store.object_size(key) == state.length:
+            if no_such_upload(exc) and await self.store.object_size(key) == state.length:
                 return  # completed by an earlier try whose answer was lost
             raise _unavailable(exc, "finish storing an upload") from exc
         except TRANSPORT_ERRORS as exc:
@@ -319,19 +315,8 @@ class S3Partials:
             row = await self._row(upload_id)
             if row is not None:
                 blob_id, multipart_id = row
-                await self._abort(self.store.key_of(blob_id), multipart_id)
+                await self.store.abort_upload(self.store.key_of(blob_id), multipart_id)
         await self._forget(upload_ids)
-
-    async def _abort(self, key: str, multipart_id: str) -> None:
-        try:
-            await self.store.client.abort_multipart_upload(
-                Bucket=self.store.bucket, Key=key, UploadId=multipart_id
-            )
-        except ClientError as exc:
-            if not _no_such_upload(exc):
-                raise _unavailable(exc, "abort an unfinished upload") from exc
-        except TRANSPORT_ERRORS as exc:
-            raise _unavailable(exc, "abort an unfinished upload") from exc
 
     async def forget_appends(self) -> None:
         """Leases of a process that died mid-append (otherwise every request for its

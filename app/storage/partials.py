@@ -182,26 +182,6 @@ class PartialFiles:
 
         await self._run(unlink_all)
 
-    async def read_head(self, upload_id: str, count: int) -> bytes:
-        path = self.path_of(upload_id)
-
-        def head() -> bytes:
-            with open(path, "rb") as f:
-                return f.read(count)
-
-        return await self._run(head)
-
-    async def sha256(self, upload_id: str, size: int) -> hashlib._Hash:
-        """The digest of the first `size` bytes, read again from disk (after a
-        restart, or when an append's running digest was not kept)."""
-        path = self.path_of(upload_id)
-
-        def digest() -> hashlib._Hash:
-            with open(path, "rb") as f:
-                return hashlib.file_digest(_Limited(f, size), "sha256")
-
-        return await self._run(digest)
-
     async def concatenate(self, upload_id: str, parts: list[tuple[str, int]]) -> hashlib._Hash:
         """Fill `upload_id`'s file with the first `size` bytes of each part, in order,
         in the kernel (copy_file_range), then fsync; returns the joined bytes' sha256,
@@ -263,22 +243,3 @@ class PartialFiles:
 
     def exists(self, upload_id: str) -> bool:
         return self.path_of(upload_id).exists()
-
-
-class _Limited:
-    """A binary file read no further than `size` bytes (for hashlib.file_digest)."""
-
-    def __init__(self, f: object, size: int) -> None:
-        self._f = f
-        self._left = size
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        view = memoryview(buffer)[: min(len(buffer), self._left)]
-        if not view:
-            return 0
-        done: int = self._f.readinto(view)  # type: ignore[attr-defined]
-        self._left -= done
-        return done

@@ -71,6 +71,11 @@ def _missing(exc: ClientError) -> bool:
     return status == 404 or code in ("NoSuchKey", "404", "NotFound")
 
 
+def no_such_upload(exc: ClientError) -> bool:
+    """The multipart upload is gone (completed or aborted), or its key is."""
+    return exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404") or _missing(exc)
+
+
 class S3Store:
     kind = "s3"
 
@@ -260,10 +265,14 @@ class S3Store:
         return found
 
     async def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload (and its parts); one already gone is no error."""
         try:
             await self.client.abort_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id
             )
+        except ClientError as exc:
+            if not no_such_upload(exc):
+                raise _unavailable(exc, "abort an unfinished upload") from exc
         except TRANSPORT_ERRORS as exc:
             raise _unavailable(exc, "abort an unfinished upload") from exc
 
