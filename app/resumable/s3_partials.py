@@ -41,6 +41,7 @@ from app.storage.s3 import (
     SPOOL_BYTES,
     TRANSPORT_ERRORS,
     PartFile,
+    PartFiles,
     PartReader,
     S3NewBlob,
     S3Store,
@@ -375,8 +376,7 @@ class S3Appender:
         self._held: list[bytes] = []
         self._held_bytes = 0
         self._file: PartFile | None = None
-        self._spare: PartFile | None = None
-        self._files: list[PartFile] = []
+        self._part_files = PartFiles(partials.store.parts_dir)
         # Where the parts sent so far end, in the upload's bytes.
         self._parts_end = state.offset - len(tail)
         self._sent: list[tuple[int, str, int]] = []  # (number, etag, size), not recorded
@@ -409,12 +409,7 @@ class S3Appender:
         if not tail and not held:
             return
         if self._file is None:
-            if self._spare is not None:
-                self._file, self._spare = self._spare, None
-            else:
-                self._file = PartFile(self.partials.store.parts_dir)
-                self._files.append(self._file)
-            self._file.size = 0
+            self._file = await self._part_files.take()
         file, digest = self._file, self._digest
         self._tail, self._held, self._held_bytes = b"", [], 0
 
@@ -456,7 +451,7 @@ class S3Appender:
         self._sent.append((number, str(answer["ETag"]), length))
         self._tail_sent = True
         self._parts_end += length
-        self._spare = file
+        self._part_files.release(file)
 
     async def _settle(self) -> None:
         if self._chain is not None:
@@ -541,10 +536,8 @@ class S3Appender:
         if self._chain is not None and not self._chain.done():
             self._chain.cancel()  # an append ended by an error: its parts are unrecorded
             await asyncio.gather(self._chain, return_exceptions=True)
-        self._file = self._spare = None
-        files, self._files = self._files, []
-        for file in files:
-            file.close()
+        self._file = None
+        self._part_files.close()
         try:
             await self.partials._lease(self.upload_id, None)
         except Exception:

@@ -436,6 +436,38 @@ class PartFile:
             os.close(fd)
 
 
+class PartFiles:
+    """The part files of one upload: a sent part's file is taken again for the part
+    after next, so an upload has two at most; `close` ends them all."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._spare: PartFile | None = None
+        self._all: list[PartFile] = []
+
+    async def take(self) -> PartFile:
+        if self._spare is not None:
+            file, self._spare = self._spare, None
+        else:
+            try:
+                file = await asyncio.to_thread(PartFile, self._directory)
+            except OSError as exc:
+                raise _translate(exc) from exc
+            self._all.append(file)
+        file.size = 0
+        return file
+
+    def release(self, file: PartFile) -> None:
+        """Its part is in S3: the file may gather another."""
+        self._spare = file
+
+    def close(self) -> None:
+        self._spare = None
+        files, self._all = self._all, []
+        for file in files:
+            file.close()
+
+
 class FileSlice(_Body):
     """The first `length` bytes of a part file, read with pread at the body's position."""
 
@@ -482,8 +514,7 @@ class S3NewBlob:
         # Bytes of the part now gathering, held and in its file together.
         self._fill = 0
         self._file: PartFile | None = None
-        self._spare: PartFile | None = None
-        self._files: list[PartFile] = []
+        self._part_files = PartFiles(store.parts_dir)
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._in_flight: asyncio.Task[None] | None = None
@@ -511,12 +542,7 @@ class S3NewBlob:
     async def _spool(self) -> None:
         """What is held goes to the end of the part's file (and the digest)."""
         if self._file is None:
-            if self._spare is not None:
-                self._file, self._spare = self._spare, None
-            else:
-                self._file = PartFile(self.store.parts_dir)
-                self._files.append(self._file)
-            self._file.size = 0
+            self._file = await self._part_files.take()
         held, self._held, self._held_bytes = self._held, [], 0
         file = self._file
         try:
@@ -559,7 +585,7 @@ class S3NewBlob:
             except TRANSPORT_ERRORS as exc:
                 raise _unavailable(exc, "store part of an upload") from exc
             part["ETag"] = answer["ETag"]
-            self._spare = file
+            self._part_files.release(file)
 
         self._in_flight = asyncio.create_task(upload())
 
@@ -614,10 +640,8 @@ class S3NewBlob:
         return self.key
 
     def _close_files(self) -> None:
-        self._file = self._spare = None
-        files, self._files = self._files, []
-        for file in files:
-            file.close()
+        self._file = None
+        self._part_files.close()
 
     async def discard(self) -> None:
         """Abort the multipart upload (its parts go with it). Safe to call twice, and
