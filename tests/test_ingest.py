@@ -1,8 +1,10 @@
 """The ingest pipeline on its own: every failure path leaves nothing behind."""
 
+import asyncio
 import errno
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -299,6 +301,66 @@ async def test_a_small_blob_that_fails_midway_leaves_nothing_under_its_final_nam
         await ingest_stream(make(store), chunks_of(os.urandom(70_000)))
     assert refused.value.status == 500
     assert leftovers(store) == []
+
+
+async def test_concurrent_small_blobs_are_made_durable_together(store, monkeypatch):
+    """Small blobs arriving while a round is on disk share the next round: one
+    syncfs for all of them, none of the per-file fsyncs, every byte and digest right."""
+    rounds: list[int] = []
+    real_syncfs = blobs._syncfs
+    assert real_syncfs is not None, "Linux has syncfs"
+    monkeypatch.setattr(blobs, "_syncfs", lambda fd: (rounds.append(fd), real_syncfs(fd)))
+    bodies = [os.urandom(60_000 + n) for n in range(12)]
+    stored = await asyncio.gather(
+        *(ingest_stream(make(store), chunks_of(body[:30_000], body[30_000:])) for body in bodies)
+    )
+    for body, one in zip(bodies, stored, strict=True):
+        assert store.path_of(one.id).read_bytes() == body
+        assert one.sha256 == hashlib.sha256(body).hexdigest()
+    # The first blob went alone (fsynced on its own); the eleven that queued behind
+    # it went in one round.
+    assert len(rounds) == 1
+    assert sorted(leftovers(store)) == sorted(store.path_of(one.id) for one in stored)
+
+
+async def test_a_round_that_cannot_be_made_durable_keeps_none_of_its_blobs(store, monkeypatch):
+    def failing_syncfs(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(blobs, "_syncfs", failing_syncfs)
+    outcomes = await asyncio.gather(
+        *(ingest_stream(make(store), chunks_of(os.urandom(5_000))) for _ in range(6)),
+        return_exceptions=True,
+    )
+    kept = [one for one in outcomes if not isinstance(one, BaseException)]
+    refused = [one for one in outcomes if isinstance(one, IngestError)]
+    assert len(kept) == 1 and len(refused) == 5  # the lone first round was fsynced
+    assert {one.status for one in refused} == {500}
+    assert leftovers(store) == [store.path_of(kept[0].id)]
+
+
+async def test_a_small_blob_whose_upload_ends_before_its_round_is_never_written(store, monkeypatch):
+    release = threading.Event()
+    real_write = blobs.BlobWriter._write_in_place
+
+    def slow_write(self, batch, final):
+        release.wait(10)
+        return real_write(self, batch, final)
+
+    monkeypatch.setattr(blobs.BlobWriter, "_write_in_place", slow_write)
+    first = asyncio.create_task(ingest_stream(make(store), chunks_of(b"first")))
+    await asyncio.sleep(0.05)  # the first round is on disk, held
+    second_ingest = make(store)
+    second = asyncio.create_task(ingest_stream(second_ingest, chunks_of(b"second")))
+    await asyncio.sleep(0.05)  # queued for the next round
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    release.set()
+    stored = await first
+    await asyncio.sleep(0.05)
+    assert leftovers(store) == [store.path_of(stored.id)]
+    assert not store.path_of(second_ingest._blob.id).exists()
 
 
 def test_blob_ids_are_distinct_and_well_formed():
