@@ -1,9 +1,11 @@
 """Small-upload suite: 64 KiB files, 16 connections, a bounded number of requests.
 
 Stowage takes each through its full durable pipeline (`PUT /uploads/{name}`: sha256,
-fsync, directory fsync, SQLite row with synchronous=FULL; a body this small is written
-straight under its id, a larger one renamed into place); FastAPI takes a
-multipart `UploadFile`, writes, fsyncs and inserts a row. Figures are requests/s.
+the blob written straight under its id and made durable with its directory entry, in a
+round with the other small blobs waiting (one syncfs per round; a lone blob is fsynced
+with its directory), then an SQLite row with synchronous=FULL, group-committed);
+FastAPI writes, fsyncs and inserts a row per request, from a multipart `UploadFile` or
+the raw body. Figures are requests/s.
 The load generator is wrk (Debian package) when installed, else bench/loadgen.py.
 
 Files stay until the suite ends (only `sync` runs between measurements): on ext4
@@ -246,7 +248,8 @@ def run_small(settings: Settings) -> None:
             ],
             [
                 f"load generator: {tool}; uvicorn as shipped (access log on).",
-                "Stowage also fsyncs the blob's directory; the peer does not.",
+                "Stowage also makes the blob's directory entry durable (fsync of the"
+                " directory, or the round's syncfs); the peer fsyncs the file only.",
                 f"{BEFORE}: app/ of commit {settings.baseline} (before accounts), run with this"
                 " venv, log on as shipped; the token's cost is the first ratio (goal: at"
                 " most 5% slower)"
