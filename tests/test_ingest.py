@@ -2,6 +2,7 @@
 
 import asyncio
 import errno
+import gc
 import hashlib
 import os
 import threading
@@ -321,6 +322,22 @@ async def test_concurrent_small_blobs_are_made_durable_together(store, monkeypat
     # it went in one round.
     assert len(rounds) == 1
     assert sorted(leftovers(store)) == sorted(store.path_of(one.id) for one in stored)
+
+
+async def test_a_rounds_bodies_are_freed_when_it_ends_not_by_the_garbage_collector(store):
+    """Nothing of a finished round may sit in a reference cycle: under load every body
+    of every round would stay in memory until a full collection (the server's resting
+    RSS grew by 12-19 MB under small uploads before this was fixed)."""
+    buffers = [bytearray(os.urandom(50_000 + n)) for n in range(6)]
+    gc.disable()
+    try:
+        await asyncio.gather(
+            *(ingest_stream(make(store), chunks_of(memoryview(one))) for one in buffers)
+        )
+        for one in buffers:
+            one.extend(b"!")  # BufferError while anything still holds a view of it
+    finally:
+        gc.enable()
 
 
 async def test_a_round_that_cannot_be_made_durable_keeps_none_of_its_blobs(store, monkeypatch):

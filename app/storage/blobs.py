@@ -270,9 +270,12 @@ class SmallBlobRounds:
         for (blob, _, _), _ in waiting:
             blob._work = [work]  # discard() waits for the round before removing the file
 
-        def on_disk(_: Future[list[OSError | None]]) -> None:
+        # The callback takes the round from its argument: closing over `work` would
+        # make a cycle (the future holds its callbacks) that keeps every body of the
+        # round in memory until the garbage collector's next full pass.
+        def on_disk(done: Future[list[OSError | None]]) -> None:
             try:
-                loop.call_soon_threadsafe(self._finish, waiting, work)
+                loop.call_soon_threadsafe(self._finish, waiting, done)
             except RuntimeError:
                 pass  # the loop is closed: nobody is left to answer
 
