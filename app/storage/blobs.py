@@ -87,13 +87,21 @@ def is_blob_id(text: str) -> bool:
     return BLOB_ID.fullmatch(text) is not None
 
 
-def _load_sync_file_range() -> Callable[[int, int, int], None] | None:
+def _libc_function(name: str) -> Any:
+    """A libc function by name (errno kept for ctypes.get_errno), or None where this
+    libc has none (not Linux, or too old)."""
     libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
+    if libc_name is None or not sys.platform.startswith("linux"):
         return None
     try:
-        call = ctypes.CDLL(libc_name, use_errno=True).sync_file_range
+        return getattr(ctypes.CDLL(libc_name, use_errno=True), name)
     except (OSError, AttributeError):
+        return None
+
+
+def _load_sync_file_range() -> Callable[[int, int, int], None] | None:
+    call = _libc_function("sync_file_range")
+    if call is None:
         return None
     call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
     sync_file_range_write = 2
@@ -109,14 +117,10 @@ _start_writeback = _load_sync_file_range()
 
 def _load_syncfs() -> Callable[[int], None] | None:
     """syncfs(2): write back every dirty page and inode of one filesystem and flush
-    it, in one call. Linux only; its errors are reliable from Linux 5.8 on (it
-    reports a write-back error of the filesystem since the descriptor was opened)."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None or not sys.platform.startswith("linux"):
-        return None
-    try:
-        call = ctypes.CDLL(libc_name, use_errno=True).syncfs
-    except (OSError, AttributeError):
+    it, in one call. Its errors are reliable from Linux 5.8 on (it reports a
+    write-back error of the filesystem since the descriptor was opened)."""
+    call = _libc_function("syncfs")
+    if call is None:
         return None
     call.argtypes = (ctypes.c_int,)
 
