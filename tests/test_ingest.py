@@ -311,10 +311,23 @@ async def test_concurrent_small_blobs_are_made_durable_together(store, monkeypat
     real_syncfs = blobs._syncfs
     assert real_syncfs is not None, "Linux has syncfs"
     monkeypatch.setattr(blobs, "_syncfs", lambda fd: (rounds.append(fd), real_syncfs(fd)))
+    # The first round is held on disk until every other blob has queued behind it,
+    # so the test does not depend on how fast this machine's fsync is.
+    release = threading.Event()
+    real_write_round = blobs.SmallBlobRounds._write_round
+
+    def held_write_round(self, entries):
+        release.wait(10)
+        return real_write_round(self, entries)
+
+    monkeypatch.setattr(blobs.SmallBlobRounds, "_write_round", held_write_round)
     bodies = [os.urandom(60_000 + n) for n in range(12)]
-    stored = await asyncio.gather(
+    storing = asyncio.gather(
         *(ingest_stream(make(store), chunks_of(body[:30_000], body[30_000:])) for body in bodies)
     )
+    await asyncio.sleep(0.1)
+    release.set()
+    stored = await storing
     for body, one in zip(bodies, stored, strict=True):
         assert store.path_of(one.id).read_bytes() == body
         assert one.sha256 == hashlib.sha256(body).hexdigest()
