@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
-from app.ingest.pipeline import Ingest, IngestError, ingest_stream
+from app.ingest.pipeline import Ingest, IngestedFile, IngestError, ingest_stream
 from app.storage import blobs
 from app.storage.blobs import BlobStore
 
@@ -321,6 +321,14 @@ async def test_concurrent_small_blobs_are_made_durable_together(store, monkeypat
         return real_write_round(self, entries)
 
     monkeypatch.setattr(blobs.SmallBlobRounds, "_write_round", held_write_round)
+    writers: set[int] = set()
+    real_write = blobs.BlobWriter._write_in_place
+
+    def noted_write(self, batch, final):
+        writers.add(threading.get_ident())
+        return real_write(self, batch, final)
+
+    monkeypatch.setattr(blobs.BlobWriter, "_write_in_place", noted_write)
     bodies = [os.urandom(60_000 + n) for n in range(12)]
     storing = asyncio.gather(
         *(ingest_stream(make(store), chunks_of(body[:30_000], body[30_000:])) for body in bodies)
@@ -332,8 +340,9 @@ async def test_concurrent_small_blobs_are_made_durable_together(store, monkeypat
         assert store.path_of(one.id).read_bytes() == body
         assert one.sha256 == hashlib.sha256(body).hexdigest()
     # The first blob went alone (fsynced on its own); the eleven that queued behind
-    # it went in one round.
+    # it went in one round, written by its two threads.
     assert len(rounds) == 1
+    assert len(writers) == 2
     assert sorted(leftovers(store)) == sorted(store.path_of(one.id) for one in stored)
 
 
@@ -367,6 +376,60 @@ async def test_a_round_that_cannot_be_made_durable_keeps_none_of_its_blobs(store
     assert len(kept) == 1 and len(refused) == 5  # the lone first round was fsynced
     assert {one.status for one in refused} == {500}
     assert leftovers(store) == [store.path_of(kept[0].id)]
+
+
+async def test_a_blob_that_fails_in_either_half_of_a_round_fails_alone(store, monkeypatch):
+    """A round's blobs are written by two threads; a blob whose write fails, in the
+    round thread's half or the helper's, is refused alone and the rest are kept."""
+    failing = {b"first-half", b"second-half"}
+    failed_on: set[int] = set()
+    real_write = blobs.BlobWriter._write_in_place
+
+    def write_or_fail(self, batch, final):
+        if bytes(batch[0]) in failing:
+            failed_on.add(threading.get_ident())
+            raise OSError(errno.EIO, "Input/output error")
+        return real_write(self, batch, final)
+
+    monkeypatch.setattr(blobs.BlobWriter, "_write_in_place", write_or_fail)
+    bodies = [b"lone", b"a", b"first-half", b"b", b"c", b"d", b"second-half", b"e"]
+    outcomes = await asyncio.gather(
+        *(ingest_stream(make(store), chunks_of(body)) for body in bodies),
+        return_exceptions=True,
+    )
+    for body, outcome in zip(bodies, outcomes, strict=True):
+        if body in failing:
+            assert isinstance(outcome, IngestError) and outcome.status == 500
+        else:
+            assert isinstance(outcome, IngestedFile)
+            assert store.path_of(outcome.id).read_bytes() == body
+    assert len(failed_on) == 2  # one failure in each thread's half
+    assert len(leftovers(store)) == len(bodies) - len(failing)
+
+
+async def test_a_round_whose_half_breaks_closes_every_file_it_opened(store, monkeypatch):
+    """Anything but an OSError in one half (a bug) fails the round; the files either
+    thread opened are closed, not leaked, and nothing of the round is kept."""
+    real_write = blobs.BlobWriter._write_in_place
+
+    def write_or_break(self, batch, final):
+        if bytes(batch[0]) == b"breaks":
+            raise RuntimeError("a bug")
+        return real_write(self, batch, final)
+
+    monkeypatch.setattr(blobs.BlobWriter, "_write_in_place", write_or_break)
+    open_before = len(os.listdir("/proc/self/fd"))
+    first = asyncio.create_task(ingest_stream(make(store), chunks_of(b"lone")))
+    await asyncio.sleep(0)
+    bodies = [b"a", b"breaks", b"b", b"c", b"d", b"e"]
+    outcomes = await asyncio.gather(
+        *(ingest_stream(make(store), chunks_of(body)) for body in bodies),
+        return_exceptions=True,
+    )
+    await first
+    assert all(isinstance(outcome, BaseException) for outcome in outcomes)
+    assert len(os.listdir("/proc/self/fd")) <= open_before + 1  # the rounds' own dir fd
+    assert len(leftovers(store)) == 1
 
 
 async def test_a_small_blob_whose_upload_ends_before_its_round_is_never_written(store, monkeypatch):
