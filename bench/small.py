@@ -2,8 +2,9 @@
 
 Stowage takes each through its full durable pipeline (`PUT /uploads/{name}`: sha256,
 the blob written straight under its id and made durable with its directory entry, in a
-round with the other small blobs waiting (one syncfs per round; a lone blob is fsynced
-with its directory), then an SQLite row with synchronous=FULL, group-committed);
+round with the other small blobs waiting, written by two threads (one syncfs per
+round; a lone blob is fsynced with its directory), then an SQLite row with
+synchronous=FULL, group-committed);
 FastAPI writes, fsyncs and inserts a row per request, from a multipart `UploadFile` or
 the raw body. Figures are requests/s.
 The load generator is wrk (Debian package) when installed, else bench/loadgen.py.
