@@ -265,10 +265,11 @@ class SmallBlobRounds:
     ours). One round at a time: with two or three rounds in flight, or a thread per
     blob, the threads' GIL hand-offs with the event loop cost more than the overlap
     won (measured 12-18% slower). Within a round, two threads write: the round's
-    own and a helper with the other half of the blobs, because most of a small
-    write's time is the kernel filling fresh page-cache pages, which two cores do
-    at once (measured 7-10% more uploads per second). The two threads are the
-    rounds' own, so a round never queues behind a large upload's batches."""
+    own and a helper with the other half of the blobs, because much of a small
+    write's time is the kernel filling page-cache pages (on the VM measured, 12 us
+    for each page never touched before), which two cores do at once (measured about
+    10% more uploads per second, bench/RESULTS.md). The two threads are the rounds'
+    own, so a round never queues behind a large upload's batches."""
 
     def __init__(self, store: BlobStore) -> None:
         self._store = store
