@@ -6,7 +6,8 @@ import gc
 import hashlib
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -454,6 +455,54 @@ async def test_a_small_blob_whose_upload_ends_before_its_round_is_never_written(
     await asyncio.sleep(0.05)
     assert leftovers(store) == [store.path_of(stored.id)]
     assert not store.path_of(second_ingest._blob.id).exists()
+
+
+async def test_an_upload_that_ends_while_its_round_waits_for_a_thread_leaves_the_round_alone(
+    store, monkeypatch
+):
+    """A round is shared: when one of its uploads ends before a thread has picked the
+    round up, discarding that blob must wait for the round, never cancel it, or every
+    other blob of the round would fail with it."""
+    rounds = store.small_rounds
+    real_submit = rounds._threads.submit
+    held: list[tuple[Future, Callable[[], object]]] = []
+
+    def hold_rounds(fn, *args):
+        if getattr(fn, "__name__", "") != "_write_round":
+            return real_submit(fn, *args)  # the round's helper runs at once
+        future: Future = Future()
+        held.append((future, lambda: fn(*args)))
+        return future
+
+    def release_round(index: int) -> None:
+        future, run = held[index]
+
+        def go() -> None:
+            if future.set_running_or_notify_cancel():
+                future.set_result(run())
+
+        threading.Thread(target=go).start()
+
+    monkeypatch.setattr(rounds._threads, "submit", hold_rounds)
+    ingests = {name: make(store) for name in ("a", "b", "c")}
+    tasks = {
+        name: asyncio.create_task(ingest_stream(one, chunks_of(name.encode() * 5000)))
+        for name, one in ingests.items()
+    }
+    await asyncio.sleep(0.05)
+    assert len(held) == 1  # a alone; b and c wait for the next round
+    release_round(0)
+    await tasks["a"]
+    await asyncio.sleep(0.05)
+    assert len(held) == 2  # b and c, submitted, no thread has it yet
+    tasks["b"].cancel()
+    await asyncio.sleep(0.05)
+    release_round(1)
+    with pytest.raises(asyncio.CancelledError):
+        await tasks["b"]
+    stored = await tasks["c"]
+    assert store.path_of(stored.id).read_bytes() == b"c" * 5000
+    assert not store.path_of(ingests["b"]._blob.id).exists()
 
 
 def test_blob_ids_are_distinct_and_well_formed():

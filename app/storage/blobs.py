@@ -305,7 +305,7 @@ class SmallBlobRounds:
         work = self._threads.submit(self._write_round, [entry for entry, _ in waiting])
         self._on_disk = work
         for (blob, _, _), _ in waiting:
-            blob._work = [work]  # discard() waits for the round before removing the file
+            blob._round = work  # discard() waits for it before removing the file
 
         # The callback takes the round from its argument: closing over `work` would
         # make a cycle (the future holds its callbacks) that keeps every body of the
@@ -557,6 +557,9 @@ class BlobWriter:
         # Thread work not yet seen to finish; kept even if our awaiting task is
         # cancelled, so discard() can wait for it before closing the descriptor.
         self._work: list[Future[Any]] = []
+        # The round (SmallBlobRounds) this small blob went to disk in: shared with the
+        # other blobs of the round, so discard() waits for it but never cancels it.
+        self._round: Future[Any] | None = None
         self._written = 0
         self._writeback_from = 0
 
@@ -649,7 +652,7 @@ class BlobWriter:
             except OSError as exc:
                 await self.discard()
                 raise _translate(exc) from exc
-            self._work = []
+            self._round = None
             return final
 
         def seal() -> None:
@@ -677,11 +680,12 @@ class BlobWriter:
         temp file. Safe to call twice, and runs to the end even if we are cancelled."""
         self._batch = []
         work, self._work = self._work, []
+        shared, self._round = self._round, None
 
         def drop() -> None:
             for pending in work:
                 pending.cancel()
-            wait(work)
+            wait([*work, *([shared] if shared is not None else [])])
             self._close()
             self.temp_path.unlink(missing_ok=True)
 
