@@ -658,6 +658,8 @@ async def test_unfinished_uploads_count_toward_max_files(app, owner_token):
 
 
 async def test_the_last_place_goes_to_one_of_concurrent_creations(app, owner_token):
+    """A creation holds its place in memory until its row is written, then the row
+    holds it: concurrent creations never pass max_files between the two."""
     made = await make(app, owner_token, max_files=1)
     answers = await asyncio.gather(
         *[tus_create(app, made["url"], 10, f"{n}.bin") for n in range(4)],
@@ -668,8 +670,7 @@ async def test_the_last_place_goes_to_one_of_concurrent_creations(app, owner_tok
 
 
 async def test_a_link_holds_only_a_few_unfinished_uploads(app, owner_token, config):
-    from app.features.requests.handlers import MAX_UNFINISHED_PER_REQUEST
-
+    MAX_UNFINISHED_PER_REQUEST = 8
     made = await make(app, owner_token)
     url = made["url"]
     created = []
@@ -699,6 +700,9 @@ async def test_a_link_holds_only_a_few_unfinished_uploads(app, owner_token, conf
     # Another request's link has places of its own.
     other = await make(app, owner_token, label="Other")
     assert (await tus_create(app, other["url"], 1000)).status_code == 201
+    from app.features.requests import handlers
+
+    assert handlers.MAX_UNFINISHED_PER_REQUEST == MAX_UNFINISHED_PER_REQUEST
 
 
 async def test_closing_a_request_ends_its_unfinished_uploads_and_frees_the_quota(app, config):
