@@ -815,3 +815,25 @@ async def test_the_live_list_shows_an_upload_through_a_link_as_it_moves(app, own
         await next_data(events, containing="0 bytes of 2 KiB so far")
         assert (await tus_patch(app, upload, 0, b"s" * 1000)).status_code == 204
         await next_data(events, containing="1000 bytes of 2 KiB so far")
+
+
+async def test_a_close_while_an_upload_is_being_created_leaves_nothing(
+    app, owner_token, config, monkeypatch
+):
+    """The close lists the request's uploads before the new one's row is written: the
+    creation sees the close after writing it, and ends the upload itself."""
+    import app.resumable.uploads as resumable_uploads
+
+    made = await make(app, owner_token)
+    written = resumable_uploads.insert_upload
+
+    async def close_first(db, state):
+        closed = await app.delete(f"/api/requests/{made['id']}", headers=bearer(owner_token))
+        assert closed.status_code == 204
+        await written(db, state)
+
+    monkeypatch.setattr(resumable_uploads, "insert_upload", close_first)
+    refused = await tus_create(app, made["url"], 1000)
+    assert refused.status_code == 410, refused.text
+    assert refused.json() == {"error": "this request takes no more files: its owner closed it"}
+    assert await held_rows(config) == [] and await unfinished_resumable(config) == 0

@@ -234,6 +234,12 @@ class ResumableUploads:
         finally:
             if recorded is not None:
                 recorded()
+        if to.unfinished is not None:
+            try:
+                to.unfinished.confirm()
+            except IngestError:
+                await self.cancel(state)
+                raise
         if state.request_id is not None:
             self._request_changed(state)
         if not partial and length != 0:

@@ -381,6 +381,11 @@ class _Through:
 
         return recorded
 
+    def confirm(self) -> None:
+        """The new upload's row is written (`UnfinishedUploads.confirm`): a close
+        either lists it, or committed before this read and is seen here."""
+        self._current()
+
     def finish(self, upload_id: str) -> None:
         """A complete upload becomes one of the request's files: the request must
         still be open, and have room for it beside its other unfinished uploads (its

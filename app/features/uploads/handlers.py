@@ -232,6 +232,12 @@ class UnfinishedUploads(Protocol):
         was not): from then on the catalog counts it."""
         ...
 
+    def confirm(self) -> None:
+        """After a new upload's row is written: IngestError when the request stopped
+        taking files meanwhile (a close that listed its uploads before the row was
+        there would leave it behind)."""
+        ...
+
     def finish(self, upload_id: str) -> None:
         """Before a complete upload becomes a file: IngestError when the request takes
         no more files."""
