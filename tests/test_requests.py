@@ -13,7 +13,14 @@ from datetime import datetime
 
 import pytest
 from stario.testing import TestClient
-from tests.conftest import SETUP_TOKEN, add_account, bearer, catalog_dump, request_policy
+from tests.conftest import (
+    SETUP_TOKEN,
+    add_account,
+    bearer,
+    catalog_dump,
+    request_policy,
+    unfinished_resumable,
+)
 
 from app.config import Config
 from app.main import make_bootstrap
@@ -118,7 +125,9 @@ async def test_a_request_is_made_with_defaults_and_only_its_hash_is_stored(
     made = r.json()["request"]
     assert set(made) == {
         "id", "url", "label", "expires_at", "max_files", "max_file_bytes", "files", "created_at",
+        "uploads",
     }  # fmt: skip
+    assert made["uploads"] == []
     assert LINK.fullmatch(made["url"]) and r.headers.get("location") == made["url"]
     token = made["url"].removeprefix("/r/")
     assert len(token) * 6 >= 128  # at least 128 random bits
@@ -570,3 +579,261 @@ async def test_a_catalog_from_before_requests_gains_the_column(config):
             assert await db.fetch_all("SELECT name, request_id FROM files") == [("old.txt", None)]
         finally:
             await db.close()
+
+
+# Unfinished (resumable) uploads through a link -----------------------------------------
+
+TUS = {"tus-resumable": "1.0.0"}
+TUS_OCTETS = {**TUS, "content-type": "application/offset+octet-stream"}
+
+
+def tus_metadata(name: str) -> str:
+    return "filename " + base64.b64encode(name.encode()).decode()
+
+
+async def tus_create(app: TestClient, link: str, length: int, name: str = "big.bin", **headers):
+    """A header-only tus creation through the link (the answer, whatever it is)."""
+    sent = {**TUS, "upload-length": str(length), "upload-metadata": tus_metadata(name), **headers}
+    # Without the slash: the TestClient does not follow the 308 that the real server
+    # never sends to a first request (app/common/early_answers.py).
+    return await app.post(f"{link}/tus", headers=sent)
+
+
+async def draft_create(app: TestClient, link: str, length: int, name: str = "draft.bin"):
+    """A header-only IETF-draft creation through the link."""
+    return await app.post(
+        f"{link}/tus",
+        headers={
+            "upload-draft-interop-version": "8",
+            "upload-complete": "?0",
+            "upload-length": str(length),
+            "content-disposition": f'attachment; filename="{name}"',
+        },
+    )
+
+
+async def tus_patch(app: TestClient, url: str, offset: int, body: bytes):
+    return await app.request(
+        "PATCH", url, content=body, headers={**TUS_OCTETS, "upload-offset": str(offset)}
+    )
+
+
+async def held_rows(config: Config) -> list[tuple]:
+    """The catalog's unfinished resumable uploads: (name, reserved)."""
+    from app.main import open_catalog
+
+    db = await open_catalog(config)
+    try:
+        rows = await db.fetch_all(
+            "SELECT name, reserved FROM resumable_uploads WHERE file_id IS NULL ORDER BY name"
+        )
+        return [tuple(row) for row in rows]
+    finally:
+        await db.close()
+
+
+async def test_unfinished_uploads_count_toward_max_files(app, owner_token):
+    """Finished files plus unfinished uploads never pass max_files, whatever the
+    transport: a header-only creation holds its place until it finishes or ends."""
+    made = await make(app, owner_token, max_files=2)
+    url = made["url"]
+    first = await tus_create(app, url, 6, "first.bin")
+    assert first.status_code == 201, first.text
+    assert (await app.put(f"{url}/uploads/one.txt", content=b"1")).status_code == 201
+    # One file received, one on its way: the last place is taken, for every transport.
+    for refused in (
+        await tus_create(app, url, 6, "second.bin"),
+        await draft_create(app, url, 6),
+        await app.put(f"{url}/uploads/two.txt", content=b"2"),
+    ):
+        assert refused.status_code == 409, refused.text
+        assert "last files are being uploaded now" in refused.json()["error"]
+    upload = first.headers.get("location")
+    assert (await tus_patch(app, upload, 0, b"abcdef")).status_code == 204
+    assert sorted(f["name"] for f in await owner_files(app, owner_token)) == [
+        "first.bin", "one.txt",
+    ]  # fmt: skip
+    full = await tus_create(app, url, 6, "third.bin")
+    assert full.status_code == 410 and "as many files as" in full.json()["error"]
+
+
+async def test_the_last_place_goes_to_one_of_concurrent_creations(app, owner_token):
+    """A creation holds its place in memory until its row is written, then the row
+    holds it: concurrent creations never pass max_files between the two."""
+    made = await make(app, owner_token, max_files=1)
+    answers = await asyncio.gather(
+        *[tus_create(app, made["url"], 10, f"{n}.bin") for n in range(4)],
+        *[draft_create(app, made["url"], 10, f"d{n}.bin") for n in range(4)],
+    )
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [201] + [409] * 7, statuses
+
+
+async def test_a_link_holds_only_a_few_unfinished_uploads(app, owner_token, config):
+    MAX_UNFINISHED_PER_REQUEST = 8
+    made = await make(app, owner_token)
+    url = made["url"]
+    created = []
+    for n in range(MAX_UNFINISHED_PER_REQUEST):
+        # tus and the draft, whole uploads and the partials of a concatenation alike.
+        if n % 3 == 0:
+            answer = await draft_create(app, url, 1000, f"{n}.bin")
+        elif n % 3 == 1:
+            answer = await tus_create(app, url, 1000, f"{n}.bin", **{"upload-concat": "partial"})
+        else:
+            answer = await tus_create(app, url, 1000, f"{n}.bin")
+        assert answer.status_code == 201, answer.text
+        created.append(answer.headers.get("location"))
+    for refused in (await tus_create(app, url, 1000), await draft_create(app, url, 1000)):
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == (
+            f"this request already holds {MAX_UNFINISHED_PER_REQUEST} unfinished uploads,"
+            " the most one link may: finish one of them first, or wait until one is"
+            " cancelled or expires"
+        )
+    assert len(await held_rows(config)) == MAX_UNFINISHED_PER_REQUEST
+    # Single-request uploads still go through, and a finished upload frees its place.
+    assert (await app.put(f"{url}/uploads/small.txt", content=b"s")).status_code == 201
+    assert (await tus_patch(app, created[2], 0, b"x" * 1000)).status_code == 204
+    assert (await tus_create(app, url, 1000, "next.bin")).status_code == 201
+    assert (await tus_create(app, url, 1000, "again.bin")).status_code == 409
+    # Another request's link has places of its own.
+    other = await make(app, owner_token, label="Other")
+    assert (await tus_create(app, other["url"], 1000)).status_code == 201
+    from app.features.requests import handlers
+
+    assert handlers.MAX_UNFINISHED_PER_REQUEST == MAX_UNFINISHED_PER_REQUEST
+
+
+async def test_closing_a_request_ends_its_unfinished_uploads_and_frees_the_quota(app, config):
+    """One header-only creation holds the owner's whole quota; closing the request gives
+    it back at once, and the upload's URL answers no more."""
+    _, token = await add_account(config, "tight", quota_kind="bytes", quota_bytes=1000)
+    made = await make(app, token)
+    url = made["url"]
+    held = await tus_create(app, url, 1000)
+    assert held.status_code == 201, held.text
+    upload = held.headers.get("location")
+    assert (await tus_patch(app, upload, 0, b"x" * 400)).status_code == 204
+    own = await app.put("/uploads/mine.txt", content=b"m" * 10, headers=bearer(token))
+    assert own.status_code == 413 and "unfinished" in own.json()["error"]
+    closed = await app.delete(f"/api/requests/{made['id']}", headers=bearer(token))
+    assert closed.status_code == 204
+    assert await held_rows(config) == []
+    assert await unfinished_resumable(config) == 0
+    own = await app.put("/uploads/mine.txt", content=b"m" * 10, headers=bearer(token))
+    assert own.status_code == 201, own.text
+    answer = await app.request("HEAD", upload, headers=TUS)
+    assert answer.status_code == 410
+
+
+async def test_a_restart_ends_uploads_of_requests_that_take_no_more_files(
+    config, clock, owner_token
+):
+    """A close that did not end its uploads (the process stopped in between) and an
+    expired request's uploads hold nothing once the server starts again."""
+    from app.main import open_catalog
+
+    def client() -> TestClient:
+        return TestClient(
+            make_bootstrap(config, setup_token=SETUP_TOKEN, clock=clock),
+            requests=request_policy(config),
+            base_url=config.public_url,
+        )
+
+    async with client() as app:
+        closed = await make(app, owner_token, label="Closed")
+        expiring = await make(app, owner_token, label="Expiring", expires_in=3600)
+        lasting = await make(app, owner_token, label="Open")
+        for request in (closed, expiring, lasting):
+            answer = await tus_create(app, request["url"], 100, f"{request['label']}.bin")
+            assert answer.status_code == 201, answer.text
+    db = await open_catalog(config)
+    try:
+        async with db.transaction() as conn:
+            await conn.execute(
+                "UPDATE requests SET closed_at = ? WHERE id = ?", (clock.now, closed["id"])
+            )
+    finally:
+        await db.close()
+    clock.now += 7200
+    async with client() as app:
+        # The open request's upload is resumable across restarts, as any other.
+        assert await held_rows(config) == [("Open.bin", 100)]
+        assert await unfinished_resumable(config) == 1
+        shown = await listed(app, owner_token)
+        assert [u["name"] for u in shown[lasting["id"]]["uploads"]] == ["Open.bin"]
+
+
+async def test_the_owner_sees_and_cancels_unfinished_uploads(app, owner_token, config):
+    made = await make(app, owner_token, label="Footage", max_files=1)
+    url = made["url"]
+    created = await tus_create(app, url, 6, "clip.mov")
+    upload = created.headers.get("location")
+    assert (await tus_patch(app, upload, 0, b"abc")).status_code == 204
+    [shown] = (await listed(app, owner_token))[made["id"]]["uploads"]
+    upload_id = upload.rsplit("/", 1)[1]
+    assert (shown["id"], shown["name"], shown["offset"], shown["length"]) == (
+        upload_id, "clip.mov", 3, 6,
+    )  # fmt: skip
+    assert set(shown) == {"id", "name", "offset", "length", "created_at", "expires_at"}
+    page = (await app.get("/", headers=bearer(owner_token))).text
+    cancel = f"/api/requests/{made['id']}/uploads/{upload_id}"
+    assert "clip.mov" in page and "3 bytes of 6 bytes so far" in page
+    assert f'data-url="{cancel}"' in page
+
+    # Nobody else cancels it: not another account, not the link.
+    _, stranger = await add_account(config, "stranger")
+    assert (await app.delete(cancel, headers=bearer(stranger))).status_code == 404
+    assert (await app.delete(f"{url}/uploads/{upload_id}")).status_code in (401, 404, 405)
+    wrong = f"/api/requests/{made['id']}/uploads/{'A' * 32}"
+    refused = await app.delete(wrong, headers=bearer(owner_token))
+    assert refused.status_code == 404 and refused.json() == {"error": "no such unfinished upload"}
+
+    owner = {**bearer(owner_token), **IDENTITY}
+    async with app.stream("GET", "/live", headers=owner) as live:
+        events = live.iter_events()
+        await next_data(events, containing="3 bytes of 6 bytes so far")
+        assert (await app.delete(cancel, headers=owner)).status_code == 204
+        painted = await next_data(events, containing='id="requests"')
+        assert "clip.mov" not in painted
+    assert (await app.delete(cancel, headers=owner)).status_code == 404
+    assert (await listed(app, owner_token))[made["id"]]["uploads"] == []
+    assert (await app.request("HEAD", upload, headers=TUS)).status_code == 404
+    assert await held_rows(config) == [] and await unfinished_resumable(config) == 0
+    # Its place is free again.
+    assert (await app.put(f"{url}/uploads/instead.txt", content=b"i")).status_code == 201
+
+
+async def test_the_live_list_shows_an_upload_through_a_link_as_it_moves(app, owner_token):
+    made = await make(app, owner_token, label="Scans")
+    owner = {**bearer(owner_token), **IDENTITY}
+    async with app.stream("GET", "/live", headers=owner) as live:
+        events = live.iter_events()
+        await next_data(events, containing="Scans")
+        upload = (await tus_create(app, made["url"], 2000, "scan.tif")).headers.get("location")
+        await next_data(events, containing="0 bytes of 2 KiB so far")
+        assert (await tus_patch(app, upload, 0, b"s" * 1000)).status_code == 204
+        await next_data(events, containing="1000 bytes of 2 KiB so far")
+
+
+async def test_a_close_while_an_upload_is_being_created_leaves_nothing(
+    app, owner_token, config, monkeypatch
+):
+    """The close lists the request's uploads before the new one's row is written: the
+    creation sees the close after writing it, and ends the upload itself."""
+    import app.resumable.uploads as resumable_uploads
+
+    made = await make(app, owner_token)
+    written = resumable_uploads.insert_upload
+
+    async def close_first(db, state):
+        closed = await app.delete(f"/api/requests/{made['id']}", headers=bearer(owner_token))
+        assert closed.status_code == 204
+        await written(db, state)
+
+    monkeypatch.setattr(resumable_uploads, "insert_upload", close_first)
+    refused = await tus_create(app, made["url"], 1000)
+    assert refused.status_code == 410, refused.text
+    assert refused.json() == {"error": "this request takes no more files: its owner closed it"}
+    assert await held_rows(config) == [] and await unfinished_resumable(config) == 0

@@ -8,6 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.conftest import RunningServer
 
@@ -88,3 +89,64 @@ def test_the_per_file_cap_stops_a_body_without_a_length(
     assert owner_names(server) == ["fits.bin"]
     leftovers = [p for p in (server.data_dir / "uploads").rglob("*") if p.is_file()]
     assert len(leftovers) == 1  # the one stored blob; no temp file of the refused one
+
+
+def test_unfinished_uploads_through_a_link_are_bounded_and_end_with_the_request(
+    tmp_path: Path,
+) -> None:
+    """The issue's case against the real server: a request limited to 1 file took
+    every header-only tus creation sent to it, each holding its length of the owner's
+    quota, past closing the request and a restart. Now one is taken (the rest are
+    refused in words), and closing the request gives the quota back at once, for
+    good."""
+    import sqlite3
+
+    from tests.conftest import start_server
+
+    gib = 1024**3
+    quota = ["--default-quota", str(4 * gib)]
+    servers = start_server(tmp_path, *quota)
+    server = next(servers)
+    try:
+        with server.http() as http:
+            made = http.post("/api/requests", json={"label": "One file", "max_files": 1})
+            assert made.status_code == 201, made.text
+            request = made.json()["request"]
+        link = request["url"]
+        header_only = {"tus-resumable": "1.0.0", "upload-length": str(gib)}
+        with httpx.Client(base_url=server.base_url) as stranger:
+            answers = [stranger.post(f"{link}/tus/", headers=header_only) for _ in range(40)]
+            draft = stranger.post(
+                f"{link}/tus/",
+                headers={"upload-draft-interop-version": "8", "upload-complete": "?0",
+                         "upload-length": str(gib)},
+            )  # fmt: skip
+        statuses = [answer.status_code for answer in answers]
+        assert statuses.count(201) == 1 and statuses.count(409) == 39, statuses
+        assert draft.status_code == 409
+        assert "last files are being uploaded now" in answers[-1].json()["error"]
+        with server.http() as http:
+            # 1 GiB of the owner's 4 is held: 3.5 GiB does not fit, until the close.
+            mine = {"tus-resumable": "1.0.0", "upload-length": str(3 * gib + gib // 2)}
+            over = http.post("/tus/", headers=mine)
+            assert over.status_code == 413 and "over your quota" in over.json()["error"]
+            [waiting] = http.get("/api/requests").json()["requests"][0]["uploads"]
+            assert (waiting["offset"], waiting["length"]) == (0, gib)
+            assert http.delete(f"/api/requests/{request['id']}").status_code == 204
+        with server.http() as http:  # `/tus/` is routed as a connection's first request
+            held = http.post("/tus/", headers=mine)
+            assert held.status_code == 201, held.text
+            assert http.delete(held.headers["location"], headers=mine).status_code == 204
+    finally:
+        servers.close()
+    catalog = tmp_path / "server-data" / "stowage.db"
+    with sqlite3.connect(catalog) as db:
+        assert db.execute("SELECT COUNT(*) FROM resumable_uploads").fetchone() == (0,)
+    restarted = start_server(tmp_path, *quota, account=False)
+    server = next(restarted)
+    try:
+        with httpx.Client(base_url=server.base_url) as stranger:
+            gone = stranger.post(f"{link}/tus/", headers=header_only)
+            assert gone.status_code == 410 and "closed" in gone.json()["error"]
+    finally:
+        restarted.close()

@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS resumable_uploads (
 );
 CREATE INDEX IF NOT EXISTS resumable_by_owner ON resumable_uploads (owner);
 CREATE INDEX IF NOT EXISTS resumable_by_expiry ON resumable_uploads (expires_at);
+-- A file request counts (and its owner sees) the unfinished uploads made through it.
+CREATE INDEX IF NOT EXISTS resumable_by_request ON resumable_uploads (request_id);
 CREATE TRIGGER IF NOT EXISTS resumable_end_with_account AFTER DELETE ON users BEGIN
     DELETE FROM resumable_uploads WHERE owner = OLD.id;
 END;
@@ -195,5 +197,62 @@ async def unfinished_of(db: Database, owner: str) -> list[UploadState]:
         f"SELECT {_COLUMNS} FROM resumable_uploads WHERE owner = ? AND file_id IS NULL"
         " AND kind = 'whole' ORDER BY created_at",
         (owner,),
+    )
+    return [_state(row) for row in rows]
+
+
+def count_unfinished_through(db: Database, request_id: str) -> int:
+    """How many uploads made through the file request wait unfinished (partials too):
+    a link may hold only a few (app/features/requests). Synchronous, so a check and
+    the claim after it have no await between them."""
+    row = db.read_one(
+        "SELECT COUNT(*) FROM resumable_uploads WHERE request_id = ? AND file_id IS NULL",
+        (request_id,),
+    )
+    return 0 if row is None else int(row[0])  # type: ignore[call-overload]
+
+
+def count_unfinished_files_through(
+    db: Database, request_id: str, *, excluding: str | None = None
+) -> int:
+    """How many files the request's unfinished whole uploads will be (`excluding` one
+    upload, the one being finished). One whose file row is already committed but not
+    yet marked finished is counted by the request's `files` instead, never twice."""
+    row = db.read_one(
+        "SELECT COUNT(*) FROM resumable_uploads u WHERE u.request_id = ?"
+        " AND u.file_id IS NULL AND u.kind = 'whole' AND u.id != ?"
+        " AND NOT EXISTS (SELECT 1 FROM files f WHERE f.id = u.blob_id)",
+        (request_id, excluding or ""),
+    )
+    return 0 if row is None else int(row[0])  # type: ignore[call-overload]
+
+
+async def unfinished_through(db: Database, owner: str) -> list[UploadState]:
+    """The account's unfinished uploads made through its file requests, oldest first."""
+    rows = await db.fetch_all(
+        f"SELECT {_COLUMNS} FROM resumable_uploads WHERE owner = ? AND request_id IS NOT NULL"
+        " AND file_id IS NULL ORDER BY created_at, id",
+        (owner,),
+    )
+    return [_state(row) for row in rows]
+
+
+async def unfinished_of_request(db: Database, request_id: str) -> list[UploadState]:
+    rows = await db.fetch_all(
+        f"SELECT {_COLUMNS} FROM resumable_uploads WHERE request_id = ? AND file_id IS NULL",
+        (request_id,),
+    )
+    return [_state(row) for row in rows]
+
+
+async def unfinished_of_ended_requests(db: Database, now: float) -> list[UploadState]:
+    """Unfinished uploads made through a file request that takes no more files (closed,
+    expired, or no longer there): they can never become files."""
+    rows = await db.fetch_all(
+        f"SELECT {', '.join('u.' + c.strip() for c in _COLUMNS.split(','))}"
+        " FROM resumable_uploads u LEFT JOIN requests r ON r.id = u.request_id"
+        " WHERE u.request_id IS NOT NULL AND u.file_id IS NULL AND (r.id IS NULL"
+        " OR r.closed_at IS NOT NULL OR (r.expires_at IS NOT NULL AND r.expires_at <= ?))",
+        (now,),
     )
     return [_state(row) for row in rows]

@@ -45,6 +45,7 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 from app.accounts.quotas import QuotaExceeded
 from app.db import Database
 from app.features.files.data import FileRow
+from app.features.requests.data import requests_changed
 from app.features.uploads.handlers import Destination, Uploads
 from app.ingest.names import display_name
 from app.ingest.pipeline import (
@@ -67,6 +68,8 @@ from app.resumable.store import (
     forget_uploads,
     insert_upload,
     load_upload,
+    unfinished_of_ended_requests,
+    unfinished_of_request,
 )
 from app.storage.blobs import LowOnSpace, new_blob_id
 from app.storage.partials import UPLOAD_ID
@@ -217,13 +220,46 @@ class ResumableUploads:
                 413, f"{shown} is larger than a resumable upload on this storage can be"
                 f" ({most} bytes): upload it in one request",
             )  # fmt: skip
-        if not partial and length != 0 and to.claim_files is not None:
-            # Refused early when the file request is full; claimed again at the end.
-            to.claim_files(1)
         try:
             self.uploads.store.check_room(length or 0, reuse_for=0.25)
         except LowOnSpace as exc:
             raise almost_out_of_space(exc) from None
+        recorded = None
+        if to.unfinished is not None:
+            # Through a file request: a place among its few unfinished uploads, and
+            # (a whole file) one of its files, held from now on by the row.
+            recorded = to.unfinished.start(not partial)
+        try:
+            state = await self._insert(to, length, shown, declared_mime, metadata, partial)
+        finally:
+            if recorded is not None:
+                recorded()
+        if to.unfinished is not None:
+            try:
+                to.unfinished.confirm()
+            except IngestError:
+                await self.cancel(state)
+                raise
+        if state.request_id is not None:
+            self._request_changed(state)
+        if not partial and length != 0:
+            self.uploads.progress.pause(state.id, state.name, 0, length, to.owner)
+        if length == 0 and not partial:
+            # Nothing will ever be appended: an empty file is complete at once.
+            async with self._hold(state.id) as slot:
+                row = await self._finish(state, to, slot)
+            return replace(state, file_id=row.id)
+        return state
+
+    async def _insert(
+        self,
+        to: Destination,
+        length: int | None,
+        shown: str,
+        declared_mime: str | None,
+        metadata: str | None,
+        partial: bool,
+    ) -> UploadState:
         now = self.clock()
         state = UploadState(
             id=new_upload_id(),
@@ -254,14 +290,11 @@ class ResumableUploads:
             except BaseException:
                 await self.partials.remove([state.id])
                 raise
-        if not partial and length != 0:
-            self.uploads.progress.pause(state.id, state.name, 0, length, to.owner)
-        if length == 0 and not partial:
-            # Nothing will ever be appended: an empty file is complete at once.
-            async with self._hold(state.id) as slot:
-                row = await self._finish(state, to, slot)
-            return replace(state, file_id=row.id)
         return state
+
+    def _request_changed(self, state: UploadState) -> None:
+        """The owner's "File requests" list shows this upload through a request."""
+        self.uploads.relay.publish(requests_changed(state.owner), "upload")
 
     # ---- lookup --------------------------------------------------------------
 
@@ -471,6 +504,8 @@ class ResumableUploads:
                     slot.digest, slot.digest_at = running, new_offset
             if not state.complete or state.partial:
                 progress.pause(state.id, state.name, state.offset, state.length, to.owner)
+                if state.request_id is not None:
+                    self._request_changed(state)
             if stopped is not None and refused:
                 raise stopped
             if state.complete and not state.partial:
@@ -513,10 +548,10 @@ class ResumableUploads:
         assert state.length is not None
         running = slot.digest if slot.digest_at == state.length else None
         self._drop_slot(state.id)
-        if to.claim_files is not None:
-            # Through a file request: it must still be open and have room for a file.
+        if to.unfinished is not None:
+            # Through a file request: it must still be open and take this file.
             try:
-                to.claim_files(1)
+                to.unfinished.finish(state.id)
             except IngestError:
                 await self.cancel(state)
                 raise
@@ -626,10 +661,21 @@ class ResumableUploads:
         await forget_uploads(self.db, [state.id])
         await self.partials.remove([state.id])
         self._drop_slot(state.id)
+        if state.request_id is not None:
+            self._request_changed(state)
 
     async def terminate(self, state: UploadState) -> None:
         async with self._hold(state.id):
             await self.cancel(state)
+
+    async def end_request(self, request_id: str) -> int:
+        """A file request was closed: its unfinished uploads end now (an append still
+        reading is ended first), their bytes and reservations go. Returns how many."""
+        ended = 0
+        for state in await unfinished_of_request(self.db, request_id):
+            await self.terminate(state)
+            ended += 1
+        return ended
 
     def _drop_slot(self, upload_id: str) -> None:
         """The upload is finished or gone: nothing of it stays in memory."""
@@ -643,12 +689,23 @@ class ResumableUploads:
     async def expire(self) -> int:
         """Remove uploads past their expiry (not one being appended to right now);
         their space and quota go back. Returns how many."""
-        gone = [s for s in await expired_uploads(self.db, self.clock()) if not self._busy(s.id)]
+        now = self.clock()
+        expired = await expired_uploads(self.db, now)
+        # And those of file requests that take no more files (closed, expired): left
+        # only by a close that did not end them (a crash), they would hold space for
+        # nothing until they expired.
+        known = {s.id for s in expired}
+        expired += [
+            s for s in await unfinished_of_ended_requests(self.db, now) if s.id not in known
+        ]
+        gone = [s for s in expired if not self._busy(s.id)]
         if gone:
             await forget_uploads(self.db, [s.id for s in gone])
             await self.partials.remove([s.id for s in gone if not s.finished])
             for state in gone:
                 self._drop_slot(state.id)
+                if state.request_id is not None:
+                    self._request_changed(state)
         return len(gone)
 
     async def expire_periodically(self, every: float = EXPIRE_EVERY_SECONDS) -> None:

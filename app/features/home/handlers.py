@@ -35,7 +35,7 @@ from app.features.home.views import (
     progress_part,
     render,
 )
-from app.features.requests.data import requests_changed
+from app.features.requests.data import open_requests, requests_changed
 from app.features.requests.views import requests_part
 from app.features.shares.data import shares_changed
 from app.features.shares.views import shares_part
@@ -43,7 +43,6 @@ from app.features.tokens.data import tokens_changed
 from app.features.tokens.views import tokens_part
 from app.ingest.progress import Progress, progress_changed
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
-from app.requests.store import list_requests
 from app.shares.store import list_shares
 
 MAX_PAGE = 10**9
@@ -180,7 +179,7 @@ def show_home(
                 load_usage(quotas, owner),
                 await list_tokens(db, owner),
                 await list_shares(db, owner),
-                await list_requests(db, owner),
+                await open_requests(db, owner),
                 now=gate.clock(),
                 nonce=nonce,
                 paused=progress.list_paused(owner),
@@ -271,7 +270,7 @@ def home_live(
                 send(painted)
             shown = painted.version
             sse.patch_elements(shares_part(await list_shares(db, owner), gate.clock()))
-            sse.patch_elements(requests_part(await list_requests(db, owner), gate.clock()))
+            sse.patch_elements(requests_part(await open_requests(db, owner), gate.clock()))
             async with c.alive():
                 await w.drain()
                 async with aclosing(_subjects_or_keepalive(events, sse)) as subjects:
@@ -291,7 +290,7 @@ def home_live(
                             shares = await list_shares(db, owner)
                             sse.patch_elements(shares_part(shares, gate.clock()))
                         elif subject == requests_subject:
-                            found = await list_requests(db, owner)
+                            found = await open_requests(db, owner)
                             sse.patch_elements(requests_part(found, gate.clock()))
                         elif subject == thumbnails_subject:
                             await show_thumbnails()

@@ -25,6 +25,7 @@ from app.features.files.query import EVERY_FILE, TYPES, FileQuery, kind_of
 from app.features.files.urls import API_FILES_DELETE, FILE
 from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
 from app.features.previews.urls import THUMBNAIL
+from app.features.requests.data import OpenRequest
 from app.features.requests.views import SIGNALS as REQUEST_SIGNALS
 from app.features.requests.views import requests_panel
 from app.features.resumable.urls import CREATE as TUS_CREATE
@@ -42,7 +43,6 @@ from app.features.uploads.views import (
 from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Paused, RemoteTransfer, Transfer
 from app.previews.thumbnails import NO_PREVIEWS, Previews
-from app.requests.store import FileRequest
 from app.shares.store import ShareListing
 
 PAGE_SIZE = 50
@@ -623,7 +623,7 @@ def render(
     usage: Usage,
     tokens: list[TokenInfo],
     shares: list[ShareListing],
-    requests: list[FileRequest],
+    requests: list[OpenRequest],
     *,
     now: float,
     nonce: str,

@@ -1,9 +1,14 @@
+from dataclasses import dataclass, field
+
 from stario import JsonValue
 
-from app.requests.store import FileRequest, iso
+from app.db import Database
+from app.requests.store import FileRequest, iso, list_requests
+from app.resumable.store import UploadState, unfinished_through
 
-# Published when an account's file requests change (made, closed, a file received);
-# its pages repaint their "File requests" list.
+# Published when an account's file requests change (made, closed, a file received,
+# an unfinished upload through one made, moved on or ended); its pages repaint their
+# "File requests" list.
 REQUESTS_CHANGED = "requests.changed"
 
 
@@ -11,8 +16,42 @@ def requests_changed(owner: str) -> str:
     return f"{REQUESTS_CHANGED}.{owner}"
 
 
-def request_json(request: FileRequest, url: str | None) -> dict[str, JsonValue]:
+@dataclass(frozen=True, slots=True)
+class OpenRequest:
+    """An open request and the unfinished resumable uploads made through it, oldest
+    first."""
+
+    request: FileRequest
+    unfinished: list[UploadState] = field(default_factory=list)
+
+
+async def open_requests(db: Database, owner: str) -> list[OpenRequest]:
+    """The account's open requests (`list_requests`), each with its unfinished uploads."""
+    found = await list_requests(db, owner)
+    waiting: dict[str, list[UploadState]] = {}
+    if found:
+        for state in await unfinished_through(db, owner):
+            if state.request_id is not None:
+                waiting.setdefault(state.request_id, []).append(state)
+    return [OpenRequest(request, waiting.get(request.id, [])) for request in found]
+
+
+def unfinished_json(state: UploadState) -> dict[str, JsonValue]:
+    return {
+        "id": state.id,
+        "name": state.name,
+        "offset": state.offset,
+        "length": state.length,
+        "created_at": iso(state.created_at),
+        "expires_at": iso(state.expires_at),
+    }
+
+
+def request_json(
+    request: FileRequest, url: str | None, unfinished: list[UploadState] | None = None
+) -> dict[str, JsonValue]:
     """`url` (`/r/{token}`) only when the request is made: the catalog keeps no token."""
+    uploads: list[JsonValue] = [unfinished_json(state) for state in unfinished or []]
     return {
         "id": request.id,
         "url": url,
@@ -22,4 +61,5 @@ def request_json(request: FileRequest, url: str | None) -> dict[str, JsonValue]:
         "max_file_bytes": request.max_file_bytes,
         "files": request.files,
         "created_at": iso(request.created_at),
+        "uploads": uploads,
     }

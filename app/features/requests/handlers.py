@@ -11,6 +11,12 @@ what the request has received (fresh from the catalog) plus what uploads in flig
 hold, so concurrent uploads never pass `max_files`. A claim is given back once its
 rows are committed (the trigger then counts them) or the upload fails: for that
 moment the files count twice, which can refuse early but never lets one through.
+
+Resumable uploads (tus, the IETF draft) through a link wait between their requests:
+an unfinished one counts as one of the request's files from its creation (its row
+in the catalog holds the place), a link holds at most `MAX_UNFINISHED_PER_REQUEST`
+of them, closing the request ends them at once, and its owner sees each (name,
+bytes so far) and may cancel it.
 """
 
 from __future__ import annotations
@@ -37,10 +43,11 @@ from app.common.http import (
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.db import Database
-from app.features.requests.data import request_json, requests_changed
+from app.features.requests.data import open_requests, request_json, requests_changed
 from app.features.requests.urls import (
     API_REQUEST_CLOSE,
     API_REQUEST_CREATE,
+    API_REQUEST_UPLOAD_CANCEL,
     API_REQUESTS,
     REQUEST_PAGE,
     REQUEST_UPLOAD_NAMED,
@@ -75,11 +82,23 @@ from app.requests.store import (
     check_max_files,
     close_request,
     create_request,
-    list_requests,
     request_by_id,
 )
+from app.resumable.store import (
+    count_unfinished_files_through,
+    count_unfinished_through,
+    load_upload,
+)
+from app.resumable.uploads import ResumableUploads, is_upload_id
 
 MAX_BODY_BYTES = 16 * 1024
+# How many resumable uploads one request's link may hold unfinished at once (partial
+# uploads of a tus concatenation included). Each holds up to the request's per-file
+# cap of its owner's quota for up to --upload-expiry, so this bounds what a stranger
+# with the link can hold to 8 such files. The request page sends one file at a time;
+# tus-js-client's `parallelUploads` sends one file as that many partials (4 in the
+# tests), so 8 leaves room for a parallel upload beside paused ones.
+MAX_UNFINISHED_PER_REQUEST = 8
 FIELDS = ("label", "expires_in", "max_files", "max_file_bytes")
 MIB = 1024 * 1024
 
@@ -92,8 +111,11 @@ class Requests:
     relay: Relay[str]
     assets: PageAssets
     uploads: Uploads
+    resumable: ResumableUploads
     # Files claimed by uploads in flight, per request id (see the module doc).
     claimed: Counter[str] = field(default_factory=Counter)
+    # Resumable uploads being created through a link, until their rows are written.
+    starting: Counter[str] = field(default_factory=Counter)
 
     def now(self) -> float:
         return self.gate.clock()
@@ -189,8 +211,8 @@ def create(requests: Requests):
 
 def show_requests(requests: Requests):
     async def handler(c: Context, w: Writer) -> None:
-        found = await list_requests(requests.db, principal(c).account_id)
-        w.json({"requests": [request_json(request, None) for request in found]})
+        found = await open_requests(requests.db, principal(c).account_id)
+        w.json({"requests": [request_json(o.request, None, o.unfinished) for o in found]})
 
     return handler
 
@@ -203,8 +225,35 @@ def close(requests: Requests):
         if not known or not await close_request(requests.db, request_id, owner, requests.now()):
             json_error(w, 404, "no such request")
             return
+        # Its unfinished uploads can never become files: their space goes back now.
+        await requests.resumable.end_request(request_id)
         w.empty()
         requests.relay.publish(requests_changed(owner), "closed")
+
+    return handler
+
+
+def cancel_upload(requests: Requests):
+    """DELETE /api/requests/{request_id}/uploads/{upload_id}: the owner ends one
+    unfinished upload made through one of their requests."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        owner = principal(c).account_id
+        request_id = path_param(c, "request_id")
+        upload_id = path_param(c, "upload_id")
+        state = None
+        if REQUEST_ID_PATTERN.fullmatch(request_id) and is_upload_id(upload_id):
+            state = await load_upload(requests.db, upload_id)
+        if (
+            state is None
+            or state.owner != owner
+            or state.request_id != request_id
+            or state.finished
+        ):
+            json_error(w, 404, "no such unfinished upload")
+            return
+        await requests.resumable.terminate(state)
+        w.empty()
 
     return handler
 
@@ -248,22 +297,35 @@ def show_link(requests: Requests):
     return handler
 
 
-@contextmanager
-def _claims(requests: Requests, request: FileRequest) -> Iterator[Callable[[int], None]]:
-    """`claim(n)` for one upload through `request`; everything it claimed is given back
-    when the upload ends (its rows, if kept, are counted by the catalog by then)."""
-    held = 0
+class _Through:
+    """What one HTTP request through a link holds (see the module doc): files claimed
+    in memory, given back when it ends, and unfinished resumable uploads it is
+    starting, given back as soon as their rows are written."""
 
-    def claim(count: int) -> None:
-        nonlocal held
-        current = request_by_id(requests.db, request.id) or request
-        reason = current.gone(requests.now())
+    def __init__(self, requests: Requests, request: FileRequest) -> None:
+        self.requests = requests
+        self.request = request
+        self.held = 0
+
+    def _current(self) -> FileRequest:
+        """The request afresh; IngestError 410 once it takes no more files."""
+        current = request_by_id(self.requests.db, self.request.id) or self.request
+        reason = current.gone(self.requests.now())
         if reason is not None:
             raise IngestError(410, _gone_words(reason))
+        return current
+
+    def claim(self, count: int) -> None:
+        """`count` more files for this upload, against the files received, those
+        other uploads are receiving and the unfinished resumable uploads that will be
+        files; IngestError (409, 410, 413) when they do not fit."""
+        request_id = self.request.id
+        current = self._current()
         if current.max_files is not None:
-            others = requests.claimed[request.id] - held
+            others = self.requests.claimed[request_id] - self.held
+            others += count_unfinished_files_through(self.requests.db, request_id)
             room = current.max_files - current.files - others  # for this whole upload
-            if held + count > room:
+            if self.held + count > room:
                 if room <= 0 and others:
                     raise IngestError(
                         409,
@@ -277,16 +339,76 @@ def _claims(requests: Requests, request: FileRequest) -> Iterator[Callable[[int]
                     f"this request takes {room} more file{'' if room == 1 else 's'};"
                     " this upload has more",
                 )
-        requests.claimed[request.id] += count
-        held += count
+        self.requests.claimed[request_id] += count
+        self.held += count
 
+    def give_back(self, count: int) -> None:
+        count = min(count, self.held)
+        if count:
+            self.held -= count
+            self.requests.claimed[self.request.id] -= count
+            if self.requests.claimed[self.request.id] <= 0:
+                del self.requests.claimed[self.request.id]
+
+    def start(self, counts_as_file: bool) -> Callable[[], None]:
+        """A new resumable upload through the link (`UnfinishedUploads.start`)."""
+        request_id = self.request.id
+        self._current()
+        starting = self.requests.starting
+        waiting = count_unfinished_through(self.requests.db, request_id) + starting[request_id]
+        if waiting >= MAX_UNFINISHED_PER_REQUEST:
+            raise IngestError(
+                409,
+                f"this request already holds {MAX_UNFINISHED_PER_REQUEST} unfinished"
+                " uploads, the most one link may: finish one of them first, or wait"
+                " until one is cancelled or expires",
+            )
+        if counts_as_file:
+            self.claim(1)
+        starting[request_id] += 1
+        done = False
+
+        def recorded() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            starting[request_id] -= 1
+            if starting[request_id] <= 0:
+                del starting[request_id]
+            if counts_as_file:
+                self.give_back(1)  # the row counts it now
+
+        return recorded
+
+    def confirm(self) -> None:
+        """The new upload's row is written (`UnfinishedUploads.confirm`): a close
+        either lists it, or committed before this read and is seen here."""
+        self._current()
+
+    def finish(self, upload_id: str) -> None:
+        """A complete upload becomes one of the request's files: the request must
+        still be open, and have room for it beside its other unfinished uploads (its
+        own place was held by its row since its creation, so what uploads in flight
+        claim is not counted against it)."""
+        current = self._current()
+        if current.max_files is not None:
+            others = count_unfinished_files_through(
+                self.requests.db, self.request.id, excluding=upload_id
+            )
+            if current.files + others >= current.max_files:
+                raise IngestError(410, _gone_words(Gone.FULL))
+
+
+@contextmanager
+def _claims(requests: Requests, request: FileRequest) -> Iterator[_Through]:
+    """What one HTTP request through `request` holds; everything it claimed is given
+    back when it ends (its rows, if kept, are counted by the catalog by then)."""
+    through = _Through(requests, request)
     try:
-        yield claim
+        yield through
     finally:
-        if held:
-            requests.claimed[request.id] -= held
-            if requests.claimed[request.id] <= 0:
-                del requests.claimed[request.id]
+        through.give_back(through.held)
 
 
 @contextmanager
@@ -306,9 +428,14 @@ def destination_through(requests: Requests, c: Context) -> Iterator[Destination]
     cap = requests.config.max_file_bytes
     if request.max_file_bytes is not None:
         cap = min(cap, request.max_file_bytes)
-    with _claims(requests, request) as claim:
+    with _claims(requests, request) as through:
         yield Destination(
-            owner, cap, request_id=request.id, claim_files=claim, whose="the recipient's"
+            owner,
+            cap,
+            request_id=request.id,
+            claim_files=through.claim,
+            whose="the recipient's",
+            unfinished=through,
         )
 
 
@@ -340,6 +467,7 @@ def register_requests(app: App, requests: Requests) -> None:
     app.add(API_REQUEST_CREATE, create(requests))
     app.add(API_REQUESTS, show_requests(requests))
     app.add(API_REQUEST_CLOSE, close(requests))
+    app.add(API_REQUEST_UPLOAD_CANCEL, cancel_upload(requests))
     app.add(REQUEST_PAGE, show_link(requests))
     tracked = requests.uploads.tracked
     app.add(REQUEST_UPLOADS, tracked(upload_through(requests, method="POST")))

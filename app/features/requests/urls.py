@@ -3,6 +3,8 @@ from stario import Route
 API_REQUEST_CREATE = Route("POST /api/requests")
 API_REQUESTS = Route("GET /api/requests")
 API_REQUEST_CLOSE = Route("DELETE /api/requests/{request_id}")
+# The owner cancels an unfinished (resumable) upload made through the request.
+API_REQUEST_UPLOAD_CANCEL = Route("DELETE /api/requests/{request_id}/uploads/{upload_id}")
 # The link itself: anyone holding the token (see gate.requests).
 REQUEST_PAGE = Route("GET /r/{token}")
 REQUEST_UPLOADS = Route("POST /r/{token}/uploads")

@@ -14,7 +14,12 @@ from stario.markup.types import Attrs
 
 from app.common.shell import PageAssets, page, shown_once, slot_error
 from app.config import Config
-from app.features.requests.urls import API_REQUEST_CLOSE, REQUEST_UPLOADS
+from app.features.requests.data import OpenRequest
+from app.features.requests.urls import (
+    API_REQUEST_CLOSE,
+    API_REQUEST_UPLOAD_CANCEL,
+    REQUEST_UPLOADS,
+)
 from app.features.resumable.urls import REQUEST_CREATE
 from app.features.uploads.views import (
     UPLOAD_SIGNALS,
@@ -25,6 +30,7 @@ from app.features.uploads.views import (
 )
 from app.ingest.pipeline import human_bytes
 from app.requests.store import FileRequest
+from app.resumable.store import UploadState
 
 REQUESTS_ID = "requests"
 NEW_REQUEST_ID = "new-request"
@@ -153,6 +159,11 @@ CLOSE_ONE = (
     "confirm('Close the request ' + el.dataset.name + '? Its link stops taking files at once.')"
     " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
 )
+CANCEL_UPLOAD = (
+    "confirm('Cancel the unfinished upload ' + el.dataset.name + '? What it sent so far is"
+    " discarded.') && @delete(el.dataset.url, {filterSignals: {include: '^$'},"
+    " retryMaxCount: 0})"
+)
 
 
 def request_form() -> HtmlElement:
@@ -223,11 +234,46 @@ def _received(request: FileRequest) -> str:
     return f"{request.files:,} of {request.max_files:,} files received"
 
 
-def requests_part(requests: list[FileRequest], now: float) -> HtmlElement:
+def _so_far(state: UploadState) -> str:
+    if state.length is None:
+        return f"{human_bytes(state.offset)} so far (size not told yet)"
+    return f"{human_bytes(state.offset)} of {human_bytes(state.length)} so far"
+
+
+def unfinished_part(request: FileRequest, unfinished: list[UploadState]) -> HtmlElement | None:
+    """The request's unfinished uploads, each with what arrived and a Cancel button."""
+    if not unfinished:
+        return None
+    return h.Ul(
+        {"class": "request-uploads", "aria-label": f"Unfinished uploads to {request.label}"},
+        *[
+            h.Li(
+                {"class": "request-upload", "id": f"request-upload-{state.id}"},
+                h.Span({"class": "file-name"}, state.name),
+                h.Span({"class": "file-meta"}, "unfinished: ", _so_far(state)),
+                h.Button(
+                    {
+                        "type": "button",
+                        "class": "button danger",
+                        "data-url": API_REQUEST_UPLOAD_CANCEL.href(request.id, state.id),
+                        "data-name": state.name,
+                        "aria-label": f"Cancel the unfinished upload {state.name}",
+                    },
+                    data.on("click", CANCEL_UPLOAD),
+                    "Cancel",
+                ),
+            )
+            for state in unfinished
+        ],
+    )
+
+
+def requests_part(requests: list[OpenRequest], now: float) -> HtmlElement:
     if not requests:
         return h.Div({"id": REQUESTS_ID}, h.P({"class": "empty"}, "No file requests."))
     items = []
-    for request in requests:
+    for open_request in requests:
+        request = open_request.request
         gone = request.gone(now)
         items.append(
             h.Li(
@@ -257,12 +303,13 @@ def requests_part(requests: list[FileRequest], now: float) -> HtmlElement:
                     data.on("click", CLOSE_ONE),
                     "Close",
                 ),
+                unfinished_part(request, open_request.unfinished),
             )
         )
     return h.Div({"id": REQUESTS_ID}, h.Ul({"class": "token-list"}, *items))
 
 
-def requests_panel(requests: list[FileRequest], now: float) -> HtmlElement:
+def requests_panel(requests: list[OpenRequest], now: float) -> HtmlElement:
     return h.Section(
         {"id": "file-requests", "aria-labelledby": "requests-title"},
         h.H2({"id": "requests-title"}, "File requests"),

@@ -6,7 +6,7 @@ same code serves an account's own uploads and uploads through a file request
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from stario import App, Context, JsonValue, Relay, Writer
 from stario.datastar import SSE
@@ -221,6 +221,29 @@ def _content_length(c: Context) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
+class UnfinishedUploads(Protocol):
+    """A file request's hold on the resumable uploads made through its link
+    (app/features/requests): how many may wait unfinished, and the files they become."""
+
+    def start(self, counts_as_file: bool) -> Callable[[], None]:
+        """Before a new upload's row is written: IngestError when the link holds as
+        many unfinished uploads as it may (or, `counts_as_file`, when the request has
+        no room for one more file). Returns what to call once the row is written (or
+        was not): from then on the catalog counts it."""
+        ...
+
+    def confirm(self) -> None:
+        """After a new upload's row is written: IngestError when the request stopped
+        taking files meanwhile (a close that listed its uploads before the row was
+        there would leave it behind)."""
+        ...
+
+    def finish(self, upload_id: str) -> None:
+        """Before a complete upload becomes a file: IngestError when the request takes
+        no more files."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Destination:
     """Whose space an upload goes into and what limits it. An account's own upload is
@@ -238,6 +261,8 @@ class Destination:
     whose: str = "your"
     # The account is known to have no quota: its uploads read no usage.
     unlimited: bool = False
+    # Through a file request: its bound on unfinished resumable uploads.
+    unfinished: UnfinishedUploads | None = None
 
     @classmethod
     def of_account(cls, uploads: "Uploads", c: Context) -> "Destination":
