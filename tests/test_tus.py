@@ -1,8 +1,10 @@
 """tus 1.0 at /tus/ through the production bootstrap (TestClient): core, every
 extension, ownership, quota, expiry with a moved clock."""
 
+import asyncio
 import base64
 import hashlib
+import os
 
 import pytest
 from stario.testing import TestClient
@@ -511,3 +513,14 @@ async def quota_of(config: Config, account_id: str, quota_bytes: int) -> None:
         await set_quota(db, account_id, "bytes", quota_bytes)
     finally:
         await db.close()
+
+
+async def test_finals_at_once_join_a_partial_only_once(client, config: Config):
+    """Six finals naming the same partial at the same moment: one file, five refusals."""
+    part = os.urandom(4 * 1024 * 1024)
+    url = await partial_upload(client, part)
+    answers = await asyncio.gather(*(final(client, [url]) for _ in range(6)))
+    assert sorted(a.status_code for a in answers) == [201] + [404] * 5
+    [stored] = await listed(client)
+    assert stored["sha256"] == hashlib.sha256(part).hexdigest()
+    assert [f for f in local_files(config) if f[0].startswith(".")] == []

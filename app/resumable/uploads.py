@@ -614,10 +614,16 @@ class ResumableUploads:
                 with storage_errors():
                     joined = await self.partials.concatenate(state, parts)
                 async with self.db.transaction() as conn:
-                    # The parts' reservations become the final upload's, in one step.
-                    await conn.executemany(
-                        "DELETE FROM resumable_uploads WHERE id = ?", [(p.id,) for p in parts]
-                    )
+                    # The parts' reservations become the final upload's, in one step;
+                    # a part another node's final took meanwhile is not joined twice.
+                    for part in parts:
+                        gone = await conn.execute(
+                            "DELETE FROM resumable_uploads WHERE id = ? AND file_id IS NULL",
+                            (part.id,),
+                        )
+                        if int(gone.rowcount) != 1:
+                            raise IngestError(404, "a partial upload is gone (consumed,"
+                                              " cancelled or expired)")  # fmt: skip
                     await conn.execute(
                         "INSERT INTO resumable_uploads (id, owner, request_id, name,"
                         " declared_mime, metadata, length, offset, reserved, kind, created_at,"
