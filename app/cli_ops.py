@@ -84,7 +84,7 @@ def print_survey(found: Survey, *, server_running: bool) -> None:
          + ("  uploads in flight" if server_running else "  left by a crash")),
         ("resumable", _count(found.resumable, found.resumable_bytes)
          + f"  unfinished uploads' bytes; {len(found.stray_resumable)} of them without"
-         " an upload (a problem)"),
+         + (" an upload (a problem)" if found.stray_resumable else " an upload")),
     ]  # fmt: skip
     if found.unclaimed:
         lines.append(
