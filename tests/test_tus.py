@@ -460,6 +460,7 @@ async def test_a_final_may_name_only_partials_of_its_own_destination(
     assert sorted(f["name"] for f in await listed(client)) == ["joined.bin", "joined.bin"]
 
 
+@every_configuration
 async def test_a_final_over_the_quota_is_refused_before_copying_and_keeps_its_parts(
     config: Config,
 ):
