@@ -231,6 +231,9 @@ class PartialFiles:
             return digesting.result()
         except BaseException as exc:
             await asyncio.wait({both})
+            for task in (digesting, joining):
+                if not task.cancelled():
+                    task.exception()  # seen: the first failure is the one raised
             await asyncio.shield(self._run(lambda: self._drop(target)))
             if isinstance(exc, OSError):
                 raise _translate(exc) from exc
