@@ -82,6 +82,9 @@ def print_survey(found: Survey, *, server_running: bool) -> None:
          + f"  derived; {len(found.stale_thumbnails)} of them without a row (not a problem)"),
         ("temp files", _count(len(found.temp_files), sum(t.size for t in found.temp_files))
          + ("  uploads in flight" if server_running else "  left by a crash")),
+        ("resumable", _count(found.resumable, found.resumable_bytes)
+         + f"  unfinished uploads' bytes; {len(found.stray_resumable)} of them without"
+         + (" an upload (a problem)" if found.stray_resumable else " an upload")),
     ]  # fmt: skip
     if found.unclaimed:
         lines.append(
@@ -93,6 +96,8 @@ def print_survey(found: Survey, *, server_running: bool) -> None:
         print(f"orphan     {blob.id}  {human_bytes(blob.size)}")
     for row in found.missing[:LISTED]:
         print(f"missing    {row.id}  {row.name!r}  owner {row.owner}")
+    for stray in found.stray_resumable[:LISTED]:
+        print(f"stray      {stray.path}  {human_bytes(stray.size)}  no resumable upload")
     for blob in found.wrong_size[:LISTED]:
         print(f"wrong size {blob.id}  {human_bytes(blob.size)} on disk")
 
@@ -125,6 +130,11 @@ def _check(config: Config, repair: bool) -> int:
                 f"({human_bytes(done.temp_bytes)}) and {done.orphans} orphan blob(s) "
                 f"({human_bytes(done.orphan_bytes)})"
             )
+            if done.stray_resumable:
+                print(
+                    f"repaired: removed {done.stray_resumable} resumable-upload file(s) "
+                    f"without an upload ({human_bytes(done.stray_resumable_bytes)})"
+                )
             found = survey(data_dir, grace_seconds=0.0, database=config.database)
     else:
         # Beside a running server, a blob without a row may be an upload about to

@@ -1,11 +1,13 @@
 """A full disk never traps the user: a real server with its data dir on a 64 MiB tmpfs."""
 
 import errno
+import hashlib
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.conftest import RunningServer, start_server
 
@@ -99,3 +101,90 @@ def test_uploads_stop_at_the_floor_while_writing_and_leave_nothing(
     uploads = server.data_dir / "uploads"
     assert [p for p in uploads.rglob("*") if p.is_file()] == []
     assert free_bytes(small_disk) >= 2 * MiB
+
+
+# ---- tus concatenation on a small disk ----------------------------------------------
+
+TUS = {"tus-resumable": "1.0.0"}
+
+
+def partial_upload(http: httpx.Client, body: bytes) -> str:
+    made = http.post(
+        "/tus/", headers={**TUS, "upload-length": str(len(body)), "upload-concat": "partial"}
+    )
+    assert made.status_code == 201, made.text
+    url = made.headers["location"]
+    sent = http.patch(url, content=body, headers={**TUS, "upload-offset": "0",
+                      "content-type": "application/offset+octet-stream"})  # fmt: skip
+    assert sent.status_code == 204, sent.text
+    return url
+
+
+def final(http: httpx.Client, urls: list[str]) -> httpx.Response:
+    return http.post("/tus/", headers={**TUS, "upload-concat": "final;" + " ".join(urls)})
+
+
+def resumable_files(server: RunningServer) -> list[str]:
+    return sorted(p.name for p in (server.data_dir / "uploads" / ".resumable").iterdir())
+
+
+def concatenated_where_it_fits(
+    server: RunningServer, http: httpx.Client, urls: list[str], parts: list[bytes]
+) -> None:
+    """The partials are as they were: once there is room, they join."""
+    for url, part in zip(urls, parts, strict=True):
+        head = http.head(url, headers=TUS)
+        assert head.status_code == 200 and head.headers["upload-offset"] == str(len(part))
+    joined = final(http, urls)
+    assert joined.status_code == 201, joined.text
+    [stored] = http.get("/api/files").json()["files"]
+    assert stored["sha256"] == hashlib.sha256(b"".join(parts)).hexdigest()
+    assert resumable_files(server) == []
+
+
+def test_a_final_below_the_floor_is_refused_before_copying(server_on_small_disk, small_disk):
+    """The copy needs the whole total again while the partials still hold theirs: it is
+    held to the free-space floor (about 3 MiB here) before a byte is written."""
+    server = server_on_small_disk
+    parts = [os.urandom(8 * MiB), os.urandom(8 * MiB)]
+    with server.http(timeout=60) as http:
+        urls = [partial_upload(http, part) for part in parts]
+        fill(small_disk / "filler", leave=16 * MiB)
+        held = resumable_files(server)
+        free = free_bytes(small_disk)
+        refused = final(http, urls)
+        assert refused.status_code == 507, refused.text
+        assert "almost out of space" in refused.json()["error"]
+        assert resumable_files(server) == held
+        assert free_bytes(small_disk) >= free - MiB  # nothing copied (the catalog may grow)
+        (small_disk / "filler").unlink()
+        concatenated_where_it_fits(server, http, urls, parts)
+
+
+@pytest.fixture
+def server_without_floor(small_disk: Path) -> Iterator[RunningServer]:
+    yield from start_server(small_disk, "--min-free-bytes", "0")
+
+
+def test_a_final_that_fills_the_disk_leaves_nothing(server_without_floor, small_disk):
+    """With no floor to refuse it early, the copy runs into ENOSPC: 507, and its half
+    of a file goes (left behind, it once kept the disk full, and every account's
+    uploads refused, until a restart)."""
+    server = server_without_floor
+    parts = [os.urandom(8 * MiB), os.urandom(8 * MiB)]
+    with server.http(timeout=60) as http:
+        urls = [partial_upload(http, part) for part in parts]
+        fill(small_disk / "filler", leave=12 * MiB)
+        held = resumable_files(server)
+        free = free_bytes(small_disk)
+        failed = final(http, urls)
+        assert failed.status_code == 507, failed.text
+        assert "no space left" in failed.json()["error"]
+        assert resumable_files(server) == held
+        assert free_bytes(small_disk) >= free - MiB
+        # Another upload has the room the failed copy had.
+        after = http.put("/uploads/after.bin", content=os.urandom(4 * MiB))
+        assert after.status_code == 201, after.text
+        assert http.delete(f"/files/{after.json()['files'][0]['id']}").status_code == 204
+        (small_disk / "filler").unlink()
+        concatenated_where_it_fits(server, http, urls, parts)

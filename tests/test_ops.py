@@ -17,6 +17,7 @@ from tests.conftest import SETUP_TOKEN, bearer, request_policy, signed_in_client
 from app.cli import main
 from app.config import Config
 from app.main import make_bootstrap
+from app.resumable.uploads import new_upload_id
 from app.storage.blobs import new_blob_id
 
 BIG = 9 * 1024 * 1024  # more than two 4 MiB write batches
@@ -133,6 +134,49 @@ def test_a_row_without_a_blob_is_a_problem_that_repair_leaves_for_a_person(confi
     assert check(config, "--repair") == 1
     out = capsys.readouterr().out
     assert f"missing    {ids[0]}" in out and "DELETE /files/{id}" in out
+
+
+def test_check_reports_and_repair_removes_files_of_no_resumable_upload(config, owner, capsys):
+    """What a failed tus concatenation once left under uploads/.resumable (its output,
+    with no row) filled the disk while `stowage check` said "consistent"."""
+    unfinished = asyncio.run(_start_a_resumable_upload(config, owner[1], b"kept" * 100))
+    held = config.uploads_dir / ".resumable"
+    assert check(config) == 0
+    capsys.readouterr()
+
+    stray = held / new_upload_id()
+    stray.write_bytes(b"s" * 3000)
+    odd = held / "not-an-upload"
+    odd.write_bytes(b"o" * 10)
+    assert check(config) == 1
+    out = capsys.readouterr().out
+    assert _line(out, "resumable").split()[1:4] == ["3", "(3.3", "KiB)"]
+    assert "2 of them without an upload" in out
+    assert str(stray) in out and str(odd) in out and "PROBLEM" in out
+    assert unfinished not in out
+
+    assert check(config, "--repair") == 0
+    out = capsys.readouterr().out
+    assert "removed 2 resumable-upload file(s) without an upload (2.9 KiB)" in out
+    assert not stray.exists() and not odd.exists()
+    assert [p.name for p in held.iterdir()] == [unfinished]
+    assert _line(out, "resumable").split()[1:4] == ["1", "(400", "bytes)"]
+    assert "consistent" in out
+
+
+async def _start_a_resumable_upload(config: Config, token: str, first: bytes) -> str:
+    """A tus upload of twice `first`'s length with `first` sent: its upload id."""
+    tus = {"tus-resumable": "1.0.0"}
+    async with signed_in_client(config, token) as client:
+        made = await client.post("/tus/", headers={**tus, "upload-length": str(2 * len(first))})
+        assert made.status_code == 201, made.text
+        url = made.headers.get("location")
+        sent = await client.patch(
+            url, content=first, headers={**tus, "upload-offset": "0",
+                                         "content-type": "application/offset+octet-stream"},
+        )  # fmt: skip
+        assert sent.status_code == 204, sent.text
+    return str(url.rsplit("/", 1)[-1])
 
 
 def test_check_of_a_dir_without_a_catalog_is_exit_2(tmp_path, capsys):

@@ -209,3 +209,38 @@ async def test_two_nodes_appending_at_once_never_mix(config: Config) -> None:
     finally:
         await store.aclose()
         await db.close()
+
+
+async def test_check_leaves_a_partial_completed_by_a_failed_final_alone(config: Config) -> None:
+    """A final on S3 completes each partial's multipart upload into an object before it
+    streams them; one that fails midway leaves those objects to the partials, which
+    the next final reads. They are no orphans while their partial lives."""
+    from app.ops.check_s3 import repair_s3, survey_s3
+    from app.resumable.s3_partials import S3Partials
+    from app.resumable.store import load_upload
+    from app.storage.backends import open_store
+    from app.storage.s3 import S3Store
+
+    _, token = await add_account(config, "owner", admin=True)
+    part = os.urandom(MiB)
+    async with signed_in_client(config, token) as client:
+        url = await create(client, len(part), **{"upload-concat": "partial"})
+        assert (await patch(client, url, 0, part)).status_code == 204
+    db = await open_catalog(config)
+    store = await open_store(config)
+    assert isinstance(store, S3Store)
+    try:
+        state = await load_upload(db, url.rsplit("/", 1)[1])
+        assert state is not None
+        await S3Partials(store, db).adopt(state)  # as a final that failed after it
+        found = await survey_s3(config.data_dir, store, grace_seconds=0, database=config.database)
+        assert found.orphans == [] and found.problems == 0
+        await repair_s3(store, found)
+    finally:
+        await store.aclose()
+        await db.close()
+    async with signed_in_client(config, token) as client:
+        joined = await client.post("/tus/", headers={**TUS, "upload-concat": f"final;{url}"})
+        assert joined.status_code == 201, joined.text
+        [stored] = await listed(client)
+        assert (await client.get(stored["url"])).content == part

@@ -1,8 +1,10 @@
 """tus 1.0 at /tus/ through the production bootstrap (TestClient): core, every
 extension, ownership, quota, expiry with a moved clock."""
 
+import asyncio
 import base64
 import hashlib
+import os
 
 import pytest
 from stario.testing import TestClient
@@ -17,8 +19,9 @@ from tests.conftest import (
     unfinished_resumable,
 )
 
+from app.accounts.store import set_quota
 from app.config import Config
-from app.main import make_bootstrap
+from app.main import make_bootstrap, open_catalog
 
 TUS = {"tus-resumable": "1.0.0"}
 OCTETS = {**TUS, "content-type": "application/offset+octet-stream"}
@@ -366,3 +369,159 @@ async def test_a_quota_refusal_says_what_unfinished_uploads_hold(config: Config)
         over = await client.post("/tus/", headers={**TUS, "upload-length": "20"})
         assert over.status_code == 413
         assert "90 bytes of it held by unfinished resumable uploads" in over.json()["error"]
+
+
+# ---- concatenation cannot amplify -----------------------------------------------
+
+
+async def partial_upload(client, body: bytes, at: str = "/tus/") -> str:
+    """A complete `Upload-Concat: partial` upload of `body` made at `at`: its URL."""
+    made = await client.post(
+        at, headers={**TUS, "upload-length": str(len(body)), "upload-concat": "partial"}
+    )
+    assert made.status_code == 201, made.text
+    url = made.headers.get("location")
+    assert (await patch(client, url, 0, body)).status_code == 204
+    return str(url)
+
+
+async def final(client, urls: list[str], at: str = "/tus/", name: str = "joined.bin"):
+    return await client.post(
+        at, headers={**TUS, "upload-concat": "final;" + " ".join(urls),
+                     "upload-metadata": metadata(filename=name)},
+    )  # fmt: skip
+
+
+def local_files(config: Config) -> list[tuple[str, int]]:
+    """Every file under the uploads dir (partials' bytes, blobs, temp files) and its
+    size: what a refused final must leave as it was."""
+    if config.storage.kind == "s3":
+        return []  # the bucket is compared by what the parts still answer
+    root = config.uploads_dir
+    return sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*")
+                  if p.is_file())  # fmt: skip
+
+
+async def still_usable(client, urls: list[str], parts: list[bytes], at: str = "/tus/") -> None:
+    """The partials are untouched: each answers its full offset, and they still join."""
+    for url, part in zip(urls, parts, strict=True):
+        head = await client.request("HEAD", url, headers=TUS)
+        assert head.status_code == 200, head.text
+        assert head.headers.get("upload-offset") == str(len(part))
+    joined = await final(client, urls, at)
+    assert joined.status_code == 201, joined.text
+
+
+@every_configuration
+async def test_a_final_naming_a_partial_twice_is_refused_before_copying(client, config: Config):
+    """One 1 MiB partial named 1,500 times once stored 1.5 GB (past any quota or request
+    cap): a partial is joined once, and the refusal leaves it as it was."""
+    parts = [b"a" * 1000, b"b" * 10]
+    urls = [await partial_upload(client, part) for part in parts]
+    before = local_files(config)
+    for named in ([urls[0], urls[0]], [urls[0], urls[1], urls[0]], [urls[1]] * 1500):
+        answer = await final(client, named)
+        assert answer.status_code == 400, answer.text
+        assert "more than once" in answer.json()["error"]
+    assert local_files(config) == before
+    assert await listed(client) == []
+    await still_usable(client, urls, parts)
+    [joined] = await listed(client)
+    assert (await client.get(joined["url"])).content == b"".join(parts)
+
+
+async def test_a_final_may_name_only_partials_of_its_own_destination(
+    client, anonymous, config: Config
+):
+    made = await client.post("/api/requests", json={"label": "drop box"})
+    assert made.status_code == 201, made.text
+    through = made.json()["request"]["url"] + "/tus"
+    _, other_token = await add_account(config, "other")
+    async with signed_in_client(config, other_token) as other:
+        others = await partial_upload(other, b"theirs")
+    mine = await partial_upload(client, b"mine")
+    dropped = await partial_upload(anonymous, b"dropped", through)
+    assert dropped.startswith("/r/")
+    before = local_files(config)
+    refusals = [
+        (anonymous, [mine], through),  # the account's own, through its request link
+        (anonymous, [dropped, others], through),  # another account's
+        (client, [dropped], "/tus/"),  # the request's, by the account itself
+        (client, [mine, others], "/tus/"),
+    ]
+    for who, named, at in refusals:
+        answer = await final(who, named, at)
+        assert answer.status_code == 404, answer.text
+        assert "no such partial upload" in answer.json()["error"]
+    assert local_files(config) == before
+    assert await listed(client) == []
+    await still_usable(client, [mine], [b"mine"])
+    await still_usable(anonymous, [dropped], [b"dropped"], through)
+    assert sorted(f["name"] for f in await listed(client)) == ["joined.bin", "joined.bin"]
+
+
+@every_configuration
+async def test_a_final_over_the_quota_is_refused_before_copying_and_keeps_its_parts(
+    config: Config,
+):
+    """The parts' reservations fit the quota when they were made; lowered since, the
+    final is refused before a byte is copied, and its parts wait for more room."""
+    account, token = await add_account(config, "small", quota_kind="bytes", quota_bytes=3000)
+    parts = [b"x" * 1000, b"y" * 1000]
+    async with app_client(config, headers=bearer(token)) as client:
+        urls = [await partial_upload(client, part) for part in parts]
+        before = local_files(config)
+        await quota_of(config, account.id, 1500)
+        answer = await final(client, urls)
+        assert answer.status_code == 413, answer.text
+        assert "quota" in answer.json()["error"]
+        assert local_files(config) == before
+        assert await listed(client) == []
+        await quota_of(config, account.id, 3000)
+        await still_usable(client, urls, parts)
+
+
+async def test_a_final_through_a_request_obeys_its_limits_before_copying(
+    client, anonymous, config: Config
+):
+    made = await client.post(
+        "/api/requests", json={"label": "capped", "max_file_bytes": 1000, "max_files": 1}
+    )
+    assert made.status_code == 201, made.text
+    through = made.json()["request"]["url"] + "/tus"
+    parts = [b"p" * 600, b"q" * 300]
+    urls = [await partial_upload(anonymous, part, through) for part in parts]
+    before = local_files(config)
+    for named, status in (([urls[0], urls[1], urls[1]], 400), ([urls[0], urls[0]], 400)):
+        answer = await final(anonymous, named, through)
+        assert answer.status_code == status, answer.text
+    big = await partial_upload(anonymous, b"r" * 600, through)
+    over_cap = await final(anonymous, [urls[0], big], through)
+    assert over_cap.status_code == 413, over_cap.text
+    assert "limit" in over_cap.json()["error"]
+    assert await listed(client) == []
+    assert [f for f in local_files(config) if f not in before] == (
+        [] if config.storage.kind == "s3" else [(f".resumable/{big.rsplit('/', 1)[-1]}", 600)]
+    )
+    await still_usable(anonymous, urls, parts, through)
+    [joined] = await listed(client)
+    assert joined["size"] == 900
+
+
+async def quota_of(config: Config, account_id: str, quota_bytes: int) -> None:
+    db = await open_catalog(config)
+    try:
+        await set_quota(db, account_id, "bytes", quota_bytes)
+    finally:
+        await db.close()
+
+
+async def test_finals_at_once_join_a_partial_only_once(client, config: Config):
+    """Six finals naming the same partial at the same moment: one file, five refusals."""
+    part = os.urandom(4 * 1024 * 1024)
+    url = await partial_upload(client, part)
+    answers = await asyncio.gather(*(final(client, [url]) for _ in range(6)))
+    assert sorted(a.status_code for a in answers) == [201] + [404] * 5
+    [stored] = await listed(client)
+    assert stored["sha256"] == hashlib.sha256(part).hexdigest()
+    assert [f for f in local_files(config) if f[0].startswith(".")] == []

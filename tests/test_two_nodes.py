@@ -357,3 +357,40 @@ def test_a_tus_upload_begun_on_one_node_is_finished_on_the_other(
         assert done.status_code == 204, done.text
         with a.http() as http:
             assert http.get(f"/files/{done.headers['stowage-file-id']}").content == third
+
+
+def test_finals_on_two_nodes_join_a_partial_once(
+    tmp_path: Path, postgres: Cluster, seaweed: Seaweed
+) -> None:
+    """A tus final on each node naming the same partial at the same moment: each node
+    holds the partial only in its own memory, so the catalog decides: one file."""
+    tus = {"tus-resumable": "1.0.0"}
+    with two_nodes(tmp_path, postgres, seaweed, "finals") as (a, b, _, _):
+        part = os.urandom(6 * MiB)
+        with a.http() as http:
+            created = http.post("/tus/", headers={**tus, "upload-length": str(len(part)),
+                                                  "upload-concat": "partial"})  # fmt: skip
+        url = created.headers["location"]
+        assert _tus_patch(a, url, 0, part).status_code == 204
+        answers: dict[str, int] = {}
+        start = threading.Barrier(2)
+
+        def final(server: RunningServer, name: str) -> None:
+            with server.http(timeout=60) as http:
+                start.wait()
+                answers[name] = http.post(
+                    "/tus/", headers={**tus, "upload-concat": f"final;{url}"}
+                ).status_code
+
+        threads = [threading.Thread(target=final, args=(s, n)) for s, n in ((a, "a"), (b, "b"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
+        print("finals answered", answers)
+        assert sorted(answers.values())[0] == 201, answers
+        assert sorted(answers.values())[1] in (404, 503), answers
+        for server in (a, b):
+            with server.http() as http:
+                [stored] = http.get("/api/files").json()["files"]
+            assert stored["sha256"] == hashlib.sha256(part).hexdigest()

@@ -2,7 +2,10 @@
 `stowage check` and of the server's own sweep.
 
 A blob is `uploads/<id[:2]>/<id>`, a temp file `uploads/.incoming/<id>.part`, a row a
-line of the `files` table. A thumbnail (app/previews) is a derived blob,
+line of the `files` table. An unfinished resumable upload's bytes are
+`uploads/.resumable/<upload id>` beside its row in `resumable_uploads`; a file there
+without such a row (a failed tus concatenation's output, a crash) holds space no one
+can use, and is a problem. A thumbnail (app/previews) is a derived blob,
 `uploads/.thumbs/<id[:2]>/<id>.webp` (or `.none`), counted apart: never an orphan blob,
 and one whose file's row is gone is stale, reclaimed like an orphan but no problem
 (it can always be made again, and a delete removes it a moment after the row).
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from app.storage.blobs import DERIVED_SUFFIXES, INCOMING, THUMBNAILS, is_blob_id
+from app.storage.partials import RESUMABLE
 
 CATALOG_NAME = "stowage.db"
 UPLOADS_NAME = "uploads"
@@ -67,10 +71,17 @@ class Survey:
     thumbnail_bytes: int = 0
     # Thumbnails whose file has no row, older than the grace: removed by a sweep.
     stale_thumbnails: list[Blob] = field(default_factory=list)
+    # Files under uploads/.resumable: unfinished resumable uploads' bytes.
+    resumable: int = 0
+    resumable_bytes: int = 0
+    # Of those, files without an unfinished upload's row, older than the grace.
+    stray_resumable: list[Blob] = field(default_factory=list)
 
     @property
     def problems(self) -> int:
-        return len(self.orphans) + len(self.missing) + len(self.wrong_size)
+        return (
+            len(self.orphans) + len(self.missing) + len(self.wrong_size) + len(self.stray_resumable)
+        )
 
 
 def connect_read_only(db_path: Path) -> sqlite3.Connection:
@@ -165,8 +176,35 @@ def temp_files(uploads: Path, *, now: float | None = None) -> list[Blob]:
     return found
 
 
+def resumable_files(uploads: Path, *, now: float) -> list[Blob]:
+    """Every file under `uploads/.resumable` (named by upload id, or not)."""
+    found = []
+    try:
+        entries = list(os.scandir(uploads / RESUMABLE))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        found.append(Blob(entry.name, Path(entry.path), info.st_size, now - info.st_mtime))
+    return found
+
+
 def _row_exists(conn: Any, blob_id: str) -> bool:
     return conn.execute("SELECT 1 FROM files WHERE id = ?", (blob_id,)).fetchone() is not None
+
+
+def _unfinished_upload_exists(conn: Any, upload_id: str) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM resumable_uploads WHERE id = ? AND file_id IS NULL", (upload_id,)
+        ).fetchone()
+        is not None
+    )
 
 
 def survey(
@@ -214,6 +252,18 @@ def survey(
                 and not _row_exists(conn, derived.id)
             ):
                 found.stale_thumbnails.append(derived)
+        held = resumable_files(uploads, now=now)
+        found.resumable, found.resumable_bytes = len(held), sum(f.size for f in held)
+        for item in held:
+            # A new upload's file (a tus final's output too) is made before its row,
+            # and a cancelled one's row goes just before its file: only files older
+            # than the grace count, each looked at again now.
+            if (
+                item.age >= grace_seconds
+                and not _unfinished_upload_exists(conn, item.id)
+                and item.path.exists()
+            ):
+                found.stray_resumable.append(item)
         for blob_id, (size, name, owner) in rows.items():
             if blob_id in blobs or not local_blobs:
                 continue

@@ -43,6 +43,7 @@ async def survey_s3(
             )
         }
         held = _held_by_resumable(conn)
+        waiting = _objects_of_unfinished(conn)
     found.blobs = len(objects)
     found.blob_bytes = sum(size for size, _ in objects.values())
     for blob_id, (size, age) in objects.items():
@@ -50,7 +51,7 @@ async def survey_s3(
         if blob_id in rows:
             if size != rows[blob_id][0]:
                 found.wrong_size.append(blob)
-        else:
+        elif blob_id not in waiting:
             (found.orphans if age >= grace_seconds else found.unclaimed).append(blob)
     for blob_id, (size, name, owner) in rows.items():
         if blob_id not in objects:
@@ -61,6 +62,14 @@ async def survey_s3(
         if age >= upload_grace_seconds and upload_id not in held
     ]
     return found
+
+
+def _objects_of_unfinished(conn: Any) -> set[str]:
+    """Objects at unfinished resumable uploads' blob keys: a tus partial's own object,
+    completed for a final that failed midway, waits there for the next final (it is
+    removed with the partial, and an orphan once the partial's row is gone)."""
+    rows = conn.execute("SELECT blob_id FROM resumable_uploads WHERE file_id IS NULL").fetchall()
+    return {str(row[0]) for row in rows}
 
 
 def _held_by_resumable(conn: Any) -> set[str]:

@@ -32,6 +32,8 @@ class Reclaimed:
     temp_bytes: int = 0
     orphans: int = 0
     orphan_bytes: int = 0
+    stray_resumable: int = 0
+    stray_resumable_bytes: int = 0
     stale_thumbnails: int = 0
     missing: list[MissingBlob] = field(default_factory=list)
 
@@ -41,6 +43,7 @@ class Reclaimed:
             f"{prefix}.orphan_blobs_reclaimed": self.orphans,
             f"{prefix}.orphan_bytes_reclaimed": self.orphan_bytes,
             f"{prefix}.stale_thumbnails_removed": self.stale_thumbnails,
+            f"{prefix}.stray_resumable_files_removed": self.stray_resumable,
             f"{prefix}.rows_without_blob": len(self.missing),
         }
 
@@ -66,8 +69,9 @@ def reclaim(
     local_blobs: bool = True,
 ) -> Reclaimed:
     """Remove blobs without a row older than `grace_seconds`, and with `temp` every
-    temp file. `temp` is only for a process that owns the dir: a temp file is an
-    upload in flight while a server runs."""
+    temp file and every file under uploads/.resumable without an unfinished upload's
+    row. `temp` is only for a process that owns the dir: a temp file is an upload in
+    flight while a server runs (and a resumable upload's file is made before its row)."""
     done = Reclaimed()
     if temp:
         # Temp files first: a crash between their rename and the row leaves a blob,
@@ -78,6 +82,8 @@ def reclaim(
     )
     done.orphans, done.orphan_bytes = _remove(found.orphans)
     done.stale_thumbnails, _ = _remove(found.stale_thumbnails)
+    if temp:
+        done.stray_resumable, done.stray_resumable_bytes = _remove(found.stray_resumable)
     done.missing = found.missing
     return done
 

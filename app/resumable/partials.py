@@ -96,7 +96,17 @@ class Partials(Protocol):
 
     async def concatenate(self, state: UploadState, parts: list[UploadState]) -> hashlib._Hash:
         """tus final upload: the complete `parts`' bytes, in order, as `state`'s (ready
-        for `adopt`); returns their sha256."""
+        for `adopt`); returns their sha256. The parts stay as they are (`consumed`
+        removes them once the final's row exists); on failure nothing joined stays."""
+        ...
+
+    async def discard_joined(self, state: UploadState) -> None:
+        """The final upload `concatenate` made has no row after all (its catalog
+        step failed): its bytes go."""
+        ...
+
+    async def consumed(self, parts: list[UploadState]) -> None:
+        """The parts were joined into a final whose row now exists: their bytes go."""
         ...
 
     async def remove(self, upload_ids: list[str]) -> None:
@@ -166,6 +176,12 @@ class LocalPartials:
 
     async def concatenate(self, state: UploadState, parts: list[UploadState]) -> hashlib._Hash:
         return await self.files.concatenate(state.id, [(p.id, p.length or 0) for p in parts])
+
+    async def discard_joined(self, state: UploadState) -> None:
+        await self.files.remove([state.id])
+
+    async def consumed(self, parts: list[UploadState]) -> None:
+        await self.files.remove([part.id for part in parts])
 
     async def remove(self, upload_ids: list[str]) -> None:
         await self.files.remove(upload_ids)

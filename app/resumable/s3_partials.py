@@ -288,7 +288,8 @@ class S3Partials:
     async def concatenate(self, state: UploadState, parts: list[UploadState]) -> hashlib._Hash:
         """Each part is completed as an object of its own, then all are streamed, in
         order, into the new blob (S3 cannot join objects in place: a part copy
-        needs 5 MiB, and partial uploads may be smaller); the parts' objects go."""
+        needs 5 MiB, and partial uploads may be smaller). The parts' objects stay
+        until `consumed` (a completed part is read again by a later final)."""
         digest = hashlib.sha256()
         joined = S3NewBlob(self.store, state.blob_id, digest)
         try:
@@ -307,9 +308,14 @@ class S3Partials:
         except BaseException:
             await joined.discard()
             raise
+        return digest
+
+    async def discard_joined(self, state: UploadState) -> None:
+        await self.store.remove([state.blob_id])
+
+    async def consumed(self, parts: list[UploadState]) -> None:
         await self.store.remove([part.blob_id for part in parts])
         await self._forget([part.id for part in parts])
-        return digest
 
     async def remove(self, upload_ids: list[str]) -> None:
         for upload_id in upload_ids:

@@ -36,7 +36,7 @@ import secrets
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 from stario import Context
@@ -549,7 +549,8 @@ class ResumableUploads:
         running = slot.digest if slot.digest_at == state.length else None
         self._drop_slot(state.id)
         if to.unfinished is not None:
-            # Through a file request: it must still be open and take this file.
+            # Through a file request: it must still be open and take this file (a tus
+            # final claimed its place before its copy; this checks a close meanwhile).
             try:
                 to.unfinished.finish(state.id)
             except IngestError:
@@ -611,47 +612,126 @@ class ResumableUploads:
         metadata: str | None,
     ) -> tuple[UploadState, FileRow]:
         """tus `Upload-Concat: final`: the parts' bytes, in order, as one new file. The
-        parts (complete, `to`'s own) are consumed."""
-        for part in parts:
-            if not part.partial:
-                raise IngestError(400, "only partial uploads (Upload-Concat: partial) concatenate")
-            if not part.complete:
-                raise IngestError(400, "a partial upload is not complete yet")
-        length = sum(part.length or 0 for part in parts)
+        parts (complete, `to`'s own, each named once) are consumed.
+
+        Every limit is checked before a byte is copied: a part named twice would let a
+        client store its bytes over and over (1 MiB named 1,500 times was 1.5 GB), so
+        the total is held to `--max-file-bytes`, the file request's, the quota and the
+        free-space floor first. A refused final leaves its parts as they were; a failed
+        one leaves no output behind."""
         shown = display_name(name)
+        self._check_parts(to, parts)
+        length = sum(part.length or 0 for part in parts)
         if length > to.max_file_bytes:
             raise too_large(shown, to.max_file_bytes)
-        now = self.clock()
-        state = UploadState(
-            id=new_upload_id(), owner=to.owner, request_id=to.request_id, name=shown,
-            declared_mime=declared_type(declared_mime), metadata=metadata, length=length,
-            offset=length, reserved=length, kind="whole", created_at=now,
-            expires_at=now + self.expiry, blob_id=new_blob_id(), file_id=None,
-        )  # fmt: skip
-        with storage_errors():
-            joined = await self.partials.concatenate(state, parts)
-        async with self.db.transaction() as conn:
-            # The parts' reservations become the final upload's, in one step.
-            await conn.executemany(
-                "DELETE FROM resumable_uploads WHERE id = ?", [(p.id,) for p in parts]
-            )
-            await conn.execute(
-                "INSERT INTO resumable_uploads (id, owner, request_id, name, declared_mime,"
-                " metadata, length, offset, reserved, kind, created_at, expires_at, blob_id,"
-                " file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    state.id, state.owner, state.request_id, state.name, state.declared_mime,
-                    state.metadata, state.length, state.offset, state.reserved, state.kind,
-                    state.created_at, state.expires_at, state.blob_id, state.file_id,
-                ),
-            )  # fmt: skip
-        await self.partials.remove([p.id for p in parts])
+        async with AsyncExitStack() as held:
+            # The parts to ourselves (in one order, so two finals never wait on each
+            # other), then as they are now: a final that ran meanwhile consumed them.
+            for part_id in sorted({part.id for part in parts}):
+                await held.enter_async_context(self._hold(part_id))
+            fresh = [await load_upload(self.db, part.id) for part in parts]
+            if any(part is None for part in fresh):
+                raise IngestError(404, "a partial upload is gone (consumed, cancelled or expired)")
+            parts = [part for part in fresh if part is not None]
+            self._check_parts(to, parts)
+            if to.claim_files is not None:
+                to.claim_files(1)
+            self._check_final_quota(to, parts, shown, length)
+            try:
+                # The copy writes every byte anew while the parts still hold theirs.
+                self.uploads.store.check_room(length)
+            except LowOnSpace as exc:
+                raise almost_out_of_space(exc) from None
+            state = self._final_state(to, shown, declared_mime, metadata, length)
+            try:
+                with storage_errors():
+                    joined = await self.partials.concatenate(state, parts)
+                async with self.db.transaction() as conn:
+                    # The parts' reservations become the final upload's, in one step;
+                    # a part another node's final took meanwhile is not joined twice.
+                    for part in parts:
+                        gone = await conn.execute(
+                            "DELETE FROM resumable_uploads WHERE id = ? AND file_id IS NULL",
+                            (part.id,),
+                        )
+                        if int(gone.rowcount) != 1:
+                            raise IngestError(404, "a partial upload is gone (consumed,"
+                                              " cancelled or expired)")  # fmt: skip
+                    await conn.execute(
+                        "INSERT INTO resumable_uploads (id, owner, request_id, name,"
+                        " declared_mime, metadata, length, offset, reserved, kind, created_at,"
+                        " expires_at, blob_id, file_id) VALUES"
+                        " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            state.id, state.owner, state.request_id, state.name,
+                            state.declared_mime, state.metadata, state.length, state.offset,
+                            state.reserved, state.kind, state.created_at, state.expires_at,
+                            state.blob_id, state.file_id,
+                        ),
+                    )  # fmt: skip
+            except BaseException:
+                # Whatever was joined goes (a disk left full by it refuses everyone).
+                await asyncio.shield(self.partials.discard_joined(state))
+                raise
+            await self.partials.consumed(parts)
         for part in parts:
             self._drop_slot(part.id)
         async with self._hold(state.id) as slot:
             slot.digest, slot.digest_at = joined, length
             row = await self._finish(state, to, slot)
         return replace(state, file_id=row.id, reserved=0), row
+
+    @staticmethod
+    def _check_parts(to: Destination, parts: list[UploadState]) -> None:
+        seen: set[str] = set()
+        for part in parts:
+            if part.id in seen:
+                raise IngestError(
+                    400, "Upload-Concat: final names a partial upload more than once; each"
+                    " partial upload is joined once",
+                )  # fmt: skip
+            seen.add(part.id)
+            if part.owner != to.owner or part.request_id != to.request_id:
+                # Answered as an unknown upload: another destination's are not seen here.
+                raise IngestError(404, "no such partial upload here")
+            if not part.partial:
+                raise IngestError(400, "only partial uploads (Upload-Concat: partial) concatenate")
+            if not part.complete:
+                raise IngestError(400, "a partial upload is not complete yet")
+
+    def _check_final_quota(
+        self, to: Destination, parts: list[UploadState], shown: str, length: int
+    ) -> None:
+        """The final takes over its parts' reservations; beyond them (the quota may
+        have shrunk since they were made) it must fit like any upload."""
+        if to.unlimited:
+            return
+        quotas = self.uploads.quotas
+        used, quota = quotas.usage(to.owner)
+        if quota is None:
+            return
+        held = quotas.held_by_resumable(to.owner) + quotas.in_flight(to.owner)
+        taken_over = sum(part.reserved for part in parts)
+        before = used + held - taken_over
+        if before + length > quota:
+            unfinished = quotas.held_by_resumable(to.owner) - taken_over
+            raise over_quota(shown, QuotaExceeded(before, quota, length, to.whose, unfinished))
+
+    def _final_state(
+        self,
+        to: Destination,
+        shown: str,
+        declared_mime: str | None,
+        metadata: str | None,
+        length: int,
+    ) -> UploadState:
+        now = self.clock()
+        return UploadState(
+            id=new_upload_id(), owner=to.owner, request_id=to.request_id, name=shown,
+            declared_mime=declared_type(declared_mime), metadata=metadata, length=length,
+            offset=length, reserved=length, kind="whole", created_at=now,
+            expires_at=now + self.expiry, blob_id=new_blob_id(), file_id=None,
+        )  # fmt: skip
 
     # ---- the end of an upload ------------------------------------------------
 

@@ -219,11 +219,29 @@ class PartialFiles:
                 os.close(fd)
             fsync_dir(self.root)
 
+        digesting = asyncio.ensure_future(self._run(digest_parts))
+        joining = asyncio.ensure_future(self._run(join))
+        # Both run to their end whatever happens (cancelled, a part short, the disk
+        # full): only then is the output closed, and on failure it goes, for a disk
+        # left full by half a copy refuses every account's uploads.
+        both = asyncio.ensure_future(asyncio.wait({digesting, joining}))
         try:
-            digest, _ = await asyncio.gather(self._run(digest_parts), self._run(join))
-        except OSError as exc:
-            raise _translate(exc) from exc
-        return digest
+            await asyncio.shield(both)
+            joining.result()
+            return digesting.result()
+        except BaseException as exc:
+            await asyncio.wait({both})
+            for task in (digesting, joining):
+                if not task.cancelled():
+                    task.exception()  # seen: the first failure is the one raised
+            await asyncio.shield(self._run(lambda: self._drop(target)))
+            if isinstance(exc, OSError):
+                raise _translate(exc) from exc
+            raise
+
+    def _drop(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        fsync_dir(self.root)
 
     async def adopt(self, upload_id: str, blob_id: str) -> None:
         """Move a finished upload's file into the blob store as `blob_id`, durably."""
