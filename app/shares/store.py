@@ -8,6 +8,13 @@ constant time. A link's password, which a person chooses, gets argon2id.
 A revoked link keeps its row (so its URL can answer "revoked" instead of "unknown");
 deleting the file deletes its links, in the same transaction, by a trigger: the
 server's delete and the CLI's `users remove --delete-files` both end them.
+
+Metering: a link counts what leaves, in bytes, in the catalog (so every node sharing
+it agrees). `downloads` is how many whole copies have left: `sent_bytes // size`.
+A link with a download limit may send at most `max_downloads * size + SPARE_BYTES`;
+each response holds its length in `reserved_bytes` before its first byte (atomically,
+refused when it would pass that budget) and, when it ends, gives the hold back and
+adds what it really wrote to `sent_bytes`.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -34,7 +42,11 @@ CREATE TABLE IF NOT EXISTS shares (
     max_downloads INTEGER,
     downloads INTEGER NOT NULL DEFAULT 0,
     revoked_at REAL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    -- Bytes of the file that have left through the link, and bytes held by downloads
+    -- under way on any node (see "Metering" below).
+    sent_bytes INTEGER NOT NULL DEFAULT 0,
+    reserved_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS shares_by_owner ON shares (owner);
 CREATE INDEX IF NOT EXISTS shares_by_file ON shares (file_id);
@@ -49,6 +61,20 @@ MAX_DOWNLOADS = 1_000_000
 MIN_SHARE_PASSWORD_CHARS = 8
 MAX_SHARE_PASSWORD_CHARS = 1024
 # token_urlsafe(24): 32 characters of the URL-safe base64 alphabet.
+# What a limited link may send beyond `max_downloads` copies: the few KiB that file
+# sniffers and link previews take with a Range must not cost a person the last
+# download. Below one read window (1 MiB, app/storage/local.py READ_BYTES).
+SPARE_BYTES = 256 * 1024
+# Columns added since catalogs were first made: (name, SQLite type and default).
+ADDED_COLUMNS = (
+    ("sent_bytes", "INTEGER NOT NULL DEFAULT 0"),
+    ("reserved_bytes", "INTEGER NOT NULL DEFAULT 0"),
+)
+# A catalog made before metering counted whole downloads only: those copies left.
+_SENT_BEFORE_METERING = (
+    "UPDATE shares SET sent_bytes = downloads * (SELECT size FROM files WHERE files.id ="
+    " shares.file_id) WHERE sent_bytes = 0 AND downloads > 0"
+)
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
 SHARE_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
 
@@ -235,7 +261,74 @@ async def revoke_share(db: Database, share_id: str, owner: str, now: float) -> b
     return cursor.rowcount > 0
 
 
-async def count_download(db: Database, share_id: str) -> None:
-    """One complete download, counted in SQL so concurrent ones never lose an update."""
+def add_share_columns(conn: sqlite3.Connection) -> None:
+    """The metering columns for a SQLite catalog made before them (CREATE TABLE IF NOT
+    EXISTS never adds a column to a table that is already there)."""
+    columns = [str(row[1]) for row in conn.execute("PRAGMA table_info(shares)")]
+    if not columns:
+        return
+    missing = [(name, kind) for name, kind in ADDED_COLUMNS if name not in columns]
+    for name, kind in missing:
+        conn.execute(f"ALTER TABLE shares ADD COLUMN {name} {kind}")
+    if missing:
+        conn.execute(_SENT_BEFORE_METERING)
+
+
+def postgres_share_columns() -> list[str]:
+    """The same for a PostgreSQL catalog; idempotent, run on every start."""
+    statements = [
+        f"ALTER TABLE shares ADD COLUMN IF NOT EXISTS {name} {kind.replace('INTEGER', 'BIGINT')}"
+        for name, kind in ADDED_COLUMNS
+    ]
+    return [*statements, _SENT_BEFORE_METERING]
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    """A link's bytes: what has left, and what downloads under way hold."""
+
+    sent_bytes: int
+    reserved_bytes: int
+
+
+def share_meter(db: Database, share_id: str) -> Meter | None:
+    row = db.read_one("SELECT sent_bytes, reserved_bytes FROM shares WHERE id = ?", (share_id,))
+    if row is None:
+        return None
+    return Meter(int(row[0]), int(row[1]))  # type: ignore[call-overload]
+
+
+async def reserve_bytes(db: Database, share: Share, size: int, length: int) -> bool:
+    """Hold `length` bytes of a limited link's budget for a response about to start;
+    False when that would pass `max_downloads * size + SPARE_BYTES` (counting what
+    has left and what every node's downloads under way hold). One statement: two
+    nodes can never both take the last of a budget."""
     async with db.transaction() as conn:
-        await conn.execute("UPDATE shares SET downloads = downloads + 1 WHERE id = ?", (share_id,))
+        cursor = await conn.execute(
+            "UPDATE shares SET reserved_bytes = reserved_bytes + ? WHERE id = ?"
+            " AND sent_bytes + reserved_bytes + ? <= max_downloads * ? + ?",
+            (length, share.id, length, size, SPARE_BYTES),
+        )
+    return int(cursor.rowcount) == 1
+
+
+async def settle_bytes(db: Database, share_id: str, size: int, reserved: int, sent: int) -> bool:
+    """A response of the link has ended: give back its hold of `reserved` bytes, add
+    the `sent` it wrote, and count the whole copies that makes. True when the count
+    moved. A zero-byte file has nothing to meter: each whole GET counts once."""
+    if size == 0:
+        sql = "UPDATE shares SET downloads = downloads + 1 WHERE id = ?"
+        async with db.transaction() as conn:
+            await conn.execute(sql, (share_id,))
+        return True
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE shares SET reserved_bytes = reserved_bytes - ?, sent_bytes = sent_bytes + ?,"
+            " downloads = (sent_bytes + ?) / ? WHERE id = ? RETURNING sent_bytes",
+            (reserved, sent, sent, size, share_id),
+        )
+        rows = await cursor.fetchall()
+    if not rows:
+        return False
+    now_sent = int(rows[0][0])
+    return now_sent // size > (now_sent - sent) // size

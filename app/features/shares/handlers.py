@@ -3,18 +3,20 @@
 Who a link's request is, and whether it may read its file, is decided by the gate
 (`gate.shares`, `share_access`, `may_read_file`); these handlers only answer.
 
-Counting: a download counts once its last byte has gone out (a GET whose range
-ends at the file's last byte, sent whole to a client still there). HEAD, 304, a
-range that stops short, a download cut off, the landing page and its image preview
-never count. On a link with a download limit, each download that could count
-reserves one of the remaining downloads while it runs, so concurrent downloads
-never pass the limit; one that is cut off gives its reservation back.
+Counting: a link counts what leaves (app/shares/store.py, "Metering"). Every GET of
+its file adds the bytes it wrote to the link's count in the catalog, and a download
+is each whole copy's worth: a full GET counts once, so do ranges that make up the
+file, and a client that takes a few bytes does not. HEAD, 304, 412, 416, the
+landing page and its image preview send no bytes of the file. On a link with a
+download limit, each GET holds its length of the link's byte budget in the catalog
+before its first byte (refused with 409 while others hold the rest, 410 once it is
+spent), so no mix of ranges, connections, clients or nodes sends more than the
+limit's worth of the file plus SPARE_BYTES.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import ceil
 
 from stario import App, Context, Relay, Writer
@@ -68,16 +70,19 @@ from app.features.shares.views import (
 from app.shares.store import (
     DEFAULT_EXPIRES_IN,
     SHARE_ID_PATTERN,
+    SPARE_BYTES,
     Share,
     ShareError,
     check_expires_in,
     check_max_downloads,
     check_password,
-    count_download,
     create_share,
     list_shares,
+    reserve_bytes,
     revoke_share,
+    settle_bytes,
     share_by_id,
+    share_meter,
 )
 from app.storage.blobs import is_blob_id
 from app.storage.store import Store
@@ -95,8 +100,6 @@ class Shares:
     passwords: Passwords
     relay: Relay[str]
     assets: PageAssets
-    # Downloads under way that would count, per share id (see the module doc).
-    in_flight: Counter[str] = field(default_factory=Counter)
 
     def now(self) -> float:
         return self.gate.clock()
@@ -281,43 +284,51 @@ def _text(w: Writer, status: int, message: str) -> None:
     w.text(message + "\n", status)
 
 
-def _counting(shares: Shares, share: Share) -> Counting:
-    def reserve() -> bool:
-        if share.max_downloads is None:
-            shares.in_flight[share.id] += 1
+def _counting(shares: Shares, share: Share, size: int) -> Counting:
+    limited = share.max_downloads is not None
+
+    async def reserve(length: int) -> bool:
+        if not limited:
             return True
-        # Fresh from the catalog: the gate's copy may be a download behind.
+        return await reserve_bytes(shares.db, share, size, length)
+
+    async def settle(length: int, sent: int) -> None:
+        reserved = length if limited else 0
+        if size > 0 and sent == 0 and reserved == 0:
+            return  # nothing left and nothing held: no write
+        if await settle_bytes(shares.db, share.id, size, reserved, sent):
+            shares.relay.publish(shares_changed(share.owner), "downloaded")
+
+    def refusal(w: Writer, length: int) -> None:
         current = share_by_id(shares.db, share.id)
-        downloads = share.downloads if current is None else current.downloads
-        if downloads + shares.in_flight[share.id] >= share.max_downloads:
-            return False
-        shares.in_flight[share.id] += 1
-        return True
-
-    def release() -> None:
-        shares.in_flight[share.id] -= 1
-        if shares.in_flight[share.id] <= 0:
-            del shares.in_flight[share.id]
-
-    async def counted() -> None:
-        await count_download(shares.db, share.id)
-        shares.relay.publish(shares_changed(share.owner), "downloaded")
-
-    def refusal(w: Writer) -> None:
-        current = share_by_id(shares.db, share.id)
-        if current is not None and current.max_downloads is not None:
-            if current.downloads >= current.max_downloads:
-                _text(w, 410, "This link no longer works: " + "it has been downloaded as many"
-                      " times as its owner allowed.")  # fmt: skip
-                return
-        w.headers.set("retry-after", "10")
+        meter = share_meter(shares.db, share.id)
+        if current is None or meter is None or current.max_downloads is None:
+            _text(w, 404, "No such link.")
+            return
+        if current.downloads >= current.max_downloads:
+            _text(w, 410, "This link no longer works: " + "it has been downloaded as many"
+                  " times as its owner allowed.")  # fmt: skip
+            return
+        if meter.reserved_bytes > 0:
+            w.headers.set("retry-after", "10")
+            _text(
+                w,
+                409,
+                "The last download this link allows is under way. If it does not finish,"
+                " try again.",
+            )
+            return
+        budget = current.max_downloads * size + SPARE_BYTES
+        left = max(0, budget - meter.sent_bytes)
         _text(
             w,
-            409,
-            "The last download this link allows is under way. If it does not finish, try again.",
+            410,
+            f"This link has {left:,} bytes left of what its owner allowed, and this download"
+            f" asks for {length:,}: ask for less with a Range header (curl -C - resumes a"
+            " partial download).",
         )
 
-    return Counting(reserve=reserve, release=release, counted=counted, refusal=refusal)
+    return Counting(reserve=reserve, settle=settle, refusal=refusal)
 
 
 def download_link(shares: Shares):
@@ -358,7 +369,7 @@ def download_link(shares: Shares):
                 return
             await serve_file(c, w, shares.store, row)
             return
-        await serve_file(c, w, shares.store, row, _counting(shares, access.share))
+        await serve_file(c, w, shares.store, row, _counting(shares, access.share, row.size))
 
     return handler
 
