@@ -6,10 +6,12 @@ import asyncio
 import base64
 import hashlib
 import re
+import sqlite3
 import time
 from datetime import datetime
 from urllib.parse import urlencode
 
+import psycopg
 import pytest
 from stario.testing import TestClient
 from tests.conftest import (
@@ -532,3 +534,33 @@ def test_the_rules_give_a_link_its_one_file_to_read_and_nothing_else() -> None:
     assert not may_read_file(link, "F" * 22, "bob")
     assert not may_read_file(link, "F" * 22, None)
     assert not may_touch_file(link, "alice")  # delete, share again, list: accounts only
+
+
+async def test_a_catalog_made_before_byte_counting_keeps_its_counts(config, clock, owner_token):
+    def started() -> TestClient:
+        return TestClient(
+            make_bootstrap(config, setup_token=SETUP_TOKEN, clock=clock),
+            requests=request_policy(config),
+            base_url=config.public_url,
+        )
+
+    async with started() as app:
+        made = await share(app, owner_token, await upload(app, owner_token), max_downloads=3)
+        for n in (1, 2):
+            assert (await app.get(made["url"] + "/file")).content == BODY
+            assert await downloads(app, owner_token, made["id"], n) == n
+    # Back to a catalog of before: links counted whole downloads and had no byte columns.
+    drop = "ALTER TABLE shares DROP COLUMN sent_bytes, DROP COLUMN reserved_bytes"
+    if config.database is None:
+        with sqlite3.connect(config.db_path) as conn:
+            for column in ("sent_bytes", "reserved_bytes"):
+                conn.execute(f"ALTER TABLE shares DROP COLUMN {column}")
+    else:
+        with psycopg.connect(config.database, autocommit=True) as conn:
+            conn.execute(drop)
+    # The columns come back, and the two copies already sent count against the limit.
+    async with started() as app:
+        assert (await listed(app, owner_token))[made["id"]]["downloads"] == 2
+        assert (await app.get(made["url"] + "/file")).content == BODY
+        assert await downloads(app, owner_token, made["id"], 3) == 3
+        assert (await app.get(made["url"] + "/file")).status_code == 410

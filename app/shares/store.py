@@ -43,8 +43,6 @@ CREATE TABLE IF NOT EXISTS shares (
     downloads INTEGER NOT NULL DEFAULT 0,
     revoked_at REAL,
     created_at REAL NOT NULL,
-    -- Bytes of the file that have left through the link, and bytes held by downloads
-    -- under way on any node (see "Metering" below).
     sent_bytes INTEGER NOT NULL DEFAULT 0,
     reserved_bytes INTEGER NOT NULL DEFAULT 0
 );
