@@ -273,3 +273,20 @@ def test_what_is_left_of_a_budget_is_said_and_can_be_resumed(
     status, rest = take(base, url, "127.0.0.2", f"bytes={size // 2}-")
     assert status == 206 and first + rest == body
     assert count(server, made["id"], 1) == 1
+
+
+def test_a_small_file_under_a_limit_goes_out_once_to_parallel_clients(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "secret.txt"
+    body = os.urandom(10_000)
+    source.write_bytes(body)
+    made = make_share(server, upload(server, source), max_downloads=1)
+    url, base = made["url"] + "/file", server.base_url
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda n: take(base, url, f"127.0.0.{2 + n % 6}"), range(16)))
+    # The spare for sniffers is never a whole copy more: one client gets the file.
+    whole = [content for status, content in answers if status == 200]
+    assert whole == [body], [status for status, _ in answers]
+    assert {status for status, _ in answers} <= {200, 409, 410}
+    assert count(server, made["id"], 1) == 1

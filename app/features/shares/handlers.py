@@ -11,11 +11,12 @@ landing page and its image preview send no bytes of the file. On a link with a
 download limit, each GET holds its length of the link's byte budget in the catalog
 before its first byte (refused with 409 while others hold the rest, 410 once it is
 spent), so no mix of ranges, connections, clients or nodes sends more than the
-limit's worth of the file plus SPARE_BYTES.
+limit's worth of the file plus a spare (`byte_budget`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from math import ceil
 
@@ -44,7 +45,7 @@ from app.common.http import (
 )
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
-from app.db import Database
+from app.db import CatalogUnavailable, Database
 from app.features.auth.handlers import FormError, read_form
 from app.features.files.data import get_file
 from app.features.files.handlers import Counting, serve_file
@@ -69,15 +70,18 @@ from app.features.shares.views import (
 )
 from app.shares.store import (
     DEFAULT_EXPIRES_IN,
+    HOLD_SECONDS,
     SHARE_ID_PATTERN,
-    SPARE_BYTES,
     Share,
     ShareError,
+    byte_budget,
     check_expires_in,
     check_max_downloads,
     check_password,
     create_share,
     list_shares,
+    live_holds,
+    renew_holds,
     reserve_bytes,
     revoke_share,
     settle_bytes,
@@ -286,13 +290,27 @@ def _text(w: Writer, status: int, message: str) -> None:
 
 def _counting(shares: Shares, share: Share, size: int) -> Counting:
     limited = share.max_downloads is not None
+    renewing: list[asyncio.Task[None]] = []
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(HOLD_SECONDS / 3)
+            try:
+                await renew_holds(shares.db, share.id, shares.now())
+            except CatalogUnavailable:
+                continue  # the next renewal may reach it; the hold lasts HOLD_SECONDS
 
     async def reserve(length: int) -> bool:
         if not limited:
             return True
-        return await reserve_bytes(shares.db, share, size, length)
+        if not await reserve_bytes(shares.db, share, size, length, shares.now()):
+            return False
+        renewing.append(asyncio.create_task(renew()))
+        return True
 
     async def settle(length: int, sent: int) -> None:
+        for task in renewing:
+            task.cancel()
         reserved = length if limited else 0
         if size > 0 and sent == 0 and reserved == 0:
             return  # nothing left and nothing held: no write
@@ -309,7 +327,7 @@ def _counting(shares: Shares, share: Share, size: int) -> Counting:
             _text(w, 410, "This link no longer works: " + "it has been downloaded as many"
                   " times as its owner allowed.")  # fmt: skip
             return
-        if meter.reserved_bytes > 0:
+        if live_holds(meter, shares.now()) > 0:
             w.headers.set("retry-after", "10")
             _text(
                 w,
@@ -318,8 +336,7 @@ def _counting(shares: Shares, share: Share, size: int) -> Counting:
                 " try again.",
             )
             return
-        budget = current.max_downloads * size + SPARE_BYTES
-        left = max(0, budget - meter.sent_bytes)
+        left = max(0, byte_budget(current.max_downloads, size) - meter.sent_bytes)
         _text(
             w,
             410,
