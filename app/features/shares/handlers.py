@@ -327,7 +327,9 @@ def _counting(shares: Shares, share: Share, size: int) -> Counting:
             _text(w, 410, "This link no longer works: " + "it has been downloaded as many"
                   " times as its owner allowed.")  # fmt: skip
             return
-        if live_holds(meter, shares.now()) > 0:
+        left = max(0, byte_budget(current.max_downloads, size) - meter.sent_bytes)
+        if live_holds(meter, shares.now()) > 0 and length <= left:
+            # It fits once the downloads under way end, if they fail.
             w.headers.set("retry-after", "10")
             _text(
                 w,
@@ -336,7 +338,6 @@ def _counting(shares: Shares, share: Share, size: int) -> Counting:
                 " try again.",
             )
             return
-        left = max(0, byte_budget(current.max_downloads, size) - meter.sent_bytes)
         _text(
             w,
             410,
