@@ -270,6 +270,9 @@ def test_what_is_left_of_a_budget_is_said_and_can_be_resumed(
     status, words = take(base, url, "127.0.0.3")
     assert status == 410
     assert b"bytes left of what its owner allowed" in words and b"Range" in words
+    with httpx.Client(base_url=base) as client:
+        page = client.get(made["url"])
+    assert page.status_code == 200 and "Less than a whole download is left" in page.text
     # The rest, as a resumed download asks for it, fits: the copy is whole, counted once.
     status, rest = take(base, url, "127.0.0.2", f"bytes={size // 2}-")
     assert status == 206 and first + rest == body

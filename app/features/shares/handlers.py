@@ -244,7 +244,11 @@ def show_link(shares: Shares):
         if access is None or row is None or not may_read_file(access, row.id, row.owner):
             _page(w, unknown_page(shares.assets), 404)
             return
-        _page(w, landing_page(shares.assets, token, access.share, row, shares.now()))
+        share, left = access.share, None
+        meter = share_meter(shares.db, share.id) if share.max_downloads is not None else None
+        if meter is not None and share.max_downloads is not None:
+            left = max(0, byte_budget(share.max_downloads, row.size) - meter.sent_bytes)
+        _page(w, landing_page(shares.assets, token, share, row, shares.now(), bytes_left=left))
 
     return handler
 
