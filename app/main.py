@@ -62,7 +62,7 @@ from app.previews.thumbnails import Thumbnails, ffmpeg_found
 from app.requests.store import REQUESTS_SCHEMA, add_request_column
 from app.resumable.store import RESUMABLE_SCHEMA
 from app.resumable.uploads import ResumableUploads
-from app.shares.store import SHARES_SCHEMA
+from app.shares.store import SHARES_SCHEMA, add_share_columns
 from app.storage.backends import describe, open_partials, open_store
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
@@ -145,6 +145,7 @@ def _migrate(path: Path) -> None:
     try:
         with conn:
             add_request_column(conn)
+            add_share_columns(conn)
     finally:
         conn.close()
 

@@ -41,6 +41,7 @@ from typing import Any
 import psycopg
 
 from app.db import CatalogUnavailable, GroupCommit, Row, Rows, Spawn
+from app.shares.store import postgres_share_columns
 
 # Seconds a connection attempt may take (psycopg's floor is 2). After a failed
 # attempt, the point reader, which runs on the event loop, does not try again for
@@ -141,6 +142,8 @@ def postgres_schema(sqlite_schema: str) -> list[str]:
                 statement,
             )
         statements.append(_OFFSET_COLUMN.sub('"offset"', statement))
+    if "CREATE TABLE IF NOT EXISTS shares" in sqlite_schema:
+        statements.extend(postgres_share_columns())  # columns added since
     for name in triggers:
         action, when = TRIGGERS[name]
         statements.append(

@@ -4,9 +4,12 @@ Starts `stowage serve` (log off) on 127.0.0.1 with a fresh data dir, stores one 
 random bytes (256 MiB by default), makes a share link to it, then downloads it with
 curl through `/s/{token}/file` and through `/files/{id}` (Bearer token), alternating
 which goes first, and prints the median MB/s of each and their ratio (goal >= 0.95x).
-Each share download counts (one SQL UPDATE), as in real use.
+Each share download counts (one SQL UPDATE), as in real use. Also prints the
+server's CPU seconds per download of each (utime + stime of the server process, all
+its threads, from /proc); `--limited` gives the link a download limit, so every
+download also holds and settles its bytes in the catalog.
 
-    uv run python -m bench.share_cost [--mib 256] [--runs 9]
+    uv run python -m bench.share_cost [--mib 256] [--runs 9] [--limited]
 """
 
 from __future__ import annotations
@@ -65,6 +68,12 @@ def megabytes_per_second(url: str, *headers: str) -> float:
     return float(speed) / 1e6
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, all its threads (fields 14 and 15 of its stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=256, help="file size in MiB")
@@ -73,6 +82,9 @@ def main() -> None:
         "--control",
         action="store_true",
         help="time /files/{id} in both columns: the spread this machine gives two equal paths",
+    )
+    parser.add_argument(
+        "--limited", action="store_true", help="a link with a download limit (runs + 2)"
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="share-bench-"))
@@ -99,6 +111,7 @@ def main() -> None:
             for _ in range(args.mib):
                 out.write(os.urandom(1024 * 1024))
         stored = json.loads(curl(*auth, "-T", str(source), base + "/uploads/"))["files"][0]
+        limit = args.runs + 2 if args.limited else None
         source.unlink()
         made = json.loads(
             curl(
@@ -106,7 +119,7 @@ def main() -> None:
                 "-H",
                 "Content-Type: application/json",
                 "-d",
-                '{"expires_in": null}',
+                json.dumps({"expires_in": None, "max_downloads": limit}),
                 base + f"/api/files/{stored['id']}/shares",
             )  # fmt: skip
         )["share"]
@@ -120,16 +133,24 @@ def main() -> None:
         megabytes_per_second(share_url, *share_headers)
         direct: list[float] = []
         shared: list[float] = []
+        direct_cpu: list[float] = []
+        shared_cpu: list[float] = []
         for run in range(args.runs):
             order = [("direct", direct_url), ("share", share_url)]
             if run % 2:
                 order.reverse()
             for kind, url in order:
+                before = cpu_seconds(server.pid)
                 if kind == "direct":
                     direct.append(megabytes_per_second(url, *auth))
+                    direct_cpu.append(cpu_seconds(server.pid) - before)
                 else:
                     shared.append(megabytes_per_second(url, *share_headers))
-            print(f"run {run + 1}: direct {direct[-1]:7.0f} MB/s   share {shared[-1]:7.0f} MB/s")
+                    shared_cpu.append(cpu_seconds(server.pid) - before)
+            print(
+                f"run {run + 1}: direct {direct[-1]:7.0f} MB/s {direct_cpu[-1]:.2f} s CPU"
+                f"   share {shared[-1]:7.0f} MB/s {shared_cpu[-1]:.2f} s CPU"
+            )
         counted = json.loads(curl(*auth, base + "/api/shares"))["shares"][0]["downloads"]
         d, s = statistics.median(direct), statistics.median(shared)
         print(f"\n{args.mib} MiB, {args.runs} runs each, medians (min-max):")
@@ -140,6 +161,13 @@ def main() -> None:
         # (other processes, page-cache state) that the medians above still carry.
         paired = statistics.median(x / y for x, y in zip(shared, direct, strict=True))
         print(f"  median of the runs' own ratios {paired:.2f}x")
+        dc, sc = statistics.median(direct_cpu), statistics.median(shared_cpu)
+        print(f"  server CPU per download: /files/{{id}} {dc:.3f} s, /s/{{token}}/file {sc:.3f} s")
+        mean_ratio = sum(shared_cpu) / sum(direct_cpu)
+        print(
+            f"  server CPU share / direct {sc / dc:.2f}x (of the totals {mean_ratio:.3f}x:"
+            f" {sum(shared_cpu):.2f} s / {sum(direct_cpu):.2f} s)"
+        )
         if not args.control:
             print(f"  share downloads counted: {counted} (expected {args.runs + 1})")
     finally:

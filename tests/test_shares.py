@@ -6,10 +6,12 @@ import asyncio
 import base64
 import hashlib
 import re
+import sqlite3
 import time
 from datetime import datetime
 from urllib.parse import urlencode
 
+import psycopg
 import pytest
 from stario.testing import TestClient
 from tests.conftest import (
@@ -23,6 +25,7 @@ from tests.conftest import (
 
 from app.config import Config
 from app.main import make_bootstrap
+from app.shares.store import HOLD_SECONDS
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 BODY = bytes(range(256)) * 40  # 10,240 bytes
@@ -532,3 +535,65 @@ def test_the_rules_give_a_link_its_one_file_to_read_and_nothing_else() -> None:
     assert not may_read_file(link, "F" * 22, "bob")
     assert not may_read_file(link, "F" * 22, None)
     assert not may_touch_file(link, "alice")  # delete, share again, list: accounts only
+
+
+async def test_a_catalog_made_before_byte_counting_keeps_its_counts(config, clock, owner_token):
+    def started() -> TestClient:
+        return TestClient(
+            make_bootstrap(config, setup_token=SETUP_TOKEN, clock=clock),
+            requests=request_policy(config),
+            base_url=config.public_url,
+        )
+
+    async with started() as app:
+        made = await share(app, owner_token, await upload(app, owner_token), max_downloads=3)
+        for n in (1, 2):
+            assert (await app.get(made["url"] + "/file")).content == BODY
+            assert await downloads(app, owner_token, made["id"], n) == n
+    # Back to a catalog of before: links counted whole downloads and had no byte columns.
+    drop = "ALTER TABLE shares DROP COLUMN sent_bytes, DROP COLUMN reserved_bytes"
+    drop += ", DROP COLUMN held_until"
+    if config.database is None:
+        with sqlite3.connect(config.db_path) as conn:
+            for column in ("sent_bytes", "reserved_bytes", "held_until"):
+                conn.execute(f"ALTER TABLE shares DROP COLUMN {column}")
+    else:
+        with psycopg.connect(config.database, autocommit=True) as conn:
+            conn.execute(drop)
+    # The columns come back, and the two copies already sent count against the limit.
+    async with started() as app:
+        assert (await listed(app, owner_token))[made["id"]]["downloads"] == 2
+        assert (await app.get(made["url"] + "/file")).content == BODY
+        assert await downloads(app, owner_token, made["id"], 3) == 3
+        assert (await app.get(made["url"] + "/file")).status_code == 410
+
+
+def catalog_write(config: Config, sql: str, params: tuple[object, ...]) -> None:
+    """One statement on the test's catalog, from outside the app (as another node)."""
+    if config.database is None:
+        with sqlite3.connect(config.db_path) as conn:
+            conn.execute(sql, params)
+    else:
+        with psycopg.connect(config.database, autocommit=True) as conn:
+            conn.execute(sql.replace("?", "%s"), params)
+
+
+async def test_a_hold_nobody_renews_lapses(app, owner_token, config, clock):
+    made = await share(app, owner_token, await upload(app, owner_token), max_downloads=1)
+    url = made["url"] + "/file"
+    # What a node killed mid-download leaves behind: its hold on the whole copy, last
+    # renewed just now, never given back.
+    catalog_write(
+        config,
+        "UPDATE shares SET reserved_bytes = ?, held_until = ? WHERE id = ?",
+        (len(BODY), clock.now + HOLD_SECONDS, made["id"]),
+    )
+    held = await app.get(url)
+    assert held.status_code == 409 and held.headers.get("retry-after") == "10"
+    assert "under way" in held.text
+    # Nobody renews it: once it has lapsed, the link gives its one copy again.
+    clock.now += HOLD_SECONDS + 1
+    whole = await app.get(url)
+    assert whole.status_code == 200 and whole.content == BODY
+    assert await downloads(app, owner_token, made["id"], 1) == 1
+    assert (await app.get(url)).status_code == 410

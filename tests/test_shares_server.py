@@ -9,8 +9,11 @@ import socket
 import subprocess
 import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.conftest import RunningServer
 
@@ -158,3 +161,136 @@ def test_no_url_shape_reaches_a_sibling_file(server: RunningServer, tmp_path: Pa
             assert answer.stdout.startswith(b"shared bytes\n"), path
         else:
             assert status in (b"401", b"404"), (path, status)
+
+
+# A limited link's byte budget -----------------------------------------------------------
+
+READ_WINDOW = MiB  # app/storage/local.py READ_BYTES: what one read hands the client
+
+
+def take(base_url: str, path: str, source: str, range_: str | None = None) -> tuple[int, bytes]:
+    """GET `path` from the client address `source` (a 127.0.0.x); status and body."""
+    headers = {} if range_ is None else {"range": range_}
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(base_url=base_url, transport=transport, timeout=30) as client:
+        r = client.get(path, headers=headers)
+    return r.status_code, r.content
+
+
+def attack(base_urls: list[str], path: str, size: int) -> tuple[int, Counter[int], list[str]]:
+    """Every way to take more than a limit's worth at once, bounded (a few seconds):
+    all-but-the-last-byte ranges, whole GETs, many small and overlapping ranges, on
+    parallel connections from several client addresses (and every node given).
+    Returns the file bytes served in all, the statuses, and the refusals' words."""
+    window = 64 * 1024
+    asks: list[str | None] = [f"bytes=0-{size - 2}"] * 20 + [None] * 6
+    asks += [f"bytes={at}-{at + window - 1}" for at in range(0, size, window // 2)]
+    asks += ["bytes=-100", f"bytes={size // 2}-", "bytes=0-0"]
+    jobs = [
+        (base_urls[n % len(base_urls)], f"127.0.0.{2 + n % 5}", ask) for n, ask in enumerate(asks)
+    ]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda job: take(job[0], path, job[1], job[2]), jobs))
+    served = sum(len(body) for status, body in answers if status in (200, 206))
+    refusals = [body.decode() for status, body in answers if status not in (200, 206)]
+    return served, Counter(status for status, _ in answers), refusals
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_a_limited_link_never_serves_more_than_its_limit_by_any_mix_of_ranges(
+    server: RunningServer, tmp_path: Path, limit: int
+) -> None:
+    source = tmp_path / "limited.bin"
+    size = 4 * MiB
+    source.write_bytes(os.urandom(size))
+    made = make_share(server, upload(server, source), max_downloads=limit)
+    served, statuses, refusals = attack([server.base_url], made["url"] + "/file", size)
+    print(f"limit {limit} of {size:,} bytes: {served:,} served; answers {dict(statuses)}")
+    # Before: 20 copies of all but the last byte went out, and the count stayed 0.
+    assert served <= limit * size + READ_WINDOW, (served, statuses)
+    assert set(statuses) <= {200, 206, 409, 410}, statuses
+    assert statuses[409] + statuses[410] > 0
+    for words in refusals:  # readable, and says what to do
+        assert "This link" in words or "download this link allows is under way" in words
+    # What left is what counts: whole copies of it.
+    assert count(server, made["id"], served // size) == served // size
+    # The link ends once its copies have left; another address cannot start it again.
+    if served >= limit * size:
+        status, body = take(server.base_url, made["url"] + "/file", "127.0.0.9")
+        assert status == 410 and b"downloaded as many times as its owner allowed" in body
+
+
+def test_bots_taking_a_few_bytes_never_count_and_never_cost_the_download(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "doc.bin"
+    size = 3 * MiB + 17
+    body = os.urandom(size)
+    source.write_bytes(body)
+    made = make_share(server, upload(server, source), max_downloads=2)
+    url, base = made["url"] + "/file", server.base_url
+    # A sniffer reads the head, a previewer the tail (where a ZIP or MP4 keeps its
+    # index): neither is a download (before, the tail counted as one).
+    for ask in ("bytes=0-1023", "bytes=-1024", "bytes=2000-2999"):
+        assert take(base, url, "127.0.0.7", ask)[0] == 206
+    assert count(server, made["id"], 0) == 0
+
+    # One client's ranges, on parallel connections and overlapping, make up the file:
+    # one download.
+    quarter = size // 4
+    asks = [f"bytes={n * quarter}-{(n + 1) * quarter + 99}" for n in range(3)]
+    asks.append(f"bytes={3 * quarter}-")
+    with ThreadPoolExecutor(4) as pool:
+        parts = list(pool.map(lambda ask: take(base, url, "127.0.0.3", ask), asks))
+    assert all(status == 206 for status, _ in parts)
+    assembled = b"".join(part[: quarter if n < 3 else None] for n, (_, part) in enumerate(parts))
+    assert assembled == body
+    assert count(server, made["id"], 1) == 1
+
+    # A whole download: the second, though the bots took bytes too.
+    status, whole = take(base, url, "127.0.0.4")
+    assert status == 200 and whole == body
+    assert count(server, made["id"], 2) == 2
+    status, words = take(base, url, "127.0.0.5", "bytes=0-0")
+    assert status == 410 and b"downloaded as many times" in words
+
+
+def test_what_is_left_of_a_budget_is_said_and_can_be_resumed(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "half.bin"
+    size = 2 * MiB
+    body = os.urandom(size)
+    source.write_bytes(body)
+    made = make_share(server, upload(server, source), max_downloads=1)
+    url, base = made["url"] + "/file", server.base_url
+    status, first = take(base, url, "127.0.0.2", f"bytes=0-{size // 2 - 1}")
+    assert status == 206
+    # A whole GET would pass the budget: refused before its first byte, in words.
+    status, words = take(base, url, "127.0.0.3")
+    assert status == 410
+    assert b"bytes left of what its owner allowed" in words and b"Range" in words
+    with httpx.Client(base_url=base) as client:
+        page = client.get(made["url"])
+    assert page.status_code == 200 and "Less than a whole download is left" in page.text
+    # The rest, as a resumed download asks for it, fits: the copy is whole, counted once.
+    status, rest = take(base, url, "127.0.0.2", f"bytes={size // 2}-")
+    assert status == 206 and first + rest == body
+    assert count(server, made["id"], 1) == 1
+
+
+def test_a_small_file_under_a_limit_goes_out_once_to_parallel_clients(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "secret.txt"
+    body = os.urandom(10_000)
+    source.write_bytes(body)
+    made = make_share(server, upload(server, source), max_downloads=1)
+    url, base = made["url"] + "/file", server.base_url
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda n: take(base, url, f"127.0.0.{2 + n % 6}"), range(16)))
+    # The spare for sniffers is never a whole copy more: one client gets the file.
+    whole = [content for status, content in answers if status == 200]
+    assert whole == [body], [status for status, _ in answers]
+    assert {status for status, _ in answers} <= {200, 409, 410}
+    assert count(server, made["id"], 1) == 1

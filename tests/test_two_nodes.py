@@ -23,6 +23,7 @@ import pytest
 from tests.conftest import ROOT, RunningServer, free_port, start_server
 from tests.postgres import Cluster
 from tests.seaweed import Seaweed
+from tests.test_shares_server import READ_WINDOW, attack
 
 pytestmark = pytest.mark.slow
 MiB = 1024 * 1024
@@ -394,3 +395,25 @@ def test_finals_on_two_nodes_join_a_partial_once(
             with server.http() as http:
                 [stored] = http.get("/api/files").json()["files"]
             assert stored["sha256"] == hashlib.sha256(part).hexdigest()
+
+
+def test_a_limited_links_byte_budget_holds_across_nodes(
+    tmp_path: Path, postgres: Cluster, seaweed: Seaweed
+) -> None:
+    """Both nodes take the same attack on one link with a limit of 1 at once: the
+    budget lives in the catalog, so together they still send one copy's worth."""
+    with two_nodes(tmp_path, postgres, seaweed, "share-budget") as (a, b, _, _):
+        size = 4 * MiB
+        with a.http() as http:
+            stored = http.put("/uploads/limited.bin", content=os.urandom(size))
+            assert stored.status_code == 201, stored.text
+            file_id = stored.json()["files"][0]["id"]
+            made = http.post(f"/api/files/{file_id}/shares", json={"max_downloads": 1})
+            assert made.status_code == 201, made.text
+            link = made.json()["share"]
+        served, statuses, _ = attack([a.base_url, b.base_url], link["url"] + "/file", size)
+        print(f"two nodes, limit 1 of {size:,} bytes: {served:,} served; {dict(statuses)}")
+        assert served <= size + READ_WINDOW, (served, statuses)
+        with b.http() as http:
+            shares = {s["id"]: s for s in http.get("/api/shares").json()["shares"]}
+        assert shares[link["id"]]["downloads"] == served // size

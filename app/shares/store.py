@@ -8,6 +8,16 @@ constant time. A link's password, which a person chooses, gets argon2id.
 A revoked link keeps its row (so its URL can answer "revoked" instead of "unknown");
 deleting the file deletes its links, in the same transaction, by a trigger: the
 server's delete and the CLI's `users remove --delete-files` both end them.
+
+Metering: a link counts what leaves, in bytes, in the catalog (so every node sharing
+it agrees). `downloads` is how many whole copies have left: `sent_bytes // size`.
+A link with a download limit may send at most its `byte_budget`;
+each response holds its length in `reserved_bytes` before its first byte (atomically,
+refused when it would pass that budget) and, when it ends, gives the hold back and
+adds what it really wrote to `sent_bytes`. Holds last while someone renews them:
+every download under way pushes `held_until` HOLD_SECONDS ahead, every
+HOLD_SECONDS / 3; once it has passed, no download is left to give its hold back (a
+node was killed mid-download), and the next one starts from no holds at all.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -34,7 +45,10 @@ CREATE TABLE IF NOT EXISTS shares (
     max_downloads INTEGER,
     downloads INTEGER NOT NULL DEFAULT 0,
     revoked_at REAL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    sent_bytes INTEGER NOT NULL DEFAULT 0,
+    reserved_bytes INTEGER NOT NULL DEFAULT 0,
+    held_until REAL
 );
 CREATE INDEX IF NOT EXISTS shares_by_owner ON shares (owner);
 CREATE INDEX IF NOT EXISTS shares_by_file ON shares (file_id);
@@ -49,6 +63,25 @@ MAX_DOWNLOADS = 1_000_000
 MIN_SHARE_PASSWORD_CHARS = 8
 MAX_SHARE_PASSWORD_CHARS = 1024
 # token_urlsafe(24): 32 characters of the URL-safe base64 alphabet.
+# What a limited link may send beyond `max_downloads` copies: the few KiB that file
+# sniffers and link previews take with a Range must not cost a person the last
+# download. Below one read window (1 MiB, app/storage/local.py READ_BYTES), and
+# always less than one copy (see `byte_budget`).
+SPARE_BYTES = 256 * 1024
+# How long the holds of a link's downloads last without being renewed (see the module
+# doc); a download renews them every third of it.
+HOLD_SECONDS = 60.0
+# Columns added since catalogs were first made: (name, SQLite type and default).
+ADDED_COLUMNS = (
+    ("sent_bytes", "INTEGER NOT NULL DEFAULT 0"),
+    ("reserved_bytes", "INTEGER NOT NULL DEFAULT 0"),
+    ("held_until", "REAL"),
+)
+# A catalog made before metering counted whole downloads only: those copies left.
+_SENT_BEFORE_METERING = (
+    "UPDATE shares SET sent_bytes = downloads * (SELECT size FROM files WHERE files.id ="
+    " shares.file_id) WHERE sent_bytes = 0 AND downloads > 0"
+)
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
 SHARE_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
 
@@ -235,7 +268,114 @@ async def revoke_share(db: Database, share_id: str, owner: str, now: float) -> b
     return cursor.rowcount > 0
 
 
-async def count_download(db: Database, share_id: str) -> None:
-    """One complete download, counted in SQL so concurrent ones never lose an update."""
+def add_share_columns(conn: sqlite3.Connection) -> None:
+    """The metering columns for a SQLite catalog made before them (CREATE TABLE IF NOT
+    EXISTS never adds a column to a table that is already there)."""
+    columns = [str(row[1]) for row in conn.execute("PRAGMA table_info(shares)")]
+    if not columns:
+        return
+    missing = [(name, kind) for name, kind in ADDED_COLUMNS if name not in columns]
+    for name, kind in missing:
+        conn.execute(f"ALTER TABLE shares ADD COLUMN {name} {kind}")
+    if missing:
+        conn.execute(_SENT_BEFORE_METERING)
+
+
+def _postgres_type(kind: str) -> str:
+    return kind.replace("INTEGER", "BIGINT").replace("REAL", "DOUBLE PRECISION")
+
+
+def postgres_share_columns() -> list[str]:
+    """The same for a PostgreSQL catalog; idempotent, run on every start."""
+    statements = [
+        f"ALTER TABLE shares ADD COLUMN IF NOT EXISTS {name} {_postgres_type(kind)}"
+        for name, kind in ADDED_COLUMNS
+    ]
+    return [*statements, _SENT_BEFORE_METERING]
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    """A link's bytes: what has left, and what downloads under way hold."""
+
+    sent_bytes: int
+    reserved_bytes: int
+    held_until: float | None
+
+
+def share_meter(db: Database, share_id: str) -> Meter | None:
+    row = db.read_one(
+        "SELECT sent_bytes, reserved_bytes, held_until FROM shares WHERE id = ?", (share_id,)
+    )
+    if row is None:
+        return None
+    sent, reserved, held_until = row
+    return Meter(
+        int(sent),  # type: ignore[call-overload]
+        int(reserved),  # type: ignore[call-overload]
+        None if held_until is None else float(held_until),  # type: ignore[arg-type]
+    )
+
+
+def byte_budget(max_downloads: int, size: int) -> int:
+    """What a link limited to `max_downloads` may send of a file of `size` bytes: the
+    copies, and a spare that is never a whole copy more (a small file's spare would
+    otherwise be several copies)."""
+    return max_downloads * size + min(SPARE_BYTES, max(size - 1, 0))
+
+
+# The holds still standing at `now` (a parameter): none once `held_until` has passed.
+_LIVE_HOLDS = "(CASE WHEN held_until IS NULL OR held_until < ? THEN 0 ELSE reserved_bytes END)"
+
+
+async def reserve_bytes(db: Database, share: Share, size: int, length: int, now: float) -> bool:
+    """Hold `length` bytes of a limited link's budget for a response about to start;
+    False when that would pass its `byte_budget` (counting what has left and what
+    every node's downloads under way hold). One statement: two nodes can never both
+    take the last of a budget."""
+    if share.max_downloads is None:
+        raise ValueError("a link without a download limit has no budget to hold")
+    budget = byte_budget(share.max_downloads, size)
     async with db.transaction() as conn:
-        await conn.execute("UPDATE shares SET downloads = downloads + 1 WHERE id = ?", (share_id,))
+        cursor = await conn.execute(
+            f"UPDATE shares SET reserved_bytes = {_LIVE_HOLDS} + ?, held_until = ? WHERE id = ?"
+            f" AND sent_bytes + {_LIVE_HOLDS} + ? <= ?",
+            (now, length, now + HOLD_SECONDS, share.id, now, length, budget),
+        )
+    return int(cursor.rowcount) == 1
+
+
+async def renew_holds(db: Database, share_id: str, now: float) -> None:
+    """A download of the link is still under way: its holds stand."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE shares SET held_until = ? WHERE id = ?", (now + HOLD_SECONDS, share_id)
+        )
+
+
+def live_holds(meter: Meter, now: float) -> int:
+    return meter.reserved_bytes if meter.held_until is not None and meter.held_until >= now else 0
+
+
+async def settle_bytes(db: Database, share_id: str, size: int, reserved: int, sent: int) -> bool:
+    """A response of the link has ended: give back its hold of `reserved` bytes, add
+    the `sent` it wrote, and count the whole copies that makes. True when the count
+    moved. A zero-byte file has nothing to meter: each whole GET counts once."""
+    if size == 0:
+        sql = "UPDATE shares SET downloads = downloads + 1 WHERE id = ?"
+        async with db.transaction() as conn:
+            await conn.execute(sql, (share_id,))
+        return True
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            # Never below 0: holds dropped as stale (see the module doc) are gone.
+            "UPDATE shares SET reserved_bytes = CASE WHEN reserved_bytes > ?"
+            " THEN reserved_bytes - ? ELSE 0 END, sent_bytes = sent_bytes + ?,"
+            " downloads = (sent_bytes + ?) / ? WHERE id = ? RETURNING sent_bytes",
+            (reserved, reserved, sent, sent, size, share_id),
+        )
+        rows = await cursor.fetchall()
+    if not rows:
+        return False
+    now_sent = int(rows[0][0])
+    return now_sent // size > (now_sent - sent) // size

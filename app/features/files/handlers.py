@@ -1,6 +1,8 @@
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from stario import App, Context, Writer
 
@@ -90,17 +92,43 @@ def _wanted_range(
 
 @dataclass(frozen=True, slots=True)
 class Counting:
-    """How a share link counts its downloads (serve_file calls these).
+    """How a share link meters what it sends (serve_file calls these).
 
-    `reserve()` is asked before the body of a GET whose range ends at the file's last
-    byte (only such a download can count); False refuses it (`refusal` says why).
-    `counted()` runs once that last byte has gone out; `release()` always follows a
-    granted reservation."""
+    `reserve(length)` is awaited before the body of every GET (a range or the whole
+    file, `length` bytes); False refuses it (`refusal` says why, in words). When a
+    granted response ends, however it ends, `settle(length, sent)` is awaited with
+    the bytes it really wrote."""
 
-    reserve: Callable[[], bool]
-    release: Callable[[], None]
-    counted: Callable[[], Awaitable[None]]
-    refusal: Callable[[Writer], None]
+    reserve: Callable[[int], Awaitable[bool]]
+    settle: Callable[[int, int], Awaitable[None]]
+    refusal: Callable[[Writer, int], None]
+
+
+class MeteredWriter:
+    """The response's Writer, counting the body bytes handed to it: what a share link
+    charges for a response cut off midway. Only share downloads pay for the wrapper."""
+
+    def __init__(self, w: Writer) -> None:
+        self._w = w
+        self.sent = 0
+
+    def write(self, data: bytes) -> "MeteredWriter":
+        self.sent += len(data)
+        self._w.write(data)
+        return self
+
+    async def drain(self) -> None:
+        await self._w.drain()
+
+    @property
+    def closing(self) -> bool:
+        return self._w.closing
+
+    def abort(self) -> None:
+        self._w.abort()
+
+    def end(self, data: bytes | None = None) -> None:
+        self._w.end(data)
 
 
 def download_file(db: Database, store: Store):
@@ -188,13 +216,14 @@ async def serve_file(
             start, length, status = wanted.start, wanted.length, 206
         else:
             start, length, status = 0, size, 200
-        # Only a GET that sends the file's last byte can complete a download.
-        counts = counting is not None and c.req.method == "GET" and start + length == size
-        if counting is not None and counts and not counting.reserve():
+        # Every GET that sends bytes is metered; HEAD, 304 and 416 send none.
+        counts = counting is not None and c.req.method == "GET"
+        if counting is not None and counts and not await counting.reserve(length):
             for name in ("etag", "last-modified", "content-security-policy", "accept-ranges"):
                 headers.remove(name)
-            counting.refusal(w)
+            counting.refusal(w, length)
             return
+        metered = MeteredWriter(w) if counts else None
         try:
             headers.set("content-type", served_type(row.mime))
             headers.set("content-disposition", content_disposition(kind, row.name))
@@ -205,16 +234,15 @@ async def serve_file(
             w.write_headers(status)
             if c.req.method == "HEAD" or length == 0:
                 w.end()
-                complete = True
-            else:
-                complete = await blob.send(w, start, length)
-                if complete:
+            elif metered is not None:
+                if await blob.send(cast(Writer, metered), start, length):
                     w.end()
-            if counting is not None and counts and complete:
-                await counting.counted()
+            elif await blob.send(w, start, length):
+                w.end()
         finally:
-            if counting is not None and counts:
-                counting.release()
+            if counting is not None and metered is not None:
+                # Shielded: a cancelled handler still gives its hold back.
+                await asyncio.shield(counting.settle(length, metered.sent))
     finally:
         await blob.close()
 

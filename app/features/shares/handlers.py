@@ -3,18 +3,21 @@
 Who a link's request is, and whether it may read its file, is decided by the gate
 (`gate.shares`, `share_access`, `may_read_file`); these handlers only answer.
 
-Counting: a download counts once its last byte has gone out (a GET whose range
-ends at the file's last byte, sent whole to a client still there). HEAD, 304, a
-range that stops short, a download cut off, the landing page and its image preview
-never count. On a link with a download limit, each download that could count
-reserves one of the remaining downloads while it runs, so concurrent downloads
-never pass the limit; one that is cut off gives its reservation back.
+Counting: a link counts what leaves (app/shares/store.py, "Metering"). Every GET of
+its file adds the bytes it wrote to the link's count in the catalog, and a download
+is each whole copy's worth: a full GET counts once, so do ranges that make up the
+file, and a client that takes a few bytes does not. HEAD, 304, 412, 416, the
+landing page and its image preview send no bytes of the file. On a link with a
+download limit, each GET holds its length of the link's byte budget in the catalog
+before its first byte (refused with 409 while others hold the rest, 410 once it is
+spent), so no mix of ranges, connections, clients or nodes sends more than the
+limit's worth of the file plus a spare (`byte_budget`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass
 from math import ceil
 
 from stario import App, Context, Relay, Writer
@@ -42,7 +45,7 @@ from app.common.http import (
 )
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
-from app.db import Database
+from app.db import CatalogUnavailable, Database
 from app.features.auth.handlers import FormError, read_form
 from app.features.files.data import get_file
 from app.features.files.handlers import Counting, serve_file
@@ -67,17 +70,23 @@ from app.features.shares.views import (
 )
 from app.shares.store import (
     DEFAULT_EXPIRES_IN,
+    HOLD_SECONDS,
     SHARE_ID_PATTERN,
     Share,
     ShareError,
+    byte_budget,
     check_expires_in,
     check_max_downloads,
     check_password,
-    count_download,
     create_share,
     list_shares,
+    live_holds,
+    renew_holds,
+    reserve_bytes,
     revoke_share,
+    settle_bytes,
     share_by_id,
+    share_meter,
 )
 from app.storage.blobs import is_blob_id
 from app.storage.store import Store
@@ -95,8 +104,6 @@ class Shares:
     passwords: Passwords
     relay: Relay[str]
     assets: PageAssets
-    # Downloads under way that would count, per share id (see the module doc).
-    in_flight: Counter[str] = field(default_factory=Counter)
 
     def now(self) -> float:
         return self.gate.clock()
@@ -237,7 +244,11 @@ def show_link(shares: Shares):
         if access is None or row is None or not may_read_file(access, row.id, row.owner):
             _page(w, unknown_page(shares.assets), 404)
             return
-        _page(w, landing_page(shares.assets, token, access.share, row, shares.now()))
+        share, left = access.share, None
+        meter = share_meter(shares.db, share.id) if share.max_downloads is not None else None
+        if meter is not None and share.max_downloads is not None:
+            left = max(0, byte_budget(share.max_downloads, row.size) - meter.sent_bytes)
+        _page(w, landing_page(shares.assets, token, share, row, shares.now(), bytes_left=left))
 
     return handler
 
@@ -281,43 +292,65 @@ def _text(w: Writer, status: int, message: str) -> None:
     w.text(message + "\n", status)
 
 
-def _counting(shares: Shares, share: Share) -> Counting:
-    def reserve() -> bool:
-        if share.max_downloads is None:
-            shares.in_flight[share.id] += 1
+def _counting(shares: Shares, share: Share, size: int) -> Counting:
+    limited = share.max_downloads is not None
+    renewing: list[asyncio.Task[None]] = []
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(HOLD_SECONDS / 3)
+            try:
+                await renew_holds(shares.db, share.id, shares.now())
+            except CatalogUnavailable:
+                continue  # the next renewal may reach it; the hold lasts HOLD_SECONDS
+
+    async def reserve(length: int) -> bool:
+        if not limited:
             return True
-        # Fresh from the catalog: the gate's copy may be a download behind.
-        current = share_by_id(shares.db, share.id)
-        downloads = share.downloads if current is None else current.downloads
-        if downloads + shares.in_flight[share.id] >= share.max_downloads:
+        if not await reserve_bytes(shares.db, share, size, length, shares.now()):
             return False
-        shares.in_flight[share.id] += 1
+        renewing.append(asyncio.create_task(renew()))
         return True
 
-    def release() -> None:
-        shares.in_flight[share.id] -= 1
-        if shares.in_flight[share.id] <= 0:
-            del shares.in_flight[share.id]
+    async def settle(length: int, sent: int) -> None:
+        for task in renewing:
+            task.cancel()
+        reserved = length if limited else 0
+        if size > 0 and sent == 0 and reserved == 0:
+            return  # nothing left and nothing held: no write
+        if await settle_bytes(shares.db, share.id, size, reserved, sent):
+            shares.relay.publish(shares_changed(share.owner), "downloaded")
 
-    async def counted() -> None:
-        await count_download(shares.db, share.id)
-        shares.relay.publish(shares_changed(share.owner), "downloaded")
-
-    def refusal(w: Writer) -> None:
+    def refusal(w: Writer, length: int) -> None:
         current = share_by_id(shares.db, share.id)
-        if current is not None and current.max_downloads is not None:
-            if current.downloads >= current.max_downloads:
-                _text(w, 410, "This link no longer works: " + "it has been downloaded as many"
-                      " times as its owner allowed.")  # fmt: skip
-                return
-        w.headers.set("retry-after", "10")
+        meter = share_meter(shares.db, share.id)
+        if current is None or meter is None or current.max_downloads is None:
+            _text(w, 404, "No such link.")
+            return
+        if current.downloads >= current.max_downloads:
+            _text(w, 410, "This link no longer works: " + "it has been downloaded as many"
+                  " times as its owner allowed.")  # fmt: skip
+            return
+        left = max(0, byte_budget(current.max_downloads, size) - meter.sent_bytes)
+        if live_holds(meter, shares.now()) > 0 and length <= left:
+            # It fits once the downloads under way end, if they fail.
+            w.headers.set("retry-after", "10")
+            _text(
+                w,
+                409,
+                "The last download this link allows is under way. If it does not finish,"
+                " try again.",
+            )
+            return
         _text(
             w,
-            409,
-            "The last download this link allows is under way. If it does not finish, try again.",
+            410,
+            f"This link has {left:,} bytes left of what its owner allowed, and this download"
+            f" asks for {length:,}: ask for less with a Range header (curl -C - resumes a"
+            " partial download).",
         )
 
-    return Counting(reserve=reserve, release=release, counted=counted, refusal=refusal)
+    return Counting(reserve=reserve, settle=settle, refusal=refusal)
 
 
 def download_link(shares: Shares):
@@ -358,7 +391,7 @@ def download_link(shares: Shares):
                 return
             await serve_file(c, w, shares.store, row)
             return
-        await serve_file(c, w, shares.store, row, _counting(shares, access.share))
+        await serve_file(c, w, shares.store, row, _counting(shares, access.share, row.size))
 
     return handler
 

@@ -54,12 +54,24 @@ def _public_page(assets: PageAssets, title: str, *body: HtmlElement | None) -> H
 
 
 def landing_page(
-    assets: PageAssets, token: str, share: Share, row: FileRow, now: float
+    assets: PageAssets,
+    token: str,
+    share: Share,
+    row: FileRow,
+    now: float,
+    *,
+    bytes_left: int | None = None,
 ) -> HtmlElement:
+    """`bytes_left`: what a limited link may still send (see app/shares/store.py)."""
     left = ""
     if share.max_downloads is not None:
         remaining = share.max_downloads - share.downloads
         left = f"{remaining} download{'' if remaining == 1 else 's'} left. "
+        if bytes_left is not None and bytes_left < row.size:
+            left = (
+                f"Less than a whole download is left ({human_bytes(bytes_left)}): a download"
+                " already begun can be resumed. "
+            )
     expires = (
         "This link does not expire."
         if share.expires_at is None
