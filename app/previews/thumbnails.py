@@ -116,7 +116,8 @@ class Thumbnails:
         async with self.store.local_copy(row.id) as source:
             if source is None:
                 return  # deleted meanwhile, or its contents are missing
-            made = await self.pool.run(str(source), str(target), kind)
+            # Queued under its owner: accounts take turns (see app/previews/pool.py).
+            made = await self.pool.run(str(source), str(target), kind, account=row.owner or "")
         if not made:
             self.refused += 1
             await asyncio.to_thread(_mark_none, self.store, row.id)
