@@ -99,3 +99,25 @@ def test_uploads_stop_at_the_floor_while_writing_and_leave_nothing(
     uploads = server.data_dir / "uploads"
     assert [p for p in uploads.rglob("*") if p.is_file()] == []
     assert free_bytes(small_disk) >= 2 * MiB
+
+
+@pytest.fixture
+def server_with_4_mib_floor(small_disk: Path) -> Iterator[RunningServer]:
+    yield from start_server(small_disk, "--min-free-bytes", str(4 * MiB))
+
+
+def test_an_upload_right_after_a_delete_on_a_full_disk_uses_the_space_freed(
+    server_with_4_mib_floor, small_disk
+):
+    """The free-space figure that refused an upload is not reused once a delete freed
+    space: the very next upload fits."""
+    server = server_with_4_mib_floor
+    big = upload(server, "big.bin", 8 * MiB)
+    fill(small_disk / "filler", leave=5 * MiB)
+    with server.http(timeout=30) as http:
+        refused = http.put("/uploads/early.bin", content=os.urandom(2 * MiB))
+        assert refused.status_code == 507, refused.text
+        assert http.delete(f"/files/{big}").status_code == 204
+        after = http.put("/uploads/after.bin", content=os.urandom(2 * MiB))
+        assert after.status_code == 201, after.text
+        assert [f["name"] for f in http.get("/api/files").json()["files"]] == ["after.bin"]
