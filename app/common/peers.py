@@ -41,6 +41,7 @@ from stario.json import dumps
 from stario_cython.protocol import Connections, HttpProtocol
 
 from app.common.early_answers import AnswersInJson, EarlyAnswers
+from app.common.lingering import LingerSlots
 from app.ingest.rate import RateFloor, RateWindow
 
 # TestClient's connections have no socket.
@@ -67,6 +68,8 @@ class ConnectionLimits:
     per_address: int | None
     floor: RateFloor
     open_by_address: dict[str, int] = field(default_factory=dict)
+    # Refused connections (429) left to linger at once at most (app/common/lingering.py).
+    refusals_linger: LingerSlots = field(default_factory=lambda: LingerSlots(32))
     too_many: bytes = field(init=False)
     too_slow: bytes = field(init=False)
 
@@ -127,7 +130,7 @@ class PeerAwareProtocol(HttpProtocol):
             # uvloop's transports are not registered as asyncio.WriteTransport.
             writable = cast(asyncio.WriteTransport, transport)
             writable.write(limits.too_many)
-            writable.close()
+            limits.refusals_linger.linger_then_close(transport, self)  # it reads the 429
             return
         limits.open_by_address[address] = held + 1
         self._address = address
