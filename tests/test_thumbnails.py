@@ -21,6 +21,7 @@ from app.features.files.data import add_files, remove_file
 from app.features.previews.handlers import CACHE_CONTROL
 from app.ingest.pipeline import IngestedFile
 from app.main import open_catalog
+from app.previews import thumbnails as thumbnails_module
 from app.previews.make import (
     MAX_FRAMES,
     THUMBNAIL_EDGE,
@@ -381,6 +382,42 @@ async def test_one_accounts_backlog_delays_anothers_thumbnail_by_at_most_one_job
         assert before <= 1
         await asyncio.gather(*thumbnails.waiting.values())
         assert thumbnails.made == 13
+    finally:
+        await thumbnails.close()
+        await db.close()
+        store.close()
+
+
+async def test_one_accounts_backlog_leaves_room_in_the_queue_for_others(
+    config: Config, monkeypatch
+):
+    """Past its share of the waiting places, an account's next image waits for a
+    later request; another account's image still gets a place."""
+    monkeypatch.setattr(thumbnails_module, "MAX_WAITING_PER_ACCOUNT", 3, raising=False)
+    busy, _ = await add_account(config, "busy")
+    other, _ = await add_account(config, "other")
+    db = await open_catalog(config)
+    store = LocalStore(config.uploads_dir)
+    store.prepare()
+    thumbnails = Thumbnails(db, store, Relay(), WorkerPool(workers=1, seconds=10))
+    try:
+        ids = []
+        for n in range(6):
+            writer = store.create()
+            await writer.write(image_bytes("JPEG", color=(n, 30, 30)))
+            await writer.commit()
+            ids.append(writer.id)
+        files = [IngestedFile(i, f"{i}.jpg", 1, "0" * 64, "image/jpeg", None) for i in ids]
+        backlog = await add_files(db, files[:5], busy.id)
+        (single,) = await add_files(db, files[5:], other.id)
+        assert [thumbnails.ensure(row) for row in backlog] == [True] * 3 + [False] * 2
+        assert thumbnails.ensure(single)
+        await asyncio.gather(*thumbnails.waiting.values())
+        assert thumbnails.waiting_by_owner == {}
+        # Its turn has come: the skipped image gets a place on its next request.
+        assert thumbnails.ensure(backlog[4])
+        await asyncio.gather(*thumbnails.waiting.values())
+        assert store.thumbnail_path_of(backlog[4].id).exists()
     finally:
         await thumbnails.close()
         await db.close()
