@@ -3,12 +3,17 @@
 server still reads after answering) and only then reads; it gets the full answer."""
 
 import json
+import os
 import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from tests.conftest import RunningServer, start_server
+
+from app.common.peers import LINGER_SLOTS
 
 pytestmark = pytest.mark.slow
 
@@ -125,3 +130,62 @@ def test_a_lingering_connection_ends_when_the_client_has_read_the_answer(
             answer += chunk
     status_line, _ = full_json_answer(answer)
     assert status_line.startswith("HTTP/1.1 413")
+
+
+def open_descriptors(server: RunningServer) -> int:
+    return len(os.listdir(f"/proc/{server.process.pid}/fd"))
+
+
+@pytest.fixture
+def capped_server(tmp_path: Path) -> Iterator[RunningServer]:
+    yield from start_server(
+        tmp_path, "--max-connections", "60", "--max-connections-per-address", "2"
+    )
+
+
+def connections_from(port: int, address: str, count: int) -> list[socket.socket]:
+    return [
+        socket.create_connection(("127.0.0.1", port), source_address=(address, 0))
+        for _ in range(count)
+    ]
+
+
+def test_a_flood_of_refused_connections_holds_few_sockets(capped_server: RunningServer):
+    """Refusals at connect are bounded, by clients that never close: Stario's 503
+    beyond the total cap closes at once, and at most LINGER_SLOTS of the 429s
+    linger (each would otherwise keep a socket, and a place in the connection
+    table, for the whole linger)."""
+    server = capped_server
+    port = port_of(server)
+    before = open_descriptors(server)
+    held: list[socket.socket] = []
+    flood: list[socket.socket] = []
+    try:
+        for n in range(2, 32):  # the table full: 30 addresses x 2
+            held += connections_from(port, f"127.0.0.{n}", 2)
+        time.sleep(0.3)
+        flood = connections_from(port, "127.0.0.32", 60)
+        time.sleep(0.5)
+        assert open_descriptors(server) <= before + len(held) + 4
+        for sock in flood:
+            sock.settimeout(5)
+            assert sock.recv(100).startswith(b"HTTP/1.1 503")
+    finally:
+        for sock in held + flood:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while open_descriptors(server) > before + 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    held, flood = connections_from(port, "127.0.0.1", 2), []
+    try:
+        time.sleep(0.3)
+        flood = connections_from(port, "127.0.0.1", 60)
+        time.sleep(0.5)
+        assert open_descriptors(server) <= before + len(held) + LINGER_SLOTS + 4
+        for sock in flood:
+            sock.settimeout(5)
+            assert sock.recv(100).startswith(b"HTTP/1.1 429")
+    finally:
+        for sock in held + flood:
+            sock.close()

@@ -166,7 +166,7 @@ class AnswersInJson:
         return task is not None and not task.done()
 
     def close(self) -> None:
-        if self._closes_after:
+        if self._closes_after and getattr(self._protocol, "lingers_on_close", False):
             # Stario writes no more here once it has closed: the linger owns the socket.
             self._closes_after = False
             self._ended = True
