@@ -121,3 +121,22 @@ def test_an_upload_right_after_a_delete_on_a_full_disk_uses_the_space_freed(
         after = http.put("/uploads/after.bin", content=os.urandom(2 * MiB))
         assert after.status_code == 201, after.text
         assert [f["name"] for f in http.get("/api/files").json()["files"]] == ["after.bin"]
+
+
+def test_an_upload_right_after_one_refused_while_written_uses_the_space_it_left(
+    server_with_4_mib_floor, small_disk
+):
+    """A body without Content-Length refused at the floor after 4 MiB were written:
+    its temp file goes, and the next upload is measured against that space."""
+    server = server_with_4_mib_floor
+    fill(small_disk / "filler", leave=10 * MiB)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(12):
+            yield os.urandom(MiB)
+
+    with server.http(timeout=30) as http:
+        refused = http.put("/uploads/too-big.bin", content=chunks())
+        assert refused.status_code == 507, refused.text
+        after = http.put("/uploads/after.bin", content=os.urandom(3 * MiB))
+        assert after.status_code == 201, after.text

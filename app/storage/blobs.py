@@ -704,6 +704,7 @@ class BlobWriter:
             wait([*work, *([shared] if shared is not None else [])])
             self._close()
             self.temp_path.unlink(missing_ok=True)
+            self.store.forget_free_figure()  # its bytes are free again
 
         # On the loop's default threads, not the store's: drop() waits for store work.
         await asyncio.shield(asyncio.to_thread(drop))
