@@ -45,6 +45,16 @@ def is_disk_full(exc: BaseException) -> bool:
     )
 
 
+# What the catalog says when a file row's owner is no longer an account (the trigger
+# `files_need_their_owner`, app/accounts/store.py and app/postgres.py).
+OWNER_GONE = "stowage: the account that owns the file has been removed"
+
+
+def is_owner_gone(exc: BaseException) -> bool:
+    """A file row refused because its account was removed meanwhile."""
+    return OWNER_GONE in str(exc)
+
+
 # The PostgreSQL notification channel every node listens on (app/cluster.py).
 NODES_CHANNEL = "stowage"
 

@@ -81,6 +81,14 @@ TRIGGERS: dict[str, tuple[str, str]] = {
         " WHERE id = NEW.owner;",
         "AFTER INSERT ON files FOR EACH ROW",
     ),
+    "files_need_their_owner": (
+        # FOR KEY SHARE: an account being removed (its row deleted first) makes this
+        # wait for the removal, then find no row.
+        "PERFORM 1 FROM users WHERE id = NEW.owner FOR KEY SHARE; IF NOT FOUND THEN"
+        " RAISE EXCEPTION 'stowage: the account that owns the file has been removed'"
+        " USING ERRCODE = 'foreign_key_violation'; END IF;",
+        "AFTER INSERT ON files FOR EACH ROW WHEN (NEW.owner IS NOT NULL)",
+    ),
     "usage_on_delete": (
         "UPDATE users SET used_bytes = used_bytes - OLD.size, file_count = file_count - 1"
         " WHERE id = OLD.owner;",

@@ -81,6 +81,12 @@ def _fill(path: str) -> None:
         created = f"2026-01-01T00:00:00.{i:06d}Z" if i < 10**6 else ""
         rows.append((f"{i:022d}", name, rng.randrange(1, 10**9), "0" * 64, mime, created, owner))
     with conn:
+        # The owners must be accounts: the catalog refuses a file row without one.
+        conn.executemany(
+            "INSERT INTO users (id, name, name_key, password_hash, created_at)"
+            " VALUES (?, ?, ?, '', '')",
+            [(owner, owner, owner) for owner in ("bench", "other")],
+        )
         conn.executemany(
             "INSERT INTO files (id, name, size, sha256, mime, created_at, owner)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -188,3 +188,44 @@ def test_a_final_that_fills_the_disk_leaves_nothing(server_without_floor, small_
         assert http.delete(f"/files/{after.json()['files'][0]['id']}").status_code == 204
         (small_disk / "filler").unlink()
         concatenated_where_it_fits(server, http, urls, parts)
+
+
+@pytest.fixture
+def server_with_4_mib_floor(small_disk: Path) -> Iterator[RunningServer]:
+    yield from start_server(small_disk, "--min-free-bytes", str(4 * MiB))
+
+
+def test_an_upload_right_after_a_delete_on_a_full_disk_uses_the_space_freed(
+    server_with_4_mib_floor, small_disk
+):
+    """The free-space figure that refused an upload is not reused once a delete freed
+    space: the very next upload fits."""
+    server = server_with_4_mib_floor
+    big = upload(server, "big.bin", 8 * MiB)
+    fill(small_disk / "filler", leave=5 * MiB)
+    with server.http(timeout=30) as http:
+        refused = http.put("/uploads/early.bin", content=os.urandom(2 * MiB))
+        assert refused.status_code == 507, refused.text
+        assert http.delete(f"/files/{big}").status_code == 204
+        after = http.put("/uploads/after.bin", content=os.urandom(2 * MiB))
+        assert after.status_code == 201, after.text
+        assert [f["name"] for f in http.get("/api/files").json()["files"]] == ["after.bin"]
+
+
+def test_an_upload_right_after_one_refused_while_written_uses_the_space_it_left(
+    server_with_4_mib_floor, small_disk
+):
+    """A body without Content-Length refused at the floor after 4 MiB were written:
+    its temp file goes, and the next upload is measured against that space."""
+    server = server_with_4_mib_floor
+    fill(small_disk / "filler", leave=10 * MiB)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(12):
+            yield os.urandom(MiB)
+
+    with server.http(timeout=30) as http:
+        refused = http.put("/uploads/too-big.bin", content=chunks())
+        assert refused.status_code == 507, refused.text
+        after = http.put("/uploads/after.bin", content=os.urandom(3 * MiB))
+        assert after.status_code == 201, after.text

@@ -21,6 +21,7 @@ from app.features.files.data import add_files, remove_file
 from app.features.previews.handlers import CACHE_CONTROL
 from app.ingest.pipeline import IngestedFile
 from app.main import open_catalog
+from app.previews import thumbnails as thumbnails_module
 from app.previews.make import (
     MAX_FRAMES,
     THUMBNAIL_EDGE,
@@ -28,7 +29,7 @@ from app.previews.make import (
     make_thumbnail,
     temp_path_for,
 )
-from app.previews.pool import WorkerPool
+from app.previews.pool import FairQueue, WorkerPool
 from app.previews.thumbnails import Thumbnails, ffmpeg_found, thumbnails_ready
 from app.storage.blobs import new_blob_id
 from app.storage.local import LocalStore
@@ -339,6 +340,107 @@ async def test_a_ready_thumbnail_is_announced_on_the_relay_and_a_deleted_one_is_
         await thumbnails.close()
         await db.close()
         store.close()
+
+
+async def test_one_accounts_backlog_delays_anothers_thumbnail_by_at_most_one_job(
+    config: Config,
+):
+    """One worker, real images: an account with a backlog of 12 photos, then another
+    account's one photo; counted in order of readiness, not time."""
+    busy, _ = await add_account(config, "busy")
+    other, _ = await add_account(config, "other")
+    db = await open_catalog(config)
+    store = LocalStore(config.uploads_dir)
+    store.prepare()
+    relay: Relay[str] = Relay()
+    thumbnails = Thumbnails(db, store, relay, WorkerPool(workers=1, seconds=10))
+
+    async def photos(owner: str, count: int):
+        ids = []
+        for n in range(count):
+            writer = store.create()
+            await writer.write(image_bytes("JPEG", color=(n, 30, 30)))
+            await writer.commit()
+            ids.append(writer.id)
+        files = [IngestedFile(i, f"{i}.jpg", 1, "0" * 64, "image/jpeg", None) for i in ids]
+        return await add_files(db, files, owner)
+
+    try:
+        backlog = await photos(busy.id, 12)
+        (single,) = await photos(other.id, 1)
+        subjects = [thumbnails_ready(busy.id), thumbnails_ready(other.id)]
+        async with relay.subscribe(*subjects) as ready:
+            events = aiter(ready)
+            thumbnails.stored(backlog)
+            # The first of the backlog is made (so the rest have long been queued)...
+            assert (await asyncio.wait_for(anext(events), 30))[0] == subjects[0]
+            thumbnails.stored([single])
+            # ...then at most one more of it before the other account's photo.
+            before = 0
+            while (await asyncio.wait_for(anext(events), 30))[0] == subjects[0]:
+                before += 1
+        assert before <= 1
+        await asyncio.gather(*thumbnails.waiting.values())
+        assert thumbnails.made == 13
+    finally:
+        await thumbnails.close()
+        await db.close()
+        store.close()
+
+
+async def test_one_accounts_backlog_leaves_room_in_the_queue_for_others(
+    config: Config, monkeypatch
+):
+    """Past its share of the waiting places, an account's next image waits for a
+    later request; another account's image still gets a place."""
+    monkeypatch.setattr(thumbnails_module, "MAX_WAITING_PER_ACCOUNT", 3, raising=False)
+    busy, _ = await add_account(config, "busy")
+    other, _ = await add_account(config, "other")
+    db = await open_catalog(config)
+    store = LocalStore(config.uploads_dir)
+    store.prepare()
+    thumbnails = Thumbnails(db, store, Relay(), WorkerPool(workers=1, seconds=10))
+    try:
+        ids = []
+        for n in range(6):
+            writer = store.create()
+            await writer.write(image_bytes("JPEG", color=(n, 30, 30)))
+            await writer.commit()
+            ids.append(writer.id)
+        files = [IngestedFile(i, f"{i}.jpg", 1, "0" * 64, "image/jpeg", None) for i in ids]
+        backlog = await add_files(db, files[:5], busy.id)
+        (single,) = await add_files(db, files[5:], other.id)
+        assert [thumbnails.ensure(row) for row in backlog] == [True] * 3 + [False] * 2
+        assert thumbnails.ensure(single)
+        await asyncio.gather(*thumbnails.waiting.values())
+        assert thumbnails.waiting_by_owner == {}
+        # Its turn has come: the skipped image gets a place on its next request.
+        assert thumbnails.ensure(backlog[4])
+        await asyncio.gather(*thumbnails.waiting.values())
+        assert store.thumbnail_path_of(backlog[4].id).exists()
+    finally:
+        await thumbnails.close()
+        await db.close()
+        store.close()
+
+
+def test_the_queue_serves_accounts_in_turn_and_a_newcomer_next():
+    queue = FairQueue()
+
+    def job(name: str):
+        return (name, "", "", lambda made: None)
+
+    for name in ("a1", "a2", "a3", "a4"):
+        queue.put("a", job(name))
+    taken = [queue.get()]
+    queue.put("b", job("b1"))
+    queue.put("b", job("b2"))
+    queue.put("c", job("c1"))
+    while len(queue):
+        taken.append(queue.get())
+    assert [item[0] for item in taken if item] == ["a1", "b1", "c1", "a2", "b2", "a3", "a4"]
+    queue.close()
+    assert queue.get() is None
 
 
 def test_sha_of_thumbnail_is_stable_for_the_same_image(tmp_path):

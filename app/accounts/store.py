@@ -59,6 +59,13 @@ CREATE TRIGGER IF NOT EXISTS usage_on_insert AFTER INSERT ON files BEGIN
     UPDATE users SET used_bytes = used_bytes + NEW.size, file_count = file_count + 1
     WHERE id = NEW.owner;
 END;
+-- A file row never outlives its account: an upload that ends after its account was
+-- removed fails to commit (and its blob goes), instead of leaving a row owned by
+-- nobody. The message is OWNER_GONE (app/db.py).
+CREATE TRIGGER IF NOT EXISTS files_need_their_owner AFTER INSERT ON files
+WHEN NEW.owner IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users WHERE id = NEW.owner) BEGIN
+    SELECT RAISE(ABORT, 'stowage: the account that owns the file has been removed');
+END;
 CREATE TRIGGER IF NOT EXISTS usage_on_delete AFTER DELETE ON files BEGIN
     UPDATE users SET used_bytes = used_bytes - OLD.size, file_count = file_count - 1
     WHERE id = OLD.owner;
@@ -298,6 +305,10 @@ async def remove_account(db: Database, account_id: str, *, delete_files: bool) -
     of its files (removed from the catalog here, to be removed from the store by the
     caller). Refuses while it owns files unless `delete_files`."""
     async with db.transaction() as conn:
+        # The account's row first: on PostgreSQL an upload committing meanwhile then
+        # either commits before this reads the files (which include it), or waits
+        # for this and finds its owner gone (`files_need_their_owner`).
+        await conn.execute("DELETE FROM users WHERE id = ?", (account_id,))
         async with conn.execute("SELECT id FROM files WHERE owner = ?", (account_id,)) as cur:
             file_ids = [str(row[0]) async for row in cur]
         if file_ids and not delete_files:
@@ -308,7 +319,6 @@ async def remove_account(db: Database, account_id: str, *, delete_files: bool) -
         await conn.execute("DELETE FROM files WHERE owner = ?", (account_id,))
         await conn.execute("DELETE FROM tokens WHERE user_id = ?", (account_id,))
         await conn.execute("DELETE FROM sessions WHERE user_id = ?", (account_id,))
-        await conn.execute("DELETE FROM users WHERE id = ?", (account_id,))
     credentials_changed(db)
     return file_ids
 

@@ -24,6 +24,11 @@ that reaches Stario's redirect stays a 308, with a body that says where it leads
 and how to name an upload; app/common/peers.py hands the usual `/uploads/` and
 `/tus/` requests to their routes before that), or speak HTTP/2 (h2c answers are
 framed by nghttp2 and pass untouched).
+
+It also sees every answer's head, so when Stario closes the connection after an
+answer that said `connection: close` (its own refusals, and a handler's refusal
+before reading the body), the close lingers (app/common/lingering.py) and the
+client reads the answer instead of a connection reset.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any
 
 from stario.json import dumps
 
+from app.common.lingering import linger_then_close
 from app.ingest.pipeline import human_bytes
 
 PLAIN_TEXT = b"text/plain; charset=utf-8"
@@ -52,6 +58,8 @@ _REDIRECT = re.compile(
     rb"HTTP/1\.1 308 Permanent Redirect\r\n(date: [^\r\n]*\r\n)location: ([^\r\n]*)\r\n"
     rb"content-type: text/plain; charset=utf-8\r\ncontent-length: 0\r\n\r\n"
 )
+# In an answer's head: the connection ends after it (Stario writes names in lower case).
+_CLOSE_HEADER = b"\r\nconnection: close\r\n"
 # An answer that keeps the connection is written like a handler's `w.text()`:
 # status line, date line, then these pieces, then the body (none for HEAD).
 _KEEPING_PIECES = (b"content-type: ", PLAIN_TEXT, b"\r\ncontent-length: ")
@@ -139,7 +147,7 @@ class AnswersInJson:
     answers rewritten as JSON (see the module's docstring). `protocol` is the
     connection's (its `last_task` says whether a handler is running)."""
 
-    __slots__ = ("_answers", "_ended", "_protocol", "_transport")
+    __slots__ = ("_answers", "_closes_after", "_ended", "_protocol", "_transport")
 
     def __init__(self, transport: Any, protocol: Any, answers: EarlyAnswers) -> None:
         self._transport = transport
@@ -147,6 +155,8 @@ class AnswersInJson:
         self._answers = answers
         # Set once a rewritten redirect has closed the sending side.
         self._ended = False
+        # The last answer's head said `connection: close`: Stario's close lingers.
+        self._closes_after = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
@@ -155,9 +165,22 @@ class AnswersInJson:
         task: asyncio.Task[Any] | None = self._protocol.last_task
         return task is not None and not task.done()
 
+    def close(self) -> None:
+        if self._closes_after and getattr(self._protocol, "lingers_on_close", False):
+            # Stario writes no more here once it has closed: the linger owns the socket.
+            self._closes_after = False
+            self._ended = True
+            linger_then_close(self._transport, self._protocol)
+        else:
+            self._transport.close()
+
     def write(self, data: Any) -> None:
         if self._ended:
             return
+        if type(data) is bytes and data.startswith(b"HTTP/1.1 "):
+            # Every answer's head starts a write of its own (a handler's too).
+            head_end = data.find(b"\r\n\r\n")
+            self._closes_after = data.find(_CLOSE_HEADER, 0, head_end + 2) > 0
         if type(data) is bytes and data.startswith(b"HTTP/1.1 ") and not self._handler_running():
             rewritten = self._rewrite_single(data)
             if rewritten is not None:

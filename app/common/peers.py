@@ -41,6 +41,7 @@ from stario.json import dumps
 from stario_cython.protocol import Connections, HttpProtocol
 
 from app.common.early_answers import AnswersInJson, EarlyAnswers
+from app.common.lingering import LingerSlots
 from app.ingest.rate import RateFloor, RateWindow
 
 # TestClient's connections have no socket.
@@ -50,6 +51,8 @@ _addresses: dict[asyncio.Future[None], str] = {}
 _protocols: dict[asyncio.Future[None], PeerAwareProtocol] = {}
 # Set in a request's state once its body has been read to the end.
 BODY_READ = "stowage.body_read"
+# Connections refused with 429 that may linger at once (app/common/lingering.py).
+LINGER_SLOTS = 32
 
 
 def _fixed_response(status: str, message: str, *extra: str) -> bytes:
@@ -67,6 +70,8 @@ class ConnectionLimits:
     per_address: int | None
     floor: RateFloor
     open_by_address: dict[str, int] = field(default_factory=dict)
+    # Refused connections (429) left to linger at once at most (app/common/lingering.py).
+    refusals_linger: LingerSlots = field(default_factory=lambda: LingerSlots(LINGER_SLOTS))
     too_many: bytes = field(init=False)
     too_slow: bytes = field(init=False)
 
@@ -101,6 +106,9 @@ def _unslash(view: memoryview, nbytes: int) -> None:
 class PeerAwareProtocol(HttpProtocol):
     limits: ConnectionLimits
     answers: EarlyAnswers
+    # Set once the connection is let in: only then does a closing answer linger
+    # (Stario's 503 beyond its cap is written before, and must close at once).
+    lingers_on_close = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Stario keeps (and writes to) what it is handed here; our own checks below
@@ -127,10 +135,11 @@ class PeerAwareProtocol(HttpProtocol):
             # uvloop's transports are not registered as asyncio.WriteTransport.
             writable = cast(asyncio.WriteTransport, transport)
             writable.write(limits.too_many)
-            writable.close()
+            limits.refusals_linger.linger_then_close(transport, self)  # it reads the 429
             return
         limits.open_by_address[address] = held + 1
         self._address = address
+        self.lingers_on_close = True
         if self.disconnect is None:
             self.disconnect = self.loop.create_future()
             self._peer_key = self.disconnect

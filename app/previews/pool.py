@@ -13,6 +13,10 @@ Each worker slot is a thread in this process that owns one child process: it han
 the child one job at a time over a pipe and waits at most the time limit for the
 answer; past it, the child is killed (SIGKILL) and the next job starts a fresh one.
 A child that dies by itself (out of memory, a crash in a decoder) fails just its job.
+
+Jobs wait in one queue per account and the slots serve the accounts in turn
+(`FairQueue`), so one account's backlog (a batch of 60 phone photos) delays another
+account's next thumbnail by at most one job per slot, not by the whole backlog.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ import ctypes
 import ctypes.util
 import multiprocessing
 import os
-import queue
 import signal
 import threading
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -41,6 +45,61 @@ PR_SET_PDEATHSIG = 1
 START_SECONDS = 60.0
 
 type Job = Callable[[str, str], bool]
+# One job as the slots see it: kind, source, target, and who hears the answer.
+type Item = tuple[str, str, str, Callable[[bool], None]]
+
+
+class FairQueue:
+    """Jobs queued per account, handed out one account at a time, in turn.
+
+    An account that was just served goes to the back of the line only when the next
+    job is taken, not at once: an account whose job arrives meanwhile is served
+    before the backlog's next job (plain rotation would put it behind one more).
+    """
+
+    def __init__(self) -> None:
+        self._waiting: OrderedDict[str, deque[Item]] = OrderedDict()
+        self._just_served: list[str] = []
+        self._closed = False
+        self._ready = threading.Condition()
+
+    def put(self, account: str, item: Item) -> None:
+        with self._ready:
+            if self._closed:
+                return
+            self._waiting.setdefault(account, deque()).append(item)
+            self._ready.notify()
+
+    def get(self) -> Item | None:
+        """The next account's next job; None once closed."""
+        with self._ready:
+            while True:
+                if self._closed:
+                    return None
+                for account in self._just_served:
+                    if account in self._waiting:
+                        self._waiting.move_to_end(account)
+                self._just_served.clear()
+                if self._waiting:
+                    account, jobs = next(iter(self._waiting.items()))
+                    item = jobs.popleft()
+                    if not jobs:
+                        del self._waiting[account]
+                    else:
+                        self._just_served.append(account)
+                    return item
+                self._ready.wait()
+
+    def __len__(self) -> int:
+        with self._ready:
+            return sum(len(jobs) for jobs in self._waiting.values())
+
+    def close(self) -> None:
+        """Drop every waiting job (unanswered) and wake every slot to stop."""
+        with self._ready:
+            self._closed = True
+            self._waiting.clear()
+            self._ready.notify_all()
 
 
 def _die_with_parent() -> None:
@@ -116,7 +175,7 @@ class _Slot(threading.Thread):
 
     def run(self) -> None:
         while True:
-            item = self.pool.jobs.get()
+            item = self.pool.queue.get()
             if item is None:
                 self._stop_child(kill=False)
                 return
@@ -165,9 +224,7 @@ class WorkerPool:
         self.seconds = seconds
         self.job = job
         self.poster = poster
-        self.jobs: queue.SimpleQueue[tuple[str, str, str, Callable[[bool], None]] | None] = (
-            queue.SimpleQueue()
-        )
+        self.queue = FairQueue()
         self.started = 0  # children started (a kill or crash starts another)
         self.timed_out = 0
         self.crashed = 0
@@ -178,7 +235,10 @@ class WorkerPool:
     def jobs_by_kind(self) -> dict[str, Job]:
         return {"image": self.job, "video": self.poster}
 
-    async def run(self, source: str, target: str, kind: str = "image") -> bool:
+    async def run(
+        self, source: str, target: str, kind: str = "image", *, account: str = ""
+    ) -> bool:
+        """`account`'s job waits in that account's queue (see `FairQueue`)."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[bool] = loop.create_future()
 
@@ -192,18 +252,12 @@ class WorkerPool:
             except RuntimeError:
                 pass  # the loop has closed: nobody is waiting
 
-        self.jobs.put((kind, source, target, deliver))
+        self.queue.put(account, (kind, source, target, deliver))
         return await answer
 
     def close(self) -> None:
         """Stop every child (jobs still queued go unanswered); blocks briefly."""
-        try:
-            while True:
-                self.jobs.get_nowait()
-        except queue.Empty:
-            pass
-        for _ in self._slots:
-            self.jobs.put(None)
+        self.queue.close()
         for slot in self._slots:
             # A worker busy with an image is not waited for: it is killed below.
             slot.join(1.0)

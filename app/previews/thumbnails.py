@@ -33,6 +33,9 @@ THUMBNAIL_TYPES = frozenset(
 # Files waiting for a worker at most; past it a file is skipped for now (a later
 # request for its thumbnail asks again), so a burst of uploads cannot grow memory.
 MAX_WAITING = 10_000
+# One account's share of those: its own backlog cannot leave other accounts' images
+# without a place in the queue.
+MAX_WAITING_PER_ACCOUNT = 2_500
 THUMBNAILS_READY = "thumbnails.ready"
 # Videos get a poster (a frame) when ffmpeg is installed (`ffmpeg_found`, at start).
 POSTER_TYPES = frozenset(
@@ -73,6 +76,8 @@ class Thumbnails:
     # ffmpeg was found at start: videos get posters.
     posters: bool = False
     waiting: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # How many of `waiting` each account has.
+    waiting_by_owner: dict[str, int] = field(default_factory=dict)
     made: int = 0
     refused: int = 0
     failed: int = 0
@@ -92,13 +97,25 @@ class Thumbnails:
             return False
         if row.id in self.waiting:
             return True
-        if len(self.waiting) >= MAX_WAITING:
+        owner = row.owner
+        held = self.waiting_by_owner.get(owner, 0)
+        if len(self.waiting) >= MAX_WAITING or held >= MAX_WAITING_PER_ACCOUNT:
             return False
         task = asyncio.get_running_loop().create_task(
             self._make(row), name=f"stowage.thumbnail.{row.id}"
         )
         self.waiting[row.id] = task
-        task.add_done_callback(lambda _: self.waiting.pop(row.id, None))
+        self.waiting_by_owner[owner] = held + 1
+
+        def done(_: asyncio.Task[None]) -> None:
+            self.waiting.pop(row.id, None)
+            left = self.waiting_by_owner.get(owner, 1) - 1
+            if left > 0:
+                self.waiting_by_owner[owner] = left
+            else:
+                self.waiting_by_owner.pop(owner, None)
+
+        task.add_done_callback(done)
         return True
 
     async def _make(self, row: FileRow) -> None:
@@ -116,7 +133,8 @@ class Thumbnails:
         async with self.store.local_copy(row.id) as source:
             if source is None:
                 return  # deleted meanwhile, or its contents are missing
-            made = await self.pool.run(str(source), str(target), kind)
+            # Queued under its owner: accounts take turns (see app/previews/pool.py).
+            made = await self.pool.run(str(source), str(target), kind, account=row.owner or "")
         if not made:
             self.refused += 1
             await asyncio.to_thread(_mark_none, self.store, row.id)

@@ -399,6 +399,8 @@ class BlobStore:
         # threads add to it together, hence the lock).
         self._admitted = 0
         self._admitted_lock = threading.Lock()
+        # Removals so far: a figure measured across one is not kept.
+        self._freed = 0
         # Shard directories known to exist: a blob moved into one of them needs no
         # stat or mkdir first (nothing in the app removes a shard).
         self._shards: set[str] = set()
@@ -430,10 +432,13 @@ class BlobStore:
                 if free - incoming >= floor:
                     return
                 raise LowOnSpace(free, floor)
+            freed_before = self._freed
         free = free_bytes(self.root)
         with self._admitted_lock:
-            self._free_seen = (now, free)
-            self._admitted = incoming
+            # Not a figure that a removal meanwhile may have made stale.
+            if self._freed == freed_before:
+                self._free_seen = (now, free)
+                self._admitted = incoming
         if free - incoming < floor:
             raise LowOnSpace(free, floor)
 
@@ -519,11 +524,22 @@ class BlobStore:
         """The blobs and what was derived from them (thumbnails)."""
 
         def unlink_all() -> None:
-            for blob_id in blob_ids:
-                self.path_of(blob_id).unlink(missing_ok=True)
-                self._unlink_derived(blob_id)
+            try:
+                for blob_id in blob_ids:
+                    self.path_of(blob_id).unlink(missing_ok=True)
+                    self._unlink_derived(blob_id)
+            finally:
+                self.forget_free_figure()
 
         await asyncio.get_running_loop().run_in_executor(self.executor, unlink_all)
+
+    def forget_free_figure(self) -> None:
+        """Space was freed: the next `check_room` measures again instead of refusing
+        an upload, on a disk that was full, by a figure from before the delete."""
+        with self._admitted_lock:
+            self._free_seen = (-1e9, 0)
+            self._admitted = 0
+            self._freed += 1
 
     async def remove_derived(self, blob_ids: list[str]) -> None:
         def unlink_all() -> None:
@@ -688,6 +704,7 @@ class BlobWriter:
             wait([*work, *([shared] if shared is not None else [])])
             self._close()
             self.temp_path.unlink(missing_ok=True)
+            self.store.forget_free_figure()  # its bytes are free again
 
         # On the loop's default threads, not the store's: drop() waits for store work.
         await asyncio.shield(asyncio.to_thread(drop))

@@ -18,7 +18,7 @@ from app.common.early_answers import one_request_too_large
 from app.common.http import is_datastar, is_plain_form, json_error, path_param
 from app.common.peers import BODY_READ, request_ended
 from app.config import Config
-from app.db import Database, is_disk_full
+from app.db import Database, is_disk_full, is_owner_gone
 from app.features.files.data import (
     FileRow,
     add_files,
@@ -127,13 +127,18 @@ class Uploads:
 
         Shielded: if this request is cancelled meanwhile, the recording still runs
         to its end, so a row never outlives its blob nor a blob its failed row.
-        A catalog that cannot grow (SQLITE_FULL) is a 507, like a full blob store."""
+        A catalog that cannot grow (SQLITE_FULL) is a 507, like a full blob store; an
+        owner removed while the upload ran is a 410 (the catalog refuses the row)."""
         try:
             return await asyncio.shield(self.spawn(self._record(files, owner, request_id)))
         except Exception as exc:
             if is_disk_full(exc):
                 raise IngestError(
                     507, "the server is out of space: the upload could not be recorded"
+                ) from exc
+            if is_owner_gone(exc):
+                raise IngestError(
+                    410, "the account this upload was for has been removed: nothing was kept"
                 ) from exc
             raise
 
