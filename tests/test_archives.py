@@ -3,10 +3,11 @@ production bootstrap: the API's answers, the archive's bytes (checked by Python'
 zipfile and `unzip -t`), ranges joined into the same bytes, and the access rule."""
 
 import io
+import itertools
 import shutil
 import subprocess
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,15 @@ from tests.conftest import add_account, bearer
 from app.config import Config
 from app.features.archives.data import archive_names, safe_member_name
 from app.features.archives.handlers import MAX_ARCHIVE_FILES
-from app.features.archives.layout import READ_BYTES, Literal, Member, build_layout
+from app.features.archives.layout import (
+    MEMBER_MODE,
+    READ_BYTES,
+    Layout,
+    Literal,
+    Member,
+    build_layout,
+    crc32_of,
+)
 from app.features.files.validators import modified_at
 
 UNZIP = shutil.which("unzip")
@@ -207,6 +216,32 @@ def test_member_names_are_single_safe_segments() -> None:
     ]
 
 
+def joined_archive(layout: Layout, members: list[Member]) -> bytes:
+    """Every piece of the layout in order: literal bytes, and each member's file."""
+    joined = bytearray()
+    for piece in layout.pieces:
+        assert piece.start == len(joined)
+        if isinstance(piece, Literal):
+            joined += piece.data
+        else:
+            assert piece.blob_id == members[piece.index].blob_id
+            joined += Path(members[piece.index].path).read_bytes()
+    assert len(joined) == layout.size
+    return bytes(joined)
+
+
+def library_archive(members: list[Member]) -> bytes:
+    """The same members zipped by stream-zip, the reference for every byte."""
+    from stream_zip import NO_COMPRESSION_64, stream_zip
+
+    files = (
+        (m.name, m.modified, MEMBER_MODE, NO_COMPRESSION_64(m.size, crc32_of(m.path, m.size)),
+         iter([Path(m.path).read_bytes()]))
+        for m in members
+    )  # fmt: skip
+    return b"".join(stream_zip(files, chunk_size=READ_BYTES))
+
+
 def test_layout_survives_headers_split_across_the_librarys_blocks(tmp_path: Path) -> None:
     """stream-zip hands out 1 MiB blocks: a member ending just before a block's end puts
     part of the next header in that block and the rest in the next one."""
@@ -216,15 +251,55 @@ def test_layout_survives_headers_split_across_the_librarys_blocks(tmp_path: Path
         path = tmp_path / f"m{index}"
         path.write_bytes(bytes([index + 1]) * size)
         members.append(
-            Member(f"m{index}.bin", str(path), size, datetime(2026, 5, 6, tzinfo=UTC), "00" * 32)
+            Member(
+                f"m{index}.bin",
+                str(path),
+                size,
+                datetime(2026, 5, 6, tzinfo=UTC),
+                "00" * 32,
+                f"blob{index}",
+            )
         )
     layout = build_layout(members)
-    joined = bytearray()
-    for piece in layout.pieces:
-        assert piece.start == len(joined)
-        joined += piece.data if isinstance(piece, Literal) else Path(piece.path).read_bytes()
-    assert len(joined) == layout.size
-    with zipfile.ZipFile(io.BytesIO(bytes(joined))) as z:
+    joined = joined_archive(layout, members)
+    assert joined == library_archive(members)
+    with zipfile.ZipFile(io.BytesIO(joined)) as z:
         assert z.testzip() is None
         assert [z.getinfo(m.name).file_size for m in members] == sizes
         assert z.read("m4.bin") == bytes([5]) * sizes[4]
+
+
+def test_layout_is_the_librarys_zip_byte_for_byte(tmp_path: Path) -> None:
+    """The compact layout writes the ZIP structure itself: every byte is stream-zip's,
+    for names in UTF-8 of every length, empty members, any time zone, and every range
+    starts at most one piece before the one holding its first byte."""
+    plus_five = timezone(timedelta(hours=5))
+    specs = [
+        ("a.txt", 5, datetime(2026, 5, 6, 1, 2, 3, 999_999, tzinfo=UTC)),
+        ("ünïcødé 名前.bin", 70_000, datetime(1999, 12, 31, 23, 59, 59, tzinfo=plus_five)),
+        ("empty", 0, datetime(1980, 1, 1, tzinfo=UTC)),
+        ("x" * 255, READ_BYTES + 3, datetime(2037, 12, 31, 23, 59, 58, tzinfo=UTC)),
+    ]
+    for i in range(300):
+        specs.append((f"many {i}.txt", i, datetime(2026, 1, 1, 0, i // 60, i % 60, tzinfo=UTC)))
+    members = []
+    for index, (name, size, moment) in enumerate(specs):
+        path = tmp_path / f"m{index}"
+        path.write_bytes(bytes([index % 251 + 1]) * size)
+        members.append(Member(name, str(path), size, moment, f"{index:064x}", f"id{index}"))
+    layout = build_layout(members)
+    joined = joined_archive(layout, members)
+    assert joined == library_archive(members)
+    assert len(layout) == len(members) and layout.blob_ids() == [m.blob_id for m in members]
+    with zipfile.ZipFile(io.BytesIO(joined)) as z:
+        assert z.namelist() == [m.name for m in members]
+    for offset in [*range(0, layout.size, 977), layout.directory_start, layout.size - 1]:
+        # The member's header and bytes, or the piece of the trailer, that holds it.
+        first_two = list(itertools.islice(layout.pieces_from(offset), 2))
+        assert first_two[0].start <= offset
+        assert any(
+            p.start <= offset < p.start + (len(p.data) if isinstance(p, Literal) else p.size)
+            for p in first_two
+        )
+    # Compact: a few tens of bytes a member besides its name and id, not hundreds.
+    assert layout.nbytes < len(members) * 100 + 2000

@@ -18,7 +18,13 @@ from app.common.http import (
     wanted_ids,
 )
 from app.db import Database
-from app.features.archives.data import Archive, Archives, archive_names
+from app.features.archives.data import (
+    DEFAULT_MEMORY_BYTES,
+    Archive,
+    ArchiveMemoryFull,
+    Archives,
+    archive_names,
+)
 from app.features.archives.layout import (
     ChangedOnDisk,
     FileBytes,
@@ -40,7 +46,7 @@ from app.features.files.validators import (
 from app.storage.blobs import is_blob_id
 from app.storage.store import Store, StoreUnavailable
 
-# Ten thousand files is a whole photo library; each costs ~200 bytes of layout.
+# Ten thousand files is a whole photo library; each costs ~90 bytes of layout.
 MAX_ARCHIVE_FILES = 10_000
 # 10,000 ids of ~30 characters in JSON, with room to spare.
 MAX_BODY_BYTES = 1024 * 1024
@@ -73,7 +79,9 @@ def create_archive(db: Database, store: Store, archives: Archives):
     async def handler(c: Context, w: Writer) -> None:
         datastar = is_datastar(c)
 
-        def refuse(status: int, message: str) -> None:
+        def refuse(status: int, message: str, retry_after: int | None = None) -> None:
+            if retry_after is not None:
+                w.headers.set("retry-after", str(retry_after))
             if datastar:
                 # Datastar applies only 200 answers: the refusal travels as a signal.
                 SSE(w).patch_signals({"_notice": f"Could not make the ZIP: {message}."})
@@ -123,15 +131,18 @@ def create_archive(db: Database, store: Store, archives: Archives):
             w.headers.set("retry-after", "5")
             json_error(w, 503, f"{exc}; try again in a moment")
             return
-        token = archives.add(
-            Archive(
-                who.account_id,
-                tuple(ids),
-                layout,
-                max(row.created_at for row in chosen),
-                archives.lifetime_end(),
+        try:
+            token = archives.add(
+                Archive(
+                    who.account_id,
+                    layout,
+                    max(row.created_at for row in chosen),
+                    archives.lifetime_end(),
+                )
             )
-        )
+        except ArchiveMemoryFull as exc:
+            refuse(503, str(exc), exc.retry_after)
+            return
         url = ARCHIVE.href(token=token)
         if datastar:
             # The page's selection: the tab fetches the URL as a download (`_download`).
@@ -146,19 +157,28 @@ def create_archive(db: Database, store: Store, archives: Archives):
 
 def download_archive(db: Database, archives: Archives, store: Store):
     async def handler(c: Context, w: Writer) -> None:
-        archive = archives.get(path_param(c, "token"))
+        token = path_param(c, "token")
         who = principal(c)
-        if archive is None or archive.owner != who.account_id:
-            json_error(w, 404, "no such archive (it may have expired: ask for it again)")
-            return
-        rows = await _rows(db, archive.file_ids)
-        if any(
-            (row := rows.get(i)) is None or not may_read_file(who, i, row.owner)
-            for i in archive.file_ids
-        ):
-            json_error(w, 404, "a file in this archive was deleted; ask for a new archive")
-            return
-        await _serve(c, w, archive, store)
+        # Held while it is sent: an archive being downloaded is not dropped for room.
+        with archives.download(token) as archive:
+            if archive is None or archive.owner != who.account_id:
+                message = (
+                    "this archive was dropped to make room for newer ones; ask for it"
+                    " again (the same files make the same bytes)"
+                    if archive is None and archives.dropped_for_room(token, who.account_id)
+                    else "no such archive (it may have expired: ask for it again)"
+                )
+                json_error(w, 404, message)
+                return
+            file_ids = archive.file_ids
+            rows = await _rows(db, file_ids)
+            if any(
+                (row := rows.get(i)) is None or not may_read_file(who, i, row.owner)
+                for i in file_ids
+            ):
+                json_error(w, 404, "a file in this archive was deleted; ask for a new archive")
+                return
+            await _serve(c, w, archive, store)
 
     return handler
 
@@ -204,9 +224,7 @@ async def _serve(c: Context, w: Writer, archive: Archive, store: Store) -> None:
     else:
         start, length, status = 0, layout.size, 200
     headers.set("content-type", "application/zip")
-    headers.set(
-        "content-disposition", f'attachment; filename="stowage-{len(archive.file_ids)}-files.zip"'
-    )
+    headers.set("content-disposition", f'attachment; filename="stowage-{len(layout)}-files.zip"')
     # A fixed Content-Length also keeps Stario from compressing the body.
     headers.set("content-length", str(length))
     w.write_headers(status)
@@ -220,9 +238,11 @@ async def _serve(c: Context, w: Writer, archive: Archive, store: Store) -> None:
 async def send_range(w: Writer, store: Store, layout: Layout, start: int, end: int) -> bool:
     """Bytes [start, end) of the archive: literal pieces from memory, member bytes read
     from their blobs. False if the client left or a blob came up short (then aborted)."""
-    for piece in layout.pieces:
+    for piece in layout.pieces_from(start):
+        if piece.start >= end:
+            break
         piece_end = piece.start + (len(piece.data) if isinstance(piece, Literal) else piece.size)
-        if piece_end <= start or piece.start >= end:
+        if piece_end <= start:
             continue
         low, high = max(start, piece.start) - piece.start, min(end, piece_end) - piece.start
         if isinstance(piece, Literal):
@@ -250,8 +270,10 @@ async def _send_file(w: Writer, store: Store, piece: FileBytes, low: int, high: 
         await blob.close()
 
 
-def register_archives(app: App, db: Database, store: Store) -> Archives:
-    archives = Archives()
+def register_archives(
+    app: App, db: Database, store: Store, memory_bytes: int = DEFAULT_MEMORY_BYTES
+) -> Archives:
+    archives = Archives(memory_bytes)
     app.add(API_ARCHIVES, create_archive(db, store, archives))
     download = download_archive(db, archives, store)
     app.add(ARCHIVE, download)
