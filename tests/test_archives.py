@@ -16,7 +16,14 @@ from stario.testing import TestClient
 from tests.conftest import add_account, bearer
 
 from app.config import Config
-from app.features.archives.data import archive_names, safe_member_name
+from app.features.archives.data import (
+    MAX_LIVE_ARCHIVES,
+    Archive,
+    ArchiveMemoryFull,
+    Archives,
+    archive_names,
+    safe_member_name,
+)
 from app.features.archives.handlers import MAX_ARCHIVE_FILES
 from app.features.archives.layout import (
     MEMBER_MODE,
@@ -303,3 +310,79 @@ def test_layout_is_the_librarys_zip_byte_for_byte(tmp_path: Path) -> None:
         )
     # Compact: a few tens of bytes a member besides its name and id, not hundreds.
     assert layout.nbytes < len(members) * 100 + 2000
+
+
+def small_layout(tmp_path: Path, members: int) -> Layout:
+    path = tmp_path / "empty"
+    path.touch()
+    moment = datetime(2026, 5, 6, tzinfo=UTC)
+    return build_layout(
+        [Member(f"f{i}.txt", str(path), 0, moment, "00" * 32, f"{i:022d}") for i in range(members)]
+    )
+
+
+def test_archives_share_the_budget_and_the_biggest_holder_gives_way(tmp_path: Path) -> None:
+    layout = small_layout(tmp_path, 2000)
+    cost = Archive("x", layout, "2026-05-06T00:00:00Z", 0).nbytes
+    # A share holds three archives; the budget four shares.
+    archives = Archives(memory_bytes=4 * (3 * cost + cost // 2))
+
+    def add(owner: str) -> str:
+        return archives.add(Archive(owner, layout, "2026-05-06T00:00:00Z", archives.lifetime_end()))
+
+    mine = [add("a") for _ in range(5)]
+    # Beyond its share, an account's own least recently used archives give way.
+    assert [archives.get(t) is not None for t in mine] == [False, False, True, True, True]
+    assert archives.dropped_for_room(mine[0], "a") and not archives.dropped_for_room(mine[0], "b")
+    others = {owner: [add(owner) for _ in range(3)] for owner in ("b", "c", "d")}
+    assert archives.held <= archives.memory_bytes
+    # A fifth account still gets its archives: the biggest holders make room, and the
+    # one used most lately of theirs stays.
+    archives.get(others["b"][0])
+    newcomer = [add("e") for _ in range(3)]
+    assert all(archives.get(t) is not None for t in newcomer)
+    assert archives.get(others["b"][0]) is not None
+    assert archives.held <= archives.memory_bytes
+
+
+def test_archives_being_downloaded_are_kept_and_a_full_budget_answers_in_words(
+    tmp_path: Path,
+) -> None:
+    layout = small_layout(tmp_path, 2000)
+    cost = Archive("x", layout, "2026-05-06T00:00:00Z", 0).nbytes
+    archives = Archives(memory_bytes=4 * (2 * cost + cost // 2))
+
+    def add(owner: str) -> str:
+        return archives.add(Archive(owner, layout, "2026-05-06T00:00:00Z", archives.lifetime_end()))
+
+    first, second = add("a"), add("a")
+    with archives.download(first), archives.download(second):
+        with pytest.raises(ArchiveMemoryFull, match="try again") as refused:
+            add("a")
+        assert refused.value.retry_after > 0
+        assert archives.get(first) is not None and archives.get(second) is not None
+    add("a")  # the downloads ended: the oldest gives way
+    assert archives.get(first) is None
+    with pytest.raises(ArchiveMemoryFull, match="choose fewer files"):
+        Archives(memory_bytes=cost).add(Archive("a", layout, "2026-05-06T00:00:00Z", 1e18))
+
+
+async def test_many_archives_of_one_account_leave_anothers_alone(
+    client: TestClient, config: Config
+) -> None:
+    """Beyond the count cap, the account with the most archives gives way (it was the
+    oldest archive of anybody's, another account's made before them all)."""
+    _, other_token = await add_account(config, "other")
+    other = bearer(other_token)
+    stored = await client.post(
+        "/uploads", params={"name": "theirs.txt"}, content=b"their words", headers=other
+    )
+    theirs = await client.post(
+        "/api/archives", json={"ids": [stored.json()["files"][0]["id"]]}, headers=other
+    )
+    assert theirs.status_code == 201
+    mine = await upload(client, "mine.txt", b"my words")
+    for _ in range(MAX_LIVE_ARCHIVES):
+        await make_archive(client, [mine["id"]])
+    kept = await client.get(theirs.json()["url"], headers=other)
+    assert kept.status_code == 200 and kept.content[:4] == b"PK\x03\x04"

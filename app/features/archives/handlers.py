@@ -110,7 +110,11 @@ def create_archive(db: Database, store: Store, archives: Archives):
             async with laying_out, AsyncExitStack() as copies:
                 members = []
                 for name, row in zip(names, chosen, strict=True):
-                    path = await copies.enter_async_context(store.local_copy(row.id))
+                    # A local blob is read where it lies (a missing one fails the
+                    # layout's read): no thread hop per member just to see it exists.
+                    path = store.local_path(row.id) or await copies.enter_async_context(
+                        store.local_copy(row.id)
+                    )
                     if path is None:
                         raise ChangedOnDisk(row.id)
                     members.append(
