@@ -5,6 +5,7 @@ zipfile and `unzip -t`), ranges joined into the same bytes, and the access rule.
 import io
 import itertools
 import shutil
+import sqlite3
 import subprocess
 import zipfile
 from datetime import UTC, datetime, timedelta, timezone
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 from stario.testing import TestClient
-from tests.conftest import add_account, bearer
+from tests.conftest import add_account, app_client, bearer
 
 from app.config import Config
 from app.features.archives.data import (
@@ -35,6 +36,7 @@ from app.features.archives.layout import (
     crc32_of,
 )
 from app.features.files.validators import modified_at
+from app.storage.blobs import new_blob_id
 
 UNZIP = shutil.which("unzip")
 
@@ -386,3 +388,31 @@ async def test_many_archives_of_one_account_leave_anothers_alone(
         await make_archive(client, [mine["id"]])
     kept = await client.get(theirs.json()["url"], headers=other)
     assert kept.status_code == 200 and kept.content[:4] == b"PK\x03\x04"
+
+
+async def test_an_archive_beyond_the_accounts_share_gets_503_in_words(tmp_path: Path) -> None:
+    """The smallest budget (4 MiB, a 1 MiB share) cannot hold 4,000 files with long
+    names: a readable 503 with Retry-After, and the account's other archive stays."""
+    config = Config.load(
+        {"data_dir": str(tmp_path / "data"), "archive_memory_bytes": str(4 * 1024 * 1024)},
+        environ={},
+    )
+    account, token = await add_account(config, "owner")
+    ids = [new_blob_id() for _ in range(4000)]
+    for file_id in ids:
+        blob = config.uploads_dir / file_id[:2] / file_id
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.touch()
+    with sqlite3.connect(config.db_path) as catalog:
+        catalog.executemany(
+            "INSERT INTO files (id, name, size, sha256, mime, created_at, owner)"
+            " VALUES (?, ?, 0, ?, 'text/plain', '2026-07-01T12:00:00Z', ?)",
+            [(i, f"{i} {'long name ' * 25}.txt", "00" * 32, account.id) for i in ids],
+        )
+    async with app_client(config, headers=bearer(token)) as client:
+        small = await make_archive(client, ids[:10])
+        refused = await client.post("/api/archives", json={"ids": ids})
+        assert refused.status_code == 503
+        assert refused.headers.get("retry-after", "").isdigit()
+        assert "choose fewer files" in refused.json()["error"]
+        assert (await client.get(small["url"])).status_code == 200
