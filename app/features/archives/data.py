@@ -33,8 +33,8 @@ DEFAULT_MEMORY_BYTES = 64 * MiB
 # accounts at their full share fit at once, so nobody's archives are pushed out by
 # another's until several accounts are busy; then the biggest holder gives way.
 ACCOUNT_SHARES = 4
-# What an archive costs besides its layout: the token, the record, the registry's
-# entries (measured with sys.getsizeof, rounded up).
+# What an archive costs besides its layout: the token, the record, its time and the
+# registry's entries, ~350 bytes by sys.getsizeof and the dicts' entry sizes, rounded up.
 RECORD_BYTES = 512
 # When the memory is held by archives being downloaded: about how long a download of a
 # few hundred MB takes here, after which their room may be free.
