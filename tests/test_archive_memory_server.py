@@ -68,8 +68,9 @@ def test_archives_of_10000_files_stay_within_the_budget(
             f" (+{(peak - resting) / 1024:.1f} MiB; budget {BUDGET_KIB // 1024} MiB)"
         )
         assert peak < resting + BUDGET_KIB, f"RSS {resting} -> {peak} KiB"
-        # The newest archive is whole; the oldest was dropped to make room, in words.
-        newest = http.get(urls[-1], headers={"range": "bytes=0-99"})
-        assert newest.status_code == 206 and newest.content[:4] == b"PK\x03\x04"
-        oldest = http.get(urls[0])
-        assert oldest.status_code == 404 and "make room" in oldest.json()["error"]
+        # The newest archive answers, and so does the oldest, whose layout gave way: it
+        # is laid out again from the rows, within the budget.
+        for url in (urls[-1], urls[0]):
+            part = http.get(url, headers={"range": "bytes=0-99"})
+            assert part.status_code == 206 and part.content[:4] == b"PK\x03\x04"
+        assert server.peak_rss_kib() < resting + BUDGET_KIB

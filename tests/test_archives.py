@@ -326,24 +326,35 @@ def small_layout(tmp_path: Path, members: int) -> Layout:
 def test_archives_share_the_budget_and_the_biggest_holder_gives_way(tmp_path: Path) -> None:
     layout = small_layout(tmp_path, 2000)
     cost = Archive("x", layout, "2026-05-06T00:00:00Z", 0).nbytes
-    # A share holds three archives; the budget four shares.
+    # A share holds three and a half laid-out archives; the budget four shares.
     archives = Archives(memory_bytes=4 * (3 * cost + cost // 2))
 
     def add(owner: str) -> str:
         return archives.add(Archive(owner, layout, "2026-05-06T00:00:00Z", archives.lifetime_end()))
 
+    def laid_out(token: str) -> bool | None:
+        archive = archives.get(token)
+        return None if archive is None else archive.layout is not None
+
     mine = [add("a") for _ in range(5)]
-    # Beyond its share, an account's own least recently used archives give way.
-    assert [archives.get(t) is not None for t in mine] == [False, False, True, True, True]
+    # Beyond its share, an account's own least recently used layouts give way first,
+    # their small recipes kept; the newest stays laid out.
+    states = [laid_out(t) for t in mine]
+    assert None not in states and states[0] is False and states[-1] is True
+    assert states == sorted(states, key=bool)  # the older, the sooner dropped
+    # Then whole archives, least recently used first.
+    mine += [add("a") for _ in range(30)]
+    assert laid_out(mine[0]) is None and laid_out(mine[-1]) is True
     assert archives.dropped_for_room(mine[0], "a") and not archives.dropped_for_room(mine[0], "b")
+    assert archives.held <= archives.share
     others = {owner: [add(owner) for _ in range(3)] for owner in ("b", "c", "d")}
     assert archives.held <= archives.memory_bytes
     # A fifth account still gets its archives: the biggest holders make room, and the
-    # one used most lately of theirs stays.
-    archives.get(others["b"][0])
+    # one used most lately of theirs stays laid out.
+    archives.get(others["b"][-1])
     newcomer = [add("e") for _ in range(3)]
-    assert all(archives.get(t) is not None for t in newcomer)
-    assert archives.get(others["b"][0]) is not None
+    assert all(laid_out(t) is not None for t in newcomer) and laid_out(newcomer[-1])
+    assert laid_out(others["b"][-1]) is True
     assert archives.held <= archives.memory_bytes
 
 
@@ -362,9 +373,15 @@ def test_archives_being_downloaded_are_kept_and_a_full_budget_answers_in_words(
         with pytest.raises(ArchiveMemoryFull, match="try again") as refused:
             add("a")
         assert refused.value.retry_after > 0
-        assert archives.get(first) is not None and archives.get(second) is not None
-    add("a")  # the downloads ended: the oldest gives way
-    assert archives.get(first) is None
+        for token in (first, second):
+            kept = archives.get(token)
+            assert kept is not None and kept.layout is not None
+    add("a")  # the downloads ended: the oldest's layout gives way
+    dropped = archives.get(first)
+    assert dropped is not None and dropped.layout is None
+    # Laid out again (by the download handler), it is kept when there is room.
+    assert archives.keep_layout(first, layout)
+    assert archives.held <= archives.share
     with pytest.raises(ArchiveMemoryFull, match="choose fewer files"):
         Archives(memory_bytes=cost).add(Archive("a", layout, "2026-05-06T00:00:00Z", 1e18))
 
@@ -416,3 +433,51 @@ async def test_an_archive_beyond_the_accounts_share_gets_503_in_words(tmp_path: 
         assert refused.headers.get("retry-after", "").isdigit()
         assert "choose fewer files" in refused.json()["error"]
         assert (await client.get(small["url"])).status_code == 200
+
+
+async def test_a_dropped_layout_is_laid_out_again_byte_for_byte(tmp_path: Path) -> None:
+    """With a 1 MiB share, the layouts of the first archives are dropped as more are
+    made; their URLs still answer, laid out again from the rows without reading a file,
+    the same bytes and ETag, so a download resumes with If-Range. A file renamed since
+    would change the bytes: that archive answers 404 in words."""
+    config = Config.load(
+        {"data_dir": str(tmp_path / "data"), "archive_memory_bytes": str(4 * 1024 * 1024)},
+        environ={},
+    )
+    account, token = await add_account(config, "owner")
+    ids = []
+    for index in range(2000):
+        file_id = new_blob_id()
+        blob = config.uploads_dir / file_id[:2] / file_id
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(f"file {index}\n".encode() * (index % 7))
+        ids.append(file_id)
+    with sqlite3.connect(config.db_path) as catalog:
+        catalog.executemany(
+            "INSERT INTO files (id, name, size, sha256, mime, created_at, owner)"
+            " VALUES (?, ?, ?, ?, 'text/plain', '2026-07-01T12:00:00Z', ?)",
+            [
+                (file_id, f"note {index:05d}.txt", len(f"file {index}\n") * (index % 7),
+                 "00" * 32, account.id)
+                for index, file_id in enumerate(ids)
+            ],
+        )  # fmt: skip
+    async with app_client(config, headers=bearer(token)) as client:
+        first = await make_archive(client, ids)
+        renamed = await make_archive(client, ids[1:] + ids[:1])
+        whole = await client.get(first["url"])
+        assert whole.status_code == 200
+        etag = whole.headers.get("etag")
+        with zipfile.ZipFile(io.BytesIO(whole.content)) as z:
+            assert z.testzip() is None and len(z.namelist()) == 2000
+        # More archives than the share holds laid out: the oldest layouts give way.
+        for shift in range(2, 12):
+            await make_archive(client, ids[shift:] + ids[:shift])
+        cut = len(whole.content) // 3
+        rest = await client.get(first["url"], headers={"range": f"bytes={cut}-", "if-range": etag})
+        assert rest.status_code == 206 and rest.headers.get("etag") == etag
+        assert whole.content[:cut] + rest.content == whole.content
+        patched = await client.patch(f"/files/{ids[1]}", json={"name": "another name.txt"})
+        assert patched.status_code == 200
+        gone = await client.get(renamed["url"])
+        assert gone.status_code == 404 and "renamed" in gone.json()["error"]

@@ -73,9 +73,7 @@ async def _rows(db: Database, ids: Sequence[str]) -> dict[str, FileRow]:
     return found
 
 
-def create_archive(db: Database, store: Store, archives: Archives):
-    laying_out = asyncio.Semaphore(LAYOUTS_AT_ONCE)
-
+def create_archive(db: Database, store: Store, archives: Archives, laying_out: asyncio.Semaphore):
     async def handler(c: Context, w: Writer) -> None:
         datastar = is_datastar(c)
 
@@ -159,7 +157,7 @@ def create_archive(db: Database, store: Store, archives: Archives):
     return handler
 
 
-def download_archive(db: Database, archives: Archives, store: Store):
+def download_archive(db: Database, archives: Archives, store: Store, laying_out: asyncio.Semaphore):
     async def handler(c: Context, w: Writer) -> None:
         token = path_param(c, "token")
         who = principal(c)
@@ -182,13 +180,44 @@ def download_archive(db: Database, archives: Archives, store: Store):
             ):
                 json_error(w, 404, "a file in this archive was deleted; ask for a new archive")
                 return
-            await _serve(c, w, archive, store)
+            layout = archive.layout
+            if layout is None:
+                async with laying_out:
+                    layout = await _lay_out_again(archive, [rows[i] for i in file_ids])
+                if layout is None:
+                    json_error(
+                        w, 404, "a file in this archive was renamed since; ask for a new archive"
+                    )
+                    return
+                if not archives.keep_layout(token, layout):
+                    # Sent unkept, it would hold memory outside the budget.
+                    w.headers.set("retry-after", str(ArchiveMemoryFull.retry_after))
+                    json_error(
+                        w,
+                        503,
+                        "the server's archive memory is full of archives being downloaded;"
+                        " try again in a moment",
+                    )
+                    return
+            await _serve(c, w, archive, layout, store)
 
     return handler
 
 
-async def _serve(c: Context, w: Writer, archive: Archive, store: Store) -> None:
-    layout = archive.layout
+async def _lay_out_again(archive: Archive, chosen: list[FileRow]) -> Layout | None:
+    """The layout of an archive whose layout was dropped for room, from its recipe and
+    the rows, reading no file; None if it would not be the same bytes (a rename)."""
+    names = archive_names([row.name for row in chosen])
+    members = [
+        Member(name, "", row.size, modified_at(row.created_at), row.sha256, row.id)
+        for name, row in zip(names, chosen, strict=True)
+    ]
+    recipe = archive.recipe
+    layout = await asyncio.to_thread(Layout, members, recipe.crc_list())
+    return layout if layout.digest == recipe.digest else None
+
+
+async def _serve(c: Context, w: Writer, archive: Archive, layout: Layout, store: Store) -> None:
     etag = f'"{layout.digest}"'
     modified = modified_at(archive.modified_at)
     precondition = evaluate_preconditions(
@@ -278,8 +307,10 @@ def register_archives(
     app: App, db: Database, store: Store, memory_bytes: int = DEFAULT_MEMORY_BYTES
 ) -> Archives:
     archives = Archives(memory_bytes)
-    app.add(API_ARCHIVES, create_archive(db, store, archives))
-    download = download_archive(db, archives, store)
+    # Laying out again reads no file: a download resuming does not wait behind POSTs
+    # reading big selections, only behind other layouts being made again.
+    app.add(API_ARCHIVES, create_archive(db, store, archives, asyncio.Semaphore(LAYOUTS_AT_ONCE)))
+    download = download_archive(db, archives, store, asyncio.Semaphore(LAYOUTS_AT_ONCE))
     app.add(ARCHIVE, download)
     app.add(ARCHIVE_HEAD, download)
     return archives

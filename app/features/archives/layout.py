@@ -81,6 +81,33 @@ class FileBytes:
 Piece = Literal | FileBytes
 
 
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """What lays an archive out again without reading a byte of its files: the ids in
+    order and their CRC-32s (the rest comes from the rows), and the digest the result
+    must have (a file renamed since gives another). It shares its layout's arrays."""
+
+    blob_ids: bytes
+    blob_ends: array
+    crcs: array
+    digest: str
+
+    @property
+    def nbytes(self) -> int:
+        parts = (self.blob_ids, self.blob_ends, self.crcs, self.digest)
+        return sys.getsizeof(self) + sum(sys.getsizeof(part) for part in parts)
+
+    def file_ids(self) -> list[str]:
+        starts = [0, *self.blob_ends[:-1]]
+        return [
+            self.blob_ids[start:end].decode("ascii")
+            for start, end in zip(starts, self.blob_ends, strict=True)
+        ]
+
+    def crc_list(self) -> list[int]:
+        return self.crcs.tolist()
+
+
 class ChangedOnDisk(Exception):
     """A blob is missing or not the size its row says."""
 
@@ -156,6 +183,9 @@ class Layout:
         ):
             held += sys.getsizeof(numbers)
         return held
+
+    def recipe(self) -> Recipe:
+        return Recipe(self._blob_ids, self._blob_ends, self._crcs, self.digest)
 
     def _name(self, index: int) -> bytes:
         return self._names[self._name_ends[index - 1] if index else 0 : self._name_ends[index]]
