@@ -284,9 +284,9 @@ SETTINGS: tuple[Setting, ...] = (
         "archive_memory_bytes",
         str(64 * MiB),
         _int_between(4 * MiB, 2**40),
-        "memory the ZIP archives' layouts (POST /api/archives) may hold together; each"
-        " account a quarter of it, its least recently used archives dropped beyond that;"
-        " a new archive that finds it all in use by downloads gets 503 with Retry-After",
+        "memory the ZIP archives (POST /api/archives) may hold together, each account a"
+        " quarter of it; beyond it the least recently used give way (laid out again when"
+        " asked for); when downloads hold it all, a new archive gets 503 with Retry-After",
     ),
     Setting(
         "min_free_bytes",

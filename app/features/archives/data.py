@@ -27,11 +27,12 @@ ARCHIVE_LIFETIME_SECONDS = 24 * 3600
 # A count cap besides the memory budget: many one-file archives cost little each.
 MAX_LIVE_ARCHIVES = 1000
 DEFAULT_MEMORY_BYTES = 64 * MiB
-# An account's archives may hold a quarter of the budget: room for a dozen or more
-# archives of 10,000 files (one is ~0.9 MB with 27-character names, ~11 MB at worst
-# with 255-character ones, which a 64 MiB budget's share still holds), while four
-# accounts at their full share fit at once, so nobody's archives are pushed out by
-# another's until several accounts are busy; then the biggest holder gives way.
+# An account's archives may hold a quarter of the budget: room for a dozen or more laid
+# out archives of 10,000 files (one is ~0.9 MB with 27-character names, ~11 MB at worst
+# with 255-character ones, which a 64 MiB budget's share still holds) and fifty more
+# as recipes (~0.3 MB), while four accounts at their full share fit at once, so
+# nobody's archives give way to another's until several accounts are busy; then the
+# biggest holder gives way.
 ACCOUNT_SHARES = 4
 # What an archive costs besides its layout: the token, the record, its time and the
 # registry's entries, ~350 bytes by sys.getsizeof and the dicts' entry sizes, rounded up.
