@@ -376,11 +376,16 @@ def test_archives_being_downloaded_are_kept_and_a_full_budget_answers_in_words(
         for token in (first, second):
             kept = archives.get(token)
             assert kept is not None and kept.layout is not None
-    add("a")  # the downloads ended: the oldest's layout gives way
+    third = add("a")  # the downloads ended: the oldest's layout gives way
     dropped = archives.get(first)
     assert dropped is not None and dropped.layout is None
-    # Laid out again (by the download handler), it is kept when there is room.
-    assert archives.keep_layout(first, layout)
+    # Laid out again (by the download handler), it is kept when there is room, and
+    # what it holds is counted once (its recipe now shares the new layout's arrays).
+    again = small_layout(tmp_path, 2000)
+    assert archives.keep_layout(first, again)
+    assert dropped.layout is again and dropped.recipe.crcs is again.recipe().crcs
+    live = [archives.get(t) for t in (first, second, third)]
+    assert archives.held == sum(a.nbytes for a in live if a is not None)
     assert archives.held <= archives.share
     with pytest.raises(ArchiveMemoryFull, match="choose fewer files"):
         Archives(memory_bytes=cost).add(Archive("a", layout, "2026-05-06T00:00:00Z", 1e18))

@@ -150,6 +150,8 @@ class Archives:
         if token not in self._archives:  # dropped itself to make the room
             return False
         archive.layout = layout
+        # The recipe from now on shares the new layout's arrays (the old ones go).
+        archive.recipe = layout.recipe()
         self._held[archive.owner] += extra
         return True
 
