@@ -281,6 +281,14 @@ SETTINGS: tuple[Setting, ...] = (
         " request waits a few seconds, then gets 503 with Retry-After",
     ),
     Setting(
+        "archive_memory_bytes",
+        str(64 * MiB),
+        _int_between(4 * MiB, 2**40),
+        "memory the ZIP archives (POST /api/archives) may hold together, each account a"
+        " quarter of it; beyond it the least recently used give way (laid out again when"
+        " asked for); when downloads hold it all, a new archive gets 503 with Retry-After",
+    ),
+    Setting(
         "min_free_bytes",
         None,
         _bytes_or_zero,
@@ -439,6 +447,7 @@ class Config:
     max_file_bytes: int
     max_signals_bytes: int
     signals_memory_bytes: int
+    archive_memory_bytes: int
     min_free_bytes: int | None
     public_url: str
     trusted_proxies: frozenset[str]

@@ -262,7 +262,7 @@ def make_bootstrap(
         register_home(app, gate, config, db, assets, relay, progress, quotas, thumbnails)
         register_shares(app, Shares(config, db, store, gate, passwords, relay, assets))
         register_files(app, db, store)
-        register_archives(app, db, store)
+        register_archives(app, db, store, config.archive_memory_bytes)
         register_file_commands(app, db, store, relay, reserve)
         register_previews(app, db, thumbnails)
         signals_memory = MemoryBudget(config.signals_memory_bytes)

@@ -18,7 +18,13 @@ from app.common.http import (
     wanted_ids,
 )
 from app.db import Database
-from app.features.archives.data import Archive, Archives, archive_names
+from app.features.archives.data import (
+    DEFAULT_MEMORY_BYTES,
+    Archive,
+    ArchiveMemoryFull,
+    Archives,
+    archive_names,
+)
 from app.features.archives.layout import (
     ChangedOnDisk,
     FileBytes,
@@ -40,7 +46,7 @@ from app.features.files.validators import (
 from app.storage.blobs import is_blob_id
 from app.storage.store import Store, StoreUnavailable
 
-# Ten thousand files is a whole photo library; each costs ~200 bytes of layout.
+# Ten thousand files is a whole photo library; each costs ~90 bytes of layout.
 MAX_ARCHIVE_FILES = 10_000
 # 10,000 ids of ~30 characters in JSON, with room to spare.
 MAX_BODY_BYTES = 1024 * 1024
@@ -67,13 +73,13 @@ async def _rows(db: Database, ids: Sequence[str]) -> dict[str, FileRow]:
     return found
 
 
-def create_archive(db: Database, store: Store, archives: Archives):
-    laying_out = asyncio.Semaphore(LAYOUTS_AT_ONCE)
-
+def create_archive(db: Database, store: Store, archives: Archives, laying_out: asyncio.Semaphore):
     async def handler(c: Context, w: Writer) -> None:
         datastar = is_datastar(c)
 
-        def refuse(status: int, message: str) -> None:
+        def refuse(status: int, message: str, retry_after: int | None = None) -> None:
+            if retry_after is not None:
+                w.headers.set("retry-after", str(retry_after))
             if datastar:
                 # Datastar applies only 200 answers: the refusal travels as a signal.
                 SSE(w).patch_signals({"_notice": f"Could not make the ZIP: {message}."})
@@ -102,7 +108,11 @@ def create_archive(db: Database, store: Store, archives: Archives):
             async with laying_out, AsyncExitStack() as copies:
                 members = []
                 for name, row in zip(names, chosen, strict=True):
-                    path = await copies.enter_async_context(store.local_copy(row.id))
+                    # A local blob is read where it lies (a missing one fails the
+                    # layout's read): no thread hop per member just to see it exists.
+                    path = store.local_path(row.id) or await copies.enter_async_context(
+                        store.local_copy(row.id)
+                    )
                     if path is None:
                         raise ChangedOnDisk(row.id)
                     members.append(
@@ -123,15 +133,18 @@ def create_archive(db: Database, store: Store, archives: Archives):
             w.headers.set("retry-after", "5")
             json_error(w, 503, f"{exc}; try again in a moment")
             return
-        token = archives.add(
-            Archive(
-                who.account_id,
-                tuple(ids),
-                layout,
-                max(row.created_at for row in chosen),
-                archives.lifetime_end(),
+        try:
+            token = archives.add(
+                Archive(
+                    who.account_id,
+                    layout,
+                    max(row.created_at for row in chosen),
+                    archives.lifetime_end(),
+                )
             )
-        )
+        except ArchiveMemoryFull as exc:
+            refuse(503, str(exc), exc.retry_after)
+            return
         url = ARCHIVE.href(token=token)
         if datastar:
             # The page's selection: the tab fetches the URL as a download (`_download`).
@@ -144,27 +157,67 @@ def create_archive(db: Database, store: Store, archives: Archives):
     return handler
 
 
-def download_archive(db: Database, archives: Archives, store: Store):
+def download_archive(db: Database, archives: Archives, store: Store, laying_out: asyncio.Semaphore):
     async def handler(c: Context, w: Writer) -> None:
-        archive = archives.get(path_param(c, "token"))
+        token = path_param(c, "token")
         who = principal(c)
-        if archive is None or archive.owner != who.account_id:
-            json_error(w, 404, "no such archive (it may have expired: ask for it again)")
-            return
-        rows = await _rows(db, archive.file_ids)
-        if any(
-            (row := rows.get(i)) is None or not may_read_file(who, i, row.owner)
-            for i in archive.file_ids
-        ):
-            json_error(w, 404, "a file in this archive was deleted; ask for a new archive")
-            return
-        await _serve(c, w, archive, store)
+        # Held while it is sent: an archive being downloaded is not dropped for room.
+        with archives.download(token) as archive:
+            if archive is None or archive.owner != who.account_id:
+                message = (
+                    "this archive was dropped to make room for newer ones; ask for it"
+                    " again (the same files make the same bytes)"
+                    if archive is None and archives.dropped_for_room(token, who.account_id)
+                    else "no such archive (it may have expired: ask for it again)"
+                )
+                json_error(w, 404, message)
+                return
+            file_ids = archive.file_ids
+            rows = await _rows(db, file_ids)
+            if any(
+                (row := rows.get(i)) is None or not may_read_file(who, i, row.owner)
+                for i in file_ids
+            ):
+                json_error(w, 404, "a file in this archive was deleted; ask for a new archive")
+                return
+            layout = archive.layout
+            if layout is None:
+                async with laying_out:
+                    layout = await _lay_out_again(archive, [rows[i] for i in file_ids])
+                if layout is None:
+                    json_error(
+                        w, 404, "a file in this archive was renamed since; ask for a new archive"
+                    )
+                    return
+                if not archives.keep_layout(token, layout):
+                    # Sent unkept, it would hold memory outside the budget.
+                    w.headers.set("retry-after", str(ArchiveMemoryFull.retry_after))
+                    json_error(
+                        w,
+                        503,
+                        "the server's archive memory is full of archives being downloaded;"
+                        " try again in a moment",
+                    )
+                    return
+            await _serve(c, w, archive, layout, store)
 
     return handler
 
 
-async def _serve(c: Context, w: Writer, archive: Archive, store: Store) -> None:
-    layout = archive.layout
+async def _lay_out_again(archive: Archive, chosen: list[FileRow]) -> Layout | None:
+    """The layout of an archive whose layout was dropped for room, from its recipe and
+    the rows, reading no file; None if it would not be the same bytes (a rename)."""
+    names = archive_names([row.name for row in chosen])
+    members = [
+        Member(name, "", row.size, modified_at(row.created_at), row.sha256, row.id)
+        for name, row in zip(names, chosen, strict=True)
+    ]
+    recipe = archive.recipe
+    layout = await asyncio.to_thread(Layout, members, recipe.crc_list())
+    return layout if layout.digest == recipe.digest else None
+
+
+async def _serve(c: Context, w: Writer, archive: Archive, layout: Layout, store: Store) -> None:
     etag = f'"{layout.digest}"'
     modified = modified_at(archive.modified_at)
     precondition = evaluate_preconditions(
@@ -204,9 +257,7 @@ async def _serve(c: Context, w: Writer, archive: Archive, store: Store) -> None:
     else:
         start, length, status = 0, layout.size, 200
     headers.set("content-type", "application/zip")
-    headers.set(
-        "content-disposition", f'attachment; filename="stowage-{len(archive.file_ids)}-files.zip"'
-    )
+    headers.set("content-disposition", f'attachment; filename="stowage-{len(layout)}-files.zip"')
     # A fixed Content-Length also keeps Stario from compressing the body.
     headers.set("content-length", str(length))
     w.write_headers(status)
@@ -220,9 +271,11 @@ async def _serve(c: Context, w: Writer, archive: Archive, store: Store) -> None:
 async def send_range(w: Writer, store: Store, layout: Layout, start: int, end: int) -> bool:
     """Bytes [start, end) of the archive: literal pieces from memory, member bytes read
     from their blobs. False if the client left or a blob came up short (then aborted)."""
-    for piece in layout.pieces:
+    for piece in layout.pieces_from(start):
+        if piece.start >= end:
+            break
         piece_end = piece.start + (len(piece.data) if isinstance(piece, Literal) else piece.size)
-        if piece_end <= start or piece.start >= end:
+        if piece_end <= start:
             continue
         low, high = max(start, piece.start) - piece.start, min(end, piece_end) - piece.start
         if isinstance(piece, Literal):
@@ -250,10 +303,14 @@ async def _send_file(w: Writer, store: Store, piece: FileBytes, low: int, high: 
         await blob.close()
 
 
-def register_archives(app: App, db: Database, store: Store) -> Archives:
-    archives = Archives()
-    app.add(API_ARCHIVES, create_archive(db, store, archives))
-    download = download_archive(db, archives, store)
+def register_archives(
+    app: App, db: Database, store: Store, memory_bytes: int = DEFAULT_MEMORY_BYTES
+) -> Archives:
+    archives = Archives(memory_bytes)
+    # Laying out again reads no file: a download resuming does not wait behind POSTs
+    # reading big selections, only behind other layouts being made again.
+    app.add(API_ARCHIVES, create_archive(db, store, archives, asyncio.Semaphore(LAYOUTS_AT_ONCE)))
+    download = download_archive(db, archives, store, asyncio.Semaphore(LAYOUTS_AT_ONCE))
     app.add(ARCHIVE, download)
     app.add(ARCHIVE_HEAD, download)
     return archives
