@@ -551,6 +551,7 @@ def test_reconnecting_tricklers_from_many_addresses_leave_room_for_ordinary_requ
                         ok = False
                         print(f"ordinary request {n}: {exc!r}")
                     served.append((ok, time.monotonic() - started))
+            assert honest.thread.is_alive()  # the honest upload went on beside it all
         finally:
             # Closing its stdin stops the flood; it prints what the server answered.
             answered = flood.communicate(timeout=20)[0].strip().splitlines()[-1]

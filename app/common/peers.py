@@ -3,7 +3,7 @@
 rate at which a request arrives before its handler starts.
 
 Stario lets a server choose its connection protocol (`Server(make_protocol=)`).
-Ours is Stario's own plus five steps:
+Ours is Stario's own plus six steps:
 
 - When a connection opens it creates the connection's disconnect future itself
   (Stario would create the same future lazily on first use) and files the peer
