@@ -221,7 +221,9 @@ class PeerAwareProtocol(HttpProtocol):
     def seconds_behind(self, now: float, rate: int) -> float | None:
         """How far what this connection sent since it opened or its handler last started
         or ended falls behind `rate` bytes a second, in seconds; None while a handler
-        answers (it is sending, not waiting for the client) or the connection closes."""
+        answers (it is sending, not waiting for the client) or the connection closes.
+        An HTTP/2 connection (h2c; browsers never speak it) carries many requests and
+        is judged by its latest: a stream of its may be closed with an idle sibling."""
         transport = self.transport
         if transport is None or transport.is_closing():
             return None
