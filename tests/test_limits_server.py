@@ -635,6 +635,17 @@ def test_reconnecting_tricklers_from_many_addresses_leave_room_for_ordinary_requ
         )
         assert live.still_open()
         assert server.process.poll() is None
+        # The table was full and turning over: tricklers were told why they were closed.
+        met = json.loads(answered)
+        assert sum(n for kind, n in met.items() if kind.endswith(": 408")) > 0
+        # Nothing of theirs was kept: 4 files before, 6 ordinary uploads, the honest one.
+        with server.http() as http:
+            assert len(http.get("/api/files").json()["files"]) == 11
+        incoming = server.data_dir / "uploads" / ".incoming"
+        deadline = time.monotonic() + 10
+        while any(incoming.iterdir()):  # the last reaped uploads are cleaning up
+            assert time.monotonic() < deadline, list(incoming.iterdir())
+            time.sleep(0.1)
 
 
 # --- graceful shutdown ------------------------------------------------------------------
