@@ -441,11 +441,15 @@ def test_1100_tricklers_and_200_idle_connections_do_not_lock_out_ordinary_client
         assert list((server.data_dir / "uploads" / ".incoming").iterdir()) == []
 
 
-def test_a_full_table_closes_the_connections_furthest_behind_first(tmp_path):
+@pytest.mark.parametrize("min_upload_rate", ["10KiB", "0"])
+def test_a_full_table_closes_the_connections_furthest_behind_first(tmp_path, min_upload_rate):
     # Six slots: two live streams and an honest upload (never chosen), then a request
     # head, a large body and a silent connection, each left waiting half a second
     # longer than the next. Each newcomer (kept open) makes the table full again.
-    with running(tmp_path, "--max-connections", "6") as server:
+    # With the minimum upload rate off, connections are measured against its default.
+    with running(
+        tmp_path, "--max-connections", "6", "--min-upload-rate", min_upload_rate
+    ) as server:
         port = port_of(server)
         streams = [LiveStream(server), LiveStream(server)]
         data = os.urandom(24 * MiB)
