@@ -34,7 +34,7 @@ from app.common.http import (
     json_method_not_allowed,
     json_not_found,
 )
-from app.common.peers import ClientAddresses
+from app.common.peers import ClientAddresses, remember_request
 from app.common.shell import PageAssets
 from app.config import Config
 from app.db import Database, Spawn, SQLiteDatabase
@@ -217,6 +217,7 @@ def make_bootstrap(
         )
         static = Assets(ASSETS_DIR, url_prefix="/static")
         hosts = AllowedHosts(config.allowed_hosts)
+        app.use("/", remember_request)
         app.use(
             "/",
             catalog_unavailable,

@@ -28,6 +28,7 @@ from bench.harness import (
 
 def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.archive import run_archive
+    from bench.crowd import run_crowd
     from bench.downloads import run_downloads
     from bench.memory import run_memory
     from bench.resumable import run_resumable
@@ -51,6 +52,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "thumbnails": run_thumbnails,
         "search": run_search,
         "s3": run_s3,
+        "crowd": run_crowd,
     }
 
 

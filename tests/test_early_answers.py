@@ -75,6 +75,7 @@ class Sink:
 
 class Connection:
     last_task: Any = None
+    writes = 0
 
 
 def answers_in_json() -> tuple[AnswersInJson, Sink, Connection]:

@@ -5,12 +5,15 @@ and ordinary clients from 127.0.0.1, so the per-address cap can be seen at work.
 """
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
 import resource
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import bearer, start_server
+from tests.conftest import ROOT, bearer, start_server
 
 pytestmark = pytest.mark.slow
 MiB = 1024 * 1024
@@ -244,6 +247,40 @@ def test_crawling_uploads_of_every_transport_end_with_408_and_nothing_kept(tmp_p
 # --- connection caps --------------------------------------------------------------------
 
 
+class LiveStream:
+    """The home page's live SSE stream, held open by a silent client."""
+
+    def __init__(self, server, local: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port_of(server)), timeout=5, source_address=(local, 0)
+        )
+        self.sock.sendall(
+            b"GET /live HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+            + f"authorization: Bearer {server.token}\r\n\r\n".encode()
+        )
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += self.sock.recv(65536)
+        assert received.startswith(b"HTTP/1.1 200 ")
+        assert b"content-type: text/event-stream" in received
+
+    def still_open(self) -> bool:
+        """Nothing but events came since: no answer of its own, no close, no reset."""
+        self.sock.setblocking(False)
+        try:
+            while chunk := self.sock.recv(65536):
+                if b"HTTP/1.1 " in chunk:
+                    return False
+        except BlockingIOError:
+            return True
+        except ConnectionError:
+            return False
+        return False  # the server closed it
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def test_connections_beyond_the_caps_are_refused_at_once(tmp_path):
     with running(
         tmp_path, "--max-connections", "8", "--max-connections-per-address", "3"
@@ -266,8 +303,8 @@ def test_connections_beyond_the_caps_are_refused_at_once(tmp_path):
             with httpx.Client(transport=transport, headers=server.headers) as http:
                 return http.get(server.base_url + "/api/files").status_code == 200
 
-        held = [connect("127.0.0.2") for _ in range(3)]
-        time.sleep(0.2)
+        # Live streams: busy answering, so a full table has nothing to reap (below).
+        held = [LiveStream(server, "127.0.0.2") for _ in range(3)]
         refused = connect("127.0.0.2")
         started = time.monotonic()
         answer = Ended(0, answer_of(refused))
@@ -277,13 +314,22 @@ def test_connections_beyond_the_caps_are_refused_at_once(tmp_path):
         assert answer.error().startswith("too many connections from your address (at most 3)")
         assert served_from("127.0.0.1")  # another address is not held back
 
-        held += [connect("127.0.0.3") for _ in range(3)] + [connect("127.0.0.4") for _ in range(2)]
-        time.sleep(0.2)
+        held += [LiveStream(server, "127.0.0.3") for _ in range(3)]
+        held += [LiveStream(server, "127.0.0.4") for _ in range(2)]
         over_total = Ended(0, answer_of(connect("127.0.0.5")))
         assert over_total.status == 503  # Stario's own cap, the 9th connection
+        assert all(stream.still_open() for stream in held)
 
-        for sock in held:
-            sock.close()
+        # A silent connection in a full table is closed to let a newcomer in.
+        held.pop().close()
+        silent = connect("127.0.0.4")
+        time.sleep(0.2)
+        assert served_from("127.0.0.5")
+        assert answer_of(silent) == b""  # closed without a word, like an idle keep-alive
+        assert all(stream.still_open() for stream in held)
+
+        for stream in held:
+            stream.close()
         deadline = time.monotonic() + 5
         while not served_from("127.0.0.2"):  # the counts come down as connections close
             assert time.monotonic() < deadline
@@ -393,6 +439,217 @@ def test_1100_tricklers_and_200_idle_connections_do_not_lock_out_ordinary_client
         with server.http() as http:
             assert len(http.get("/api/files").json()["files"]) == 20
         assert list((server.data_dir / "uploads" / ".incoming").iterdir()) == []
+
+
+@pytest.mark.parametrize("min_upload_rate", ["10KiB", "0"])
+def test_a_full_table_closes_the_connections_furthest_behind_first(tmp_path, min_upload_rate):
+    # Six slots: two live streams and an honest upload (never chosen), then a request
+    # head, a large body and a silent connection, each left waiting half a second
+    # longer than the next. Each newcomer (kept open) makes the table full again.
+    # With the minimum upload rate off, connections are measured against its default.
+    with running(
+        tmp_path, "--max-connections", "6", "--min-upload-rate", min_upload_rate
+    ) as server:
+        port = port_of(server)
+        streams = [LiveStream(server), LiveStream(server)]
+        data = os.urandom(24 * MiB)
+        upload = UploadInFlight(server, data, seconds=6)
+        wait_for_temp_file(server.data_dir)
+
+        def connect(first: bytes) -> socket.socket:
+            sock = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
+            sock.settimeout(5)
+            sock.sendall(first)
+            time.sleep(0.5)
+            return sock
+
+        def answer_of(sock: socket.socket) -> Ended:
+            received = b""
+            try:
+                while chunk := sock.recv(65536):
+                    received += chunk
+            except ConnectionError:
+                pass
+            return Ended(0, received)
+
+        head = connect(b"GET /api/files HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        body = connect(put_head(server.token, length=10 * MiB) + b"x")
+        silent = connect(b"")
+        newcomers = []
+        for victim in (head, body, silent):
+            http = server.http(transport=httpx.HTTPTransport(local_address="127.0.0.3"))
+            newcomers.append(http)
+            assert http.get("/api/files").status_code == 200
+            ended = answer_of(victim)
+            if victim is silent:
+                assert ended.answer == b""  # closed without a word, like an idle keep-alive
+            else:
+                assert ended.status == 408
+                assert b"retry-after: 1" in ended.answer
+                assert ended.error().startswith(
+                    "the server is at its connection limit (--max-connections) and this"
+                    " request was among the slowest to arrive (under 10 KiB/s)"
+                )
+        assert all(stream.still_open() for stream in streams)
+        upload.thread.join()
+        assert isinstance(upload.outcome, httpx.Response)
+        assert upload.outcome.status_code == 201
+        assert upload.outcome.json()["files"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+        for http in newcomers:
+            http.close()
+        with server.http() as http:
+            assert [f["name"] for f in http.get("/api/files").json()["files"]] == ["slow.bin"]
+        assert list((server.data_dir / "uploads" / ".incoming").iterdir()) == []
+
+
+def test_a_full_table_spares_a_handler_at_work_on_a_whole_request(tmp_path):
+    # Four slots: a live stream; a JSON file-signals upload that holds the whole
+    # signals memory budget while it arrives (steadily); a small one whose handler,
+    # its body whole, waits for that budget, silent on both sides; and a silent
+    # connection half a second younger. A newcomer closes the silent one, not the
+    # handler that waits for the server.
+    signals = json.dumps(
+        {
+            "files": [
+                {"name": "held.bin", "contents": base64.b64encode(os.urandom(3 * MiB)).decode()}
+            ]
+        }
+    ).encode()
+    small = json.dumps({"files": [{"name": "waits.txt", "contents": "aGk="}]}).encode()
+    with running(tmp_path, "--max-connections", "4", "--signals-memory-bytes", str(MiB)) as server:
+        port = port_of(server)
+        stream = LiveStream(server)
+        holder: dict[str, httpx.Response] = {}
+
+        def hold() -> None:
+            with server.http(timeout=30) as http:
+                holder["response"] = http.post(
+                    "/uploads",
+                    content=throttled(signals, 4),
+                    headers={"content-type": "application/json",
+                             "content-length": str(len(signals))},
+                )  # fmt: skip
+
+        holding = threading.Thread(target=hold)
+        holding.start()
+        time.sleep(0.5)
+        waiting = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
+        waiting.settimeout(15)
+        waiting.sendall(
+            f"POST /uploads HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {server.token}"
+            f"\r\ncontent-type: application/json\r\ncontent-length: {len(small)}"
+            "\r\nconnection: close\r\n\r\n".encode()
+            + small
+        )
+        time.sleep(0.5)
+        silent = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
+        silent.settimeout(5)
+        time.sleep(0.5)
+        assert holding.is_alive()  # the budget is still held
+
+        transport = httpx.HTTPTransport(local_address="127.0.0.3")
+        with server.http(transport=transport) as newcomer:
+            assert newcomer.get("/api/files").status_code == 200
+        assert silent.recv(65536) == b""  # the one chosen
+        received = b""
+        while chunk := waiting.recv(65536):
+            received += chunk
+        waited = Ended(0, received)
+        print(f"\nthe handler that waited for the budget answered {waited.status}")
+        # Stored once the budget came back, or told to retry: not cut off by the reaper.
+        assert waited.status in (201, 503), waited.answer
+        if waited.status == 503:
+            assert "too many file-signal uploads" in waited.error()
+        holding.join()
+        assert holder["response"].status_code == 201
+        assert stream.still_open()
+
+
+@pytest.mark.parametrize("addresses", [8, 64])
+def test_reconnecting_tricklers_from_many_addresses_leave_room_for_ordinary_requests(
+    tmp_path, addresses
+):
+    # 256 connections at most, 32 per address: 8 addresses fill the table exactly and
+    # 64 could hold eight tables. 1,100 tricklers (a request head, a small, large or
+    # chunked body a byte a second, or nothing) open a new connection as soon as
+    # theirs is cut; a client from 127.0.0.1 then sends 20 ordinary requests, each on
+    # a new connection, while an honest upload moves data and a live stream is open.
+    with running(tmp_path, "--max-connections", "256") as server:
+        port, token = port_of(server), server.token
+        downloads = {}
+        with server.http() as http:
+            for n in range(4):
+                data = os.urandom(MiB)
+                r = http.put(f"/uploads/before-{n}.bin", content=data)
+                assert r.status_code == 201
+                downloads[r.json()["files"][0]["url"]] = hashlib.sha256(data).hexdigest()
+        live = LiveStream(server)
+        honest_data = os.urandom(48 * MiB)
+        honest = UploadInFlight(server, honest_data, seconds=8)
+        flood = subprocess.Popen(
+            [sys.executable, "-m", "tests.tricklers", str(port), token, "1100",
+             "2", str(addresses + 1), "30"],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert flood.stdout is not None and flood.stdout.readline() == "ready\n"
+            time.sleep(1)  # the table is full and turning over
+
+            def ordinary(http: httpx.Client, n: int) -> bool:
+                if n % 3 == 0:
+                    return http.get("/api/files").status_code == 200
+                if n % 3 == 1:
+                    url, digest = list(downloads.items())[n % len(downloads)]
+                    r = http.get(url)
+                    return r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == digest
+                data = os.urandom(64 * 1024)
+                r = http.put(f"/uploads/during-{n}.bin", content=data)
+                if r.status_code != 201:
+                    print(f"ordinary upload {n}: {r.status_code} {r.text}")
+                return r.status_code == 201
+
+            served = []
+            # Every request on a connection of its own (none kept alive).
+            with server.http(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as http:
+                for n in range(20):
+                    started = time.monotonic()
+                    try:
+                        ok = ordinary(http, n)
+                    except httpx.HTTPError as exc:
+                        ok = False
+                        print(f"ordinary request {n}: {exc!r}")
+                    served.append((ok, time.monotonic() - started))
+            assert honest.thread.is_alive()  # the honest upload went on beside it all
+        finally:
+            # Closing its stdin stops the flood; it prints what the server answered.
+            answered = flood.communicate(timeout=20)[0].strip().splitlines()[-1]
+        honest.thread.join()
+        print(
+            f"\n{sum(ok for ok, _ in served)} of 20 ordinary requests served beside 1100"
+            f" tricklers from {addresses} addresses; the slowest took"
+            f" {max(s for _, s in served):.2f} s"
+            f" ({', '.join(f'{s:.2f}' for _, s in served)}); the tricklers met {answered}"
+        )
+        assert [ok for ok, _ in served] == [True] * 20
+        assert max(seconds for _, seconds in served) < 1
+        assert isinstance(honest.outcome, httpx.Response)
+        assert honest.outcome.status_code == 201
+        assert (
+            honest.outcome.json()["files"][0]["sha256"] == hashlib.sha256(honest_data).hexdigest()
+        )
+        assert live.still_open()
+        assert server.process.poll() is None
+        # The table was full and turning over: tricklers were told why they were closed.
+        met = json.loads(answered)
+        assert sum(n for kind, n in met.items() if kind.endswith(": 408")) > 0
+        # Nothing of theirs was kept: 4 files before, 6 ordinary uploads, the honest one.
+        with server.http() as http:
+            assert len(http.get("/api/files").json()["files"]) == 11
+        incoming = server.data_dir / "uploads" / ".incoming"
+        deadline = time.monotonic() + 10
+        while any(incoming.iterdir()):  # the last reaped uploads are cleaning up
+            assert time.monotonic() < deadline, list(incoming.iterdir())
+            time.sleep(0.1)
 
 
 # --- graceful shutdown ------------------------------------------------------------------

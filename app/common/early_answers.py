@@ -145,7 +145,8 @@ def _head(status_line: bytes, date: bytes, body: bytes, *extra: bytes) -> bytes:
 class AnswersInJson:
     """The transport Stario writes to: the real one, with Stario's fixed plain-text
     answers rewritten as JSON (see the module's docstring). `protocol` is the
-    connection's (its `last_task` says whether a handler is running)."""
+    connection's (its `last_task` says whether a handler is running; its `writes`
+    counts what goes out untouched, app/common/peers.py)."""
 
     __slots__ = ("_answers", "_closes_after", "_ended", "_protocol", "_transport")
 
@@ -188,6 +189,7 @@ class AnswersInJson:
                 if rewritten.startswith(b"HTTP/1.1 308 "):
                     self._end_after_redirect()
                 return
+        self._protocol.writes += 1
         self._transport.write(data)
 
     def writelines(self, pieces: Any) -> None:
@@ -203,6 +205,7 @@ class AnswersInJson:
             if rewritten is not None:
                 self._transport.write(rewritten)
                 return
+        self._protocol.writes += 1
         self._transport.writelines(pieces)
 
     def _rewrite_keeping(self, pieces: tuple[bytes, ...] | list[bytes]) -> bytes | None:

@@ -3,7 +3,7 @@
 rate at which a request arrives before its handler starts.
 
 Stario lets a server choose its connection protocol (`Server(make_protocol=)`).
-Ours is Stario's own plus five steps:
+Ours is Stario's own plus six steps:
 
 - When a connection opens it creates the connection's disconnect future itself
   (Stario would create the same future lazily on first use) and files the peer
@@ -12,6 +12,12 @@ Ours is Stario's own plus five steps:
 - An address holding `per_address` connections already has the next one refused
   at once: a fixed 429 written and the socket closed, before a byte is parsed.
   (The total cap is Stario's own `ServerConfig.max_connections`, a fixed 503.)
+- A connection that finds the table full makes room first (`reap`): the connections
+  furthest behind the minimum upload rate in what they are sending (a request head or
+  body crawling in, an idle keep-alive, a socket that never spoke) are closed, a few
+  at a time, so many addresses together cannot hold every slot. A connection whose
+  handler is answering (a download, a live SSE stream) is never chosen, nor one that
+  sends at the rate; when nothing else is left, the newcomer gets Stario's 503.
 - A request head, and a body small enough for Stario to buffer before the handler
   runs (up to 256 KiB), must arrive at the minimum upload rate like any upload
   body: Stario's own timeouts only notice silence, so a client sending one byte
@@ -31,17 +37,19 @@ Ours is Stario's own plus five steps:
 from __future__ import annotations
 
 import asyncio
+import heapq
 import re
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from stario import Context, Writer
+from stario import Context, Handler, Writer
 from stario.http.config import CompressionConfig, RequestPolicy
 from stario.json import dumps
 from stario_cython.protocol import Connections, HttpProtocol
 
 from app.common.early_answers import AnswersInJson, EarlyAnswers
 from app.common.lingering import LingerSlots
+from app.ingest.pipeline import human_bytes
 from app.ingest.rate import RateFloor, RateWindow
 
 # TestClient's connections have no socket.
@@ -53,6 +61,12 @@ _protocols: dict[asyncio.Future[None], PeerAwareProtocol] = {}
 BODY_READ = "stowage.body_read"
 # Connections refused with 429 that may linger at once (app/common/lingering.py).
 LINGER_SLOTS = 32
+# The rate a connection is measured against when the table is full and the minimum
+# upload rate is off (--min-upload-rate 0): that setting's default.
+REAP_RATE_WHEN_NO_FLOOR = 10 * 1024
+# A full table frees this share of itself at once (at least one slot): one scan of
+# the table pays for that many newcomers, not one.
+REAP_SHARE = 16
 
 
 def _fixed_response(status: str, message: str, *extra: str) -> bytes:
@@ -74,6 +88,7 @@ class ConnectionLimits:
     refusals_linger: LingerSlots = field(default_factory=lambda: LingerSlots(LINGER_SLOTS))
     too_many: bytes = field(init=False)
     too_slow: bytes = field(init=False)
+    reaped: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         self.too_many = _fixed_response(
@@ -85,6 +100,18 @@ class ConnectionLimits:
         self.too_slow = _fixed_response(
             "408 Request Timeout", f"the request was too slow: {self.floor.describe()}"
         )
+        self.reaped = _fixed_response(
+            "408 Request Timeout",
+            "the server is at its connection limit (--max-connections) and this request"
+            f" was among the slowest to arrive (under {human_bytes(self.reap_rate)}/s);"
+            " send it faster, or try again later",
+            "retry-after: 1",
+        )
+
+    @property
+    def reap_rate(self) -> int:
+        """Bytes per second a connection must send to stay out of a full table's reaping."""
+        return self.floor.rate if self.floor.rate > 0 else REAP_RATE_WHEN_NO_FLOOR
 
 
 # Request lines whose target Stario 5.1.1 would redirect (its path canonicalisation
@@ -104,34 +131,61 @@ def _unslash(view: memoryview, nbytes: int) -> None:
 
 
 class PeerAwareProtocol(HttpProtocol):
+    """Stario's protocol with the steps in the module's docstring.
+
+    It counts what arrives and notices each handler start and end: `_settled` is the
+    byte count and `_since` the time when the connection opened or the last handler
+    started or ended, so the bytes beyond `_settled` are the ones a request sent since
+    (a head, a body, or nothing while idle). `writes` counts what the server wrote
+    (app/common/early_answers.py); more than `_writes_settled`, the count when the
+    handler started, means the handler is answering, not waiting for its request."""
+
     limits: ConnectionLimits
     answers: EarlyAnswers
     # Set once the connection is let in: only then does a closing answer linger
     # (Stario's 503 beyond its cap is written before, and must close at once).
     lingers_on_close = False
+    # This event loop's table of connections (Stario's, with its cap).
+    connections: Connections
+    # Writes of the server's own bytes, counted by `AnswersInJson`.
+    writes: int
+    # The request its handler serves, once past the first middleware (`remember_request`).
+    request: Context | None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # Stario keeps (and writes to) what it is handed here; our own checks below
-        # read the real transport.
-        super().connection_made(
-            cast(asyncio.BaseTransport, AnswersInJson(transport, self, self.answers))
-        )
+        self._arrived = self._settled = 0
+        self.writes = self._writes_settled = 0
+        self.request = None
+        self._since = self.loop.time()
+        self._task_seen: asyncio.Task[Any] | None = None
         # True while the next bytes to arrive must start a request: at the start, and
         # after a handler ended with its whole request read (`request_ended`). A
         # read that comes before that is known is left alone: the worst is Stario's 308.
         self._at_request_start = True
         self._fresh: memoryview | None = None
         self._address: str | None = None
-        self._task_seen: asyncio.Task[Any] | None = None
         self._arriving: RateWindow | None = None
         self._arriving_from = 0
         peer = transport.get_extra_info("peername")
-        if not peer or transport.is_closing():  # Stario's own cap refused it
-            return
-        address = str(peer[0])
         limits = self.limits
-        held = limits.open_by_address.get(address, 0)
-        if limits.per_address is not None and held >= limits.per_address:
+        address = str(peer[0]) if peer else None
+        held = limits.open_by_address.get(address, 0) if address is not None else 0
+        over_per_address = limits.per_address is not None and held >= limits.per_address
+        connections = self.connections
+        if (
+            address is not None
+            and not over_per_address
+            and 0 < connections.max_connections <= len(connections)
+        ):
+            reap(connections, self.loop.time(), limits)
+        # Stario keeps (and writes to) what it is handed here; our own checks below
+        # read the real transport.
+        super().connection_made(
+            cast(asyncio.BaseTransport, AnswersInJson(transport, self, self.answers))
+        )
+        if address is None or transport.is_closing():  # Stario's own cap refused it
+            return
+        if over_per_address:
             # uvloop's transports are not registered as asyncio.WriteTransport.
             writable = cast(asyncio.WriteTransport, transport)
             writable.write(limits.too_many)
@@ -152,12 +206,64 @@ class PeerAwareProtocol(HttpProtocol):
         return view
 
     def buffer_updated(self, nbytes: int) -> None:
+        self._arrived += nbytes
         fresh = self._fresh
         if fresh is not None:
             self._fresh = None
             _unslash(fresh, nbytes)
         self._at_request_start = False
         super().buffer_updated(nbytes)
+        task = self.last_task
+        if task is not self._task_seen and task is not None:
+            self._handler_started(task)
+
+    def _handler_started(self, task: asyncio.Task[Any]) -> None:
+        self._task_seen, self._settled = task, self._arrived
+        self._writes_settled, self._since = self.writes, self.loop.time()
+        task.add_done_callback(self._handler_done)
+
+    def _handler_done(self, _task: asyncio.Task[Any]) -> None:
+        # What the handler read was its own to judge; what comes next is a new request.
+        self._settled, self._since = self._arrived, self.loop.time()
+        self.request = None
+
+    def seconds_behind(self, now: float, rate: int) -> float | None:
+        """How far what this connection sent since it opened or its handler last started
+        or ended falls behind `rate` bytes a second, in seconds; None while a handler
+        answers (it is sending, not waiting for the client) or the connection closes.
+        An HTTP/2 connection (h2c; browsers never speak it) carries many requests and
+        is judged by its latest: a stream of its may be closed with an idle sibling."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return None
+        task = self.last_task
+        if task is not None and not task.done():
+            if task is not self._task_seen:  # a pipelined request's handler
+                self._handler_started(task)
+            if self.writes > self._writes_settled or not self._awaits_body():
+                return None
+        return (now - self._since) - (self._arrived - self._settled) / rate
+
+    def _awaits_body(self) -> bool:
+        """Whether the running handler may still be waiting for its request's body: one
+        that has it whole (none, or one Stario read before it started) or has read it
+        to the end is working, and its time is the server's, not the client's."""
+        c = self.request
+        if c is None:  # not yet through the first middleware
+            return False
+        return body_streams(c) and not c.state.get(BODY_READ)
+
+    def reap(self) -> None:
+        """Close this connection to make room: a request partly sent (or its handler
+        waiting for the rest of its body) is told why; an idle one just closes, as
+        Stario's keep-alive timeout would."""
+        transport = self.transport
+        if transport is None:
+            return
+        task = self.last_task
+        if self._arrived > self._settled or (task is not None and not task.done()):
+            transport.write(self.limits.reaped)
+        transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         key = getattr(self, "_peer_key", None)
@@ -176,28 +282,31 @@ class PeerAwareProtocol(HttpProtocol):
         super().connection_lost(exc)
 
 
+def reap(connections: Connections, now: float, limits: ConnectionLimits) -> None:
+    """Free a share of a full table (`REAP_SHARE`): the connections furthest behind
+    the reap rate (`PeerAwareProtocol.seconds_behind`), and only those behind it.
+    They leave the table at once, so the connection that asked is let in; Stario
+    forgets them again (harmlessly) when they are lost."""
+    rate = limits.reap_rate
+    behind: list[tuple[float, PeerAwareProtocol]] = []
+    for protocol in connections:
+        if isinstance(protocol, PeerAwareProtocol):
+            seconds = protocol.seconds_behind(now, rate)
+            if seconds is not None and seconds > 0:
+                behind.append((seconds, protocol))
+    share = max(1, connections.max_connections // REAP_SHARE)
+    for _, protocol in heapq.nlargest(share, behind, key=lambda pair: pair[0]):
+        protocol.reap()
+        connections.discard(protocol)
+
+
 class RateFloorProtocol(PeerAwareProtocol):
     """PeerAwareProtocol that also judges the bytes arriving while no handler runs.
 
-    Per read it only counts bytes and notices a new handler; the judging happens in
-    Stario's once-a-second sweep. `_settled` is the byte count when the last handler
-    started or ended: bytes beyond it belong to a request no handler has yet (or to
-    a body Stario drains after its handler answered)."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._arrived = self._settled = 0
-        super().connection_made(transport)
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self._arrived += nbytes
-        super().buffer_updated(nbytes)
-        task = self.last_task
-        if task is not self._task_seen and task is not None:
-            self._task_seen, self._settled = task, self._arrived
-            task.add_done_callback(self._handler_done)
-
-    def _handler_done(self, _task: asyncio.Task[Any]) -> None:
-        self._settled = self._arrived  # what the handler read was its own to judge
+    Per read it only counts bytes and notices a new handler (PeerAwareProtocol); the
+    judging happens in Stario's once-a-second sweep, on the bytes beyond `_settled`:
+    those of a request no handler has yet (or of a body Stario drains after its
+    handler answered)."""
 
     def check_timeouts(self, now: float) -> None:
         task = self.last_task
@@ -239,7 +348,7 @@ def protocol_maker(limits: ConnectionLimits):
         if protocol_class is None:
             protocol_class = type(base.__name__, (base,), {"limits": limits, "answers": answers})
             made[answers] = protocol_class
-        return protocol_class(
+        protocol = protocol_class(
             loop,
             app,
             tracer,
@@ -254,8 +363,45 @@ def protocol_maker(limits: ConnectionLimits):
             max_pipelined_requests=requests.max_pipelined_requests,
             write_timeout=requests.write_timeout,
         )
+        protocol.connections = connections
+        return protocol
 
     return make_protocol
+
+
+def remember_request(inner: Handler) -> Handler:
+    """Middleware, outermost: lets the connection see the request its handler serves,
+    so that a full table tells a handler waiting for a body from one at work."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        protocol = _protocols.get(c.disconnect)
+        if protocol is not None:
+            protocol.request = c
+        await inner(c, w)
+
+    return handler
+
+
+# The largest body Stario 5.1.1 reads whole before it starts the handler.
+BUFFERED_BODY_BYTES = 256 * 1024
+
+
+def body_streams(c: Context) -> bool:
+    """Whether the request's body comes while its handler runs: any body over HTTP/2,
+    or with `Expect: 100-continue`, or chunked, or over 256 KiB (measured; the same
+    rule as app/features/uploads/handlers.py `arrived_whole`)."""
+    headers = c.req.headers
+    if not _carries_body(c):
+        return False
+    if c.req.protocol_version not in ("1.1", "1.0") or "expect" in headers:
+        return True
+    length = headers.get("content-length")
+    return (
+        "transfer-encoding" in headers
+        or length is None
+        or not length.isdigit()
+        or int(length) > BUFFERED_BODY_BYTES
+    )
 
 
 def _carries_body(c: Context) -> bool:
