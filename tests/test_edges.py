@@ -305,3 +305,24 @@ async def test_a_backslash_in_next_goes_home(client):
         follow_redirects=False,
     )  # fmt: skip
     assert (r.status_code, r.headers.get("location")) == (303, "/")
+
+
+async def test_secrets_that_are_not_ascii_are_wrong_not_a_500(config):
+    """`hmac.compare_digest` raises for text that is not ASCII: the setup token and a
+    share's unlock cookie are compared as bytes."""
+    async with app_client(config, follow_redirects=False) as first_run:
+        assert (await first_run.get("/setup?token=%C3%A9")).status_code == 404
+        r = await first_run.post(
+            "/setup", content=b"token=%AA", headers={"content-type": FORM_TYPE}
+        )
+        assert r.status_code == 404
+    _, token = await add_account(config, "owner", admin=True)
+    async with app_client(config, headers=bearer(token)) as owner:
+        stored = (await owner.put("/uploads/locked.txt", content=b"locked")).json()["files"][0]
+        made = await owner.post(f"/api/files/{stored['id']}/shares", json={"password": "p" * 12})
+        share = made.json()["share"]["url"]
+    async with app_client(config, follow_redirects=False) as visitor:
+        cookie = {"cookie": "stowage_share=\xe9t\xe9"}
+        r = await visitor.get(share, headers=cookie)
+        assert r.status_code == 200 and "password" in r.text.lower()  # the password form
+        assert (await visitor.get(f"{share}/file", headers=cookie)).status_code == 401

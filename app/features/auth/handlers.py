@@ -9,7 +9,6 @@ Datastar gets 200 `text/event-stream`, as everywhere in Stowage.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from dataclasses import dataclass
 from math import ceil
 from urllib.parse import parse_qs
@@ -18,7 +17,7 @@ from stario import App, Context, Writer
 from stario.datastar import SSE
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
-from app.access.gate import Gate, principal_or_none
+from app.access.gate import Gate, principal_or_none, same_secret
 from app.accounts.passwords import Passwords, WeakPassword, check_strength
 from app.accounts.store import AccountError, count_accounts, create_account, password_hash_of
 from app.accounts.throttle import Throttle
@@ -189,7 +188,7 @@ def logout(auth: Auth):
 
 
 def _setup_token_ok(auth: Auth, token: str | None) -> bool:
-    return token is not None and hmac.compare_digest(token, auth.setup_token)
+    return token is not None and same_secret(token, auth.setup_token)
 
 
 def _not_found(w: Writer) -> None:
