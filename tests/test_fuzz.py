@@ -1,10 +1,12 @@
 """Property-based fuzzing (hypothesis) of everything a client controls, through the
 production bootstrap, signed in: multipart framing, JSON file signals, names, Range
-and conditional headers, and query numbers.
+and conditional headers, and query numbers; then the body of every route and the
+query of every page (routes read from the app, so a new one is covered), tus and
+IETF-draft headers, share passwords, and uploads through a file request's link.
 
-For every generated request: no 5xx; a 4xx is JSON with a readable "error"; and no
-temp file is left in uploads/.incoming. Each test runs a bounded number of examples
-(`FUZZ`), so the whole file stays well under a minute.
+For every generated request: no 5xx; a 4xx on a JSON route is JSON with a readable
+"error"; and no temp file is left in uploads/.incoming. Each test runs a bounded
+number of examples (`FUZZ`), so the whole file stays well under a minute.
 """
 
 import base64
@@ -634,6 +636,10 @@ async def test_fuzzed_resumable_headers_never_fail(client, anonymous, world, dat
         else:
             path = where.replace("LINK", world.link)
         who = anonymous if path.startswith("/r/") else client
+        if headers.get("upload-concat") == "final;" and data:
+            # A final upload of the uploads made so far (partial or not, any owner's).
+            parts = data.draw(st.lists(st.sampled_from(uploads), max_size=3))
+            headers = {**headers, "upload-concat": "final;" + " ".join(parts)}
         if (
             where == "UPLOAD"
             and headers.get("upload-offset") == "0"
