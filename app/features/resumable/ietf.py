@@ -6,7 +6,8 @@ are. Only header parsing and answers live here; every rule is app/resumable/uplo
 
 Upload resources are the tus ones (`/tus/{id}`). Creation: `POST /tus/`, and
 `POST /uploads` / `PUT /uploads/{name}` with `Upload-Complete: ?0` (through
-`start_on_uploads`). Two choices the draft leaves open:
+`start_on_uploads`); the same under a file request's link (`/r/{token}/...`).
+Two choices the draft leaves open:
 
 - An upload whose length is known completes when its offset reaches it, even on an
   append sent with `Upload-Complete: ?0` (tusd does the same): tus-js-client's
