@@ -294,7 +294,11 @@ def make_bootstrap(
         await reclaim_at_start(
             config.data_dir, span, config.database, local_blobs=store.kind == "local"
         )
-        requests_feature = Requests(config, db, gate, relay, assets, uploads, resumable)
+        # `Upload-Complete: ?0` on a file request's /uploads starts a resumable upload too.
+        start_on_link = ietf.start_on_request_uploads(resumable)
+        requests_feature = Requests(
+            config, db, gate, relay, assets, uploads, resumable, start_on_link
+        )
         register_resumable(app, gate, resumable, requests_feature.destination)
         register_requests(app, requests_feature)
         register_tokens(app, db, relay)

@@ -3,9 +3,10 @@ allow-list, number parameters, JSON refusals on the API and file routes, and the
 stream's keep-alive and reconnect."""
 
 import asyncio
+from urllib.parse import quote, urlencode
 
 import pytest
-from tests.conftest import add_account, app_client, bearer, stored_blobs
+from tests.conftest import PASSWORD, add_account, app_client, bearer, stored_blobs
 
 import app.features.home.handlers as home_handlers
 from app.access.hosts import AllowedHosts, split_host
@@ -232,3 +233,96 @@ async def test_a_name_with_a_control_character_comes_by_the_query(client, config
     assert stored_blobs(config) == []
     r = await client.put("/uploads?name=a%0Db.txt", content=b"x")
     assert r.status_code == 201 and r.json()["files"][0]["name"] == "a b.txt"
+
+
+# --- text that no database, header or page can hold ---------------------------------------
+
+# A lone UTF-16 surrogate, as JSON writes it: Python's decoder takes it and yields a
+# string that SQLite, headers and pages fail to encode.
+LONE = "\\ud800"
+JSON = {"content-type": "application/json"}
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def test_a_lone_surrogate_in_json_is_a_400_in_words_everywhere(client, anonymous, config):
+    stored = (await client.put("/uploads/kept.txt", content=b"kept")).json()["files"][0]
+    made = await client.post(f"/api/files/{stored['id']}/shares", json={"password": "p" * 12})
+    share = made.json()["share"]["url"]
+    for path, body in [
+        ("/api/tokens", f'{{"label": "{LONE}"}}'),
+        ("/api/tokens", f'{{"{LONE}": "a key"}}'),
+        ("/api/archives", f'{{"ids": ["{LONE}"]}}'),
+        ("/api/files/delete", f'{{"ids": ["{LONE}"]}}'),
+        ("/api/requests", f'{{"label": "{LONE}"}}'),
+        ("/uploads", f'{{"files": [{{"name": "{LONE}", "contents": "aGk="}}]}}'),
+    ]:
+        r = await client.post(path, content=body.encode(), headers=JSON)
+        assert r.status_code == 400, (path, r.status_code, r.text)
+        assert "lone UTF-16 surrogate" in r.json()["error"], path
+    # Raw UTF-8 of a surrogate is no better (Python's decoder passes it through).
+    r = await client.post("/api/tokens", content=b'{"label": "\xed\xa0\x80"}', headers=JSON)
+    assert r.status_code == 400 and "surrogate" in r.json()["error"]
+    # The pages that take JSON bodies answer with their page, the reason on it.
+    for path, body in [
+        ("/login", f'{{"name": "{LONE}", "password": "x"}}'),
+        (share, f'{{"password": "{LONE}"}}'),
+    ]:
+        r = await anonymous.post(path, content=body.encode(), headers=JSON)
+        assert r.status_code == 400, (path, r.status_code, r.text[:200])
+        assert "lone UTF-16 surrogate" in r.text, path
+    # The list's search from a tab's signals: a bad one is ignored, as bad JSON is.
+    r = await client.get(f'/selection?datastar={{"listQ":"{LONE}"}}')
+    assert r.status_code == 200
+    # A pair is one character, and fine; nothing stored was lost.
+    r = await client.post("/api/tokens", content=b'{"label": "\\ud83d\\ude00"}', headers=JSON)
+    assert r.status_code == 201 and r.json()["token"]["label"] == "\U0001f600"
+    assert [f["name"] for f in (await client.get("/api/files")).json()["files"]] == ["kept.txt"]
+
+
+@pytest.mark.parametrize("target", ["/a\r\nX-Injected: 1", "/\n", "/a\tb", "/\x7f"])
+async def test_control_characters_in_next_are_a_400_in_words(client, anonymous, target):
+    """`next` (where to go back to) ends up in `Location`, where CR/LF would split the
+    header: Stario raises, which was a 500."""
+    words = "must not contain control characters"
+    r = await client.get(f"/login?next={quote(target)}", follow_redirects=False)
+    assert r.status_code == 400 and words in r.text
+    form = urlencode({"name": "owner", "password": PASSWORD, "next": target})
+    r = await anonymous.post("/login", content=form.encode(), headers={"content-type": FORM_TYPE})
+    assert r.status_code == 400 and words in r.text
+    assert "set-cookie" not in r.headers  # not signed in on the way
+    r = await client.post(
+        "/view", content=urlencode({"view": "grid", "next": target}).encode(),
+        headers={"content-type": FORM_TYPE}, follow_redirects=False,
+    )  # fmt: skip
+    assert r.status_code == 400 and words in r.text
+    assert "set-cookie" not in r.headers
+
+
+async def test_a_backslash_in_next_goes_home(client):
+    """Stario refuses a backslash in `Location` too: such a `next` is not followed."""
+    r = await client.post(
+        "/view", content=b"view=grid&next=/a%5Cb", headers={"content-type": FORM_TYPE},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert (r.status_code, r.headers.get("location")) == (303, "/")
+
+
+async def test_secrets_that_are_not_ascii_are_wrong_not_a_500(config):
+    """`hmac.compare_digest` raises for text that is not ASCII: the setup token and a
+    share's unlock cookie are compared as bytes."""
+    async with app_client(config, follow_redirects=False) as first_run:
+        assert (await first_run.get("/setup?token=%C3%A9")).status_code == 404
+        r = await first_run.post(
+            "/setup", content=b"token=%AA", headers={"content-type": FORM_TYPE}
+        )
+        assert r.status_code == 404
+    _, token = await add_account(config, "owner", admin=True)
+    async with app_client(config, headers=bearer(token)) as owner:
+        stored = (await owner.put("/uploads/locked.txt", content=b"locked")).json()["files"][0]
+        made = await owner.post(f"/api/files/{stored['id']}/shares", json={"password": "p" * 12})
+        share = made.json()["share"]["url"]
+    async with app_client(config, follow_redirects=False) as visitor:
+        cookie = {"cookie": "stowage_share=\xe9t\xe9"}
+        r = await visitor.get(share, headers=cookie)
+        assert r.status_code == 200 and "password" in r.text.lower()  # the password form
+        assert (await visitor.get(f"{share}/file", headers=cookie)).status_code == 401

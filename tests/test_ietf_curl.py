@@ -139,3 +139,37 @@ def test_an_append_over_the_body_cap_is_told_the_largest_append(tmp_path: Path):
             assert answer.status_code == 413
             assert answer.headers["upload-limit"] == "max-append-size=1048576"
             assert "resumable" in answer.json()["error"]
+
+
+def test_curl_resumes_through_a_file_request_link(server: RunningServer, tmp_path: Path):
+    """`Upload-Complete: ?0` on a request link's /uploads starts a resumable upload under
+    the link, which curl finishes; the uploader needs no account."""
+    with server.http() as http:
+        made = http.post("/api/requests", json={"label": "Send the notes"})
+        link = server.base_url + made.json()["request"]["url"]
+    data = os.urandom(300_000)
+    (tmp_path / "first").write_bytes(data[:100_000])
+    (tmp_path / "rest").write_bytes(data[100_000:])
+
+    def curl(*args: str) -> str:
+        done = subprocess.run(
+            ["curl", "-sS", "--fail-with-body", "-D", "-", "-o", "/dev/null", *args],
+            cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stdout.decode()
+
+    started = curl("-X", "PUT", "--data-binary", "@first", "-H", "Upload-Complete: ?0",
+                   "-H", f"Upload-Length: {len(data)}", f"{link}/uploads/notes.bin")  # fmt: skip
+    assert started.startswith("HTTP/1.1 201"), started
+    location = re.search(r"(?im)^location: (\S+)", started)
+    assert location and location.group(1).startswith(made.json()["request"]["url"] + "/tus/")
+    assert re.search(r"(?im)^upload-offset: 100000\b", started), started
+    assert stored(server) == []  # the first part is not a file
+    done = curl("-X", "PATCH", "--data-binary", "@rest", "-H", "Upload-Offset: 100000",
+                "-H", "Upload-Complete: ?1", "-H", "Upload-Draft-Interop-Version: 8",
+                "-H", "Content-Type: application/partial-upload",
+                server.base_url + location.group(1))  # fmt: skip
+    assert done.startswith("HTTP/1.1 201"), done
+    [file] = stored(server)
+    assert (file["name"], file["sha256"]) == ("notes.bin", hashlib.sha256(data).hexdigest())

@@ -341,3 +341,33 @@ async def test_the_draft_through_a_file_request_tells_no_ids(config: Config, cli
         assert closed.headers.get("upload-draft-interop-version") == "8"
         assert "tus-resumable" not in closed.headers
     assert [(f["name"], f["size"]) for f in await listed(client)] == [("sent.txt", 6)]
+
+
+@pytest.mark.parametrize("how", ["POST uploads?name=part.txt", "PUT uploads/part.txt"])
+async def test_upload_complete_0_through_a_file_request_is_resumable_not_stored_short(
+    config: Config, client, how: str
+):
+    """`Upload-Complete: ?0` on a request link's /uploads, as on the account's own: the
+    body is the first bytes of a resumable upload, never a whole file cut short."""
+    method, where = how.split()
+    made = await client.post("/api/requests", json={"label": "Send me", "max_files": 1})
+    link = "/r/" + made.json()["request"]["url"].rstrip("/").rsplit("/r/", 1)[1]
+    data = b"the first part, then the rest\n" * 100
+    async with app_client(config) as stranger:
+        started = await stranger.request(
+            method, f"{link}/{where}", content=data[:1000],
+            headers=draft(8, **{"upload-complete": "?0", "upload-length": str(len(data))}),
+        )  # fmt: skip
+        assert started.status_code == 201, started.text
+        url = started.headers.get("location")
+        assert url.startswith(f"{link}/tus/"), url
+        assert started.headers.get("upload-offset") == "1000"
+        assert started.headers.get("upload-complete") == "?0"
+        assert await listed(client) == []  # not stored as if it were the whole file
+        assert (await client.get("/api/requests")).json()["requests"][0]["files"] == 0
+        done = await append(stranger, url, 1000, data[1000:], last=True)
+        assert done.status_code == 201, done.text
+        assert "id" not in done.json()["files"][0]
+    [stored] = await listed(client)
+    assert (stored["name"], stored["sha256"]) == ("part.txt", hashlib.sha256(data).hexdigest())
+    assert (await client.get("/api/requests")).json()["requests"][0]["files"] == 1

@@ -837,3 +837,24 @@ async def test_a_close_while_an_upload_is_being_created_leaves_nothing(
     assert refused.status_code == 410, refused.text
     assert refused.json() == {"error": "this request takes no more files: its owner closed it"}
     assert await held_rows(config) == [] and await unfinished_resumable(config) == 0
+
+
+async def test_an_upload_that_completes_in_its_creation_takes_one_place(app, owner_token):
+    """A link with room for one file: a tus creation-with-upload, or a draft upload
+    whose first request carries every byte, holds one place, not two (its creation
+    claims the place, and its finish in the same request must not claim another)."""
+    body = b"all of it at once"
+    for transport in ("tus", "draft"):
+        made = await make(app, owner_token, max_files=1)
+        if transport == "tus":
+            headers = {**TUS, "upload-length": str(len(body)),
+                       "upload-metadata": tus_metadata(f"{transport}.bin"),
+                       "content-type": "application/offset+octet-stream"}  # fmt: skip
+        else:
+            headers = {"upload-draft-interop-version": "8", "upload-complete": "?1",
+                       "upload-length": str(len(body)),
+                       "content-disposition": f'attachment; filename="{transport}.bin"'}  # fmt: skip
+        stored = await app.post(f"{made['url']}/tus", headers=headers, content=body)
+        assert stored.status_code in (200, 201, 204), (transport, stored.text)
+    names = sorted(f["name"] for f in await owner_files(app, owner_token))
+    assert names == ["draft.bin", "tus.bin"], names

@@ -268,7 +268,7 @@ class Gate:
         if share.password_hash is None:
             return SharePrincipal(share)
         cookie = c.req.cookies.get(SHARE_COOKIE)
-        if cookie and hmac.compare_digest(cookie, _unlock_value(share)):
+        if cookie and same_secret(cookie, _unlock_value(share)):
             return SharePrincipal(share)
         password = _basic_password(c.req.headers.get("authorization"))
         if password is None:
@@ -459,6 +459,15 @@ def _unlock_value(share: Share) -> str:
     in our catalog), so only this server can make it, and a new password voids it."""
     key = (share.password_hash or "").encode()
     return hmac.new(key, f"stowage-share:{share.id}".encode(), hashlib.sha256).hexdigest()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """`given` (from a client) is `expected`, compared in constant time. As bytes:
+    `hmac.compare_digest` raises TypeError for text that is not ASCII, which a cookie
+    or form field may well be."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def _basic_password(value: str | None) -> str | None:

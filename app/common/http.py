@@ -70,6 +70,50 @@ class BodyError(ValueError):
     """A small JSON body that cannot be used; the message says why."""
 
 
+NOT_JSON = "the body is not valid JSON"
+LONE_SURROGATE = (
+    "the body is not valid JSON/UTF-8 text: it holds a lone UTF-16 surrogate"
+    " (such as \\ud800), half of a character pair"
+)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class NotJson(ValueError):
+    """A client's JSON that cannot be used as text; the message says why."""
+
+
+def _holds_surrogate(value: object) -> bool:
+    """Whether any string in a parsed JSON value (keys included) holds a surrogate.
+    Iterative: JSON nested as deep as the parser takes must not overflow the stack."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def parse_json(data: str | bytes | bytearray) -> object:
+    """A client's JSON (a body, a query's Datastar signals), the one place it is
+    decoded; NotJson, in words, when it is not JSON. Python's decoder takes `"\\ud800"`
+    (and raw UTF-8 surrogates) and yields a string that is not text: SQLite, headers
+    and pages fail to encode it, so such a document is refused here, as not UTF-8.
+    (A valid pair, `"\\ud83d\\ude00"`, decodes to one character and passes.)"""
+    try:
+        value = json_loads(data)
+    except (ValueError, RecursionError):
+        raise NotJson(NOT_JSON) from None
+    if _holds_surrogate(value):
+        raise NotJson(LONE_SURROGATE)
+    return value
+
+
 async def read_json_object(c: Context, max_bytes: int) -> dict[str, object] | None:
     """A small request body as a JSON object; None when it is empty. BodyError, in
     words, when it is too large, cut off, not JSON, or not an object."""
@@ -82,9 +126,9 @@ async def read_json_object(c: Context, max_bytes: int) -> dict[str, object] | No
     if not body.strip():
         return None
     try:
-        parsed = json_loads(body)
-    except (ValueError, RecursionError):
-        raise BodyError("the body is not valid JSON") from None
+        parsed = parse_json(body)
+    except NotJson as exc:
+        raise BodyError(str(exc)) from None
     if not isinstance(parsed, dict):
         raise BodyError("the body must be a JSON object")
     return parsed
@@ -110,6 +154,26 @@ def wanted_ids(parsed: dict[str, object] | None, *, most: int) -> list[str]:
     if not 1 <= len(unique) <= most:
         raise BodyError(f'"ids" must name from 1 to {most:,} files')
     return unique
+
+
+class BadTarget(ValueError):
+    """A `next` address (where to go back to) that no redirect can carry."""
+
+
+BAD_TARGET = "the address to go back to (next) must not contain control characters"
+_CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def local_target(value: str | None, fallback: str) -> str:
+    """Where a `next` parameter sends a person back to: a path on this site, else
+    `fallback` (`//host`, `https://host` and backslashes would be an open redirect,
+    and Stario refuses a backslash in `Location`). BadTarget for control characters:
+    no page's address has them raw, and CR/LF would split the header (Stario raises)."""
+    if value and _CONTROL_OR_SURROGATE.search(value):
+        raise BadTarget(BAD_TARGET)
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return fallback
+    return value
 
 
 def json_error(w: Writer, status: int, message: str, *, close: bool = False) -> None:

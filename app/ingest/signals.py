@@ -8,9 +8,8 @@ so beside the parsed signals only one slice is held at a time.
 from base64 import b64decode
 from dataclasses import dataclass
 
-from stario.json import loads as json_loads
-
 from app.accounts.quotas import QuotaExceeded, Reservation
+from app.common.http import NotJson, parse_json
 from app.ingest.multipart import MAX_PARTS
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, over_quota, too_large
 from app.storage.store import Store
@@ -32,9 +31,9 @@ class FileSignal:
 def parse_file_signals(body: str | bytes) -> list[FileSignal]:
     """The `files` signal, checked for shape; any other signal is ignored."""
     try:
-        signals = json_loads(body)
-    except (ValueError, RecursionError):
-        raise IngestError(400, "the body is not valid JSON") from None
+        signals = parse_json(body)
+    except NotJson as exc:
+        raise IngestError(400, str(exc)) from None
     if not isinstance(signals, dict):
         raise IngestError(400, "the body is not a JSON object of Datastar signals")
     entries = signals.get(SIGNAL)

@@ -9,7 +9,6 @@ Datastar gets 200 `text/event-stream`, as everywhere in Stowage.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from dataclasses import dataclass
 from math import ceil
 from urllib.parse import parse_qs
@@ -17,13 +16,12 @@ from urllib.parse import parse_qs
 from stario import App, Context, Writer
 from stario.datastar import SSE
 from stario.exceptions import ClientDisconnected, RequestBodyError
-from stario.json import loads as json_loads
 
-from app.access.gate import Gate, principal_or_none
+from app.access.gate import Gate, principal_or_none, same_secret
 from app.accounts.passwords import Passwords, WeakPassword, check_strength
 from app.accounts.store import AccountError, count_accounts, create_account, password_hash_of
 from app.accounts.throttle import Throttle
-from app.common.http import is_datastar
+from app.common.http import BadTarget, NotJson, is_datastar, local_target, parse_json
 from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.db import Database
@@ -67,9 +65,9 @@ async def read_form(c: Context) -> dict[str, str]:
         raise FormError(f"the form took more than {FORM_SECONDS:g} seconds to arrive") from None
     if media_type == "application/json":
         try:
-            data = json_loads(body)
-        except (ValueError, RecursionError):
-            raise FormError("the body is not valid JSON") from None
+            data = parse_json(body)
+        except NotJson as exc:
+            raise FormError(str(exc)) from None
         if not isinstance(data, dict):
             raise FormError("the body is not a JSON object")
         return {key: value for key, value in data.items() if isinstance(value, str)}
@@ -81,10 +79,13 @@ async def read_form(c: Context) -> dict[str, str]:
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path on this site: never `//host` or `https://host` (an open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return HOME.href()
-    return target
+    """Only a path on this site: never `//host` or `https://host` (an open redirect);
+    BadTarget when it holds control characters."""
+    return local_target(target, HOME.href())
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + "."
 
 
 def _html(w: Writer, element: object, status: int = 200) -> None:
@@ -103,7 +104,11 @@ def _minutes(seconds: int) -> str:
 
 def show_login(auth: Auth):
     async def handler(c: Context, w: Writer) -> None:
-        next_path = safe_next(c.req.query.get("next"))
+        try:
+            next_path = safe_next(c.req.query.get("next"))
+        except BadTarget as exc:
+            _html(w, login_page(auth.assets, next_path=HOME.href(), error=_sentence(str(exc))), 400)
+            return
         if principal_or_none(c) is not None:
             w.redirect(next_path, 303)
             return
@@ -133,7 +138,11 @@ def submit_login(auth: Auth):
             return
         name = form.get("name", "").strip()
         password = form.get("password", "")
-        next_path = safe_next(form.get("next"))
+        try:
+            next_path = safe_next(form.get("next"))
+        except BadTarget as exc:
+            _login_refused(c, w, auth, 400, _sentence(str(exc)), name, HOME.href())
+            return
         keys = [f"name:{name.lower()}", f"address:{auth.addresses.of(c)}"]
         wait = auth.throttle.retry_after(keys)
         if wait is not None:
@@ -179,7 +188,7 @@ def logout(auth: Auth):
 
 
 def _setup_token_ok(auth: Auth, token: str | None) -> bool:
-    return token is not None and hmac.compare_digest(token, auth.setup_token)
+    return token is not None and same_secret(token, auth.setup_token)
 
 
 def _not_found(w: Writer) -> None:

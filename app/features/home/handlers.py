@@ -8,14 +8,13 @@ from stario import App, Context, JsonValue, Relay, Writer
 from stario.cookies import set_cookie
 from stario.datastar import SSE
 from stario.exceptions import ClientDisconnected, RequestBodyError
-from stario.json import loads as json_loads
 from stario.markup.render import render as render_markup
 from stario.relay import RelaySubscription
 
 from app.access.gate import Gate, principal
 from app.accounts.quotas import QuotaLedger
 from app.accounts.store import list_tokens
-from app.common.http import whole_number
+from app.common.http import BadTarget, NotJson, local_target, parse_json, whole_number
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.db import Database
@@ -104,8 +103,8 @@ def live_view(c: Context) -> tuple[ListView, str | None]:
     signals: object = None
     if raw:
         try:
-            signals = json_loads(raw)
-        except (ValueError, RecursionError):
+            signals = parse_json(raw)
+        except NotJson:
             signals = None
     if isinstance(signals, dict) and "listQ" in signals:
         page = signals.get("listPage")
@@ -358,13 +357,6 @@ def select_matching(db: Database):
     return handler
 
 
-def _local_path(value: str | None) -> str:
-    """A path on this site to go back to, or the page: never another site."""
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
-        return value
-    return HOME.href()
-
-
 def set_view(config: Config):
     """The list or grid view from the page's form when scripts are off: the same
     cookie the page sets with them, then back (303) to where the form was."""
@@ -379,6 +371,11 @@ def set_view(config: Config):
         if view not in VIEWS:
             w.text(f"400 Bad Request: view must be one of {', '.join(VIEWS)}\n", 400)
             return
+        try:
+            back = local_target((fields.get("next") or [""])[0], HOME.href())
+        except BadTarget as exc:
+            w.text(f"400 Bad Request: {exc}\n", 400)
+            return
         # Not HttpOnly: the page's script sets the same cookie when a view is chosen.
         set_cookie(
             w,
@@ -390,7 +387,7 @@ def set_view(config: Config):
             httponly=False,
             samesite="lax",
         )
-        w.redirect(_local_path((fields.get("next") or [""])[0]), 303)
+        w.redirect(back, 303)
 
     return handler
 

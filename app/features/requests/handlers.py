@@ -63,6 +63,7 @@ from app.features.requests.views import (
 )
 from app.features.uploads.handlers import (
     Destination,
+    StartResumable,
     Uploads,
     named_in_request,
     receive_post,
@@ -112,6 +113,10 @@ class Requests:
     assets: PageAssets
     uploads: Uploads
     resumable: ResumableUploads
+    # `Upload-Complete: ?0` on the link's /uploads starts a resumable upload (the IETF
+    # draft), as on the account's own /uploads; without it, such a body would be kept
+    # as a whole file, cut short.
+    start_resumable: StartResumable | None = None
     # Files claimed by uploads in flight, per request id (see the module doc).
     claimed: Counter[str] = field(default_factory=Counter)
     # Resumable uploads being created through a link, until their rows are written.
@@ -448,8 +453,15 @@ def upload_through(requests: Requests, *, method: str, named_in_path: bool = Fal
         try:
             with destination_through(requests, c) as to:
                 uploads = requests.uploads
+                name = (
+                    path_param(c, "name")
+                    if method == "PUT" and named_in_path
+                    else named_in_request(c)
+                )
+                start = requests.start_resumable
+                if start is not None and await start(c, w, to, name):
+                    return
                 if method == "PUT":
-                    name = path_param(c, "name") if named_in_path else named_in_request(c)
                     where = REQUEST_UPLOAD_NAMED.href(_token(c), "NAME")
                     await receive_put(uploads, c, w, to, name, where)
                 else:

@@ -6,7 +6,8 @@ are. Only header parsing and answers live here; every rule is app/resumable/uplo
 
 Upload resources are the tus ones (`/tus/{id}`). Creation: `POST /tus/`, and
 `POST /uploads` / `PUT /uploads/{name}` with `Upload-Complete: ?0` (through
-`start_on_uploads`). Two choices the draft leaves open:
+`start_on_uploads`); the same under a file request's link (`/r/{token}/...`).
+Two choices the draft leaves open:
 
 - An upload whose length is known completes when its offset reaches it, even on an
   append sent with `Upload-Complete: ?0` (tusd does the same): tus-js-client's
@@ -27,7 +28,7 @@ from app.common.http import json_error, path_param
 from app.config import MAX_FILE_BYTES
 from app.features.files.urls import FILE
 from app.features.resumable.tus import created_at, parse_metadata
-from app.features.resumable.urls import upload_href
+from app.features.resumable.urls import request_upload_href, upload_href
 from app.features.uploads.handlers import NAME_THE_FILE, Destination, stored_json
 from app.ingest.names import filename_from_disposition
 from app.ingest.pipeline import IngestError
@@ -329,9 +330,27 @@ async def create(resumable: ResumableUploads, c: Context, w: Writer, to: Destina
                   location=lambda upload_id: created_at(c, upload_id))  # fmt: skip
 
 
-def start_on_uploads(resumable: ResumableUploads):
+def _account_upload_at(c: Context, upload_id: str) -> str:
+    return upload_href(upload_id)
+
+
+def _request_upload_at(c: Context, upload_id: str) -> str:
+    return request_upload_href(path_param(c, "token"), upload_id)
+
+
+def start_on_request_uploads(resumable: ResumableUploads):
+    """`start_on_uploads` for a file request's link (`/r/{token}/uploads`): the upload
+    resource is under the link, `/r/{token}/tus/{id}`."""
+    return start_on_uploads(resumable, location=_request_upload_at)
+
+
+def start_on_uploads(
+    resumable: ResumableUploads,
+    location: Callable[[Context, str], str] = _account_upload_at,
+):
     """`POST /uploads` and `PUT /uploads/{name}` with `Upload-Complete: ?0` start a
-    resumable upload; with `?1` (or none) they stay single-request uploads."""
+    resumable upload; with `?1` (or none) they stay single-request uploads. `location`
+    gives the upload resource's URL from the request and the upload's id."""
 
     async def start(c: Context, w: Writer, to: Destination, name: str | None) -> bool:
         if c.req.headers.get("upload-complete") is None:
@@ -347,7 +366,7 @@ def start_on_uploads(resumable: ResumableUploads):
             _refuse(resumable, c, w, None, error, to)
             return True
         await _create(resumable, c, w, to, version, name=name, declared_mime=_declared_mime(c),
-                      metadata=None, location=upload_href)  # fmt: skip
+                      metadata=None, location=lambda upload_id: location(c, upload_id))  # fmt: skip
         return True
 
     return start

@@ -24,3 +24,8 @@ REQUEST_UPLOAD_OVERRIDE = Route("POST /r/{token}/tus/{upload_id}")
 def upload_href(upload_id: str) -> str:
     """Relative, so an https address behind a proxy never turns into http."""
     return f"/tus/{upload_id}"
+
+
+def request_upload_href(token: str, upload_id: str) -> str:
+    """An upload made through a file request's link, under that link."""
+    return f"/r/{token}/tus/{upload_id}"
