@@ -29,6 +29,7 @@ from bench.harness import (
 def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.archive import run_archive
     from bench.downloads import run_downloads
+    from bench.live import run_live
     from bench.memory import run_memory
     from bench.resumable import run_resumable
     from bench.s3 import run_s3
@@ -51,6 +52,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "thumbnails": run_thumbnails,
         "search": run_search,
         "s3": run_s3,
+        "live": run_live,
     }
 
 
