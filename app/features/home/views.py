@@ -411,6 +411,8 @@ def list_signals(listing: Listing, version: str) -> dict[str, str | int]:
         "listSort": f"{query.sort}-{query.order}",
         "listPage": listing.page,
         "listSeen": version,
+        # Set by the stream when the server ends it for good (too many open pages).
+        "listEnded": False,
     }
 
 
@@ -711,7 +713,7 @@ def render(
                 h.P(
                     {"class": "offline", "role": "status"},
                     data.text(
-                        "$_offline ? 'Connection lost; reconnecting. "
+                        "$_offline && !$listEnded ? 'Connection lost; reconnecting. "
                         "The list may be out of date.' : ''"
                     ),
                 ),
