@@ -191,6 +191,7 @@ async def _measure(
         await asyncio.sleep(0.1)
     await asyncio.sleep(0.5)
     received = sum(p.received for p in pages) - before
+    closed = sum(p.closed for p in pages)
     for task in readers:
         task.cancel()
     await asyncio.gather(*readers, return_exceptions=True)
@@ -209,7 +210,7 @@ async def _measure(
         "everywhere": everywhere,
         "missed": missed,
         "received": received,
-        "closed": sum(p.closed for p in pages),
+        "closed": closed,
         "cpu_idle": idle_watch.server_cpu / idle_watch.wall,
         "cpu_during": during_watch.server_cpu / during_watch.wall,
     }
