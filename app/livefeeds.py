@@ -22,8 +22,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Self, cast
 
-from stario import Relay
+from stario import Relay, Writer
+from stario.datastar import SSE
 from stario.relay import RelaySubscription
 
 log = logging.getLogger("stowage.live")
@@ -31,6 +33,42 @@ log = logging.getLogger("stowage.live")
 # Changes gathered before a repaint: short enough that a person sees no lag, long
 # enough that a burst of small uploads is one repaint (`python -m bench live`).
 COALESCE_SECONDS = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Framed:
+    """SSE events as bytes, framed once and written as they are to every stream they go
+    to (`Writer.write`, after the stream's first event set its headers); `version`,
+    when they repaint a part the stream may already show (see `framed`)."""
+
+    data: bytes
+    version: str | None = None
+
+
+class _Capture:
+    """Stands in for a started SSE response: keeps what `SSE` writes to it."""
+
+    completed = False
+    started = True
+
+    def __init__(self) -> None:
+        self.headers = self
+        self.data = b""
+
+    def unsafe_get(self, name: bytes) -> bytes:
+        return b"text/event-stream"
+
+    def write(self, data: bytes) -> Self:
+        self.data += data
+        return self
+
+
+def framed(emit: Callable[[SSE], object], version: str | None = None) -> Framed:
+    """What `emit` writes through Stario's `SSE`, as bytes: a 50-row list is ~47 kB, and
+    framing it costs ~90 us a stream, which a hundred pages would pay a hundred times."""
+    capture = _Capture()
+    emit(SSE(cast(Writer, capture)))
+    return Framed(capture.data, version)
 
 
 @dataclass(eq=False)

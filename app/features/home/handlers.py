@@ -1,6 +1,6 @@
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from functools import partial
 from urllib.parse import parse_qs
 
 from stario import App, Context, JsonValue, Relay, Writer, h
@@ -9,7 +9,6 @@ from stario.datastar import SSE, data
 from stario.exceptions import ClientDisconnected, RequestBodyError
 from stario.json import loads as json_loads
 from stario.markup import HtmlElement
-from stario.markup.render import render as render_markup
 
 from app.access.gate import Gate, principal
 from app.accounts.quotas import QuotaLedger
@@ -19,7 +18,7 @@ from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.db import Database
 from app.features.archives.handlers import MAX_ARCHIVE_FILES
-from app.features.files.data import count_files, files_changed, list_file_ids, list_files
+from app.features.files.data import FileRow, count_files, files_changed, list_file_ids, list_files
 from app.features.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
 from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
 from app.features.home.views import (
@@ -41,7 +40,7 @@ from app.features.shares.views import shares_part
 from app.features.tokens.data import tokens_changed
 from app.features.tokens.views import tokens_part
 from app.ingest.progress import Progress, progress_changed
-from app.livefeeds import LiveFeeds, ViewGroup
+from app.livefeeds import Framed, LiveFeeds, ViewGroup, framed
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
 from app.requests.store import list_requests
 from app.shares.store import list_shares
@@ -193,17 +192,23 @@ def show_home(
     return handler
 
 
-@dataclass(frozen=True, slots=True)
-class Patch:
-    """One part of the page as HTML, rendered once for every stream it goes to."""
-
-    html: str
-    selector: str | None = None
-    mode: Literal["outer"] | None = None
+type HomeFeeds = LiveFeeds[ListView, Framed]
+type HomeGroup = ViewGroup[ListView, Framed]
 
 
-type HomeFeeds = LiveFeeds[ListView, PaintedList | Patch]
-type HomeGroup = ViewGroup[ListView, PaintedList | Patch]
+def _show_preview(row: FileRow, sse: SSE) -> None:
+    """A row's thumbnail in place of its type icon, and nothing else of the row."""
+    sse.patch_elements(preview(row, True), selector=f"#file-{row.id} .preview", mode="outer")
+
+
+def framed_list(painted: PaintedList) -> Framed:
+    """`#files` and `#usage`, the usage carrying the list's version as its SSE id."""
+
+    def emit(sse: SSE) -> None:
+        sse.patch_elements(painted.files)
+        sse.patch_elements(painted.usage, event_id=painted.version)
+
+    return framed(emit, painted.version)
 
 
 def home_subjects(owner: str) -> tuple[str, ...]:
@@ -232,7 +237,8 @@ def home_painter(
     for the account."""
 
     async def repaint(owner: str, changed: frozenset[str], groups: Sequence[HomeGroup]) -> None:
-        def send_all(part: str, patch: Patch) -> None:
+        def send_all(part: str, element: HtmlElement) -> None:
+            patch = framed(lambda sse: sse.patch_elements(element))
             for group in groups:
                 group.send(part, patch)
 
@@ -243,18 +249,18 @@ def home_painter(
                 listing = await load_page_listing(db, thumbnails, owner, group.view)
                 group.memo["coming"] = {}
                 _remember_coming(group, listing)
-                group.send("list", paint_list(listing, usage))
+                group.send("list", framed_list(paint_list(listing, usage)))
         if files_subject in changed or shares_changed(owner) in changed:
             shares = await list_shares(db, owner)
-            send_all("shares", Patch(render_markup(shares_part(shares, gate.clock()))))
+            send_all("shares", shares_part(shares, gate.clock()))
         if requests_changed(owner) in changed:
             found = await list_requests(db, owner)
-            send_all("requests", Patch(render_markup(requests_part(found, gate.clock()))))
+            send_all("requests", requests_part(found, gate.clock()))
         if tokens_changed(owner) in changed:
-            send_all("tokens", Patch(render_markup(tokens_part(await list_tokens(db, owner)))))
+            send_all("tokens", tokens_part(await list_tokens(db, owner)))
         if progress_changed(owner) in changed:
             transfers, paused = progress.list_transfers(owner), progress.list_paused(owner)
-            send_all("progress", Patch(render_markup(progress_part(transfers, paused))))
+            send_all("progress", progress_part(transfers, paused))
         if thumbnails_ready(owner) in changed:
             # The event's id is not used: a burst is one repaint, so the rows still
             # waiting are looked at instead. Only the preview is patched; the list's
@@ -266,9 +272,7 @@ def home_painter(
                     continue
                 for file_id in await thumbnails.ready_among(frozenset(coming)):
                     row = coming.pop(file_id)
-                    html = render_markup(preview(row, True))
-                    selector = f"#file-{file_id} .preview"
-                    group.send(f"preview-{file_id}", Patch(html, selector, "outer"))
+                    group.send(f"preview-{file_id}", framed(partial(_show_preview, row)))
 
     return repaint
 
@@ -354,12 +358,11 @@ def home_live(gate: Gate, db: Database, progress: Progress, quotas: QuotaLedger,
                     if not await gate.still_signed_in(c):
                         return
                     for patch in stream.take():
-                        if isinstance(patch, PaintedList):
-                            if patch.version != shown:
-                                send(patch)
-                                shown = patch.version
-                        else:
-                            sse.patch_elements(patch.html, selector=patch.selector, mode=patch.mode)
+                        if patch.version is not None:
+                            if patch.version == shown:
+                                continue
+                            shown = patch.version
+                        w.write(patch.data)
                     await w.drain()
 
     return handler
