@@ -64,8 +64,9 @@ class _Capture:
 
 
 def framed(emit: Callable[[SSE], object], version: str | None = None) -> Framed:
-    """What `emit` writes through Stario's `SSE`, as bytes: a 50-row list is ~47 kB, and
-    framing it costs ~90 us a stream, which a hundred pages would pay a hundred times."""
+    """What `emit` writes through Stario's `SSE`, as bytes. Framing copies the whole
+    part several times (encode, split into `data:` lines, join); a 50-row list is tens
+    of kB, so it is done once per repaint, not once per stream."""
     capture = _Capture()
     emit(SSE(cast(Writer, capture)))
     return Framed(capture.data, version)
