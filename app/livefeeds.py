@@ -168,9 +168,8 @@ class LiveFeeds[V: Hashable, P]:
         feed = self._feeds.get(owner)
         if feed is None:
             events = self._relay.subscribe(*self._subjects(owner), latest=True)
+            feed = self._feeds[owner] = Feed[V, P](owner, events)
             await events.__aenter__()
-            feed = Feed[V, P](owner, events)
-            self._feeds[owner] = feed
             feed.task = asyncio.create_task(self._run(feed))
         while len(feed.streams) >= self.cap:
             self._leave(feed, feed.streams[0], f"more than {self.cap:,} live pages open")

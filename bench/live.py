@@ -9,12 +9,14 @@ so the server and the other account's GETs get the CPU first). Then, in rounds:
     due every 10 ms on one keep-alive connection, each timed from when it was due (a
     stall makes every GET due meanwhile late, not just fewer), for a few seconds:
     its p50/p99 with every page open and quiet;
-(b) during: the same while the first account uploads one-byte files
+(b) control: the same while an account with no pages uploads one-byte files, as in
+    (c): what the uploads cost by themselves;
+(c) during: the same while the first account uploads one-byte files
     (`PUT /uploads/NAME`, one every `GAP` seconds). For each upload, the time from
     its 201 to the moment its name appears in the stream of a page of that account:
     per page (every upload x page pair) and for all of them (the last page of the
     account to show it), p50/p99; and the SSE bytes all streams received per upload.
-    Rounds of (a) and (b) alternate which goes first; their figures are pooled.
+    Rounds of (a), (b) and (c) alternate their order; their figures are pooled.
     The uploader and the GETs run in processes of their own too (`python -m bench.live
     upload|probe`), so their clocks never wait on the thousand streams; a page's time
     is when its process read it, which a busy reader makes later, never earlier.
@@ -59,6 +61,11 @@ from bench.harness import (
 from bench.loadgen import percentile
 
 GAP = 0.1
+IDLE, CONTROL, DURING = (
+    "idle (pages open, no uploads)",
+    "control (uploads by an account with no pages)",
+    "during (uploads by an account with pages)",
+)
 # The other account's GETs: one due every PROBE_EVERY seconds.
 PROBE_EVERY = 0.01
 HELPER_START = 1.5
@@ -259,8 +266,8 @@ async def _pages(port: int, per_account: int, tokens: list[str]) -> None:
 
 
 def _measure(
-    server: Server, tokens: list[str], other: tuple[str, str], pages_per_account: int,
-    uploads: int, rounds: int, work: Path,
+    server: Server, tokens: list[str], other: tuple[str, str], quiet: str,
+    pages_per_account: int, uploads: int, rounds: int, work: Path,
 ) -> dict:  # fmt: skip
     stamp = time.time_ns() % 10**9
     names = [[f"live-{r}-{i:04d}-{stamp}.bin" for i in range(uploads)] for r in range(rounds)]
@@ -284,26 +291,29 @@ def _measure(
         opened = float(ready[1])
         time.sleep(1.0)
         seconds = str(uploads * GAP + 0.5)
-        latencies: dict[str, list[float]] = {"idle": [], "during": []}
+        latencies: dict[str, list[float]] = {IDLE: [], CONTROL: [], DURING: []}
         watches: list[CpuWatch] = []
         sent: dict[str, float] = {}
         received = 0
         for r in range(rounds):
             # Rounds alternate which phase goes first.
-            for phase in ("idle", "during") if r % 2 == 0 else ("during", "idle"):
-                out, sent_file = work / f"{phase}-{r}.lat", work / f"sent-{r}"
+            for phase in list(latencies)[:: 1 if r % 2 == 0 else -1]:
+                out, sent_file = work / f"{phase}-{r}.lat", work / f"sent-{phase}-{r}"
                 before = int(ask("count"))
                 with CpuWatch(server) as watch:
                     helpers = [_helper("probe", port, other[0], path, seconds, str(out))]
-                    if phase == "during":
+                    if phase == DURING:
                         helpers.append(
                             _helper("upload", port, tokens[0], str(sent_file), *names[r])
                         )
+                    elif phase == CONTROL:
+                        control = [f"control-{r}-{i:04d}-{stamp}.bin" for i in range(uploads)]
+                        helpers.append(_helper("upload", port, quiet, str(sent_file), *control))
                     for helper in helpers:
                         _finish(helper, float(seconds) + 60, f"the {phase} helpers")
                 watches.append(watch)
                 latencies[phase] += [float(x) * 1000 for x in out.read_text().split()]
-                if phase == "during":
+                if phase == DURING:
                     lines = sent_file.read_text().splitlines()
                     sent |= {name: float(at) for name, at in (line.split() for line in lines)}
                     ask("wait " + " ".join(names[r]))
@@ -325,8 +335,9 @@ def _measure(
             everywhere.append(max(times) * 1000)
     return {
         "opened": opened,
-        "idle": latencies["idle"],
-        "during": latencies["during"],
+        "idle": latencies[IDLE],
+        "control": latencies[CONTROL],
+        "during": latencies[DURING],
         "per_page": per_page,
         "everywhere": everywhere,
         "missed": missed,
@@ -346,13 +357,14 @@ def run_live(settings: Settings) -> None:
     data = work / "stowage-data"
     tokens = [stowage_account(data, f"live{i}") for i in range(accounts)]
     other_token = stowage_account(data, "other")
+    quiet_token = stowage_account(data, "quiet")
     server = stowage("Stowage", data, "--log", "off", "--max-connections-per-address", "0")
     server.env["STOWAGE_MAX_LIVE_PAGES_PER_ACCOUNT"] = str(per_account * 2)
     source = random_file(work / "small.bin", 4096)
     log(
         f"live: {accounts * per_account:,} /live pages over {accounts} accounts; {uploads}"
         f" one-byte uploads on one, every {GAP:g} s; another account's GET of 4 KiB"
-        f" without them (idle) and during them; {rounds} round(s)"
+        f" {IDLE}, {CONTROL} and {DURING}; {rounds} round(s)"
     )
     start_all([server])
     try:
@@ -361,10 +373,11 @@ def run_live(settings: Settings) -> None:
         if t.status != 201:
             raise RuntimeError(f"upload answered {t.status}: {t.body[:200]!r}")
         file_id = str(json.loads(t.body)["files"][0]["id"])
-        got = _measure(server, tokens, (other_token, file_id), per_account, uploads, rounds, work)
+        other = (other_token, file_id)
+        got = _measure(server, tokens, other, quiet_token, per_account, uploads, rounds, work)
     finally:
         stop_all([server])
-    idle, during = got["idle"], got["during"]
+    idle, control, during = got["idle"], got["control"], got["during"]
     ratio50 = percentile(during, 0.5) / max(1e-9, percentile(idle, 0.5))
     ratio99 = percentile(during, 0.99) / max(1e-9, percentile(idle, 0.99))
     log()
@@ -384,9 +397,12 @@ def run_live(settings: Settings) -> None:
         f" ({got['received'] / (uploads * rounds) / 1e3:,.0f} kB per upload)"
     )
     log(f"   another account's GET, one due every {PROBE_EVERY * 1000:g} ms, timed from when due:")
-    log(f"     idle:   {_ms(idle)}, max {max(idle):.1f} ms ({len(idle):,} GETs)")
-    log(f"     during: {_ms(during)}, max {max(during):.1f} ms ({len(during):,} GETs)")
+    for name, values in ((IDLE, idle), (CONTROL, control), (DURING, during)):
+        log(f"     {name:46} {_ms(values)}, max {max(values):.1f} ms ({len(values):,} GETs)")
     log(f"   during / idle: p50 {ratio50:.2f}x (goal <= 1.5x), p99 {ratio99:.2f}x")
+    c50 = percentile(during, 0.5) / max(1e-9, percentile(control, 0.5))
+    c99 = percentile(during, 0.99) / max(1e-9, percentile(control, 0.99))
+    log(f"   during / the same uploads without pages: p50 {c50:.2f}x, p99 {c99:.2f}x")
     log(
         f"   server CPU: {got['server_cpu']:.0%} of a core over the phases;"
         f" streams ended early: {got['closed']}; others used up to {got['others']:.0%}"
@@ -410,6 +426,8 @@ def run_live(settings: Settings) -> None:
                 figure("repaint every page p99", [percentile(got["everywhere"], 0.99)]),
                 figure("other GET p50 idle", [percentile(idle, 0.5)]),
                 figure("other GET p99 idle", [percentile(idle, 0.99)]),
+                figure("other GET p50 control", [percentile(control, 0.5)]),
+                figure("other GET p99 control", [percentile(control, 0.99)]),
                 figure("other GET p50 during", [percentile(during, 0.5)]),
                 figure("other GET p99 during", [percentile(during, 0.99)]),
             ],
