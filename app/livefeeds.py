@@ -43,6 +43,18 @@ class Framed:
 
     data: bytes
     version: str | None = None
+    # `diff` does what `data` does for a stream that shows version `base`.
+    base: str | None = None
+    diff: bytes | None = None
+
+    def for_stream(self, shown: str | None) -> bytes | None:
+        """What a stream that shows version `shown` is sent: nothing when it already
+        shows this, the difference when it shows `base`, else all of it."""
+        if self.version is not None and self.version == shown:
+            return None
+        if self.diff is not None and self.base is not None and self.base == shown:
+            return self.diff
+        return self.data
 
 
 class _Capture:

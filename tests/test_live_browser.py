@@ -58,3 +58,35 @@ def test_the_oldest_page_past_the_cap_stops_with_a_notice_and_stays_stopped(
     for page in (oldest, newest):
         expect(row(page, "reloaded.txt")).to_be_visible()
     assert oldest_console.errors == second_console.errors == newest_console.errors == []
+
+
+SHOWN = """() => ({
+    summary: document.querySelector('#files .summary')?.textContent ?? '',
+    rows: [...document.querySelectorAll('#files li.file')].map(li => [li.id, li.textContent]),
+    pager: document.querySelector('#files .pager')?.textContent ?? '',
+})"""
+
+
+def test_repaints_of_changed_rows_leave_the_page_as_a_fresh_one(browser: Browser, server):  # noqa: F811
+    page, console = open_page(browser, server)
+    with server.http() as http:
+        ids = {}
+        for name in ("a.txt", "b.txt", "c.txt"):
+            r = http.put(f"/uploads/{name}", content=name.encode())
+            ids[name] = r.json()["files"][0]["id"]
+        expect(row(page, "c.txt")).to_be_visible()
+        # Each of these is a repaint of a row or two, not of the list.
+        for step in (
+            lambda: http.put("/uploads/d.txt", content=b"d"),
+            lambda: http.delete(f"/files/{ids['b.txt']}"),
+            lambda: http.patch(f"/files/{ids['a.txt']}", json={"name": "renamed.txt"}),
+            lambda: http.put("/uploads/e.txt", content=b"e"),
+        ):
+            assert step().status_code < 300
+            time.sleep(0.3)
+    expect(row(page, "e.txt")).to_be_visible()
+    expect(row(page, "renamed.txt")).to_be_visible()
+    expect(row(page, "b.txt")).to_have_count(0)
+    fresh, fresh_console = open_tab(page, server)
+    assert page.evaluate(SHOWN) == fresh.evaluate(SHOWN)
+    assert console.errors == fresh_console.errors == []

@@ -9,11 +9,21 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 
 import pytest
+from stario.markup.render import render as render_markup
 from tests.conftest import signed_in_client
 
 import app.features.home.handlers as home_handlers
 from app.config import Config
+from app.features.files.data import FileRow
+from app.features.files.query import EVERY_FILE
 from app.features.home.urls import HOME, HOME_LIVE
+from app.features.home.views import (
+    PAGE_SIZE,
+    Listing,
+    files_part,
+    list_changes,
+    list_pieces,
+)
 
 IDENTITY = {"accept-encoding": "identity"}
 
@@ -113,7 +123,7 @@ async def test_one_stream_more_than_the_cap_ends_the_oldest_with_a_notice(config
         # The two others still repaint.
         await upload(client, "after.txt")
         for events in (second, newest):
-            assert "after.txt" in await next_data(events, containing='id="files"')
+            await next_data(events, containing="after.txt")
         # The ended page's reconnect carries `listEnded`: 204, which ends Datastar's
         # retries (and closes nothing else).
         ended_signals = {"listQ": "", "listPage": 1, "listEnded": True}
@@ -121,7 +131,7 @@ async def test_one_stream_more_than_the_cap_ends_the_oldest_with_a_notice(config
         assert r.status_code == 204
         await upload(client, "still.txt")
         for events in (second, newest):
-            assert "still.txt" in await next_data(events, containing='id="files"')
+            await next_data(events, containing="still.txt")
 
 
 async def test_the_page_starts_with_its_stream_not_ended(client):
@@ -135,3 +145,66 @@ def test_the_cap_is_a_setting_with_a_default_of_20():
     assert loaded.max_live_pages_per_account == 5
     with pytest.raises(ValueError, match="STOWAGE_MAX_LIVE_PAGES_PER_ACCOUNT"):
         Config.load({}, environ={"STOWAGE_MAX_LIVE_PAGES_PER_ACCOUNT": "0"})
+
+
+def rows(names: list[str]) -> list[FileRow]:
+    return [
+        FileRow(
+            f"id{name}",
+            f"{name}.txt",
+            1,
+            "0" * 64,
+            "text/plain",
+            None,
+            "2026-12-07T03:00:00.000000Z",
+            "owner",
+        )  # fmt: skip
+        for name in names
+    ]
+
+
+@pytest.mark.parametrize("total", [3, 120])
+def test_the_list_in_pieces_is_the_list_rendered_whole(total):
+    listing = Listing(rows(["a", "b", "c"]), total, 1, -(-total // PAGE_SIZE), EVERY_FILE)
+    pieces = list_pieces(listing)
+    assert pieces is not None and (pieces.pager != "") == (total > PAGE_SIZE)
+    assert pieces.html() == render_markup(files_part(listing))
+
+
+def test_a_repaint_sends_only_the_rows_that_changed():
+    def pieces(names: list[str], total: int):
+        listing = Listing(rows(names), total, 1, 1, EVERY_FILE)
+        made = list_pieces(listing)
+        assert made is not None
+        return made
+
+    before = pieces(["c", "b", "a"], 3)
+    # A new file on top, one gone: the summary, the new row after nothing, a removal.
+    changes = list_changes(before, pieces(["d", "c", "a"], 3))
+    assert changes is not None
+    selectors = [(selector, mode) for _, selector, mode in changes]
+    assert selectors == [("#file-idb", None), ("#files > .file-list", "prepend")]
+    changes = list_changes(before, pieces(["c", "b", "a", "z"], 4))
+    assert changes is not None
+    assert [(s, m) for _, s, m in changes] == [
+        ("#files > .summary", "outer"),
+        ("#file-ida", "after"),
+    ]
+    # Rows that swap places, or nearly all rows new: the whole list instead.
+    assert list_changes(before, pieces(["a", "b", "c"], 3)) is None
+    assert list_changes(before, pieces(["x", "y", "a"], 3)) is None
+    assert list_changes(before, before) == []
+
+
+async def test_a_page_that_shows_the_last_repaint_gets_only_the_new_row(config):
+    async with signed_in_client(config) as client, AsyncExitStack() as stack:
+        for name in ("one.txt", "two.txt", "three.txt"):
+            await upload(client, name)
+        [events] = await open_streams(stack, client, [{}])
+        await upload(client, "four.txt")
+        whole = await next_data(events, containing="four.txt")
+        assert 'id="files"' in whole  # the first repaint of this view: all of it
+        await upload(client, "five.txt")
+        change = await next_data(events, containing="five.txt")
+        assert "selector #files > .file-list" in change and "mode prepend" in change
+        assert 'id="files"' not in change and "four.txt" not in change

@@ -28,6 +28,7 @@ from app.features.home.views import (
     Listing,
     PaintedList,
     Usage,
+    list_changes,
     paint_list,
     preview,
     progress_part,
@@ -201,14 +202,30 @@ def _show_preview(row: FileRow, sse: SSE) -> None:
     sse.patch_elements(preview(row, True), selector=f"#file-{row.id} .preview", mode="outer")
 
 
-def framed_list(painted: PaintedList) -> Framed:
-    """`#files` and `#usage`, the usage carrying the list's version as its SSE id."""
+def framed_list(painted: PaintedList, before: PaintedList | None = None) -> Framed:
+    """`#files` and `#usage`, the usage carrying the list's version as its SSE id; and,
+    for the pages that show `before`, only the rows and pieces that changed since."""
 
     def emit(sse: SSE) -> None:
         sse.patch_elements(painted.files)
         sse.patch_elements(painted.usage, event_id=painted.version)
 
-    return framed(emit, painted.version)
+    whole = framed(emit, painted.version)
+    if before is None or before.pieces is None or painted.pieces is None:
+        return whole
+    changes = list_changes(before.pieces, painted.pieces)
+    if changes is None:
+        return whole
+
+    def emit_changes(sse: SSE) -> None:
+        for html, selector, mode in changes:
+            if mode is None:
+                sse.remove(selector)
+            else:
+                sse.patch_elements(html, selector=selector, mode=mode)
+        sse.patch_elements(painted.usage, event_id=painted.version)
+
+    return replace(whole, base=before.version, diff=framed(emit_changes).data)
 
 
 def home_subjects(owner: str) -> tuple[str, ...]:
@@ -249,7 +266,12 @@ def home_painter(
                 listing = await load_page_listing(db, thumbnails, owner, group.view)
                 group.memo["coming"] = {}
                 _remember_coming(group, listing)
-                group.send("list", framed_list(paint_list(listing, usage)))
+                painted, before = paint_list(listing, usage), group.memo.get("painted")
+                group.memo["painted"] = painted
+                group.send(
+                    "list",
+                    framed_list(painted, before if isinstance(before, PaintedList) else None),
+                )
         if files_subject in changed or shares_changed(owner) in changed:
             shares = await list_shares(db, owner)
             send_all("shares", shares_part(shares, gate.clock()))
@@ -358,11 +380,10 @@ def home_live(gate: Gate, db: Database, progress: Progress, quotas: QuotaLedger,
                     if not await gate.still_signed_in(c):
                         return
                     for patch in stream.take():
-                        if patch.version is not None:
-                            if patch.version == shown:
-                                continue
-                            shown = patch.version
-                        w.write(patch.data)
+                        data = patch.for_stream(shown)
+                        if data is not None:
+                            w.write(data)
+                        shown = patch.version or shown
                     await w.drain()
 
     return handler
