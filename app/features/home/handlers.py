@@ -325,7 +325,8 @@ def home_live(gate: Gate, db: Database, progress: Progress, quotas: QuotaLedger,
 
     The repaints are shared (`app/livefeeds.py`): one subscription per account,
     changes within `COALESCE_SECONDS` make one repaint, rendered once per view (the
-    list) or once per account (the rest), whatever the number of open pages. An
+    list) or once per account (the rest), whatever the number of open pages; a page
+    that shows the last repaint gets only the rows that changed (`framed_list`). An
     account keeps at most `--max-live-pages-per-account` streams: one more opens, and
     the oldest is told why (`live_ended_part`, a Reload button) and ends; its page,
     reconnecting with `listEnded`, gets 204, which stops Datastar's retries.
