@@ -386,6 +386,13 @@ SETTINGS: tuple[Setting, ...] = (
         "seconds a stop (SIGTERM, Ctrl-C) waits for uploads in flight before ending them",
     ),
     Setting(
+        "max_live_pages_per_account",
+        "20",
+        _int_between(1, 100_000),
+        "live page streams (GET /live) one account may have open at once; one more"
+        " opens, and the oldest stops updating with a notice and a Reload button",
+    ),
+    Setting(
         "thumbnail_workers",
         "1",
         _int_between(1, 64),
@@ -468,6 +475,7 @@ class Config:
     storage: StorageTarget = LOCAL_STORAGE
     s3_endpoint_url: str | None = None
     s3_credentials: S3Credentials | None = None
+    max_live_pages_per_account: int = 20
 
     @property
     def uploads_dir(self) -> Path:

@@ -30,6 +30,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.archive import run_archive
     from bench.crowd import run_crowd
     from bench.downloads import run_downloads
+    from bench.live import run_live
     from bench.memory import run_memory
     from bench.resumable import run_resumable
     from bench.s3 import run_s3
@@ -53,6 +54,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "search": run_search,
         "s3": run_s3,
         "crowd": run_crowd,
+        "live": run_live,
     }
 
 

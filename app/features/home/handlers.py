@@ -1,15 +1,13 @@
-import asyncio
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from urllib.parse import parse_qs
 
-from stario import App, Context, JsonValue, Relay, Writer
+from stario import App, Context, JsonValue, Relay, Writer, h
 from stario.cookies import set_cookie
-from stario.datastar import SSE
+from stario.datastar import SSE, data
 from stario.exceptions import ClientDisconnected, RequestBodyError
-from stario.markup.render import render as render_markup
-from stario.relay import RelaySubscription
+from stario.markup import HtmlElement
 
 from app.access.gate import Gate, principal
 from app.accounts.quotas import QuotaLedger
@@ -29,6 +27,7 @@ from app.features.home.views import (
     Listing,
     PaintedList,
     Usage,
+    list_changes,
     paint_list,
     preview,
     progress_part,
@@ -41,6 +40,7 @@ from app.features.shares.views import shares_part
 from app.features.tokens.data import tokens_changed
 from app.features.tokens.views import tokens_part
 from app.ingest.progress import Progress, progress_changed
+from app.livefeeds import Framed, LiveFeeds, ViewGroup, framed
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
 from app.shares.store import list_shares
 
@@ -95,10 +95,11 @@ def address_view(c: Context) -> ListView:
     )
 
 
-def live_view(c: Context) -> tuple[ListView, str | None]:
+def live_view(c: Context) -> tuple[ListView, str | None, bool]:
     """The tab's list as the page's search controls say (the `list*` signals, which
     Datastar sends with the stream's GET as `?datastar=`), else as the address bar
-    (`?q=&type=&sort=&order=&page=`); and the version the tab shows (`?seen=`)."""
+    (`?q=&type=&sort=&order=&page=`); the version the tab shows (`?seen=`); and
+    whether the server ended this tab's stream before (`listEnded`, see `home_live`)."""
     raw = c.req.query.get("datastar")
     signals: object = None
     if raw:
@@ -113,8 +114,9 @@ def live_view(c: Context) -> tuple[ListView, str | None]:
             _page_number(str(page) if isinstance(page, int) else None),
         )
         seen = signals.get("listSeen")
-        return view, seen if isinstance(seen, str) and seen else None
-    return address_view(c), c.req.query.get("seen")
+        ended = signals.get("listEnded") is True
+        return view, seen if isinstance(seen, str) and seen else None, ended
+    return address_view(c), c.req.query.get("seen"), False
 
 
 async def load_listing(db: Database, owner: str, view: ListView = ListView()) -> Listing:
@@ -189,14 +191,127 @@ def show_home(
     return handler
 
 
-def home_live(
-    gate: Gate,
-    db: Database,
-    relay: Relay[str],
-    progress: Progress,
-    quotas: QuotaLedger,
-    thumbnails: Thumbnails,
+type HomeFeeds = LiveFeeds[ListView, Framed]
+type HomeGroup = ViewGroup[ListView, Framed]
+
+
+def _show_preview(row: FileRow, sse: SSE) -> None:
+    """A row's thumbnail in place of its type icon, and nothing else of the row."""
+    sse.patch_elements(preview(row, True), selector=f"#file-{row.id} .preview", mode="outer")
+
+
+def framed_list(painted: PaintedList, before: PaintedList | None = None) -> Framed:
+    """`#files` and `#usage`, the usage carrying the list's version as its SSE id; and,
+    for the pages that show `before`, only the rows and pieces that changed since."""
+
+    def emit(sse: SSE) -> None:
+        sse.patch_elements(painted.files)
+        sse.patch_elements(painted.usage, event_id=painted.version)
+
+    whole = framed(emit, painted.version)
+    if before is None or before.pieces is None or painted.pieces is None:
+        return whole
+    changes = list_changes(before.pieces, painted.pieces)
+    if changes is None:
+        return whole
+
+    def emit_changes(sse: SSE) -> None:
+        for html, selector, mode in changes:
+            if mode is None:
+                sse.remove(selector)
+            else:
+                sse.patch_elements(html, selector=selector, mode=mode)
+        sse.patch_elements(painted.usage, event_id=painted.version)
+
+    return replace(whole, base=before.version, diff=framed(emit_changes).data)
+
+
+def home_subjects(owner: str) -> tuple[str, ...]:
+    return (
+        files_changed(owner),
+        progress_changed(owner),
+        tokens_changed(owner),
+        shares_changed(owner),
+        requests_changed(owner),
+        thumbnails_ready(owner),
+    )
+
+
+def _remember_coming(group: HomeGroup, listing: Listing) -> None:
+    """The rows of the view's page whose thumbnail is being made (the group's memo)."""
+    coming = group.memo.setdefault("coming", {})
+    assert isinstance(coming, dict)
+    coming.update((row.id, row) for row in listing.rows if row.id in listing.previews.coming)
+
+
+def home_painter(
+    gate: Gate, db: Database, progress: Progress, quotas: QuotaLedger, thumbnails: Thumbnails
 ):
+    """Repaints what changed for every open page of an account: the list once per view
+    (search, type, sort and page: what differs between tabs), every other part once
+    for the account."""
+
+    async def repaint(owner: str, changed: frozenset[str], groups: Sequence[HomeGroup]) -> None:
+        def send_all(part: str, element: HtmlElement) -> None:
+            patch = framed(lambda sse: sse.patch_elements(element))
+            for group in groups:
+                group.send(part, patch)
+
+        files_subject = files_changed(owner)
+        if files_subject in changed:
+            usage = load_usage(quotas, owner)
+            for group in groups:
+                listing = await load_page_listing(db, thumbnails, owner, group.view)
+                group.memo["coming"] = {}
+                _remember_coming(group, listing)
+                painted, before = paint_list(listing, usage), group.memo.get("painted")
+                group.memo["painted"] = painted
+                group.send(
+                    "list",
+                    framed_list(painted, before if isinstance(before, PaintedList) else None),
+                )
+        if files_subject in changed or shares_changed(owner) in changed:
+            shares = await list_shares(db, owner)
+            send_all("shares", shares_part(shares, gate.clock()))
+        if requests_changed(owner) in changed:
+            found = await open_requests(db, owner)
+            send_all("requests", requests_part(found, gate.clock()))
+        if tokens_changed(owner) in changed:
+            send_all("tokens", tokens_part(await list_tokens(db, owner)))
+        if progress_changed(owner) in changed:
+            transfers, paused = progress.list_transfers(owner), progress.list_paused(owner)
+            send_all("progress", progress_part(transfers, paused))
+        if thumbnails_ready(owner) in changed:
+            # The event's id is not used: a burst is one repaint, so the rows still
+            # waiting are looked at instead. Only the preview is patched; the list's
+            # version is left as it was, so the next repaint or reconnect sends the
+            # whole list again.
+            for group in groups:
+                coming = group.memo.get("coming")
+                if not isinstance(coming, dict) or not coming:
+                    continue
+                for file_id in await thumbnails.ready_among(frozenset(coming)):
+                    row = coming.pop(file_id)
+                    group.send(f"preview-{file_id}", framed(partial(_show_preview, row)))
+
+    return repaint
+
+
+def live_ended_part(why: str) -> HtmlElement:
+    """What a page whose stream the server ended shows instead of its updates."""
+    return h.Div(
+        {"id": "live-ended", "class": "notice error", "role": "alert"},
+        f"This page stopped updating: your account has {why}, so the oldest was closed. ",
+        h.A(
+            {"class": "button", "href": HOME.href()},
+            data.on("click", "evt.preventDefault(); window.location.reload()"),
+            "Reload",
+        ),
+    )
+
+
+def home_live(gate: Gate, db: Database, progress: Progress, quotas: QuotaLedger,
+              thumbnails: Thumbnails, feeds: HomeFeeds):  # fmt: skip
     """Paints the account's parts at once, then again on every change of its own:
     the list and usage on `files.changed.<account>`, the progress bars on
     `uploads.progress.<account>` (at most 4 a second), the tokens on
@@ -205,6 +320,14 @@ def home_live(
     the file requests (and their file counts) on `requests.changed.<account>`, and
     a row's thumbnail in place of its type icon on `thumbnails.ready.<account>`.
     No other account's event ever reaches this stream.
+
+    The repaints are shared (`app/livefeeds.py`): one subscription per account,
+    changes within `COALESCE_SECONDS` make one repaint, rendered once per view (the
+    list) or once per account (the rest), whatever the number of open pages; a page
+    that shows the last repaint gets only the rows that changed (`framed_list`). An
+    account keeps at most `--max-live-pages-per-account` streams: one more opens, and
+    the oldest is told why (`live_ended_part`, a Reload button) and ends; its page,
+    reconnecting with `listEnded`, gets 204, which stops Datastar's retries.
 
     The list is sent only when it differs from what the browser shows (see
     `PaintedList`), so a reconnect after an idle drop repaints nothing. While
@@ -215,50 +338,21 @@ def home_live(
 
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
-        view, seen = live_view(c)
+        view, seen, ended = live_view(c)
+        if ended:
+            w.empty(204)
+            return
         shown = c.req.headers.get("last-event-id") or seen
-        files_subject, tokens_subject = files_changed(owner), tokens_changed(owner)
-        shares_subject, requests_subject = shares_changed(owner), requests_changed(owner)
-
-        thumbnails_subject = thumbnails_ready(owner)
-        # The rows on this tab's page whose thumbnail is being made.
-        coming: dict[str, FileRow] = {}
-
-        async def paint() -> PaintedList:
-            listing = await load_page_listing(db, thumbnails, owner, view)
-            coming.clear()
-            coming.update(
-                (row.id, row) for row in listing.rows if row.id in listing.previews.coming
-            )
-            return paint_list(listing, load_usage(quotas, owner))
-
-        async def show_thumbnails() -> None:
-            # The event's id is not used: `latest` keeps one event of a burst, so the
-            # rows still waiting are looked at instead. Only the preview is patched;
-            # the list's version is left as it was, so the next repaint or reconnect
-            # sends the whole list again.
-            for file_id in await thumbnails.ready_among(frozenset(coming)):
-                sse.patch_elements(
-                    render_markup(preview(coming.pop(file_id), True)),
-                    selector=f"#file-{file_id} .preview",
-                    mode="outer",
-                )
+        sse = SSE(w)
 
         def send(painted: PaintedList) -> None:
             sse.patch_elements(painted.files)
             sse.patch_elements(painted.usage, event_id=painted.version)
 
-        async with relay.subscribe(
-            files_subject,
-            progress_changed(owner),
-            tokens_subject,
-            shares_subject,
-            requests_subject,
-            thumbnails_subject,
-            latest=True,
-        ) as events:
-            sse = SSE(w)
-            painted = await paint()
+        async with feeds.join(owner, view) as (stream, group):
+            listing = await load_page_listing(db, thumbnails, owner, view)
+            _remember_coming(group, listing)
+            painted = paint_list(listing, load_usage(quotas, owner))
             # The id is sent even when nothing else is, so the next reconnect says
             # what this browser shows.
             sse.patch_signals({"_offline": False}, event_id=painted.version)
@@ -272,62 +366,26 @@ def home_live(
             sse.patch_elements(requests_part(await open_requests(db, owner), gate.clock()))
             async with c.alive():
                 await w.drain()
-                async with aclosing(_subjects_or_keepalive(events, sse)) as subjects:
-                    async for subject in subjects:
-                        if not await gate.still_signed_in(c):
-                            return
-                        if subject is None:
-                            pass  # the keep-alive comment is already written
-                        elif subject == files_subject:
-                            painted = await paint()
-                            if painted.version != shown:
-                                send(painted)
-                                shown = painted.version
-                            shares = await list_shares(db, owner)
-                            sse.patch_elements(shares_part(shares, gate.clock()))
-                        elif subject == shares_subject:
-                            shares = await list_shares(db, owner)
-                            sse.patch_elements(shares_part(shares, gate.clock()))
-                        elif subject == requests_subject:
-                            found = await open_requests(db, owner)
-                            sse.patch_elements(requests_part(found, gate.clock()))
-                        elif subject == thumbnails_subject:
-                            await show_thumbnails()
-                        elif subject == tokens_subject:
-                            sse.patch_elements(tokens_part(await list_tokens(db, owner)))
-                        else:
-                            sse.patch_elements(
-                                progress_part(
-                                    progress.list_transfers(owner), progress.list_paused(owner)
-                                )
-                            )
+                while True:
+                    if not await stream.wait(KEEPALIVE_SECONDS):
+                        sse.ping("keep-alive")
+                    if stream.ended is not None:
+                        sse.patch_signals({"listEnded": True})
+                        sse.patch_elements(
+                            live_ended_part(stream.ended), selector="#home", mode="prepend"
+                        )
                         await w.drain()
+                        return
+                    if not await gate.still_signed_in(c):
+                        return
+                    for patch in stream.take():
+                        data = patch.for_stream(shown)
+                        if data is not None:
+                            w.write(data)
+                        shown = patch.version or shown
+                    await w.drain()
 
     return handler
-
-
-async def _subjects_or_keepalive(
-    events: RelaySubscription[str], sse: SSE
-) -> AsyncGenerator[str | None]:
-    """Each event's subject as it comes; None after writing a keep-alive comment when
-    `KEEPALIVE_SECONDS` pass without one. One `receive()` stays pending across
-    keep-alives, so no event is lost to a timeout."""
-    pending: asyncio.Task[tuple[str, str]] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(events.receive())
-            done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_SECONDS)
-            if not done:
-                sse.ping("keep-alive")
-                yield None
-                continue
-            subject, _ = pending.result()
-            pending = None
-            yield subject
-    finally:
-        if pending is not None:
-            pending.cancel()
 
 
 # The view form's body: `view=grid&next=/?q=...`.
@@ -341,7 +399,7 @@ def select_matching(db: Database):
 
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
-        view, _ = live_view(c)
+        view, _, _ = live_view(c)
         ids = await list_file_ids(db, owner, MAX_ARCHIVE_FILES + 1, view.query)
         notice = ""
         if len(ids) > MAX_ARCHIVE_FILES:
@@ -405,6 +463,12 @@ def register_home(
 ) -> None:
     gate.pages(HOME)
     app.add(HOME, show_home(config, gate, db, assets, progress, quotas, thumbnails))
-    app.add(HOME_LIVE, home_live(gate, db, relay, progress, quotas, thumbnails))
+    feeds: HomeFeeds = LiveFeeds(
+        relay,
+        home_subjects,
+        home_painter(gate, db, progress, quotas, thumbnails),
+        cap=config.max_live_pages_per_account,
+    )
+    app.add(HOME_LIVE, home_live(gate, db, progress, quotas, thumbnails, feeds))
     app.add(SELECT_MATCHING, select_matching(db))
     app.add(VIEW, set_view(config))
