@@ -851,9 +851,9 @@ async def test_an_upload_that_completes_in_its_creation_takes_one_place(app, own
                        "upload-metadata": tus_metadata(f"{transport}.bin"),
                        "content-type": "application/offset+octet-stream"}  # fmt: skip
         else:
+            named = f'attachment; filename="{transport}.bin"'
             headers = {"upload-draft-interop-version": "8", "upload-complete": "?1",
-                       "upload-length": str(len(body)),
-                       "content-disposition": f'attachment; filename="{transport}.bin"'}  # fmt: skip
+                       "upload-length": str(len(body)), "content-disposition": named}  # fmt: skip
         stored = await app.post(f"{made['url']}/tus", headers=headers, content=body)
         assert stored.status_code in (200, 201, 204), (transport, stored.text)
     names = sorted(f["name"] for f in await owner_files(app, owner_token))
