@@ -185,7 +185,7 @@ def uv_binary() -> str:
     uv = os.environ.get("UV") or shutil.which("uv")
     if uv is None:
         raise SystemExit(
-            "bench: uv is not on PATH; run the benchmarks with `uv run python -m bench`"
+            "bench: uv is not on PATH; run the benchmarks with `uv run --group dev python -m bench`"
         )
     return uv
 

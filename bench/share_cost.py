@@ -9,7 +9,7 @@ server's CPU seconds per download of each (utime + stime of the server process, 
 its threads, from /proc); `--limited` gives the link a download limit, so every
 download also holds and settles its bytes in the catalog.
 
-    uv run python -m bench.share_cost [--mib 256] [--runs 9] [--limited]
+    uv run --group dev python -m bench.share_cost [--mib 256] [--runs 9] [--limited]
 """
 
 from __future__ import annotations

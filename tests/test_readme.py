@@ -30,10 +30,10 @@ Three kinds of line are special:
   STOWAGE_DATA_DIR): it must print its serving line and the setup link (starting with
   the line's `--public-url`, if any), the link must open the setup page, and then the
   server is stopped.
-- `uv run pytest` cannot run inside pytest: CI covers it, `.ci/run` ends by running
+- `uv run --group dev pytest` cannot run inside pytest: CI covers it, `.ci/run` ends by running
   exactly that line. This test checks that `.ci/run` does.
-- `uv run python -m bench SUITE ...` is not run here (minutes, and it measures, not
-  tests): the test runs `uv run python -m bench --help` and checks that each line's
+- `uv run --group dev python -m bench SUITE ...` is not run here (minutes, and it measures, not
+  tests): the test runs `uv run --group dev python -m bench --help` and checks that each line's
   suite and flags exist. `.ci/run` runs `python -m bench all --quick` (a failure there
   is a warning in its log, not a failed run).
 """
@@ -67,9 +67,9 @@ EXAMPLE_FILES: dict[str, bytes] = {
     + b"\xff\xd9",
     "notes.txt": b"Notes from the README test.\nSecond line.\n",
 }
-CI_LINES = ("uv run pytest",)
+CI_LINES = ("uv run --group dev pytest",)
 SERVE = re.compile(r"uv run stowage serve(?:\s|$)")
-BENCH = re.compile(r"uv run python -m bench\s+(\S+)(.*)")
+BENCH = re.compile(r"uv run --group dev python -m bench\s+(\S+)(.*)")
 PLACEHOLDER = re.compile(r"<[a-z][a-z-]*>")
 UPLOADED = re.compile(r"(?:-T\s+|@)(?!-(?:\s|$))([\w.-]+)")
 TOKEN_ID = re.compile(r"stw_([0-9a-f]{12})_")
@@ -308,7 +308,7 @@ def run_serve(command: Command, env: dict[str, str], work: Path) -> None:
 def check_bench(commands: list[Command], env: dict[str, str]) -> None:
     """`python -m bench --help` lists each suite and flag the README uses."""
     done = subprocess.run(
-        ["uv", "run", "python", "-m", "bench", "--help"],
+        ["uv", "run", "--group", "dev", "python", "-m", "bench", "--help"],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -322,7 +322,7 @@ def check_bench(commands: list[Command], env: dict[str, str]) -> None:
     suites = choices.group(1).split(",")
     for command in commands:
         match = BENCH.match(command.bare)
-        assert match, f"{command}: write it as `uv run python -m bench SUITE [flags]`"
+        assert match, f"{command}: write it as `uv run --group dev python -m bench SUITE [flags]`"
         assert match.group(1) in suites, f"{command}: no suite {match.group(1)!r}"
         flags = re.findall(r"(?<!\S)(--[a-z-]+)", match.group(2))
         for flag in flags:
@@ -367,7 +367,7 @@ def test_every_readme_command_runs(readme_server: RunningServer, tmp_path: Path)
             elif SERVE.match(command.text):
                 run_serve(command, session.env, work)
                 covered[command] = "served until the setup link"
-            elif command.bare.startswith("uv run python -m bench"):
+            elif command.bare.startswith("uv run --group dev python -m bench"):
                 bench.append(command)
                 covered[command] = "bench --help here; .ci/run runs bench all --quick"
             else:
