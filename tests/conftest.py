@@ -43,6 +43,12 @@ def datastar_bundle() -> None:
 # STOWAGE_TEST_DATABASE; the modules below run their tests on both in every run.
 CATALOGS = ("sqlite", "postgres")
 TEST_DATABASE = os.environ.get("STOWAGE_TEST_DATABASE", "sqlite")
+# The caller's own settings (a STOWAGE_DATA_DIR or STOWAGE_MAX_FILE_BYTES left in the
+# shell after `serve`) never reach a test, nor a server or command a test starts: each
+# test says every setting it means. STOWAGE_TEST_DATABASE is the suite's, not the app's.
+for _name in [name for name in os.environ if name.startswith("STOWAGE_")]:
+    if _name != "STOWAGE_TEST_DATABASE":
+        del os.environ[_name]
 BOTH_CATALOGS_MODULES = frozenset(
     {"test_accounts", "test_api", "test_shares", "test_requests", "test_tus", "test_quotas"}
 )

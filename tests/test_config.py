@@ -86,3 +86,12 @@ def test_help_documents_every_flag_and_variable():
     for setting in SETTINGS:
         assert setting.flag in text
         assert setting.env in text
+
+
+def test_no_setting_of_the_callers_reaches_the_tests():
+    """tests/conftest.py drops the caller's STOWAGE_* settings before any test runs, so
+    a shell that exported some (say, after `serve`) gives the same results as a clean one."""
+    import os
+
+    leaked = [n for n in os.environ if n.startswith("STOWAGE_") and n != "STOWAGE_TEST_DATABASE"]
+    assert leaked == []
