@@ -153,7 +153,7 @@ def test_database_must_be_a_postgresql_url(tmp_path):
 def test_backup_of_a_postgresql_catalog_points_to_pg_dump(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "backup", str(tmp_path / "copy"), "--database",
-         "postgresql://nobody@127.0.0.1:1/none"],
+         "postgresql://nobody@127.0.0.1:1/none", "--data-dir", str(tmp_path / "data")],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and "pg_dump" in done.stderr
