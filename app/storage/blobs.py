@@ -268,7 +268,7 @@ class SmallBlobRounds:
     own and a helper with the other half of the blobs, because much of a small
     write's time is the kernel filling page-cache pages (on the VM measured, 12 us
     for each page never touched before), which two cores do at once (measured about
-    10% more uploads per second, bench/RESULTS.md). The two threads are the rounds'
+    10% more uploads per second, bench/JOURNAL.md). The two threads are the rounds'
     own, so a round never queues behind a large upload's batches."""
 
     def __init__(self, store: BlobStore) -> None:
