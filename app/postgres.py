@@ -2,7 +2,7 @@
 interface as SQLite's (app/db.py), so several Stowage processes share accounts,
 sessions, tokens, links, quotas and upload state.
 
-The driver is psycopg 3, chosen by measurement (README, "PostgreSQL catalog"): it
+The driver is psycopg 3, chosen by measurement (docs/scaling-out.md, "PostgreSQL catalog"): it
 has synchronous connections as well as asynchronous ones, so the point reads on the
 request path (`read_one`: who is this token, how much has this account stored) stay
 synchronous, as they are on SQLite, at one loopback round trip (~60 us measured,

@@ -1,6 +1,6 @@
 """`python -m bench SUITE [--quick] [--runs N] [--json PATH] [--keep] [--baseline REV]`.
 
-See README.md, "Benchmarks".
+See docs/benchmarks.md.
 """
 
 from __future__ import annotations

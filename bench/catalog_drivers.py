@@ -1,6 +1,6 @@
 """psycopg 3 against asyncpg for the catalog's access pattern on PostgreSQL.
 
-Why the PostgreSQL catalog uses psycopg (README, "PostgreSQL catalog"). asyncpg is
+Why the PostgreSQL catalog uses psycopg (docs/scaling-out.md, "PostgreSQL catalog"). asyncpg is
 not a dependency of the app: bring it in for this run only:
 
     uv run --with asyncpg==0.32.0 python -m bench.catalog_drivers [--rounds 3]

@@ -1,6 +1,6 @@
 """aiofiles against the blob store's own writer, for one 256 MiB blob.
 
-Why Stowage does not use aiofiles (README, "Dependencies"): run it with aiofiles
+Why Stowage does not use aiofiles (docs/dependencies.md): run it with aiofiles
 brought in for this run only, since the app does not depend on it:
 
     uv run --with aiofiles==25.1.0 python -m bench.writers [--mib 256] [--runs 5]

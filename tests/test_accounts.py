@@ -451,7 +451,7 @@ def test_first_run_prints_the_setup_link_and_the_cli_works_while_serving(tmp_pat
             assert len(script.get("/api/files").json()["files"]) == 1
             token_id = token.split("_")[1]
             assert stowage("tokens", "revoke", token_id, data_dir=data).returncode == 0
-            # A change by another process is seen within a quarter of a second (README).
+            # A change by another process is seen within a quarter of a second (docs/accounts.md).
             time.sleep(0.3)
             assert script.get("/api/files").status_code == 401
         # An account exists now: the setup link is dead.

@@ -39,7 +39,7 @@ header_text = st.text(
 )
 any_text = st.text(max_size=80)
 # Query numbers. A NUL (%00) anywhere in the query is refused by Stario itself (a
-# plain-text 400) before any route runs, as the README says, so it is left out.
+# plain-text 400) before any route runs, as docs/api.md says, so it is left out.
 numbers = st.one_of(
     st.integers(min_value=-5, max_value=10**20).map(str),
     st.text(st.sampled_from("0123456789"), min_size=1, max_size=5000),

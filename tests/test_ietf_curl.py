@@ -1,6 +1,6 @@
-"""The README's curl commands for the IETF resumable-upload draft, against a real
-server: an upload cut off midway (curl killed) is finished with the README's own
-lines, and the stored file is the file."""
+"""The curl commands of docs/resumable-uploads.md for the IETF resumable-upload draft,
+against a real server: an upload cut off midway (curl killed) is finished with the
+docs' own lines, and the stored file is the file."""
 
 import hashlib
 import os
@@ -27,7 +27,7 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
 
 
 def draft_lines() -> dict[str, str]:
-    """The README block of the draft, by what each line does."""
+    """The docs block of the draft, by what each line does."""
     block = next(
         b for b in readme_blocks() if any("Upload-Draft-Interop-Version" in c.text for c in b)
     )
@@ -37,7 +37,7 @@ def draft_lines() -> dict[str, str]:
 
 
 def run(server: RunningServer, cwd: Path, script: str, env: dict[str, str]) -> str:
-    """Lines of the README in bash, on `server`; prints what `env` names afterwards."""
+    """Lines of the docs in bash, on `server`; prints what `env` names afterwards."""
     port = server.base_url.rsplit(":", 1)[1]
     text = script.replace(README_ADDRESS, f"127.0.0.1:{port}")
     done = subprocess.run(
@@ -82,7 +82,7 @@ def test_readme_commands_resume_an_upload_cut_off_midway(server: RunningServer, 
         cut.send_signal(signal.SIGKILL)
         cut.wait()
     assert stored(server) == []
-    # Steps 3 and 4 of the README, as written.
+    # Steps 3 and 4 of the docs, as written.
     offset = run(server, work, lines["offset"] + '\necho "$OFFSET"', {"URL": url}).strip()
     assert 0 < int(offset) < size, offset
     answer = run(server, work, f"OFFSET={offset}\n" + lines["rest"], {"URL": url})
@@ -117,7 +117,7 @@ def test_a_chunked_last_append_that_ends_short_keeps_its_bytes(
     assert head.headers["upload-complete"] == "?0"
     assert head.headers["upload-length"] == "10000"
     assert stored(server) == []
-    # The README's steps 3 and 4 finish it.
+    # The docs' steps 3 and 4 finish it.
     answer = run(server, tmp_path, lines["offset"] + "\n" + lines["rest"], {"URL": url})
     assert '"size":10000' in answer
 

@@ -1,6 +1,7 @@
-"""Every command in README.md's ```sh blocks runs here, for real: the README is a contract.
+"""Every command in the ```sh blocks of README.md and docs/*.md runs here, for real: the
+README and the docs are a contract.
 
-Conventions README.md follows:
+Conventions README.md and every docs/*.md page follow (below, "the README" is any of them):
 
 - Commands are the lines of ```sh blocks (a line ending in `\\` continues on the next);
   blank lines and lines starting with `#` are not commands. Other blocks (text, json)
@@ -58,6 +59,7 @@ import pytest
 from tests.conftest import ROOT, RunningServer, free_port, start_server
 
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 CI_SCRIPT = ROOT / ".ci" / "run"
 README_ADDRESS = "127.0.0.1:8000"
 # The files README commands upload; a line gets those it names in its directory.
@@ -83,6 +85,7 @@ NOT_CARRIED = {"PWD", "OLDPWD", "SHLVL", "_", "__rc"}
 class Command:
     text: str
     line_number: int
+    source: str = "README.md"
 
     @property
     def bare(self) -> str:
@@ -90,13 +93,31 @@ class Command:
         return re.sub(r"\s+#[^'\"]*$", "", self.text)
 
     def __str__(self) -> str:
-        return f"README.md:{self.line_number}: {self.text}"
+        return f"{self.source}:{self.line_number}: {self.text}"
+
+
+def documents() -> list[Path]:
+    """README.md, then the docs/*.md pages in the order README.md links them (a reader's
+    order: one server runs them all), then any page README.md does not link."""
+    linked = re.findall(r"\]\(docs/([\w-]+\.md)(?:#[\w-]*)?\)", README.read_text())
+    pages = [DOCS / name for name in dict.fromkeys(linked) if (DOCS / name).is_file()]
+    rest = sorted(set(DOCS.glob("*.md")) - set(pages))
+    return [README, *pages, *rest]
 
 
 def readme_blocks() -> list[list[Command]]:
-    """The commands of each ```sh block, in order."""
+    """The commands of each ```sh block of README.md and docs/*.md, in order."""
     blocks: list[list[Command]] = []
-    lines = README.read_text().splitlines()
+    for document in documents():
+        blocks.extend(document_blocks(document))
+    return blocks
+
+
+def document_blocks(document: Path) -> list[list[Command]]:
+    """The commands of each ```sh block of one document, in order."""
+    blocks: list[list[Command]] = []
+    source = document.relative_to(ROOT).as_posix()
+    lines = document.read_text().splitlines()
     fence: str | None = None
     pending: list[str] = []
     start = 0
@@ -105,14 +126,14 @@ def readme_blocks() -> list[list[Command]]:
             if line.startswith("```"):
                 fence = line[3:].strip()
                 assert fence not in ("bash", "shell", "console", "zsh", ""), (
-                    f"README.md:{number}: write commands in ```sh blocks (this test runs "
+                    f"{source}:{number}: write commands in ```sh blocks (this test runs "
                     f"those), output in ```text"
                 )
                 if fence == "sh":
                     blocks.append([])
             continue
         if line.startswith("```"):
-            assert not pending, f"README.md:{start}: a continued line ends the block"
+            assert not pending, f"{source}:{start}: a continued line ends the block"
             fence = None
             continue
         if fence != "sh":
@@ -124,7 +145,7 @@ def readme_blocks() -> list[list[Command]]:
             start = number
         pending.append(line)
         if not stripped.endswith("\\"):
-            blocks[-1].append(Command("\n".join(pending).strip(), start))
+            blocks[-1].append(Command("\n".join(pending).strip(), start, source))
             pending = []
     return blocks
 
@@ -249,7 +270,7 @@ def run_serve(command: Command, env: dict[str, str], work: Path) -> None:
         f"{command}: the test sets the port and data dir through STOWAGE_PORT/STOWAGE_DATA_DIR"
     )
     port = free_port()
-    data_dir = work / f"serve-{command.line_number}"
+    data_dir = work / f"serve-{command.source.replace('/', '-')}-{command.line_number}"
     env = {**env, "STOWAGE_PORT": str(port), "STOWAGE_DATA_DIR": str(data_dir),
            "STOWAGE_LOG": "off"}  # fmt: skip
     public = re.search(r"--public-url[= ](\S+)", command.text)
@@ -389,3 +410,36 @@ def test_readme_blocks_parse() -> None:
             assert "127.0.0.1" not in command.text or README_ADDRESS in command.text, (
                 f"{command}: use http://{README_ADDRESS}"
             )
+
+
+def anchors(document: Path) -> set[str]:
+    """The anchors GitHub gives the headings of a Markdown file (outside code blocks)."""
+    found: set[str] = set()
+    fence = False
+    for line in document.read_text().splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence and (heading := re.match(r"#+\s+(.*)", line)):
+            words = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower())
+            found.add(words.replace(" ", "-"))
+    return found
+
+
+def test_docs_links_resolve() -> None:
+    """README.md links every docs page, and every link between them reaches a heading."""
+    pages = sorted(DOCS.glob("*.md"))
+    assert len(pages) >= 10, "docs/ lost its pages?"
+    readme = README.read_text()
+    unlinked = [page.name for page in pages if f"](docs/{page.name}" not in readme]
+    assert not unlinked, f"README.md links no {unlinked}"
+    for document in documents():
+        text = re.sub(r"```.*?```", "", document.read_text(), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (document.parent / path).resolve() if path else document
+            where = f"{document.relative_to(ROOT)}: ({target})"
+            assert linked.exists(), f"{where}: no such file"
+            if anchor:
+                assert anchor in anchors(linked), f"{where}: no heading #{anchor}"

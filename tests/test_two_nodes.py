@@ -30,15 +30,15 @@ MiB = 1024 * 1024
 
 
 def readme_nginx_config() -> str:
-    """The ```nginx block of README.md ("Two nodes behind nginx")."""
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("```nginx\n") + len("```nginx\n")
-    return readme[start : readme.index("```", start)]
+    """The ```nginx block of docs/scaling-out.md ("Two nodes behind nginx")."""
+    page = (ROOT / "docs" / "scaling-out.md").read_text()
+    start = page.index("```nginx\n") + len("```nginx\n")
+    return page[start : page.index("```", start)]
 
 
 @contextmanager
 def nginx_in_front(tmp_path: Path, a: RunningServer, b: RunningServer) -> Iterator[str]:
-    """README's nginx configuration on a free port before `a` and `b`; its base URL."""
+    """The docs' nginx configuration on a free port before `a` and `b`; its base URL."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(binary).exists():
         if os.environ.get("CI"):
@@ -127,7 +127,7 @@ def node(tmp_path: Path, name: str, database: str, weed: Seaweed, storage: str,
     yield from start_server(
         tmp_path / name,
         "--storage", storage, "--s3-endpoint-url", weed.endpoint_url,
-        # Reached directly and through the proxy (README's nginx passes the Host on).
+        # Reached directly and through the proxy (the docs' nginx passes the Host on).
         "--allowed-hosts", "*",
         account=account, database=database, env=weed.env,
     )  # fmt: skip
@@ -182,7 +182,7 @@ def test_two_nodes_act_as_one(tmp_path: Path, postgres: Cluster, seaweed: Seawee
             with a.http() as http:
                 assert http.get(f"/files/{file_id}").status_code == 404
 
-            # Through README's nginx: any node takes the upload, any serves it, and a
+            # Through the docs' nginx: any node takes the upload, any serves it, and a
             # page open through the proxy repaints for an upload made on a node.
             with nginx_in_front(tmp_path, a, b) as proxy:
                 live_proxy = LiveStream(a, proxy)

@@ -256,7 +256,7 @@ class SmallBlobRounds:
     by syncfs(2) of the store's filesystem, where each used to cost two fsyncs (the
     file and its shard directory) and a hop of its own. Under 16 concurrent 64 KiB
     uploads that cut the server's CPU per upload by about 40% and raised throughput
-    by a quarter to a third (bench/small.py, README "Benchmarks").
+    by a quarter to a third (bench/small.py, docs/benchmarks.md).
 
     A round of one blob is fsynced alone, as before, so a lone upload never waits
     for the rest of the filesystem; the price of syncfs is that under concurrent

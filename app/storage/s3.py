@@ -1,5 +1,5 @@
 """The S3 backend of the `Store` interface (`--storage s3://BUCKET[/PREFIX]`), through
-aiobotocore (chosen by `python -m bench.s3_clients`; see the README's "Scaling out").
+aiobotocore (chosen by `python -m bench.s3_clients`; see docs/scaling-out.md).
 
 Object keys are the opaque blob ids under the prefix; client filenames never reach
 the store. An upload streams as one multipart upload of PART_BYTES parts, at most one
