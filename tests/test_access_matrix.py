@@ -366,6 +366,7 @@ class Things:
     def __init__(self, client: TestClient, owner: dict[str, str], thumbnailed: str) -> None:
         self.client, self.owner, self.thumbnailed = client, owner, thumbnailed
         self.values: dict[str, str] = {}
+        self.filled: dict[str, str] = {}
 
     async def file_id(self) -> str:
         if "file_id" not in self.values:
@@ -440,6 +441,7 @@ class Things:
                 values[name] = found.group(1)
             else:
                 raise AssertionError(f"{pattern}: no value for {{{name}}}; add one to Things")
+        self.filled = values
         return re.sub(r"\{(\w+)(?:\.\.\.)?\}", lambda m: values[m.group(1)], pattern)
 
 
@@ -472,6 +474,34 @@ def declaration_gaps(app) -> list[str]:
     return [f"{m} {p}: no declared expectation in DECLARED" for m, p in missing] + [
         f"{m} {p}: declared, but the app no longer serves it" for m, p in gone
     ]
+
+
+def _unknown(value: str) -> str:
+    return "999999999" if value.isdigit() else "A" * len(value)
+
+
+async def _same_as_unknown(client, method, pattern, path, declared, headers, things, answered):
+    """`answered` (another account's call on the owner's thing) is what the same call
+    on an id nobody has gets, that id aside."""
+    real = [
+        v
+        for v in [*things.filled.values(), *things.values.values()]
+        if v in path or v.encode() in declared.body
+    ]
+    unknown_path, body, seen = path, declared.body, answered.text
+    for value in real:
+        unknown_path = unknown_path.replace(value, _unknown(value))
+        body = body.replace(value.encode(), _unknown(value).encode())
+        seen = seen.replace(value, _unknown(value))
+    other = await _call(
+        client,
+        method,
+        pattern,
+        unknown_path,
+        Declared(**{**declared.__dict__, "body": body}),
+        headers,
+    )
+    assert (other.status_code, other.text) == (answered.status_code, seen), (method, pattern)
 
 
 async def test_every_route_has_a_declaration(world):
@@ -534,6 +564,12 @@ async def test_every_registered_route_as_every_caller(world):
                     assert response.status_code not in (200, 201, 204, 206), cell
                 else:
                     assert response.json()["deleted"] == [], cell
+            if caller in OTHER_ACCOUNTS and declared.kind == OWNED and method != "HEAD":
+                # No existence oracle: exactly what an unknown id gets.
+                sent = {**declared.headers, **caller_headers}
+                await _same_as_unknown(
+                    client, method, pattern, path, declared_call, sent, things, response
+                )
             if caller != "owner" and "file_id" in things.values:
                 # ... nor touched: the owner's file is still there, as it was.
                 kept = await client.get(f"/files/{things.values['file_id']}", headers=owner)
