@@ -305,7 +305,7 @@ class SQLiteDatabase:
         # aiosqlite has no public "run this function on the connection's thread";
         # `_execute` is that. A whole group in one hop: with a hop per statement,
         # the savepoints would cost every request three thread round trips.
-        # aiosqlite is pinned in uv.lock; tests/test_db.py covers this path.
+        # aiosqlite is pinned in uv.lock; tests/unit/test_db.py covers this path.
         def run() -> list[Exception | None]:
             self._room()
             return _write_group(self.conn._conn, group)

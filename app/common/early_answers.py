@@ -13,7 +13,7 @@ request left for Python to see.
 Every byte Stario sends goes through the transport it is handed, though. So each
 connection hands it `AnswersInJson`, which passes everything through except those
 fixed answers: it recognises them by their exact bytes (Stario 5.1.1's layout,
-pinned by tests/test_early_answers.py) and writes the same status as JSON
+pinned by tests/unit/test_early_answers.py) and writes the same status as JSON
 `{"error": ...}` that says what was wrong and what to do instead. Anything it does
 not recognise, and anything written while a handler runs on the connection (a
 download could hold any bytes), goes out untouched.

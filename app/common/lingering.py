@@ -5,7 +5,7 @@ close. Closing a socket while the client's bytes are still coming, or already
 sit unread in the kernel, makes the kernel send a reset instead of a normal
 end; the reset discards whatever of the answer the client has not read yet, and
 a client still sending sees "connection reset" instead of the answer (as
-tests/test_lingering_server.py shows without this module).
+tests/server/test_lingering_server.py shows without this module).
 
 So such a close lingers instead, as web servers do: the sending side ends
 after the answer (`write_eof`, shutdown(SHUT_WR): the client reads the answer
