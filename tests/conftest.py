@@ -23,9 +23,10 @@ from tests.seaweed import Seaweed, SeaweedUnavailable
 from app.accounts.passwords import hash_password
 from app.accounts.store import Account, create_account, create_token
 from app.bundle import BundleError, ensure_datastar
-from app.cli import server_config
+from app.catalog.open import open_catalog
+from app.cli.main import server_config
 from app.config import Config, uv_executable
-from app.main import make_bootstrap, open_catalog
+from app.main import make_bootstrap
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,9 @@ from tests.conftest import (
     stored_blobs,
 )
 
+from app.catalog.open import open_catalog
 from app.config import Config
-from app.main import make_bootstrap, open_catalog
+from app.main import make_bootstrap
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 

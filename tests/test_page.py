@@ -14,12 +14,12 @@ import pytest
 from stario import Relay
 from tests.conftest import add_account, signed_in_client, stored_blobs
 
+from app.catalog.open import open_catalog
 from app.config import Config
 from app.features.files.data import add_files
 from app.features.home.urls import HOME, HOME_LIVE
 from app.ingest.pipeline import IngestedFile
 from app.ingest.progress import Progress, progress_changed
-from app.main import open_catalog
 
 IDENTITY = {"accept-encoding": "identity"}
 DATASTAR = {"datastar-request": "true"}

@@ -14,9 +14,9 @@ import pytest
 from tests.conftest import PASSWORD, ROOT, start_server
 from tests.postgres import PG_BIN, Cluster
 
+from app.catalog.open import open_catalog
+from app.catalog.postgres import postgres_schema
 from app.config import Config
-from app.main import open_catalog
-from app.postgres import postgres_schema
 
 
 def schema_dump(url: str) -> str:
@@ -175,7 +175,7 @@ INSERT = "INSERT INTO t (id, v) VALUES (?, ?)"
 async def test_a_bad_request_rolls_back_alone_and_its_group_commits_once(postgres: Cluster):
     import psycopg
 
-    from app.postgres import PostgresDatabase
+    from app.catalog.postgres import PostgresDatabase
 
     url = postgres.new_database()
     db = await PostgresDatabase.open(url, GROUP_SCHEMA)
@@ -205,7 +205,7 @@ async def test_a_bad_request_rolls_back_alone_and_its_group_commits_once(postgre
 
 
 async def test_a_failed_commit_answers_every_caller_and_stores_nothing(postgres: Cluster):
-    from app.postgres import PostgresDatabase
+    from app.catalog.postgres import PostgresDatabase
 
     db = await PostgresDatabase.open(postgres.new_database(), GROUP_SCHEMA)
     try:

@@ -498,7 +498,7 @@ async def test_the_page_makes_links_and_repaints_their_counts_live(app, owner_to
 
 async def test_removing_an_account_with_its_files_ends_its_links(app, owner_token, config):
     from app.accounts.store import account_by_name, remove_account
-    from app.main import open_catalog
+    from app.catalog.open import open_catalog
 
     made = await share(app, owner_token, await upload(app, owner_token))
     db = await open_catalog(config)

@@ -20,8 +20,9 @@ from tests.conftest import (
 )
 
 from app.accounts.store import set_quota
+from app.catalog.open import open_catalog
 from app.config import Config
-from app.main import make_bootstrap, open_catalog
+from app.main import make_bootstrap
 
 TUS = {"tus-resumable": "1.0.0"}
 OCTETS = {**TUS, "content-type": "application/offset+octet-stream"}
