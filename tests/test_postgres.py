@@ -15,7 +15,6 @@ from tests.conftest import PASSWORD, ROOT, start_server
 from tests.postgres import PG_BIN, Cluster
 
 from app.catalog.open import open_catalog
-from app.catalog.postgres import postgres_schema
 from app.config import Config
 
 
@@ -47,15 +46,6 @@ async def test_a_second_start_changes_nothing(postgres: Cluster, tmp_path):
     db = await open_catalog(config)
     await db.close()
     assert schema_dump(url) == first
-
-
-def test_a_sqlite_trigger_without_a_postgres_twin_stops_the_start():
-    with pytest.raises(RuntimeError, match="new_trigger"):
-        postgres_schema(
-            "CREATE TABLE IF NOT EXISTS t (id TEXT);\n"
-            "CREATE TRIGGER IF NOT EXISTS new_trigger AFTER DELETE ON t BEGIN\n"
-            "    DELETE FROM t;\nEND;\n"
-        )
 
 
 @pytest.mark.slow
