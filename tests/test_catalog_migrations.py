@@ -528,11 +528,15 @@ def test_each_migration_makes_the_same_things_in_both_dialects(migration):
     assert _made(migration.sqlite) == _made(migration.postgres)
 
 
+WEB_APP_LOADED = (
+    "import sys, app.cli.accounts, app.cli.ops, app.cli.main;"
+    " print(sorted(m for m in sys.modules if m == 'app.main' or m.startswith('app.features')))"
+)
+
+
 def test_the_commands_but_serve_never_import_the_web_app():
     done = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, app.cli.accounts, app.cli.ops, app.cli.main;"
-         " print(sorted(m for m in sys.modules if m == 'app.main' or m.startswith('app.features')))"],
+        [sys.executable, "-c", WEB_APP_LOADED],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
