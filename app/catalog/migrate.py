@@ -139,16 +139,22 @@ def migrate_sqlite(path: Path, *, now: float | None = None) -> int:
 
 def sqlite_version(path: Path) -> int | None:
     """The schema version of the SQLite catalog at `path`, read only: None when there
-    is no catalog there, 0 when it has no version yet."""
+    is no catalog there (or none SQLite can read: opening it says why), 0 when it has
+    no version yet."""
     if not path.is_file():
         return None
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
     try:
         conn.execute("PRAGMA busy_timeout=5000")
         found = conn.execute(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
         ).fetchone()[0]
         return int(conn.execute(CURRENT_VERSION).fetchone()[0]) if found else 0
+    except sqlite3.Error:
+        return None
     finally:
         conn.close()
 
