@@ -1,10 +1,11 @@
 """The catalog's schema as numbered migrations, each written out for both dialects.
 
 `mNNNN_what.py` holds `SQLITE` and `POSTGRES`, the statements of migration NNNN in
-order, one statement per string, and `FOUND_SQLITE`/`FOUND_POSTGRES`, a query that
-counts what the migration makes, so a catalog written before versions existed is
-recognised (app/catalog/migrate.py). Migration 1 is the schema of commit 5707150;
-each later one is what changed since, in the order it reached main.
+order, one statement per string. Migration 1 is the schema of commit 5707150; 2 to 4
+are what changed on main after it, before versions existed, so each of those also has
+`FOUND_SQLITE`/`FOUND_POSTGRES`, a query that counts what it makes, by which a catalog
+written before versions is recognised (app/catalog/migrate.py). A migration written
+since needs none: no catalog without a version can have it.
 
 A change to the schema is a new module here, added to `MODULES`: never an edit to a
 migration that has shipped, whose statements have already run on deployed catalogs.
@@ -34,6 +35,10 @@ MODULES = (
 )
 
 
+# The `found` query of a migration no catalog without a version can have.
+NEVER_BEFORE_VERSIONS = "SELECT 0"
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     number: int
@@ -58,8 +63,8 @@ def _migration(module: ModuleType) -> Migration:
         name,
         tuple(module.SQLITE),
         tuple(module.POSTGRES),
-        module.FOUND_SQLITE,
-        module.FOUND_POSTGRES,
+        getattr(module, "FOUND_SQLITE", NEVER_BEFORE_VERSIONS),
+        getattr(module, "FOUND_POSTGRES", NEVER_BEFORE_VERSIONS),
     )
 
 
