@@ -27,7 +27,7 @@ from stario import Relay
 
 from app.accounts.store import CREDENTIALS_CHANGED, credentials_changed_elsewhere
 from app.accounts.throttle import Throttle
-from app.db import NODES_CHANNEL
+from app.catalog.protocol import NODES_CHANNEL
 from app.ingest.progress import PROGRESS_CHANGED, Progress
 
 if TYPE_CHECKING:

@@ -9,11 +9,9 @@ and writes to that principal.
 
 import asyncio
 import secrets
-import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 from stario import App, Assets, Span
 from stario.http import security_headers
@@ -23,9 +21,10 @@ from app.access.hosts import AllowedHosts
 from app.access.origin import same_origin
 from app.accounts.passwords import Passwords
 from app.accounts.quotas import QuotaLedger
-from app.accounts.store import ACCOUNTS_SCHEMA, count_accounts
+from app.accounts.store import count_accounts
 from app.accounts.throttle import Throttle
 from app.bundle import ASSETS_DIR
+from app.catalog.open import open_catalog
 from app.cluster import TAKE_OVER, NodeRelay, share_with_other_nodes
 from app.common.http import (
     JSON_PREFIXES,
@@ -37,12 +36,10 @@ from app.common.http import (
 from app.common.peers import ClientAddresses, remember_request
 from app.common.shell import PageAssets
 from app.config import Config
-from app.db import Database, Spawn, SQLiteDatabase
 from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
 from app.features.files.commands import register_file_commands
-from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
 from app.features.previews.handlers import register_previews
@@ -59,95 +56,9 @@ from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
 from app.previews.pool import WorkerPool
 from app.previews.thumbnails import Thumbnails, ffmpeg_found
-from app.requests.store import REQUESTS_SCHEMA, add_request_column
-from app.resumable.store import RESUMABLE_SCHEMA
 from app.resumable.uploads import ResumableUploads
-from app.shares.store import SHARES_SCHEMA, add_share_columns
 from app.storage.backends import describe, open_partials, open_store
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
-
-CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA + REQUESTS_SCHEMA + RESUMABLE_SCHEMA
-
-
-# Left in a data dir whose catalog is in PostgreSQL. Its blobs are that catalog's: a
-# start without --database would open an empty SQLite catalog beside them, take every
-# blob for an orphan and reclaim it.
-POSTGRES_MARKER = "stowage.postgres"
-
-
-class CatalogMismatch(Exception):
-    """The data dir's blobs belong to another catalog than `--database` names; the
-    message says which, for a person."""
-
-
-def _sqlite_file_rows(path: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return 0
-    try:
-        return int(conn.execute("SELECT count(*) FROM files").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-    finally:
-        conn.close()
-
-
-def check_catalog_matches(config: Config) -> None:
-    """Refuse a catalog that does not know the data dir's blobs (see POSTGRES_MARKER),
-    before anything could reclaim them as orphans."""
-    if config.database is None:
-        if (config.data_dir / POSTGRES_MARKER).exists():
-            raise CatalogMismatch(
-                f"{config.data_dir} holds the blobs of a PostgreSQL catalog ({POSTGRES_MARKER}"
-                " is there): pass its --database (an empty SQLite catalog would take every"
-                " blob for an orphan)"
-            )
-        return
-    if config.db_path.exists() and _sqlite_file_rows(config.db_path):
-        raise CatalogMismatch(
-            f"{config.data_dir} holds a SQLite catalog with files ({config.db_path.name}),"
-            " which the PostgreSQL catalog does not know (it would take their blobs for"
-            " orphans): serve this dir without --database, or give PostgreSQL a new --data-dir"
-        )
-
-
-async def open_catalog(
-    config: Config, *, spawn: Spawn | None = None, make_room: Callable[[], None] | None = None
-) -> Database:
-    """The catalog `--database` names, its schema applied: PostgreSQL for a URL, else
-    the SQLite file in the data dir. `make_room` frees the catalog's reserve on the
-    data dir's disk before a write: SQLite's concern only, PostgreSQL's disk is the
-    database server's."""
-    check_catalog_matches(config)
-    if config.database is not None:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        (config.data_dir / POSTGRES_MARKER).write_text(
-            "The blobs in this data dir are catalogued in PostgreSQL: stowage needs --database.\n"
-        )
-        # Imported only here: psycopg and libpq add ~10 MB to a SQLite server's RSS.
-        from app.postgres import PostgresDatabase
-
-        # The credentials marker (app/accounts/store.py) stays in the data dir.
-        return await PostgresDatabase.open(
-            config.database, CATALOG_SCHEMA, spawn=spawn, path=config.db_path
-        )
-    await asyncio.to_thread(_migrate, config.db_path)
-    return await SQLiteDatabase.open(
-        config.db_path, CATALOG_SCHEMA, spawn=spawn, make_room=make_room
-    )
-
-
-def _migrate(path: Path) -> None:
-    """Columns added since a catalog was made, before the schema that names them."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path)
-    try:
-        with conn:
-            add_request_column(conn)
-            add_share_columns(conn)
-    finally:
-        conn.close()
 
 
 def min_free_bytes(config: Config) -> int:

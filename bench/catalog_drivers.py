@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 from tests.support.postgres import Cluster
 
-from app.postgres import PostgresDatabase
+from app.catalog.postgres import PostgresDatabase
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (id TEXT PRIMARY KEY, owner TEXT, size BIGINT)"
 APP_SCHEMA = "CREATE TABLE IF NOT EXISTS t (id TEXT PRIMARY KEY, owner TEXT, size INTEGER);"

@@ -53,10 +53,10 @@ from app.accounts.store import (
     touch_token,
 )
 from app.accounts.throttle import Throttle
+from app.catalog.protocol import Database
 from app.common.http import json_error, tag_tus_refusal
 from app.common.peers import ClientAddresses
 from app.config import Config
-from app.db import Database
 from app.requests.store import FileRequest, resolve_request
 from app.requests.store import Gone as RequestGoneReason
 from app.shares.store import Gone, Share, resolve_share

@@ -9,7 +9,7 @@ from stario import Context, Handler, Writer
 from stario.exceptions import ClientDisconnected, RequestBodyError
 from stario.json import loads as json_loads
 
-from app.db import CatalogUnavailable
+from app.catalog.protocol import CatalogUnavailable
 
 # Routes that answer JSON, refusals included; everything else is a page.
 JSON_PREFIXES = ("/api", "/files", "/uploads", "/tus")

@@ -102,7 +102,7 @@ def read_only(db_path: Path, database: str | None = None) -> Iterator[Any]:
         conn = connect_read_only(db_path)
     else:
         # Imported only here: psycopg and libpq add ~10 MB to a SQLite server's RSS.
-        from app.postgres import PostgresReader
+        from app.catalog.postgres import PostgresReader
 
         conn = PostgresReader(database)
     try:

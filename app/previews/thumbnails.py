@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from stario import Relay
 
-from app.db import CatalogUnavailable, Database
+from app.catalog.protocol import CatalogUnavailable, Database
 from app.features.files.data import FileRow, get_file
 from app.previews.pool import WorkerPool
 from app.storage.store import Store

@@ -20,7 +20,7 @@ import hashlib
 import os
 from typing import Protocol
 
-from app.db import Database
+from app.catalog.protocol import Database
 from app.resumable.store import UploadState, record_offset
 from app.storage.blobs import Digest
 from app.storage.partials import UPLOAD_ID, AppendWriter, PartialFiles

@@ -32,7 +32,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from app.db import Database
+from app.catalog.protocol import Database
 from app.ingest.pipeline import IngestError
 from app.resumable.store import Superseded, UploadState, record_offset_if
 from app.storage.blobs import Digest, _translate

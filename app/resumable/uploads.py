@@ -43,7 +43,7 @@ from stario import Context
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.accounts.quotas import QuotaExceeded
-from app.db import Database
+from app.catalog.protocol import Database
 from app.features.files.data import FileRow
 from app.features.requests.data import requests_changed
 from app.features.uploads.handlers import Destination, Uploads

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from app.catalog.protocol import Database
 from app.config import Config
-from app.db import Database
 from app.resumable.partials import LocalPartials, Partials
 from app.storage.local import LocalStore
 from app.storage.partials import PartialFiles

@@ -250,7 +250,7 @@ def _write_blobs(entries: list[RoundEntry]) -> tuple[list[OSError | None], Writt
 
 class SmallBlobRounds:
     """Small blobs (every byte in hand at their first disk work) go to disk in rounds,
-    the way GroupCommit (app/db.py) commits catalog rows: blobs that arrive while a
+    the way GroupCommit (app/catalog/) commits catalog rows: blobs that arrive while a
     round is on disk go together in the next. A round is one hop to a writer thread
     and back: each blob written under its final name, then all made durable at once
     by syncfs(2) of the store's filesystem, where each used to cost two fsyncs (the

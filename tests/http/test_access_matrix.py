@@ -29,8 +29,9 @@ from stario.testing import TestClient
 from tests.support.fixtures import PASSWORD, SETUP_TOKEN, add_account, bearer, request_policy
 from tests.support.routes import app_routes as fuzz_routes
 
+from app.catalog.open import open_catalog
 from app.config import Config
-from app.main import make_bootstrap, open_catalog
+from app.main import make_bootstrap
 
 CALLERS = ["anonymous", "owner", "owner-session", "other", "admin", "revoked", "wrong-password"]
 BOUNDARY = "matrixboundary"

@@ -11,8 +11,8 @@ from tests.support.fixtures import (
     bearer,
 )
 
+from app.catalog.open import open_catalog
 from app.config import Config
-from app.main import open_catalog
 
 # The first run ----------------------------------------------------------------------
 

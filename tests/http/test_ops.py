@@ -14,7 +14,7 @@ import pytest
 from stario.testing import TestClient
 from tests.support.fixtures import SETUP_TOKEN, bearer, request_policy, signed_in_client
 
-from app.cli import main
+from app.cli.main import main
 from app.config import Config
 from app.main import make_bootstrap
 from app.resumable.uploads import new_upload_id

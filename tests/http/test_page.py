@@ -12,12 +12,12 @@ from stario import Relay
 from tests.support.fixtures import add_account, signed_in_client, stored_blobs
 from tests.support.page import DATASTAR, IDENTITY, next_data, upload
 
+from app.catalog.open import open_catalog
 from app.config import Config
 from app.features.files.data import add_files
 from app.features.home.urls import HOME, HOME_LIVE
 from app.ingest.pipeline import IngestedFile
 from app.ingest.progress import Progress, progress_changed
-from app.main import open_catalog
 
 
 async def test_page_loads_with_a_strict_csp(client):

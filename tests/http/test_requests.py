@@ -541,7 +541,7 @@ async def test_the_page_makes_requests_and_shows_arrivals_live(app, owner_token,
 
 async def test_removing_the_account_removes_its_requests(app, owner_token, config):
     from app.accounts.store import account_by_name, remove_account
-    from app.main import open_catalog
+    from app.catalog.open import open_catalog
 
     made = await make(app, owner_token)
     db = await open_catalog(config)
@@ -559,7 +559,7 @@ async def test_removing_the_account_removes_its_requests(app, owner_token, confi
 async def test_a_catalog_from_before_requests_gains_the_column(config):
     """An existing files table gets `request_id` at open (CREATE TABLE IF NOT EXISTS
     alone would never add it), and keeps its rows."""
-    from app.main import open_catalog
+    from app.catalog.open import open_catalog
 
     config.db_path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(config.db_path) as old:
@@ -620,7 +620,7 @@ async def tus_patch(app: TestClient, url: str, offset: int, body: bytes):
 
 async def held_rows(config: Config) -> list[tuple]:
     """The catalog's unfinished resumable uploads: (name, reserved)."""
-    from app.main import open_catalog
+    from app.catalog.open import open_catalog
 
     db = await open_catalog(config)
     try:
@@ -732,7 +732,7 @@ async def test_a_restart_ends_uploads_of_requests_that_take_no_more_files(
 ):
     """A close that did not end its uploads (the process stopped in between) and an
     expired request's uploads hold nothing once the server starts again."""
-    from app.main import open_catalog
+    from app.catalog.open import open_catalog
 
     def client() -> TestClient:
         return TestClient(

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 from tests.support.fixtures import add_account, signed_in_client
 
-from app.main import open_catalog
+from app.catalog.open import open_catalog
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 PDF = b"%PDF-1.4\n" + b"x" * 10

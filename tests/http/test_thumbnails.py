@@ -15,12 +15,12 @@ from stario import Relay
 from tests.support.fixtures import add_account, bearer, both_stores, signed_in_client
 from tests.support.images import image_bytes, rotated_jpeg, webp_size
 
-from app.cli import main
+from app.catalog.open import open_catalog
+from app.cli.main import main
 from app.config import Config
 from app.features.files.data import add_files, remove_file
 from app.features.previews.handlers import CACHE_CONTROL
 from app.ingest.pipeline import IngestedFile
-from app.main import open_catalog
 from app.previews import thumbnails as thumbnails_module
 from app.previews.make import (
     MAX_FRAMES,

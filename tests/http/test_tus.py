@@ -21,8 +21,9 @@ from tests.support.fixtures import (
 from tests.support.tus import OCTETS, TUS, create, listed, metadata, offset_of, patch
 
 from app.accounts.store import set_quota
+from app.catalog.open import open_catalog
 from app.config import Config
-from app.main import make_bootstrap, open_catalog
+from app.main import make_bootstrap
 
 
 async def test_options_tells_what_the_server_speaks(client, config: Config):

@@ -14,9 +14,8 @@ import pytest
 from tests.support.fixtures import PASSWORD, ROOT, start_server
 from tests.support.postgres import PG_BIN, Cluster
 
+from app.catalog.open import open_catalog
 from app.config import Config
-from app.main import open_catalog
-from app.postgres import postgres_schema
 
 
 def schema_dump(url: str) -> str:
@@ -47,15 +46,6 @@ async def test_a_second_start_changes_nothing(postgres: Cluster, tmp_path):
     db = await open_catalog(config)
     await db.close()
     assert schema_dump(url) == first
-
-
-def test_a_sqlite_trigger_without_a_postgres_twin_stops_the_start():
-    with pytest.raises(RuntimeError, match="new_trigger"):
-        postgres_schema(
-            "CREATE TABLE IF NOT EXISTS t (id TEXT);\n"
-            "CREATE TRIGGER IF NOT EXISTS new_trigger AFTER DELETE ON t BEGIN\n"
-            "    DELETE FROM t;\nEND;\n"
-        )
 
 
 @pytest.mark.slow
@@ -175,7 +165,7 @@ INSERT = "INSERT INTO t (id, v) VALUES (?, ?)"
 async def test_a_bad_request_rolls_back_alone_and_its_group_commits_once(postgres: Cluster):
     import psycopg
 
-    from app.postgres import PostgresDatabase
+    from app.catalog.postgres import PostgresDatabase
 
     url = postgres.new_database()
     db = await PostgresDatabase.open(url, GROUP_SCHEMA)
@@ -205,7 +195,7 @@ async def test_a_bad_request_rolls_back_alone_and_its_group_commits_once(postgre
 
 
 async def test_a_failed_commit_answers_every_caller_and_stores_nothing(postgres: Cluster):
-    from app.postgres import PostgresDatabase
+    from app.catalog.postgres import PostgresDatabase
 
     db = await PostgresDatabase.open(postgres.new_database(), GROUP_SCHEMA)
     try:

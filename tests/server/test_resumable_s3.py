@@ -11,8 +11,8 @@ import pytest
 from tests.support.fixtures import add_account, signed_in_client, unfinished_resumable
 from tests.support.tus import OCTETS, TUS, create, listed, offset_of, patch
 
+from app.catalog.open import open_catalog
 from app.config import Config
-from app.main import open_catalog
 
 pytestmark = pytest.mark.slow
 MiB = 1024 * 1024

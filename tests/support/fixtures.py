@@ -28,9 +28,10 @@ from tests.support.seaweed import Seaweed, SeaweedUnavailable
 from app.accounts.passwords import hash_password
 from app.accounts.store import Account, create_account, create_token
 from app.bundle import BundleError, ensure_datastar
-from app.cli import server_config
+from app.catalog.open import open_catalog
+from app.cli.main import server_config
 from app.config import Config, uv_executable
-from app.main import make_bootstrap, open_catalog
+from app.main import make_bootstrap
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -435,3 +436,13 @@ def tus_js() -> TusJs:
     else:
         return TusJs(client_dir)
     pytest.fail(problem, pytrace=False)
+
+
+def environment_without_venv() -> dict[str, str]:
+    """This process's environment without any STOWAGE_* setting or the venv of this
+    checkout (the old tree has its own)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("STOWAGE_") and name != "VIRTUAL_ENV"
+    }

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from app.cli import main, server_config
+from app.cli.main import main, server_config
 from app.config import SETTINGS, Config, ConfigError
 
 

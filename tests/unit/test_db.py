@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from app.db import SQLiteDatabase as Database
+from app.catalog.sqlite import SQLiteDatabase as Database
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);"
 INSERT = "INSERT INTO t (id, v) VALUES (?, ?)"

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from app.cli import server_config
+from app.cli.main import server_config
 from app.common.limits import connections_for, per_address_for, raise_open_file_limit
 from app.config import Config, ConfigError
 from app.ingest import rate

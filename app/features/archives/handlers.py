@@ -9,6 +9,7 @@ from stario import App, Context, Writer
 from stario.datastar import SSE
 
 from app.access.gate import may_read_file, principal
+from app.catalog.protocol import Database
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -17,7 +18,6 @@ from app.common.http import (
     read_json_object,
     wanted_ids,
 )
-from app.db import Database
 from app.features.archives.data import (
     DEFAULT_MEMORY_BYTES,
     Archive,

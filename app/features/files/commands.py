@@ -8,6 +8,7 @@ from stario import App, Context, JsonValue, Relay, Writer
 from stario.datastar import SSE
 
 from app.access.gate import principal
+from app.catalog.protocol import Database, is_disk_full
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -17,7 +18,6 @@ from app.common.http import (
     read_json_object,
     wanted_ids,
 )
-from app.db import Database, is_disk_full
 from app.features.files.data import (
     file_json,
     files_changed,

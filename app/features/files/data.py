@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from stario import JsonValue
 
-from app.db import Database
+from app.catalog.protocol import Database
 from app.features.files.query import EVERY_FILE, FileQuery
 from app.ingest.pipeline import IngestedFile
 
@@ -16,29 +16,6 @@ FILES_CHANGED = "files.changed"
 
 def files_changed(owner: str) -> str:
     return f"{FILES_CHANGED}.{owner}"
-
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    mime TEXT NOT NULL,
-    declared_mime TEXT,
-    created_at TEXT NOT NULL,
-    owner TEXT,
-    -- The file request it arrived through (app/requests/store.py), if any.
-    request_id TEXT
-);
-CREATE INDEX IF NOT EXISTS files_newest ON files (created_at DESC);
--- One index per order the list can take, each carrying the name and the type, so a
--- search or a type filter walks an index alone (app/features/files/query.py).
--- IF NOT EXISTS: a catalog made before them gets them at the next start.
-CREATE INDEX IF NOT EXISTS files_by_created ON files (owner, created_at, name, mime);
-CREATE INDEX IF NOT EXISTS files_by_size ON files (owner, size, name, mime);
-CREATE INDEX IF NOT EXISTS files_by_name ON files (owner, name COLLATE NOCASE, mime);
-"""
 
 
 @dataclass(frozen=True, slots=True)

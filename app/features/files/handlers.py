@@ -7,8 +7,8 @@ from typing import cast
 from stario import App, Context, Writer
 
 from app.access.gate import may_read_file, principal
+from app.catalog.protocol import Database
 from app.common.http import content_disposition, json_error, path_param, whole_number
-from app.db import Database
 from app.features.files.data import FileRow, file_json, get_file, list_files
 from app.features.files.policy import content_security_policy, disposition, served_type
 from app.features.files.query import FileQuery, QueryError, parse_file_query

@@ -12,10 +12,10 @@ from stario.markup import HtmlElement
 from app.access.gate import Gate, principal
 from app.accounts.quotas import QuotaLedger
 from app.accounts.store import list_tokens
+from app.catalog.protocol import Database
 from app.common.http import BadTarget, NotJson, local_target, parse_json, whole_number
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
-from app.db import Database
 from app.features.archives.handlers import MAX_ARCHIVE_FILES
 from app.features.files.data import FileRow, count_files, files_changed, list_file_ids, list_files
 from app.features.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query

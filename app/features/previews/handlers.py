@@ -2,8 +2,8 @@
 
 from stario import App, Context, Writer
 
+from app.catalog.protocol import Database
 from app.common.http import json_error
-from app.db import Database
 from app.features.files.handlers import readable_file
 from app.features.files.validators import strong_etag
 from app.features.previews.urls import THUMBNAIL, THUMBNAIL_HEAD

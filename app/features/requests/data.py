@@ -2,7 +2,7 @@ from dataclasses import dataclass, field
 
 from stario import JsonValue
 
-from app.db import Database
+from app.catalog.protocol import Database
 from app.requests.store import FileRequest, iso, list_requests
 from app.resumable.store import UploadState, unfinished_through
 

@@ -32,6 +32,7 @@ from stario.markup import HtmlElement
 
 from app.access.gate import Gate, RequestGone, may_upload_via, principal, request_access
 from app.accounts.store import account_by_id
+from app.catalog.protocol import Database
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -42,7 +43,6 @@ from app.common.http import (
 )
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
-from app.db import Database
 from app.features.requests.data import open_requests, request_json, requests_changed
 from app.features.requests.urls import (
     API_REQUEST_CLOSE,

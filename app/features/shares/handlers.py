@@ -35,6 +35,7 @@ from app.access.gate import (
 )
 from app.access.principal import SharePrincipal
 from app.accounts.passwords import Passwords
+from app.catalog.protocol import CatalogUnavailable, Database
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -45,7 +46,6 @@ from app.common.http import (
 )
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
-from app.db import CatalogUnavailable, Database
 from app.features.auth.handlers import FormError, read_form
 from app.features.files.data import get_file
 from app.features.files.handlers import Counting, serve_file

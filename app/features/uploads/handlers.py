@@ -14,11 +14,11 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.access.gate import principal
 from app.accounts.quotas import QuotaLedger, Reservation
+from app.catalog.protocol import Database, is_disk_full, is_owner_gone
 from app.common.early_answers import one_request_too_large
 from app.common.http import is_datastar, is_plain_form, json_error, path_param
 from app.common.peers import BODY_READ, request_ended
 from app.config import Config
-from app.db import Database, is_disk_full, is_owner_gone
 from app.features.files.data import (
     FileRow,
     add_files,

@@ -1,5 +1,6 @@
-"""The catalog: one interface (`Database`), SQLite here and PostgreSQL in
-app/postgres.py; `open_catalog` in app/main.py picks one by `--database`.
+"""The catalog in SQLite (the default), behind the `Database` protocol
+(app/catalog/protocol.py); PostgreSQL's is app/catalog/postgres.py, and
+app/catalog/open.py picks one by `--database` and brings its schema up to date.
 
 The SQLite catalog's connections:
 
@@ -17,79 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol
 
 import aiosqlite
 
-type Rows = list[tuple[object, ...]]
-type Row = tuple[object, ...]
-type Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
-type Request = tuple[str, Rows, asyncio.Future[None]]
-
-
-# PostgreSQL's SQLSTATE for "could not extend file: No space left on device".
-POSTGRES_DISK_FULL = "53100"
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """The catalog could not grow: SQLITE_FULL ("database or disk is full"), or
-    PostgreSQL's disk_full on the database server's own disk."""
-    if getattr(exc, "sqlstate", None) == POSTGRES_DISK_FULL:
-        return True
-    code = getattr(exc, "sqlite_errorcode", None)
-    return (
-        isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF == sqlite3.SQLITE_FULL
-    )
-
-
-# What the catalog says when a file row's owner is no longer an account (the trigger
-# `files_need_their_owner`, app/accounts/store.py and app/postgres.py).
-OWNER_GONE = "stowage: the account that owns the file has been removed"
-
-
-def is_owner_gone(exc: BaseException) -> bool:
-    """A file row refused because its account was removed meanwhile."""
-    return OWNER_GONE in str(exc)
-
-
-# The PostgreSQL notification channel every node listens on (app/cluster.py).
-NODES_CHANNEL = "stowage"
-
-
-class CatalogUnavailable(Exception):
-    """The catalog cannot be reached just now (PostgreSQL restarting or down): the
-    request is answered 503 with this message, and is worth retrying."""
-
-
-class Database(Protocol):
-    """What the features use of the catalog, whichever database holds it. SQL is
-    written once, for SQLite, with `?` placeholders; the PostgreSQL catalog
-    translates it (app/postgres.py). `transaction()` yields a connection whose
-    `execute` is awaited (or used with `async with`) for a cursor with `rowcount`,
-    `fetchone` and `fetchall`, and whose `executemany` is awaited."""
-
-    # The SQLite file; for PostgreSQL, where the file would be (in the data dir), so
-    # the credentials marker beside it (app/accounts/store.py) still has a place.
-    path: Path | None
-    make_room: Callable[[], None] | None
-    # True when processes on other machines may use this catalog too (PostgreSQL):
-    # what must reach all of them goes out as a notification on NODES_CHANNEL.
-    shared: bool
-
-    def read_one(self, sql: str, params: tuple[object, ...] = ()) -> Row | None: ...
-
-    async def fetch_all(self, sql: str, params: tuple[object, ...] = ()) -> Rows: ...
-
-    async def fetch_one(self, sql: str, params: tuple[object, ...] = ()) -> Row | None: ...
-
-    async def insert_many(self, sql: str, rows: Rows) -> None: ...
-
-    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
-
-    async def close(self) -> None: ...
+from app.catalog.group_commit import GroupCommit
+from app.catalog.protocol import Row, Rows, Spawn
 
 
 def _write_group(conn: sqlite3.Connection, group: list[tuple[str, Rows]]) -> list[Exception | None]:
@@ -149,89 +85,6 @@ def _write_group_by_request(
             conn.rollback()  # may raise too; the caller answers everyone either way
         raise
     return outcomes
-
-
-type WriteGroup = Callable[[list[tuple[str, Rows]]], Awaitable[list[Exception | None]]]
-
-
-class GroupCommit:
-    """Group commit, the same for either catalog: requests that arrive while a commit
-    is under way are written together in the next one (`write_group`: one transaction,
-    one outcome per request), so sixteen concurrent uploads share one commit. `lock`
-    is the catalog's write lock, `before` runs before each group (SQLite's room on a
-    full disk), `spawn` starts the committing task (Stario's `app.create_task`, so
-    shutdown waits for a commit in flight instead of abandoning its callers)."""
-
-    def __init__(
-        self,
-        write_group: WriteGroup,
-        lock: asyncio.Lock,
-        spawn: Spawn,
-        before: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._write_group = write_group
-        self._lock = lock
-        self._spawn = spawn
-        self._before = before
-        self._waiting: list[Request] = []
-        self._committer: asyncio.Task[None] | None = None
-
-    async def insert_many(self, sql: str, rows: Rows) -> None:
-        committed = asyncio.get_running_loop().create_future()
-        self._waiting.append((sql, rows, committed))
-        if self._committer is None:
-            self._committer = self._spawn(self._commit_waiting())
-        await committed
-
-    async def drain(self) -> None:
-        """Wait for the commit in flight (at close)."""
-        if self._committer is not None:
-            await asyncio.gather(self._committer, return_exceptions=True)
-
-    async def _commit_waiting(self) -> None:
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                await self._commit_group(group)
-        finally:
-            # Should this task end early, requests still queued are answered too.
-            waiting, self._waiting = self._waiting, []
-            for _, _, committed in waiting:
-                if not committed.done():
-                    committed.set_exception(RuntimeError("the catalog is shutting down"))
-            self._committer = None
-
-    async def _commit_group(self, group: list[Request]) -> None:
-        """Write `group` and answer every one of its callers, whatever happens."""
-        interrupted: BaseException | None = None
-        try:
-            async with self._lock:
-                self._before()
-                write = asyncio.ensure_future(
-                    self._write_group([(sql, rows) for sql, rows, _ in group])
-                )
-                try:
-                    await asyncio.shield(write)
-                except asyncio.CancelledError as cancel:
-                    # The transaction ends for real regardless: wait for its outcome,
-                    # so no caller is told "failed" about a row that was committed
-                    # (its blob would be removed under it).
-                    interrupted = cancel
-                    await asyncio.wait({write})
-                outcomes = write.result()
-        except Exception as exc:
-            # The group as a whole failed (COMMIT, or a ROLLBACK after it): every
-            # caller hears of it, none is left waiting.
-            outcomes = [exc] * len(group)
-        for (_, _, committed), outcome in zip(group, outcomes, strict=True):
-            if committed.done():
-                continue
-            if outcome is None:
-                committed.set_result(None)
-            else:
-                committed.set_exception(outcome)
-        if interrupted is not None:
-            raise interrupted
 
 
 class SQLiteDatabase:
@@ -321,11 +174,14 @@ class SQLiteDatabase:
     async def open(
         cls,
         path: Path,
-        schema: str,
+        schema: str = "",
         *,
         spawn: Spawn | None = None,
         make_room: Callable[[], None] | None = None,
     ) -> SQLiteDatabase:
+        """Connect to the catalog at `path`. The app's schema is brought up to date
+        before this (app/catalog/migrate.py); `schema`, a script run as written, is for
+        tests and benchmarks that make tables of their own."""
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path)
         try:
@@ -333,8 +189,9 @@ class SQLiteDatabase:
             # FULL: a committed row survives power loss, like the fsynced blob it describes.
             await conn.execute("PRAGMA synchronous=FULL")
             await conn.execute("PRAGMA busy_timeout=5000")
-            await conn.executescript(schema)
-            await conn.commit()
+            if schema:
+                await conn.executescript(schema)
+                await conn.commit()
         except BaseException:
             # aiosqlite's thread would otherwise keep the process alive after the error.
             await conn.close()

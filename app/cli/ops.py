@@ -13,10 +13,16 @@ import asyncio
 import sys
 from pathlib import Path
 
-from app.cli_storage import add_storage_flags
+from app.catalog.open import (
+    CatalogMismatch,
+    CatalogTooNew,
+    check_catalog_matches,
+    check_schema_version,
+)
+from app.catalog.protocol import CatalogUnavailable
+from app.cli.storage import add_storage_flags
 from app.config import Config
 from app.ingest.pipeline import human_bytes
-from app.main import CatalogMismatch, check_catalog_matches
 from app.ops.backup import BackupRefused, back_up
 from app.ops.check import CATALOG_NAME, NotADataDir, Survey, survey
 from app.ops.lock import DataDirBusy, DataDirLock
@@ -266,9 +272,12 @@ NOT_FOR_POSTGRES = {
 def run_ops_command(command: str, args: dict, config: Config) -> int:
     try:
         check_catalog_matches(config)
-    except CatalogMismatch as exc:
+        check_schema_version(config)
+    except (CatalogMismatch, CatalogTooNew) as exc:
         print(f"stowage {command}: error: {exc}", file=sys.stderr)
         return 2
+    except CatalogUnavailable:
+        pass  # the command itself says so, as before
     if command == "backup" and config.database is not None:
         print(f"stowage {command}: error: {command} {NOT_FOR_POSTGRES[command]}", file=sys.stderr)
         return 2

@@ -1,5 +1,5 @@
 """The catalog on PostgreSQL (`--database postgresql://...`), behind the same
-interface as SQLite's (app/db.py), so several Stowage processes share accounts,
+interface as SQLite's (app/catalog/sqlite.py), so several Stowage processes share accounts,
 sessions, tokens, links, quotas and upload state.
 
 The driver is psycopg 3, chosen by measurement (docs/scaling-out.md, "PostgreSQL catalog"): it
@@ -11,16 +11,13 @@ and their callers asynchronous. Three connections, like SQLite's three: a writer
 (group-committed inserts and transactions, serialised by a lock), a reader for lists
 and lookups, and the synchronous point reader.
 
-The SQL is written once, for SQLite, with `?` placeholders. `translate` turns a
-statement into PostgreSQL's dialect in one place: `%s` placeholders (and `%`
+The SQL of queries is written once, for SQLite, with `?` placeholders. `translate`
+turns a statement into PostgreSQL's dialect in one place: `%s` placeholders (and `%`
 doubled), LIKE as ILIKE (SQLite's LIKE ignores ASCII case), and the column named
-`offset` quoted (a reserved word in PostgreSQL). The schema strings are translated
-too: INTEGER becomes BIGINT (sizes pass 2 GiB), REAL DOUBLE PRECISION (Unix
-seconds) and BLOB BYTEA, every table gets a `rowid` identity column (the queries order by
-insertion through it, as SQLite's rowid does), `COLLATE NOCASE` names an ICU
-case-insensitive collation made here, and each SQLite trigger is replaced by the
-PL/pgSQL trigger of the same name below (opening fails if one is missing, so a
-trigger added to a schema string cannot be forgotten here).
+`offset` quoted (a reserved word in PostgreSQL). The schema is not translated: each
+migration in app/catalog/migrations/ is written out for both dialects (there, every
+table has a `rowid` identity column, which the queries order by as SQLite's rowid,
+and `COLLATE NOCASE` names an ICU case-insensitive collation).
 
 A database restarted or briefly unreachable: a connection found broken is replaced
 on its next use. Reads are retried once on a fresh connection; a write transaction
@@ -40,8 +37,8 @@ from typing import Any
 
 import psycopg
 
-from app.db import CatalogUnavailable, GroupCommit, Row, Rows, Spawn
-from app.shares.store import postgres_share_columns
+from app.catalog.group_commit import GroupCommit
+from app.catalog.protocol import CatalogUnavailable, Row, Rows, Spawn
 
 # Seconds a connection attempt may take (psycopg's floor is 2). After a failed
 # attempt, the point reader, which runs on the event loop, does not try again for
@@ -49,7 +46,8 @@ from app.shares.store import postgres_share_columns
 # per request.
 CONNECT_TIMEOUT = 2
 POINT_READ_BACKOFF = 0.5
-# Any fixed number: two processes starting at once apply the schema one at a time.
+# Any fixed number: two processes starting at once migrate the catalog one at a time
+# (app/catalog/migrate.py).
 MIGRATION_LOCK = 0x53_54_4F_57
 
 
@@ -73,97 +71,6 @@ def translate(sql: str) -> str:
     return found
 
 
-# SQLite trigger name -> (what the PL/pgSQL function does, when it fires). Each does
-# exactly what the SQLite trigger of the same name in the schema strings does.
-TRIGGERS: dict[str, tuple[str, str]] = {
-    "usage_on_insert": (
-        "UPDATE users SET used_bytes = used_bytes + NEW.size, file_count = file_count + 1"
-        " WHERE id = NEW.owner;",
-        "AFTER INSERT ON files FOR EACH ROW",
-    ),
-    "files_need_their_owner": (
-        # FOR KEY SHARE: an account being removed (its row deleted first) makes this
-        # wait for the removal, then find no row.
-        "PERFORM 1 FROM users WHERE id = NEW.owner FOR KEY SHARE; IF NOT FOUND THEN"
-        " RAISE EXCEPTION 'stowage: the account that owns the file has been removed'"
-        " USING ERRCODE = 'foreign_key_violation'; END IF;",
-        "AFTER INSERT ON files FOR EACH ROW WHEN (NEW.owner IS NOT NULL)",
-    ),
-    "usage_on_delete": (
-        "UPDATE users SET used_bytes = used_bytes - OLD.size, file_count = file_count - 1"
-        " WHERE id = OLD.owner;",
-        "AFTER DELETE ON files FOR EACH ROW",
-    ),
-    "usage_on_owner_change": (
-        "UPDATE users SET used_bytes = used_bytes - OLD.size, file_count = file_count - 1"
-        " WHERE id = OLD.owner;"
-        " UPDATE users SET used_bytes = used_bytes + NEW.size, file_count = file_count + 1"
-        " WHERE id = NEW.owner;",
-        "AFTER UPDATE OF owner ON files FOR EACH ROW",
-    ),
-    "requests_end_with_account": (
-        "DELETE FROM requests WHERE owner = OLD.id;",
-        "AFTER DELETE ON users FOR EACH ROW",
-    ),
-    "requests_count_files": (
-        "UPDATE requests SET files = files + 1 WHERE id = NEW.request_id;",
-        "AFTER INSERT ON files FOR EACH ROW WHEN (NEW.request_id IS NOT NULL)",
-    ),
-    "resumable_end_with_account": (
-        "DELETE FROM resumable_uploads WHERE owner = OLD.id;",
-        "AFTER DELETE ON users FOR EACH ROW",
-    ),
-    "shares_end_with_file": (
-        "DELETE FROM shares WHERE file_id = OLD.id;",
-        "AFTER DELETE ON files FOR EACH ROW",
-    ),
-}
-
-_SQLITE_TRIGGER = re.compile(r"CREATE TRIGGER IF NOT EXISTS (\w+)\b.*?\bEND;", re.DOTALL)
-_COMMENT = re.compile(r"--[^\n]*")
-_CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+) \(", re.IGNORECASE)
-
-
-def postgres_schema(sqlite_schema: str) -> list[str]:
-    """The statements that make (or, run again, leave as they are) the same catalog on
-    PostgreSQL; each is idempotent."""
-    triggers = _SQLITE_TRIGGER.findall(sqlite_schema)
-    missing = sorted(set(triggers) - TRIGGERS.keys())
-    if missing:
-        raise RuntimeError(f"no PostgreSQL version of the trigger(s) {missing} in app/postgres.py")
-    body = _COMMENT.sub("", _SQLITE_TRIGGER.sub("", sqlite_schema))
-    statements = [
-        "CREATE COLLATION IF NOT EXISTS nocase"
-        " (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
-    ]
-    for statement in (part.strip() for part in body.split(";")):
-        if not statement:
-            continue
-        if _CREATE_TABLE.match(statement):
-            statement = re.sub(r"\bINTEGER\b", "BIGINT", statement)
-            statement = re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
-            statement = re.sub(r"\bBLOB\b", "BYTEA", statement)
-            statement = _CREATE_TABLE.sub(
-                lambda m: (
-                    f"{m.group(0)}\n    rowid BIGINT GENERATED BY DEFAULT AS IDENTITY UNIQUE,"
-                ),
-                statement,
-            )
-        statements.append(_OFFSET_COLUMN.sub('"offset"', statement))
-    if "CREATE TABLE IF NOT EXISTS shares" in sqlite_schema:
-        statements.extend(postgres_share_columns())  # columns added since
-    for name in triggers:
-        action, when = TRIGGERS[name]
-        statements.append(
-            f"CREATE OR REPLACE FUNCTION stowage_{name}() RETURNS trigger LANGUAGE plpgsql"
-            f" AS $$ BEGIN {action} RETURN NULL; END $$"
-        )
-        statements.append(
-            f"CREATE OR REPLACE TRIGGER {name} {when} EXECUTE FUNCTION stowage_{name}()"
-        )
-    return statements
-
-
 class PostgresReader:
     """A synchronous connection for `stowage check` and the sweep (app/ops/check.py),
     shaped like the sqlite3 connection they otherwise use."""
@@ -172,7 +79,7 @@ class PostgresReader:
         try:
             self._conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
         except psycopg.OperationalError as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     def execute(self, sql: str, params: tuple[object, ...] = ()) -> psycopg.Cursor[Any]:
         return self._conn.execute(translate(sql), params)
@@ -181,7 +88,7 @@ class PostgresReader:
         self._conn.close()
 
 
-def _unavailable(exc: BaseException) -> CatalogUnavailable:
+def unavailable(exc: BaseException) -> CatalogUnavailable:
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return CatalogUnavailable(f"the catalog database is unavailable ({first_line}); try again")
 
@@ -206,7 +113,7 @@ class _Link:
                         self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
                     )
                 except psycopg.OperationalError as exc:
-                    raise _unavailable(exc) from exc
+                    raise unavailable(exc) from exc
             return self.conn
 
     def lost(self, conn: psycopg.AsyncConnection[Any]) -> bool:
@@ -281,19 +188,21 @@ class PostgresDatabase:
 
     @classmethod
     async def open(
-        cls, url: str, schema: str, *, spawn: Spawn | None = None, path: Path | None = None
+        cls, url: str, schema: str = "", *, spawn: Spawn | None = None, path: Path | None = None
     ) -> PostgresDatabase:
+        """Connect to the catalog at `url`. The app's schema is brought up to date
+        before this (app/catalog/migrate.py); `schema`, statements run as written, is
+        for tests and benchmarks that make tables of their own."""
         db = cls(url, spawn=spawn, path=path)
         try:
-            await db._migrate(postgres_schema(schema))
+            await db._migrate([s for s in (part.strip() for part in schema.split(";")) if s])
         except BaseException:
             await db.close()
             raise
         return db
 
     async def _migrate(self, statements: list[str]) -> None:
-        """Apply the schema in one transaction, one process at a time; every statement
-        leaves an existing catalog as it is, so a second start changes nothing."""
+        """Run `statements` in one transaction, one process at a time."""
         conn = await self._writer.get()
         try:
             async with conn.transaction():
@@ -302,7 +211,7 @@ class PostgresDatabase:
                     await conn.execute(statement)  # no parameters: sent as written
         except psycopg.OperationalError as exc:
             if self._writer.lost(conn):
-                raise _unavailable(exc) from exc
+                raise unavailable(exc) from exc
             raise
 
     # Reads ------------------------------------------------------------------------------
@@ -322,7 +231,7 @@ class PostgresDatabase:
             )
         except psycopg.OperationalError as exc:
             self._point_down_until = time.monotonic() + POINT_READ_BACKOFF
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         return self._point
 
     def read_one(self, sql: str, params: tuple[object, ...] = ()) -> Row | None:
@@ -337,7 +246,7 @@ class PostgresDatabase:
                 if not (conn.closed or conn.broken):
                     raise
                 if attempt == 2:
-                    raise _unavailable(exc) from exc
+                    raise unavailable(exc) from exc
         raise AssertionError("unreachable")
 
     async def _read(self, sql: str, params: tuple[object, ...], many: bool) -> Rows:
@@ -353,7 +262,7 @@ class PostgresDatabase:
                 if not self._reader.lost(conn):
                     raise
                 if attempt == 2:
-                    raise _unavailable(exc) from exc
+                    raise unavailable(exc) from exc
         raise AssertionError("unreachable")
 
     async def fetch_all(self, sql: str, params: tuple[object, ...] = ()) -> Rows:
@@ -379,7 +288,7 @@ class PostgresDatabase:
                 if not self._writer.lost(conn):
                     raise
                 if attempt == 2:
-                    raise _unavailable(exc) from exc
+                    raise unavailable(exc) from exc
                 continue
             break
         try:
@@ -389,10 +298,10 @@ class PostgresDatabase:
                 await transaction.__aexit__(type(exc), exc, exc.__traceback__)
             except psycopg.OperationalError as lost:
                 if self._writer.lost(conn):
-                    raise _unavailable(lost) from exc
+                    raise unavailable(lost) from exc
                 raise
             if isinstance(exc, psycopg.OperationalError) and self._writer.lost(conn):
-                raise _unavailable(exc) from exc
+                raise unavailable(exc) from exc
             raise
         try:
             await transaction.__aexit__(None, None, None)
@@ -400,7 +309,7 @@ class PostgresDatabase:
             # COMMIT sent, answer lost: whether it committed is unknown. The caller is
             # told it failed, like SQLite's callers after a failed COMMIT.
             if self._writer.lost(conn):
-                raise _unavailable(exc) from exc
+                raise unavailable(exc) from exc
             raise
 
     @asynccontextmanager
@@ -411,7 +320,7 @@ class PostgresDatabase:
     async def insert_many(self, sql: str, rows: Rows) -> None:
         """Insert `rows`, all or none, durably committed when this returns (PostgreSQL's
         default synchronous_commit flushes the WAL before COMMIT answers); group-
-        committed as on SQLite (app/db.py's GroupCommit)."""
+        committed as on SQLite (app/catalog/group_commit.py)."""
         await self._group.insert_many(sql, rows)
 
     async def _write_group(self, group: list[tuple[str, Rows]]) -> list[Exception | None]:

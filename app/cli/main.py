@@ -1,6 +1,8 @@
 """`stowage serve` (flags and STOWAGE_* variables onto Stario's server config), the
-account commands `stowage users ...` and `stowage tokens ...` (app/cli_accounts.py),
-and `stowage check` and `stowage backup` (app/cli_ops.py)."""
+account commands `stowage users ...` and `stowage tokens ...` (app/cli/accounts.py),
+and `stowage check` and `stowage backup` (app/cli/ops.py).
+
+Only `serve` imports the web app (app/main.py), and only once it is chosen."""
 
 import argparse
 import sys
@@ -14,14 +16,20 @@ from stario.http.server import Server
 from stario.telemetry.core import Tracer
 
 from app.bundle import BundleError, ensure_datastar
-from app.cli_accounts import add_account_commands, run_account_command
-from app.cli_ops import add_ops_commands, run_ops_command
-from app.cli_storage import STORAGE_SETTINGS
+from app.catalog.open import (
+    CatalogMismatch,
+    CatalogTooNew,
+    check_catalog_matches,
+    check_schema_version,
+)
+from app.catalog.protocol import CatalogUnavailable
+from app.cli.accounts import add_account_commands, run_account_command
+from app.cli.ops import add_ops_commands, run_ops_command
+from app.cli.storage import STORAGE_SETTINGS
 from app.common.limits import connections_for, per_address_for, raise_open_file_limit
 from app.common.peers import ConnectionLimits, protocol_maker
 from app.config import SETTINGS, Config, ConfigError, uv_executable
 from app.ingest.rate import RateFloor
-from app.main import CatalogMismatch, check_catalog_matches, make_bootstrap
 from app.ops.lock import DataDirBusy, DataDirLock
 
 
@@ -100,8 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"stowage: error: {exc}\n")
     try:
         check_catalog_matches(config)
-    except CatalogMismatch as exc:
+        check_schema_version(config)
+    except (CatalogMismatch, CatalogTooNew) as exc:
         parser.exit(2, f"stowage: error: {exc}\n")
+    except CatalogUnavailable:
+        pass  # said once the server opens the catalog, as before
     try:
         # Held until the process ends; taken before anything else, so a second server
         # on the same dir stops here, before it binds a port.
@@ -132,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     limits = ConnectionLimits(per_address or None, RateFloor.of(config))
     tracer = make_tracer(config.log)
+    # The web app, imported by `serve` alone: the other commands never load it.
+    from app.main import make_bootstrap
+
     with cast(AbstractContextManager[Tracer], tracer):
         server = Server(
             make_bootstrap(config),

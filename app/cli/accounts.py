@@ -29,11 +29,11 @@ from app.accounts.store import (
     set_password,
     set_quota,
 )
-from app.cli_storage import add_storage_flags
+from app.catalog.open import CatalogMismatch, CatalogTooNew, open_catalog
+from app.catalog.protocol import CatalogUnavailable, Database
+from app.cli.storage import add_storage_flags
 from app.config import Config, ConfigError, parse_bytes
-from app.db import CatalogUnavailable, Database
 from app.ingest.pipeline import human_bytes
-from app.main import CatalogMismatch, open_catalog
 from app.storage.backends import open_store
 
 
@@ -255,7 +255,7 @@ def run_account_command(command: str, args: dict, config: Config) -> int:
     except CatalogUnavailable as exc:
         print(f"stowage {command}: error: {exc}", file=sys.stderr)
         return 1
-    except CatalogMismatch as exc:
+    except (CatalogMismatch, CatalogTooNew) as exc:
         print(f"stowage {command}: error: {exc}", file=sys.stderr)
         return 2
     return 0
