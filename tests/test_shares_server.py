@@ -165,7 +165,7 @@ def test_no_url_shape_reaches_a_sibling_file(server: RunningServer, tmp_path: Pa
 
 # A limited link's byte budget -----------------------------------------------------------
 
-READ_WINDOW = MiB  # app/storage/local.py READ_BYTES: what one read hands the client
+READ_WINDOW = MiB  # app/storage/local/store.py READ_BYTES: what one read hands the client
 
 
 def take(base_url: str, path: str, source: str, range_: str | None = None) -> tuple[int, bytes]:
