@@ -56,8 +56,9 @@ from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
 from app.previews.pool import WorkerPool
 from app.previews.thumbnails import Thumbnails, ffmpeg_found
+from app.resumable.backends import open_backends
 from app.resumable.uploads import ResumableUploads
-from app.storage.backends import describe, open_partials, open_store
+from app.storage.backends import describe, open_store
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
 
@@ -189,13 +190,13 @@ def make_bootstrap(
             spawn=app.create_task,
             stored=thumbnails.stored,
         )
-        partials = open_partials(
+        partials, locker = open_backends(
             store, db, node=node, announce=lambda upload_id: relay.publish(TAKE_OVER, upload_id)
         )
-        resumable = ResumableUploads(uploads, partials, clock=clock)
+        resumable = ResumableUploads(uploads, partials, locker, clock=clock)
         if other_nodes is not None:
             # Another node asked about an upload this one is appending to.
-            other_nodes.on_take_over = resumable.oust
+            other_nodes.on_take_over = locker.let_go
         # `Upload-Complete: ?0` on /uploads starts a resumable upload (the IETF draft).
         register_uploads(app, uploads, start_resumable=ietf.start_on_uploads(resumable))
         # Before blobs without rows are reclaimed: an upload moved into the blob store

@@ -119,7 +119,7 @@ def _client(session, weed):  # noqa: ANN001, ANN202
 def run_s3(settings: Settings) -> None:
     from tests.support.seaweed import Seaweed, SeaweedUnavailable
 
-    from app.storage.s3 import PART_BYTES
+    from app.storage.s3.store import PART_BYTES
 
     size = 64 * MiB if settings.quick else 256 * MiB
     big = 128 * MiB if settings.quick else GiB

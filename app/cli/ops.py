@@ -28,7 +28,7 @@ from app.ops.check import CATALOG_NAME, NotADataDir, Survey, survey
 from app.ops.lock import DataDirBusy, DataDirLock
 from app.ops.sweep import ORPHAN_GRACE_SECONDS, reclaim
 from app.storage.backends import describe, open_store
-from app.storage.store import StoreUnavailable
+from app.storage.errors import StoreUnavailable
 
 # Ids listed per kind of problem; the counts are always whole.
 LISTED = 20
@@ -172,7 +172,7 @@ def _check(config: Config, repair: bool) -> int:
 async def _check_s3(config: Config, repair: bool, running: bool) -> int:
     """The same check with the bucket in place of uploads/ (app/ops/check_s3.py)."""
     from app.ops.check_s3 import UNFINISHED_UPLOAD_GRACE_SECONDS, repair_s3, survey_s3
-    from app.storage.s3 import S3Store
+    from app.storage.s3.store import S3Store
 
     store = await open_store(config)
     assert isinstance(store, S3Store)

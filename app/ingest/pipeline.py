@@ -14,8 +14,8 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 from app.accounts.quotas import QuotaExceeded, Reservation
 from app.ingest.names import display_name
 from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
-from app.storage.blobs import LowOnSpace, StorageFull
-from app.storage.store import Store, StoreUnavailable
+from app.storage.errors import LowOnSpace, StorageFull, StoreUnavailable
+from app.storage.store import Store
 
 
 class IngestError(Exception):

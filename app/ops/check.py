@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.storage.blobs import DERIVED_SUFFIXES, INCOMING, THUMBNAILS, is_blob_id
-from app.storage.partials import RESUMABLE
+from app.storage.ids import is_blob_id
+from app.storage.local.partials import RESUMABLE
+from app.storage.local.writer import INCOMING
+from app.storage.store import DERIVED_SUFFIXES, THUMBNAILS
 
 CATALOG_NAME = "stowage.db"
 UPLOADS_NAME = "uploads"

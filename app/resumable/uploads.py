@@ -9,7 +9,7 @@ single request:
   quota (reserved at creation from the length; counted as bytes arrive while the
   length is deferred), the free-space floor, the minimum upload rate.
 - Durability: an append's bytes are stored (fsynced locally; on S3, sent as parts
-  with the short rest in the catalog, app/resumable/s3_partials.py) before its new
+  with the short rest in the catalog, app/resumable/partials/s3.py) before its new
   offset is recorded, and the recorded offset is the only one ever reported. An
   append cut off midway keeps what arrived; one refused (over a limit, a checksum
   mismatch) keeps nothing.
@@ -18,7 +18,8 @@ single request:
   socket) ends that append at once, keeps its durable bytes, and goes on. Across
   nodes (S3 storage), a lease in the catalog names the node appending, which is
   asked over the cluster channel to do the same; offsets are recorded by
-  compare-and-set, so a node that was not asked in time records nothing.
+  compare-and-set, so a node that was not asked in time records nothing. Both are
+  the locker's (app/resumable/locker.py).
 - sha256 of the whole file, kept running across appends in memory; after a restart
   (or a checksum rollback, or appends on another node) it is computed again from
   the stored blob at completion.
@@ -37,7 +38,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from stario import Context
 from stario.exceptions import ClientDisconnected, RequestBodyError
@@ -59,6 +60,7 @@ from app.ingest.pipeline import (
     too_large,
 )
 from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
+from app.resumable.locker import Hold, Locker
 from app.resumable.partials import Appender, Partials
 from app.resumable.store import (
     Superseded,
@@ -71,8 +73,8 @@ from app.resumable.store import (
     unfinished_of_ended_requests,
     unfinished_of_request,
 )
-from app.storage.blobs import LowOnSpace, new_blob_id
-from app.storage.partials import UPLOAD_ID
+from app.storage.errors import LowOnSpace
+from app.storage.ids import UPLOAD_ID, new_blob_id
 
 # tus names these; the IETF draft's digest fields map onto the same ones.
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
@@ -157,14 +159,12 @@ class _Both:
 
 @dataclass(slots=True)
 class _Slot:
-    """In memory, per upload: who is appending, and the running sha256."""
+    """In memory, per upload: the running sha256, and the locker's hold on the
+    upload while a request has it."""
 
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    holder: asyncio.Task[object] | None = None
-    reading: bool = False
-    ousted: set[asyncio.Task[object]] = field(default_factory=set)
     digest: hashlib._Hash | None = None
     digest_at: int = -1
+    hold: Hold | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,11 +182,13 @@ class ResumableUploads:
         self,
         uploads: Uploads,
         partials: Partials,
+        locker: Locker,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.uploads = uploads
         self.partials = partials
+        self.locker = locker
         self.clock = clock
         self._slots: dict[str, _Slot] = {}
 
@@ -306,48 +308,27 @@ class ResumableUploads:
         state = await load_upload(self.db, upload_id)
         if state is None or state.owner != to.owner or state.request_id != to.request_id:
             return None
-        if state.expires_at <= self.clock() and not self._busy(upload_id):
+        if state.expires_at <= self.clock() and not self.locker.busy(upload_id):
             return None
         return state
 
-    def oust(self, upload_id: str) -> None:
-        """Another node was asked about this upload: an append to it still reading
-        here ends now and records its bytes (as a newer request here would make it)."""
-        slot = self._slots.get(upload_id)
-        holder = None if slot is None else slot.holder
-        if slot is not None and holder is not None and slot.reading and not holder.done():
-            if holder not in slot.ousted:
-                slot.ousted.add(holder)
-                holder.cancel()
-
-    def _busy(self, upload_id: str) -> bool:
-        slot = self._slots.get(upload_id)
-        return slot is not None and slot.lock.locked()
-
     @asynccontextmanager
     async def _hold(self, upload_id: str) -> AsyncIterator[_Slot]:
-        """This upload to ourselves: an append still reading is ended first."""
-        slot = self._slots.setdefault(upload_id, _Slot())
-        holder = slot.holder
-        if holder is not None and slot.reading and not holder.done() and holder not in slot.ousted:
-            slot.ousted.add(holder)
-            holder.cancel()
-        async with slot.lock:
-            me = asyncio.current_task()
-            slot.holder = me
+        """This upload to ourselves (the locker ends an append still reading first),
+        with what is kept in memory of it."""
+        async with self.locker.hold(upload_id) as hold:
+            slot = self._slots.setdefault(upload_id, _Slot())
+            slot.hold = hold
             try:
                 yield slot
             finally:
-                slot.holder = None
-                slot.reading = False
-                if me is not None:
-                    slot.ousted.discard(me)
+                slot.hold = None
 
     async def current(self, state: UploadState) -> UploadState | None:
         """The upload's durable state now, after ending an append still reading (a
         HEAD takes over like a PATCH)."""
         with storage_errors():
-            await self.partials.settle_elsewhere(state.id)
+            await self.locker.settle_elsewhere(state.id)
         async with self._hold(state.id):
             return await load_upload(self.db, state.id)
 
@@ -368,7 +349,7 @@ class ResumableUploads:
         tells it now (deferred length); `last`: this append ends the upload (the IETF
         draft's `Upload-Complete: ?1`), so its length is where the bytes stop."""
         with storage_errors():
-            await self.partials.settle_elsewhere(state.id)
+            await self.locker.settle_elsewhere(state.id)
         async with self._hold(state.id) as slot:
             fresh = await load_upload(self.db, state.id)
             if fresh is None:
@@ -436,7 +417,9 @@ class ResumableUploads:
             progress.resume(state.id)
             with quota, progress.track(state.name, state.length, to.owner) as transfer:
                 transfer.received = transfer.resumed_from = offset
-                slot.reading = True
+                hold = slot.hold
+                assert hold is not None  # `_append` runs inside `_hold`
+                hold.reading = True
                 try:
                     async for chunk in self.uploads.body(c):
                         received += len(chunk)
@@ -459,7 +442,7 @@ class ResumableUploads:
                             400, f"{state.name} was cut off: the client went away"
                         )
                 except asyncio.CancelledError:
-                    if me is None or me not in slot.ousted:
+                    if me is None or not hold.taken_over(me):
                         raise
                     me.uncancel()
                     stopped = TakenOver()
@@ -468,7 +451,7 @@ class ResumableUploads:
                 except IngestError as exc:
                     stopped, refused = exc, True
                 finally:
-                    slot.reading = False
+                    hold.reading = False
                 try:
                     with storage_errors():
                         written = await writer.flush()
@@ -763,7 +746,7 @@ class ResumableUploads:
         slot = self._slots.get(upload_id)
         if slot is not None:
             slot.digest, slot.digest_at = None, -1
-            if not slot.lock.locked():
+            if not self.locker.busy(upload_id):
                 del self._slots[upload_id]
 
     async def expire(self) -> int:
@@ -778,7 +761,7 @@ class ResumableUploads:
         expired += [
             s for s in await unfinished_of_ended_requests(self.db, now) if s.id not in known
         ]
-        gone = [s for s in expired if not self._busy(s.id)]
+        gone = [s for s in expired if not self.locker.busy(s.id)]
         if gone:
             await forget_uploads(self.db, [s.id for s in gone])
             await self.partials.remove([s.id for s in gone if not s.finished])
@@ -806,7 +789,7 @@ class ResumableUploads:
         await self.partials.remove_strays({state.id for state in unfinished})
         if not self.db.shared:
             # This process owns the catalog: no append can be running elsewhere.
-            await self.partials.forget_appends()
+            await self.locker.forget_claims()
         finished = 0
         for state in unfinished:
             if await self.partials.holds(state):

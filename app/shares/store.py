@@ -40,7 +40,7 @@ MAX_SHARE_PASSWORD_CHARS = 1024
 # token_urlsafe(24): 32 characters of the URL-safe base64 alphabet.
 # What a limited link may send beyond `max_downloads` copies: the few KiB that file
 # sniffers and link previews take with a Range must not cost a person the last
-# download. Below one read window (1 MiB, app/storage/local.py READ_BYTES), and
+# download. Below one read window (1 MiB, app/storage/local/store.py READ_BYTES), and
 # always less than one copy (see `byte_budget`).
 SPARE_BYTES = 256 * 1024
 # How long the holds of a link's downloads last without being renewed (see the module

@@ -36,7 +36,7 @@ from app.features.archives.layout import (
     crc32_of,
 )
 from app.features.files.validators import modified_at
-from app.storage.blobs import new_blob_id
+from app.storage.ids import new_blob_id
 
 UNZIP = shutil.which("unzip")
 

@@ -36,7 +36,7 @@ from app.features.files.validators import (
     parse_http_date,
 )
 from app.ingest.names import filename_from_disposition
-from app.storage.local import READ_BYTES, send_bytes
+from app.storage.local.store import READ_BYTES, send_bytes
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 PDF = b"%PDF-1.4\n" + b"1 0 obj << >> endobj\n" * 40 + b"%%EOF\n"

@@ -18,7 +18,7 @@ from app.cli.main import main
 from app.config import Config
 from app.main import make_bootstrap
 from app.resumable.uploads import new_upload_id
-from app.storage.blobs import new_blob_id
+from app.storage.ids import new_blob_id
 
 BIG = 9 * 1024 * 1024  # more than two 4 MiB write batches
 

@@ -31,8 +31,8 @@ from app.previews.make import (
 )
 from app.previews.pool import FairQueue, WorkerPool
 from app.previews.thumbnails import Thumbnails, ffmpeg_found, thumbnails_ready
-from app.storage.blobs import new_blob_id
-from app.storage.local import LocalStore
+from app.storage.ids import new_blob_id
+from app.storage.local.store import LocalStore
 
 register_heif_opener()
 

@@ -312,8 +312,8 @@ async def test_resumable_upload_through_a_file_request(config: Config, client):
 async def test_the_whole_file_is_hashed_while_it_arrives_not_read_again(client, monkeypatch):
     """The running sha256 starts with the first append, so completing an upload made
     in one process never reads the file back (only a restart does)."""
-    from app.resumable.partials import LocalPartials
-    from app.resumable.s3_partials import S3Partials
+    from app.resumable.partials.local import LocalPartials
+    from app.resumable.partials.s3 import S3Partials
 
     async def no_rereading(*_args):
         raise AssertionError("the file was read again to hash it")

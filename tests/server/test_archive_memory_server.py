@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tests.support.fixtures import RunningServer
 
-from app.storage.blobs import new_blob_id
+from app.storage.ids import new_blob_id
 
 pytestmark = pytest.mark.slow
 

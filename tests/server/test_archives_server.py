@@ -141,7 +141,7 @@ def test_an_archive_over_4_gib_with_a_member_over_4_gib(
     stays under the brief's bound for a 5 GiB archive."""
     if UNZIP is None:
         pytest.fail("unzip is not installed (.ci/run installs it)")
-    from app.storage.blobs import new_blob_id
+    from app.storage.ids import new_blob_id
 
     small = tmp_path / "notes.txt"
     small.write_bytes(b"a small member after a big one\n" * 1000)

@@ -1,4 +1,4 @@
-"""Resumable uploads on S3 storage (app/resumable/s3_partials.py), against a real
+"""Resumable uploads on S3 storage (app/resumable/partials/s3.py), against a real
 SeaweedFS and PostgreSQL: appends smaller than S3's 5 MiB part minimum are held in
 the catalog until a part is full, large ones go up as parts, and whatever the
 catalog says is all another process needs to go on."""
@@ -145,7 +145,7 @@ async def test_check_leaves_a_live_upload_alone(config: Config) -> None:
     resumable upload still holds."""
     from app.ops.check_s3 import repair_s3, survey_s3
     from app.storage.backends import open_store
-    from app.storage.s3 import S3Store
+    from app.storage.s3.store import S3Store
 
     _, token = await add_account(config, "owner", admin=True)
     async with signed_in_client(config, token) as client:
@@ -168,11 +168,11 @@ async def test_two_nodes_appending_at_once_never_mix(config: Config) -> None:
     """Two appends from the same recorded state, as a stale request on one node and
     its successor on another: their parts get distinct numbers, the first to record
     wins, the other records nothing (Superseded), and the file is the winner's."""
-    from app.resumable.s3_partials import S3Partials
+    from app.resumable.partials.s3 import S3Partials
     from app.resumable.store import Superseded, UploadState, insert_upload
     from app.storage.backends import open_store
-    from app.storage.blobs import new_blob_id
-    from app.storage.s3 import S3Store
+    from app.storage.ids import new_blob_id
+    from app.storage.s3.store import S3Store
 
     owner, _ = await add_account(config, "owner", admin=True)
     db = await open_catalog(config)
@@ -216,10 +216,10 @@ async def test_check_leaves_a_partial_completed_by_a_failed_final_alone(config: 
     streams them; one that fails midway leaves those objects to the partials, which
     the next final reads. They are no orphans while their partial lives."""
     from app.ops.check_s3 import repair_s3, survey_s3
-    from app.resumable.s3_partials import S3Partials
+    from app.resumable.partials.s3 import S3Partials
     from app.resumable.store import load_upload
     from app.storage.backends import open_store
-    from app.storage.s3 import S3Store
+    from app.storage.s3.store import S3Store
 
     _, token = await add_account(config, "owner", admin=True)
     part = os.urandom(MiB)

@@ -36,8 +36,8 @@ from tests.support.seaweed import Seaweed
 from app.config import Config, ConfigError
 from app.ops.check_s3 import repair_s3, survey_s3
 from app.storage.backends import open_store
-from app.storage.blobs import new_blob_id
-from app.storage.s3 import PART_BYTES, SPOOL_BYTES, S3Store
+from app.storage.ids import new_blob_id
+from app.storage.s3.store import PART_BYTES, SPOOL_BYTES, S3Store
 
 pytestmark = pytest.mark.slow
 MiB = 1024 * 1024

@@ -251,7 +251,7 @@ async def unfinished_resumable(config: Config) -> int:
         held = config.uploads_dir / ".resumable"
         return len(list(held.iterdir())) if held.exists() else 0
     from app.storage.backends import open_store
-    from app.storage.s3 import S3Store
+    from app.storage.s3.store import S3Store
 
     store = await open_store(config)
     assert isinstance(store, S3Store)
@@ -270,7 +270,7 @@ async def stored_objects(config: Config) -> dict[str, int]:
     """Every blob in the S3 store of `config` (id: size), and fail if any multipart
     upload under its prefix was left unfinished (neither completed nor aborted)."""
     from app.storage.backends import open_store
-    from app.storage.s3 import S3Store
+    from app.storage.s3.store import S3Store
 
     store = await open_store(config)
     assert isinstance(store, S3Store)

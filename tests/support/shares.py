@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 MiB = 1024 * 1024
-READ_WINDOW = MiB  # app/storage/local.py READ_BYTES: what one read hands the client
+READ_WINDOW = MiB  # app/storage/local/store.py READ_BYTES: what one read hands the client
 
 
 def attack(base_urls: list[str], path: str, size: int) -> tuple[int, Counter[int], list[str]]:

@@ -14,8 +14,9 @@ import pytest
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, ingest_stream
-from app.storage import blobs
-from app.storage.blobs import BlobStore
+from app.storage import ids as blob_ids
+from app.storage.local import writer as blobs
+from app.storage.local.writer import BlobStore
 
 
 @pytest.fixture
@@ -506,9 +507,9 @@ async def test_an_upload_that_ends_while_its_round_waits_for_a_thread_leaves_the
 
 
 def test_blob_ids_are_distinct_and_well_formed():
-    ids = [blobs.new_blob_id() for _ in range(3 * blobs._IDS_PER_READ + 5)]
+    ids = [blob_ids.new_blob_id() for _ in range(3 * blob_ids._IDS_PER_READ + 5)]
     assert len(set(ids)) == len(ids)
-    assert all(blobs.is_blob_id(blob_id) for blob_id in ids)
+    assert all(blob_ids.is_blob_id(blob_id) for blob_id in ids)
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policy")

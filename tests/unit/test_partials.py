@@ -1,12 +1,12 @@
-"""The files of unfinished resumable uploads (app/storage/partials.py)."""
+"""The files of unfinished resumable uploads (app/storage/local/partials.py)."""
 
 import os
 
 import pytest
 
-from app.storage import partials
-from app.storage.blobs import BlobStore
-from app.storage.partials import APPEND_WRITEBACK_BYTES, PartialFiles
+from app.storage.local import partials
+from app.storage.local.partials import APPEND_WRITEBACK_BYTES, PartialFiles
+from app.storage.local.writer import BlobStore
 
 MiB = 1024 * 1024
 

@@ -198,7 +198,7 @@ CREATE TRIGGER IF NOT EXISTS resumable_end_with_account AFTER DELETE ON users BE
 END;
 """,
     """\
--- On S3 storage (app/resumable/s3_partials.py): the multipart upload at the blob's
+-- On S3 storage (app/resumable/partials/s3.py): the multipart upload at the blob's
 -- key that holds an unfinished upload's parts. Invariant, kept by recording parts,
 -- tail and the upload's offset in one transaction: offset = the recorded parts'
 -- sizes + the tail's (resumable_tails).

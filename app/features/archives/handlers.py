@@ -43,8 +43,9 @@ from app.features.files.validators import (
     if_range_holds,
     modified_at,
 )
-from app.storage.blobs import is_blob_id
-from app.storage.store import Store, StoreUnavailable
+from app.storage.errors import StoreUnavailable
+from app.storage.ids import is_blob_id
+from app.storage.store import Store
 
 # Ten thousand files is a whole photo library; each costs ~90 bytes of layout.
 MAX_ARCHIVE_FILES = 10_000

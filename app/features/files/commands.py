@@ -27,7 +27,7 @@ from app.features.files.data import (
 )
 from app.features.files.urls import API_FILES_DELETE, FILE_DELETE, FILE_RENAME
 from app.ingest.names import MAX_NAME_CHARS, UNNAMED, display_name
-from app.storage.blobs import is_blob_id
+from app.storage.ids import is_blob_id
 from app.storage.space import CatalogReserve
 from app.storage.store import Store
 

@@ -28,8 +28,9 @@ from app.features.files.validators import (
     modified_at,
     strong_etag,
 )
-from app.storage.blobs import is_blob_id
-from app.storage.store import Store, StoreUnavailable
+from app.storage.errors import StoreUnavailable
+from app.storage.ids import is_blob_id
+from app.storage.store import Store
 
 MAX_LIST_LIMIT = 10_000
 # Far beyond any catalog, and inside SQLite's 64-bit integers.

@@ -88,7 +88,7 @@ from app.shares.store import (
     share_by_id,
     share_meter,
 )
-from app.storage.blobs import is_blob_id
+from app.storage.ids import is_blob_id
 from app.storage.store import Store
 
 MAX_BODY_BYTES = 16 * 1024

@@ -44,7 +44,7 @@ from app.ingest.pipeline import (
 from app.ingest.progress import Progress
 from app.ingest.rate import RateFloor, at_least
 from app.ingest.signals import ingest_file_signals, parse_file_signals
-from app.storage.blobs import LowOnSpace
+from app.storage.errors import LowOnSpace
 from app.storage.store import Store
 
 type Spawn = Callable[[Coroutine[Any, Any, list[FileRow]]], asyncio.Task[list[FileRow]]]

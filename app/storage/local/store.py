@@ -1,5 +1,5 @@
 """The local backend of the `Store` interface: blobs as files under the data dir
-(app/storage/blobs.py writes them), sent with `pread` on worker threads."""
+(app/storage/local/writer.py writes them), sent with `pread` on worker threads."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 
 from stario import Writer
 
-from app.storage.blobs import INCOMING, THUMBNAILS, BlobStore, is_blob_id
+from app.storage.ids import is_blob_id
+from app.storage.local.writer import INCOMING, BlobStore
+from app.storage.store import THUMBNAILS
 
 # 1 MiB reads with the next one already in flight: level with stario.Files here
 # (`python -m bench downloads`, 1 GiB: 1.5-3.5 GB/s, ratio 0.88-1.09 over many runs,

@@ -12,21 +12,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 
-from app.storage.blobs import (
-    BlobStore,
-    BlobWriter,
-    Digest,
-    _start_writeback,
-    _translate,
-    fsync_dir,
-)
+from app.storage.errors import translate_os_error
+from app.storage.ids import UPLOAD_ID
+from app.storage.local.writer import BlobStore, BlobWriter, _start_writeback, fsync_dir
+from app.storage.store import Digest
 
 RESUMABLE = ".resumable"
-UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 READ_BYTES = 1024 * 1024
 # An append waits for an fsync at its end and at every checkpoint (64 MiB) within
 # it. Write-back started every 8 MiB, not the blob store's 32 MiB, leaves that fsync
@@ -109,7 +103,7 @@ class AppendWriter(BlobWriter):
             await asyncio.wait({syncing})
             raise
         except OSError as exc:
-            raise _translate(exc) from exc
+            raise translate_os_error(exc) from exc
         return self.size
 
     async def close_quietly(self) -> None:
@@ -236,7 +230,7 @@ class PartialFiles:
                     task.exception()  # seen: the first failure is the one raised
             await asyncio.shield(self._run(lambda: self._drop(target)))
             if isinstance(exc, OSError):
-                raise _translate(exc) from exc
+                raise translate_os_error(exc) from exc
             raise
 
     def _drop(self, path: Path) -> None:

@@ -27,27 +27,26 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from app.catalog.protocol import Database
 from app.ingest.pipeline import IngestError
+from app.resumable.locker import LEASE_SECONDS, CatalogLeaseLocker
 from app.resumable.store import Superseded, UploadState, record_offset_if
-from app.storage.blobs import Digest, _translate
-from app.storage.s3 import (
+from app.storage.errors import translate_os_error
+from app.storage.s3.parts import PartFile, PartFiles, PartReader
+from app.storage.s3.store import (
     READ_BYTES,
     SPOOL_BYTES,
     TRANSPORT_ERRORS,
-    PartFile,
-    PartFiles,
-    PartReader,
     S3NewBlob,
     S3Store,
     _unavailable,
     no_such_upload,
 )
+from app.storage.store import Digest
 
 # S3's own limit on the parts of one multipart upload.
 MAX_PARTS = 10_000
@@ -55,10 +54,6 @@ MAX_PARTS = 10_000
 # leftover (a crash between the two inserts) once older than this.
 STRAY_GRACE_SECONDS = 3600.0
 HASH_BYTES = 8 * 1024 * 1024
-# A node's claim to be appending to an upload lasts this long unless renewed (every
-# part renews it); a node asked about the upload waits for it at most this long.
-LEASE_SECONDS = 60.0
-TAKE_OVER_WAIT_SECONDS = 3.0
 
 
 class S3Partials:
@@ -67,15 +62,13 @@ class S3Partials:
         store: S3Store,
         db: Database,
         *,
-        node: str = "",
-        announce: Callable[[str], None] = lambda upload_id: None,
+        lease: CatalogLeaseLocker | None = None,
     ) -> None:
         self.store = store
         self.db = db
-        # This node's name on the cluster channel, and how to ask the other nodes to
-        # end their append to an upload (app/cluster.py, TAKE_OVER).
-        self.node = node
-        self.announce = announce
+        # Which node appends to an upload: claimed with each append, renewed with
+        # each part number, released when the append is over (app/resumable/locker.py).
+        self.lease = lease if lease is not None else CatalogLeaseLocker(db)
         self.part_bytes = store.part_bytes
         # Every part but the last is exactly one part size (the tail carries the
         # rest), so this much fits whatever other nodes wasted of the numbers.
@@ -108,7 +101,7 @@ class S3Partials:
                 "UPDATE resumable_s3 SET next_part = next_part + 1, appending_until ="
                 " CASE WHEN appending_node = ? THEN ? ELSE appending_until END"
                 " WHERE upload_id = ?",
-                (self.node, time.time() + LEASE_SECONDS, upload_id),
+                (self.lease.node, time.time() + LEASE_SECONDS, upload_id),
             )
             cursor = await conn.execute(
                 "SELECT next_part FROM resumable_s3 WHERE upload_id = ?", (upload_id,)
@@ -143,48 +136,11 @@ class S3Partials:
             await self.store.abort_upload(key, started["UploadId"])
             raise
 
-    async def settle_elsewhere(self, upload_id: str) -> None:
-        """The lease (`appending_node`, `appending_until`) names another node whose
-        append is still open: it is asked, on the cluster channel, to end it and
-        record what it has; we wait until it has (the lease cleared), or gone
-        stale, or TAKE_OVER_WAIT_SECONDS passed. Safe either way: offsets are
-        recorded by compare-and-set, so a slow node's late append records nothing."""
-        asked = False
-        deadline = time.monotonic() + TAKE_OVER_WAIT_SECONDS
-        while True:
-            row = await self.db.fetch_one(
-                "SELECT appending_node, appending_until FROM resumable_s3 WHERE upload_id = ?",
-                (upload_id,),
-            )
-            if row is None or row[0] is None or row[0] == self.node:
-                return
-            if float(row[1] or 0) <= time.time() or time.monotonic() >= deadline:  # type: ignore[arg-type]
-                return
-            if not asked:
-                self.announce(upload_id)
-                asked = True
-            await asyncio.sleep(0.05)
-
-    async def _lease(self, upload_id: str, node: str | None) -> None:
-        async with self.db.transaction() as conn:
-            if node is None:
-                await conn.execute(
-                    "UPDATE resumable_s3 SET appending_node = NULL, appending_until = NULL"
-                    " WHERE upload_id = ? AND appending_node = ?",
-                    (upload_id, self.node),
-                )
-            else:
-                await conn.execute(
-                    "UPDATE resumable_s3 SET appending_node = ?, appending_until = ?"
-                    " WHERE upload_id = ?",
-                    (node, time.time() + LEASE_SECONDS, upload_id),
-                )
-
     async def appender(self, state: UploadState, digest: Digest | None) -> S3Appender:
         row = await self._row(state.id)
         if row is None:
             raise IngestError(404, "no such upload (it expired or was cancelled)")
-        await self._lease(state.id, self.node)
+        await self.lease.claim(state.id)
         blob_id, multipart_id = row
         tail, piece = await self._tail(state.id)
         return S3Appender(
@@ -325,15 +281,6 @@ class S3Partials:
                 await self.store.abort_upload(self.store.key_of(blob_id), multipart_id)
         await self._forget(upload_ids)
 
-    async def forget_appends(self) -> None:
-        """Leases of a process that died mid-append (otherwise every request for its
-        uploads would wait TAKE_OVER_WAIT_SECONDS until they ran out)."""
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE resumable_s3 SET appending_node = NULL, appending_until = NULL"
-                " WHERE appending_node IS NOT NULL"
-            )
-
     async def remove_strays(self, known: set[str]) -> None:
         rows = await self.db.fetch_all(
             "SELECT upload_id FROM resumable_s3 WHERE created_at < ? AND upload_id NOT IN"
@@ -427,7 +374,7 @@ class S3Appender:
         try:
             await asyncio.to_thread(spool)
         except OSError as exc:
-            raise _translate(exc) from exc
+            raise translate_os_error(exc) from exc
 
     async def _cut(self) -> None:
         """The part gathered goes up, after the one before it."""
@@ -545,6 +492,6 @@ class S3Appender:
         self._file = None
         self._part_files.close()
         try:
-            await self.partials._lease(self.upload_id, None)
+            await self.partials.lease.release(self.upload_id)
         except Exception:
             pass

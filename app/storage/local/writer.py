@@ -9,21 +9,21 @@ as `<id>.webp` (or an empty `<id>.none`: no thumbnail can be made); they go with
 from __future__ import annotations
 
 import asyncio
-import base64
 import ctypes
 import ctypes.util
-import errno
 import os
-import re
 import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from app.storage.errors import LowOnSpace, translate_os_error
+from app.storage.ids import is_blob_id, new_blob_id
 from app.storage.space import free_bytes
+from app.storage.store import THUMBNAILS, Digest
 
 # Each write call stays at 512 KiB: on these machines page-cache writes of 1 MiB
 # or more ran several times slower than 256-512 KiB ones.
@@ -43,48 +43,7 @@ STALE_INCOMING_SECONDS = 3600
 FREE_FIGURE_SECONDS = 1.0
 FAR_ABOVE_FLOOR_BYTES = 256 * 1024 * 1024
 
-BLOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 INCOMING = ".incoming"
-THUMBNAILS = ".thumbs"
-DERIVED_SUFFIXES = (".webp", ".none")
-
-
-class Digest(Protocol):
-    def update(self, data: bytes | memoryview, /) -> None: ...
-
-
-# Random bytes for blob ids are read from the kernel this many ids at a time: one
-# getrandom call per id, on the event loop, was 2-3% of its time under small uploads
-# (each syscall there gives the GIL up, and taking it back waits behind the writer
-# threads). The bytes are the kernel's CSPRNG output, each used once; a forked child
-# starts with none of its parent's.
-_IDS_PER_READ = 256
-_id_bytes = b""
-_id_used = 0
-_id_lock = threading.Lock()
-
-
-def _forget_id_bytes() -> None:
-    global _id_bytes, _id_used
-    _id_bytes, _id_used = b"", 0
-
-
-os.register_at_fork(after_in_child=_forget_id_bytes)
-
-
-def new_blob_id() -> str:
-    """128 random bits, URL-safe, 22 characters."""
-    global _id_bytes, _id_used
-    with _id_lock:
-        if _id_used == len(_id_bytes):
-            _id_bytes, _id_used = os.urandom(16 * _IDS_PER_READ), 0
-        raw = _id_bytes[_id_used : _id_used + 16]
-        _id_used += 16
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def is_blob_id(text: str) -> bool:
-    return BLOB_ID.fullmatch(text) is not None
 
 
 def _libc_function(name: str) -> Any:
@@ -197,28 +156,6 @@ def never_preempt_the_loop() -> None:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     except (AttributeError, OSError):
         pass  # not Linux, or refused: the default policy, as before
-
-
-class StorageFull(OSError):
-    """The disk or quota is full: the upload could not be kept."""
-
-
-class LowOnSpace(StorageFull):
-    """Storing these bytes would leave less free than the floor (`--min-free-bytes`)
-    that keeps room for the catalog's commits and deletes."""
-
-    def __init__(self, free: int, floor: int) -> None:
-        super().__init__(errno.ENOSPC, "below the free-space floor")
-        self.free = free
-        self.floor = floor
-
-
-def _translate(exc: OSError) -> OSError:
-    if isinstance(exc, StorageFull):
-        return exc
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StorageFull(exc.errno, "no space left for uploads")
-    return exc
 
 
 type RoundEntry = tuple[BlobWriter, list[bytes | memoryview], Path]
@@ -606,7 +543,7 @@ class BlobWriter:
         self._work = []
         for outcome in outcomes:
             if isinstance(outcome, OSError):
-                raise _translate(outcome) from outcome
+                raise translate_os_error(outcome) from outcome
             if isinstance(outcome, BaseException):
                 raise outcome
 
@@ -667,7 +604,7 @@ class BlobWriter:
                 await self.store.small_rounds.keep(self, tail, final)
             except OSError as exc:
                 await self.discard()
-                raise _translate(exc) from exc
+                raise translate_os_error(exc) from exc
             self._round = None
             return final
 
@@ -687,7 +624,7 @@ class BlobWriter:
             await asyncio.wrap_future(sealing)
         except OSError as exc:
             await self.discard()
-            raise _translate(exc) from exc
+            raise translate_os_error(exc) from exc
         self._work = []
         return final
 
