@@ -42,7 +42,6 @@ from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
 from app.features.files.commands import register_file_commands
-from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
 from app.features.previews.handlers import register_previews
@@ -52,6 +51,7 @@ from app.features.resumable.handlers import register_resumable
 from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
+from app.files.store import SCHEMA as FILES_SCHEMA
 from app.ingest.budget import MemoryBudget
 from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Progress

@@ -17,6 +17,7 @@ from stario.testing import TestClient
 from tests.conftest import add_account, app_client, bearer
 
 from app.config import Config
+from app.downloads.validators import modified_at
 from app.features.archives.data import (
     MAX_LIVE_ARCHIVES,
     Archive,
@@ -35,7 +36,6 @@ from app.features.archives.layout import (
     build_layout,
     crc32_of,
 )
-from app.features.files.validators import modified_at
 from app.storage.blobs import new_blob_id
 
 UNZIP = shutil.which("unzip")

@@ -15,8 +15,8 @@ from stario import Relay
 from tests.conftest import add_account, signed_in_client, stored_blobs
 
 from app.config import Config
-from app.features.files.data import add_files
 from app.features.home.urls import HOME, HOME_LIVE
+from app.files.store import add_files
 from app.ingest.pipeline import IngestedFile
 from app.ingest.progress import Progress, progress_changed
 from app.main import open_catalog

@@ -17,8 +17,8 @@ from tests.conftest import add_account, bearer, both_stores, signed_in_client
 
 from app.cli import main
 from app.config import Config
-from app.features.files.data import add_files, remove_file
 from app.features.previews.handlers import CACHE_CONTROL
+from app.files.store import add_files, remove_file
 from app.ingest.pipeline import IngestedFile
 from app.main import open_catalog
 from app.previews import thumbnails as thumbnails_module

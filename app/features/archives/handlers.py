@@ -18,6 +18,14 @@ from app.common.http import (
     wanted_ids,
 )
 from app.db import Database
+from app.downloads.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
+from app.downloads.validators import (
+    Precondition,
+    evaluate_preconditions,
+    http_date,
+    if_range_holds,
+    modified_at,
+)
 from app.features.archives.data import (
     DEFAULT_MEMORY_BYTES,
     Archive,
@@ -34,15 +42,7 @@ from app.features.archives.layout import (
     build_layout,
 )
 from app.features.archives.urls import API_ARCHIVES, ARCHIVE, ARCHIVE_HEAD
-from app.features.files.data import FileRow
-from app.features.files.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
-from app.features.files.validators import (
-    Precondition,
-    evaluate_preconditions,
-    http_date,
-    if_range_holds,
-    modified_at,
-)
+from app.files.store import FileRow
 from app.storage.blobs import is_blob_id
 from app.storage.store import Store, StoreUnavailable
 

@@ -18,14 +18,14 @@ from app.common.http import (
     wanted_ids,
 )
 from app.db import Database, is_disk_full
-from app.features.files.data import (
+from app.features.files.urls import API_FILES_DELETE, FILE_DELETE, FILE_RENAME
+from app.files.store import (
     file_json,
     files_changed,
     remove_file,
     remove_files,
     rename_file,
 )
-from app.features.files.urls import API_FILES_DELETE, FILE_DELETE, FILE_RENAME
 from app.ingest.names import MAX_NAME_CHARS, UNNAMED, display_name
 from app.storage.blobs import is_blob_id
 from app.storage.space import CatalogReserve

@@ -21,8 +21,6 @@ from app.config import Config
 from app.features.archives.urls import API_ARCHIVES
 from app.features.auth.urls import LOGOUT
 from app.features.files.commands import RENAME_SIGNALS
-from app.features.files.data import FileRow
-from app.features.files.query import EVERY_FILE, TYPES, FileQuery, kind_of
 from app.features.files.urls import API_FILES_DELETE, FILE
 from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
 from app.features.previews.urls import THUMBNAIL
@@ -41,6 +39,8 @@ from app.features.uploads.views import (
     drop_anywhere,
     upload_section,
 )
+from app.files.query import EVERY_FILE, TYPES, FileQuery, kind_of
+from app.files.store import FileRow
 from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Paused, RemoteTransfer, Transfer
 from app.previews.thumbnails import NO_PREVIEWS, Previews

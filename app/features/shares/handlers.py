@@ -46,9 +46,9 @@ from app.common.http import (
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.db import CatalogUnavailable, Database
+from app.downloads.counting import Counting
+from app.downloads.serve import serve_file
 from app.features.auth.handlers import FormError, read_form
-from app.features.files.data import get_file
-from app.features.files.handlers import Counting, serve_file
 from app.features.shares.data import share_json, shares_changed
 from app.features.shares.urls import (
     API_SHARE_CREATE,
@@ -68,6 +68,7 @@ from app.features.shares.views import (
     password_page,
     unknown_page,
 )
+from app.files.store import get_file
 from app.shares.store import (
     DEFAULT_EXPIRES_IN,
     HOLD_SECONDS,

@@ -7,8 +7,8 @@ from stario.markup import HtmlElement
 from stario.markup.types import Attrs
 
 from app.config import Config
-from app.features.files.data import FileRow
 from app.features.files.urls import FILE
+from app.files.store import FileRow
 from app.ingest.pipeline import human_bytes
 
 RESULTS_ID = "upload-results"

@@ -2,7 +2,7 @@
 
 Search is a substring match on names (`LIKE '%q%'`, ASCII letters in any case). It
 stays fast without a full-text index because every order the list can take has an
-index that carries the name and the type too (see SCHEMA in data.py): a search walks
+index that carries the name and the type too (see SCHEMA in store.py): a search walks
 one index in the wanted order and reads no table row until it has its page. Measured
 against SQLite FTS5 with the trigram tokenizer at 100,000 rows, the covering indexes
 won for common words (FTS5 must collect and sort every match: ~50 ms for a term in
