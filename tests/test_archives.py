@@ -19,6 +19,7 @@ from tests.conftest import add_account, app_client, bearer
 from app.config import Config
 from app.downloads.validators import modified_at
 from app.features.archives.data import (
+    MAX_ARCHIVE_FILES,
     MAX_LIVE_ARCHIVES,
     Archive,
     ArchiveMemoryFull,
@@ -26,7 +27,6 @@ from app.features.archives.data import (
     archive_names,
     safe_member_name,
 )
-from app.features.archives.handlers import MAX_ARCHIVE_FILES
 from app.features.archives.layout import (
     MEMBER_MODE,
     READ_BYTES,

@@ -28,6 +28,7 @@ from app.downloads.validators import (
 )
 from app.features.archives.data import (
     DEFAULT_MEMORY_BYTES,
+    MAX_ARCHIVE_FILES,
     Archive,
     ArchiveMemoryFull,
     Archives,
@@ -46,8 +47,6 @@ from app.files.store import FileRow
 from app.storage.blobs import is_blob_id
 from app.storage.store import Store, StoreUnavailable
 
-# Ten thousand files is a whole photo library; each costs ~90 bytes of layout.
-MAX_ARCHIVE_FILES = 10_000
 # 10,000 ids of ~30 characters in JSON, with room to spare.
 MAX_BODY_BYTES = 1024 * 1024
 # SQLite's default limit on bound parameters is 32,766; stay well inside it.

@@ -18,6 +18,7 @@ from app.common.http import (
     wanted_ids,
 )
 from app.db import Database, is_disk_full
+from app.features.files.panel import RENAME_SIGNALS
 from app.features.files.urls import API_FILES_DELETE, FILE_DELETE, FILE_RENAME
 from app.files.store import (
     file_json,
@@ -141,8 +142,6 @@ def delete_files(
 
 # A name is at most 255 characters, each at most 4 bytes of UTF-8, as JSON escapes.
 MAX_RENAME_BODY_BYTES = 16 * 1024
-# The page's signals for its rename form (Datastar sends those matching `^rename`).
-RENAME_SIGNALS = {"renameFile": "", "renameName": ""}
 
 
 class RenameError(ValueError):

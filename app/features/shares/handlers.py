@@ -35,6 +35,7 @@ from app.access.gate import (
 )
 from app.access.principal import SharePrincipal
 from app.accounts.passwords import Passwords
+from app.common.forms import FormError, read_form
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -48,8 +49,8 @@ from app.config import Config
 from app.db import CatalogUnavailable, Database
 from app.downloads.counting import Counting
 from app.downloads.serve import serve_file
-from app.features.auth.handlers import FormError, read_form
 from app.features.shares.data import share_json, shares_changed
+from app.features.shares.panel import new_share_error, new_share_part
 from app.features.shares.urls import (
     API_SHARE_CREATE,
     API_SHARE_REVOKE,
@@ -63,8 +64,6 @@ from app.features.shares.views import (
     can_preview,
     gone_page,
     landing_page,
-    new_share_error,
-    new_share_part,
     password_page,
     unknown_page,
 )
