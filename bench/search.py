@@ -98,9 +98,9 @@ def _fill(path: str) -> None:
 
 async def _measure(path, rounds: int) -> dict[str, list[float]]:
     from app.catalog.sqlite import SQLiteDatabase as Database
-    from app.features.files.data import list_files
-    from app.features.files.query import parse_file_query
     from app.features.home.handlers import ListView, load_listing
+    from app.files.query import parse_file_query
+    from app.files.store import list_files
 
     db = await Database.open(path)
     timings: dict[str, list[float]] = {}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from stario import Relay
 
 from app.catalog.protocol import CatalogUnavailable, Database
-from app.features.files.data import FileRow, get_file
+from app.files.store import FileRow, get_file
 from app.previews.pool import WorkerPool
 from app.storage.store import Store
 

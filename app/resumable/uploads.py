@@ -45,9 +45,9 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.accounts.quotas import QuotaExceeded
 from app.catalog.protocol import Database
-from app.features.files.data import FileRow
 from app.features.requests.data import requests_changed
 from app.features.uploads.handlers import Destination, Uploads
+from app.files.store import FileRow
 from app.ingest.names import display_name
 from app.ingest.pipeline import (
     IngestedFile,

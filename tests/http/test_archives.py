@@ -17,7 +17,9 @@ from stario.testing import TestClient
 from tests.support.fixtures import add_account, app_client, bearer
 
 from app.config import Config
+from app.downloads.validators import modified_at
 from app.features.archives.data import (
+    MAX_ARCHIVE_FILES,
     MAX_LIVE_ARCHIVES,
     Archive,
     ArchiveMemoryFull,
@@ -25,7 +27,6 @@ from app.features.archives.data import (
     archive_names,
     safe_member_name,
 )
-from app.features.archives.handlers import MAX_ARCHIVE_FILES
 from app.features.archives.layout import (
     MEMBER_MODE,
     READ_BYTES,
@@ -35,7 +36,6 @@ from app.features.archives.layout import (
     build_layout,
     crc32_of,
 )
-from app.features.files.validators import modified_at
 from app.storage.ids import new_blob_id
 
 UNZIP = shutil.which("unzip")

@@ -2,7 +2,7 @@
 
 The first part drives GET/HEAD /files/{id} through the TestClient on the production
 bootstrap, uploading real files first; the second part unit-tests the pure rules in
-app/features/files/{ranges,validators,policy}.py and the Content-Disposition builder.
+app/downloads/{ranges,validators,policy}.py and the Content-Disposition builder.
 """
 
 import hashlib
@@ -17,7 +17,7 @@ from stario.testing import TestClient
 from tests.support.fixtures import both_stores
 
 from app.common.http import content_disposition
-from app.features.files.policy import (
+from app.downloads.policy import (
     IMAGE,
     MEDIA,
     SANDBOX,
@@ -25,8 +25,8 @@ from app.features.files.policy import (
     disposition,
     served_type,
 )
-from app.features.files.ranges import UNSATISFIABLE, ByteRange, parse_range
-from app.features.files.validators import (
+from app.downloads.ranges import UNSATISFIABLE, ByteRange, parse_range
+from app.downloads.validators import (
     Precondition,
     evaluate_preconditions,
     if_range_holds,
@@ -313,7 +313,7 @@ async def test_malformed_range_is_ignored(client: TestClient, value: str) -> Non
 
 @pytest.mark.parametrize("value", ["bytes=0-9,20-29", "bytes=0-0,-1", "bytes=0-9, 5-15, 100-"])
 async def test_multiple_ranges_get_the_whole_file(client: TestClient, value: str) -> None:
-    # Our choice (app/features/files/ranges.py): no multipart/byteranges, a plain 200.
+    # Our choice (app/downloads/ranges.py): no multipart/byteranges, a plain 200.
     file = await upload(client, "blob.bin", BINARY)
     response = await client.get(file["url"], headers={"range": value})
     assert response.status_code == 200

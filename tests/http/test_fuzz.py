@@ -23,7 +23,7 @@ from tests.support.routes import app_routes
 
 from app.common.http import content_disposition, speaks_json
 from app.config import Config
-from app.features.files.ranges import UNSATISFIABLE, ByteRange, parse_range
+from app.downloads.ranges import UNSATISFIABLE, ByteRange, parse_range
 from app.ingest.names import MAX_NAME_CHARS, display_name, filename_from_disposition
 
 FUZZ = settings(

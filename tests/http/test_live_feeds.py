@@ -14,8 +14,6 @@ from tests.support.fixtures import signed_in_client
 
 import app.features.home.handlers as home_handlers
 from app.config import Config
-from app.features.files.data import FileRow
-from app.features.files.query import EVERY_FILE
 from app.features.home.urls import HOME, HOME_LIVE
 from app.features.home.views import (
     PAGE_SIZE,
@@ -24,6 +22,8 @@ from app.features.home.views import (
     list_changes,
     list_pieces,
 )
+from app.files.query import EVERY_FILE
+from app.files.store import FileRow
 
 IDENTITY = {"accept-encoding": "identity"}
 

@@ -14,8 +14,8 @@ from tests.support.page import DATASTAR, IDENTITY, next_data, upload
 
 from app.catalog.open import open_catalog
 from app.config import Config
-from app.features.files.data import add_files
 from app.features.home.urls import HOME, HOME_LIVE
+from app.files.store import add_files
 from app.ingest.pipeline import IngestedFile
 from app.ingest.progress import Progress, progress_changed
 

@@ -18,8 +18,8 @@ from tests.support.images import image_bytes, rotated_jpeg, webp_size
 from app.catalog.open import open_catalog
 from app.cli.main import main
 from app.config import Config
-from app.features.files.data import add_files, remove_file
 from app.features.previews.handlers import CACHE_CONTROL
+from app.files.store import add_files, remove_file
 from app.ingest.pipeline import IngestedFile
 from app.previews import thumbnails as thumbnails_module
 from app.previews.make import (

@@ -131,7 +131,7 @@ async def test_a_form_that_crawls_is_refused_after_form_seconds(monkeypatch):
     """Sign-in and token forms are read whole by the handler: a deadline, not a rate."""
     from types import SimpleNamespace
 
-    from app.features.auth import handlers as auth
+    from app.common import forms as auth
 
     monkeypatch.setattr(auth, "FORM_SECONDS", 0.2)
 

@@ -33,7 +33,7 @@ CREATE INDEX IF NOT EXISTS files_newest ON files (created_at DESC)
 """,
     """\
 -- One index per order the list can take, each carrying the name and the type, so a
--- search or a type filter walks an index alone (app/features/files/query.py).
+-- search or a type filter walks an index alone (app/files/query.py).
 -- IF NOT EXISTS: a catalog made before them gets them at the next start.
 CREATE INDEX IF NOT EXISTS files_by_created ON files (owner, created_at, name, mime)
 """,

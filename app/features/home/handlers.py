@@ -16,9 +16,7 @@ from app.catalog.protocol import Database
 from app.common.http import BadTarget, NotJson, local_target, parse_json, whole_number
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
-from app.features.archives.handlers import MAX_ARCHIVE_FILES
-from app.features.files.data import FileRow, count_files, files_changed, list_file_ids, list_files
-from app.features.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
+from app.features.archives.data import MAX_ARCHIVE_FILES
 from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
 from app.features.home.views import (
     PAGE_SIZE,
@@ -34,11 +32,13 @@ from app.features.home.views import (
     render,
 )
 from app.features.requests.data import open_requests, requests_changed
-from app.features.requests.views import requests_part
+from app.features.requests.panel import requests_part
 from app.features.shares.data import shares_changed
-from app.features.shares.views import shares_part
+from app.features.shares.panel import shares_part
 from app.features.tokens.data import tokens_changed
-from app.features.tokens.views import tokens_part
+from app.features.tokens.panel import tokens_part
+from app.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
+from app.files.store import FileRow, count_files, files_changed, list_file_ids, list_files
 from app.ingest.progress import Progress, progress_changed
 from app.livefeeds import Framed, LiveFeeds, ViewGroup, framed
 from app.previews.thumbnails import Thumbnails, thumbnails_ready

@@ -44,6 +44,7 @@ from app.common.http import (
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.features.requests.data import open_requests, request_json, requests_changed
+from app.features.requests.panel import new_request_error, new_request_part
 from app.features.requests.urls import (
     API_REQUEST_CLOSE,
     API_REQUEST_CREATE,
@@ -54,13 +55,7 @@ from app.features.requests.urls import (
     REQUEST_UPLOAD_UNNAMED,
     REQUEST_UPLOADS,
 )
-from app.features.requests.views import (
-    gone_page,
-    new_request_error,
-    new_request_part,
-    request_page,
-    unknown_page,
-)
+from app.features.requests.views import gone_page, request_page, unknown_page
 from app.features.uploads.handlers import (
     Destination,
     StartResumable,

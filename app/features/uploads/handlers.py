@@ -19,16 +19,16 @@ from app.common.early_answers import one_request_too_large
 from app.common.http import is_datastar, is_plain_form, json_error, path_param
 from app.common.peers import BODY_READ, request_ended
 from app.config import Config
-from app.features.files.data import (
+from app.features.requests.data import requests_changed
+from app.features.uploads.urls import UPLOAD_NAMED, UPLOAD_UNNAMED, UPLOADS
+from app.features.uploads.views import render_refusal, render_results
+from app.files.store import (
     FileRow,
     add_files,
     file_json,
     files_changed,
     uploaded_file_json,
 )
-from app.features.requests.data import requests_changed
-from app.features.uploads.urls import UPLOAD_NAMED, UPLOAD_UNNAMED, UPLOADS
-from app.features.uploads.views import render_refusal, render_results
 from app.ingest.budget import RETRY_AFTER_SECONDS, MemoryBudget, OverBudget
 from app.ingest.multipart import boundary_of, ingest_multipart
 from app.ingest.names import display_name, filename_from_disposition

@@ -1,13 +1,14 @@
 """The files table: one row per blob that is fully written and fsynced."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from stario import JsonValue
 
 from app.catalog.protocol import Database
-from app.features.files.query import EVERY_FILE, FileQuery
-from app.ingest.pipeline import IngestedFile
+from app.files.query import EVERY_FILE, FileQuery
 
 # Relay subjects published after an account's rows are added or removed; its live
 # pages (and only its) repaint on them.
@@ -35,6 +36,24 @@ class FileRow:
 _COLUMNS = "id, name, size, sha256, mime, declared_mime, created_at, owner"
 
 
+class CommittedBlob(Protocol):
+    """What a row is made from: a blob durably committed to the store (the intake's
+    `IngestedFile`). A protocol, so the files table needs nothing of the intake."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def mime(self) -> str: ...
+    @property
+    def declared_mime(self) -> str | None: ...
+
+
 def _row(record: tuple[object, ...]) -> FileRow:
     return FileRow(*record)  # type: ignore[arg-type]
 
@@ -44,7 +63,7 @@ def now_iso() -> str:
 
 
 async def add_files(
-    db: Database, files: list[IngestedFile], owner: str, request_id: str | None = None
+    db: Database, files: Sequence[CommittedBlob], owner: str, request_id: str | None = None
 ) -> list[FileRow]:
     """Record committed blobs, all rows or none (group-committed with other uploads);
     `request_id` is the file request they arrived through, if any."""
