@@ -30,9 +30,9 @@ from app.accounts.store import (
     set_quota,
 )
 from app.cli_storage import add_storage_flags
+from app.common.units import human_bytes
 from app.config import Config, ConfigError, parse_bytes
 from app.db import CatalogUnavailable, Database
-from app.ingest.pipeline import human_bytes
 from app.main import CatalogMismatch, open_catalog
 from app.storage.backends import open_store
 

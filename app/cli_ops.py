@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from app.cli_storage import add_storage_flags
+from app.common.units import human_bytes
 from app.config import Config
-from app.ingest.pipeline import human_bytes
 from app.main import CatalogMismatch, check_catalog_matches
 from app.ops.backup import BackupRefused, back_up
 from app.ops.check import CATALOG_NAME, NotADataDir, Survey, survey

@@ -1,6 +1,6 @@
 """Stario's own answers (written before any route runs) reach clients as JSON in words:
 413 over the body cap (with the way to send a larger file), 400 for a path Stario
-will not route, 308 for a trailing slash, and the rest of app/common/early_answers.py.
+will not route, 308 for a trailing slash, and the rest of app/server/early_answers.py.
 
 The first tests feed `AnswersInJson` the exact bytes Stario 5.1.1 writes (captured
 from it), so a Stario that changes them fails here rather than silently answering
@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 from tests.conftest import RunningServer, start_server, stored_blobs, write_random_file
 
-from app.common.early_answers import AnswersInJson, EarlyAnswers
 from app.config import Config
+from app.server.early_answers import AnswersInJson, EarlyAnswers
 
 CURL = shutil.which("curl") or "/usr/bin/curl"
 MiB = 1024 * 1024
@@ -262,7 +262,7 @@ def test_an_upload_over_the_body_cap_is_told_to_go_resumable(
 def test_a_trailing_slash_and_a_control_character_get_words(server: RunningServer) -> None:
     url = server.base_url + "/uploads/"
     # `curl -T -` has no file name to append: the connection hands `/uploads/` to its
-    # route (app/common/peers.py), which answers the JSON 400 at once.
+    # route (app/server/peers.py), which answers the JSON 400 at once.
     body, written = curl(*server.curl_auth, "-T", "-", "-w", "\n%{http_code}", url,
                          stdin=b"data")  # fmt: skip
     assert written == "400" and json.loads(body)["error"].startswith("name the file")

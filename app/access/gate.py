@@ -54,11 +54,11 @@ from app.accounts.store import (
 )
 from app.accounts.throttle import Throttle
 from app.common.http import json_error, tag_tus_refusal
-from app.common.peers import ClientAddresses
 from app.config import Config
 from app.db import Database
 from app.requests.store import FileRequest, resolve_request
 from app.requests.store import Gone as RequestGoneReason
+from app.server.peers import ClientAddresses
 from app.shares.store import Gone, Share, resolve_share
 
 SESSION_COOKIE = "stowage_session"

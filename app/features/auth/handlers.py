@@ -22,12 +22,12 @@ from app.accounts.passwords import Passwords, WeakPassword, check_strength
 from app.accounts.store import AccountError, count_accounts, create_account, password_hash_of
 from app.accounts.throttle import Throttle
 from app.common.http import BadTarget, NotJson, is_datastar, local_target, parse_json
-from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.db import Database
 from app.features.auth.urls import LOGIN, LOGIN_SUBMIT, LOGOUT, SETUP, SETUP_SUBMIT
 from app.features.auth.views import ERROR_ID, login_page, setup_page
 from app.features.home.urls import HOME
+from app.server.peers import ClientAddresses
 
 MAX_FORM_BYTES = 16 * 1024
 # A form body must arrive whole in this time. Stario's body timeout notices only

@@ -13,6 +13,7 @@ from stario.markup import HtmlElement
 from stario.markup.types import Attrs
 
 from app.common.shell import PageAssets, page, shown_once, slot_error
+from app.common.units import human_bytes
 from app.config import Config
 from app.features.requests.data import OpenRequest
 from app.features.requests.urls import (
@@ -28,7 +29,6 @@ from app.features.uploads.views import (
     limits_words,
     upload_section,
 )
-from app.ingest.pipeline import human_bytes
 from app.requests.store import FileRequest
 from app.resumable.store import UploadState
 

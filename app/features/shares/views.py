@@ -10,10 +10,10 @@ from stario.datastar import data
 from stario.markup import HtmlElement
 
 from app.common.shell import PageAssets, page, shown_once, slot_error
+from app.common.units import human_bytes
 from app.features.files.data import FileRow
 from app.features.files.policy import RASTER_IMAGES, disposition
 from app.features.shares.urls import API_SHARE_REVOKE, SHARE_FILE, SHARE_PAGE
-from app.ingest.pipeline import human_bytes
 from app.shares.store import Share, ShareListing
 
 SHARES_ID = "shares"

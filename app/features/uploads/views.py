@@ -6,10 +6,10 @@ from stario.datastar.format import SignalValue, string_literal
 from stario.markup import HtmlElement
 from stario.markup.types import Attrs
 
+from app.common.units import human_bytes
 from app.config import Config
 from app.features.files.data import FileRow
 from app.features.files.urls import FILE
-from app.ingest.pipeline import human_bytes
 
 RESULTS_ID = "upload-results"
 # Bytes of JSON around each file signal besides its base64 (name escapes, keys, mime).
