@@ -7,8 +7,8 @@ import pytest
 
 from app.cli import server_config
 from app.config import Config, ConfigError
-from app.ingest import rate
 from app.ingest.pipeline import IngestError
+from app.server import rate
 from app.server.limits import connections_for, per_address_for, raise_open_file_limit
 from app.server.rate import RateFloor, RateWindow, at_least
 
