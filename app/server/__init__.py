@@ -1,16 +1,18 @@
 """HTTP under Stario 5.1.1: what this server adds where Stario falls short.
 
-Each module covers gaps found by measuring or reading Stario 5.1.1
-(docs/dependencies.md and the probe notes behind it); if a later Stario closes
-one, its module is the one place to change. One line per gap: what Stario lacks;
-how that was seen; where it is covered.
+Each module covers gaps found by reading Stario 5.1.1's source or measuring it
+against real clients (the tests named below pin what was measured); if a later
+Stario closes one, its module is the one place to change. One entry per gap: what
+Stario lacks; how that was seen; where it is covered.
 
 - No client address for a handler: `Context` has no peer, only the protocol sees
   the socket (read in stario.http); peers.py files each connection under its
   disconnect future (`peer_address`, `ClientAddresses` for trusted proxies).
-- Only a total connection cap, answered with a fixed 503, nothing per address
-  (read; tests/test_limits_server.py): peers.py refuses one address's excess with
-  a 429, and limits.py derives the caps from the open-file limit it raises.
+- No connection cap unless told (`ServerConfig.max_connections` defaults to None),
+  and the open-file limit left as it is, often a soft 1,024 under systemd (read):
+  limits.py raises the soft limit and derives the caps from it.
+- Past the total cap only a fixed 503, and nothing per address (read;
+  tests/test_limits_server.py): peers.py refuses one address's excess with a 429.
 - Timeouts notice only silence, not a crawl (the stall timeout is an inactivity
   sweep once a second, measured: one byte every few seconds holds a connection):
   peers.py (`RateFloorProtocol`) holds a request head and a small body Stario
@@ -20,7 +22,7 @@ how that was seen; where it is covered.
   (measured, tests/test_limits_server.py): peers.py (`reap`) closes the
   connections furthest behind the rate.
 - A trailing slash is answered with its own 308 before routing, which tus clients
-  under Node and `curl -T -` do not follow (measured): peers.py (`_unslash`) hands
+  under Node and `curl -T -` do not follow (observed): peers.py (`_unslash`) hands
   `/tus/` and `/uploads/` to their routes.
 - Its own early answers (413 over the body cap, 400 for a target it will not
   route, 408 for a stalled small body, 431, the 308) are plain text written from
