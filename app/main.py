@@ -1,7 +1,7 @@
 """Composition root: every shared object is built here and handed to the features.
 
 A request meets the Host check (app/access/hosts.py), `same_origin`
-(app/access/origin.py) and the security headers, then the access gate
+(app/server/origin.py) and the security headers, then the access gate
 (app/access/gate.py), which decides who it is and turns away the anonymous from
 every route not declared public; the feature's handler then scopes what it reads
 and writes to that principal.
@@ -18,7 +18,6 @@ from stario.http import security_headers
 
 from app.access.gate import Gate
 from app.access.hosts import AllowedHosts
-from app.access.origin import same_origin
 from app.accounts.passwords import Passwords
 from app.accounts.quotas import QuotaLedger
 from app.accounts.store import count_accounts
@@ -33,8 +32,8 @@ from app.common.http import (
     json_method_not_allowed,
     json_not_found,
 )
-from app.common.peers import ClientAddresses, remember_request
 from app.common.shell import PageAssets
+from app.common.units import human_bytes
 from app.config import Config
 from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
@@ -50,7 +49,6 @@ from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import Uploads, register_uploads
 from app.ingest.budget import MemoryBudget
-from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
@@ -58,6 +56,8 @@ from app.previews.pool import WorkerPool
 from app.previews.thumbnails import Thumbnails, ffmpeg_found
 from app.resumable.backends import open_backends
 from app.resumable.uploads import ResumableUploads
+from app.server.origin import same_origin
+from app.server.peers import ClientAddresses, ProtocolFactory
 from app.storage.backends import describe, open_store
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
@@ -79,11 +79,15 @@ def make_bootstrap(
     setup_token: str | None = None,
     clock: Callable[[], float] = time.time,
     sweep_every: float = SWEEP_EVERY_SECONDS,
+    protocols: ProtocolFactory | None = None,
 ):
     """`setup_token` is the secret of this run's one-time setup link (a fresh one when
     not given); the link is printed when no account exists yet. `clock` is the wall
     clock sessions and share links expire by (tests move it). `sweep_every` is how
-    often the running server reclaims blobs left without a row (app/ops/sweep.py)."""
+    often the running server reclaims blobs left without a row (app/ops/sweep.py).
+    `protocols` makes the server's connections (app/server/peers.py), when a real
+    server runs the app (`stowage serve`); its middleware lets a request find its
+    connection. Without it (Stario's TestClient) every peer is `unknown`."""
     setup_secret = setup_token or secrets.token_urlsafe(32)
 
     async def bootstrap(app: App, span: Span) -> AsyncIterator[None]:
@@ -129,7 +133,8 @@ def make_bootstrap(
         )
         static = Assets(ASSETS_DIR, url_prefix="/static")
         hosts = AllowedHosts(config.allowed_hosts)
-        app.use("/", remember_request)
+        if protocols is not None:
+            app.use("/", protocols.remember_request)
         app.use(
             "/",
             catalog_unavailable,

@@ -55,11 +55,11 @@ from app.accounts.store import (
 from app.accounts.throttle import Throttle
 from app.catalog.protocol import Database
 from app.common.http import json_error, path_param, tag_tus_refusal
-from app.common.peers import ClientAddresses
 from app.config import Config
 from app.files.store import FileRow, get_file
 from app.requests.store import FileRequest, resolve_request
 from app.requests.store import Gone as RequestGoneReason
+from app.server.peers import ClientAddresses
 from app.shares.store import Gone, Share, resolve_share
 from app.storage.ids import is_blob_id
 

@@ -32,8 +32,8 @@ from app.accounts.store import (
 from app.catalog.open import CatalogMismatch, CatalogTooNew, open_catalog
 from app.catalog.protocol import CatalogUnavailable, Database
 from app.cli.storage import add_storage_flags
+from app.common.units import human_bytes
 from app.config import Config, ConfigError, parse_bytes
-from app.ingest.pipeline import human_bytes
 from app.storage.backends import open_store
 
 

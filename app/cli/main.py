@@ -26,11 +26,11 @@ from app.catalog.protocol import CatalogUnavailable
 from app.cli.accounts import add_account_commands, run_account_command
 from app.cli.ops import add_ops_commands, run_ops_command
 from app.cli.storage import STORAGE_SETTINGS
-from app.common.limits import connections_for, per_address_for, raise_open_file_limit
-from app.common.peers import ConnectionLimits, protocol_maker
 from app.config import SETTINGS, Config, ConfigError, uv_executable
-from app.ingest.rate import RateFloor
 from app.ops.lock import DataDirBusy, DataDirLock
+from app.server.limits import connections_for, per_address_for, raise_open_file_limit
+from app.server.peers import ConnectionLimits, ProtocolFactory
+from app.server.rate import RateFloor
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,16 +142,17 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     limits = ConnectionLimits(per_address or None, RateFloor.of(config))
+    protocols = ProtocolFactory(limits)
     tracer = make_tracer(config.log)
     # The web app, imported by `serve` alone: the other commands never load it.
     from app.main import make_bootstrap
 
     with cast(AbstractContextManager[Tracer], tracer):
         server = Server(
-            make_bootstrap(config),
+            make_bootstrap(config, protocols=protocols),
             tracer,
             config=server_config(config, max_connections=max_connections),
-            make_protocol=protocol_maker(limits),
+            make_protocol=protocols,
         )
         uvloop.run(server.serve())
     data_dir_lock.release()

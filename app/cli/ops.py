@@ -21,8 +21,8 @@ from app.catalog.open import (
 )
 from app.catalog.protocol import CatalogUnavailable
 from app.cli.storage import add_storage_flags
+from app.common.units import human_bytes
 from app.config import Config
-from app.ingest.pipeline import human_bytes
 from app.ops.backup import BackupRefused, back_up
 from app.ops.check import CATALOG_NAME, NotADataDir, Survey, survey
 from app.ops.lock import DataDirBusy, DataDirLock

@@ -421,7 +421,7 @@ class World:
         tus = {"tus-resumable": "1.0.0", "upload-length": "10"}
         self.upload = (await client.post("/tus/", headers=tus)).headers.get("location")
         # No trailing slash: the TestClient meets Stario's own 308 (the real server
-        # hands `/tus/` to its route, app/common/peers.py).
+        # hands `/tus/` to its route, app/server/peers.py).
         made = await client.post(f"{self.link}/tus", headers=tus)
         self.link_upload = made.headers.get("location")
         assert self.upload and self.link_upload

@@ -1,4 +1,4 @@
-"""One account's live pages share their repaints (app/livefeeds.py): a change is
+"""One account's live pages share their repaints (app/common/livefeeds.py): a change is
 rendered once per view, not once per stream; a burst of changes is one repaint; and an
 account holds at most `max_live_pages_per_account` streams."""
 
@@ -90,7 +90,7 @@ async def test_a_change_is_rendered_once_per_view_not_once_per_stream(config, mo
 
 async def test_changes_close_together_make_one_repaint(config, monkeypatch):
     # A wide window, so a loaded machine still puts the uploads inside it.
-    monkeypatch.setattr("app.livefeeds.COALESCE_SECONDS", 2.0)
+    monkeypatch.setattr("app.common.livefeeds.COALESCE_SECONDS", 2.0)
     async with signed_in_client(config) as client, AsyncExitStack() as stack:
         [events] = await open_streams(stack, client, [{}])
         lists = count_calls(monkeypatch, "paint_list")

@@ -595,7 +595,7 @@ async def tus_create(app: TestClient, link: str, length: int, name: str = "big.b
     """A header-only tus creation through the link (the answer, whatever it is)."""
     sent = {**TUS, "upload-length": str(length), "upload-metadata": tus_metadata(name), **headers}
     # Without the slash: the TestClient does not follow the 308 that the real server
-    # never sends to a first request (app/common/early_answers.py).
+    # never sends to a first request (app/server/early_answers.py).
     return await app.post(f"{link}/tus", headers=sent)
 
 

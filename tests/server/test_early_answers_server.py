@@ -70,7 +70,7 @@ def test_an_upload_over_the_body_cap_is_told_to_go_resumable(
 def test_a_trailing_slash_and_a_control_character_get_words(server: RunningServer) -> None:
     url = server.base_url + "/uploads/"
     # `curl -T -` has no file name to append: the connection hands `/uploads/` to its
-    # route (app/common/peers.py), which answers the JSON 400 at once.
+    # route (app/server/peers.py), which answers the JSON 400 at once.
     body, written = curl(*server.curl_auth, "-T", "-", "-w", "\n%{http_code}", url,
                          stdin=b"data")  # fmt: skip
     assert written == "400" and json.loads(body)["error"].startswith("name the file")

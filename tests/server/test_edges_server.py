@@ -68,7 +68,7 @@ def test_curl_saves_a_quoted_name_under_a_sane_name(server: RunningServer, tmp_p
 def test_curl_put_without_a_name_is_told_to_name_the_file(server: RunningServer) -> None:
     url = server.base_url + "/uploads/"
     # Stario would redirect the trailing slash (308) before any route runs; the
-    # connection (app/common/peers.py) hands `/uploads/` to its route instead, so curl
+    # connection (app/server/peers.py) hands `/uploads/` to its route instead, so curl
     # hears the JSON 400 at once, with or without -L.
     for follow in ([], ["-L"]):
         out = curl(*server.curl_auth, *follow, "-T", "-", "-w", "\n%{http_code}", url,

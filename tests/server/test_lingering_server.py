@@ -1,5 +1,5 @@
 """Refusals written before the body is read reach the client, not a connection reset
-(app/common/lingering.py): a raw client sends its whole body (up to the bound the
+(app/server/lingering.py): a raw client sends its whole body (up to the bound the
 server still reads after answering) and only then reads; it gets the full answer."""
 
 import json
@@ -14,7 +14,7 @@ import pytest
 from tests.support.fixtures import RunningServer, start_server
 from tests.support.live import LiveStream
 
-from app.common.peers import LINGER_SLOTS
+from app.server.peers import LINGER_SLOTS
 
 pytestmark = pytest.mark.slow
 
@@ -155,7 +155,7 @@ def test_a_flood_beyond_the_total_cap_holds_no_sockets(tmp_path: Path):
     """Stario's 503 beyond the total cap closes at once, by clients that never close
     (a lingering 503 would keep a socket, and a place in the connection table, for
     the whole linger). The table is held by live streams: a handler answering is
-    never reaped (app/common/peers.py), so a newcomer finds nothing to close."""
+    never reaped (app/server/peers.py), so a newcomer finds nothing to close."""
     for server in start_server(
         tmp_path,
         "--max-connections",

@@ -1,6 +1,6 @@
 """Stario's own answers (written before any route runs) reach clients as JSON in words:
 413 over the body cap (with the way to send a larger file), 400 for a path Stario
-will not route, 308 for a trailing slash, and the rest of app/common/early_answers.py.
+will not route, 308 for a trailing slash, and the rest of app/server/early_answers.py.
 
 The first tests feed `AnswersInJson` the exact bytes Stario 5.1.1 writes (captured
 from it), so a Stario that changes them fails here rather than silently answering
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from tests.support.fixtures import start_server
 
-from app.common.early_answers import AnswersInJson, EarlyAnswers
+from app.server.early_answers import AnswersInJson, EarlyAnswers
 
 MiB = 1024 * 1024
 DATE = b"date: Sun, 29 Nov 2026 22:19:29 GMT\r\n"

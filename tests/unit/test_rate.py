@@ -1,4 +1,4 @@
-"""The minimum upload rate (app/ingest/rate.py) and the connection settings, in-process."""
+"""The minimum upload rate (app/server/rate.py) and the connection settings, in-process."""
 
 import asyncio
 import time
@@ -6,11 +6,11 @@ import time
 import pytest
 
 from app.cli.main import server_config
-from app.common.limits import connections_for, per_address_for, raise_open_file_limit
 from app.config import Config, ConfigError
-from app.ingest import rate
 from app.ingest.pipeline import IngestError
-from app.ingest.rate import RateFloor, RateWindow, at_least
+from app.server import rate
+from app.server.limits import connections_for, per_address_for, raise_open_file_limit
+from app.server.rate import RateFloor, RateWindow, at_least
 
 FLOOR = RateFloor(rate=1000, window=5, grace=2)
 

@@ -21,11 +21,11 @@ from app.accounts.throttle import Throttle
 from app.catalog.protocol import Database
 from app.common.forms import FormError, read_form
 from app.common.http import BadTarget, is_datastar, local_target
-from app.common.peers import ClientAddresses
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.features.auth.urls import LOGIN, LOGIN_SUBMIT, LOGOUT, SETUP, SETUP_SUBMIT
 from app.features.auth.views import ERROR_ID, login_page, setup_page
 from app.features.home.urls import HOME
+from app.server.peers import ClientAddresses
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from app.accounts.quotas import QuotaLedger
 from app.accounts.store import list_tokens
 from app.catalog.protocol import Database
 from app.common.http import BadTarget, NotJson, local_target, parse_json, whole_number
+from app.common.livefeeds import Framed, LiveFeeds, ViewGroup, framed
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.features.archives.data import MAX_ARCHIVE_FILES
@@ -40,7 +41,6 @@ from app.features.tokens.panel import tokens_part
 from app.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
 from app.files.store import FileRow, count_files, files_changed, list_file_ids, list_files
 from app.ingest.progress import Progress, progress_changed
-from app.livefeeds import Framed, LiveFeeds, ViewGroup, framed
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
 from app.shares.store import list_shares
 
@@ -321,7 +321,7 @@ def home_live(gate: Gate, db: Database, progress: Progress, quotas: QuotaLedger,
     a row's thumbnail in place of its type icon on `thumbnails.ready.<account>`.
     No other account's event ever reaches this stream.
 
-    The repaints are shared (`app/livefeeds.py`): one subscription per account,
+    The repaints are shared (`app/common/livefeeds.py`): one subscription per account,
     changes within `COALESCE_SECONDS` make one repaint, rendered once per view (the
     list) or once per account (the rest), whatever the number of open pages; a page
     that shows the last repaint gets only the rows that changed (`framed_list`). An

@@ -17,6 +17,7 @@ from stario.markup.render import render as render_markup
 
 from app.accounts.store import Account, TokenInfo
 from app.common.shell import PageAssets, page
+from app.common.units import human_bytes
 from app.config import Config
 from app.features.archives.urls import API_ARCHIVES
 from app.features.auth.urls import LOGOUT
@@ -41,7 +42,6 @@ from app.features.uploads.panel import (
 from app.features.uploads.urls import UPLOADS
 from app.files.query import EVERY_FILE, TYPES, FileQuery, kind_of
 from app.files.store import FileRow
-from app.ingest.pipeline import human_bytes
 from app.ingest.progress import Paused, RemoteTransfer, Transfer
 from app.previews.thumbnails import NO_PREVIEWS, Previews
 from app.shares.store import ShareListing

@@ -9,9 +9,9 @@ from stario.datastar import data
 from stario.markup import HtmlElement
 
 from app.common.shell import shown_once, slot_error
+from app.common.units import human_bytes
 from app.features.requests.data import OpenRequest
 from app.features.requests.urls import API_REQUEST_CLOSE, API_REQUEST_UPLOAD_CANCEL
-from app.ingest.pipeline import human_bytes
 from app.requests.store import FileRequest
 from app.resumable.store import UploadState
 

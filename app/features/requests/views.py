@@ -13,6 +13,7 @@ from stario.markup import HtmlElement
 from stario.markup.types import Attrs
 
 from app.common.shell import PageAssets, page
+from app.common.units import human_bytes
 from app.config import Config
 from app.features.requests.urls import REQUEST_UPLOADS
 from app.features.resumable.urls import REQUEST_CREATE
@@ -23,7 +24,6 @@ from app.features.uploads.panel import (
     limits_words,
     upload_section,
 )
-from app.ingest.pipeline import human_bytes
 from app.requests.store import FileRequest
 
 

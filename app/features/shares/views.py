@@ -6,10 +6,10 @@ from stario import h
 from stario.markup import HtmlElement
 
 from app.common.shell import PageAssets, page
+from app.common.units import human_bytes
 from app.downloads.policy import RASTER_IMAGES, disposition
 from app.features.shares.urls import SHARE_FILE, SHARE_PAGE
 from app.files.store import FileRow
-from app.ingest.pipeline import human_bytes
 from app.shares.store import Share
 
 

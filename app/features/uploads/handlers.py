@@ -15,9 +15,8 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 from app.access.gate import principal
 from app.accounts.quotas import QuotaLedger, Reservation
 from app.catalog.protocol import Database, is_disk_full, is_owner_gone
-from app.common.early_answers import one_request_too_large
 from app.common.http import is_datastar, is_plain_form, json_error, path_param
-from app.common.peers import BODY_READ, request_ended
+from app.common.units import human_bytes
 from app.config import Config
 from app.features.requests.data import requests_changed
 from app.features.uploads.urls import UPLOAD_NAMED, UPLOAD_UNNAMED, UPLOADS
@@ -38,12 +37,13 @@ from app.ingest.pipeline import (
     IngestError,
     almost_out_of_space,
     body_error,
-    human_bytes,
     ingest_stream,
 )
 from app.ingest.progress import Progress
-from app.ingest.rate import RateFloor, at_least
 from app.ingest.signals import ingest_file_signals, parse_file_signals
+from app.server.early_answers import one_request_too_large
+from app.server.peers import BODY_READ, request_ended
+from app.server.rate import RateFloor, at_least
 from app.storage.errors import LowOnSpace
 from app.storage.store import Store
 
@@ -71,10 +71,10 @@ class Uploads:
     stored: Callable[[list[FileRow]], None] | None = None
 
     async def body(self, c: Context) -> AsyncIterator[bytes]:
-        """The request body's chunks, under the minimum upload rate (app/ingest/rate.py);
+        """The request body's chunks, under the minimum upload rate (app/server/rate.py);
         a body without a length that passes the per-request cap ends in a 413 that says
         how to send a larger file. A body read to its end is marked so (`BODY_READ`,
-        app/common/peers.py)."""
+        app/server/peers.py)."""
         if arrived_whole(c):
             # Already in memory and already held to the rate by the connection: one
             # piece, without the meter and the generators a streamed body needs.
@@ -169,7 +169,7 @@ class Uploads:
 # Stario 5.1.1 reads an HTTP/1 body with a Content-Length up to this size whole
 # before the handler starts (measured: the handler starts as the last byte arrives,
 # and `stream()` yields one chunk). Meanwhile the connection holds those bytes to the
-# minimum upload rate itself (app/common/peers.py, `RateFloorProtocol`).
+# minimum upload rate itself (app/server/peers.py, `RateFloorProtocol`).
 BUFFERED_BODY_BYTES = 256 * 1024
 
 
@@ -190,7 +190,7 @@ def arrived_whole(c: Context) -> bool:
 
 async def within_request_cap(chunks: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
     """`chunks`, with Stario's 413 for a body past `cap` (one without Content-Length:
-    Stario refuses a declared length itself, see app/common/early_answers.py) told
+    Stario refuses a declared length itself, see app/server/early_answers.py) told
     in words, with the way to send a larger file."""
     try:
         async for chunk in chunks:

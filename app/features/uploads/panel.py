@@ -9,8 +9,8 @@ from stario.datastar.format import SignalValue, string_literal
 from stario.markup import HtmlElement
 from stario.markup.types import Attrs
 
+from app.common.units import human_bytes
 from app.config import Config
-from app.ingest.pipeline import human_bytes
 
 # Bytes of JSON around each file signal besides its base64 (name escapes, keys, mime).
 SIGNAL_OVERHEAD = 512

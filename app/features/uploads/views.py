@@ -4,9 +4,9 @@ refusal in words."""
 from stario import h
 from stario.markup import HtmlElement
 
+from app.common.units import human_bytes
 from app.features.files.urls import FILE
 from app.files.store import FileRow
-from app.ingest.pipeline import human_bytes
 
 RESULTS_ID = "upload-results"
 

@@ -21,13 +21,13 @@ download could hold any bytes), goes out untouched.
 What this cannot do, because the answer carries nothing of the request: tell
 `PUT /uploads/` from `HEAD /uploads/` or `POST /uploads/` (so a trailing slash
 that reaches Stario's redirect stays a 308, with a body that says where it leads
-and how to name an upload; app/common/peers.py hands the usual `/uploads/` and
+and how to name an upload; app/server/peers.py hands the usual `/uploads/` and
 `/tus/` requests to their routes before that), or speak HTTP/2 (h2c answers are
 framed by nghttp2 and pass untouched).
 
 It also sees every answer's head, so when Stario closes the connection after an
 answer that said `connection: close` (its own refusals, and a handler's refusal
-before reading the body), the close lingers (app/common/lingering.py) and the
+before reading the body), the close lingers (app/server/lingering.py) and the
 client reads the answer instead of a connection reset.
 """
 
@@ -40,8 +40,8 @@ from typing import Any
 
 from stario.json import dumps
 
-from app.common.lingering import linger_then_close
-from app.ingest.pipeline import human_bytes
+from app.common.units import human_bytes
+from app.server.lingering import linger_then_close
 
 PLAIN_TEXT = b"text/plain; charset=utf-8"
 JSON_TYPE = b"application/json; charset=utf-8"
@@ -146,7 +146,7 @@ class AnswersInJson:
     """The transport Stario writes to: the real one, with Stario's fixed plain-text
     answers rewritten as JSON (see the module's docstring). `protocol` is the
     connection's (its `last_task` says whether a handler is running; its `writes`
-    counts what goes out untouched, app/common/peers.py)."""
+    counts what goes out untouched, app/server/peers.py)."""
 
     __slots__ = ("_answers", "_closes_after", "_ended", "_protocol", "_transport")
 

@@ -6,9 +6,12 @@ Stario lets a server choose its connection protocol (`Server(make_protocol=)`).
 Ours is Stario's own plus six steps:
 
 - When a connection opens it creates the connection's disconnect future itself
-  (Stario would create the same future lazily on first use) and files the peer
-  address under it, so a handler's address is one dict lookup away
-  (`client_address`).
+  (Stario would create the same future lazily on first use) and files itself under
+  it in its factory's table of open connections (`ProtocolFactory.open`); the
+  factory's outermost middleware (`ProtocolFactory.remember_request`) hands each
+  request its connection (`CONNECTION` in the request's state), so a handler's peer
+  address is one lookup away (`peer_address`). No table is module-wide: each server
+  the composition root builds owns its own.
 - An address holding `per_address` connections already has the next one refused
   at once: a fixed 429 written and the socket closed, before a byte is parsed.
   (The total cap is Stario's own `ServerConfig.max_connections`, a fixed 503.)
@@ -23,7 +26,7 @@ Ours is Stario's own plus six steps:
   body: Stario's own timeouts only notice silence, so a client sending one byte
   every few seconds would hold the connection forever. Such a connection gets a
   fixed 408 and is closed. Once a handler runs, the body is the handler's to
-  judge (app/ingest/rate.py).
+  judge (app/server/rate.py).
 - A request line for `/tus/` or `/uploads/` (nothing after the slash; also
   through a file request's `/r/TOKEN/`) reaches its route: Stario would answer it
   with its own 308 to the path without the slash, and tus clients under Node
@@ -31,7 +34,7 @@ Ours is Stario's own plus six steps:
   `curl -T -` without `-L`. See `_unslash`.
 - Stario is handed a transport that turns the plain-text answers it writes itself,
   before any route runs (413 over the body cap, 400 for a path it will not route,
-  308 for a trailing slash, ...), into JSON in words (app/common/early_answers.py).
+  308 for a trailing slash, ...), into JSON in words (app/server/early_answers.py).
 """
 
 from __future__ import annotations
@@ -47,19 +50,19 @@ from stario.http.config import CompressionConfig, RequestPolicy
 from stario.json import dumps
 from stario_cython.protocol import Connections, HttpProtocol
 
-from app.common.early_answers import AnswersInJson, EarlyAnswers
-from app.common.lingering import LingerSlots
-from app.ingest.pipeline import human_bytes
-from app.ingest.rate import RateFloor, RateWindow
+from app.common.units import human_bytes
+from app.server.early_answers import AnswersInJson, EarlyAnswers
+from app.server.lingering import LingerSlots
+from app.server.rate import RateFloor, RateWindow
 
 # TestClient's connections have no socket.
 UNKNOWN_ADDRESS = "unknown"
 
-_addresses: dict[asyncio.Future[None], str] = {}
-_protocols: dict[asyncio.Future[None], PeerAwareProtocol] = {}
 # Set in a request's state once its body has been read to the end.
 BODY_READ = "stowage.body_read"
-# Connections refused with 429 that may linger at once (app/common/lingering.py).
+# In a request's state: its connection (`PeerAwareProtocol`), from `remember_request`.
+CONNECTION = "stowage.connection"
+# Connections refused with 429 that may linger at once (app/server/lingering.py).
 LINGER_SLOTS = 32
 # The rate a connection is measured against when the table is full and the minimum
 # upload rate is off (--min-upload-rate 0): that setting's default.
@@ -84,7 +87,7 @@ class ConnectionLimits:
     per_address: int | None
     floor: RateFloor
     open_by_address: dict[str, int] = field(default_factory=dict)
-    # Refused connections (429) left to linger at once at most (app/common/lingering.py).
+    # Refused connections (429) left to linger at once at most (app/server/lingering.py).
     refusals_linger: LingerSlots = field(default_factory=lambda: LingerSlots(LINGER_SLOTS))
     too_many: bytes = field(init=False)
     too_slow: bytes = field(init=False)
@@ -137,11 +140,13 @@ class PeerAwareProtocol(HttpProtocol):
     byte count and `_since` the time when the connection opened or the last handler
     started or ended, so the bytes beyond `_settled` are the ones a request sent since
     (a head, a body, or nothing while idle). `writes` counts what the server wrote
-    (app/common/early_answers.py); more than `_writes_settled`, the count when the
+    (app/server/early_answers.py); more than `_writes_settled`, the count when the
     handler started, means the handler is answering, not waiting for its request."""
 
     limits: ConnectionLimits
     answers: EarlyAnswers
+    # The factory's open connections, by disconnect future (`ProtocolFactory.open`).
+    open: dict[asyncio.Future[None], PeerAwareProtocol]
     # Set once the connection is let in: only then does a closing answer linger
     # (Stario's 503 beyond its cap is written before, and must close at once).
     lingers_on_close = False
@@ -197,8 +202,7 @@ class PeerAwareProtocol(HttpProtocol):
         if self.disconnect is None:
             self.disconnect = self.loop.create_future()
             self._peer_key = self.disconnect
-            _addresses[self.disconnect] = address
-            _protocols[self.disconnect] = self
+            self.open[self.disconnect] = self
 
     def get_buffer(self, sizehint: int) -> memoryview:
         view = super().get_buffer(sizehint)
@@ -268,8 +272,7 @@ class PeerAwareProtocol(HttpProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         key = getattr(self, "_peer_key", None)
         if key is not None:
-            _addresses.pop(key, None)
-            _protocols.pop(key, None)
+            self.open.pop(key, None)
         address = getattr(self, "_address", None)
         if address is not None:
             self._address = None
@@ -326,13 +329,22 @@ class RateFloorProtocol(PeerAwareProtocol):
         super().check_timeouts(now)
 
 
-def protocol_maker(limits: ConnectionLimits):
-    """Stario's own protocol factory (stario.http.server, 5.1.1), with our subclass."""
-    base = RateFloorProtocol if limits.floor.rate > 0 else PeerAwareProtocol
-    # Made on the first connection (the request policy arrives with it), then reused.
-    made: dict[EarlyAnswers, type[PeerAwareProtocol]] = {}
+class ProtocolFactory:
+    """Stario's own protocol factory (stario.http.server, 5.1.1), with our subclass
+    (`Server(make_protocol=ProtocolFactory(limits))`). It owns the state its
+    connections share: `open`, the connections let in and not yet lost, by their
+    disconnect future (the one each of their requests carries, `Context.disconnect`);
+    its middleware `remember_request` is how a request finds its connection."""
 
-    def make_protocol(
+    def __init__(self, limits: ConnectionLimits) -> None:
+        self.limits = limits
+        self.open: dict[asyncio.Future[None], PeerAwareProtocol] = {}
+        self._base = RateFloorProtocol if limits.floor.rate > 0 else PeerAwareProtocol
+        # Made on the first connection (the request policy arrives with it), then reused.
+        self._made: dict[EarlyAnswers, type[PeerAwareProtocol]] = {}
+
+    def __call__(
+        self,
         loop: asyncio.AbstractEventLoop,
         app: Any,
         tracer: Any,
@@ -344,10 +356,15 @@ def protocol_maker(limits: ConnectionLimits):
         answers = EarlyAnswers(
             requests.max_body_bytes, requests.max_header_bytes, requests.body_timeout
         )
-        protocol_class = made.get(answers)
+        protocol_class = self._made.get(answers)
         if protocol_class is None:
-            protocol_class = type(base.__name__, (base,), {"limits": limits, "answers": answers})
-            made[answers] = protocol_class
+            base = self._base
+            protocol_class = type(
+                base.__name__,
+                (base,),
+                {"limits": self.limits, "answers": answers, "open": self.open},
+            )
+            self._made[answers] = protocol_class
         protocol = protocol_class(
             loop,
             app,
@@ -366,20 +383,21 @@ def protocol_maker(limits: ConnectionLimits):
         protocol.connections = connections
         return protocol
 
-    return make_protocol
+    def remember_request(self, inner: Handler) -> Handler:
+        """Middleware, outermost: lets the connection see the request its handler
+        serves, so that a full table tells a handler waiting for a body from one at
+        work, and the request its connection (`CONNECTION`: `peer_address`,
+        `request_ended`)."""
+        open_connections = self.open
 
+        async def handler(c: Context, w: Writer) -> None:
+            protocol = open_connections.get(c.disconnect)
+            if protocol is not None:
+                protocol.request = c
+                c.state[CONNECTION] = protocol
+            await inner(c, w)
 
-def remember_request(inner: Handler) -> Handler:
-    """Middleware, outermost: lets the connection see the request its handler serves,
-    so that a full table tells a handler waiting for a body from one at work."""
-
-    async def handler(c: Context, w: Writer) -> None:
-        protocol = _protocols.get(c.disconnect)
-        if protocol is not None:
-            protocol.request = c
-        await inner(c, w)
-
-    return handler
+        return handler
 
 
 # The largest body Stario 5.1.1 reads whole before it starts the handler.
@@ -417,14 +435,26 @@ def request_ended(c: Context, w: Writer) -> None:
     these routes mark it (no middleware for every request): a client that speaks tus
     or uploads in a row keeps its connection; any other order meets Stario's 308."""
     if c.state.get(BODY_READ) or not _carries_body(c):
-        protocol = _protocols.get(c.disconnect)
+        protocol = _connection(c)
         if protocol is not None and not w.closing:
             protocol._at_request_start = True
 
 
+def _connection(c: Context) -> PeerAwareProtocol | None:
+    """The request's connection while it is open (None once lost, and under Stario's
+    TestClient, whose requests come without a connection)."""
+    protocol: PeerAwareProtocol | None = c.state.get(CONNECTION)
+    if protocol is None or protocol.open.get(c.disconnect) is not protocol:
+        return None
+    return protocol
+
+
 def peer_address(c: Context) -> str:
     """The TCP peer of the request's connection."""
-    return _addresses.get(c.disconnect, UNKNOWN_ADDRESS)
+    protocol = _connection(c)
+    if protocol is None or protocol._address is None:
+        return UNKNOWN_ADDRESS
+    return protocol._address
 
 
 class ClientAddresses:

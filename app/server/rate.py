@@ -12,7 +12,7 @@ read is cancelled (only that await, never disk work or a commit) and turned into
 the 408. Otherwise the 408 comes at the next read.
 
 Bytes that arrive before any handler runs (a request head, a small body Stario
-buffers) are judged by the same `RateWindow` in the connection (app/common/peers.py).
+buffers) are judged by the same `RateWindow` in the connection (app/server/peers.py).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
+from app.common.units import human_bytes
 from app.config import Config
-from app.ingest.pipeline import IngestError, human_bytes
+from app.ingest.pipeline import IngestError
 
 CHECK_EVERY_SECONDS = 1.0
 
