@@ -24,13 +24,14 @@ from app.accounts.store import count_accounts
 from app.accounts.throttle import Throttle
 from app.bundle import ASSETS_DIR
 from app.catalog.open import open_catalog
+from app.catalog.protocol import CatalogUnavailable
 from app.cluster import TAKE_OVER, NodeRelay, share_with_other_nodes
 from app.common.http import (
     JSON_PREFIXES,
-    catalog_unavailable,
     json_errors,
     json_method_not_allowed,
     json_not_found,
+    unavailable_answers,
 )
 from app.common.shell import PageAssets
 from app.common.units import human_bytes
@@ -137,14 +138,14 @@ def make_bootstrap(
             app.use("/", protocols.remember_request)
         app.use(
             "/",
-            catalog_unavailable,
+            unavailable_answers(CatalogUnavailable),
             hosts.middleware,
             same_origin,
             security_headers(),
             gate.middleware,
         )
         for prefix in JSON_PREFIXES:
-            app.use(prefix, json_errors)
+            app.use(prefix, json_errors(CatalogUnavailable))
             app.not_found(prefix, json_not_found)
             app.method_not_allowed(prefix, json_method_not_allowed)
         # Brotli's encoder peaked ~28 MB at start-up for a 35 KB tree; zstd and gzip
