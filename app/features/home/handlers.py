@@ -33,7 +33,7 @@ from app.features.home.views import (
     progress_part,
     render,
 )
-from app.features.requests.data import open_requests, requests_changed
+from app.features.requests.data import open_requests
 from app.features.requests.views import requests_part
 from app.features.shares.data import shares_changed
 from app.features.shares.views import shares_part
@@ -42,6 +42,7 @@ from app.features.tokens.views import tokens_part
 from app.ingest.progress import Progress, progress_changed
 from app.livefeeds import Framed, LiveFeeds, ViewGroup, framed
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
+from app.requests.events import requests_changed
 from app.shares.store import list_shares
 
 MAX_PAGE = 10**9
