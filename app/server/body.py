@@ -43,11 +43,12 @@ async def read_body(c: Context, config: Config) -> AsyncIterator[bytes]:
 def incoming(c: Context, config: Config) -> Incoming:
     """The request's body as an engine takes it (`read_body`, its declared length,
     whether it carries bytes at all, whether its client went away)."""
+    declared = declared_length(c)
     return Incoming(
         read_body(c, config),
-        declared_bytes=declared_length(c),
+        declared_bytes=declared,
         cut_off=lambda: c.disconnected,
-        carries_bytes=bool(declared_length(c) or c.req.headers.get("transfer-encoding")),
+        carries_bytes=bool(declared or c.req.headers.get("transfer-encoding")),
     )
 
 
