@@ -31,7 +31,8 @@ type Spawn = Callable[[Coroutine[Any, Any, list[FileRow]]], asyncio.Task[list[Fi
 
 @dataclass(frozen=True, slots=True)
 class Uploads:
-    """What every upload transport needs."""
+    """What every upload transport needs, and the steps every upload ends with
+    (`reserve`, `check_room`, `keep`; `receive` for one single-request upload)."""
 
     config: Config
     db: Database
@@ -44,7 +45,8 @@ class Uploads:
     # Starts the catalog write; the app passes Stario's `app.create_task`, so
     # shutdown waits for a recording in flight.
     spawn: Spawn = field(default=asyncio.create_task)
-    # Upload handlers running now, so a stop can wait for their clean-up (wind_down).
+    # Upload handlers running now (app/server/body.py `tracked`), so a stop can wait
+    # for their clean-up (wind_down).
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
     # Told of every file once its row has committed (the app queues thumbnails).
     stored: Callable[[list[FileRow]], None] | None = None
