@@ -48,8 +48,9 @@ from app.features.resumable import ietf
 from app.features.resumable.handlers import register_resumable
 from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
-from app.features.uploads.handlers import Uploads, register_uploads
+from app.features.uploads.handlers import SingleRequestUploads, register_uploads
 from app.ingest.budget import MemoryBudget
+from app.ingest.intake import Uploads
 from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
@@ -215,7 +216,15 @@ def make_bootstrap(
         # `Upload-Complete: ?0` on a file request's /uploads starts a resumable upload too.
         start_on_link = ietf.start_on_request_uploads(resumable)
         requests_feature = Requests(
-            config, db, gate, relay, assets, uploads, resumable, start_on_link
+            config,
+            db,
+            gate,
+            relay,
+            assets,
+            uploads,
+            resumable,
+            SingleRequestUploads(uploads),
+            start_on_link,
         )
         register_resumable(app, gate, resumable, requests_feature.destination)
         register_requests(app, requests_feature)

@@ -23,8 +23,11 @@ single request:
 - sha256 of the whole file, kept running across appends in memory; after a restart
   (or a checksum rollback, or appends on another node) it is computed again from
   the stored blob at completion.
-- A finished upload becomes a file row through `Uploads.keep`, like any upload, and
-  only then appears in lists.
+- A finished upload becomes a file row through `Uploads.keep` (app/ingest/intake.py),
+  like any upload, and only then appears in lists.
+
+It never sees a request: an append gets the body's chunks, its declared length and
+whether its client went away (`Incoming`, made by app/server/body.py).
 """
 
 from __future__ import annotations
@@ -40,19 +43,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 
-from stario import Context
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.accounts.quotas import QuotaExceeded
 from app.catalog.protocol import Database
-from app.features.requests.data import requests_changed
-from app.features.uploads.handlers import Destination, Uploads
 from app.files.store import FileRow
+from app.ingest.intake import Destination, Incoming, Uploads, cover
 from app.ingest.names import display_name
 from app.ingest.pipeline import (
     IngestedFile,
     IngestError,
-    almost_out_of_space,
     body_error,
     declared_type,
     over_quota,
@@ -60,6 +60,7 @@ from app.ingest.pipeline import (
     too_large,
 )
 from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
+from app.requests.events import requests_changed
 from app.resumable.locker import Hold, Locker
 from app.resumable.partials import Appender, Partials
 from app.resumable.store import (
@@ -73,7 +74,6 @@ from app.resumable.store import (
     unfinished_of_ended_requests,
     unfinished_of_request,
 )
-from app.storage.errors import LowOnSpace
 from app.storage.ids import UPLOAD_ID, new_blob_id
 
 # tus names these; the IETF draft's digest fields map onto the same ones.
@@ -222,10 +222,7 @@ class ResumableUploads:
                 413, f"{shown} is larger than a resumable upload on this storage can be"
                 f" ({most} bytes): upload it in one request",
             )  # fmt: skip
-        try:
-            self.uploads.store.check_room(length or 0, reuse_for=0.25)
-        except LowOnSpace as exc:
-            raise almost_out_of_space(exc) from None
+        self.uploads.check_room(length)
         recorded = None
         if to.unfinished is not None:
             # Through a file request: a place among its few unfinished uploads, and
@@ -279,12 +276,9 @@ class ResumableUploads:
             blob_id=new_blob_id(),
             file_id=None,
         )
-        with self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited) as quota:
+        with self.uploads.reserve(to) as quota:
             if length:
-                try:
-                    quota.cover(length)
-                except QuotaExceeded as exc:
-                    raise over_quota(shown, exc) from None
+                cover(quota, shown, length)
             with storage_errors():
                 await self.partials.create(state)
             try:
@@ -336,7 +330,7 @@ class ResumableUploads:
 
     async def append(
         self,
-        c: Context,
+        body: Incoming,
         state: UploadState,
         to: Destination,
         *,
@@ -345,7 +339,7 @@ class ResumableUploads:
         length: int | None = None,
         last: bool = False,
     ) -> Appended:
-        """The request body's bytes at `offset`. `length`: the total, when the client
+        """`body`'s bytes at `offset`. `length`: the total, when the client
         tells it now (deferred length); `last`: this append ends the upload (the IETF
         draft's `Upload-Complete: ?1`), so its length is where the bytes stop."""
         with storage_errors():
@@ -358,11 +352,11 @@ class ResumableUploads:
             if offset != state.offset:
                 raise OffsetMismatch(state.offset, offset)
             if state.finished or (state.partial and state.complete):
-                if _content_length(c) or c.req.headers.get("transfer-encoding"):
+                if body.carries_bytes:
                     raise IngestError(400, "the upload is complete: it takes no more bytes")
                 return Appended(state)
             state = self._take_length(state, length)
-            return await self._append(c, state, to, slot, checksum, last)
+            return await self._append(body, state, to, slot, checksum, last)
 
     def _take_length(self, state: UploadState, length: int | None) -> UploadState:
         if length is None:
@@ -379,7 +373,7 @@ class ResumableUploads:
 
     async def _append(
         self,
-        c: Context,
+        body: Incoming,
         state: UploadState,
         to: Destination,
         slot: _Slot,
@@ -388,13 +382,13 @@ class ResumableUploads:
     ) -> Appended:
         offset = state.offset
         limit = state.length if state.length is not None else to.max_file_bytes
-        declared = _content_length(c)
+        declared = body.declared_bytes
         if declared is not None and offset + declared > limit:
             raise self._beyond(state, to)
         if state.length is not None and state.length > state.reserved:
             # The length arrived only now (deferred): hold it against the quota.
             self._reserve_more(state, to, state.length - state.reserved)
-        self.uploads.check_room(c)
+        self.uploads.check_room(declared)
         running = slot.digest if slot.digest_at == offset else None
         if running is None and offset == 0 and not state.partial:
             # The first bytes: the whole file's digest starts. (A partial's is never
@@ -413,7 +407,7 @@ class ResumableUploads:
             refused = False
             me = asyncio.current_task()
             progress = self.uploads.progress
-            quota = self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited)
+            quota = self.uploads.reserve(to)
             progress.resume(state.id)
             with quota, progress.track(state.name, state.length, to.owner) as transfer:
                 transfer.received = transfer.resumed_from = offset
@@ -421,15 +415,12 @@ class ResumableUploads:
                 assert hold is not None  # `_append` runs inside `_hold`
                 hold.reading = True
                 try:
-                    async for chunk in self.uploads.body(c):
+                    async for chunk in body.chunks:
                         received += len(chunk)
                         if offset + received > limit:
                             raise self._beyond(state, to)
                         if state.length is None:
-                            try:
-                                quota.cover(len(chunk))
-                            except QuotaExceeded as exc:
-                                raise over_quota(state.name, exc) from None
+                            cover(quota, state.name, len(chunk))
                         with storage_errors():
                             await writer.write(chunk)
                             if checksum is None and received - checked_at >= CHECKPOINT_BYTES:
@@ -437,7 +428,7 @@ class ResumableUploads:
                                 await self._record(writer, offset + durable, state.length)
                                 checkpointed, checked_at = durable, received
                         transfer.add(state.name, len(chunk))
-                    if c.disconnected or (declared is not None and received != declared):
+                    if body.cut_off() or (declared is not None and received != declared):
                         stopped = IngestError(
                             400, f"{state.name} was cut off: the client went away"
                         )
@@ -516,11 +507,8 @@ class ResumableUploads:
         )  # fmt: skip
 
     def _reserve_more(self, state: UploadState, to: Destination, more: int) -> None:
-        with self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited) as quota:
-            try:
-                quota.cover(more)
-            except QuotaExceeded as exc:
-                raise over_quota(state.name, exc) from None
+        with self.uploads.reserve(to) as quota:
+            cover(quota, state.name, more)
 
     # ---- completion ----------------------------------------------------------
 
@@ -620,11 +608,8 @@ class ResumableUploads:
             if to.claim_files is not None:
                 to.claim_files(1)
             self._check_final_quota(to, parts, shown, length)
-            try:
-                # The copy writes every byte anew while the parts still hold theirs.
-                self.uploads.store.check_room(length)
-            except LowOnSpace as exc:
-                raise almost_out_of_space(exc) from None
+            # The copy writes every byte anew while the parts still hold theirs.
+            self.uploads.check_room(length, reuse_for=0.0)
             state = self._final_state(to, shown, declared_mime, metadata, length)
             try:
                 with storage_errors():
@@ -828,8 +813,3 @@ class ResumableUploads:
             sniff(head) if state.length else OCTET_STREAM, state.declared_mime,
         )  # fmt: skip
         await self.uploads.keep([ingested], state.owner, state.request_id)
-
-
-def _content_length(c: Context) -> int | None:
-    value = c.req.headers.get("content-length")
-    return int(value) if value is not None and value.isdigit() else None

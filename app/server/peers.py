@@ -407,7 +407,7 @@ BUFFERED_BODY_BYTES = 256 * 1024
 def body_streams(c: Context) -> bool:
     """Whether the request's body comes while its handler runs: any body over HTTP/2,
     or with `Expect: 100-continue`, or chunked, or over 256 KiB (measured; the same
-    rule as app/features/uploads/handlers.py `arrived_whole`)."""
+    rule as app/server/body.py `arrived_whole`)."""
     headers = c.req.headers
     if not _carries_body(c):
         return False

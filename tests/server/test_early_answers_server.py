@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from tests.support.fixtures import RunningServer, stored_blobs, write_random_file
+from tests.support.fixtures import RunningServer, start_server, stored_blobs, write_random_file
 
 from app.config import Config
 
@@ -140,3 +140,8 @@ def answer_json(answer: bytes) -> tuple[bytes, dict]:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert b"content-type: application/json" in head
     return head, json.loads(body)
+
+
+@pytest.fixture
+def capped_server(tmp_path: Path):
+    yield from start_server(tmp_path, "--max-request-body-bytes", str(MiB))

@@ -9,11 +9,9 @@ raw sockets (the TestClient drives Stario's bare protocol, without ours)."""
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.fixtures import start_server
 
 from app.server.early_answers import AnswersInJson, EarlyAnswers
 
@@ -158,8 +156,3 @@ def test_anything_else_passes_untouched() -> None:
 
 
 # --- the real server ------------------------------------------------------------------
-
-
-@pytest.fixture
-def capped_server(tmp_path: Path):
-    yield from start_server(tmp_path, "--max-request-body-bytes", str(MiB))

@@ -32,7 +32,7 @@ from app.features.home.views import (
     progress_part,
     render,
 )
-from app.features.requests.data import open_requests, requests_changed
+from app.features.requests.data import open_requests
 from app.features.requests.panel import requests_part
 from app.features.shares.data import shares_changed
 from app.features.shares.panel import shares_part
@@ -42,6 +42,7 @@ from app.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
 from app.files.store import FileRow, count_files, files_changed, list_file_ids, list_files
 from app.ingest.progress import Progress, progress_changed
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
+from app.requests.events import requests_changed
 from app.shares.store import list_shares
 
 MAX_PAGE = 10**9
