@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.support.accounts import fresh_client, sign_in
+from tests.support.accounts import CREDENTIAL_CHANGE_SEEN_SECONDS, fresh_client, sign_in
 from tests.support.fixtures import (
     PASSWORD,
     ROOT,
@@ -100,6 +100,7 @@ async def test_a_password_change_ends_every_session(config, owner):
             database=config.database,
         )
         assert changed.returncode == 0
+        await asyncio.sleep(CREDENTIAL_CHANGE_SEEN_SECONDS)
         assert (await client.get("/api/files")).status_code == 401
         assert (await sign_in(client)).status_code == 401
         assert (await sign_in(client, password="a new password")).status_code == 303

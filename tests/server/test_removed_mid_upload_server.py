@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from tests.support.accounts import until_a_credential_change_is_seen
 from tests.support.fixtures import ROOT, RunningServer, start_server
 
 pytestmark = pytest.mark.slow
@@ -73,6 +74,7 @@ def while_removed(server: RunningServer, send) -> httpx.Response:
 
 
 def nothing_kept(server: RunningServer) -> None:
+    until_a_credential_change_is_seen()
     with server.http() as http:
         assert http.get("/api/files").status_code == 401  # the account is gone
     if server.database is None:  # type: ignore[attr-defined]

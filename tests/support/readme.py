@@ -24,6 +24,7 @@ README = ROOT / "README.md"
 
 
 DOCS = ROOT / "docs"
+ARCHITECTURE = ROOT / "ARCHITECTURE.md"
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,12 @@ class Command:
 
 def documents() -> list[Path]:
     """README.md, then the docs/*.md pages in the order README.md links them (a reader's
-    order: one server runs them all), then any page README.md does not link."""
+    order: one server runs them all), then any page README.md does not link, then
+    ARCHITECTURE.md (no commands; its links are checked like the rest)."""
     linked = re.findall(r"\]\(docs/([\w-]+\.md)(?:#[\w-]*)?\)", README.read_text())
     pages = [DOCS / name for name in dict.fromkeys(linked) if (DOCS / name).is_file()]
     rest = sorted(set(DOCS.glob("*.md")) - set(pages))
-    return [README, *pages, *rest]
+    return [README, *pages, *rest, ARCHITECTURE]
 
 
 def document_blocks(document: Path) -> list[list[Command]]:
