@@ -27,7 +27,7 @@ from stario import Relay
 
 from app.accounts.store import CREDENTIALS_CHANGED, credentials_changed_elsewhere
 from app.accounts.throttle import Throttle
-from app.db import NODES_CHANNEL
+from app.catalog.protocol import NODES_CHANNEL
 from app.ingest.progress import PROGRESS_CHANGED, Progress
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ MAX_PAYLOAD = 7900
 MAX_QUEUED = 1000
 # "End your append to this upload and record its bytes" (data: the upload id): a
 # node asked about a resumable upload another node is still appending to
-# (app/resumable/s3_partials.py); never delivered to pages.
+# (app/resumable/locker.py); never delivered to pages.
 TAKE_OVER = "resumable.take-over"
 
 

@@ -1,7 +1,7 @@
 """Composition root: every shared object is built here and handed to the features.
 
 A request meets the Host check (app/access/hosts.py), `same_origin`
-(app/access/origin.py) and the security headers, then the access gate
+(app/server/origin.py) and the security headers, then the access gate
 (app/access/gate.py), which decides who it is and turns away the anonymous from
 every route not declared public; the feature's handler then scopes what it reads
 and writes to that principal.
@@ -9,40 +9,37 @@ and writes to that principal.
 
 import asyncio
 import secrets
-import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 from stario import App, Assets, Span
 from stario.http import security_headers
 
 from app.access.gate import Gate
 from app.access.hosts import AllowedHosts
-from app.access.origin import same_origin
 from app.accounts.passwords import Passwords
 from app.accounts.quotas import QuotaLedger
-from app.accounts.store import ACCOUNTS_SCHEMA, count_accounts
+from app.accounts.store import count_accounts
 from app.accounts.throttle import Throttle
 from app.bundle import ASSETS_DIR
+from app.catalog.open import open_catalog
+from app.catalog.protocol import CatalogUnavailable
 from app.cluster import TAKE_OVER, NodeRelay, share_with_other_nodes
 from app.common.http import (
     JSON_PREFIXES,
-    catalog_unavailable,
     json_errors,
     json_method_not_allowed,
     json_not_found,
+    unavailable_answers,
 )
-from app.common.peers import ClientAddresses, remember_request
 from app.common.shell import PageAssets
+from app.common.units import human_bytes
 from app.config import Config
-from app.db import Database, Spawn, SQLiteDatabase
 from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
 from app.features.files.commands import register_file_commands
-from app.features.files.data import SCHEMA as FILES_SCHEMA
 from app.features.files.handlers import register_files
 from app.features.home.handlers import register_home
 from app.features.previews.handlers import register_previews
@@ -51,103 +48,20 @@ from app.features.resumable import ietf
 from app.features.resumable.handlers import register_resumable
 from app.features.shares.handlers import Shares, register_shares
 from app.features.tokens.handlers import register_tokens
-from app.features.uploads.handlers import Uploads, register_uploads
+from app.features.uploads.handlers import SingleRequestUploads, register_uploads
 from app.ingest.budget import MemoryBudget
-from app.ingest.pipeline import human_bytes
+from app.ingest.intake import Uploads
 from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
 from app.previews.pool import WorkerPool
 from app.previews.thumbnails import Thumbnails, ffmpeg_found
-from app.requests.store import REQUESTS_SCHEMA, add_request_column
-from app.resumable.store import RESUMABLE_SCHEMA
+from app.resumable.backends import open_backends
 from app.resumable.uploads import ResumableUploads
-from app.shares.store import SHARES_SCHEMA, add_share_columns
-from app.storage.backends import describe, open_partials, open_store
+from app.server.origin import same_origin
+from app.server.peers import ClientAddresses, ProtocolFactory
+from app.storage.backends import describe, open_store
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
-
-CATALOG_SCHEMA = FILES_SCHEMA + ACCOUNTS_SCHEMA + SHARES_SCHEMA + REQUESTS_SCHEMA + RESUMABLE_SCHEMA
-
-
-# Left in a data dir whose catalog is in PostgreSQL. Its blobs are that catalog's: a
-# start without --database would open an empty SQLite catalog beside them, take every
-# blob for an orphan and reclaim it.
-POSTGRES_MARKER = "stowage.postgres"
-
-
-class CatalogMismatch(Exception):
-    """The data dir's blobs belong to another catalog than `--database` names; the
-    message says which, for a person."""
-
-
-def _sqlite_file_rows(path: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return 0
-    try:
-        return int(conn.execute("SELECT count(*) FROM files").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-    finally:
-        conn.close()
-
-
-def check_catalog_matches(config: Config) -> None:
-    """Refuse a catalog that does not know the data dir's blobs (see POSTGRES_MARKER),
-    before anything could reclaim them as orphans."""
-    if config.database is None:
-        if (config.data_dir / POSTGRES_MARKER).exists():
-            raise CatalogMismatch(
-                f"{config.data_dir} holds the blobs of a PostgreSQL catalog ({POSTGRES_MARKER}"
-                " is there): pass its --database (an empty SQLite catalog would take every"
-                " blob for an orphan)"
-            )
-        return
-    if config.db_path.exists() and _sqlite_file_rows(config.db_path):
-        raise CatalogMismatch(
-            f"{config.data_dir} holds a SQLite catalog with files ({config.db_path.name}),"
-            " which the PostgreSQL catalog does not know (it would take their blobs for"
-            " orphans): serve this dir without --database, or give PostgreSQL a new --data-dir"
-        )
-
-
-async def open_catalog(
-    config: Config, *, spawn: Spawn | None = None, make_room: Callable[[], None] | None = None
-) -> Database:
-    """The catalog `--database` names, its schema applied: PostgreSQL for a URL, else
-    the SQLite file in the data dir. `make_room` frees the catalog's reserve on the
-    data dir's disk before a write: SQLite's concern only, PostgreSQL's disk is the
-    database server's."""
-    check_catalog_matches(config)
-    if config.database is not None:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        (config.data_dir / POSTGRES_MARKER).write_text(
-            "The blobs in this data dir are catalogued in PostgreSQL: stowage needs --database.\n"
-        )
-        # Imported only here: psycopg and libpq add ~10 MB to a SQLite server's RSS.
-        from app.postgres import PostgresDatabase
-
-        # The credentials marker (app/accounts/store.py) stays in the data dir.
-        return await PostgresDatabase.open(
-            config.database, CATALOG_SCHEMA, spawn=spawn, path=config.db_path
-        )
-    await asyncio.to_thread(_migrate, config.db_path)
-    return await SQLiteDatabase.open(
-        config.db_path, CATALOG_SCHEMA, spawn=spawn, make_room=make_room
-    )
-
-
-def _migrate(path: Path) -> None:
-    """Columns added since a catalog was made, before the schema that names them."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path)
-    try:
-        with conn:
-            add_request_column(conn)
-            add_share_columns(conn)
-    finally:
-        conn.close()
 
 
 def min_free_bytes(config: Config) -> int:
@@ -167,11 +81,15 @@ def make_bootstrap(
     setup_token: str | None = None,
     clock: Callable[[], float] = time.time,
     sweep_every: float = SWEEP_EVERY_SECONDS,
+    protocols: ProtocolFactory | None = None,
 ):
     """`setup_token` is the secret of this run's one-time setup link (a fresh one when
     not given); the link is printed when no account exists yet. `clock` is the wall
     clock sessions and share links expire by (tests move it). `sweep_every` is how
-    often the running server reclaims blobs left without a row (app/ops/sweep.py)."""
+    often the running server reclaims blobs left without a row (app/ops/sweep.py).
+    `protocols` makes the server's connections (app/server/peers.py), when a real
+    server runs the app (`stowage serve`); its middleware lets a request find its
+    connection. Without it (Stario's TestClient) every peer is `unknown`."""
     setup_secret = setup_token or secrets.token_urlsafe(32)
 
     async def bootstrap(app: App, span: Span) -> AsyncIterator[None]:
@@ -217,17 +135,18 @@ def make_bootstrap(
         )
         static = Assets(ASSETS_DIR, url_prefix="/static")
         hosts = AllowedHosts(config.allowed_hosts)
-        app.use("/", remember_request)
+        if protocols is not None:
+            app.use("/", protocols.remember_request)
         app.use(
             "/",
-            catalog_unavailable,
+            unavailable_answers(CatalogUnavailable),
             hosts.middleware,
             same_origin,
             security_headers(),
             gate.middleware,
         )
         for prefix in JSON_PREFIXES:
-            app.use(prefix, json_errors)
+            app.use(prefix, json_errors(CatalogUnavailable))
             app.not_found(prefix, json_not_found)
             app.method_not_allowed(prefix, json_method_not_allowed)
         # Brotli's encoder peaked ~28 MB at start-up for a 35 KB tree; zstd and gzip
@@ -278,13 +197,13 @@ def make_bootstrap(
             spawn=app.create_task,
             stored=thumbnails.stored,
         )
-        partials = open_partials(
+        partials, locker = open_backends(
             store, db, node=node, announce=lambda upload_id: relay.publish(TAKE_OVER, upload_id)
         )
-        resumable = ResumableUploads(uploads, partials, clock=clock)
+        resumable = ResumableUploads(uploads, partials, locker, clock=clock)
         if other_nodes is not None:
             # Another node asked about an upload this one is appending to.
-            other_nodes.on_take_over = resumable.oust
+            other_nodes.on_take_over = locker.let_go
         # `Upload-Complete: ?0` on /uploads starts a resumable upload (the IETF draft).
         register_uploads(app, uploads, start_resumable=ietf.start_on_uploads(resumable))
         # Before blobs without rows are reclaimed: an upload moved into the blob store
@@ -297,7 +216,15 @@ def make_bootstrap(
         # `Upload-Complete: ?0` on a file request's /uploads starts a resumable upload too.
         start_on_link = ietf.start_on_request_uploads(resumable)
         requests_feature = Requests(
-            config, db, gate, relay, assets, uploads, resumable, start_on_link
+            config,
+            db,
+            gate,
+            relay,
+            assets,
+            uploads,
+            resumable,
+            SingleRequestUploads(uploads),
+            start_on_link,
         )
         register_resumable(app, gate, resumable, requests_feature.destination)
         register_requests(app, requests_feature)

@@ -120,7 +120,7 @@ def run_archive(settings: Settings) -> None:
 def _seed_files(data_dir: Path, count: int) -> list[str]:
     """`count` empty files of the bench account, straight into the catalog and the blob
     store before the server starts (uploading 10,000 files would take minutes)."""
-    from app.storage.blobs import new_blob_id
+    from app.storage.ids import new_blob_id
 
     ids = [new_blob_id() for _ in range(count)]
     for file_id in ids:

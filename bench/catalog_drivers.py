@@ -5,7 +5,7 @@ not a dependency of the app: bring it in for this run only:
 
     uv run --with asyncpg==0.32.0 python -m bench.catalog_drivers [--rounds 3]
 
-It starts a throwaway PostgreSQL 15 cluster (tests/postgres.py) with fsync ON, so
+It starts a throwaway PostgreSQL 15 cluster (tests/support/postgres.py) with fsync ON, so
 commits cost what they cost on a real server's disk, and times on 127.0.0.1:
 
 - point read: one row by primary key (what `Database.read_one` does on every
@@ -29,9 +29,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
-from tests.postgres import Cluster
+from tests.support.postgres import Cluster
 
-from app.postgres import PostgresDatabase
+from app.catalog.postgres import PostgresDatabase
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (id TEXT PRIMARY KEY, owner TEXT, size BIGINT)"
 APP_SCHEMA = "CREATE TABLE IF NOT EXISTS t (id TEXT PRIMARY KEY, owner TEXT, size INTEGER);"

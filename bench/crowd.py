@@ -2,7 +2,7 @@
 connection slot.
 
 Stowage runs with `--max-connections 256` (32 per address). 1,100 reconnecting tricklers
-(tests/tricklers.py, in a process of their own: a request head, a small, large or
+(tests/support/tricklers.py, in a process of their own: a request head, a small, large or
 chunked body a byte a second, or nothing, each opening a new connection as soon as
 theirs is cut) come from 8 and then from 64 loopback addresses. Meanwhile an ordinary
 client on 127.0.0.1 GETs a 64 KiB file over and over for a few seconds, each GET on a
@@ -70,7 +70,7 @@ def _phase(server: Server, path: str, seconds: float, addresses: int | None) -> 
     flood = None
     if addresses is not None:
         flood = subprocess.Popen(
-            [sys.executable, "-m", "tests.tricklers", str(server.port), server.token or "",
+            [sys.executable, "-m", "tests.support.tricklers", str(server.port), server.token or "",
              str(TRICKLERS), "2", str(addresses + 1), str(seconds + 30)],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -117,9 +117,9 @@ def _client(session, weed):  # noqa: ANN001, ANN202
 
 
 def run_s3(settings: Settings) -> None:
-    from tests.seaweed import Seaweed, SeaweedUnavailable
+    from tests.support.seaweed import Seaweed, SeaweedUnavailable
 
-    from app.storage.s3 import PART_BYTES
+    from app.storage.s3.store import PART_BYTES
 
     size = 64 * MiB if settings.quick else 256 * MiB
     big = 128 * MiB if settings.quick else GiB
@@ -267,7 +267,7 @@ def _two_node_repaints(weed, work: Path, count: int) -> list[float]:  # noqa: AN
     on node A to its name in the live stream of a page served by node B (0 when the
     repaint came first: B can repaint before the 201 has crossed back to the client)."""
     import httpx
-    from tests.postgres import Cluster, PostgresMissing
+    from tests.support.postgres import Cluster, PostgresMissing
 
     try:
         cluster = Cluster()

@@ -168,7 +168,7 @@ def child(client: str, endpoint: str, bucket: str) -> None:
 
 
 def main(rounds: int = 3) -> None:
-    from tests.seaweed import Seaweed
+    from tests.support.seaweed import Seaweed
 
     with tempfile.TemporaryDirectory(prefix="stowage-s3-clients-") as tmp:
         weed = Seaweed(Path(tmp))

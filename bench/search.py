@@ -97,13 +97,12 @@ def _fill(path: str) -> None:
 
 
 async def _measure(path, rounds: int) -> dict[str, list[float]]:
-    from app.db import SQLiteDatabase as Database
-    from app.features.files.data import list_files
-    from app.features.files.query import parse_file_query
+    from app.catalog.sqlite import SQLiteDatabase as Database
     from app.features.home.handlers import ListView, load_listing
-    from app.main import CATALOG_SCHEMA
+    from app.files.query import parse_file_query
+    from app.files.store import list_files
 
-    db = await Database.open(path, CATALOG_SCHEMA)
+    db = await Database.open(path)
     timings: dict[str, list[float]] = {}
     try:
         for _ in range(rounds):
@@ -126,13 +125,12 @@ async def _measure(path, rounds: int) -> dict[str, list[float]]:
 
 
 def run_search(settings: Settings) -> None:
-    from app.db import SQLiteDatabase as Database
-    from app.main import CATALOG_SCHEMA
+    from app.catalog.migrate import migrate_sqlite
 
     work = fresh_dir(WORK / "search")
     path = work / "catalog.sqlite3"
     began = time.monotonic()
-    asyncio.run(_create(Database, path, CATALOG_SCHEMA))
+    migrate_sqlite(path)
     _fill(str(path))
     log(f"   catalog: {ROWS:,} files of one account + {OTHER_ROWS:,} of another"
         f" ({time.monotonic() - began:.0f} s to build)")  # fmt: skip
@@ -166,8 +164,3 @@ def run_search(settings: Settings) -> None:
             [f"slowest: {label}" for label, _ in slowest],
         )
     )
-
-
-async def _create(database, path, schema) -> None:
-    db = await database.open(path, schema)
-    await db.close()

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.accounts.passwords import hash_password  # noqa: E402
 from app.accounts.store import create_account, create_token  # noqa: E402
+from app.catalog.open import open_catalog  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.main import open_catalog  # noqa: E402
 
 CURL = shutil.which("curl") or "/usr/bin/curl"
 

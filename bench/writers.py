@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from app.storage.blobs import BlobStore
+from app.storage.local.writer import BlobStore
 from bench.harness import WORK
 
 CHUNK = 256 * 1024

@@ -53,13 +53,15 @@ from app.accounts.store import (
     touch_token,
 )
 from app.accounts.throttle import Throttle
-from app.common.http import json_error, tag_tus_refusal
-from app.common.peers import ClientAddresses
+from app.catalog.protocol import Database
+from app.common.http import json_error, path_param, tag_tus_refusal
 from app.config import Config
-from app.db import Database
+from app.files.store import FileRow, get_file
 from app.requests.store import FileRequest, resolve_request
 from app.requests.store import Gone as RequestGoneReason
+from app.server.peers import ClientAddresses
 from app.shares.store import Gone, Share, resolve_share
+from app.storage.ids import is_blob_id
 
 SESSION_COOKIE = "stowage_session"
 # last_seen and last_used_at are written at most this often per session or token, so
@@ -513,6 +515,16 @@ def may_read_file(who: Principal, file_id: str, owner: str | None) -> bool:
     if isinstance(who, SharePrincipal):
         return file_id == who.file_id and owner == who.share.owner
     return may_touch_file(who, owner)
+
+
+async def readable_file(c: Context, db: Database) -> FileRow | None:
+    """The file the path's {file_id} names, if this request may read it. None for an
+    unknown id and for another account's file alike: no existence oracle."""
+    file_id = path_param(c, "file_id")
+    row = await get_file(db, file_id) if is_blob_id(file_id) else None
+    if row is None or not may_read_file(principal(c), file_id, row.owner):
+        return None
+    return row
 
 
 def may_upload_via(who: Principal) -> str | None:

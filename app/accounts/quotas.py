@@ -16,7 +16,7 @@ its bytes count twice, which can refuse early but never lets one through.
 
 from __future__ import annotations
 
-from app.db import Database
+from app.catalog.protocol import Database
 
 STEP_BYTES = 4 * 1024 * 1024
 

@@ -18,65 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from app.db import NODES_CHANNEL, Database, Row
+from app.catalog.protocol import NODES_CHANNEL, Database, Row
 
 log = logging.getLogger("stowage.accounts")
-
-ACCOUNTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    name_key TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
-    is_admin INTEGER NOT NULL DEFAULT 0,
-    -- 'default' follows --default-quota; 'bytes' is quota_bytes; 'none' is unlimited.
-    quota_kind TEXT NOT NULL DEFAULT 'default' CHECK (quota_kind IN ('default', 'bytes', 'none')),
-    quota_bytes INTEGER,
-    used_bytes INTEGER NOT NULL DEFAULT 0,
-    file_count INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    secret_hash TEXT NOT NULL,
-    label TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL,
-    last_used_at TEXT
-);
-CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens (user_id);
-CREATE TABLE IF NOT EXISTS sessions (
-    id_hash TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    last_seen REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
-CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner, created_at DESC);
--- Usage follows the files table whoever writes it (the server, or the CLI while
--- it runs), in the same transaction as the row itself.
-CREATE TRIGGER IF NOT EXISTS usage_on_insert AFTER INSERT ON files BEGIN
-    UPDATE users SET used_bytes = used_bytes + NEW.size, file_count = file_count + 1
-    WHERE id = NEW.owner;
-END;
--- A file row never outlives its account: an upload that ends after its account was
--- removed fails to commit (and its blob goes), instead of leaving a row owned by
--- nobody. The message is OWNER_GONE (app/db.py).
-CREATE TRIGGER IF NOT EXISTS files_need_their_owner AFTER INSERT ON files
-WHEN NEW.owner IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users WHERE id = NEW.owner) BEGIN
-    SELECT RAISE(ABORT, 'stowage: the account that owns the file has been removed');
-END;
-CREATE TRIGGER IF NOT EXISTS usage_on_delete AFTER DELETE ON files BEGIN
-    UPDATE users SET used_bytes = used_bytes - OLD.size, file_count = file_count - 1
-    WHERE id = OLD.owner;
-END;
-CREATE TRIGGER IF NOT EXISTS usage_on_owner_change AFTER UPDATE OF owner ON files BEGIN
-    UPDATE users SET used_bytes = used_bytes - OLD.size, file_count = file_count - 1
-    WHERE id = OLD.owner;
-    UPDATE users SET used_bytes = used_bytes + NEW.size, file_count = file_count + 1
-    WHERE id = NEW.owner;
-END;
-"""
 
 # Touched (by this server or a `stowage` command) whenever a credential stops being
 # valid: a token revoked, a password changed, an account removed. Servers cache what

@@ -2,14 +2,13 @@
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Literal
 from urllib.parse import quote
 
 from stario import Context, Handler, Writer
 from stario.exceptions import ClientDisconnected, RequestBodyError
 from stario.json import loads as json_loads
-
-from app.db import CatalogUnavailable
 
 # Routes that answer JSON, refusals included; everything else is a page.
 JSON_PREFIXES = ("/api", "/files", "/uploads", "/tus")
@@ -183,38 +182,47 @@ def json_error(w: Writer, status: int, message: str, *, close: bool = False) -> 
     w.json({"error": message}, status)
 
 
-def json_errors(inner: Handler) -> Handler:
-    """Turn an unexpected failure into a JSON 500 instead of a bare text one."""
+def json_errors(*answered_further_out: type[Exception]) -> Callable[[Handler], Handler]:
+    """Turn an unexpected failure into a JSON 500 instead of a bare text one; the
+    exceptions named are left to a middleware further out (`unavailable_answers`)."""
 
-    async def handler(c: Context, w: Writer) -> None:
-        try:
-            await inner(c, w)
-        except CatalogUnavailable:
-            raise  # answered 503 by `catalog_unavailable`, further out
-        except Exception as exc:
-            if w.started:
+    def middleware(inner: Handler) -> Handler:
+        async def handler(c: Context, w: Writer) -> None:
+            try:
+                await inner(c, w)
+            except answered_further_out:
                 raise
-            c.span.exception(exc)
-            json_error(w, 500, "the server failed to handle this request", close=True)
+            except Exception as exc:
+                if w.started:
+                    raise
+                c.span.exception(exc)
+                json_error(w, 500, "the server failed to handle this request", close=True)
 
-    return handler
+        return handler
+
+    return middleware
 
 
-def catalog_unavailable(inner: Handler) -> Handler:
-    """The catalog's database unreachable (a PostgreSQL restart): 503 with the reason
-    and Retry-After, for any route, instead of a 500."""
+def unavailable_answers(unavailable: type[Exception]) -> Callable[[Handler], Handler]:
+    """A dependency every route needs unreachable (the catalog's database during a
+    PostgreSQL restart: `CatalogUnavailable`): 503 with the reason and Retry-After, for
+    any route, instead of a 500. Named by the composition root, so that common/ needs
+    no engine."""
 
-    async def handler(c: Context, w: Writer) -> None:
-        try:
-            await inner(c, w)
-        except CatalogUnavailable as exc:
-            if w.started:
-                raise
-            c.span.exception(exc)
-            w.headers.set("retry-after", "1")
-            json_error(w, 503, str(exc), close=True)
+    def middleware(inner: Handler) -> Handler:
+        async def handler(c: Context, w: Writer) -> None:
+            try:
+                await inner(c, w)
+            except unavailable as exc:
+                if w.started:
+                    raise
+                c.span.exception(exc)
+                w.headers.set("retry-after", "1")
+                json_error(w, 503, str(exc), close=True)
 
-    return handler
+        return handler
+
+    return middleware
 
 
 async def json_not_found(c: Context, w: Writer) -> None:

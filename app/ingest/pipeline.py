@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.accounts.quotas import QuotaExceeded, Reservation
+from app.common.units import human_bytes
 from app.ingest.names import display_name
 from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
-from app.storage.blobs import LowOnSpace, StorageFull
-from app.storage.store import Store, StoreUnavailable
+from app.storage.errors import LowOnSpace, StorageFull, StoreUnavailable
+from app.storage.store import Store
 
 
 class IngestError(Exception):
@@ -49,17 +50,6 @@ class storage_errors:  # noqa: N801 - used as `with storage_errors():`, like a f
         if isinstance(exc, StoreUnavailable):
             raise IngestError(503, f"{exc}; nothing was kept, try again in a moment") from exc
         raise IngestError(500, "the server could not store the upload") from exc
-
-
-def human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            if unit == "bytes":
-                return f"{count} bytes"
-            return f"{size:.1f} {unit}".replace(".0 ", " ")
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 def almost_out_of_space(exc: LowOnSpace) -> IngestError:

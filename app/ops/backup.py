@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.ops.check import CATALOG_NAME, UPLOADS_NAME, connect_read_only
-from app.storage.blobs import INCOMING, fsync_dir
+from app.storage.local.writer import INCOMING, fsync_dir
 
 COPY_PIECE_BYTES = 1024 * 1024
 

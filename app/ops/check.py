@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.storage.blobs import DERIVED_SUFFIXES, INCOMING, THUMBNAILS, is_blob_id
-from app.storage.partials import RESUMABLE
+from app.storage.ids import is_blob_id
+from app.storage.local.partials import RESUMABLE
+from app.storage.local.writer import INCOMING
+from app.storage.store import DERIVED_SUFFIXES, THUMBNAILS
 
 CATALOG_NAME = "stowage.db"
 UPLOADS_NAME = "uploads"
@@ -102,7 +104,7 @@ def read_only(db_path: Path, database: str | None = None) -> Iterator[Any]:
         conn = connect_read_only(db_path)
     else:
         # Imported only here: psycopg and libpq add ~10 MB to a SQLite server's RSS.
-        from app.postgres import PostgresReader
+        from app.catalog.postgres import PostgresReader
 
         conn = PostgresReader(database)
     try:

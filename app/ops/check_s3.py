@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from app.ops.check import CATALOG_NAME, Blob, MissingBlob, Survey, read_only, survey
-from app.storage.s3 import S3Store
+from app.storage.s3.store import S3Store
 
 # An unfinished multipart upload younger than this may be a long upload running now
 # (64 GiB at 10 MB/s takes almost two hours): only older ones are taken for leftovers
@@ -74,7 +74,7 @@ def _objects_of_unfinished(conn: Any) -> set[str]:
 
 def _held_by_resumable(conn: Any) -> set[str]:
     """The multipart uploads that unexpired resumable uploads keep their parts in
-    (app/resumable/s3_partials.py): not leftovers, however old."""
+    (app/resumable/partials/s3.py): not leftovers, however old."""
     try:
         rows = conn.execute(
             "SELECT s.multipart_id FROM resumable_s3 s JOIN resumable_uploads u"

@@ -1,7 +1,7 @@
 """Thumbnails of stored images: when they are made, where they live, who hears of it.
 
 A thumbnail is a derived blob: `uploads/.thumbs/<id[:2]>/<id>.webp` beside the
-original (the layout is the blob store's, app/storage/blobs.py, which removes it with
+original (the layout is the blob store's, app/storage/local/writer.py, which removes it with
 the file). An image that gave no thumbnail leaves an empty `<id>.none` there instead,
 so a hostile file is tried once, not on every request for its thumbnail.
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from stario import Relay
 
-from app.db import CatalogUnavailable, Database
-from app.features.files.data import FileRow, get_file
+from app.catalog.protocol import CatalogUnavailable, Database
+from app.files.store import FileRow, get_file
 from app.previews.pool import WorkerPool
 from app.storage.store import Store
 

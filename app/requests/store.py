@@ -17,38 +17,13 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from enum import Enum
 
-from app.db import Database, Row
+from app.catalog.protocol import Database, Row
 from app.shares.store import DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, iso
 
 __all__ = ["DEFAULT_EXPIRES_IN", "iso"]
-
-REQUESTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS requests (
-    id TEXT PRIMARY KEY,
-    token_hash TEXT NOT NULL UNIQUE,
-    owner TEXT NOT NULL,
-    label TEXT NOT NULL,
-    -- Unix seconds; NULL expires_at never expires, NULL limits have no limit.
-    expires_at REAL,
-    max_files INTEGER,
-    max_file_bytes INTEGER,
-    files INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    closed_at REAL
-);
-CREATE INDEX IF NOT EXISTS requests_by_owner ON requests (owner);
-CREATE TRIGGER IF NOT EXISTS requests_end_with_account AFTER DELETE ON users BEGIN
-    DELETE FROM requests WHERE owner = OLD.id;
-END;
-CREATE TRIGGER IF NOT EXISTS requests_count_files AFTER INSERT ON files
-WHEN NEW.request_id IS NOT NULL BEGIN
-    UPDATE requests SET files = files + 1 WHERE id = NEW.request_id;
-END;
-"""
 
 MAX_LABEL_CHARS = 200
 MAX_FILES = 100_000
@@ -56,16 +31,6 @@ TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
 REQUEST_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
 
 _COLUMNS = "id, owner, label, expires_at, max_files, max_file_bytes, files, created_at, closed_at"
-
-
-def add_request_column(conn: sqlite3.Connection) -> None:
-    """`files.request_id` for a catalog made before file requests existed (CREATE TABLE
-    IF NOT EXISTS never adds a column to a table that is already there). Runs before
-    the schema, whose trigger names the column; a catalog without a files table yet
-    gets the column from CREATE TABLE."""
-    columns = [str(row[1]) for row in conn.execute("PRAGMA table_info(files)")]
-    if columns and "request_id" not in columns:
-        conn.execute("ALTER TABLE files ADD COLUMN request_id TEXT")
 
 
 class RequestError(ValueError):

@@ -14,72 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.db import Database, Row
-
-RESUMABLE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS resumable_uploads (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    -- The file request it arrives through, if any (its uploader is not the owner).
-    request_id TEXT,
-    name TEXT NOT NULL,
-    declared_mime TEXT,
-    -- tus Upload-Metadata as the client sent it, echoed on HEAD.
-    metadata TEXT,
-    -- NULL while the length is deferred.
-    length INTEGER,
-    offset INTEGER NOT NULL DEFAULT 0,
-    reserved INTEGER NOT NULL DEFAULT 0,
-    -- 'whole' becomes a file when complete; 'partial' waits for a tus final upload.
-    kind TEXT NOT NULL DEFAULT 'whole',
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    -- Where its bytes go once complete; then file_id is set.
-    blob_id TEXT NOT NULL,
-    file_id TEXT
-);
-CREATE INDEX IF NOT EXISTS resumable_by_owner ON resumable_uploads (owner);
-CREATE INDEX IF NOT EXISTS resumable_by_expiry ON resumable_uploads (expires_at);
--- A file request counts (and its owner sees) the unfinished uploads made through it.
-CREATE INDEX IF NOT EXISTS resumable_by_request ON resumable_uploads (request_id);
-CREATE TRIGGER IF NOT EXISTS resumable_end_with_account AFTER DELETE ON users BEGIN
-    DELETE FROM resumable_uploads WHERE owner = OLD.id;
-END;
--- On S3 storage (app/resumable/s3_partials.py): the multipart upload at the blob's
--- key that holds an unfinished upload's parts. Invariant, kept by recording parts,
--- tail and the upload's offset in one transaction: offset = the recorded parts'
--- sizes + the tail's (resumable_tails).
-CREATE TABLE IF NOT EXISTS resumable_s3 (
-    upload_id TEXT PRIMARY KEY,
-    blob_id TEXT NOT NULL,
-    multipart_id TEXT NOT NULL,
-    -- Part numbers are taken from here, one at a time, so two nodes appending to
-    -- the same upload (a stale request and its successor) never share one.
-    next_part INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    -- The node appending now, until when (renewed with every part): a node asked
-    -- about the upload meanwhile asks it to end that append first.
-    appending_node TEXT,
-    appending_until REAL
-);
--- The tail: the bytes after the last recorded part (less than a part: S3 parts but
--- the last are 5 MiB at least), held here until an append fills a part, in pieces
--- in order (an append that sends no part adds its bytes as one more piece, rather
--- than writing the whole tail again).
-CREATE TABLE IF NOT EXISTS resumable_tails (
-    upload_id TEXT NOT NULL,
-    piece INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (upload_id, piece)
-);
-CREATE TABLE IF NOT EXISTS resumable_parts (
-    upload_id TEXT NOT NULL,
-    part_number INTEGER NOT NULL,
-    etag TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    PRIMARY KEY (upload_id, part_number)
-);
-"""
+from app.catalog.protocol import Database, Row
 
 
 class Superseded(Exception):

@@ -9,7 +9,7 @@ single request:
   quota (reserved at creation from the length; counted as bytes arrive while the
   length is deferred), the free-space floor, the minimum upload rate.
 - Durability: an append's bytes are stored (fsynced locally; on S3, sent as parts
-  with the short rest in the catalog, app/resumable/s3_partials.py) before its new
+  with the short rest in the catalog, app/resumable/partials/s3.py) before its new
   offset is recorded, and the recorded offset is the only one ever reported. An
   append cut off midway keeps what arrived; one refused (over a limit, a checksum
   mismatch) keeps nothing.
@@ -18,12 +18,16 @@ single request:
   socket) ends that append at once, keeps its durable bytes, and goes on. Across
   nodes (S3 storage), a lease in the catalog names the node appending, which is
   asked over the cluster channel to do the same; offsets are recorded by
-  compare-and-set, so a node that was not asked in time records nothing.
+  compare-and-set, so a node that was not asked in time records nothing. Both are
+  the locker's (app/resumable/locker.py).
 - sha256 of the whole file, kept running across appends in memory; after a restart
   (or a checksum rollback, or appends on another node) it is computed again from
   the stored blob at completion.
-- A finished upload becomes a file row through `Uploads.keep`, like any upload, and
-  only then appears in lists.
+- A finished upload becomes a file row through `Uploads.keep` (app/ingest/intake.py),
+  like any upload, and only then appears in lists.
+
+It never sees a request: an append gets the body's chunks, its declared length and
+whether its client went away (`Incoming`, made by app/server/body.py).
 """
 
 from __future__ import annotations
@@ -37,21 +41,18 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from stario import Context
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.accounts.quotas import QuotaExceeded
-from app.db import Database
-from app.features.files.data import FileRow
-from app.features.requests.data import requests_changed
-from app.features.uploads.handlers import Destination, Uploads
+from app.catalog.protocol import Database
+from app.files.store import FileRow
+from app.ingest.intake import Destination, Incoming, Uploads, cover
 from app.ingest.names import display_name
 from app.ingest.pipeline import (
     IngestedFile,
     IngestError,
-    almost_out_of_space,
     body_error,
     declared_type,
     over_quota,
@@ -59,6 +60,8 @@ from app.ingest.pipeline import (
     too_large,
 )
 from app.ingest.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
+from app.requests.events import requests_changed
+from app.resumable.locker import Hold, Locker
 from app.resumable.partials import Appender, Partials
 from app.resumable.store import (
     Superseded,
@@ -71,8 +74,7 @@ from app.resumable.store import (
     unfinished_of_ended_requests,
     unfinished_of_request,
 )
-from app.storage.blobs import LowOnSpace, new_blob_id
-from app.storage.partials import UPLOAD_ID
+from app.storage.ids import UPLOAD_ID, new_blob_id
 
 # tus names these; the IETF draft's digest fields map onto the same ones.
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
@@ -157,14 +159,12 @@ class _Both:
 
 @dataclass(slots=True)
 class _Slot:
-    """In memory, per upload: who is appending, and the running sha256."""
+    """In memory, per upload: the running sha256, and the locker's hold on the
+    upload while a request has it."""
 
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    holder: asyncio.Task[object] | None = None
-    reading: bool = False
-    ousted: set[asyncio.Task[object]] = field(default_factory=set)
     digest: hashlib._Hash | None = None
     digest_at: int = -1
+    hold: Hold | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,11 +182,13 @@ class ResumableUploads:
         self,
         uploads: Uploads,
         partials: Partials,
+        locker: Locker,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.uploads = uploads
         self.partials = partials
+        self.locker = locker
         self.clock = clock
         self._slots: dict[str, _Slot] = {}
 
@@ -220,10 +222,7 @@ class ResumableUploads:
                 413, f"{shown} is larger than a resumable upload on this storage can be"
                 f" ({most} bytes): upload it in one request",
             )  # fmt: skip
-        try:
-            self.uploads.store.check_room(length or 0, reuse_for=0.25)
-        except LowOnSpace as exc:
-            raise almost_out_of_space(exc) from None
+        self.uploads.check_room(length)
         recorded = None
         if to.unfinished is not None:
             # Through a file request: a place among its few unfinished uploads, and
@@ -277,12 +276,9 @@ class ResumableUploads:
             blob_id=new_blob_id(),
             file_id=None,
         )
-        with self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited) as quota:
+        with self.uploads.reserve(to) as quota:
             if length:
-                try:
-                    quota.cover(length)
-                except QuotaExceeded as exc:
-                    raise over_quota(shown, exc) from None
+                cover(quota, shown, length)
             with storage_errors():
                 await self.partials.create(state)
             try:
@@ -306,48 +302,27 @@ class ResumableUploads:
         state = await load_upload(self.db, upload_id)
         if state is None or state.owner != to.owner or state.request_id != to.request_id:
             return None
-        if state.expires_at <= self.clock() and not self._busy(upload_id):
+        if state.expires_at <= self.clock() and not self.locker.busy(upload_id):
             return None
         return state
 
-    def oust(self, upload_id: str) -> None:
-        """Another node was asked about this upload: an append to it still reading
-        here ends now and records its bytes (as a newer request here would make it)."""
-        slot = self._slots.get(upload_id)
-        holder = None if slot is None else slot.holder
-        if slot is not None and holder is not None and slot.reading and not holder.done():
-            if holder not in slot.ousted:
-                slot.ousted.add(holder)
-                holder.cancel()
-
-    def _busy(self, upload_id: str) -> bool:
-        slot = self._slots.get(upload_id)
-        return slot is not None and slot.lock.locked()
-
     @asynccontextmanager
     async def _hold(self, upload_id: str) -> AsyncIterator[_Slot]:
-        """This upload to ourselves: an append still reading is ended first."""
-        slot = self._slots.setdefault(upload_id, _Slot())
-        holder = slot.holder
-        if holder is not None and slot.reading and not holder.done() and holder not in slot.ousted:
-            slot.ousted.add(holder)
-            holder.cancel()
-        async with slot.lock:
-            me = asyncio.current_task()
-            slot.holder = me
+        """This upload to ourselves (the locker ends an append still reading first),
+        with what is kept in memory of it."""
+        async with self.locker.hold(upload_id) as hold:
+            slot = self._slots.setdefault(upload_id, _Slot())
+            slot.hold = hold
             try:
                 yield slot
             finally:
-                slot.holder = None
-                slot.reading = False
-                if me is not None:
-                    slot.ousted.discard(me)
+                slot.hold = None
 
     async def current(self, state: UploadState) -> UploadState | None:
         """The upload's durable state now, after ending an append still reading (a
         HEAD takes over like a PATCH)."""
         with storage_errors():
-            await self.partials.settle_elsewhere(state.id)
+            await self.locker.settle_elsewhere(state.id)
         async with self._hold(state.id):
             return await load_upload(self.db, state.id)
 
@@ -355,7 +330,7 @@ class ResumableUploads:
 
     async def append(
         self,
-        c: Context,
+        body: Incoming,
         state: UploadState,
         to: Destination,
         *,
@@ -364,11 +339,11 @@ class ResumableUploads:
         length: int | None = None,
         last: bool = False,
     ) -> Appended:
-        """The request body's bytes at `offset`. `length`: the total, when the client
+        """`body`'s bytes at `offset`. `length`: the total, when the client
         tells it now (deferred length); `last`: this append ends the upload (the IETF
         draft's `Upload-Complete: ?1`), so its length is where the bytes stop."""
         with storage_errors():
-            await self.partials.settle_elsewhere(state.id)
+            await self.locker.settle_elsewhere(state.id)
         async with self._hold(state.id) as slot:
             fresh = await load_upload(self.db, state.id)
             if fresh is None:
@@ -377,11 +352,11 @@ class ResumableUploads:
             if offset != state.offset:
                 raise OffsetMismatch(state.offset, offset)
             if state.finished or (state.partial and state.complete):
-                if _content_length(c) or c.req.headers.get("transfer-encoding"):
+                if body.carries_bytes:
                     raise IngestError(400, "the upload is complete: it takes no more bytes")
                 return Appended(state)
             state = self._take_length(state, length)
-            return await self._append(c, state, to, slot, checksum, last)
+            return await self._append(body, state, to, slot, checksum, last)
 
     def _take_length(self, state: UploadState, length: int | None) -> UploadState:
         if length is None:
@@ -398,7 +373,7 @@ class ResumableUploads:
 
     async def _append(
         self,
-        c: Context,
+        body: Incoming,
         state: UploadState,
         to: Destination,
         slot: _Slot,
@@ -407,13 +382,13 @@ class ResumableUploads:
     ) -> Appended:
         offset = state.offset
         limit = state.length if state.length is not None else to.max_file_bytes
-        declared = _content_length(c)
+        declared = body.declared_bytes
         if declared is not None and offset + declared > limit:
             raise self._beyond(state, to)
         if state.length is not None and state.length > state.reserved:
             # The length arrived only now (deferred): hold it against the quota.
             self._reserve_more(state, to, state.length - state.reserved)
-        self.uploads.check_room(c)
+        self.uploads.check_room(declared)
         running = slot.digest if slot.digest_at == offset else None
         if running is None and offset == 0 and not state.partial:
             # The first bytes: the whole file's digest starts. (A partial's is never
@@ -432,21 +407,20 @@ class ResumableUploads:
             refused = False
             me = asyncio.current_task()
             progress = self.uploads.progress
-            quota = self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited)
+            quota = self.uploads.reserve(to)
             progress.resume(state.id)
             with quota, progress.track(state.name, state.length, to.owner) as transfer:
                 transfer.received = transfer.resumed_from = offset
-                slot.reading = True
+                hold = slot.hold
+                assert hold is not None  # `_append` runs inside `_hold`
+                hold.reading = True
                 try:
-                    async for chunk in self.uploads.body(c):
+                    async for chunk in body.chunks:
                         received += len(chunk)
                         if offset + received > limit:
                             raise self._beyond(state, to)
                         if state.length is None:
-                            try:
-                                quota.cover(len(chunk))
-                            except QuotaExceeded as exc:
-                                raise over_quota(state.name, exc) from None
+                            cover(quota, state.name, len(chunk))
                         with storage_errors():
                             await writer.write(chunk)
                             if checksum is None and received - checked_at >= CHECKPOINT_BYTES:
@@ -454,12 +428,12 @@ class ResumableUploads:
                                 await self._record(writer, offset + durable, state.length)
                                 checkpointed, checked_at = durable, received
                         transfer.add(state.name, len(chunk))
-                    if c.disconnected or (declared is not None and received != declared):
+                    if body.cut_off() or (declared is not None and received != declared):
                         stopped = IngestError(
                             400, f"{state.name} was cut off: the client went away"
                         )
                 except asyncio.CancelledError:
-                    if me is None or me not in slot.ousted:
+                    if me is None or not hold.taken_over(me):
                         raise
                     me.uncancel()
                     stopped = TakenOver()
@@ -468,7 +442,7 @@ class ResumableUploads:
                 except IngestError as exc:
                     stopped, refused = exc, True
                 finally:
-                    slot.reading = False
+                    hold.reading = False
                 try:
                     with storage_errors():
                         written = await writer.flush()
@@ -533,11 +507,8 @@ class ResumableUploads:
         )  # fmt: skip
 
     def _reserve_more(self, state: UploadState, to: Destination, more: int) -> None:
-        with self.uploads.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited) as quota:
-            try:
-                quota.cover(more)
-            except QuotaExceeded as exc:
-                raise over_quota(state.name, exc) from None
+        with self.uploads.reserve(to) as quota:
+            cover(quota, state.name, more)
 
     # ---- completion ----------------------------------------------------------
 
@@ -637,11 +608,8 @@ class ResumableUploads:
             if to.claim_files is not None:
                 to.claim_files(1)
             self._check_final_quota(to, parts, shown, length)
-            try:
-                # The copy writes every byte anew while the parts still hold theirs.
-                self.uploads.store.check_room(length)
-            except LowOnSpace as exc:
-                raise almost_out_of_space(exc) from None
+            # The copy writes every byte anew while the parts still hold theirs.
+            self.uploads.check_room(length, reuse_for=0.0)
             state = self._final_state(to, shown, declared_mime, metadata, length)
             try:
                 with storage_errors():
@@ -763,7 +731,7 @@ class ResumableUploads:
         slot = self._slots.get(upload_id)
         if slot is not None:
             slot.digest, slot.digest_at = None, -1
-            if not slot.lock.locked():
+            if not self.locker.busy(upload_id):
                 del self._slots[upload_id]
 
     async def expire(self) -> int:
@@ -778,7 +746,7 @@ class ResumableUploads:
         expired += [
             s for s in await unfinished_of_ended_requests(self.db, now) if s.id not in known
         ]
-        gone = [s for s in expired if not self._busy(s.id)]
+        gone = [s for s in expired if not self.locker.busy(s.id)]
         if gone:
             await forget_uploads(self.db, [s.id for s in gone])
             await self.partials.remove([s.id for s in gone if not s.finished])
@@ -806,7 +774,7 @@ class ResumableUploads:
         await self.partials.remove_strays({state.id for state in unfinished})
         if not self.db.shared:
             # This process owns the catalog: no append can be running elsewhere.
-            await self.partials.forget_appends()
+            await self.locker.forget_claims()
         finished = 0
         for state in unfinished:
             if await self.partials.holds(state):
@@ -845,8 +813,3 @@ class ResumableUploads:
             sniff(head) if state.length else OCTET_STREAM, state.declared_mime,
         )  # fmt: skip
         await self.uploads.keep([ingested], state.owner, state.request_id)
-
-
-def _content_length(c: Context) -> int | None:
-    value = c.req.headers.get("content-length")
-    return int(value) if value is not None and value.isdigit() else None

@@ -26,36 +26,11 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 
-from app.db import Database, Row
-
-SHARES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS shares (
-    id TEXT PRIMARY KEY,
-    token_hash TEXT NOT NULL UNIQUE,
-    file_id TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    password_hash TEXT,
-    -- Unix seconds; NULL expires_at never expires, NULL max_downloads has no limit.
-    expires_at REAL,
-    max_downloads INTEGER,
-    downloads INTEGER NOT NULL DEFAULT 0,
-    revoked_at REAL,
-    created_at REAL NOT NULL,
-    sent_bytes INTEGER NOT NULL DEFAULT 0,
-    reserved_bytes INTEGER NOT NULL DEFAULT 0,
-    held_until REAL
-);
-CREATE INDEX IF NOT EXISTS shares_by_owner ON shares (owner);
-CREATE INDEX IF NOT EXISTS shares_by_file ON shares (file_id);
-CREATE TRIGGER IF NOT EXISTS shares_end_with_file AFTER DELETE ON files BEGIN
-    DELETE FROM shares WHERE file_id = OLD.id;
-END;
-"""
+from app.catalog.protocol import Database, Row
 
 DEFAULT_EXPIRES_IN = 7 * 24 * 3600
 MAX_EXPIRES_IN = 10 * 366 * 24 * 3600
@@ -65,23 +40,12 @@ MAX_SHARE_PASSWORD_CHARS = 1024
 # token_urlsafe(24): 32 characters of the URL-safe base64 alphabet.
 # What a limited link may send beyond `max_downloads` copies: the few KiB that file
 # sniffers and link previews take with a Range must not cost a person the last
-# download. Below one read window (1 MiB, app/storage/local.py READ_BYTES), and
+# download. Below one read window (1 MiB, app/storage/local/store.py READ_BYTES), and
 # always less than one copy (see `byte_budget`).
 SPARE_BYTES = 256 * 1024
 # How long the holds of a link's downloads last without being renewed (see the module
 # doc); a download renews them every third of it.
 HOLD_SECONDS = 60.0
-# Columns added since catalogs were first made: (name, SQLite type and default).
-ADDED_COLUMNS = (
-    ("sent_bytes", "INTEGER NOT NULL DEFAULT 0"),
-    ("reserved_bytes", "INTEGER NOT NULL DEFAULT 0"),
-    ("held_until", "REAL"),
-)
-# A catalog made before metering counted whole downloads only: those copies left.
-_SENT_BEFORE_METERING = (
-    "UPDATE shares SET sent_bytes = downloads * (SELECT size FROM files WHERE files.id ="
-    " shares.file_id) WHERE sent_bytes = 0 AND downloads > 0"
-)
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
 SHARE_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
 
@@ -266,32 +230,6 @@ async def revoke_share(db: Database, share_id: str, owner: str, now: float) -> b
             (now, share_id, owner),
         )
     return cursor.rowcount > 0
-
-
-def add_share_columns(conn: sqlite3.Connection) -> None:
-    """The metering columns for a SQLite catalog made before them (CREATE TABLE IF NOT
-    EXISTS never adds a column to a table that is already there)."""
-    columns = [str(row[1]) for row in conn.execute("PRAGMA table_info(shares)")]
-    if not columns:
-        return
-    missing = [(name, kind) for name, kind in ADDED_COLUMNS if name not in columns]
-    for name, kind in missing:
-        conn.execute(f"ALTER TABLE shares ADD COLUMN {name} {kind}")
-    if missing:
-        conn.execute(_SENT_BEFORE_METERING)
-
-
-def _postgres_type(kind: str) -> str:
-    return kind.replace("INTEGER", "BIGINT").replace("REAL", "DOUBLE PRECISION")
-
-
-def postgres_share_columns() -> list[str]:
-    """The same for a PostgreSQL catalog; idempotent, run on every start."""
-    statements = [
-        f"ALTER TABLE shares ADD COLUMN IF NOT EXISTS {name} {_postgres_type(kind)}"
-        for name, kind in ADDED_COLUMNS
-    ]
-    return [*statements, _SENT_BEFORE_METERING]
 
 
 @dataclass(frozen=True, slots=True)

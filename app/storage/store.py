@@ -1,8 +1,8 @@
 """The one blob-store interface: the ingest pipeline, downloads, shares, deletes and
 thumbnails talk to a `Store` and never ask which backend is behind it.
 
-Two backends: `LocalStore` (app/storage/local.py: files in the data dir, the default)
-and `S3Store` (app/storage/s3.py: objects in an S3 bucket, `--storage s3://...`).
+Two backends: `LocalStore` (app/storage/local/: files in the data dir, the default)
+and `S3Store` (app/storage/s3/: objects in an S3 bucket, `--storage s3://...`).
 What is inherently local stays behind the interface: a local store sends a file with
 `pread`, an S3 store streams the object; thumbnails are made from a path, which for
 S3 is a temp copy (`local_copy`).
@@ -16,12 +16,15 @@ from typing import Protocol
 
 from stario import Writer
 
-from app.storage.blobs import Digest
+# Blobs derived from a file (its thumbnail, app/previews) are a local cache in the
+# data dir whatever the backend: `.thumbs/<id[:2]>/<id>.webp`, or an empty
+# `<id>.none` (no thumbnail can be made). They go with the blob.
+THUMBNAILS = ".thumbs"
+DERIVED_SUFFIXES = (".webp", ".none")
 
 
-class StoreUnavailable(OSError):
-    """The object store could not be reached or refused a request (not the client's
-    fault, and not a full disk): the caller answers 503 and may try again later."""
+class Digest(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
 
 
 class NewBlob(Protocol):

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from app.features.archives.layout import Layout, Recipe
 
 MiB = 1024 * 1024
+# Ten thousand files is a whole photo library; each costs ~90 bytes of layout.
+MAX_ARCHIVE_FILES = 10_000
 # Long enough for a slow download of a big selection to be paused and resumed.
 ARCHIVE_LIFETIME_SECONDS = 24 * 3600
 # A count cap besides the memory budget: many one-file archives cost little each.

@@ -9,6 +9,7 @@ from stario import App, Context, Writer
 from stario.datastar import SSE
 
 from app.access.gate import may_read_file, principal
+from app.catalog.protocol import Database
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -17,9 +18,17 @@ from app.common.http import (
     read_json_object,
     wanted_ids,
 )
-from app.db import Database
+from app.downloads.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
+from app.downloads.validators import (
+    Precondition,
+    evaluate_preconditions,
+    http_date,
+    if_range_holds,
+    modified_at,
+)
 from app.features.archives.data import (
     DEFAULT_MEMORY_BYTES,
+    MAX_ARCHIVE_FILES,
     Archive,
     ArchiveMemoryFull,
     Archives,
@@ -34,20 +43,11 @@ from app.features.archives.layout import (
     build_layout,
 )
 from app.features.archives.urls import API_ARCHIVES, ARCHIVE, ARCHIVE_HEAD
-from app.features.files.data import FileRow
-from app.features.files.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
-from app.features.files.validators import (
-    Precondition,
-    evaluate_preconditions,
-    http_date,
-    if_range_holds,
-    modified_at,
-)
-from app.storage.blobs import is_blob_id
-from app.storage.store import Store, StoreUnavailable
+from app.files.store import FileRow
+from app.storage.errors import StoreUnavailable
+from app.storage.ids import is_blob_id
+from app.storage.store import Store
 
-# Ten thousand files is a whole photo library; each costs ~90 bytes of layout.
-MAX_ARCHIVE_FILES = 10_000
 # 10,000 ids of ~30 characters in JSON, with room to spare.
 MAX_BODY_BYTES = 1024 * 1024
 # SQLite's default limit on bound parameters is 32,766; stay well inside it.

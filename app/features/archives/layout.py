@@ -9,7 +9,7 @@ for; the members' bytes come straight from their blobs. The total length is know
 before the first byte, and any range costs no more than the bytes it covers.
 
 The structure written is exactly what `stream-zip`'s `NO_COMPRESSION_64` writes (with
-its default extended timestamps): tests/test_archives.py compares the two byte for
+its default extended timestamps): tests/http/test_archives.py compares the two byte for
 byte, so the library stays the reference for every byte of ZIP structure.
 """
 

@@ -8,33 +8,24 @@ Datastar gets 200 `text/event-stream`, as everywhere in Stowage.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from math import ceil
-from urllib.parse import parse_qs
 
 from stario import App, Context, Writer
 from stario.datastar import SSE
-from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.access.gate import Gate, principal_or_none, same_secret
 from app.accounts.passwords import Passwords, WeakPassword, check_strength
 from app.accounts.store import AccountError, count_accounts, create_account, password_hash_of
 from app.accounts.throttle import Throttle
-from app.common.http import BadTarget, NotJson, is_datastar, local_target, parse_json
-from app.common.peers import ClientAddresses
+from app.catalog.protocol import Database
+from app.common.forms import FormError, read_form
+from app.common.http import BadTarget, is_datastar, local_target
 from app.common.shell import PageAssets, content_security_policy, new_nonce
-from app.db import Database
 from app.features.auth.urls import LOGIN, LOGIN_SUBMIT, LOGOUT, SETUP, SETUP_SUBMIT
 from app.features.auth.views import ERROR_ID, login_page, setup_page
 from app.features.home.urls import HOME
-
-MAX_FORM_BYTES = 16 * 1024
-# A form body must arrive whole in this time. Stario's body timeout notices only
-# silence, so without it a client sending a byte every few seconds would hold its
-# connection forever (uploads have --min-upload-rate instead; a form is too small
-# to average a rate over).
-FORM_SECONDS = 20.0
+from app.server.peers import ClientAddresses
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,35 +38,6 @@ class Auth:
     assets: PageAssets
     # The one-time secret of this run's setup link; no account may exist yet for it to work.
     setup_token: str
-
-
-class FormError(Exception):
-    pass
-
-
-async def read_form(c: Context) -> dict[str, str]:
-    """The fields of a small urlencoded form or JSON object (Datastar signals)."""
-    media_type = (c.req.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-    try:
-        async with asyncio.timeout(FORM_SECONDS):
-            body = await c.req.body(max_size=MAX_FORM_BYTES)
-    except (RequestBodyError, ClientDisconnected):
-        raise FormError("the form could not be read (too large or cut off)") from None
-    except TimeoutError:
-        raise FormError(f"the form took more than {FORM_SECONDS:g} seconds to arrive") from None
-    if media_type == "application/json":
-        try:
-            data = parse_json(body)
-        except NotJson as exc:
-            raise FormError(str(exc)) from None
-        if not isinstance(data, dict):
-            raise FormError("the body is not a JSON object")
-        return {key: value for key, value in data.items() if isinstance(value, str)}
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FormError("the form is not UTF-8") from None
-    return {key: values[-1] for key, values in parse_qs(text, max_num_fields=20).items()}
 
 
 def safe_next(target: str | None) -> str:

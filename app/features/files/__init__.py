@@ -1,0 +1,1 @@
+"""A person's own files: the list (/api/files), download, rename, delete."""

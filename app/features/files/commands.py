@@ -8,6 +8,7 @@ from stario import App, Context, JsonValue, Relay, Writer
 from stario.datastar import SSE
 
 from app.access.gate import principal
+from app.catalog.protocol import Database, is_disk_full
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -17,17 +18,17 @@ from app.common.http import (
     read_json_object,
     wanted_ids,
 )
-from app.db import Database, is_disk_full
-from app.features.files.data import (
+from app.features.files.panel import RENAME_SIGNALS
+from app.features.files.urls import API_FILES_DELETE, FILE_DELETE, FILE_RENAME
+from app.files.store import (
     file_json,
     files_changed,
     remove_file,
     remove_files,
     rename_file,
 )
-from app.features.files.urls import API_FILES_DELETE, FILE_DELETE, FILE_RENAME
 from app.ingest.names import MAX_NAME_CHARS, UNNAMED, display_name
-from app.storage.blobs import is_blob_id
+from app.storage.ids import is_blob_id
 from app.storage.space import CatalogReserve
 from app.storage.store import Store
 
@@ -141,8 +142,6 @@ def delete_files(
 
 # A name is at most 255 characters, each at most 4 bytes of UTF-8, as JSON escapes.
 MAX_RENAME_BODY_BYTES = 16 * 1024
-# The page's signals for its rename form (Datastar sends those matching `^rename`).
-RENAME_SIGNALS = {"renameFile": "", "renameName": ""}
 
 
 class RenameError(ValueError):

@@ -1,0 +1,1 @@
+"""The page a person lives in: / and its live stream /live, with every screen's panel."""

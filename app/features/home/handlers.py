@@ -12,13 +12,12 @@ from stario.markup import HtmlElement
 from app.access.gate import Gate, principal
 from app.accounts.quotas import QuotaLedger
 from app.accounts.store import list_tokens
+from app.catalog.protocol import Database
 from app.common.http import BadTarget, NotJson, local_target, parse_json, whole_number
+from app.common.livefeeds import Framed, LiveFeeds, ViewGroup, framed
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
-from app.db import Database
-from app.features.archives.handlers import MAX_ARCHIVE_FILES
-from app.features.files.data import FileRow, count_files, files_changed, list_file_ids, list_files
-from app.features.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
+from app.features.archives.data import MAX_ARCHIVE_FILES
 from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
 from app.features.home.views import (
     PAGE_SIZE,
@@ -33,15 +32,17 @@ from app.features.home.views import (
     progress_part,
     render,
 )
-from app.features.requests.data import open_requests, requests_changed
-from app.features.requests.views import requests_part
+from app.features.requests.data import open_requests
+from app.features.requests.panel import requests_part
 from app.features.shares.data import shares_changed
-from app.features.shares.views import shares_part
+from app.features.shares.panel import shares_part
 from app.features.tokens.data import tokens_changed
-from app.features.tokens.views import tokens_part
+from app.features.tokens.panel import tokens_part
+from app.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
+from app.files.store import FileRow, count_files, files_changed, list_file_ids, list_files
 from app.ingest.progress import Progress, progress_changed
-from app.livefeeds import Framed, LiveFeeds, ViewGroup, framed
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
+from app.requests.events import requests_changed
 from app.shares.store import list_shares
 
 MAX_PAGE = 10**9
@@ -321,7 +322,7 @@ def home_live(gate: Gate, db: Database, progress: Progress, quotas: QuotaLedger,
     a row's thumbnail in place of its type icon on `thumbnails.ready.<account>`.
     No other account's event ever reaches this stream.
 
-    The repaints are shared (`app/livefeeds.py`): one subscription per account,
+    The repaints are shared (`app/common/livefeeds.py`): one subscription per account,
     changes within `COALESCE_SECONDS` make one repaint, rendered once per view (the
     list) or once per account (the rest), whatever the number of open pages; a page
     that shows the last repaint gets only the rows that changed (`framed_list`). An

@@ -17,31 +17,31 @@ from stario.markup.render import render as render_markup
 
 from app.accounts.store import Account, TokenInfo
 from app.common.shell import PageAssets, page
+from app.common.units import human_bytes
 from app.config import Config
 from app.features.archives.urls import API_ARCHIVES
 from app.features.auth.urls import LOGOUT
-from app.features.files.commands import RENAME_SIGNALS
-from app.features.files.data import FileRow
-from app.features.files.query import EVERY_FILE, TYPES, FileQuery, kind_of
+from app.features.files.panel import RENAME_SIGNALS
 from app.features.files.urls import API_FILES_DELETE, FILE
 from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
 from app.features.previews.urls import THUMBNAIL
 from app.features.requests.data import OpenRequest
-from app.features.requests.views import SIGNALS as REQUEST_SIGNALS
-from app.features.requests.views import requests_panel
+from app.features.requests.panel import SIGNALS as REQUEST_SIGNALS
+from app.features.requests.panel import requests_panel
 from app.features.resumable.urls import CREATE as TUS_CREATE
-from app.features.shares.views import OPEN_FORM as OPEN_SHARE_FORM
-from app.features.shares.views import SIGNALS as SHARE_SIGNALS
-from app.features.shares.views import share_button, shares_panel
-from app.features.tokens.views import tokens_panel
-from app.features.uploads.urls import UPLOADS
-from app.features.uploads.views import (
+from app.features.shares.panel import OPEN_FORM as OPEN_SHARE_FORM
+from app.features.shares.panel import SIGNALS as SHARE_SIGNALS
+from app.features.shares.panel import share_button, shares_panel
+from app.features.tokens.panel import tokens_panel
+from app.features.uploads.panel import (
     UPLOAD_SIGNALS,
     Resumable,
     drop_anywhere,
     upload_section,
 )
-from app.ingest.pipeline import human_bytes
+from app.features.uploads.urls import UPLOADS
+from app.files.query import EVERY_FILE, TYPES, FileQuery, kind_of
+from app.files.store import FileRow
 from app.ingest.progress import Paused, RemoteTransfer, Transfer
 from app.previews.thumbnails import NO_PREVIEWS, Previews
 from app.shares.store import ShareListing

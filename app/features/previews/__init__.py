@@ -1,0 +1,1 @@
+"""Thumbnails of stored images: /files/{id}/thumbnail."""

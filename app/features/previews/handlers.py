@@ -2,10 +2,10 @@
 
 from stario import App, Context, Writer
 
+from app.access.gate import readable_file
+from app.catalog.protocol import Database
 from app.common.http import json_error
-from app.db import Database
-from app.features.files.handlers import readable_file
-from app.features.files.validators import strong_etag
+from app.downloads.validators import strong_etag
 from app.features.previews.urls import THUMBNAIL, THUMBNAIL_HEAD
 from app.previews.thumbnails import Thumbnails
 

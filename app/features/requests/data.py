@@ -2,18 +2,9 @@ from dataclasses import dataclass, field
 
 from stario import JsonValue
 
-from app.db import Database
+from app.catalog.protocol import Database
 from app.requests.store import FileRequest, iso, list_requests
 from app.resumable.store import UploadState, unfinished_through
-
-# Published when an account's file requests change (made, closed, a file received,
-# an unfinished upload through one made, moved on or ended); its pages repaint their
-# "File requests" list.
-REQUESTS_CHANGED = "requests.changed"
-
-
-def requests_changed(owner: str) -> str:
-    return f"{REQUESTS_CHANGED}.{owner}"
 
 
 @dataclass(frozen=True, slots=True)

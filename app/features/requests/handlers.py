@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from stario import App, Context, Relay, Writer
 from stario.datastar import SSE
@@ -32,6 +33,7 @@ from stario.markup import HtmlElement
 
 from app.access.gate import Gate, RequestGone, may_upload_via, principal, request_access
 from app.accounts.store import account_by_id
+from app.catalog.protocol import Database
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -42,8 +44,8 @@ from app.common.http import (
 )
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
-from app.db import Database
-from app.features.requests.data import open_requests, request_json, requests_changed
+from app.features.requests.data import open_requests, request_json
+from app.features.requests.panel import new_request_error, new_request_part
 from app.features.requests.urls import (
     API_REQUEST_CLOSE,
     API_REQUEST_CREATE,
@@ -54,23 +56,11 @@ from app.features.requests.urls import (
     REQUEST_UPLOAD_UNNAMED,
     REQUEST_UPLOADS,
 )
-from app.features.requests.views import (
-    gone_page,
-    new_request_error,
-    new_request_part,
-    request_page,
-    unknown_page,
-)
-from app.features.uploads.handlers import (
-    Destination,
-    StartResumable,
-    Uploads,
-    named_in_request,
-    receive_post,
-    receive_put,
-    refuse_upload,
-)
+from app.features.requests.views import gone_page, request_page, unknown_page
+from app.features.uploads.data import StartResumable
+from app.ingest.intake import Destination, Uploads
 from app.ingest.pipeline import IngestError
+from app.requests.events import requests_changed
 from app.requests.store import (
     DEFAULT_EXPIRES_IN,
     REQUEST_ID_PATTERN,
@@ -91,6 +81,7 @@ from app.resumable.store import (
     load_upload,
 )
 from app.resumable.uploads import ResumableUploads, is_upload_id
+from app.server.body import tracked
 
 MAX_BODY_BYTES = 16 * 1024
 # How many resumable uploads one request's link may hold unfinished at once (partial
@@ -104,6 +95,21 @@ FIELDS = ("label", "expires_in", "max_files", "max_file_bytes")
 MIB = 1024 * 1024
 
 
+class SingleRequestUploads(Protocol):
+    """The code of /uploads (app/features/uploads/handlers.py), which app/main.py
+    hands over: a link's uploads go through it, into the request's destination."""
+
+    async def post(self, c: Context, w: Writer, to: Destination) -> None: ...
+
+    async def put(
+        self, c: Context, w: Writer, to: Destination, name: str | None, where: str
+    ) -> None: ...
+
+    def named_in_request(self, c: Context) -> str | None: ...
+
+    def refuse(self, c: Context, w: Writer, error: IngestError) -> None: ...
+
+
 @dataclass
 class Requests:
     config: Config
@@ -113,6 +119,8 @@ class Requests:
     assets: PageAssets
     uploads: Uploads
     resumable: ResumableUploads
+    # How /uploads receives a body, for the link's own /uploads.
+    single_request: SingleRequestUploads
     # `Upload-Complete: ?0` on the link's /uploads starts a resumable upload (the IETF
     # draft), as on the account's own /uploads; without it, such a body would be kept
     # as a whole file, cut short.
@@ -452,22 +460,22 @@ def upload_through(requests: Requests, *, method: str, named_in_path: bool = Fal
     async def handler(c: Context, w: Writer) -> None:
         try:
             with destination_through(requests, c) as to:
-                uploads = requests.uploads
+                receive = requests.single_request
                 name = (
                     path_param(c, "name")
                     if method == "PUT" and named_in_path
-                    else named_in_request(c)
+                    else receive.named_in_request(c)
                 )
                 start = requests.start_resumable
                 if start is not None and await start(c, w, to, name):
                     return
                 if method == "PUT":
                     where = REQUEST_UPLOAD_NAMED.href(_token(c), "NAME")
-                    await receive_put(uploads, c, w, to, name, where)
+                    await receive.put(c, w, to, name, where)
                 else:
-                    await receive_post(uploads, c, w, to)
+                    await receive.post(c, w, to)
         except IngestError as error:
-            refuse_upload(c, w, error)
+            requests.single_request.refuse(c, w, error)
 
     return handler
 
@@ -481,9 +489,10 @@ def register_requests(app: App, requests: Requests) -> None:
     app.add(API_REQUEST_CLOSE, close(requests))
     app.add(API_REQUEST_UPLOAD_CANCEL, cancel_upload(requests))
     app.add(REQUEST_PAGE, show_link(requests))
-    tracked = requests.uploads.tracked
-    app.add(REQUEST_UPLOADS, tracked(upload_through(requests, method="POST")))
+    in_flight = requests.uploads.in_flight
+    app.add(REQUEST_UPLOADS, tracked(in_flight, upload_through(requests, method="POST")))
     app.add(
-        REQUEST_UPLOAD_NAMED, tracked(upload_through(requests, method="PUT", named_in_path=True))
+        REQUEST_UPLOAD_NAMED,
+        tracked(in_flight, upload_through(requests, method="PUT", named_in_path=True)),
     )
-    app.add(REQUEST_UPLOAD_UNNAMED, tracked(upload_through(requests, method="PUT")))
+    app.add(REQUEST_UPLOAD_UNNAMED, tracked(in_flight, upload_through(requests, method="PUT")))

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 from stario import App, Context, Writer
 
-from app.access.gate import Gate
+from app.access.gate import Gate, principal
 from app.features.resumable import ietf, tus
 from app.features.resumable.urls import (
     CAPABILITIES,
@@ -27,9 +27,10 @@ from app.features.resumable.urls import (
     UPLOAD_OVERRIDE,
     UPLOAD_PATCH,
 )
-from app.features.uploads.handlers import Destination
+from app.ingest.intake import Destination
 from app.ingest.pipeline import IngestError
 from app.resumable.uploads import ResumableUploads
+from app.server.body import tracked
 
 type Verb = Callable[[ResumableUploads, Context, Writer, Destination], Awaitable[None]]
 # Where a request's upload goes (an account's own space, or a file request's owner's),
@@ -45,7 +46,7 @@ def is_ietf(c: Context) -> bool:
 
 def account_destination(resumable: ResumableUploads) -> Destinations:
     def of(c: Context) -> AbstractContextManager[Destination]:
-        return nullcontext(Destination.of_account(resumable.uploads, c))
+        return nullcontext(Destination.of_account(resumable.uploads, principal(c).account))
 
     return of
 
@@ -117,7 +118,7 @@ def register_resumable(
         REQUEST_UPLOAD_OPTIONS,
         REQUEST_UPLOAD_OVERRIDE,
     )
-    tracked = resumable.uploads.tracked
+    in_flight = resumable.uploads.in_flight
     for routes, destination in (
         ((CAPABILITIES, CREATE, UPLOAD_HEAD, UPLOAD_PATCH, UPLOAD_DELETE, UPLOAD_OPTIONS,
           UPLOAD_OVERRIDE), account_destination(resumable)),
@@ -128,8 +129,12 @@ def register_resumable(
         capabilities, create, head, patch, delete, upload_options, override = routes
         app.add(capabilities, options)
         app.add(upload_options, options)
-        app.add(create, tracked(_handler(resumable, destination, tus.create, ietf.create)))
-        app.add(head, tracked(_handler(resumable, destination, tus.head, ietf.head)))
-        app.add(patch, tracked(_handler(resumable, destination, tus.patch, ietf.patch)))
-        app.add(delete, tracked(_handler(resumable, destination, tus.delete, ietf.delete)))
-        app.add(override, tracked(_override(resumable, destination)))
+        app.add(
+            create, tracked(in_flight, _handler(resumable, destination, tus.create, ietf.create))
+        )
+        app.add(head, tracked(in_flight, _handler(resumable, destination, tus.head, ietf.head)))
+        app.add(patch, tracked(in_flight, _handler(resumable, destination, tus.patch, ietf.patch)))
+        app.add(
+            delete, tracked(in_flight, _handler(resumable, destination, tus.delete, ietf.delete))
+        )
+        app.add(override, tracked(in_flight, _override(resumable, destination)))

@@ -29,11 +29,13 @@ from app.config import MAX_FILE_BYTES
 from app.features.files.urls import FILE
 from app.features.resumable.tus import created_at, parse_metadata
 from app.features.resumable.urls import request_upload_href, upload_href
-from app.features.uploads.handlers import NAME_THE_FILE, Destination, stored_json
+from app.features.uploads.data import NAME_THE_FILE, stored_json
+from app.ingest.intake import Destination
 from app.ingest.names import filename_from_disposition
 from app.ingest.pipeline import IngestError
 from app.resumable.store import UploadState
 from app.resumable.uploads import Appended, OffsetMismatch, ResumableUploads
+from app.server.body import incoming
 
 INTEROP_HEADER = "upload-draft-interop-version"
 INTEROP_VERSIONS = (6, 7, 8)
@@ -295,7 +297,8 @@ async def _create(
         w.empty(201)
         return
     try:
-        done = await resumable.append(c, state, to, offset=0, last=last)
+        body = incoming(c, resumable.uploads.config)
+        done = await resumable.append(body, state, to, offset=0, last=last)
     except IngestError as error:
         _refuse(resumable, c, w, version, error, to, await resumable.find(state.id, to))
         return
@@ -428,7 +431,8 @@ async def patch(resumable: ResumableUploads, c: Context, w: Writer, to: Destinat
         return
     try:
         _check_append(c, state, version, offset, last, length)
-        done = await resumable.append(c, state, to, offset=offset, length=length, last=last)
+        body = incoming(c, resumable.uploads.config)
+        done = await resumable.append(body, state, to, offset=offset, length=length, last=last)
     except IngestError as error:
         _refuse(resumable, c, w, version, error, to, await resumable.find(state.id, to))
         return

@@ -14,7 +14,7 @@ from stario import Context, Writer
 from app.common.http import TUS_RESUMABLE, json_error, path_param
 from app.config import MAX_FILE_BYTES
 from app.features.files.urls import FILE
-from app.features.uploads.handlers import Destination
+from app.ingest.intake import Destination
 from app.ingest.pipeline import IngestError
 from app.resumable.store import UploadState
 from app.resumable.uploads import (
@@ -25,6 +25,7 @@ from app.resumable.uploads import (
     OffsetMismatch,
     ResumableUploads,
 )
+from app.server.body import incoming
 
 VERSION = TUS_RESUMABLE
 EXTENSIONS = (
@@ -169,7 +170,8 @@ async def create(resumable: ResumableUploads, c: Context, w: Writer, to: Destina
         return
     # creation-with-upload: the first bytes ride along.
     try:
-        done = await resumable.append(c, state, to, offset=0, checksum=checksum)
+        body = incoming(c, resumable.uploads.config)
+        done = await resumable.append(body, state, to, offset=0, checksum=checksum)
     except IngestError as error:
         refuse(c, w, error, state)
         return
@@ -272,7 +274,10 @@ async def patch(resumable: ResumableUploads, c: Context, w: Writer, to: Destinat
     if state is None:
         return
     try:
-        done = await resumable.append(c, state, to, offset=offset, checksum=checksum, length=length)
+        body = incoming(c, resumable.uploads.config)
+        done = await resumable.append(
+            body, state, to, offset=offset, checksum=checksum, length=length
+        )
     except (OffsetMismatch, ChecksumMismatch, IngestError) as error:
         refuse(c, w, error)
         return

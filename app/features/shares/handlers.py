@@ -35,6 +35,8 @@ from app.access.gate import (
 )
 from app.access.principal import SharePrincipal
 from app.accounts.passwords import Passwords
+from app.catalog.protocol import CatalogUnavailable, Database
+from app.common.forms import FormError, read_form
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -45,11 +47,10 @@ from app.common.http import (
 )
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
-from app.db import CatalogUnavailable, Database
-from app.features.auth.handlers import FormError, read_form
-from app.features.files.data import get_file
-from app.features.files.handlers import Counting, serve_file
+from app.downloads.counting import Counting
+from app.downloads.serve import serve_file
 from app.features.shares.data import share_json, shares_changed
+from app.features.shares.panel import new_share_error, new_share_part
 from app.features.shares.urls import (
     API_SHARE_CREATE,
     API_SHARE_REVOKE,
@@ -63,11 +64,10 @@ from app.features.shares.views import (
     can_preview,
     gone_page,
     landing_page,
-    new_share_error,
-    new_share_part,
     password_page,
     unknown_page,
 )
+from app.files.store import get_file
 from app.shares.store import (
     DEFAULT_EXPIRES_IN,
     HOLD_SECONDS,
@@ -88,7 +88,7 @@ from app.shares.store import (
     share_by_id,
     share_meter,
 )
-from app.storage.blobs import is_blob_id
+from app.storage.ids import is_blob_id
 from app.storage.store import Store
 
 MAX_BODY_BYTES = 16 * 1024

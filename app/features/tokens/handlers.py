@@ -5,13 +5,13 @@ from stario.datastar import SSE
 
 from app.access.gate import principal
 from app.accounts.store import AccountError, create_token, list_tokens, revoke_token
+from app.catalog.protocol import Database
+from app.common.forms import FormError, read_form
 from app.common.http import is_datastar, json_error, path_param
 from app.common.shell import slot_error
-from app.db import Database
-from app.features.auth.handlers import FormError, read_form
 from app.features.tokens.data import token_json, tokens_changed
+from app.features.tokens.panel import LABEL_SIGNAL, NEW_TOKEN_ID, new_token_part
 from app.features.tokens.urls import API_TOKEN_CREATE, API_TOKEN_REVOKE, API_TOKENS
-from app.features.tokens.views import LABEL_SIGNAL, NEW_TOKEN_ID, new_token_part
 
 
 def show_tokens(db: Database):

@@ -1,0 +1,1 @@
+"""Single-request uploads: Datastar file signals, multipart and raw PUT (/uploads)."""

@@ -1,0 +1,148 @@
+"""`serve_file`: the bytes of a stored file, for every route that sends one."""
+
+import asyncio
+from datetime import datetime
+from typing import cast
+
+from stario import Context, Writer
+
+from app.common.http import content_disposition, json_error
+from app.downloads.counting import Counting, MeteredWriter
+from app.downloads.policy import content_security_policy, disposition, served_type
+from app.downloads.ranges import (
+    UNSATISFIABLE,
+    ByteRange,
+    Unsatisfiable,
+    parse_range,
+    unsatisfied_range,
+)
+from app.downloads.validators import (
+    Precondition,
+    evaluate_preconditions,
+    http_date,
+    if_range_holds,
+    modified_at,
+    strong_etag,
+)
+from app.files.store import FileRow
+from app.storage.errors import StoreUnavailable
+from app.storage.store import Store
+
+# `private` keeps shared caches out; `no-cache` lets a browser keep the bytes but ask
+# first every time, so a signed-out browser is answered by the gate (401) instead of
+# showing a private file from its cache. Asking again is a cheap 304.
+CACHE_CONTROL = "private, no-cache"
+
+
+def _header_list(c: Context, name: str) -> str | None:
+    """A list-valued request header; repeated fields are one comma-joined list."""
+    values = c.req.headers.getlist(name)
+    return ", ".join(values) if values else None
+
+
+def _wants_download(c: Context) -> bool:
+    value = c.req.query.get("download")
+    return value is not None and value not in ("0", "false")
+
+
+def _wanted_range(
+    c: Context, size: int, etag: str, modified: datetime
+) -> ByteRange | Unsatisfiable | None:
+    """The one range to send, UNSATISFIABLE, or None for the whole file."""
+    if_range = c.req.headers.get("if-range")
+    if if_range is not None and not if_range_holds(if_range, etag, modified):
+        return None  # the client's partial copy is stale: send it all
+    return parse_range(_header_list(c, "range"), size)
+
+
+async def serve_file(
+    c: Context, w: Writer, store: Store, row: FileRow, counting: Counting | None = None
+) -> None:
+    """The bytes of a stored file the caller has let this request read: validators,
+    304/412, one byte range, safe rendering; the one serving code for every route.
+
+    HEAD answers exactly what GET would (206 and 416 included), without a body; so
+    do 304 and 416 on GET."""
+    etag = strong_etag(row.sha256)
+    modified = modified_at(row.created_at)
+    precondition = evaluate_preconditions(
+        etag,
+        modified,
+        if_match=_header_list(c, "if-match"),
+        if_none_match=_header_list(c, "if-none-match"),
+        if_modified_since=c.req.headers.get("if-modified-since"),
+        if_unmodified_since=c.req.headers.get("if-unmodified-since"),
+    )
+    if precondition is Precondition.FAILED:
+        json_error(w, 412, "the file does not match If-Match or If-Unmodified-Since")
+        return
+    try:
+        blob = await store.open(row.id)
+    except StoreUnavailable as exc:
+        w.headers.set("retry-after", "5")
+        json_error(w, 503, f"{exc}; try again in a moment")
+        return
+    if blob is None:
+        json_error(w, 404, "the file's contents are missing")
+        return
+    size = blob.size
+    try:
+        if size != row.size:
+            json_error(w, 500, "the file's contents are damaged")
+            return
+        kind = disposition(
+            row.mime,
+            name=row.name,
+            declared_mime=row.declared_mime,
+            force_download=_wants_download(c),
+        )
+        headers = w.headers
+        # On every answer about a stored file, 304 and 416 included.
+        headers.set("etag", etag)
+        headers.set("last-modified", http_date(modified))
+        headers.set("cache-control", CACHE_CONTROL)
+        headers.set("x-content-type-options", "nosniff")
+        headers.set("content-security-policy", content_security_policy(row.mime, kind))
+        if precondition is Precondition.NOT_MODIFIED:
+            w.write_headers(304).end()
+            return
+        headers.set("accept-ranges", "bytes")
+        wanted = _wanted_range(c, size, etag, modified)
+        if wanted is UNSATISFIABLE:
+            headers.set("content-range", unsatisfied_range(size))
+            headers.set("content-length", "0")
+            w.write_headers(416).end()
+            return
+        if isinstance(wanted, ByteRange):
+            start, length, status = wanted.start, wanted.length, 206
+        else:
+            start, length, status = 0, size, 200
+        # Every GET that sends bytes is metered; HEAD, 304 and 416 send none.
+        counts = counting is not None and c.req.method == "GET"
+        if counting is not None and counts and not await counting.reserve(length):
+            for name in ("etag", "last-modified", "content-security-policy", "accept-ranges"):
+                headers.remove(name)
+            counting.refusal(w, length)
+            return
+        metered = MeteredWriter(w) if counts else None
+        try:
+            headers.set("content-type", served_type(row.mime))
+            headers.set("content-disposition", content_disposition(kind, row.name))
+            if isinstance(wanted, ByteRange):
+                headers.set("content-range", wanted.content_range)
+            # A fixed Content-Length also keeps Stario from compressing the body.
+            headers.set("content-length", str(length))
+            w.write_headers(status)
+            if c.req.method == "HEAD" or length == 0:
+                w.end()
+            elif metered is not None:
+                if await blob.send(cast(Writer, metered), start, length):
+                    w.end()
+            elif await blob.send(w, start, length):
+                w.end()
+        finally:
+            if counting is not None and metered is not None:
+                # Shielded: a cancelled handler still gives its hold back.
+                await asyncio.shield(counting.settle(length, metered.sent))
+    finally:
+        await blob.close()

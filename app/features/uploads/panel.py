@@ -1,0 +1,242 @@
+"""The upload form, on the account's page and on a file request's page: the drop
+zone, the file picker and where this tab's resumable uploads are drawn."""
+
+from dataclasses import dataclass
+
+from stario import h
+from stario.datastar import at, data
+from stario.datastar.format import SignalValue, string_literal
+from stario.markup import HtmlElement
+from stario.markup.types import Attrs
+
+from app.common.units import human_bytes
+from app.config import Config
+
+# Bytes of JSON around each file signal besides its base64 (name escapes, keys, mime).
+SIGNAL_OVERHEAD = 512
+# Largest append (PATCH) the page sends: under the 100 MB request cap of common
+# proxies (Cloudflare's), so an upload passes them with no setting.
+RESUMABLE_APPEND_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Resumable:
+    """Where the page's resumable uploads go: the tus creation URL, and whose uploads
+    they are (the browser remembers unfinished ones per account, or per file
+    request). `links`: a stored file's name links to it (not for a file request's
+    uploader, who may not open what it sent)."""
+
+    endpoint: str
+    account: str
+    links: bool = True
+
+
+def limits_words(config: Config) -> str:
+    per_upload = human_bytes(config.max_request_body_bytes)
+    if config.max_file_bytes >= config.max_request_body_bytes:
+        return f"at most {per_upload} per upload"
+    return f"at most {human_bytes(config.max_file_bytes)} per file and {per_upload} per upload"
+
+
+def _scripts(
+    config: Config, per_file_cap: int | None = None, *, resumable: bool = False
+) -> tuple[str, str]:
+    """The picker's and the upload form's fetch-listener expressions, with this
+    server's limits in them. `per_file_cap`: a smaller per-file limit (a file
+    request's), checked in the browser before anything is sent. `resumable`: files
+    too large for signals go to the page's resumable module (assets/resumable.js)."""
+    budget = min(config.max_signals_bytes, config.max_request_body_bytes)
+    # A file fits as a signal when its base64 JSON alone stays within the budget.
+    fits = (
+        f"(f => Math.ceil(f.size / 3) * 4 + 6 * f.name.length + {SIGNAL_OVERHEAD} + 256"
+        f" <= {budget})"
+    )
+    # Each file too large for signals goes resumable, alone. The module calls
+    # preventDefault() on the event; without it (the module failed to load) they go
+    # in the form as before.
+    hand_over = (
+        f" const fits = {fits}; const large = picked.filter(f => !fits(f));"
+        " if (large.length && !el.dispatchEvent(new CustomEvent('resumable-files',"
+        " {bubbles: true, cancelable: true, detail: large}))) picked = picked.filter(fits);"
+        " if (!picked.length) return;"
+        if resumable
+        else ""
+    )
+    too_big = ""
+    if per_file_cap is not None:
+        words = string_literal(f" is larger than this request's {human_bytes(per_file_cap)} limit.")
+        too_big = (
+            f" const big = picked.find(f => f.size > {per_file_cap});"
+            f" if (big) {{ $_error = 'Not sent: ' + big.name + {words}; return }}"
+        )
+    # Small batches travel as Datastar file signals (base64 JSON, 4/3 the size);
+    # anything bigger goes as a streamed multipart form. The user never chooses.
+    route_picked = (
+        "let picked = [...el.files]; el.value = '';"
+        " if (!picked.length) return;"
+        " if ($_sending) {"
+        " $_error = 'Wait for the upload in progress to finish, then try again.'; return }"
+        + too_big
+        + hand_over
+        + " $_what = picked.length === 1 ? picked[0].name : picked.length + ' files';"
+        " const list = new DataTransfer(); picked.forEach(f => list.items.add(f));"
+        " const need = picked.reduce((n, f) =>"
+        f" n + Math.ceil(f.size / 3) * 4 + 6 * f.name.length + {SIGNAL_OVERHEAD}, 256);"
+        f" const target = el.form.querySelector(need <= {budget}"
+        " ? '#upload-small' : '#upload-big');"
+        " target.files = list.files;"
+        " if (target.id === 'upload-big') el.form.requestSubmit();"
+        " else target.dispatchEvent(new Event('change'));"
+        " target.value = ''"
+    )
+    reasons = {
+        "413": f"larger than this server accepts ({limits_words(config)}; HTTP 413).",
+        "408": f"the upload stalled: no bytes arrived for {config.body_timeout:g} seconds"
+        " (HTTP 408).",
+        "403": "the server refused an upload sent from another site (HTTP 403).",
+        "401": "you are signed out; reload the page and sign in again (HTTP 401).",
+    }
+    unreachable = (
+        "the upload did not reach the server (the connection failed or was closed)."
+        " Check the connection and try again."
+    )
+    # Datastar applies no body from a non-200 reply and fires `datastar-fetch`
+    # instead; Stario's own 413 and 408 never reach the handler at all.
+    fetch_feedback = (
+        "const d = evt.detail; if (d.el !== el) return;"
+        " if (d.type === 'started') {"
+        " $_error = ''; document.getElementById('upload-results').replaceChildren() }"
+        " else if (d.type === 'error') $_error = 'Not stored: ' + $_what + ' — ' + (({"
+        + ", ".join(f"'{code}': {string_literal(text)}" for code, text in reasons.items())
+        + " })[d.argsRaw.status] || 'the server answered HTTP ' + d.argsRaw.status + '.');"
+        f" else if (d.type === 'retries-failed')"
+        f" $_error = 'Not stored: ' + $_what + ' — ' + {string_literal(unreachable)}"
+    )
+    return route_picked, fetch_feedback
+
+
+DRAG_OVER = "evt.dataTransfer.types.includes('Files') && ($_dragging = true)"
+DRAG_LEAVE = "evt.relatedTarget || ($_dragging = false)"
+DROP = (
+    "$_dragging = false; const input = document.getElementById('picker');"
+    " if (!evt.dataTransfer.files.length) return;"
+    " input.files = evt.dataTransfer.files; input.dispatchEvent(new Event('change'))"
+)
+
+
+# What the upload form keeps in the page's signals.
+UPLOAD_SIGNALS: dict[str, SignalValue] = {
+    "files": [],
+    "_what": "",
+    "_error": "",
+    "_dragging": False,
+}
+
+
+def drop_anywhere() -> tuple[Attrs, ...]:
+    """For the page's <main>: a file dropped anywhere in the window goes to the picker."""
+    return (
+        data.on("dragover", DRAG_OVER, target="window", prevent=True),
+        data.on("dragleave", DRAG_LEAVE, target="window"),
+        data.on("drop", DROP, target="window", prevent=True),
+    )
+
+
+def upload_section(
+    config: Config,
+    post_url: str,
+    hint: HtmlElement,
+    *,
+    per_file_cap: int | None = None,
+    resumable: Resumable | None = None,
+) -> HtmlElement:
+    """The picker, drop zone, sending indicator, error line and result lines, posting
+    to `post_url` (the account's /uploads, or a file request's). `hint` (id `limits`)
+    says what may be sent. The page's <main> needs UPLOAD_SIGNALS and drop_anywhere().
+    With `resumable` (and assets/resumable.js on the page), files too large for
+    signals go up as resumable uploads, each with its own row in `#resumable`."""
+    route_picked, fetch_feedback = _scripts(config, per_file_cap, resumable=resumable is not None)
+    return h.Section(
+        {"id": "upload", "aria-labelledby": "upload-title"},
+        h.H2({"id": "upload-title", "class": "visually-hidden"}, "Upload"),
+        h.Form(
+            {
+                "id": "upload-form",
+                "class": "dropzone",
+                # Without scripts (or before Datastar loads) this is a plain form
+                # post, answered 303 back to the page.
+                "method": "post",
+                "action": post_url,
+                "enctype": "multipart/form-data",
+            },
+            data.class_("dragging", "$_dragging"),
+            data.indicator("_sending"),
+            data.on(
+                "submit",
+                at.post(post_url, content_type="form", retry_max_count=0),
+                prevent=True,
+            ),
+            data.on_signal_patch(
+                "$files.length && " + at.post(post_url, include="^files$", retry_max_count=0),
+                include="^files$",
+            ),
+            data.on("datastar-fetch", fetch_feedback),
+            h.Label(
+                {"for": "picker", "class": "drop-title"},
+                "Choose files",
+                h.Span({"class": "drop-hint"}, " or drop them here"),
+            ),
+            h.Input(
+                {
+                    "id": "picker",
+                    "type": "file",
+                    # Named for the plain form post; with scripts the picker is
+                    # emptied as its files are routed, so they never go twice.
+                    "name": "file",
+                    "multiple": True,
+                    "aria-describedby": "limits",
+                },
+                data.attr("disabled", "$_sending"),
+                data.on("change", route_picked),
+            ),
+            hint,
+            h.Noscript(h.Button({"type": "submit", "class": "button primary"}, "Upload")),
+            h.P(
+                {"class": "sending", "role": "status"},
+                data.text("$_sending ? 'Uploading ' + $_what + '…' : ''"),
+            ),
+            # Where the picker puts what it routes: signals read the first
+            # (no name, so never in the form), the form sends the second.
+            h.Input(
+                {"id": "upload-small", "type": "file", "multiple": True, "hidden": True},
+                data.bind("files"),
+            ),
+            h.Input(
+                {
+                    "id": "upload-big",
+                    "type": "file",
+                    "name": "file",
+                    "multiple": True,
+                    "hidden": True,
+                }
+            ),
+        ),
+        h.P({"id": "upload-error", "class": "error", "role": "alert"}, data.text("$_error")),
+        h.Div({"id": "upload-results", "aria-live": "polite"}),
+        _resumable_panel(config, resumable) if resumable is not None else None,
+    )
+
+
+def _resumable_panel(config: Config, resumable: Resumable) -> HtmlElement:
+    """Where assets/resumable.js draws this tab's resumable uploads; the data-*
+    attributes are its settings. An append never exceeds the request body cap."""
+    return h.Div(
+        {
+            "id": "resumable",
+            "data-tus-endpoint": resumable.endpoint,
+            "data-account": resumable.account,
+            "data-append-bytes": min(RESUMABLE_APPEND_BYTES, config.max_request_body_bytes),
+            "data-links": "true" if resumable.links else "false",
+        },
+        h.Ul({"class": "resumable-list", "aria-label": "Resumable uploads from this tab"}),
+    )

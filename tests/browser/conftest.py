@@ -1,0 +1,3 @@
+"""The browser tier's one shared fixture: a Chromium for each module."""
+
+from tests.support.browser import browser  # noqa: F401  (the fixture)
