@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.catalog.migrations import LATEST, MIGRATIONS, Dialect, Migration
+from app.catalog.migrations import LATEST, MIGRATIONS, Dialect, Migration, Run
 
 VERSION_TABLE: dict[Dialect, str] = {
     "sqlite": (
@@ -43,10 +43,6 @@ VERSION_TABLE: dict[Dialect, str] = {
     ),
 }
 CURRENT_VERSION = "SELECT coalesce(max(version), 0) FROM schema_version"
-
-# Runs one statement with literal-free parameters (`?` on SQLite, `%s` on PostgreSQL
-# after translation), returning its rows (none for DDL).
-type Run = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
 
 
 class CatalogTooNew(Exception):
@@ -74,8 +70,11 @@ def _record(run: Run, migration: Migration, how: str, now: float) -> None:
 
 
 def _apply(run: Run, dialect: Dialect, migration: Migration, now: float) -> None:
-    for statement in migration.statements(dialect):
-        run(statement, ())
+    for step in migration.statements(dialect):
+        if isinstance(step, str):
+            run(step, ())
+        else:
+            step(run)
     _record(run, migration, "applied", now)
 
 
@@ -89,6 +88,7 @@ def _adopt(run: Run, dialect: Dialect, now: float) -> None:
             run("ALTER TABLE files ADD COLUMN request_id TEXT", ())
     first, *later = MIGRATIONS
     for statement in first.statements(dialect):
+        assert isinstance(statement, str)
         run(statement, ())
     _record(run, first, "found", now)
     for migration in later:

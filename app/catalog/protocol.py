@@ -45,6 +45,27 @@ def is_owner_gone(exc: BaseException) -> bool:
     return OWNER_GONE in str(exc)
 
 
+# What the catalog says when a file goes into a folder removed meanwhile (the trigger
+# files_need_their_folder, app/catalog/migrations/m0005_folders.py).
+FOLDER_GONE = "stowage: the folder has been removed"
+
+
+def is_folder_gone(exc: BaseException) -> bool:
+    return FOLDER_GONE in str(exc)
+
+
+def is_name_taken(exc: BaseException) -> bool:
+    """A file row refused because its folder already has its name (ignoring case):
+    the unique index files_by_folder_name, or the trigger that keeps files and
+    folders of one parent apart (app/catalog/migrations/m0005_folders.py)."""
+    text = str(exc)
+    return (
+        "files.name_key" in text
+        or "files_by_folder_name" in text
+        or "the name is taken by a folder" in text
+    )
+
+
 # The PostgreSQL notification channel every node listens on (app/cluster.py).
 NODES_CHANNEL = "stowage"
 

@@ -14,9 +14,10 @@ from stario import Relay
 
 from app.accounts.quotas import QuotaExceeded, QuotaLedger, Reservation
 from app.accounts.store import Account
-from app.catalog.protocol import Database, is_disk_full, is_owner_gone
+from app.catalog.protocol import Database, is_disk_full, is_folder_gone, is_owner_gone
 from app.config import Config
 from app.files.store import FileRow, add_files, files_changed
+from app.folders.store import FolderError, ensure_path
 from app.ingest.budget import MemoryBudget
 from app.ingest.pipeline import IngestedFile, IngestError, almost_out_of_space, over_quota
 from app.ingest.progress import Progress
@@ -82,7 +83,9 @@ class Uploads:
         ):
             self.check_room(declared_bytes)
             stored = await files(quota, transfer.add)
-            return await self.keep(stored, to.owner, to.request_id)
+            return await self.keep(
+                stored, to.owner, to.request_id, folder=to.folder, replace=to.replace
+            )
 
     def reserve(self, to: "Destination") -> Reservation:
         """A hold on `to`'s quota for one upload, given back when it ends (its rows or
@@ -90,17 +93,34 @@ class Uploads:
         return self.quotas.reserve(to.owner, whose=to.whose, unlimited=to.unlimited)
 
     async def keep(
-        self, files: list[IngestedFile], owner: str, request_id: str | None = None
+        self,
+        files: list[IngestedFile],
+        owner: str,
+        request_id: str | None = None,
+        *,
+        folder: str = "",
+        replace: bool = False,
     ) -> list[FileRow]:
         """Record committed blobs for `owner`, all or none; on failure the blobs go too.
+        Each goes into `folder` ('' the root), or the folders under it that its
+        `directory` names (made where missing); a taken name takes the next free
+        "name (2).ext", or with `replace` the file of that name goes.
 
         Shielded: if this request is cancelled meanwhile, the recording still runs
         to its end, so a row never outlives its blob nor a blob its failed row.
         A catalog that cannot grow (SQLITE_FULL) is a 507, like a full blob store; an
         owner removed while the upload ran is a 410 (the catalog refuses the row)."""
         try:
-            return await asyncio.shield(self.spawn(self._record(files, owner, request_id)))
+            return await asyncio.shield(
+                self.spawn(self._record(files, owner, request_id, folder, replace))
+            )
+        except FolderError as exc:
+            raise IngestError(exc.status, exc.message + ": nothing was kept") from exc
         except Exception as exc:
+            if is_folder_gone(exc):
+                raise IngestError(
+                    404, "the folder this upload was for has been removed: nothing was kept"
+                ) from exc
             if is_disk_full(exc):
                 raise IngestError(
                     507, "the server is out of space: the upload could not be recorded"
@@ -112,13 +132,32 @@ class Uploads:
             raise
 
     async def _record(
-        self, files: list[IngestedFile], owner: str, request_id: str | None
+        self,
+        files: list[IngestedFile],
+        owner: str,
+        request_id: str | None,
+        folder: str,
+        replace: bool,
     ) -> list[FileRow]:
+        replaced: list[str] = []
         try:
-            rows = await add_files(self.db, files, owner, request_id)
+            places: dict[tuple[str, ...], str] = {(): folder}
+            for directory in {f.directory for f in files} - {()}:
+                places[directory] = await ensure_path(self.db, owner, folder, directory)
+            rows = await add_files(
+                self.db,
+                files,
+                owner,
+                request_id,
+                folders=[places[f.directory] for f in files],
+                replace=replace,
+                replaced=replaced,
+            )
         except BaseException:
             await self.store.remove([f.id for f in files])
             raise
+        if replaced:
+            await self.store.remove(replaced)
         self.relay.publish(files_changed(owner), "added")
         if request_id is not None:
             self.relay.publish(requests_changed(owner), "received")
@@ -199,6 +238,10 @@ class Destination:
     unlimited: bool = False
     # Through a file request: its bound on unfinished resumable uploads.
     unfinished: UnfinishedUploads | None = None
+    # The folder the files go into ('' the account's root; app/folders/), and whether
+    # a file of the same name there is replaced rather than kept beside a "name (2)".
+    folder: str = ""
+    replace: bool = False
 
     @classmethod
     def of_account(cls, uploads: Uploads, account: Account) -> "Destination":

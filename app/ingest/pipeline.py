@@ -101,6 +101,9 @@ class IngestedFile:
     sha256: str
     mime: str
     declared_mime: str | None
+    # Folders under the upload's folder it goes into ("a", "b" for a/b/), from a
+    # relative path the client gave (app/ingest/names.py `relative_path`).
+    directory: tuple[str, ...] = ()
 
 
 class Ingest:

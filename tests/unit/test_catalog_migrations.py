@@ -95,6 +95,11 @@ async def test_a_fresh_postgres_catalog_gets_the_latest_version_and_a_second_ope
     assert again == rows
 
 
+# Migrations 1-4 are what main had before versions existed; later ones never run on a
+# catalog without a version.
+BEFORE_VERSIONS = 4
+
+
 def _main_before_versions(path: Path, *, upto: int, skip: tuple[int, ...] = ()) -> None:
     """A catalog as main wrote it before versions existed: the migrations' statements
     up to `upto` (but `skip`), and no schema_version table."""
@@ -103,6 +108,7 @@ def _main_before_versions(path: Path, *, upto: int, skip: tuple[int, ...] = ()) 
         for migration in MIGRATIONS[:upto]:
             if migration.number not in skip:
                 for statement in migration.sqlite:
+                    assert isinstance(statement, str)
                     conn.execute(statement)
         conn.execute(
             "INSERT INTO users (id, name, name_key, password_hash, created_at)"
@@ -120,8 +126,8 @@ def _main_before_versions(path: Path, *, upto: int, skip: tuple[int, ...] = ()) 
     ("upto", "skip", "found"),
     [
         (1, (), [1]),  # 5707150
-        (LATEST, (), list(range(1, LATEST + 1))),  # main just before versions
-        (LATEST, (2,), [1, 3, 4]),  # a commit between: one change merged, not another
+        (BEFORE_VERSIONS, (), [1, 2, 3, 4]),  # main just before versions
+        (BEFORE_VERSIONS, (2,), [1, 3, 4]),  # a commit between: one merged, one not
     ],
 )
 async def test_a_catalog_without_a_version_is_recognised_and_brought_up_to_date(
@@ -262,9 +268,11 @@ _MADE = re.compile(
 )
 
 
-def _made(statements: tuple[str, ...]) -> set[tuple[str, str]]:
+def _made(statements: tuple[object, ...]) -> set[tuple[str, str]]:
     made = set()
     for statement in statements:
+        if not isinstance(statement, str):
+            continue  # a step in Python: the same function on both
         for kind, name, table, column in _MADE.findall(statement):
             made.add((kind, name) if kind else ("COLUMN", f"{table}.{column}"))
     return made

@@ -1,0 +1,1 @@
+"""Folders over HTTP: the JSON API (`/api/folders`, `/api/files/move`)."""
