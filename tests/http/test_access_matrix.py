@@ -266,6 +266,16 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("HEAD", "/files/{file_id}/thumbnail"): Declared(OWNED, 200),
     # Another account's ids are skipped: 200 with nothing deleted (checked below).
     ("POST", "/api/files/delete"): Declared(OWNED, 200, b'{"ids": ["FILE_ID"]}', JSON, others=200),
+    # Folders: another account's folder is "no such folder", as its file is.
+    ("POST", "/api/folders"): Declared(
+        OWNED, 201, b'{"name": "made", "parent": "FOLDER_ID"}', JSON
+    ),
+    ("GET", "/api/folders/{folder_id}"): Declared(OWNED, 200),
+    ("PATCH", "/api/folders/{folder_id}"): Declared(OWNED, 200, b'{"name": "renamed"}', JSON),
+    ("DELETE", "/api/folders/{folder_id}"): Declared(OWNED, 200),
+    ("POST", "/api/files/move"): Declared(
+        OWNED, 200, b'{"ids": ["FILE_ID"], "to": "FOLDER_ID"}', JSON
+    ),
     # Uploads.
     ("PUT", "/uploads"): Declared(PRIVATE, 201, b"put body", query="name=p.txt"),
     ("PUT", "/uploads/{name}"): Declared(PRIVATE, 201, b"put body"),
@@ -376,6 +386,15 @@ class Things:
             self.values["file_id"] = made.json()["files"][0]["id"]
         return self.values["file_id"]
 
+    async def folder_id(self) -> str:
+        if "folder_id" not in self.values:
+            made = await self.client.post(
+                "/api/folders", json={"name": f"matrix {id(self)}"}, headers=self.owner
+            )
+            assert made.status_code == 201, made.text
+            self.values["folder_id"] = made.json()["folder"]["id"]
+        return self.values["folder_id"]
+
     async def share_token(self) -> str:
         file_id = await self.file_id()
         made = await self.client.post(f"/api/files/{file_id}/shares", json={}, headers=self.owner)
@@ -401,6 +420,8 @@ class Things:
                 values[name] = self.thumbnailed  # reads only: one made once
             elif name == "file_id":
                 values[name] = await self.file_id()
+            elif name == "folder_id":
+                values[name] = await self.folder_id()
             elif name == "share_id":
                 await self.share_token()
                 values[name] = self.values["share_id"]
@@ -546,11 +567,12 @@ async def test_every_registered_route_as_every_caller(world):
             path = await things.fill(pattern)
             if caller == "wrong-link":
                 path = re.sub(r"^/([sr])/[^/]+", rf"/\1/{UNKNOWN_LINK}", path)
-            if b"FILE_ID" in declared.body:
-                body = declared.body.replace(b"FILE_ID", (await things.file_id()).encode())
-                declared_call = Declared(**{**declared.__dict__, "body": body})
-            else:
-                declared_call = declared
+            body = declared.body
+            if b"FILE_ID" in body:
+                body = body.replace(b"FILE_ID", (await things.file_id()).encode())
+            if b"FOLDER_ID" in body:
+                body = body.replace(b"FOLDER_ID", (await things.folder_id()).encode())
+            declared_call = Declared(**{**declared.__dict__, "body": body})
             caller_headers = headers_of.get(caller, {})
             response = await _call(
                 client, method, pattern, path, declared_call,

@@ -21,12 +21,14 @@ from app.common.http import (
 from app.features.files.panel import RENAME_SIGNALS
 from app.features.files.urls import API_FILES_DELETE, FILE_DELETE, FILE_RENAME
 from app.files.store import (
+    NameTaken,
     file_json,
     files_changed,
     remove_file,
     remove_files,
     rename_file,
 )
+from app.folders.store import folder_paths
 from app.ingest.names import MAX_NAME_CHARS, UNNAMED, display_name
 from app.storage.ids import is_blob_id
 from app.storage.space import CatalogReserve
@@ -210,6 +212,9 @@ def rename(db: Database, relay: Relay[str]):
             return
         try:
             row = await rename_file(db, file_id, owner, name) if is_blob_id(file_id) else None
+        except NameTaken as exc:
+            refuse(409, str(exc))
+            return
         except Exception as exc:  # SQLite's or PostgreSQL's full disk
             if not is_disk_full(exc):
                 raise
@@ -223,7 +228,8 @@ def rename(db: Database, relay: Relay[str]):
             sse.patch_signals({**RENAME_SIGNALS, "_notice": ""})
             w.end()
         else:
-            w.json({"file": file_json(row)})
+            paths = await folder_paths(db, owner, [row.folder_id])
+            w.json({"file": file_json(row, paths.get(row.folder_id, "/"))})
         relay.publish(files_changed(owner), "renamed")
 
     return handler

@@ -7,6 +7,7 @@ from app.downloads.serve import serve_file
 from app.features.files.urls import API_FILES, FILE, FILE_HEAD
 from app.files.query import FileQuery, QueryError, parse_file_query
 from app.files.store import file_json, list_files
+from app.folders.store import folder_paths
 from app.storage.store import Store
 
 MAX_LIST_LIMIT = 10_000
@@ -37,8 +38,10 @@ def show_file_list(db: Database):
         except QueryError as exc:
             json_error(w, 400, str(exc))
             return
-        rows = await list_files(db, principal(c).account_id, limit, offset, query)
-        w.json({"files": [file_json(row) for row in rows]})
+        owner = principal(c).account_id
+        rows = await list_files(db, owner, limit, offset, query)
+        paths = await folder_paths(db, owner, {row.folder_id for row in rows})
+        w.json({"files": [file_json(row, paths.get(row.folder_id, "/")) for row in rows]})
 
     return handler
 
