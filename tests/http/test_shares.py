@@ -551,7 +551,9 @@ async def test_a_catalog_made_before_byte_counting_keeps_its_counts(config, cloc
         for n in (1, 2):
             assert (await app.get(made["url"] + "/file")).content == BODY
             assert await downloads(app, owner_token, made["id"], n) == n
-    # Back to a catalog of before: links counted whole downloads and had no byte columns.
+    # Back to a catalog of before: links counted whole downloads and had no byte columns
+    # (and nothing of the migrations after that one).
+    undo_migrations_after(config, next(m for m in MIGRATIONS if m.name == "share_metering"))
     drop = "ALTER TABLE shares DROP COLUMN sent_bytes, DROP COLUMN reserved_bytes"
     drop += ", DROP COLUMN held_until"
     if config.database is None:
@@ -570,6 +572,48 @@ async def test_a_catalog_made_before_byte_counting_keeps_its_counts(config, cloc
         assert (await app.get(made["url"] + "/file")).content == BODY
         assert await downloads(app, owner_token, made["id"], 3) == 3
         assert (await app.get(made["url"] + "/file")).status_code == 410
+
+
+_MADE_BY = re.compile(
+    r"CREATE (?:UNIQUE |OR REPLACE )?(TABLE|INDEX|TRIGGER)(?: IF NOT EXISTS)? (\w+)"
+    r"|ALTER TABLE (\w+) ADD COLUMN (\w+)"
+)
+
+
+def undo_migrations_after(config: Config, migration) -> None:
+    """Drop what the migrations after `migration` made (triggers, indexes, tables, then
+    columns), as if the catalog had never had them."""
+    later = [m for m in MIGRATIONS if m.number > migration.number]
+    dialect = "sqlite" if config.database is None else "postgres"
+    made = [
+        found
+        for m in later
+        for step in m.statements(dialect)
+        if isinstance(step, str)
+        for found in _MADE_BY.findall(step)
+    ]
+    order = {"TRIGGER": 0, "INDEX": 1, "TABLE": 2}
+    drops = []
+    for kind, name, _, _ in sorted((f for f in made if f[0]), key=lambda f: order[f[0]]):
+        on = " ON files" if kind == "TRIGGER" and dialect == "postgres" else ""
+        drops.append(f"DROP {kind} IF EXISTS {name}{on}")
+    drops += [f"ALTER TABLE {t} DROP COLUMN {c}" for _, _, t, c in made if t]
+    if dialect == "sqlite":
+        with sqlite3.connect(config.db_path) as conn:
+            for sql in drops:
+                conn.execute(sql)
+    else:
+        with psycopg.connect(config.database, autocommit=True) as conn:
+            for sql in drops:
+                conn.execute(sql.replace(" ON files", " ON " + _trigger_table(conn, sql)))
+
+
+def _trigger_table(conn, sql: str) -> str:
+    name = sql.split()[4]
+    found = conn.execute(
+        "SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname = %s", (name,)
+    ).fetchone()
+    return found[0] if found else "files"
 
 
 def catalog_write(config: Config, sql: str, params: tuple[object, ...]) -> None:
