@@ -18,7 +18,7 @@ replace a file of the same name. A file request can target a folder.
 
 Collections: a share link is of one file (`kind` 'file', as before), of a folder and
 everything under it ('folder', `folder_id`), or of a selection of files ('files', its
-rows in `share_files`). A folder link may take uploads through a file request of its
+rows in `share_files`). An account's folders go with it. A folder link may take uploads through a file request of its
 own (`request_id`), which holds the limits. A removed folder ends its links, a removed
 file leaves every selection.
 
@@ -107,6 +107,10 @@ WHEN NEW.folder_id != '' AND NOT EXISTS
     SELECT RAISE(ABORT, 'stowage: the folder has been removed');
 END""",
     """\
+CREATE TRIGGER folders_end_with_account AFTER DELETE ON users BEGIN
+    DELETE FROM folders WHERE owner = OLD.id;
+END""",
+    """\
 CREATE TRIGGER files_leave_selections AFTER DELETE ON files BEGIN
     DELETE FROM share_files WHERE file_id = OLD.id;
 END""",
@@ -163,6 +167,16 @@ END $$""",
     """\
 CREATE OR REPLACE TRIGGER files_need_their_folder AFTER INSERT ON files FOR EACH ROW
     WHEN (NEW.folder_id != '') EXECUTE FUNCTION stowage_files_need_their_folder()""",
+    """\
+CREATE OR REPLACE FUNCTION stowage_folders_end_with_account()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM folders WHERE owner = OLD.id;
+    RETURN NULL;
+END $$""",
+    """\
+CREATE OR REPLACE TRIGGER folders_end_with_account AFTER DELETE ON users FOR EACH ROW
+    EXECUTE FUNCTION stowage_folders_end_with_account()""",
     """\
 CREATE OR REPLACE FUNCTION stowage_files_leave_selections()
 RETURNS trigger LANGUAGE plpgsql AS $$
