@@ -605,7 +605,10 @@ def undo_migrations_after(config: Config, migration) -> None:
     else:
         with psycopg.connect(config.database, autocommit=True) as conn:
             for sql in drops:
-                conn.execute(sql.replace(" ON files", " ON " + _trigger_table(conn, sql)))
+                if sql.startswith("ALTER"):
+                    conn.execute(sql + " CASCADE")  # with the triggers on the column
+                else:
+                    conn.execute(sql.replace(" ON files", " ON " + _trigger_table(conn, sql)))
 
 
 def _trigger_table(conn, sql: str) -> str:
