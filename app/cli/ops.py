@@ -24,7 +24,7 @@ from app.cli.storage import add_storage_flags
 from app.common.units import human_bytes
 from app.config import Config
 from app.ops.backup import BackupRefused, back_up
-from app.ops.check import CATALOG_NAME, NotADataDir, Survey, survey
+from app.ops.check import CATALOG_NAME, NotADataDir, Survey, recount_folders, survey
 from app.ops.lock import DataDirBusy, DataDirLock
 from app.ops.sweep import ORPHAN_GRACE_SECONDS, reclaim
 from app.storage.backends import describe, open_store
@@ -91,6 +91,9 @@ def print_survey(found: Survey, *, server_running: bool) -> None:
         ("resumable", _count(found.resumable, found.resumable_bytes)
          + f"  unfinished uploads' bytes; {len(found.stray_resumable)} of them without"
          + (" an upload (a problem)" if found.stray_resumable else " an upload")),
+        ("folders", _count(found.folders)
+         + f"  {len(found.folder_drift)} whose counts differ from their files'"
+         + f"; {found.lost} files or folders in a folder that is gone"),
     ]  # fmt: skip
     if found.unclaimed:
         lines.append(
@@ -106,6 +109,11 @@ def print_survey(found: Survey, *, server_running: bool) -> None:
         print(f"stray      {stray.path}  {human_bytes(stray.size)}  no resumable upload")
     for blob in found.wrong_size[:LISTED]:
         print(f"wrong size {blob.id}  {human_bytes(blob.size)} on disk")
+    for folder in found.folder_drift[:LISTED]:
+        print(
+            f"counts     folder {folder.id}: {folder.files} files, {human_bytes(folder.size)};"
+            f" its files: {folder.real_files}, {human_bytes(folder.real_size)}"
+        )
 
 
 def _check(config: Config, repair: bool) -> int:
@@ -142,6 +150,12 @@ def _check(config: Config, repair: bool) -> int:
                     f"without an upload ({human_bytes(done.stray_resumable_bytes)})"
                 )
             found = survey(data_dir, grace_seconds=0.0, database=config.database)
+            if found.folder_drift:
+                fixed = recount_folders(
+                    data_dir / CATALOG_NAME, config.database, found.folder_drift
+                )
+                print(f"repaired: counted the files of {fixed} folder(s) again")
+                found = survey(data_dir, grace_seconds=0.0, database=config.database)
     else:
         # Beside a running server, a blob without a row may be an upload about to
         # commit: only one older than the grace counts. With no server, any does.
@@ -200,6 +214,11 @@ async def _check_s3(config: Config, repair: bool, running: bool) -> int:
             with lock:
                 found = await survey_bucket()
                 aborted, orphans, orphan_bytes = await repair_s3(store, found)
+                if found.folder_drift:
+                    fixed = recount_folders(
+                        config.data_dir / CATALOG_NAME, config.database, found.folder_drift
+                    )
+                    print(f"repaired: counted the files of {fixed} folder(s) again")
                 await asyncio.to_thread(
                     reclaim,
                     config.data_dir,

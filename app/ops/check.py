@@ -78,12 +78,99 @@ class Survey:
     resumable_bytes: int = 0
     # Of those, files without an unfinished upload's row, older than the grace.
     stray_resumable: list[Blob] = field(default_factory=list)
+    # Folders, and those whose counters (what is directly in them) differ from their
+    # files' rows; files and folders whose folder is gone (app/folders/).
+    folders: int = 0
+    folder_drift: list[FolderDrift] = field(default_factory=list)
+    lost: int = 0
 
     @property
     def problems(self) -> int:
         return (
-            len(self.orphans) + len(self.missing) + len(self.wrong_size) + len(self.stray_resumable)
+            len(self.orphans)
+            + len(self.missing)
+            + len(self.wrong_size)
+            + len(self.stray_resumable)
+            + len(self.folder_drift)
+            + self.lost
         )
+
+
+@dataclass(frozen=True, slots=True)
+class FolderDrift:
+    id: str
+    owner: str
+    size: int  # what its counters say
+    files: int
+    real_size: int  # what its files' rows sum to
+    real_files: int
+
+
+# Each folder's counters beside what its files' rows sum to.
+FOLDER_COUNTS = (
+    "SELECT f.id, f.owner, f.size, f.files, coalesce(sum(x.size), 0), count(x.id)"
+    " FROM folders f LEFT JOIN files x ON x.folder_id = f.id"
+    " GROUP BY f.id, f.owner, f.size, f.files"
+)
+# Files and folders placed in a folder that is not there (or is another account's).
+LOST = (
+    "SELECT (SELECT count(*) FROM files x WHERE x.folder_id != '' AND NOT EXISTS"
+    " (SELECT 1 FROM folders f WHERE f.id = x.folder_id AND f.owner = x.owner))"
+    " + (SELECT count(*) FROM folders c WHERE c.parent != '' AND NOT EXISTS"
+    " (SELECT 1 FROM folders f WHERE f.id = c.parent AND f.owner = c.owner))"
+)
+
+
+def recount_folders(db_path: Path, database: str | None, drift: list[FolderDrift]) -> int:
+    """Set each drifted folder's counters to what its files' rows sum to (the server
+    stopped, or beside it: the counters are only ever added to, so a recount in one
+    statement per folder is exact either way). Returns how many were set."""
+    if not drift:
+        return 0
+    if database is None:
+        conn = sqlite3.connect(db_path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("BEGIN IMMEDIATE")
+            for folder in drift:
+                conn.execute(RECOUNT, (folder.id,))
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    else:
+        from app.catalog.postgres import PostgresReader
+
+        writer = PostgresReader(database)
+        try:
+            for folder in drift:
+                writer.execute(RECOUNT, (folder.id,))
+        finally:
+            writer.close()
+    return len(drift)
+
+
+def survey_folders(conn: Any, found: Survey) -> None:
+    """Fill `found`'s folder figures from the catalog."""
+    drift = []
+    count = 0
+    for folder_id, owner, size, files, real_size, real_files in conn.execute(FOLDER_COUNTS):
+        count += 1
+        if (int(size), int(files)) != (int(real_size), int(real_files)):
+            drift.append(
+                FolderDrift(
+                    folder_id, owner, int(size), int(files), int(real_size), int(real_files)
+                )
+            )
+    found.folders, found.folder_drift = count, drift
+    found.lost = int(conn.execute(LOST).fetchone()[0])
+
+
+# What `stowage check --repair` sets a drifted folder's counters to.
+RECOUNT = (
+    "UPDATE folders SET size = (SELECT coalesce(sum(size), 0) FROM files"
+    " WHERE files.folder_id = folders.id), files = (SELECT count(*) FROM files"
+    " WHERE files.folder_id = folders.id) WHERE id = ?"
+)
 
 
 def connect_read_only(db_path: Path) -> sqlite3.Connection:
@@ -272,4 +359,5 @@ def survey(
             path = uploads / blob_id[:2] / blob_id
             if not path.exists() and _row_exists(conn, blob_id):
                 found.missing.append(MissingBlob(blob_id, name, owner, size))
+        survey_folders(conn, found)
     return found

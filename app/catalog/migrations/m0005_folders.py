@@ -18,9 +18,9 @@ replace a file of the same name. A file request can target a folder.
 
 Collections: a share link is of one file (`kind` 'file', as before), of a folder and
 everything under it ('folder', `folder_id`), or of a selection of files ('files', its
-rows in `share_files`). An account's folders go with it. A folder link may take uploads through a file request of its
+rows in `share_files`). A folder link may take uploads through a file request of its
 own (`request_id`), which holds the limits. A removed folder ends its links, a removed
-file leaves every selection.
+file leaves every selection, and an account's folders go with it.
 
 Existing catalogs: every file is in its owner's root already ('' by default); names
 that clash there ignoring case are given deterministic suffixes, the oldest file
