@@ -130,7 +130,7 @@ async def ancestors(db: Database, owner: str, folder_id: str) -> list[FolderRow]
     if folder_id == ROOT:
         return []
     records = await db.fetch_all(
-        "WITH RECURSIVE up(id, depth) AS (SELECT ?, 0 UNION ALL"
+        "WITH RECURSIVE up(id, depth) AS (SELECT CAST(? AS TEXT), 0 UNION ALL"
         " SELECT f.parent, up.depth + 1 FROM folders f JOIN up ON f.id = up.id"
         f" WHERE f.owner = ? AND f.parent != '' AND up.depth < {MAX_DEPTH + 1})"
         f" SELECT {', '.join('f.' + c for c in _COLUMNS.split(', '))} FROM up"
