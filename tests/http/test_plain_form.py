@@ -32,12 +32,16 @@ async def test_a_plain_form_post_is_303_to_the_page_which_lists_the_files(client
 
 
 async def test_curl_dash_f_still_gets_201_json(client):
-    for headers in ({}, {"accept": "*/*"}, {"accept": "application/json"}):
+    # Each upload of the same name beside the last takes the next free number.
+    names = ("curl.txt", "curl (2).txt", "curl (3).txt")
+    for name, headers in zip(
+        names, ({}, {"accept": "*/*"}, {"accept": "application/json"}), strict=True
+    ):
         r = await client.post(
             "/uploads", files={"file": ("curl.txt", b"from curl\n")}, headers=headers
         )
         assert r.status_code == 201, headers
-        assert r.json()["files"][0]["name"] == "curl.txt"
+        assert r.json()["files"][0]["name"] == name
         assert r.headers.get("location") == r.json()["files"][0]["url"]
 
 
