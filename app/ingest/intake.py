@@ -6,6 +6,7 @@ resumable engine (app/resumable/uploads.py) alike. No HTTP: the web side reads t
 request and hands over bytes, lengths and names."""
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ from app.accounts.store import Account
 from app.catalog.protocol import Database, is_disk_full, is_folder_gone, is_owner_gone
 from app.config import Config
 from app.files.store import FileRow, add_files, files_changed
-from app.folders.store import FolderError, ensure_path
+from app.folders.store import FolderError, catalog_id, ensure_path, get_folder
 from app.ingest.budget import MemoryBudget
 from app.ingest.pipeline import IngestedFile, IngestError, almost_out_of_space, over_quota
 from app.ingest.progress import Progress
@@ -86,6 +87,18 @@ class Uploads:
             return await self.keep(
                 stored, to.owner, to.request_id, folder=to.folder, replace=to.replace
             )
+
+    async def into_folder(
+        self, to: "Destination", folder: str | None, *, replace: bool = False
+    ) -> "Destination":
+        """`to`, placed in the account's folder `folder` (its id as URLs and JSON spell
+        it: None or "root" for the root), replacing same-named files when `replace`.
+        Checked before a byte is read: a folder that is unknown, or another account's,
+        is a 404 in words, and nothing is stored."""
+        folder_id = catalog_id(folder)
+        if await get_folder(self.db, to.owner, folder_id) is None:
+            raise IngestError(404, f"no such folder: {folder}; nothing was stored")
+        return dataclasses.replace(to, folder=folder_id, replace=replace)
 
     def reserve(self, to: "Destination") -> Reservation:
         """A hold on `to`'s quota for one upload, given back when it ends (its rows or

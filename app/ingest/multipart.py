@@ -14,7 +14,13 @@ from python_multipart.multipart import MultipartParser
 from stario.exceptions import ClientDisconnected, RequestBodyError
 
 from app.accounts.quotas import Reservation
-from app.ingest.names import filename_from_disposition
+from app.ingest.names import (
+    BadPath,
+    Placed,
+    filename_from_disposition,
+    holds_path,
+    relative_path,
+)
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, body_error
 from app.storage.store import Store
 
@@ -23,6 +29,12 @@ MAX_PART_HEADER_BYTES = 8 * 1024
 MAX_FIELD_BYTES = 64 * 1024
 # RFC 2046 caps a boundary at 70 characters.
 MAX_BOUNDARY_CHARS = 70
+
+
+MANY_FILES_ONE_PATH = (
+    "?path= names one file, and this form holds several: leave ?path= out and put each"
+    " file's relative path in its filename"
+)
 
 
 @dataclass(slots=True)
@@ -124,8 +136,10 @@ class _FormIngest:
         on_progress: Callable[[str, int], None] | None = None,
         quota: Reservation | None = None,
         claim_files: Callable[[int], None] | None = None,
+        placed: Placed | None = None,
     ) -> None:
         self.claim_files = claim_files
+        self.placed = placed
         self.store = store
         self.max_file_bytes = max_file_bytes
         self.on_progress = on_progress
@@ -167,11 +181,13 @@ class _FormIngest:
                 # An empty file input: the browser sends a nameless, empty part.
                 self.field_name = None
                 return
+            directory, file_name = self._place(_browser_unescape(filename))
             if self.claim_files is not None:
                 self.claim_files(1)  # before a byte of this file is read
             self.ingest = Ingest(
                 self.store,
-                name=_browser_unescape(filename),
+                name=file_name,
+                directory=directory,
                 declared_mime=_decode(found.get(b"content-type", b"")) or None,
                 max_bytes=self.max_file_bytes,
                 on_progress=self.on_progress,
@@ -185,6 +201,21 @@ class _FormIngest:
             raise IngestError(400, "a form field has no name")
         self.field_name = _browser_unescape(name)
         self.field_value = bytearray()
+
+    def _place(self, filename: str) -> Placed:
+        """Where a file part goes: the request's one `?path=` (a form of one file), or
+        the relative path in its filename ("a/b/c.txt", as browsers send the files of
+        a chosen folder), or just its name."""
+        if self.placed is not None:
+            if self.form.files or self.ingest is not None:
+                raise IngestError(400, MANY_FILES_ONE_PATH)
+            return self.placed
+        if not holds_path(filename):
+            return (), filename
+        try:
+            return relative_path(filename)
+        except BadPath as exc:
+            raise IngestError(400, str(exc)) from None
 
     async def _end_part(self) -> None:
         if self.ingest is not None:
@@ -225,15 +256,17 @@ async def ingest_multipart(
     on_progress: Callable[[str, int], None] | None = None,
     quota: Reservation | None = None,
     claim_files: Callable[[int], None] | None = None,
+    placed: Placed | None = None,
 ) -> ReceivedForm:
     """Every file part through the pipeline; committed blobs, not yet recorded.
     `on_progress` and `quota` are handed to each file's `Ingest` (the Content-Length
     of a form includes its framing, so a form's quota is held as its files' bytes
     arrive rather than from Content-Length). `claim_files(1)` is called as each file
-    part begins, before its bytes, and may refuse it."""
+    part begins, before its bytes, and may refuse it. `placed`: where the form's one
+    file goes (a request's `?path=`); a second file part is refused."""
     events = _PartEvents()
     parser = MultipartParser(boundary, events.callbacks(), max_header_size=MAX_PART_HEADER_BYTES)  # type: ignore[arg-type]
-    form = _FormIngest(store, max_file_bytes, on_progress, quota, claim_files)
+    form = _FormIngest(store, max_file_bytes, on_progress, quota, claim_files, placed)
     received = 0
     try:
         try:

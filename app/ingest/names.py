@@ -49,3 +49,49 @@ def filename_from_disposition(value: str | None) -> str | None:
             return collapse_rfc2231_value(param)
         plain = plain if plain is not None else param
     return plain
+
+
+# How many folders a relative path may name: as deep as a folder tree may go
+# (app/folders/store.py MAX_DEPTH), far past what a person makes.
+MAX_PATH_DEPTH = 64
+PATH_SEPARATORS = ("/", "\\")
+
+# Where a file goes: the folders under the upload's folder ("a", "b"), and its name.
+type Placed = tuple[tuple[str, ...], str]
+
+
+class BadPath(ValueError):
+    """A relative path refused; its text says why, fit to show the uploader."""
+
+
+def holds_path(raw: str) -> bool:
+    """Whether a name a client gave is a relative path ("a/b/c.txt")."""
+    return any(separator in raw for separator in PATH_SEPARATORS)
+
+
+def relative_path(raw: str) -> Placed:
+    """(("a", "b"), "c.txt") of "a/b/c.txt": the folders to place a file in, under the
+    upload's folder, and its name. Backslashes separate too (Windows clients); one
+    leading separator is allowed, because browsers' dropped entries and Uppy's
+    `relativePath` start with "/" ("/photos/a.jpg" is relative to the drop).
+    Refused (BadPath) rather than repaired: an empty part ("a//b", "a/"), "." or
+    "..", a control character, a part over 255 characters, more than 64 folders."""
+    text = unicodedata.normalize("NFC", raw)
+    for separator in PATH_SEPARATORS[1:]:
+        text = text.replace(separator, "/")
+    if text.startswith("/"):
+        text = text[1:]
+    parts = text.split("/")
+    for part in parts:
+        if not part.strip():
+            raise BadPath(f"the path {raw!r} has an empty part (// or a / at its end)")
+        if part in (".", ".."):
+            raise BadPath(f"the path {raw!r} holds {part!r}: paths go down, never up")
+        if any(unicodedata.category(char) == "Cc" for char in part):
+            raise BadPath(f"the path {raw!r} holds a control character")
+        if len(part) > MAX_NAME_CHARS:
+            raise BadPath(f"a part of the path {raw!r} is longer than {MAX_NAME_CHARS} characters")
+    if len(parts) - 1 > MAX_PATH_DEPTH:
+        raise BadPath(f"the path {raw!r} names more than {MAX_PATH_DEPTH} folders")
+    *folders, name = parts
+    return tuple(" ".join(folder.split()) for folder in folders), display_name(name)

@@ -116,6 +116,9 @@ class Ingest:
     `on_progress(name, count)`, when given, hears of every chunk accepted: the
     file's display name and the chunk's length (see `app/ingest/progress.py`).
 
+    `directory`: the folders under the upload's folder it goes into (from a relative
+    path the client gave, app/ingest/names.py `relative_path`).
+
     `quota`, when given, is the account's space for this upload: `expected_bytes`
     are held before a byte is read, and every byte beyond them before it is written,
     so an upload is refused the moment it passes the quota.
@@ -131,8 +134,10 @@ class Ingest:
         expected_bytes: int | None = None,
         on_progress: Callable[[str, int], None] | None = None,
         quota: Reservation | None = None,
+        directory: tuple[str, ...] = (),
     ) -> None:
         self.name = display_name(name)
+        self.directory = directory
         self.declared_mime = declared_type(declared_mime)
         self.max_bytes = max_bytes
         self.expected_bytes = expected_bytes
@@ -187,6 +192,7 @@ class Ingest:
             sha256=self._digest.hexdigest(),
             mime=sniff(self._head) if self.received else OCTET_STREAM,
             declared_mime=self.declared_mime,
+            directory=self.directory,
         )
 
     async def abort(self) -> None:

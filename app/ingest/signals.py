@@ -3,6 +3,11 @@
 What Datastar v1 sends for `<input type="file" multiple data-bind:files>` with
 `@post('/uploads')`. Each file's base64 is decoded in slices and fed to the pipeline,
 so beside the parsed signals only one slice is held at a time.
+
+A file may carry its relative path ("a/b/c.txt", a dropped folder's file): as a
+`path` in its entry, or in a `paths` signal beside `files`, one per file in the same
+order (what a page can bind next to the input's `files`; null or "" for a file with
+none). The folders it names are made under the upload's folder.
 """
 
 from base64 import b64decode
@@ -11,10 +16,12 @@ from dataclasses import dataclass
 from app.accounts.quotas import QuotaExceeded, Reservation
 from app.common.http import NotJson, parse_json
 from app.ingest.multipart import MAX_PARTS
+from app.ingest.names import BadPath, Placed, relative_path
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, over_quota, too_large
 from app.storage.store import Store
 
 SIGNAL = "files"
+PATHS_SIGNAL = "paths"
 # Like a multipart form's parts: one request, at most this many files.
 MAX_FILES = MAX_PARTS
 # A multiple of 4, so every slice but the last is whole base64 quanta: 768 KiB decoded.
@@ -26,6 +33,17 @@ class FileSignal:
     name: str
     contents: str
     mime: str | None
+    # Its relative path, when the page sent one ("a/b/c.txt").
+    path: str | None = None
+
+    def placed(self) -> Placed:
+        """The folders it goes into under the upload's folder, and its name."""
+        if self.path is None:
+            return (), self.name
+        try:
+            return relative_path(self.path)
+        except BadPath as exc:
+            raise IngestError(400, str(exc)) from None
 
 
 def parse_file_signals(body: str | bytes) -> list[FileSignal]:
@@ -47,6 +65,15 @@ def parse_file_signals(body: str | bytes) -> list[FileSignal]:
         raise IngestError(
             413, f'the "files" signal has {len(entries)} files; at most {MAX_FILES} per request'
         )
+    paths = signals.get(PATHS_SIGNAL)
+    if paths is not None and (
+        not isinstance(paths, list)
+        or len(paths) != len(entries)
+        or not all(p is None or isinstance(p, str) for p in paths)
+    ):
+        raise IngestError(
+            400, 'the "paths" signal must list one relative path (or null) per file in "files"'
+        )
     files = []
     for number, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
@@ -62,7 +89,12 @@ def parse_file_signals(body: str | bytes) -> list[FileSignal]:
                 raise IngestError(400, f"{name}: contents are a data URL that is not base64")
         if mime is not None and not isinstance(mime, str):
             raise IngestError(400, f"{name}: mime must be a string")
-        files.append(FileSignal(name, contents, mime or None))
+        path = entry.get("path", paths[number - 1] if paths is not None else None)
+        if path is not None and not isinstance(path, str):
+            raise IngestError(400, f"{name}: path must be a string")
+        signal = FileSignal(name, contents, mime or None, path or None)
+        signal.placed()  # a bad path is refused before any file is stored
+        files.append(signal)
     return files
 
 
@@ -93,8 +125,13 @@ async def ingest_file_signals(
     stored: list[IngestedFile] = []
     try:
         for signal in files:
+            directory, name = signal.placed()
             ingest = Ingest(
-                store, name=signal.name, declared_mime=signal.mime, max_bytes=max_file_bytes
+                store,
+                name=name,
+                declared_mime=signal.mime,
+                max_bytes=max_file_bytes,
+                directory=directory,
             )
             try:
                 for start in range(0, len(signal.contents), BASE64_SLICE_CHARS):

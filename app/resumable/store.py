@@ -24,7 +24,7 @@ class Superseded(Exception):
 
 _COLUMNS = (
     "id, owner, request_id, name, declared_mime, metadata, length, offset, reserved, kind,"
-    " created_at, expires_at, blob_id, file_id"
+    " created_at, expires_at, blob_id, file_id, folder_id, directory, replace_existing"
 )
 
 
@@ -44,6 +44,16 @@ class UploadState:
     expires_at: float
     blob_id: str
     file_id: str | None
+    # Where its file goes: a folder of the owner's ('' the root), the folders to make
+    # under it ("a/b", '' none), and whether a same-named file there is replaced.
+    folder_id: str = ""
+    directory: str = ""
+    replace_existing: int = 0
+
+    @property
+    def folders_below(self) -> tuple[str, ...]:
+        """`directory` as the folder names it makes ("a", "b")."""
+        return tuple(self.directory.split("/")) if self.directory else ()
 
     @property
     def partial(self) -> bool:
@@ -66,14 +76,25 @@ def _state(row: Row) -> UploadState:
 async def insert_upload(db: Database, state: UploadState) -> None:
     async with db.transaction() as conn:
         await conn.execute(
-            f"INSERT INTO resumable_uploads ({_COLUMNS}) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                state.id, state.owner, state.request_id, state.name, state.declared_mime,
-                state.metadata, state.length, state.offset, state.reserved, state.kind,
-                state.created_at, state.expires_at, state.blob_id, state.file_id,
-            ),
-        )  # fmt: skip
+            f"INSERT INTO resumable_uploads {insert_columns()}",
+            row_of(state),
+        )
+
+
+def row_of(state: UploadState) -> tuple[object, ...]:
+    """The values of `_COLUMNS` for a new row."""
+    return (
+        state.id, state.owner, state.request_id, state.name, state.declared_mime,
+        state.metadata, state.length, state.offset, state.reserved, state.kind,
+        state.created_at, state.expires_at, state.blob_id, state.file_id, state.folder_id,
+        state.directory, int(bool(state.replace_existing)),
+    )  # fmt: skip
+
+
+def insert_columns() -> str:
+    """`_COLUMNS` and as many placeholders, for an INSERT of one upload."""
+    marks = ", ".join("?" * len(_COLUMNS.split(",")))
+    return f"({_COLUMNS}) VALUES ({marks})"
 
 
 async def load_upload(db: Database, upload_id: str) -> UploadState | None:

@@ -69,8 +69,10 @@ from app.resumable.store import (
     all_unfinished,
     expired_uploads,
     forget_uploads,
+    insert_columns,
     insert_upload,
     load_upload,
+    row_of,
     unfinished_of_ended_requests,
     unfinished_of_request,
 )
@@ -211,8 +213,11 @@ class ResumableUploads:
         declared_mime: str | None,
         metadata: str | None = None,
         partial: bool = False,
+        directory: tuple[str, ...] = (),
     ) -> UploadState:
-        """A new, empty upload of `length` bytes (None: told later) into `to`."""
+        """A new, empty upload of `length` bytes (None: told later) into `to`: its
+        folder (`to.folder`), made at completion; `directory`, the folders under it
+        its file goes into (from a relative path)."""
         shown = display_name(name)
         if length is not None and length > to.max_file_bytes:
             raise too_large(shown, to.max_file_bytes)
@@ -229,7 +234,9 @@ class ResumableUploads:
             # (a whole file) one of its files, held from now on by the row.
             recorded = to.unfinished.start(not partial)
         try:
-            state = await self._insert(to, length, shown, declared_mime, metadata, partial)
+            state = await self._insert(
+                to, length, shown, declared_mime, metadata, partial, directory
+            )
         finally:
             if recorded is not None:
                 recorded()
@@ -258,6 +265,7 @@ class ResumableUploads:
         declared_mime: str | None,
         metadata: str | None,
         partial: bool,
+        directory: tuple[str, ...],
     ) -> UploadState:
         now = self.clock()
         state = UploadState(
@@ -275,6 +283,9 @@ class ResumableUploads:
             expires_at=now + self.expiry,
             blob_id=new_blob_id(),
             file_id=None,
+            folder_id=to.folder,
+            directory="/".join(directory),
+            replace_existing=int(to.replace),
         )
         with self.uploads.reserve(to) as quota:
             if length:
@@ -553,9 +564,10 @@ class ResumableUploads:
             sha256=sha256,
             mime=sniff(head) if state.length else OCTET_STREAM,
             declared_mime=state.declared_mime,
+            directory=state.folders_below,
         )
         try:
-            rows = await self.uploads.keep([ingested], state.owner, state.request_id)
+            rows = await self._keep(ingested, state)
         except BaseException:
             # `keep` removed the blob: the upload is gone with it.
             await forget_uploads(self.db, [state.id])
@@ -563,6 +575,16 @@ class ResumableUploads:
             raise
         await self._mark_finished(state, rows[0].id)
         return rows[0]
+
+    async def _keep(self, ingested: IngestedFile, state: UploadState) -> list[FileRow]:
+        """The file's row, in the folder the upload was created for."""
+        return await self.uploads.keep(
+            [ingested],
+            state.owner,
+            state.request_id,
+            folder=state.folder_id,
+            replace=bool(state.replace_existing),
+        )
 
     async def _mark_finished(self, state: UploadState, file_id: str) -> None:
         async with self.db.transaction() as conn:
@@ -581,9 +603,11 @@ class ResumableUploads:
         name: str,
         declared_mime: str | None,
         metadata: str | None,
+        directory: tuple[str, ...] = (),
     ) -> tuple[UploadState, FileRow]:
         """tus `Upload-Concat: final`: the parts' bytes, in order, as one new file. The
-        parts (complete, `to`'s own, each named once) are consumed.
+        parts (complete, `to`'s own, each named once) are consumed. The final's own
+        folder, `directory` and replace flag decide where the file goes.
 
         Every limit is checked before a byte is copied: a part named twice would let a
         client store its bytes over and over (1 MiB named 1,500 times was 1.5 GB), so
@@ -610,7 +634,7 @@ class ResumableUploads:
             self._check_final_quota(to, parts, shown, length)
             # The copy writes every byte anew while the parts still hold theirs.
             self.uploads.check_room(length, reuse_for=0.0)
-            state = self._final_state(to, shown, declared_mime, metadata, length)
+            state = self._final_state(to, shown, declared_mime, metadata, length, directory)
             try:
                 with storage_errors():
                     joined = await self.partials.concatenate(state, parts)
@@ -626,17 +650,8 @@ class ResumableUploads:
                             raise IngestError(404, "a partial upload is gone (consumed,"
                                               " cancelled or expired)")  # fmt: skip
                     await conn.execute(
-                        "INSERT INTO resumable_uploads (id, owner, request_id, name,"
-                        " declared_mime, metadata, length, offset, reserved, kind, created_at,"
-                        " expires_at, blob_id, file_id) VALUES"
-                        " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            state.id, state.owner, state.request_id, state.name,
-                            state.declared_mime, state.metadata, state.length, state.offset,
-                            state.reserved, state.kind, state.created_at, state.expires_at,
-                            state.blob_id, state.file_id,
-                        ),
-                    )  # fmt: skip
+                        f"INSERT INTO resumable_uploads {insert_columns()}", row_of(state)
+                    )
             except BaseException:
                 # Whatever was joined goes (a disk left full by it refuses everyone).
                 await asyncio.shield(self.partials.discard_joined(state))
@@ -692,6 +707,7 @@ class ResumableUploads:
         declared_mime: str | None,
         metadata: str | None,
         length: int,
+        directory: tuple[str, ...],
     ) -> UploadState:
         now = self.clock()
         return UploadState(
@@ -699,6 +715,8 @@ class ResumableUploads:
             declared_mime=declared_type(declared_mime), metadata=metadata, length=length,
             offset=length, reserved=length, kind="whole", created_at=now,
             expires_at=now + self.expiry, blob_id=new_blob_id(), file_id=None,
+            folder_id=to.folder, directory="/".join(directory),
+            replace_existing=int(to.replace),
         )  # fmt: skip
 
     # ---- the end of an upload ------------------------------------------------
@@ -811,5 +829,6 @@ class ResumableUploads:
         ingested = IngestedFile(
             state.blob_id, state.name, state.length, sha256,
             sniff(head) if state.length else OCTET_STREAM, state.declared_mime,
+            state.folders_below,
         )  # fmt: skip
-        await self.uploads.keep([ingested], state.owner, state.request_id)
+        await self._keep(ingested, state)

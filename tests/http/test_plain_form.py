@@ -32,10 +32,10 @@ async def test_a_plain_form_post_is_303_to_the_page_which_lists_the_files(client
 
 
 async def test_curl_dash_f_still_gets_201_json(client):
-    # The same name three times: the second and third are kept beside the first.
+    # Each upload of the same name beside the last takes the next free number.
     names = ("curl.txt", "curl (2).txt", "curl (3).txt")
-    for headers, name in zip(
-        ({}, {"accept": "*/*"}, {"accept": "application/json"}), names, strict=True
+    for name, headers in zip(
+        names, ({}, {"accept": "*/*"}, {"accept": "application/json"}), strict=True
     ):
         r = await client.post(
             "/uploads", files={"file": ("curl.txt", b"from curl\n")}, headers=headers

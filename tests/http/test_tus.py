@@ -422,7 +422,8 @@ async def test_a_final_may_name_only_partials_of_its_own_destination(
     assert await listed(client) == []
     await still_usable(client, [mine], [b"mine"])
     await still_usable(anonymous, [dropped], [b"dropped"], through)
-    assert sorted(f["name"] for f in await listed(client)) == ["joined.bin", "joined.bin"]
+    # The second file of the same name takes the next free number.
+    assert sorted(f["name"] for f in await listed(client)) == ["joined (2).bin", "joined.bin"]
 
 
 @every_configuration

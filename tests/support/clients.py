@@ -143,6 +143,7 @@ class TusJs:
         override_patch: bool = False,
         data_during_creation: bool = False,
         defer_length: bool = False,
+        metadata: dict[str, str] | None = None,
         timeout: float = 120,
     ) -> TusJsResult:
         """Upload `file`; resume one with `upload_url`. `stop_after=n` aborts (like a closed
@@ -151,7 +152,8 @@ class TusJs:
         `retry_delays=[]` disables retries; None keeps the runner's short default.
         `override_patch` sends each PATCH as POST with `X-HTTP-Method-Override: PATCH`;
         `data_during_creation` sends the first chunk with the POST (creation-with-upload);
-        `defer_length` creates with `Upload-Defer-Length: 1`."""
+        `defer_length` creates with `Upload-Defer-Length: 1`; `metadata` adds to the
+        upload's metadata (Uppy's `relativePath`, say)."""
         args = ["node", str(TUS_JS_RUNNER), "--file", str(file), "--protocol", protocol,
                 "--parallel", str(parallel), "--source", source,
                 "--client-dir", str(self.client_dir)]  # fmt: skip
@@ -166,6 +168,7 @@ class TusJs:
             "--override-patch": "yes" if override_patch else None,
             "--data-during-creation": "yes" if data_during_creation else None,
             "--defer-length": "yes" if defer_length else None,
+            "--meta": None if metadata is None else json.dumps(metadata),
             "--retry-delays": None
             if retry_delays is None
             else (",".join(map(str, retry_delays)) or "none"),

@@ -11,6 +11,7 @@
 //        [--override-patch yes] (POST with X-HTTP-Method-Override: PATCH)
 //        [--data-during-creation yes] (the first chunk rides on the POST)
 //        [--defer-length yes] (Upload-Defer-Length: 1; the length comes with the last PATCH)
+//        [--meta JSON] (more metadata, e.g. {"relativePath": "a/b/c.txt", "folder": ID})
 'use strict'
 
 const fs = require('fs')
@@ -33,6 +34,7 @@ const OPTIONS = {
   'override-patch': 'no',
   'data-during-creation': 'no',
   'defer-length': 'no',
+  meta: '{}',
 }
 
 function usage(message) {
@@ -119,7 +121,11 @@ function main() {
     uploadUrl: options['upload-url'],
     protocol: options.protocol,
     parallelUploads: Number(options.parallel),
-    metadata: { filename: options.name || path.basename(filePath), filetype: options.type },
+    metadata: {
+      filename: options.name || path.basename(filePath),
+      filetype: options.type,
+      ...JSON.parse(options.meta),
+    },
     headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
     retryDelays: options['retry-delays'] === 'none'
       ? null

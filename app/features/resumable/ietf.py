@@ -27,9 +27,9 @@ from stario.json import dumps_bytes
 from app.common.http import json_error, path_param
 from app.config import MAX_FILE_BYTES
 from app.features.files.urls import FILE
-from app.features.resumable.tus import created_at, parse_metadata
+from app.features.resumable.tus import created_at, parse_metadata, placement
 from app.features.resumable.urls import request_upload_href, upload_href
-from app.features.uploads.data import NAME_THE_FILE, stored_json
+from app.features.uploads.data import NAME_THE_FILE, path_asked, placed_by_name, stored_json
 from app.ingest.intake import Destination
 from app.ingest.names import filename_from_disposition
 from app.ingest.pipeline import IngestError
@@ -225,7 +225,7 @@ def _problem(
     w.respond(dumps_bytes(body), b"application/problem+json", error.status)
 
 
-def _answer_append(
+async def _answer_append(
     resumable: ResumableUploads,
     c: Context,
     w: Writer,
@@ -244,7 +244,7 @@ def _answer_append(
             w.headers.set("stowage-file-location", FILE.href(done.file.id))
             if not created:
                 w.headers.set("location", FILE.href(done.file.id))
-        w.json(stored_json([done.file], {}, to), 201)
+        w.json(await stored_json(resumable.db, [done.file], {}, to), 201)
         return
     if done.stopped is not None:
         _refuse(resumable, c, w, version, done.stopped, to, done.state)
@@ -268,9 +268,11 @@ async def _create(
     declared_mime: str | None,
     metadata: str | None,
     location: Callable[[str], str],
+    directory: tuple[str, ...] = (),
 ) -> None:
     """A new upload whose first bytes, if any, are this request's body; `location`
-    gives its URL from its id."""
+    gives its URL from its id; `directory`, the folders under `to.folder` its file
+    goes into."""
     try:
         last = _boolean(c, "upload-complete")
         if last is None:
@@ -287,7 +289,8 @@ async def _create(
         elif length is not None and sent is not None and sent > length:
             raise inconsistent(f"the body's {sent} bytes are more than Upload-Length {length}")
         state = await resumable.create(to, length=length, name=name,
-                                       declared_mime=declared_mime, metadata=metadata)  # fmt: skip
+                                       declared_mime=declared_mime, metadata=metadata,
+                                       directory=directory)  # fmt: skip
     except IngestError as error:
         _refuse(resumable, c, w, version, error, to)
         return
@@ -302,7 +305,7 @@ async def _create(
     except IngestError as error:
         _refuse(resumable, c, w, version, error, to, await resumable.find(state.id, to))
         return
-    _answer_append(resumable, c, w, version, to, done, created=True)
+    await _answer_append(resumable, c, w, version, to, done, created=True)
 
 
 def _declared_mime(c: Context) -> str | None:
@@ -318,19 +321,23 @@ async def create(resumable: ResumableUploads, c: Context, w: Writer, to: Destina
     try:
         version = interop_version(c)
         metadata = parse_metadata(c.req.headers.get("upload-metadata"))
+        # Placed as tus places it: metadata `folder` and `relativePath`, or the query.
+        to, directory, named = await placement(resumable, c, to, metadata)
     except IngestError as error:
         _refuse(resumable, c, w, None, error, to)
         return
     name = (
         metadata.get("filename")
         or metadata.get("name")
+        or named
         or filename_from_disposition(c.req.headers.get("content-disposition"))
         or DEFAULT_NAME
     )
     mime = _declared_mime(c) or metadata.get("filetype") or metadata.get("type")
     await _create(resumable, c, w, to, version, name=name, declared_mime=mime,
                   metadata=c.req.headers.get("upload-metadata"),
-                  location=lambda upload_id: created_at(c, upload_id))  # fmt: skip
+                  location=lambda upload_id: created_at(c, upload_id),
+                  directory=directory)  # fmt: skip
 
 
 def _account_upload_at(c: Context, upload_id: str) -> str:
@@ -363,13 +370,16 @@ def start_on_uploads(
             if last:
                 return False
             version = interop_version(c)
-            if not name:
+            if not name and path_asked(c) is None:
                 raise IngestError(400, NAME_THE_FILE)
+            # `?path=` (or a name holding "/") places it, as for a single-request upload.
+            directory, name = placed_by_name(c, name or "")
         except IngestError as error:
             _refuse(resumable, c, w, None, error, to)
             return True
         await _create(resumable, c, w, to, version, name=name, declared_mime=_declared_mime(c),
-                      metadata=None, location=lambda upload_id: location(c, upload_id))  # fmt: skip
+                      metadata=None, location=lambda upload_id: location(c, upload_id),
+                      directory=directory)  # fmt: skip
         return True
 
     return start
@@ -436,7 +446,7 @@ async def patch(resumable: ResumableUploads, c: Context, w: Writer, to: Destinat
     except IngestError as error:
         _refuse(resumable, c, w, version, error, to, await resumable.find(state.id, to))
         return
-    _answer_append(resumable, c, w, version, to, done, created=False)
+    await _answer_append(resumable, c, w, version, to, done, created=False)
 
 
 def _check_append(

@@ -14,6 +14,7 @@ from stario import Context, Writer
 from app.common.http import TUS_RESUMABLE, json_error, path_param
 from app.config import MAX_FILE_BYTES
 from app.features.files.urls import FILE
+from app.features.uploads.data import NO, YES, placed_at, replace_asked
 from app.ingest.intake import Destination
 from app.ingest.pipeline import IngestError
 from app.resumable.store import UploadState
@@ -66,6 +67,41 @@ def parse_metadata(value: str | None) -> dict[str, str]:
         except (binascii.Error, ValueError):
             raise IngestError(400, f"Upload-Metadata {key!r} is not base64 UTF-8 text") from None
     return found
+
+
+# What clients send for "no relative path": Uppy sends `relativePath` as the text
+# "null" for a file that was not in a dropped or chosen folder.
+NO_PATH = frozenset({"", "null", "undefined"})
+
+
+async def placement(
+    resumable: ResumableUploads, c: Context, to: Destination, metadata: dict[str, str]
+) -> tuple[Destination, tuple[str, ...], str | None]:
+    """Where a new upload's file goes, from its `Upload-Metadata` (`folder`,
+    `relativePath` as Uppy sends it, `replace`) or else the query (`?folder=`,
+    `?path=`, `?replace=`): the destination in that folder, the folders to make under
+    it, and the name the path gives (None: none). An unknown folder is a 404 now,
+    before the upload exists. Through a file request the request decides the folder:
+    a `folder` or `replace` there is not the visitor's to choose and is ignored."""
+    query = c.req.query
+    if not to.public:
+        folder = metadata.get("folder") or query.get("folder")
+        if "replace" in metadata:
+            word = metadata["replace"].strip().lower()
+            if word not in YES | NO:
+                raise IngestError(400, f"metadata replace is 1 or 0, not {metadata['replace']!r}")
+            replace = word in YES
+        else:
+            replace = replace_asked(c)
+        if folder is not None or replace:
+            to = await resumable.uploads.into_folder(to, folder, replace=replace)
+    raw = metadata.get("relativePath")
+    if raw is None or raw.strip() in NO_PATH:
+        raw = query.get("path")
+    if raw is None or raw.strip() in NO_PATH:
+        return to, (), None
+    directory, name = placed_at(raw)
+    return to, directory, name
 
 
 def created_at(c: Context, upload_id: str) -> str:
@@ -134,11 +170,16 @@ async def create(resumable: ResumableUploads, c: Context, w: Writer, to: Destina
     headers = c.req.headers
     try:
         metadata = parse_metadata(headers.get("upload-metadata"))
-        name = metadata.get("filename") or metadata.get("name") or DEFAULT_NAME
-        mime = metadata.get("filetype") or metadata.get("type")
         concat = (headers.get("upload-concat") or "").strip()
+        directory: tuple[str, ...] = ()
+        named: str | None = None
+        if concat != "partial":
+            # A partial's bytes join a final, whose own metadata places the file.
+            to, directory, named = await placement(resumable, c, to, metadata)
+        name = metadata.get("filename") or metadata.get("name") or named or DEFAULT_NAME
+        mime = metadata.get("filetype") or metadata.get("type")
         if concat.startswith("final"):
-            await _concatenate(resumable, c, w, to, concat, name, mime)
+            await _concatenate(resumable, c, w, to, concat, name, mime, directory)
             return
         if concat not in ("", "partial"):
             raise IngestError(400, "Upload-Concat must be 'partial' or 'final;URL URL ...'")
@@ -159,6 +200,7 @@ async def create(resumable: ResumableUploads, c: Context, w: Writer, to: Destina
             declared_mime=mime,
             metadata=headers.get("upload-metadata"),
             partial=concat == "partial",
+            directory=directory,
         )
     except IngestError as error:
         refuse(c, w, error)
@@ -195,6 +237,7 @@ async def _concatenate(
     concat: str,
     name: str,
     mime: str | None,
+    directory: tuple[str, ...],
 ) -> None:
     _, _, urls = concat.partition(";")
     parts: list[UploadState] = []
@@ -209,7 +252,12 @@ async def _concatenate(
     if _body_follows(c):
         raise IngestError(400, "a final upload carries no bytes of its own")
     state, _ = await resumable.concatenate(
-        to, parts, name=name, declared_mime=mime, metadata=c.req.headers.get("upload-metadata")
+        to,
+        parts,
+        name=name,
+        declared_mime=mime,
+        metadata=c.req.headers.get("upload-metadata"),
+        directory=directory,
     )
     w.headers.set("location", created_at(c, state.id))
     _state_headers(w, state)

@@ -15,14 +15,21 @@ from app.access.gate import principal
 from app.accounts.quotas import Reservation
 from app.common.http import is_datastar, is_plain_form, json_error, path_param
 from app.common.units import human_bytes
-from app.features.uploads.data import NAME_THE_FILE, StartResumable, stored_json
+from app.features.uploads.data import (
+    NAME_THE_FILE,
+    StartResumable,
+    into_asked_folder,
+    path_asked,
+    placed_by_name,
+    stored_json,
+)
 from app.features.uploads.urls import UPLOAD_NAMED, UPLOAD_UNNAMED, UPLOADS
 from app.features.uploads.views import render_refusal, render_results
 from app.files.store import FileRow
 from app.ingest.budget import RETRY_AFTER_SECONDS, OverBudget
 from app.ingest.intake import Destination, OnProgress, Uploads
 from app.ingest.multipart import boundary_of, ingest_multipart
-from app.ingest.names import display_name, filename_from_disposition
+from app.ingest.names import Placed, display_name, filename_from_disposition
 from app.ingest.pipeline import (
     Ingest,
     IngestedFile,
@@ -56,16 +63,18 @@ SIGNALS_MEMORY_FACTOR = 2
 async def _receive_raw(
     uploads: Uploads,
     c: Context,
-    name: str,
+    placed: Placed,
     on_progress: Callable[[str, int], None],
     quota: Reservation,
     to: Destination,
 ) -> list[IngestedFile]:
     if to.claim_files is not None:
         to.claim_files(1)
+    directory, name = placed
     ingest = Ingest(
         uploads.store,
         name=name,
+        directory=directory,
         declared_mime=c.req.headers.get("content-type"),
         max_bytes=to.max_file_bytes,
         expected_bytes=declared_length(c),
@@ -137,7 +146,8 @@ async def _receive_signals_within_budget(
     )
 
 
-def _answer(
+async def _answer(
+    uploads: Uploads,
     c: Context,
     w: Writer,
     rows: list[FileRow],
@@ -159,7 +169,7 @@ def _answer(
         # FILE's URL, as file_json spells it: a blob id needs no escaping, and
         # Route.href's quoting was 1% of the event loop under small uploads.
         w.headers.set("location", f"/files/{rows[0].id}")
-    w.json(stored_json(rows, fields, to), 201)
+    w.json(await stored_json(uploads.db, rows, fields, to), 201)
 
 
 def _page_of(c: Context) -> str:
@@ -196,18 +206,33 @@ def named_in_request(c: Context) -> str | None:
 
 
 async def receive_post(uploads: Uploads, c: Context, w: Writer, to: Destination) -> None:
-    """POST: a named raw body, JSON file signals or a multipart form, into `to`."""
+    """POST: a named raw body, JSON file signals or a multipart form, into `to`. A
+    `?path=a/b/c.txt` places a raw body or a form's one file (and names it); a form's
+    filenames and file signals' paths place each of theirs."""
     content_type = c.req.headers.get("content-type") or ""
     media_type = content_type.split(";", 1)[0].strip().lower()
     # A body that names its file is that file, whatever its Content-Type says
     # (curl --data-binary sends application/x-www-form-urlencoded by default).
     name = named_in_request(c)
     fields: dict[str, str | list[str]] = {}
+    try:
+        path = path_asked(c)
+        if path is not None and not name and media_type == "application/json":
+            raise IngestError(
+                400, "?path= places a raw body or a form's one file; file signals carry a"
+                " path per file (\"path\" in each, or a \"paths\" signal)",
+            )  # fmt: skip
+    except IngestError as error:
+        refuse_upload(c, w, error)
+        return
+    # ?path= names a raw body as well as placing it.
+    raw = name is not None or (path is not None and media_type != "multipart/form-data")
 
     async def files(quota: Reservation, on_progress: OnProgress) -> list[IngestedFile]:
         nonlocal fields
-        if name:
-            return await _receive_raw(uploads, c, name, on_progress, quota, to)
+        if raw:
+            placed = path if path is not None else ((), name or "")
+            return await _receive_raw(uploads, c, placed, on_progress, quota, to)
         if media_type == "application/json":
             return await _receive_signals(uploads, c, on_progress, quota, to)
         if media_type == "multipart/form-data":
@@ -221,6 +246,7 @@ async def receive_post(uploads: Uploads, c: Context, w: Writer, to: Destination)
                 on_progress=on_progress,
                 quota=quota,
                 claim_files=to.claim_files,
+                placed=path,
             )
             fields = form.fields
             return form.files
@@ -233,13 +259,14 @@ async def receive_post(uploads: Uploads, c: Context, w: Writer, to: Destination)
             )
         raise IngestError(400, NAME_THE_FILE)
 
-    shown = display_name(name) if name else UNNAMED_TRANSFER
+    shown = path[1] if raw and path is not None else name
+    shown = display_name(shown) if shown else UNNAMED_TRANSFER
     try:
         rows = await uploads.receive(to, shown, declared_length(c), files)
     except IngestError as error:
         refuse_upload(c, w, error)
         return
-    _answer(c, w, rows, fields, to)
+    await _answer(uploads, c, w, rows, fields, to)
 
 
 async def receive_put(
@@ -251,15 +278,21 @@ async def receive_put(
         json_error(w, 400, f"{NAME_THE_FILE}, or PUT it to {where}")
         return
 
-    async def files(quota: Reservation, on_progress: OnProgress) -> list[IngestedFile]:
-        return await _receive_raw(uploads, c, name, on_progress, quota, to)
-
     try:
-        rows = await uploads.receive(to, display_name(name), declared_length(c), files)
+        placed = placed_by_name(c, name)
     except IngestError as error:
         refuse_upload(c, w, error)
         return
-    _answer(c, w, rows, {}, to)
+
+    async def files(quota: Reservation, on_progress: OnProgress) -> list[IngestedFile]:
+        return await _receive_raw(uploads, c, placed, on_progress, quota, to)
+
+    try:
+        rows = await uploads.receive(to, display_name(placed[1]), declared_length(c), files)
+    except IngestError as error:
+        refuse_upload(c, w, error)
+        return
+    await _answer(uploads, c, w, rows, {}, to)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,9 +318,22 @@ class SingleRequestUploads:
         refuse_upload(c, w, error)
 
 
+async def _account_destination(uploads: Uploads, c: Context, w: Writer) -> Destination | None:
+    """The signed-in account's space, in the folder the request asks for (`?folder=`,
+    `?replace=`); None once a refusal is sent (an unknown folder, before any byte)."""
+    to = Destination.of_account(uploads, principal(c).account)
+    try:
+        return await into_asked_folder(uploads, c, to)
+    except IngestError as error:
+        refuse_upload(c, w, error)
+        return None
+
+
 def post_upload(uploads: Uploads, start_resumable: StartResumable | None = None):
     async def handler(c: Context, w: Writer) -> None:
-        to = Destination.of_account(uploads, principal(c).account)
+        to = await _account_destination(uploads, c, w)
+        if to is None:
+            return
         if start_resumable is not None and await start_resumable(c, w, to, named_in_request(c)):
             return
         await receive_post(uploads, c, w, to)
@@ -305,7 +351,9 @@ def put_upload(
 
     async def handler(c: Context, w: Writer) -> None:
         name = path_param(c, "name") if named_in_path else named_in_request(c)
-        to = Destination.of_account(uploads, principal(c).account)
+        to = await _account_destination(uploads, c, w)
+        if to is None:
+            return
         if start_resumable is not None and await start_resumable(c, w, to, name):
             return
         await receive_put(uploads, c, w, to, name, "/uploads/NAME")
