@@ -8,7 +8,7 @@ from stario import App, Context, JsonValue, Relay, Writer
 from stario.datastar import SSE
 
 from app.access.gate import principal
-from app.catalog.protocol import Database, is_disk_full
+from app.catalog.protocol import Database, is_disk_full, is_name_taken
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -21,12 +21,14 @@ from app.common.http import (
 from app.features.files.panel import RENAME_SIGNALS
 from app.features.files.urls import API_FILES_DELETE, FILE_DELETE, FILE_RENAME
 from app.files.store import (
+    NameTaken,
     file_json,
     files_changed,
     remove_file,
     remove_files,
     rename_file,
 )
+from app.folders.store import folder_paths
 from app.ingest.names import MAX_NAME_CHARS, UNNAMED, display_name
 from app.storage.ids import is_blob_id
 from app.storage.space import CatalogReserve
@@ -210,7 +212,14 @@ def rename(db: Database, relay: Relay[str]):
             return
         try:
             row = await rename_file(db, file_id, owner, name) if is_blob_id(file_id) else None
+        except NameTaken as exc:
+            refuse(409, str(exc))
+            return
         except Exception as exc:  # SQLite's or PostgreSQL's full disk
+            if is_name_taken(exc):
+                # Another request took the name between the check and the update.
+                refuse(409, f"something named {name!r} is already in this folder")
+                return
             if not is_disk_full(exc):
                 raise
             refuse(507, "the server is out of space and could not record the new name")
@@ -223,7 +232,8 @@ def rename(db: Database, relay: Relay[str]):
             sse.patch_signals({**RENAME_SIGNALS, "_notice": ""})
             w.end()
         else:
-            w.json({"file": file_json(row)})
+            paths = await folder_paths(db, owner, [row.folder_id])
+            w.json({"file": file_json(row, paths.get(row.folder_id, "/"))})
         relay.publish(files_changed(owner), "renamed")
 
     return handler
