@@ -126,9 +126,10 @@ async def test_a_request_is_made_with_defaults_and_only_its_hash_is_stored(
     made = r.json()["request"]
     assert set(made) == {
         "id", "url", "label", "expires_at", "max_files", "max_file_bytes", "files", "created_at",
-        "uploads",
+        "uploads", "folder", "folder_path",
     }  # fmt: skip
     assert made["uploads"] == []
+    assert (made["folder"], made["folder_path"]) == ("root", "/")
     assert LINK.fullmatch(made["url"]) and r.headers.get("location") == made["url"]
     token = made["url"].removeprefix("/r/")
     assert len(token) * 6 >= 128  # at least 128 random bits
@@ -471,7 +472,7 @@ def test_tokens_are_compared_in_constant_time(monkeypatch) -> None:
 
     class OneRow:
         def read_one(self, sql, params):
-            return (params[0], "0" * 12, "alice", "label", None, None, None, 0, 0.0, None)
+            return (params[0], "0" * 12, "alice", "label", None, None, None, 0, 0.0, None, "")
 
     found = store.resolve_request(OneRow(), "C" * 32)  # type: ignore[arg-type]
     assert found is not None and found.owner == "alice" and calls == [1]

@@ -551,7 +551,9 @@ async def test_a_catalog_made_before_byte_counting_keeps_its_counts(config, cloc
         for n in (1, 2):
             assert (await app.get(made["url"] + "/file")).content == BODY
             assert await downloads(app, owner_token, made["id"], n) == n
-    # Back to a catalog of before: links counted whole downloads and had no byte columns.
+    # Back to a catalog of before: no folders yet (a later migration), links counted
+    # whole downloads and had no byte columns.
+    undo_folders(config)
     drop = "ALTER TABLE shares DROP COLUMN sent_bytes, DROP COLUMN reserved_bytes"
     drop += ", DROP COLUMN held_until"
     if config.database is None:
@@ -570,6 +572,50 @@ async def test_a_catalog_made_before_byte_counting_keeps_its_counts(config, cloc
         assert (await app.get(made["url"] + "/file")).content == BODY
         assert await downloads(app, owner_token, made["id"], 3) == 3
         assert (await app.get(made["url"] + "/file")).status_code == 410
+
+
+# What migration 5 (folders) added, to take a catalog back to before it.
+FOLDER_TRIGGERS = (
+    "files_need_their_folder", "files_leave_selections", "shares_end_with_folder",
+    "files_and_folders_take_turns", "folder_usage_on_insert", "folder_usage_on_delete",
+    "folder_usage_on_move",
+)  # fmt: skip
+FOLDER_INDEXES = (
+    "share_files_by_file", "shares_by_folder", "files_by_folder_name",
+    "files_in_folder_by_created", "files_in_folder_by_size", "files_in_folder_by_name",
+)  # fmt: skip
+FOLDER_COLUMNS = (
+    ("files", "folder_id"), ("files", "name_key"), ("resumable_uploads", "folder_id"),
+    ("resumable_uploads", "directory"), ("resumable_uploads", "replace_existing"),
+    ("requests", "folder_id"), ("shares", "kind"), ("shares", "folder_id"),
+    ("shares", "request_id"),
+)  # fmt: skip
+
+
+def undo_folders(config: Config) -> None:
+    """The catalog as it was before migration 5 (its version row goes with the caller's)."""
+    if config.database is None:
+        with sqlite3.connect(config.db_path) as conn:
+            for trigger in FOLDER_TRIGGERS:
+                conn.execute(f"DROP TRIGGER {trigger}")
+            for index in FOLDER_INDEXES:
+                conn.execute(f"DROP INDEX {index}")
+            conn.execute("DROP TABLE folders")
+            conn.execute("DROP TABLE share_files")
+            for table, column in FOLDER_COLUMNS:
+                conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        return
+    with psycopg.connect(config.database, autocommit=True) as conn:
+        for trigger in FOLDER_TRIGGERS:
+            table = "folders" if trigger == "shares_end_with_folder" else "files"
+            conn.execute(f"DROP TRIGGER {trigger} ON {table}")
+            conn.execute(f"DROP FUNCTION IF EXISTS stowage_{trigger}()")
+        conn.execute("DROP FUNCTION stowage_folder_usage()")
+        conn.execute("DROP TABLE folders")
+        conn.execute("DROP TABLE share_files")
+        for table, column in FOLDER_COLUMNS:
+            # Its indexes go with it.
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
 def catalog_write(config: Config, sql: str, params: tuple[object, ...]) -> None:
