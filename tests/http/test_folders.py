@@ -110,7 +110,10 @@ async def test_create_show_rename_move_and_delete(api):
     assert (root["folders"][0]["size"], root["folders"][0]["files"]) == (6, 2)
     assert root["folders"][0]["folders"] == 1
     shown = await show(api, trip["id"])
-    assert [f["path"] for f in shown["files"]] == ["/Photos/Trip 2026/b.jpg", "/Photos/Trip 2026/a.jpg"]
+    assert [f["path"] for f in shown["files"]] == [
+        "/Photos/Trip 2026/b.jpg",
+        "/Photos/Trip 2026/a.jpg",
+    ]
     assert shown["total_files"] == 2
 
     renamed = await api.patch(f"/api/folders/{trip['id']}", json={"name": "Summer"})
@@ -160,7 +163,7 @@ async def test_a_folder_never_goes_into_itself_or_below_itself(api):
     # Nothing moved, not even the part of the selection that could.
     assert (await show(api, mid["id"]))["folder"]["path"] == "/Top/Mid/"
     assert (await show(api, low["id"]))["folder"]["path"] == "/Top/Mid/Low/"
-    assert (await api.patch(f"/api/folders/root", json={"parent": top["id"]})).status_code == 400
+    assert (await api.patch("/api/folders/root", json={"parent": top["id"]})).status_code == 400
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -199,7 +202,10 @@ async def test_an_upload_onto_a_taken_name_gets_the_next_free_copy(api):
     third = await api.put("/uploads/photo.jpg", content=b"three")
     names = [r.json()["files"][0]["name"] for r in (first, second, third)]
     assert names == ["photo.jpg", "PHOTO (2).jpg", "photo (3).jpg"]
-    assert [r.json()["files"][0]["path"] for r in (first, third)] == ["/photo.jpg", "/photo (3).jpg"]
+    assert [r.json()["files"][0]["path"] for r in (first, third)] == [
+        "/photo.jpg",
+        "/photo (3).jpg",
+    ]
 
 
 async def test_a_move_onto_a_taken_name_numbers_or_replaces(api, config):
@@ -310,6 +316,7 @@ async def test_another_accounts_folder_is_404_on_every_route(api, tokens):
     them = bearer(tokens[1])
     theirs = await mkdir(api, "Theirs", **them)
     unknown = "A" * len(mine["id"])
+    move = "/api/files/move"
     for folder in (mine["id"], unknown):
         calls = [
             api.get(f"/api/folders/{folder}", headers=them),
@@ -317,9 +324,9 @@ async def test_another_accounts_folder_is_404_on_every_route(api, tokens):
             api.patch(f"/api/folders/{folder}", json={"parent": "root"}, headers=them),
             api.delete(f"/api/folders/{folder}", headers=them),
             api.post("/api/folders", json={"name": "x", "parent": folder}, headers=them),
-            api.post("/api/files/move", json={"folders": [folder], "to": "root"}, headers=them),
-            api.post("/api/files/move", json={"ids": [file_id], "to": theirs["id"]}, headers=them),
-            api.post("/api/files/move", json={"ids": [], "folders": [theirs["id"]], "to": folder}, headers=them),
+            api.post(move, json={"folders": [folder], "to": "root"}, headers=them),
+            api.post(move, json={"ids": [file_id], "to": theirs["id"]}, headers=them),
+            api.post(move, json={"folders": [theirs["id"]], "to": folder}, headers=them),
         ]  # fmt: skip
         for r in await asyncio.gather(*calls):
             assert r.status_code == 404, r.text

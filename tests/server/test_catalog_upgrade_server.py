@@ -229,7 +229,8 @@ def check_with_this_code(tmp_path: Path, database: str | None, written: Written)
             by_id = {f["id"]: f for f in listed.json()["files"]}
             for (old_name, file_id), new_name in zip(written.clashing, numbered, strict=True):
                 assert (by_id[file_id]["name"], by_id[file_id]["path"]) == (
-                    new_name, "/" + new_name
+                    new_name,
+                    "/" + new_name,
                 )
                 assert by_id[file_id]["folder"] == "root"
                 r = client.get(f"/files/{file_id}")
