@@ -30,6 +30,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.archive import run_archive
     from bench.crowd import run_crowd
     from bench.downloads import run_downloads
+    from bench.folders import run_folders
     from bench.live import run_live
     from bench.memory import run_memory
     from bench.resumable import run_resumable
@@ -52,6 +53,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "archive": run_archive,
         "thumbnails": run_thumbnails,
         "search": run_search,
+        "folders": run_folders,
         "s3": run_s3,
         "crowd": run_crowd,
         "live": run_live,

@@ -30,7 +30,10 @@ MAX_FILES = 100_000
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
 REQUEST_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
 
-_COLUMNS = "id, owner, label, expires_at, max_files, max_file_bytes, files, created_at, closed_at"
+_COLUMNS = (
+    "id, owner, label, expires_at, max_files, max_file_bytes, files, created_at, closed_at,"
+    " folder_id"
+)
 
 
 class RequestError(ValueError):
@@ -56,6 +59,8 @@ class FileRequest:
     files: int
     created_at: float
     closed_at: float | None
+    # The folder its files land in ('' the owner's root; app/folders/).
+    folder_id: str = ""
 
     def gone(self, now: float) -> Gone | None:
         """Why the request takes no more files at `now`, or None while it does."""
@@ -69,7 +74,7 @@ class FileRequest:
 
 
 def _request(row: Row) -> FileRequest:
-    id_, owner, label, expires, max_files, max_bytes, files, created, closed = row
+    id_, owner, label, expires, max_files, max_bytes, files, created, closed, folder = row
     return FileRequest(
         str(id_), str(owner), str(label),
         None if expires is None else float(expires),  # type: ignore[arg-type]
@@ -78,6 +83,7 @@ def _request(row: Row) -> FileRequest:
         int(files),  # type: ignore[call-overload]
         float(created),  # type: ignore[arg-type]
         None if closed is None else float(closed),  # type: ignore[arg-type]
+        str(folder or ""),
     )  # fmt: skip
 
 
@@ -141,20 +147,23 @@ async def create_request(
     expires_in: int | None,
     max_files: int | None,
     max_file_bytes: int | None,
+    folder: str = "",
 ) -> tuple[FileRequest, str]:
-    """A new request: the row and the token, which is never stored."""
+    """A new request: the row and the token, which is never stored. `folder` is where
+    its files land ('' the root); the caller has checked the owner has it, and the
+    catalog refuses a file into it once it is removed (the upload then fails, 404)."""
     request_id = secrets.token_hex(6)
     token = secrets.token_urlsafe(24)
     expires_at = None if expires_in is None else now + expires_in
     async with db.transaction() as conn:
         await conn.execute(
             "INSERT INTO requests (id, token_hash, owner, label, expires_at, max_files,"
-            " max_file_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " max_file_bytes, created_at, folder_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (request_id, token_digest(token), owner, label, expires_at, max_files,
-             max_file_bytes, now),
+             max_file_bytes, now, folder),
         )  # fmt: skip
     made = FileRequest(
-        request_id, owner, label, expires_at, max_files, max_file_bytes, 0, now, None
+        request_id, owner, label, expires_at, max_files, max_file_bytes, 0, now, None, folder
     )
     return made, token
 

@@ -21,6 +21,7 @@ import base64
 import io
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 
 import pytest
@@ -266,16 +267,6 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("HEAD", "/files/{file_id}/thumbnail"): Declared(OWNED, 200),
     # Another account's ids are skipped: 200 with nothing deleted (checked below).
     ("POST", "/api/files/delete"): Declared(OWNED, 200, b'{"ids": ["FILE_ID"]}', JSON, others=200),
-    # Folders: another account's folder is "no such folder", as its file is.
-    ("POST", "/api/folders"): Declared(
-        OWNED, 201, b'{"name": "made", "parent": "FOLDER_ID"}', JSON
-    ),
-    ("GET", "/api/folders/{folder_id}"): Declared(OWNED, 200),
-    ("PATCH", "/api/folders/{folder_id}"): Declared(OWNED, 200, b'{"name": "renamed"}', JSON),
-    ("DELETE", "/api/folders/{folder_id}"): Declared(OWNED, 200),
-    ("POST", "/api/files/move"): Declared(
-        OWNED, 200, b'{"ids": ["FILE_ID"], "to": "FOLDER_ID"}', JSON
-    ),
     # Uploads.
     ("PUT", "/uploads"): Declared(PRIVATE, 201, b"put body", query="name=p.txt"),
     ("PUT", "/uploads/{name}"): Declared(PRIVATE, 201, b"put body"),
@@ -301,6 +292,14 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("POST", "/s/{token}"): Declared(SHARE_LINK, 303, b"password=", FORM),
     ("GET", "/s/{token}/file"): Declared(SHARE_LINK, 200),
     ("HEAD", "/s/{token}/file"): Declared(SHARE_LINK, 200),
+    # Folders ("NEW_NAME": a name no folder has yet; "FOLDER_ID": the owner's folder).
+    ("POST", "/api/folders"): Declared(PRIVATE, 201, b'{"name": "NEW_NAME"}', JSON),
+    ("GET", "/api/folders/{folder_id}"): Declared(OWNED, 200),
+    ("PATCH", "/api/folders/{folder_id}"): Declared(OWNED, 200, b'{"name": "NEW_NAME"}', JSON),
+    ("DELETE", "/api/folders/{folder_id}"): Declared(OWNED, 200),
+    ("POST", "/api/files/move"): Declared(
+        OWNED, 200, b'{"ids": ["FILE_ID"], "to": "FOLDER_ID"}', JSON
+    ),
     # File requests.
     ("GET", "/api/requests"): Declared(PRIVATE, 200),
     ("POST", "/api/requests"): Declared(PRIVATE, 201, b'{"label": "matrix"}', JSON),
@@ -386,21 +385,21 @@ class Things:
             self.values["file_id"] = made.json()["files"][0]["id"]
         return self.values["file_id"]
 
-    async def folder_id(self) -> str:
-        if "folder_id" not in self.values:
-            made = await self.client.post(
-                "/api/folders", json={"name": f"matrix {id(self)}"}, headers=self.owner
-            )
-            assert made.status_code == 201, made.text
-            self.values["folder_id"] = made.json()["folder"]["id"]
-        return self.values["folder_id"]
-
     async def share_token(self) -> str:
         file_id = await self.file_id()
         made = await self.client.post(f"/api/files/{file_id}/shares", json={}, headers=self.owner)
         assert made.status_code == 201, made.text
         self.values["share_id"] = str(made.json()["share"]["id"])
         return made.json()["share"]["url"].rsplit("/", 1)[-1]
+
+    async def folder_id(self) -> str:
+        if "folder_id" not in self.values:
+            made = await self.client.post(
+                "/api/folders", json={"name": f"matrix {secrets.token_hex(6)}"}, headers=self.owner
+            )
+            assert made.status_code == 201, made.text
+            self.values["folder_id"] = str(made.json()["folder"]["id"])
+        return self.values["folder_id"]
 
     async def request_link(self) -> str:
         if "request_link" not in self.values:
@@ -420,11 +419,11 @@ class Things:
                 values[name] = self.thumbnailed  # reads only: one made once
             elif name == "file_id":
                 values[name] = await self.file_id()
-            elif name == "folder_id":
-                values[name] = await self.folder_id()
             elif name == "share_id":
                 await self.share_token()
                 values[name] = self.values["share_id"]
+            elif name == "folder_id":
+                values[name] = await self.folder_id()
             elif name == "request_id":
                 await self.request_link()
                 values[name] = self.values["request_id"]
@@ -572,6 +571,8 @@ async def test_every_registered_route_as_every_caller(world):
                 body = body.replace(b"FILE_ID", (await things.file_id()).encode())
             if b"FOLDER_ID" in body:
                 body = body.replace(b"FOLDER_ID", (await things.folder_id()).encode())
+            if b"NEW_NAME" in body:
+                body = body.replace(b"NEW_NAME", f"matrix {secrets.token_hex(6)}".encode())
             declared_call = Declared(**{**declared.__dict__, "body": body})
             caller_headers = headers_of.get(caller, {})
             response = await _call(

@@ -17,8 +17,8 @@ async def test_patch_renames_and_answers_the_file(client):
     r = await client.patch(entry["url"], json={"name": "new name.txt"})
     assert r.status_code == 200, r.text
     renamed = r.json()["file"]
-    assert renamed["name"] == "new name.txt"
-    assert renamed["path"] == "/new name.txt"
+    assert (renamed["name"], renamed["path"]) == ("new name.txt", "/new name.txt")
+    # Everything else is as it was (the path is the folder's path and the new name).
     assert {k: v for k, v in renamed.items() if k not in ("name", "path")} == {
         k: v for k, v in entry.items() if k not in ("name", "path")
     }

@@ -19,6 +19,7 @@ from tests.support.fixtures import (
     bearer,
     catalog_dump,
     request_policy,
+    stored_blobs,
     unfinished_resumable,
 )
 
@@ -125,9 +126,10 @@ async def test_a_request_is_made_with_defaults_and_only_its_hash_is_stored(
     made = r.json()["request"]
     assert set(made) == {
         "id", "url", "label", "expires_at", "max_files", "max_file_bytes", "files", "created_at",
-        "uploads",
+        "uploads", "folder", "folder_path",
     }  # fmt: skip
     assert made["uploads"] == []
+    assert (made["folder"], made["folder_path"]) == ("root", "/")
     assert LINK.fullmatch(made["url"]) and r.headers.get("location") == made["url"]
     token = made["url"].removeprefix("/r/")
     assert len(token) * 6 >= 128  # at least 128 random bits
@@ -470,7 +472,7 @@ def test_tokens_are_compared_in_constant_time(monkeypatch) -> None:
 
     class OneRow:
         def read_one(self, sql, params):
-            return (params[0], "0" * 12, "alice", "label", None, None, None, 0, 0.0, None)
+            return (params[0], "0" * 12, "alice", "label", None, None, None, 0, 0.0, None, "")
 
     found = store.resolve_request(OneRow(), "C" * 32)  # type: ignore[arg-type]
     assert found is not None and found.owner == "alice" and calls == [1]
@@ -858,3 +860,86 @@ async def test_an_upload_that_completes_in_its_creation_takes_one_place(app, own
         assert stored.status_code in (200, 201, 204), (transport, stored.text)
     names = sorted(f["name"] for f in await owner_files(app, owner_token))
     assert names == ["draft.bin", "tus.bin"], names
+
+
+# Requests into a folder ----------------------------------------------------------------------
+
+
+async def new_folder(app: TestClient, token: str, name: str, parent: str = "root") -> str:
+    r = await app.post("/api/folders", json={"name": name, "parent": parent}, headers=bearer(token))
+    assert r.status_code == 201, r.text
+    return str(r.json()["folder"]["id"])
+
+
+async def folder_files(app: TestClient, token: str, folder: str) -> list[dict]:
+    r = await app.get(f"/api/folders/{folder}", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    files: list[dict] = r.json()["files"]
+    return files
+
+
+async def test_a_request_without_a_folder_fills_the_root(app, owner_token):
+    made = await make(app, owner_token)
+    assert (made["folder"], made["folder_path"]) == ("root", "/")
+    assert (await listed(app, owner_token))[made["id"]]["folder"] == "root"
+    assert (await make(app, owner_token, folder="root"))["folder"] == "root"
+
+
+async def test_files_through_a_request_land_in_its_folder(app, owner_token):
+    photos = await new_folder(app, owner_token, "Photos")
+    inbox = await new_folder(app, owner_token, "Inbox", photos)
+    made = await make(app, owner_token, folder=inbox)
+    assert (made["folder"], made["folder_path"]) == (inbox, "/Photos/Inbox/")
+    shown = (await listed(app, owner_token))[made["id"]]
+    assert (shown["folder"], shown["folder_path"]) == (inbox, "/Photos/Inbox/")
+    url = made["url"]
+    put = await app.put(f"{url}/uploads/notes.txt", content=b"hello\n")
+    body, ctype = multipart(("a.txt", b"first"), ("notes.txt", b"again"))
+    form = await app.post(f"{url}/uploads", content=body, headers={"content-type": ctype})
+    sig = await app.post(f"{url}/uploads", json=signals(("s.txt", b"signalled")))
+    for r in (put, form, sig):
+        assert r.status_code == 201, r.text
+        for entry in r.json()["files"]:
+            assert set(entry) == UPLOADED_KEYS  # still no id, no url, no folder
+    # A taken name in the folder (ignoring case) takes the next free copy.
+    assert [f["name"] for f in form.json()["files"]] == ["a.txt", "notes (2).txt"]
+    inside = await folder_files(app, owner_token, inbox)
+    assert sorted(f["path"] for f in inside) == [
+        "/Photos/Inbox/a.txt", "/Photos/Inbox/notes (2).txt", "/Photos/Inbox/notes.txt",
+        "/Photos/Inbox/s.txt",
+    ]  # fmt: skip
+    assert {f["folder"] for f in inside} == {inbox}
+    assert await folder_files(app, owner_token, "root") == []
+    folder = (await app.get(f"/api/folders/{inbox}", headers=bearer(owner_token))).json()
+    assert (folder["folder"]["files"], folder["folder"]["size"]) == (4, 6 + 5 + 5 + 9)
+    assert (await listed(app, owner_token))[made["id"]]["files"] == 4
+
+
+async def test_a_request_into_another_accounts_folder_is_404(app, owner_token, config):
+    _, other_token = await add_account(config, "other")
+    theirs = await new_folder(app, other_token, "Theirs")
+    for folder in (theirs, "A" * 16):
+        r = await app.post(
+            "/api/requests", json={"label": "x", "folder": folder}, headers=bearer(owner_token)
+        )
+        assert (r.status_code, r.json()) == (404, {"error": "no such folder"})
+    for folder in (7, "", ["root"]):
+        r = await app.post(
+            "/api/requests", json={"label": "x", "folder": folder}, headers=bearer(owner_token)
+        )
+        assert r.status_code == 400 and "folder" in r.json()["error"], r.text
+    assert await listed(app, owner_token) == {}
+
+
+async def test_an_upload_into_a_removed_folder_fails_and_keeps_nothing(app, owner_token, config):
+    folder = await new_folder(app, owner_token, "Short-lived")
+    made = await make(app, owner_token, folder=folder)
+    gone = await app.delete(f"/api/folders/{folder}", headers=bearer(owner_token))
+    assert gone.status_code == 200, gone.text
+    assert (await listed(app, owner_token))[made["id"]]["folder_path"] is None
+    r = await app.put(f"{made['url']}/uploads/late.txt", content=b"too late")
+    assert r.status_code == 404, r.text
+    assert "folder" in r.json()["error"] and "nothing was kept" in r.json()["error"]
+    assert await owner_files(app, owner_token) == []
+    assert stored_blobs(config) == []
+    assert (await listed(app, owner_token))[made["id"]]["files"] == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+import psycopg
 import pytest
 from tests.support.fixtures import (
     PASSWORD,
@@ -33,6 +35,7 @@ from app.catalog.migrate import (
     sqlite_version,
 )
 from app.catalog.migrations import LATEST
+from app.catalog.names import name_key
 
 # The last commit whose catalog had no version: the fixture is written by its own code.
 OLD_COMMIT = "5707150"
@@ -144,6 +147,8 @@ class Written:
     unfinished: str = ""  # its tus URL
     unfinished_body: bytes = b""
     unfinished_sent: int = 0
+    # Names the old flat list let clash (ignoring case), in upload order: (name, id).
+    clashing: list[tuple[str, str]] = field(default_factory=list)
 
 
 def write_with_old_code(old: OldStowage, data_dir: Path, database: str | None) -> Written:
@@ -167,6 +172,11 @@ def write_with_old_code(old: OldStowage, data_dir: Path, database: str | None) -
             r = client.put(f"/uploads/{name}", content=body)
             assert r.status_code == 201, r.text
             written.ids[name] = r.json()["files"][0]["id"]
+        for name in ("a.txt", "A.txt", "a.txt"):
+            r = client.put(f"/uploads/{name}", content=name.encode())
+            assert r.status_code == 201, r.text
+            assert r.json()["files"][0]["name"] == name  # the old code kept each as given
+            written.clashing.append((name, r.json()["files"][0]["id"]))
         r = client.post(f"/api/files/{written.ids['notes.txt']}/shares", json={})
         assert r.status_code == 201, r.text
         written.share_url = r.json()["share"]["url"]
@@ -212,7 +222,20 @@ def check_with_this_code(tmp_path: Path, database: str | None, written: Written)
             listed = client.get("/api/files")
             assert listed.status_code == 200, listed.text
             names = {f["name"] for f in listed.json()["files"]}
-            assert names == {*written.files, written.received[0]}
+            # Names that clashed in the root get numbered copies, the oldest keeping its
+            # own (deterministic: by upload time, then id).
+            numbered = ["a.txt", "A (2).txt", "a (3).txt"]
+            assert names == {*written.files, written.received[0], *numbered}
+            by_id = {f["id"]: f for f in listed.json()["files"]}
+            for (old_name, file_id), new_name in zip(written.clashing, numbered, strict=True):
+                assert (by_id[file_id]["name"], by_id[file_id]["path"]) == (
+                    new_name,
+                    "/" + new_name,
+                )
+                assert by_id[file_id]["folder"] == "root"
+                r = client.get(f"/files/{file_id}")
+                assert r.content == old_name.encode()
+            assert {f["folder"] for f in listed.json()["files"]} == {"root"}
             for name, body in written.files.items():
                 r = client.get(f"/files/{written.ids[name]}")
                 assert r.status_code == 200 and r.content == body, name
@@ -247,6 +270,15 @@ def check_with_this_code(tmp_path: Path, database: str | None, written: Written)
             assert later.status_code == 200 and later.content == written.unfinished_body
     finally:
         servers.close()
+    # Every name has its key, as this code computes it (NFC, case-folded).
+    sql = "SELECT name, name_key FROM files"
+    if database is None:
+        with sqlite3.connect(tmp_path / "server-data" / "stowage.db") as db:
+            keys = db.execute(sql).fetchall()
+    else:
+        with psycopg.connect(database) as db:
+            keys = db.execute(sql).fetchall()
+    assert keys and all(key == name_key(name) for name, key in keys), keys
 
 
 @pytest.mark.slow

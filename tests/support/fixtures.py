@@ -60,6 +60,7 @@ BOTH_CATALOGS_MODULES = frozenset(
         "test_accounts",
         "test_accounts_server",
         "test_api",
+        "test_folders",
         "test_shares",
         "test_requests",
         "test_tus",

@@ -8,7 +8,7 @@ from stario import App, Context, JsonValue, Relay, Writer
 from stario.datastar import SSE
 
 from app.access.gate import principal
-from app.catalog.protocol import Database, is_disk_full
+from app.catalog.protocol import Database, is_disk_full, is_name_taken
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -216,6 +216,10 @@ def rename(db: Database, relay: Relay[str]):
             refuse(409, str(exc))
             return
         except Exception as exc:  # SQLite's or PostgreSQL's full disk
+            if is_name_taken(exc):
+                # Another request took the name between the check and the update.
+                refuse(409, f"something named {name!r} is already in this folder")
+                return
             if not is_disk_full(exc):
                 raise
             refuse(507, "the server is out of space and could not record the new name")

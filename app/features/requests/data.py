@@ -39,9 +39,15 @@ def unfinished_json(state: UploadState) -> dict[str, JsonValue]:
 
 
 def request_json(
-    request: FileRequest, url: str | None, unfinished: list[UploadState] | None = None
+    request: FileRequest,
+    url: str | None,
+    unfinished: list[UploadState] | None = None,
+    *,
+    folder_path: str | None = None,
 ) -> dict[str, JsonValue]:
-    """`url` (`/r/{token}`) only when the request is made: the catalog keeps no token."""
+    """`url` (`/r/{token}`) only when the request is made: the catalog keeps no token.
+    `folder` is where its files land ("root" or a folder id) and `folder_path` that
+    folder's path ("/a/b/"; None once the folder is removed: uploads then fail)."""
     uploads: list[JsonValue] = [unfinished_json(state) for state in unfinished or []]
     return {
         "id": request.id,
@@ -53,4 +59,6 @@ def request_json(
         "files": request.files,
         "created_at": iso(request.created_at),
         "uploads": uploads,
+        "folder": "root" if request.folder_id == "" else request.folder_id,
+        "folder_path": folder_path,
     }

@@ -58,6 +58,7 @@ from app.features.requests.urls import (
 )
 from app.features.requests.views import gone_page, request_page, unknown_page
 from app.features.uploads.data import StartResumable
+from app.folders.store import ROOT, FolderError, catalog_id, folder_paths, get_folder
 from app.ingest.intake import Destination, Uploads
 from app.ingest.pipeline import IngestError
 from app.requests.events import requests_changed
@@ -91,7 +92,7 @@ MAX_BODY_BYTES = 16 * 1024
 # tus-js-client's `parallelUploads` sends one file as that many partials (4 in the
 # tests), so 8 leaves room for a parallel upload beside paused ones.
 MAX_UNFINISHED_PER_REQUEST = 8
-FIELDS = ("label", "expires_in", "max_files", "max_file_bytes")
+FIELDS = ("label", "expires_in", "max_files", "max_file_bytes", "folder")
 MIB = 1024 * 1024
 
 
@@ -191,6 +192,7 @@ def create(requests: Requests):
             max_file_bytes = check_max_file_bytes(
                 fields.get("max_file_bytes"), requests.config.max_file_bytes
             )
+            folder = await _request_folder(requests.db, owner, fields.get("folder"))
             made, token = await create_request(
                 requests.db,
                 owner=owner,
@@ -199,7 +201,12 @@ def create(requests: Requests):
                 expires_in=expires_in,
                 max_files=max_files,
                 max_file_bytes=max_file_bytes,
+                folder=folder,
             )
+        except FolderError as exc:
+            # Only the API names a folder; another account's is "no such folder".
+            json_error(w, exc.status, exc.message)
+            return
         except RequestError as exc:
             message = str(exc)
             if datastar:
@@ -217,15 +224,40 @@ def create(requests: Requests):
             w.end()
             return
         w.headers.set("location", url)
-        w.json({"request": request_json(made, url)}, 201)
+        paths = await folder_paths(requests.db, owner, [made.folder_id])
+        w.json({"request": request_json(made, url, folder_path=paths.get(made.folder_id))}, 201)
 
     return handler
 
 
+async def _request_folder(db: Database, owner: str, value: object) -> str:
+    """The catalog id of the folder a new request's files land in (absent, null or
+    "root": the root); FolderError 404 when the account has no such folder."""
+    if value is None:
+        return ROOT
+    if not isinstance(value, str) or not value:
+        raise RequestError('folder must be a folder id (a string; "root" for the root)')
+    folder = catalog_id(value)
+    if await get_folder(db, owner, folder) is None:
+        raise FolderError(404, "no such folder")
+    return folder
+
+
 def show_requests(requests: Requests):
     async def handler(c: Context, w: Writer) -> None:
-        found = await open_requests(requests.db, principal(c).account_id)
-        w.json({"requests": [request_json(o.request, None, o.unfinished) for o in found]})
+        owner = principal(c).account_id
+        found = await open_requests(requests.db, owner)
+        paths = await folder_paths(requests.db, owner, {o.request.folder_id for o in found})
+        w.json(
+            {
+                "requests": [
+                    request_json(
+                        o.request, None, o.unfinished, folder_path=paths.get(o.request.folder_id)
+                    )
+                    for o in found
+                ]
+            }
+        )
 
     return handler
 
@@ -449,6 +481,7 @@ def destination_through(requests: Requests, c: Context) -> Iterator[Destination]
             claim_files=through.claim,
             whose="the recipient's",
             unfinished=through,
+            folder=request.folder_id,
         )
 
 
