@@ -254,7 +254,7 @@ def _folder_picker() -> HtmlElement:
     """ "Upload a folder": a directory picker. Every file keeps its path in the folder."""
     return h.Label(
         {"class": "button folder-pick"},
-        "Upload a folder",
+        "Choose a folder",
         h.Input(
             {
                 "id": "folder-picker",
