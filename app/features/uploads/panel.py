@@ -251,7 +251,7 @@ TREE_BATCH_BYTES = 16 * 1024 * 1024
 
 
 def _folder_picker() -> HtmlElement:
-    """ "Upload a folder": a directory picker. Every file keeps its path in the folder."""
+    """ "Choose a folder": a directory picker. Every file keeps its path in the folder."""
     return h.Label(
         {"class": "button folder-pick"},
         "Choose a folder",
