@@ -83,7 +83,8 @@ async def test_a_search_looks_in_every_folder_and_says_where(client):
     found = await client.get(HOME.href(query={"q": "holiday"}))
     assert "holiday-beach.jpg" in found.text and "holiday-notes.txt" in found.text
     assert "taxes.pdf" not in found.text
-    assert "2 files match in every folder" in found.text
+    assert "2 files match" in found.text
+    assert '<span aria-current="page">Search in every folder</span>' in found.text
     beach = re.search(r'<li id="file-[^"]+" class="file">(?:(?!</li>).)*holiday-beach', found.text)
     assert beach is not None
     where = re.search(r'<a class="file-folder" href="([^"]+)">in /Photos/</a>', found.text)

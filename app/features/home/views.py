@@ -509,8 +509,6 @@ def _summary(listing: Listing) -> HtmlElement:
     first = (listing.page - 1) * PAGE_SIZE + 1
     last = first + len(listing.rows) - 1
     summary = _plural(listing.total, "file") + (" match" if searching else "")
-    if listing.across:
-        summary += " in every folder"
     if listing.pages > 1:
         summary += f", showing {first:,}–{last:,}"
     return h.P(
