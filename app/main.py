@@ -41,6 +41,7 @@ from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
 from app.features.files.commands import register_file_commands
 from app.features.files.handlers import register_files
+from app.features.folders.commands import register_folder_commands
 from app.features.folders.handlers import register_folders
 from app.features.home.handlers import register_home
 from app.features.previews.handlers import register_previews
@@ -186,6 +187,7 @@ def make_bootstrap(
         register_archives(app, db, store, config.archive_memory_bytes)
         register_file_commands(app, db, store, relay, reserve)
         register_folders(app, db, store, relay)
+        register_folder_commands(app, db, store, relay)
         register_previews(app, db, thumbnails)
         signals_memory = MemoryBudget(config.signals_memory_bytes)
         uploads = Uploads(

@@ -14,6 +14,9 @@
 // stream when the server stores the file, as for any other upload.
 
 const TUS_VERSION = '1.0.0';
+// A batch of a dropped folder's small files (one multipart request) stops growing at
+// this many files; its bytes are capped by the panel's `data-batch-bytes`.
+const BATCH_FILES = 200;
 const STORE_PREFIX = 'stowage.resumable ';
 // Below this an append is not worth its request; a 413 at this size is final.
 const MIN_APPEND_BYTES = 64 * 1024;
@@ -35,6 +38,12 @@ function humanBytes(count) {
     size /= 1024;
   }
   return `${count} bytes`;
+}
+
+// A file's path inside a dropped or chosen folder ("photos/2024/a.jpg"), or "": set
+// by the drop's traversal (`stowagePath`), or by the browser for a directory picker.
+function relativePathOf(file) {
+  return file.stowagePath || file.webkitRelativePath || '';
 }
 
 function base64(text) {
@@ -73,7 +82,8 @@ class Memory {
   }
 
   key(file) {
-    return `${this.prefix}${file.size} ${file.lastModified} ${file.name}`;
+    // A file of a dropped folder is known by its path in it, not its name alone.
+    return `${this.prefix}${file.size} ${file.lastModified} ${relativePathOf(file) || file.name}`;
   }
 
   get(file) {
@@ -295,6 +305,10 @@ class Upload {
   async create() {
     const metadata = [`filename ${base64(this.file.name)}`];
     if (this.file.type) metadata.push(`filetype ${base64(this.file.type)}`);
+    // Where it goes: the folder the page shows, and the file's path under it.
+    if (this.panel.folder) metadata.push(`folder ${base64(this.panel.folder)}`);
+    const path = relativePathOf(this.file);
+    if (path) metadata.push(`relativePath ${base64(path)}`);
     const response = await this.request('POST', this.panel.endpoint, {
       'Upload-Length': String(this.file.size),
       'Upload-Metadata': metadata.join(','),
@@ -459,6 +473,7 @@ class Panel {
     this.appendBytes = Math.max(MIN_APPEND_BYTES, Number(root.dataset.appendBytes) || 64 * 1024 * 1024);
     this.memory = new Memory(root.dataset.account || '');
     this.links = root.dataset.links !== 'false';
+    this.folder = root.dataset.folder || '';
     this.uploads = new Map(); // key -> Upload
     this.active = null;
     for (const [key, entry] of this.memory.unfinished()) this.offerToContinue(key, entry);
@@ -600,11 +615,179 @@ class Panel {
   }
 }
 
+// The files under dropped folders (FileSystemEntry trees), each with its path from
+// the dropped folder's name down (`stowagePath`).
+async function filesOfEntries(entries) {
+  const files = [];
+  async function walk(entry, prefix) {
+    if (entry.isFile) {
+      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+      file.stowagePath = prefix + file.name;
+      files.push(file);
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        // readEntries gives at most 100 at a time: ask until it gives none.
+        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+        if (!batch.length) break;
+        for (const child of batch) await walk(child, `${prefix}${entry.name}/`);
+      }
+    }
+  }
+  for (const entry of entries) await walk(entry, '');
+  return files;
+}
+
+// A dropped or chosen folder: its small files go in batches of multipart forms (each
+// part named by its path, into `data-url`, the folder shown), the large ones one by
+// one as resumable uploads. The panel shows the whole drop's progress and each file's.
+class Tree {
+  constructor(root, panel) {
+    this.root = root;
+    this.panel = panel;
+    this.url = root.dataset.url;
+    this.batchBytes = Number(root.dataset.batchBytes) || 8 * 1024 * 1024;
+    this.summary = root.querySelector('.tree-summary');
+    this.bar = root.querySelector('.tree-bar');
+    this.list = root.querySelector('.tree-files');
+    this.busy = false;
+    this.queue = [];
+  }
+
+  add(files) {
+    if (!files.length) return;
+    this.queue.push(files);
+    if (!this.busy) this.run();
+  }
+
+  async run() {
+    this.busy = true;
+    while (this.queue.length) await this.send(this.queue.shift());
+    this.busy = false;
+  }
+
+  row(file) {
+    const li = document.createElement('li');
+    const label = document.createElement('span');
+    label.className = 'tree-name';
+    label.textContent = relativePathOf(file) || file.name;
+    const bar = document.createElement('progress');
+    bar.max = Math.max(1, file.size);
+    bar.value = 0;
+    bar.setAttribute('aria-label', label.textContent);
+    const state = document.createElement('span');
+    state.className = 'tree-state';
+    state.textContent = 'waiting';
+    li.append(label, bar, state);
+    this.list.append(li);
+    return { li, bar, state };
+  }
+
+  async send(files) {
+    const top = (relativePathOf(files[0]) || files[0].name).split('/')[0];
+    const small = files.filter((f) => f.size <= this.batchBytes);
+    const large = files.filter((f) => f.size > this.batchBytes);
+    const total = small.reduce((n, f) => n + f.size, 0);
+    let done = 0, stored = 0, failed = 0;
+    this.root.hidden = false;
+    this.list.replaceChildren();
+    const rows = new Map(small.map((f) => [f, this.row(f)]));
+    const draw = (extra) => {
+      const sent = done + extra;
+      this.bar.max = Math.max(1, total);
+      this.bar.value = Math.min(sent, total);
+      this.summary.textContent =
+        `Folder ${top}: ${stored.toLocaleString()} of ${small.length.toLocaleString()} files stored, ` +
+        `${humanBytes(sent)} of ${humanBytes(total)}` +
+        (failed ? `; ${failed.toLocaleString()} not stored` : '') +
+        (large.length ? `; ${large.length.toLocaleString()} large files go up resumably below` : '') +
+        '.';
+    };
+    draw(0);
+    if (large.length) this.panel.add(large);
+    let at = 0;
+    while (at < small.length) {
+      const batch = [];
+      let bytes = 0;
+      while (at < small.length && batch.length < BATCH_FILES &&
+             (!batch.length || bytes + small[at].size <= this.batchBytes)) {
+        bytes += small[at].size;
+        batch.push(small[at++]);
+      }
+      const answer = await this.post(batch, (sent) => {
+        // The bytes sent so far, laid over the batch's files in order.
+        let left = sent;
+        for (const file of batch) {
+          const part = rows.get(file);
+          const mine = Math.min(file.size, Math.max(0, left));
+          part.bar.value = mine;
+          part.state.textContent = mine >= file.size ? 'sent' : mine > 0 ? 'sending' : 'waiting';
+          left -= file.size;
+        }
+        draw(Math.min(sent, bytes));
+      });
+      done += bytes;
+      for (const file of batch) {
+        const part = rows.get(file);
+        part.bar.value = part.bar.max;
+        part.li.dataset.state = answer.ok ? 'done' : 'failed';
+        part.state.textContent = answer.ok ? 'stored' : `not stored: ${answer.reason}`;
+        if (answer.ok) stored += 1;
+        else failed += 1;
+      }
+      draw(0);
+    }
+    this.root.dataset.state = failed ? 'failed' : 'done';
+  }
+
+  post(batch, onProgress) {
+    return new Promise((resolve) => {
+      const form = new FormData();
+      // The part's filename carries the path: the server makes the folders it names.
+      for (const file of batch) form.append('file', file, relativePathOf(file) || file.name);
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', this.url);
+      xhr.setRequestHeader('Accept', 'application/json');
+      const whole = batch.reduce((n, f) => n + f.size, 0);
+      xhr.upload.onprogress = (event) => {
+        // The form's own bytes (boundaries, headers) are spread over the files.
+        if (event.lengthComputable && event.total) onProgress(Math.floor(whole * event.loaded / event.total));
+      };
+      xhr.onload = () => {
+        if (xhr.status >= 200 && xhr.status < 300) return resolve({ ok: true });
+        let why = `HTTP ${xhr.status}`;
+        try {
+          const body = JSON.parse(xhr.responseText);
+          if (body && typeof body.error === 'string') why = `${body.error} (HTTP ${xhr.status})`;
+        } catch {
+          // Not JSON (a proxy's page): the status says enough.
+        }
+        resolve({ ok: false, reason: why });
+      };
+      xhr.onerror = () => resolve({ ok: false, reason: 'the connection failed' });
+      xhr.send(form);
+    });
+  }
+}
+
 function start() {
   const root = document.getElementById('resumable');
   if (!root || root.dataset.ready) return;
   root.dataset.ready = 'true';
   const panel = new Panel(root);
+  const treeRoot = document.getElementById('tree-upload');
+  if (treeRoot) {
+    const tree = new Tree(treeRoot, panel);
+    // The folder picker (webkitdirectory) and a drop that holds folders.
+    document.addEventListener('folder-files', (event) => {
+      event.preventDefault();
+      tree.add([...event.detail]);
+    });
+    document.addEventListener('folder-drop', (event) => {
+      event.preventDefault();
+      filesOfEntries([...event.detail]).then((files) => tree.add(files));
+    });
+  }
   // The picker's expression dispatches this with the files too large for signals;
   // preventDefault() tells it they are taken care of.
   document.addEventListener('resumable-files', (event) => {

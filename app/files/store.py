@@ -241,11 +241,13 @@ async def list_files(
 
 
 async def list_file_ids(
-    db: Database, owner: str, limit: int, query: FileQuery = EVERY_FILE
+    db: Database, owner: str, limit: int, query: FileQuery = EVERY_FILE, folder: str | None = None
 ) -> list[str]:
     """The ids of the first `limit` of one account's files that `query` asks for, in
-    its order, from the index alone."""
+    its order, from the index alone. `folder`: only those directly in it."""
     where, params = query.where()
+    if folder is not None:
+        where, params = " AND folder_id = ?" + where, (folder, *params)
     records = await db.fetch_all(
         f"SELECT id FROM files WHERE owner = ?{where} ORDER BY {query.order_by()} LIMIT ?",
         (owner, *params, limit),

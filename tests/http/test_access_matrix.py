@@ -267,6 +267,15 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("HEAD", "/files/{file_id}/thumbnail"): Declared(OWNED, 200),
     # Another account's ids are skipped: 200 with nothing deleted (checked below).
     ("POST", "/api/files/delete"): Declared(OWNED, 200, b'{"ids": ["FILE_ID"]}', JSON, others=200),
+    # Folders: the page's commands (another account's ids are "no such folder", or
+    # skipped where a selection is); the API is declared below.
+    ("POST", "/folders"): Declared(PRIVATE, 303, b"name=UNIQUE&parent=root", FORM),
+    ("POST", "/folders/doomed"): Declared(
+        OWNED, 200, b'{"folders": ["FOLDER_ID"]}', JSON, others=200
+    ),
+    ("POST", "/folders/delete"): Declared(
+        OWNED, 200, b'{"folders": ["FOLDER_ID"]}', JSON, others=200
+    ),
     # Uploads.
     ("PUT", "/uploads"): Declared(PRIVATE, 201, b"put body", query="name=p.txt"),
     ("PUT", "/uploads/{name}"): Declared(PRIVATE, 201, b"put body"),
@@ -385,21 +394,21 @@ class Things:
             self.values["file_id"] = made.json()["files"][0]["id"]
         return self.values["file_id"]
 
+    async def folder_id(self) -> str:
+        if "folder_id" not in self.values:
+            made = await self.client.post(
+                "/api/folders", json={"name": secrets.token_hex(6)}, headers=self.owner
+            )
+            assert made.status_code == 201, made.text
+            self.values["folder_id"] = made.json()["folder"]["id"]
+        return self.values["folder_id"]
+
     async def share_token(self) -> str:
         file_id = await self.file_id()
         made = await self.client.post(f"/api/files/{file_id}/shares", json={}, headers=self.owner)
         assert made.status_code == 201, made.text
         self.values["share_id"] = str(made.json()["share"]["id"])
         return made.json()["share"]["url"].rsplit("/", 1)[-1]
-
-    async def folder_id(self) -> str:
-        if "folder_id" not in self.values:
-            made = await self.client.post(
-                "/api/folders", json={"name": f"matrix {secrets.token_hex(6)}"}, headers=self.owner
-            )
-            assert made.status_code == 201, made.text
-            self.values["folder_id"] = str(made.json()["folder"]["id"])
-        return self.values["folder_id"]
 
     async def request_link(self) -> str:
         if "request_link" not in self.values:
@@ -419,6 +428,8 @@ class Things:
                 values[name] = self.thumbnailed  # reads only: one made once
             elif name == "file_id":
                 values[name] = await self.file_id()
+            elif name == "folder_id":
+                values[name] = await self.folder_id()
             elif name == "share_id":
                 await self.share_token()
                 values[name] = self.values["share_id"]
@@ -573,6 +584,8 @@ async def test_every_registered_route_as_every_caller(world):
                 body = body.replace(b"FOLDER_ID", (await things.folder_id()).encode())
             if b"NEW_NAME" in body:
                 body = body.replace(b"NEW_NAME", f"matrix {secrets.token_hex(6)}".encode())
+            # A name nothing of the account has yet (folder names are unique).
+            body = body.replace(b"UNIQUE", secrets.token_hex(6).encode())
             declared_call = Declared(**{**declared.__dict__, "body": body})
             caller_headers = headers_of.get(caller, {})
             response = await _call(
@@ -586,6 +599,9 @@ async def test_every_registered_route_as_every_caller(world):
                 # No cross-account leak: another account's thing is never answered...
                 if declared.others is None:
                     assert response.status_code not in (200, 201, 204, 206), cell
+                elif pattern == "/folders/doomed":
+                    answer = response.json()
+                    assert (answer["folders"], answer["files"]) == (0, 0), cell
                 else:
                     assert response.json()["deleted"] == [], cell
             if caller in OTHER_ACCOUNTS and declared.kind == OWNED and method != "HEAD":

@@ -6,11 +6,13 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from stario import App, Context, JsonValue, Relay, Writer
+from stario.datastar import SSE
 
 from app.access.gate import principal
 from app.catalog.protocol import Database, is_disk_full
 from app.common.http import (
     BodyError,
+    is_datastar,
     json_error,
     only_fields,
     path_param,
@@ -79,6 +81,16 @@ async def folder_answer(db: Database, owner: str, folder_id: str) -> dict[str, J
         below = await db.fetch_one("SELECT count(*) FROM folders WHERE owner = ?", (owner,))
         total = Totals(row.size, row.files, int(below[0]) if below else 0)  # type: ignore[call-overload]
     return folder_json(row, path_of(chain), total)
+
+
+def _refuse(c: Context, w: Writer, status: int, message: str, verb: str) -> None:
+    """The refusal as JSON, or to the page (Datastar applies only 200 answers) as its
+    notice in words."""
+    if is_datastar(c):
+        SSE(w).patch_signals({"_notice": f"Could not {verb}: {message}."})
+        w.end()
+    else:
+        json_error(w, status, message)
 
 
 def create(db: Database, relay: Relay[str]):
@@ -171,12 +183,17 @@ def change(db: Database, store: Store, relay: Relay[str]):
             if "name" in parsed:
                 await rename_folder(db, owner, folder_id, parsed["name"])  # type: ignore[arg-type]
         except BodyError as exc:
-            json_error(w, 400, str(exc))
+            _refuse(c, w, 400, str(exc), "change the folder")
             return
         except FolderError as exc:
-            json_error(w, exc.status, exc.message)
+            _refuse(c, w, exc.status, exc.message, "change the folder")
             return
-        w.json({"folder": await folder_answer(db, owner, folder_id)})
+        if is_datastar(c):
+            # The page's rename form closes.
+            SSE(w).patch_signals({"folderRenameId": "", "folderRenameName": "", "_notice": ""})
+            w.end()
+        else:
+            w.json({"folder": await folder_answer(db, owner, folder_id)})
         relay.publish(files_changed(owner), "folder")
 
     return handler
@@ -243,18 +260,25 @@ def move_many(db: Database, store: Store, relay: Relay[str], spawn: Spawn):
                 db, owner, ids, [catalog_id(f) for f in folders], to, replace=replace
             )
         except BodyError as exc:
-            json_error(w, 400, str(exc))
+            _refuse(c, w, 400, str(exc), "move")
             return
         except FolderError as exc:
-            json_error(w, exc.status, exc.message)
+            _refuse(c, w, exc.status, exc.message, "move")
             return
-        w.json(
-            {
-                "moved": {"files": moved.files, "folders": moved.folders},
-                "renamed": [{"from": a, "to": b} for a, b in moved.renamed],
-                "replaced": len(moved.replaced),
-            }
-        )
+        if is_datastar(c):
+            renamed = "; ".join(f"{a} is now {b}" for a, b in moved.renamed[:5])
+            notice = f"Moved; names taken there were numbered: {renamed}." if renamed else ""
+            done: dict[str, JsonValue] = {"_notice": notice, "_picked": 0, "_matching": []}
+            SSE(w).patch_signals(done)
+            w.end()
+        else:
+            w.json(
+                {
+                    "moved": {"files": moved.files, "folders": moved.folders},
+                    "renamed": [{"from": a, "to": b} for a, b in moved.renamed],
+                    "replaced": len(moved.replaced),
+                }
+            )
         relay.publish(files_changed(owner), "moved")
         if moved.replaced:
             spawn(remove_in_background(store, moved.replaced))

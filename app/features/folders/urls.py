@@ -6,3 +6,9 @@ API_FOLDER = Route("GET /api/folders/{folder_id}")
 API_FOLDER_CHANGE = Route("PATCH /api/folders/{folder_id}")
 API_FOLDER_DELETE = Route("DELETE /api/folders/{folder_id}")
 API_FILES_MOVE = Route("POST /api/files/move")
+# The page's commands (a form without scripts, Datastar with them).
+FOLDER_CREATE = Route("POST /folders")
+# What deleting a selection would remove, as words for the page to confirm.
+FOLDERS_DOOMED = Route("POST /folders/doomed")
+# Delete a selection of files and folders together.
+FOLDERS_DELETE = Route("POST /folders/delete")

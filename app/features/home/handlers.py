@@ -27,6 +27,7 @@ from app.features.home.views import (
     PaintedList,
     Usage,
     list_changes,
+    move_targets,
     paint_list,
     preview,
     progress_part,
@@ -40,6 +41,16 @@ from app.features.tokens.data import tokens_changed
 from app.features.tokens.panel import tokens_part
 from app.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
 from app.files.store import FileRow, count_files, files_changed, list_file_ids, list_files
+from app.folders.store import (
+    ROOT,
+    account_folders,
+    ancestors,
+    catalog_id,
+    folder_paths,
+    get_folder,
+    list_children,
+    totals,
+)
 from app.ingest.progress import Progress, progress_changed
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
 from app.requests.events import requests_changed
@@ -83,16 +94,24 @@ def page_query(q: object, type_: object, sort: object, order: object = None) -> 
 
 @dataclass(frozen=True, slots=True)
 class ListView:
-    """What one tab's list shows: its search and its page."""
+    """What one tab's list shows: its folder ('' the root), its search and its page."""
 
     query: FileQuery = EVERY_FILE
     page: int = 1
+    folder: str = ROOT
+
+
+def _folder_param(value: object) -> str:
+    """The folder of the address bar or signals ("root", "" or none: the root)."""
+    return catalog_id(value) if isinstance(value, str) and len(value) <= 64 else ROOT
 
 
 def address_view(c: Context) -> ListView:
     get = c.req.query.get
     return ListView(
-        page_query(get("q"), get("type"), get("sort"), get("order")), _page_number(get("page"))
+        page_query(get("q"), get("type"), get("sort"), get("order")),
+        _page_number(get("page")),
+        _folder_param(get("folder")),
     )
 
 
@@ -113,6 +132,7 @@ def live_view(c: Context) -> tuple[ListView, str | None, bool]:
         view = ListView(
             page_query(signals.get("listQ"), signals.get("listType"), signals.get("listSort")),
             _page_number(str(page) if isinstance(page, int) else None),
+            _folder_param(signals.get("listFolder")),
         )
         seen = signals.get("listSeen")
         ended = signals.get("listEnded") is True
@@ -125,16 +145,50 @@ async def load_listing(db: Database, owner: str, view: ListView = ListView()) ->
 
     A first page that is not full is the whole list: no count. That spares the
     searches that cost most, rare words, whose page walks the whole index anyway
-    (`python -m bench search`: the page's p99 at 100,000 rows went from ~45 to ~31 ms)."""
-    rows = await list_files(db, owner, PAGE_SIZE, (view.page - 1) * PAGE_SIZE, view.query)
+    (`python -m bench search`: the page's p99 at 100,000 rows went from ~45 to ~31 ms).
+
+    The files are those directly in the view's folder, after its folders; a search by
+    name looks in every folder instead, and says where each file is."""
+    folder = view.folder
+    if folder != ROOT and await get_folder(db, owner, folder) is None:
+        return Listing([], 0, 1, 1, view.query, folder=folder, gone=True)
+    trail = tuple(await ancestors(db, owner, folder))
+    across = bool(view.query.q)
+    children = [] if across else await list_children(db, owner, folder)
+    sums = await totals(db, owner, [f.id for f in children]) if children else {}
+    shown = Listing(
+        [], 0, 1, 1, view.query, folder=folder, trail=trail,
+        folders=tuple((f, sums[f.id]) for f in children),
+    )  # fmt: skip
+    only = None if across else folder
+
+    async def with_paths(rows: list[FileRow]) -> dict[str, str] | None:
+        if not across:
+            return None
+        return await folder_paths(db, owner, {row.folder_id for row in rows})
+
+    rows = await list_files(
+        db, owner, PAGE_SIZE, (view.page - 1) * PAGE_SIZE, view.query, folder=only
+    )
     if view.page == 1 and len(rows) < PAGE_SIZE:
-        return Listing(rows, len(rows), 1, 1, view.query)
-    total = await count_files(db, owner, view.query)
+        return replace(shown, rows=rows, total=len(rows), paths=await with_paths(rows))
+    total = await count_files(db, owner, view.query, folder=only)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(view.page, pages)
     if page != view.page:
-        rows = await list_files(db, owner, PAGE_SIZE, (page - 1) * PAGE_SIZE, view.query)
-    return Listing(rows, total, page, pages, view.query)
+        rows = await list_files(
+            db, owner, PAGE_SIZE, (page - 1) * PAGE_SIZE, view.query, folder=only
+        )
+    return replace(
+        shown, rows=rows, total=total, page=page, pages=pages, paths=await with_paths(rows)
+    )
+
+
+async def move_places(db: Database, owner: str) -> list[tuple[str, str]]:
+    """Every folder of the account as (id, path), by path: where a selection may go."""
+    folders = await account_folders(db, owner)
+    paths = await folder_paths(db, owner, [f.id for f in folders])
+    return sorted(((f.id, paths.get(f.id, "/")) for f in folders), key=lambda p: p[1].casefold())
 
 
 async def load_page_listing(
@@ -186,7 +240,10 @@ def show_home(
                 nonce=nonce,
                 paused=progress.list_paused(owner),
                 view=chosen_view(c),
-            )
+                places=await move_places(db, owner),
+            ),
+            # A folder that is not (or no longer) the account's: the page says so.
+            404 if listing.gone else 200,
         )
 
     return handler
@@ -271,6 +328,8 @@ def home_painter(
                     "list",
                     framed_list(painted, before if isinstance(before, PaintedList) else None),
                 )
+        if files_subject in changed:
+            send_all("folders", move_targets(await move_places(db, owner)))
         if files_subject in changed or shares_changed(owner) in changed:
             shares = await list_shares(db, owner)
             send_all("shares", shares_part(shares, gate.clock()))
@@ -401,7 +460,8 @@ def select_matching(db: Database):
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
         view, _, _ = live_view(c)
-        ids = await list_file_ids(db, owner, MAX_ARCHIVE_FILES + 1, view.query)
+        folder = None if view.query.q else view.folder
+        ids = await list_file_ids(db, owner, MAX_ARCHIVE_FILES + 1, view.query, folder=folder)
         notice = ""
         if len(ids) > MAX_ARCHIVE_FILES:
             ids = ids[:MAX_ARCHIVE_FILES]

@@ -23,6 +23,13 @@ from app.features.archives.urls import API_ARCHIVES
 from app.features.auth.urls import LOGOUT
 from app.features.files.panel import RENAME_SIGNALS
 from app.features.files.urls import API_FILES_DELETE, FILE
+from app.features.folders.panel import FOLDER_SIGNALS
+from app.features.folders.urls import (
+    API_FILES_MOVE,
+    FOLDER_CREATE,
+    FOLDERS_DELETE,
+    FOLDERS_DOOMED,
+)
 from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
 from app.features.previews.urls import THUMBNAIL
 from app.features.requests.data import OpenRequest
@@ -42,6 +49,7 @@ from app.features.uploads.panel import (
 from app.features.uploads.urls import UPLOADS
 from app.files.query import EVERY_FILE, TYPES, FileQuery, kind_of
 from app.files.store import FileRow
+from app.folders.store import ROOT, ROOT_ID, FolderRow, Totals, api_id
 from app.ingest.progress import Paused, RemoteTransfer, Transfer
 from app.previews.thumbnails import NO_PREVIEWS, Previews
 from app.shares.store import ShareListing
@@ -60,6 +68,20 @@ class Listing:
     query: FileQuery = EVERY_FILE
     # Which rows show a thumbnail (the others a type icon).
     previews: Previews = NO_PREVIEWS
+    # The folder shown ('' the root), the folders from the top down to it, and the
+    # folders directly in it with what each holds (none while searching by name).
+    folder: str = ROOT
+    trail: tuple[FolderRow, ...] = ()
+    folders: tuple[tuple[FolderRow, Totals], ...] = ()
+    # A search by name runs across every folder; each row's folder path is shown.
+    paths: dict[str, str] | None = None
+    # The folder asked for does not exist (deleted meanwhile, or never this account's).
+    gone: bool = False
+
+    @property
+    def across(self) -> bool:
+        """The rows come from every folder (a search by name), not the one shown."""
+        return self.paths is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +121,80 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}" + ("" if count == 1 else "s")
 
 
+def folder_href(folder_id: str) -> str:
+    """The page showing a folder (the root is `/`)."""
+    return HOME.href(query={"folder": folder_id}) if folder_id != ROOT else HOME.href()
+
+
+def breadcrumb(listing: Listing) -> HtmlElement:
+    """Files > a > b: every step but the last is a link."""
+    steps: list[tuple[str, str]] = [(ROOT, "Files")]
+    steps += [(f.id, f.name) for f in listing.trail]
+    if listing.across:
+        steps.append(("", "Search in every folder"))
+    items = []
+    for number, (folder_id, name) in enumerate(steps):
+        last = number == len(steps) - 1
+        items.append(
+            h.Li(
+                h.Span({"aria-current": "page"}, name)
+                if last
+                else h.A({"href": folder_href(folder_id)}, name)
+            )
+        )
+    return h.Nav({"class": "breadcrumb", "aria-label": "Folder"}, h.Ol(*items))
+
+
+def _folder_row(folder: FolderRow, total: Totals) -> HtmlElement:
+    # As lean as a file's row: the buttons carry no expression (FOLDER_ACTIONS).
+    return h.Li(
+        {"id": f"folder-{folder.id}", "class": "folder"},
+        h.Input(
+            {"type": "checkbox", "class": "pick", "aria-label": f"Select folder {folder.name}"}
+        ),
+        svg.Svg(
+            {"class": "preview icon", "aria-hidden": "true"}, svg.Use({"href": "#icon-folder"})
+        ),
+        h.Div(
+            {"class": "file-main"},
+            h.A({"class": "folder-name", "href": folder_href(folder.id)}, folder.name),
+            h.Span(
+                {"class": "file-meta"},
+                h.Span(human_bytes(total.size)),
+                h.Span(_plural(total.files, "file")),
+                h.Span(_plural(total.folders, "folder")) if total.folders else None,
+                h.Time({"datetime": folder.created_at[:19] + "Z"}, _uploaded_at(folder.created_at)),
+            ),
+        ),
+        h.Div(
+            {"class": "file-actions"},
+            h.Button({"class": "button", "data-folder-rename": True}, "Rename"),
+            h.Button(
+                {
+                    "class": "button danger",
+                    "data-folder-delete": True,
+                    "aria-label": f"Delete folder {folder.name}",
+                },
+                "Delete",
+            ),
+        ),
+    )
+
+
+def folder_head(listing: Listing) -> HtmlElement:
+    """`#files > .folder-head`: the breadcrumb and the folders of the folder shown."""
+    return h.Div(
+        {"class": "folder-head"},
+        breadcrumb(listing),
+        h.Ul(
+            {"class": "folder-list", "aria-label": "Folders"},
+            *[_folder_row(folder, total) for folder, total in listing.folders],
+        )
+        if listing.folders
+        else None,
+    )
+
+
 # The list's two views; the choice is a cookie, so the first paint is already right.
 VIEW_COOKIE = "stowage_view"
 VIEWS = ("list", "grid")
@@ -128,7 +224,7 @@ def preview(row: FileRow, ready: bool) -> HtmlElement:
     )
 
 
-def _file_row(row: FileRow, ready: bool) -> HtmlElement:
+def _file_row(row: FileRow, ready: bool, path: str | None = None) -> HtmlElement:
     # Lean on purpose: 50 rows go out with every repaint. The Rename and Delete
     # buttons carry no expression (ROW_ACTIONS, on the list's section, reads the row),
     # and the checkbox none either (PICK, the same).
@@ -154,6 +250,13 @@ def _file_row(row: FileRow, ready: bool) -> HtmlElement:
                 h.Span(row.mime),
                 # To the second: the microseconds are not shown, and 50 rows repaint.
                 h.Time({"datetime": row.created_at[:19] + "Z"}, _uploaded_at(row.created_at)),
+                h.A(
+                    {"class": "file-folder", "href": folder_href(row.folder_id)},
+                    "in ",
+                    path,
+                )
+                if path is not None
+                else None,
                 h.Span(
                     {"class": "tag request-tag", "title": "Sent through a file request"},
                     "via ",
@@ -218,6 +321,12 @@ def icons() -> HtmlElement:
             svg.Path({"d": "M14 3v4h4M9 12h6M9 15h6M9 18h4"}),
         ),
         _icon(
+            "folder",
+            svg.Path(
+                {"d": "M3 6a1 1 0 0 1 1-1h5l2 2h9a1 1 0 0 1 1 1v10a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1z"}
+            ),
+        ),
+        _icon(
             "other",
             svg.Path({"d": "M6 3h8l4 4v14H6z"}),
             svg.Path({"d": "M14 3v4h4"}),
@@ -256,23 +365,33 @@ class ListPieces:
     summary: str
     rows: tuple[tuple[str, str], ...]
     pager: str
+    # The breadcrumb and the folders (`folder_head`).
+    head: str = ""
 
     def html(self) -> str:
         # What `render_markup(files_part(listing))` gives (a test holds them equal).
         rows = "".join(html for _, html in self.rows)
-        return f'<div id="files">{self.summary}<ul class="file-list">{rows}</ul>{self.pager}</div>'
+        return (
+            f'<div id="files">{self.head}{self.summary}<ul class="file-list">{rows}</ul>'
+            f"{self.pager}</div>"
+        )
 
 
 def list_pieces(listing: Listing) -> ListPieces | None:
     """The pieces of `files_part(listing)`; None for the lists without rows."""
     if not listing.rows or not listing.total:
         return None
-    ready = listing.previews.ready
     return ListPieces(
         render_markup(_summary(listing)),
-        tuple((row.id, render_markup(_file_row(row, row.id in ready))) for row in listing.rows),
+        tuple((row.id, render_markup(_listed_row(listing, row))) for row in listing.rows),
         render_markup(_pager(listing)) if listing.pages > 1 else "",
+        render_markup(folder_head(listing)),
     )
+
+
+def _listed_row(listing: Listing, row: FileRow) -> HtmlElement:
+    path = listing.paths.get(row.folder_id, "/") if listing.paths is not None else None
+    return _file_row(row, row.id in listing.previews.ready, path)
 
 
 # A patch of part of `#files`: HTML, the selector it goes to, and how (None: remove
@@ -296,6 +415,8 @@ def list_changes(old: ListPieces, new: ListPieces) -> list[ListChange] | None:
     if kept_old != kept_new:
         return None
     changes: list[ListChange] = []
+    if old.head != new.head:
+        changes.append((new.head, "#files > .folder-head", "outer"))
     if old.summary != new.summary:
         changes.append((new.summary, "#files > .summary", "outer"))
     for file_id, _ in old.rows:
@@ -344,24 +465,41 @@ def paint_list(listing: Listing, usage: Usage) -> PaintedList:
 
 
 def files_part(listing: Listing) -> HtmlElement:
-    """`#files`: the page of rows, its count and its page links."""
+    """`#files`: the breadcrumb and folders, then the page of rows, its count and its
+    page links."""
     searching = listing.query.q or listing.query.type
-    ready = listing.previews.ready
-    if not listing.total and searching:
-        return h.Div({"id": "files"}, h.P({"class": "empty"}, "No files match."))
-    if not listing.total:
+    if listing.gone:
         return h.Div(
             {"id": "files"},
             h.P(
+                {"class": "empty", "role": "alert"},
+                "This folder does not exist (any more): it was deleted, or never was"
+                " one of yours. ",
+                h.A({"href": HOME.href()}, "Back to your files"),
+            ),
+        )
+    if not listing.total and searching:
+        return h.Div(
+            {"id": "files"}, folder_head(listing), h.P({"class": "empty"}, "No files match.")
+        )
+    if not listing.total:
+        return h.Div(
+            {"id": "files"},
+            folder_head(listing),
+            h.P(
                 {"class": "empty"},
-                "No files yet. Files you upload appear here, in every open tab, "
+                "No files in this folder yet. Files you upload here appear, in every"
+                " open tab, as soon as they are stored."
+                if listing.folder != ROOT or listing.folders
+                else "No files yet. Files you upload appear here, in every open tab, "
                 "as soon as they are stored.",
             ),
         )
     return h.Div(
         {"id": "files"},
+        folder_head(listing),
         _summary(listing),
-        h.Ul({"class": "file-list"}, *[_file_row(row, row.id in ready) for row in listing.rows]),
+        h.Ul({"class": "file-list"}, *[_listed_row(listing, row) for row in listing.rows]),
         _pager(listing) if listing.pages > 1 else None,
     )
 
@@ -394,7 +532,9 @@ def _pager(listing: Listing) -> HtmlElement:
     def link(label: str, number: int, rel: str) -> HtmlElement:
         if number < 1 or number > listing.pages or number == listing.page:
             return h.Span({"class": "button", "aria-disabled": "true"}, label)
-        wanted = {**listing.query.params(), "page": number}
+        wanted: dict[str, str | int] = {**listing.query.params(), "page": number}
+        if listing.folder != ROOT:
+            wanted["folder"] = listing.folder
         return h.A({"class": "button", "href": HOME.href(query=wanted), "rel": rel}, label)
 
     return h.Nav(
@@ -431,12 +571,13 @@ SEARCH = (
     " const p = new URLSearchParams();"
     " if ($listQ.trim()) p.set('q', $listQ.trim()); if ($listType) p.set('type', $listType);"
     " if ($listSort !== 'created-desc') p.set('sort', $listSort);"
+    " if ($listFolder) p.set('folder', $listFolder);"
     " history.replaceState(null, '', '/' + (p.size ? '?' + p : ''));"
     " document.getElementById('home').dispatchEvent(new CustomEvent('stowage-search'))"
 )
 
 
-def search_form(query: FileQuery) -> HtmlElement:
+def search_form(query: FileQuery, folder: str = ROOT) -> HtmlElement:
     """Search, type and sort. With scripts, typing filters the list (300 ms after the
     last key) through the stream; without, it is a plain GET form to `/`."""
     sort = f"{query.sort}-{query.order}"
@@ -450,9 +591,12 @@ def search_form(query: FileQuery) -> HtmlElement:
     return h.Form(
         {"id": "search", "class": "search", "role": "search", "method": "get", "action": "/"},
         data.on("submit", SEARCH, prevent=True),
+        h.Input({"type": "hidden", "name": "folder", "value": api_id(folder)})
+        if folder != ROOT
+        else None,
         h.Label(
             {"class": "field"},
-            h.Span("Search names"),
+            h.Span("Search names (every folder)"),
             h.Input(
                 {"type": "search", "name": "q", "value": query.q, "maxlength": 200},
                 data.bind("listQ"),
@@ -491,6 +635,8 @@ def list_signals(listing: Listing, version: str) -> dict[str, str | int]:
         "listType": query.type or "",
         "listSort": f"{query.sort}-{query.order}",
         "listPage": listing.page,
+        # The folder shown (its id; "" the root).
+        "listFolder": (api_id(listing.folder) or "") if listing.folder != ROOT else "",
         "listSeen": version,
         # Set by the stream when the server ends it for good (too many open pages).
         "listEnded": False,
@@ -547,8 +693,21 @@ def progress_part(
 # One listener (on the list's section) for every row's Rename and Delete buttons, like
 # OPEN_SHARE_FORM: the id and name are read from the row (`<li id="file-ID">`), never
 # pasted into an expression, and no row carries an expression of its own.
-ROW_ACTIONS = (
-    "const b = evt.target.closest('button[data-rename], button[data-delete]');"
+# Folder rows (`<li id="folder-ID">`) the same way: Rename fills the folder rename
+# form; Delete asks the server what would go, and the page asks the person.
+FOLDER_ACTIONS = (
+    "{ const f = evt.target.closest('button[data-folder-rename], button[data-folder-delete]');"
+    " if (f) { const row = f.closest('li'), id = row.id.slice(7),"
+    " name = row.querySelector('.folder-name').textContent;"
+    " if ('folderRename' in f.dataset) { $folderRenameId = id;"
+    " $folderRenameName = $_folderRenaming = name; $_notice = '';"
+    " setTimeout(() => document.getElementById('folder-rename-name').select()); return }"
+    f" el.dataset.url = '{FOLDERS_DOOMED.href()}'; el.dataset.name = name;"
+    " el.dataset.action = 'delete';"
+    " @post(el.dataset.url, {payload: {ids: [], folders: [id]}, retryMaxCount: 0}); return } }"
+)
+ROW_ACTIONS = FOLDER_ACTIONS + (
+    " const b = evt.target.closest('button[data-rename], button[data-delete]');"
     " if (!b) return;"
     " const row = b.closest('li'), name = row.querySelector('.file-name').textContent;"
     " if ('rename' in b.dataset) { $renameFile = row.id.slice(5);"
@@ -561,8 +720,9 @@ ROW_ACTIONS = (
 )
 # The selection is the ticked boxes themselves: a live repaint keeps a row's box as
 # it was (rows are matched by id), and a row that vanished takes its tick with it.
-# `$_picked` counts them for the bar; `$_pageAll`: every row of this page is ticked.
-# `$_matching`: all ids of the list on every page ("Select all N matching").
+# `$_picked` counts them (files and folders) for the bar; `$_pageAll`: every row of
+# this page is ticked. `$_matching`: all file ids of the list on every page ("Select
+# all N matching").
 COUNT_PICKED = (
     "{ const boxes = [...document.querySelectorAll('#files .pick')];"
     " $_picked = boxes.filter(b => b.checked).length;"
@@ -576,22 +736,45 @@ PICK_PAGE = (
     " $_matching = [];" + COUNT_PICKED
 )
 SELECT_MATCHING_ALL = "@get(el.dataset.url, {filterSignals: {include: '^list'}, retryMaxCount: 0})"
-# What a bulk action acts on: every match, or the ticked rows.
+# What a bulk action acts on: every matching file, or the ticked file rows; and the
+# ticked folder rows.
 PICKED_IDS = (
     "($_matching.length ? $_matching"
-    " : [...document.querySelectorAll('#files .pick:checked')]"
+    " : [...document.querySelectorAll('#files .file .pick:checked')]"
     ".map(b => b.closest('li').id.slice(5)))"
 )
+PICKED_FOLDERS = (
+    "[...document.querySelectorAll('#files .folder .pick:checked')]"
+    ".map(b => b.closest('li').id.slice(7))"
+)
+# Files alone: the browser asks (the count says it all). With folders: the server
+# says what would go ("Delete 3 folders and 1,204 files, 6.1 GiB?", `#delete-confirm`).
 DELETE_PICKED = (
-    f"const ids = {PICKED_IDS}; if (!ids.length) return;"
+    f"const ids = {PICKED_IDS}, folders = {PICKED_FOLDERS};"
+    " if (!ids.length && !folders.length) return;"
+    " if (folders.length) {"
+    f" @post('{FOLDERS_DOOMED.href()}', {{payload: {{ids, folders}}, retryMaxCount: 0}}); return }}"
     " if (!confirm('Delete ' + ids.length.toLocaleString()"
     " + (ids.length === 1 ? ' file' : ' files') + '? It cannot be undone.')) return;"
     " @post(el.dataset.url, {payload: {ids}, retryMaxCount: 0})"
 )
-# The archive's answer sets `$_download`; DOWNLOAD fetches it as a file.
+CONFIRM_DELETE = (
+    "@post(el.dataset.url, {payload: {ids: $_doomedIds, folders: $_doomedFolders},"
+    " retryMaxCount: 0})"
+)
+# The archive's answer sets `$_download`; DOWNLOAD fetches it as a file. Folders go
+# in as a whole, with their paths.
 ZIP_PICKED = (
-    f"const ids = {PICKED_IDS}; if (!ids.length) return;"
-    " @post(el.dataset.url, {payload: {ids}, retryMaxCount: 0})"
+    f"const ids = {PICKED_IDS}, folders = {PICKED_FOLDERS};"
+    " if (!ids.length && !folders.length) return;"
+    " @post(el.dataset.url, {payload: folders.length ? {ids, folders} : {ids},"
+    " retryMaxCount: 0})"
+)
+MOVE_PICKED = (
+    f"const ids = {PICKED_IDS}, folders = {PICKED_FOLDERS};"
+    " if (!ids.length && !folders.length) return;"
+    " @post(el.dataset.url, {payload: {ids, folders, to: $_moveTo || 'root'},"
+    " retryMaxCount: 0})"
 )
 DOWNLOAD = (
     "if (!$_download) return; const a = document.createElement('a');"
@@ -608,9 +791,21 @@ SET_VIEW = (
 )
 
 
-def selection_bar() -> HtmlElement:
-    """Select this page, and act on what is picked. It needs scripts (hidden until
-    Datastar shows it); outside `#files`, so repaints leave it alone."""
+def move_targets(places: Sequence[tuple[str, str]]) -> HtmlElement:
+    """`#move-to`: where a selection can be moved, every folder of the account by its
+    path (`places`: api id and path). The stream repaints it when folders change."""
+    return h.Select(
+        {"id": "move-to", "name": "to"},
+        data.bind("_moveTo"),
+        h.Option({"value": ROOT_ID}, "/ (Files)"),
+        *[h.Option({"value": folder_id}, path) for folder_id, path in places],
+    )
+
+
+def selection_bar(places: Sequence[tuple[str, str]] = ()) -> HtmlElement:
+    """Select this page, and act on what is picked (files and folders alike). It needs
+    scripts (hidden until Datastar shows it); outside `#files`, so repaints leave it
+    alone."""
     return h.Div(
         {"id": "selection", "class": "selection", "hidden": True},
         data.attr("hidden", "false"),
@@ -643,6 +838,118 @@ def selection_bar() -> HtmlElement:
             data.attr("disabled", "!$_picked && !$_matching.length"),
             data.on("click", DELETE_PICKED),
             "Delete selected",
+        ),
+        h.Span(
+            {"class": "move"},
+            h.Label({"for": "move-to"}, "Move to"),
+            move_targets(places),
+            h.Button(
+                {
+                    "type": "button",
+                    "class": "button",
+                    "data-url": API_FILES_MOVE.href(),
+                    "data-name": "the selection",
+                    "data-action": "move",
+                },
+                data.attr("disabled", "!$_picked && !$_matching.length"),
+                data.on("click", MOVE_PICKED),
+                "Move selected",
+            ),
+        ),
+    )
+
+
+def delete_confirmation() -> HtmlElement:
+    """The question before folders go: the server's words of what would be removed
+    (`$_doomed`, set by FOLDERS_DOOMED), Delete and Cancel."""
+    return h.Div(
+        {"id": "delete-confirm", "class": "notice confirm", "role": "alertdialog",
+         "aria-labelledby": "delete-question", "hidden": True},
+        data.show("$_doomed !== ''"),
+        data.attr("hidden", "$_doomed === ''"),
+        h.P({"id": "delete-question"}, data.text("$_doomed")),
+        h.Button(
+            {
+                "type": "button",
+                "class": "button danger",
+                "data-url": FOLDERS_DELETE.href(),
+                "data-name": "the selection",
+            },
+            data.on("click", CONFIRM_DELETE),
+            "Delete",
+        ),
+        h.Button(
+            {"type": "button", "class": "button"},
+            data.on("click", "$_doomed = ''; $_doomedIds = []; $_doomedFolders = []"),
+            "Cancel",
+        ),
+    )  # fmt: skip
+
+
+def new_folder_form(folder: str) -> HtmlElement:
+    """A folder in the folder shown. A plain form post without scripts (answered 303
+    back here); with them, Datastar posts the same form and the list repaints."""
+    return h.Form(
+        {
+            "id": "new-folder",
+            "class": "token-form new-folder",
+            "method": "post",
+            "action": FOLDER_CREATE.href(),
+            "data-name": "the folder",
+            "data-action": "make",
+            "data-url": FOLDER_CREATE.href(),
+        },
+        data.on(
+            "submit",
+            at.post(FOLDER_CREATE.href(), content_type="form", retry_max_count=0),
+            prevent=True,
+        ),
+        h.Input({"type": "hidden", "name": "parent", "value": api_id(folder) or ROOT_ID}),
+        h.Label(
+            {"class": "field"},
+            h.Span("New folder"),
+            h.Input(
+                {
+                    "id": "new-folder-name",
+                    "type": "text",
+                    "name": "name",
+                    "maxlength": 255,
+                    "required": True,
+                    "placeholder": "Folder name",
+                },
+                data.bind("newFolder"),
+            ),
+        ),
+        h.Button({"type": "submit", "class": "button"}, "Make folder"),
+    )
+
+
+FOLDER_RENAME = (
+    "el.dataset.url = '/api/folders/' + $folderRenameId;"
+    " el.dataset.name = $_folderRenaming;"
+    " @patch(el.dataset.url, {payload: {name: $folderRenameName}, retryMaxCount: 0})"
+)
+
+
+def folder_rename_form() -> HtmlElement:
+    """One form for every folder row, as `rename_form` is for the files."""
+    return h.Form(
+        {"id": "folder-rename-form", "class": "token-form rename-form", "data-action": "rename"},
+        data.show("$folderRenameId !== ''"),
+        data.on("submit", FOLDER_RENAME, prevent=True),
+        h.Label(
+            {"class": "field"},
+            h.Span("Rename folder ", h.Strong(data.text("$_folderRenaming")), " to"),
+            h.Input(
+                {"id": "folder-rename-name", "type": "text", "name": "name", "maxlength": 255},
+                data.bind("folderRenameName"),
+            ),
+        ),
+        h.Button({"type": "submit", "class": "button primary"}, "Save"),
+        h.Button(
+            {"type": "button", "class": "button"},
+            data.on("click", "$folderRenameId = ''"),
+            "Cancel",
         ),
     )
 
@@ -697,6 +1004,14 @@ PAGE_FEEDBACK = (
 )
 
 
+def _here(listing: Listing) -> str:
+    """This page's address: its folder and its search."""
+    wanted = listing.query.params()
+    if listing.folder != ROOT:
+        wanted["folder"] = listing.folder
+    return HOME.href(query=wanted)
+
+
 def render(
     config: Config,
     assets: PageAssets,
@@ -712,6 +1027,7 @@ def render(
     nonce: str,
     paused: Sequence[Paused] = (),
     view: str = "list",
+    places: Sequence[tuple[str, str]] = (),
 ) -> HtmlElement:
     version = paint_list(listing, usage).version
     live = at.get(
@@ -732,6 +1048,7 @@ def render(
                     **SHARE_SIGNALS,
                     **REQUEST_SIGNALS,
                     **RENAME_SIGNALS,
+                    **FOLDER_SIGNALS,
                     "_renaming": "",
                     "_picked": 0,
                     "_pageAll": False,
@@ -769,7 +1086,9 @@ def render(
             ),
             upload_section(
                 config,
-                UPLOADS.href(),
+                UPLOADS.href(query={"folder": listing.folder})
+                if listing.folder
+                else UPLOADS.href(),
                 h.P(
                     {"id": "limits", "class": "hint"},
                     f"Up to {human_bytes(config.max_file_bytes)} a file. Large files go up"
@@ -777,7 +1096,10 @@ def render(
                     " the same file again. From a terminal, with an API token (see below): ",
                     h.Code(f"curl -u :TOKEN -T FILE {config.public_url}{UPLOADS.href()}/"),
                 ),
-                resumable=Resumable(TUS_CREATE.href(), account.id),
+                resumable=Resumable(
+                    TUS_CREATE.href(), account.id, folder=api_id(listing.folder) or ""
+                ),
+                folders=True,
             ),
             h.Section(
                 {
@@ -802,11 +1124,14 @@ def render(
                 progress_part(transfers, paused),
                 h.Div(
                     {"class": "list-tools"},
-                    search_form(listing.query),
-                    view_switch(view, HOME.href(query=listing.query.params())),
+                    search_form(listing.query, listing.folder),
+                    view_switch(view, _here(listing)),
                 ),
-                selection_bar(),
+                new_folder_form(listing.folder),
+                selection_bar(places),
+                delete_confirmation(),
                 rename_form(),
+                folder_rename_form(),
                 files_part(listing),
             ),
             shares_panel(shares, now),

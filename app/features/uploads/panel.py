@@ -29,6 +29,8 @@ class Resumable:
     endpoint: str
     account: str
     links: bool = True
+    # The folder its uploads go into (an API id; "" the root).
+    folder: str = ""
 
 
 def limits_words(config: Config) -> str:
@@ -117,8 +119,15 @@ def _scripts(
 
 DRAG_OVER = "evt.dataTransfer.types.includes('Files') && ($_dragging = true)"
 DRAG_LEAVE = "evt.relatedTarget || ($_dragging = false)"
+# A drop that holds a folder goes to the page's module (assets/resumable.js), which
+# walks it and keeps its paths; the entries must be taken while the drop event lasts.
+# Without the module (a file request's page) the plain files go as before.
 DROP = (
     "$_dragging = false; const input = document.getElementById('picker');"
+    " const entries = [...evt.dataTransfer.items]"
+    ".map(i => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);"
+    " if (entries.some(e => e.isDirectory) && !el.dispatchEvent(new CustomEvent("
+    "'folder-drop', {bubbles: true, cancelable: true, detail: entries}))) return;"
     " if (!evt.dataTransfer.files.length) return;"
     " input.files = evt.dataTransfer.files; input.dispatchEvent(new Event('change'))"
 )
@@ -149,6 +158,7 @@ def upload_section(
     *,
     per_file_cap: int | None = None,
     resumable: Resumable | None = None,
+    folders: bool = False,
 ) -> HtmlElement:
     """The picker, drop zone, sending indicator, error line and result lines, posting
     to `post_url` (the account's /uploads, or a file request's). `hint` (id `limits`)
@@ -199,6 +209,7 @@ def upload_section(
                 data.attr("disabled", "$_sending"),
                 data.on("change", route_picked),
             ),
+            _folder_picker() if folders and resumable is not None else None,
             hint,
             h.Noscript(h.Button({"type": "submit", "class": "button primary"}, "Upload")),
             h.P(
@@ -223,7 +234,56 @@ def upload_section(
         ),
         h.P({"id": "upload-error", "class": "error", "role": "alert"}, data.text("$_error")),
         h.Div({"id": "upload-results", "aria-live": "polite"}),
+        _tree_panel(config, post_url) if folders and resumable is not None else None,
         _resumable_panel(config, resumable) if resumable is not None else None,
+    )
+
+
+# A folder's files, picked with the directory picker, go to the page's module.
+PICK_FOLDER = (
+    "const picked = [...el.files]; el.value = ''; if (!picked.length) return;"
+    " el.dispatchEvent(new CustomEvent('folder-files',"
+    " {bubbles: true, cancelable: true, detail: picked}))"
+)
+# The largest batch of a folder's small files in one request (and the size above
+# which a file of a folder goes up resumably, alone).
+TREE_BATCH_BYTES = 16 * 1024 * 1024
+
+
+def _folder_picker() -> HtmlElement:
+    """ "Choose a folder": a directory picker. Every file keeps its path in the folder."""
+    return h.Label(
+        {"class": "button folder-pick"},
+        "Choose a folder",
+        h.Input(
+            {
+                "id": "folder-picker",
+                "class": "visually-hidden",
+                "type": "file",
+                "multiple": True,
+                "webkitdirectory": True,
+                "aria-describedby": "limits",
+            },
+            data.attr("disabled", "$_sending"),
+            data.on("change", PICK_FOLDER),
+        ),
+    )
+
+
+def _tree_panel(config: Config, post_url: str) -> HtmlElement:
+    """Where assets/resumable.js draws a dropped folder's progress: the whole, then
+    each file."""
+    return h.Div(
+        {
+            "id": "tree-upload",
+            "class": "tree-upload",
+            "hidden": True,
+            "data-url": post_url,
+            "data-batch-bytes": min(TREE_BATCH_BYTES, config.max_request_body_bytes // 2),
+        },
+        h.P({"class": "tree-summary", "role": "status"}),
+        h.Progress({"class": "tree-bar", "aria-label": "The whole folder"}),
+        h.Ul({"class": "tree-files", "aria-label": "Files of the folder"}),
     )
 
 
@@ -237,6 +297,7 @@ def _resumable_panel(config: Config, resumable: Resumable) -> HtmlElement:
             "data-account": resumable.account,
             "data-append-bytes": min(RESUMABLE_APPEND_BYTES, config.max_request_body_bytes),
             "data-links": "true" if resumable.links else "false",
+            "data-folder": resumable.folder,
         },
         h.Ul({"class": "resumable-list", "aria-label": "Resumable uploads from this tab"}),
     )
