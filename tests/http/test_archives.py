@@ -27,7 +27,7 @@ from app.features.archives.data import (
     archive_names,
     safe_member_name,
 )
-from app.features.archives.layout import (
+from app.downloads.zip_layout import (
     MEMBER_MODE,
     READ_BYTES,
     Layout,
