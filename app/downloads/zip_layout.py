@@ -20,7 +20,7 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from struct import Struct
@@ -300,6 +300,17 @@ class Layout:
     @property
     def pieces(self) -> Iterator[Piece]:
         return self.pieces_from(0)
+
+
+def zip_length(members: Iterable[tuple[str, int]]) -> int:
+    """The length of the archive of these (name, size) members, as `Layout` lays it
+    out, without reading a byte (the CRC-32s change no length)."""
+    total = END_RECORDS
+    for name, size in members:
+        encoded = len(name.encode("utf-8"))
+        total += FIXED_HEADER + encoded + LOCAL_EXTRA + size
+        total += _DIRECTORY_ENTRY.size + encoded + DIRECTORY_EXTRA
+    return total
 
 
 def is_folder_name(name: bytes | str) -> bool:

@@ -21,6 +21,7 @@ import base64
 import io
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 
 import pytest
@@ -291,6 +292,22 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("POST", "/s/{token}"): Declared(SHARE_LINK, 303, b"password=", FORM),
     ("GET", "/s/{token}/file"): Declared(SHARE_LINK, 200),
     ("HEAD", "/s/{token}/file"): Declared(SHARE_LINK, 200),
+    # Collections: a folder's link, a set of files' link, and what such a link gives.
+    ("POST", "/api/folders/{folder_id}/shares"): Declared(OWNED, 201, b"{}", JSON),
+    ("POST", "/api/shares"): Declared(OWNED, 201, b'{"ids": ["FILE_ID"]}', JSON),
+    ("GET", "/s/{token}/files/{file_id}"): Declared(SHARE_LINK, 200),
+    ("HEAD", "/s/{token}/files/{file_id}"): Declared(SHARE_LINK, 200),
+    ("GET", "/s/{token}/files/{file_id}/thumbnail"): Declared(SHARE_LINK, 200),
+    ("GET", "/s/{token}/zip"): Declared(SHARE_LINK, 200),
+    ("HEAD", "/s/{token}/zip"): Declared(SHARE_LINK, 200),
+    # Folders (NEW_NAME: a name no other call used).
+    ("POST", "/api/folders"): Declared(PRIVATE, 201, b'{"name": "NEW_NAME"}', JSON),
+    ("GET", "/api/folders/{folder_id}"): Declared(OWNED, 200),
+    ("PATCH", "/api/folders/{folder_id}"): Declared(OWNED, 200, b'{"name": "NEW_NAME"}', JSON),
+    ("DELETE", "/api/folders/{folder_id}"): Declared(OWNED, 200),
+    ("POST", "/api/files/move"): Declared(
+        OWNED, 200, b'{"ids": ["FILE_ID"], "to": "FOLDER_ID"}', JSON
+    ),
     # File requests.
     ("GET", "/api/requests"): Declared(PRIVATE, 200),
     ("POST", "/api/requests"): Declared(PRIVATE, 201, b'{"label": "matrix"}', JSON),
@@ -383,6 +400,21 @@ class Things:
         self.values["share_id"] = str(made.json()["share"]["id"])
         return made.json()["share"]["url"].rsplit("/", 1)[-1]
 
+    async def folder_id(self) -> str:
+        if "folder_id" not in self.values:
+            name = f"matrix {secrets.token_hex(4)}"
+            made = await self.client.post("/api/folders", json={"name": name}, headers=self.owner)
+            assert made.status_code == 201, made.text
+            self.values["folder_id"] = str(made.json()["folder"]["id"])
+        return self.values["folder_id"]
+
+    async def collection_token(self, file_id: str) -> str:
+        """A link to a set of files holding `file_id`."""
+        made = await self.client.post("/api/shares", json={"ids": [file_id]}, headers=self.owner)
+        assert made.status_code == 201, made.text
+        self.values["share_id"] = str(made.json()["share"]["id"])
+        return made.json()["share"]["url"].rsplit("/", 1)[-1]
+
     async def request_link(self) -> str:
         if "request_link" not in self.values:
             made = await self.client.post(
@@ -413,6 +445,16 @@ class Things:
                 )
                 assert made.status_code == 201, made.text
                 values[name] = str(made.json()["token"]["id"])
+            elif name == "folder_id":
+                values[name] = await self.folder_id()
+            elif name == "token" and pattern.startswith("/s/{token}/files/"):
+                # A collection's file: the one the path names is in the link.
+                member = (
+                    self.thumbnailed if pattern.endswith("/thumbnail") else await self.file_id()
+                )
+                values[name] = await self.collection_token(member)
+            elif name == "token" and pattern.startswith("/s/{token}/zip"):
+                values[name] = await self.collection_token(await self.file_id())
             elif name == "token" and pattern.startswith("/s/"):
                 values[name] = await self.share_token()
             elif name == "token" and pattern.startswith("/r/"):
@@ -546,11 +588,14 @@ async def test_every_registered_route_as_every_caller(world):
             path = await things.fill(pattern)
             if caller == "wrong-link":
                 path = re.sub(r"^/([sr])/[^/]+", rf"/\1/{UNKNOWN_LINK}", path)
-            if b"FILE_ID" in declared.body:
-                body = declared.body.replace(b"FILE_ID", (await things.file_id()).encode())
-                declared_call = Declared(**{**declared.__dict__, "body": body})
-            else:
-                declared_call = declared
+            body = declared.body
+            if b"FILE_ID" in body:
+                body = body.replace(b"FILE_ID", (await things.file_id()).encode())
+            if b"FOLDER_ID" in body:
+                body = body.replace(b"FOLDER_ID", (await things.folder_id()).encode())
+            if b"NEW_NAME" in body:
+                body = body.replace(b"NEW_NAME", f"matrix {secrets.token_hex(4)}".encode())
+            declared_call = Declared(**{**declared.__dict__, "body": body})
             caller_headers = headers_of.get(caller, {})
             response = await _call(
                 client, method, pattern, path, declared_call,

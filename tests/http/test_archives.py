@@ -18,15 +18,6 @@ from tests.support.fixtures import add_account, app_client, bearer
 
 from app.config import Config
 from app.downloads.validators import modified_at
-from app.features.archives.data import (
-    MAX_ARCHIVE_FILES,
-    MAX_LIVE_ARCHIVES,
-    Archive,
-    ArchiveMemoryFull,
-    Archives,
-    archive_names,
-    safe_member_name,
-)
 from app.downloads.zip_layout import (
     MEMBER_MODE,
     READ_BYTES,
@@ -35,6 +26,15 @@ from app.downloads.zip_layout import (
     Member,
     build_layout,
     crc32_of,
+)
+from app.features.archives.data import (
+    MAX_ARCHIVE_FILES,
+    MAX_LIVE_ARCHIVES,
+    Archive,
+    ArchiveMemoryFull,
+    Archives,
+    archive_names,
+    safe_member_name,
 )
 from app.storage.ids import new_blob_id
 
