@@ -57,9 +57,7 @@ async def upload(app: TestClient, token: str, name: str, body: bytes) -> str:
 
 
 async def folder(app: TestClient, token: str, name: str, parent: str = "root") -> str:
-    r = await app.post(
-        "/api/folders", json={"name": name, "parent": parent}, headers=bearer(token)
-    )
+    r = await app.post("/api/folders", json={"name": name, "parent": parent}, headers=bearer(token))
     assert r.status_code == 201, r.text
     return str(r.json()["folder"]["id"])
 
