@@ -340,7 +340,10 @@ def _dos_time(moment: datetime) -> int:
 
 
 def _read_all(path: str, size: int) -> Iterator[bytes]:
-    fd = os.open(path, OPEN_FLAGS)
+    try:
+        fd = os.open(path, OPEN_FLAGS)
+    except FileNotFoundError:
+        raise ChangedOnDisk(path) from None
     try:
         offset = 0
         while offset < size:
