@@ -313,3 +313,24 @@ async def test_a_limited_collection_counts_the_bytes_that_leave(app, tokens):
         sent += len(got.content) if got.status_code == 200 else 0
     assert 410 in statuses and statuses.index(410) == statuses.count(200)
     assert len(whole.content) <= sent < 2 * len(whole.content)
+
+
+async def test_the_landing_page_shows_thumbnails_of_its_images(app, tokens):
+    from PIL import Image
+
+    owner, _ = tokens
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(out, "PNG")
+    image = await upload(app, owner, "red.png", out.getvalue())
+    other = await upload(app, owner, "plain.txt", b"plain")
+    url = (await link_of(app, owner, "/api/shares", ids=[image]))["url"]
+    await app.get(url)  # asks for the thumbnail to be made
+    for _ in range(200):
+        made = await app.get(f"{url}/files/{image}/thumbnail")
+        if made.status_code == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert made.status_code == 200 and made.headers.get("content-type") == "image/webp"
+    assert f"{url}/files/{image}/thumbnail" in (await app.get(url)).text
+    # Only of the link's own files.
+    assert (await app.get(f"{url}/files/{other}/thumbnail")).status_code == 404
