@@ -182,7 +182,9 @@ def make_bootstrap(
         )
         span.attrs({"stowage.video_posters": thumbnails.posters})
         register_home(app, gate, config, db, assets, relay, progress, quotas, thumbnails)
-        register_shares(app, Shares(config, db, store, gate, passwords, relay, assets))
+        register_shares(
+            app, Shares(config, db, store, gate, passwords, relay, assets, thumbnails=thumbnails)
+        )
         register_files(app, db, store)
         register_archives(app, db, store, config.archive_memory_bytes)
         register_file_commands(app, db, store, relay, reserve)

@@ -155,6 +155,27 @@ def wanted_ids(parsed: dict[str, object] | None, *, most: int) -> list[str]:
     return unique
 
 
+def _id_list(parsed: dict[str, object], field: str, what: str) -> list[str]:
+    found = parsed.get(field, [])
+    if not isinstance(found, list) or not all(isinstance(i, str) for i in found):
+        raise BodyError(f'"{field}" must be a list of {what} ids (strings)')
+    return list(dict.fromkeys(found))
+
+
+def wanted_selection(parsed: dict[str, object] | None, *, most: int) -> tuple[list[str], list[str]]:
+    """`{"ids": [...], "folders": [...]}` (a ZIP of files and folders, a collection):
+    the file ids and the folder ids, each once and in order, from 1 to `most` in all,
+    either list may be left out; BodyError, in words, otherwise."""
+    if parsed is None:
+        raise BodyError('send a JSON object such as {"ids": ["FILE_ID"], "folders": ["ID"]}')
+    only_fields(parsed, ("ids", "folders"))
+    ids = _id_list(parsed, "ids", "file")
+    folders = _id_list(parsed, "folders", "folder")
+    if not 1 <= len(ids) + len(folders) <= most:
+        raise BodyError(f'"ids" and "folders" must name from 1 to {most:,} files and folders')
+    return ids, folders
+
+
 class BadTarget(ValueError):
     """A `next` address (where to go back to) that no redirect can carry."""
 

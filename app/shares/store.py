@@ -1,4 +1,5 @@
-"""Share links in the catalog: one file per link, read by anyone holding its token.
+"""Share links in the catalog: one file per link, or a collection (a folder with
+everything under it, or a set of files; `kind`), read by anyone holding its token.
 
 The token (`secrets.token_urlsafe(24)`, 192 random bits) is shown once, when the
 link is made; the catalog keeps only its sha256 (like API tokens: a secret this
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from enum import Enum
 
 from app.catalog.protocol import Database, Row
+from app.files.store import FileRow
 
 DEFAULT_EXPIRES_IN = 7 * 24 * 3600
 MAX_EXPIRES_IN = 10 * 366 * 24 * 3600
@@ -46,13 +48,18 @@ SPARE_BYTES = 256 * 1024
 # How long the holds of a link's downloads last without being renewed (see the module
 # doc); a download renews them every third of it.
 HOLD_SECONDS = 60.0
+# SQLite's default limit on bound parameters is 32,766; stay well inside it.
+IDS_PER_STATEMENT = 500
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
 SHARE_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
 
 _COLUMNS = (
     "id, file_id, owner, password_hash, expires_at, max_downloads, downloads,"
-    " revoked_at, created_at"
+    " revoked_at, created_at, kind, folder_id"
 )
+# What a link gives: one file; a folder and everything under it, as it is when asked
+# (a file moved in joins, one moved out leaves); a chosen set of files.
+FILE, FOLDER, FILES = "file", "folder", "files"
 
 
 class ShareError(ValueError):
@@ -78,6 +85,13 @@ class Share:
     downloads: int
     revoked_at: float | None
     created_at: float
+    kind: str = FILE
+    # The shared folder of a FOLDER link ('' is the owner's root); None otherwise.
+    folder_id: str | None = None
+
+    @property
+    def is_collection(self) -> bool:
+        return self.kind != FILE
 
     @property
     def has_password(self) -> bool:
@@ -96,14 +110,19 @@ class Share:
 
 @dataclass(frozen=True, slots=True)
 class ShareListing:
-    """A share and the name of its file, for the owner's list."""
+    """A share and what it holds, for the owner's list: the file's or the folder's
+    name, and for a set of files how many are still in it."""
 
     share: Share
     file_name: str
+    files: int | None = None
 
 
 def _share(row: Row) -> Share:
-    id_, file_id, owner, password_hash, expires, limit, downloads, revoked, created = row
+    (
+        id_, file_id, owner, password_hash, expires, limit, downloads, revoked, created,
+        kind, folder_id,
+    ) = row  # fmt: skip
     return Share(
         str(id_), str(file_id), str(owner),
         None if password_hash is None else str(password_hash),
@@ -112,6 +131,8 @@ def _share(row: Row) -> Share:
         int(downloads),  # type: ignore[call-overload]
         None if revoked is None else float(revoked),  # type: ignore[arg-type]
         float(created),  # type: ignore[arg-type]
+        str(kind),
+        None if folder_id is None else str(folder_id),
     )  # fmt: skip
 
 
@@ -192,6 +213,76 @@ async def create_share(
     return share, token
 
 
+async def create_collection(
+    db: Database,
+    *,
+    owner: str,
+    folder_id: str | None = None,
+    file_ids: list[str] | None = None,
+    now: float,
+    expires_in: int | None,
+    password_hash: str | None,
+    max_downloads: int | None,
+) -> tuple[Share, str]:
+    """A new link to `owner`'s folder `folder_id` ('' the root) and everything under
+    it, or to the files `file_ids`: the row and the token (never stored). ShareError
+    "no such folder" / "no such file" if one is not the owner's (or is gone
+    meanwhile: checked in the transaction that writes the link)."""
+    share_id = secrets.token_hex(6)
+    token = secrets.token_urlsafe(24)
+    expires_at = None if expires_in is None else now + expires_in
+    kind = FOLDER if folder_id is not None else FILES
+    values = (share_id, token_digest(token), owner, password_hash, expires_at, max_downloads, now)
+    insert = (
+        "INSERT INTO shares (id, token_hash, file_id, owner, password_hash, expires_at,"
+        " max_downloads, created_at, kind, folder_id)"
+    )
+    async with db.transaction() as conn:
+        if folder_id is not None and folder_id != "":
+            cursor = await conn.execute(
+                insert + " SELECT ?, ?, '', ?, ?, ?, ?, ?, 'folder', id FROM folders"
+                " WHERE id = ? AND owner = ?",
+                (*values, folder_id, owner),
+            )
+            if cursor.rowcount != 1:
+                raise ShareError("no such folder")
+        else:
+            await conn.execute(
+                insert + " VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?)", (*values, kind, folder_id)
+            )
+        wanted = list(dict.fromkeys(file_ids or []))
+        for at in range(0, len(wanted), IDS_PER_STATEMENT):
+            batch = wanted[at : at + IDS_PER_STATEMENT]
+            marks = ", ".join("?" * len(batch))
+            cursor = await conn.execute(
+                "INSERT INTO share_files (share_id, file_id) SELECT ?, id FROM files"
+                f" WHERE owner = ? AND id IN ({marks})",
+                (share_id, owner, *batch),
+            )
+            if cursor.rowcount != len(batch):
+                raise ShareError("no such file")  # rolls the link back
+    share = Share(
+        share_id, "", owner, password_hash, expires_at, max_downloads, 0, None, now, kind,
+        folder_id,
+    )  # fmt: skip
+    return share, token
+
+
+async def selection_ids(db: Database, share_id: str) -> list[str]:
+    """The files still in a FILES link (a deleted file has left it)."""
+    rows = await db.fetch_all("SELECT file_id FROM share_files WHERE share_id = ?", (share_id,))
+    return [str(r[0]) for r in rows]
+
+
+async def in_selection(db: Database, share_id: str, file_id: str) -> bool:
+    return (
+        await db.fetch_one(
+            "SELECT 1 FROM share_files WHERE share_id = ? AND file_id = ?", (share_id, file_id)
+        )
+        is not None
+    )
+
+
 def resolve_share(db: Database, token: str) -> Share | None:
     """The link a token opens (live or gone), or None for no such link. The hash picks
     the row; the stored hash is compared again in constant time."""
@@ -211,14 +302,30 @@ def share_by_id(db: Database, share_id: str) -> Share | None:
 
 async def list_shares(db: Database, owner: str) -> list[ShareListing]:
     """The account's links that are not revoked, newest first (expired and used-up
-    ones included, so the owner sees why a link stopped working)."""
+    ones included, so the owner sees why a link stopped working), collections too."""
     columns = ", ".join("s." + column for column in _COLUMNS.split(", "))
     rows = await db.fetch_all(
-        f"SELECT {columns}, f.name FROM shares s JOIN files f ON f.id = s.file_id"
+        f"SELECT {columns}, f.name, d.name,"
+        " (SELECT count(*) FROM share_files m WHERE m.share_id = s.id)"
+        " FROM shares s LEFT JOIN files f ON f.id = s.file_id AND s.kind = 'file'"
+        " LEFT JOIN folders d ON d.id = s.folder_id AND s.kind = 'folder'"
         " WHERE s.owner = ? AND s.revoked_at IS NULL ORDER BY s.created_at DESC, s.rowid DESC",
         (owner,),
     )
-    return [ShareListing(_share(r[:-1]), str(r[-1])) for r in rows]
+    listings = []
+    for r in rows:
+        share = _share(r[:-3])
+        file_name, folder_name, count = r[-3:]
+        if share.kind == FILE:
+            listings.append(ShareListing(share, str(file_name or "")))
+        elif share.kind == FOLDER:
+            listings.append(ShareListing(share, str(folder_name or "All files")))
+        else:
+            files = int(count or 0)  # type: ignore[call-overload]
+            listings.append(
+                ShareListing(share, f"{files:,} file{'' if files == 1 else 's'}", files)
+            )
+    return listings
 
 
 async def revoke_share(db: Database, share_id: str, owner: str, now: float) -> bool:
@@ -317,3 +424,15 @@ async def settle_bytes(db: Database, share_id: str, size: int, reserved: int, se
         return False
     now_sent = int(rows[0][0])
     return now_sent // size > (now_sent - sent) // size
+
+
+async def selection_rows(db: Database, share_id: str) -> list[FileRow]:
+    """The files still in a FILES link, by name (a deleted file has left it)."""
+    records = await db.fetch_all(
+        "SELECT f.id, f.name, f.size, f.sha256, f.mime, f.declared_mime, f.created_at,"
+        " f.owner, NULL, f.folder_id FROM share_files m JOIN files f ON f.id = m.file_id"
+        " WHERE m.share_id = ?",
+        (share_id,),
+    )
+    rows = [FileRow(*r) for r in records]  # type: ignore[arg-type]
+    return sorted(rows, key=lambda row: (row.name.casefold(), row.id))

@@ -301,7 +301,15 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("POST", "/s/{token}"): Declared(SHARE_LINK, 303, b"password=", FORM),
     ("GET", "/s/{token}/file"): Declared(SHARE_LINK, 200),
     ("HEAD", "/s/{token}/file"): Declared(SHARE_LINK, 200),
-    # Folders ("NEW_NAME": a name no folder has yet; "FOLDER_ID": the owner's folder).
+    # Collections: a folder's link, a set of files' link, and what such a link gives.
+    ("POST", "/api/folders/{folder_id}/shares"): Declared(OWNED, 201, b"{}", JSON),
+    ("POST", "/api/shares"): Declared(OWNED, 201, b'{"ids": ["FILE_ID"]}', JSON),
+    ("GET", "/s/{token}/files/{file_id}"): Declared(SHARE_LINK, 200),
+    ("HEAD", "/s/{token}/files/{file_id}"): Declared(SHARE_LINK, 200),
+    ("GET", "/s/{token}/files/{file_id}/thumbnail"): Declared(SHARE_LINK, 200),
+    ("GET", "/s/{token}/zip"): Declared(SHARE_LINK, 200),
+    ("HEAD", "/s/{token}/zip"): Declared(SHARE_LINK, 200),
+    # Folders (NEW_NAME: a name no other call used).
     ("POST", "/api/folders"): Declared(PRIVATE, 201, b'{"name": "NEW_NAME"}', JSON),
     ("GET", "/api/folders/{folder_id}"): Declared(OWNED, 200),
     ("PATCH", "/api/folders/{folder_id}"): Declared(OWNED, 200, b'{"name": "NEW_NAME"}', JSON),
@@ -410,6 +418,13 @@ class Things:
         self.values["share_id"] = str(made.json()["share"]["id"])
         return made.json()["share"]["url"].rsplit("/", 1)[-1]
 
+    async def collection_token(self, file_id: str) -> str:
+        """A link to a set of files holding `file_id`."""
+        made = await self.client.post("/api/shares", json={"ids": [file_id]}, headers=self.owner)
+        assert made.status_code == 201, made.text
+        self.values["share_id"] = str(made.json()["share"]["id"])
+        return made.json()["share"]["url"].rsplit("/", 1)[-1]
+
     async def request_link(self) -> str:
         if "request_link" not in self.values:
             made = await self.client.post(
@@ -444,6 +459,16 @@ class Things:
                 )
                 assert made.status_code == 201, made.text
                 values[name] = str(made.json()["token"]["id"])
+            elif name == "folder_id":
+                values[name] = await self.folder_id()
+            elif name == "token" and pattern.startswith("/s/{token}/files/"):
+                # A collection's file: the one the path names is in the link.
+                member = (
+                    self.thumbnailed if pattern.endswith("/thumbnail") else await self.file_id()
+                )
+                values[name] = await self.collection_token(member)
+            elif name == "token" and pattern.startswith("/s/{token}/zip"):
+                values[name] = await self.collection_token(await self.file_id())
             elif name == "token" and pattern.startswith("/s/"):
                 values[name] = await self.share_token()
             elif name == "token" and pattern.startswith("/r/"):

@@ -18,6 +18,15 @@ from tests.support.fixtures import add_account, app_client, bearer
 
 from app.config import Config
 from app.downloads.validators import modified_at
+from app.downloads.zip_layout import (
+    MEMBER_MODE,
+    READ_BYTES,
+    Layout,
+    Literal,
+    Member,
+    build_layout,
+    crc32_of,
+)
 from app.features.archives.data import (
     MAX_ARCHIVE_FILES,
     MAX_LIVE_ARCHIVES,
@@ -26,15 +35,6 @@ from app.features.archives.data import (
     Archives,
     archive_names,
     safe_member_name,
-)
-from app.features.archives.layout import (
-    MEMBER_MODE,
-    READ_BYTES,
-    Layout,
-    Literal,
-    Member,
-    build_layout,
-    crc32_of,
 )
 from app.storage.ids import new_blob_id
 
@@ -486,3 +486,57 @@ async def test_a_dropped_layout_is_laid_out_again_byte_for_byte(tmp_path: Path) 
         assert patched.status_code == 200
         gone = await client.get(renamed["url"])
         assert gone.status_code == 404 and "renamed" in gone.json()["error"]
+
+
+async def test_a_folders_dropped_layout_is_laid_out_again_from_the_tree(tmp_path: Path) -> None:
+    """An archive of a folder whose layout gave way is laid out again from the tree as
+    it is, byte for byte (a resumed download continues onto the same bytes); once a
+    file has moved out of the folder, it answers 404 in words instead."""
+    config = Config.load(
+        {"data_dir": str(tmp_path / "data"), "archive_memory_bytes": str(4 * 1024 * 1024)},
+        environ={},
+    )
+    account, token = await add_account(config, "owner")
+    async with app_client(config, headers=bearer(token)) as client:
+        # Written once the server runs (its start sweeps blobs without rows).
+        ids = []
+        for index in range(2000):
+            file_id = new_blob_id()
+            blob = config.uploads_dir / file_id[:2] / file_id
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            blob.write_bytes(f"file {index}\n".encode() * (index % 5))
+            ids.append(file_id)
+        made = await client.post("/api/folders", json={"name": "Notes"})
+        folder = made.json()["folder"]["id"]
+        sub = (await client.post("/api/folders", json={"name": "sub", "parent": folder})).json()
+        with sqlite3.connect(config.db_path) as catalog:
+            catalog.executemany(
+                "INSERT INTO files (id, name, name_key, size, sha256, mime, created_at, owner,"
+                " folder_id) VALUES (?, ?, ?, ?, ?, 'text/plain', '2026-07-01T12:00:00Z', ?, ?)",
+                [
+                    (file_id, f"note {index:05d}.txt", f"note {index:05d}.txt",
+                     len(f"file {index}\n") * (index % 5), "00" * 32, account.id,
+                     sub["folder"]["id"] if index % 2 else folder)
+                    for index, file_id in enumerate(ids)
+                ],
+            )  # fmt: skip
+        first = await client.post("/api/archives", json={"folders": [folder]})
+        assert first.status_code == 201, first.text
+        url = first.json()["url"]
+        whole = await client.get(url)
+        etag = whole.headers.get("etag")
+        with zipfile.ZipFile(io.BytesIO(whole.content)) as z:
+            assert z.testzip() is None and len(z.namelist()) == 2002
+            assert z.namelist()[:2] == ["Notes/", "Notes/note 00000.txt"]
+        for shift in range(1, 12):
+            await make_archive(client, ids[shift:] + ids[:shift])
+        cut = len(whole.content) // 3
+        rest = await client.get(url, headers={"range": f"bytes={cut}-", "if-range": etag})
+        assert rest.status_code == 206 and rest.headers.get("etag") == etag
+        assert whole.content[:cut] + rest.content == whole.content
+        moved = await client.post("/api/files/move", json={"ids": [ids[3]], "to": "root"})
+        assert moved.status_code == 200, moved.text
+        for shift in range(12, 24):
+            await make_archive(client, ids[shift:] + ids[:shift])
+        gone = await client.get(url)
+        assert gone.status_code == 404 and "moved" in gone.json()["error"]

@@ -115,9 +115,10 @@ async def test_a_link_is_made_with_defaults_and_only_its_hash_is_stored(app, own
     assert r.status_code == 201
     made = r.json()["share"]
     assert set(made) == {
-        "id", "file_id", "url", "expires_at", "max_downloads", "downloads", "has_password",
-        "created_at",
+        "id", "kind", "file_id", "folder", "url", "expires_at", "max_downloads", "downloads",
+        "has_password", "created_at",
     }  # fmt: skip
+    assert (made["kind"], made["folder"]) == ("file", None)
     assert LINK.fullmatch(made["url"]) and r.headers.get("location") == made["url"]
     token = made["url"].removeprefix("/s/")
     assert len(token) * 6 >= 128  # at least 128 random bits
@@ -194,7 +195,7 @@ async def test_each_account_lists_and_revokes_only_its_own(app, owner_token, con
     own = await listed(app, owner_token)
     assert list(own) == [mine["id"]]
     # The token is shown only when the link is made.
-    assert own[mine["id"]] == {**mine, "url": None}
+    assert own[mine["id"]] == {**mine, "url": None, "name": "data.bin"}
     assert list(await listed(app, other_token)) == [theirs["id"]]
 
     r = await app.delete(f"/api/shares/{theirs['id']}", headers=bearer(owner_token))

@@ -62,6 +62,7 @@ BOTH_CATALOGS_MODULES = frozenset(
         "test_api",
         "test_folders",
         "test_shares",
+        "test_collections",
         "test_requests",
         "test_tus",
         "test_quotas",

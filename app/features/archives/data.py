@@ -10,16 +10,16 @@ a layout dropped to make room is laid out again from its small recipe when its U
 used; an archive dropped whole answers 404 like an expired one.
 """
 
-import re
 import secrets
+import sys
 import time
-import unicodedata
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from app.features.archives.layout import Layout, Recipe
+from app.downloads.zip_layout import Layout, Recipe
+from app.folders.contents import safe_segment, unique_segments
 
 MiB = 1024 * 1024
 # Ten thousand files is a whole photo library; each costs ~90 bytes of layout.
@@ -44,7 +44,6 @@ RECORD_BYTES = 512
 RETRY_AFTER_SECONDS = 30
 # Tokens of archives dropped to make room, remembered so their owner is told why.
 MAX_REMEMBERED_DROPS = 1000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(slots=True)
@@ -54,6 +53,11 @@ class Archive:
     layout: Layout | None
     modified_at: str  # the newest member's upload time (ISO), its Last-Modified
     expires: float  # monotonic
+    # What was asked for: the folders chosen (their trees are laid out again from the
+    # catalog) and the files chosen on their own; empty for an archive of files only,
+    # whose recipe names its files.
+    folders: tuple[str, ...] = ()
+    loose: tuple[str, ...] = ()
     recipe: Recipe = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,13 +66,15 @@ class Archive:
 
     @property
     def file_ids(self) -> list[str]:
-        return self.recipe.file_ids()
+        """The files in it, in order (its folders' entries have no file)."""
+        return [i for i in self.recipe.file_ids() if i]
 
     @property
     def nbytes(self) -> int:
         """What it holds; a layout includes the arrays its recipe shares."""
         held = self.recipe.nbytes if self.layout is None else self.layout.nbytes
-        return held + RECORD_BYTES
+        chosen = sum(sys.getsizeof(i) for i in (*self.folders, *self.loose))
+        return held + chosen + RECORD_BYTES
 
 
 class ArchiveMemoryFull(Exception):
@@ -240,26 +246,10 @@ class Archives:
 
 
 def safe_member_name(name: str) -> str:
-    """One path segment: no directory parts (so no `..`, no absolute path, nothing a
-    careless unzip could write outside its folder), no control characters."""
-    name = unicodedata.normalize("NFC", name)
-    name = _CONTROL.sub("_", name).replace("/", "_").replace("\\", "_").strip()
-    return "file" if name.strip(". ") == "" else name
+    """One path segment, safe to unpack (see `safe_segment`)."""
+    return safe_segment(name)
 
 
 def archive_names(names: list[str]) -> list[str]:
     """Safe names, unique ignoring case: `a.txt`, `a (2).txt`, `a (3).txt`."""
-    taken: set[str] = set()
-    result: list[str] = []
-    for raw in names:
-        name = safe_member_name(raw)
-        stem, dot, suffix = name.rpartition(".")
-        if not stem:  # no dot, or a leading one (".bashrc"): the whole name is the stem
-            stem, dot, suffix = name, "", ""
-        candidate, counter = name, 2
-        while candidate.casefold() in taken:
-            candidate = f"{stem} ({counter}){dot}{suffix}"
-            counter += 1
-        taken.add(candidate.casefold())
-        result.append(candidate)
-    return result
+    return unique_segments(names)

@@ -1,11 +1,11 @@
-"""POST /api/archives makes a ZIP of the account's own files; GET (and HEAD)
+"""POST /api/archives makes a ZIP of the account's own files and folders (`"ids"`,
+`"folders"`: each folder with its paths, empty folders as folder entries); GET (and HEAD)
 /api/archives/{token} streams it, any byte range of it, under the same access rule."""
 
 import asyncio
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
 
-from stario import App, Context, Writer
+from stario import App, Context, JsonValue, Writer
 from stario.datastar import SSE
 
 from app.access.gate import may_read_file, principal
@@ -16,16 +16,11 @@ from app.common.http import (
     json_error,
     path_param,
     read_json_object,
-    wanted_ids,
+    wanted_selection,
 )
-from app.downloads.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
-from app.downloads.validators import (
-    Precondition,
-    evaluate_preconditions,
-    http_date,
-    if_range_holds,
-    modified_at,
-)
+from app.downloads.validators import modified_at
+from app.downloads.zip_layout import ChangedOnDisk, Layout
+from app.downloads.zip_serve import lay_out, lay_out_again, serve_zip
 from app.features.archives.data import (
     DEFAULT_MEMORY_BYTES,
     MAX_ARCHIVE_FILES,
@@ -34,16 +29,10 @@ from app.features.archives.data import (
     Archives,
     archive_names,
 )
-from app.features.archives.layout import (
-    ChangedOnDisk,
-    FileBytes,
-    Layout,
-    Literal,
-    Member,
-    build_layout,
-)
 from app.features.archives.urls import API_ARCHIVES, ARCHIVE, ARCHIVE_HEAD
 from app.files.store import FileRow
+from app.folders.contents import Entry, selection_entries
+from app.folders.store import FolderError, catalog_id
 from app.storage.errors import StoreUnavailable
 from app.storage.ids import is_blob_id
 from app.storage.store import Store
@@ -52,8 +41,7 @@ from app.storage.store import Store
 MAX_BODY_BYTES = 1024 * 1024
 # SQLite's default limit on bound parameters is 32,766; stay well inside it.
 IDS_PER_QUERY = 500
-_COLUMNS = "id, name, size, sha256, mime, declared_mime, created_at, owner"
-CACHE_CONTROL = "private, no-cache"
+_COLUMNS = "id, name, size, sha256, mime, declared_mime, created_at, owner, NULL, folder_id"
 # Laying out an archive reads its files on a worker thread of the default pool, the one
 # downloads read through; a few at a time leave that pool to the downloads.
 LAYOUTS_AT_ONCE = 2
@@ -73,6 +61,19 @@ async def _rows(db: Database, ids: Sequence[str]) -> dict[str, FileRow]:
     return found
 
 
+async def _entries(
+    db: Database, owner: str, loose: Sequence[FileRow], folders: Sequence[str]
+) -> list[Entry]:
+    """The paths of the selection: files chosen alone at the top, each chosen folder
+    with everything under it (`selection_entries`)."""
+    if not folders:
+        names = archive_names([row.name for row in loose])
+        return [Entry(name, row) for name, row in zip(names, loose, strict=True)]
+    return await selection_entries(
+        db, owner, loose, [catalog_id(f) for f in folders], most=MAX_ARCHIVE_FILES
+    )
+
+
 def create_archive(db: Database, store: Store, archives: Archives, laying_out: asyncio.Semaphore):
     async def handler(c: Context, w: Writer) -> None:
         datastar = is_datastar(c)
@@ -88,7 +89,9 @@ def create_archive(db: Database, store: Store, archives: Archives, laying_out: a
                 json_error(w, status, message)
 
         try:
-            ids = wanted_ids(await read_json_object(c, MAX_BODY_BYTES), most=MAX_ARCHIVE_FILES)
+            ids, folders = wanted_selection(
+                await read_json_object(c, MAX_BODY_BYTES), most=MAX_ARCHIVE_FILES
+            )
         except BodyError as exc:
             refuse(400, str(exc))
             return
@@ -100,32 +103,14 @@ def create_archive(db: Database, store: Store, archives: Archives, laying_out: a
                 # The same answer for an unknown id and another account's file.
                 refuse(404, f"no such file: {file_id}")
                 return
-        chosen = [rows[i] for i in ids]
-        names = archive_names([row.name for row in chosen])
         try:
-            # The layout reads each member from a local file: the blob itself on a
-            # local store, a temp copy of the object on S3 (gone once laid out).
-            async with laying_out, AsyncExitStack() as copies:
-                members = []
-                for name, row in zip(names, chosen, strict=True):
-                    # A local blob is read where it lies (a missing one fails the
-                    # layout's read): no thread hop per member just to see it exists.
-                    path = store.local_path(row.id) or await copies.enter_async_context(
-                        store.local_copy(row.id)
-                    )
-                    if path is None:
-                        raise ChangedOnDisk(row.id)
-                    members.append(
-                        Member(
-                            name,
-                            str(path),
-                            row.size,
-                            modified_at(row.created_at),
-                            row.sha256,
-                            row.id,
-                        )
-                    )
-                layout = await asyncio.to_thread(build_layout, members)
+            entries = await _entries(db, who.account_id, [rows[i] for i in ids], folders)
+        except FolderError as exc:
+            refuse(exc.status, exc.message)
+            return
+        try:
+            async with laying_out:
+                layout = await lay_out(store, entries)
         except ChangedOnDisk:
             refuse(500, "the contents of a file in the selection are missing or damaged")
             return
@@ -133,13 +118,17 @@ def create_archive(db: Database, store: Store, archives: Archives, laying_out: a
             w.headers.set("retry-after", "5")
             json_error(w, 503, f"{exc}; try again in a moment")
             return
+        files = [e.row for e in entries if e.row is not None]
+        times = [row.created_at for row in files] or [e.created_at for e in entries]
         try:
             token = archives.add(
                 Archive(
                     who.account_id,
                     layout,
-                    max(row.created_at for row in chosen),
+                    max(times),
                     archives.lifetime_end(),
+                    folders=tuple(folders),
+                    loose=tuple(ids) if folders else (),
                 )
             )
         except ArchiveMemoryFull as exc:
@@ -152,7 +141,10 @@ def create_archive(db: Database, store: Store, archives: Archives, laying_out: a
             w.end()
             return
         w.headers.set("location", url)
-        w.json({"url": url, "size": layout.size, "files": len(ids)}, 201)
+        body: dict[str, JsonValue] = {"url": url, "size": layout.size, "files": len(files)}
+        if folders:
+            body["folders"] = len(entries) - len(files)
+        w.json(body, 201)
 
     return handler
 
@@ -183,10 +175,13 @@ def download_archive(db: Database, archives: Archives, store: Store, laying_out:
             layout = archive.layout
             if layout is None:
                 async with laying_out:
-                    layout = await _lay_out_again(archive, [rows[i] for i in file_ids])
+                    layout = await _lay_out_again(db, who.account_id, archive, rows)
                 if layout is None:
                     json_error(
-                        w, 404, "a file in this archive was renamed since; ask for a new archive"
+                        w,
+                        404,
+                        "a file or folder in this archive was renamed or moved since;"
+                        " ask for a new archive",
                     )
                     return
                 if not archives.keep_layout(token, layout):
@@ -199,108 +194,38 @@ def download_archive(db: Database, archives: Archives, store: Store, laying_out:
                         " try again in a moment",
                     )
                     return
-            await _serve(c, w, archive, layout, store)
+            await serve_zip(
+                c,
+                w,
+                store,
+                layout,
+                modified_at(archive.modified_at),
+                f"stowage-{len(layout)}-files.zip",
+            )
 
     return handler
 
 
-async def _lay_out_again(archive: Archive, chosen: list[FileRow]) -> Layout | None:
+async def _lay_out_again(
+    db: Database, owner: str, archive: Archive, rows: dict[str, FileRow]
+) -> Layout | None:
     """The layout of an archive whose layout was dropped for room, from its recipe and
-    the rows, reading no file; None if it would not be the same bytes (a rename)."""
-    names = archive_names([row.name for row in chosen])
-    members = [
-        Member(name, "", row.size, modified_at(row.created_at), row.sha256, row.id)
-        for name, row in zip(names, chosen, strict=True)
-    ]
+    the rows (and, for folders, the tree as it is now), reading no file; None if it
+    would not be the same bytes (a rename, a move, a file added or removed)."""
     recipe = archive.recipe
-    layout = await asyncio.to_thread(Layout, members, recipe.crc_list())
-    return layout if layout.digest == recipe.digest else None
-
-
-async def _serve(c: Context, w: Writer, archive: Archive, layout: Layout, store: Store) -> None:
-    etag = f'"{layout.digest}"'
-    modified = modified_at(archive.modified_at)
-    precondition = evaluate_preconditions(
-        etag,
-        modified,
-        if_match=c.req.headers.get("if-match"),
-        if_none_match=c.req.headers.get("if-none-match"),
-        if_modified_since=c.req.headers.get("if-modified-since"),
-        if_unmodified_since=c.req.headers.get("if-unmodified-since"),
-    )
-    if precondition is Precondition.FAILED:
-        json_error(w, 412, "the archive does not match If-Match or If-Unmodified-Since")
-        return
-    headers = w.headers
-    headers.set("etag", etag)
-    headers.set("last-modified", http_date(modified))
-    headers.set("cache-control", CACHE_CONTROL)
-    headers.set("x-content-type-options", "nosniff")
-    if precondition is Precondition.NOT_MODIFIED:
-        w.write_headers(304).end()
-        return
-    headers.set("accept-ranges", "bytes")
-    if_range = c.req.headers.get("if-range")
-    wanted = (
-        None
-        if if_range is not None and not if_range_holds(if_range, etag, modified)
-        else parse_range(", ".join(c.req.headers.getlist("range")) or None, layout.size)
-    )
-    if wanted is UNSATISFIABLE:
-        headers.set("content-range", unsatisfied_range(layout.size))
-        headers.set("content-length", "0")
-        w.write_headers(416).end()
-        return
-    if isinstance(wanted, ByteRange):
-        start, length, status = wanted.start, wanted.length, 206
-        headers.set("content-range", wanted.content_range)
+    if archive.folders:
+        loose = [rows[i] for i in archive.loose if i in rows]
+        try:
+            entries = await _entries(db, owner, loose, archive.folders)
+        except FolderError:
+            return None
+        ids = [e.row.id if e.row is not None else "" for e in entries]
+        if ids != recipe.file_ids():
+            return None
     else:
-        start, length, status = 0, layout.size, 200
-    headers.set("content-type", "application/zip")
-    headers.set("content-disposition", f'attachment; filename="stowage-{len(layout)}-files.zip"')
-    # A fixed Content-Length also keeps Stario from compressing the body.
-    headers.set("content-length", str(length))
-    w.write_headers(status)
-    if c.req.method == "HEAD" or length == 0:
-        w.end()
-        return
-    if await send_range(w, store, layout, start, start + length):
-        w.end()
-
-
-async def send_range(w: Writer, store: Store, layout: Layout, start: int, end: int) -> bool:
-    """Bytes [start, end) of the archive: literal pieces from memory, member bytes read
-    from their blobs. False if the client left or a blob came up short (then aborted)."""
-    for piece in layout.pieces_from(start):
-        if piece.start >= end:
-            break
-        piece_end = piece.start + (len(piece.data) if isinstance(piece, Literal) else piece.size)
-        if piece_end <= start:
-            continue
-        low, high = max(start, piece.start) - piece.start, min(end, piece_end) - piece.start
-        if isinstance(piece, Literal):
-            w.write(piece.data[low:high])
-            await w.drain()
-        elif not await _send_file(w, store, piece, low, high):
-            return False
-        if w.closing:
-            return False
-    return True
-
-
-async def _send_file(w: Writer, store: Store, piece: FileBytes, low: int, high: int) -> bool:
-    """One member's bytes [low, high), streamed as a single file's download is."""
-    try:
-        blob = await store.open(piece.blob_id)
-    except StoreUnavailable:
-        blob = None
-    if blob is None:
-        w.abort()  # the blob went away after its row was checked, or the store is down
-        return False
-    try:
-        return await blob.send(w, low, high - low)
-    finally:
-        await blob.close()
+        entries = await _entries(db, owner, [rows[i] for i in archive.file_ids], ())
+    layout = await asyncio.to_thread(lay_out_again, entries, recipe.crc_list())
+    return layout if layout.digest == recipe.digest else None
 
 
 def register_archives(

@@ -1,6 +1,7 @@
 from stario import JsonValue
 
-from app.shares.store import Share, iso
+from app.folders.store import api_id
+from app.shares.store import FILES, Share, ShareListing, iso
 
 # Published when an account's links change (made, revoked, downloaded); its pages
 # repaint their "Shared links" list.
@@ -11,11 +12,17 @@ def shares_changed(owner: str) -> str:
     return f"{SHARES_CHANGED}.{owner}"
 
 
-def share_json(share: Share, url: str | None) -> dict[str, JsonValue]:
-    """`url` (`/s/{token}`) only when the link is made: the catalog keeps no token."""
-    return {
+def share_json(
+    share: Share, url: str | None, listing: ShareListing | None = None, files: int | None = None
+) -> dict[str, JsonValue]:
+    """`url` (`/s/{token}`) only when the link is made: the catalog keeps no token.
+    `kind` says what it gives: "file" (`file_id`), "folder" (`folder`, "root" or an
+    id, with everything under it) or "files" (`files`: how many are in it)."""
+    found: dict[str, JsonValue] = {
         "id": share.id,
-        "file_id": share.file_id,
+        "kind": share.kind,
+        "file_id": share.file_id or None,
+        "folder": api_id(share.folder_id),
         "url": url,
         "expires_at": iso(share.expires_at),
         "max_downloads": share.max_downloads,
@@ -23,3 +30,9 @@ def share_json(share: Share, url: str | None) -> dict[str, JsonValue]:
         "has_password": share.has_password,
         "created_at": iso(share.created_at),
     }
+    if listing is not None:
+        found["name"] = listing.file_name
+        files = listing.files
+    if share.kind == FILES:
+        found["files"] = files
+    return found

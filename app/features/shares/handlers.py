@@ -17,7 +17,9 @@ limit's worth of the file plus a spare (`byte_budget`).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from math import ceil
 
 from stario import App, Context, Relay, Writer
@@ -44,32 +46,59 @@ from app.common.http import (
     only_fields,
     path_param,
     read_json_object,
+    wanted_ids,
 )
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.downloads.counting import Counting
 from app.downloads.serve import serve_file
+from app.downloads.validators import modified_at
+from app.downloads.zip_layout import ChangedOnDisk, Layout, zip_length
+from app.downloads.zip_serve import lay_out, serve_zip
+from app.features.archives.data import MAX_ARCHIVE_FILES
 from app.features.shares.data import share_json, shares_changed
 from app.features.shares.panel import new_share_error, new_share_part
 from app.features.shares.urls import (
+    API_COLLECTION_CREATE,
+    API_FOLDER_SHARE_CREATE,
     API_SHARE_CREATE,
     API_SHARE_REVOKE,
     API_SHARES,
     SHARE_FILE,
     SHARE_FILE_HEAD,
+    SHARE_MEMBER,
+    SHARE_MEMBER_HEAD,
+    SHARE_MEMBER_THUMBNAIL,
     SHARE_PAGE,
     SHARE_UNLOCK,
+    SHARE_ZIP,
+    SHARE_ZIP_HEAD,
 )
 from app.features.shares.views import (
+    FolderItem,
     can_preview,
+    collection_page,
     gone_page,
     landing_page,
     password_page,
     unknown_page,
 )
-from app.files.store import get_file
+from app.files.store import FileRow, get_file, list_files
+from app.folders.contents import Entry, folder_holds, selection_entries, unique_segments
+from app.folders.store import (
+    ROOT,
+    FolderError,
+    ancestors,
+    api_id,
+    catalog_id,
+    get_folder,
+    list_children,
+    totals,
+)
+from app.previews.thumbnails import Thumbnails
 from app.shares.store import (
     DEFAULT_EXPIRES_IN,
+    FOLDER,
     HOLD_SECONDS,
     SHARE_ID_PATTERN,
     Share,
@@ -78,16 +107,21 @@ from app.shares.store import (
     check_expires_in,
     check_max_downloads,
     check_password,
+    create_collection,
     create_share,
+    in_selection,
+    iso,
     list_shares,
     live_holds,
     renew_holds,
     reserve_bytes,
     revoke_share,
+    selection_rows,
     settle_bytes,
     share_by_id,
     share_meter,
 )
+from app.storage.errors import StoreUnavailable
 from app.storage.ids import is_blob_id
 from app.storage.store import Store
 
@@ -104,6 +138,9 @@ class Shares:
     passwords: Passwords
     relay: Relay[str]
     assets: PageAssets
+    thumbnails: Thumbnails | None = None
+    zips: CollectionZips = field(default_factory=lambda: CollectionZips())
+    laying_out: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
     def now(self) -> float:
         return self.gate.clock()
@@ -191,7 +228,7 @@ def create(shares: Shares):
 def show_shares(shares: Shares):
     async def handler(c: Context, w: Writer) -> None:
         listings = await list_shares(shares.db, principal(c).account_id)
-        w.json({"shares": [share_json(listing.share, None) for listing in listings]})
+        w.json({"shares": [share_json(listing.share, None, listing) for listing in listings]})
 
     return handler
 
@@ -239,6 +276,9 @@ def show_link(shares: Shares):
             return
         if isinstance(access, ShareLocked):
             _page(w, password_page(shares.assets, token))
+            return
+        if access is not None and access.share.is_collection:
+            await show_collection(shares, c, w, access.share, token)
             return
         row = await get_file(shares.db, access.file_id) if access is not None else None
         if access is None or row is None or not may_read_file(access, row.id, row.owner):
@@ -353,33 +393,43 @@ def _counting(shares: Shares, share: Share, size: int) -> Counting:
     return Counting(reserve=reserve, settle=settle, refusal=refusal)
 
 
+def _link(c: Context, w: Writer) -> SharePrincipal | None:
+    """The live, unlocked link a sub-URL of /s/{token} is asked through; None once the
+    refusal is written (unknown 404, gone 410, locked 401/429 or, for a person, the
+    password form)."""
+    access = share_access(c)
+    token = _token(c)
+    if access is None:
+        _text(w, 404, "No such link.")
+        return None
+    if isinstance(access, ShareGone):
+        _text(w, 410, f"This link no longer works: {access.reason.value}.")
+        return None
+    if isinstance(access, ShareLocked):
+        if access.retry_after is not None:
+            w.headers.set("retry-after", str(access.retry_after))
+            _text(w, 429, "Too many wrong passwords for this link; wait and try again.")
+            return None
+        if c.req.headers.get("sec-fetch-mode") == "navigate" and c.req.method == "GET":
+            w.redirect(SHARE_PAGE.href(token), 303)  # a person: the password form
+            return None
+        w.headers.set("www-authenticate", 'Basic realm="stowage share", charset="UTF-8"')
+        if access.wrong:
+            _text(w, 401, "Wrong password for this link.")
+        else:
+            _text(w, 401, "This link needs its password (HTTP Basic: curl -u :PASSWORD).")
+        return None
+    return access
+
+
 def download_link(shares: Shares):
     """GET and HEAD /s/{token}/file: the link's one file, through the same serving code
     as the owner's own downloads (`serve_file`). `?preview=1` is the landing page's
     image preview: only where the page shows one (`can_preview`), and never counted."""
 
     async def handler(c: Context, w: Writer) -> None:
-        access = share_access(c)
-        token = _token(c)
+        access = _link(c, w)
         if access is None:
-            _text(w, 404, "No such link.")
-            return
-        if isinstance(access, ShareGone):
-            _text(w, 410, f"This link no longer works: {access.reason.value}.")
-            return
-        if isinstance(access, ShareLocked):
-            if access.retry_after is not None:
-                w.headers.set("retry-after", str(access.retry_after))
-                _text(w, 429, "Too many wrong passwords for this link; wait and try again.")
-                return
-            if c.req.headers.get("sec-fetch-mode") == "navigate" and c.req.method == "GET":
-                w.redirect(SHARE_PAGE.href(token), 303)  # a person: the password form
-                return
-            w.headers.set("www-authenticate", 'Basic realm="stowage share", charset="UTF-8"')
-            if access.wrong:
-                _text(w, 401, "Wrong password for this link.")
-            else:
-                _text(w, 401, "This link needs its password (HTTP Basic: curl -u :PASSWORD).")
             return
         row = await get_file(shares.db, access.file_id)
         if row is None or not may_read_file(access, row.id, row.owner):
@@ -396,9 +446,350 @@ def download_link(shares: Shares):
     return handler
 
 
+# Collections ---------------------------------------------------------------------------
+#
+# A collection link gives a folder with everything under it (as it is when asked: a
+# file moved in joins, one moved out leaves) or a set of files. Every sub-URL asks the
+# catalog, at request time, whether the file is in it; nothing else is reachable.
+#
+# Counting: a collection's "copy" is its ZIP (its files and the ZIP's structure,
+# `zip_length`, as the collection is now). A limit of N lets N copies' worth of bytes
+# leave, plus the spare a file link has: every whole-collection ZIP and every single
+# file download counts the bytes it sent against it, exactly as a file link meters.
+
+MAX_COLLECTION_BODY = 1024 * 1024  # 10,000 ids, as an archive
+# Files a folder's page lists at once; the ZIP holds every one.
+PAGE_FILES = 1000
+# Collections with more than this many entries can still be browsed and downloaded
+# file by file; their ZIP is refused (as an archive of as many would be).
+MAX_LISTED = 1_000_000
+# The laid-out ZIPs of collections kept for their next range (a resumed download),
+# least recently used dropped first.
+ZIP_CACHE_BYTES = 32 * 1024 * 1024
+
+
+class CollectionZips:
+    """share id -> (what it held, its layout): a resumed ZIP download reads no file
+    again while the collection is unchanged; a changed one is laid out anew."""
+
+    def __init__(self, budget: int = ZIP_CACHE_BYTES) -> None:
+        self.budget = budget
+        self._kept: OrderedDict[str, tuple[str, Layout]] = OrderedDict()
+
+    def get(self, share_id: str, key: str) -> Layout | None:
+        found = self._kept.get(share_id)
+        if found is None or found[0] != key:
+            return None
+        self._kept.move_to_end(share_id)
+        return found[1]
+
+    def keep(self, share_id: str, key: str, layout: Layout) -> None:
+        if layout.nbytes > self.budget:
+            return
+        self._kept[share_id] = (key, layout)
+        self._kept.move_to_end(share_id)
+        while sum(kept.nbytes for _, kept in self._kept.values()) > self.budget:
+            self._kept.popitem(last=False)
+
+
+def _entries_key(entries: list[Entry]) -> str:
+    digest = hashlib.sha256()
+    for entry in entries:
+        row = entry.row
+        part = entry.path if row is None else f"{entry.path}\0{row.id}\0{row.size}"
+        digest.update(part.encode() + b"\n")
+    return digest.hexdigest()
+
+
+async def collection_entries(shares: Shares, share: Share, *, most: int) -> list[Entry]:
+    """What the link holds now, as the paths of its ZIP (FolderError 413 past `most`)."""
+    if share.kind == FOLDER:
+        top = share.folder_id or ROOT
+        return await selection_entries(shares.db, share.owner, [], [top], most=most, inside=top)
+    rows = await selection_rows(shares.db, share.id)
+    names = unique_segments([row.name for row in rows])
+    return [Entry(name, row) for name, row in zip(names, rows, strict=True)]
+
+
+async def collection_holds(shares: Shares, share: Share, row: FileRow) -> bool:
+    """Whether the file is in the collection now."""
+    if row.owner != share.owner:
+        return False
+    if share.kind == FOLDER:
+        return await folder_holds(shares.db, share.owner, share.folder_id or ROOT, row.folder_id)
+    return await in_selection(shares.db, share.id, row.id)
+
+
+async def _collection_size(shares: Shares, share: Share) -> int:
+    """A whole copy of the collection: its ZIP's length now (see the section's doc)."""
+    entries = await collection_entries(shares, share, most=MAX_LISTED)
+    return zip_length((e.path, e.row.size if e.row else 0) for e in entries)
+
+
+def _zip_name(title: str) -> str:
+    """An ASCII file name for the ZIP (Content-Disposition's plain form)."""
+    name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_. ") else "_" for ch in title)
+    name = name.strip(" ._")
+    return f"{name or 'stowage-collection'}.zip"
+
+
+async def _title(shares: Shares, share: Share, files: int | None = None) -> str:
+    if share.kind == FOLDER:
+        if not share.folder_id:
+            return "Shared files"
+        folder = await get_folder(shares.db, share.owner, share.folder_id)
+        return folder.name if folder is not None else "Shared folder"
+    count = files if files is not None else len(await selection_rows(shares.db, share.id))
+    return f"{count:,} shared file{'' if count == 1 else 's'}"
+
+
+async def _read_collection_request(
+    c: Context, *, with_ids: bool
+) -> tuple[dict[str, object], list[str]]:
+    try:
+        parsed = await read_json_object(c, MAX_COLLECTION_BODY)
+        if not with_ids:
+            return only_fields(parsed or {}, FIELDS), []
+        if parsed is None:
+            raise BodyError('send a JSON object such as {"ids": ["FILE_ID", ...]}')
+        fields = only_fields(parsed, (*FIELDS, "ids"))
+        ids = wanted_ids({"ids": fields.pop("ids", None)}, most=MAX_ARCHIVE_FILES)
+        return fields, ids
+    except BodyError as exc:
+        raise ShareError(str(exc)) from None
+
+
+def create_collection_link(shares: Shares, *, of_folder: bool):
+    """POST /api/folders/{folder_id}/shares (a folder, "root" included, with everything
+    under it) and POST /api/shares {"ids": [...]} (a set of files): the options and the
+    answer of a file link's."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        owner = principal(c).account_id
+        folder = catalog_id(path_param(c, "folder_id")) if of_folder else None
+        if (
+            folder is not None
+            and folder != ROOT
+            and await get_folder(shares.db, owner, folder) is None
+        ):
+            json_error(w, 404, "no such folder")
+            return
+        try:
+            fields, ids = await _read_collection_request(c, with_ids=not of_folder)
+            expires_in = check_expires_in(fields.get("expires_in", DEFAULT_EXPIRES_IN))
+            password = check_password(fields.get("password"))
+            max_downloads = check_max_downloads(fields.get("max_downloads"))
+            if any(not is_blob_id(i) for i in ids):
+                raise ShareError("no such file")
+            password_hash = None if password is None else await shares.passwords.hash(password)
+            share, token = await create_collection(
+                shares.db,
+                owner=owner,
+                folder_id=folder,
+                file_ids=ids if not of_folder else None,
+                now=shares.now(),
+                expires_in=expires_in,
+                password_hash=password_hash,
+                max_downloads=max_downloads,
+            )
+        except ShareError as exc:
+            json_error(w, 404 if str(exc).startswith("no such") else 400, str(exc))
+            return
+        shares.relay.publish(shares_changed(owner), "created")
+        url = SHARE_PAGE.href(token)
+        w.headers.set("location", url)
+        w.json({"share": share_json(share, url, files=len(ids) if not of_folder else None)}, 201)
+
+    return handler
+
+
+async def show_collection(shares: Shares, c: Context, w: Writer, share: Share, token: str) -> None:
+    """GET /s/{token} of a collection (`?folder=ID` inside a folder link): never counted."""
+    owner = share.owner
+    asked = c.req.query.get("folder")
+    top = share.folder_id or ROOT
+    folders: list[FolderItem] = []
+    crumbs: list[tuple[str, str]] = []
+    more = 0
+    if share.kind == FOLDER:
+        here = top if asked in (None, "") else catalog_id(asked)
+        if here != top and not await folder_holds(shares.db, owner, top, here):
+            _page(w, unknown_page(shares.assets), 404)
+            return
+        title = await _title(shares, share)
+        crumbs.append((api_id(top) or "root", title))
+        if here != top:
+            chain = await ancestors(shares.db, owner, here)
+            ids = [f.id for f in chain]
+            below = chain[ids.index(top) + 1 :] if top in ids else chain
+            crumbs.extend((f.id, f.name) for f in below)
+        children = await list_children(shares.db, owner, here)
+        sums = await totals(shares.db, owner, [f.id for f in children])
+        folders = [FolderItem(f.id, f.name, sums[f.id].size, sums[f.id].files) for f in children]
+        files = await list_files(shares.db, owner, limit=PAGE_FILES + 1, folder=here)
+        more = max(0, len(files) - PAGE_FILES)
+        files = sorted(files[:PAGE_FILES], key=lambda r: (r.name.casefold(), r.id))
+    else:
+        files = await selection_rows(shares.db, share.id)
+        title = await _title(shares, share, len(files))
+        crumbs.append(("", title))
+        more = max(0, len(files) - PAGE_FILES)
+        files = files[:PAGE_FILES]
+    ready: frozenset[str] = frozenset()
+    if shares.thumbnails is not None:
+        ready = (await shares.thumbnails.previews(files)).ready
+    size = await _collection_size(shares, share)
+    left = None
+    if share.max_downloads is not None:
+        meter = share_meter(shares.db, share.id)
+        if meter is not None:
+            left = max(0, byte_budget(share.max_downloads, size) - meter.sent_bytes)
+    _page(
+        w,
+        collection_page(
+            shares.assets,
+            token,
+            share,
+            title=title,
+            crumbs=crumbs,
+            folders=folders,
+            files=files,
+            thumbnails=ready,
+            total_size=size,
+            more=more,
+            bytes_left=left,
+        ),
+    )
+
+
+async def _member(shares: Shares, c: Context, w: Writer) -> tuple[Share, FileRow] | None:
+    """The live collection link and the file of the path, if it is in it now."""
+    access = _link(c, w)
+    if access is None:
+        return None
+    share = access.share
+    file_id = path_param(c, "file_id")
+    row = await get_file(shares.db, file_id) if is_blob_id(file_id) else None
+    if not share.is_collection or row is None or not await collection_holds(shares, share, row):
+        _text(w, 404, "No such file in this link.")
+        return None
+    return share, row
+
+
+def download_member(shares: Shares):
+    """GET and HEAD /s/{token}/files/{file_id}: one file of a collection, counted
+    against the collection's limit (`?preview=1` as a file link's, never counted)."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        found = await _member(shares, c, w)
+        if found is None:
+            return
+        share, row = found
+        if c.req.query.get("preview") is not None:
+            if not can_preview(row, share):
+                _text(w, 404, "This link has no preview.")
+                return
+            await serve_file(c, w, shares.store, row)
+            return
+        size = await _collection_size(shares, share)
+        await serve_file(c, w, shares.store, row, _counting(shares, share, size))
+
+    return handler
+
+
+def member_thumbnail(shares: Shares):
+    """GET /s/{token}/files/{file_id}/thumbnail: the small WebP the landing page shows
+    (a thumbnail is not the file: never counted)."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        found = await _member(shares, c, w)
+        if found is None:
+            return
+        _, row = found
+        made = await shares.thumbnails.read(row.id) if shares.thumbnails is not None else None
+        if made is None:
+            _text(w, 404, "No thumbnail.")
+            return
+        body, digest = made
+        w.headers.set("etag", f'"{digest}"')
+        w.headers.set("cache-control", "private, max-age=3600")
+        w.headers.set("x-content-type-options", "nosniff")
+        w.headers.set("content-length", str(len(body)))
+        w.headers.set("content-type", "image/webp")
+        w.write_headers(200)
+        w.end(body)
+
+    return handler
+
+
+def download_collection_zip(shares: Shares):
+    """GET and HEAD /s/{token}/zip: the whole collection as one ZIP, the same
+    deterministic, resumable ZIP64 as an archive (a folder link's paths start inside
+    its folder). Metered by the bytes that leave."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        access = _link(c, w)
+        if access is None:
+            return
+        share = access.share
+        if not share.is_collection:
+            _text(w, 404, "This link has one file: /file downloads it.")
+            return
+        try:
+            entries = await collection_entries(shares, share, most=MAX_ARCHIVE_FILES)
+        except FolderError as exc:
+            _text(w, exc.status, f"This link holds too much for one ZIP: {exc.message}.")
+            return
+        key = _entries_key(entries)
+        layout = shares.zips.get(share.id, key)
+        if layout is None:
+            try:
+                async with shares.laying_out:
+                    layout = await lay_out(shares.store, entries)
+            except ChangedOnDisk:
+                _text(w, 500, "The contents of a file in this link are missing or damaged.")
+                return
+            except StoreUnavailable as exc:
+                w.headers.set("retry-after", "5")
+                _text(w, 503, f"{exc}; try again in a moment.")
+                return
+            shares.zips.keep(share.id, key, layout)
+        times = [e.modified for e in entries if e.modified] or [iso(share.created_at) or ""]
+        await serve_zip(
+            c,
+            w,
+            shares.store,
+            layout,
+            modified_at(max(times)),
+            _zip_name(await _title(shares, share)),
+            _counting(shares, share, layout.size),
+        )
+
+    return handler
+
+
 def register_shares(app: App, shares: Shares) -> None:
-    shares.gate.shares(SHARE_PAGE, SHARE_UNLOCK, SHARE_FILE, SHARE_FILE_HEAD)
+    shares.gate.shares(
+        SHARE_PAGE,
+        SHARE_UNLOCK,
+        SHARE_FILE,
+        SHARE_FILE_HEAD,
+        SHARE_MEMBER,
+        SHARE_MEMBER_HEAD,
+        SHARE_MEMBER_THUMBNAIL,
+        SHARE_ZIP,
+        SHARE_ZIP_HEAD,
+    )
     app.add(API_SHARE_CREATE, create(shares))
+    app.add(API_FOLDER_SHARE_CREATE, create_collection_link(shares, of_folder=True))
+    app.add(API_COLLECTION_CREATE, create_collection_link(shares, of_folder=False))
+    member = download_member(shares)
+    app.add(SHARE_MEMBER, member)
+    app.add(SHARE_MEMBER_HEAD, member)
+    app.add(SHARE_MEMBER_THUMBNAIL, member_thumbnail(shares))
+    whole = download_collection_zip(shares)
+    app.add(SHARE_ZIP, whole)
+    app.add(SHARE_ZIP_HEAD, whole)
     app.add(API_SHARES, show_shares(shares))
     app.add(API_SHARE_REVOKE, revoke(shares))
     app.add(SHARE_PAGE, show_link(shares))

@@ -1,6 +1,9 @@
 from stario import Route
 
 API_SHARE_CREATE = Route("POST /api/files/{file_id}/shares")
+# Collections: a folder with everything under it, or a set of files, behind one link.
+API_FOLDER_SHARE_CREATE = Route("POST /api/folders/{folder_id}/shares")
+API_COLLECTION_CREATE = Route("POST /api/shares")
 API_SHARES = Route("GET /api/shares")
 API_SHARE_REVOKE = Route("DELETE /api/shares/{share_id}")
 # The link itself: anyone holding the token (see gate.shares).
@@ -8,3 +11,10 @@ SHARE_PAGE = Route("GET /s/{token}")
 SHARE_UNLOCK = Route("POST /s/{token}")
 SHARE_FILE = Route("GET /s/{token}/file")
 SHARE_FILE_HEAD = Route("HEAD /s/{token}/file")
+# A collection's files, each one (`?download=1`, `?preview=1` as /file), its thumbnails,
+# and the whole as one ZIP.
+SHARE_MEMBER = Route("GET /s/{token}/files/{file_id}")
+SHARE_MEMBER_HEAD = Route("HEAD /s/{token}/files/{file_id}")
+SHARE_MEMBER_THUMBNAIL = Route("GET /s/{token}/files/{file_id}/thumbnail")
+SHARE_ZIP = Route("GET /s/{token}/zip")
+SHARE_ZIP_HEAD = Route("HEAD /s/{token}/zip")

@@ -1,5 +1,6 @@
 """The public pages of a share link: plain HTML forms that work without JavaScript."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from stario import h
@@ -8,7 +9,13 @@ from stario.markup import HtmlElement
 from app.common.shell import PageAssets, page
 from app.common.units import human_bytes
 from app.downloads.policy import RASTER_IMAGES, disposition
-from app.features.shares.urls import SHARE_FILE, SHARE_PAGE
+from app.features.shares.urls import (
+    SHARE_FILE,
+    SHARE_MEMBER,
+    SHARE_MEMBER_THUMBNAIL,
+    SHARE_PAGE,
+    SHARE_ZIP,
+)
 from app.files.store import FileRow
 from app.shares.store import Share
 
@@ -130,4 +137,124 @@ def unknown_page(assets: PageAssets) -> HtmlElement:
         "No such link",
         h.H1("No such link"),
         h.P("This link does not exist (or its file was deleted). Check that it was copied whole."),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FolderItem:
+    id: str
+    name: str
+    size: int
+    files: int
+
+
+def collection_page(
+    assets: PageAssets,
+    token: str,
+    share: Share,
+    *,
+    title: str,
+    crumbs: list[tuple[str, str]],
+    folders: list[FolderItem],
+    files: list[FileRow],
+    thumbnails: frozenset[str],
+    total_size: int,
+    more: int = 0,
+    bytes_left: int | None = None,
+) -> HtmlElement:
+    """A collection link's landing page: where in it the visitor is (`crumbs`, each
+    (folder id, name), the link's own folder first), its folders (browsable), its
+    files (a thumbnail where one is ready, each downloadable), and the whole as one
+    ZIP. `total_size` is the ZIP's; `bytes_left` what a limited link may still send."""
+    left = ""
+    if share.max_downloads is not None:
+        remaining = share.max_downloads - share.downloads
+        left = f"{remaining} download{'' if remaining == 1 else 's'} of the whole left. "
+        if bytes_left is not None and bytes_left < total_size:
+            left = (
+                f"Less than a whole download is left ({human_bytes(bytes_left)}): a download"
+                " already begun can be resumed. "
+            )
+    expires = (
+        "This link does not expire."
+        if share.expires_at is None
+        else f"This link works until {_when(share.expires_at)}."
+    )
+    trail: list[HtmlElement | str] = []
+    for index, (folder_id, name) in enumerate(crumbs):
+        if index:
+            trail.append(" / ")
+        if index == len(crumbs) - 1:
+            trail.append(h.Span({"aria-current": "page"}, name))
+        else:
+            query = {"folder": folder_id} if index else None
+            trail.append(h.A({"href": SHARE_PAGE.href(token, query=query)}, name))
+    items: list[HtmlElement] = []
+    for folder in folders:
+        items.append(
+            h.Li(
+                {"class": "collection-folder"},
+                h.Span({"class": "preview icon", "aria-hidden": "true"}, "📁"),
+                h.A(
+                    {
+                        "class": "entry-name",
+                        "href": SHARE_PAGE.href(token, query={"folder": folder.id}),
+                    },
+                    folder.name + "/",
+                ),
+                h.Span(
+                    {"class": "file-meta"},
+                    f"{folder.files:,} file{'' if folder.files == 1 else 's'}, "
+                    + human_bytes(folder.size),
+                ),
+            )
+        )
+    for row in files:
+        thumb = (
+            h.Img(
+                {
+                    "class": "thumb",
+                    "src": SHARE_MEMBER_THUMBNAIL.href(token, row.id),
+                    "alt": "",
+                    "loading": "lazy",
+                }
+            )
+            if row.id in thumbnails
+            else h.Span({"class": "preview icon", "aria-hidden": "true"}, "📄")
+        )
+        items.append(
+            h.Li(
+                {"class": "collection-file"},
+                thumb,
+                h.A(
+                    {
+                        "class": "entry-name",
+                        "href": SHARE_MEMBER.href(token, row.id, query={"download": "1"}),
+                        "download": row.name,
+                    },
+                    row.name,
+                ),
+                h.Span({"class": "file-meta"}, human_bytes(row.size)),
+            )
+        )
+    return _public_page(
+        assets,
+        title,
+        h.H1({"class": "share-name"}, title),
+        h.Nav({"class": "breadcrumb", "aria-label": "Folders"}, *trail)
+        if len(crumbs) > 1
+        else None,
+        h.P(
+            h.A(
+                {"class": "button primary", "id": "share-zip", "href": SHARE_ZIP.href(token)},
+                f"Download all as ZIP ({human_bytes(total_size)})",
+            )
+        ),
+        h.Ul({"class": "collection-list", "id": "collection"}, *items)
+        if items
+        else h.P({"class": "note"}, "Nothing is here yet."),
+        h.P({"class": "note"}, f"And {more:,} more files: the ZIP holds them all.")
+        if more
+        else None,
+        h.P({"class": "note"}, left + expires),
     )

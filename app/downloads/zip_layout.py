@@ -20,14 +20,18 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from struct import Struct
 
 READ_BYTES = 1024 * 1024
-# Members are plain files, readable by everyone who unpacks them.
+# Members are plain files, readable by everyone who unpacks them; a name ending in "/"
+# is a folder (an empty one survives the trip), with the MS-DOS directory bit too, as
+# stream-zip writes it.
 MEMBER_MODE = stat.S_IFREG | 0o644
+DIRECTORY_MODE = stat.S_IFDIR | 0o755
+_MS_DOS_DIRECTORY = 0x10
 # A local file header's fixed part (APPNOTE 4.3.7).
 FIXED_HEADER = 30
 OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
@@ -56,8 +60,8 @@ ENTRIES_PER_PIECE = 256
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    name: str  # already unique and safe (see `archive_names`)
-    path: str  # the blob on disk
+    name: str  # already unique and safe (see `archive_names`); "a/b/" is a folder
+    path: str  # the blob on disk ('' for a folder)
     size: int
     modified: datetime  # aware, UTC
     sha256: str  # hex, the stored file's: part of the archive's ETag
@@ -239,7 +243,7 @@ class Layout:
             0,  # comment length
             0,  # disk number
             0,  # internal attributes
-            MEMBER_MODE << 16,
+            _external_attributes(name),
             _ALL_ONES_32,  # offset: in the ZIP64 extra
         )
         return fixed + name + extra
@@ -298,6 +302,27 @@ class Layout:
         return self.pieces_from(0)
 
 
+def zip_length(members: Iterable[tuple[str, int]]) -> int:
+    """The length of the archive of these (name, size) members, as `Layout` lays it
+    out, without reading a byte (the CRC-32s change no length)."""
+    total = END_RECORDS
+    for name, size in members:
+        encoded = len(name.encode("utf-8"))
+        total += FIXED_HEADER + encoded + LOCAL_EXTRA + size
+        total += _DIRECTORY_ENTRY.size + encoded + DIRECTORY_EXTRA
+    return total
+
+
+def is_folder_name(name: bytes | str) -> bool:
+    return name[-1:] in (b"/", "/")
+
+
+def _external_attributes(name: bytes) -> int:
+    if is_folder_name(name):
+        return DIRECTORY_MODE << 16 | _MS_DOS_DIRECTORY
+    return MEMBER_MODE << 16
+
+
 def _running_total(lengths: Iterator[int]) -> Iterator[int]:
     total = 0
     for length in lengths:
@@ -315,7 +340,10 @@ def _dos_time(moment: datetime) -> int:
 
 
 def _read_all(path: str, size: int) -> Iterator[bytes]:
-    fd = os.open(path, OPEN_FLAGS)
+    try:
+        fd = os.open(path, OPEN_FLAGS)
+    except FileNotFoundError:
+        raise ChangedOnDisk(path) from None
     try:
         offset = 0
         while offset < size:
@@ -341,4 +369,6 @@ def crc32_of(path: str, size: int) -> int:
 
 def build_layout(members: list[Member]) -> Layout:
     """Blocking (run it on a thread): reads every member once, for its CRC-32."""
-    return Layout(members, [crc32_of(m.path, m.size) for m in members])
+    return Layout(
+        members, [0 if is_folder_name(m.name) else crc32_of(m.path, m.size) for m in members]
+    )
