@@ -288,7 +288,8 @@ def _tree_panel(config: Config, post_url: str, folder: str) -> HtmlElement:
         },
         h.P({"class": "tree-summary", "role": "status"}),
         h.Progress({"class": "tree-bar", "aria-label": "The whole folder"}),
-        h.Ul({"class": "tree-files", "aria-label": "Files of the folder"}),
+        # It scrolls (a folder may hold thousands): focusable, so keys scroll it too.
+        h.Ul({"class": "tree-files", "aria-label": "Files of the folder", "tabindex": "0"}),
     )
 
 
