@@ -37,8 +37,13 @@ def ensure_axe(cache: Path = AXE_CACHE) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _installed(cache) != AXE_CORE_VERSION:
             (cache / "package.json").write_text(
-                json.dumps({"name": "stowage-axe", "private": True,
-                            "dependencies": {"axe-core": AXE_CORE_VERSION}})  # fmt: skip
+                json.dumps(
+                    {
+                        "name": "stowage-axe",
+                        "private": True,
+                        "dependencies": {"axe-core": AXE_CORE_VERSION},
+                    }
+                )  # fmt: skip
             )
             done = subprocess.run(
                 ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts",
