@@ -616,15 +616,19 @@ class Panel {
 }
 
 // The files under dropped folders (FileSystemEntry trees), each with its path from
-// the dropped folder's name down (`stowagePath`).
+// the dropped folder's name down (`stowagePath`), and every folder's path, empty ones
+// too ("photos", "photos/2024"). A directory picker (webkitdirectory) gives files
+// only: browsers do not report the empty folders of a chosen folder.
 async function filesOfEntries(entries) {
   const files = [];
+  const folders = [];
   async function walk(entry, prefix) {
     if (entry.isFile) {
       const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
       file.stowagePath = prefix + file.name;
       files.push(file);
     } else if (entry.isDirectory) {
+      folders.push(prefix + entry.name);
       const reader = entry.createReader();
       for (;;) {
         // readEntries gives at most 100 at a time: ask until it gives none.
@@ -635,7 +639,34 @@ async function filesOfEntries(entries) {
     }
   }
   for (const entry of entries) await walk(entry, '');
-  return files;
+  return { files, folders };
+}
+
+// The folders a drop's files sit in ("a/b/c.txt": "a" and "a/b"), with `more`.
+function foldersOf(files, more = []) {
+  const found = new Set(more);
+  for (const file of files) {
+    const parts = (relativePathOf(file) || '').split('/').slice(0, -1);
+    for (let n = 1; n <= parts.length; n++) found.add(parts.slice(0, n).join('/'));
+  }
+  return [...found].filter(Boolean).sort();
+}
+
+async function sha256Hex(file) {
+  const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// Runs `work` over `items`, at most `width` at a time.
+async function eachAtOnce(items, width, work) {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(width, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++];
+      await work(item);
+    }
+  });
+  await Promise.all(lanes);
 }
 
 // A dropped or chosen folder: its small files go in batches of multipart forms (each
@@ -646,6 +677,7 @@ class Tree {
     this.root = root;
     this.panel = panel;
     this.url = root.dataset.url;
+    this.folder = root.dataset.folder || 'root';
     this.batchBytes = Number(root.dataset.batchBytes) || 8 * 1024 * 1024;
     this.summary = root.querySelector('.tree-summary');
     this.bar = root.querySelector('.tree-bar');
@@ -654,16 +686,66 @@ class Tree {
     this.queue = [];
   }
 
-  add(files) {
-    if (!files.length) return;
-    this.queue.push(files);
+  add(files, folders = []) {
+    if (!files.length && !folders.length) return;
+    this.queue.push([files, folders]);
     if (!this.busy) this.run();
   }
 
   async run() {
     this.busy = true;
-    while (this.queue.length) await this.send(this.queue.shift());
+    while (this.queue.length) await this.send(...this.queue.shift());
     this.busy = false;
+  }
+
+  // Makes every folder of the drop in the folder shown (empty ones too), and returns
+  // what was already there: path -> {size, sha256} of the files in those folders
+  // that existed before. A drop sent again (after a reload, or after some batches
+  // failed) then skips each file already stored at its path with the same bytes.
+  async prepare(folders) {
+    const stored = new Map();
+    const problems = [];
+    await eachAtOnce(folders, 4, async (path) => {
+      let answer;
+      try {
+        answer = await fetch('/api/folders', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+          credentials: 'same-origin',
+          body: JSON.stringify({ path, parent: this.folder }),
+        });
+      } catch {
+        problems.push(`${path}: the connection failed`);
+        return;
+      }
+      if (answer.status === 201) return; // made now: nothing in it yet
+      if (answer.status !== 200) {
+        problems.push(`${path}: ${await reason(answer)}`);
+        return;
+      }
+      const { folder } = await answer.json();
+      const listed = await fetch(`/api/folders/${encodeURIComponent(folder.id)}?limit=10000`, {
+        headers: { Accept: 'application/json' },
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+      if (!listed.ok) return;
+      for (const file of (await listed.json()).files) {
+        stored.set(`${path}/${file.name}`.toLowerCase(), { size: file.size, sha256: file.sha256 });
+      }
+    });
+    return { stored, problems };
+  }
+
+  // Whether `file` is already stored at its path with the same bytes.
+  async alreadyThere(file, stored) {
+    const found = stored.get((relativePathOf(file) || file.name).toLowerCase());
+    if (!found || found.size !== file.size || !found.sha256) return false;
+    try {
+      return (await sha256Hex(file)) === found.sha256;
+    } catch {
+      return false; // unreadable now: send it, the server says what is wrong
+    }
   }
 
   row(file) {
@@ -683,12 +765,15 @@ class Tree {
     return { li, bar, state };
   }
 
-  async send(files) {
-    const top = (relativePathOf(files[0]) || files[0].name).split('/')[0];
+  async send(files, folders) {
+    const top = files.length
+      ? (relativePathOf(files[0]) || files[0].name).split('/')[0]
+      : folders[0].split('/')[0];
     const small = files.filter((f) => f.size <= this.batchBytes);
     const large = files.filter((f) => f.size > this.batchBytes);
-    const total = small.reduce((n, f) => n + f.size, 0);
-    let done = 0, stored = 0, failed = 0;
+    let total = small.reduce((n, f) => n + f.size, 0);
+    let done = 0, stored = 0, failed = 0, skipped = 0;
+    let problems = [];
     this.root.hidden = false;
     this.list.replaceChildren();
     const rows = new Map(small.map((f) => [f, this.row(f)]));
@@ -699,20 +784,41 @@ class Tree {
       this.summary.textContent =
         `Folder ${top}: ${stored.toLocaleString()} of ${small.length.toLocaleString()} files stored, ` +
         `${humanBytes(sent)} of ${humanBytes(total)}` +
+        (skipped ? `; ${skipped.toLocaleString()} already there` : '') +
         (failed ? `; ${failed.toLocaleString()} not stored` : '') +
+        (problems.length ? `; folders not made: ${problems.join(', ')}` : '') +
         (large.length ? `; ${large.length.toLocaleString()} large files go up resumably below` : '') +
         '.';
     };
     draw(0);
+    const prepared = await this.prepare(foldersOf(files, folders));
+    const before = prepared.stored;
+    problems = prepared.problems;
     if (large.length) this.panel.add(large);
+    // What a sent-before drop already stored: counted as stored, not sent again.
+    const fresh = [];
+    for (const file of small) {
+      if (before.size && (await this.alreadyThere(file, before))) {
+        const part = rows.get(file);
+        part.bar.value = part.bar.max;
+        part.li.dataset.state = 'done';
+        part.state.textContent = 'already there';
+        skipped += 1;
+        stored += 1;
+        total -= file.size;
+      } else {
+        fresh.push(file);
+      }
+    }
+    draw(0);
     let at = 0;
-    while (at < small.length) {
+    while (at < fresh.length) {
       const batch = [];
       let bytes = 0;
-      while (at < small.length && batch.length < BATCH_FILES &&
-             (!batch.length || bytes + small[at].size <= this.batchBytes)) {
-        bytes += small[at].size;
-        batch.push(small[at++]);
+      while (at < fresh.length && batch.length < BATCH_FILES &&
+             (!batch.length || bytes + fresh[at].size <= this.batchBytes)) {
+        bytes += fresh[at].size;
+        batch.push(fresh[at++]);
       }
       const answer = await this.post(batch, (sent) => {
         // The bytes sent so far, laid over the batch's files in order.
@@ -785,7 +891,7 @@ function start() {
     });
     document.addEventListener('folder-drop', (event) => {
       event.preventDefault();
-      filesOfEntries([...event.detail]).then((files) => tree.add(files));
+      filesOfEntries([...event.detail]).then(({ files, folders }) => tree.add(files, folders));
     });
   }
   // The picker's expression dispatches this with the files too large for signals;

@@ -282,10 +282,17 @@ async def _depth(conn: Any, owner: str, folder_id: str) -> int:
 
 
 async def create_folder(
-    db: Database, owner: str, parent: str, name: str, *, exist_ok: bool = False
+    db: Database,
+    owner: str,
+    parent: str,
+    name: str,
+    *,
+    exist_ok: bool = False,
+    made: list[str] | None = None,
 ) -> FolderRow:
     """A new folder `name` in `parent`; FolderError 404 (no such parent), 409 (the name
-    is taken: by a file, or by a folder unless `exist_ok`, which returns that folder)."""
+    is taken: by a file, or by a folder unless `exist_ok`, which returns that folder).
+    The id of a folder made now is appended to `made`."""
     name = clean_folder_name(name)
     async with db.transaction() as conn:
         await _hold_tree(conn, db, owner)
@@ -310,15 +317,19 @@ async def create_folder(
             f"INSERT INTO folders ({_COLUMNS}, name_key) VALUES (?, ?, ?, ?, 0, 0, ?, ?)",
             (row.id, owner, parent, name, row.created_at, key),
         )
+    if made is not None:
+        made.append(row.id)
     return row
 
 
-async def ensure_path(db: Database, owner: str, parent: str, parts: Sequence[str]) -> str:
-    """The folder `parts` names under `parent` ("a", "b" for a/b), made where missing;
-    its id. A part taken by a file is a FolderError 409."""
+async def ensure_path(
+    db: Database, owner: str, parent: str, parts: Sequence[str], made: list[str] | None = None
+) -> str:
+    """The folder `parts` names under `parent` ("a", "b" for a/b), made where missing
+    (their ids appended to `made`); its id. A part taken by a file is a FolderError 409."""
     at = parent
     for part in parts:
-        at = (await create_folder(db, owner, at, part, exist_ok=True)).id
+        at = (await create_folder(db, owner, at, part, exist_ok=True, made=made)).id
     return at
 
 

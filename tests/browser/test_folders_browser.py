@@ -97,3 +97,71 @@ def test_uploading_a_folder_keeps_its_paths(browser, server, tmp_path: Path):  #
             expect(page.locator("#files .folder-name")).to_have_text(["day1"])
             expect(page.locator("#files .file-name")).to_have_text(["notes.txt"])
         assert console.errors == []
+
+
+def test_choosing_a_folder_again_sends_only_what_is_not_there(
+    browser,  # noqa: F811
+    server,
+    tmp_path: Path,
+):
+    """A reload mid-drop loses the page's batches; choosing the folder again skips
+    each file already stored at its path with the same bytes (by SHA-256), so nothing
+    is lost and nothing doubled."""
+    tree = tmp_path / "shoot"
+    (tree / "raw").mkdir(parents=True)
+    for n in range(6):
+        (tree / "raw" / f"img-{n}.txt").write_bytes(f"frame {n}\n".encode() * (n + 1))
+    (tree / "list.txt").write_bytes(b"list\n")
+    with server.http() as http:
+        page, console = open_page(browser, server)
+        page.locator("#folder-picker").set_input_files(tree)
+        panel = page.locator("#tree-upload")
+        expect(panel).to_contain_text("Folder shoot: 7 of 7 files stored")
+        # As if the first drop had stopped after some files: two are gone, one changed.
+        listed = {f["path"]: f["id"] for f in http.get("/api/files").json()["files"]}
+        for path in ("/shoot/raw/img-1.txt", "/shoot/list.txt"):
+            assert http.delete(f"/files/{listed[path]}").status_code == 204
+        (tree / "raw" / "img-2.txt").write_bytes(b"frame X\n" * 3)  # same size, new bytes
+        page.reload()
+        page.locator("#folder-picker").set_input_files(tree)
+        expect(panel).to_contain_text("7 of 7 files stored")
+        expect(panel).to_contain_text("4 already there")
+        paths = sorted(f["path"] for f in http.get("/api/files").json()["files"])
+        assert paths == sorted(
+            ["/shoot/list.txt", "/shoot/raw/img-2 (2).txt"]
+            + [f"/shoot/raw/img-{n}.txt" for n in range(6)]
+        )
+        assert console.errors == []
+
+
+# A drop's FileSystemEntry tree, made in the page: Playwright cannot drop real folders,
+# so the page's module gets entries shaped as Chromium's (an empty folder included).
+FAKE_DROP = """() => {
+  const file = (name, text) => ({isFile: true, isDirectory: false, name,
+    file: (ok) => ok(new File([text], name))});
+  const dir = (name, children) => ({isFile: false, isDirectory: true, name,
+    createReader: () => { let given = false;
+      return {readEntries: (ok) => { ok(given ? [] : children); given = true; }}; }});
+  const tree = dir('album', [file('cover.txt', 'cover'), dir('empty', []),
+    dir('disc 1', [dir('bonus', []), file('track.txt', 'la la')])]);
+  document.getElementById('upload-form').dispatchEvent(new CustomEvent('folder-drop',
+    {bubbles: true, cancelable: true, detail: [tree]}));
+}"""
+
+
+def test_a_dropped_folder_keeps_its_empty_folders(browser, server):  # noqa: F811
+    with server.http() as http:
+        page, console = open_page(browser, server)
+        page.evaluate(FAKE_DROP)
+        expect(page.locator("#tree-upload")).to_contain_text("Folder album: 2 of 2 files stored")
+        album = next(
+            f for f in http.get("/api/folders/root").json()["folders"] if f["name"] == "album"
+        )
+        inside = http.get(f"/api/folders/{album['id']}").json()
+        assert sorted(f["name"] for f in inside["folders"]) == ["disc 1", "empty"]
+        disc = next(f for f in inside["folders"] if f["name"] == "disc 1")
+        below = http.get(f"/api/folders/{disc['id']}").json()
+        assert [f["name"] for f in below["folders"]] == ["bonus"]
+        assert [f["name"] for f in below["files"]] == ["track.txt"]
+        expect(page.locator("#files .folder-name")).to_have_text(["album"])
+        assert console.errors == []

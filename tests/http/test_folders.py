@@ -345,3 +345,35 @@ async def test_a_renamed_file_in_a_folder_answers_its_path(api):
     file_id = (await show(api, box["id"]))["files"][0]["id"]
     r = await api.patch(f"/files/{file_id}", json={"name": "b.txt"})
     assert (r.status_code, r.json()["file"]["path"]) == (200, "/Box/b.txt")
+
+
+async def test_a_path_makes_what_is_missing_and_answers_the_deepest(api):
+    """`{"path": "a/b/c"}`: the page re-creates a dropped folder's tree this way, empty
+    folders too; 201 when the deepest was made now, 200 when it was there."""
+    photos = await mkdir(api, "Photos")
+    made = await api.post(
+        "/api/folders", json={"path": "2026/Empty/Deeper", "parent": photos["id"]}
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["folder"]["path"] == "/Photos/2026/Empty/Deeper/"
+    again = await api.post("/api/folders", json={"path": "/2026/empty", "parent": photos["id"]})
+    assert again.status_code == 200, again.text
+    assert again.json()["folder"]["path"] == "/Photos/2026/Empty/"
+    top = await api.post("/api/folders", json={"path": "Photos"})
+    assert top.status_code == 200 and top.json()["folder"]["id"] == photos["id"]
+
+    for body, words in (
+        ({"path": "a/../b"}, "paths go down"),
+        ({"path": "a//b"}, "empty part"),
+        ({"path": ""}, "relative folder path"),
+        ({"path": 7}, "relative folder path"),
+        ({"path": "a", "name": "b"}, "not both"),
+    ):
+        refused = await api.post("/api/folders", json=body)
+        assert refused.status_code == 400, body
+        assert words in refused.json()["error"], refused.text
+    await into(api, photos["id"], {"taken.txt": b"x"})
+    clash = await api.post("/api/folders", json={"path": "taken.txt/x", "parent": photos["id"]})
+    assert clash.status_code == 409, clash.text
+    gone = await api.post("/api/folders", json={"path": "x", "parent": "nope"})
+    assert gone.status_code == 404

@@ -37,6 +37,7 @@ from app.folders.store import (
     create_folder,
     delete_folders,
     deletion_summary,
+    ensure_path,
     folder_json,
     get_folder,
     list_children,
@@ -45,6 +46,7 @@ from app.folders.store import (
     rename_folder,
     totals,
 )
+from app.ingest.names import BadPath, relative_path
 from app.storage.store import Store
 
 type Spawn = Callable[[Coroutine[Any, Any, None]], object]
@@ -93,25 +95,52 @@ def _refuse(c: Context, w: Writer, status: int, message: str, verb: str) -> None
         json_error(w, status, message)
 
 
+def _folder_path_field(value: object) -> tuple[str, ...]:
+    """The folder names of `"path": "a/b"` (a relative path, as uploads take it)."""
+    if not isinstance(value, str) or not value:
+        raise BodyError('"path" must be a relative folder path such as "Photos/2026"')
+    try:
+        folders, last = relative_path(value)
+    except BadPath as exc:
+        raise BodyError(str(exc)) from None
+    return (*folders, last)
+
+
 def create(db: Database, relay: Relay[str]):
+    """`{"name", "parent"}` makes one folder (409 when the name is taken); `{"path",
+    "parent"}` makes whatever of "a/b/c" is missing under the parent and answers the
+    deepest: 201 when it was made now, 200 when it was already there (how the page
+    re-creates a dropped folder's tree, empty folders included, and finds what an
+    interrupted drop already sent)."""
+
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
+        made: list[str] = []
         try:
             parsed = await read_json_object(c, MAX_BODY_BYTES)
             if parsed is None:
                 raise BodyError('send a JSON object such as {"name": "Photos", "parent": "root"}')
-            only_fields(parsed, ("name", "parent"))
+            only_fields(parsed, ("name", "parent", "path"))
             parent = _folder_id_field(parsed.get("parent"), "parent")
-            row = await create_folder(db, owner, parent, parsed.get("name"))  # type: ignore[arg-type]
+            if "path" in parsed:
+                if "name" in parsed:
+                    raise BodyError('send "name" (one folder) or "path" (a/b/c), not both')
+                parts = _folder_path_field(parsed["path"])
+                folder_id = await ensure_path(db, owner, parent, parts, made)
+            else:
+                row = await create_folder(db, owner, parent, parsed.get("name"), made=made)  # type: ignore[arg-type]
+                folder_id = row.id
         except BodyError as exc:
             json_error(w, 400, str(exc))
             return
         except FolderError as exc:
             json_error(w, exc.status, exc.message)
             return
-        answer = await folder_answer(db, owner, row.id)
-        w.json({"folder": answer}, status=201)
-        relay.publish(files_changed(owner), "folder")
+        answer = await folder_answer(db, owner, folder_id)
+        made_now = folder_id in made
+        w.json({"folder": answer}, status=201 if made_now else 200)
+        if made:
+            relay.publish(files_changed(owner), "folder")
 
     return handler
 

@@ -234,7 +234,9 @@ def upload_section(
         ),
         h.P({"id": "upload-error", "class": "error", "role": "alert"}, data.text("$_error")),
         h.Div({"id": "upload-results", "aria-live": "polite"}),
-        _tree_panel(config, post_url) if folders and resumable is not None else None,
+        _tree_panel(config, post_url, resumable.folder)
+        if folders and resumable is not None
+        else None,
         _resumable_panel(config, resumable) if resumable is not None else None,
     )
 
@@ -270,20 +272,24 @@ def _folder_picker() -> HtmlElement:
     )
 
 
-def _tree_panel(config: Config, post_url: str) -> HtmlElement:
+def _tree_panel(config: Config, post_url: str, folder: str) -> HtmlElement:
     """Where assets/resumable.js draws a dropped folder's progress: the whole, then
-    each file."""
+    each file. `data-folder` (the folder shown, an API id) is where it re-creates the
+    drop's folders (POST /api/folders with a path) and looks for what an interrupted
+    drop already sent."""
     return h.Div(
         {
             "id": "tree-upload",
             "class": "tree-upload",
             "hidden": True,
             "data-url": post_url,
+            "data-folder": folder or "root",
             "data-batch-bytes": min(TREE_BATCH_BYTES, config.max_request_body_bytes // 2),
         },
         h.P({"class": "tree-summary", "role": "status"}),
         h.Progress({"class": "tree-bar", "aria-label": "The whole folder"}),
-        h.Ul({"class": "tree-files", "aria-label": "Files of the folder"}),
+        # It scrolls (a folder may hold thousands): focusable, so keys scroll it too.
+        h.Ul({"class": "tree-files", "aria-label": "Files of the folder", "tabindex": "0"}),
     )
 
 
