@@ -77,6 +77,7 @@ from app.features.shares.urls import (
 )
 from app.features.shares.views import (
     FolderItem,
+    UploadsHere,
     can_preview,
     collection_page,
     gone_page,
@@ -97,7 +98,12 @@ from app.folders.store import (
     totals,
 )
 from app.previews.thumbnails import Thumbnails
-from app.requests.store import RequestError, check_max_file_bytes, check_max_files
+from app.requests.store import (
+    RequestError,
+    check_max_file_bytes,
+    check_max_files,
+    request_by_id,
+)
 from app.shares.store import (
     DEFAULT_EXPIRES_IN,
     FOLDER,
@@ -259,8 +265,9 @@ def revoke(shares: Shares):
 # The link ------------------------------------------------------------------------------
 
 
-def _page(w: Writer, element: HtmlElement, status: int = 200) -> None:
-    w.headers.set("content-security-policy", content_security_policy(new_nonce()))
+def _page(w: Writer, element: HtmlElement, status: int = 200, nonce: str | None = None) -> None:
+    """`nonce`: the one the page was made with, when it runs Datastar expressions."""
+    w.headers.set("content-security-policy", content_security_policy(nonce or new_nonce()))
     w.html(element, status)
 
 
@@ -683,6 +690,11 @@ async def show_collection(shares: Shares, c: Context, w: Writer, share: Share, t
         meter = share_meter(shares.db, share.id)
         if meter is not None:
             left = max(0, byte_budget(share.max_downloads, size) - meter.sent_bytes)
+    nonce = new_nonce()
+    uploads = None
+    request = request_by_id(shares.db, share.request_id) if share.request_id else None
+    if request is not None and request.gone(shares.now()) is None:
+        uploads = UploadsHere(shares.config, request, len(crumbs) == 1, nonce)
     _page(
         w,
         collection_page(
@@ -697,7 +709,9 @@ async def show_collection(shares: Shares, c: Context, w: Writer, share: Share, t
             total_size=size,
             more=more,
             bytes_left=left,
+            uploads=uploads,
         ),
+        nonce=nonce,
     )
 
 
