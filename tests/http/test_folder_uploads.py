@@ -5,6 +5,7 @@ password, uploads landing in the folder and its subfolders and never outside, an
 the landing page's upload form."""
 
 import base64
+import re
 import time
 
 import pytest
@@ -293,3 +294,28 @@ async def test_the_landing_page_has_an_upload_form_that_works_without_scripts(ap
     assert (await app.put(f"{full}/uploads/last.txt", content=b"l")).status_code == 201
     done = await app.get(full)
     assert 'id="upload-form"' not in done.text and "last.txt" in done.text
+
+
+async def test_the_pages_request_form_chooses_a_folder_and_the_list_shows_it(app, tokens):
+    owner, other = tokens
+    inbox = await folder(app, owner, "Inbox")
+    receipts = await folder(app, owner, "Receipts", inbox)
+    theirs = await folder(app, other, "Theirs")
+    page = await app.get("/", headers=bearer(owner))
+    assert 'id="request-folder"' in page.text
+    assert f'<option value="{receipts}">/Inbox/Receipts/</option>' in page.text
+    datastar = {**bearer(owner), "datastar-request": "true"}
+    form = {"requestLabel": "Receipts", "requestExpiry": "never", "requestFolder": receipts}
+    made = await app.post("/api/requests", json=form, headers=datastar)
+    assert made.status_code == 200 and "Copy its link now" in made.text, made.text
+    [link] = set(re.findall(r"(/r/[A-Za-z0-9_-]{32})", made.text))
+    assert (await app.put(f"{link}/uploads/r.pdf", content=b"%PDF-1.4")).status_code == 201
+    assert names(await listing(app, owner, receipts)) == ["r.pdf"]
+    listed = (await app.get("/api/requests", headers=bearer(owner))).json()["requests"]
+    assert [r["folder_path"] for r in listed] == ["/Inbox/Receipts/"]
+    assert "into /Inbox/Receipts/" in (await app.get("/", headers=bearer(owner))).text
+    # Another account's folder, like a removed one, is refused in words on the page.
+    refused = await app.post(
+        "/api/requests", json={**form, "requestFolder": theirs}, headers=datastar
+    )
+    assert refused.status_code == 200 and "That folder is gone" in refused.text

@@ -190,6 +190,9 @@ def _from_signals(signals: dict[str, object]) -> dict[str, object]:
     elif expiry:
         fields["expires_in"] = _number(expiry)
     fields["max_files"] = _number(max_files) if max_files else None
+    folder = str(signals.get("requestFolder", "") or "")
+    if folder:
+        fields["folder"] = folder
     if max_mib:
         mib = _number(max_mib)
         fields["max_file_bytes"] = mib * MIB if isinstance(mib, int) else mib
@@ -220,8 +223,12 @@ def create(requests: Requests):
                 folder=folder,
             )
         except FolderError as exc:
-            # Only the API names a folder; another account's is "no such folder".
-            json_error(w, exc.status, exc.message)
+            # Another account's folder is "no such folder", as an unknown one.
+            if datastar:
+                SSE(w).patch_elements(new_request_error("That folder is gone: choose another one."))
+                w.end()
+            else:
+                json_error(w, exc.status, exc.message)
             return
         except RequestError as exc:
             message = str(exc)
@@ -236,7 +243,14 @@ def create(requests: Requests):
         if datastar:
             sse = SSE(w)
             sse.patch_elements(new_request_part(label, requests.config.public_url + url))
-            sse.patch_signals({"requestLabel": "", "requestMaxFiles": "", "requestMaxMib": ""})
+            sse.patch_signals(
+                {
+                    "requestLabel": "",
+                    "requestMaxFiles": "",
+                    "requestMaxMib": "",
+                    "requestFolder": "root",
+                }
+            )
             w.end()
             return
         w.headers.set("location", url)
@@ -263,13 +277,10 @@ def show_requests(requests: Requests):
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
         found = await open_requests(requests.db, owner)
-        paths = await folder_paths(requests.db, owner, {o.request.folder_id for o in found})
         w.json(
             {
                 "requests": [
-                    request_json(
-                        o.request, None, o.unfinished, folder_path=paths.get(o.request.folder_id)
-                    )
+                    request_json(o.request, None, o.unfinished, folder_path=o.folder_path)
                     for o in found
                 ]
             }
