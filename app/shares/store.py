@@ -27,12 +27,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 
 from app.catalog.protocol import Database, Row
 from app.files.store import FileRow
+from app.folders.store import folder_paths
 
 DEFAULT_EXPIRES_IN = 7 * 24 * 3600
 MAX_EXPIRES_IN = 10 * 366 * 24 * 3600
@@ -135,6 +136,8 @@ class ShareListing:
     file_name: str
     files: int | None = None
     uploads: UploadLimits | None = None
+    # A folder link's folder path ("/a/b/", "/" for all files).
+    folder_path: str | None = None
 
 
 def _share(row: Row) -> Share:
@@ -375,7 +378,14 @@ async def list_shares(db: Database, owner: str) -> list[ShareListing]:
             listings.append(
                 ShareListing(share, f"{files:,} file{'' if files == 1 else 's'}", files)
             )
-    return listings
+    folders = {x.share.folder_id for x in listings if x.share.folder_id is not None}
+    if not folders:
+        return listings
+    paths = await folder_paths(db, owner, folders)
+    return [
+        replace(x, folder_path=paths.get(x.share.folder_id or "")) if x.share.kind == FOLDER else x
+        for x in listings
+    ]
 
 
 async def revoke_share(db: Database, share_id: str, owner: str, now: float) -> bool:

@@ -319,3 +319,22 @@ async def test_the_pages_request_form_chooses_a_folder_and_the_list_shows_it(app
         "/api/requests", json={**form, "requestFolder": theirs}, headers=datastar
     )
     assert refused.status_code == 200 and "That folder is gone" in refused.text
+
+
+async def test_the_shared_links_list_marks_collections(app, tokens):
+    owner, _ = tokens
+    inbox = await folder(app, owner, "Inbox")
+    sub = await folder(app, owner, "Receipts", inbox)
+    made = await share(app, owner, sub, uploads=True, max_files=3)
+    await share(app, owner, "root")
+    put = await app.put("/uploads/a.txt", content=b"a", headers=bearer(owner))
+    r = await app.post(
+        "/api/shares", json={"ids": [put.json()["files"][0]["id"]]}, headers=bearer(owner)
+    )
+    assert r.status_code == 201
+    page = (await app.get("/", headers=bearer(owner))).text
+    assert "folder /Inbox/Receipts/" in page and "takes uploads: 0 of 3 received" in page
+    assert "folder /<" in page  # the root's link: all files
+    assert "set of files" in page and "1 file<" in page
+    assert (await app.delete(f"/api/shares/{made['id']}", headers=bearer(owner))).status_code == 204
+    assert "folder /Inbox/Receipts/" not in (await app.get("/", headers=bearer(owner))).text
