@@ -182,9 +182,10 @@ def make_bootstrap(
         )
         span.attrs({"stowage.video_posters": thumbnails.posters})
         register_home(app, gate, config, db, assets, relay, progress, quotas, thumbnails)
-        register_shares(
-            app, Shares(config, db, store, gate, passwords, relay, assets, thumbnails=thumbnails)
+        shares_feature = Shares(
+            config, db, store, gate, passwords, relay, assets, thumbnails=thumbnails
         )
+        register_shares(app, shares_feature)
         register_files(app, db, store)
         register_archives(app, db, store, config.archive_memory_bytes)
         register_file_commands(app, db, store, relay, reserve)
@@ -231,8 +232,13 @@ def make_bootstrap(
             resumable,
             SingleRequestUploads(uploads),
             start_on_link,
+            ietf.start_on_share_uploads(resumable),
         )
-        register_resumable(app, gate, resumable, requests_feature.destination)
+        # A revoked folder link's unfinished uploads end with it.
+        shares_feature.end_uploads = resumable.end_request
+        register_resumable(
+            app, gate, resumable, requests_feature.destination, requests_feature.share_destination
+        )
         register_requests(app, requests_feature)
         register_tokens(app, db, relay)
         # Owned by the bootstrap rather than app.tasks: it never ends on its own (the

@@ -189,11 +189,14 @@ def request_by_id(db: Database, request_id: str) -> FileRequest | None:
 
 async def list_requests(db: Database, owner: str) -> list[FileRequest]:
     """The account's requests that are not closed, newest first (expired and full ones
-    included, so the owner sees why a link stopped taking files)."""
+    included, so the owner sees why a link stopped taking files). A folder link's own
+    request (app/shares/store.py, `uploads`) is shown with its link, not here."""
     rows = await db.fetch_all(
         f"SELECT {_COLUMNS} FROM requests WHERE owner = ? AND closed_at IS NULL"
+        " AND id NOT IN (SELECT request_id FROM shares WHERE owner = ?"
+        " AND request_id IS NOT NULL)"
         " ORDER BY created_at DESC, rowid DESC",
-        (owner,),
+        (owner, owner),
     )
     return [_request(row) for row in rows]
 

@@ -27,12 +27,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 
 from app.catalog.protocol import Database, Row
 from app.files.store import FileRow
+from app.folders.store import folder_paths
 
 DEFAULT_EXPIRES_IN = 7 * 24 * 3600
 MAX_EXPIRES_IN = 10 * 366 * 24 * 3600
@@ -55,7 +56,7 @@ SHARE_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
 
 _COLUMNS = (
     "id, file_id, owner, password_hash, expires_at, max_downloads, downloads,"
-    " revoked_at, created_at, kind, folder_id"
+    " revoked_at, created_at, kind, folder_id, request_id"
 )
 # What a link gives: one file; a folder and everything under it, as it is when asked
 # (a file moved in joins, one moved out leaves); a chosen set of files.
@@ -88,6 +89,13 @@ class Share:
     kind: str = FILE
     # The shared folder of a FOLDER link ('' is the owner's root); None otherwise.
     folder_id: str | None = None
+    # A FOLDER link that takes uploads: the file request of its own that holds their
+    # limits (app/requests/store.py); its files land in the shared folder.
+    request_id: str | None = None
+
+    @property
+    def takes_uploads(self) -> bool:
+        return self.request_id is not None
 
     @property
     def is_collection(self) -> bool:
@@ -109,19 +117,33 @@ class Share:
 
 
 @dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """What a folder link that takes uploads takes (its request's limits; the link's
+    expiry and the owner's quota apply too), and how many files have arrived."""
+
+    max_files: int | None
+    max_file_bytes: int | None
+    received: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ShareListing:
     """A share and what it holds, for the owner's list: the file's or the folder's
-    name, and for a set of files how many are still in it."""
+    name, and for a set of files how many are still in it; `uploads` for a folder link
+    that takes them."""
 
     share: Share
     file_name: str
     files: int | None = None
+    uploads: UploadLimits | None = None
+    # A folder link's folder path ("/a/b/", "/" for all files).
+    folder_path: str | None = None
 
 
 def _share(row: Row) -> Share:
     (
         id_, file_id, owner, password_hash, expires, limit, downloads, revoked, created,
-        kind, folder_id,
+        kind, folder_id, request_id,
     ) = row  # fmt: skip
     return Share(
         str(id_), str(file_id), str(owner),
@@ -133,6 +155,7 @@ def _share(row: Row) -> Share:
         float(created),  # type: ignore[arg-type]
         str(kind),
         None if folder_id is None else str(folder_id),
+        None if request_id is None else str(request_id),
     )  # fmt: skip
 
 
@@ -223,24 +246,38 @@ async def create_collection(
     expires_in: int | None,
     password_hash: str | None,
     max_downloads: int | None,
+    uploads: UploadLimits | None = None,
+    label: str = "Uploads to a shared folder",
 ) -> tuple[Share, str]:
     """A new link to `owner`'s folder `folder_id` ('' the root) and everything under
     it, or to the files `file_ids`: the row and the token (never stored). ShareError
     "no such folder" / "no such file" if one is not the owner's (or is gone
-    meanwhile: checked in the transaction that writes the link)."""
+    meanwhile: checked in the transaction that writes the link).
+
+    `uploads` (a folder link only): the link also takes files into the folder,
+    through a file request of its own written in the same transaction, with these
+    limits and the link's expiry. That request has no token anyone knows (the hash
+    of one thrown away): only the link reaches it, so the link's password and
+    revocation guard its uploads too."""
+    if uploads is not None and folder_id is None:
+        raise ShareError("only a folder link can take uploads")
     share_id = secrets.token_hex(6)
     token = secrets.token_urlsafe(24)
     expires_at = None if expires_in is None else now + expires_in
     kind = FOLDER if folder_id is not None else FILES
-    values = (share_id, token_digest(token), owner, password_hash, expires_at, max_downloads, now)
+    request_id = None if uploads is None else secrets.token_hex(6)
+    values = (
+        share_id, token_digest(token), owner, password_hash, expires_at, max_downloads, now,
+        request_id,
+    )  # fmt: skip
     insert = (
         "INSERT INTO shares (id, token_hash, file_id, owner, password_hash, expires_at,"
-        " max_downloads, created_at, kind, folder_id)"
+        " max_downloads, created_at, request_id, kind, folder_id)"
     )
     async with db.transaction() as conn:
         if folder_id is not None and folder_id != "":
             cursor = await conn.execute(
-                insert + " SELECT ?, ?, '', ?, ?, ?, ?, ?, 'folder', id FROM folders"
+                insert + " SELECT ?, ?, '', ?, ?, ?, ?, ?, ?, 'folder', id FROM folders"
                 " WHERE id = ? AND owner = ?",
                 (*values, folder_id, owner),
             )
@@ -248,8 +285,15 @@ async def create_collection(
                 raise ShareError("no such folder")
         else:
             await conn.execute(
-                insert + " VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?)", (*values, kind, folder_id)
+                insert + " VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)", (*values, kind, folder_id)
             )
+        if uploads is not None:
+            await conn.execute(
+                "INSERT INTO requests (id, token_hash, owner, label, expires_at, max_files,"
+                " max_file_bytes, created_at, folder_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (request_id, token_digest(secrets.token_urlsafe(24)), owner, label, expires_at,
+                 uploads.max_files, uploads.max_file_bytes, now, folder_id or ""),
+            )  # fmt: skip
         wanted = list(dict.fromkeys(file_ids or []))
         for at in range(0, len(wanted), IDS_PER_STATEMENT):
             batch = wanted[at : at + IDS_PER_STATEMENT]
@@ -263,7 +307,7 @@ async def create_collection(
                 raise ShareError("no such file")  # rolls the link back
     share = Share(
         share_id, "", owner, password_hash, expires_at, max_downloads, 0, None, now, kind,
-        folder_id,
+        folder_id, request_id,
     )  # fmt: skip
     return share, token
 
@@ -305,37 +349,61 @@ async def list_shares(db: Database, owner: str) -> list[ShareListing]:
     ones included, so the owner sees why a link stopped working), collections too."""
     columns = ", ".join("s." + column for column in _COLUMNS.split(", "))
     rows = await db.fetch_all(
-        f"SELECT {columns}, f.name, d.name,"
+        f"SELECT {columns}, r.max_files, r.max_file_bytes, r.files, f.name, d.name,"
         " (SELECT count(*) FROM share_files m WHERE m.share_id = s.id)"
         " FROM shares s LEFT JOIN files f ON f.id = s.file_id AND s.kind = 'file'"
         " LEFT JOIN folders d ON d.id = s.folder_id AND s.kind = 'folder'"
+        " LEFT JOIN requests r ON r.id = s.request_id"
         " WHERE s.owner = ? AND s.revoked_at IS NULL ORDER BY s.created_at DESC, s.rowid DESC",
         (owner,),
     )
     listings = []
+    width = len(_COLUMNS.split(", "))
     for r in rows:
-        share = _share(r[:-3])
-        file_name, folder_name, count = r[-3:]
+        share = _share(r[:width])
+        max_files, max_file_bytes, received, file_name, folder_name, count = r[width:]
         if share.kind == FILE:
             listings.append(ShareListing(share, str(file_name or "")))
         elif share.kind == FOLDER:
-            listings.append(ShareListing(share, str(folder_name or "All files")))
+            uploads = None
+            if share.request_id is not None:
+                uploads = UploadLimits(
+                    None if max_files is None else int(max_files),  # type: ignore[call-overload]
+                    None if max_file_bytes is None else int(max_file_bytes),  # type: ignore[call-overload]
+                    int(received or 0),  # type: ignore[call-overload]
+                )
+            listings.append(ShareListing(share, str(folder_name or "All files"), uploads=uploads))
         else:
             files = int(count or 0)  # type: ignore[call-overload]
             listings.append(
                 ShareListing(share, f"{files:,} file{'' if files == 1 else 's'}", files)
             )
-    return listings
+    folders = {x.share.folder_id for x in listings if x.share.folder_id is not None}
+    if not folders:
+        return listings
+    paths = await folder_paths(db, owner, folders)
+    return [
+        replace(x, folder_path=paths.get(x.share.folder_id or "")) if x.share.kind == FOLDER else x
+        for x in listings
+    ]
 
 
 async def revoke_share(db: Database, share_id: str, owner: str, now: float) -> bool:
     """Revoke one of `owner`'s live links; False for an unknown id, another account's
-    link, or one already revoked."""
+    link, or one already revoked. A link that takes uploads closes its request in the
+    same transaction: no upload gets in after the revocation (one under way is
+    refused when it would become a file)."""
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "UPDATE shares SET revoked_at = ? WHERE id = ? AND owner = ? AND revoked_at IS NULL",
             (now, share_id, owner),
         )
+        if cursor.rowcount > 0:
+            await conn.execute(
+                "UPDATE requests SET closed_at = ? WHERE closed_at IS NULL AND id ="
+                " (SELECT request_id FROM shares WHERE id = ?)",
+                (now, share_id),
+            )
     return cursor.rowcount > 0
 
 

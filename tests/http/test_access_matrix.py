@@ -309,6 +309,19 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("GET", "/s/{token}/files/{file_id}/thumbnail"): Declared(SHARE_LINK, 200),
     ("GET", "/s/{token}/zip"): Declared(SHARE_LINK, 200),
     ("HEAD", "/s/{token}/zip"): Declared(SHARE_LINK, 200),
+    # A folder link that takes uploads (its token, and password if any, decide).
+    ("POST", "/s/{token}/uploads"): Declared(SHARE_LINK, 201, b"given", query="name=g.txt"),
+    ("PUT", "/s/{token}/uploads"): Declared(SHARE_LINK, 201, b"given", query="name=g.txt"),
+    ("PUT", "/s/{token}/uploads/{name}"): Declared(SHARE_LINK, 201, b"given"),
+    ("OPTIONS", "/s/{token}/tus"): Declared(PUBLIC, 204),
+    ("POST", "/s/{token}/tus"): Declared(SHARE_LINK, 201, headers=TUS_CREATE),
+    ("OPTIONS", "/s/{token}/tus/{upload_id}"): Declared(PUBLIC, 204, headers=TUS),
+    ("HEAD", "/s/{token}/tus/{upload_id}"): Declared(SHARE_LINK, 200, headers=TUS),
+    ("PATCH", "/s/{token}/tus/{upload_id}"): Declared(SHARE_LINK, 204, b"0123", TUS_PATCH),
+    ("POST", "/s/{token}/tus/{upload_id}"): Declared(
+        SHARE_LINK, 204, b"0123", {**TUS_PATCH, "x-http-method-override": "PATCH"}
+    ),
+    ("DELETE", "/s/{token}/tus/{upload_id}"): Declared(SHARE_LINK, 204, headers=TUS),
     # Folders (NEW_NAME: a name no other call used).
     ("POST", "/api/folders"): Declared(PRIVATE, 201, b'{"name": "NEW_NAME"}', JSON),
     ("GET", "/api/folders/{folder_id}"): Declared(OWNED, 200),
@@ -425,6 +438,17 @@ class Things:
         self.values["share_id"] = str(made.json()["share"]["id"])
         return made.json()["share"]["url"].rsplit("/", 1)[-1]
 
+    async def upload_share_token(self) -> str:
+        """A link to a folder that takes uploads."""
+        if "upload_share" not in self.values:
+            folder_id = await self.folder_id()
+            made = await self.client.post(
+                f"/api/folders/{folder_id}/shares", json={"uploads": True}, headers=self.owner
+            )
+            assert made.status_code == 201, made.text
+            self.values["upload_share"] = made.json()["share"]["url"].rsplit("/", 1)[-1]
+        return self.values["upload_share"]
+
     async def request_link(self) -> str:
         if "request_link" not in self.values:
             made = await self.client.post(
@@ -469,6 +493,8 @@ class Things:
                 values[name] = await self.collection_token(member)
             elif name == "token" and pattern.startswith("/s/{token}/zip"):
                 values[name] = await self.collection_token(await self.file_id())
+            elif name == "token" and pattern.startswith(("/s/{token}/uploads", "/s/{token}/tus")):
+                values[name] = await self.upload_share_token()
             elif name == "token" and pattern.startswith("/s/"):
                 values[name] = await self.share_token()
             elif name == "token" and pattern.startswith("/r/"):
@@ -482,6 +508,12 @@ class Things:
             elif name == "upload_id" and ("/r/" in pattern or "/api/requests/" in pattern):
                 made = await self.client.post(
                     f"{await self.request_link()}/tus", headers=TUS_CREATE
+                )
+                assert made.status_code == 201, made.text
+                values[name] = (made.headers.get("location") or "").rsplit("/", 1)[-1]
+            elif name == "upload_id" and pattern.startswith("/s/"):
+                made = await self.client.post(
+                    f"/s/{await self.upload_share_token()}/tus", headers=TUS_CREATE
                 )
                 assert made.status_code == 201, made.text
                 values[name] = (made.headers.get("location") or "").rsplit("/", 1)[-1]

@@ -1135,7 +1135,7 @@ def render(
                 files_part(listing),
             ),
             shares_panel(shares, now),
-            requests_panel(requests, now),
+            requests_panel(requests, now, places),
             tokens_panel(tokens),
         ),
         nonce=nonce,

@@ -3,6 +3,7 @@ from dataclasses import dataclass, field
 from stario import JsonValue
 
 from app.catalog.protocol import Database
+from app.folders.store import folder_paths
 from app.requests.store import FileRequest, iso, list_requests
 from app.resumable.store import UploadState, unfinished_through
 
@@ -14,6 +15,8 @@ class OpenRequest:
 
     request: FileRequest
     unfinished: list[UploadState] = field(default_factory=list)
+    # Where its files land ("/a/b/"); None once that folder is removed.
+    folder_path: str | None = "/"
 
 
 async def open_requests(db: Database, owner: str) -> list[OpenRequest]:
@@ -24,7 +27,11 @@ async def open_requests(db: Database, owner: str) -> list[OpenRequest]:
         for state in await unfinished_through(db, owner):
             if state.request_id is not None:
                 waiting.setdefault(state.request_id, []).append(state)
-    return [OpenRequest(request, waiting.get(request.id, [])) for request in found]
+    paths = await folder_paths(db, owner, {request.folder_id for request in found})
+    return [
+        OpenRequest(request, waiting.get(request.id, []), paths.get(request.folder_id))
+        for request in found
+    ]
 
 
 def unfinished_json(state: UploadState) -> dict[str, JsonValue]:

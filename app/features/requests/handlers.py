@@ -31,7 +31,16 @@ from stario import App, Context, Relay, Writer
 from stario.datastar import SSE
 from stario.markup import HtmlElement
 
-from app.access.gate import Gate, RequestGone, may_upload_via, principal, request_access
+from app.access.gate import (
+    Gate,
+    RequestGone,
+    ShareGone,
+    ShareLocked,
+    may_upload_via,
+    principal,
+    request_access,
+    share_access,
+)
 from app.accounts.store import account_by_id
 from app.catalog.protocol import Database
 from app.common.http import (
@@ -57,6 +66,7 @@ from app.features.requests.urls import (
     REQUEST_UPLOADS,
 )
 from app.features.requests.views import gone_page, request_page, unknown_page
+from app.features.shares.urls import SHARE_UPLOAD_NAMED, SHARE_UPLOAD_UNNAMED, SHARE_UPLOADS
 from app.features.uploads.data import StartResumable
 from app.folders.store import ROOT, FolderError, catalog_id, folder_paths, get_folder
 from app.ingest.intake import Destination, Uploads
@@ -126,6 +136,8 @@ class Requests:
     # draft), as on the account's own /uploads; without it, such a body would be kept
     # as a whole file, cut short.
     start_resumable: StartResumable | None = None
+    # The same for a folder link's /uploads (its resource under /s/{token}/tus/).
+    start_resumable_on_share: StartResumable | None = None
     # Files claimed by uploads in flight, per request id (see the module doc).
     claimed: Counter[str] = field(default_factory=Counter)
     # Resumable uploads being created through a link, until their rows are written.
@@ -137,6 +149,10 @@ class Requests:
     def destination(self, c: Context) -> AbstractContextManager[Destination]:
         """Where an upload through the link on `c` goes (`destination_through`)."""
         return destination_through(self, c)
+
+    def share_destination(self, c: Context) -> AbstractContextManager[Destination]:
+        """Where an upload through the folder link on `c` goes (`destination_through_share`)."""
+        return destination_through_share(self, c)
 
 
 # The owner's API -------------------------------------------------------------------------
@@ -174,6 +190,9 @@ def _from_signals(signals: dict[str, object]) -> dict[str, object]:
     elif expiry:
         fields["expires_in"] = _number(expiry)
     fields["max_files"] = _number(max_files) if max_files else None
+    folder = str(signals.get("requestFolder", "") or "")
+    if folder:
+        fields["folder"] = folder
     if max_mib:
         mib = _number(max_mib)
         fields["max_file_bytes"] = mib * MIB if isinstance(mib, int) else mib
@@ -204,8 +223,12 @@ def create(requests: Requests):
                 folder=folder,
             )
         except FolderError as exc:
-            # Only the API names a folder; another account's is "no such folder".
-            json_error(w, exc.status, exc.message)
+            # Another account's folder is "no such folder", as an unknown one.
+            if datastar:
+                SSE(w).patch_elements(new_request_error("That folder is gone: choose another one."))
+                w.end()
+            else:
+                json_error(w, exc.status, exc.message)
             return
         except RequestError as exc:
             message = str(exc)
@@ -220,7 +243,14 @@ def create(requests: Requests):
         if datastar:
             sse = SSE(w)
             sse.patch_elements(new_request_part(label, requests.config.public_url + url))
-            sse.patch_signals({"requestLabel": "", "requestMaxFiles": "", "requestMaxMib": ""})
+            sse.patch_signals(
+                {
+                    "requestLabel": "",
+                    "requestMaxFiles": "",
+                    "requestMaxMib": "",
+                    "requestFolder": "root",
+                }
+            )
             w.end()
             return
         w.headers.set("location", url)
@@ -247,13 +277,10 @@ def show_requests(requests: Requests):
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
         found = await open_requests(requests.db, owner)
-        paths = await folder_paths(requests.db, owner, {o.request.folder_id for o in found})
         w.json(
             {
                 "requests": [
-                    request_json(
-                        o.request, None, o.unfinished, folder_path=paths.get(o.request.folder_id)
-                    )
+                    request_json(o.request, None, o.unfinished, folder_path=o.folder_path)
                     for o in found
                 ]
             }
@@ -470,6 +497,46 @@ def destination_through(requests: Requests, c: Context) -> Iterator[Destination]
     owner = may_upload_via(access)
     if owner is None or account_by_id(requests.db, owner) is None:
         raise IngestError(404, "no such request")
+    with _into(requests, request) as to:
+        yield to
+
+
+@contextmanager
+def destination_through_share(requests: Requests, c: Context) -> Iterator[Destination]:
+    """Where an upload through a folder link that takes uploads goes: the shared
+    folder (subfolders by the upload's relative path), under the limits of the link's
+    own request. The link decides first: unknown 404, revoked/expired/used up 410,
+    its password not given 401 (429 while throttled), no uploads 403."""
+    access = share_access(c)
+    if access is None:
+        raise IngestError(404, "no such link")
+    if isinstance(access, ShareGone):
+        raise IngestError(410, f"this link no longer works: {access.reason.value}")
+    if isinstance(access, ShareLocked):
+        if access.retry_after is not None:
+            raise IngestError(429, "too many wrong passwords for this link; wait and try again")
+        raise IngestError(
+            401,
+            "this link has a password: open the link and give it, or send it as HTTP"
+            " Basic (curl -u :PASSWORD)",
+        )
+    share = access.share
+    request = request_by_id(requests.db, share.request_id) if share.request_id else None
+    if request is None or request.owner != share.owner:
+        raise IngestError(403, "this link does not take uploads")
+    reason = request.gone(requests.now())
+    if reason is not None:
+        raise IngestError(410, _gone_words(reason))
+    if account_by_id(requests.db, share.owner) is None:
+        raise IngestError(404, "no such link")
+    with _into(requests, request) as to:
+        yield to
+
+
+@contextmanager
+def _into(requests: Requests, request: FileRequest) -> Iterator[Destination]:
+    """The request's owner's space, in its folder, under its limits."""
+    owner = request.owner
     cap = requests.config.max_file_bytes
     if request.max_file_bytes is not None:
         cap = min(cap, request.max_file_bytes)
@@ -485,25 +552,30 @@ def destination_through(requests: Requests, c: Context) -> Iterator[Destination]
         )
 
 
-def upload_through(requests: Requests, *, method: str, named_in_path: bool = False):
+def upload_through(
+    requests: Requests, *, method: str, named_in_path: bool = False, share: bool = False
+):
     """POST /r/{token}/uploads, PUT /r/{token}/uploads/{name} and PUT /r/{token}/uploads
     (named by ?name= or Content-Disposition): the code of /uploads, into the request's
-    owner's space, under the request's limits."""
+    owner's space, under the request's limits. With `share`, the same at
+    /s/{token}/uploads of a folder link that takes uploads."""
+    destination = destination_through_share if share else destination_through
+    named_route = SHARE_UPLOAD_NAMED if share else REQUEST_UPLOAD_NAMED
 
     async def handler(c: Context, w: Writer) -> None:
         try:
-            with destination_through(requests, c) as to:
+            with destination(requests, c) as to:
                 receive = requests.single_request
                 name = (
                     path_param(c, "name")
                     if method == "PUT" and named_in_path
                     else receive.named_in_request(c)
                 )
-                start = requests.start_resumable
+                start = requests.start_resumable_on_share if share else requests.start_resumable
                 if start is not None and await start(c, w, to, name):
                     return
                 if method == "PUT":
-                    where = REQUEST_UPLOAD_NAMED.href(_token(c), "NAME")
+                    where = named_route.href(_token(c), "NAME")
                     await receive.put(c, w, to, name, where)
                 else:
                     await receive.post(c, w, to)
@@ -529,3 +601,14 @@ def register_requests(app: App, requests: Requests) -> None:
         tracked(in_flight, upload_through(requests, method="PUT", named_in_path=True)),
     )
     app.add(REQUEST_UPLOAD_UNNAMED, tracked(in_flight, upload_through(requests, method="PUT")))
+    # A folder link's uploads: the link's token (and password) decide, as on its pages.
+    requests.gate.shares(SHARE_UPLOADS, SHARE_UPLOAD_NAMED, SHARE_UPLOAD_UNNAMED)
+    app.add(SHARE_UPLOADS, tracked(in_flight, upload_through(requests, method="POST", share=True)))
+    app.add(
+        SHARE_UPLOAD_NAMED,
+        tracked(in_flight, upload_through(requests, method="PUT", named_in_path=True, share=True)),
+    )
+    app.add(
+        SHARE_UPLOAD_UNNAMED,
+        tracked(in_flight, upload_through(requests, method="PUT", share=True)),
+    )

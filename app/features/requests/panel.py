@@ -2,6 +2,7 @@
 form and the list (each request's unfinished uploads included) the stream repaints.
 """
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from stario import h
@@ -23,6 +24,7 @@ SIGNALS = {
     "requestExpiry": "604800",
     "requestMaxFiles": "",
     "requestMaxMib": "",
+    "requestFolder": "root",
 }
 EXPIRY_CHOICES = (
     ("3600", "1 hour"),
@@ -55,7 +57,8 @@ CANCEL_UPLOAD = (
 )
 
 
-def request_form() -> HtmlElement:
+def request_form(places: Sequence[tuple[str, str]] = ()) -> HtmlElement:
+    """`places`: the account's folders (api id, path) a request's files may land in."""
     return h.Form(
         {"id": "request-form", "class": "token-form request-form"},
         data.on("submit", CREATE, prevent=True),
@@ -96,6 +99,16 @@ def request_form() -> HtmlElement:
             h.Input(
                 {"type": "number", "min": 1, "name": "request-max-mib", "inputmode": "numeric"},
                 data.bind("requestMaxMib"),
+            ),
+        ),
+        h.Label(
+            {"class": "field"},
+            h.Span("Files land in"),
+            h.Select(
+                {"id": "request-folder", "name": "request-folder"},
+                data.bind("requestFolder"),
+                h.Option({"value": "root"}, "/ (Files)"),
+                *[h.Option({"value": folder_id}, path) for folder_id, path in places],
             ),
         ),
         h.Button({"type": "submit", "class": "button primary"}, "Create request"),
@@ -177,6 +190,9 @@ def requests_part(requests: list[OpenRequest], now: float) -> HtmlElement:
                         if request.max_file_bytes is not None
                         else None,
                         h.Span(f"closes {_when(request.expires_at)}"),
+                        h.Span({"class": "request-folder"}, f"into {open_request.folder_path}")
+                        if open_request.folder_path is not None
+                        else h.Strong("its folder was removed"),
                         h.Strong(f"over: {gone.value}") if gone else None,
                     ),
                 ),
@@ -198,7 +214,9 @@ def requests_part(requests: list[OpenRequest], now: float) -> HtmlElement:
     return h.Div({"id": REQUESTS_ID}, h.Ul({"class": "token-list"}, *items))
 
 
-def requests_panel(requests: list[OpenRequest], now: float) -> HtmlElement:
+def requests_panel(
+    requests: list[OpenRequest], now: float, places: Sequence[tuple[str, str]] = ()
+) -> HtmlElement:
     return h.Section(
         {"id": "file-requests", "aria-labelledby": "requests-title"},
         h.H2({"id": "requests-title"}, "File requests"),
@@ -208,7 +226,7 @@ def requests_panel(requests: list[OpenRequest], now: float) -> HtmlElement:
             " against your quota), without an account; they cannot see your files."
             " Links are shown only when made.",
         ),
-        request_form(),
+        request_form(places),
         h.Div({"id": NEW_REQUEST_ID}),
         requests_part(requests, now),
     )

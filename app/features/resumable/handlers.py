@@ -21,6 +21,13 @@ from app.features.resumable.urls import (
     REQUEST_UPLOAD_OPTIONS,
     REQUEST_UPLOAD_OVERRIDE,
     REQUEST_UPLOAD_PATCH,
+    SHARE_CAPABILITIES,
+    SHARE_CREATE,
+    SHARE_UPLOAD_DELETE,
+    SHARE_UPLOAD_HEAD,
+    SHARE_UPLOAD_OPTIONS,
+    SHARE_UPLOAD_OVERRIDE,
+    SHARE_UPLOAD_PATCH,
     UPLOAD_DELETE,
     UPLOAD_HEAD,
     UPLOAD_OPTIONS,
@@ -98,10 +105,15 @@ def _override(resumable: ResumableUploads, destination: Destinations):
 
 
 def register_resumable(
-    app: App, gate: Gate, resumable: ResumableUploads, through_request: Destinations
+    app: App,
+    gate: Gate,
+    resumable: ResumableUploads,
+    through_request: Destinations,
+    through_share: Destinations | None = None,
 ) -> None:
-    """tus (and the IETF draft) at /tus/ for accounts, and at /r/TOKEN/tus/ into a file
-    request's owner's space under its limits (`through_request`)."""
+    """tus (and the IETF draft) at /tus/ for accounts, at /r/TOKEN/tus/ into a file
+    request's owner's space under its limits (`through_request`), and at /s/TOKEN/tus/
+    into a folder link's folder under its request's limits (`through_share`)."""
 
     async def options(c: Context, w: Writer) -> None:
         ietf.capabilities(resumable, c, w)
@@ -118,6 +130,13 @@ def register_resumable(
         REQUEST_UPLOAD_OPTIONS,
         REQUEST_UPLOAD_OVERRIDE,
     )
+    share_routes = (
+        SHARE_CAPABILITIES, SHARE_CREATE, SHARE_UPLOAD_HEAD, SHARE_UPLOAD_PATCH,
+        SHARE_UPLOAD_DELETE, SHARE_UPLOAD_OPTIONS, SHARE_UPLOAD_OVERRIDE,
+    )  # fmt: skip
+    if through_share is not None:
+        # The link's token (and password) decide, as on the link's other URLs.
+        gate.shares(*share_routes)
     in_flight = resumable.uploads.in_flight
     for routes, destination in (
         ((CAPABILITIES, CREATE, UPLOAD_HEAD, UPLOAD_PATCH, UPLOAD_DELETE, UPLOAD_OPTIONS,
@@ -125,6 +144,7 @@ def register_resumable(
         ((REQUEST_CAPABILITIES, REQUEST_CREATE, REQUEST_UPLOAD_HEAD, REQUEST_UPLOAD_PATCH,
           REQUEST_UPLOAD_DELETE, REQUEST_UPLOAD_OPTIONS, REQUEST_UPLOAD_OVERRIDE),
          through_request),
+        *(() if through_share is None else ((share_routes, through_share),)),
     ):  # fmt: skip
         capabilities, create, head, patch, delete, upload_options, override = routes
         app.add(capabilities, options)

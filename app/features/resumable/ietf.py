@@ -28,7 +28,7 @@ from app.common.http import json_error, path_param
 from app.config import MAX_FILE_BYTES
 from app.features.files.urls import FILE
 from app.features.resumable.tus import created_at, parse_metadata, placement
-from app.features.resumable.urls import request_upload_href, upload_href
+from app.features.resumable.urls import request_upload_href, share_upload_href, upload_href
 from app.features.uploads.data import NAME_THE_FILE, path_asked, placed_by_name, stored_json
 from app.ingest.intake import Destination
 from app.ingest.names import filename_from_disposition
@@ -352,6 +352,16 @@ def start_on_request_uploads(resumable: ResumableUploads):
     """`start_on_uploads` for a file request's link (`/r/{token}/uploads`): the upload
     resource is under the link, `/r/{token}/tus/{id}`."""
     return start_on_uploads(resumable, location=_request_upload_at)
+
+
+def _share_upload_at(c: Context, upload_id: str) -> str:
+    return share_upload_href(path_param(c, "token"), upload_id)
+
+
+def start_on_share_uploads(resumable: ResumableUploads):
+    """`start_on_uploads` for a folder link's `/s/{token}/uploads`: the upload
+    resource is under the link, `/s/{token}/tus/{id}`."""
+    return start_on_uploads(resumable, location=_share_upload_at)
 
 
 def start_on_uploads(

@@ -20,6 +20,15 @@ REQUEST_UPLOAD_DELETE = Route("DELETE /r/{token}/tus/{upload_id}")
 REQUEST_UPLOAD_OPTIONS = Route("OPTIONS /r/{token}/tus/{upload_id}")
 REQUEST_UPLOAD_OVERRIDE = Route("POST /r/{token}/tus/{upload_id}")
 
+# The same through a folder link that takes uploads (its token, and password if any).
+SHARE_CREATE = Route("POST /s/{token}/tus/")
+SHARE_CAPABILITIES = Route("OPTIONS /s/{token}/tus/")
+SHARE_UPLOAD_HEAD = Route("HEAD /s/{token}/tus/{upload_id}")
+SHARE_UPLOAD_PATCH = Route("PATCH /s/{token}/tus/{upload_id}")
+SHARE_UPLOAD_DELETE = Route("DELETE /s/{token}/tus/{upload_id}")
+SHARE_UPLOAD_OPTIONS = Route("OPTIONS /s/{token}/tus/{upload_id}")
+SHARE_UPLOAD_OVERRIDE = Route("POST /s/{token}/tus/{upload_id}")
+
 
 def upload_href(upload_id: str) -> str:
     """Relative, so an https address behind a proxy never turns into http."""
@@ -29,3 +38,8 @@ def upload_href(upload_id: str) -> str:
 def request_upload_href(token: str, upload_id: str) -> str:
     """An upload made through a file request's link, under that link."""
     return f"/r/{token}/tus/{upload_id}"
+
+
+def share_upload_href(token: str, upload_id: str) -> str:
+    """An upload made through a folder link, under that link."""
+    return f"/s/{token}/tus/{upload_id}"

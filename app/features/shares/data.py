@@ -1,7 +1,7 @@
 from stario import JsonValue
 
 from app.folders.store import api_id
-from app.shares.store import FILES, Share, ShareListing, iso
+from app.shares.store import FILES, FOLDER, Share, ShareListing, UploadLimits, iso
 
 # Published when an account's links change (made, revoked, downloaded); its pages
 # repaint their "Shared links" list.
@@ -13,11 +13,17 @@ def shares_changed(owner: str) -> str:
 
 
 def share_json(
-    share: Share, url: str | None, listing: ShareListing | None = None, files: int | None = None
+    share: Share,
+    url: str | None,
+    listing: ShareListing | None = None,
+    files: int | None = None,
+    uploads: UploadLimits | None = None,
 ) -> dict[str, JsonValue]:
     """`url` (`/s/{token}`) only when the link is made: the catalog keeps no token.
     `kind` says what it gives: "file" (`file_id`), "folder" (`folder`, "root" or an
-    id, with everything under it) or "files" (`files`: how many are in it)."""
+    id, with everything under it) or "files" (`files`: how many are in it). A folder
+    link says whether it takes `uploads`, and then its `max_files`,
+    `max_file_bytes` and how many files it has `received`."""
     found: dict[str, JsonValue] = {
         "id": share.id,
         "kind": share.kind,
@@ -33,6 +39,13 @@ def share_json(
     if listing is not None:
         found["name"] = listing.file_name
         files = listing.files
+        uploads = listing.uploads
     if share.kind == FILES:
         found["files"] = files
+    if share.kind == FOLDER:
+        found["uploads"] = share.takes_uploads
+        if uploads is not None:
+            found["max_files"] = uploads.max_files
+            found["max_file_bytes"] = uploads.max_file_bytes
+            found["received"] = uploads.received
     return found

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from math import ceil
 
@@ -76,6 +77,7 @@ from app.features.shares.urls import (
 )
 from app.features.shares.views import (
     FolderItem,
+    UploadsHere,
     can_preview,
     collection_page,
     gone_page,
@@ -96,6 +98,12 @@ from app.folders.store import (
     totals,
 )
 from app.previews.thumbnails import Thumbnails
+from app.requests.store import (
+    RequestError,
+    check_max_file_bytes,
+    check_max_files,
+    request_by_id,
+)
 from app.shares.store import (
     DEFAULT_EXPIRES_IN,
     FOLDER,
@@ -103,6 +111,7 @@ from app.shares.store import (
     SHARE_ID_PATTERN,
     Share,
     ShareError,
+    UploadLimits,
     byte_budget,
     check_expires_in,
     check_max_downloads,
@@ -141,6 +150,9 @@ class Shares:
     thumbnails: Thumbnails | None = None
     zips: CollectionZips = field(default_factory=lambda: CollectionZips())
     laying_out: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    # Ends the unfinished resumable uploads made through a file request (by its id),
+    # giving their space back: a revoked folder link's uploads end with it.
+    end_uploads: Callable[[str], Awaitable[object]] | None = None
 
     def now(self) -> float:
         return self.gate.clock()
@@ -241,6 +253,9 @@ def revoke(shares: Shares):
         if not known or not await revoke_share(shares.db, share_id, owner, shares.now()):
             json_error(w, 404, "no such link")
             return
+        revoked = share_by_id(shares.db, share_id)
+        if revoked is not None and revoked.request_id and shares.end_uploads is not None:
+            await shares.end_uploads(revoked.request_id)
         w.empty()
         shares.relay.publish(shares_changed(owner), "revoked")
 
@@ -250,8 +265,9 @@ def revoke(shares: Shares):
 # The link ------------------------------------------------------------------------------
 
 
-def _page(w: Writer, element: HtmlElement, status: int = 200) -> None:
-    w.headers.set("content-security-policy", content_security_policy(new_nonce()))
+def _page(w: Writer, element: HtmlElement, status: int = 200, nonce: str | None = None) -> None:
+    """`nonce`: the one the page was made with, when it runs Datastar expressions."""
+    w.headers.set("content-security-policy", content_security_policy(nonce or new_nonce()))
     w.html(element, status)
 
 
@@ -543,13 +559,17 @@ async def _title(shares: Shares, share: Share, files: int | None = None) -> str:
     return f"{count:,} shared file{'' if count == 1 else 's'}"
 
 
+# What a folder link also takes: uploads into the folder, with a file request's limits.
+UPLOAD_FIELDS = ("uploads", "max_files", "max_file_bytes")
+
+
 async def _read_collection_request(
     c: Context, *, with_ids: bool
 ) -> tuple[dict[str, object], list[str]]:
     try:
         parsed = await read_json_object(c, MAX_COLLECTION_BODY)
         if not with_ids:
-            return only_fields(parsed or {}, FIELDS), []
+            return only_fields(parsed or {}, (*FIELDS, *UPLOAD_FIELDS)), []
         if parsed is None:
             raise BodyError('send a JSON object such as {"ids": ["FILE_ID", ...]}')
         fields = only_fields(parsed, (*FIELDS, "ids"))
@@ -579,9 +599,11 @@ def create_collection_link(shares: Shares, *, of_folder: bool):
             expires_in = check_expires_in(fields.get("expires_in", DEFAULT_EXPIRES_IN))
             password = check_password(fields.get("password"))
             max_downloads = check_max_downloads(fields.get("max_downloads"))
+            uploads = _upload_limits(shares.config, fields)
             if any(not is_blob_id(i) for i in ids):
                 raise ShareError("no such file")
             password_hash = None if password is None else await shares.passwords.hash(password)
+            label = "Uploads to " + await _title(shares, _folder_share(owner, folder))
             share, token = await create_collection(
                 shares.db,
                 owner=owner,
@@ -591,16 +613,40 @@ def create_collection_link(shares: Shares, *, of_folder: bool):
                 expires_in=expires_in,
                 password_hash=password_hash,
                 max_downloads=max_downloads,
+                uploads=uploads,
+                label=label,
             )
-        except ShareError as exc:
+        except (ShareError, RequestError) as exc:
             json_error(w, 404 if str(exc).startswith("no such") else 400, str(exc))
             return
         shares.relay.publish(shares_changed(owner), "created")
         url = SHARE_PAGE.href(token)
         w.headers.set("location", url)
-        w.json({"share": share_json(share, url, files=len(ids) if not of_folder else None)}, 201)
+        files = len(ids) if not of_folder else None
+        w.json({"share": share_json(share, url, files=files, uploads=uploads)}, 201)
 
     return handler
+
+
+def _folder_share(owner: str, folder: str | None) -> Share:
+    """A stand-in link to `folder`, to name it (`_title`) before the link exists."""
+    return Share("", "", owner, None, None, None, 0, None, 0.0, FOLDER, folder)
+
+
+def _upload_limits(config: Config, fields: dict[str, object]) -> UploadLimits | None:
+    """`"uploads": true` and its limits (as a file request's), or None for a link
+    that only gives; limits without uploads are refused, not ignored."""
+    wanted = fields.get("uploads", False)
+    if not isinstance(wanted, bool):
+        raise ShareError("uploads must be true or false")
+    if not wanted:
+        if fields.get("max_files") is not None or fields.get("max_file_bytes") is not None:
+            raise ShareError('max_files and max_file_bytes limit uploads: send "uploads": true')
+        return None
+    return UploadLimits(
+        check_max_files(fields.get("max_files")),
+        check_max_file_bytes(fields.get("max_file_bytes"), config.max_file_bytes),
+    )
 
 
 async def show_collection(shares: Shares, c: Context, w: Writer, share: Share, token: str) -> None:
@@ -644,6 +690,11 @@ async def show_collection(shares: Shares, c: Context, w: Writer, share: Share, t
         meter = share_meter(shares.db, share.id)
         if meter is not None:
             left = max(0, byte_budget(share.max_downloads, size) - meter.sent_bytes)
+    nonce = new_nonce()
+    uploads = None
+    request = request_by_id(shares.db, share.request_id) if share.request_id else None
+    if request is not None and request.gone(shares.now()) is None:
+        uploads = UploadsHere(shares.config, request, len(crumbs) == 1, nonce)
     _page(
         w,
         collection_page(
@@ -658,7 +709,9 @@ async def show_collection(shares: Shares, c: Context, w: Writer, share: Share, t
             total_size=size,
             more=more,
             bytes_left=left,
+            uploads=uploads,
         ),
+        nonce=nonce,
     )
 
 

@@ -11,7 +11,7 @@ from stario.markup import HtmlElement
 from app.common.shell import shown_once, slot_error
 from app.features.shares.urls import API_SHARE_REVOKE
 from app.files.store import FileRow
-from app.shares.store import Share, ShareListing
+from app.shares.store import FILES, FOLDER, Share, ShareListing
 
 SHARES_ID = "shares"
 NEW_SHARE_ID = "new-share"
@@ -130,6 +130,28 @@ def _downloads(share: Share) -> str:
     return f"{share.downloads} of {share.max_downloads} downloads"
 
 
+def _what(listing: ShareListing) -> HtmlElement | None:
+    """What a collection gives, beside its name: a folder (its path, and whether it
+    takes uploads) or a set of files (the name says how many)."""
+    share = listing.share
+    if share.kind == FOLDER:
+        uploads = listing.uploads
+        taken = None
+        if uploads is not None:
+            of = "" if uploads.max_files is None else f" of {uploads.max_files:,}"
+            taken = h.Span(
+                {"class": "share-uploads"}, f"takes uploads: {uploads.received:,}{of} received"
+            )
+        return h.Span(
+            {"class": "share-kind"},
+            h.Span(f"folder {listing.folder_path or '/'}"),
+            taken,
+        )
+    if share.kind == FILES:
+        return h.Span({"class": "share-kind"}, "set of files")
+    return None
+
+
 def shares_part(listings: list[ShareListing], now: float) -> HtmlElement:
     if not listings:
         return h.Div({"id": SHARES_ID}, h.P({"class": "empty"}, "No shared links."))
@@ -145,6 +167,7 @@ def shares_part(listings: list[ShareListing], now: float) -> HtmlElement:
                     h.Span({"class": "file-name"}, listing.file_name),
                     h.Span(
                         {"class": "file-meta"},
+                        _what(listing),
                         h.Span({"class": "share-downloads"}, _downloads(share)),
                         h.Span(f"expires {_when(share.expires_at)}"),
                         h.Span("password") if share.has_password else None,
@@ -174,7 +197,8 @@ def shares_panel(listings: list[ShareListing], now: float) -> HtmlElement:
         h.H2({"id": "shares-title"}, "Shared links"),
         h.P(
             {"class": "note"},
-            "Anyone with a link can open its one file, without an account. "
+            "Anyone with a link can open what it gives (a file, a folder or a set of files),"
+            " without an account; a folder link may also take uploads. "
             "Links are shown only when made; revoke one the moment it may have leaked.",
         ),
         share_form(),

@@ -18,3 +18,8 @@ SHARE_MEMBER_HEAD = Route("HEAD /s/{token}/files/{file_id}")
 SHARE_MEMBER_THUMBNAIL = Route("GET /s/{token}/files/{file_id}/thumbnail")
 SHARE_ZIP = Route("GET /s/{token}/zip")
 SHARE_ZIP_HEAD = Route("HEAD /s/{token}/zip")
+# A folder link that takes uploads: the code of /uploads, into the shared folder (its
+# subfolders by ?path=), under the limits of the link's own file request.
+SHARE_UPLOADS = Route("POST /s/{token}/uploads")
+SHARE_UPLOAD_NAMED = Route("PUT /s/{token}/uploads/{name}")
+SHARE_UPLOAD_UNNAMED = Route("PUT /s/{token}/uploads")

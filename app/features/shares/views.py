@@ -4,19 +4,32 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from stario import h
+from stario.datastar import data
 from stario.markup import HtmlElement
+from stario.markup.types import Attrs
 
 from app.common.shell import PageAssets, page
 from app.common.units import human_bytes
+from app.config import Config
 from app.downloads.policy import RASTER_IMAGES, disposition
+from app.features.resumable.urls import SHARE_CREATE
 from app.features.shares.urls import (
     SHARE_FILE,
     SHARE_MEMBER,
     SHARE_MEMBER_THUMBNAIL,
     SHARE_PAGE,
+    SHARE_UPLOADS,
     SHARE_ZIP,
 )
+from app.features.uploads.panel import (
+    UPLOAD_SIGNALS,
+    Resumable,
+    drop_anywhere,
+    limits_words,
+    upload_section,
+)
 from app.files.store import FileRow
+from app.requests.store import FileRequest
 from app.shares.store import Share
 
 
@@ -34,8 +47,68 @@ def _when(moment: float | None) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _public_page(assets: PageAssets, title: str, *body: HtmlElement | None) -> HtmlElement:
-    return page(assets, f"{title} · Stowage", h.Main({"id": "share", "class": "auth"}, *body))
+def _public_page(
+    assets: PageAssets,
+    title: str,
+    *body: HtmlElement | Attrs | None,
+    nonce: str | None = None,
+    modules: tuple[str, ...] = (),
+) -> HtmlElement:
+    return page(
+        assets,
+        f"{title} · Stowage",
+        h.Main({"id": "share", "class": "auth"}, *body),
+        nonce,
+        modules,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UploadsHere:
+    """A folder link's upload form on its landing page: the link's request (its
+    limits, what has arrived) and whether the visitor is in the link's own folder
+    (where uploads land; a subfolder's page says so instead)."""
+
+    config: Config
+    request: FileRequest
+    at_top: bool
+    nonce: str
+
+
+def uploads_text(config: Config, request: FileRequest) -> str:
+    """What the link still takes, in words."""
+    parts = []
+    if request.max_files is not None:
+        left = max(0, request.max_files - request.files)
+        parts.append(f"{left:,} more file{'' if left == 1 else 's'} (of {request.max_files:,})")
+    else:
+        parts.append("any number of files")
+    if request.max_file_bytes is not None and request.max_file_bytes < config.max_file_bytes:
+        parts.append(f"up to {human_bytes(request.max_file_bytes)} each")
+    else:
+        parts.append(limits_words(config))
+    return f"You may add files here: {', '.join(parts)}. Dropping a folder keeps its folders."
+
+
+def _upload_part(token: str, share: Share, here: UploadsHere) -> HtmlElement:
+    if not here.at_top:
+        return h.P(
+            {"class": "note", "id": "uploads-elsewhere"},
+            "Files you add go into the link's own folder: ",
+            h.A({"href": SHARE_PAGE.href(token)}, "go back to it"),
+            " to add some.",
+        )
+    cap = here.request.max_file_bytes
+    per_file = None if cap is None or cap >= here.config.max_file_bytes else cap
+    return upload_section(
+        here.config,
+        SHARE_UPLOADS.href(token),
+        h.P({"id": "limits", "class": "hint"}, uploads_text(here.config, here.request)),
+        per_file_cap=per_file,
+        # Remembered per link (its id, never its token) in the uploader's browser.
+        resumable=Resumable(SHARE_CREATE.href(token), f"share-{share.id}", links=False),
+        folders=True,
+    )
 
 
 def landing_page(
@@ -161,11 +234,14 @@ def collection_page(
     total_size: int,
     more: int = 0,
     bytes_left: int | None = None,
+    uploads: UploadsHere | None = None,
 ) -> HtmlElement:
     """A collection link's landing page: where in it the visitor is (`crumbs`, each
     (folder id, name), the link's own folder first), its folders (browsable), its
     files (a thumbnail where one is ready, each downloadable), and the whole as one
-    ZIP. `total_size` is the ZIP's; `bytes_left` what a limited link may still send."""
+    ZIP. `total_size` is the ZIP's; `bytes_left` what a limited link may still send.
+    `uploads`: the link takes files (a plain form that works without scripts; with
+    them, drops and folders as on a file request's page)."""
     left = ""
     if share.max_downloads is not None:
         remaining = share.max_downloads - share.downloads
@@ -237,9 +313,17 @@ def collection_page(
                 h.Span({"class": "file-meta"}, human_bytes(row.size)),
             )
         )
+    # Attributes of <main> come before its children.
+    upload_attrs: tuple[Attrs, ...] = ()
+    if uploads is not None:
+        upload_attrs = (
+            data.signals(UPLOAD_SIGNALS, if_missing=True),
+            *(drop_anywhere() if uploads.at_top else ()),
+        )
     return _public_page(
         assets,
         title,
+        *upload_attrs,
         h.H1({"class": "share-name"}, title),
         h.Nav({"class": "breadcrumb", "aria-label": "Folders"}, *trail)
         if len(crumbs) > 1
@@ -257,4 +341,7 @@ def collection_page(
         if more
         else None,
         h.P({"class": "note"}, left + expires),
+        None if uploads is None else _upload_part(token, share, uploads),
+        nonce=None if uploads is None else uploads.nonce,
+        modules=() if uploads is None else (assets.resumable_js,),
     )

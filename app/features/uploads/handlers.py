@@ -173,9 +173,10 @@ async def _answer(
 
 
 def _page_of(c: Context) -> str:
-    """The page whose form posts here: `/` for /uploads, `/r/TOKEN` for its uploads."""
+    """The page whose form posts here: `/` for /uploads, `/r/TOKEN` (or a folder
+    link's `/s/TOKEN`) for its uploads."""
     path = c.req.path
-    return path.removesuffix("/uploads") if path.startswith("/r/") else "/"
+    return path.removesuffix("/uploads") if path.startswith(("/r/", "/s/")) else "/"
 
 
 def refuse_upload(c: Context, w: Writer, error: IngestError) -> None:
