@@ -42,7 +42,7 @@ from app.features.auth.urls import LOGIN, SETUP
 from app.features.files.commands import register_file_commands
 from app.features.files.handlers import register_files
 from app.features.folders.commands import register_folder_commands
-from app.features.folders.handlers import register_folders
+from app.features.folders.handlers import ClosedRequests, register_folders
 from app.features.home.handlers import register_home
 from app.features.previews.handlers import register_previews
 from app.features.requests.handlers import Requests, register_requests
@@ -189,8 +189,10 @@ def make_bootstrap(
         register_files(app, db, store)
         register_archives(app, db, store, config.archive_memory_bytes)
         register_file_commands(app, db, store, relay, reserve)
-        register_folders(app, db, store, relay)
-        register_folder_commands(app, db, store, relay)
+        # Deleting a folder closes the file requests into it; their uploads end too.
+        folder_requests = ClosedRequests(relay)
+        register_folders(app, db, store, relay, folder_requests)
+        register_folder_commands(app, db, store, relay, folder_requests)
         register_previews(app, db, thumbnails)
         signals_memory = MemoryBudget(config.signals_memory_bytes)
         uploads = Uploads(
@@ -236,6 +238,7 @@ def make_bootstrap(
         )
         # A revoked folder link's unfinished uploads end with it.
         shares_feature.end_uploads = resumable.end_request
+        folder_requests.end_uploads = resumable.end_request
         register_resumable(
             app, gate, resumable, requests_feature.destination, requests_feature.share_destination
         )

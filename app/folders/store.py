@@ -14,6 +14,7 @@ SQLite a write transaction is already alone.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -498,11 +499,25 @@ async def deletion_summary(
     return Doomed(len(folders), files, size)
 
 
-async def delete_folders(db: Database, owner: str, folder_ids: Sequence[str]) -> list[str]:
+async def delete_folders(
+    db: Database,
+    owner: str,
+    folder_ids: Sequence[str],
+    *,
+    now: float | None = None,
+    closed_requests: list[str] | None = None,
+) -> list[str]:
     """Remove the account's folders with everything under them, in one transaction
     (rows only: the caller reclaims the returned blob ids, in the background; after a
-    crash the sweep reclaims what it had not). Unknown ids are skipped."""
+    crash the sweep reclaims what it had not). Unknown ids are skipped.
+
+    The file requests that put files into any of them close in the same transaction
+    (a folder link's own request among them), so none takes uploads for a folder that
+    is gone; their ids are appended to `closed_requests`, whose unfinished resumable
+    uploads the caller ends (after a crash, the expiry sweep does)."""
+    closed_at = time.time() if now is None else now
     removed: list[str] = []
+    closed = closed_requests if closed_requests is not None else []
     # On PostgreSQL the doomed folders are locked before their files go: an upload
     # into one on another node (files_need_their_folder takes FOR KEY SHARE) then
     # waits for this, finds the folder gone and fails, instead of leaving a file in it.
@@ -535,6 +550,15 @@ async def delete_folders(db: Database, owner: str, folder_ids: Sequence[str]) ->
         for at in range(0, len(doomed), IDS_PER_STATEMENT):
             batch = doomed[at : at + IDS_PER_STATEMENT]
             marks = ", ".join("?" * len(batch))
+            # Before the folders go: their links (and so a link's request id) go with them.
+            cursor = await conn.execute(
+                "UPDATE requests SET closed_at = ? WHERE closed_at IS NULL AND owner = ?"
+                f" AND (folder_id IN ({marks}) OR id IN"
+                f" (SELECT request_id FROM shares WHERE owner = ? AND folder_id IN ({marks})))"
+                " RETURNING id",
+                (closed_at, owner, *batch, owner, *batch),
+            )
+            closed.extend(str(r[0]) for r in await cursor.fetchall())
             cursor = await conn.execute(
                 f"DELETE FROM files WHERE owner = ? AND folder_id IN ({marks}) RETURNING id",
                 (owner, *batch),

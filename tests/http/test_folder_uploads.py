@@ -338,3 +338,73 @@ async def test_the_shared_links_list_marks_collections(app, tokens):
     assert "set of files" in page and "1 file<" in page
     assert (await app.delete(f"/api/shares/{made['id']}", headers=bearer(owner))).status_code == 204
     assert "folder /Inbox/Receipts/" not in (await app.get("/", headers=bearer(owner))).text
+
+
+async def open_requests(app: TestClient, token: str) -> set[str]:
+    r = await app.get("/api/requests", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return {q["id"] for q in r.json()["requests"]}
+
+
+async def request_into(app: TestClient, token: str, folder_id: str) -> dict:
+    r = await app.post(
+        "/api/requests", json={"label": "In", "folder": folder_id}, headers=bearer(token)
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["request"]
+
+
+@pytest.mark.parametrize("how", ["api", "selection"])
+async def test_deleting_a_folder_closes_the_requests_into_it_and_ends_their_uploads(
+    app, tokens, how
+):
+    owner, _ = tokens
+    inbox = await folder(app, owner, "Inbox")
+    below = await folder(app, owner, "Receipts", inbox)
+    kept = await folder(app, owner, "Kept")
+    into_inbox = await request_into(app, owner, inbox)
+    into_below = await request_into(app, owner, below)
+    into_kept = await request_into(app, owner, kept)
+    into_root = await request_into(app, owner, "root")
+    link = await share(app, owner, below, uploads=True)
+    # Unfinished resumable uploads through a request and through the folder link.
+    unfinished = []
+    for url in (into_below["url"], link["url"]):
+        started = await app.post(
+            f"{url}/tus",
+            headers={**TUS, "upload-length": "10", "upload-metadata": tus_metadata(filename="t")},
+        )
+        assert started.status_code == 201, started.text
+        upload = started.headers.get("location")
+        part = await app.patch(
+            upload, content=b"12345", headers={**TUS_OCTETS, "upload-offset": "0"}
+        )
+        assert part.status_code == 204, part.text
+        unfinished.append(upload)
+    before = await open_requests(app, owner)
+    assert {into_inbox["id"], into_below["id"], into_kept["id"], into_root["id"]} <= before
+    if how == "api":
+        gone = await app.delete(f"/api/folders/{inbox}", headers=bearer(owner))
+    else:
+        gone = await app.post(
+            "/folders/delete", json={"ids": [], "folders": [inbox]}, headers=bearer(owner)
+        )
+    assert gone.status_code == 200, gone.text
+    after = await open_requests(app, owner)
+    assert into_kept["id"] in after and into_root["id"] in after
+    assert into_inbox["id"] not in after and into_below["id"] not in after
+    # Closed, not forgotten: the request's link says so; the folder link is gone.
+    for url in (into_inbox["url"], into_below["url"]):
+        r = await app.put(f"{url}/uploads/late.txt", content=b"late")
+        assert r.status_code == 410 and "closed" in r.json()["error"], r.text
+    assert (await app.put(f"{link['url']}/uploads/late.txt", content=b"late")).status_code in (
+        404,
+        410,
+    )
+    # Their unfinished uploads ended at once (their space back), not at expiry.
+    for upload in unfinished:
+        head = await app.head(upload, headers=TUS)
+        assert head.status_code in (404, 410), (upload, head.status_code)
+    # The others still take files.
+    assert (await app.put(f"{into_kept['url']}/uploads/k.txt", content=b"k")).status_code == 201
+    assert names(await listing(app, owner, kept)) == ["k.txt"]

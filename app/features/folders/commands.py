@@ -11,7 +11,12 @@ from app.catalog.protocol import Database, is_disk_full
 from app.common.forms import FormError, read_form
 from app.common.http import BodyError, is_datastar, json_error, only_fields, read_json_object
 from app.common.units import human_bytes
-from app.features.folders.handlers import Spawn, folder_answer, remove_in_background
+from app.features.folders.handlers import (
+    ClosedRequests,
+    Spawn,
+    folder_answer,
+    remove_in_background,
+)
 from app.features.folders.panel import DOOMED_CLEARED
 from app.features.folders.urls import FOLDER_CREATE, FOLDERS_DELETE, FOLDERS_DOOMED
 from app.features.home.urls import HOME
@@ -143,7 +148,9 @@ def doomed(db: Database):
     return handler
 
 
-def delete_selection(db: Database, store: Store, relay: Relay[str], spawn: Spawn):
+def delete_selection(
+    db: Database, store: Store, relay: Relay[str], spawn: Spawn, closing: ClosedRequests
+):
     """POST /folders/delete `{"ids": [...], "folders": [...]}`: the folders with all they
     hold, then the files, rows first (each transaction whole or nothing), the blobs in
     the background. What is already gone is skipped."""
@@ -165,8 +172,11 @@ def delete_selection(db: Database, store: Store, relay: Relay[str], spawn: Spawn
             refuse(400, str(exc))
             return
         existing = set(await subtree(db, owner, folders)) if folders else set()
+        closed: list[str] = []
         try:
-            blobs = await delete_folders(db, owner, folders) if folders else []
+            blobs = (
+                await delete_folders(db, owner, folders, closed_requests=closed) if folders else []
+            )
             files = await remove_files(db, [i for i in ids if is_blob_id(i)], owner) if ids else []
         except Exception as exc:
             if not is_disk_full(exc):
@@ -189,13 +199,16 @@ def delete_selection(db: Database, store: Store, relay: Relay[str], spawn: Spawn
             w.json({"deleted": gone, "files_removed": len(blobs) + len(files)})
         if blobs or files or existing:
             relay.publish(files_changed(owner), "removed")
+        await closing.closed(owner, closed)
         if blobs or files:
             spawn(remove_in_background(store, [*blobs, *files]))
 
     return handler
 
 
-def register_folder_commands(app: App, db: Database, store: Store, relay: Relay[str]) -> None:
+def register_folder_commands(
+    app: App, db: Database, store: Store, relay: Relay[str], closing: ClosedRequests
+) -> None:
     app.add(FOLDER_CREATE, make_folder(db, relay))
     app.add(FOLDERS_DOOMED, doomed(db))
-    app.add(FOLDERS_DELETE, delete_selection(db, store, relay, app.create_task))
+    app.add(FOLDERS_DELETE, delete_selection(db, store, relay, app.create_task, closing))

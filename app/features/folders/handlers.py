@@ -2,7 +2,8 @@
 move, delete; and moving files and folders together. Every answer speaks JSON; another
 account's folder is "no such folder" (404), as another's file is."""
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from stario import App, Context, JsonValue, Relay, Writer
@@ -47,6 +48,7 @@ from app.folders.store import (
     totals,
 )
 from app.ingest.names import BadPath, relative_path
+from app.requests.events import requests_changed
 from app.storage.store import Store
 
 type Spawn = Callable[[Coroutine[Any, Any, None]], object]
@@ -55,6 +57,25 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_MOVE = 10_000
 MAX_LIST_LIMIT = 10_000
 MAX_LIST_OFFSET = 10**15
+
+
+@dataclass(slots=True)
+class ClosedRequests:
+    """What follows a deletion that closed file requests (those into a deleted folder,
+    a folder link's own among them): their unfinished resumable uploads end, giving
+    their space back, and the owner's request list repaints. `end_uploads` is set once
+    the resumable uploads exist (app/main.py); until then the expiry sweep ends them."""
+
+    relay: Relay[str]
+    end_uploads: Callable[[str], Awaitable[object]] | None = None
+
+    async def closed(self, owner: str, request_ids: Sequence[str]) -> None:
+        if not request_ids:
+            return
+        if self.end_uploads is not None:
+            for request_id in request_ids:
+                await self.end_uploads(request_id)
+        self.relay.publish(requests_changed(owner), "closed")
 
 
 def _folder_id_field(value: object, field: str) -> str:
@@ -238,7 +259,7 @@ async def remove_in_background(store: Store, blob_ids: Sequence[str]) -> None:
             pass
 
 
-def delete(db: Database, store: Store, relay: Relay[str], spawn: Spawn):
+def delete(db: Database, store: Store, relay: Relay[str], spawn: Spawn, closing: ClosedRequests):
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
         folder_id = catalog_id(path_param(c, "folder_id"))
@@ -250,7 +271,8 @@ def delete(db: Database, store: Store, relay: Relay[str], spawn: Spawn):
             return
         doomed = await deletion_summary(db, owner, [folder_id])
         try:
-            removed = await delete_folders(db, owner, [folder_id])
+            closed: list[str] = []
+            removed = await delete_folders(db, owner, [folder_id], closed_requests=closed)
         except Exception as exc:
             if not is_disk_full(exc):
                 raise
@@ -258,6 +280,7 @@ def delete(db: Database, store: Store, relay: Relay[str], spawn: Spawn):
             return
         w.json({"deleted": {"folders": doomed.folders, "files": len(removed), "size": doomed.size}})
         relay.publish(files_changed(owner), "removed")
+        await closing.closed(owner, closed)
         if removed:
             spawn(remove_in_background(store, removed))
 
@@ -315,10 +338,12 @@ def move_many(db: Database, store: Store, relay: Relay[str], spawn: Spawn):
     return handler
 
 
-def register_folders(app: App, db: Database, store: Store, relay: Relay[str]) -> None:
+def register_folders(
+    app: App, db: Database, store: Store, relay: Relay[str], closing: ClosedRequests
+) -> None:
     spawn = app.create_task
     app.add(API_FOLDERS, create(db, relay))
     app.add(API_FOLDER, show(db))
     app.add(API_FOLDER_CHANGE, change(db, store, relay))
-    app.add(API_FOLDER_DELETE, delete(db, store, relay, spawn))
+    app.add(API_FOLDER_DELETE, delete(db, store, relay, spawn, closing))
     app.add(API_FILES_MOVE, move_many(db, store, relay, spawn))
