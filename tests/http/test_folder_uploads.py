@@ -12,6 +12,7 @@ import pytest
 from stario.testing import TestClient
 from tests.support.fixtures import SETUP_TOKEN, add_account, bearer, request_policy
 
+from app.catalog.open import open_catalog
 from app.config import Config
 from app.main import make_bootstrap
 
@@ -356,7 +357,7 @@ async def request_into(app: TestClient, token: str, folder_id: str) -> dict:
 
 @pytest.mark.parametrize("how", ["api", "selection"])
 async def test_deleting_a_folder_closes_the_requests_into_it_and_ends_their_uploads(
-    app, tokens, how
+    app, tokens, config, how
 ):
     owner, _ = tokens
     inbox = await folder(app, owner, "Inbox")
@@ -405,6 +406,12 @@ async def test_deleting_a_folder_closes_the_requests_into_it_and_ends_their_uplo
     for upload in unfinished:
         head = await app.head(upload, headers=TUS)
         assert head.status_code in (404, 410), (upload, head.status_code)
+    db = await open_catalog(config)
+    try:
+        left = await db.fetch_all("SELECT id FROM resumable_uploads WHERE file_id IS NULL", ())
+    finally:
+        await db.close()
+    assert left == []
     # The others still take files.
     assert (await app.put(f"{into_kept['url']}/uploads/k.txt", content=b"k")).status_code == 201
     assert names(await listing(app, owner, kept)) == ["k.txt"]

@@ -61,6 +61,7 @@ BOTH_CATALOGS_MODULES = frozenset(
         "test_accounts_server",
         "test_api",
         "test_folders",
+        "test_folder_uploads",
         "test_shares",
         "test_collections",
         "test_requests",
