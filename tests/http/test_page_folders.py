@@ -173,3 +173,18 @@ async def test_moving_a_folder_into_itself_is_refused_in_words_on_the_page(clien
     options = re.search(r'<select id="move-to".*?</select>', page.text).group(0)
     assert '<option value="root">/ (Files)</option>' in options
     assert f'<option value="{trip}">/Photos/Trip/</option>' in options
+
+
+async def test_the_request_forms_folder_select_follows_folder_changes_live(client):
+    signals = '{"listQ":"","listType":"","listSort":"created-desc","listPage":1,"listFolder":""}'
+    url = HOME_LIVE.href(query={"datastar": signals})
+    async with client.stream("GET", url, headers={**IDENTITY, **DATASTAR}) as stream:
+        events = stream.iter_events()
+        await next_data(events, containing='id="files"')
+        made = await _folder(client, "Receipts")
+        patch = await next_data(events, containing='id="request-folder"')
+        assert f'<option value="{made}">/Receipts/</option>' in patch
+        renamed = await client.patch(f"/api/folders/{made}", json={"name": "Bills"})
+        assert renamed.status_code == 200, renamed.text
+        patch = await next_data(events, containing='id="request-folder"')
+        assert "/Bills/" in patch and "/Receipts/" not in patch

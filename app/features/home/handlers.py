@@ -34,7 +34,7 @@ from app.features.home.views import (
     render,
 )
 from app.features.requests.data import open_requests
-from app.features.requests.panel import requests_part
+from app.features.requests.panel import request_folder_select, requests_part
 from app.features.shares.data import shares_changed
 from app.features.shares.panel import shares_part
 from app.features.tokens.data import tokens_changed
@@ -329,7 +329,9 @@ def home_painter(
                     framed_list(painted, before if isinstance(before, PaintedList) else None),
                 )
         if files_subject in changed:
-            send_all("folders", move_targets(await move_places(db, owner)))
+            places = await move_places(db, owner)
+            send_all("folders", move_targets(places))
+            send_all("request-folders", request_folder_select(places))
         if files_subject in changed or shares_changed(owner) in changed:
             shares = await list_shares(db, owner)
             send_all("shares", shares_part(shares, gate.clock()))

@@ -57,6 +57,18 @@ CANCEL_UPLOAD = (
 )
 
 
+def request_folder_select(places: Sequence[tuple[str, str]]) -> HtmlElement:
+    """`#request-folder`: where a new request's files land, every folder of the account
+    by its path (`places`: api id and path). The home stream repaints it when folders
+    change, as it does the Move-to select."""
+    return h.Select(
+        {"id": "request-folder", "name": "request-folder"},
+        data.bind("requestFolder"),
+        h.Option({"value": "root"}, "/ (Files)"),
+        *[h.Option({"value": folder_id}, path) for folder_id, path in places],
+    )
+
+
 def request_form(places: Sequence[tuple[str, str]] = ()) -> HtmlElement:
     """`places`: the account's folders (api id, path) a request's files may land in."""
     return h.Form(
@@ -104,12 +116,7 @@ def request_form(places: Sequence[tuple[str, str]] = ()) -> HtmlElement:
         h.Label(
             {"class": "field"},
             h.Span("Files land in"),
-            h.Select(
-                {"id": "request-folder", "name": "request-folder"},
-                data.bind("requestFolder"),
-                h.Option({"value": "root"}, "/ (Files)"),
-                *[h.Option({"value": folder_id}, path) for folder_id, path in places],
-            ),
+            request_folder_select(places),
         ),
         h.Button({"type": "submit", "class": "button primary"}, "Create request"),
     )
