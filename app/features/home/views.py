@@ -37,8 +37,9 @@ from app.features.requests.panel import SIGNALS as REQUEST_SIGNALS
 from app.features.requests.panel import requests_panel
 from app.features.resumable.urls import CREATE as TUS_CREATE
 from app.features.shares.panel import OPEN_FORM as OPEN_SHARE_FORM
+from app.features.shares.panel import RESET_FORM as RESET_SHARE_FORM
 from app.features.shares.panel import SIGNALS as SHARE_SIGNALS
-from app.features.shares.panel import share_button, shares_panel
+from app.features.shares.panel import share_button, share_folder_button, shares_panel
 from app.features.tokens.panel import tokens_panel
 from app.features.uploads.panel import (
     UPLOAD_SIGNALS,
@@ -168,6 +169,7 @@ def _folder_row(folder: FolderRow, total: Totals) -> HtmlElement:
         ),
         h.Div(
             {"class": "file-actions"},
+            share_folder_button(folder.id, folder.name, f"Share folder {folder.name}"),
             h.Button({"class": "button", "data-folder-rename": True}, "Rename"),
             h.Button(
                 {
@@ -183,9 +185,20 @@ def _folder_row(folder: FolderRow, total: Totals) -> HtmlElement:
 
 def folder_head(listing: Listing) -> HtmlElement:
     """`#files > .folder-head`: the breadcrumb and the folders of the folder shown."""
+    here = "/" + "".join(f.name + "/" for f in listing.trail)
     return h.Div(
         {"class": "folder-head"},
-        breadcrumb(listing),
+        h.Div(
+            {"class": "folder-here"},
+            breadcrumb(listing),
+            None
+            if listing.across
+            else share_folder_button(
+                ROOT_ID if listing.folder == ROOT else listing.folder,
+                here,
+                f"Share this folder, {here}, as one link",
+            ),
+        ),
         h.Ul(
             {"class": "folder-list", "aria-label": "Folders"},
             *[_folder_row(folder, total) for folder, total in listing.folders],
@@ -776,6 +789,20 @@ MOVE_PICKED = (
     " @post(el.dataset.url, {payload: {ids, folders, to: $_moveTo || 'root'},"
     " retryMaxCount: 0})"
 )
+# One folder alone shares that folder; files alone share that set; anything else is
+# a notice (a link is a folder or a set of files, never a mix).
+SHARE_PICKED = (
+    f"const ids = {PICKED_IDS}, folders = {PICKED_FOLDERS};"
+    " if (!ids.length && !folders.length) return;"
+    " if (folders.length > 1 || (folders.length && ids.length)) {"
+    " $_notice = 'A link shares one folder or a set of files: select one folder alone,"
+    " or files without folders.'; return }"
+    " $_notice = ''; $shareFile = ''; $shareIds = folders.length ? [] : ids;"
+    " $shareFolder = folders.length ? folders[0] : '';"
+    " $shareName = folders.length ? document.getElementById('folder-' + folders[0])"
+    ".querySelector('.folder-name').textContent"
+    " : ids.length.toLocaleString() + (ids.length === 1 ? ' file' : ' files');" + RESET_SHARE_FORM
+)
 DOWNLOAD = (
     "if (!$_download) return; const a = document.createElement('a');"
     " a.href = $_download; a.download = ''; document.body.append(a); a.click(); a.remove();"
@@ -838,6 +865,12 @@ def selection_bar(places: Sequence[tuple[str, str]] = ()) -> HtmlElement:
             data.attr("disabled", "!$_picked && !$_matching.length"),
             data.on("click", DELETE_PICKED),
             "Delete selected",
+        ),
+        h.Button(
+            {"type": "button", "class": "button"},
+            data.attr("disabled", "!$_picked && !$_matching.length"),
+            data.on("click", SHARE_PICKED),
+            "Share selected",
         ),
         h.Span(
             {"class": "move"},

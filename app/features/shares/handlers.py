@@ -563,11 +563,41 @@ async def _title(shares: Shares, share: Share, files: int | None = None) -> str:
 UPLOAD_FIELDS = ("uploads", "max_files", "max_file_bytes")
 
 
+MIB = 1024 * 1024
+
+
+def _whole(text: str) -> object:
+    """A form's number as an int when it is one (the checks word the rest)."""
+    return int(text) if text.isdigit() else text
+
+
+def _collection_from_signals(
+    signals: dict[str, object], *, with_ids: bool
+) -> tuple[dict[str, object], list[str]]:
+    """The page's share form for a folder (with "take uploads" and its limits, the
+    largest file in MiB) or for a selection of files (`shareIds`), as the API's fields."""
+    fields = _from_signals(signals)
+    if not with_ids:
+        if signals.get("shareUploads") is True:
+            fields["uploads"] = True
+            max_files = str(signals.get("shareMaxFiles", "") or "").strip()
+            max_mib = str(signals.get("shareMaxMib", "") or "").strip()
+            fields["max_files"] = _whole(max_files) if max_files else None
+            if max_mib:
+                mib = _whole(max_mib)
+                fields["max_file_bytes"] = mib * MIB if isinstance(mib, int) else mib
+        return fields, []
+    ids = wanted_ids({"ids": signals.get("shareIds")}, most=MAX_ARCHIVE_FILES)
+    return fields, ids
+
+
 async def _read_collection_request(
-    c: Context, *, with_ids: bool
+    c: Context, *, with_ids: bool, signals: bool = False
 ) -> tuple[dict[str, object], list[str]]:
     try:
         parsed = await read_json_object(c, MAX_COLLECTION_BODY)
+        if signals:
+            return _collection_from_signals(parsed or {}, with_ids=with_ids)
         if not with_ids:
             return only_fields(parsed or {}, (*FIELDS, *UPLOAD_FIELDS)), []
         if parsed is None:
@@ -586,16 +616,29 @@ def create_collection_link(shares: Shares, *, of_folder: bool):
 
     async def handler(c: Context, w: Writer) -> None:
         owner = principal(c).account_id
+        # The page's share form (Datastar): its signals in, the new link (or the
+        # reason there is none) patched into the form's slot.
+        datastar = is_datastar(c)
+
+        def refuse(status: int, message: str) -> None:
+            if datastar:
+                SSE(w).patch_elements(new_share_error(message[:1].upper() + message[1:] + "."))
+                w.end()
+            else:
+                json_error(w, status, message)
+
         folder = catalog_id(path_param(c, "folder_id")) if of_folder else None
         if (
             folder is not None
             and folder != ROOT
             and await get_folder(shares.db, owner, folder) is None
         ):
-            json_error(w, 404, "no such folder")
+            refuse(404, "no such folder")
             return
         try:
-            fields, ids = await _read_collection_request(c, with_ids=not of_folder)
+            fields, ids = await _read_collection_request(
+                c, with_ids=not of_folder, signals=datastar
+            )
             expires_in = check_expires_in(fields.get("expires_in", DEFAULT_EXPIRES_IN))
             password = check_password(fields.get("password"))
             max_downloads = check_max_downloads(fields.get("max_downloads"))
@@ -617,12 +660,19 @@ def create_collection_link(shares: Shares, *, of_folder: bool):
                 label=label,
             )
         except (ShareError, RequestError) as exc:
-            json_error(w, 404 if str(exc).startswith("no such") else 400, str(exc))
+            refuse(404 if str(exc).startswith("no such") else 400, str(exc))
             return
         shares.relay.publish(shares_changed(owner), "created")
         url = SHARE_PAGE.href(token)
-        w.headers.set("location", url)
         files = len(ids) if not of_folder else None
+        if datastar:
+            sse = SSE(w)
+            named = await _title(shares, share, files)
+            sse.patch_elements(new_share_part(named, shares.config.public_url + url))
+            sse.patch_signals({"sharePassword": "", "shareLimit": ""})
+            w.end()
+            return
+        w.headers.set("location", url)
         w.json({"share": share_json(share, url, files=files, uploads=uploads)}, 201)
 
     return handler

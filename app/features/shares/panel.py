@@ -6,18 +6,26 @@ from datetime import UTC, datetime
 
 from stario import h
 from stario.datastar import data
+from stario.datastar.format import SignalValue
 from stario.markup import HtmlElement
 
 from app.common.shell import shown_once, slot_error
-from app.features.shares.urls import API_SHARE_REVOKE
+from app.features.shares.urls import API_COLLECTION_CREATE, API_SHARE_REVOKE
 from app.files.store import FileRow
 from app.shares.store import FILES, FOLDER, Share, ShareListing
 
 SHARES_ID = "shares"
 NEW_SHARE_ID = "new-share"
 # The page's signals for the share form (Datastar posts those matching `^share`).
-SIGNALS = {
+# One of `shareFile` (a file's id), `shareFolder` (a folder's api id) or `shareIds` (a
+# selection's file ids) says what the form shares.
+SIGNALS: dict[str, SignalValue] = {
     "shareFile": "",
+    "shareFolder": "",
+    "shareIds": [],
+    "shareUploads": False,
+    "shareMaxFiles": "",
+    "shareMaxMib": "",
     "shareName": "",
     "shareExpiry": "604800",
     "sharePassword": "",
@@ -39,22 +47,50 @@ def _when(moment: float | None) -> str:
 
 
 # On the page's <main>, for every row's Share button at once (one compiled expression,
-# and a repainted list of 50 rows stays small).
-OPEN_FORM = (
-    "const b = evt.target.closest('button[data-share]'); if (!b) return;"
-    " $shareFile = b.dataset.share;"
-    " $shareName = b.closest('li').querySelector('.file-name').textContent;"
-    " $sharePassword = ''; document.getElementById('new-share').replaceChildren();"
+# and a repainted list of 50 rows stays small). A file's button carries its id
+# (`data-share`, the name read from its row); a folder's its api id and path
+# (`data-share-folder`, `data-share-name`), never pasted into an expression.
+RESET_FORM = (
+    " $sharePassword = ''; $shareLimit = ''; $shareUploads = false;"
+    " $shareMaxFiles = ''; $shareMaxMib = '';"
+    " document.getElementById('new-share').replaceChildren();"
     " document.getElementById('share-form').scrollIntoView({block: 'nearest'})"
 )
-CREATE = (
-    "@post('/api/files/' + $shareFile + '/shares',"
-    " {filterSignals: {include: '^share'}, retryMaxCount: 0})"
+OPEN_FORM = (
+    "const b = evt.target.closest('button[data-share], button[data-share-folder]');"
+    " if (!b) return;"
+    " $shareFile = b.dataset.share || ''; $shareFolder = b.dataset.shareFolder || '';"
+    " $shareIds = [];"
+    " $shareName = b.dataset.shareName"
+    " || b.closest('li').querySelector('.file-name').textContent;" + RESET_FORM
 )
+SHOWN = "$shareFile !== '' || $shareFolder !== '' || $shareIds.length > 0"
+_OPTIONS = "{filterSignals: {include: '^share'}, retryMaxCount: 0}"
+CREATE = (
+    f"if ($shareFolder) {{ @post('/api/folders/' + $shareFolder + '/shares', {_OPTIONS}) }}"
+    f" else if ($shareIds.length) {{ @post('{API_COLLECTION_CREATE.href()}', {_OPTIONS}) }}"
+    f" else {{ @post('/api/files/' + $shareFile + '/shares', {_OPTIONS}) }}"
+)
+CLOSE = "$shareFile = ''; $shareFolder = ''; $shareIds = []"
 REVOKE_ONE = (
     "confirm('Revoke the link to ' + el.dataset.name + '? It stops working at once.')"
     " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
 )
+
+
+def share_folder_button(folder_id: str, path: str, label: str) -> HtmlElement:
+    """Opens the share form (OPEN_FORM) for a folder (`folder_id`: its api id), named
+    by its `path` there; `label` says which folder to a screen reader."""
+    return h.Button(
+        {
+            "type": "button",
+            "class": "button",
+            "data-share-folder": folder_id,
+            "data-share-name": path,
+            "aria-label": label,
+        },
+        "Share",
+    )
 
 
 def share_button(row: FileRow) -> HtmlElement:
@@ -71,10 +107,12 @@ def share_button(row: FileRow) -> HtmlElement:
 
 
 def share_form() -> HtmlElement:
-    """One form for every file; the row's Share button fills `$shareFile`."""
+    """One form for every file, folder and selection: a Share button fills `$shareFile`
+    or `$shareFolder`, "Share selected" `$shareIds`. A folder's link may also take
+    uploads, with a file request's limits."""
     return h.Form(
         {"id": "share-form", "class": "token-form share-form"},
-        data.show("$shareFile !== ''"),
+        data.show(SHOWN),
         data.on("submit", CREATE, prevent=True),
         h.P({"class": "share-what"}, "Share ", h.Strong(data.text("$shareName"))),
         h.Label(
@@ -102,10 +140,36 @@ def share_form() -> HtmlElement:
                 data.bind("shareLimit"),
             ),
         ),
-        h.Button({"type": "submit", "class": "button primary"}, "Create link"),
-        h.Button(
-            {"type": "button", "class": "button"}, data.on("click", "$shareFile = ''"), "Close"
+        h.Fieldset(
+            {"class": "share-uploads"},
+            data.show("$shareFolder !== ''"),
+            h.Legend("Uploads"),
+            h.Label(
+                {"class": "check"},
+                h.Input({"type": "checkbox", "name": "share-uploads"}, data.bind("shareUploads")),
+                " Take uploads: anyone with the link can add files to this folder",
+            ),
+            h.Label(
+                {"class": "field"},
+                data.show("$shareUploads"),
+                h.Span("Most files (optional)"),
+                h.Input(
+                    {"type": "number", "min": 1, "name": "share-max-files", "inputmode": "numeric"},
+                    data.bind("shareMaxFiles"),
+                ),
+            ),
+            h.Label(
+                {"class": "field"},
+                data.show("$shareUploads"),
+                h.Span("Largest file, MiB (optional)"),
+                h.Input(
+                    {"type": "number", "min": 1, "name": "share-max-mib", "inputmode": "numeric"},
+                    data.bind("shareMaxMib"),
+                ),
+            ),
         ),
+        h.Button({"type": "submit", "class": "button primary"}, "Create link"),
+        h.Button({"type": "button", "class": "button"}, data.on("click", CLOSE), "Close"),
     )
 
 
