@@ -415,3 +415,48 @@ async def test_deleting_a_folder_closes_the_requests_into_it_and_ends_their_uplo
     # The others still take files.
     assert (await app.put(f"{into_kept['url']}/uploads/k.txt", content=b"k")).status_code == 201
     assert names(await listing(app, owner, kept)) == ["k.txt"]
+
+
+async def test_the_page_shares_a_folder_with_uploads_and_a_set_of_files(app, tokens):
+    owner, _ = tokens
+    inbox = await folder(app, owner, "Inbox")
+    page = await app.get("/", headers=bearer(owner))
+    assert f'data-share-folder="{inbox}"' in page.text
+    assert 'data-share-folder="root"' in page.text and "Share selected" in page.text
+    inside = await app.get(f"/?folder={inbox}", headers=bearer(owner))
+    assert f'data-share-folder="{inbox}" data-share-name="/Inbox/"' in inside.text
+    datastar = {**bearer(owner), "datastar-request": "true"}
+    form = {
+        "shareFile": "",
+        "shareFolder": inbox,
+        "shareIds": [],
+        "shareExpiry": "never",
+        "sharePassword": "",
+        "shareLimit": "",
+        "shareUploads": True,
+        "shareMaxFiles": "2",
+        "shareMaxMib": "1",
+    }
+    made = await app.post(f"/api/folders/{inbox}/shares", json=form, headers=datastar)
+    assert made.status_code == 200 and "New link to <strong>Inbox" in made.text, made.text
+    [link] = set(re.findall(r"(/s/[A-Za-z0-9_-]{20,})", made.text))
+    listed = (await app.get("/api/shares", headers=bearer(owner))).json()["shares"]
+    [shared] = listed
+    assert shared["kind"] == "folder" and shared["max_files"] == 2
+    assert shared["max_file_bytes"] == 1024 * 1024 and shared["expires_at"] is None
+    assert (await app.put(f"{link}/uploads/a.txt", content=b"a")).status_code == 201
+    # A set of files.
+    ids = []
+    for name in ("x.txt", "y.txt"):
+        r = await app.put(f"/uploads/{name}", content=b"x", headers=bearer(owner))
+        ids.append(r.json()["files"][0]["id"])
+    files_form = {**form, "shareFolder": "", "shareIds": ids, "shareUploads": False}
+    made = await app.post("/api/shares", json=files_form, headers=datastar)
+    assert made.status_code == 200 and "New link to <strong>2 shared files" in made.text, made.text
+    # Refusals are words in the form's slot.
+    bad = await app.post(
+        f"/api/folders/{inbox}/shares", json={**form, "shareMaxFiles": "many"}, headers=datastar
+    )
+    assert bad.status_code == 200 and 'id="new-share"' in bad.text and "whole number" in bad.text
+    gone = await app.post("/api/shares", json={**files_form, "shareIds": []}, headers=datastar)
+    assert gone.status_code == 200 and 'id="new-share"' in gone.text
