@@ -678,6 +678,8 @@ class Tree {
     this.panel = panel;
     this.url = root.dataset.url;
     this.folder = root.dataset.folder || 'root';
+    // The account's own page: a visitor through a link may not use the folders API.
+    this.makeFolders = root.dataset.makeFolders !== 'false';
     this.batchBytes = Number(root.dataset.batchBytes) || 8 * 1024 * 1024;
     this.summary = root.querySelector('.tree-summary');
     this.bar = root.querySelector('.tree-bar');
@@ -705,6 +707,7 @@ class Tree {
   async prepare(folders) {
     const stored = new Map();
     const problems = [];
+    if (!this.makeFolders) return { stored, problems };
     await eachAtOnce(folders, 4, async (path) => {
       let answer;
       try {

@@ -234,7 +234,7 @@ def upload_section(
         ),
         h.P({"id": "upload-error", "class": "error", "role": "alert"}, data.text("$_error")),
         h.Div({"id": "upload-results", "aria-live": "polite"}),
-        _tree_panel(config, post_url, resumable.folder)
+        _tree_panel(config, post_url, resumable.folder, owner=resumable.links)
         if folders and resumable is not None
         else None,
         _resumable_panel(config, resumable) if resumable is not None else None,
@@ -272,11 +272,13 @@ def _folder_picker() -> HtmlElement:
     )
 
 
-def _tree_panel(config: Config, post_url: str, folder: str) -> HtmlElement:
+def _tree_panel(config: Config, post_url: str, folder: str, *, owner: bool) -> HtmlElement:
     """Where assets/resumable.js draws a dropped folder's progress: the whole, then
     each file. `data-folder` (the folder shown, an API id) is where it re-creates the
     drop's folders (POST /api/folders with a path) and looks for what an interrupted
-    drop already sent."""
+    drop already sent. Only the account's own page may (`data-make-folders`): a visitor
+    through a link has no folders API, and its files make their folders by their
+    paths as they arrive."""
     return h.Div(
         {
             "id": "tree-upload",
@@ -284,6 +286,7 @@ def _tree_panel(config: Config, post_url: str, folder: str) -> HtmlElement:
             "hidden": True,
             "data-url": post_url,
             "data-folder": folder or "root",
+            "data-make-folders": "true" if owner else "false",
             "data-batch-bytes": min(TREE_BATCH_BYTES, config.max_request_body_bytes // 2),
         },
         h.P({"class": "tree-summary", "role": "status"}),
