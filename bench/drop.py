@@ -330,6 +330,8 @@ def run_drop(settings: Settings) -> None:
             f"{label} {statistics.median(v):.2f} s" for label, v in browser_cpu.items() if v
         ),
         f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}",
+        "here nothing is taken again, whatever the others used: every round line shows"
+        " its share, and the CPU seconds (server, browser) are the steadier comparison",
     ]
     if page.errors:
         notes.append(f"page errors: {page.errors[:3]}")
