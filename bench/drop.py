@@ -38,6 +38,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.ingest.multipart import MAX_PARTS
 from bench.harness import (
@@ -69,6 +70,9 @@ SMALLEST, LARGEST = 1024, 4096
 # How long one measurement may take before the suite gives up on it.
 UPLOAD_TIMEOUT_MS = 300_000
 FOLDER, FLAT = "folder (Choose a folder)", "flat (Choose files)"
+if TYPE_CHECKING:
+    from playwright.sync_api import Page as Tab
+
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -189,27 +193,25 @@ def delete_everything(server: Server) -> None:
 
 
 @dataclass
-class Page:
+class OpenPage:
     server: Server
-    page: object
+    page: Tab
     errors: list[str] = field(default_factory=list)
 
     def fresh(self) -> None:
         """The home page loaded afresh and live (not timed)."""
         page = self.page
-        page.goto(self.server.base + "/")  # type: ignore[attr-defined]
-        page.wait_for_selector("#files")  # type: ignore[attr-defined]
-        page.wait_for_function(  # type: ignore[attr-defined]
-            "() => !document.documentElement.hasAttribute('data-nonce')"
-        )
+        page.goto(self.server.base + "/")
+        page.wait_for_selector("#files")
+        page.wait_for_function("() => !document.documentElement.hasAttribute('data-nonce')")
 
 
-def sign_in(page: object, server: Server) -> None:
-    page.goto(server.base + "/")  # type: ignore[attr-defined]
-    page.fill("input[name=name]", ACCOUNT_NAME)  # type: ignore[attr-defined]
-    page.fill("input[name=password]", ACCOUNT_PASSWORD)  # type: ignore[attr-defined]
-    page.click("button[type=submit]")  # type: ignore[attr-defined]
-    page.wait_for_url(server.base + "/")  # type: ignore[attr-defined]
+def sign_in(page: Tab, server: Server) -> None:
+    page.goto(server.base + "/")
+    page.fill("input[name=name]", ACCOUNT_NAME)
+    page.fill("input[name=password]", ACCOUNT_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.base + "/")
 
 
 FOLDER_DONE = """(n) => {
@@ -228,28 +230,24 @@ FLAT_DONE = """() => {
 }"""
 
 
-def pick_folder(page: Page, tree: Path, count: int) -> None:
-    page.page.locator("#folder-picker").set_input_files(tree)  # type: ignore[attr-defined]
-    said = page.page.wait_for_function(  # type: ignore[attr-defined]
+def pick_folder(page: OpenPage, tree: Path, count: int) -> None:
+    page.page.locator("#folder-picker").set_input_files(tree)
+    said = page.page.wait_for_function(
         FOLDER_DONE, arg=count, polling=10, timeout=UPLOAD_TIMEOUT_MS
     ).json_value()
     if not said.startswith("done") or f"{count:,} of {count:,} files stored" not in said:
         raise RuntimeError(f"the folder drop did not store every file: {said}")
 
 
-def pick_flat(page: Page, files: list[Path], count: int) -> None:
+def pick_flat(page: OpenPage, files: list[Path], count: int) -> None:
     """The files through "Choose files", at most MAX_PARTS a pick: the server refuses
     a pick of more (413, at most 100 files a request), so a person picks them so."""
     tab = page.page
     for at in range(0, count, MAX_PARTS):
         chunk = files[at : at + MAX_PARTS]
-        tab.evaluate(  # type: ignore[attr-defined]
-            "() => document.getElementById('upload-results').replaceChildren()"
-        )
-        tab.locator("#picker").set_input_files(chunk)  # type: ignore[attr-defined]
-        said = tab.wait_for_function(  # type: ignore[attr-defined]
-            FLAT_DONE, polling=10, timeout=UPLOAD_TIMEOUT_MS
-        ).json_value()
+        tab.evaluate("() => document.getElementById('upload-results').replaceChildren()")
+        tab.locator("#picker").set_input_files(chunk)
+        said = tab.wait_for_function(FLAT_DONE, polling=10, timeout=UPLOAD_TIMEOUT_MS).json_value()
         if said != f"done Stored {len(chunk)} files.":
             raise RuntimeError(f"the flat pick did not store every file: {said}")
 
@@ -280,7 +278,7 @@ def run_drop(settings: Settings) -> None:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1100, "height": 900})
             tab = context.new_page()
-            page = Page(server, tab)
+            page = OpenPage(server, tab)
             tab.on("pageerror", lambda exc: page.errors.append(str(exc)))
             sign_in(tab, server)
             steps: dict[str, tuple[Callable[[], None], list[str]]] = {
