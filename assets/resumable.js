@@ -15,8 +15,10 @@
 
 const TUS_VERSION = '1.0.0';
 // A batch of a dropped folder's small files (one multipart request) stops growing at
-// this many files; its bytes are capped by the panel's `data-batch-bytes`.
-const BATCH_FILES = 200;
+// the panel's `data-batch-files` (the server's limit of parts per form: a form with
+// more is refused, 413), or at this without it; its bytes are capped by the panel's
+// `data-batch-bytes`.
+const BATCH_FILES = 100;
 const STORE_PREFIX = 'stowage.resumable ';
 // Below this an append is not worth its request; a 413 at this size is final.
 const MIN_APPEND_BYTES = 64 * 1024;
@@ -681,6 +683,7 @@ class Tree {
     // The account's own page: a visitor through a link may not use the folders API.
     this.makeFolders = root.dataset.makeFolders !== 'false';
     this.batchBytes = Number(root.dataset.batchBytes) || 8 * 1024 * 1024;
+    this.batchFiles = Number(root.dataset.batchFiles) || BATCH_FILES;
     this.summary = root.querySelector('.tree-summary');
     this.bar = root.querySelector('.tree-bar');
     this.list = root.querySelector('.tree-files');
@@ -818,7 +821,7 @@ class Tree {
     while (at < fresh.length) {
       const batch = [];
       let bytes = 0;
-      while (at < fresh.length && batch.length < BATCH_FILES &&
+      while (at < fresh.length && batch.length < this.batchFiles &&
              (!batch.length || bytes + fresh[at].size <= this.batchBytes)) {
         bytes += fresh[at].size;
         batch.push(fresh[at++]);

@@ -30,6 +30,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.archive import run_archive
     from bench.crowd import run_crowd
     from bench.downloads import run_downloads
+    from bench.drop import run_drop
     from bench.folders import run_folders
     from bench.live import run_live
     from bench.memory import run_memory
@@ -57,6 +58,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "s3": run_s3,
         "crowd": run_crowd,
         "live": run_live,
+        "drop": run_drop,
     }
 
 

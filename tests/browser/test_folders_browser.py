@@ -165,3 +165,23 @@ def test_a_dropped_folder_keeps_its_empty_folders(browser, server):  # noqa: F81
         assert [f["name"] for f in below["files"]] == ["track.txt"]
         expect(page.locator("#files .folder-name")).to_have_text(["album"])
         assert console.errors == []
+
+
+def test_a_folder_of_more_files_than_a_form_may_hold(browser, server, tmp_path: Path):  # noqa: F811
+    """The server takes at most 100 parts in a form (app/ingest/multipart.py): the
+    page's batches stay within it, so a folder of 150 small files all arrive."""
+    tree = tmp_path / "many"
+    (tree / "sub").mkdir(parents=True)
+    for n in range(150):
+        where = tree / "sub" if n % 2 else tree
+        (where / f"f-{n:03d}.txt").write_bytes(f"file {n}\n".encode())
+    with server.http() as http:
+        page, console = open_page(browser, server)
+        page.locator("#folder-picker").set_input_files(tree)
+        panel = page.locator("#tree-upload")
+        expect(panel).to_contain_text("Folder many: 150 of 150 files stored")
+        expect(panel).to_have_attribute("data-state", "done")
+        paths = {f["path"] for f in http.get("/api/files").json()["files"]}
+        assert len(paths) == 150
+        assert "/many/sub/f-001.txt" in paths and "/many/f-000.txt" in paths
+        assert console.errors == []

@@ -11,6 +11,7 @@ from stario.markup.types import Attrs
 
 from app.common.units import human_bytes
 from app.config import Config
+from app.ingest.multipart import MAX_PARTS
 
 # Bytes of JSON around each file signal besides its base64 (name escapes, keys, mime).
 SIGNAL_OVERHEAD = 512
@@ -288,6 +289,8 @@ def _tree_panel(config: Config, post_url: str, folder: str, *, owner: bool) -> H
             "data-folder": folder or "root",
             "data-make-folders": "true" if owner else "false",
             "data-batch-bytes": min(TREE_BATCH_BYTES, config.max_request_body_bytes // 2),
+            # The server refuses a form of more parts (413): a batch holds at most this.
+            "data-batch-files": MAX_PARTS,
         },
         h.P({"class": "tree-summary", "role": "status"}),
         h.Progress({"class": "tree-bar", "aria-label": "The whole folder"}),
