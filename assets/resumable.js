@@ -775,6 +775,8 @@ class Tree {
     const top = files.length
       ? (relativePathOf(files[0]) || files[0].name).split('/')[0]
       : folders[0].split('/')[0];
+    // Many files chosen at once (more than one request may hold) come here too.
+    const label = files.length && !relativePathOf(files[0]) ? 'These files' : `Folder ${top}`;
     const small = files.filter((f) => f.size <= this.batchBytes);
     const large = files.filter((f) => f.size > this.batchBytes);
     let total = small.reduce((n, f) => n + f.size, 0);
@@ -788,7 +790,7 @@ class Tree {
       this.bar.max = Math.max(1, total);
       this.bar.value = Math.min(sent, total);
       this.summary.textContent =
-        `Folder ${top}: ${stored.toLocaleString()} of ${small.length.toLocaleString()} files stored, ` +
+        `${label}: ${stored.toLocaleString()} of ${small.length.toLocaleString()} files stored, ` +
         `${humanBytes(sent)} of ${humanBytes(total)}` +
         (skipped ? `; ${skipped.toLocaleString()} already there` : '') +
         (failed ? `; ${failed.toLocaleString()} not stored` : '') +

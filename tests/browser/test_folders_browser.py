@@ -185,3 +185,22 @@ def test_a_folder_of_more_files_than_a_form_may_hold(browser, server, tmp_path: 
         assert len(paths) == 150
         assert "/many/sub/f-001.txt" in paths and "/many/f-000.txt" in paths
         assert console.errors == []
+
+
+def test_more_files_chosen_at_once_than_a_request_may_hold(browser, server, tmp_path: Path):  # noqa: F811
+    """150 small files through "Choose files" (not a folder): more than one request of
+    signals or one form may hold (100), so they go in batches like a folder's, into
+    the folder shown, and all arrive."""
+    picked = []
+    for n in range(150):
+        path = tmp_path / f"pick-{n:03d}.txt"
+        path.write_bytes(f"picked {n}\n".encode())
+        picked.append(path)
+    with server.http() as http:
+        page, console = open_page(browser, server)
+        page.locator("#picker").set_input_files(picked)
+        panel = page.locator("#tree-upload")
+        expect(panel).to_contain_text("These files: 150 of 150 files stored")
+        listed = http.get("/api/files", params={"limit": 1000}).json()["files"]
+        assert sorted(f["path"] for f in listed) == [f"/pick-{n:03d}.txt" for n in range(150)]
+        assert console.errors == []

@@ -74,6 +74,14 @@ def _scripts(
         )
     # Small batches travel as Datastar file signals (base64 JSON, 4/3 the size);
     # anything bigger goes as a streamed multipart form. The user never chooses.
+    # More files than one request may hold go in batches, as a chosen folder's do
+    # (assets/resumable.js, where the page has it); without it the server says why.
+    in_batches = (
+        f" if (picked.length > {MAX_PARTS} && !el.dispatchEvent(new CustomEvent('folder-files',"
+        " {bubbles: true, cancelable: true, detail: picked}))) return;"
+        if resumable
+        else ""
+    )
     route_picked = (
         "let picked = [...el.files]; el.value = '';"
         " if (!picked.length) return;"
@@ -81,6 +89,7 @@ def _scripts(
         " $_error = 'Wait for the upload in progress to finish, then try again.'; return }"
         + too_big
         + hand_over
+        + in_batches
         + " $_what = picked.length === 1 ? picked[0].name : picked.length + ' files';"
         " const list = new DataTransfer(); picked.forEach(f => list.items.add(f));"
         " const need = picked.reduce((n, f) =>"
