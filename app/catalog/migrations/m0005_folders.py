@@ -106,6 +106,19 @@ WHEN NEW.folder_id != '' AND NOT EXISTS
     (SELECT 1 FROM folders WHERE id = NEW.folder_id AND owner = NEW.owner) BEGIN
     SELECT RAISE(ABORT, 'stowage: the folder has been removed');
 END""",
+    # PostgreSQL's two delete triggers of migration 1 become one per statement below;
+    # SQLite has row triggers only: the same two again, as they were.
+    "DROP TRIGGER IF EXISTS usage_on_delete",
+    """\
+CREATE TRIGGER usage_on_delete AFTER DELETE ON files BEGIN
+    UPDATE users SET used_bytes = used_bytes - OLD.size, file_count = file_count - 1
+    WHERE id = OLD.owner;
+END""",
+    "DROP TRIGGER IF EXISTS shares_end_with_file",
+    """\
+CREATE TRIGGER shares_end_with_file AFTER DELETE ON files BEGIN
+    DELETE FROM shares WHERE file_id = OLD.id;
+END""",
     """\
 CREATE TRIGGER folders_end_with_account AFTER DELETE ON users BEGIN
     DELETE FROM folders WHERE owner = OLD.id;
@@ -177,16 +190,44 @@ END $$""",
     """\
 CREATE OR REPLACE TRIGGER folders_end_with_account AFTER DELETE ON users FOR EACH ROW
     EXECUTE FUNCTION stowage_folders_end_with_account()""",
+    # What a delete of files sets off runs once per statement, over every row it
+    # removed (`gone`), not once per row: deleting a folder of 12,249 files took 1.6 s
+    # of per-row plpgsql (bench folders). Migration 1's two such triggers too.
+    "DROP TRIGGER IF EXISTS usage_on_delete ON files",
+    """\
+CREATE OR REPLACE FUNCTION stowage_usage_on_delete_all()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE users SET used_bytes = users.used_bytes - g.size,
+        file_count = users.file_count - g.files
+        FROM (SELECT owner, sum(size) AS size, count(*) AS files FROM gone GROUP BY owner) g
+        WHERE users.id = g.owner;
+    RETURN NULL;
+END $$""",
+    """\
+CREATE OR REPLACE TRIGGER usage_on_delete AFTER DELETE ON files REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION stowage_usage_on_delete_all()""",
+    "DROP TRIGGER IF EXISTS shares_end_with_file ON files",
+    """\
+CREATE OR REPLACE FUNCTION stowage_shares_end_with_files()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM shares WHERE file_id IN (SELECT id FROM gone);
+    RETURN NULL;
+END $$""",
+    """\
+CREATE OR REPLACE TRIGGER shares_end_with_file AFTER DELETE ON files REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION stowage_shares_end_with_files()""",
     """\
 CREATE OR REPLACE FUNCTION stowage_files_leave_selections()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM share_files WHERE file_id = OLD.id;
+    DELETE FROM share_files WHERE file_id IN (SELECT id FROM gone);
     RETURN NULL;
 END $$""",
     """\
-CREATE OR REPLACE TRIGGER files_leave_selections AFTER DELETE ON files FOR EACH ROW
-    EXECUTE FUNCTION stowage_files_leave_selections()""",
+CREATE OR REPLACE TRIGGER files_leave_selections AFTER DELETE ON files REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION stowage_files_leave_selections()""",
     """\
 CREATE OR REPLACE FUNCTION stowage_shares_end_with_folder()
 RETURNS trigger LANGUAGE plpgsql AS $$
@@ -232,8 +273,18 @@ END $$""",
 CREATE OR REPLACE TRIGGER folder_usage_on_insert AFTER INSERT ON files
     FOR EACH ROW EXECUTE FUNCTION stowage_folder_usage()""",
     """\
-CREATE OR REPLACE TRIGGER folder_usage_on_delete AFTER DELETE ON files
-    FOR EACH ROW EXECUTE FUNCTION stowage_folder_usage()""",
+CREATE OR REPLACE FUNCTION stowage_folder_usage_on_delete_all()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE folders SET size = folders.size - g.size, files = folders.files - g.files
+        FROM (SELECT folder_id, sum(size) AS size, count(*) AS files FROM gone
+              WHERE folder_id != '' GROUP BY folder_id) g
+        WHERE folders.id = g.folder_id;
+    RETURN NULL;
+END $$""",
+    """\
+CREATE OR REPLACE TRIGGER folder_usage_on_delete AFTER DELETE ON files REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION stowage_folder_usage_on_delete_all()""",
     """\
 CREATE OR REPLACE TRIGGER folder_usage_on_move AFTER UPDATE OF folder_id ON files
     FOR EACH ROW WHEN (OLD.folder_id IS DISTINCT FROM NEW.folder_id)
