@@ -111,14 +111,30 @@ def bring_up_to_date(run: Run, dialect: Dialect, where: str, now: float) -> int:
     return LATEST
 
 
+def _switch_to_wal(conn: sqlite3.Connection, seconds: float = 10.0) -> None:
+    """WAL mode, waiting for other processes: on a new catalog the switch needs the
+    write lock while another process may be migrating it, and SQLite answers "database
+    is locked" at once there (a read lock asking for more is never made to wait, lest
+    two deadlock), whatever the busy timeout."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def migrate_sqlite(path: Path, *, now: float | None = None) -> int:
     """The SQLite catalog at `path` (made if missing) brought up to date; its version."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
+        _switch_to_wal(conn)
+        conn.execute("PRAGMA synchronous=FULL")
 
         def run(sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
             return conn.execute(sql, tuple(params)).fetchall()
