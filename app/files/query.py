@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlencode
 
+from app.common.http import whole_number
+
 Sort = Literal["name", "size", "created"]
 Order = Literal["asc", "desc"]
 
@@ -142,3 +144,20 @@ def parse_file_query(
 
 # No search, no filter, newest first: the list as it always was.
 EVERY_FILE = FileQuery()
+
+
+# A page of a list: `?limit=&offset=` (GET /api/files, GET /api/folders/{id}).
+MAX_LIST_LIMIT = 10_000
+# Far beyond any catalog, and inside SQLite's 64-bit integers.
+MAX_LIST_OFFSET = 10**15
+
+
+def parse_window(limit: str | None, offset: str | None) -> tuple[int, int]:
+    """`?limit=` (default 1000) and `?offset=` (default 0); QueryError in words."""
+    wanted = whole_number(limit, 1000, MAX_LIST_LIMIT), whole_number(offset, 0, MAX_LIST_OFFSET)
+    if wanted[0] is None or wanted[1] is None:
+        raise QueryError(
+            f"limit must be a whole number from 0 to {MAX_LIST_LIMIT} and offset "
+            f"one from 0 to {MAX_LIST_OFFSET}, in ASCII digits"
+        )
+    return wanted[0], wanted[1]

@@ -2,17 +2,13 @@ from stario import App, Context, Writer
 
 from app.access.gate import principal, readable_file
 from app.catalog.protocol import Database
-from app.common.http import json_error, whole_number
+from app.common.http import json_error
 from app.downloads.serve import serve_file
 from app.features.files.urls import API_FILES, FILE, FILE_HEAD
-from app.files.query import FileQuery, QueryError, parse_file_query
+from app.files.query import FileQuery, QueryError, parse_file_query, parse_window
 from app.files.store import file_json, list_files
 from app.folders.store import folder_paths
 from app.storage.store import Store
-
-MAX_LIST_LIMIT = 10_000
-# Far beyond any catalog, and inside SQLite's 64-bit integers.
-MAX_LIST_OFFSET = 10**15
 
 
 def file_query(c: Context) -> FileQuery:
@@ -23,17 +19,8 @@ def file_query(c: Context) -> FileQuery:
 
 def show_file_list(db: Database):
     async def handler(c: Context, w: Writer) -> None:
-        limit = whole_number(c.req.query.get("limit"), 1000, MAX_LIST_LIMIT)
-        offset = whole_number(c.req.query.get("offset"), 0, MAX_LIST_OFFSET)
-        if limit is None or offset is None:
-            json_error(
-                w,
-                400,
-                f"limit must be a whole number from 0 to {MAX_LIST_LIMIT} and offset "
-                f"one from 0 to {MAX_LIST_OFFSET}, in ASCII digits",
-            )
-            return
         try:
+            limit, offset = parse_window(c.req.query.get("limit"), c.req.query.get("offset"))
             query = file_query(c)
         except QueryError as exc:
             json_error(w, 400, str(exc))

@@ -18,7 +18,6 @@ from app.common.http import (
     only_fields,
     path_param,
     read_json_object,
-    whole_number,
 )
 from app.features.folders.urls import (
     API_FILES_MOVE,
@@ -27,7 +26,7 @@ from app.features.folders.urls import (
     API_FOLDER_DELETE,
     API_FOLDERS,
 )
-from app.files.query import QueryError, parse_file_query
+from app.files.query import QueryError, parse_file_query, parse_window
 from app.files.store import count_files, file_json, files_changed, list_files
 from app.folders.store import (
     ROOT,
@@ -55,8 +54,6 @@ type Spawn = Callable[[Coroutine[Any, Any, None]], object]
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_MOVE = 10_000
-MAX_LIST_LIMIT = 10_000
-MAX_LIST_OFFSET = 10**15
 
 
 @dataclass(slots=True)
@@ -174,17 +171,8 @@ def show(db: Database):
         owner = principal(c).account_id
         folder_id = catalog_id(path_param(c, "folder_id"))
         get = c.req.query.get
-        limit = whole_number(get("limit"), 1000, MAX_LIST_LIMIT)
-        offset = whole_number(get("offset"), 0, MAX_LIST_OFFSET)
-        if limit is None or offset is None:
-            json_error(
-                w,
-                400,
-                f"limit must be a whole number from 0 to {MAX_LIST_LIMIT} and offset "
-                f"one from 0 to {MAX_LIST_OFFSET}, in ASCII digits",
-            )
-            return
         try:
+            limit, offset = parse_window(get("limit"), get("offset"))
             query = parse_file_query(get("q"), get("type"), get("sort"), get("order"))
         except QueryError as exc:
             json_error(w, 400, str(exc))
