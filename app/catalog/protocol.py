@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -64,6 +64,18 @@ def is_name_taken(exc: BaseException) -> bool:
         or "files_by_folder_name" in text
         or "the name is taken by a folder" in text
     )
+
+
+# SQLite's default limit on bound parameters is 32,766; a statement naming ids by
+# `IN (...)` takes at most this many at a time.
+IDS_PER_STATEMENT = 500
+
+
+def id_batches(ids: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """`ids` in batches of IDS_PER_STATEMENT, each with its `?, ?, ...` marks."""
+    for at in range(0, len(ids), IDS_PER_STATEMENT):
+        batch = list(ids[at : at + IDS_PER_STATEMENT])
+        yield batch, ", ".join("?" * len(batch))
 
 
 # The PostgreSQL notification channel every node listens on (app/cluster.py).

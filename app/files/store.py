@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from stario import JsonValue
 
 from app.catalog.names import free_name, name_key
-from app.catalog.protocol import Database, is_name_taken
+from app.catalog.protocol import Database, id_batches, is_name_taken
 from app.files.query import EVERY_FILE, FileQuery
 
 # Relay subjects published after an account's rows are added or removed; its live
@@ -301,18 +301,12 @@ async def remove_file(db: Database, file_id: str, owner: str) -> bool:
     return cursor.rowcount > 0
 
 
-# SQLite's default limit on bound parameters is 32,766; stay well inside it.
-IDS_PER_STATEMENT = 500
-
-
 async def remove_files(db: Database, file_ids: list[str], owner: str) -> list[str]:
     """Remove the rows of those of `file_ids` that `owner` has, in one transaction, and
     return their ids; unknown ids and other accounts' files are left out, unchanged."""
     removed: list[str] = []
     async with db.transaction() as conn:
-        for at in range(0, len(file_ids), IDS_PER_STATEMENT):
-            batch = file_ids[at : at + IDS_PER_STATEMENT]
-            marks = ", ".join("?" * len(batch))
+        for batch, marks in id_batches(file_ids):
             cursor = await conn.execute(
                 f"DELETE FROM files WHERE owner = ? AND id IN ({marks}) RETURNING id",
                 (owner, *batch),

@@ -16,9 +16,9 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.catalog.protocol import Database
+from app.catalog.protocol import Database, id_batches
 from app.files.store import FileRow
-from app.folders.store import IDS_PER_STATEMENT, ROOT, FolderError
+from app.folders.store import ROOT, FolderError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _COLUMNS = "id, name, size, sha256, mime, declared_mime, created_at, owner, NULL, folder_id"
@@ -79,9 +79,7 @@ async def _folder_links(db: Database, owner: str) -> Links:
 
 async def _files_in(db: Database, owner: str, folder_ids: Sequence[str]) -> list[FileRow]:
     found: list[FileRow] = []
-    for at in range(0, len(folder_ids), IDS_PER_STATEMENT):
-        batch = list(folder_ids[at : at + IDS_PER_STATEMENT])
-        marks = ", ".join("?" * len(batch))
+    for batch, marks in id_batches(folder_ids):
         records = await db.fetch_all(
             f"SELECT {_COLUMNS} FROM files WHERE owner = ? AND folder_id IN ({marks})",
             (owner, *batch),

@@ -22,7 +22,7 @@ from typing import Any
 from stario import JsonValue
 
 from app.catalog.names import MAX_NAME_CHARS, name_key
-from app.catalog.protocol import Database
+from app.catalog.protocol import Database, id_batches
 from app.files.store import free_name_in, name_taken, now_iso
 
 ROOT = ""
@@ -30,8 +30,6 @@ ROOT_ID = "root"
 # How deep a tree may go: far past what a person makes, short of what makes a path
 # (and the recursive queries) unreasonable.
 MAX_DEPTH = 64
-# SQLite's default limit on bound parameters is 32,766; stay well inside it.
-IDS_PER_STATEMENT = 500
 
 # Relay subject: an account's tree changed (app/files/store.py publishes files').
 FOLDERS_CHANGED = "folders.changed"
@@ -179,9 +177,7 @@ async def subtree(db: Database, owner: str, folder_ids: Sequence[str]) -> list[s
     """`folder_ids` and every folder below them (each once)."""
     found: list[str] = []
     seen: set[str] = set()
-    for at in range(0, len(folder_ids), IDS_PER_STATEMENT):
-        batch = list(folder_ids[at : at + IDS_PER_STATEMENT])
-        marks = ", ".join("?" * len(batch))
+    for batch, marks in id_batches(folder_ids):
         records = await db.fetch_all(
             f"WITH RECURSIVE down(id) AS (SELECT id FROM folders WHERE owner = ?"
             f" AND id IN ({marks}) UNION SELECT f.id FROM folders f JOIN down"
@@ -198,9 +194,7 @@ async def subtree(db: Database, owner: str, folder_ids: Sequence[str]) -> list[s
 async def totals(db: Database, owner: str, folder_ids: Sequence[str]) -> dict[str, Totals]:
     """Size, files and folders under each of `folder_ids` (all the way down)."""
     result: dict[str, Totals] = {i: Totals() for i in folder_ids}
-    for at in range(0, len(folder_ids), IDS_PER_STATEMENT):
-        batch = list(folder_ids[at : at + IDS_PER_STATEMENT])
-        marks = ", ".join("?" * len(batch))
+    for batch, marks in id_batches(folder_ids):
         records = await db.fetch_all(
             "WITH RECURSIVE down(top, id) AS (SELECT id, id FROM folders WHERE owner = ?"
             f" AND id IN ({marks}) UNION ALL SELECT down.top, f.id FROM folders f JOIN down"
@@ -457,12 +451,16 @@ async def _height(conn: Any, owner: str, folder_ids: Sequence[str]) -> int:
         level, frontier = 0, [folder]
         while frontier and level <= MAX_DEPTH:
             level += 1
-            marks = ", ".join("?" * len(frontier))
-            cursor = await conn.execute(
-                f"SELECT id FROM folders WHERE owner = ? AND parent IN ({marks})",
-                (owner, *frontier),
-            )
-            frontier = [str(r[0]) for r in await cursor.fetchall()][:IDS_PER_STATEMENT]
+            below: list[str] = []
+            # Every folder of the level, however wide (a cut-off level could hide the
+            # deepest branch and let a move pass the depth limit).
+            for batch, marks in id_batches(frontier):
+                cursor = await conn.execute(
+                    f"SELECT id FROM folders WHERE owner = ? AND parent IN ({marks})",
+                    (owner, *batch),
+                )
+                below.extend(str(r[0]) for r in await cursor.fetchall())
+            frontier = below
         tallest = max(tallest, level)
     return tallest
 
@@ -486,9 +484,7 @@ async def deletion_summary(
     files = sum(t.files for t in sums.values())
     # Files chosen on their own that are not already under a chosen folder.
     inside = set(folders)
-    for at in range(0, len(file_ids), IDS_PER_STATEMENT):
-        batch = list(file_ids[at : at + IDS_PER_STATEMENT])
-        marks = ", ".join("?" * len(batch))
+    for batch, marks in id_batches(file_ids):
         for folder, file_size in await db.fetch_all(
             f"SELECT folder_id, size FROM files WHERE owner = ? AND id IN ({marks})",
             (owner, *batch),
@@ -527,9 +523,7 @@ async def delete_folders(
         tops = [f for f in folder_ids if f != ROOT]
         doomed: list[str] = []
         frontier: list[str] = []
-        for at in range(0, len(tops), IDS_PER_STATEMENT):
-            batch = tops[at : at + IDS_PER_STATEMENT]
-            marks = ", ".join("?" * len(batch))
+        for batch, marks in id_batches(tops):
             cursor = await conn.execute(
                 f"SELECT id FROM folders WHERE owner = ? AND id IN ({marks}){lock}",
                 (owner, *batch),
@@ -538,18 +532,14 @@ async def delete_folders(
         while frontier:
             doomed.extend(frontier)
             below: list[str] = []
-            for at in range(0, len(frontier), IDS_PER_STATEMENT):
-                batch = frontier[at : at + IDS_PER_STATEMENT]
-                marks = ", ".join("?" * len(batch))
+            for batch, marks in id_batches(frontier):
                 cursor = await conn.execute(
                     f"SELECT id FROM folders WHERE owner = ? AND parent IN ({marks}){lock}",
                     (owner, *batch),
                 )
                 below.extend(str(r[0]) for r in await cursor.fetchall())
             frontier = below
-        for at in range(0, len(doomed), IDS_PER_STATEMENT):
-            batch = doomed[at : at + IDS_PER_STATEMENT]
-            marks = ", ".join("?" * len(batch))
+        for batch, marks in id_batches(doomed):
             # Before the folders go: their links (and so a link's request id) go with them.
             cursor = await conn.execute(
                 "UPDATE requests SET closed_at = ? WHERE closed_at IS NULL AND owner = ?"
