@@ -84,3 +84,18 @@ async def test_a_file_requests_plain_form_goes_back_to_the_request_page(client):
     assert r.status_code == 303
     assert r.headers.get("location") == link
     assert [f["name"] for f in (await client.get("/api/files")).json()["files"]] == ["scan.pdf"]
+
+
+async def test_a_browser_put_by_name_through_a_link_goes_back_to_the_links_page(client, anonymous):
+    """Not to the upload's own URL: a name holding a backslash made that a Location
+    the server refused (500, found by tests/http/test_fuzz.py)."""
+    link = (await client.post("/api/requests", json={"label": "back"})).json()["request"]["url"]
+    token_page = "/" + "/".join(link.split("/")[-2:])
+    for name in ("%5C", "notes.txt"):
+        r = await anonymous.put(
+            f"{link}/uploads/{name}",
+            content=b"x",
+            headers={"accept": "text/html"},
+            follow_redirects=False,
+        )
+        assert (r.status_code, r.headers.get("location")) == (303, token_page), name

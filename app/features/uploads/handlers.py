@@ -174,9 +174,10 @@ async def _answer(
 
 def _page_of(c: Context) -> str:
     """The page whose form posts here: `/` for /uploads, `/r/TOKEN` (or a folder
-    link's `/s/TOKEN`) for its uploads."""
+    link's `/s/TOKEN`) for its uploads, whatever follows (a PUT's name: one holding
+    a backslash made a Location the server refused, a 500 after the file was kept)."""
     path = c.req.path
-    return path.removesuffix("/uploads") if path.startswith(("/r/", "/s/")) else "/"
+    return "/".join(path.split("/")[:3]) if path.startswith(("/r/", "/s/")) else "/"
 
 
 def refuse_upload(c: Context, w: Writer, error: IngestError) -> None:
