@@ -36,6 +36,8 @@ from app.common.http import (
 from app.common.shell import PageAssets
 from app.common.units import human_bytes
 from app.config import Config
+from app.features.account.handlers import register_account
+from app.features.admin.handlers import register_admin
 from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
@@ -46,9 +48,11 @@ from app.features.folders.handlers import ClosedRequests, register_folders
 from app.features.home.handlers import register_home
 from app.features.previews.handlers import register_previews
 from app.features.requests.handlers import Requests, register_requests
+from app.features.requests.screen import register_requests_screen
 from app.features.resumable import ietf
 from app.features.resumable.handlers import register_resumable
 from app.features.shares.handlers import Shares, register_shares
+from app.features.shares.screen import register_shared_screen
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import SingleRequestUploads, register_uploads
 from app.ingest.budget import MemoryBudget
@@ -244,6 +248,10 @@ def make_bootstrap(
         )
         register_requests(app, requests_feature)
         register_tokens(app, db, relay)
+        register_shared_screen(app, gate, config, db, assets, relay)
+        register_requests_screen(app, gate, config, db, assets, relay)
+        register_account(app, gate, config, db, assets, relay)
+        register_admin(app, gate, config, db, assets, relay)
         # Owned by the bootstrap rather than app.tasks: it never ends on its own (the
         # TestClient drains app.tasks without signalling shutdown), so the teardown
         # below cancels it, and the server's shutdown ends it through app.shutdown.

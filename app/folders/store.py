@@ -558,3 +558,11 @@ async def delete_folders(
                 f"DELETE FROM folders WHERE owner = ? AND id IN ({marks})", (owner, *batch)
             )
     return removed
+
+
+async def folder_choices(db: Database, owner: str) -> list[tuple[str, str]]:
+    """Every folder of the account as (id, path), by path: where a selection may go,
+    or a request may put what it receives."""
+    folders = await account_folders(db, owner)
+    paths = await folder_paths(db, owner, [f.id for f in folders])
+    return sorted(((f.id, paths.get(f.id, "/")) for f in folders), key=lambda p: p[1].casefold())

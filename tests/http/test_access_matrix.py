@@ -219,6 +219,8 @@ SHARE_LINK = "share link"  # anyone holding the token: its status; a wrong token
 REQUEST_LINK = "file-request link"  # the same, for a file request's token
 SETUP = "setup token"  # anyone; closed once an account exists
 STATIC = "static asset"  # anyone, no lookup
+ADMIN_PAGE = "admin page"  # an admin: its status; other accounts 403; else 303 to sign in
+ADMIN_ONLY = "admin only"  # an admin: its status; other accounts 403; else 401 JSON
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,16 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("GET", "/live"): Declared(PRIVATE, 200),
     ("GET", "/selection"): Declared(PRIVATE, 200),
     ("POST", "/view"): Declared(PRIVATE, 303, b"view=grid&next=/", FORM),
+    # The other screens, each a page and its live stream.
+    ("GET", "/shared"): Declared(PAGE, 200),
+    ("GET", "/shared/live"): Declared(PRIVATE, 200),
+    ("GET", "/requests"): Declared(PAGE, 200),
+    ("GET", "/requests/live"): Declared(PRIVATE, 200),
+    ("GET", "/account"): Declared(PAGE, 200),
+    ("GET", "/account/live"): Declared(PRIVATE, 200),
+    # Admins only: the admin's status; any other account 403.
+    ("GET", "/admin"): Declared(ADMIN_PAGE, 200),
+    ("GET", "/admin/live"): Declared(ADMIN_ONLY, 200),
     # Signing in and setup.
     ("GET", "/login"): Declared(PUBLIC, 200, signed_in=303),  # signed in: back home
     ("POST", "/login"): Declared(PUBLIC, 303, SIGN_IN, FORM),
@@ -358,7 +370,10 @@ LINK_CALLERS = ["anonymous", "revoked", "wrong-password", "other", "owner"]
 REFUSED_CALLERS = ("anonymous", "revoked", "wrong-password")
 OTHER_ACCOUNTS = ("other", "admin")
 SAFE = ("GET", "HEAD", "OPTIONS")
-STREAMS = {("GET", "/live")}
+STREAMS = {
+    ("GET", path)
+    for path in ("/live", "/shared/live", "/requests/live", "/account/live", "/admin/live")
+}
 UNKNOWN_LINK = "A" * 32
 
 
@@ -380,6 +395,10 @@ def callers_of(method: str, declared: Declared) -> list[str]:
 
 def expected_status(declared: Declared, caller: str) -> int:
     refused = caller in REFUSED_CALLERS
+    if declared.kind in (ADMIN_PAGE, ADMIN_ONLY):
+        if refused:
+            return 303 if declared.kind == ADMIN_PAGE else 401
+        return declared.status if caller == "admin" else 403
     if declared.kind == PAGE:
         return 303 if refused else declared.status
     if declared.kind == PRIVATE:

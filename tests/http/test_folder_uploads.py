@@ -302,7 +302,7 @@ async def test_the_pages_request_form_chooses_a_folder_and_the_list_shows_it(app
     inbox = await folder(app, owner, "Inbox")
     receipts = await folder(app, owner, "Receipts", inbox)
     theirs = await folder(app, other, "Theirs")
-    page = await app.get("/", headers=bearer(owner))
+    page = await app.get("/requests", headers=bearer(owner))
     assert 'id="request-folder"' in page.text
     assert f'<option value="{receipts}">/Inbox/Receipts/</option>' in page.text
     datastar = {**bearer(owner), "datastar-request": "true"}
@@ -314,7 +314,7 @@ async def test_the_pages_request_form_chooses_a_folder_and_the_list_shows_it(app
     assert names(await listing(app, owner, receipts)) == ["r.pdf"]
     listed = (await app.get("/api/requests", headers=bearer(owner))).json()["requests"]
     assert [r["folder_path"] for r in listed] == ["/Inbox/Receipts/"]
-    assert "into /Inbox/Receipts/" in (await app.get("/", headers=bearer(owner))).text
+    assert "into /Inbox/Receipts/" in (await app.get("/requests", headers=bearer(owner))).text
     # Another account's folder, like a removed one, is refused in words on the page.
     refused = await app.post(
         "/api/requests", json={**form, "requestFolder": theirs}, headers=datastar
@@ -333,12 +333,12 @@ async def test_the_shared_links_list_marks_collections(app, tokens):
         "/api/shares", json={"ids": [put.json()["files"][0]["id"]]}, headers=bearer(owner)
     )
     assert r.status_code == 201
-    page = (await app.get("/", headers=bearer(owner))).text
+    page = (await app.get("/shared", headers=bearer(owner))).text
     assert "folder /Inbox/Receipts/" in page and "takes uploads: 0 of 3 received" in page
     assert "folder /<" in page  # the root's link: all files
     assert "set of files" in page and "1 file<" in page
     assert (await app.delete(f"/api/shares/{made['id']}", headers=bearer(owner))).status_code == 204
-    assert "folder /Inbox/Receipts/" not in (await app.get("/", headers=bearer(owner))).text
+    assert "folder /Inbox/Receipts/" not in (await app.get("/shared", headers=bearer(owner))).text
 
 
 async def open_requests(app: TestClient, token: str) -> set[str]:

@@ -777,7 +777,7 @@ async def test_fuzzed_request_uploads_never_fail_or_leak(
 
 # The live streams never end on their own: their query is read by the same code as
 # /selection's (`live_view`), which is fuzzed here.
-STREAMS = {"/live"}
+STREAMS = {"/live", "/shared/live", "/requests/live", "/account/live", "/admin/live"}
 query_values = st.one_of(
     nasty_text,
     st.builds(json_bytes, json_shapes, st.booleans()).map(

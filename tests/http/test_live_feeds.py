@@ -78,14 +78,14 @@ async def test_a_change_is_rendered_once_per_view_not_once_per_stream(config, mo
         # Six tabs: four on the whole list, two searching for "report".
         streams = await open_streams(stack, client, [{}] * 4 + [searching("report")] * 2)
         lists = count_calls(monkeypatch, "paint_list")
-        shares = count_calls(monkeypatch, "shares_part")
+        places = count_calls(monkeypatch, "move_targets")
         await upload(client, "report.txt")
         for events in streams:
             assert "report.txt" in await next_data(events, containing='id="files"')
-            await next_data(events, containing="No shared links")
-        # One render per view (two views), and the shared links once for the account.
+            await next_data(events, containing='id="move-to"')
+        # One render per view (two views), and the folders to move to once for the account.
         assert lists[0] == 2
-        assert shares[0] == 1
+        assert places[0] == 1
 
 
 async def test_changes_close_together_make_one_repaint(config, monkeypatch):

@@ -176,11 +176,9 @@ async def test_moving_a_folder_into_itself_is_refused_in_words_on_the_page(clien
 
 
 async def test_the_request_forms_folder_select_follows_folder_changes_live(client):
-    signals = '{"listQ":"","listType":"","listSort":"created-desc","listPage":1,"listFolder":""}'
-    url = HOME_LIVE.href(query={"datastar": signals})
-    async with client.stream("GET", url, headers={**IDENTITY, **DATASTAR}) as stream:
+    async with client.stream("GET", "/requests/live", headers={**IDENTITY, **DATASTAR}) as stream:
         events = stream.iter_events()
-        await next_data(events, containing='id="files"')
+        await next_data(events, containing='id="request-folder"')
         made = await _folder(client, "Receipts")
         patch = await next_data(events, containing='id="request-folder"')
         assert f'<option value="{made}">/Receipts/</option>' in patch

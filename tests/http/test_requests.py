@@ -416,6 +416,10 @@ async def test_a_request_link_gives_upload_only(app, owner_token):
         "/api/requests",
         "/api/shares",
         "/live",
+        "/shared",
+        "/requests",
+        "/account",
+        "/admin",
         f"/s/{token}",
         f"/s/{token}/file",
         "/",
@@ -504,10 +508,10 @@ async def next_data(events, *, containing: str) -> str:
 
 
 async def test_the_page_makes_requests_and_shows_arrivals_live(app, owner_token, config):
-    page = await app.get("/", headers=bearer(owner_token))
+    page = await app.get("/requests", headers=bearer(owner_token))
     assert 'id="file-requests"' in page.text and "No file requests." in page.text
     owner = {**bearer(owner_token), **IDENTITY}
-    async with app.stream("GET", "/live", headers=owner) as live:
+    async with app.stream("GET", "/requests/live", headers=owner) as live:
         events = live.iter_events()
         await next_data(events, containing="No file requests.")
         form = {
@@ -526,8 +530,6 @@ async def test_the_page_makes_requests_and_shows_arrivals_live(app, owner_token,
         assert (
             await app.put(f"{link}/uploads/receipt.pdf", content=b"%PDF-1.4")
         ).status_code == 201
-        files = await next_data(events, containing="receipt.pdf")
-        assert "via Receipts" in files
         await next_data(events, containing="1 of 4 files received")
 
         [request_id] = await listed(app, owner_token)
@@ -779,7 +781,7 @@ async def test_the_owner_sees_and_cancels_unfinished_uploads(app, owner_token, c
         upload_id, "clip.mov", 3, 6,
     )  # fmt: skip
     assert set(shown) == {"id", "name", "offset", "length", "created_at", "expires_at"}
-    page = (await app.get("/", headers=bearer(owner_token))).text
+    page = (await app.get("/requests", headers=bearer(owner_token))).text
     cancel = f"/api/requests/{made['id']}/uploads/{upload_id}"
     assert "clip.mov" in page and "3 bytes of 6 bytes so far" in page
     assert f'data-url="{cancel}"' in page
@@ -793,7 +795,7 @@ async def test_the_owner_sees_and_cancels_unfinished_uploads(app, owner_token, c
     assert refused.status_code == 404 and refused.json() == {"error": "no such unfinished upload"}
 
     owner = {**bearer(owner_token), **IDENTITY}
-    async with app.stream("GET", "/live", headers=owner) as live:
+    async with app.stream("GET", "/requests/live", headers=owner) as live:
         events = live.iter_events()
         await next_data(events, containing="3 bytes of 6 bytes so far")
         assert (await app.delete(cancel, headers=owner)).status_code == 204
@@ -810,7 +812,7 @@ async def test_the_owner_sees_and_cancels_unfinished_uploads(app, owner_token, c
 async def test_the_live_list_shows_an_upload_through_a_link_as_it_moves(app, owner_token):
     made = await make(app, owner_token, label="Scans")
     owner = {**bearer(owner_token), **IDENTITY}
-    async with app.stream("GET", "/live", headers=owner) as live:
+    async with app.stream("GET", "/requests/live", headers=owner) as live:
         events = live.iter_events()
         await next_data(events, containing="Scans")
         upload = (await tus_create(app, made["url"], 2000, "scan.tif")).headers.get("location")

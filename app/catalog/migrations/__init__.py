@@ -28,6 +28,7 @@ from app.catalog.migrations import (
     m0003_resumable_by_request,
     m0004_share_metering,
     m0005_folders,
+    m0006_screens,
 )
 
 type Dialect = Literal["sqlite", "postgres"]
@@ -41,6 +42,7 @@ MODULES = (
     m0003_resumable_by_request,
     m0004_share_metering,
     m0005_folders,
+    m0006_screens,
 )
 
 

@@ -11,7 +11,6 @@ from stario.markup import HtmlElement
 
 from app.access.gate import Gate, principal
 from app.accounts.quotas import QuotaLedger
-from app.accounts.store import list_tokens
 from app.catalog.protocol import Database
 from app.common.http import BadTarget, NotJson, local_target, parse_json, whole_number
 from app.common.livefeeds import Framed, LiveFeeds, ViewGroup, framed
@@ -33,19 +32,13 @@ from app.features.home.views import (
     progress_part,
     render,
 )
-from app.features.requests.data import open_requests
-from app.features.requests.panel import request_folder_select, requests_part
-from app.features.shares.data import shares_changed
-from app.features.shares.panel import shares_part
-from app.features.tokens.data import tokens_changed
-from app.features.tokens.panel import tokens_part
 from app.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
 from app.files.store import FileRow, count_files, files_changed, list_file_ids, list_files
 from app.folders.store import (
     ROOT,
-    account_folders,
     ancestors,
     catalog_id,
+    folder_choices,
     folder_paths,
     get_folder,
     list_children,
@@ -53,8 +46,6 @@ from app.folders.store import (
 )
 from app.ingest.progress import Progress, progress_changed
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
-from app.requests.events import requests_changed
-from app.shares.store import list_shares
 
 MAX_PAGE = 10**9
 # Proxies drop a response that stays silent too long (nginx's proxy_read_timeout is
@@ -184,13 +175,6 @@ async def load_listing(db: Database, owner: str, view: ListView = ListView()) ->
     )
 
 
-async def move_places(db: Database, owner: str) -> list[tuple[str, str]]:
-    """Every folder of the account as (id, path), by path: where a selection may go."""
-    folders = await account_folders(db, owner)
-    paths = await folder_paths(db, owner, [f.id for f in folders])
-    return sorted(((f.id, paths.get(f.id, "/")) for f in folders), key=lambda p: p[1].casefold())
-
-
 async def load_page_listing(
     db: Database, thumbnails: Thumbnails, owner: str, view: ListView = ListView()
 ) -> Listing:
@@ -233,14 +217,10 @@ def show_home(
                 listing,
                 progress.list_transfers(owner),
                 load_usage(quotas, owner),
-                await list_tokens(db, owner),
-                await list_shares(db, owner),
-                await open_requests(db, owner),
-                now=gate.clock(),
                 nonce=nonce,
                 paused=progress.list_paused(owner),
                 view=chosen_view(c),
-                places=await move_places(db, owner),
+                places=await folder_choices(db, owner),
             ),
             # A folder that is not (or no longer) the account's: the page says so.
             404 if listing.gone else 200,
@@ -288,9 +268,6 @@ def home_subjects(owner: str) -> tuple[str, ...]:
     return (
         files_changed(owner),
         progress_changed(owner),
-        tokens_changed(owner),
-        shares_changed(owner),
-        requests_changed(owner),
         thumbnails_ready(owner),
     )
 
@@ -329,17 +306,8 @@ def home_painter(
                     framed_list(painted, before if isinstance(before, PaintedList) else None),
                 )
         if files_subject in changed:
-            places = await move_places(db, owner)
+            places = await folder_choices(db, owner)
             send_all("folders", move_targets(places))
-            send_all("request-folders", request_folder_select(places))
-        if files_subject in changed or shares_changed(owner) in changed:
-            shares = await list_shares(db, owner)
-            send_all("shares", shares_part(shares, gate.clock()))
-        if requests_changed(owner) in changed:
-            found = await open_requests(db, owner)
-            send_all("requests", requests_part(found, gate.clock()))
-        if tokens_changed(owner) in changed:
-            send_all("tokens", tokens_part(await list_tokens(db, owner)))
         if progress_changed(owner) in changed:
             transfers, paused = progress.list_transfers(owner), progress.list_paused(owner)
             send_all("progress", progress_part(transfers, paused))
@@ -424,8 +392,6 @@ def home_live(gate: Gate, db: Database, progress: Progress, quotas: QuotaLedger,
             if painted.version != shown:
                 send(painted)
             shown = painted.version
-            sse.patch_elements(shares_part(await list_shares(db, owner), gate.clock()))
-            sse.patch_elements(requests_part(await open_requests(db, owner), gate.clock()))
             async with c.alive():
                 await w.drain()
                 while True:

@@ -15,12 +15,11 @@ from stario.datastar import at, data
 from stario.markup import HtmlElement, svg
 from stario.markup.render import render as render_markup
 
-from app.accounts.store import Account, TokenInfo
-from app.common.shell import PageAssets, page
+from app.accounts.store import Account
+from app.common.shell import PageAssets
 from app.common.units import human_bytes
 from app.config import Config
 from app.features.archives.urls import API_ARCHIVES
-from app.features.auth.urls import LOGOUT
 from app.features.files.panel import RENAME_SIGNALS
 from app.features.files.urls import API_FILES_DELETE, FILE
 from app.features.folders.panel import FOLDER_SIGNALS
@@ -31,16 +30,13 @@ from app.features.folders.urls import (
     FOLDERS_DOOMED,
 )
 from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
+from app.features.nav.panel import screen_page
 from app.features.previews.urls import THUMBNAIL
-from app.features.requests.data import OpenRequest
-from app.features.requests.panel import SIGNALS as REQUEST_SIGNALS
-from app.features.requests.panel import requests_panel
 from app.features.resumable.urls import CREATE as TUS_CREATE
 from app.features.shares.panel import OPEN_FORM as OPEN_SHARE_FORM
 from app.features.shares.panel import RESET_FORM as RESET_SHARE_FORM
 from app.features.shares.panel import SIGNALS as SHARE_SIGNALS
-from app.features.shares.panel import share_button, share_folder_button, shares_panel
-from app.features.tokens.panel import tokens_panel
+from app.features.shares.panel import share_button, share_dialog, share_folder_button
 from app.features.uploads.panel import (
     UPLOAD_SIGNALS,
     Resumable,
@@ -53,7 +49,6 @@ from app.files.store import FileRow
 from app.folders.store import ROOT, ROOT_ID, FolderRow, Totals, api_id
 from app.ingest.progress import Paused, RemoteTransfer, Transfer
 from app.previews.thumbnails import NO_PREVIEWS, Previews
-from app.shares.store import ShareListing
 
 PAGE_SIZE = 50
 
@@ -1052,11 +1047,7 @@ def render(
     listing: Listing,
     transfers: Sequence[Transfer | RemoteTransfer],
     usage: Usage,
-    tokens: list[TokenInfo],
-    shares: list[ShareListing],
-    requests: list[OpenRequest],
     *,
-    now: float,
     nonce: str,
     paused: Sequence[Paused] = (),
     view: str = "list",
@@ -1068,9 +1059,11 @@ def render(
         retry="always",
         include="^list",
     )
-    return page(
+    return screen_page(
         assets,
-        "Stowage",
+        "Files",
+        account,
+        "files",
         h.Main(
             {"id": "home"},
             data.signals(
@@ -1079,7 +1072,6 @@ def render(
                     "_notice": "",
                     "_offline": False,
                     **SHARE_SIGNALS,
-                    **REQUEST_SIGNALS,
                     **RENAME_SIGNALS,
                     **FOLDER_SIGNALS,
                     "_renaming": "",
@@ -1100,23 +1092,6 @@ def render(
             data.on("datastar-fetch", PAGE_FEEDBACK),
             data.on("click", OPEN_SHARE_FORM),
             *drop_anywhere(),
-            h.Header(
-                {"class": "masthead"},
-                h.Div(
-                    h.H1("Stowage"),
-                    h.P({"class": "lede"}, "Upload files, keep them, share the links."),
-                ),
-                h.Form(
-                    {"method": "post", "action": LOGOUT.href(), "class": "account"},
-                    h.Span(
-                        {"class": "account-name"},
-                        "Signed in as ",
-                        h.Strong(account.name),
-                        " (admin)" if account.is_admin else "",
-                    ),
-                    h.Button({"type": "submit", "class": "button"}, "Sign out"),
-                ),
-            ),
             upload_section(
                 config,
                 UPLOADS.href(query={"folder": listing.folder})
@@ -1167,9 +1142,7 @@ def render(
                 folder_rename_form(),
                 files_part(listing),
             ),
-            shares_panel(shares, now),
-            requests_panel(requests, now, places),
-            tokens_panel(tokens),
+            share_dialog(),
         ),
         nonce=nonce,
         modules=(assets.resumable_js,),

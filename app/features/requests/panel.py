@@ -226,7 +226,7 @@ def requests_panel(
 ) -> HtmlElement:
     return h.Section(
         {"id": "file-requests", "aria-labelledby": "requests-title"},
-        h.H2({"id": "requests-title"}, "File requests"),
+        h.H1({"id": "requests-title"}, "File requests"),
         h.P(
             {"class": "note"},
             "Anyone with a request's link can upload files into your space (counted"

@@ -11,3 +11,6 @@ REQUEST_UPLOADS = Route("POST /r/{token}/uploads")
 REQUEST_UPLOAD_NAMED = Route("PUT /r/{token}/uploads/{name}")
 # Where `curl -T - .../uploads/` (no name to append) lands after Stario's 308.
 REQUEST_UPLOAD_UNNAMED = Route("PUT /r/{token}/uploads")
+# The Requests screen: the account's file requests.
+REQUESTS_SCREEN = Route("GET /requests")
+REQUESTS_LIVE = Route("GET /requests/live")

@@ -255,17 +255,23 @@ def shares_part(listings: list[ShareListing], now: float) -> HtmlElement:
     return h.Div({"id": SHARES_ID}, h.Ul({"class": "token-list"}, *items))
 
 
-def shares_panel(listings: list[ShareListing], now: float) -> HtmlElement:
+def share_dialog() -> HtmlElement:
+    """The Share form every row's Share button opens, on the Files screen, and the
+    new link it makes."""
+    return h.Div({"class": "share-dialog"}, share_form(), h.Div({"id": NEW_SHARE_ID}))
+
+
+def links_panel(listings: list[ShareListing], now: float) -> HtmlElement:
+    """The Shared screen's list of links and collections the stream repaints."""
     return h.Section(
         {"id": "shared-links", "aria-labelledby": "shares-title"},
-        h.H2({"id": "shares-title"}, "Shared links"),
+        h.H1({"id": "shares-title"}, "Shared links"),
         h.P(
             {"class": "note"},
             "Anyone with a link can open what it gives (a file, a folder or a set of files),"
             " without an account; a folder link may also take uploads. "
-            "Links are shown only when made; revoke one the moment it may have leaked.",
+            "Links are shown only when made; revoke one the moment it may have leaked."
+            " Share a file or folder from its row on the Files screen.",
         ),
-        share_form(),
-        h.Div({"id": NEW_SHARE_ID}),
         shares_part(listings, now),
     )

@@ -23,3 +23,6 @@ SHARE_ZIP_HEAD = Route("HEAD /s/{token}/zip")
 SHARE_UPLOADS = Route("POST /s/{token}/uploads")
 SHARE_UPLOAD_NAMED = Route("PUT /s/{token}/uploads/{name}")
 SHARE_UPLOAD_UNNAMED = Route("PUT /s/{token}/uploads")
+# The Shared screen: the account's links and collections, with their download logs.
+SHARED = Route("GET /shared")
+SHARED_LIVE = Route("GET /shared/live")

@@ -1,0 +1,1 @@
+"""The Account screen: the signed-in person's password, sessions and API tokens."""

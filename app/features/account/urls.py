@@ -1,0 +1,4 @@
+from stario import Route
+
+ACCOUNT = Route("GET /account")
+ACCOUNT_LIVE = Route("GET /account/live")

@@ -1,0 +1,4 @@
+from stario import Route
+
+ADMIN = Route("GET /admin")
+ADMIN_LIVE = Route("GET /admin/live")

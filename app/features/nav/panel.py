@@ -1,0 +1,80 @@
+"""The masthead of every signed-in screen: one navigation (the current screen marked
+`aria-current`), who is signed in, and Sign out (a plain form: it works without
+scripts). Each screen is its own page with its own URL, so the browser's back and
+forward work as they do anywhere."""
+
+from stario import h
+from stario.markup import HtmlElement
+
+from app.accounts.store import Account
+from app.common.shell import PageAssets, page
+from app.features.account.urls import ACCOUNT
+from app.features.admin.urls import ADMIN
+from app.features.auth.urls import LOGOUT
+from app.features.home.urls import HOME
+from app.features.requests.urls import REQUESTS_SCREEN
+from app.features.shares.urls import SHARED
+
+# (key, label, href) of every screen, in the navigation's order; Admin for admins.
+SCREENS = (
+    ("files", "Files", HOME.href()),
+    ("shared", "Shared", SHARED.href()),
+    ("requests", "Requests", REQUESTS_SCREEN.href()),
+    ("account", "Account", ACCOUNT.href()),
+)
+ADMIN_SCREEN = ("admin", "Admin", ADMIN.href())
+
+
+def navigation(account: Account, current: str) -> HtmlElement:
+    screens = (*SCREENS, ADMIN_SCREEN) if account.is_admin else SCREENS
+    return h.Nav(
+        {"class": "screens", "aria-label": "Screens"},
+        h.Ul(
+            *[
+                h.Li(
+                    h.A(
+                        {"href": href, "aria-current": "page" if key == current else None},
+                        label,
+                    )
+                )
+                for key, label, href in screens
+            ]
+        ),
+    )
+
+
+def masthead(account: Account, current: str) -> HtmlElement:
+    return h.Header(
+        {"class": "masthead"},
+        h.A({"class": "brand", "href": HOME.href()}, "Stowage"),
+        navigation(account, current),
+        h.Form(
+            {"method": "post", "action": LOGOUT.href(), "class": "account"},
+            h.Span(
+                {"class": "account-name"},
+                h.Strong(account.name),
+                " (admin)" if account.is_admin else "",
+            ),
+            h.Button({"type": "submit", "class": "button"}, "Sign out"),
+        ),
+    )
+
+
+def screen_page(
+    assets: PageAssets,
+    title: str,
+    account: Account,
+    current: str,
+    main: HtmlElement,
+    *,
+    nonce: str,
+    modules: tuple[str, ...] = (),
+) -> HtmlElement:
+    """A signed-in screen: its masthead, then its `<main>`."""
+    return page(
+        assets,
+        f"{title} · Stowage",
+        h.Div({"class": "app"}, masthead(account, current), main),
+        nonce=nonce,
+        modules=modules,
+    )
