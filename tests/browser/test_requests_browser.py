@@ -47,6 +47,10 @@ def test_a_fresh_browser_uploads_through_a_request_and_the_owner_sees_it_live(
             owner = owner_context.new_page()
             owner_errors = watch_console(owner)
             sign_in(owner, server)
+            files = owner_context.new_page()  # the Files screen, in its own tab
+            owner_errors += watch_console(files)
+            files.goto(server.base_url + "/")
+            owner.goto(server.base_url + "/requests")
 
             form = owner.locator("#request-form")
             form.get_by_label("What to ask for").fill("Tax papers")
@@ -82,8 +86,8 @@ def test_a_fresh_browser_uploads_through_a_request_and_the_owner_sees_it_live(
             assert results.locator("a").count() == 0  # nothing to open
             expect(guest.locator("#upload-error")).to_have_text("")
 
-            # The owner's page: the file, tagged, and the count, live.
-            row = owner.locator("#files li", has_text="tax return.pdf")
+            # The owner's screens: the file, tagged, and the count, live.
+            row = files.locator("#files li", has_text="tax return.pdf")
             expect(row).to_be_visible(timeout=10_000)
             expect(row.locator(".request-tag")).to_have_text("via Tax papers")
             expect(requests).to_contain_text("1 of 3 files received", timeout=10_000)
@@ -137,6 +141,7 @@ def test_the_request_page_shows_a_full_link_and_the_owner_cancels_an_unfinished_
                 owner = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
                 owner_errors = watch_console(owner)
                 sign_in(owner, server)
+                owner.goto(server.base_url + "/requests")
                 waiting = owner.locator("#requests .request-upload")
                 expect(waiting).to_have_count(MAX_UNFINISHED_PER_REQUEST)
                 expect(waiting.first).to_contain_text("0 bytes of 1000 bytes so far")
@@ -146,6 +151,7 @@ def test_the_request_page_shows_a_full_link_and_the_owner_cancels_an_unfinished_
 
                 row.get_by_role("button", name="Retry").click()
                 expect(row).to_have_attribute("data-state", "done", timeout=10_000)
+                owner.goto(server.base_url + "/")
                 expect(owner.locator("#files li", has_text="scan.tif")).to_be_visible()
                 # Chromium logs the refused creation itself; nothing else went wrong.
                 assert [e for e in guest_errors if "409" not in e] == []

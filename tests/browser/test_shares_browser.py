@@ -57,7 +57,11 @@ def test_a_fresh_browser_opens_a_password_link_and_downloads_the_same_bytes(
             link = url.inner_text().strip()
             assert link.startswith(server.base_url + "/s/")  # the public origin
             path = link.removeprefix(server.base_url)
-            shares = owner.locator("#shares")
+            # The Shared screen, in another tab, lists it and follows its count live.
+            shared = owner_context.new_page()
+            owner_errors += watch_console(shared)
+            shared.goto(server.base_url + "/shared")
+            shares = shared.locator("#shares")
             expect(shares).to_contain_text("holiday photos.bin")
             expect(shares).to_contain_text("0 of 3 downloads")
 
