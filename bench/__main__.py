@@ -36,6 +36,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.memory import run_memory
     from bench.resumable import run_resumable
     from bench.s3 import run_s3
+    from bench.screens import run_screens
     from bench.search import run_search
     from bench.signin import run_signin
     from bench.small import run_small
@@ -59,6 +60,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "crowd": run_crowd,
         "live": run_live,
         "drop": run_drop,
+        "screens": run_screens,
     }
 
 

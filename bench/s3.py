@@ -15,27 +15,21 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench.harness import (
-    ACCOUNT_NAME,
-    ACCOUNT_PASSWORD,
     MB,
     RESULTS,
-    ROOT,
     WORK,
     GiB,
     MiB,
-    Server,
     Settings,
     SuiteResult,
     Target,
-    _app_cli,
     curl,
-    free_port,
     fresh_dir,
     human_size,
     log,
@@ -267,31 +261,15 @@ def _two_node_repaints(weed, work: Path, count: int) -> list[float]:  # noqa: AN
     on node A to its name in the live stream of a page served by node B (0 when the
     repaint came first: B can repaint before the 201 has crossed back to the client)."""
     import httpx
-    from tests.support.postgres import Cluster, PostgresMissing
 
-    try:
-        cluster = Cluster()
-    except PostgresMissing as exc:
-        log(f"s3: two nodes skipped: {exc}")
-        return []
-    nodes: list[Server] = []
-    try:
-        database = cluster.new_database()
-        common = ("--log", "off", "--database", database,
-                  "--storage", f"s3://{weed.bucket}/{PREFIX}-nodes",
-                  "--s3-endpoint-url", weed.endpoint_url)  # fmt: skip
-        first_dir = work / "node-a"
-        _app_cli(ROOT, "users", "add", ACCOUNT_NAME, "--data-dir", str(first_dir),
-                 "--database", database, stdin=ACCOUNT_PASSWORD + "\n")  # fmt: skip
-        token = _app_cli(ROOT, "tokens", "add", ACCOUNT_NAME, "--data-dir",
-                         str(first_dir), "--database", database).strip()  # fmt: skip
-        for label, data_dir in (("node A", first_dir), ("node B", work / "node-b")):
-            port = free_port()
-            argv = [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
-                    "--data-dir", str(data_dir), *common]  # fmt: skip
-            nodes.append(Server(label, argv, port, cwd=ROOT, env=weed.env, token=token))
-        start_all(nodes)
-        a, b = nodes
+    from bench.nodes import NodesUnavailable, two_nodes
+
+    with ExitStack() as stack:
+        try:
+            a, b = stack.enter_context(two_nodes(weed, work, f"{PREFIX}-nodes"))
+        except NodesUnavailable as exc:
+            log(f"s3: two nodes skipped: {exc}")
+            return []
         seen: dict[str, float] = {}
         received = threading.Condition()
 
@@ -328,6 +306,3 @@ def _two_node_repaints(weed, work: Path, count: int) -> list[float]:  # noqa: AN
                     repaints.append(max(0.0, seen[name] - done))
                 time.sleep(0.3)  # apart, so each is its own repaint
         return repaints
-    finally:
-        stop_all(nodes)
-        cluster.close()
