@@ -58,8 +58,11 @@ def _fill(data_dir: Path, count: int) -> None:
     (owner,) = conn.execute("SELECT id FROM users WHERE name = ?", (ACCOUNT_NAME,)).fetchone()
     rows = []
     for n in range(count):
-        name = f"IMG_{20240101 + n % 365}_{n:06d}.jpg" if n % 2 else f"report {n}.pdf"
-        mime = "image/jpeg" if n % 2 else "application/pdf"
+        # No images: without blobs, an image row would send the thumbnailer to look for
+        # its blob on every page load, which a real account (blobs, thumbnails made
+        # once) never does.
+        name = f"scan_{20240101 + n % 365}_{n:06d}.zip" if n % 2 else f"report {n}.pdf"
+        mime = "application/zip" if n % 2 else "application/pdf"
         created = f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}T12:{n % 60:02d}:00Z"
         rows.append((new_blob_id(), name, 1000 + n, "0" * 64, mime, created, owner,
                      "", name_key(name)))  # fmt: skip
