@@ -393,7 +393,8 @@ def register_admin(app: App, admin: Admin) -> None:
                 return
             if datastar:
                 sse = SSE(w)
-                sse.patch_elements(await admin.form(form_id, FormState()))
+                # Replaced, not morphed: a morph keeps what was typed (the password too).
+                sse.patch_elements(await admin.form(form_id, FormState()), mode="replace")
                 sse.patch_elements(done_part(DONE_MESSAGES[done.code]))
                 w.end()
                 return

@@ -138,7 +138,7 @@ def accounts_part(
 
 
 def done_part(message: str = "") -> HtmlElement:
-    return h.P({"id": DONE_ID, "class": "notice", "role": "status"}, message)
+    return h.P({"id": DONE_ID, "class": "admin-done", "role": "status"}, message)
 
 
 def _error(form_id: str, state: FormState, field_name: str) -> HtmlElement | None:
