@@ -37,7 +37,7 @@ from app.common.shell import PageAssets
 from app.common.units import human_bytes
 from app.config import Config
 from app.features.account.handlers import register_account
-from app.features.admin.handlers import register_admin
+from app.features.admin.handlers import Admin, register_admin
 from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
@@ -46,6 +46,7 @@ from app.features.files.handlers import register_files
 from app.features.folders.commands import register_folder_commands
 from app.features.folders.handlers import ClosedRequests, register_folders
 from app.features.home.handlers import register_home
+from app.features.invitations.handlers import Links, register_invitations
 from app.features.previews.handlers import register_previews
 from app.features.requests.handlers import Requests, register_requests
 from app.features.requests.screen import register_requests_screen
@@ -251,7 +252,11 @@ def make_bootstrap(
         register_shared_screen(app, gate, config, db, assets, relay)
         register_requests_screen(app, gate, config, db, assets, relay)
         register_account(app, gate, config, db, assets, relay)
-        register_admin(app, gate, config, db, assets, relay)
+        register_admin(
+            app,
+            Admin(config, db, store, gate, assets, relay, passwords, progress, floor, protocols),
+        )
+        register_invitations(app, Links(db, gate, passwords, assets, relay))
         # Owned by the bootstrap rather than app.tasks: it never ends on its own (the
         # TestClient drains app.tasks without signalling shutdown), so the teardown
         # below cancels it, and the server's shutdown ends it through app.shutdown.

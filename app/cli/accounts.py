@@ -13,6 +13,7 @@ import getpass
 import sys
 from collections.abc import Awaitable, Callable
 
+from app.accounts.admin import parse_quota as parse_quota_words
 from app.accounts.passwords import WeakPassword, check_strength, hash_password
 from app.accounts.store import (
     Account,
@@ -33,7 +34,7 @@ from app.catalog.open import CatalogMismatch, CatalogTooNew, open_catalog
 from app.catalog.protocol import CatalogUnavailable, Database
 from app.cli.storage import add_storage_flags
 from app.common.units import human_bytes
-from app.config import Config, ConfigError, parse_bytes
+from app.config import Config
 from app.storage.backends import open_store
 
 
@@ -105,13 +106,11 @@ def read_password(prompt_twice: bool = True) -> str:
 
 
 def parse_quota(text: str) -> tuple[QuotaKind, int | None]:
-    word = text.strip().lower()
-    if word in ("none", "default"):
-        return ("none" if word == "none" else "default"), None
+    """The same words as the Admin screen's quota field (app/accounts/admin.py)."""
     try:
-        return "bytes", parse_bytes(text)
-    except ConfigError as exc:
-        raise CommandError(f"the quota {exc}") from None
+        return parse_quota_words(text)
+    except AccountError as exc:
+        raise CommandError(str(exc)) from None
 
 
 async def _account(db: Database, name: str) -> Account:

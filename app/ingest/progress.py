@@ -150,6 +150,10 @@ class Progress:
         ]
         return here + [t for snap in self._remote_of(owner) for t in snap.transfers]
 
+    def count_in_flight(self) -> int:
+        """Upload requests this node is receiving now, every account's (Admin screen)."""
+        return len(self._transfers)
+
     def _remote_of(self, owner: str) -> list[_Snapshot]:
         nodes = self._remote.get(owner)
         if not nodes:

@@ -259,6 +259,21 @@ DECLARED: dict[tuple[str, str], Declared] = {
     # Admins only: the admin's status; any other account 403.
     ("GET", "/admin"): Declared(ADMIN_PAGE, 200),
     ("GET", "/admin/live"): Declared(ADMIN_ONLY, 200),
+    # Lane B: the Admin screen's panel and commands (plain form posts: 303 back, a new
+    # link shown once in a 200 page, an unknown account 404), and the public pages of
+    # its one-time links (an unknown link: a 404 page).
+    ("GET", "/admin/server"): Declared(ADMIN_ONLY, 200),
+    ("POST", "/admin/accounts"): Declared(
+        ADMIN_ONLY, 303, b"name=mUNIQUE&password=" + PASSWORD.replace(" ", "+").encode(), FORM
+    ),
+    ("POST", "/admin/invitations"): Declared(ADMIN_ONLY, 200, b"valid=3600", FORM),
+    ("POST", "/admin/quota"): Declared(ADMIN_ONLY, 303, b"account=other&quota=none", FORM),
+    ("POST", "/admin/resets"): Declared(ADMIN_ONLY, 200, b"account=other&valid=3600", FORM),
+    ("POST", "/admin/remove"): Declared(ADMIN_ONLY, 404, b"account=nobody", FORM),
+    ("GET", "/invite"): Declared(PUBLIC, 404, query="token=" + "A" * 43),
+    ("POST", "/invite"): Declared(PUBLIC, 404, b"token=" + b"A" * 43, FORM),
+    ("GET", "/reset"): Declared(PUBLIC, 404, query="token=" + "A" * 43),
+    ("POST", "/reset"): Declared(PUBLIC, 404, b"token=" + b"A" * 43, FORM),
     # Signing in and setup.
     ("GET", "/login"): Declared(PUBLIC, 200, signed_in=303),  # signed in: back home
     ("POST", "/login"): Declared(PUBLIC, 303, SIGN_IN, FORM),
