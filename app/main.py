@@ -254,7 +254,7 @@ def make_bootstrap(
         register_requests(app, requests_feature)
         register_tokens(app, db, relay)
         register_shared_screen(app, gate, config, db, assets, relay)
-        register_requests_screen(app, gate, config, db, assets, relay)
+        register_requests_screen(app, requests_feature)
         register_account(app, gate, config, db, assets, relay, passwords, sign_in_throttle)
         register_admin(app, gate, config, db, assets, relay)
         # Owned by the bootstrap rather than app.tasks: it never ends on its own (the
