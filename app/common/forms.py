@@ -103,9 +103,11 @@ def form_field(
             "autofocus": True,
         }
     make = h.Select if kind == "select" else h.Input
+    # A page renders `autofocus`; a Datastar patch brings focus here itself.
+    focus = data.init("el.focus()") if error else None
     return h.Div(
         {"class": "field"},
         h.Label({"for": field_id}, label),
-        make(attributes, *children),
+        make(attributes, focus, *children),
         h.P({"id": error_id(field_id), "class": "error field-error", "role": "alert"}, error or ""),
     )  # fmt: skip

@@ -194,7 +194,12 @@ def change_password(screen: AccountScreen):
                            keep_session=keep)  # fmt: skip
         screen.gate.tell_sessions_changed(who.account_id)
         if datastar:
-            _patch(w, password_form(done=DONE["password"]), notice_part())
+            # Replaced, not morphed: a morph keeps what the fields hold, and the
+            # passwords typed must not stay on the page.
+            sse = SSE(w)
+            sse.patch_elements(password_form(done=DONE["password"]), mode="replace")
+            sse.patch_elements(notice_part())
+            w.end()
             return
         screen.done(w, "password")
 
