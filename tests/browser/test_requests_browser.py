@@ -47,6 +47,7 @@ def test_a_fresh_browser_uploads_through_a_request_and_the_owner_sees_it_live(
             owner = owner_context.new_page()
             owner_errors = watch_console(owner)
             sign_in(owner, server)
+            owner.goto(server.base_url + "/requests")  # the Requests screen
 
             form = owner.locator("#request-form")
             form.get_by_label("What to ask for").fill("Tax papers")
@@ -82,11 +83,12 @@ def test_a_fresh_browser_uploads_through_a_request_and_the_owner_sees_it_live(
             assert results.locator("a").count() == 0  # nothing to open
             expect(guest.locator("#upload-error")).to_have_text("")
 
-            # The owner's page: the file, tagged, and the count, live.
+            # The owner's screens: the count, live; the file, tagged, on Files.
+            expect(requests).to_contain_text("1 of 3 files received", timeout=10_000)
+            owner.goto(server.base_url + "/")
             row = owner.locator("#files li", has_text="tax return.pdf")
             expect(row).to_be_visible(timeout=10_000)
             expect(row.locator(".request-tag")).to_have_text("via Tax papers")
-            expect(requests).to_contain_text("1 of 3 files received", timeout=10_000)
             assert owner_errors == []
             assert guest_errors == []
         finally:
@@ -137,6 +139,7 @@ def test_the_request_page_shows_a_full_link_and_the_owner_cancels_an_unfinished_
                 owner = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
                 owner_errors = watch_console(owner)
                 sign_in(owner, server)
+                owner.goto(server.base_url + "/requests")  # the Requests screen
                 waiting = owner.locator("#requests .request-upload")
                 expect(waiting).to_have_count(MAX_UNFINISHED_PER_REQUEST)
                 expect(waiting.first).to_contain_text("0 bytes of 1000 bytes so far")
@@ -146,6 +149,7 @@ def test_the_request_page_shows_a_full_link_and_the_owner_cancels_an_unfinished_
 
                 row.get_by_role("button", name="Retry").click()
                 expect(row).to_have_attribute("data-state", "done", timeout=10_000)
+                owner.goto(server.base_url + "/")
                 expect(owner.locator("#files li", has_text="scan.tif")).to_be_visible()
                 # Chromium logs the refused creation itself; nothing else went wrong.
                 assert [e for e in guest_errors if "409" not in e] == []
