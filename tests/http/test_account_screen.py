@@ -33,7 +33,8 @@ class Browser:
         return await self.app.get(url, headers=self.headers)
 
     async def post(self, url: str, content: bytes = b"", headers: dict | None = None):
-        return await self.app.post(url, content=content, headers={**self.headers, **(headers or {})})
+        sent = {**self.headers, **(headers or {})}
+        return await self.app.post(url, content=content, headers=sent)
 
 
 async def browser(app, user_agent: str = CHROME_LINUX, name: str = "owner", password=PASSWORD):
@@ -191,9 +192,7 @@ async def test_another_accounts_session_cannot_be_ended(config, owner):
         assert (await theirs.get("/account")).status_code == 200
         # With a token (no session of its own), "all others" is every session of its
         # account, and of no other.
-        ended = await app.post(
-            "/account/sessions/end-others", headers={**HTML, **bearer(token)}
-        )
+        ended = await app.post("/account/sessions/end-others", headers={**HTML, **bearer(token)})
         assert ended.status_code == 303
         assert (await mine.get("/account")).status_code == 303
         assert (await theirs.get("/account")).status_code == 200
@@ -216,7 +215,8 @@ async def test_tokens_are_made_and_revoked_by_plain_forms(config, owner):
         assert 'value="' + "x" * 101 + '"' in too_long.text  # kept as typed
 
         revoked = await client.post(f"/account/tokens/{new['id']}/revoke", headers=HTML)
-        assert revoked.status_code == 303 and revoked.headers.get("location") == "/account?done=token"
+        assert revoked.status_code == 303
+        assert revoked.headers.get("location") == "/account?done=token"
         assert (await client.get("/api/files", headers=bearer(secret))).status_code == 401
         again = await client.post(f"/account/tokens/{new['id']}/revoke", headers=HTML)
         assert again.status_code == 404
