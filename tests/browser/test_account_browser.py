@@ -96,8 +96,8 @@ def test_the_account_and_requests_screens_fit_and_pass_axe(browser, server, scre
 
 
 def test_the_password_is_changed_with_the_keyboard_and_other_sessions_end_live(
-    browser,
-    server,  # noqa: F811
+    browser,  # noqa: F811
+    server,
 ):
     mine = browser.new_context(viewport={"width": 1280, "height": 800})
     page = mine.new_page()
