@@ -785,7 +785,7 @@ async def test_the_owner_sees_and_cancels_unfinished_uploads(app, owner_token, c
     cancel = f"/api/requests/{made['id']}/uploads/{upload_id}"
     assert "clip.mov" in page and "3 bytes of 6 bytes so far" in page
     # The screen's Cancel is a plain form (lane A); the API's DELETE is what scripts use.
-    assert f'action="/requests/{made['id']}/uploads/{upload_id}/cancel"' in page
+    assert f'action="/requests/{made["id"]}/uploads/{upload_id}/cancel"' in page
 
     # Nobody else cancels it: not another account, not the link.
     _, stranger = await add_account(config, "stranger")
