@@ -18,6 +18,7 @@ from stario.http import security_headers
 
 from app.access.gate import Gate
 from app.access.hosts import AllowedHosts
+from app.accounts.events import sessions_changed
 from app.accounts.passwords import Passwords
 from app.accounts.quotas import QuotaLedger
 from app.accounts.store import count_accounts
@@ -140,6 +141,10 @@ def make_bootstrap(
             passwords=passwords,
             addresses=addresses,
         )
+        # Sessions starting, used or ended repaint the Account screen, on every node.
+        gate.sessions_changed = lambda account_id: relay.publish(
+            sessions_changed(account_id), "changed"
+        )
         static = Assets(ASSETS_DIR, url_prefix="/static")
         hosts = AllowedHosts(config.allowed_hosts)
         if protocols is not None:
@@ -250,8 +255,8 @@ def make_bootstrap(
         register_requests(app, requests_feature)
         register_tokens(app, db, relay)
         register_shared_screen(app, gate, config, db, assets, relay)
-        register_requests_screen(app, gate, config, db, assets, relay)
-        register_account(app, gate, config, db, assets, relay)
+        register_requests_screen(app, requests_feature)
+        register_account(app, gate, config, db, assets, relay, passwords, sign_in_throttle)
         register_admin(
             app,
             Admin(config, db, store, gate, assets, relay, passwords, progress, floor, protocols),

@@ -40,6 +40,7 @@ from stario import Context, Handler, Route, Writer
 from stario.cookies import delete_cookie, set_cookie
 
 from app.access.principal import AccountPrincipal, Principal, RequestPrincipal, SharePrincipal
+from app.accounts.devices import describe_device
 from app.accounts.passwords import Passwords
 from app.accounts.store import (
     create_session,
@@ -130,6 +131,9 @@ class Gate:
         self.share_throttle = share_throttle or Throttle(subject="throttle.shares")
         self.addresses = addresses or ClientAddresses()
         self.clock = clock
+        # Told the account whenever one of its sessions starts, is used or ends (the
+        # composition root publishes it on the relay: the Account screen repaints).
+        self.sessions_changed: Callable[[str], None] | None = None
 
     # What routes are -------------------------------------------------------------------
 
@@ -216,6 +220,7 @@ class Gate:
         if now - cached.last_seen > self._touch_every:
             await touch_session(self._db, cached.principal.credential, now)
             cached.last_seen = now
+            self.tell_sessions_changed(cached.principal.account_id)
         return cached.principal
 
     # What credentials resolve to, kept while nothing says otherwise ---------------------
@@ -328,12 +333,21 @@ class Gate:
 
     # Sessions ------------------------------------------------------------------------------
 
-    async def start_session(self, w: Writer, account_id: str) -> None:
+    def tell_sessions_changed(self, account_id: str) -> None:
+        if self.sessions_changed is not None:
+            self.sessions_changed(account_id)
+
+    async def start_session(self, w: Writer, account_id: str, c: Context | None = None) -> None:
+        """Sign `account_id` in on this browser; `c`, the sign-in's request, says from
+        where (its device and client address, shown on the Account screen)."""
         now = self.clock()
         config = self._config
         # Sign-ins are rare: a fine moment to forget sessions that can no longer be used.
         await end_expired_sessions(self._db, now, config.session_idle, config.session_lifetime)
-        secret = await create_session(self._db, account_id, now)
+        device = describe_device(c.req.headers.get("user-agent")) if c is not None else ""
+        address = self.addresses.of(c) if c is not None else ""
+        secret = await create_session(self._db, account_id, now, user_agent=device, address=address)
+        self.tell_sessions_changed(account_id)
         set_cookie(
             w,
             SESSION_COOKIE,
@@ -349,6 +363,7 @@ class Gate:
         found = principal_or_none(c)
         if found is not None and found.via == "session":
             await end_session(self._db, found.credential)
+            self.tell_sessions_changed(found.account_id)
         delete_cookie(w, SESSION_COOKIE, path="/", secure=self._config.secure_cookies)
 
     # The middleware ---------------------------------------------------------------------

@@ -33,6 +33,11 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 TOKEN_PREFIX = "stw"
 TOKEN_PATTERN = re.compile(r"stw_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 MAX_LABEL_CHARS = 100
+# What a session keeps of where it came from.
+MAX_DEVICE_CHARS = 60
+MAX_ADDRESS_CHARS = 64
+SESSION_HANDLE_CHARS = 16
+SESSION_HANDLE_PATTERN = re.compile(r"[0-9a-f]{16}")
 
 type QuotaKind = Literal["default", "bytes", "none"]
 
@@ -350,14 +355,21 @@ class Session:
     last_seen: float
 
 
-async def create_session(db: Database, account_id: str, now: float) -> str:
-    """A new session; returns the secret for the cookie (only its hash is stored)."""
+async def create_session(
+    db: Database, account_id: str, now: float, *, user_agent: str = "", address: str = ""
+) -> str:
+    """A new session; returns the secret for the cookie (only its hash is stored).
+    `user_agent` is the short description of the device (`devices.describe_device`),
+    `address` the client's; the account's last sign-in becomes `now`."""
     secret = secrets.token_urlsafe(32)
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen) VALUES (?, ?, ?, ?)",
-            (_digest(secret), account_id, now, now),
-        )
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, user_agent, address)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (_digest(secret), account_id, now, now, user_agent[:MAX_DEVICE_CHARS],
+             address[:MAX_ADDRESS_CHARS]),
+        )  # fmt: skip
+        await conn.execute("UPDATE users SET last_sign_in_at = ? WHERE id = ?", (now, account_id))
     return secret
 
 
@@ -387,6 +399,65 @@ async def end_session(db: Database, id_hash: str) -> None:
     async with db.transaction() as conn:
         await conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
     credentials_changed(db)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session as its account sees it: `handle` names it in forms (a prefix of the
+    stored hash: it opens nothing, and is unique within an account in practice)."""
+
+    handle: str
+    device: str
+    address: str
+    created_at: float
+    last_seen: float
+
+
+def session_handle(id_hash: str) -> str:
+    return id_hash[:SESSION_HANDLE_CHARS]
+
+
+async def list_sessions(db: Database, account_id: str) -> list[SessionInfo]:
+    """The account's sessions, the most recently used first (expired ones included
+    until a sign-in sweeps them; `live_sessions` leaves them out)."""
+    rows = await db.fetch_all(
+        "SELECT id_hash, user_agent, address, created_at, last_seen FROM sessions"
+        " WHERE user_id = ? ORDER BY last_seen DESC, created_at DESC",
+        (account_id,),
+    )
+    return [
+        SessionInfo(session_handle(str(r[0])), str(r[1]), str(r[2]),
+                    float(r[3]), float(r[4]))  # type: ignore[arg-type]
+        for r in rows
+    ]  # fmt: skip
+
+
+async def end_account_session(db: Database, account_id: str, handle: str) -> bool:
+    """End the account's session named by `handle`; False when it has none such (another
+    account's session included: no oracle)."""
+    if not SESSION_HANDLE_PATTERN.fullmatch(handle):
+        return False
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            f"DELETE FROM sessions WHERE user_id = ? AND substr(id_hash, 1, {SESSION_HANDLE_CHARS})"
+            " = ?",
+            (account_id, handle),
+        )
+    if cursor.rowcount > 0:
+        credentials_changed(db)
+    return cursor.rowcount > 0
+
+
+async def end_other_sessions(db: Database, account_id: str, keep: str | None) -> int:
+    """End every session of the account but `keep` (a stored hash); how many ended."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "DELETE FROM sessions WHERE user_id = ? AND id_hash IS DISTINCT FROM ?",
+            (account_id, keep),
+        )
+    if cursor.rowcount > 0:
+        credentials_changed(db)
+    return cursor.rowcount
 
 
 async def end_expired_sessions(db: Database, now: float, idle: float, lifetime: float) -> int:

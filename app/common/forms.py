@@ -3,8 +3,11 @@
 import asyncio
 from urllib.parse import parse_qs
 
-from stario import Context
+from stario import Context, h
+from stario.datastar import at, data
 from stario.exceptions import ClientDisconnected, RequestBodyError
+from stario.markup import HtmlElement
+from stario.markup.types import Attrs
 
 from app.common.http import NotJson, parse_json
 
@@ -43,3 +46,68 @@ async def read_form(c: Context) -> dict[str, str]:
     except UnicodeDecodeError:
         raise FormError("the form is not UTF-8") from None
     return {key: values[-1] for key, values in parse_qs(text, max_num_fields=20).items()}
+
+
+# Forms that work without scripts (lane A) ---------------------------------------------
+
+
+def enhanced(action: str, *, confirm: str | None = None) -> Attrs:
+    """What makes a plain `<form method="post" action=...>` a Datastar one: the same
+    form, sent by Datastar to the same URL (which then answers with patches). `confirm`:
+    a question asked first, read from the form's `data-confirm` (never pasted into the
+    expression, so names cannot break out of it)."""
+    post = at.post(action, content_type="form", retry_max_count=0)
+    expression = f"confirm(el.dataset.confirm) && {post}" if confirm is not None else post
+    return data.on("submit", expression, prevent=True)
+
+
+# What an element's attribute may be (Stario's markup takes these).
+type AttributeValue = str | bool | int | float | None
+
+
+def post_form(
+    action: str,
+    *children: HtmlElement | str | None,
+    confirm: str | None = None,
+    **attributes: AttributeValue,
+) -> HtmlElement:
+    """A form posting to `action` that needs no script, enhanced by Datastar."""
+    return h.Form(
+        {"method": "post", "action": action, "data-confirm": confirm, **attributes},
+        enhanced(action, confirm=confirm),
+        *children,
+    )
+
+
+def error_id(field_id: str) -> str:
+    return f"{field_id}-error"
+
+
+def form_field(
+    label: str,
+    field_id: str,
+    control: dict[str, AttributeValue],
+    error: str | None = None,
+    *,
+    kind: str = "input",
+    children: tuple[HtmlElement | str, ...] = (),
+) -> HtmlElement:
+    """A labelled input (or select) with its error, if any, right under it: announced
+    (role=alert), tied to the input (aria-describedby, aria-invalid) and focused when a
+    page is rendered for it."""
+    attributes: dict[str, AttributeValue] = {"id": field_id, **control}
+    if error:
+        attributes |= {
+            "aria-invalid": "true",
+            "aria-describedby": error_id(field_id),
+            "autofocus": True,
+        }
+    make = h.Select if kind == "select" else h.Input
+    # A page renders `autofocus`; a Datastar patch brings focus here itself.
+    focus = data.init("el.focus()") if error else None
+    return h.Div(
+        {"class": "field"},
+        h.Label({"for": field_id}, label),
+        make(attributes, focus, *children),
+        h.P({"id": error_id(field_id), "class": "error field-error", "role": "alert"}, error or ""),
+    )  # fmt: skip

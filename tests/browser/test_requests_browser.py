@@ -86,11 +86,11 @@ def test_a_fresh_browser_uploads_through_a_request_and_the_owner_sees_it_live(
             assert results.locator("a").count() == 0  # nothing to open
             expect(guest.locator("#upload-error")).to_have_text("")
 
-            # The owner's screens: the file, tagged, and the count, live.
+            # The owner's screens, live: the count on Requests, the file, tagged, on Files.
+            expect(requests).to_contain_text("1 of 3 files received", timeout=10_000)
             row = files.locator("#files li", has_text="tax return.pdf")
             expect(row).to_be_visible(timeout=10_000)
             expect(row.locator(".request-tag")).to_have_text("via Tax papers")
-            expect(requests).to_contain_text("1 of 3 files received", timeout=10_000)
             assert owner_errors == []
             assert guest_errors == []
         finally:
@@ -141,7 +141,7 @@ def test_the_request_page_shows_a_full_link_and_the_owner_cancels_an_unfinished_
                 owner = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
                 owner_errors = watch_console(owner)
                 sign_in(owner, server)
-                owner.goto(server.base_url + "/requests")
+                owner.goto(server.base_url + "/requests")  # the Requests screen
                 waiting = owner.locator("#requests .request-upload")
                 expect(waiting).to_have_count(MAX_UNFINISHED_PER_REQUEST)
                 expect(waiting.first).to_contain_text("0 bytes of 1000 bytes so far")

@@ -784,7 +784,8 @@ async def test_the_owner_sees_and_cancels_unfinished_uploads(app, owner_token, c
     page = (await app.get("/requests", headers=bearer(owner_token))).text
     cancel = f"/api/requests/{made['id']}/uploads/{upload_id}"
     assert "clip.mov" in page and "3 bytes of 6 bytes so far" in page
-    assert f'data-url="{cancel}"' in page
+    # The screen's Cancel is a plain form (lane A); the API's DELETE is what scripts use.
+    assert f'action="/requests/{made["id"]}/uploads/{upload_id}/cancel"' in page
 
     # Nobody else cancels it: not another account, not the link.
     _, stranger = await add_account(config, "stranger")

@@ -119,7 +119,7 @@ def submit_login(auth: Auth):
             _login_refused(c, w, auth, 401, "Wrong name or password.", name, next_path)
             return
         auth.throttle.forget(keys[0])
-        await auth.gate.start_session(w, found[0].id)
+        await auth.gate.start_session(w, found[0].id, c)
         if is_datastar(c):
             SSE(w).navigate(next_path)
             w.end()
@@ -208,7 +208,7 @@ def submit_setup(auth: Auth):
                 400,
             )
             return
-        await auth.gate.start_session(w, account.id)
+        await auth.gate.start_session(w, account.id, c)
         w.redirect(HOME.href(), 303)
 
     return handler

@@ -3,28 +3,35 @@ form and the list (each request's unfinished uploads included) the stream repain
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from stario import h
 from stario.datastar import data
 from stario.markup import HtmlElement
 
+from app.common.forms import AttributeValue, error_id, form_field, post_form
 from app.common.shell import shown_once, slot_error
 from app.common.units import human_bytes
 from app.features.requests.data import OpenRequest
-from app.features.requests.urls import API_REQUEST_CLOSE, API_REQUEST_UPLOAD_CANCEL
+from app.features.requests.urls import (
+    REQUEST_CLOSE_FORM,
+    REQUEST_UPLOAD_CANCEL_FORM,
+    REQUESTS_CREATE,
+)
 from app.requests.store import FileRequest
 from app.resumable.store import UploadState
 
 REQUESTS_ID = "requests"
 NEW_REQUEST_ID = "new-request"
-# The page's signals for the request form (Datastar posts those matching `^request`).
-SIGNALS = {
-    "requestLabel": "",
-    "requestExpiry": "604800",
-    "requestMaxFiles": "",
-    "requestMaxMib": "",
-    "requestFolder": "root",
+NOTICE_ID = "requests-notice"
+# Keeps the chosen folder while the stream repaints the select (folders change).
+FOLDER_SIGNAL = "requestFolder"
+DEFAULT_EXPIRY = "604800"
+# `?done=` codes of the plain forms' redirects and what the screen then says.
+DONE = {
+    "closed": "The request is closed: its link takes no more files.",
+    "cancelled": "The unfinished upload is cancelled.",
 }
 EXPIRY_CHOICES = (
     ("3600", "1 hour"),
@@ -41,85 +48,95 @@ def _when(moment: float | None) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def notice_part(message: str | None = None) -> HtmlElement:
+    return h.Div({"id": NOTICE_ID, "class": "notice", "role": "status"}, message or "")
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}" + ("" if count == 1 else "s")
 
 
-CREATE = "@post('/api/requests', {filterSignals: {include: '^request'}, retryMaxCount: 0})"
-CLOSE_ONE = (
-    "confirm('Close the request ' + el.dataset.name + '? Its link stops taking files at once.')"
-    " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
-)
-CANCEL_UPLOAD = (
-    "confirm('Cancel the unfinished upload ' + el.dataset.name + '? What it sent so far is"
-    " discarded.') && @delete(el.dataset.url, {filterSignals: {include: '^$'},"
-    " retryMaxCount: 0})"
-)
-
-
-def request_folder_select(places: Sequence[tuple[str, str]]) -> HtmlElement:
+def request_folder_select(
+    places: Sequence[tuple[str, str]], error: str | None = None, chosen: str = "root"
+) -> HtmlElement:
     """`#request-folder`: where a new request's files land, every folder of the account
-    by its path (`places`: api id and path). The home stream repaints it when folders
-    change, as it does the Move-to select."""
+    by its path (`places`: api id and path). The stream repaints it when folders
+    change; its signal keeps what the person chose across those repaints."""
+    attributes: dict[str, AttributeValue] = {"id": "request-folder", "name": "folder"}
+    if error:
+        attributes |= {"aria-invalid": "true", "aria-describedby": error_id("request-folder")}
     return h.Select(
-        {"id": "request-folder", "name": "request-folder"},
-        data.bind("requestFolder"),
-        h.Option({"value": "root"}, "/ (Files)"),
-        *[h.Option({"value": folder_id}, path) for folder_id, path in places],
+        attributes,
+        data.bind(FOLDER_SIGNAL),
+        h.Option({"value": "root", "selected": chosen == "root"}, "/ (Files)"),
+        *[
+            h.Option({"value": folder_id, "selected": chosen == folder_id}, path)
+            for folder_id, path in places
+        ],
     )
 
 
-def request_form(places: Sequence[tuple[str, str]] = ()) -> HtmlElement:
-    """`places`: the account's folders (api id, path) a request's files may land in."""
-    return h.Form(
-        {"id": "request-form", "class": "token-form request-form"},
-        data.on("submit", CREATE, prevent=True),
-        h.Label(
-            {"class": "field"},
-            h.Span("What to ask for"),
-            h.Input(
-                {
-                    "type": "text",
-                    "name": "request-label",
-                    "required": True,
-                    "maxlength": 200,
-                    "placeholder": "Photos from the trip",
-                },
-                data.bind("requestLabel"),
+@dataclass(frozen=True, slots=True)
+class RequestForm:
+    """What the request form holds (as typed, after a refusal) and its errors by field
+    (`label`, `expires`, `max_files`, `max_mib`, `folder`)."""
+
+    label: str = ""
+    expires: str = DEFAULT_EXPIRY
+    max_files: str = ""
+    max_mib: str = ""
+    folder: str = "root"
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def request_form(
+    places: Sequence[tuple[str, str]] = (), typed: RequestForm | None = None
+) -> HtmlElement:
+    """`#request-form`: a plain form (it works without scripts) that Datastar sends as
+    the same form. `places`: the account's folders (api id, path) a request's files may
+    land in."""
+    typed = typed or RequestForm()
+    errors = typed.errors
+    folder_error = errors.get("folder")
+    return post_form(
+        REQUESTS_CREATE.href(),
+        form_field(
+            "What to ask for", "request-label",
+            {"type": "text", "name": "label", "required": True, "maxlength": 200,
+             "placeholder": "Photos from the trip", "value": typed.label},
+            errors.get("label"),
+        ),
+        form_field(
+            "Open for", "request-expiry", {"name": "expires"}, errors.get("expires"),
+            kind="select",
+            children=tuple(
+                h.Option({"value": value, "selected": value == typed.expires}, label)
+                for value, label in EXPIRY_CHOICES
             ),
         ),
-        h.Label(
-            {"class": "field"},
-            h.Span("Open for"),
-            h.Select(
-                {"name": "request-expiry"},
-                data.bind("requestExpiry"),
-                *[h.Option({"value": value}, label) for value, label in EXPIRY_CHOICES],
-            ),
+        form_field(
+            "Most files (optional)", "request-max-files",
+            {"type": "number", "min": 1, "name": "max_files", "inputmode": "numeric",
+             "value": typed.max_files},
+            errors.get("max_files"),
         ),
-        h.Label(
-            {"class": "field"},
-            h.Span("Most files (optional)"),
-            h.Input(
-                {"type": "number", "min": 1, "name": "request-max-files", "inputmode": "numeric"},
-                data.bind("requestMaxFiles"),
-            ),
+        form_field(
+            "Largest file, MiB (optional)", "request-max-mib",
+            {"type": "number", "min": 1, "name": "max_mib", "inputmode": "numeric",
+             "value": typed.max_mib},
+            errors.get("max_mib"),
         ),
-        h.Label(
+        h.Div(
             {"class": "field"},
-            h.Span("Largest file, MiB (optional)"),
-            h.Input(
-                {"type": "number", "min": 1, "name": "request-max-mib", "inputmode": "numeric"},
-                data.bind("requestMaxMib"),
-            ),
-        ),
-        h.Label(
-            {"class": "field"},
-            h.Span("Files land in"),
-            request_folder_select(places),
+            h.Label({"for": "request-folder"}, "Files land in"),
+            request_folder_select(places, folder_error, typed.folder),
+            h.P({"id": error_id("request-folder"), "class": "error field-error", "role": "alert"},
+                folder_error or ""),
         ),
         h.Button({"type": "submit", "class": "button primary"}, "Create request"),
-    )
+        id="request-form",
+        **{"class": "token-form request-form"},
+    )  # fmt: skip
 
 
 def new_request_part(label: str, link: str) -> HtmlElement:
@@ -160,17 +177,20 @@ def unfinished_part(request: FileRequest, unfinished: list[UploadState]) -> Html
                 {"class": "request-upload", "id": f"request-upload-{state.id}"},
                 h.Span({"class": "file-name"}, state.name),
                 h.Span({"class": "file-meta"}, "unfinished: ", _so_far(state)),
-                h.Button(
-                    {
-                        "type": "button",
-                        "class": "button danger",
-                        "data-url": API_REQUEST_UPLOAD_CANCEL.href(request.id, state.id),
-                        "data-name": state.name,
-                        "aria-label": f"Cancel the unfinished upload {state.name}",
-                    },
-                    data.on("click", CANCEL_UPLOAD),
-                    "Cancel",
-                ),
+                post_form(
+                    REQUEST_UPLOAD_CANCEL_FORM.href(request.id, state.id),
+                    h.Button(
+                        {
+                            "type": "submit",
+                            "class": "button danger",
+                            "aria-label": f"Cancel the unfinished upload {state.name}",
+                        },
+                        "Cancel",
+                    ),
+                    confirm=f"Cancel the unfinished upload {state.name}? What it sent so far"
+                    " is discarded.",
+                    **{"class": "inline-form"},
+                ),  # fmt: skip
             )
             for state in unfinished
         ],
@@ -203,18 +223,20 @@ def requests_part(requests: list[OpenRequest], now: float) -> HtmlElement:
                         h.Strong(f"over: {gone.value}") if gone else None,
                     ),
                 ),
-                h.Button(
-                    {
-                        "type": "button",
-                        "class": "button danger",
-                        "data-url": API_REQUEST_CLOSE.href(request.id),
-                        "data-name": request.label,
-                        "data-action": "close the request",
-                        "aria-label": f"Close the request {request.label}",
-                    },
-                    data.on("click", CLOSE_ONE),
-                    "Close",
-                ),
+                post_form(
+                    REQUEST_CLOSE_FORM.href(request.id),
+                    h.Button(
+                        {
+                            "type": "submit",
+                            "class": "button danger",
+                            "aria-label": f"Close the request {request.label}",
+                        },
+                        "Close",
+                    ),
+                    confirm=f"Close the request {request.label}? Its link stops taking files"
+                    " at once.",
+                    **{"class": "inline-form"},
+                ),  # fmt: skip
                 unfinished_part(request, open_request.unfinished),
             )
         )
@@ -222,8 +244,16 @@ def requests_part(requests: list[OpenRequest], now: float) -> HtmlElement:
 
 
 def requests_panel(
-    requests: list[OpenRequest], now: float, places: Sequence[tuple[str, str]] = ()
+    requests: list[OpenRequest],
+    now: float,
+    places: Sequence[tuple[str, str]] = (),
+    *,
+    typed: RequestForm | None = None,
+    new_request: tuple[str, str] | None = None,
+    notice: str | None = None,
 ) -> HtmlElement:
+    """The screen's panel; after a plain form's post, what it typed (with errors), or
+    the new request's (label, link) shown once, or a notice."""
     return h.Section(
         {"id": "file-requests", "aria-labelledby": "requests-title"},
         h.H1({"id": "requests-title"}, "File requests"),
@@ -233,7 +263,8 @@ def requests_panel(
             " against your quota), without an account; they cannot see your files."
             " Links are shown only when made.",
         ),
-        request_form(places),
-        h.Div({"id": NEW_REQUEST_ID}),
+        notice_part(notice),
+        request_form(places, typed),
+        new_request_part(*new_request) if new_request else h.Div({"id": NEW_REQUEST_ID}),
         requests_part(requests, now),
     )

@@ -14,3 +14,9 @@ REQUEST_UPLOAD_UNNAMED = Route("PUT /r/{token}/uploads")
 # The Requests screen: the account's file requests.
 REQUESTS_SCREEN = Route("GET /requests")
 REQUESTS_LIVE = Route("GET /requests/live")
+# The screen's commands: plain form posts (303 back, or the screen with the error next
+# to its field; a new request's link in the answer), which Datastar sends as the same
+# form and gets patches for.
+REQUESTS_CREATE = Route("POST /requests")
+REQUEST_CLOSE_FORM = Route("POST /requests/{request_id}/close")
+REQUEST_UPLOAD_CANCEL_FORM = Route("POST /requests/{request_id}/uploads/{upload_id}/cancel")
