@@ -337,15 +337,15 @@ class Gate:
         if self.sessions_changed is not None:
             self.sessions_changed(account_id)
 
-    async def start_session(self, w: Writer, account_id: str, c: Context | None = None) -> None:
+    async def start_session(self, w: Writer, account_id: str, c: Context) -> None:
         """Sign `account_id` in on this browser; `c`, the sign-in's request, says from
         where (its device and client address, shown on the Account screen)."""
         now = self.clock()
         config = self._config
         # Sign-ins are rare: a fine moment to forget sessions that can no longer be used.
         await end_expired_sessions(self._db, now, config.session_idle, config.session_lifetime)
-        device = describe_device(c.req.headers.get("user-agent")) if c is not None else ""
-        address = self.addresses.of(c) if c is not None else ""
+        device = describe_device(c.req.headers.get("user-agent"))
+        address = self.addresses.of(c)
         secret = await create_session(self._db, account_id, now, user_agent=device, address=address)
         self.tell_sessions_changed(account_id)
         set_cookie(

@@ -92,7 +92,7 @@ def register_invitations(app: App, links: Links) -> None:
         detail = "admin" if account.is_admin else ""
         await log_action(db, account, "accepted invitation", account.name, detail, gate.clock())
         links.relay.publish(ACCOUNTS_CHANGED, "invited")
-        await gate.start_session(w, account.id)
+        await gate.start_session(w, account.id, c)
         w.redirect(HOME.href(), 303)
 
     async def show_reset(c: Context, w: Writer) -> None:
