@@ -2,6 +2,7 @@
 member, ZIP, ranges, cut off), bots marked, previews and HEAD not logged, the
 address never kept in clear; the owner's CSV and JSON, and nobody else's."""
 
+import asyncio
 import csv
 import hashlib
 import hmac
@@ -264,3 +265,89 @@ async def test_a_revoked_or_deleted_link_keeps_or_drops_its_rows(app, tokens):
     assert (await app.delete(f"/files/{file_id}", headers=bearer(owner))).status_code == 204
     gone = await app.get(f"/api/shares/{share_id}/downloads", headers=bearer(owner))
     assert gone.status_code == 404
+
+
+# The Shared screen ---------------------------------------------------------------------------
+
+IDENTITY = {"accept-encoding": "identity"}
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+async def next_data(events, *, containing: str) -> str:
+    async with asyncio.timeout(5):
+        while True:
+            event = await anext(events)
+            if containing in event["data"]:
+                return str(event["data"])
+
+
+async def test_the_screen_shows_each_links_log_and_repaints_it_live(app, tokens):
+    owner, _ = tokens
+    share_id, url = await link(app, owner, await upload(app, owner, name="report.pdf"))
+    page = await app.get("/shared", headers=bearer(owner))
+    assert f'id="log-{share_id}"' in page.text and "Download log (0 requests)" in page.text
+    assert 'data-preserve-attr="open"' in page.text  # a repaint keeps it open
+    async with app.stream("GET", "/shared/live", headers={**bearer(owner), **IDENTITY}) as live:
+        events = live.iter_events()
+        await next_data(events, containing="Download log (0 requests)")
+        await app.get(url + "/file", headers={"user-agent": SLACK})
+        painted = await next_data(events, containing="Download log (1 request)")
+        assert "link-preview bot" in painted and "Slackbot-LinkExpanding" in painted
+        assert f"/shared/{share_id}/downloads.csv" in painted
+
+
+async def test_hostile_user_agents_are_escaped_on_the_screen(app, tokens):
+    owner, _ = tokens
+    share_id, url = await link(app, owner, await upload(app, owner))
+    await app.get(url + "/file", headers={"user-agent": "<script>alert(1)</script>"})
+    await app.drain_tasks()
+    for path in ("/shared", f"/shared/{share_id}/downloads"):
+        page = await app.get(path, headers=bearer(owner))
+        assert "<script>alert(1)" not in page.text and "&lt;script&gt;alert(1)" in page.text
+
+
+async def test_the_log_pages_a_hundred_at_a_time(app, tokens):
+    owner, _ = tokens
+    share_id, url = await link(app, owner, await upload(app, owner))
+    for _ in range(3):
+        await app.get(url + "/file", headers={"range": "bytes=0-0"})
+    await app.drain_tasks()
+    page = await app.get(f"/shared/{share_id}/downloads?page=1", headers=bearer(owner))
+    assert page.status_code == 200 and page.text.count('class="download"') == 3
+    assert "3 requests, newest first" in page.text
+    later = await app.get(f"/shared/{share_id}/downloads?page=9", headers=bearer(owner))
+    assert later.status_code == 200 and "Nobody has downloaded" in later.text
+    some = await app.get(f"/api/shares/{share_id}/downloads?limit=2", headers=bearer(owner))
+    assert some.json()["total"] == 3 and len(some.json()["downloads"]) == 2
+
+
+async def test_revoke_works_as_a_plain_form(app, tokens):
+    owner, other = tokens
+    share_id, url = await link(app, owner, await upload(app, owner, name="plain.bin"))
+    refused = await app.post(
+        f"/shared/{share_id}/revoke", content=b"", headers={**bearer(other), **FORM}
+    )
+    assert refused.status_code == 404 and "not one of yours" in refused.text
+    assert (await app.get(url + "/file")).status_code == 200  # still works
+    done = await app.post(
+        f"/shared/{share_id}/revoke", content=b"", headers={**bearer(owner), **FORM}
+    )
+    assert done.status_code == 303 and done.headers.get("location") == "/shared?done=revoked"
+    assert (await app.get(url + "/file")).status_code == 410
+    shown = await app.get("/shared?done=revoked", headers=bearer(owner))
+    assert "The link was revoked" in shown.text and "plain.bin" not in shown.text
+    again = await app.post(
+        f"/shared/{share_id}/revoke", content=b"", headers={**bearer(owner), **FORM}
+    )
+    assert again.status_code == 404 and 'role="alert"' in again.text
+
+
+async def test_revoke_through_datastar_answers_patches(app, tokens):
+    owner, _ = tokens
+    share_id, url = await link(app, owner, await upload(app, owner, name="ds.bin"))
+    headers = {**bearer(owner), **FORM, **IDENTITY, "datastar-request": "true"}
+    got = await app.post(f"/shared/{share_id}/revoke", content=b"", headers=headers)
+    assert got.status_code == 200
+    assert "text/event-stream" in (got.headers.get("content-type") or "")
+    assert "The link was revoked" in got.text and "No shared links." in got.text
+    assert (await app.get(url + "/file")).status_code == 410
