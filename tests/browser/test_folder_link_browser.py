@@ -41,8 +41,11 @@ def test_a_visitor_drops_a_folder_into_a_shared_folder(
     url = owner.locator("#new-share-url")
     expect(url).to_contain_text("/s/")
     link = url.inner_text().strip()
-    # The new link shows in the Shared links list, live.
-    expect(owner.locator("#shares")).to_contain_text("/Inbox/")
+    # The new link shows on the Shared screen, in its own tab.
+    shared = owner_context.new_page()
+    shared.goto(server.base_url + "/shared")
+    expect(shared.locator("#shares")).to_contain_text("/Inbox/")
+    shared.close()
 
     tree = tmp_path / "shoot"
     (tree / "day1").mkdir(parents=True)
