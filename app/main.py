@@ -193,8 +193,9 @@ def make_bootstrap(
         span.attrs({"stowage.video_posters": thumbnails.posters})
         register_home(app, gate, config, db, assets, relay, progress, quotas, thumbnails)
         shares_feature = Shares(
-            config, db, store, gate, passwords, relay, assets, thumbnails=thumbnails
-        )
+            config, db, store, gate, passwords, relay, assets, thumbnails=thumbnails,
+            spawn=app.create_task,
+        )  # fmt: skip
         register_shares(app, shares_feature)
         register_files(app, db, store)
         register_archives(app, db, store, config.archive_memory_bytes)
@@ -254,7 +255,7 @@ def make_bootstrap(
         )
         register_requests(app, requests_feature)
         register_tokens(app, db, relay)
-        register_shared_screen(app, gate, config, db, assets, relay)
+        register_shared_screen(app, gate, config, db, assets, relay, shares_feature)
         register_requests_screen(app, requests_feature)
         register_account(app, gate, config, db, assets, relay, passwords, sign_in_throttle)
         register_admin(

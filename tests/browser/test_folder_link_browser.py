@@ -41,7 +41,7 @@ def test_a_visitor_drops_a_folder_into_a_shared_folder(
     url = owner.locator("#new-share-url")
     expect(url).to_contain_text("/s/")
     link = url.inner_text().strip()
-    # The new link shows on the Shared screen.
+    # The new link shows on the Shared screen, in its own tab.
     shared = owner_context.new_page()
     shared.goto(server.base_url + "/shared")
     expect(shared.locator("#shares")).to_contain_text("/Inbox/")

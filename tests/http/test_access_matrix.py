@@ -222,6 +222,7 @@ SETUP = "setup token"  # anyone; closed once an account exists
 STATIC = "static asset"  # anyone, no lookup
 ADMIN_PAGE = "admin page"  # an admin: its status; other accounts 403; else 303 to sign in
 ADMIN_ONLY = "admin only"  # an admin: its status; other accounts 403; else 401 JSON
+OWNED_PAGE = "private page, owner only"  # the owner: its status; others 404; else 303
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,11 @@ DECLARED: dict[tuple[str, str], Declared] = {
     # The other screens, each a page and its live stream.
     ("GET", "/shared"): Declared(PAGE, 200),
     ("GET", "/shared/live"): Declared(PRIVATE, 200),
+    # Lane C: a link's download log (pages, CSV, JSON) and the screen's Revoke form.
+    ("GET", "/shared/{share_id}/downloads"): Declared(OWNED_PAGE, 200),
+    ("GET", "/shared/{share_id}/downloads.csv"): Declared(OWNED_PAGE, 200),
+    ("POST", "/shared/{share_id}/revoke"): Declared(OWNED, 303, b"", FORM),
+    ("GET", "/api/shares/{share_id}/downloads"): Declared(OWNED, 200),
     ("GET", "/requests"): Declared(PAGE, 200),
     ("GET", "/requests/live"): Declared(PRIVATE, 200),
     ("GET", "/account"): Declared(PAGE, 200),
@@ -429,6 +435,8 @@ def expected_status(declared: Declared, caller: str) -> int:
         return declared.status if caller == "admin" else 403
     if declared.kind == PAGE:
         return 303 if refused else declared.status
+    if declared.kind == OWNED_PAGE:
+        return 303 if refused else 404 if caller in OTHER_ACCOUNTS else declared.status
     if declared.kind == PRIVATE:
         if refused:
             return 401

@@ -104,6 +104,7 @@ from app.requests.store import (
     check_max_files,
     request_by_id,
 )
+from app.shares.downloads import FILE, ZIP, Download, DownloadLog, Spawn, is_bot, short_user_agent
 from app.shares.store import (
     DEFAULT_EXPIRES_IN,
     FOLDER,
@@ -153,6 +154,17 @@ class Shares:
     # Ends the unfinished resumable uploads made through a file request (by its id),
     # giving their space back: a revoked folder link's uploads end with it.
     end_uploads: Callable[[str], Awaitable[object]] | None = None
+    # Starts the task that writes download logs (the app's `create_task`, so a
+    # shutdown waits for the last rows).
+    spawn: Spawn = asyncio.create_task
+    download_log: DownloadLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.download_log = DownloadLog(self.db, self.spawn, self._logs_written)
+
+    def _logs_written(self, owners: set[str]) -> None:
+        for owner in owners:
+            self.relay.publish(shares_changed(owner), "downloaded")
 
     def now(self) -> float:
         return self.gate.clock()
@@ -245,19 +257,25 @@ def show_shares(shares: Shares):
     return handler
 
 
+async def revoke_link(shares: Shares, share_id: str, owner: str) -> bool:
+    """Revoke one of `owner`'s live links (its unfinished uploads end with it); False
+    for an unknown id, another account's link, or one already revoked."""
+    known = SHARE_ID_PATTERN.fullmatch(share_id) is not None
+    if not known or not await revoke_share(shares.db, share_id, owner, shares.now()):
+        return False
+    revoked = share_by_id(shares.db, share_id)
+    if revoked is not None and revoked.request_id and shares.end_uploads is not None:
+        await shares.end_uploads(revoked.request_id)
+    shares.relay.publish(shares_changed(owner), "revoked")
+    return True
+
+
 def revoke(shares: Shares):
     async def handler(c: Context, w: Writer) -> None:
-        owner = principal(c).account_id
-        share_id = path_param(c, "share_id")
-        known = SHARE_ID_PATTERN.fullmatch(share_id) is not None
-        if not known or not await revoke_share(shares.db, share_id, owner, shares.now()):
+        if not await revoke_link(shares, path_param(c, "share_id"), principal(c).account_id):
             json_error(w, 404, "no such link")
             return
-        revoked = share_by_id(shares.db, share_id)
-        if revoked is not None and revoked.request_id and shares.end_uploads is not None:
-            await shares.end_uploads(revoked.request_id)
         w.empty()
-        shares.relay.publish(shares_changed(owner), "revoked")
 
     return handler
 
@@ -348,8 +366,21 @@ def _text(w: Writer, status: int, message: str) -> None:
     w.text(message + "\n", status)
 
 
-def _counting(shares: Shares, share: Share, size: int) -> Counting:
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What a metered response sends, for its row in the link's download log."""
+
+    what: str  # FILE or ZIP
+    file_id: str
+    name: str
+
+
+def _counting(shares: Shares, share: Share, size: int, c: Context, served: Served) -> Counting:
     limited = share.max_downloads is not None
+    started = shares.now()
+    user_agent = c.req.headers.get("user-agent") or ""
+    # Now: once the connection is gone its address is not known any more.
+    address = shares.gate.addresses.of(c)
     renewing: list[asyncio.Task[None]] = []
 
     async def renew() -> None:
@@ -371,6 +402,21 @@ def _counting(shares: Shares, share: Share, size: int) -> Counting:
     async def settle(length: int, sent: int) -> None:
         for task in renewing:
             task.cancel()
+        shares.download_log.add(
+            Download(
+                share.id,
+                share.owner,
+                served.file_id,
+                served.name,
+                served.what,
+                started,
+                address,
+                short_user_agent(user_agent),
+                sent,
+                sent == length,
+                is_bot(user_agent),
+            )  # fmt: skip
+        )
         reserved = length if limited else 0
         if size > 0 and sent == 0 and reserved == 0:
             return  # nothing left and nothing held: no write
@@ -457,7 +503,9 @@ def download_link(shares: Shares):
                 return
             await serve_file(c, w, shares.store, row)
             return
-        await serve_file(c, w, shares.store, row, _counting(shares, access.share, row.size))
+        served = Served(FILE, row.id, row.name)
+        counting = _counting(shares, access.share, row.size, c, served)
+        await serve_file(c, w, shares.store, row, counting)
 
     return handler
 
@@ -795,7 +843,8 @@ def download_member(shares: Shares):
             await serve_file(c, w, shares.store, row)
             return
         size = await _collection_size(shares, share)
-        await serve_file(c, w, shares.store, row, _counting(shares, share, size))
+        counting = _counting(shares, share, size, c, Served(FILE, row.id, row.name))
+        await serve_file(c, w, shares.store, row, counting)
 
     return handler
 
@@ -858,15 +907,9 @@ def download_collection_zip(shares: Shares):
                 return
             shares.zips.keep(share.id, key, layout)
         times = [e.modified for e in entries if e.modified] or [iso(share.created_at) or ""]
-        await serve_zip(
-            c,
-            w,
-            shares.store,
-            layout,
-            modified_at(max(times)),
-            _zip_name(await _title(shares, share)),
-            _counting(shares, share, layout.size),
-        )
+        name = _zip_name(await _title(shares, share))
+        counting = _counting(shares, share, layout.size, c, Served(ZIP, "", name))
+        await serve_zip(c, w, shares.store, layout, modified_at(max(times)), name, counting)
 
     return handler
 

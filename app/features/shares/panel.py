@@ -1,8 +1,7 @@
-"""What the account page shows of share links: the "Share" form every file row's
-Share button opens, and the "Shared links" list the stream repaints.
+"""What the Files screen shows of share links: the "Share" form every file row's
+Share button opens, and the new link it makes. (The Shared screen's list of links is
+app/features/shares/screen_views.py.)
 """
-
-from datetime import UTC, datetime
 
 from stario import h
 from stario.datastar import data
@@ -10,11 +9,9 @@ from stario.datastar.format import SignalValue
 from stario.markup import HtmlElement
 
 from app.common.shell import shown_once, slot_error
-from app.features.shares.urls import API_COLLECTION_CREATE, API_SHARE_REVOKE
+from app.features.shares.urls import API_COLLECTION_CREATE
 from app.files.store import FileRow
-from app.shares.store import FILES, FOLDER, Share, ShareListing
 
-SHARES_ID = "shares"
 NEW_SHARE_ID = "new-share"
 # The page's signals for the share form (Datastar posts those matching `^share`).
 # One of `shareFile` (a file's id), `shareFolder` (a folder's api id) or `shareIds` (a
@@ -38,12 +35,6 @@ EXPIRY_CHOICES = (
     ("2592000", "30 days"),
     ("never", "never"),
 )
-
-
-def _when(moment: float | None) -> str:
-    if moment is None:
-        return "never"
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # On the page's <main>, for every row's Share button at once (one compiled expression,
@@ -72,10 +63,6 @@ CREATE = (
     f" else {{ @post('/api/files/' + $shareFile + '/shares', {_OPTIONS}) }}"
 )
 CLOSE = "$shareFile = ''; $shareFolder = ''; $shareIds = []"
-REVOKE_ONE = (
-    "confirm('Revoke the link to ' + el.dataset.name + '? It stops working at once.')"
-    " && @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
-)
 
 
 def share_folder_button(folder_id: str, path: str, label: str) -> HtmlElement:
@@ -188,90 +175,7 @@ def new_share_error(message: str) -> HtmlElement:
     return slot_error(NEW_SHARE_ID, message)
 
 
-def _downloads(share: Share) -> str:
-    if share.max_downloads is None:
-        return f"{share.downloads} download{'' if share.downloads == 1 else 's'}"
-    return f"{share.downloads} of {share.max_downloads} downloads"
-
-
-def _what(listing: ShareListing) -> HtmlElement | None:
-    """What a collection gives, beside its name: a folder (its path, and whether it
-    takes uploads) or a set of files (the name says how many)."""
-    share = listing.share
-    if share.kind == FOLDER:
-        uploads = listing.uploads
-        taken = None
-        if uploads is not None:
-            of = "" if uploads.max_files is None else f" of {uploads.max_files:,}"
-            taken = h.Span(
-                {"class": "share-uploads"}, f"takes uploads: {uploads.received:,}{of} received"
-            )
-        return h.Span(
-            {"class": "share-kind"},
-            h.Span(f"folder {listing.folder_path or '/'}"),
-            taken,
-        )
-    if share.kind == FILES:
-        return h.Span({"class": "share-kind"}, "set of files")
-    return None
-
-
-def shares_part(listings: list[ShareListing], now: float) -> HtmlElement:
-    if not listings:
-        return h.Div({"id": SHARES_ID}, h.P({"class": "empty"}, "No shared links."))
-    items = []
-    for listing in listings:
-        share = listing.share
-        gone = share.gone(now)
-        items.append(
-            h.Li(
-                {"class": "token share", "id": f"share-{share.id}"},
-                h.Div(
-                    {"class": "file-main"},
-                    h.Span({"class": "file-name"}, listing.file_name),
-                    h.Span(
-                        {"class": "file-meta"},
-                        _what(listing),
-                        h.Span({"class": "share-downloads"}, _downloads(share)),
-                        h.Span(f"expires {_when(share.expires_at)}"),
-                        h.Span("password") if share.has_password else None,
-                        h.Strong(f"over: {gone.value}") if gone else None,
-                    ),
-                ),
-                h.Button(
-                    {
-                        "type": "button",
-                        "class": "button danger",
-                        "data-url": API_SHARE_REVOKE.href(share.id),
-                        "data-name": listing.file_name,
-                        "data-action": "revoke the link to",
-                        "aria-label": f"Revoke the link to {listing.file_name}",
-                    },
-                    data.on("click", REVOKE_ONE),
-                    "Revoke",
-                ),
-            )
-        )
-    return h.Div({"id": SHARES_ID}, h.Ul({"class": "token-list"}, *items))
-
-
 def share_dialog() -> HtmlElement:
     """The Share form every row's Share button opens, on the Files screen, and the
     new link it makes."""
     return h.Div({"class": "share-dialog"}, share_form(), h.Div({"id": NEW_SHARE_ID}))
-
-
-def links_panel(listings: list[ShareListing], now: float) -> HtmlElement:
-    """The Shared screen's list of links and collections the stream repaints."""
-    return h.Section(
-        {"id": "shared-links", "aria-labelledby": "shares-title"},
-        h.H1({"id": "shares-title"}, "Shared links"),
-        h.P(
-            {"class": "note"},
-            "Anyone with a link can open what it gives (a file, a folder or a set of files),"
-            " without an account; a folder link may also take uploads. "
-            "Links are shown only when made; revoke one the moment it may have leaked."
-            " Share a file or folder from its row on the Files screen.",
-        ),
-        shares_part(listings, now),
-    )

@@ -26,3 +26,9 @@ SHARE_UPLOAD_UNNAMED = Route("PUT /s/{token}/uploads")
 # The Shared screen: the account's links and collections, with their download logs.
 SHARED = Route("GET /shared")
 SHARED_LIVE = Route("GET /shared/live")
+# A link's download log: its whole log page by page, as CSV, and as JSON; and the
+# screen's Revoke (a plain form; Datastar posts the same form).
+SHARED_LOG = Route("GET /shared/{share_id}/downloads")
+SHARED_LOG_CSV = Route("GET /shared/{share_id}/downloads.csv")
+SHARED_REVOKE = Route("POST /shared/{share_id}/revoke")
+API_SHARE_DOWNLOADS = Route("GET /api/shares/{share_id}/downloads")
