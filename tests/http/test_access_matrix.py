@@ -282,6 +282,8 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("GET", "/files/{file_id}/preview"): Declared(OWNED, 303),
     ("GET", "/files/{file_id}/preview-image"): Declared(OWNED, 200),
     ("HEAD", "/files/{file_id}/preview-image"): Declared(OWNED, 200),
+    ("GET", "/files/{file_id}/preview-file"): Declared(OWNED, 200),
+    ("HEAD", "/files/{file_id}/preview-file"): Declared(OWNED, 200),
     # Another account's ids are skipped: 200 with nothing deleted (checked below).
     ("POST", "/api/files/delete"): Declared(OWNED, 200, b'{"ids": ["FILE_ID"]}', JSON, others=200),
     # Folders: the page's commands (another account's ids are "no such folder", or

@@ -95,7 +95,7 @@ async def test_text_is_escaped_source_with_line_numbers(client, owner):
     assert "selector #preview" in patch.text and "mode inner" in patch.text
     assert "<script>" not in patch.text and "&lt;script&gt;" in patch.text
     assert patch.text.count('class="line"') == 3
-    assert '<svg onload' not in patch.text
+    assert "<svg onload" not in patch.text
     page = await client.get("/", params={"preview": file_id})
     assert page.status_code == 200
     assert 'id="preview-dialog"' in page.text and "&lt;svg onload" in page.text

@@ -17,7 +17,7 @@ from app.downloads.validators import strong_etag
 from app.features.files.urls import FILE
 from app.features.home.urls import HOME
 from app.features.previews.panel import PreviewLinks, body_part, preview_dialog
-from app.features.previews.urls import PREVIEW_IMAGE
+from app.features.previews.urls import PREVIEW_FILE, PREVIEW_IMAGE
 from app.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
 from app.files.store import FileRow, get_file, list_file_ids
 from app.folders.store import ROOT, catalog_id
@@ -107,12 +107,13 @@ async def owner_preview(
     row = await get_file(previewer.db, file_id) if len(file_id) <= 64 else None
     if row is None or row.owner != owner:
         return None
+    kind = preview_kind(row)
     query, folder = list_query(params)
     only = None if query.q else folder
     ids = await list_file_ids(previewer.db, owner, NEIGHBOUR_SCAN, query, folder=only)
     before, after, position = neighbours(ids, row.id)
     links = PreviewLinks(
-        inline=FILE.href(row.id),
+        inline=PREVIEW_FILE.href(file_id=row.id) if kind == "pdf" else FILE.href(row.id),
         image=PREVIEW_IMAGE.href(file_id=row.id),
         download=FILE.href(row.id, query={"download": "1"}),
         close=_page_href(query, folder, None),
@@ -120,7 +121,7 @@ async def owner_preview(
         next=None if after is None else _page_href(query, folder, after),
         position=position,
     )
-    return preview_dialog(row, preview_kind(row), links, await _text_of(previewer.store, row))
+    return preview_dialog(row, kind, links, await _text_of(previewer.store, row))
 
 
 async def shared_preview(
@@ -148,6 +149,14 @@ async def shared_body(
     links = PreviewLinks(inline, inline, download, close=inline)
     text = await _text_of(previewer.store, row)
     return body_part(row, preview_kind(row), links, text, scripted=False)
+
+
+async def serve_framed(c: Context, w: Writer, previewer: Previewer, row: FileRow) -> None:
+    """The file for a frame of our own pages (a PDF preview): `serve_file` as ever
+    (inline only when safe, sandboxed by its CSP: an opaque origin that runs no
+    script), with framing allowed to our own origin instead of denied."""
+    w.headers.set("x-frame-options", "SAMEORIGIN")
+    await serve_file(c, w, previewer.store, row)
 
 
 async def serve_preview_image(c: Context, w: Writer, previewer: Previewer, row: FileRow) -> None:

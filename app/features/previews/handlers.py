@@ -15,10 +15,13 @@ from app.features.previews.data import (
     owner_preview,
     preview_href,
     preview_params,
+    serve_framed,
     serve_preview_image,
 )
 from app.features.previews.urls import (
     PREVIEW,
+    PREVIEW_FILE,
+    PREVIEW_FILE_HEAD,
     PREVIEW_IMAGE,
     PREVIEW_IMAGE_HEAD,
     THUMBNAIL,
@@ -124,6 +127,17 @@ def show_preview_image(previewer: Previewer):
     return handler
 
 
+def show_preview_file(previewer: Previewer):
+    async def handler(c: Context, w: Writer) -> None:
+        row = await readable_file(c, previewer.db)
+        if row is None:
+            json_error(w, 404, "no such file")
+            return
+        await serve_framed(c, w, previewer, row)
+
+    return handler
+
+
 def register_previews(app: App, db: Database, thumbnails: Thumbnails, previewer: Previewer) -> None:
     handler = show_thumbnail(db, thumbnails)
     app.add(THUMBNAIL, handler)
@@ -132,3 +146,6 @@ def register_previews(app: App, db: Database, thumbnails: Thumbnails, previewer:
     image = show_preview_image(previewer)
     app.add(PREVIEW_IMAGE, image)
     app.add(PREVIEW_IMAGE_HEAD, image)
+    framed = show_preview_file(previewer)
+    app.add(PREVIEW_FILE, framed)
+    app.add(PREVIEW_FILE_HEAD, framed)

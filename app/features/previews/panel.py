@@ -97,7 +97,7 @@ def text_part(head: TextHead) -> HtmlElement:
         if head.cut
         else None,
         h.Pre(
-            {"class": "preview-text", "tabindex": "0", "aria-label": "File contents"},
+            {"class": "text-lines", "tabindex": "0", "aria-label": "File contents"},
             h.Code(*[h.Span({"class": "line"}, line) for line in head.lines]),
         ),
     )

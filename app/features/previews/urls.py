@@ -9,3 +9,7 @@ PREVIEW = Route("GET /files/{file_id}/preview")
 # A full-size image: its rendition when the original needs one, else the original.
 PREVIEW_IMAGE = Route("GET /files/{file_id}/preview-image")
 PREVIEW_IMAGE_HEAD = Route("HEAD /files/{file_id}/preview-image")
+# A file shown inside the page's frame (a PDF): the file itself, which the page of
+# our own origin may frame (every other answer says `X-Frame-Options: DENY`).
+PREVIEW_FILE = Route("GET /files/{file_id}/preview-file")
+PREVIEW_FILE_HEAD = Route("HEAD /files/{file_id}/preview-file")

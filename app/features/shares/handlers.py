@@ -464,10 +464,14 @@ def _link(c: Context, w: Writer) -> SharePrincipal | None:
 async def _serve_preview(shares: Shares, c: Context, w: Writer, row: FileRow) -> None:
     """`?preview=1`: the file as its preview shows it (an image at full size, through
     its rendition when it needs one), never counted as a download."""
-    if shares.previewer is not None and preview_kind(row) == "image":
+    kind = preview_kind(row)
+    if shares.previewer is not None and kind == "image":
         await serve_preview_image(c, w, shares.previewer, row)
-    else:
-        await serve_file(c, w, shares.store, row)
+        return
+    if kind == "pdf":
+        # The page's frame shows it (sandboxed by its CSP, as every stored file is).
+        w.headers.set("x-frame-options", "SAMEORIGIN")
+    await serve_file(c, w, shares.store, row)
 
 
 def download_link(shares: Shares):
