@@ -48,6 +48,7 @@ from app.features.folders.commands import register_folder_commands
 from app.features.folders.handlers import ClosedRequests, register_folders
 from app.features.home.handlers import register_home
 from app.features.invitations.handlers import Links, register_invitations
+from app.features.previews.data import Previewer
 from app.features.previews.handlers import register_previews
 from app.features.requests.handlers import Requests, register_requests
 from app.features.requests.screen import register_requests_screen
@@ -63,6 +64,7 @@ from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
 from app.previews.pool import WorkerPool
+from app.previews.renditions import Renditions
 from app.previews.thumbnails import Thumbnails, ffmpeg_found
 from app.resumable.backends import open_backends
 from app.resumable.uploads import ResumableUploads
@@ -191,10 +193,12 @@ def make_bootstrap(
             posters=ffmpeg_found(),
         )
         span.attrs({"stowage.video_posters": thumbnails.posters})
-        register_home(app, gate, config, db, assets, relay, progress, quotas, thumbnails)
+        # Full-size previews share the thumbnails' worker processes.
+        previewer = Previewer(db, store, Renditions(store, thumbnails.pool))
+        register_home(app, gate, config, db, assets, relay, progress, quotas, thumbnails, previewer)
         shares_feature = Shares(
             config, db, store, gate, passwords, relay, assets, thumbnails=thumbnails,
-            spawn=app.create_task,
+            spawn=app.create_task, previewer=previewer,
         )  # fmt: skip
         register_shares(app, shares_feature)
         register_files(app, db, store)
@@ -204,7 +208,7 @@ def make_bootstrap(
         folder_requests = ClosedRequests(relay)
         register_folders(app, db, store, relay, folder_requests)
         register_folder_commands(app, db, store, relay, folder_requests)
-        register_previews(app, db, thumbnails)
+        register_previews(app, db, thumbnails, previewer)
         signals_memory = MemoryBudget(config.signals_memory_bytes)
         uploads = Uploads(
             config,

@@ -34,6 +34,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.folders import run_folders
     from bench.live import run_live
     from bench.memory import run_memory
+    from bench.previews import run_previews
     from bench.resumable import run_resumable
     from bench.s3 import run_s3
     from bench.screens import run_screens
@@ -54,6 +55,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "signin": run_signin,
         "archive": run_archive,
         "thumbnails": run_thumbnails,
+        "previews": run_previews,
         "search": run_search,
         "folders": run_folders,
         "s3": run_s3,

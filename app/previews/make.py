@@ -170,3 +170,51 @@ def _thumbnail_of_frame(frame: object, target: str) -> bool:
             os.unlink(temp)
         except FileNotFoundError:
             pass
+
+
+# A full-size preview's long side (app/previews/renditions.py says when one is made).
+RENDITION_EDGE = 4096
+RENDITION_QUALITY = 85
+
+
+def make_rendition(source: str, target: str) -> bool:
+    """In a worker process (the limits above): an upright JPEG of
+    the image at `source`, at most `RENDITION_EDGE` on its long side, written to
+    `target` through a temp file and a rename; True if one was made."""
+    from PIL import Image, ImageOps
+
+    temp = temp_path_for(target, os.getpid())
+    try:
+        with Image.open(source) as image:
+            if image.format not in (
+                "JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF", "MPO", "TIFF", "BMP"
+            ):  # fmt: skip
+                return False
+            width, height = image.size
+            if width < 1 or height < 1 or width * height > MAX_PIXELS:
+                return False
+            # JPEG decodes at 1/2, 1/4, 1/8 scale directly when that still covers the
+            # edge: a 50 MP scan costs a quarter of a full decode.
+            image.draft("RGB", (RENDITION_EDGE, RENDITION_EDGE))
+            image.seek(0)
+            upright = ImageOps.exif_transpose(image)
+            upright.thumbnail(
+                (RENDITION_EDGE, RENDITION_EDGE), Image.Resampling.BICUBIC, reducing_gap=2.0
+            )
+            if "A" in upright.getbands() or "transparency" in upright.info:
+                rgba = upright.convert("RGBA")
+                flat = Image.new("RGB", rgba.size, (255, 255, 255))
+                flat.paste(rgba, mask=rgba.getchannel("A"))
+            else:
+                flat = upright.convert("RGB")
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            flat.save(temp, "JPEG", quality=RENDITION_QUALITY, optimize=False)
+        os.rename(temp, target)
+        return True
+    except (Exception, Image.DecompressionBombWarning):
+        return False
+    finally:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass

@@ -34,7 +34,13 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from app.previews.make import make_poster, make_thumbnail, prepare_worker, temp_path_for
+from app.previews.make import (
+    make_poster,
+    make_rendition,
+    make_thumbnail,
+    prepare_worker,
+    temp_path_for,
+)
 
 # Children are started with "spawn": the server has threads (the blob store's), and
 # forking a threaded process can copy a lock held by another thread.
@@ -210,7 +216,8 @@ class _Slot(threading.Thread):
 
 class WorkerPool:
     """`workers` child processes; `run(source, target, kind)` gives True when the job
-    of that kind (`job` for "image", `poster` for "video") made `target` within
+    of that kind (`job` for "image", `poster` for "video", `rendition` for
+    "rendition") made `target` within
     `seconds`, False otherwise (refused, failed, timed out, crashed)."""
 
     def __init__(
@@ -220,10 +227,12 @@ class WorkerPool:
         seconds: float,
         job: Job = make_thumbnail,
         poster: Job = make_poster,
+        rendition: Job = make_rendition,
     ) -> None:
         self.seconds = seconds
         self.job = job
         self.poster = poster
+        self.rendition = rendition
         self.queue = FairQueue()
         self.started = 0  # children started (a kill or crash starts another)
         self.timed_out = 0
@@ -233,7 +242,7 @@ class WorkerPool:
             slot.start()
 
     def jobs_by_kind(self) -> dict[str, Job]:
-        return {"image": self.job, "video": self.poster}
+        return {"image": self.job, "video": self.poster, "rendition": self.rendition}
 
     async def run(
         self, source: str, target: str, kind: str = "image", *, account: str = ""

@@ -18,9 +18,16 @@ from stario import Writer
 
 # Blobs derived from a file (its thumbnail, app/previews) are a local cache in the
 # data dir whatever the backend: `.thumbs/<id[:2]>/<id>.webp`, or an empty
-# `<id>.none` (no thumbnail can be made). They go with the blob.
+# `<id>.none` (no thumbnail can be made); a full-size preview's rendition
+# `<id>.view.jpg`, or its markers `<id>.view.same` (the original shows as it is) and
+# `<id>.view.none` (app/previews/renditions.py). They go with the blob.
 THUMBNAILS = ".thumbs"
-DERIVED_SUFFIXES = (".webp", ".none")
+DERIVED_SUFFIXES = (".webp", ".none", ".view.jpg", ".view.same", ".view.none")
+
+
+def derived_paths(thumbnail: Path, blob_id: str) -> list[Path]:
+    """Every derived file of `blob_id`, given where its thumbnail goes."""
+    return [thumbnail.with_name(blob_id + suffix) for suffix in DERIVED_SUFFIXES]
 
 
 class Digest(Protocol):

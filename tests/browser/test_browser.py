@@ -285,8 +285,10 @@ def test_two_accounts_never_see_each_others_files_or_uploads(browser, server, tm
 
     # Bob's file URL is his alone: the owner's browser gets 404, as for no file at all.
     for name in bobs:
-        href = row(bob, name).locator("a.file-name").get_attribute("href")
-        assert href and href.startswith("/")
+        # The name opens a preview; the Download link has the file's URL.
+        link = row(bob, name).get_by_role("link", name=f"Download {name}")
+        href = (link.get_attribute("href") or "").partition("?")[0]
+        assert href.startswith("/files/")
         assert bob.request.get(server.base_url + href).status == 200
         assert owner.request.get(server.base_url + href).status == 404
         assert owner.request.get(server.base_url + href + "?download=1").status == 404

@@ -302,6 +302,13 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("PATCH", "/files/{file_id}"): Declared(OWNED, 200, b'{"name": "renamed.txt"}', JSON),
     ("GET", "/files/{file_id}/thumbnail"): Declared(OWNED, 200),
     ("HEAD", "/files/{file_id}/thumbnail"): Declared(OWNED, 200),
+    # Lane D: previews. Without Datastar, the preview's GET sends a browser to the
+    # Files screen with it open (303); the image is the thumbnailed PNG's.
+    ("GET", "/files/{file_id}/preview"): Declared(OWNED, 303),
+    ("GET", "/files/{file_id}/preview-image"): Declared(OWNED, 200),
+    ("HEAD", "/files/{file_id}/preview-image"): Declared(OWNED, 200),
+    ("GET", "/files/{file_id}/preview-file"): Declared(OWNED, 200),
+    ("HEAD", "/files/{file_id}/preview-file"): Declared(OWNED, 200),
     # Another account's ids are skipped: 200 with nothing deleted (checked below).
     ("POST", "/api/files/delete"): Declared(OWNED, 200, b'{"ids": ["FILE_ID"]}', JSON, others=200),
     # Folders: the page's commands (another account's ids are "no such folder", or
@@ -518,7 +525,7 @@ class Things:
         names = re.findall(r"\{(\w+)(?:\.\.\.)?\}", pattern)
         values: dict[str, str] = {}
         for name in names:
-            if name == "file_id" and pattern.endswith("/thumbnail"):
+            if name == "file_id" and pattern.endswith(("/thumbnail", "/preview-image")):
                 values[name] = self.thumbnailed  # reads only: one made once
             elif name == "file_id":
                 values[name] = await self.file_id()

@@ -32,6 +32,7 @@ from app.features.home.views import (
     progress_part,
     render,
 )
+from app.features.previews.data import Previewer, owner_preview, preview_params
 from app.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
 from app.files.store import FileRow, count_files, files_changed, list_file_ids, list_files
 from app.folders.store import (
@@ -202,11 +203,18 @@ def show_home(
     progress: Progress,
     quotas: QuotaLedger,
     thumbnails: Thumbnails,
+    previewer: Previewer | None = None,
 ):
     async def handler(c: Context, w: Writer) -> None:
         who = principal(c)
         owner = who.account_id
         listing = await load_page_listing(db, thumbnails, owner, address_view(c))
+        # `?preview=ID`: the page opens with that file's preview (how a reload, a
+        # bookmark and a browser without scripts see one).
+        shown = c.req.query.get("preview")
+        dialog = None
+        if shown and previewer is not None:
+            dialog = await owner_preview(previewer, owner, shown, preview_params(c))
         nonce = new_nonce()
         w.headers.set("content-security-policy", content_security_policy(nonce))
         w.html(
@@ -221,9 +229,11 @@ def show_home(
                 paused=progress.list_paused(owner),
                 view=chosen_view(c),
                 places=await folder_choices(db, owner),
+                preview=dialog,
             ),
-            # A folder that is not (or no longer) the account's: the page says so.
-            404 if listing.gone else 200,
+            # A folder that is not (or no longer) the account's, or a preview of a
+            # file that is not: the page says so.
+            404 if listing.gone or (shown and dialog is None) else 200,
         )
 
     return handler
@@ -489,9 +499,10 @@ def register_home(
     progress: Progress,
     quotas: QuotaLedger,
     thumbnails: Thumbnails,
+    previewer: Previewer | None = None,
 ) -> None:
     gate.pages(HOME)
-    app.add(HOME, show_home(config, gate, db, assets, progress, quotas, thumbnails))
+    app.add(HOME, show_home(config, gate, db, assets, progress, quotas, thumbnails, previewer))
     feeds: HomeFeeds = LiveFeeds(
         relay,
         home_subjects,

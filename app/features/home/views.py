@@ -31,6 +31,8 @@ from app.features.folders.urls import (
 )
 from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
 from app.features.nav.panel import screen_page
+from app.features.previews.data import preview_href
+from app.features.previews.panel import preview_region
 from app.features.previews.urls import THUMBNAIL
 from app.features.resumable.urls import CREATE as TUS_CREATE
 from app.features.shares.panel import OPEN_FORM as OPEN_SHARE_FORM
@@ -232,7 +234,9 @@ def preview(row: FileRow, ready: bool) -> HtmlElement:
     )
 
 
-def _file_row(row: FileRow, ready: bool, path: str | None = None) -> HtmlElement:
+def _file_row(
+    row: FileRow, ready: bool, path: str | None = None, opens: str | None = None
+) -> HtmlElement:
     # Lean on purpose: 50 rows go out with every repaint. The Rename and Delete
     # buttons carry no expression (ROW_ACTIONS, on the list's section, reads the row),
     # and the checkbox none either (PICK, the same).
@@ -248,8 +252,12 @@ def _file_row(row: FileRow, ready: bool, path: str | None = None) -> HtmlElement
         preview(row, ready),
         h.Div(
             {"class": "file-main"},
+            # The name opens the file's preview (`opens`, the page with `?preview=`;
+            # app/features/previews/panel.py opens it in place with scripts).
             h.A(
-                {"class": "file-name", "href": FILE.href(row.id), "target": "_blank"},
+                {"class": "file-name opens-preview", "href": opens}
+                if opens is not None
+                else {"class": "file-name", "href": FILE.href(row.id), "target": "_blank"},
                 row.name,
             ),
             h.Span(
@@ -399,7 +407,8 @@ def list_pieces(listing: Listing) -> ListPieces | None:
 
 def _listed_row(listing: Listing, row: FileRow) -> HtmlElement:
     path = listing.paths.get(row.folder_id, "/") if listing.paths is not None else None
-    return _file_row(row, row.id in listing.previews.ready, path)
+    opens = preview_href(listing.query, listing.folder, row.id)
+    return _file_row(row, row.id in listing.previews.ready, path, opens)
 
 
 # A patch of part of `#files`: HTML, the selector it goes to, and how (None: remove
@@ -1052,6 +1061,7 @@ def render(
     paused: Sequence[Paused] = (),
     view: str = "list",
     places: Sequence[tuple[str, str]] = (),
+    preview: HtmlElement | None = None,
 ) -> HtmlElement:
     version = paint_list(listing, usage).version
     live = at.get(
@@ -1143,6 +1153,7 @@ def render(
                 files_part(listing),
             ),
             share_dialog(),
+            preview_region(preview),
         ),
         nonce=nonce,
         modules=(assets.resumable_js,),

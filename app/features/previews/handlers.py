@@ -1,12 +1,32 @@
-"""GET and HEAD /files/{id}/thumbnail: a stored image's WebP thumbnail (app/previews)."""
+"""GET and HEAD /files/{id}/thumbnail: a stored image's WebP thumbnail (app/previews);
+GET /files/{id}/preview: the Files screen's preview dialog, as a Datastar patch;
+GET and HEAD /files/{id}/preview-image: an image at full size."""
 
 from stario import App, Context, Writer
+from stario.datastar import SSE
 
-from app.access.gate import readable_file
+from app.access.gate import principal, readable_file
 from app.catalog.protocol import Database
-from app.common.http import json_error
+from app.common.http import is_datastar, json_error
 from app.downloads.validators import strong_etag
-from app.features.previews.urls import THUMBNAIL, THUMBNAIL_HEAD
+from app.features.previews.data import (
+    Previewer,
+    list_query,
+    owner_preview,
+    preview_href,
+    preview_params,
+    serve_framed,
+    serve_preview_image,
+)
+from app.features.previews.urls import (
+    PREVIEW,
+    PREVIEW_FILE,
+    PREVIEW_FILE_HEAD,
+    PREVIEW_IMAGE,
+    PREVIEW_IMAGE_HEAD,
+    THUMBNAIL,
+    THUMBNAIL_HEAD,
+)
 from app.previews.thumbnails import Thumbnails
 
 # A thumbnail never changes for a given file: its id names one set of bytes forever
@@ -71,7 +91,61 @@ def _matches(values: list[str], etag: str) -> bool:
     return False
 
 
-def register_previews(app: App, db: Database, thumbnails: Thumbnails) -> None:
+def show_preview(previewer: Previewer):
+    """GET /files/{id}/preview?folder=&q=&type=&sort=: the dialog, patched into
+    `#preview` (Datastar's GET from the Files screen). A browser asking without
+    Datastar is sent to the screen with the preview open (the no-script page)."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        row = await readable_file(c, previewer.db)
+        if row is None:
+            json_error(w, 404, "no such file")
+            return
+        params = preview_params(c)
+        if not is_datastar(c):
+            query, folder = list_query(params)
+            w.redirect(preview_href(query, folder, row.id), 303)
+            return
+        dialog = await owner_preview(previewer, principal(c).account_id, row.id, params)
+        if dialog is None:
+            json_error(w, 404, "no such file")
+            return
+        SSE(w).patch_elements(dialog, selector="#preview", mode="inner")
+        w.end()
+
+    return handler
+
+
+def show_preview_image(previewer: Previewer):
+    async def handler(c: Context, w: Writer) -> None:
+        row = await readable_file(c, previewer.db)
+        if row is None:
+            json_error(w, 404, "no such file")
+            return
+        await serve_preview_image(c, w, previewer, row)
+
+    return handler
+
+
+def show_preview_file(previewer: Previewer):
+    async def handler(c: Context, w: Writer) -> None:
+        row = await readable_file(c, previewer.db)
+        if row is None:
+            json_error(w, 404, "no such file")
+            return
+        await serve_framed(c, w, previewer, row)
+
+    return handler
+
+
+def register_previews(app: App, db: Database, thumbnails: Thumbnails, previewer: Previewer) -> None:
     handler = show_thumbnail(db, thumbnails)
     app.add(THUMBNAIL, handler)
     app.add(THUMBNAIL_HEAD, handler)
+    app.add(PREVIEW, show_preview(previewer))
+    image = show_preview_image(previewer)
+    app.add(PREVIEW_IMAGE, image)
+    app.add(PREVIEW_IMAGE_HEAD, image)
+    framed = show_preview_file(previewer)
+    app.add(PREVIEW_FILE, framed)
+    app.add(PREVIEW_FILE_HEAD, framed)

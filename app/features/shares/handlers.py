@@ -57,6 +57,12 @@ from app.downloads.validators import modified_at
 from app.downloads.zip_layout import ChangedOnDisk, Layout, zip_length
 from app.downloads.zip_serve import lay_out, serve_zip
 from app.features.archives.data import MAX_ARCHIVE_FILES
+from app.features.previews.data import (
+    Previewer,
+    serve_preview_image,
+    shared_body,
+    shared_preview,
+)
 from app.features.shares.data import share_json, shares_changed
 from app.features.shares.panel import new_share_error, new_share_part
 from app.features.shares.urls import (
@@ -82,6 +88,7 @@ from app.features.shares.views import (
     collection_page,
     gone_page,
     landing_page,
+    member_preview_href,
     password_page,
     unknown_page,
 )
@@ -97,6 +104,7 @@ from app.folders.store import (
     list_children,
     totals,
 )
+from app.previews.renditions import preview_kind
 from app.previews.thumbnails import Thumbnails
 from app.requests.store import (
     RequestError,
@@ -149,6 +157,8 @@ class Shares:
     relay: Relay[str]
     assets: PageAssets
     thumbnails: Thumbnails | None = None
+    # Previews on the link's pages (None: no previews beyond the landing page's image).
+    previewer: Previewer | None = None
     zips: CollectionZips = field(default_factory=lambda: CollectionZips())
     laying_out: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     # Ends the unfinished resumable uploads made through a file request (by its id),
@@ -322,7 +332,20 @@ def show_link(shares: Shares):
         meter = share_meter(shares.db, share.id) if share.max_downloads is not None else None
         if meter is not None and share.max_downloads is not None:
             left = max(0, byte_budget(share.max_downloads, row.size) - meter.sent_bytes)
-        _page(w, landing_page(shares.assets, token, share, row, shares.now(), bytes_left=left))
+        preview = None
+        if shares.previewer is not None and can_preview(row, share):
+            preview = await shared_body(
+                shares.previewer,
+                row,
+                inline=SHARE_FILE.href(token, query={"preview": "1"}),
+                download=SHARE_FILE.href(token, query={"download": "1"}),
+            )
+        _page(
+            w,
+            landing_page(
+                shares.assets, token, share, row, shares.now(), bytes_left=left, preview=preview
+            ),
+        )
 
     return handler
 
@@ -484,6 +507,19 @@ def _link(c: Context, w: Writer) -> SharePrincipal | None:
     return access
 
 
+async def _serve_preview(shares: Shares, c: Context, w: Writer, row: FileRow) -> None:
+    """`?preview=1`: the file as its preview shows it (an image at full size, through
+    its rendition when it needs one), never counted as a download."""
+    kind = preview_kind(row)
+    if shares.previewer is not None and kind == "image":
+        await serve_preview_image(c, w, shares.previewer, row)
+        return
+    if kind == "pdf":
+        # The page's frame shows it (sandboxed by its CSP, as every stored file is).
+        w.headers.set("x-frame-options", "SAMEORIGIN")
+    await serve_file(c, w, shares.store, row)
+
+
 def download_link(shares: Shares):
     """GET and HEAD /s/{token}/file: the link's one file, through the same serving code
     as the owner's own downloads (`serve_file`). `?preview=1` is the landing page's
@@ -501,7 +537,7 @@ def download_link(shares: Shares):
             if not can_preview(row, access.share):
                 _text(w, 404, "This link has no preview.")
                 return
-            await serve_file(c, w, shares.store, row)
+            await _serve_preview(shares, c, w, row)
             return
         served = Served(FILE, row.id, row.name)
         counting = _counting(shares, access.share, row.size, c, served)
@@ -788,6 +824,7 @@ async def show_collection(shares: Shares, c: Context, w: Writer, share: Share, t
         meter = share_meter(shares.db, share.id)
         if meter is not None:
             left = max(0, byte_budget(share.max_downloads, size) - meter.sent_bytes)
+    preview = await _collection_preview(shares, c, token, share, crumbs, files)
     nonce = new_nonce()
     uploads = None
     request = request_by_id(shares.db, share.request_id) if share.request_id else None
@@ -808,8 +845,42 @@ async def show_collection(shares: Shares, c: Context, w: Writer, share: Share, t
             more=more,
             bytes_left=left,
             uploads=uploads,
+            preview=preview,
         ),
         nonce=nonce,
+    )
+
+
+async def _collection_preview(
+    shares: Shares,
+    c: Context,
+    token: str,
+    share: Share,
+    crumbs: list[tuple[str, str]],
+    files: list[FileRow],
+) -> HtmlElement | None:
+    """`?preview=ID`: that file's preview over the page, Previous and Next among the
+    files the page lists (in its order). A file not listed here shows none."""
+    wanted = c.req.query.get("preview")
+    if not wanted or shares.previewer is None:
+        return None
+    shown = [row for row in files if can_preview(row, share)]
+    ids = [row.id for row in shown]
+    if wanted not in ids:
+        return None
+    at = ids.index(wanted)
+    row = shown[at]
+    before = ids[at - 1] if at > 0 else None
+    after = ids[at + 1] if at + 1 < len(ids) else None
+    return await shared_preview(
+        shares.previewer,
+        row,
+        inline=SHARE_MEMBER.href(token, row.id, query={"preview": "1"}),
+        download=SHARE_MEMBER.href(token, row.id, query={"download": "1"}),
+        close=member_preview_href(token, crumbs, None),
+        previous=None if before is None else member_preview_href(token, crumbs, before),
+        next=None if after is None else member_preview_href(token, crumbs, after),
+        position=f"{at + 1:,} of {len(ids):,}",
     )
 
 
@@ -840,7 +911,7 @@ def download_member(shares: Shares):
             if not can_preview(row, share):
                 _text(w, 404, "This link has no preview.")
                 return
-            await serve_file(c, w, shares.store, row)
+            await _serve_preview(shares, c, w, row)
             return
         size = await _collection_size(shares, share)
         counting = _counting(shares, share, size, c, Served(FILE, row.id, row.name))

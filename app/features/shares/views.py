@@ -11,7 +11,7 @@ from stario.markup.types import Attrs
 from app.common.shell import PageAssets, page
 from app.common.units import human_bytes
 from app.config import Config
-from app.downloads.policy import RASTER_IMAGES, disposition
+from app.features.previews.panel import preview_region
 from app.features.resumable.urls import SHARE_CREATE
 from app.features.shares.urls import (
     SHARE_FILE,
@@ -29,16 +29,17 @@ from app.features.uploads.panel import (
     upload_section,
 )
 from app.files.store import FileRow
+from app.previews.renditions import preview_kind
 from app.requests.store import FileRequest
 from app.shares.store import Share
 
 
 def can_preview(row: FileRow, share: Share) -> bool:
-    """An image preview on the landing page: only an inline-safe raster image, and only
-    on a link without a download limit (a preview is the whole image, so on a limited
-    link it would hand the bytes out uncounted)."""
-    inline = disposition(row.mime, name=row.name, declared_mime=row.declared_mime) == "inline"
-    return share.max_downloads is None and inline and row.mime in RASTER_IMAGES
+    """A preview on the link's page (an image, a player, a PDF or a text's start), of a
+    file previews show (app/previews/renditions.py), and only on a link without a
+    download limit (a preview is the whole file's worth, so on a limited link it
+    would hand the bytes out uncounted)."""
+    return share.max_downloads is None and preview_kind(row) != "other"
 
 
 def _when(moment: float | None) -> str:
@@ -119,8 +120,10 @@ def landing_page(
     now: float,
     *,
     bytes_left: int | None = None,
+    preview: HtmlElement | None = None,
 ) -> HtmlElement:
-    """`bytes_left`: what a limited link may still send (see app/shares/store.py)."""
+    """`bytes_left`: what a limited link may still send (see app/shares/store.py).
+    `preview`: the file as its preview shows it (`can_preview`)."""
     left = ""
     if share.max_downloads is not None:
         remaining = share.max_downloads - share.downloads
@@ -145,15 +148,7 @@ def landing_page(
             " · ",
             h.Span(row.mime),
         ),
-        h.Img(
-            {
-                "class": "share-preview",
-                "src": SHARE_FILE.href(token, query={"preview": "1"}),
-                "alt": f"Preview of {row.name}",
-            }
-        )
-        if can_preview(row, share)
-        else None,
+        preview,
         h.P(
             h.A(
                 {
@@ -213,6 +208,17 @@ def unknown_page(assets: PageAssets) -> HtmlElement:
     )
 
 
+def member_preview_href(token: str, crumbs: list[tuple[str, str]], file_id: str | None) -> str:
+    """The collection's page where `crumbs` end, with `file_id`'s preview open (None:
+    closed)."""
+    query: dict[str, str] = {}
+    if len(crumbs) > 1:
+        query["folder"] = crumbs[-1][0]
+    if file_id is not None:
+        query["preview"] = file_id
+    return SHARE_PAGE.href(token, query=query or None)
+
+
 @dataclass(frozen=True, slots=True)
 class FolderItem:
     id: str
@@ -235,6 +241,7 @@ def collection_page(
     more: int = 0,
     bytes_left: int | None = None,
     uploads: UploadsHere | None = None,
+    preview: HtmlElement | None = None,
 ) -> HtmlElement:
     """A collection link's landing page: where in it the visitor is (`crumbs`, each
     (folder id, name), the link's own folder first), its folders (browsable), its
@@ -298,19 +305,28 @@ def collection_page(
             if row.id in thumbnails
             else h.Span({"class": "preview icon", "aria-hidden": "true"}, "📄")
         )
+        download = SHARE_MEMBER.href(token, row.id, query={"download": "1"})
+        # The name opens the file's preview on this page where there is one.
+        opens = member_preview_href(token, crumbs, row.id) if can_preview(row, share) else None
         items.append(
             h.Li(
-                {"class": "collection-file"},
+                {"class": "collection-file", "id": f"member-{row.id}"},
                 thumb,
+                h.A({"class": "entry-name", "href": opens}, row.name)
+                if opens is not None
+                else h.A({"class": "entry-name", "href": download, "download": row.name}, row.name),
+                h.Span({"class": "file-meta"}, human_bytes(row.size)),
                 h.A(
                     {
-                        "class": "entry-name",
-                        "href": SHARE_MEMBER.href(token, row.id, query={"download": "1"}),
+                        "class": "button",
+                        "href": download,
                         "download": row.name,
+                        "aria-label": f"Download {row.name}",
                     },
-                    row.name,
-                ),
-                h.Span({"class": "file-meta"}, human_bytes(row.size)),
+                    "Download",
+                )  # fmt: skip
+                if opens is not None
+                else None,
             )
         )
     # Attributes of <main> come before its children.
@@ -342,6 +358,7 @@ def collection_page(
         else None,
         h.P({"class": "note"}, left + expires),
         None if uploads is None else _upload_part(token, share, uploads),
+        preview_region(preview, scripted=False) if preview is not None else None,
         nonce=None if uploads is None else uploads.nonce,
         modules=() if uploads is None else (assets.resumable_js,),
     )

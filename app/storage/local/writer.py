@@ -23,7 +23,7 @@ from typing import Any
 from app.storage.errors import LowOnSpace, translate_os_error
 from app.storage.ids import is_blob_id, new_blob_id
 from app.storage.space import free_bytes
-from app.storage.store import THUMBNAILS, Digest
+from app.storage.store import THUMBNAILS, Digest, derived_paths
 
 # Each write call stays at 512 KiB: on these machines page-cache writes of 1 MiB
 # or more ran several times slower than 256-512 KiB ones.
@@ -411,8 +411,8 @@ class BlobStore:
         return self.thumbnail_path_of(blob_id).with_suffix(".none")
 
     def _unlink_derived(self, blob_id: str) -> None:
-        self.thumbnail_path_of(blob_id).unlink(missing_ok=True)
-        self.no_thumbnail_path_of(blob_id).unlink(missing_ok=True)
+        for path in derived_paths(self.thumbnail_path_of(blob_id), blob_id):
+            path.unlink(missing_ok=True)
 
     def _move_into_shard(self, temp_path: Path, final: Path) -> None:
         """Rename a sealed temp file to its final name, durably: the shard directory

@@ -34,7 +34,7 @@ from app.config import S3Credentials, StorageTarget
 from app.storage.errors import StoreUnavailable, translate_os_error
 from app.storage.ids import is_blob_id, new_blob_id
 from app.storage.s3.parts import PARTS, PartFile, PartFiles
-from app.storage.store import THUMBNAILS, Digest
+from app.storage.store import THUMBNAILS, Digest, derived_paths
 
 MiB = 1024 * 1024
 # S3 parts are 5 MiB at least (but the last); 8 MiB keeps an upload's memory small
@@ -199,8 +199,8 @@ class S3Store:
     async def remove_derived(self, blob_ids: list[str]) -> None:
         def unlink_all() -> None:
             for blob_id in blob_ids:
-                self.thumbnail_path_of(blob_id).unlink(missing_ok=True)
-                self.no_thumbnail_path_of(blob_id).unlink(missing_ok=True)
+                for path in derived_paths(self.thumbnail_path_of(blob_id), blob_id):
+                    path.unlink(missing_ok=True)
 
         await asyncio.to_thread(unlink_all)
 
