@@ -356,13 +356,16 @@ def show_link(requests: Requests):
         if access is None or account is None:
             w.html(unknown_page(requests.assets), 404)
             return
+        # The page's upload queue reads these counts again after each stored file.
+        request = access.request
         page: HtmlElement = request_page(
             requests.config,
             requests.assets,
             _token(c),
-            access.request,
+            request,
             account.name,
             nonce=nonce,
+            unfinished=count_unfinished_files_through(requests.db, request.id),
         )
         w.html(page)
 
