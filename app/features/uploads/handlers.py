@@ -164,7 +164,9 @@ async def _answer(
         w.end()
         return
     if is_plain_form(c):
-        if assets is None:
+        if assets is None or c.req.method != "POST":
+            # No page to answer with, or not a form (a browser's form only POSTs):
+            # back to the page (303: the browser GETs it, and a reload posts nothing).
             w.redirect(_page_of(c), 303)
             return
         # A form posted without scripts: what was stored, in words, and the way back
