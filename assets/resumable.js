@@ -702,7 +702,10 @@ class Panel {
   refusalOf(file, roomBytes, roomFiles) {
     const name = file.name;
     if (file.size > this.maxFileBytes) {
-      return `${name} is ${humanBytes(file.size)}; the limit is ${humanBytes(this.maxFileBytes)} a file.`;
+      let [size, limit] = [humanBytes(file.size), humanBytes(this.maxFileBytes)];
+      // Just over: rounded alike, the difference is only seen in bytes.
+      if (size === limit) [size, limit] = [file.size, this.maxFileBytes].map((n) => `${n.toLocaleString('en')} bytes`);
+      return `${name} is ${size}; the limit is ${limit} a file.`;
     }
     if (roomFiles <= 0) {
       return `this request takes no more files, so ${name} was not sent.`;

@@ -688,7 +688,11 @@ async def test_a_link_holds_only_a_few_unfinished_uploads(app, owner_token, conf
             answer = await tus_create(app, url, 1000, f"{n}.bin")
         assert answer.status_code == 201, answer.text
         created.append(answer.headers.get("location"))
-    for refused in (await tus_create(app, url, 1000), await draft_create(app, url, 1000)):
+    tus_refused = await tus_create(app, url, 1000)
+    # It is about now, not about the file: it says when to try again (the page then
+    # offers Retry).
+    assert tus_refused.headers.get("retry-after") == "30"
+    for refused in (tus_refused, await draft_create(app, url, 1000)):
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"] == (
             f"this request already holds {MAX_UNFINISHED_PER_REQUEST} unfinished uploads,"

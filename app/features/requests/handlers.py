@@ -103,6 +103,9 @@ MAX_BODY_BYTES = 16 * 1024
 # tests), so 8 leaves room for a parallel upload beside paused ones.
 MAX_UNFINISHED_PER_REQUEST = 8
 FIELDS = ("label", "expires_in", "max_files", "max_file_bytes", "folder")
+# A refusal that is about now (the link's places are held by uploads under way) says
+# when to try again: the page then offers Retry (assets/resumable.js, mayRetry).
+TRY_AGAIN_SECONDS = 30
 MIB = 1024 * 1024
 
 
@@ -406,6 +409,7 @@ class _Through:
                         409,
                         "this request's last files are being uploaded now;"
                         " if they do not arrive, try again",
+                        TRY_AGAIN_SECONDS,
                     )
                 if room <= 0:
                     raise IngestError(410, _gone_words(Gone.FULL))
@@ -437,6 +441,7 @@ class _Through:
                 f"this request already holds {MAX_UNFINISHED_PER_REQUEST} unfinished"
                 " uploads, the most one link may: finish one of them first, or wait"
                 " until one is cancelled or expires",
+                TRY_AGAIN_SECONDS,
             )
         if counts_as_file:
             self.claim(1)

@@ -53,8 +53,7 @@ class Busy(IngestError):
     """The server is out of room for this kind of request right now; try again."""
 
     def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(503, message)
-        self.retry_after = retry_after
+        super().__init__(503, message, retry_after)
 
 
 # Each signals body costs about this many times its length while it is handled: the
@@ -198,12 +197,14 @@ def _page_of(c: Context) -> str:
 def refuse_upload(
     c: Context, w: Writer, error: IngestError, assets: PageAssets | None = None
 ) -> None:
-    if isinstance(error, Busy):
-        # Not a byte was read: Stario drains the body (no memory held) and the client,
-        # which may not read an answer before it has sent everything, gets the 503.
+    if error.retry_after is not None:
+        # The page offers Retry for this refusal (assets/resumable.js, mayRetry).
         w.headers.set("retry-after", str(error.retry_after))
-    else:
-        # The body may be partly unread: closing stops the client sending the rest.
+    # A Busy refusal read not a byte: Stario drains the body (no memory held) and
+    # the client, which may not read an answer before it has sent everything, gets
+    # the 503. Otherwise the body may be partly unread: closing stops the client
+    # sending the rest.
+    if not isinstance(error, Busy):
         w.headers.set("connection", "close")
     if is_datastar(c):
         # Datastar applies only 200 responses, so the refusal travels as a 200 patch.
