@@ -813,7 +813,15 @@ class Panel {
   forget(upload) {
     if (upload instanceof Upload) this.memory.forget(upload.key);
     this.uploads.delete(upload.key);
-    upload.row.li.remove();
+    const { li } = upload.row;
+    // Focus was on the row (its Dismiss): it goes to the next row's, else the picker,
+    // not to the top of the page.
+    const focused = li.contains(document.activeElement);
+    const next = li.nextElementSibling || li.previousElementSibling;
+    li.remove();
+    if (!focused) return;
+    const button = next && next.querySelector('button:not([hidden])');
+    (button || document.getElementById('picker'))?.focus();
   }
 
   async terminate(url) {

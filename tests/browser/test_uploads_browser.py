@@ -304,3 +304,31 @@ def test_uploads_without_javascript_show_what_was_stored(
     expect(guest.locator("#limits")).to_contain_text("1 more file (of 3)")
     guest.context.close()
     context.close()
+
+
+def test_an_upload_by_keyboard_alone(browser, server: RunningServer, tmp_path: Path):  # noqa: F811
+    notes = tmp_path / "typed.txt"
+    notes.write_text("chosen without a mouse\n")
+    page, console = open_page(browser, server, width=1280)
+
+    def tab_to(selector: str) -> None:
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    tab_to("#picker")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(str(notes))
+    done = page.locator("#resumable .transfer", has_text="typed.txt")
+    expect(done).to_have_attribute("data-state", "done")
+    expect(row(page, "typed.txt")).to_be_visible()
+    tab_to("#resumable button:not([hidden])")
+    expect(page.locator(":focus")).to_have_accessible_name("Dismiss typed.txt")
+    page.keyboard.press("Enter")
+    expect(done).to_have_count(0)
+    # Focus goes back to the picker, not to the top of the page.
+    expect(page.locator("#picker")).to_be_focused()
+    assert console.errors == []
