@@ -229,7 +229,9 @@ def make_bootstrap(
             # Another node asked about an upload this one is appending to.
             other_nodes.on_take_over = locker.let_go
         # `Upload-Complete: ?0` on /uploads starts a resumable upload (the IETF draft).
-        register_uploads(app, uploads, start_resumable=ietf.start_on_uploads(resumable))
+        register_uploads(
+            app, uploads, start_resumable=ietf.start_on_uploads(resumable), assets=assets
+        )
         # Before blobs without rows are reclaimed: an upload moved into the blob store
         # just before a crash is finished, not reclaimed.
         span.attrs({"stowage.resumable_recovered": await resumable.recover()})
@@ -247,7 +249,7 @@ def make_bootstrap(
             assets,
             uploads,
             resumable,
-            SingleRequestUploads(uploads),
+            SingleRequestUploads(uploads, assets),
             start_on_link,
             ietf.start_on_share_uploads(resumable),
         )

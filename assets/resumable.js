@@ -12,6 +12,13 @@
 // The module draws its own rows (a progress bar, Pause/Resume and Cancel) in the
 // upload panel's `#resumable`. The shared list repaints through the page's live
 // stream when the server stores the file, as for any other upload.
+//
+// It is also the page's upload queue: the picker and a drop hand it every file
+// (`upload-files`). Each file gets its own row and progress bar, named; a file over
+// the page's limit, over the quota left or past what a file request still takes is
+// refused in its row before a byte is sent; the others go one at a time, small ones
+// as one request each (`Single`), large ones resumably (`Upload`). Files chosen
+// while one is on its way join the queue.
 
 const TUS_VERSION = '1.0.0';
 // A batch of a dropped folder's small files (one multipart request) stops growing at
@@ -30,6 +37,18 @@ const RETRY_DELAYS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
 const STALL_MS = 30000;
 // Answers worth trying again later, as after a network error.
 const TRANSIENT = new Set([408, 423, 429, 500, 502, 503, 504]);
+// JSON and headers of a multipart form around one file, besides its name.
+const FORM_OVERHEAD = 512;
+
+// Whether a failure may go through if tried again: the one place that decides which
+// failed rows offer Retry. A lost connection (0) and a busy or timed-out server may;
+// a refusal about the file itself (too large, over the quota, a bad name, a link that
+// is gone, a name taken) never will, unless the server says when to come back
+// (Retry-After).
+function mayRetry(status, retryAfter) {
+  if (status === undefined || status === 0 || TRANSIENT.has(status)) return true;
+  return Boolean(retryAfter);
+}
 
 function humanBytes(count) {
   let size = count;
@@ -70,9 +89,10 @@ async function reason(response) {
 
 class Stop extends Error {}
 class Refused extends Error {
-  constructor(message, status) {
+  constructor(message, status, retryAfter = null) {
     super(message);
     this.status = status;
+    this.retryAfter = retryAfter;
   }
 }
 class Transient extends Error {}
@@ -133,6 +153,175 @@ class Memory {
   }
 }
 
+// A row's words, bar and buttons for `transfer` (an Upload, a Single or a Refusal):
+// its `state`, `sent` bytes and `file`. `pausable`: Pause and Resume apply (a
+// resumable upload). Retry shows only where the failure may go through
+// (`mayRetry`); a finished, refused or failed row offers Dismiss.
+function drawRow(transfer, note, pausable) {
+  const { li, parts } = transfer.row;
+  const { bar, meta, pause, cancel } = parts;
+  const { file, state } = transfer;
+  const size = file.size;
+  const sent = Math.min(transfer.sent, size);
+  const percent = size ? Math.floor((sent * 100) / size) : 100;
+  bar.max = Math.max(1, size);
+  bar.value = size ? sent : state === 'done' ? 1 : 0;
+  bar.textContent = `${percent}%`;
+  bar.hidden = state === 'refused';
+  bar.setAttribute('aria-label', `${state === 'done' ? 'Uploaded' : 'Uploading'} ${file.name}`);
+  const amount = `${humanBytes(sent)} of ${humanBytes(size)} (${percent}%)`;
+  const rate = transfer.rate && transfer.rate.value;
+  const words = {
+    queued: `Waiting to start · ${amount}`,
+    sending: `${amount}${rate ? ` · ${humanBytes(Math.round(rate))}/s` : ''}`,
+    paused: `Paused at ${amount}`,
+    retrying: `Connection lost at ${amount}; ${note || 'retrying'}`,
+    done: `Stored · ${humanBytes(size)}`,
+    failed: `Not stored: ${note}`,
+    refused: `Not sent: ${note}`,
+  };
+  if (note !== undefined || state !== 'failed') meta.textContent = words[state] || amount;
+  li.dataset.state = state;
+  const over = state === 'done' || state === 'failed' || state === 'refused';
+  cancel.textContent = over ? 'Dismiss' : 'Cancel';
+  if (state === 'failed') {
+    pause.hidden = !transfer.canRetry;
+    pause.textContent = 'Retry';
+  } else {
+    pause.hidden = over || !pausable;
+    pause.textContent = state === 'paused' ? 'Resume' : 'Pause';
+  }
+  pause.setAttribute('aria-label', `${pause.textContent} ${file.name}`);
+  cancel.setAttribute('aria-label', `${cancel.textContent} ${file.name}`);
+}
+
+// A file small enough for one request: a multipart form of it alone, through
+// XMLHttpRequest for its upload progress. Nothing to resume: a failure the server
+// may get past offers Retry, which sends it again whole.
+class Single {
+  constructor(panel, file) {
+    this.panel = panel;
+    this.file = file;
+    this.key = panel.memory.key(file);
+    this.sent = 0;
+    this.state = 'queued';
+    this.canRetry = false;
+    this.xhr = null;
+    this.rate = { at: 0, bytes: 0, value: 0 };
+    this.row = panel.rowFor(this.key, file.name);
+    this.draw();
+  }
+
+  draw(note) {
+    drawRow(this, note, false);
+  }
+
+  measure() {
+    Upload.prototype.measure.call(this);
+  }
+
+  pauseOrResume() {
+    if (this.state !== 'failed' || !this.canRetry) return;
+    this.state = 'queued'; // Retry
+    this.sent = 0;
+    this.draw();
+    this.panel.pump();
+  }
+
+  cancel() {
+    this.state = 'cancelled';
+    if (this.xhr) this.xhr.abort();
+    this.panel.forget(this);
+    this.panel.pump();
+  }
+
+  run() {
+    this.state = 'sending';
+    this.sent = 0;
+    this.rate = { at: 0, bytes: 0, value: 0 };
+    this.draw();
+    return new Promise((resolve) => {
+      const form = new FormData();
+      form.append('file', this.file, relativePathOf(this.file) || this.file.name);
+      const xhr = new XMLHttpRequest();
+      this.xhr = xhr;
+      xhr.open('POST', this.panel.url);
+      xhr.setRequestHeader('Accept', 'application/json');
+      xhr.upload.onprogress = (event) => {
+        if (!event.lengthComputable || !event.total) return;
+        this.sent = Math.floor((this.file.size * event.loaded) / event.total);
+        this.measure();
+        this.draw();
+      };
+      const settle = (then) => {
+        this.xhr = null;
+        if (this.state === 'sending') then();
+        resolve();
+      };
+      xhr.onload = () =>
+        settle(() => {
+          if (xhr.status === 201 || xhr.status === 200) {
+            this.state = 'done';
+            this.sent = this.file.size;
+            this.draw();
+            const location = xhr.getResponseHeader('Location');
+            if (location && this.panel.links) {
+              const link = document.createElement('a');
+              link.href = location;
+              link.target = '_blank';
+              link.textContent = this.file.name;
+              this.row.parts.name.replaceChildren(link);
+            }
+            this.panel.stored();
+            return;
+          }
+          let message = (xhr.responseText || '').trim();
+          try {
+            const parsed = JSON.parse(message);
+            if (parsed && typeof parsed.error === 'string') message = parsed.error;
+          } catch {
+            // Plain text (Stario's own 413, a proxy's page).
+          }
+          if (xhr.status === 401) message = 'you are signed out; reload the page and sign in again.';
+          else message = message ? `${message.slice(0, 300)} (HTTP ${xhr.status})` : `HTTP ${xhr.status}`;
+          this.fail(message, xhr.status, xhr.getResponseHeader('Retry-After'));
+        });
+      xhr.onerror = () =>
+        settle(() =>
+          this.fail('the upload did not reach the server (the connection failed or was closed).', 0),
+        );
+      xhr.onabort = () => settle(() => {});
+      xhr.send(form);
+    });
+  }
+
+  fail(message, status, retryAfter) {
+    this.state = 'failed';
+    this.canRetry = mayRetry(status, retryAfter);
+    this.draw(message);
+  }
+}
+
+// A file the page refused before sending anything: over the limit, the quota left,
+// or past what a file request still takes. Its row says why, and offers Dismiss.
+class Refusal {
+  constructor(panel, file, why) {
+    this.panel = panel;
+    this.file = file;
+    this.key = `refused ${Math.random().toString(36).slice(2)}`;
+    this.sent = 0;
+    this.state = 'refused';
+    this.row = panel.rowFor(this.key, file.name);
+    drawRow(this, why, false);
+  }
+
+  pauseOrResume() {}
+
+  cancel() {
+    this.panel.forget(this);
+  }
+}
+
 class Upload {
   constructor(panel, file) {
     this.panel = panel;
@@ -155,29 +344,7 @@ class Upload {
   // ---- the row -------------------------------------------------------------
 
   draw(note) {
-    const { bar, meta, pause, cancel } = this.row.parts;
-    const size = this.file.size;
-    const percent = size ? Math.floor((this.sent * 100) / size) : 100;
-    bar.max = size;
-    bar.value = Math.min(this.sent, size);
-    bar.textContent = `${percent}%`;
-    const amount = `${humanBytes(this.sent)} of ${humanBytes(size)} (${percent}%)`;
-    const words = {
-      queued: `Waiting to start · ${amount}`,
-      sending: `${amount}${this.rate.value ? ` · ${humanBytes(Math.round(this.rate.value))}/s` : ''}`,
-      paused: `Paused at ${amount}`,
-      retrying: `Connection lost at ${amount}; ${note || 'retrying'}`,
-      done: `Stored · ${humanBytes(size)}`,
-      failed: `Not stored: ${note}`,
-    };
-    meta.textContent = words[this.state] || amount;
-    this.row.li.dataset.state = this.state;
-    pause.hidden = this.state === 'done';
-    cancel.hidden = this.state === 'done';
-    cancel.textContent = this.state === 'failed' ? 'Dismiss' : 'Cancel';
-    pause.textContent = { paused: 'Resume', failed: 'Retry' }[this.state] || 'Pause';
-    pause.setAttribute('aria-label', `${pause.textContent} ${this.file.name}`);
-    cancel.setAttribute('aria-label', `${cancel.textContent} ${this.file.name}`);
+    drawRow(this, note, true);
   }
 
   measure() {
@@ -198,6 +365,7 @@ class Upload {
       this.draw();
       this.panel.pump();
     } else if (this.state === 'failed') {
+      if (!this.canRetry) return;
       this.state = 'queued'; // Retry
       this.draw();
       this.panel.pump();
@@ -211,6 +379,10 @@ class Upload {
 
   async cancel() {
     const { url } = this;
+    if (this.state === 'done') {
+      this.panel.forget(this); // Dismiss: its file is stored, the row only goes
+      return;
+    }
     this.state = 'cancelled';
     this.interrupt();
     this.panel.forget(this);
@@ -248,7 +420,8 @@ class Upload {
         if (error instanceof Transient) {
           await this.backOff();
         } else {
-          this.fail(error instanceof Refused ? error.message : String(error));
+          if (error instanceof Refused) this.fail(error.message, error.status, error.retryAfter);
+          else this.fail(String(error));
           return;
         }
       }
@@ -277,10 +450,10 @@ class Upload {
     }
   }
 
-  refusal(status, message) {
+  refusal(status, message, retryAfter = null) {
     if (status === 401) return new Refused('you are signed out; reload the page and sign in again.', 401);
     if (TRANSIENT.has(status)) return new Transient(message);
-    return new Refused(message, status);
+    return new Refused(message, status, retryAfter);
   }
 
   // HEAD: how much of the remembered upload the server has. Unknown or expired
@@ -315,7 +488,10 @@ class Upload {
       'Upload-Length': String(this.file.size),
       'Upload-Metadata': metadata.join(','),
     });
-    if (response.status !== 201) throw this.refusal(response.status, await reason(response));
+    if (response.status !== 201) {
+      const retryAfter = response.headers.get('Retry-After');
+      throw this.refusal(response.status, await reason(response), retryAfter);
+    }
     const location = response.headers.get('Location');
     if (!location) throw new Refused('the server gave no upload URL', 201);
     this.url = new URL(location, new URL(this.panel.endpoint, window.location.href)).href;
@@ -418,7 +594,11 @@ class Upload {
     } catch {
       // Plain text.
     }
-    throw this.refusal(status, message ? `${message.slice(0, 300)} (HTTP ${status})` : `HTTP ${status}`);
+    throw this.refusal(
+      status,
+      message ? `${message.slice(0, 300)} (HTTP ${status})` : `HTTP ${status}`,
+      xhr.getResponseHeader('Retry-After'),
+    );
   }
 
   // Waits before the next try; coming back online, Resume or Cancel end the wait early.
@@ -458,10 +638,12 @@ class Upload {
       this.row.parts.name.replaceChildren(link);
     }
     this.panel.finished(this);
+    this.panel.stored();
   }
 
-  fail(message) {
+  fail(message, status, retryAfter) {
     this.state = 'failed';
+    this.canRetry = mayRetry(status, retryAfter);
     this.draw(message);
     this.panel.finished(this);
   }
@@ -476,9 +658,97 @@ class Panel {
     this.memory = new Memory(root.dataset.account || '');
     this.links = root.dataset.links !== 'false';
     this.folder = root.dataset.folder || '';
-    this.uploads = new Map(); // key -> Upload
+    // Where a small file goes in one request (the upload form's action), and the
+    // largest request body for it: a file whose form would be larger goes resumably.
+    this.url = root.dataset.url || '';
+    this.singleBytes = Number(root.dataset.singleBytes) || 0;
+    this.maxFileBytes = Number(root.dataset.maxFileBytes) || Infinity;
+    // A file request's page: its `#limits` says how many files it still takes.
+    this.refreshLimits = root.dataset.refreshLimits === 'true';
+    this.uploads = new Map(); // key -> Upload, Single or Refusal
     this.active = null;
     for (const [key, entry] of this.memory.unfinished()) this.offerToContinue(key, entry);
+  }
+
+  // Bytes the account may still store: the page's usage bar (repainted by its live
+  // stream), less what this tab has queued or on its way. Infinity without a quota.
+  quotaLeft() {
+    const bar = document.getElementById('usage-bar');
+    if (!bar) return Infinity;
+    const quota = Number(bar.getAttribute('max'));
+    const used = Number(bar.getAttribute('value'));
+    if (!Number.isFinite(quota) || !Number.isFinite(used)) return Infinity;
+    return Math.max(0, quota - used);
+  }
+
+  // Files a file request still takes (its page's `#limits`), Infinity elsewhere.
+  filesLeft() {
+    const limits = document.querySelector('#limits[data-files-left]');
+    if (!limits) return Infinity;
+    const left = Number(limits.dataset.filesLeft);
+    return Number.isFinite(left) ? Math.max(0, left) : Infinity;
+  }
+
+  // The uploads of this tab not stored yet (they count against the quota and the
+  // files a request takes before the server has them).
+  waiting() {
+    return [...this.uploads.values()].filter((u) =>
+      ['queued', 'sending', 'retrying', 'paused'].includes(u.state),
+    );
+  }
+
+  // Why `file` cannot be stored, in words, or null: checked before a byte is sent.
+  // The server checks the same again.
+  refusalOf(file, roomBytes, roomFiles) {
+    const name = file.name;
+    if (file.size > this.maxFileBytes) {
+      let [size, limit] = [humanBytes(file.size), humanBytes(this.maxFileBytes)];
+      // Just over: rounded alike, the difference is only seen in bytes.
+      if (size === limit) [size, limit] = [file.size, this.maxFileBytes].map((n) => `${n.toLocaleString('en')} bytes`);
+      return `${name} is ${size}; the limit is ${limit} a file.`;
+    }
+    if (roomFiles <= 0) {
+      return `this request takes no more files, so ${name} was not sent.`;
+    }
+    if (file.size > roomBytes) {
+      return `${name} is ${humanBytes(file.size)}; your quota has ${humanBytes(roomBytes)} left.`;
+    }
+    return null;
+  }
+
+  // Whether `file` goes in one request: as the picker reckoned it for file signals.
+  fitsSingle(file) {
+    return Math.ceil(file.size / 3) * 4 + 6 * file.name.length + FORM_OVERHEAD + 256 <= this.singleBytes;
+  }
+
+  // Every file picked or dropped: refused in its row, or queued behind what runs.
+  // Rows of earlier files that are over (stored, refused, failed) go: their words
+  // no longer apply once the person moves on.
+  queue(files) {
+    for (const upload of [...this.uploads.values()]) {
+      if (['done', 'failed', 'refused'].includes(upload.state)) this.forget(upload);
+    }
+    const results = document.getElementById('upload-results');
+    if (results) results.replaceChildren();
+    const waiting = this.waiting();
+    let roomBytes = this.quotaLeft() - waiting.reduce((n, u) => n + u.file.size, 0);
+    let roomFiles = this.filesLeft() - waiting.length;
+    for (const file of files) {
+      const key = this.memory.key(file);
+      const known = this.uploads.get(key);
+      if (known && known.state !== 'done' && known.state !== 'failed') continue; // already on its way
+      const why = this.refusalOf(file, roomBytes, roomFiles);
+      if (why) {
+        const refusal = new Refusal(this, file, why);
+        this.uploads.set(refusal.key, refusal);
+        continue;
+      }
+      roomBytes -= file.size;
+      roomFiles -= 1;
+      const upload = this.url && this.fitsSingle(file) ? new Single(this, file) : new Upload(this, file);
+      this.uploads.set(key, upload);
+    }
+    this.pump();
   }
 
   add(files) {
@@ -490,6 +760,34 @@ class Panel {
       this.uploads.set(key, upload);
     }
     this.pump();
+  }
+
+  // A file was stored: a file request's page takes its counts afresh from the server
+  // (the page itself, whose `#limits` says what the request still takes).
+  async stored() {
+    if (!this.refreshLimits) return;
+    const limits = document.getElementById('limits');
+    if (!limits) return;
+    let response;
+    try {
+      response = await fetch(window.location.href, {
+        headers: { Accept: 'text/html' },
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+    } catch {
+      return; // offline: the server still refuses what does not fit
+    }
+    const fresh = new DOMParser().parseFromString(await response.text(), 'text/html');
+    const found = fresh.getElementById('limits');
+    if (found) {
+      limits.textContent = found.textContent;
+      limits.dataset.filesLeft = found.dataset.filesLeft ?? '';
+      if (found.dataset.filesLeft === undefined) delete limits.dataset.filesLeft;
+    } else if (response.status === 410) {
+      limits.textContent = 'This request takes no more files.';
+      limits.dataset.filesLeft = '0';
+    }
   }
 
   // One upload at a time, in the order picked: each goes at the connection's full speed.
@@ -513,9 +811,17 @@ class Panel {
   }
 
   forget(upload) {
-    this.memory.forget(upload.key);
+    if (upload instanceof Upload) this.memory.forget(upload.key);
     this.uploads.delete(upload.key);
-    upload.row.li.remove();
+    const { li } = upload.row;
+    // Focus was on the row (its Dismiss): it goes to the next row's, else the picker,
+    // not to the top of the page.
+    const focused = li.contains(document.activeElement);
+    const next = li.nextElementSibling || li.previousElementSibling;
+    li.remove();
+    if (!focused) return;
+    const button = next && next.querySelector('button:not([hidden])');
+    (button || document.getElementById('picker'))?.focus();
   }
 
   async terminate(url) {
@@ -907,6 +1213,11 @@ function start() {
   document.addEventListener('resumable-files', (event) => {
     event.preventDefault();
     panel.add([...event.detail]);
+  });
+  // The picker's expression (and a drop) hand every file to the queue this way.
+  document.addEventListener('upload-files', (event) => {
+    event.preventDefault();
+    panel.queue([...event.detail]);
   });
 }
 

@@ -20,12 +20,15 @@ from app.storage.store import Store
 
 
 class IngestError(Exception):
-    """An upload refused or failed; `status` and `message` are what the client is told."""
+    """An upload refused or failed; `status` and `message` are what the client is told.
+    `retry_after`: seconds after which the same upload may go through (a refusal that
+    is about now, not about the file), sent as Retry-After."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 class storage_errors:  # noqa: N801 - used as `with storage_errors():`, like a function

@@ -47,10 +47,10 @@ def test_small_files_picked_or_dropped_show_results_and_rows(browser, server, tm
     expect(page.locator("#files")).to_contain_text("No files yet")
 
     page.set_input_files("#picker", [str(notes), str(photo)])
-    results = page.locator("#upload-results")
-    expect(results).to_contain_text("Stored 2 files.")
-    expect(results.locator(".result", has_text="tiny.png")).to_contain_text("image/png")
-    expect(results.locator(".result", has_text="notes.txt")).to_contain_text("22 bytes")
+    # The page's queue: a row each, stored one after the other.
+    queue = page.locator("#resumable .transfer")
+    expect(queue.filter(has_text="tiny.png")).to_have_attribute("data-state", "done")
+    expect(queue.filter(has_text="notes.txt")).to_contain_text("Stored · 22 bytes")
     expect(row(page, "notes.txt")).to_contain_text("text/plain")
     expect(row(page, "tiny.png")).to_contain_text("2 KiB")
     expect(page.locator("#picker")).to_be_enabled()
@@ -64,7 +64,8 @@ def test_small_files_picked_or_dropped_show_results_and_rows(browser, server, tm
         }"""
     )
     expect(row(page, "dropped.txt")).to_contain_text("13 bytes")
-    expect(results).to_contain_text("Stored 1 file.")
+    expect(queue.filter(has_text="dropped.txt")).to_have_attribute("data-state", "done")
+    expect(queue).to_have_count(1)  # the earlier rows went with the new choice
     assert console.errors == []
 
 
@@ -125,60 +126,51 @@ def test_large_upload_shows_progress_everywhere_then_the_row_and_downloads_intac
 
 
 def test_oversize_files_show_readable_errors_and_store_nothing(browser, tmp_path):
-    small_cap = tmp_path / "over-file-cap.bin"  # travels as signals; the handler refuses it
-    small_cap.write_bytes(os.urandom(100_000))
-    # Each fits as signals, together they do not: a streamed form Stario refuses unread.
-    body_cap = [tmp_path / "over-body-cap-1.bin", tmp_path / "over-body-cap-2.bin"]
-    for part in body_cap:
-        part.write_bytes(os.urandom(200_000))
-    # Too large for signals alone: a resumable upload, refused at creation.
-    resumable = tmp_path / "over-file-cap-resumable.bin"
-    resumable.write_bytes(os.urandom(400_000))
+    # Each over the 50,000-byte file cap: refused in its row before a byte is sent,
+    # whatever way it would have gone (one request, or resumably).
+    over = [tmp_path / "over-file-cap.bin", tmp_path / "over-file-cap-resumable.bin"]
+    over[0].write_bytes(os.urandom(100_000))
+    over[1].write_bytes(os.urandom(400_000))
     for server in start_server(
         tmp_path, "--max-file-bytes", "50000", "--max-request-body-bytes", "300000"
     ):
-        # Failed loads are logged by Chromium; a failed connection also makes
-        # Datastar's action reject (FetchFailed) after it has told the page.
+        # Failed loads are logged by Chromium.
         page, console = open_page(
-            browser,
-            server,
-            expected=("status of 413", "status of 507", "ERR_CONNECTION_RESET", "FetchFailed"),
+            browser, server, expected=("status of 507", "ERR_CONNECTION_RESET")
         )
-
-        page.set_input_files("#picker", str(small_cap))
-        expect(page.locator("#upload-results")).to_contain_text(
-            "Upload refused (413): over-file-cap.bin is larger than the 48.8 KiB limit"
+        sent: list[str] = []
+        page.on(
+            "request",
+            lambda r, record=sent.append: r.method in ("POST", "PATCH") and record(r.url),
         )
-
-        page.set_input_files("#picker", [str(part) for part in body_cap])
-        error = page.locator("#upload-error")
-        expect(error).to_have_text(
-            "Not stored: 2 files — larger than this server accepts "
-            "(at most 48.8 KiB per file and 293 KiB per upload; HTTP 413)."
+        page.set_input_files("#picker", [str(path) for path in over])
+        queue = page.locator("#resumable .transfer")
+        expect(queue.filter(has_text="over-file-cap.bin")).to_contain_text(
+            "Not sent: over-file-cap.bin is 97.7 KiB; the limit is 48.8 KiB a file."
         )
-        expect(page.locator("#upload-results")).to_be_empty()
-        expect(page.locator("#picker")).to_be_enabled()
-
-        page.set_input_files("#picker", str(resumable))
-        refused = page.locator("#resumable .transfer", has_text=resumable.name)
-        expect(refused).to_have_attribute("data-state", "failed")
-        expect(refused).to_contain_text("Not stored: ")
-        expect(refused).to_contain_text("(HTTP 413)")
-        refused.get_by_role("button", name=f"Dismiss {resumable.name}").click()
+        refused = queue.filter(has_text="over-file-cap-resumable.bin")
+        expect(refused).to_have_attribute("data-state", "refused")
+        expect(refused).to_contain_text("is 390.6 KiB; the limit is 48.8 KiB a file.")
+        refused.get_by_role("button", name="Dismiss over-file-cap-resumable.bin").click()
         expect(refused).to_have_count(0)
+        assert [url for url in sent if "/live" not in url] == []
         expect(page.locator("#files")).to_contain_text("No files yet")
         page.screenshot(path=tmp_path / "oversize.png")
 
-        # Any other refusal, and a connection that fails, are told in words too.
+        # Any other refusal, and a connection that fails, are told in words too; only
+        # the failure that may go through another time offers Retry.
         tiny = tmp_path / "tiny.txt"
         tiny.write_text("tiny")
         page.route("**/uploads", lambda route: route.fulfill(status=507, body="full"))
         page.set_input_files("#picker", str(tiny))
-        expect(error).to_have_text("Not stored: tiny.txt — the server answered HTTP 507.")
+        failed = queue.filter(has_text="tiny.txt")
+        expect(failed).to_contain_text("Not stored: full (HTTP 507)")
+        expect(failed.get_by_role("button", name="Retry tiny.txt")).to_be_hidden()
         page.unroute("**/uploads")
         page.route("**/uploads", lambda route: route.abort("connectionreset"))
         page.set_input_files("#picker", str(tiny))
-        expect(error).to_contain_text("Not stored: tiny.txt — the upload did not reach the server")
+        expect(failed).to_contain_text("Not stored: the upload did not reach the server")
+        expect(failed.get_by_role("button", name="Retry tiny.txt")).to_be_visible()
         expect(page.locator("#picker")).to_be_enabled()
         assert stored_blobs(data_config(server)) == []
         assert console.errors == [], console.errors
@@ -201,8 +193,12 @@ WATCH = """(names) => {
             else if (r.type === 'attributes') check(r.target.getAttribute(r.attributeName));
             else for (const node of r.addedNodes) {
                 check(node.nodeType === 1 ? node.outerHTML : node.textContent);
-                if (node.nodeType === 1 && (node.matches('.transfer')
-                        || node.querySelector('.transfer'))) window.bars.push(node.outerHTML);
+                // The server's bars (`#progress`), not this tab's own upload queue.
+                const shared = r.target.closest && r.target.closest('#progress');
+                if (node.nodeType === 1 && ((shared && node.matches('.transfer'))
+                        || node.querySelector('#progress .transfer')
+                        || (node.id === 'progress' && node.querySelector('.transfer'))))
+                    window.bars.push(node.outerHTML);
             }
         }
     }).observe(document, {subtree: true, childList: true, characterData: true,
@@ -221,7 +217,8 @@ def add_user(server: RunningServer, name: str) -> None:
 
 def upload_through_picker(page: Page, path: Path) -> None:
     page.set_input_files("#picker", str(path))
-    expect(page.locator("#upload-results")).to_contain_text("Stored 1 file.", timeout=20000)
+    mine = page.locator("#resumable .transfer", has_text=path.name)
+    expect(mine).to_have_attribute("data-state", "done", timeout=20000)
     expect(row(page, path.name)).to_be_visible()
 
 

@@ -15,6 +15,9 @@ def test_the_picker_uploads_without_javascript(browser, server, tmp_path):  # no
     sign_in(page, server)
     page.set_input_files("#picker", str(notes))
     page.get_by_role("button", name="Upload").click()
+    # What was stored, in words, and the way back to the list, which shows it.
+    expect(page.locator("main")).to_contain_text("Stored 1 file.")
+    page.get_by_role("link", name="Back to your files").click()
     page.wait_for_url(server.base_url + "/")
     expect(row(page, "no-script notes.txt")).to_contain_text("29 bytes")
     with server.http() as http:

@@ -77,14 +77,17 @@ def test_a_fresh_browser_uploads_through_a_request_and_the_owner_sees_it_live(
 
             # Over the request's per-file cap: refused in the browser, nothing sent.
             guest.locator("#picker").set_input_files(str(too_big))
-            expect(guest.locator("#upload-error")).to_contain_text("larger than this request")
+            queue = guest.locator("#resumable .transfer")
+            expect(queue.filter(has_text="too big.bin")).to_contain_text(
+                "Not sent: too big.bin is 2,097,153 bytes; the limit is 2,097,152 bytes a file."
+            )
 
             guest.locator("#picker").set_input_files(str(source))
-            results = guest.locator("#upload-results")
-            expect(results).to_contain_text("Stored 1 file")
-            expect(results).to_contain_text("tax return.pdf")
-            assert results.locator("a").count() == 0  # nothing to open
-            expect(guest.locator("#upload-error")).to_have_text("")
+            stored = queue.filter(has_text="tax return.pdf")
+            expect(stored).to_have_attribute("data-state", "done")
+            assert stored.locator("a").count() == 0  # nothing to open
+            expect(queue).to_have_count(1)  # the refusal went with the new choice
+            expect(guest.locator("#limits")).to_contain_text("2 more files (of 3)")
 
             # The owner's screens, live: the count on Requests, the file, tagged, on Files.
             expect(requests).to_contain_text("1 of 3 files received", timeout=10_000)

@@ -55,8 +55,12 @@ async def test_page_hands_files_too_large_for_signals_to_the_resumable_module(cl
     assert f'data-account="{owner[0].id}"' in panel.group(0)
     # Appends of 64 MiB, under a 100 MB proxy cap and this server's 1 GiB body cap.
     assert f'data-append-bytes="{64 * 1024 * 1024}"' in panel.group(0)
-    # The picker hands the module what does not fit as signals.
-    assert "resumable-files" in r.text
+    # The picker hands the module every file: its queue sends small ones in one
+    # request each (to the form's action), the others resumably, and refuses a file
+    # over the page's limit before sending it.
+    assert "upload-files" in r.text
+    assert 'data-url="/uploads"' in panel.group(0)
+    assert 'data-max-file-bytes="' in panel.group(0)
     js = await client.get(re.search(r'src="(/static/resumable\.[0-9a-f]+\.js)"', r.text).group(1))
     assert js.status_code == 200 and "Upload-Offset" in js.text
 

@@ -688,7 +688,11 @@ async def test_a_link_holds_only_a_few_unfinished_uploads(app, owner_token, conf
             answer = await tus_create(app, url, 1000, f"{n}.bin")
         assert answer.status_code == 201, answer.text
         created.append(answer.headers.get("location"))
-    for refused in (await tus_create(app, url, 1000), await draft_create(app, url, 1000)):
+    tus_refused = await tus_create(app, url, 1000)
+    # It is about now, not about the file: it says when to try again (the page then
+    # offers Retry).
+    assert tus_refused.headers.get("retry-after") == "30"
+    for refused in (tus_refused, await draft_create(app, url, 1000)):
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"] == (
             f"this request already holds {MAX_UNFINISHED_PER_REQUEST} unfinished uploads,"
@@ -946,3 +950,25 @@ async def test_an_upload_into_a_removed_folder_fails_and_keeps_nothing(app, owne
     assert "closed" in r.json()["error"]
     assert await owner_files(app, owner_token) == []
     assert stored_blobs(config) == []
+
+
+async def test_the_page_counts_what_was_received_and_what_is_unfinished(app, owner_token):
+    """After 2 of 3 files the page says 1 more (it once said 3 more: the page is read
+    afresh by its upload queue after each file); an unfinished resumable upload holds
+    its place, so the page does not offer it twice. `data-files-left` is what the
+    page's queue refuses past, before sending."""
+    made = await make(app, owner_token, label="Three", max_files=3)
+    link = made["url"]
+    page = (await app.get(link)).text
+    assert "3 more files (of 3)" in page and 'data-files-left="3"' in page
+    assert 'data-refresh-limits="true"' in page
+    for name in ("one.txt", "two.txt"):
+        assert (await app.put(f"{link}/uploads/{name}", content=b"x")).status_code == 201
+    page = (await app.get(link)).text
+    assert "1 more file (of 3)" in page and 'data-files-left="1"' in page
+    assert (await tus_create(app, link, 10)).status_code == 201
+    page = (await app.get(link)).text
+    assert "0 more files (of 3)" in page and 'data-files-left="0"' in page
+    # Without a limit on files the page says so, and its queue counts nothing.
+    open_ended = (await app.get((await make(app, owner_token, label="Any"))["url"])).text
+    assert "any number of files" in open_ended and "data-files-left" not in open_ended

@@ -103,6 +103,9 @@ MAX_BODY_BYTES = 16 * 1024
 # tests), so 8 leaves room for a parallel upload beside paused ones.
 MAX_UNFINISHED_PER_REQUEST = 8
 FIELDS = ("label", "expires_in", "max_files", "max_file_bytes", "folder")
+# A refusal that is about now (the link's places are held by uploads under way) says
+# when to try again: the page then offers Retry (assets/resumable.js, mayRetry).
+TRY_AGAIN_SECONDS = 30
 MIB = 1024 * 1024
 
 
@@ -356,13 +359,16 @@ def show_link(requests: Requests):
         if access is None or account is None:
             w.html(unknown_page(requests.assets), 404)
             return
+        # The page's upload queue reads these counts again after each stored file.
+        request = access.request
         page: HtmlElement = request_page(
             requests.config,
             requests.assets,
             _token(c),
-            access.request,
+            request,
             account.name,
             nonce=nonce,
+            unfinished=count_unfinished_files_through(requests.db, request.id),
         )
         w.html(page)
 
@@ -403,6 +409,7 @@ class _Through:
                         409,
                         "this request's last files are being uploaded now;"
                         " if they do not arrive, try again",
+                        TRY_AGAIN_SECONDS,
                     )
                 if room <= 0:
                     raise IngestError(410, _gone_words(Gone.FULL))
@@ -434,6 +441,7 @@ class _Through:
                 f"this request already holds {MAX_UNFINISHED_PER_REQUEST} unfinished"
                 " uploads, the most one link may: finish one of them first, or wait"
                 " until one is cancelled or expires",
+                TRY_AGAIN_SECONDS,
             )
         if counts_as_file:
             self.claim(1)

@@ -37,11 +37,19 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}" + ("" if count == 1 else "s")
 
 
-def limits_text(config: Config, request: FileRequest) -> str:
+def files_left(request: FileRequest, unfinished: int = 0) -> int | None:
+    """How many more files the request takes (None: any number): what it has received
+    and its `unfinished` resumable uploads, which hold their places, count."""
+    if request.max_files is None:
+        return None
+    return max(0, request.max_files - request.files - unfinished)
+
+
+def limits_text(config: Config, request: FileRequest, unfinished: int = 0) -> str:
     """What this request still takes, in words."""
     parts = []
-    if request.max_files is not None:
-        left = max(0, request.max_files - request.files)
+    left = files_left(request, unfinished)
+    if request.max_files is not None and left is not None:
         parts.append(f"{_plural(left, 'more file')} (of {request.max_files:,})")
     else:
         parts.append("any number of files")
@@ -83,9 +91,14 @@ def request_page(
     owner_name: str,
     *,
     nonce: str,
+    unfinished: int = 0,
 ) -> HtmlElement:
+    """The upload form of the request, and what it still takes (`#limits`, read
+    afresh by the page's upload queue after each stored file: `data-files-left` is
+    what it refuses past, before sending)."""
     cap = request.max_file_bytes
     per_file = None if cap is None or cap >= config.max_file_bytes else cap
+    left = files_left(request, unfinished)
     return _public_page(
         assets,
         request.label,
@@ -101,10 +114,18 @@ def request_page(
         upload_section(
             config,
             REQUEST_UPLOADS.href(token),
-            h.P({"id": "limits", "class": "hint"}, limits_text(config, request)),
+            h.P(
+                {"id": "limits", "class": "hint", "data-files-left": left},
+                limits_text(config, request, unfinished),
+            ),
             per_file_cap=per_file,
             # Remembered per request (its id, never its token) in the uploader's browser.
-            resumable=Resumable(REQUEST_CREATE.href(token), f"request-{request.id}", links=False),
+            resumable=Resumable(
+                REQUEST_CREATE.href(token),
+                f"request-{request.id}",
+                links=False,
+                refresh_limits=True,
+            ),
         ),
         nonce=nonce,
         modules=(assets.resumable_js,),

@@ -117,6 +117,8 @@ def _expires(moment: float) -> str:
 
 def refuse(c: Context, w: Writer, error: IngestError, state: UploadState | None = None) -> None:
     w.headers.set("tus-resumable", VERSION)
+    if error.retry_after is not None:
+        w.headers.set("retry-after", str(error.retry_after))
     if isinstance(error, OffsetMismatch):
         w.headers.set("upload-offset", str(error.expected))
     elif state is not None:

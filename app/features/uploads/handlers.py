@@ -6,6 +6,7 @@ a `Destination` says whose space and which limits."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from stario import App, Context, Writer
 from stario.datastar import SSE
@@ -14,6 +15,7 @@ from stario.exceptions import ClientDisconnected, RequestBodyError
 from app.access.gate import principal
 from app.accounts.quotas import Reservation
 from app.common.http import is_datastar, is_plain_form, json_error, path_param
+from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.common.units import human_bytes
 from app.features.uploads.data import (
     NAME_THE_FILE,
@@ -24,7 +26,7 @@ from app.features.uploads.data import (
     stored_json,
 )
 from app.features.uploads.urls import UPLOAD_NAMED, UPLOAD_UNNAMED, UPLOADS
-from app.features.uploads.views import render_refusal, render_results
+from app.features.uploads.views import refused_page, render_refusal, render_results, stored_page
 from app.files.store import FileRow
 from app.ingest.budget import RETRY_AFTER_SECONDS, OverBudget
 from app.ingest.intake import Destination, OnProgress, Uploads
@@ -51,8 +53,7 @@ class Busy(IngestError):
     """The server is out of room for this kind of request right now; try again."""
 
     def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(503, message)
-        self.retry_after = retry_after
+        super().__init__(503, message, retry_after)
 
 
 # Each signals body costs about this many times its length while it is handled: the
@@ -153,6 +154,7 @@ async def _answer(
     rows: list[FileRow],
     fields: dict[str, str | list[str]],
     to: Destination,
+    assets: PageAssets | None,
 ) -> None:
     if is_datastar(c):
         sse = SSE(w)
@@ -161,9 +163,16 @@ async def _answer(
         w.end()
         return
     if is_plain_form(c):
-        # A form posted without scripts: back to the page it came from, which lists
-        # what was stored (303: the browser GETs it, and a reload posts nothing).
-        w.redirect(_page_of(c), 303)
+        if assets is None or c.req.method != "POST":
+            # No page to answer with, or not a form (a browser's form only POSTs):
+            # back to the page (303: the browser GETs it, and a reload posts nothing).
+            w.redirect(_page_of(c), 303)
+            return
+        # A form posted without scripts: what was stored, in words, and the way back
+        # to the page it came from (which lists it, or counts it for a request).
+        nonce = new_nonce()
+        w.headers.set("content-security-policy", content_security_policy(nonce))
+        w.html(stored_page(assets, rows, _page_of(c), public=to.public, nonce=nonce))
         return
     if not to.public:
         # FILE's URL, as file_json spells it: a blob id needs no escaping, and
@@ -177,16 +186,25 @@ def _page_of(c: Context) -> str:
     link's `/s/TOKEN`) for its uploads, whatever follows (a PUT's name: one holding
     a backslash made a Location the server refused, a 500 after the file was kept)."""
     path = c.req.path
-    return "/".join(path.split("/")[:3]) if path.startswith(("/r/", "/s/")) else "/"
+    if path.startswith(("/r/", "/s/")):
+        return "/".join(path.split("/")[:3])
+    folder = c.req.query.get("folder")
+    # The folder the form was posted from (an id the upload already accepted, or
+    # was refused for: quoted, as it goes back into a URL).
+    return f"/?folder={quote(folder, safe='')}" if folder and folder != "root" else "/"
 
 
-def refuse_upload(c: Context, w: Writer, error: IngestError) -> None:
-    if isinstance(error, Busy):
-        # Not a byte was read: Stario drains the body (no memory held) and the client,
-        # which may not read an answer before it has sent everything, gets the 503.
+def refuse_upload(
+    c: Context, w: Writer, error: IngestError, assets: PageAssets | None = None
+) -> None:
+    if error.retry_after is not None:
+        # The page offers Retry for this refusal (assets/resumable.js, mayRetry).
         w.headers.set("retry-after", str(error.retry_after))
-    else:
-        # The body may be partly unread: closing stops the client sending the rest.
+    # A Busy refusal read not a byte: Stario drains the body (no memory held) and
+    # the client, which may not read an answer before it has sent everything, gets
+    # the 503. Otherwise the body may be partly unread: closing stops the client
+    # sending the rest.
+    if not isinstance(error, Busy):
         w.headers.set("connection", "close")
     if is_datastar(c):
         # Datastar applies only 200 responses, so the refusal travels as a 200 patch.
@@ -196,7 +214,16 @@ def refuse_upload(c: Context, w: Writer, error: IngestError) -> None:
     if is_plain_form(c):
         # A person whose browser posted the form without scripts: the refusal in
         # words, as pages answer refusals, and the way back.
-        w.text(f"{error.message}\n\nGo back to try again.\n", error.status)
+        if assets is None:
+            w.text(f"{error.message}\n\nGo back to try again.\n", error.status)
+            return
+        nonce = new_nonce()
+        w.headers.set("content-security-policy", content_security_policy(nonce))
+        public = c.req.path.startswith(("/r/", "/s/"))
+        page = refused_page(
+            assets, error.status, error.message, _page_of(c), public=public, nonce=nonce
+        )
+        w.html(page, error.status)
         return
     json_error(w, error.status, error.message)
 
@@ -207,7 +234,9 @@ def named_in_request(c: Context) -> str | None:
     )
 
 
-async def receive_post(uploads: Uploads, c: Context, w: Writer, to: Destination) -> None:
+async def receive_post(
+    uploads: Uploads, c: Context, w: Writer, to: Destination, assets: PageAssets | None = None
+) -> None:
     """POST: a named raw body, JSON file signals or a multipart form, into `to`. A
     `?path=a/b/c.txt` places a raw body or a form's one file (and names it); a form's
     filenames and file signals' paths place each of theirs."""
@@ -225,7 +254,7 @@ async def receive_post(uploads: Uploads, c: Context, w: Writer, to: Destination)
                 " path per file (\"path\" in each, or a \"paths\" signal)",
             )  # fmt: skip
     except IngestError as error:
-        refuse_upload(c, w, error)
+        refuse_upload(c, w, error, assets)
         return
     # ?path= names a raw body as well as placing it.
     raw = name is not None or (path is not None and media_type != "multipart/form-data")
@@ -266,13 +295,19 @@ async def receive_post(uploads: Uploads, c: Context, w: Writer, to: Destination)
     try:
         rows = await uploads.receive(to, shown, declared_length(c), files)
     except IngestError as error:
-        refuse_upload(c, w, error)
+        refuse_upload(c, w, error, assets)
         return
-    await _answer(uploads, c, w, rows, fields, to)
+    await _answer(uploads, c, w, rows, fields, to, assets)
 
 
 async def receive_put(
-    uploads: Uploads, c: Context, w: Writer, to: Destination, name: str | None, where: str
+    uploads: Uploads,
+    c: Context,
+    w: Writer,
+    to: Destination,
+    name: str | None,
+    where: str,
+    assets: PageAssets | None = None,
 ) -> None:
     """PUT: the body is the file `name`; `where` is the URL to PUT it to by name."""
     if not name:
@@ -283,7 +318,7 @@ async def receive_put(
     try:
         placed = placed_by_name(c, name)
     except IngestError as error:
-        refuse_upload(c, w, error)
+        refuse_upload(c, w, error, assets)
         return
 
     async def files(quota: Reservation, on_progress: OnProgress) -> list[IngestedFile]:
@@ -292,9 +327,9 @@ async def receive_put(
     try:
         rows = await uploads.receive(to, display_name(placed[1]), declared_length(c), files)
     except IngestError as error:
-        refuse_upload(c, w, error)
+        refuse_upload(c, w, error, assets)
         return
-    await _answer(uploads, c, w, rows, {}, to)
+    await _answer(uploads, c, w, rows, {}, to, assets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,41 +339,49 @@ class SingleRequestUploads:
     another's handlers."""
 
     uploads: Uploads
+    # For the pages a browser without scripts is answered with.
+    assets: PageAssets | None = None
 
     async def post(self, c: Context, w: Writer, to: Destination) -> None:
-        await receive_post(self.uploads, c, w, to)
+        await receive_post(self.uploads, c, w, to, self.assets)
 
     async def put(
         self, c: Context, w: Writer, to: Destination, name: str | None, where: str
     ) -> None:
-        await receive_put(self.uploads, c, w, to, name, where)
+        await receive_put(self.uploads, c, w, to, name, where, self.assets)
 
     def named_in_request(self, c: Context) -> str | None:
         return named_in_request(c)
 
     def refuse(self, c: Context, w: Writer, error: IngestError) -> None:
-        refuse_upload(c, w, error)
+        refuse_upload(c, w, error, self.assets)
 
 
-async def _account_destination(uploads: Uploads, c: Context, w: Writer) -> Destination | None:
+async def _account_destination(
+    uploads: Uploads, c: Context, w: Writer, assets: PageAssets | None
+) -> Destination | None:
     """The signed-in account's space, in the folder the request asks for (`?folder=`,
     `?replace=`); None once a refusal is sent (an unknown folder, before any byte)."""
     to = Destination.of_account(uploads, principal(c).account)
     try:
         return await into_asked_folder(uploads, c, to)
     except IngestError as error:
-        refuse_upload(c, w, error)
+        refuse_upload(c, w, error, assets)
         return None
 
 
-def post_upload(uploads: Uploads, start_resumable: StartResumable | None = None):
+def post_upload(
+    uploads: Uploads,
+    start_resumable: StartResumable | None = None,
+    assets: PageAssets | None = None,
+):
     async def handler(c: Context, w: Writer) -> None:
-        to = await _account_destination(uploads, c, w)
+        to = await _account_destination(uploads, c, w, assets)
         if to is None:
             return
         if start_resumable is not None and await start_resumable(c, w, to, named_in_request(c)):
             return
-        await receive_post(uploads, c, w, to)
+        await receive_post(uploads, c, w, to, assets)
 
     return handler
 
@@ -348,28 +391,40 @@ def put_upload(
     *,
     named_in_path: bool = True,
     start_resumable: StartResumable | None = None,
+    assets: PageAssets | None = None,
 ):
     """PUT /uploads/{name}; and PUT /uploads, where the name may come as for POST."""
 
     async def handler(c: Context, w: Writer) -> None:
         name = path_param(c, "name") if named_in_path else named_in_request(c)
-        to = await _account_destination(uploads, c, w)
+        to = await _account_destination(uploads, c, w, assets)
         if to is None:
             return
         if start_resumable is not None and await start_resumable(c, w, to, name):
             return
-        await receive_put(uploads, c, w, to, name, "/uploads/NAME")
+        await receive_put(uploads, c, w, to, name, "/uploads/NAME", assets)
 
     return handler
 
 
 def register_uploads(
-    app: App, uploads: Uploads, start_resumable: StartResumable | None = None
+    app: App,
+    uploads: Uploads,
+    start_resumable: StartResumable | None = None,
+    assets: PageAssets | None = None,
 ) -> None:
+    """`assets`: the page shell, for what a browser posting the form without scripts
+    is answered with (without them, a 303 back and plain-text refusals)."""
     start = start_resumable
-    app.add(UPLOADS, tracked(uploads.in_flight, post_upload(uploads, start)))
-    app.add(UPLOAD_NAMED, tracked(uploads.in_flight, put_upload(uploads, start_resumable=start)))
+    app.add(UPLOADS, tracked(uploads.in_flight, post_upload(uploads, start, assets)))
+    app.add(
+        UPLOAD_NAMED,
+        tracked(uploads.in_flight, put_upload(uploads, start_resumable=start, assets=assets)),
+    )
     app.add(
         UPLOAD_UNNAMED,
-        tracked(uploads.in_flight, put_upload(uploads, named_in_path=False, start_resumable=start)),
+        tracked(
+            uploads.in_flight,
+            put_upload(uploads, named_in_path=False, start_resumable=start, assets=assets),
+        ),
     )

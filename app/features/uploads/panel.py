@@ -32,6 +32,9 @@ class Resumable:
     links: bool = True
     # The folder its uploads go into (an API id; "" the root).
     folder: str = ""
+    # A file request's page: after each stored file the module reads the page's
+    # `#limits` afresh (what the request still takes).
+    refresh_limits: bool = False
 
 
 def limits_words(config: Config) -> str:
@@ -49,19 +52,13 @@ def _scripts(
     request's), checked in the browser before anything is sent. `resumable`: files
     too large for signals go to the page's resumable module (assets/resumable.js)."""
     budget = min(config.max_signals_bytes, config.max_request_body_bytes)
-    # A file fits as a signal when its base64 JSON alone stays within the budget.
-    fits = (
-        f"(f => Math.ceil(f.size / 3) * 4 + 6 * f.name.length + {SIGNAL_OVERHEAD} + 256"
-        f" <= {budget})"
-    )
-    # Each file too large for signals goes resumable, alone. The module calls
-    # preventDefault() on the event; without it (the module failed to load) they go
-    # in the form as before.
+    # Every file goes to the page's upload queue (assets/resumable.js), which calls
+    # preventDefault() on the event: one named row each, refused there when over a
+    # limit, queued behind what is on its way. Without the module (it failed to
+    # load) they go in the form as before.
     hand_over = (
-        f" const fits = {fits}; const large = picked.filter(f => !fits(f));"
-        " if (large.length && !el.dispatchEvent(new CustomEvent('resumable-files',"
-        " {bubbles: true, cancelable: true, detail: large}))) picked = picked.filter(fits);"
-        " if (!picked.length) return;"
+        " if (!el.dispatchEvent(new CustomEvent('upload-files',"
+        " {bubbles: true, cancelable: true, detail: picked}))) return;"
         if resumable
         else ""
     )
@@ -84,12 +81,9 @@ def _scripts(
     )
     route_picked = (
         "let picked = [...el.files]; el.value = '';"
-        " if (!picked.length) return;"
-        " if ($_sending) {"
+        " if (!picked.length) return;" + in_batches + hand_over + " if ($_sending) {"
         " $_error = 'Wait for the upload in progress to finish, then try again.'; return }"
         + too_big
-        + hand_over
-        + in_batches
         + " $_what = picked.length === 1 ? picked[0].name : picked.length + ' files';"
         " const list = new DataTransfer(); picked.forEach(f => list.items.add(f));"
         " const need = picked.reduce((n, f) =>"
@@ -216,7 +210,6 @@ def upload_section(
                     "multiple": True,
                     "aria-describedby": "limits",
                 },
-                data.attr("disabled", "$_sending"),
                 data.on("change", route_picked),
             ),
             _folder_picker() if folders and resumable is not None else None,
@@ -247,7 +240,9 @@ def upload_section(
         _tree_panel(config, post_url, resumable.folder, owner=resumable.links)
         if folders and resumable is not None
         else None,
-        _resumable_panel(config, resumable) if resumable is not None else None,
+        _resumable_panel(config, resumable, post_url, per_file_cap)
+        if resumable is not None
+        else None,
     )
 
 
@@ -308,9 +303,14 @@ def _tree_panel(config: Config, post_url: str, folder: str, *, owner: bool) -> H
     )
 
 
-def _resumable_panel(config: Config, resumable: Resumable) -> HtmlElement:
-    """Where assets/resumable.js draws this tab's resumable uploads; the data-*
-    attributes are its settings. An append never exceeds the request body cap."""
+def _resumable_panel(
+    config: Config, resumable: Resumable, post_url: str, per_file_cap: int | None
+) -> HtmlElement:
+    """Where assets/resumable.js draws this tab's upload queue; the data-* attributes
+    are its settings. An append never exceeds the request body cap. A file goes in one
+    request (to `post_url`) when it would fit as file signals, else resumably; a file
+    over `data-max-file-bytes` (the page's limit) is refused before it is sent."""
+    max_file = config.max_file_bytes if per_file_cap is None else per_file_cap
     return h.Div(
         {
             "id": "resumable",
@@ -319,6 +319,10 @@ def _resumable_panel(config: Config, resumable: Resumable) -> HtmlElement:
             "data-append-bytes": min(RESUMABLE_APPEND_BYTES, config.max_request_body_bytes),
             "data-links": "true" if resumable.links else "false",
             "data-folder": resumable.folder,
+            "data-url": post_url,
+            "data-single-bytes": min(config.max_signals_bytes, config.max_request_body_bytes),
+            "data-max-file-bytes": min(max_file, config.max_file_bytes),
+            "data-refresh-limits": "true" if resumable.refresh_limits else "false",
         },
-        h.Ul({"class": "resumable-list", "aria-label": "Resumable uploads from this tab"}),
+        h.Ul({"class": "resumable-list", "aria-label": "Uploads from this tab"}),
     )
