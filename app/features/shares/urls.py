@@ -26,3 +26,8 @@ SHARE_UPLOAD_UNNAMED = Route("PUT /s/{token}/uploads")
 # The Shared screen: the account's links and collections, with their download logs.
 SHARED = Route("GET /shared")
 SHARED_LIVE = Route("GET /shared/live")
+# Sharing a file or a folder without scripts: the form as a page, and its post.
+FILE_SHARE_PAGE = Route("GET /files/{file_id}/share")
+FILE_SHARE_FORM = Route("POST /files/{file_id}/share")
+FOLDER_SHARE_PAGE = Route("GET /folders/{folder_id}/share")
+FOLDER_SHARE_FORM = Route("POST /folders/{folder_id}/share")
