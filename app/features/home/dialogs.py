@@ -13,76 +13,110 @@ from app.features.folders.urls import (
 from app.folders.store import ROOT_ID, api_id
 
 
-def rename_form() -> HtmlElement:
-    """One form for every row, outside `#files` so a live repaint keeps what is typed
-    (a form in each of 50 rows would double the size of every repaint). A row's Rename
-    button (ROW_ACTIONS, on the list's section) fills `$renameFile` and `$renameName`."""
-    return h.Form(
-        {"id": "rename-form", "class": "token-form rename-form", "data-action": "rename"},
-        data.show("$renameFile !== ''"),
-        data.on("submit", RENAME, prevent=True),
-        h.Label(
-            {"class": "field"},
-            h.Span("Rename ", h.Strong(data.text("$_renaming")), " to"),
-            h.Input(
-                {"id": "rename-name", "type": "text", "name": "name", "maxlength": 1020},
-                data.bind("renameName"),
-            ),
+def modal(dialog_id: str, shown: str, close: str, *content: HtmlElement) -> HtmlElement:
+    """A modal <dialog> open while `shown` holds: it opens in view wherever the row
+    is, focus moves into it, and Escape (or what sets `shown` false) closes it and
+    gives focus back to what opened it; `close` runs when it closes."""
+    return h.Dialog(
+        {"id": dialog_id, "class": "dialog", "aria-labelledby": f"{dialog_id}-title"},
+        data.effect(
+            f"({shown}) ? (el.open || (el.showModal(), setTimeout(() => el.querySelector('[autofocus]')?.focus()))) : (el.open && el.close())"
         ),
-        h.Button({"type": "submit", "class": "button primary"}, "Save"),
-        h.Button(
-            {"type": "button", "class": "button"}, data.on("click", "$renameFile = ''"), "Cancel"
-        ),
+        data.on("close", close),
+        *content,
     )
 
 
+def _field_error(error_id: str, signal: str) -> HtmlElement:
+    """Where a refusal of the field is shown, and gone once it no longer applies."""
+    return h.P(
+        {"id": error_id, "class": "error field-error", "role": "alert"},
+        data.show(f"{signal} !== ''"),
+        data.text(signal),
+    )
+
+
+def rename_form() -> HtmlElement:
+    """One form for every row, outside `#files` so a live repaint keeps what is typed
+    (a form in each of 50 rows would double the size of every repaint). A row's Rename
+    link (ROW_ACTIONS, on the list's section) fills `$renameFile` and `$renameName`; a
+    refusal (`$_renameError`) shows beside the field until the name is edited."""
+    return modal(
+        "rename-dialog",
+        "$renameFile !== ''",
+        "$renameFile = ''; $_renameError = ''",
+        h.Form(
+            {"id": "rename-form", "class": "token-form rename-form", "data-action": "rename"},
+            data.on("submit", RENAME, prevent=True),
+            h.H2({"id": "rename-dialog-title"}, "Rename ", h.Strong(data.text("$_renaming"))),
+            h.Label(
+                {"class": "field"},
+                h.Span("New name"),
+                h.Input(
+                    {"id": "rename-name", "type": "text", "name": "name", "maxlength": 1020,
+                     "autofocus": True,
+                     "aria-describedby": "rename-error"},
+                    data.bind("renameName"),
+                    data.attr("aria-invalid", "$_renameError !== '' ? 'true' : 'false'"),
+                    data.on("input", "$_renameError = ''"),
+                ),
+            ),
+            _field_error("rename-error", "$_renameError"),
+            h.Button({"type": "submit", "class": "button primary"}, "Save"),
+            h.Button(
+                {"type": "button", "class": "button"},
+                data.on("click", "$renameFile = ''"),
+                "Cancel",
+            ),
+        ),
+    )  # fmt: skip
+
+
+# One listener (on the list's section) for every row's Rename and Delete buttons, like
+# OPEN_SHARE_FORM: the id and name are read from the row (`<li id="file-ID">`), never
+# pasted into an expression, and no row carries an expression of its own.
 # Folder rows (`<li id="folder-ID">`) the same way: Rename fills the folder rename
 # form; Delete asks the server what would go, and the page asks the person.
 FOLDER_ACTIONS = (
-    "{ const f = evt.target.closest('button[data-folder-rename], button[data-folder-delete]');"
-    " if (f) { const row = f.closest('li'), id = row.id.slice(7),"
+    "{ const f = evt.target.closest('[data-folder-rename], [data-folder-delete]');"
+    " if (f) { evt.preventDefault(); const row = f.closest('li'), id = row.id.slice(7),"
     " name = row.querySelector('.folder-name').textContent;"
     " if ('folderRename' in f.dataset) { $folderRenameId = id;"
-    " $folderRenameName = $_folderRenaming = name; $_notice = '';"
+    " $folderRenameName = $_folderRenaming = name; $_notice = ''; $_folderRenameError = '';"
     " setTimeout(() => document.getElementById('folder-rename-name').select()); return }"
     f" el.dataset.url = '{FOLDERS_DOOMED.href()}'; el.dataset.name = name;"
     " el.dataset.action = 'delete';"
     " @post(el.dataset.url, {payload: {ids: [], folders: [id]}, retryMaxCount: 0}); return } }"
 )
 ROW_ACTIONS = FOLDER_ACTIONS + (
-    " const b = evt.target.closest('button[data-rename], button[data-delete]');"
-    " if (!b) return;"
+    " const b = evt.target.closest('[data-rename], [data-delete]');"
+    " if (!b) return; evt.preventDefault();"
     " const row = b.closest('li'), name = row.querySelector('.file-name').textContent;"
     " if ('rename' in b.dataset) { $renameFile = row.id.slice(5);"
-    " $renameName = $_renaming = name; $_notice = '';"
+    " $renameName = $_renaming = name; $_notice = ''; $_renameError = '';"
     " setTimeout(() => document.getElementById('rename-name').select()); return }"
     " if (!confirm('Delete ' + name + '? It cannot be undone.')) return;"
     " el.dataset.url = '/files/' + row.id.slice(5); el.dataset.name = name;"
     " el.dataset.action = 'delete';"
     " @delete(el.dataset.url, {filterSignals: {include: '^$'}, retryMaxCount: 0})"
 )
-# The selection is the ticked boxes themselves: a live repaint keeps a row's box as
-# it was (rows are matched by id), and a row that vanished takes its tick with it.
-# `$_picked` counts them (files and folders) for the bar; `$_pageAll`: every row of
-# this page is ticked. `$_matching`: all file ids of the list on every page ("Select
 
 
 CONFIRM_DELETE = (
     "@post(el.dataset.url, {payload: {ids: $_doomedIds, folders: $_doomedFolders},"
     " retryMaxCount: 0})"
 )
-# The archive's answer sets `$_download`; DOWNLOAD fetches it as a file. Folders go
-# in as a whole, with their paths.
 
 
 def delete_confirmation() -> HtmlElement:
     """The question before folders go: the server's words of what would be removed
-    (`$_doomed`, set by FOLDERS_DOOMED), Delete and Cancel."""
-    return h.Div(
-        {"id": "delete-confirm", "class": "notice confirm", "role": "alertdialog",
-         "aria-labelledby": "delete-question", "hidden": True},
-        data.show("$_doomed !== ''"),
-        data.attr("hidden", "$_doomed === ''"),
+    (`$_doomed`, set by FOLDERS_DOOMED), Delete and Cancel, in a modal dialog."""
+    cancel = "$_doomed = ''; $_doomedIds = []; $_doomedFolders = []"
+    return modal(
+        "delete-confirm",
+        "$_doomed !== ''",
+        cancel,
+        h.H2({"id": "delete-confirm-title", "class": "visually-hidden"}, "Delete?"),
         h.P({"id": "delete-question"}, data.text("$_doomed")),
         h.Button(
             {
@@ -94,11 +128,7 @@ def delete_confirmation() -> HtmlElement:
             data.on("click", CONFIRM_DELETE),
             "Delete",
         ),
-        h.Button(
-            {"type": "button", "class": "button"},
-            data.on("click", "$_doomed = ''; $_doomedIds = []; $_doomedFolders = []"),
-            "Cancel",
-        ),
+        h.Button({"type": "button", "class": "button"}, data.on("click", cancel), "Cancel"),
     )  # fmt: skip
 
 
@@ -140,37 +170,52 @@ def new_folder_form(folder: str) -> HtmlElement:
     )
 
 
+# The dialog posts the no-script form's address (POST /folders/{id}/rename); a
+# refusal comes back as `_folderRenameError`, beside the field.
 FOLDER_RENAME = (
-    "el.dataset.url = '/api/folders/' + $folderRenameId;"
+    "el.dataset.url = '/folders/' + $folderRenameId + '/rename';"
     " el.dataset.name = $_folderRenaming;"
-    " @patch(el.dataset.url, {payload: {name: $folderRenameName}, retryMaxCount: 0})"
+    " @post(el.dataset.url, {filterSignals: {include: '^folderRename'}, retryMaxCount: 0})"
 )
 
 
 def folder_rename_form() -> HtmlElement:
     """One form for every folder row, as `rename_form` is for the files."""
-    return h.Form(
-        {"id": "folder-rename-form", "class": "token-form rename-form", "data-action": "rename"},
-        data.show("$folderRenameId !== ''"),
-        data.on("submit", FOLDER_RENAME, prevent=True),
-        h.Label(
-            {"class": "field"},
-            h.Span("Rename folder ", h.Strong(data.text("$_folderRenaming")), " to"),
-            h.Input(
-                {"id": "folder-rename-name", "type": "text", "name": "name", "maxlength": 255},
-                data.bind("folderRenameName"),
+    return modal(
+        "folder-rename-dialog",
+        "$folderRenameId !== ''",
+        "$folderRenameId = ''; $_folderRenameError = ''",
+        h.Form(
+            {"id": "folder-rename-form", "class": "token-form rename-form",
+             "data-action": "rename"},
+            data.on("submit", FOLDER_RENAME, prevent=True),
+            h.H2({"id": "folder-rename-dialog-title"}, "Rename folder ",
+                 h.Strong(data.text("$_folderRenaming"))),
+            h.Label(
+                {"class": "field"},
+                h.Span("New name"),
+                h.Input(
+                    {"id": "folder-rename-name", "type": "text", "name": "name", "autofocus": True,
+                     "maxlength": 255, "aria-describedby": "folder-rename-error"},
+                    data.bind("folderRenameName"),
+                    data.attr("aria-invalid", "$_folderRenameError !== '' ? 'true' : 'false'"),
+                    data.on("input", "$_folderRenameError = ''"),
+                ),
+            ),
+            _field_error("folder-rename-error", "$_folderRenameError"),
+            h.Button({"type": "submit", "class": "button primary"}, "Save"),
+            h.Button(
+                {"type": "button", "class": "button"},
+                data.on("click", "$folderRenameId = ''"),
+                "Cancel",
             ),
         ),
-        h.Button({"type": "submit", "class": "button primary"}, "Save"),
-        h.Button(
-            {"type": "button", "class": "button"},
-            data.on("click", "$folderRenameId = ''"),
-            "Cancel",
-        ),
-    )
+    )  # fmt: skip
 
 
+# The dialog posts the no-script form's address (POST /files/{id}/rename); a refusal
+# comes back as `_renameError`, beside the field.
 RENAME = (
-    "el.dataset.url = '/files/' + $renameFile; el.dataset.name = $_renaming;"
-    " @patch(el.dataset.url, {filterSignals: {include: '^rename'}, retryMaxCount: 0})"
+    "el.dataset.url = '/files/' + $renameFile + '/rename'; el.dataset.name = $_renaming;"
+    " @post(el.dataset.url, {filterSignals: {include: '^rename'}, retryMaxCount: 0})"
 )

@@ -78,7 +78,13 @@ def search_form(query: FileQuery, folder: str = ROOT) -> HtmlElement:
             {"class": "field"},
             h.Span("Search names (every folder)"),
             h.Input(
-                {"type": "search", "name": "q", "value": query.q, "maxlength": 200},
+                {
+                    "type": "search",
+                    "name": "q",
+                    "value": query.q,
+                    "maxlength": 200,
+                    "placeholder": "Search names",
+                },
                 data.bind("listQ"),
                 data.on("input", SEARCH, debounce="300ms"),
             ),
@@ -170,11 +176,10 @@ def progress_part(
     return h.Ul({"id": "progress", "aria-label": "Uploads being received"}, *items)
 
 
-# One listener (on the list's section) for every row's Rename and Delete buttons, like
-# OPEN_SHARE_FORM: the id and name are read from the row (`<li id="file-ID">`), never
-# pasted into an expression, and no row carries an expression of its own.
-
-
+# The selection is the ticked boxes themselves: a live repaint keeps a row's box as
+# it was (rows are matched by id), and a row that vanished takes its tick with it.
+# `$_picked` counts them (files and folders) for the bar; `$_pageAll`: every row of
+# this page is ticked. `$_matching`: all file ids of the list on every page ("Select
 # all N matching").
 COUNT_PICKED = (
     "{ const boxes = [...document.querySelectorAll('#files .pick')];"
@@ -213,6 +218,8 @@ DELETE_PICKED = (
 )
 
 
+# The archive's answer sets `$_download`; DOWNLOAD fetches it as a file. Folders go
+# in as a whole, with their paths.
 ZIP_PICKED = (
     f"const ids = {PICKED_IDS}, folders = {PICKED_FOLDERS};"
     " if (!ids.length && !folders.length) return;"

@@ -116,6 +116,8 @@ def render(
                     **RENAME_SIGNALS,
                     **FOLDER_SIGNALS,
                     "_renaming": "",
+                    "_renameError": "",
+                    "_folderRenameError": "",
                     "_picked": 0,
                     "_pageAll": False,
                     "_matching": [],
@@ -138,12 +140,19 @@ def render(
                 UPLOADS.href(query={"folder": listing.folder})
                 if listing.folder
                 else UPLOADS.href(),
-                h.P(
-                    {"id": "limits", "class": "hint"},
-                    f"Up to {human_bytes(config.max_file_bytes)} a file. Large files go up"
-                    " in pieces and resume after a lost connection or a reload: choose"
-                    " the same file again. From a terminal, with an API token (see below): ",
-                    h.Code(f"curl -u :TOKEN -T FILE {config.public_url}{UPLOADS.href()}/"),
+                # Short on purpose: on a phone the list starts on the first screen.
+                h.Div(
+                    {"class": "hint limits"},
+                    h.Span({"id": "limits"}, f"Up to {human_bytes(config.max_file_bytes)} a file."),
+                    h.Details(
+                        h.Summary("Large files and terminal uploads"),
+                        h.P(
+                            "Large files go up in pieces and resume after a lost connection"
+                            " or a reload: choose the same file again. From a terminal, with"
+                            " an API token (Account screen): ",
+                            h.Code(f"curl -u :TOKEN -T FILE {config.public_url}{UPLOADS.href()}/"),
+                        ),
+                    ),
                 ),
                 resumable=Resumable(
                     TUS_CREATE.href(), account.id, folder=api_id(listing.folder) or ""

@@ -10,7 +10,12 @@ from stario.datastar.format import SignalValue
 from stario.markup import HtmlElement
 
 from app.common.shell import shown_once, slot_error
-from app.features.shares.urls import API_COLLECTION_CREATE, API_SHARE_REVOKE
+from app.features.shares.urls import (
+    API_COLLECTION_CREATE,
+    API_SHARE_REVOKE,
+    FILE_SHARE_PAGE,
+    FOLDER_SHARE_PAGE,
+)
 from app.files.store import FileRow
 from app.shares.store import FILES, FOLDER, Share, ShareListing
 
@@ -53,12 +58,11 @@ def _when(moment: float | None) -> str:
 RESET_FORM = (
     " $sharePassword = ''; $shareLimit = ''; $shareUploads = false;"
     " $shareMaxFiles = ''; $shareMaxMib = '';"
-    " document.getElementById('new-share').replaceChildren();"
-    " document.getElementById('share-form').scrollIntoView({block: 'nearest'})"
+    " document.getElementById('new-share').replaceChildren()"
 )
 OPEN_FORM = (
-    "const b = evt.target.closest('button[data-share], button[data-share-folder]');"
-    " if (!b) return;"
+    "const b = evt.target.closest('[data-share], [data-share-folder]');"
+    " if (!b) return; evt.preventDefault();"
     " $shareFile = b.dataset.share || ''; $shareFolder = b.dataset.shareFolder || '';"
     " $shareIds = [];"
     " $shareName = b.dataset.shareName"
@@ -79,12 +83,13 @@ REVOKE_ONE = (
 
 
 def share_folder_button(folder_id: str, path: str, label: str) -> HtmlElement:
-    """Opens the share form (OPEN_FORM) for a folder (`folder_id`: its api id), named
+    """A link to the folder's share page; with scripts it opens the share dialog
+    (OPEN_FORM) instead, for a folder (`folder_id`: its api id), named
     by its `path` there; `label` says which folder to a screen reader."""
-    return h.Button(
+    return h.A(
         {
-            "type": "button",
             "class": "button",
+            "href": FOLDER_SHARE_PAGE.href(folder_id),
             "data-share-folder": folder_id,
             "data-share-name": path,
             "aria-label": label,
@@ -94,11 +99,12 @@ def share_folder_button(folder_id: str, path: str, label: str) -> HtmlElement:
 
 
 def share_button(row: FileRow) -> HtmlElement:
-    """Opens the share form (OPEN_FORM, on the page's <main>) for this row's file."""
-    return h.Button(
+    """A link to the file's share page; with scripts it opens the share dialog
+    (OPEN_FORM, on the page's <main>) instead."""
+    return h.A(
         {
-            "type": "button",
             "class": "button",
+            "href": FILE_SHARE_PAGE.href(row.id),
             "data-share": row.id,
             "aria-label": f"Share {row.name}",
         },
@@ -114,12 +120,14 @@ def share_form() -> HtmlElement:
         {"id": "share-form", "class": "token-form share-form"},
         data.show(SHOWN),
         data.on("submit", CREATE, prevent=True),
-        h.P({"class": "share-what"}, "Share ", h.Strong(data.text("$shareName"))),
+        h.H2(
+            {"class": "share-what", "id": "share-what"}, "Share ", h.Strong(data.text("$shareName"))
+        ),
         h.Label(
             {"class": "field"},
             h.Span("Expires after"),
             h.Select(
-                {"name": "expiry"},
+                {"name": "expiry", "autofocus": True},
                 data.bind("shareExpiry"),
                 *[h.Option({"value": value}, label) for value, label in EXPIRY_CHOICES],
             ),
@@ -258,7 +266,17 @@ def shares_part(listings: list[ShareListing], now: float) -> HtmlElement:
 def share_dialog() -> HtmlElement:
     """The Share form every row's Share button opens, on the Files screen, and the
     new link it makes."""
-    return h.Div({"class": "share-dialog"}, share_form(), h.Div({"id": NEW_SHARE_ID}))
+    # A modal <dialog>: it opens in view wherever the row is, focus moves into it, and
+    # Escape or Close gives focus back to the Share link that opened it.
+    return h.Dialog(
+        {"id": "share-dialog", "class": "share-dialog", "aria-labelledby": "share-what"},
+        data.effect(
+            f"({SHOWN}) ? (el.open || (el.showModal(), setTimeout(() => el.querySelector('[autofocus]')?.focus()))) : (el.open && el.close())"
+        ),
+        data.on("close", CLOSE),
+        share_form(),
+        h.Div({"id": NEW_SHARE_ID}),
+    )
 
 
 def links_panel(listings: list[ShareListing], now: float) -> HtmlElement:
