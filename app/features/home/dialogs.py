@@ -12,6 +12,11 @@ from app.features.folders.urls import (
 )
 from app.folders.store import ROOT_ID, api_id
 
+# Open as a modal (in view, the page behind inert), focus on its first field.
+OPEN_MODAL = (
+    "(el.open || (el.showModal(), setTimeout(() => el.querySelector('[autofocus]')?.focus())))"
+)
+
 
 def modal(dialog_id: str, shown: str, close: str, *content: HtmlElement) -> HtmlElement:
     """A modal <dialog> open while `shown` holds: it opens in view wherever the row
@@ -19,9 +24,7 @@ def modal(dialog_id: str, shown: str, close: str, *content: HtmlElement) -> Html
     gives focus back to what opened it; `close` runs when it closes."""
     return h.Dialog(
         {"id": dialog_id, "class": "dialog", "aria-labelledby": f"{dialog_id}-title"},
-        data.effect(
-            f"({shown}) ? (el.open || (el.showModal(), setTimeout(() => el.querySelector('[autofocus]')?.focus()))) : (el.open && el.close())"
-        ),
+        data.effect(f"({shown}) ? {OPEN_MODAL} : (el.open && el.close())"),
         data.on("close", close),
         *content,
     )

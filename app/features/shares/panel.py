@@ -82,6 +82,12 @@ REVOKE_ONE = (
 )
 
 
+# Open as a modal (in view, the page behind inert), focus on its first field.
+OPEN_MODAL = (
+    "(el.open || (el.showModal(), setTimeout(() => el.querySelector('[autofocus]')?.focus())))"
+)
+
+
 def share_folder_button(folder_id: str, path: str, label: str) -> HtmlElement:
     """A link to the folder's share page; with scripts it opens the share dialog
     (OPEN_FORM) instead, for a folder (`folder_id`: its api id), named
@@ -270,9 +276,7 @@ def share_dialog() -> HtmlElement:
     # Escape or Close gives focus back to the Share link that opened it.
     return h.Dialog(
         {"id": "share-dialog", "class": "share-dialog", "aria-labelledby": "share-what"},
-        data.effect(
-            f"({SHOWN}) ? (el.open || (el.showModal(), setTimeout(() => el.querySelector('[autofocus]')?.focus()))) : (el.open && el.close())"
-        ),
+        data.effect(f"({SHOWN}) ? {OPEN_MODAL} : (el.open && el.close())"),
         data.on("close", CLOSE),
         share_form(),
         h.Div({"id": NEW_SHARE_ID}),
