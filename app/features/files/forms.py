@@ -139,7 +139,7 @@ async def _own_file(db: Database, c: Context) -> FileRow | None:
 
 def missing(assets: PageAssets, c: Context, w: Writer) -> None:
     account = principal(c).account
-    send_page(w, lambda nonce: not_found_page(assets, account, NOT_YOURS, nonce=nonce), 404)
+    send_page(w, lambda _: not_found_page(assets, account, NOT_YOURS), 404)
 
 
 def rename_page(db: Database, assets: PageAssets):

@@ -68,7 +68,7 @@ async def _own_folder(db: Database, c: Context) -> FolderRow | None:
 
 def _missing(assets: PageAssets, c: Context, w: Writer) -> None:
     account = principal(c).account
-    _send(w, lambda nonce: not_found_page(assets, account, NOT_YOURS, nonce=nonce), 404)
+    _send(w, lambda _: not_found_page(assets, account, NOT_YOURS), 404)
 
 
 def _rename_page(

@@ -132,7 +132,7 @@ def share_form_page(
 
 def _missing(shares: Shares, c: Context, w: Writer) -> None:
     account = principal(c).account
-    _send(w, lambda nonce: not_found_page(shares.assets, account, NOT_YOURS, nonce=nonce), 404)
+    _send(w, lambda _: not_found_page(shares.assets, account, NOT_YOURS), 404)
 
 
 async def _file_name(shares: Shares, c: Context) -> tuple[str, str] | None:
