@@ -56,7 +56,7 @@ def test_a_folder_delete_first_says_what_will_go(browser, server):  # noqa: F811
             assert moved.status_code == 200, moved.text
         page, console = open_page(browser, server)
         row = page.locator("#files li.folder", has_text="Photos")
-        row.get_by_role("button", name="Delete folder Photos").click()
+        row.get_by_role("link", name="Delete folder Photos").click()
         question = page.locator("#delete-confirm")
         expect(question).to_be_visible()
         expect(question).to_contain_text("Delete 2 folders and 2 files, 2 KiB?")

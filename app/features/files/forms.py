@@ -21,7 +21,14 @@ from stario.markup import HtmlElement
 from app.access.gate import principal
 from app.catalog.protocol import Database, is_disk_full, is_name_taken
 from app.common.forms import FormError, read_form
-from app.common.http import BadTarget, is_datastar, local_target, path_param
+from app.common.http import (
+    BadTarget,
+    is_datastar,
+    json_error,
+    local_target,
+    path_param,
+    wants_html,
+)
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.features.files.commands import RenameError, new_name
 from app.features.files.panel import RENAME_SIGNALS
@@ -123,6 +130,7 @@ def _rename_page(
                       maxlength=1020, required=True, autofocus=True),
                 _buttons("Rename", back),
             ),
+            h.P(h.A({"href": FILE_MOVE_PAGE.href(row.id)}, f"Move {row.name} to another folder")),
             nonce=nonce,
         )  # fmt: skip
 
@@ -138,6 +146,9 @@ async def _own_file(db: Database, c: Context) -> FileRow | None:
 
 
 def missing(assets: PageAssets, c: Context, w: Writer) -> None:
+    if not wants_html(c):
+        json_error(w, 404, "no such file")
+        return
     account = principal(c).account
     send_page(w, lambda _: not_found_page(assets, account, NOT_YOURS), 404)
 
@@ -175,6 +186,8 @@ def rename_command(db: Database, relay: Relay[str], assets: PageAssets):
                 w.end()
             elif row is None:
                 missing(assets, c, w)
+            elif not wants_html(c):
+                json_error(w, status, message)
             else:
                 send_page(w, _rename_page(assets, c, row, back, raw, text), status)
 
@@ -282,6 +295,9 @@ def move_command(db: Database, relay: Relay[str], assets: PageAssets):
             moved = await move(db, owner, [row.id], [], catalog_id(fields.get("to") or ROOT_ID))
         except FolderError as exc:
             places = await folder_choices(db, owner)
+            if not wants_html(c):
+                json_error(w, exc.status, exc.message)
+                return
             message = exc.message[:1].upper() + exc.message[1:] + "."
             send_page(w, _move_page(assets, c, row, back, places, message), exc.status)
             return

@@ -13,7 +13,14 @@ from stario.markup import HtmlElement
 from app.access.gate import principal
 from app.catalog.protocol import Database, is_disk_full
 from app.common.forms import FormError, read_form
-from app.common.http import BadTarget, is_datastar, local_target, path_param
+from app.common.http import (
+    BadTarget,
+    is_datastar,
+    json_error,
+    local_target,
+    path_param,
+    wants_html,
+)
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.features.folders.commands import doomed_words
 from app.features.folders.handlers import ClosedRequests, Spawn, remove_in_background
@@ -67,6 +74,9 @@ async def _own_folder(db: Database, c: Context) -> FolderRow | None:
 
 
 def _missing(assets: PageAssets, c: Context, w: Writer) -> None:
+    if not wants_html(c):
+        json_error(w, 404, "no such folder")
+        return
     account = principal(c).account
     _send(w, lambda _: not_found_page(assets, account, NOT_YOURS), 404)
 
@@ -135,6 +145,8 @@ def rename_command(db: Database, relay: Relay[str], assets: PageAssets):
                 w.end()
             elif row is None:
                 _missing(assets, c, w)
+            elif not wants_html(c):
+                json_error(w, status, message)
             else:
                 _send(w, _rename_page(assets, c, row, back, raw, text), status)
 

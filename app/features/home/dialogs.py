@@ -81,10 +81,10 @@ def rename_form() -> HtmlElement:
 # Folder rows (`<li id="folder-ID">`) the same way: Rename fills the folder rename
 # form; Delete asks the server what would go, and the page asks the person.
 FOLDER_ACTIONS = (
-    "{ const f = evt.target.closest('[data-folder-rename], [data-folder-delete]');"
+    '{ const f = evt.target.closest(\'.folder a[href*="/rename"], .folder a[href*="/delete"]\');'
     " if (f) { evt.preventDefault(); const row = f.closest('li'), id = row.id.slice(7),"
     " name = row.querySelector('.folder-name').textContent;"
-    " if ('folderRename' in f.dataset) { $folderRenameId = id;"
+    " if (f.href.endsWith('/rename')) { $folderRenameId = id;"
     " $folderRenameName = $_folderRenaming = name; $_notice = ''; $_folderRenameError = '';"
     " setTimeout(() => document.getElementById('folder-rename-name').select()); return }"
     f" el.dataset.url = '{FOLDERS_DOOMED.href()}'; el.dataset.name = name;"
@@ -92,10 +92,10 @@ FOLDER_ACTIONS = (
     " @post(el.dataset.url, {payload: {ids: [], folders: [id]}, retryMaxCount: 0}); return } }"
 )
 ROW_ACTIONS = FOLDER_ACTIONS + (
-    " const b = evt.target.closest('[data-rename], [data-delete]');"
+    ' const b = evt.target.closest(\'.file a[href*="/rename"], .file a[href*="/delete"]\');'
     " if (!b) return; evt.preventDefault();"
     " const row = b.closest('li'), name = row.querySelector('.file-name').textContent;"
-    " if ('rename' in b.dataset) { $renameFile = row.id.slice(5);"
+    " if (b.href.endsWith('/rename')) { $renameFile = row.id.slice(5);"
     " $renameName = $_renaming = name; $_notice = ''; $_renameError = '';"
     " setTimeout(() => document.getElementById('rename-name').select()); return }"
     " if (!confirm('Delete ' + name + '? It cannot be undone.')) return;"

@@ -12,7 +12,7 @@ from stario.markup import HtmlElement
 
 from app.access.gate import principal
 from app.common.forms import FormError, read_form
-from app.common.http import path_param
+from app.common.http import json_error, path_param, wants_html
 from app.common.shell import content_security_policy, new_nonce, shown_once
 from app.features.home.urls import HOME
 from app.features.nav.panel import action_page, not_found_page
@@ -131,6 +131,9 @@ def share_form_page(
 
 
 def _missing(shares: Shares, c: Context, w: Writer) -> None:
+    if not wants_html(c):
+        json_error(w, 404, "no such file or folder")
+        return
     account = principal(c).account
     _send(w, lambda _: not_found_page(shares.assets, account, NOT_YOURS), 404)
 
@@ -206,6 +209,9 @@ def share_command(shares: Shares, *, of_folder: bool):
             message = str(exc)
             text = message[:1].upper() + message[1:] + "."
             status = 404 if message.startswith("no such") else 400
+            if not wants_html(c):
+                json_error(w, status, message)
+                return
             _send(w, share_form_page(shares, c, name, action, form, text), status)
             return
         shares.relay.publish(shares_changed(owner), "created")

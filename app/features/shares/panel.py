@@ -63,7 +63,8 @@ RESET_FORM = (
 OPEN_FORM = (
     "const b = evt.target.closest('[data-share], [data-share-folder]');"
     " if (!b) return; evt.preventDefault();"
-    " $shareFile = b.dataset.share || ''; $shareFolder = b.dataset.shareFolder || '';"
+    " $shareFile = 'share' in b.dataset ? b.closest('li').id.slice(5) : '';"
+    " $shareFolder = b.dataset.shareFolder || '';"
     " $shareIds = [];"
     " $shareName = b.dataset.shareName"
     " || b.closest('li').querySelector('.file-name').textContent;" + RESET_FORM
@@ -111,7 +112,7 @@ def share_button(row: FileRow) -> HtmlElement:
         {
             "class": "button",
             "href": FILE_SHARE_PAGE.href(row.id),
-            "data-share": row.id,
+            "data-share": True,
             "aria-label": f"Share {row.name}",
         },
         "Share",
