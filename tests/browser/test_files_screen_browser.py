@@ -33,6 +33,9 @@ def _files(server: RunningServer, count: int) -> None:
 
 
 def _open(browser: Browser, server: RunningServer, width: int, height: int, **options):
+    # axe-core is injected as an inline script, which the page's CSP refuses: the
+    # contexts that run it leave CSP aside (the other browser tests keep it).
+    options.setdefault("bypass_csp", True)
     context = browser.new_context(viewport={"width": width, "height": height}, **options)
     page = context.new_page()
     return context, page, watch_console(page)
@@ -161,7 +164,7 @@ def test_keyboard_alone_opens_a_folder_shares_and_deletes(
     page.keyboard.press("Enter")
     expect(page.locator("#files .file")).to_have_count(0)
 
-    tab_to(page.get_by_role("link", name="Inbox"))
+    tab_to(page.get_by_role("link", name="Inbox", exact=True))
     page.keyboard.press("Enter")
     page.wait_for_url("**/?folder=*")
     expect(page.locator(".breadcrumb [aria-current=page]")).to_have_text("Inbox")
@@ -214,5 +217,6 @@ def test_without_javascript_every_action_is_a_form(browser: Browser, server: Run
     expect(page.locator("#files .file")).to_have_count(0)
     page.get_by_role("link", name="Taxes", exact=True).click()
     expect(page.locator("#files")).to_contain_text("kept.txt")
-    assert errors == []
+    # The refused rename's page came with its status (409): Chromium logs that.
+    assert [e for e in errors if "409 (Conflict)" not in e] == []
     context.close()

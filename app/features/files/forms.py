@@ -73,6 +73,8 @@ def came_from(c: Context) -> str | None:
     parts = urlsplit(referer)
     if parts.netloc and parts.netloc != c.req.headers.get("host"):
         return None
+    if parts.path != HOME.href():  # another action's page: back to the folder instead
+        return None
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 

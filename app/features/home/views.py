@@ -169,7 +169,7 @@ def render(
                 data.on("click", ROW_ACTIONS),
                 data.on("change", PICK),
                 icons(),
-                h.H2({"id": "files-title"}, "Files"),
+                h.H1({"id": "files-title"}, "Files"),
                 usage_part(usage),
                 h.P(
                     {"class": "offline", "role": "status"},
