@@ -21,7 +21,7 @@ def test_into_a_folder_and_back_and_making_one(browser, server):  # noqa: F811
         expect(page.locator("#files .folder-name")).to_have_text(["Photos"])
         expect(page.locator("#files .file-name")).to_have_text(["top.txt"])
 
-        page.get_by_role("link", name="Photos").click()
+        page.get_by_role("link", name="Photos", exact=True).click()
         page.wait_for_url(f"{server.base_url}/?folder={photos}")
         expect(page.locator(".breadcrumb [aria-current=page]")).to_have_text("Photos")
         expect(page.locator("#files .file-name")).to_have_count(0)
@@ -93,7 +93,7 @@ def test_uploading_a_folder_keeps_its_paths(browser, server, tmp_path: Path):  #
         stored = {f["name"]: f.get("path") for f in http.get("/api/files").json()["files"]}
         assert len(stored) == 2
         if stored.get("beach.txt") == "/trip/day1/beach.txt":
-            page.get_by_role("link", name="trip").click()
+            page.get_by_role("link", name="trip", exact=True).click()
             expect(page.locator("#files .folder-name")).to_have_text(["day1"])
             expect(page.locator("#files .file-name")).to_have_text(["notes.txt"])
         assert console.errors == []
