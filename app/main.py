@@ -43,8 +43,10 @@ from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
 from app.features.files.commands import register_file_commands
+from app.features.files.forms import register_file_forms
 from app.features.files.handlers import register_files
 from app.features.folders.commands import register_folder_commands
+from app.features.folders.forms import register_folder_forms
 from app.features.folders.handlers import ClosedRequests, register_folders
 from app.features.home.handlers import register_home
 from app.features.invitations.handlers import Links, register_invitations
@@ -54,6 +56,7 @@ from app.features.requests.handlers import Requests, register_requests
 from app.features.requests.screen import register_requests_screen
 from app.features.resumable import ietf
 from app.features.resumable.handlers import register_resumable
+from app.features.shares.forms import register_share_forms
 from app.features.shares.handlers import Shares, register_shares
 from app.features.shares.screen import register_shared_screen
 from app.features.tokens.handlers import register_tokens
@@ -201,13 +204,16 @@ def make_bootstrap(
             spawn=app.create_task, previewer=previewer,
         )  # fmt: skip
         register_shares(app, shares_feature)
-        register_files(app, db, store)
+        register_share_forms(app, shares_feature)
+        register_files(app, db, store, assets)
         register_archives(app, db, store, config.archive_memory_bytes)
         register_file_commands(app, db, store, relay, reserve)
+        register_file_forms(app, db, store, relay, assets, reserve)
         # Deleting a folder closes the file requests into it; their uploads end too.
         folder_requests = ClosedRequests(relay)
         register_folders(app, db, store, relay, folder_requests)
         register_folder_commands(app, db, store, relay, folder_requests)
+        register_folder_forms(app, db, store, relay, assets, folder_requests)
         register_previews(app, db, thumbnails, previewer)
         signals_memory = MemoryBudget(config.signals_memory_bytes)
         uploads = Uploads(

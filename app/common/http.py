@@ -65,6 +65,12 @@ def is_plain_form(c: Context) -> bool:
     return "text/html" in accept
 
 
+def wants_html(c: Context) -> bool:
+    """A browser's own form or link (it asks for HTML): a refusal is a page. API
+    clients (curl sends `*/*`, scripts ask for JSON) get JSON refusals."""
+    return "text/html" in ", ".join(c.req.headers.getlist("accept")).lower()
+
+
 class BodyError(ValueError):
     """A small JSON body that cannot be used; the message says why."""
 

@@ -118,7 +118,7 @@ def test_large_upload_shows_progress_everywhere_then_the_row_and_downloads_intac
 
     # Delete on one page; the other sees it go.
     uploader.on("dialog", lambda dialog: dialog.accept())
-    row(uploader, "big.bin").get_by_role("button", name="Delete big.bin").click()
+    row(uploader, "big.bin").get_by_role("link", name="Delete big.bin").click()
     expect(row(watcher, "big.bin")).to_have_count(0)
     expect(watcher.locator("#files")).to_contain_text("No files yet")
     assert stored_blobs(data_config(server)) == []

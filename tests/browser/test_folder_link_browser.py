@@ -31,7 +31,7 @@ def test_a_visitor_drops_a_folder_into_a_shared_folder(
     owner_console = Console(owner)
     sign_in(owner, server)
     wait_until_live(owner)
-    owner.get_by_role("button", name="Share folder Inbox").click()
+    owner.get_by_role("link", name="Share folder Inbox").click()
     form = owner.locator("#share-form")
     expect(form).to_be_visible()
     expect(form.locator(".share-what")).to_contain_text("Inbox")

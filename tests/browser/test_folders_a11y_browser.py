@@ -57,7 +57,7 @@ def test_the_folder_views_pass_axe(browser, server, tmp_path: Path, screen: str)
 
     page.goto(f"{server.base_url}/")
     wait_until_live(page)
-    page.get_by_role("button", name="Delete folder Photos").click()
+    page.get_by_role("link", name="Delete folder Photos").click()
     expect(page.locator("#delete-confirm")).to_be_visible()
     found["delete question"] = axe_violations(page)
     page.locator("#delete-confirm").get_by_role("button", name="Cancel").click()

@@ -21,7 +21,7 @@ def test_into_a_folder_and_back_and_making_one(browser, server):  # noqa: F811
         expect(page.locator("#files .folder-name")).to_have_text(["Photos"])
         expect(page.locator("#files .file-name")).to_have_text(["top.txt"])
 
-        page.get_by_role("link", name="Photos").click()
+        page.get_by_role("link", name="Photos", exact=True).click()
         page.wait_for_url(f"{server.base_url}/?folder={photos}")
         expect(page.locator(".breadcrumb [aria-current=page]")).to_have_text("Photos")
         expect(page.locator("#files .file-name")).to_have_count(0)
@@ -56,7 +56,7 @@ def test_a_folder_delete_first_says_what_will_go(browser, server):  # noqa: F811
             assert moved.status_code == 200, moved.text
         page, console = open_page(browser, server)
         row = page.locator("#files li.folder", has_text="Photos")
-        row.get_by_role("button", name="Delete folder Photos").click()
+        row.get_by_role("link", name="Delete folder Photos").click()
         question = page.locator("#delete-confirm")
         expect(question).to_be_visible()
         expect(question).to_contain_text("Delete 2 folders and 2 files, 2 KiB?")
@@ -93,7 +93,7 @@ def test_uploading_a_folder_keeps_its_paths(browser, server, tmp_path: Path):  #
         stored = {f["name"]: f.get("path") for f in http.get("/api/files").json()["files"]}
         assert len(stored) == 2
         if stored.get("beach.txt") == "/trip/day1/beach.txt":
-            page.get_by_role("link", name="trip").click()
+            page.get_by_role("link", name="trip", exact=True).click()
             expect(page.locator("#files .folder-name")).to_have_text(["day1"])
             expect(page.locator("#files .file-name")).to_have_text(["notes.txt"])
         assert console.errors == []

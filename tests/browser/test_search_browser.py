@@ -43,7 +43,7 @@ def test_typing_filters_live_sorting_and_renaming_in_the_browser(browser, server
         page.get_by_label("Type").select_option("")
         expect(page.locator("#files .file-name")).to_have_count(3)
 
-        row(page, "holiday-b.txt").get_by_role("button", name="Rename").click()
+        row(page, "holiday-b.txt").get_by_role("link", name="Rename holiday-b.txt").click()
         field = page.locator("#rename-name")
         expect(field).to_be_visible()
         expect(field).to_have_value("holiday-b.txt")

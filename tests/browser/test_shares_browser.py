@@ -45,7 +45,7 @@ def test_a_fresh_browser_opens_a_password_link_and_downloads_the_same_bytes(
             owner_errors = watch_console(owner)
             sign_in(owner, server)
 
-            owner.get_by_role("button", name="Share holiday photos.bin").click()
+            owner.get_by_role("link", name="Share holiday photos.bin").click()
             form = owner.locator("#share-form")
             expect(form).to_be_visible()
             expect(form.locator(".share-what")).to_contain_text("holiday photos.bin")

@@ -314,6 +314,21 @@ DECLARED: dict[tuple[str, str], Declared] = {
     # Folders: the page's commands (another account's ids are "no such folder", or
     # skipped where a selection is); the API is declared below.
     ("POST", "/folders"): Declared(PRIVATE, 303, b"name=UNIQUE&parent=root", FORM),
+    # Lane E: a file's and a folder's actions as pages and plain forms (no scripts).
+    ("GET", "/files/{file_id}/rename"): Declared(OWNED, 200),
+    ("POST", "/files/{file_id}/rename"): Declared(OWNED, 303, b"name=NEW_NAME", FORM),
+    ("GET", "/files/{file_id}/move"): Declared(OWNED, 200),
+    ("POST", "/files/{file_id}/move"): Declared(OWNED, 303, b"to=root", FORM),
+    ("GET", "/files/{file_id}/delete"): Declared(OWNED, 200),
+    ("POST", "/files/{file_id}/delete"): Declared(OWNED, 303, b"", FORM),
+    ("GET", "/files/{file_id}/share"): Declared(OWNED, 200),
+    ("POST", "/files/{file_id}/share"): Declared(OWNED, 200, b"shareExpiry=3600", FORM),
+    ("GET", "/folders/{folder_id}/rename"): Declared(OWNED, 200),
+    ("POST", "/folders/{folder_id}/rename"): Declared(OWNED, 303, b"name=NEW_NAME", FORM),
+    ("GET", "/folders/{folder_id}/delete"): Declared(OWNED, 200),
+    ("POST", "/folders/{folder_id}/delete"): Declared(OWNED, 303, b"", FORM),
+    ("GET", "/folders/{folder_id}/share"): Declared(OWNED, 200),
+    ("POST", "/folders/{folder_id}/share"): Declared(OWNED, 200, b"shareExpiry=3600", FORM),
     ("POST", "/folders/doomed"): Declared(
         OWNED, 200, b'{"folders": ["FOLDER_ID"]}', JSON, others=200
     ),

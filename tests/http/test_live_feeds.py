@@ -14,14 +14,9 @@ from tests.support.fixtures import signed_in_client
 
 import app.features.home.handlers as home_handlers
 from app.config import Config
+from app.features.home.filelist import files_part, list_changes, list_pieces
+from app.features.home.listing import PAGE_SIZE, Listing
 from app.features.home.urls import HOME, HOME_LIVE
-from app.features.home.views import (
-    PAGE_SIZE,
-    Listing,
-    files_part,
-    list_changes,
-    list_pieces,
-)
 from app.files.query import EVERY_FILE
 from app.files.store import FileRow
 

@@ -101,7 +101,7 @@ async def test_the_page_renames_through_its_signals(client):
     entry = await stored(client)
     page = (await client.get("/")).text
     row = page[page.index(f'id="file-{entry["id"]}"') :]
-    assert "data-rename>Rename</button>" in row[: row.index("</li>")]
+    assert f'aria-label="Rename {entry["name"]}">Rename</a>' in row[: row.index("</li>")]
     assert 'id="rename-form"' in page and 'data-bind="renameName"' in page
     r = await client.patch(
         entry["url"],

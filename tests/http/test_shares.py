@@ -457,7 +457,7 @@ async def next_data(events, *, containing: str) -> str:
 async def test_the_page_makes_links_and_repaints_their_counts_live(app, owner_token, config):
     file_id = await upload(app, owner_token, name="holiday.bin")
     page = await app.get("/", headers=bearer(owner_token))
-    assert f'data-share="{file_id}"' in page.text
+    assert f'href="/files/{file_id}/share" data-share' in page.text
     assert 'id="share-form"' in page.text
     shared = await app.get("/shared", headers=bearer(owner_token))
     assert 'id="shared-links"' in shared.text and "No shared links." in shared.text

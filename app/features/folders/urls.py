@@ -12,3 +12,8 @@ FOLDER_CREATE = Route("POST /folders")
 FOLDERS_DOOMED = Route("POST /folders/doomed")
 # Delete a selection of files and folders together.
 FOLDERS_DELETE = Route("POST /folders/delete")
+# A folder's actions as pages and plain forms (they work without scripts).
+FOLDER_RENAME_PAGE = Route("GET /folders/{folder_id}/rename")
+FOLDER_RENAME_FORM = Route("POST /folders/{folder_id}/rename")
+FOLDER_DELETE_PAGE = Route("GET /folders/{folder_id}/delete")
+FOLDER_DELETE_FORM = Route("POST /folders/{folder_id}/delete")

@@ -17,21 +17,12 @@ from app.common.livefeeds import Framed, LiveFeeds, ViewGroup, framed
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.features.archives.data import MAX_ARCHIVE_FILES
+from app.features.home.filelist import PaintedList, list_changes, paint_list
+from app.features.home.listing import PAGE_SIZE, Listing, Usage
+from app.features.home.rows import preview
+from app.features.home.tools import VIEW_COOKIE, VIEWS, move_targets, progress_part
 from app.features.home.urls import HOME, HOME_LIVE, SELECT_MATCHING, VIEW
-from app.features.home.views import (
-    PAGE_SIZE,
-    VIEW_COOKIE,
-    VIEWS,
-    Listing,
-    PaintedList,
-    Usage,
-    list_changes,
-    move_targets,
-    paint_list,
-    preview,
-    progress_part,
-    render,
-)
+from app.features.home.views import render
 from app.features.previews.data import Previewer, owner_preview, preview_params
 from app.files.query import EVERY_FILE, FileQuery, QueryError, parse_file_query
 from app.files.store import FileRow, count_files, files_changed, list_file_ids, list_files

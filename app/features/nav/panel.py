@@ -67,7 +67,7 @@ def screen_page(
     current: str,
     main: HtmlElement,
     *,
-    nonce: str,
+    nonce: str | None,
     modules: tuple[str, ...] = (),
 ) -> HtmlElement:
     """A signed-in screen: its masthead, then its `<main>`."""
@@ -77,4 +77,33 @@ def screen_page(
         h.Div({"class": "app"}, masthead(account, current), main),
         nonce=nonce,
         modules=modules,
+    )
+
+
+def action_page(
+    assets: PageAssets, account: Account, title: str, *content: HtmlElement, nonce: str | None
+) -> HtmlElement:
+    """A screen of one form (rename, move, share, delete: what a row's action opens
+    without scripts), under the Files screen's navigation, with a way back."""
+    return screen_page(
+        assets,
+        title,
+        account,
+        "files",
+        h.Main({"id": "action", "class": "action-page"}, h.H1(title), *content),
+        nonce=nonce,
+    )
+
+
+def not_found_page(assets: PageAssets, account: Account, message: str) -> HtmlElement:
+    """The HTML 404 a person's browser gets for a file link that is gone or not theirs
+    (API clients keep their JSON 404). It runs no expression, so it has no nonce: the
+    same for an unknown id as for another account's, byte for byte."""
+    return action_page(
+        assets,
+        account,
+        "Not found",
+        h.P({"class": "empty", "role": "alert"}, message),
+        h.P(h.A({"class": "button", "href": HOME.href()}, "Back to your files")),
+        nonce=None,
     )

@@ -9,7 +9,11 @@ from stario.datastar.format import SignalValue
 from stario.markup import HtmlElement
 
 from app.common.shell import shown_once, slot_error
-from app.features.shares.urls import API_COLLECTION_CREATE
+from app.features.shares.urls import (
+    API_COLLECTION_CREATE,
+    FILE_SHARE_PAGE,
+    FOLDER_SHARE_PAGE,
+)
 from app.files.store import FileRow
 
 NEW_SHARE_ID = "new-share"
@@ -44,13 +48,13 @@ EXPIRY_CHOICES = (
 RESET_FORM = (
     " $sharePassword = ''; $shareLimit = ''; $shareUploads = false;"
     " $shareMaxFiles = ''; $shareMaxMib = '';"
-    " document.getElementById('new-share').replaceChildren();"
-    " document.getElementById('share-form').scrollIntoView({block: 'nearest'})"
+    " document.getElementById('new-share').replaceChildren()"
 )
 OPEN_FORM = (
-    "const b = evt.target.closest('button[data-share], button[data-share-folder]');"
-    " if (!b) return;"
-    " $shareFile = b.dataset.share || ''; $shareFolder = b.dataset.shareFolder || '';"
+    "const b = evt.target.closest('[data-share], [data-share-folder]');"
+    " if (!b) return; evt.preventDefault();"
+    " $shareFile = 'share' in b.dataset ? b.closest('li').id.slice(5) : '';"
+    " $shareFolder = b.dataset.shareFolder || '';"
     " $shareIds = [];"
     " $shareName = b.dataset.shareName"
     " || b.closest('li').querySelector('.file-name').textContent;" + RESET_FORM
@@ -65,13 +69,20 @@ CREATE = (
 CLOSE = "$shareFile = ''; $shareFolder = ''; $shareIds = []"
 
 
+# Open as a modal (in view, the page behind inert), focus on its first field.
+OPEN_MODAL = (
+    "(el.open || (el.showModal(), setTimeout(() => el.querySelector('[autofocus]')?.focus())))"
+)
+
+
 def share_folder_button(folder_id: str, path: str, label: str) -> HtmlElement:
-    """Opens the share form (OPEN_FORM) for a folder (`folder_id`: its api id), named
+    """A link to the folder's share page; with scripts it opens the share dialog
+    (OPEN_FORM) instead, for a folder (`folder_id`: its api id), named
     by its `path` there; `label` says which folder to a screen reader."""
-    return h.Button(
+    return h.A(
         {
-            "type": "button",
             "class": "button",
+            "href": FOLDER_SHARE_PAGE.href(folder_id),
             "data-share-folder": folder_id,
             "data-share-name": path,
             "aria-label": label,
@@ -81,12 +92,13 @@ def share_folder_button(folder_id: str, path: str, label: str) -> HtmlElement:
 
 
 def share_button(row: FileRow) -> HtmlElement:
-    """Opens the share form (OPEN_FORM, on the page's <main>) for this row's file."""
-    return h.Button(
+    """A link to the file's share page; with scripts it opens the share dialog
+    (OPEN_FORM, on the page's <main>) instead."""
+    return h.A(
         {
-            "type": "button",
             "class": "button",
-            "data-share": row.id,
+            "href": FILE_SHARE_PAGE.href(row.id),
+            "data-share": True,
             "aria-label": f"Share {row.name}",
         },
         "Share",
@@ -101,12 +113,14 @@ def share_form() -> HtmlElement:
         {"id": "share-form", "class": "token-form share-form"},
         data.show(SHOWN),
         data.on("submit", CREATE, prevent=True),
-        h.P({"class": "share-what"}, "Share ", h.Strong(data.text("$shareName"))),
+        h.H2(
+            {"class": "share-what", "id": "share-what"}, "Share ", h.Strong(data.text("$shareName"))
+        ),
         h.Label(
             {"class": "field"},
             h.Span("Expires after"),
             h.Select(
-                {"name": "expiry"},
+                {"name": "expiry", "autofocus": True},
                 data.bind("shareExpiry"),
                 *[h.Option({"value": value}, label) for value, label in EXPIRY_CHOICES],
             ),
@@ -178,4 +192,12 @@ def new_share_error(message: str) -> HtmlElement:
 def share_dialog() -> HtmlElement:
     """The Share form every row's Share button opens, on the Files screen, and the
     new link it makes."""
-    return h.Div({"class": "share-dialog"}, share_form(), h.Div({"id": NEW_SHARE_ID}))
+    # A modal <dialog>: it opens in view wherever the row is, focus moves into it, and
+    # Escape or Close gives focus back to the Share link that opened it.
+    return h.Dialog(
+        {"id": "share-dialog", "class": "share-dialog", "aria-labelledby": "share-what"},
+        data.effect(f"({SHOWN}) ? {OPEN_MODAL} : (el.open && el.close())"),
+        data.on("close", CLOSE),
+        share_form(),
+        h.Div({"id": NEW_SHARE_ID}),
+    )

@@ -32,3 +32,8 @@ SHARED_LOG = Route("GET /shared/{share_id}/downloads")
 SHARED_LOG_CSV = Route("GET /shared/{share_id}/downloads.csv")
 SHARED_REVOKE = Route("POST /shared/{share_id}/revoke")
 API_SHARE_DOWNLOADS = Route("GET /api/shares/{share_id}/downloads")
+# Sharing a file or a folder without scripts: the form as a page, and its post.
+FILE_SHARE_PAGE = Route("GET /files/{file_id}/share")
+FILE_SHARE_FORM = Route("POST /files/{file_id}/share")
+FOLDER_SHARE_PAGE = Route("GET /folders/{folder_id}/share")
+FOLDER_SHARE_FORM = Route("POST /folders/{folder_id}/share")

@@ -1,0 +1,257 @@
+"""A folder's actions as forms that work without scripts: rename and delete, each a
+page of its own (what a folder row's link opens when scripts are off) and a post to
+the same address: 303 back where the person was, or the page again with the refusal
+beside the field (400, 404, 409). With scripts the page's dialog posts the rename
+form with Datastar and gets signals (`_folderRenameError` beside the field)."""
+
+from collections.abc import Callable
+
+from stario import App, Context, Relay, Writer, h
+from stario.datastar import SSE
+from stario.markup import HtmlElement
+
+from app.access.gate import principal
+from app.catalog.protocol import Database, is_disk_full
+from app.common.forms import FormError, read_form
+from app.common.http import (
+    BadTarget,
+    is_datastar,
+    json_error,
+    local_target,
+    path_param,
+    wants_html,
+)
+from app.common.shell import PageAssets, content_security_policy, new_nonce
+from app.features.folders.commands import doomed_words
+from app.features.folders.handlers import ClosedRequests, Spawn, remove_in_background
+from app.features.folders.urls import (
+    FOLDER_DELETE_FORM,
+    FOLDER_DELETE_PAGE,
+    FOLDER_RENAME_FORM,
+    FOLDER_RENAME_PAGE,
+)
+from app.features.home.urls import HOME
+from app.features.nav.panel import action_page, not_found_page
+from app.files.store import files_changed
+from app.folders.store import (
+    ROOT,
+    FolderError,
+    FolderRow,
+    catalog_id,
+    delete_folders,
+    deletion_summary,
+    get_folder,
+    rename_folder,
+)
+from app.storage.store import Store
+
+NOT_YOURS = "This folder does not exist or is not yours."
+
+
+def _send(w: Writer, make: Callable[[str], HtmlElement], status: int = 200) -> None:
+    nonce = new_nonce()
+    w.headers.set("content-security-policy", content_security_policy(nonce))
+    w.html(make(nonce), status)
+
+
+def _page_of(folder_id: str | None) -> str:
+    """The Files page of a folder (None or '': the root)."""
+    return HOME.href(query={"folder": folder_id}) if folder_id else HOME.href()
+
+
+def _back(raw: str | None, fallback: str) -> str:
+    try:
+        return local_target(raw, fallback)
+    except BadTarget:
+        return fallback
+
+
+async def _own_folder(db: Database, c: Context) -> FolderRow | None:
+    folder = catalog_id(path_param(c, "folder_id"))
+    if folder == ROOT:
+        return None
+    return await get_folder(db, principal(c).account_id, folder)
+
+
+def _missing(assets: PageAssets, c: Context, w: Writer) -> None:
+    if not wants_html(c):
+        json_error(w, 404, "no such folder")
+        return
+    account = principal(c).account
+    _send(w, lambda _: not_found_page(assets, account, NOT_YOURS), 404)
+
+
+def _rename_page(
+    assets: PageAssets, c: Context, row: FolderRow, back: str, name: str, error: str | None
+):
+    def make(nonce: str) -> HtmlElement:
+        return action_page(
+            assets,
+            principal(c).account,
+            f"Rename folder {row.name}",
+            h.Form(
+                {"method": "post", "action": FOLDER_RENAME_FORM.href(row.id),
+                 "class": "action-form"},
+                h.Input({"type": "hidden", "name": "back", "value": back}),
+                h.Div(
+                    {"class": "field"},
+                    h.Label({"for": "folder-new-name"}, "New name"),
+                    h.Input({"id": "folder-new-name", "type": "text", "name": "name", "value": name,
+                             "maxlength": 255, "required": True, "autofocus": True,
+                             "aria-invalid": "true" if error else None,
+                             "aria-describedby": "folder-new-name-error" if error else None}),
+                    h.P({"id": "folder-new-name-error", "class": "error field-error",
+                         "role": "alert"}, error) if error else None,
+                ),
+                h.P({"class": "form-buttons"},
+                    h.Button({"type": "submit", "class": "button primary"}, "Rename"),
+                    h.A({"class": "button", "href": back}, "Cancel")),
+            ),
+            nonce=nonce,
+        )  # fmt: skip
+
+    return make
+
+
+def rename_page(db: Database, assets: PageAssets):
+    async def handler(c: Context, w: Writer) -> None:
+        row = await _own_folder(db, c)
+        if row is None:
+            _missing(assets, c, w)
+            return
+        _send(w, _rename_page(assets, c, row, _page_of(row.parent), row.name, None))
+
+    return handler
+
+
+def rename_command(db: Database, relay: Relay[str], assets: PageAssets):
+    """POST /folders/{id}/rename, field `name` (the dialog sends `folderRenameName`)."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        owner = principal(c).account_id
+        datastar = is_datastar(c)
+        row = await _own_folder(db, c)
+        try:
+            fields = await read_form(c)
+        except FormError:
+            fields = {}
+        raw = fields.get("name", fields.get("folderRenameName", ""))
+        back = _back(fields.get("back"), _page_of(row.parent) if row else HOME.href())
+
+        def refuse(status: int, message: str) -> None:
+            text = message[:1].upper() + message[1:] + "."
+            if datastar:
+                SSE(w).patch_signals({"_folderRenameError": text})
+                w.end()
+            elif row is None:
+                _missing(assets, c, w)
+            elif not wants_html(c):
+                json_error(w, status, message)
+            else:
+                _send(w, _rename_page(assets, c, row, back, raw, text), status)
+
+        if row is None:
+            refuse(404, "this folder does not exist or is not yours")
+            return
+        try:
+            await rename_folder(db, owner, row.id, raw)
+        except FolderError as exc:
+            refuse(exc.status, exc.message)
+            return
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            refuse(507, "the server is out of space and could not record the new name")
+            return
+        if datastar:
+            SSE(w).patch_signals(
+                {
+                    "folderRenameId": "",
+                    "folderRenameName": "",
+                    "_folderRenameError": "",
+                    "_notice": "",
+                }
+            )
+            w.end()
+        else:
+            w.redirect(back, 303)
+        relay.publish(files_changed(owner), "folder")
+
+    return handler
+
+
+def delete_page(db: Database, assets: PageAssets):
+    async def handler(c: Context, w: Writer) -> None:
+        row = await _own_folder(db, c)
+        if row is None:
+            _missing(assets, c, w)
+            return
+        question = doomed_words(await deletion_summary(db, row.owner, [row.id]))
+        back = _page_of(row.parent)
+
+        def make(nonce: str) -> HtmlElement:
+            return action_page(
+                assets,
+                principal(c).account,
+                f"Delete folder {row.name}",
+                h.Form(
+                    {"method": "post", "action": FOLDER_DELETE_FORM.href(row.id),
+                     "class": "action-form"},
+                    h.Input({"type": "hidden", "name": "back", "value": back}),
+                    h.P(f"{row.name}: {question}"),
+                    h.P({"class": "form-buttons"},
+                        h.Button({"type": "submit", "class": "button danger"}, "Delete"),
+                        h.A({"class": "button", "href": back}, "Cancel")),
+                ),
+                nonce=nonce,
+            )  # fmt: skip
+
+        _send(w, make)
+
+    return handler
+
+
+def delete_command(
+    db: Database,
+    store: Store,
+    relay: Relay[str],
+    assets: PageAssets,
+    spawn: Spawn,
+    closing: ClosedRequests,
+):
+    """POST /folders/{id}/delete: the folder with all it holds, as the API's delete."""
+
+    async def handler(c: Context, w: Writer) -> None:
+        owner = principal(c).account_id
+        row = await _own_folder(db, c)
+        try:
+            fields = await read_form(c)
+        except FormError:
+            fields = {}
+        if row is None:
+            _missing(assets, c, w)
+            return
+        back = _back(fields.get("back"), _page_of(row.parent))
+        closed: list[str] = []
+        removed = await delete_folders(db, owner, [row.id], closed_requests=closed)
+        w.redirect(back, 303)
+        relay.publish(files_changed(owner), "removed")
+        await closing.closed(owner, closed)
+        if removed:
+            spawn(remove_in_background(store, removed))
+
+    return handler
+
+
+def register_folder_forms(
+    app: App,
+    db: Database,
+    store: Store,
+    relay: Relay[str],
+    assets: PageAssets,
+    closing: ClosedRequests,
+) -> None:
+    app.add(FOLDER_RENAME_PAGE, rename_page(db, assets))
+    app.add(FOLDER_RENAME_FORM, rename_command(db, relay, assets))
+    app.add(FOLDER_DELETE_PAGE, delete_page(db, assets))
+    app.add(FOLDER_DELETE_FORM, delete_command(db, store, relay, assets, app.create_task, closing))
