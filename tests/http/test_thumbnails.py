@@ -434,6 +434,8 @@ async def test_stowage_check_counts_thumbnails_apart_and_repair_removes_stale_on
     async with signed_in_client(config, owner[1]) as client:
         photo = await upload(client, "photo.jpg", image_bytes("JPEG"))
         assert (await wait_for_thumbnail(client, photo["id"])).status_code == 200
+        # Its preview's answer (made ahead: the marker that the original serves).
+        assert (await client.head(f"/files/{photo['id']}/preview-image")).status_code == 200
     thumb = config.uploads_dir / ".thumbs" / photo["id"][:2] / f"{photo['id']}.webp"
     stale_id = new_blob_id()
     stale = config.uploads_dir / ".thumbs" / stale_id[:2] / f"{stale_id}.none"
@@ -446,7 +448,7 @@ async def test_stowage_check_counts_thumbnails_apart_and_repair_removes_stale_on
     lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert lines["blobs"].split()[1] == "1"  # the photo; its thumbnail is not a blob
     assert lines["orphans"].split()[1] == "0"
-    assert lines["thumbnails"].split()[1] == "2"
+    assert lines["thumbnails"].split()[1] == "3"  # the thumbnail, `.view.same`, the stale
     assert "1 of them without a row" in lines["thumbnails"]
 
     assert main(["check", "--repair", "--data-dir", str(config.data_dir)]) == 0
