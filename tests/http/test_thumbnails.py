@@ -420,6 +420,40 @@ def test_the_queue_serves_accounts_in_turn_and_a_newcomer_next():
     assert queue.get() is None
 
 
+async def test_a_warm_pool_starts_its_worker_before_any_job(tmp_path):
+    pool = WorkerPool(workers=1, seconds=10.0, warm_after=0.05)
+    try:
+        deadline = time.monotonic() + 20
+        while pool.started == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert pool.started == 1
+        source, target = tmp_path / "in.jpg", tmp_path / "out.webp"
+        source.write_bytes(image_bytes("JPEG"))
+        assert await pool.run(str(source), str(target))
+        assert pool.started == 1  # the job found it ready
+    finally:
+        await asyncio.to_thread(pool.close)
+
+
+def test_later_jobs_wait_behind_every_other_until_promoted():
+    queue = FairQueue()
+
+    def job(name: str):
+        return (name, "", f"/{name}", lambda made: None)
+
+    queue.put("", job("ahead1"), later=True)
+    queue.put("", job("ahead2"), later=True)
+    queue.put("a", job("a1"))
+    queue.put("a", job("a2"))
+    assert queue.waiting_now() == 2 and len(queue) == 4
+    assert queue.promote("/ahead2", "b") and not queue.promote("/nothing", "b")
+    taken = [queue.get() for _ in range(4)]
+    assert [item[0] for item in taken if item] == ["a1", "ahead2", "a2", "ahead1"]
+    assert queue.get(timeout=0.01) is None and not queue.closed
+    queue.close()
+    assert queue.get() is None and queue.closed
+
+
 def test_sha_of_thumbnail_is_stable_for_the_same_image(tmp_path):
     source = tmp_path / "in"
     source.write_bytes(image_bytes("JPEG"))
