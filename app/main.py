@@ -61,12 +61,13 @@ from app.features.shares.handlers import Shares, register_shares
 from app.features.shares.screen import register_shared_screen
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import SingleRequestUploads, register_uploads
+from app.files.store import FileRow
 from app.ingest.budget import MemoryBudget
 from app.ingest.intake import Uploads
 from app.ingest.progress import Progress
 from app.ops.lock import DataDirLock
 from app.ops.sweep import SWEEP_EVERY_SECONDS, reclaim_at_start, sweep_periodically
-from app.previews.pool import WorkerPool
+from app.previews.pool import WARM_AFTER_SECONDS, WorkerPool
 from app.previews.renditions import Renditions
 from app.previews.thumbnails import Thumbnails, ffmpeg_found
 from app.resumable.backends import open_backends
@@ -192,12 +193,23 @@ def make_bootstrap(
             db,
             store,
             relay,
-            WorkerPool(workers=config.thumbnail_workers, seconds=config.thumbnail_seconds),
+            # Workers start in the background, so no first image waits for Pillow.
+            WorkerPool(
+                workers=config.thumbnail_workers,
+                seconds=config.thumbnail_seconds,
+                warm_after=WARM_AFTER_SECONDS,
+            ),
             posters=ffmpeg_found(),
         )
         span.attrs({"stowage.video_posters": thumbnails.posters})
         # Full-size previews share the thumbnails' worker processes.
-        previewer = Previewer(db, store, Renditions(store, thumbnails.pool))
+        renditions = Renditions(store, thumbnails.pool, db)
+        previewer = Previewer(db, store, renditions)
+
+        def thumbnails_then_renditions(rows: list[FileRow]) -> None:
+            thumbnails.stored(rows)
+            renditions.stored(rows)  # behind the thumbnails, in the workers' later lane
+
         register_home(app, gate, config, db, assets, relay, progress, quotas, thumbnails, previewer)
         shares_feature = Shares(
             config, db, store, gate, passwords, relay, assets, thumbnails=thumbnails,
@@ -225,7 +237,7 @@ def make_bootstrap(
             quotas,
             signals_memory,
             spawn=app.create_task,
-            stored=thumbnails.stored,
+            stored=thumbnails_then_renditions,
         )
         partials, locker = open_backends(
             store, db, node=node, announce=lambda upload_id: relay.publish(TAKE_OVER, upload_id)
@@ -297,6 +309,7 @@ def make_bootstrap(
             yield
         finally:
             await uploads.wind_down()
+            await renditions.close()
             await thumbnails.close()
             sweeper.cancel()
             expirer.cancel()

@@ -43,13 +43,17 @@ def prepare_worker() -> None:
 
 
 def configure_pillow() -> None:
-    """Pixel limit (its warning an error too) and the HEIF/HEIC decoder."""
-    from PIL import Image
+    """Pixel limit (its warning an error too) and the HEIF/HEIC decoder; and every
+    module a job needs, imported now (a worker starts before any job needs it, see
+    app/previews/pool.py), so no one's first image pays for them."""
+    from PIL import Image, ImageOps  # noqa: F401  (imported for the jobs' sake)
     from pillow_heif import register_heif_opener
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     register_heif_opener()
+    # Every format's plugin (JPEG, PNG, WebP, TIFF...), as the first open would.
+    Image.init()
 
 
 def temp_path_for(target: str, pid: int) -> str:
@@ -175,6 +179,48 @@ def _thumbnail_of_frame(frame: object, target: str) -> bool:
 # A full-size preview's long side (app/previews/renditions.py says when one is made).
 RENDITION_EDGE = 4096
 RENDITION_QUALITY = 85
+# The most pixels an original is shown with as it is (a 12-megapixel phone photo is
+# shown as stored; a 50-megapixel scan gets a rendition).
+MAX_ORIGINAL_PIXELS = 24_000_000
+# Formats browsers show as they are (Pillow's names); any other gets a rendition.
+SHOWN_AS_STORED = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "ICO"})
+EXIF_ORIENTATION = 0x0112
+
+
+def needs_rendition_of(image: object) -> bool:
+    """Whether an opened Pillow image (of a format browsers show) needs a rendition
+    anyway: an EXIF orientation other than upright, or more pixels than a page should
+    decode. Reads what `Image.open` read already: the header, no pixels."""
+    from PIL import Image
+
+    assert isinstance(image, Image.Image)
+    width, height = image.size
+    if width * height > MAX_ORIGINAL_PIXELS:
+        return True
+    return image.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1)
+
+
+def same_marker_for(target: str) -> Path:
+    """`<id>.view.same` beside a rendition's `<id>.view.jpg`: the original serves."""
+    return Path(target).with_suffix(".same")
+
+
+def make_view(source: str, target: str) -> bool:
+    """Ahead of any request (app/previews/renditions.py): a rendition of the image at
+    `source` when it needs one (`make_rendition`), or else the marker
+    `same_marker_for(target)` saying the original serves; True if either was made."""
+    from PIL import Image
+
+    try:
+        with Image.open(source) as image:
+            if image.format in SHOWN_AS_STORED and not needs_rendition_of(image):
+                marker = same_marker_for(target)
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+                return True
+    except (Exception, Image.DecompressionBombWarning):
+        return False
+    return make_rendition(source, target)
 
 
 def make_rendition(source: str, target: str) -> bool:

@@ -16,7 +16,14 @@ A child that dies by itself (out of memory, a crash in a decoder) fails just its
 
 Jobs wait in one queue per account and the slots serve the accounts in turn
 (`FairQueue`), so one account's backlog (a batch of 60 phone photos) delays another
-account's next thumbnail by at most one job per slot, not by the whole backlog.
+account's next thumbnail by at most one job per slot, not by the whole backlog. Work
+done ahead of any request (a preview's rendition made right after its upload) waits
+in a lane of its own, served only when no other job waits, until someone asks for
+it (`promote`).
+
+A child's start (a Python, Pillow and its decoders: ~150 ms of CPU) is paid once, in
+the background a moment after the pool starts (`warm_after`), not by the first image
+someone waits for.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from app.previews.make import (
     make_poster,
     make_rendition,
     make_thumbnail,
+    make_view,
     prepare_worker,
     temp_path_for,
 )
@@ -49,6 +57,9 @@ _CONTEXT = multiprocessing.get_context("spawn")
 PR_SET_PDEATHSIG = 1
 # How long a new child may take to be ready (import Pillow and its decoders).
 START_SECONDS = 60.0
+# When a server's pool starts its children without waiting for a job: past the
+# server's own start (its catalog, its listening socket), before anyone's first image.
+WARM_AFTER_SECONDS = 1.0
 
 type Job = Callable[[str, str], bool]
 # One job as the slots see it: kind, source, target, and who hears the answer.
@@ -65,19 +76,46 @@ class FairQueue:
 
     def __init__(self) -> None:
         self._waiting: OrderedDict[str, deque[Item]] = OrderedDict()
+        # Jobs nobody waits for yet, first come first served behind every other.
+        self._later: deque[Item] = deque()
         self._just_served: list[str] = []
         self._closed = False
         self._ready = threading.Condition()
 
-    def put(self, account: str, item: Item) -> None:
+    @property
+    def closed(self) -> bool:
+        with self._ready:
+            return self._closed
+
+    def put(self, account: str, item: Item, *, later: bool = False) -> None:
         with self._ready:
             if self._closed:
                 return
-            self._waiting.setdefault(account, deque()).append(item)
+            if later:
+                self._later.append(item)
+            else:
+                self._waiting.setdefault(account, deque()).append(item)
             self._ready.notify()
 
-    def get(self) -> Item | None:
-        """The next account's next job; None once closed."""
+    def promote(self, target: str, account: str) -> bool:
+        """The job for `target` waiting in the later lane now waits in `account`'s
+        queue (someone asked for what it makes); False if it is not waiting there."""
+        with self._ready:
+            for item in self._later:
+                if item[2] == target:
+                    self._later.remove(item)
+                    self._waiting.setdefault(account, deque()).append(item)
+                    return True
+            return False
+
+    def waiting_now(self) -> int:
+        """Jobs waiting outside the later lane."""
+        with self._ready:
+            return sum(len(jobs) for jobs in self._waiting.values())
+
+    def get(self, timeout: float | None = None) -> Item | None:
+        """The next account's next job (a later one when no account has one); None
+        once closed, or when `timeout` seconds passed without a job."""
         with self._ready:
             while True:
                 if self._closed:
@@ -94,17 +132,21 @@ class FairQueue:
                     else:
                         self._just_served.append(account)
                     return item
-                self._ready.wait()
+                if self._later:
+                    return self._later.popleft()
+                if not self._ready.wait(timeout):
+                    return None
 
     def __len__(self) -> int:
         with self._ready:
-            return sum(len(jobs) for jobs in self._waiting.values())
+            return sum(len(jobs) for jobs in self._waiting.values()) + len(self._later)
 
     def close(self) -> None:
         """Drop every waiting job (unanswered) and wake every slot to stop."""
         with self._ready:
             self._closed = True
             self._waiting.clear()
+            self._later.clear()
             self._ready.notify_all()
 
 
@@ -179,9 +221,24 @@ class _Slot(threading.Thread):
         child.join()
         conn.close()
 
+    def _warm(self) -> None:
+        """Start this slot's child before any job needs it."""
+        if self.child is not None:
+            return
+        try:
+            self._start_child()
+        except (EOFError, OSError):
+            # Not ready (or the pool closed meanwhile): the first job starts one.
+            self._stop_child(kill=True)
+
     def run(self) -> None:
+        warm_after = self.pool.warm_after
         while True:
-            item = self.pool.queue.get()
+            item = self.pool.queue.get(warm_after)
+            if item is None and warm_after is not None and not self.pool.queue.closed:
+                warm_after = None
+                self._warm()
+                continue
             if item is None:
                 self._stop_child(kill=False)
                 return
@@ -217,8 +274,12 @@ class _Slot(threading.Thread):
 class WorkerPool:
     """`workers` child processes; `run(source, target, kind)` gives True when the job
     of that kind (`job` for "image", `poster` for "video", `rendition` for
-    "rendition") made `target` within
-    `seconds`, False otherwise (refused, failed, timed out, crashed)."""
+    "rendition", `view` for "view") made `target` within
+    `seconds`, False otherwise (refused, failed, timed out, crashed).
+
+    With `warm_after`, each child is started that many seconds after the pool (when
+    no job started it before): late enough not to compete with the server's own start,
+    and the pool of a short-lived server (a test's) never starts one for nothing."""
 
     def __init__(
         self,
@@ -228,11 +289,15 @@ class WorkerPool:
         job: Job = make_thumbnail,
         poster: Job = make_poster,
         rendition: Job = make_rendition,
+        view: Job = make_view,
+        warm_after: float | None = None,
     ) -> None:
         self.seconds = seconds
         self.job = job
         self.poster = poster
         self.rendition = rendition
+        self.view = view
+        self.warm_after = warm_after
         self.queue = FairQueue()
         self.started = 0  # children started (a kill or crash starts another)
         self.timed_out = 0
@@ -242,12 +307,24 @@ class WorkerPool:
             slot.start()
 
     def jobs_by_kind(self) -> dict[str, Job]:
-        return {"image": self.job, "video": self.poster, "rendition": self.rendition}
+        return {
+            "image": self.job,
+            "video": self.poster,
+            "rendition": self.rendition,
+            "view": self.view,
+        }
 
     async def run(
-        self, source: str, target: str, kind: str = "image", *, account: str = ""
+        self,
+        source: str,
+        target: str,
+        kind: str = "image",
+        *,
+        account: str = "",
+        later: bool = False,
     ) -> bool:
-        """`account`'s job waits in that account's queue (see `FairQueue`)."""
+        """`account`'s job waits in that account's queue (see `FairQueue`); a `later`
+        one behind every other job, until `promote`d."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[bool] = loop.create_future()
 
@@ -261,8 +338,13 @@ class WorkerPool:
             except RuntimeError:
                 pass  # the loop has closed: nobody is waiting
 
-        self.queue.put(account, (kind, source, target, deliver))
+        self.queue.put(account, (kind, source, target, deliver), later=later)
         return await answer
+
+    def promote(self, target: str, account: str) -> bool:
+        """A `later` job for `target` is now awaited by someone: it waits in
+        `account`'s queue from now on (see `FairQueue.promote`)."""
+        return self.queue.promote(target, account)
 
     def close(self) -> None:
         """Stop every child (jobs still queued go unanswered); blocks briefly."""

@@ -4,24 +4,36 @@ first 1 MiB of a text file, and the full-size image renditions browsers need.
 An image is shown as it is stored whenever a browser can: only an image that needs
 it gets a rendition (a JPEG at most `RENDITION_EDGE` on its long side): an EXIF
 orientation other than upright, a format browsers do not show (HEIC/HEIF, TIFF), or
-more pixels than a page should decode (`MAX_ORIGINAL_PIXELS`). Renditions are made
+more pixels than a page should decode (make.py `MAX_ORIGINAL_PIXELS`). Renditions are made
 in the thumbnails' worker processes (app/previews/pool.py) and kept beside the
 thumbnail (`<id>.view.jpg`); an image whose original serves is marked once
 (`<id>.view.same`), one that gave no rendition too (`<id>.view.none`), so the
 question is asked of each file once.
+
+The question is asked ahead, right after an upload is stored (`Renditions.stored`):
+a worker looks at the image's header and leaves either the rendition or the marker,
+so the first preview finds its answer ready. That work waits behind every thumbnail
+(the pool's later lane) and is bounded: at most `MAX_AHEAD` files at once, none
+while the workers have `BUSY_WAITING` jobs waiting; a file past either is asked
+about when first previewed, as before. Someone previewing a file whose answer is
+still waiting moves it into the queue of work someone waits for (`promote`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-from dataclasses import dataclass
+import sqlite3
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
 from stario import Writer
 
-from app.files.store import FileRow
+from app.catalog.protocol import CatalogUnavailable, Database
+from app.files.store import FileRow, get_file
+from app.previews.make import needs_rendition_of
 from app.previews.pool import WorkerPool
 from app.storage.store import Store
 
@@ -32,9 +44,12 @@ type ImageSource = Literal["original", "rendition", "none"]
 TEXT_PREVIEW_BYTES = 1024 * 1024
 # A NUL in the first bytes means binary: shown as "other", not as mojibake.
 BINARY_PROBE_BYTES = 8192
-# A rendition's long side; and the most pixels an original is shown with as it is
-# (a 12-megapixel phone photo is shown as stored; a 50-megapixel scan is not).
-MAX_ORIGINAL_PIXELS = 24_000_000
+# Files whose rendition (or marker) is being made ahead at once, at most; an upload
+# past it (a burst of 1,000 photos) is looked at when first previewed instead.
+MAX_AHEAD = 16
+# Nothing is made ahead while this many jobs wait for the workers (thumbnails, and
+# previews someone waits for): they come first.
+BUSY_WAITING = 32
 
 # Browsers show these as they are (when upright and not too large).
 BROWSER_IMAGES = frozenset(
@@ -152,11 +167,7 @@ def needs_rendition(source: str, mime: str) -> bool:
 
     try:
         with Image.open(source) as image:
-            width, height = image.size
-            if width * height > MAX_ORIGINAL_PIXELS:
-                return True
-            orientation = image.getexif().get(0x0112, 1)
-            return orientation not in (0, 1)
+            return needs_rendition_of(image)
     except Exception:
         return False
 
@@ -188,12 +199,63 @@ def _mark(store: Store, file_id: str, end: str) -> None:
 
 @dataclass(slots=True)
 class Renditions:
-    """Full-size image previews: which bytes show an image (`source`), made once."""
+    """Full-size image previews: which bytes show an image (`source`), made once,
+    ahead when it can be (`stored`)."""
 
     store: Store
     pool: WorkerPool
+    # To learn that a file made ahead was deleted meanwhile (its rendition goes too).
+    db: Database | None = None
     # One making per file at a time; a second viewer waits for the first's.
-    making: dict[str, asyncio.Future[ImageSource]] | None = None
+    making: dict[str, asyncio.Future[ImageSource]] = field(default_factory=dict)
+    # The files being made ahead (each also in `making`).
+    ahead: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    made_ahead: int = 0
+    skipped_ahead: int = 0
+    failed_ahead: int = 0
+
+    def stored(self, rows: list[FileRow]) -> None:
+        """After an upload's rows committed (and their thumbnails were queued): make
+        each image's rendition, or its marker, ahead of any preview."""
+        for row in rows:
+            if preview_kind(row) == "image" and row.owner is not None:
+                self.make_ahead(row)
+
+    def make_ahead(self, row: FileRow) -> bool:
+        """Queue `row`'s answer in the workers' later lane, unless it is on its way
+        already or the bounds say no (see the module's docstring); True if queued."""
+        if row.id in self.making:
+            return False
+        if len(self.ahead) >= MAX_AHEAD or self.pool.queue.waiting_now() >= BUSY_WAITING:
+            self.skipped_ahead += 1
+            return False
+        task = asyncio.get_running_loop().create_task(
+            self._ahead(row), name=f"stowage.rendition.{row.id}"
+        )
+        self.ahead[row.id] = task
+        task.add_done_callback(lambda _: self.ahead.pop(row.id, None))
+        return True
+
+    async def _ahead(self, row: FileRow) -> None:
+        try:
+            await self._once(row.id, self._make_ahead(row))
+        except (OSError, sqlite3.Error, CatalogUnavailable):
+            # A full disk or a catalog error: the first preview asks again.
+            self.failed_ahead += 1
+
+    async def _make_ahead(self, row: FileRow) -> ImageSource:
+        target = rendition_path(self.store, row.id)
+        async with self.store.local_copy(row.id) as source:
+            if source is None:
+                return "none"  # deleted meanwhile, or its contents are missing
+            made = await self.pool.run(str(source), str(target), "view", later=True)
+        found = await self._after(row, made)
+        # Deleted while it was being made: the delete removed nothing yet to remove.
+        if self.db is not None and await get_file(self.db, row.id) is None:
+            await self.store.remove_derived([row.id])
+        else:
+            self.made_ahead += 1
+        return found
 
     async def source(self, row: FileRow) -> ImageSource:
         """ "original" (serve the file itself), "rendition" (`rendition_path`), or
@@ -201,23 +263,30 @@ class Renditions:
         known = await asyncio.to_thread(_known_source, self.store, row.id)
         if known is not None:
             return known
-        if self.making is None:
-            self.making = {}
         pending = self.making.get(row.id)
         if pending is not None:
+            # Made ahead and maybe still behind every thumbnail: someone waits now.
+            self.pool.promote(str(rendition_path(self.store, row.id)), _viewer(row))
             return await asyncio.shield(pending)
+        return await self._once(row.id, self._find(row))
+
+    async def _once(self, file_id: str, finding: Awaitable[ImageSource]) -> ImageSource:
+        """`finding`'s answer, which whoever asks about `file_id` meanwhile waits for."""
         future: asyncio.Future[ImageSource] = asyncio.get_running_loop().create_future()
-        self.making[row.id] = future
+        self.making[file_id] = future
         try:
-            found = await self._find(row)
+            found = await finding
             future.set_result(found)
             return found
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # read: no "never retrieved" warning if nobody waits
             raise
         finally:
-            self.making.pop(row.id, None)
+            self.making.pop(file_id, None)
 
     async def _find(self, row: FileRow) -> ImageSource:
         mime = row.mime.split(";")[0].strip().lower()
@@ -230,12 +299,18 @@ class Renditions:
             target = rendition_path(self.store, row.id)
             # Its own turn in the workers' queue: a preview someone is waiting for does
             # not queue behind that account's backlog of thumbnails.
-            made = await self.pool.run(
-                str(source), str(target), "rendition", account=f"preview:{row.owner or ''}"
-            )
+            made = await self.pool.run(str(source), str(target), "rendition", account=_viewer(row))
+        return await self._after(row, made)
+
+    async def _after(self, row: FileRow, made: bool) -> ImageSource:
+        """What a worker's job left: the rendition or the marker it made, else the
+        marker of its failure (a format no browser shows has none; any other shows
+        as it is)."""
         if made:
-            return "rendition"
-        if mime in CONVERTED_IMAGES:
+            known = await asyncio.to_thread(_known_source, self.store, row.id)
+            if known is not None:
+                return known
+        if row.mime.split(";")[0].strip().lower() in CONVERTED_IMAGES:
             await asyncio.to_thread(_mark, self.store, row.id, "none")
             return "none"
         await asyncio.to_thread(_mark, self.store, row.id, "same")
@@ -249,3 +324,14 @@ class Renditions:
                 return None
 
         return await asyncio.to_thread(read)
+
+    async def close(self) -> None:
+        """Stop making ahead (before the pool closes)."""
+        for task in list(self.ahead.values()):
+            task.cancel()
+        await asyncio.gather(*self.ahead.values(), return_exceptions=True)
+
+
+def _viewer(row: FileRow) -> str:
+    """The workers' queue of previews someone waits for, per account."""
+    return f"preview:{row.owner or ''}"

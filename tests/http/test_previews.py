@@ -4,8 +4,11 @@ original is served instead, text shown escaped with line numbers and cut at 1 Mi
 the Files screen with `?preview=` open (no scripts), and that a share's preview is
 never counted as a download."""
 
+import asyncio
 import io
 import re
+import time
+from pathlib import Path
 
 from PIL import Image
 from stario.testing import TestClient
@@ -13,6 +16,7 @@ from tests.support.fixtures import add_account, bearer
 from tests.support.images import image_bytes, rotated_jpeg
 
 from app.config import Config
+from app.previews import renditions
 from app.previews.renditions import TEXT_PREVIEW_BYTES, decode_text
 
 DATASTAR = {"datastar-request": "true"}
@@ -49,6 +53,63 @@ async def test_an_exif_rotated_jpeg_gets_an_upright_rendition(client, owner):
     etag = got.headers.get("etag")
     again = await client.get(f"/files/{file_id}/preview-image", headers={"if-none-match": etag})
     assert again.status_code == 304
+
+
+def view_files(config: Config, file_id: str) -> set[str]:
+    """The preview's derived files of `file_id`: "view.jpg", "view.same", "view.none"."""
+    folder = config.uploads_dir / ".thumbs" / file_id[:2]
+    return {p.name.removeprefix(f"{file_id}.") for p in folder.glob(f"{file_id}.view.*")}
+
+
+async def wait_for(path: Path, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} was not made"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_rotated_jpegs_rendition_is_made_ahead_and_goes_with_the_file(
+    config: Config, client, owner
+):
+    file_id = await upload(client, owner[1], rotated_jpeg(), "sideways.jpg")
+    rendition = config.uploads_dir / ".thumbs" / file_id[:2] / f"{file_id}.view.jpg"
+    # No preview was asked for: the rendition is made right after the upload.
+    await wait_for(rendition)
+    assert jpeg_size(rendition.read_bytes()) == (400, 800)
+    plain = await upload(client, owner[1], image_bytes("PNG", (300, 200)), "plain.png")
+    await wait_for(config.uploads_dir / ".thumbs" / plain[:2] / f"{plain}.view.same")
+    assert view_files(config, plain) == {"view.same"}
+    got = await client.get(f"/files/{file_id}/preview-image")
+    assert got.status_code == 200 and got.content == rendition.read_bytes()
+    assert (await client.delete(f"/files/{file_id}")).status_code == 204
+    assert view_files(config, file_id) == set()
+
+
+async def test_a_burst_of_uploads_gets_renditions_ahead_only_up_to_the_cap(
+    config: Config, client, owner, monkeypatch
+):
+    monkeypatch.setattr(renditions, "MAX_AHEAD", 2)
+    answer = await client.post(
+        "/uploads", files=[("f", (f"{n}.jpg", rotated_jpeg())) for n in range(6)]
+    )
+    assert answer.status_code == 201, answer.text
+    ids = [f["id"] for f in answer.json()["files"]]
+    thumbs = config.uploads_dir / ".thumbs"
+    # Thumbnails first; then the two made ahead (they wait behind every thumbnail).
+    for file_id in ids:
+        await wait_for(thumbs / file_id[:2] / f"{file_id}.webp")
+    made = [i for i in ids if (thumbs / i[:2] / f"{i}.view.jpg").exists()]
+    deadline = time.monotonic() + 20
+    while len(made) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        made = [i for i in ids if (thumbs / i[:2] / f"{i}.view.jpg").exists()]
+    await asyncio.sleep(0.5)
+    assert [i for i in ids if view_files(config, i)] == made and len(made) == 2
+    # The others are made when first previewed.
+    later = next(i for i in ids if i not in made)
+    got = await client.get(f"/files/{later}/preview-image")
+    assert got.status_code == 200 and jpeg_size(got.content) == (400, 800)
+    assert view_files(config, later) == {"view.jpg"}
 
 
 async def test_a_heic_is_converted_and_a_plain_png_is_served_as_it_is(client, owner):

@@ -420,6 +420,40 @@ def test_the_queue_serves_accounts_in_turn_and_a_newcomer_next():
     assert queue.get() is None
 
 
+async def test_a_warm_pool_starts_its_worker_before_any_job(tmp_path):
+    pool = WorkerPool(workers=1, seconds=10.0, warm_after=0.05)
+    try:
+        deadline = time.monotonic() + 20
+        while pool.started == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert pool.started == 1
+        source, target = tmp_path / "in.jpg", tmp_path / "out.webp"
+        source.write_bytes(image_bytes("JPEG"))
+        assert await pool.run(str(source), str(target))
+        assert pool.started == 1  # the job found it ready
+    finally:
+        await asyncio.to_thread(pool.close)
+
+
+def test_later_jobs_wait_behind_every_other_until_promoted():
+    queue = FairQueue()
+
+    def job(name: str):
+        return (name, "", f"/{name}", lambda made: None)
+
+    queue.put("", job("ahead1"), later=True)
+    queue.put("", job("ahead2"), later=True)
+    queue.put("a", job("a1"))
+    queue.put("a", job("a2"))
+    assert queue.waiting_now() == 2 and len(queue) == 4
+    assert queue.promote("/ahead2", "b") and not queue.promote("/nothing", "b")
+    taken = [queue.get() for _ in range(4)]
+    assert [item[0] for item in taken if item] == ["a1", "ahead2", "a2", "ahead1"]
+    assert queue.get(timeout=0.01) is None and not queue.closed
+    queue.close()
+    assert queue.get() is None and queue.closed
+
+
 def test_sha_of_thumbnail_is_stable_for_the_same_image(tmp_path):
     source = tmp_path / "in"
     source.write_bytes(image_bytes("JPEG"))
@@ -434,6 +468,8 @@ async def test_stowage_check_counts_thumbnails_apart_and_repair_removes_stale_on
     async with signed_in_client(config, owner[1]) as client:
         photo = await upload(client, "photo.jpg", image_bytes("JPEG"))
         assert (await wait_for_thumbnail(client, photo["id"])).status_code == 200
+        # Its preview's answer (made ahead: the marker that the original serves).
+        assert (await client.head(f"/files/{photo['id']}/preview-image")).status_code == 200
     thumb = config.uploads_dir / ".thumbs" / photo["id"][:2] / f"{photo['id']}.webp"
     stale_id = new_blob_id()
     stale = config.uploads_dir / ".thumbs" / stale_id[:2] / f"{stale_id}.none"
@@ -446,7 +482,7 @@ async def test_stowage_check_counts_thumbnails_apart_and_repair_removes_stale_on
     lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert lines["blobs"].split()[1] == "1"  # the photo; its thumbnail is not a blob
     assert lines["orphans"].split()[1] == "0"
-    assert lines["thumbnails"].split()[1] == "2"
+    assert lines["thumbnails"].split()[1] == "3"  # the thumbnail, `.view.same`, the stale
     assert "1 of them without a row" in lines["thumbnails"]
 
     assert main(["check", "--repair", "--data-dir", str(config.data_dir)]) == 0
