@@ -417,13 +417,17 @@ def session_handle(id_hash: str) -> str:
     return id_hash[:SESSION_HANDLE_CHARS]
 
 
-async def list_sessions(db: Database, account_id: str) -> list[SessionInfo]:
-    """The account's sessions, the most recently used first (expired ones included
-    until a sign-in sweeps them; `live_sessions` leaves them out)."""
+async def list_sessions(
+    db: Database, account_id: str, *, now: float, idle: float, lifetime: float
+) -> list[SessionInfo]:
+    """The account's sessions that may still be used at `now` (an expired one stays in
+    the table until a sign-in sweeps it, but can sign nobody in), the most recently
+    used first."""
     rows = await db.fetch_all(
         "SELECT id_hash, user_agent, address, created_at, last_seen FROM sessions"
-        " WHERE user_id = ? ORDER BY last_seen DESC, created_at DESC",
-        (account_id,),
+        " WHERE user_id = ? AND last_seen >= ? AND created_at >= ?"
+        " ORDER BY last_seen DESC, created_at DESC",
+        (account_id, now - idle, now - lifetime),
     )
     return [
         SessionInfo(session_handle(str(r[0])), str(r[1]), str(r[2]),

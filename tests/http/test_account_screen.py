@@ -239,3 +239,23 @@ async def test_another_accounts_token_cannot_be_revoked(config, owner):
         )
         assert refused.status_code == 404
         assert (await client.get("/api/files", headers=bearer(other_token))).status_code == 200
+
+
+async def test_a_session_past_its_idle_time_is_not_listed(config, owner):
+    """It can sign nobody in any more, so the list leaves it out (a sign-in sweeps it)."""
+    async with fresh_client(config) as app:
+        laptop = await browser(app)
+        phone = await browser(app, FIREFOX_WINDOWS)
+        db = await open_catalog(config)
+        try:
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "UPDATE sessions SET last_seen = last_seen - ?"
+                    " WHERE substr(id_hash, 1, 16) = ?",
+                    (config.session_idle + 60, phone.handle),
+                )
+        finally:
+            await db.close()
+        page = await laptop.get("/account")
+        assert f'id="session-{laptop.handle}"' in page.text
+        assert f'id="session-{phone.handle}"' not in page.text

@@ -21,6 +21,7 @@ from app.accounts.events import sessions_changed
 from app.accounts.passwords import Passwords, WeakPassword, check_strength
 from app.accounts.store import (
     AccountError,
+    SessionInfo,
     create_token,
     end_account_session,
     end_other_sessions,
@@ -96,10 +97,17 @@ class AccountScreen:
     throttle: Throttle
     addresses: ClientAddresses
 
+    async def sessions(self, owner: str) -> list[SessionInfo]:
+        config = self.config
+        return await list_sessions(
+            self.db, owner, now=self.gate.clock(), idle=config.session_idle,
+            lifetime=config.session_lifetime,
+        )  # fmt: skip
+
     async def view(self, who: AccountPrincipal, **shown: object) -> AccountView:
         owner = who.account_id
         return AccountView(
-            sessions=await list_sessions(self.db, owner),
+            sessions=await self.sessions(owner),
             tokens=await list_tokens(self.db, owner),
             current_session=_current_session(who),
             **shown,  # type: ignore[arg-type]
@@ -224,14 +232,14 @@ def end_session(screen: AccountScreen):
         if not await end_account_session(screen.db, who.account_id, handle):
             message = "That session is not signed in (it has ended already)."
             if datastar:
-                sessions = await list_sessions(screen.db, who.account_id)
+                sessions = await screen.sessions(who.account_id)
                 _patch(w, sessions_part(sessions, _current_session(who), message))
             else:
                 await screen.render(c, w, 404, session_error=message)
             return
         screen.gate.tell_sessions_changed(who.account_id)
         if datastar:
-            sessions = await list_sessions(screen.db, who.account_id)
+            sessions = await screen.sessions(who.account_id)
             _patch(w, sessions_part(sessions, _current_session(who)), notice_part(DONE["session"]))
             return
         screen.done(w, "session")
@@ -249,7 +257,7 @@ def end_others(screen: AccountScreen):
         if await end_other_sessions(screen.db, who.account_id, keep):
             screen.gate.tell_sessions_changed(who.account_id)
         if is_datastar(c):
-            sessions = await list_sessions(screen.db, who.account_id)
+            sessions = await screen.sessions(who.account_id)
             _patch(w, sessions_part(sessions, _current_session(who)), notice_part(DONE["others"]))
             return
         screen.done(w, "others")
@@ -324,7 +332,7 @@ def register_account(
         if changed is None or tokens_changed(owner) in changed:
             parts.append(tokens_part(await list_tokens(db, owner)))
         if changed is None or sessions_changed(owner) in changed:
-            parts.append(sessions_part(await list_sessions(db, owner)))
+            parts.append(sessions_part(await screen.sessions(owner)))
         return parts
 
     feeds: ScreenFeeds = screen_feeds(
