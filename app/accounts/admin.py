@@ -264,7 +264,7 @@ async def remove_by_admin(
         return await remove_account(db, target.id, delete_files=delete_files)
     except AccountError:
         raise AdminRefusal(
-            f"{target.name} owns {target.file_count:,} file(s); tick “also delete its "
+            f"the account {target.name} owns {target.file_count:,} file(s); tick “also delete its "
             "files” to remove them with it",
             409,
         ) from None

@@ -111,3 +111,10 @@ def form_field(
         make(attributes, focus, *children),
         h.P({"id": error_id(field_id), "class": "error field-error", "role": "alert"}, error or ""),
     )  # fmt: skip
+
+
+def as_sentence(message: str) -> str:
+    """An engine's refusal ("the name is taken") as a sentence a form shows beside its
+    field ("The name is taken.")."""
+    message = message.strip().rstrip(".")
+    return message[:1].upper() + message[1:] + "."

@@ -34,7 +34,7 @@ from app.accounts.store import (
 )
 from app.accounts.throttle import Throttle
 from app.catalog.protocol import Database
-from app.common.forms import FormError, read_form
+from app.common.forms import FormError, as_sentence, read_form
 from app.common.http import is_datastar, path_param
 from app.common.livescreen import ScreenFeeds, screen_feeds, serve_screen
 from app.common.shell import PageAssets, content_security_policy, new_nonce
@@ -69,10 +69,6 @@ MAIN_ID = "account"
 
 def _subjects(owner: str) -> tuple[str, ...]:
     return tokens_changed(owner), sessions_changed(owner)
-
-
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] + "."
 
 
 def _minutes(seconds: int) -> str:
@@ -169,7 +165,7 @@ def change_password(screen: AccountScreen):
         try:
             form = await read_form(c)
         except FormError as exc:
-            await refuse(400, PasswordErrors(current=_sentence(str(exc))))
+            await refuse(400, PasswordErrors(current=as_sentence(str(exc))))
             return
         current, new, again = form.get("current", ""), form.get("new", ""), form.get("again", "")
         name = who.account.name
@@ -192,7 +188,7 @@ def change_password(screen: AccountScreen):
         try:
             check_strength(new)
         except WeakPassword as exc:
-            await refuse(400, PasswordErrors(new=_sentence(str(exc))))
+            await refuse(400, PasswordErrors(new=as_sentence(str(exc))))
             return
         if new != again:
             await refuse(400, PasswordErrors(again="The two new passwords differ."))
@@ -277,7 +273,7 @@ def create_token_command(screen: AccountScreen):
             label = form.get("label", "")
             info, secret = await create_token(screen.db, who.account_id, label)
         except (FormError, AccountError) as exc:
-            message = _sentence(str(exc))
+            message = as_sentence(str(exc))
             if datastar:
                 _patch(w, token_form(label, message))
             else:

@@ -41,7 +41,7 @@ from app.accounts.store import (
     set_quota,
 )
 from app.catalog.protocol import Database
-from app.common.forms import FormError, read_form
+from app.common.forms import FormError, as_sentence, read_form
 from app.common.http import is_datastar
 from app.common.livescreen import ScreenFeeds, screen_feeds, serve_screen
 from app.common.shell import PageAssets, content_security_policy, new_nonce
@@ -92,11 +92,6 @@ from app.storage.store import Store
 log = logging.getLogger("stowage.admin")
 
 
-def _sentence(message: str) -> str:
-    message = message.strip().rstrip(".")
-    return message[:1].upper() + message[1:] + "."
-
-
 def package_version() -> str:
     try:
         return version("stowage")
@@ -122,7 +117,7 @@ class Refused(Exception):
         self, form_id: str, field: str, message: str, status: int, values: Mapping[str, str]
     ) -> None:
         super().__init__(message)
-        self.form_id, self.field, self.message = form_id, field, _sentence(message)
+        self.form_id, self.field, self.message = form_id, field, as_sentence(message)
         self.status, self.values = status, values
 
 

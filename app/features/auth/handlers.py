@@ -19,7 +19,7 @@ from app.accounts.passwords import Passwords, WeakPassword, check_strength
 from app.accounts.store import AccountError, count_accounts, create_account, password_hash_of
 from app.accounts.throttle import Throttle
 from app.catalog.protocol import Database
-from app.common.forms import FormError, read_form
+from app.common.forms import FormError, as_sentence, read_form
 from app.common.http import BadTarget, is_datastar, local_target
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.features.auth.urls import LOGIN, LOGIN_SUBMIT, LOGOUT, SETUP, SETUP_SUBMIT
@@ -46,10 +46,6 @@ def safe_next(target: str | None) -> str:
     return local_target(target, HOME.href())
 
 
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] + "."
-
-
 def _html(w: Writer, element: object, status: int = 200) -> None:
     nonce = new_nonce()
     w.headers.set("content-security-policy", content_security_policy(nonce))
@@ -69,7 +65,9 @@ def show_login(auth: Auth):
         try:
             next_path = safe_next(c.req.query.get("next"))
         except BadTarget as exc:
-            _html(w, login_page(auth.assets, next_path=HOME.href(), error=_sentence(str(exc))), 400)
+            _html(
+                w, login_page(auth.assets, next_path=HOME.href(), error=as_sentence(str(exc))), 400
+            )
             return
         if principal_or_none(c) is not None:
             w.redirect(next_path, 303)
@@ -103,7 +101,7 @@ def submit_login(auth: Auth):
         try:
             next_path = safe_next(form.get("next"))
         except BadTarget as exc:
-            _login_refused(c, w, auth, 400, _sentence(str(exc)), name, HOME.href())
+            _login_refused(c, w, auth, 400, as_sentence(str(exc)), name, HOME.href())
             return
         keys = [f"name:{name.lower()}", f"address:{auth.addresses.of(c)}"]
         wait = auth.throttle.retry_after(keys)
@@ -203,7 +201,7 @@ def submit_setup(auth: Auth):
                     auth.assets,
                     token=token,
                     name=name,
-                    error=message[:1].upper() + message[1:] + ".",
+                    error=as_sentence(message),
                 ),
                 400,
             )

@@ -14,7 +14,7 @@ from app.accounts.admin import LinkGone, accept_invitation, accept_reset, log_ac
 from app.accounts.passwords import Passwords, WeakPassword, check_strength
 from app.accounts.store import AccountError, account_by_id
 from app.catalog.protocol import Database
-from app.common.forms import FormError, read_form
+from app.common.forms import FormError, as_sentence, read_form
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.features.admin.data import ACCOUNTS_CHANGED
 from app.features.home.urls import HOME
@@ -29,10 +29,6 @@ class Links:
     passwords: Passwords
     assets: PageAssets
     relay: Relay[str]
-
-
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] + "."
 
 
 def _html(w: Writer, element: object, status: int = 200) -> None:
@@ -85,7 +81,7 @@ def register_invitations(app: App, links: Links) -> None:
             status = 409 if "already exists" in str(exc) else 400
             page = invite_page(
                 links.assets, token=token, admin=link.is_admin, name=name,
-                error=_sentence(str(exc)),
+                error=as_sentence(str(exc)),
             )  # fmt: skip
             _html(w, page, status)
             return
@@ -126,7 +122,7 @@ def register_invitations(app: App, links: Links) -> None:
             _html(w, gone_page(links.assets), 404)
             return
         except WeakPassword as exc:
-            message = _sentence(str(exc))
+            message = as_sentence(str(exc))
             page = reset_page(links.assets, token=token, name=account.name, error=message)
             _html(w, page, 400)
             return

@@ -43,6 +43,7 @@ from app.access.gate import (
 )
 from app.accounts.store import account_by_id
 from app.catalog.protocol import Database
+from app.common.forms import as_sentence
 from app.common.http import (
     BodyError,
     is_datastar,
@@ -236,7 +237,7 @@ def create(requests: Requests):
         except RequestError as exc:
             message = str(exc)
             if datastar:
-                SSE(w).patch_elements(new_request_error(message[:1].upper() + message[1:] + "."))
+                SSE(w).patch_elements(new_request_error(as_sentence(message)))
                 w.end()
             else:
                 json_error(w, 400, message)

@@ -18,7 +18,7 @@ from stario.datastar import SSE, at, data
 from stario.markup import HtmlElement
 
 from app.access.gate import principal
-from app.common.forms import FormError, read_form
+from app.common.forms import FormError, as_sentence, read_form
 from app.common.http import is_datastar, path_param
 from app.common.livescreen import ScreenFeeds, screen_feeds, serve_screen
 from app.common.shell import content_security_policy, new_nonce
@@ -70,10 +70,6 @@ def _subjects(owner: str) -> tuple[str, ...]:
     return requests_changed(owner), files_changed(owner)
 
 
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] + "."
-
-
 def _whole(text: str, low: int, high: int) -> int | None:
     """A whole number typed in a form, if it is one within [low, high]."""
     text = text.strip()
@@ -105,7 +101,7 @@ async def _checked(requests: Requests, owner: str, typed: RequestForm) -> _NewRe
     try:
         fields["label"] = check_label(typed.label)
     except RequestError as exc:
-        errors["label"] = _sentence(str(exc).replace("label", "what to ask for", 1))
+        errors["label"] = as_sentence(str(exc).replace("label", "what to ask for", 1))
     expiry = dict(EXPIRY_CHOICES)
     if typed.expires not in expiry:
         errors["expires"] = "Choose how long the request stays open."
@@ -205,7 +201,7 @@ def register_requests_screen(app: App, requests: Requests) -> None:
             form = await read_form(c)
         except FormError as exc:
             form = {}
-            refused = RequestForm(errors={"label": _sentence(str(exc))})
+            refused = RequestForm(errors={"label": as_sentence(str(exc))})
         typed = RequestForm(
             label=form.get("label", ""),
             expires=form.get("expires", DEFAULT_EXPIRY),
