@@ -396,3 +396,31 @@ async def test_an_admin_still_cannot_read_other_accounts_files(world):
     ) as live:
         painted = await _next(live.iter_events(), 'id="admin-accounts"')
         assert "ada-secret-plans" not in painted and file_id not in painted
+
+
+async def test_the_accounts_table_follows_uploads_and_sign_ins(world):
+    """Usage, files and last sign-in are the accounts' own doing, not an admin's: the
+    table repaints on them too (and no file name of theirs reaches the screen)."""
+    client, boss, ada, _, _ = world
+    async with client.stream(
+        "GET", "/admin/live", headers={**boss, "accept-encoding": "identity"}
+    ) as live:
+        events = live.iter_events()
+        first = _row_of("ada", await _next(events, 'id="admin-accounts"'))
+        assert "never" in first  # not signed in on the web yet
+        put = await client.put("/uploads/more-plans.txt", content=b"x" * 5000, headers=ada)
+        assert put.status_code == 201
+        painted = await _next(events, 'id="admin-accounts"')
+        assert _row_of("ada", painted) != first and "more-plans" not in painted
+        signed = await client.post(
+            "/login", content=form(name="ada", password=PASSWORD), headers=HTML_FORM
+        )
+        assert signed.status_code == 303
+        painted = await _next(events, 'id="admin-accounts"')
+        assert "never" not in _row_of("ada", painted)
+
+
+def _row_of(name: str, html: str) -> str:
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", html, re.S)
+    [row] = [r for r in rows if f">{name}<" in r or f">{name} " in r]
+    return row

@@ -31,6 +31,7 @@ from app.accounts.admin import (
     recent_actions,
     remove_by_admin,
 )
+from app.accounts.events import SESSIONS_CHANGED
 from app.accounts.passwords import Passwords, WeakPassword, check_strength
 from app.accounts.store import (
     Account,
@@ -83,6 +84,7 @@ from app.features.admin.views import (
 )
 from app.features.invitations.urls import INVITE, RESET
 from app.features.nav.panel import screen_page
+from app.files.store import FILES_CHANGED
 from app.ingest.progress import Progress
 from app.server.peers import ProtocolFactory
 from app.storage.backends import describe
@@ -306,16 +308,23 @@ def register_admin(app: App, admin: Admin) -> None:
 
     async def paint(owner: str, changed: frozenset[str] | None):
         accounts = await list_accounts(admin.db)
+        table = accounts_part(accounts, config.default_quota, await last_sign_ins(admin.db))
+        if changed is not None and ACCOUNTS_CHANGED not in changed:
+            # Only usage or a sign-in: the table alone, so a choice being made in a
+            # form's account picker is left as it is.
+            return [table]
         return [
-            accounts_part(accounts, config.default_quota, await last_sign_ins(admin.db)),
+            table,
             log_part(await recent_actions(admin.db)),
             *[account_picker(form_id, accounts) for form_id in (QUOTA_ID, RESET_ID, REMOVE_ID)],
         ]
 
+    # The table's usage, files and last sign-in follow every account's uploads,
+    # deletes and sign-ins (on any node); the rest follows admin actions.
+    subjects = (ACCOUNTS_CHANGED, f"{FILES_CHANGED}.*", f"{SESSIONS_CHANGED}.*")
     feeds: ScreenFeeds = screen_feeds(
-        admin.relay, lambda owner: (ACCOUNTS_CHANGED,), paint,
-        cap=config.max_live_pages_per_account,
-    )  # fmt: skip
+        admin.relay, lambda owner: subjects, paint, cap=config.max_live_pages_per_account
+    )
 
     def page(c: Context, w: Writer, state: ScreenState, status: int = 200) -> None:
         nonce = new_nonce()
