@@ -79,15 +79,21 @@ class LogEntry:
     detail: str
 
 
+# Who the log names for what was done with `stowage users ...` on the server itself.
+COMMAND_LINE = "the command line"
+
+
 async def log_action(
-    db: Database, actor: Account, action: str, target: str, detail: str, now: float
+    db: Database, actor: Account | None, action: str, target: str, detail: str, now: float
 ) -> None:
-    """One admin action (who, what, on what, when), kept after the action itself."""
+    """One admin action (who, what, on what, when), kept after the action itself;
+    `actor` None is the command line."""
+    actor_id, actor_name = ("", COMMAND_LINE) if actor is None else (actor.id, actor.name)
     async with db.transaction() as conn:
         await conn.execute(
             "INSERT INTO admin_log (id, at, actor_id, actor_name, action, target, detail)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (secrets.token_hex(8), now, actor.id, actor.name, action, target,
+            (secrets.token_hex(8), now, actor_id, actor_name, action, target,
              detail[:MAX_DETAIL_CHARS]),
         )  # fmt: skip
 

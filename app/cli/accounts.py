@@ -11,8 +11,10 @@ import argparse
 import asyncio
 import getpass
 import sys
+import time
 from collections.abc import Awaitable, Callable
 
+from app.accounts.admin import log_action
 from app.accounts.admin import parse_quota as parse_quota_words
 from app.accounts.passwords import WeakPassword, check_strength, hash_password
 from app.accounts.store import (
@@ -126,6 +128,12 @@ def _quota_text(account: Account, default: int | None) -> str:
     return f"{text} (default)" if account.quota_kind == "default" else text
 
 
+async def _logged(db: Database, action: str, target: str, detail: str) -> None:
+    """In the admin log as the web's admin actions are (app/accounts/admin.py), by
+    "the command line". A running server's Admin screen shows it on its next repaint."""
+    await log_action(db, None, action, target, detail, time.time())
+
+
 async def _users_add(db: Database, args: dict, config: Config) -> None:
     kind, quota = parse_quota(args["quota"]) if args["quota"] else ("default", None)
     try:
@@ -146,6 +154,8 @@ async def _users_add(db: Database, args: dict, config: Config) -> None:
         )
     except AccountError as exc:
         raise CommandError(str(exc)) from None
+    detail = ("admin; " if args["admin"] else "") + f"quota {args['quota'] or 'default'}"
+    await _logged(db, "created account", args["name"], detail)
     print(f"added {args['name']}{' (admin)' if args['admin'] else ''}")
 
 
@@ -173,6 +183,7 @@ async def _users_passwd(db: Database, args: dict, config: Config) -> None:
     account = await _account(db, args["name"])
     password = read_password()
     await set_password(db, account.id, await asyncio.to_thread(hash_password, password))
+    await _logged(db, "set password", account.name, "its sessions ended")
     print(f"new password for {account.name}; its sessions have ended")
 
 
@@ -181,6 +192,7 @@ async def _users_quota(db: Database, args: dict, config: Config) -> None:
     kind, quota = parse_quota(args["bytes"])
     await set_quota(db, account.id, kind, quota)
     updated = await _account(db, account.name)
+    await _logged(db, "set quota", account.name, _quota_text(updated, config.default_quota))
     print(f"quota of {account.name}: {_quota_text(updated, config.default_quota)}")
 
 
@@ -190,6 +202,8 @@ async def _users_remove(db: Database, args: dict, config: Config) -> None:
         file_ids = await remove_account(db, account.id, delete_files=args["delete_files"])
     except AccountError as exc:
         raise CommandError(str(exc)) from None
+    await _logged(db, "removed account", account.name,
+                  f"and {len(file_ids)} file(s)" if file_ids else "")  # fmt: skip
     if file_ids:
         store = await open_store(config)
         try:

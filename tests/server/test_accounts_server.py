@@ -3,6 +3,7 @@ tokens` commands as a person runs them: failures counted per client address (and
 behind a trusted proxy), the first run's setup link, a password change ending sessions."""
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 import time
@@ -58,6 +59,17 @@ def test_users_and_tokens_from_the_command_line(tmp_path):
     assert stowage("users", "passwd", "bob", data_dir=data, stdin="x" * 12 + "\n").returncode == 0
     assert stowage("users", "remove", "bob", data_dir=data).returncode == 0
     assert "bob" not in stowage("users", "list", data_dir=data).stdout
+    # Each change is in the admin log the Admin screen shows, by "the command line";
+    # the refused quota is not.
+    with sqlite3.connect(data / "stowage.db") as catalog:
+        logged = catalog.execute(
+            "SELECT actor_name, action, target FROM admin_log ORDER BY at, rowid"
+        ).fetchall()
+    assert [(action, target) for _, action, target in logged if target == "bob"] == [
+        ("created account", "bob"), ("set quota", "bob"), ("set quota", "bob"),
+        ("set password", "bob"), ("removed account", "bob"),
+    ]  # fmt: skip
+    assert {actor for actor, _, _ in logged} == {"the command line"}
 
 
 @pytest.mark.slow
