@@ -3,39 +3,12 @@
 from stario import h
 from stario.markup import HtmlElement
 
-from app.accounts.passwords import MIN_PASSWORD_CHARS
 from app.common.shell import PageAssets, page
+from app.features.auth.panel import account_name_field, new_password_fields, refusal
 from app.features.auth.urls import LOGIN
 from app.features.invitations.urls import INVITE_SUBMIT, RESET_SUBMIT
 
 ERROR_ID = "link-error"
-
-
-def _error(message: str | None) -> HtmlElement:
-    return h.P({"id": ERROR_ID, "class": "error", "role": "alert"}, message or "")
-
-
-def _field(label: str, name: str, kind: str, autocomplete: str, **extra: str | int) -> HtmlElement:
-    return h.Label(
-        {"class": "field"},
-        h.Span(label),
-        h.Input(
-            {"type": kind, "name": name, "required": True, "autocomplete": autocomplete, **extra}
-        ),
-    )
-
-
-def _passwords() -> list[HtmlElement]:
-    return [
-        _field(
-            f"Password (at least {MIN_PASSWORD_CHARS} characters)",
-            "password",
-            "password",
-            "new-password",
-            minlength=MIN_PASSWORD_CHARS,
-        ),
-        _field("Password again", "password_again", "password", "new-password"),
-    ]
 
 
 def invite_page(
@@ -56,17 +29,9 @@ def invite_page(
                     + (" as an administrator" if admin else "")
                     + ". This link works only until it is used.",
                 ),
-                _error(error),
-                _field(
-                    "Name (letters, digits, . _ -)",
-                    "name",
-                    "text",
-                    "username",
-                    value=name,
-                    maxlength=64,
-                    pattern="[A-Za-z0-9._\\-]{1,64}",
-                ),
-                *_passwords(),
+                refusal(ERROR_ID, error),
+                account_name_field(name),
+                *new_password_fields(),
                 h.Input({"type": "hidden", "name": "token", "value": token}),
                 h.Button({"type": "submit", "class": "button primary"}, "Create account"),
             ),
@@ -93,14 +58,14 @@ def reset_page(
                     ". Every place it is signed in is signed out. "
                     "This link works only until it is used.",
                 ),
-                _error(error),
+                refusal(ERROR_ID, error),
                 # Lets a password manager file the new password under the right name.
                 h.Input(
                     {"type": "text", "name": "username", "value": name, "autocomplete":
                      "username", "hidden": True, "aria-hidden": "true", "tabindex": "-1",
                      "readonly": True}
                 ),
-                *_passwords(),
+                *new_password_fields(),
                 h.Input({"type": "hidden", "name": "token", "value": token}),
                 h.Button({"type": "submit", "class": "button primary"}, "Set password"),
             ),
