@@ -14,7 +14,7 @@ from stario import Context, Relay, Writer, h
 from stario.datastar import SSE, data
 from stario.markup import HtmlElement
 
-from app.common.livefeeds import Framed, LiveFeeds, ViewGroup, framed
+from app.common.livefeeds import Framed, LiveFeeds, LiveStream, ViewGroup, framed
 
 # Proxies drop a response that stays silent too long (nginx's proxy_read_timeout is
 # 60 s by default); the idle stream says something well inside that.
@@ -64,6 +64,38 @@ def ended_notice(why: str, reload_href: str) -> HtmlElement:
     )
 
 
+async def follow(
+    c: Context,
+    w: Writer,
+    stream: LiveStream,
+    still_signed_in: Callable[[Context], Awaitable[bool]],
+    ended: Callable[[str], None],
+    shown: str | None = None,
+) -> None:
+    """Write each repaint the stream is given until the client leaves: only what a
+    browser showing version `shown` lacks (`Framed.for_stream`), a keep-alive comment
+    when idle, the credentials checked again on every wake (a stream whose session
+    ended stops, and the page, reconnecting, is sent to sign in), and `ended(why)`
+    when the server ends the stream (too many open pages)."""
+    async with c.alive():
+        await w.drain()
+        while True:
+            if not await stream.wait(KEEPALIVE_SECONDS):
+                SSE(w).ping("keep-alive")
+            if stream.ended is not None:
+                ended(stream.ended)
+                await w.drain()
+                return
+            if not await still_signed_in(c):
+                return
+            for patch in stream.take():
+                data = patch.for_stream(shown)
+                if data is not None:
+                    w.write(data)
+                shown = patch.version or shown
+            await w.drain()
+
+
 async def serve_screen(
     c: Context,
     w: Writer,
@@ -75,35 +107,20 @@ async def serve_screen(
     here: str,
     main_id: str,
 ) -> None:
-    """The GET live handler's body: every part at once, then each repaint, a keep-alive
-    comment when idle, the credentials checked again on every wake (a stream whose
-    session ended stops, and the page, reconnecting, is sent to sign in). A page the
-    server ended before (`?ended=1` or the `_ended` signal) gets 204, which stops
-    Datastar's retries."""
+    """The GET live handler's body: every part at once, then each repaint (`follow`). A
+    page the server ended before (`?ended=1` or the `_ended` signal) gets 204, which
+    stops Datastar's retries."""
     if c.req.query.get("ended") or '"_ended":true' in (c.req.query.get("datastar") or ""):
         w.empty(204)
         return
     sse = SSE(w)
+
+    def ended(why: str) -> None:
+        sse.patch_signals({"_ended": True})
+        sse.patch_elements(ended_notice(why, here), selector=f"#{main_id}", mode="prepend")
+
     async with feeds.join(owner, SCREEN_VIEW) as (stream, _group):
         sse.patch_signals({"_offline": False})
         for element in await paint(owner, None):
             sse.patch_elements(element)
-        async with c.alive():
-            await w.drain()
-            while True:
-                if not await stream.wait(KEEPALIVE_SECONDS):
-                    sse.ping("keep-alive")
-                if stream.ended is not None:
-                    sse.patch_signals({"_ended": True})
-                    sse.patch_elements(
-                        ended_notice(stream.ended, here), selector=f"#{main_id}", mode="prepend"
-                    )
-                    await w.drain()
-                    return
-                if not await still_signed_in(c):
-                    return
-                for patch in stream.take():
-                    data = patch.for_stream(None)
-                    if data is not None:
-                        w.write(data)
-                await w.drain()
+        await follow(c, w, stream, still_signed_in, ended)

@@ -8,7 +8,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from tests.support.fixtures import PASSWORD, add_account, app_client, bearer, stored_blobs
 
-import app.features.home.handlers as home_handlers
+import app.common.livescreen as livescreen
 from app.access.hosts import AllowedHosts, split_host
 from app.config import Config, ConfigError
 
@@ -161,8 +161,8 @@ async def test_put_without_a_name_is_the_json_400(client, config):
 
 
 async def test_an_idle_stream_sends_keep_alive_comments(client, monkeypatch):
-    assert home_handlers.KEEPALIVE_SECONDS <= 20
-    monkeypatch.setattr(home_handlers, "KEEPALIVE_SECONDS", 0.05)
+    assert livescreen.KEEPALIVE_SECONDS <= 20
+    monkeypatch.setattr(livescreen, "KEEPALIVE_SECONDS", 0.05)
     async with client.stream("GET", "/live", headers=IDENTITY) as live:
         seen = b""
         async with asyncio.timeout(5):

@@ -3,9 +3,9 @@ from dataclasses import dataclass, replace
 from functools import partial
 from urllib.parse import parse_qs
 
-from stario import App, Context, JsonValue, Relay, Writer, h
+from stario import App, Context, JsonValue, Relay, Writer
 from stario.cookies import set_cookie
-from stario.datastar import SSE, data
+from stario.datastar import SSE
 from stario.exceptions import ClientDisconnected, RequestBodyError
 from stario.markup import HtmlElement
 
@@ -14,6 +14,7 @@ from app.accounts.quotas import QuotaLedger
 from app.catalog.protocol import Database
 from app.common.http import BadTarget, NotJson, local_target, parse_json, whole_number
 from app.common.livefeeds import Framed, LiveFeeds, ViewGroup, framed
+from app.common.livescreen import ended_notice, follow
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
 from app.features.archives.data import MAX_ARCHIVE_FILES
@@ -40,9 +41,6 @@ from app.ingest.progress import Progress, progress_changed
 from app.previews.thumbnails import Thumbnails, thumbnails_ready
 
 MAX_PAGE = 10**9
-# Proxies drop a response that stays silent too long (nginx's proxy_read_timeout is
-# 60 s by default); the idle stream says something well inside that.
-KEEPALIVE_SECONDS = 15.0
 
 
 def _page_number(text: str | None) -> int:
@@ -328,19 +326,6 @@ def home_painter(
     return repaint
 
 
-def live_ended_part(why: str) -> HtmlElement:
-    """What a page whose stream the server ended shows instead of its updates."""
-    return h.Div(
-        {"id": "live-ended", "class": "notice error", "role": "alert"},
-        f"This page stopped updating: your account has {why}, so the oldest was closed. ",
-        h.A(
-            {"class": "button", "href": HOME.href()},
-            data.on("click", "evt.preventDefault(); window.location.reload()"),
-            "Reload",
-        ),
-    )
-
-
 def home_live(gate: Gate, db: Database, progress: Progress, quotas: QuotaLedger,
               thumbnails: Thumbnails, feeds: HomeFeeds):  # fmt: skip
     """Paints the account's parts at once, then again on every change of its own:
@@ -357,12 +342,13 @@ def home_live(gate: Gate, db: Database, progress: Progress, quotas: QuotaLedger,
     list) or once per account (the rest), whatever the number of open pages; a page
     that shows the last repaint gets only the rows that changed (`framed_list`). An
     account keeps at most `--max-live-pages-per-account` streams: one more opens, and
-    the oldest is told why (`live_ended_part`, a Reload button) and ends; its page,
+    the oldest is told why (`ended_notice`, a Reload button) and ends; its page,
     reconnecting with `listEnded`, gets 204, which stops Datastar's retries.
 
     The list is sent only when it differs from what the browser shows (see
     `PaintedList`), so a reconnect after an idle drop repaints nothing. While
-    nothing happens, a comment goes out every `KEEPALIVE_SECONDS`. On every event
+    nothing happens, a comment goes out every `KEEPALIVE_SECONDS` (common/livescreen.py).
+    On every event
     and keep-alive the request's credentials are checked again: a stream whose
     session was ended (sign-out, password change) or whose token was revoked ends,
     and the page, reconnecting, is sent to sign in."""
@@ -393,26 +379,12 @@ def home_live(gate: Gate, db: Database, progress: Progress, quotas: QuotaLedger,
             if painted.version != shown:
                 send(painted)
             shown = painted.version
-            async with c.alive():
-                await w.drain()
-                while True:
-                    if not await stream.wait(KEEPALIVE_SECONDS):
-                        sse.ping("keep-alive")
-                    if stream.ended is not None:
-                        sse.patch_signals({"listEnded": True})
-                        sse.patch_elements(
-                            live_ended_part(stream.ended), selector="#home", mode="prepend"
-                        )
-                        await w.drain()
-                        return
-                    if not await gate.still_signed_in(c):
-                        return
-                    for patch in stream.take():
-                        data = patch.for_stream(shown)
-                        if data is not None:
-                            w.write(data)
-                        shown = patch.version or shown
-                    await w.drain()
+
+            def end_with_notice(why: str) -> None:
+                sse.patch_signals({"listEnded": True})
+                sse.patch_elements(ended_notice(why, HOME.href()), selector="#home", mode="prepend")
+
+            await follow(c, w, stream, gate.still_signed_in, end_with_notice, shown)
 
     return handler
 
