@@ -50,6 +50,7 @@ from app.features.folders.forms import register_folder_forms
 from app.features.folders.handlers import ClosedRequests, register_folders
 from app.features.home.handlers import register_home
 from app.features.invitations.handlers import Links, register_invitations
+from app.features.nav.panel import nothing_here
 from app.features.previews.data import Previewer
 from app.features.previews.handlers import register_previews
 from app.features.requests.handlers import Requests, register_requests
@@ -171,6 +172,8 @@ def make_bootstrap(
         # serve every current browser for a fraction of that.
         span.attrs(await static.attach(app, precompress=("zstd", "gzip")))
         assets = PageAssets.from_assets(static)
+        # Any other unknown path: a page in words for a browser, Stario's text for the rest.
+        app.not_found("/", nothing_here(assets))
         sign_in_throttle = Throttle()
         auth = Auth(
             db, gate, passwords, sign_in_throttle, addresses, assets, setup_token=setup_secret
@@ -226,7 +229,7 @@ def make_bootstrap(
         register_folders(app, db, store, relay, folder_requests)
         register_folder_commands(app, db, store, relay, folder_requests)
         register_folder_forms(app, db, store, relay, assets, folder_requests)
-        register_previews(app, db, thumbnails, previewer)
+        register_previews(app, db, thumbnails, previewer, assets)
         signals_memory = MemoryBudget(config.signals_memory_bytes)
         uploads = Uploads(
             config,

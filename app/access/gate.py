@@ -55,7 +55,7 @@ from app.accounts.store import (
 )
 from app.accounts.throttle import Throttle
 from app.catalog.protocol import Database
-from app.common.http import json_error, path_param, tag_tus_refusal
+from app.common.http import json_error, path_param, tag_tus_refusal, wants_html
 from app.config import Config
 from app.files.store import FileRow, get_file
 from app.requests.store import FileRequest, resolve_request
@@ -504,6 +504,15 @@ def principal_or_none(c: Context) -> AccountPrincipal | None:
     """The account a request acts for; never a share link."""
     found = c.state.get(PRINCIPAL_KEY)
     return found if isinstance(found, AccountPrincipal) else None
+
+
+def opens_a_page(c: Context) -> bool:
+    """A person's browser opening a link (a GET asking for HTML, signed in by a session
+    or not at all): a refusal is an HTML page. An API token's request, or one asking
+    for JSON or anything but HTML, keeps its JSON or text refusal."""
+    found = principal_or_none(c)
+    by_token = found is not None and found.via == "token"
+    return c.req.method == "GET" and not by_token and wants_html(c)
 
 
 def principal(c: Context) -> AccountPrincipal:

@@ -66,9 +66,17 @@ def is_plain_form(c: Context) -> bool:
 
 
 def wants_html(c: Context) -> bool:
-    """A browser's own form or link (it asks for HTML): a refusal is a page. API
+    """A browser's own form or link (it asks for HTML, or says it is opening a page:
+    `Sec-Fetch-Mode: navigate`, `Sec-Fetch-Dest: document`): a refusal is a page. API
     clients (curl sends `*/*`, scripts ask for JSON) get JSON refusals."""
-    return "text/html" in ", ".join(c.req.headers.getlist("accept")).lower()
+    accept = ", ".join(c.req.headers.getlist("accept")).lower()
+    if "text/html" in accept:
+        return True
+    navigating = (
+        c.req.headers.get("sec-fetch-mode") == "navigate"
+        or c.req.headers.get("sec-fetch-dest") == "document"
+    )
+    return navigating and "json" not in accept
 
 
 class BodyError(ValueError):

@@ -1,13 +1,12 @@
 from stario import App, Context, Writer
 
 from app.access.gate import principal, readable_file
-from app.access.principal import AccountPrincipal
 from app.catalog.protocol import Database
 from app.common.http import json_error
 from app.common.shell import PageAssets
 from app.downloads.serve import serve_file
-from app.features.files.forms import missing
 from app.features.files.urls import API_FILES, FILE, FILE_HEAD
+from app.features.nav.panel import missing_file
 from app.files.query import FileQuery, QueryError, parse_file_query, parse_window
 from app.files.store import file_json, list_files
 from app.folders.store import folder_paths
@@ -36,14 +35,6 @@ def show_file_list(db: Database):
     return handler
 
 
-def is_person(c: Context) -> bool:
-    """A person's browser opening a link (signed in by session, asking for HTML), not
-    an API client (a token, or JSON or anything but HTML asked for)."""
-    who = principal(c)
-    accept = ", ".join(c.req.headers.getlist("accept")).lower()
-    return isinstance(who, AccountPrincipal) and who.via == "session" and "text/html" in accept
-
-
 def download_file(db: Database, store: Store, assets: PageAssets | None = None):
     """GET and HEAD /files/{id}: the account's own file, served by `serve_file`. A
     file that is gone or another account's: an HTML page for a person's browser, the
@@ -52,8 +43,8 @@ def download_file(db: Database, store: Store, assets: PageAssets | None = None):
     async def handler(c: Context, w: Writer) -> None:
         row = await readable_file(c, db)
         if row is None:
-            if assets is not None and c.req.method == "GET" and is_person(c):
-                missing(assets, c, w)
+            if assets is not None:
+                missing_file(assets, c, w)
             else:
                 json_error(w, 404, "no such file")
             return

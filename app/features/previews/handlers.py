@@ -8,7 +8,9 @@ from stario.datastar import SSE
 from app.access.gate import principal, readable_file
 from app.catalog.protocol import Database
 from app.common.http import is_datastar, json_error
+from app.common.shell import PageAssets
 from app.downloads.validators import strong_etag
+from app.features.nav.panel import missing_file
 from app.features.previews.data import (
     Previewer,
     list_query,
@@ -38,11 +40,11 @@ RETRY_AFTER_SECONDS = "2"
 BUSY_RETRY_AFTER_SECONDS = "60"
 
 
-def show_thumbnail(db: Database, thumbnails: Thumbnails):
+def show_thumbnail(db: Database, thumbnails: Thumbnails, assets: PageAssets):
     async def handler(c: Context, w: Writer) -> None:
         row = await readable_file(c, db)
         if row is None:
-            json_error(w, 404, "no such file")
+            missing_file(assets, c, w)
             return
         file_id = row.id
         if not thumbnails.may_have(row):
@@ -91,7 +93,7 @@ def _matches(values: list[str], etag: str) -> bool:
     return False
 
 
-def show_preview(previewer: Previewer):
+def show_preview(previewer: Previewer, assets: PageAssets):
     """GET /files/{id}/preview?folder=&q=&type=&sort=: the dialog, patched into
     `#preview` (Datastar's GET from the Files screen). A browser asking without
     Datastar is sent to the screen with the preview open (the no-script page)."""
@@ -99,7 +101,7 @@ def show_preview(previewer: Previewer):
     async def handler(c: Context, w: Writer) -> None:
         row = await readable_file(c, previewer.db)
         if row is None:
-            json_error(w, 404, "no such file")
+            missing_file(assets, c, w)
             return
         params = preview_params(c)
         if not is_datastar(c):
@@ -116,36 +118,38 @@ def show_preview(previewer: Previewer):
     return handler
 
 
-def show_preview_image(previewer: Previewer):
+def show_preview_image(previewer: Previewer, assets: PageAssets):
     async def handler(c: Context, w: Writer) -> None:
         row = await readable_file(c, previewer.db)
         if row is None:
-            json_error(w, 404, "no such file")
+            missing_file(assets, c, w)
             return
         await serve_preview_image(c, w, previewer, row)
 
     return handler
 
 
-def show_preview_file(previewer: Previewer):
+def show_preview_file(previewer: Previewer, assets: PageAssets):
     async def handler(c: Context, w: Writer) -> None:
         row = await readable_file(c, previewer.db)
         if row is None:
-            json_error(w, 404, "no such file")
+            missing_file(assets, c, w)
             return
         await serve_framed(c, w, previewer, row)
 
     return handler
 
 
-def register_previews(app: App, db: Database, thumbnails: Thumbnails, previewer: Previewer) -> None:
-    handler = show_thumbnail(db, thumbnails)
+def register_previews(
+    app: App, db: Database, thumbnails: Thumbnails, previewer: Previewer, assets: PageAssets
+) -> None:
+    handler = show_thumbnail(db, thumbnails, assets)
     app.add(THUMBNAIL, handler)
     app.add(THUMBNAIL_HEAD, handler)
-    app.add(PREVIEW, show_preview(previewer))
-    image = show_preview_image(previewer)
+    app.add(PREVIEW, show_preview(previewer, assets))
+    image = show_preview_image(previewer, assets)
     app.add(PREVIEW_IMAGE, image)
     app.add(PREVIEW_IMAGE_HEAD, image)
-    framed = show_preview_file(previewer)
+    framed = show_preview_file(previewer, assets)
     app.add(PREVIEW_FILE, framed)
     app.add(PREVIEW_FILE_HEAD, framed)

@@ -33,6 +33,7 @@ from app.access.gate import (
     ShareLocked,
     may_read_file,
     may_touch_file,
+    opens_a_page,
     principal,
     share_access,
 )
@@ -478,17 +479,29 @@ def _counting(shares: Shares, share: Share, size: int, c: Context, served: Serve
     return Counting(reserve=reserve, settle=settle, refusal=refusal)
 
 
-def _link(c: Context, w: Writer) -> SharePrincipal | None:
+def _no_link(shares: Shares, c: Context, w: Writer, message: str = "No such link.") -> None:
+    """An unknown or revoked link, or its file gone: the page for a person's browser
+    (where a landing page's Download button ends once the link is revoked)."""
+    if opens_a_page(c):
+        _page(w, unknown_page(shares.assets), 404)
+    else:
+        _text(w, 404, message)
+
+
+def _link(shares: Shares, c: Context, w: Writer) -> SharePrincipal | None:
     """The live, unlocked link a sub-URL of /s/{token} is asked through; None once the
     refusal is written (unknown 404, gone 410, locked 401/429 or, for a person, the
     password form)."""
     access = share_access(c)
     token = _token(c)
     if access is None:
-        _text(w, 404, "No such link.")
+        _no_link(shares, c, w)
         return None
     if isinstance(access, ShareGone):
-        _text(w, 410, f"This link no longer works: {access.reason.value}.")
+        if opens_a_page(c):
+            _page(w, gone_page(shares.assets, access.reason.value), 410)
+        else:
+            _text(w, 410, f"This link no longer works: {access.reason.value}.")
         return None
     if isinstance(access, ShareLocked):
         if access.retry_after is not None:
@@ -526,12 +539,12 @@ def download_link(shares: Shares):
     image preview: only where the page shows one (`can_preview`), and never counted."""
 
     async def handler(c: Context, w: Writer) -> None:
-        access = _link(c, w)
+        access = _link(shares, c, w)
         if access is None:
             return
         row = await get_file(shares.db, access.file_id)
         if row is None or not may_read_file(access, row.id, row.owner):
-            _text(w, 404, "No such link.")
+            _no_link(shares, c, w)
             return
         if c.req.query.get("preview") is not None:
             if not can_preview(row, access.share):
@@ -886,14 +899,14 @@ async def _collection_preview(
 
 async def _member(shares: Shares, c: Context, w: Writer) -> tuple[Share, FileRow] | None:
     """The live collection link and the file of the path, if it is in it now."""
-    access = _link(c, w)
+    access = _link(shares, c, w)
     if access is None:
         return None
     share = access.share
     file_id = path_param(c, "file_id")
     row = await get_file(shares.db, file_id) if is_blob_id(file_id) else None
     if not share.is_collection or row is None or not await collection_holds(shares, share, row):
-        _text(w, 404, "No such file in this link.")
+        _no_link(shares, c, w, "No such file in this link.")
         return None
     return share, row
 
@@ -951,7 +964,7 @@ def download_collection_zip(shares: Shares):
     its folder). Metered by the bytes that leave."""
 
     async def handler(c: Context, w: Writer) -> None:
-        access = _link(c, w)
+        access = _link(shares, c, w)
         if access is None:
             return
         share = access.share

@@ -10,7 +10,7 @@ import io
 from stario import App, Context, JsonValue, Relay, Writer, h
 from stario.datastar import SSE, at, data
 
-from app.access.gate import Gate, principal
+from app.access.gate import Gate, opens_a_page, principal
 from app.catalog.protocol import Database
 from app.common.http import is_datastar, json_error, path_param
 from app.common.livescreen import ScreenFeeds, screen_feeds, serve_screen
@@ -181,24 +181,29 @@ def register_shared_screen(
             return
         w.redirect(SHARED.href(query={"done": "revoked"}), 303)
 
+    def no_log(c: Context, w: Writer) -> None:
+        """The 404 page of a log that is not one of this account's links."""
+        nonce = new_nonce()
+        w.headers.set("content-security-policy", content_security_policy(nonce))
+        main = h.Main(
+            {"id": "shared-log"},
+            h.H1("No such link"),
+            h.P(
+                "None of your links has this log. ",
+                h.A({"href": SHARED.href()}, "Back to Shared links"),
+            ),
+        )
+        account = principal(c).account
+        w.html(screen_page(assets, "No such link", account, "shared", main, nonce=nonce), 404)
+
     async def log_page(c: Context, w: Writer) -> None:
         share = _owned(db, c)
         who = principal(c)
+        if share is None:
+            no_log(c, w)
+            return
         nonce = new_nonce()
         w.headers.set("content-security-policy", content_security_policy(nonce))
-        if share is None:
-            main = h.Main(
-                {"id": "shared-log"},
-                h.H1("No such link"),
-                h.P(
-                    "None of your links has this log. ",
-                    h.A({"href": SHARED.href()}, "Back to Shared links"),
-                ),
-            )
-            w.html(
-                screen_page(assets, "No such link", who.account, "shared", main, nonce=nonce), 404
-            )
-            return
         page = _page_number(c.req.query.get("page"))
         total = await count_downloads(db, share.id, share.owner)
         rows = await share_downloads(
@@ -212,7 +217,10 @@ def register_shared_screen(
     async def log_csv(c: Context, w: Writer) -> None:
         share = _owned(db, c)
         if share is None:
-            json_error(w, 404, "no such link")
+            if opens_a_page(c):
+                no_log(c, w)
+            else:
+                json_error(w, 404, "no such link")
             return
         body = downloads_csv(await share_downloads(db, share.id, share.owner)).encode()
         w.headers.set("content-type", "text/csv; charset=utf-8")

@@ -154,8 +154,10 @@ def landing_page(
                 {
                     "class": "button primary",
                     "id": "share-download",
+                    # No `download` attribute: the answer's attachment disposition saves
+                    # the file, and a refusal (the link revoked since) shows its page
+                    # instead of a browser's silent "failed download".
                     "href": SHARE_FILE.href(token, query={"download": "1"}),
-                    "download": row.name,
                 },
                 "Download",
             )
