@@ -137,6 +137,19 @@ async def test_share_by_form_shows_the_link_once_in_the_answer(client):
     )
     assert bad.status_code == 400
     assert 'id="share-limit-error"' in bad.text and 'aria-invalid="true"' in bad.text
+    # In the form's words, not the API's field names, beside the field at fault.
+    assert re.search(r'id="share-limit-error"[^>]*>The download limit must be between 1', bad.text)
+    assert "max_downloads" not in bad.text.lower()
+    word = await client.post(
+        f"/files/{file_id}/share", content=b"shareExpiry=3600&shareLimit=lots", headers=FORM
+    )
+    assert word.status_code == 400
+    assert re.search(r'id="share-limit-error"[^>]*>The download limit must be a whole', word.text)
+    soon = await client.post(f"/files/{file_id}/share", content=b"shareExpiry=5", headers=FORM)
+    assert soon.status_code == 400
+    assert 'aria-describedby="share-expiry-error"' in soon.text
+    assert re.search(r'id="share-expiry-error"[^>]*>Expiry must be between 1 minute', soon.text)
+    assert "expires_in" not in soon.text.lower()
     folder = await _folder(client, "Photos")
     whole = await client.post(
         f"/folders/{folder}/share", content=b"shareExpiry=never", headers=FORM

@@ -217,7 +217,7 @@ def create(shares: Shares):
 
         def refuse(status: int, message: str) -> None:
             if datastar:
-                SSE(w).patch_elements(new_share_error(message[:1].upper() + message[1:] + "."))
+                SSE(w).patch_elements(new_share_error(message))
                 w.end()
             else:
                 json_error(w, status, message)
@@ -706,7 +706,7 @@ def create_collection_link(shares: Shares, *, of_folder: bool):
 
         def refuse(status: int, message: str) -> None:
             if datastar:
-                SSE(w).patch_elements(new_share_error(message[:1].upper() + message[1:] + "."))
+                SSE(w).patch_elements(new_share_error(message))
                 w.end()
             else:
                 json_error(w, status, message)

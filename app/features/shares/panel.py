@@ -3,6 +3,8 @@ Share button opens, and the new link it makes. (The Shared screen's list of link
 app/features/shares/screen_views.py.)
 """
 
+import re
+
 from stario import h
 from stario.datastar import data
 from stario.datastar.format import SignalValue
@@ -17,6 +19,39 @@ from app.features.shares.urls import (
 from app.files.store import FileRow
 
 NEW_SHARE_ID = "new-share"
+_MIB = 1024 * 1024
+# The API's refusals name its fields (`max_downloads`, `expires_in`); the share form
+# says the same in the words beside its fields.
+_FORM_WORDS = (
+    (r"expires_in must be a whole number of seconds, or null for never",
+     lambda _: "expiry must be one of the choices offered, or never"),
+    (r"expires_in must be between 60 and \d+ seconds \(10 years\)",
+     lambda _: "expiry must be between 1 minute and 10 years"),
+    (r"max_downloads must be a whole number, or null for no limit",
+     lambda _: "the download limit must be a whole number, or empty for no limit"),
+    (r"max_downloads must be between (.*)",
+     lambda m: f"the download limit must be between {m[1]}"),
+    (r"max_files must be a whole number, or null for no limit",
+     lambda _: "the most files must be a whole number, or empty for no limit"),
+    (r"max_files must be between (.*)", lambda m: f"the most files must be between {m[1]}"),
+    (r"max_file_bytes must be a whole number of bytes, or null for no limit",
+     lambda _: "the largest file must be a whole number of MiB, or empty for no limit"),
+    (r"max_file_bytes must be between 1 and ([\d,]+), the most (.*)",
+     lambda m: f"the largest file must be at most {int(m[1].replace(',', '')) // _MIB:,} MiB,"
+     f" the most {m[2]}"),
+    (r"password must be text, or null for none", lambda _: "the password must be text"),
+)  # fmt: skip
+
+
+def in_form_words(message: str) -> str:
+    """A share refusal as a sentence in the share form's words."""
+    for pattern, words in _FORM_WORDS:
+        if found := re.fullmatch(pattern, message):
+            message = words(found)
+            break
+    return message[:1].upper() + message[1:] + "."
+
+
 # The page's signals for the share form (Datastar posts those matching `^share`).
 # One of `shareFile` (a file's id), `shareFolder` (a folder's api id) or `shareIds` (a
 # selection's file ids) says what the form shares.
@@ -186,7 +221,8 @@ def new_share_part(name: str, link: str) -> HtmlElement:
 
 
 def new_share_error(message: str) -> HtmlElement:
-    return slot_error(NEW_SHARE_ID, message)
+    """A refusal (the API's words) in the form's words, where the link would show."""
+    return slot_error(NEW_SHARE_ID, in_form_words(message))
 
 
 def share_dialog() -> HtmlElement:
