@@ -64,7 +64,7 @@ from app.features.previews.data import (
     shared_preview,
 )
 from app.features.shares.data import share_json, shares_changed
-from app.features.shares.panel import new_share_error, new_share_part
+from app.features.shares.panel import new_share_part, share_refusal
 from app.features.shares.urls import (
     API_COLLECTION_CREATE,
     API_FOLDER_SHARE_CREATE,
@@ -217,7 +217,7 @@ def create(shares: Shares):
 
         def refuse(status: int, message: str) -> None:
             if datastar:
-                SSE(w).patch_elements(new_share_error(message))
+                share_refusal(SSE(w), message)
                 w.end()
             else:
                 json_error(w, status, message)
@@ -250,7 +250,7 @@ def create(shares: Shares):
         if datastar:
             sse = SSE(w)
             sse.patch_elements(new_share_part(row.name, shares.config.public_url + url))
-            sse.patch_signals({"sharePassword": "", "shareLimit": ""})
+            sse.patch_signals({"sharePassword": "", "shareLimit": "", "_shareErrorFor": ""})
             w.end()
             return
         w.headers.set("location", url)
@@ -706,7 +706,7 @@ def create_collection_link(shares: Shares, *, of_folder: bool):
 
         def refuse(status: int, message: str) -> None:
             if datastar:
-                SSE(w).patch_elements(new_share_error(message))
+                share_refusal(SSE(w), message)
                 w.end()
             else:
                 json_error(w, status, message)
@@ -753,7 +753,7 @@ def create_collection_link(shares: Shares, *, of_folder: bool):
             sse = SSE(w)
             named = await _title(shares, share, files)
             sse.patch_elements(new_share_part(named, shares.config.public_url + url))
-            sse.patch_signals({"sharePassword": "", "shareLimit": ""})
+            sse.patch_signals({"sharePassword": "", "shareLimit": "", "_shareErrorFor": ""})
             w.end()
             return
         w.headers.set("location", url)
