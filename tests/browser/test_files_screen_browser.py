@@ -217,6 +217,29 @@ def test_without_javascript_every_action_is_a_form(browser: Browser, server: Run
     expect(page.locator("#files .file")).to_have_count(0)
     page.get_by_role("link", name="Taxes", exact=True).click()
     expect(page.locator("#files")).to_contain_text("kept.txt")
-    # The refused rename's page came with its status (409): Chromium logs that.
+
+    # New folder with a taken name: its form again, the error beside the name.
+    page.goto(server.base_url + "/")
+    page.locator("#new-folder-name").fill("taxes")
+    page.get_by_role("button", name="Make folder").click()
+    expect(page.locator("#new-folder-name-error")).to_contain_text("already here")
+    expect(page.locator("#new-folder-name")).to_have_value("taxes")
+    page.locator("#new-folder-name").fill("Archive")
+    page.get_by_role("button", name="Make folder").click()
+    page.wait_for_url(server.base_url + "/")
+
+    # A folder moved (from its rename page): into itself refused, then into Archive.
+    page.get_by_role("link", name="Rename folder Taxes").click()
+    page.get_by_role("link", name="Move folder Taxes to another folder").click()
+    page.get_by_label("Move to").select_option(label="/Taxes/")
+    page.get_by_role("button", name="Move").click()
+    expect(page.locator("#folder-move-to-error")).to_contain_text("inside itself")
+    page.get_by_label("Move to").select_option(label="/Archive/")
+    page.get_by_role("button", name="Move").click()
+    page.wait_for_url(server.base_url + "/")
+    expect(page.get_by_role("link", name="Taxes", exact=True)).to_have_count(0)
+    page.get_by_role("link", name="Archive", exact=True).click()
+    expect(page.get_by_role("link", name="Taxes", exact=True)).to_be_visible()
+    # The refused pages came with their status (409): Chromium logs that.
     assert [e for e in errors if "409 (Conflict)" not in e] == []
     context.close()

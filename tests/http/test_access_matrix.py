@@ -325,6 +325,9 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("POST", "/files/{file_id}/share"): Declared(OWNED, 200, b"shareExpiry=3600", FORM),
     ("GET", "/folders/{folder_id}/rename"): Declared(OWNED, 200),
     ("POST", "/folders/{folder_id}/rename"): Declared(OWNED, 303, b"name=NEW_NAME", FORM),
+    # Lane F1: a folder moved without scripts (into the root: always allowed).
+    ("GET", "/folders/{folder_id}/move"): Declared(OWNED, 200),
+    ("POST", "/folders/{folder_id}/move"): Declared(OWNED, 303, b"to=root", FORM),
     ("GET", "/folders/{folder_id}/delete"): Declared(OWNED, 200),
     ("POST", "/folders/{folder_id}/delete"): Declared(OWNED, 303, b"", FORM),
     ("GET", "/folders/{folder_id}/share"): Declared(OWNED, 200),

@@ -137,6 +137,19 @@ async def test_share_by_form_shows_the_link_once_in_the_answer(client):
     )
     assert bad.status_code == 400
     assert 'id="share-limit-error"' in bad.text and 'aria-invalid="true"' in bad.text
+    # In the form's words, not the API's field names, beside the field at fault.
+    assert re.search(r'id="share-limit-error"[^>]*>The download limit must be between 1', bad.text)
+    assert "max_downloads" not in bad.text.lower()
+    word = await client.post(
+        f"/files/{file_id}/share", content=b"shareExpiry=3600&shareLimit=lots", headers=FORM
+    )
+    assert word.status_code == 400
+    assert re.search(r'id="share-limit-error"[^>]*>The download limit must be a whole', word.text)
+    soon = await client.post(f"/files/{file_id}/share", content=b"shareExpiry=5", headers=FORM)
+    assert soon.status_code == 400
+    assert 'aria-describedby="share-expiry-error"' in soon.text
+    assert re.search(r'id="share-expiry-error"[^>]*>Expiry must be between 1 minute', soon.text)
+    assert "expires_in" not in soon.text.lower()
     folder = await _folder(client, "Photos")
     whole = await client.post(
         f"/folders/{folder}/share", content=b"shareExpiry=never", headers=FORM
@@ -210,3 +223,74 @@ async def test_a_browser_gets_an_html_404_for_a_missing_file_link(config, anonym
 async def test_an_api_token_keeps_the_json_404(client):
     answer = await client.get("/files/" + "A" * 22, headers=BROWSER)
     assert answer.status_code == 404 and answer.json() == {"error": "no such file"}
+
+
+async def test_a_refused_new_folder_shows_its_form_again_with_the_error_by_the_field(client):
+    trip = await _folder(client, "Trip")
+    taken = await client.post(
+        "/folders", content=b"name=trip&parent=root", headers=FORM, follow_redirects=False
+    )
+    assert taken.status_code == 409
+    assert taken.headers.get("content-type").startswith("text/html")
+    assert 'aria-invalid="true"' in taken.text
+    assert 'aria-describedby="new-folder-name-error"' in taken.text
+    assert re.search(r'id="new-folder-name-error"[^>]*>[^<]*already here', taken.text)
+    assert 'value="trip"' in taken.text  # what was typed stays
+    assert 'action="/folders"' in taken.text and f'value="{trip}"' in taken.text
+    empty = await client.post(
+        "/folders", content=b"name=+&parent=root", headers=FORM, follow_redirects=False
+    )
+    assert empty.status_code == 400
+    assert re.search(r'id="new-folder-name-error"[^>]*>[^<]*name', empty.text)
+    nowhere = await client.post(
+        "/folders", content=b"name=Kept&parent=nosuchfolder", headers=FORM,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert nowhere.status_code == 404
+    assert 'aria-describedby="new-folder-in-error"' in nowhere.text
+    assert 'id="new-folder-in-error"' in nowhere.text and 'value="Kept"' in nowhere.text
+    # Datastar keeps its notice; API clients keep JSON.
+    ds = await client.post(
+        "/folders", content=b"name=Trip&parent=root",
+        headers={**FORM, "datastar-request": "true"},
+    )  # fmt: skip
+    assert ds.status_code == 200 and "already here" in ds.text and "_notice" in ds.text
+    api = await client.post(
+        "/folders", content=b"name=Trip&parent=root",
+        headers={"content-type": "application/x-www-form-urlencoded", "accept": "*/*"},
+    )  # fmt: skip
+    assert api.status_code == 409 and "already here" in api.json()["error"]
+    listed = (await client.get("/api/folders/root")).json()
+    assert [f["name"] for f in listed["folders"]] == ["Trip"]
+
+
+async def test_folder_move_by_form(client):
+    outer = await _folder(client, "Outer")
+    inner = await _folder(client, "Inner")
+    rename = await client.get(f"/folders/{inner}/rename", headers=BROWSER)
+    assert f'href="/folders/{inner}/move"' in rename.text  # moving is one link away
+    page = await client.get(f"/folders/{inner}/move", headers=BROWSER)
+    assert page.status_code == 200
+    assert f'action="/folders/{inner}/move"' in page.text and "/Outer/" in page.text
+    moved = await client.post(
+        f"/folders/{inner}/move", content=f"to={outer}".encode(), headers=FORM,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert moved.status_code == 303 and moved.headers.get("location") == "/"
+    listed = (await client.get(f"/api/folders/{outer}")).json()
+    assert [f["name"] for f in listed["folders"]] == ["Inner"]
+    # Into itself, or below itself: refused beside the field, nothing moved.
+    for into in (outer, inner):
+        refused = await client.post(
+            f"/folders/{outer}/move", content=f"to={into}".encode(), headers=FORM,
+            follow_redirects=False,
+        )  # fmt: skip
+        assert refused.status_code == 409, into
+        assert 'aria-describedby="folder-move-to-error"' in refused.text
+        assert re.search(r'id="folder-move-to-error"[^>]*>[^<]*\w', refused.text)
+    assert (await client.get(f"/api/folders/{outer}")).json()["folder"]["path"] == "/Outer/"
+    nowhere = await client.post(
+        f"/folders/{inner}/move", content=b"to=nosuchfolder", headers=FORM,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert nowhere.status_code == 404 and 'id="folder-move-to-error"' in nowhere.text

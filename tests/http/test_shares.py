@@ -496,7 +496,10 @@ async def test_the_page_makes_links_and_repaints_their_counts_live(app, owner_to
         f"/api/files/{file_id}/shares", json=bad, headers={**owner, **DATASTAR}
     )
     assert refused.status_code == 200
-    assert "Max_downloads must be between 1" in refused.text
+    assert "The download limit must be between 1" in refused.text
+    # Beside the field at fault (its words a signal), not in the link's slot.
+    assert '"_shareErrorFor":"limit"' in refused.text.replace(" ", "")
+    assert '<div id="new-share"></div>' in refused.text
 
 
 async def test_removing_an_account_with_its_files_ends_its_links(app, owner_token, config):

@@ -1,33 +1,29 @@
-"""The page's folder commands: make a folder (a form, with or without scripts), say
-what deleting a selection would remove, and delete a selection of files and folders
-together. Each answers (SSE signals to Datastar, 303 or words to a plain form, JSON to
-anything else), then publishes `files_changed`, so every open page repaints."""
+"""The page's folder commands: say what deleting a selection would remove, and delete
+a selection of files and folders together (making a folder is a form: forms.py). Each
+answers (SSE signals to Datastar, JSON to anything else), then publishes
+`files_changed`, so every open page repaints."""
 
 from stario import App, Context, JsonValue, Relay, Writer
 from stario.datastar import SSE
 
 from app.access.gate import principal
 from app.catalog.protocol import Database, is_disk_full
-from app.common.forms import FormError, read_form
 from app.common.http import BodyError, is_datastar, json_error, only_fields, read_json_object
 from app.common.units import human_bytes
 from app.features.folders.handlers import (
     ClosedRequests,
     Spawn,
-    folder_answer,
     remove_in_background,
 )
 from app.features.folders.panel import DOOMED_CLEARED
-from app.features.folders.urls import FOLDER_CREATE, FOLDERS_DELETE, FOLDERS_DOOMED
+from app.features.folders.urls import FOLDERS_DELETE, FOLDERS_DOOMED
 from app.features.home.urls import HOME
 from app.files.store import files_changed, remove_files
 from app.folders.store import (
     ROOT,
     Doomed,
-    FolderError,
     api_id,
     catalog_id,
-    create_folder,
     delete_folders,
     deletion_summary,
     subtree,
@@ -54,50 +50,6 @@ def doomed_words(doomed: Doomed) -> str:
 
 def _home_of(folder: str) -> str:
     return HOME.href(query={"folder": folder}) if folder != ROOT else HOME.href()
-
-
-def make_folder(db: Database, relay: Relay[str]):
-    """POST /folders, form fields `name` and `parent` ("root" or a folder id): the new
-    folder in `parent`. Without scripts: 303 back to the page of `parent`, or the
-    refusal in words (its status); with Datastar: the form emptied, or `_notice`."""
-
-    async def handler(c: Context, w: Writer) -> None:
-        owner = principal(c).account_id
-        datastar = is_datastar(c)
-
-        def refuse(status: int, message: str) -> None:
-            if datastar:
-                SSE(w).patch_signals({"_notice": f"Could not make the folder: {message}."})
-                w.end()
-            else:
-                w.text(f"{status} {message[0].upper()}{message[1:]}.\n", status)
-
-        try:
-            fields = await read_form(c)
-        except FormError as exc:
-            refuse(400, str(exc))
-            return
-        parent = catalog_id(fields.get("parent") or None)
-        try:
-            row = await create_folder(db, owner, parent, fields.get("name", ""))
-        except FolderError as exc:
-            refuse(exc.status, exc.message)
-            return
-        except Exception as exc:
-            if not is_disk_full(exc):
-                raise
-            refuse(507, "the server is out of space and could not record the folder")
-            return
-        if datastar:
-            SSE(w).patch_signals({"newFolder": "", "_notice": ""})
-            w.end()
-        elif "application/json" in (c.req.headers.get("accept") or ""):
-            w.json({"folder": await folder_answer(db, owner, row.id)}, status=201)
-        else:
-            w.redirect(_home_of(parent), 303)
-        relay.publish(files_changed(owner), "folder")
-
-    return handler
 
 
 async def _selection(c: Context) -> tuple[list[str], list[str]]:
@@ -209,6 +161,5 @@ def delete_selection(
 def register_folder_commands(
     app: App, db: Database, store: Store, relay: Relay[str], closing: ClosedRequests
 ) -> None:
-    app.add(FOLDER_CREATE, make_folder(db, relay))
     app.add(FOLDERS_DOOMED, doomed(db))
     app.add(FOLDERS_DELETE, delete_selection(db, store, relay, app.create_task, closing))

@@ -15,5 +15,7 @@ FOLDERS_DELETE = Route("POST /folders/delete")
 # A folder's actions as pages and plain forms (they work without scripts).
 FOLDER_RENAME_PAGE = Route("GET /folders/{folder_id}/rename")
 FOLDER_RENAME_FORM = Route("POST /folders/{folder_id}/rename")
+FOLDER_MOVE_PAGE = Route("GET /folders/{folder_id}/move")
+FOLDER_MOVE_FORM = Route("POST /folders/{folder_id}/move")
 FOLDER_DELETE_PAGE = Route("GET /folders/{folder_id}/delete")
 FOLDER_DELETE_FORM = Route("POST /folders/{folder_id}/delete")

@@ -18,7 +18,7 @@ from app.features.home.urls import HOME
 from app.features.nav.panel import action_page, not_found_page
 from app.features.shares.data import shares_changed
 from app.features.shares.handlers import Shares, _folder_share, _from_signals, _title
-from app.features.shares.panel import EXPIRY_CHOICES
+from app.features.shares.panel import EXPIRY_CHOICES, in_form_words
 from app.features.shares.urls import (
     FILE_SHARE_FORM,
     FILE_SHARE_PAGE,
@@ -53,7 +53,7 @@ def _error_field(message: str) -> str:
     lowered = message.lower()
     if "password" in lowered:
         return "share-password"
-    if "download" in lowered:
+    if "download limit" in lowered:
         return "share-limit"
     return "share-expiry"
 
@@ -207,7 +207,7 @@ def share_command(shares: Shares, *, of_folder: bool):
                 )  # fmt: skip
         except ShareError as exc:
             message = str(exc)
-            text = message[:1].upper() + message[1:] + "."
+            text = in_form_words(message)
             status = 404 if message.startswith("no such") else 400
             if not wants_html(c):
                 json_error(w, status, message)

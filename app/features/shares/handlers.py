@@ -65,7 +65,7 @@ from app.features.previews.data import (
     shared_preview,
 )
 from app.features.shares.data import share_json, shares_changed
-from app.features.shares.panel import new_share_error, new_share_part
+from app.features.shares.panel import new_share_part, share_refusal
 from app.features.shares.urls import (
     API_COLLECTION_CREATE,
     API_FOLDER_SHARE_CREATE,
@@ -218,7 +218,7 @@ def create(shares: Shares):
 
         def refuse(status: int, message: str) -> None:
             if datastar:
-                SSE(w).patch_elements(new_share_error(message[:1].upper() + message[1:] + "."))
+                share_refusal(SSE(w), message)
                 w.end()
             else:
                 json_error(w, status, message)
@@ -251,7 +251,7 @@ def create(shares: Shares):
         if datastar:
             sse = SSE(w)
             sse.patch_elements(new_share_part(row.name, shares.config.public_url + url))
-            sse.patch_signals({"sharePassword": "", "shareLimit": ""})
+            sse.patch_signals({"sharePassword": "", "shareLimit": "", "_shareErrorFor": ""})
             w.end()
             return
         w.headers.set("location", url)
@@ -719,7 +719,7 @@ def create_collection_link(shares: Shares, *, of_folder: bool):
 
         def refuse(status: int, message: str) -> None:
             if datastar:
-                SSE(w).patch_elements(new_share_error(message[:1].upper() + message[1:] + "."))
+                share_refusal(SSE(w), message)
                 w.end()
             else:
                 json_error(w, status, message)
@@ -766,7 +766,7 @@ def create_collection_link(shares: Shares, *, of_folder: bool):
             sse = SSE(w)
             named = await _title(shares, share, files)
             sse.patch_elements(new_share_part(named, shares.config.public_url + url))
-            sse.patch_signals({"sharePassword": "", "shareLimit": ""})
+            sse.patch_signals({"sharePassword": "", "shareLimit": "", "_shareErrorFor": ""})
             w.end()
             return
         w.headers.set("location", url)

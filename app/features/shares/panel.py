@@ -3,10 +3,13 @@ Share button opens, and the new link it makes. (The Shared screen's list of link
 app/features/shares/screen_views.py.)
 """
 
+import re
+
 from stario import h
-from stario.datastar import data
+from stario.datastar import SSE, data
 from stario.datastar.format import SignalValue
 from stario.markup import HtmlElement
+from stario.markup.types import Attrs
 
 from app.common.shell import shown_once, slot_error
 from app.features.shares.urls import (
@@ -17,6 +20,55 @@ from app.features.shares.urls import (
 from app.files.store import FileRow
 
 NEW_SHARE_ID = "new-share"
+_MIB = 1024 * 1024
+# The API's refusals name its fields (`max_downloads`, `expires_in`); the share form
+# says the same in the words beside its fields.
+_FORM_WORDS = (
+    (r"expires_in must be a whole number of seconds, or null for never",
+     lambda _: "expiry must be one of the choices offered, or never"),
+    (r"expires_in must be between 60 and \d+ seconds \(10 years\)",
+     lambda _: "expiry must be between 1 minute and 10 years"),
+    (r"max_downloads must be a whole number, or null for no limit",
+     lambda _: "the download limit must be a whole number, or empty for no limit"),
+    (r"max_downloads must be between (.*)",
+     lambda m: f"the download limit must be between {m[1]}"),
+    (r"max_files must be a whole number, or null for no limit",
+     lambda _: "the most files must be a whole number, or empty for no limit"),
+    (r"max_files must be between (.*)", lambda m: f"the most files must be between {m[1]}"),
+    (r"max_file_bytes must be a whole number of bytes, or null for no limit",
+     lambda _: "the largest file must be a whole number of MiB, or empty for no limit"),
+    (r"max_file_bytes must be between 1 and ([\d,]+), the most (.*)",
+     lambda m: f"the largest file must be at most {int(m[1].replace(',', '')) // _MIB:,} MiB,"
+     f" the most {m[2]}"),
+    (r"password must be text, or null for none", lambda _: "the password must be text"),
+)  # fmt: skip
+
+
+# Which of the dialog's fields an API refusal is about, by the field it names.
+_FIELD_OF = (
+    ("expires_in", "expiry"),
+    ("max_downloads", "limit"),
+    ("max_file_bytes", "max-mib"),
+    ("max_files", "max-files"),
+    ("password", "password"),
+    ("a link's password", "password"),
+)
+
+
+def field_at_fault(message: str) -> str | None:
+    """The share dialog's field a refusal (the API's words) is about, if one is."""
+    return next((key for api, key in _FIELD_OF if message.startswith(api + " ")), None)
+
+
+def in_form_words(message: str) -> str:
+    """A share refusal as a sentence in the share form's words."""
+    for pattern, words in _FORM_WORDS:
+        if found := re.fullmatch(pattern, message):
+            message = words(found)
+            break
+    return message[:1].upper() + message[1:] + "."
+
+
 # The page's signals for the share form (Datastar posts those matching `^share`).
 # One of `shareFile` (a file's id), `shareFolder` (a folder's api id) or `shareIds` (a
 # selection's file ids) says what the form shares.
@@ -31,6 +83,10 @@ SIGNALS: dict[str, SignalValue] = {
     "shareExpiry": "604800",
     "sharePassword": "",
     "shareLimit": "",
+    # A refusal, in words, and which field it is about (`_shareErrorFor`: a key of
+    # _FIELD_OF), shown beside that field until it is edited.
+    "_shareError": "",
+    "_shareErrorFor": "",
 }
 EXPIRY_CHOICES = (
     ("3600", "1 hour"),
@@ -66,7 +122,7 @@ CREATE = (
     f" else if ($shareIds.length) {{ @post('{API_COLLECTION_CREATE.href()}', {_OPTIONS}) }}"
     f" else {{ @post('/api/files/' + $shareFile + '/shares', {_OPTIONS}) }}"
 )
-CLOSE = "$shareFile = ''; $shareFolder = ''; $shareIds = []"
+CLOSE = "$shareFile = ''; $shareFolder = ''; $shareIds = []; $_shareErrorFor = ''"
 
 
 # Open as a modal (in view, the page behind inert), focus on its first field.
@@ -105,6 +161,28 @@ def share_button(row: FileRow) -> HtmlElement:
     )
 
 
+def _described(key: str) -> dict[str, str]:
+    return {"aria-describedby": f"share-{key}-fault"}
+
+
+def _flagged(key: str) -> tuple[Attrs, ...]:
+    """A field marked invalid while the refusal is about it; editing it clears that."""
+    at_fault = f"$_shareErrorFor === '{key}'"
+    return (
+        data.attr("aria-invalid", f"{at_fault} ? 'true' : 'false'"),
+        data.on("input", f"{at_fault} && ($_shareErrorFor = '')"),
+    )
+
+
+def _fault(key: str) -> HtmlElement:
+    """Where a refusal of the field shows, beside it, and goes once it no longer applies."""
+    return h.P(
+        {"id": f"share-{key}-fault", "class": "error field-error", "role": "alert"},
+        data.show(f"$_shareErrorFor === '{key}'"),
+        data.text("$_shareError"),
+    )
+
+
 def share_form() -> HtmlElement:
     """One form for every file, folder and selection: a Share button fills `$shareFile`
     or `$shareFolder`, "Share selected" `$shareIds`. A folder's link may also take
@@ -120,26 +198,43 @@ def share_form() -> HtmlElement:
             {"class": "field"},
             h.Span("Expires after"),
             h.Select(
-                {"name": "expiry", "autofocus": True},
+                {"name": "expiry", "autofocus": True, **_described("expiry")},
                 data.bind("shareExpiry"),
+                *_flagged("expiry"),
                 *[h.Option({"value": value}, label) for value, label in EXPIRY_CHOICES],
             ),
+            _fault("expiry"),
         ),
         h.Label(
             {"class": "field"},
             h.Span("Password (optional)"),
             h.Input(
-                {"type": "password", "name": "share-password", "autocomplete": "new-password"},
+                {
+                    "type": "password",
+                    "name": "share-password",
+                    "autocomplete": "new-password",
+                    **_described("password"),
+                },
                 data.bind("sharePassword"),
+                *_flagged("password"),
             ),
+            _fault("password"),
         ),
         h.Label(
             {"class": "field"},
             h.Span("Download limit (optional)"),
             h.Input(
-                {"type": "number", "min": 1, "name": "limit", "inputmode": "numeric"},
+                {
+                    "type": "number",
+                    "min": 1,
+                    "name": "limit",
+                    "inputmode": "numeric",
+                    **_described("limit"),
+                },
                 data.bind("shareLimit"),
+                *_flagged("limit"),
             ),
+            _fault("limit"),
         ),
         h.Fieldset(
             {"class": "share-uploads"},
@@ -155,18 +250,34 @@ def share_form() -> HtmlElement:
                 data.show("$shareUploads"),
                 h.Span("Most files (optional)"),
                 h.Input(
-                    {"type": "number", "min": 1, "name": "share-max-files", "inputmode": "numeric"},
+                    {
+                        "type": "number",
+                        "min": 1,
+                        "name": "share-max-files",
+                        "inputmode": "numeric",
+                        **_described("max-files"),
+                    },
                     data.bind("shareMaxFiles"),
+                    *_flagged("max-files"),
                 ),
+                _fault("max-files"),
             ),
             h.Label(
                 {"class": "field"},
                 data.show("$shareUploads"),
                 h.Span("Largest file, MiB (optional)"),
                 h.Input(
-                    {"type": "number", "min": 1, "name": "share-max-mib", "inputmode": "numeric"},
+                    {
+                        "type": "number",
+                        "min": 1,
+                        "name": "share-max-mib",
+                        "inputmode": "numeric",
+                        **_described("max-mib"),
+                    },
                     data.bind("shareMaxMib"),
+                    *_flagged("max-mib"),
                 ),
+                _fault("max-mib"),
             ),
         ),
         h.Button({"type": "submit", "class": "button primary"}, "Create link"),
@@ -185,8 +296,13 @@ def new_share_part(name: str, link: str) -> HtmlElement:
     )
 
 
-def new_share_error(message: str) -> HtmlElement:
-    return slot_error(NEW_SHARE_ID, message)
+def share_refusal(sse: SSE, message: str) -> None:
+    """A refusal (the API's words) in the form's words: beside the field it is about,
+    or, about none of them, where the link would show."""
+    field = field_at_fault(message)
+    words = in_form_words(message)
+    sse.patch_signals({"_shareError": words if field else "", "_shareErrorFor": field or ""})
+    sse.patch_elements(h.Div({"id": NEW_SHARE_ID}) if field else slot_error(NEW_SHARE_ID, words))
 
 
 def share_dialog() -> HtmlElement:
