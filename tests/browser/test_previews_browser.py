@@ -8,15 +8,18 @@ name is a link to the page with the preview open."""
 import io
 import math
 import struct
+import time
 import wave
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from tests.support.axe import axe_violations
 from tests.support.browser import Console, browser, row, sign_in, wait_until_live  # noqa: F401
 from tests.support.fixtures import RunningServer
 from tests.support.images import rotated_jpeg
+from tests.support.media import Videos
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -289,3 +292,114 @@ def test_a_collection_page_previews_with_next_and_previous(browser, server, tmp_
     expect(page.locator("#preview-title")).to_have_text("p.txt")
     assert console.errors == []
     ctx.close()
+
+
+SEEK_TO = 4.0
+
+
+def ranged_answers(page: Page, part: str) -> list[tuple[str, int, str]]:
+    """(url, status, Range asked) of every answer whose URL has `part`, as they come."""
+    answers: list[tuple[str, int, str]] = []
+    page.on(
+        "response",
+        lambda r: (
+            answers.append((r.url, r.status, r.request.headers.get("range", "")))
+            if part in r.url
+            else None
+        ),
+    )
+    return answers
+
+
+def seek_in_the_player(page: Page, selector: str, seconds: float) -> None:
+    """The player has read the video's length (its metadata, from the first range);
+    a seek to SEEK_TO ends in `seeked` there, and a frame is shown."""
+    page.wait_for_function(f"() => document.querySelector({selector!r}).readyState >= 1")
+    assert page.evaluate(f"document.querySelector({selector!r}).error") is None
+    duration = page.evaluate(f"document.querySelector({selector!r}).duration")
+    assert abs(duration - seconds) < 0.25, duration
+    landed = page.evaluate(
+        """([selector, to]) => new Promise((done, failed) => {
+            const v = document.querySelector(selector);
+            v.addEventListener('seeked', () => done(v.currentTime), {once: true});
+            v.addEventListener('error', () => failed(new Error('media error')), {once: true});
+            v.currentTime = to;
+        })""",
+        [selector, SEEK_TO],
+    )
+    assert abs(landed - SEEK_TO) < 0.5, landed
+    page.wait_for_function(
+        f"() => document.querySelector({selector!r}).readyState >= 2"  # HAVE_CURRENT_DATA
+    )
+    assert page.evaluate(f"document.querySelector({selector!r}).videoWidth") == 320
+
+
+def assert_a_seek_was_answered_206(answers: list[tuple[str, int, str]]) -> None:
+    """A range past the start (a seek, not the first read) answered 206."""
+    later = [a for a in answers if a[2].startswith("bytes=") and a[2] != "bytes=0-"]
+    assert any(status == 206 for _, status, _ in later), answers
+    assert all(status in (200, 206) for _, status, _ in answers), answers
+
+
+@pytest.mark.parametrize("container", ["mp4", "webm"])
+def test_a_video_plays_and_seeks_by_range_in_its_preview(
+    browser,  # noqa: F811
+    server,
+    videos: Videos,
+    container: str,
+):
+    name = f"clip.{container}"
+    file_id = put(server, name, getattr(videos, container).read_bytes())
+    ctx, page, console, dialogs = signed_in(browser, server)
+    answers = ranged_answers(page, f"/files/{file_id}")
+    row(page, name).locator(".file-name").click()
+    player = page.locator("#preview-dialog video")
+    expect(player).to_be_visible()
+    expect(player).to_have_attribute("aria-label", name)
+    seek_in_the_player(page, "#preview-dialog video", videos.seconds)
+    assert_a_seek_was_answered_206(answers)
+    assert dialogs == [] and console.errors == []
+    ctx.close()
+
+
+def test_a_shared_video_plays_and_seeks_and_is_no_download(
+    browser,  # noqa: F811
+    server,
+    videos: Videos,
+):
+    file_id = put(server, "clip.mp4", videos.mp4.read_bytes())
+    with server.http() as http:
+        made = http.post(f"/api/files/{file_id}/shares", json={})
+        assert made.status_code == 201, made.text
+        share_id, url = made.json()["share"]["id"], made.json()["share"]["url"]
+
+    def downloads() -> tuple[int, int]:
+        """The link's count, and the rows of its download log."""
+        with server.http() as http:
+            listed = {s["id"]: s for s in http.get("/api/shares").json()["shares"]}
+            log = http.get(f"/api/shares/{share_id}/downloads").json()["downloads"]
+            return listed[share_id]["downloads"], len(log)
+
+    assert downloads() == (0, 0)
+    # A visitor: no session, the link only.
+    ctx = browser.new_context(viewport={"width": 375, "height": 667})
+    page = ctx.new_page()
+    console = Console(page)
+    answers = ranged_answers(page, url + "/file")
+    page.goto(server.base_url + url)
+    player = page.locator("video")
+    expect(player).to_be_visible()
+    seek_in_the_player(page, "video", videos.seconds)
+    assert_a_seek_was_answered_206(answers)
+    assert all("preview=1" in answer[0] for answer in answers), answers
+    assert console.errors == []
+    ctx.close()
+    # Watching counted nothing; a download does (so the count above could have moved).
+    assert downloads() == (0, 0)
+    with httpx.Client(base_url=server.base_url) as visitor:
+        got = visitor.get(url + "/file", params={"download": "1"})
+        assert got.status_code == 200 and got.content == videos.mp4.read_bytes()
+    deadline = time.monotonic() + 10
+    while downloads() != (1, 1) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert downloads() == (1, 1)

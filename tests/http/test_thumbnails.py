@@ -4,7 +4,6 @@ what a hostile image costs (nothing but its own preview)."""
 import asyncio
 import hashlib
 import random
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from pillow_heif import register_heif_opener
 from stario import Relay
 from tests.support.fixtures import add_account, bearer, both_stores, signed_in_client
 from tests.support.images import image_bytes, rotated_jpeg, webp_size
+from tests.support.media import make_video
 
 from app.catalog.open import open_catalog
 from app.cli.main import main
@@ -509,32 +509,42 @@ async def test_a_worker_that_dies_fails_its_job_only(tmp_path):
 
 
 def video(tmp_path: Path, seconds: float = 2.0) -> bytes:
-    out = tmp_path / "clip.mp4"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi",
-         "-i", f"testsrc=size=640x360:rate=10:duration={seconds}",
-         "-pix_fmt", "yuv420p", "-y", str(out)],
-        check=True, timeout=60,
-    )  # fmt: skip
-    return out.read_bytes()
+    return make_video(
+        tmp_path / "clip.mp4", seconds=seconds, size=(640, 360), rate=10, audio=False
+    ).read_bytes()
 
 
-@pytest.mark.skipif(not ffmpeg_found(), reason="ffmpeg is not installed (posters are optional)")
-async def test_a_video_gets_a_poster_when_ffmpeg_is_installed(client, tmp_path):
-    clip = await upload(client, "clip.mp4", video(tmp_path))
-    assert clip["mime"] == "video/mp4"
-    r = await wait_for_thumbnail(client, clip["id"])
-    assert r.status_code == 200
-    assert webp_size(r.content) == (320, 180)
-    # A video a tenth of a second long has no frame at 1 s: its first frame is taken.
-    short = await upload(client, "short.mp4", video(tmp_path, 0.1))
-    assert (await wait_for_thumbnail(client, short["id"])).status_code == 200
-    # A broken one has none, and the worker goes on.
-    broken = await upload(client, "broken.mp4", video(tmp_path)[:2000])
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        r = await client.get(f"/files/{broken['id']}/thumbnail")
-        if "could not be read" in r.json()["error"]:
-            break
-        await asyncio.sleep(0.1)
-    assert "could not be read" in r.json()["error"]
+async def test_a_video_gets_a_poster_when_ffmpeg_is_installed(
+    config: Config, tmp_path, ffmpeg_on_path
+):
+    """The app looks for ffmpeg on PATH when it starts: with the tests' own (the
+    imageio-ffmpeg wheel's) there, it makes posters; without one it makes none."""
+    assert ffmpeg_found()
+    async with signed_in_client(config) as client:
+        clip = await upload(client, "clip.mp4", video(tmp_path))
+        assert clip["mime"] == "video/mp4"
+        r = await wait_for_thumbnail(client, clip["id"])
+        assert r.status_code == 200
+        assert webp_size(r.content) == (320, 180)
+        # A video a tenth of a second long has no frame at 1 s: its first frame is taken.
+        short = await upload(client, "short.mp4", video(tmp_path, 0.1))
+        assert (await wait_for_thumbnail(client, short["id"])).status_code == 200
+        # A broken one has none, and the worker goes on.
+        broken = await upload(client, "broken.mp4", video(tmp_path)[:2000])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = await client.get(f"/files/{broken['id']}/thumbnail")
+            if "could not be read" in r.json()["error"]:
+                break
+            await asyncio.sleep(0.1)
+        assert "could not be read" in r.json()["error"]
+
+
+async def test_without_ffmpeg_a_video_has_no_poster(config: Config, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    assert not ffmpeg_found()
+    async with signed_in_client(config) as client:
+        clip = await upload(client, "clip.mp4", video(tmp_path))
+        r = await client.get(f"/files/{clip['id']}/thumbnail")
+        assert r.status_code == 404
+        assert "video/mp4" in r.json()["error"]
