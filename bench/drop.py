@@ -219,14 +219,14 @@ FOLDER_DONE = """(n) => {
   if (!panel || !panel.dataset.state) return false;
   return panel.dataset.state + ' ' + panel.querySelector('.tree-summary').textContent;
 }"""
-FLAT_DONE = """() => {
-  if (document.getElementById('picker').disabled) return false;
-  const ok = document.querySelector('#upload-results .ok');
-  if (ok) return 'done ' + ok.textContent;
-  const refused = document.querySelector('#upload-results .error');
-  if (refused) return 'failed ' + refused.textContent;
-  const error = document.getElementById('upload-error').textContent;
-  return error ? 'failed ' + error : false;
+# The page's queue (assets/resumable.js): a row per file picked, each `done` once
+# stored, `failed` or `refused` otherwise.
+FLAT_DONE = """(n) => {
+  const rows = [...document.querySelectorAll('#resumable .transfer')];
+  const bad = rows.find((r) => r.dataset.state === 'failed' || r.dataset.state === 'refused');
+  if (bad) return 'failed ' + bad.textContent;
+  const done = rows.filter((r) => r.dataset.state === 'done').length;
+  return done >= n ? 'done ' + done : false;
 }"""
 
 
@@ -245,10 +245,11 @@ def pick_flat(page: OpenPage, files: list[Path], count: int) -> None:
     tab = page.page
     for at in range(0, count, MAX_PARTS):
         chunk = files[at : at + MAX_PARTS]
-        tab.evaluate("() => document.getElementById('upload-results').replaceChildren()")
         tab.locator("#picker").set_input_files(chunk)
-        said = tab.wait_for_function(FLAT_DONE, polling=10, timeout=UPLOAD_TIMEOUT_MS).json_value()
-        if said != f"done Stored {len(chunk)} files.":
+        said = tab.wait_for_function(
+            FLAT_DONE, arg=len(chunk), polling=10, timeout=UPLOAD_TIMEOUT_MS
+        ).json_value()
+        if said != f"done {len(chunk)}":
             raise RuntimeError(f"the flat pick did not store every file: {said}")
 
 
