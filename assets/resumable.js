@@ -39,6 +39,11 @@ const STALL_MS = 30000;
 const TRANSIENT = new Set([408, 423, 429, 500, 502, 503, 504]);
 // JSON and headers of a multipart form around one file, besides its name.
 const FORM_OVERHEAD = 512;
+// Small files go up to SMALL_AT_ONCE at a time: for them a request's round trip, not
+// the bandwidth, is the cost (`python -m bench drop`: one at a time, 50 files of 1-4 KiB
+// went at 94 files/s). Anything larger goes alone, at the connection's full speed.
+const SMALL_BYTES = 256 * 1024;
+const SMALL_AT_ONCE = 4;
 
 // Whether a failure may go through if tried again: the one place that decides which
 // failed rows offer Retry. A lost connection (0) and a busy or timed-out server may;
@@ -666,7 +671,8 @@ class Panel {
     // A file request's page: its `#limits` says how many files it still takes.
     this.refreshLimits = root.dataset.refreshLimits === 'true';
     this.uploads = new Map(); // key -> Upload, Single or Refusal
-    this.active = null;
+    this.active = null; // the one larger upload under way
+    this.running = new Set(); // the small ones under way
     for (const [key, entry] of this.memory.unfinished()) this.offerToContinue(key, entry);
   }
 
@@ -790,12 +796,16 @@ class Panel {
     }
   }
 
-  // One upload at a time, in the order picked: each goes at the connection's full speed.
+  // In the order picked: a larger upload alone, at the connection's full speed; small
+  // ones (SMALL_BYTES) up to SMALL_AT_ONCE together.
   pump() {
     if (this.active && (this.active.state === 'sending' || this.active.state === 'retrying')) return;
     this.active = null;
     for (const upload of this.uploads.values()) {
-      if (upload.state === 'queued') {
+      if (upload.state !== 'queued') continue;
+      const small = upload instanceof Single && upload.file.size <= SMALL_BYTES;
+      if (!small) {
+        if (this.running.size) return; // after the small ones under way
         this.active = upload;
         upload.run().finally(() => {
           if (this.active === upload) this.active = null;
@@ -803,6 +813,12 @@ class Panel {
         });
         return;
       }
+      if (this.running.size >= SMALL_AT_ONCE) return;
+      this.running.add(upload);
+      upload.run().finally(() => {
+        this.running.delete(upload);
+        this.pump();
+      });
     }
   }
 
