@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from stario import Assets, h
+from stario import Assets, Writer, h
 from stario.datastar import ModuleScript, data
 from stario.exceptions import StarioError
 from stario.markup import HtmlElement
@@ -112,3 +113,10 @@ def page(
             ),
         ),
     )
+
+
+def send_page(w: Writer, make: Callable[[str], HtmlElement], status: int = 200) -> None:
+    """A page made with a fresh nonce (`make(nonce)`), under the policy that allows it."""
+    nonce = new_nonce()
+    w.headers.set("content-security-policy", content_security_policy(nonce))
+    w.html(make(nonce), status)

@@ -11,7 +11,6 @@ store's calls and `new_name`.
 """
 
 import asyncio
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from stario import App, Context, Relay, Writer, h
@@ -20,7 +19,7 @@ from stario.markup import HtmlElement
 
 from app.access.gate import principal
 from app.catalog.protocol import Database, is_disk_full, is_name_taken
-from app.common.forms import FormError, read_form
+from app.common.forms import FormError, as_sentence, read_form
 from app.common.http import (
     BadTarget,
     is_datastar,
@@ -29,7 +28,7 @@ from app.common.http import (
     path_param,
     wants_html,
 )
-from app.common.shell import PageAssets, content_security_policy, new_nonce
+from app.common.shell import PageAssets, send_page
 from app.features.files.commands import RenameError, new_name
 from app.features.files.panel import RENAME_SIGNALS
 from app.features.files.urls import (
@@ -76,12 +75,6 @@ def came_from(c: Context) -> str | None:
     if parts.path != HOME.href():  # another action's page: back to the folder instead
         return None
     return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def send_page(w: Writer, make: Callable[[str], HtmlElement], status: int = 200) -> None:
-    nonce = new_nonce()
-    w.headers.set("content-security-policy", content_security_policy(nonce))
-    w.html(make(nonce), status)
 
 
 def field(
@@ -182,7 +175,7 @@ def rename_command(db: Database, relay: Relay[str], assets: PageAssets):
         back = back_to(fields.get("back"), row)
 
         def refuse(status: int, message: str) -> None:
-            text = message[:1].upper() + message[1:] + "."
+            text = as_sentence(message)
             if datastar:
                 SSE(w).patch_signals({"_renameError": text})
                 w.end()
@@ -300,7 +293,7 @@ def move_command(db: Database, relay: Relay[str], assets: PageAssets):
             if not wants_html(c):
                 json_error(w, exc.status, exc.message)
                 return
-            message = exc.message[:1].upper() + exc.message[1:] + "."
+            message = as_sentence(exc.message)
             send_page(w, _move_page(assets, c, row, back, places, message), exc.status)
             return
         w.redirect(back, 303)

@@ -6,15 +6,13 @@ was, or with the form again (a page), the refusal beside the field (400, 404, 40
 With scripts the page's dialog posts the rename form with Datastar and gets signals
 (`_folderRenameError` beside the field); "New folder" gets `_notice`."""
 
-from collections.abc import Callable
-
 from stario import App, Context, Relay, Writer, h
 from stario.datastar import SSE
 from stario.markup import HtmlElement
 
 from app.access.gate import principal
 from app.catalog.protocol import Database, is_disk_full
-from app.common.forms import FormError, read_form
+from app.common.forms import FormError, as_sentence, read_form
 from app.common.http import (
     BadTarget,
     is_datastar,
@@ -23,7 +21,7 @@ from app.common.http import (
     path_param,
     wants_html,
 )
-from app.common.shell import PageAssets, content_security_policy, new_nonce
+from app.common.shell import PageAssets, send_page
 from app.features.folders.commands import doomed_words
 from app.features.folders.handlers import ClosedRequests, Spawn, folder_answer, remove_in_background
 from app.features.folders.urls import (
@@ -59,16 +57,6 @@ NOT_YOURS = "This folder does not exist or is not yours."
 NO_PLACE = "The folder to make it in does not exist or is not yours; choose another"
 
 
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] + "."
-
-
-def _send(w: Writer, make: Callable[[str], HtmlElement], status: int = 200) -> None:
-    nonce = new_nonce()
-    w.headers.set("content-security-policy", content_security_policy(nonce))
-    w.html(make(nonce), status)
-
-
 def _page_of(folder_id: str | None) -> str:
     """The Files page of a folder (None or '': the root)."""
     return HOME.href(query={"folder": folder_id}) if folder_id else HOME.href()
@@ -93,7 +81,7 @@ def _missing(assets: PageAssets, c: Context, w: Writer) -> None:
         json_error(w, 404, "no such folder")
         return
     account = principal(c).account
-    _send(w, lambda _: not_found_page(assets, account, NOT_YOURS), 404)
+    send_page(w, lambda _: not_found_page(assets, account, NOT_YOURS), 404)
 
 
 def _rename_page(
@@ -136,7 +124,7 @@ def rename_page(db: Database, assets: PageAssets):
         if row is None:
             _missing(assets, c, w)
             return
-        _send(w, _rename_page(assets, c, row, _page_of(row.parent), row.name, None))
+        send_page(w, _rename_page(assets, c, row, _page_of(row.parent), row.name, None))
 
     return handler
 
@@ -156,7 +144,7 @@ def rename_command(db: Database, relay: Relay[str], assets: PageAssets):
         back = _back(fields.get("back"), _page_of(row.parent) if row else HOME.href())
 
         def refuse(status: int, message: str) -> None:
-            text = message[:1].upper() + message[1:] + "."
+            text = as_sentence(message)
             if datastar:
                 SSE(w).patch_signals({"_folderRenameError": text})
                 w.end()
@@ -165,7 +153,7 @@ def rename_command(db: Database, relay: Relay[str], assets: PageAssets):
             elif not wants_html(c):
                 json_error(w, status, message)
             else:
-                _send(w, _rename_page(assets, c, row, back, raw, text), status)
+                send_page(w, _rename_page(assets, c, row, back, raw, text), status)
 
         if row is None:
             refuse(404, "this folder does not exist or is not yours")
@@ -291,11 +279,11 @@ def make_folder(db: Database, relay: Relay[str], assets: PageAssets):
                 places = await folder_choices(db, owner)
                 no_place = status == 404
                 shown = ROOT if no_place else parent
-                error = None if no_place else _sentence(message)
+                error = None if no_place else as_sentence(message)
                 page = _new_folder_page(
                     assets, c, shown, places, name, error, NO_PLACE + "." if no_place else None
                 )
-                _send(w, page, status)
+                send_page(w, page, status)
 
         if unread is not None:
             await refuse(400, unread)
@@ -359,7 +347,7 @@ def move_page(db: Database, assets: PageAssets):
             return
         places = await folder_choices(db, row.owner)
         here = row.parent or ROOT_ID
-        _send(w, _move_page(assets, c, row, _page_of(row.parent), places, here, None))
+        send_page(w, _move_page(assets, c, row, _page_of(row.parent), places, here, None))
 
     return handler
 
@@ -387,8 +375,8 @@ def move_command(db: Database, relay: Relay[str], assets: PageAssets):
                 json_error(w, exc.status, exc.message)
                 return
             places = await folder_choices(db, owner)
-            page = _move_page(assets, c, row, back, places, to, _sentence(exc.message))
-            _send(w, page, exc.status)
+            page = _move_page(assets, c, row, back, places, to, as_sentence(exc.message))
+            send_page(w, page, exc.status)
             return
         w.redirect(back, 303)
         if moved.folders:
@@ -423,7 +411,7 @@ def delete_page(db: Database, assets: PageAssets):
                 nonce=nonce,
             )  # fmt: skip
 
-        _send(w, make)
+        send_page(w, make)
 
     return handler
 

@@ -5,15 +5,13 @@ page that shows it, once (200: a secret never travels in a redirect). A refusal 
 back on the form, beside the field it is about (400), and 404 for what is not the
 account's. With scripts the Files screen's dialog does the same through the API."""
 
-from collections.abc import Callable
-
 from stario import App, Context, Writer, h
 from stario.markup import HtmlElement
 
 from app.access.gate import principal
 from app.common.forms import FormError, read_form
 from app.common.http import json_error, path_param, wants_html
-from app.common.shell import content_security_policy, new_nonce, shown_once
+from app.common.shell import send_page, shown_once
 from app.features.home.urls import HOME
 from app.features.nav.panel import action_page, not_found_page
 from app.features.shares.data import shares_changed
@@ -40,12 +38,6 @@ from app.shares.store import (
 from app.storage.ids import is_blob_id
 
 NOT_YOURS = "This file or folder does not exist or is not yours."
-
-
-def _send(w: Writer, make: Callable[[str], HtmlElement], status: int = 200) -> None:
-    nonce = new_nonce()
-    w.headers.set("content-security-policy", content_security_policy(nonce))
-    w.html(make(nonce), status)
 
 
 def _error_field(message: str) -> str:
@@ -135,7 +127,7 @@ def _missing(shares: Shares, c: Context, w: Writer) -> None:
         json_error(w, 404, "no such file or folder")
         return
     account = principal(c).account
-    _send(w, lambda _: not_found_page(shares.assets, account, NOT_YOURS), 404)
+    send_page(w, lambda _: not_found_page(shares.assets, account, NOT_YOURS), 404)
 
 
 async def _file_name(shares: Shares, c: Context) -> tuple[str, str] | None:
@@ -164,7 +156,7 @@ def share_page(shares: Shares, *, of_folder: bool):
         thing, name = found
         action = (FOLDER_SHARE_FORM.href(thing or ROOT_ID) if of_folder
                   else FILE_SHARE_FORM.href(thing))  # fmt: skip
-        _send(w, share_form_page(shares, c, name, action, {}))
+        send_page(w, share_form_page(shares, c, name, action, {}))
 
     return handler
 
@@ -212,11 +204,11 @@ def share_command(shares: Shares, *, of_folder: bool):
             if not wants_html(c):
                 json_error(w, status, message)
                 return
-            _send(w, share_form_page(shares, c, name, action, form, text), status)
+            send_page(w, share_form_page(shares, c, name, action, form, text), status)
             return
         shares.relay.publish(shares_changed(owner), "created")
         link = shares.config.public_url + SHARE_PAGE.href(token)
-        _send(w, share_form_page(shares, c, name, action, {}, link=link))
+        send_page(w, share_form_page(shares, c, name, action, {}, link=link))
 
     return handler
 

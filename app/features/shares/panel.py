@@ -11,6 +11,7 @@ from stario.datastar.format import SignalValue
 from stario.markup import HtmlElement
 from stario.markup.types import Attrs
 
+from app.common.forms import as_sentence
 from app.common.shell import shown_once, slot_error
 from app.features.shares.urls import (
     API_COLLECTION_CREATE,
@@ -66,7 +67,7 @@ def in_form_words(message: str) -> str:
         if found := re.fullmatch(pattern, message):
             message = words(found)
             break
-    return message[:1].upper() + message[1:] + "."
+    return as_sentence(message)
 
 
 # The page's signals for the share form (Datastar posts those matching `^share`).
