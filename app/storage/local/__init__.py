@@ -11,7 +11,9 @@ What lies there, and who writes it:
   blob (every byte in hand at its first disk work) is written straight under its
   final name instead. Leftovers older than an hour are removed at start (`prepare`).
 - `.thumbs/<id[:2]>/<id>.webp`, or an empty `<id>.none` (no thumbnail can be
-  made): what app/previews derived from a blob; removed with it.
+  made), and beside them the preview's `<id>.view.jpg` (an upright rendition) or an
+  empty `<id>.view.same` (the original shows as it is) or `<id>.view.none` (none can
+  be made): what app/previews derived from a blob; removed with it.
 - `.resumable/<upload id>`: the bytes of an unfinished resumable upload, one file
   per upload named by its 32-character upload id (partials.py); renamed into the
   blob's shard when the upload completes.

@@ -13,7 +13,8 @@ What lies in the bucket, under the key prefix (`PREFIX/`, or nothing):
 
 What lies on the local disk, under `<data dir>/uploads/`:
 
-- `.thumbs/<id[:2]>/<id>.webp` or `<id>.none`: thumbnails, a local cache;
+- `.thumbs/<id[:2]>/<id>.webp` or `<id>.none`: thumbnails, and `<id>.view.jpg`,
+  `<id>.view.same` or `<id>.view.none`: previews' renditions; a local cache;
 - `.s3-parts/`: the temp files parts gather in, unlinked from birth, so it stays
   empty (parts.py);
 - and, while a thumbnail is made, a temp copy of the object in the system's temp
