@@ -206,6 +206,16 @@ def _endpoint_url(text: str) -> str:
     return text.strip().rstrip("/")
 
 
+S3_DIRECT_MODES = ("none", "uploads", "all")
+
+
+def _s3_direct(text: str) -> str:
+    text = text.strip().lower()
+    if text not in S3_DIRECT_MODES:
+        raise ConfigError(f"must be one of {', '.join(S3_DIRECT_MODES)}, got {text!r}")
+    return text
+
+
 def _log_format(text: str) -> str:
     if text not in LOG_FORMATS:
         raise ConfigError(f"must be one of {', '.join(LOG_FORMATS)}, got {text!r}")
@@ -427,6 +437,15 @@ SETTINGS: tuple[Setting, ...] = (
         "the S3 service's address, e.g. http://127.0.0.1:8333 for SeaweedFS or MinIO;"
         " default AWS itself",
     ),
+    Setting(
+        "s3_direct",
+        "all",
+        _s3_direct,
+        "on S3 storage, which file bytes go straight between the browser (or an API"
+        " client) and the bucket, through short-lived pre-signed URLs the node signs and"
+        " then checks: all (uploads and downloads), uploads, or none (every byte through"
+        " the node); see docs/direct-transfers.md",
+    ),
 )
 
 # Read for S3 storage under their standard names (not STOWAGE_*), as every S3 tool does.
@@ -475,6 +494,7 @@ class Config:
     storage: StorageTarget = LOCAL_STORAGE
     s3_endpoint_url: str | None = None
     s3_credentials: S3Credentials | None = None
+    s3_direct: str = "all"
     max_live_pages_per_account: int = 20
 
     @property

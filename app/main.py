@@ -75,7 +75,7 @@ from app.resumable.backends import open_backends
 from app.resumable.uploads import ResumableUploads
 from app.server.origin import same_origin
 from app.server.peers import ClientAddresses, ProtocolFactory
-from app.storage.backends import describe, open_store
+from app.storage.backends import describe, open_direct, open_store
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
 
@@ -114,6 +114,12 @@ def make_bootstrap(
         floor = min_free_bytes(config)
         store = await open_store(config, min_free_bytes=floor)
         await asyncio.to_thread(store.prepare)
+        # On S3: which bytes go straight between clients and the bucket (--s3-direct).
+        direct = await open_direct(config, store)
+        for note in direct.notes:
+            print(f"stowage: {note}", file=sys.stderr, flush=True)
+        span.attrs({"stowage.s3_direct_uploads": direct.uploads,
+                    "stowage.s3_direct_downloads": direct.downloads})  # fmt: skip
         reserve = CatalogReserve(config.data_dir, min_free_bytes=floor)
         reserved = await asyncio.to_thread(reserve.keep)
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.config import Config
+from app.storage.direct import PROXIED, Direct
 from app.storage.local.store import LocalStore
 from app.storage.store import Store
 
@@ -31,3 +32,23 @@ def describe(config: Config) -> str:
         where = config.s3_endpoint_url or "AWS"
         return f"s3://{config.storage.bucket}/{config.storage.prefix} at {where}"
     return f"{config.uploads_dir}"
+
+
+async def open_direct(config: Config, store: Store) -> Direct:
+    """What this node sends by pre-signed URL, given `--s3-direct` and the bucket.
+
+    Start-up checks of the bucket's side (its CORS rules for the page's origin, and
+    whether GET URLs' response overrides are honoured) narrow what the setting asks
+    for; each narrowing is said in `notes`."""
+    if store.kind != "s3" or config.s3_direct == "none":
+        return PROXIED
+    # Imported here, like the store: botocore only on S3 nodes.
+    from app.storage.s3.direct import DirectBucket
+    from app.storage.s3.store import S3Store
+
+    assert isinstance(store, S3Store)
+    return Direct(
+        DirectBucket(store),
+        uploads=config.s3_direct in ("uploads", "all"),
+        downloads=config.s3_direct == "all",
+    )

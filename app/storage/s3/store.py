@@ -103,6 +103,9 @@ class S3Store:
             # A store that is down fails fast; the uploader is told to try again.
             retries={"max_attempts": 2, "mode": "standard"},
             s3={"addressing_style": "path"},
+            # Pre-signed URLs (app/storage/s3/direct.py) need SigV4: only it signs the
+            # part's Content-Length and checksum, which the store then enforces.
+            signature_version="s3v4",
             # The sha256 of every part is already in its signature: no extra CRC pass.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",

@@ -1,0 +1,187 @@
+"""What direct transfers need of the bucket: URLs signed for one part of one multipart
+upload or for one object's GET, the parts the bucket holds, completion, the object's
+first bytes and its sha256 read back, and the bucket's CORS rules.
+
+A URL is the only capability a client gets, so each is as narrow as S3 allows:
+- a part URL (SigV4) names the key, the multipart upload id and the part number, and
+  signs `Content-Length` (a body of another length is refused, 403) and, when the
+  client declared it, `x-amz-checksum-sha256` (a body with another digest is refused,
+  400 BadDigest); it lives `PART_URL_SECONDS`;
+- a GET URL names one key and carries the response overrides (`Content-Type`,
+  `Content-Disposition`, `Cache-Control`) inside its signature, so a client cannot
+  change how the store presents the object; it lives `GET_URL_SECONDS`.
+An expired URL is refused by the store (403 "Request has expired").
+
+Measured against SeaweedFS 4.48 (docs/direct-transfers.md): signed lengths and part
+checksums are enforced; response overrides are honoured with SigV4 (SigV2 URLs with
+overrides are refused); list_parts returns no part checksums, and a multipart
+object has no whole-object SHA-256 (S3 itself offers SHA-256 only as a checksum of
+the parts' checksums), so the sha256 of a file of more than one part is read back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from app.storage.s3.store import (
+    READ_BYTES,
+    TRANSPORT_ERRORS,
+    S3Store,
+    _missing,
+    _unavailable,
+    no_such_upload,
+)
+
+PART_URL_SECONDS = 15 * 60
+GET_URL_SECONDS = 5 * 60
+# Read back for the sha256 in pieces this large, hashed on a thread while the next
+# piece arrives.
+HASH_PIECE_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HeldPart:
+    number: int
+    size: int
+    etag: str
+
+
+class DirectBucket:
+    """The bucket's side of direct transfers, over an `S3Store`'s client."""
+
+    def __init__(self, store: S3Store) -> None:
+        self.store = store
+
+    @property
+    def client(self) -> Any:
+        return self.store.client
+
+    async def part_url(
+        self,
+        blob_id: str,
+        multipart_id: str,
+        number: int,
+        length: int,
+        *,
+        sha256_base64: str | None = None,
+        seconds: int = PART_URL_SECONDS,
+    ) -> str:
+        """A URL that takes exactly `length` bytes (with that SHA-256, when given) as
+        part `number` of the multipart upload, and nothing else."""
+        params: dict[str, Any] = {
+            "Bucket": self.store.bucket,
+            "Key": self.store.key_of(blob_id),
+            "UploadId": multipart_id,
+            "PartNumber": number,
+            "ContentLength": length,
+        }
+        if sha256_base64 is not None:
+            params["ChecksumSHA256"] = sha256_base64
+        return await self.client.generate_presigned_url(
+            "upload_part", Params=params, ExpiresIn=seconds
+        )
+
+    async def get_url(
+        self,
+        blob_id: str,
+        *,
+        content_type: str,
+        content_disposition: str,
+        cache_control: str,
+        seconds: int = GET_URL_SECONDS,
+    ) -> str:
+        """A URL that reads the object, presented with these headers."""
+        return await self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.store.bucket,
+                "Key": self.store.key_of(blob_id),
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": content_disposition,
+                "ResponseCacheControl": cache_control,
+            },
+            ExpiresIn=seconds,
+        )
+
+    async def held_parts(self, blob_id: str, multipart_id: str) -> dict[int, HeldPart] | None:
+        """The parts the bucket holds for the multipart upload, by number (a part sent
+        twice: the last one); None when the multipart upload is gone."""
+        held: dict[int, HeldPart] = {}
+        try:
+            pages = self.client.get_paginator("list_parts").paginate(
+                Bucket=self.store.bucket, Key=self.store.key_of(blob_id), UploadId=multipart_id
+            )
+            async for page in pages:
+                for part in page.get("Parts", []):
+                    number = int(part["PartNumber"])
+                    held[number] = HeldPart(number, int(part["Size"]), str(part["ETag"]))
+        except ClientError as exc:
+            if no_such_upload(exc):
+                return None
+            raise _unavailable(exc, "list an upload's parts") from exc
+        except TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc, "list an upload's parts") from exc
+        return held
+
+    async def complete(self, blob_id: str, multipart_id: str, parts: list[HeldPart]) -> None:
+        """Join the parts into the object (only then does it exist under its key)."""
+        try:
+            await self.client.complete_multipart_upload(
+                Bucket=self.store.bucket,
+                Key=self.store.key_of(blob_id),
+                UploadId=multipart_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]
+                },
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc, "finish storing an upload") from exc
+
+    async def read_head(self, blob_id: str, count: int) -> bytes:
+        """The object's first `count` bytes (fewer when it is shorter)."""
+        if count <= 0:
+            return b""
+        try:
+            answer = await self.client.get_object(
+                Bucket=self.store.bucket,
+                Key=self.store.key_of(blob_id),
+                Range=f"bytes=0-{count - 1}",
+            )
+            async with answer["Body"] as body:
+                return bytes(await body.read())
+        except ClientError as exc:
+            if _missing(exc) or exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""
+            raise _unavailable(exc, "read a file") from exc
+        except TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc, "read a file") from exc
+
+    async def sha256(self, blob_id: str) -> str:
+        """The object's sha256, read back once: pieces of HASH_PIECE_BYTES are hashed on
+        a thread while the next piece arrives."""
+        digest = hashlib.sha256()
+        try:
+            answer = await self.client.get_object(
+                Bucket=self.store.bucket, Key=self.store.key_of(blob_id)
+            )
+            hashing: asyncio.Future[None] | None = None
+            async with answer["Body"] as body:
+                gathered = bytearray()
+                while data := await body.read(READ_BYTES):
+                    gathered += data
+                    if len(gathered) >= HASH_PIECE_BYTES:
+                        if hashing is not None:
+                            await hashing
+                        piece, gathered = gathered, bytearray()
+                        hashing = asyncio.ensure_future(asyncio.to_thread(digest.update, piece))
+                if hashing is not None:
+                    await hashing
+                digest.update(gathered)
+        except TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc, "read a file back") from exc
+        return digest.hexdigest()
