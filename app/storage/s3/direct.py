@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.client
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
+from app.storage.errors import StoreUnavailable
 from app.storage.s3.store import (
-    READ_BYTES,
     TRANSPORT_ERRORS,
     S3Store,
     _missing,
@@ -39,9 +41,8 @@ from app.storage.s3.store import (
 
 PART_URL_SECONDS = 15 * 60
 GET_URL_SECONDS = 5 * 60
-# Read back for the sha256 in pieces this large, hashed on a thread while the next
-# piece arrives.
-HASH_PIECE_BYTES = 8 * 1024 * 1024
+# Read back for the sha256 into a buffer this large (one per check running).
+HASH_PIECE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,26 +163,37 @@ class DirectBucket:
             raise _unavailable(exc, "read a file") from exc
 
     async def sha256(self, blob_id: str) -> str:
-        """The object's sha256, read back once: pieces of HASH_PIECE_BYTES are hashed on
-        a thread while the next piece arrives."""
-        digest = hashlib.sha256()
+        """The object's sha256, read back once through a pre-signed GET on a worker
+        thread (http.client into one reused buffer, hashed as it arrives). Measured on
+        256 MiB from SeaweedFS: 0.22 s and 0.15 CPU-s, against 0.29-0.36 s and 0.25
+        CPU-s through aiobotocore's streamed body (`python -m bench s3` re-measures the
+        1 GiB case)."""
+        url = await self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.store.bucket, "Key": self.store.key_of(blob_id)},
+            ExpiresIn=GET_URL_SECONDS,
+        )
         try:
-            answer = await self.client.get_object(
-                Bucket=self.store.bucket, Key=self.store.key_of(blob_id)
-            )
-            hashing: asyncio.Future[None] | None = None
-            async with answer["Body"] as body:
-                gathered = bytearray()
-                while data := await body.read(READ_BYTES):
-                    gathered += data
-                    if len(gathered) >= HASH_PIECE_BYTES:
-                        if hashing is not None:
-                            await hashing
-                        piece, gathered = gathered, bytearray()
-                        hashing = asyncio.ensure_future(asyncio.to_thread(digest.update, piece))
-                if hashing is not None:
-                    await hashing
-                digest.update(gathered)
-        except TRANSPORT_ERRORS as exc:
-            raise _unavailable(exc, "read a file back") from exc
+            return await asyncio.to_thread(_hash_of, url)
+        except (OSError, http.client.HTTPException) as exc:
+            raise StoreUnavailable(
+                "the object store could not be reached to read an upload back"
+            ) from exc
+
+
+def _hash_of(url: str) -> str:
+    parts = urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.netloc, timeout=60)
+    try:
+        connection.request("GET", f"{parts.path}?{parts.query}")
+        answer = connection.getresponse()
+        if answer.status != 200:
+            raise http.client.HTTPException(f"the store answered {answer.status}")
+        digest = hashlib.sha256()
+        buffer = memoryview(bytearray(HASH_PIECE_BYTES))
+        while count := answer.readinto(buffer):
+            digest.update(buffer[:count])
         return digest.hexdigest()
+    finally:
+        connection.close()
