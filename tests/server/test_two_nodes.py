@@ -286,7 +286,8 @@ def test_a_tus_upload_begun_on_one_node_is_finished_on_the_other(
         done = _tus_patch(a, url, MiB, small[MiB:])
         assert done.status_code == 204, done.text
         with b.http() as http:
-            assert http.get(f"/files/{done.headers['stowage-file-id']}", follow_redirects=True).content == small
+            stored = http.get(f"/files/{done.headers['stowage-file-id']}", follow_redirects=True)
+            assert stored.content == small
 
         # An append still open on a (its client's network gone while a holds the
         # socket): b, asked for the offset, has a end that append and record its
@@ -316,7 +317,8 @@ def test_a_tus_upload_begun_on_one_node_is_finished_on_the_other(
         done = _tus_patch(b, url, offset, third[offset:])
         assert done.status_code == 204, done.text
         with a.http() as http:
-            assert http.get(f"/files/{done.headers['stowage-file-id']}", follow_redirects=True).content == third
+            stored = http.get(f"/files/{done.headers['stowage-file-id']}", follow_redirects=True)
+            assert stored.content == third
 
 
 def test_finals_on_two_nodes_join_a_partial_once(
