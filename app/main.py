@@ -116,6 +116,7 @@ def make_bootstrap(
         await asyncio.to_thread(store.prepare)
         # On S3: which bytes go straight between clients and the bucket (--s3-direct).
         direct = await open_direct(config, store)
+        store.use_direct(direct)  # downloads answer 302 to a pre-signed GET when on
         for note in direct.notes:
             print(f"stowage: {note}", file=sys.stderr, flush=True)
         span.attrs({"stowage.s3_direct_uploads": direct.uploads,

@@ -134,6 +134,9 @@ def run_s3(settings: Settings) -> None:
         "--log", "off",
         "--storage", f"s3://{weed.bucket}/{PREFIX}",
         "--s3-endpoint-url", weed.endpoint_url,
+        # The node's own proxying, measured against aiobotocore (direct transfers
+        # would hand the bytes to the store: a 302 for the download).
+        "--s3-direct", "none",
     )  # fmt: skip
     server.env.update(weed.env)
     log(

@@ -13,11 +13,17 @@ class Counting:
     `reserve(length)` is awaited before the body of every GET (a range or the whole
     file, `length` bytes); False refuses it (`refusal` says why, in words). When a
     granted response ends, however it ends, `settle(length, sent)` is awaited with
-    the bytes it really wrote."""
+    the bytes it really wrote.
+
+    `limited`: the link has a download limit, so every byte must leave through the
+    node (a direct download, a 302 to the store, could not be counted as it leaves);
+    a link without one may send its files from the store, and the node settles what
+    it handed out as sent (docs/direct-transfers.md, "Downloads")."""
 
     reserve: Callable[[int], Awaitable[bool]]
     settle: Callable[[int, int], Awaitable[None]]
     refusal: Callable[[Writer, int], None]
+    limited: bool = True
 
 
 class MeteredWriter:

@@ -130,6 +130,27 @@ def disposition(
     return "inline"
 
 
+# What a browser shows inline safely with no header of ours around it: an image or
+# media document the browser builds itself. The WHATWG sniffing rules never turn an
+# image, audio or video type into a document, and none of them can carry script.
+SAFE_WITHOUT_GUARDS = RASTER_IMAGES | AUDIO_VIDEO
+
+
+def redirected_disposition(
+    mime: str, kind: Literal["inline", "attachment"]
+) -> Literal["inline", "attachment"]:
+    """The disposition for a download the store sends (a 302 to a pre-signed GET).
+
+    The store cannot send our `Content-Security-Policy: sandbox` or `nosniff`, and the
+    file would be shown as the store's origin. What is inline only thanks to those
+    headers becomes an attachment: a PDF (a viewer may run the PDF's own scripts; the
+    sandbox keeps them in an opaque origin) and plain text (without nosniff a browser
+    may second-guess text/plain). Images, audio and video stay inline."""
+    if kind == "inline" and served_type(mime).split(";")[0] in SAFE_WITHOUT_GUARDS:
+        return "inline"
+    return "attachment"
+
+
 def content_security_policy(mime: str, kind: Literal["inline", "attachment"]) -> str:
     """The CSP for a stored file: `sandbox; default-src 'none'`, plus only what viewing
     an inline image or playing inline media needs."""

@@ -8,7 +8,12 @@ from stario import Context, Writer
 
 from app.common.http import content_disposition, json_error
 from app.downloads.counting import Counting, MeteredWriter
-from app.downloads.policy import content_security_policy, disposition, served_type
+from app.downloads.policy import (
+    content_security_policy,
+    disposition,
+    redirected_disposition,
+    served_type,
+)
 from app.downloads.ranges import (
     UNSATISFIABLE,
     ByteRange,
@@ -34,6 +39,29 @@ from app.storage.store import Store
 CACHE_CONTROL = "private, no-cache"
 
 
+# A page's own subresources: the node keeps sending these, since our pages' CSP lets
+# them load from our origin only (an <img>, <video> or frame redirected to the store
+# would be blocked). A navigation ("document"), a script's fetch ("empty") and a
+# client that sends no Sec-Fetch-Dest (curl, scripts) may be redirected.
+_MAY_REDIRECT_DESTINATIONS = frozenset({"document", "empty"})
+REDIRECT_TEXT = "The file is sent by its store: follow Location (curl -L).\n"
+
+
+def _may_redirect(c: Context) -> bool:
+    destination = c.req.headers.get("sec-fetch-dest")
+    return destination is None or destination.strip().lower() in _MAY_REDIRECT_DESTINATIONS
+
+
+def _redirect(w: Writer, url: str) -> None:
+    """302 to the store's URL. The validators stay off it: they describe the file,
+    and this answer is only where to fetch it (never to be cached: the URL expires)."""
+    for name in ("etag", "last-modified", "accept-ranges"):
+        w.headers.remove(name)
+    w.headers.set("cache-control", "no-store")
+    w.headers.set("location", url)
+    w.text(REDIRECT_TEXT, 302)
+
+
 def _header_list(c: Context, name: str) -> str | None:
     """A list-valued request header; repeated fields are one comma-joined list."""
     values = c.req.headers.getlist(name)
@@ -56,13 +84,25 @@ def _wanted_range(
 
 
 async def serve_file(
-    c: Context, w: Writer, store: Store, row: FileRow, counting: Counting | None = None
+    c: Context,
+    w: Writer,
+    store: Store,
+    row: FileRow,
+    counting: Counting | None = None,
+    *,
+    direct: bool = True,
 ) -> None:
     """The bytes of a stored file the caller has let this request read: validators,
     304/412, one byte range, safe rendering; the one serving code for every route.
 
     HEAD answers exactly what GET would (206 and 416 included), without a body; so
-    do 304 and 416 on GET."""
+    do 304 and 416 on GET.
+
+    A GET that would send bytes answers 302 to the store's own short-lived URL when
+    the store gives one (S3 with `--s3-direct all`), unless `direct` is False (a
+    preview our pages embed), the request is a page's subresource, or `counting`
+    must see every byte leave (a link with a download limit). The client re-sends
+    its Range to the store."""
     etag = strong_etag(row.sha256)
     modified = modified_at(row.created_at)
     precondition = evaluate_preconditions(
@@ -117,6 +157,26 @@ async def serve_file(
             start, length, status = wanted.start, wanted.length, 206
         else:
             start, length, status = 0, size, 200
+        if (
+            direct
+            and c.req.method == "GET"
+            and (counting is None or not counting.limited)
+            and _may_redirect(c)
+        ):
+            redirected = redirected_disposition(row.mime, kind)
+            url = await store.download_url(
+                row.id,
+                content_type=served_type(row.mime),
+                content_disposition=content_disposition(redirected, row.name),
+                cache_control=CACHE_CONTROL,
+            )
+            if url is not None:
+                _redirect(w, url)
+                if counting is not None:
+                    # The node cannot see what leaves the store: what it handed out
+                    # is logged as sent (a link without a limit only logs).
+                    await counting.settle(length, length)
+                return
         # Every GET that sends bytes is metered; HEAD, 304 and 416 send none.
         counts = counting is not None and c.req.method == "GET"
         if counting is not None and counts and not await counting.reserve(length):

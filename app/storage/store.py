@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from stario import Writer
+
+if TYPE_CHECKING:
+    from app.storage.direct import Direct
 
 # Blobs derived from a file (its thumbnail, app/previews) are a local cache in the
 # data dir whatever the backend: `.thumbs/<id[:2]>/<id>.webp`, or an empty
@@ -78,6 +81,19 @@ class Store(Protocol):
 
     async def open(self, blob_id: str) -> OpenBlob | None:
         """The blob for reading, or None when it is gone."""
+        ...
+
+    def use_direct(self, direct: Direct) -> None:
+        """What start-up decided about direct transfers (`open_direct`): a store whose
+        bucket signs GET URLs hands them out from `download_url` when `direct.downloads`."""
+        ...
+
+    async def download_url(
+        self, blob_id: str, *, content_type: str, content_disposition: str, cache_control: str
+    ) -> str | None:
+        """A short-lived URL from which the client reads the blob straight from the
+        store, presented with these headers; None when this store's downloads go
+        through the node (local storage, or direct downloads off)."""
         ...
 
     def local_copy(self, blob_id: str) -> AbstractAsyncContextManager[Path | None]:

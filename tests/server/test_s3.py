@@ -204,6 +204,9 @@ def s3_server(tmp_path: Path, seaweed: Seaweed) -> Iterator[tuple[RunningServer,
     config = s3_config(tmp_path / "server-data", seaweed)
     flags = ["--storage", f"s3://{config.storage.bucket}/{config.storage.prefix}"]
     flags += ["--s3-endpoint-url", seaweed.endpoint_url]
+    # The node's own streaming both ways (direct downloads would answer a 302 instead:
+    # tests/server/test_direct_downloads.py).
+    flags += ["--s3-direct", "uploads"]
     for running in start_server(tmp_path, *flags, env=seaweed.env):
         yield running, config
 

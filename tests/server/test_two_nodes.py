@@ -124,8 +124,11 @@ def test_two_nodes_act_as_one(tmp_path: Path, postgres: Cluster, seaweed: Seawee
             print(f"an upload of 3 MiB on a, from its first byte to b's repaint: {seconds:.2f} s")
 
             # Downloaded from b, whole and by range.
-            with b.http() as http:
+            # (--s3-direct all, the default: a 302 to the store, which sends the bytes.)
+            with b.http(follow_redirects=True) as http:
                 whole = http.get(f"/files/{file_id}")
+                assert [r.status_code for r in whole.history] == [302]
+                assert str(whole.url).startswith(seaweed.endpoint_url)
                 assert whole.status_code == 200 and whole.content == body
                 part = http.get(f"/files/{file_id}", headers={"range": "bytes=1000-1999"})
                 assert part.status_code == 206 and part.content == body[1000:2000]
@@ -142,7 +145,9 @@ def test_two_nodes_act_as_one(tmp_path: Path, postgres: Cluster, seaweed: Seawee
                 live_proxy = LiveStream(a, proxy)
                 try:
                     live_proxy.wait_for(lambda text: 'id="files"' in text)
-                    with httpx.Client(base_url=proxy, headers=a.headers, timeout=30) as http:
+                    with httpx.Client(
+                        base_url=proxy, headers=a.headers, timeout=30, follow_redirects=True
+                    ) as http:
                         ids = []
                         for n in range(4):
                             put = http.put(f"/uploads/proxied-{n}.bin", content=body)
@@ -264,7 +269,7 @@ def test_a_tus_upload_begun_on_one_node_is_finished_on_the_other(
         file_id = done.headers["stowage-file-id"]
         for server in (a, b):
             with server.http(timeout=60) as http:
-                assert http.get(f"/files/{file_id}").content == body
+                assert http.get(f"/files/{file_id}", follow_redirects=True).content == body
                 listed = {f["id"]: f for f in http.get("/api/files").json()["files"]}
             assert listed[file_id]["sha256"] == hashlib.sha256(body).hexdigest()
             assert listed[file_id]["name"] == "big.bin"
@@ -281,7 +286,8 @@ def test_a_tus_upload_begun_on_one_node_is_finished_on_the_other(
         done = _tus_patch(a, url, MiB, small[MiB:])
         assert done.status_code == 204, done.text
         with b.http() as http:
-            assert http.get(f"/files/{done.headers['stowage-file-id']}").content == small
+            stored = http.get(f"/files/{done.headers['stowage-file-id']}", follow_redirects=True)
+            assert stored.content == small
 
         # An append still open on a (its client's network gone while a holds the
         # socket): b, asked for the offset, has a end that append and record its
@@ -311,7 +317,8 @@ def test_a_tus_upload_begun_on_one_node_is_finished_on_the_other(
         done = _tus_patch(b, url, offset, third[offset:])
         assert done.status_code == 204, done.text
         with a.http() as http:
-            assert http.get(f"/files/{done.headers['stowage-file-id']}").content == third
+            stored = http.get(f"/files/{done.headers['stowage-file-id']}", follow_redirects=True)
+            assert stored.content == third
 
 
 def test_finals_on_two_nodes_join_a_partial_once(

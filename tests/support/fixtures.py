@@ -416,6 +416,10 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
 def s3_config(data_dir: Path, weed: Seaweed, **flags: str) -> Config:
     """Settings for S3 storage on `weed`, under a key prefix of this data dir's own."""
     prefix = f"t-{secrets.token_hex(6)}"
+    # Stario's TestClient runs the app in-process and cannot follow a 302 to the store:
+    # downloads go through the node unless a test asks for direct downloads
+    # (s3_direct="all", the setting's default, as real servers run).
+    flags.setdefault("s3_direct", "uploads")
     return Config.load(
         {
             "data_dir": str(data_dir),

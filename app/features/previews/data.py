@@ -156,7 +156,7 @@ async def serve_framed(c: Context, w: Writer, previewer: Previewer, row: FileRow
     (inline only when safe, sandboxed by its CSP: an opaque origin that runs no
     script), with framing allowed to our own origin instead of denied."""
     w.headers.set("x-frame-options", "SAMEORIGIN")
-    await serve_file(c, w, previewer.store, row)
+    await serve_file(c, w, previewer.store, row, direct=False)
 
 
 async def serve_preview_image(c: Context, w: Writer, previewer: Previewer, row: FileRow) -> None:
@@ -167,7 +167,7 @@ async def serve_preview_image(c: Context, w: Writer, previewer: Previewer, row: 
         return
     source = await previewer.renditions.source(row)
     if source == "original":
-        await serve_file(c, w, previewer.store, row)
+        await serve_file(c, w, previewer.store, row, direct=False)
         return
     body = await previewer.renditions.read(row.id) if source == "rendition" else None
     if body is None:

@@ -476,7 +476,7 @@ def _counting(shares: Shares, share: Share, size: int, c: Context, served: Serve
             " partial download).",
         )
 
-    return Counting(reserve=reserve, settle=settle, refusal=refusal)
+    return Counting(reserve=reserve, settle=settle, refusal=refusal, limited=limited)
 
 
 def _no_link(shares: Shares, c: Context, w: Writer, message: str = "No such link.") -> None:
@@ -530,7 +530,8 @@ async def _serve_preview(shares: Shares, c: Context, w: Writer, row: FileRow) ->
     if kind == "pdf":
         # The page's frame shows it (sandboxed by its CSP, as every stored file is).
         w.headers.set("x-frame-options", "SAMEORIGIN")
-    await serve_file(c, w, shares.store, row)
+    # A preview is shown inside our pages, which load from our origin only.
+    await serve_file(c, w, shares.store, row, direct=False)
 
 
 def download_link(shares: Shares):

@@ -8,12 +8,16 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stario import Writer
 
 from app.storage.ids import is_blob_id
 from app.storage.local.writer import INCOMING, BlobStore
 from app.storage.store import THUMBNAILS
+
+if TYPE_CHECKING:
+    from app.storage.direct import Direct
 
 # 1 MiB reads with the next one already in flight: level with stario.Files here
 # (`python -m bench downloads`, 1 GiB: 1.5-3.5 GB/s, ratio 0.88-1.09 over many runs,
@@ -107,6 +111,14 @@ class LocalStore(BlobStore):
     async def open(self, blob_id: str) -> LocalBlob | None:
         opened = await open_off_loop(str(self.path_of(blob_id)))
         return None if opened is None else LocalBlob(*opened)
+
+    def use_direct(self, direct: Direct) -> None:
+        """Local blobs have no URL of their own: every byte goes through the node."""
+
+    async def download_url(
+        self, blob_id: str, *, content_type: str, content_disposition: str, cache_control: str
+    ) -> str | None:
+        return None
 
     @asynccontextmanager
     async def local_copy(self, blob_id: str) -> AsyncIterator[Path | None]:

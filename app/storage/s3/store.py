@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -35,6 +35,10 @@ from app.storage.errors import StoreUnavailable, translate_os_error
 from app.storage.ids import is_blob_id, new_blob_id
 from app.storage.s3.parts import PARTS, PartFile, PartFiles
 from app.storage.store import THUMBNAILS, Digest, derived_paths
+
+if TYPE_CHECKING:
+    from app.storage.direct import Direct
+    from app.storage.s3.direct import DirectBucket
 
 MiB = 1024 * 1024
 # S3 parts are 5 MiB at least (but the last); 8 MiB keeps an upload's memory small
@@ -95,6 +99,8 @@ class S3Store:
         self.part_bytes = part_bytes
         self._exit = AsyncExitStack()
         self._client: Any = None
+        # Set at start (`use_direct`) when downloads are pre-signed GETs (--s3-direct all).
+        self._signs_downloads: DirectBucket | None = None
 
     async def start(self) -> None:
         config = AioConfig(
@@ -156,6 +162,22 @@ class S3Store:
 
     def create(self, digest: Digest | None = None) -> S3NewBlob:
         return S3NewBlob(self, new_blob_id(), digest)
+
+    def use_direct(self, direct: Direct) -> None:
+        self._signs_downloads = direct.bucket if direct.downloads else None
+
+    async def download_url(
+        self, blob_id: str, *, content_type: str, content_disposition: str, cache_control: str
+    ) -> str | None:
+        """Signing is local (no request to the store): a pre-signed GET URL."""
+        if self._signs_downloads is None:
+            return None
+        return await self._signs_downloads.get_url(
+            blob_id,
+            content_type=content_type,
+            content_disposition=content_disposition,
+            cache_control=cache_control,
+        )
 
     async def open(self, blob_id: str) -> S3Blob | None:
         key = self.key_of(blob_id)
