@@ -15,9 +15,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from tests.support.seaweed import ACCESS_KEY, REGION, SECRET_KEY, free_ports
 
 STOP_GRACE_SECONDS = 2.0
@@ -125,3 +127,18 @@ class Moto:
             process.wait()
         except ProcessLookupError:
             pass
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
+    """One moto S3 server for the run, with the bucket `stowage`."""
+    server = Moto(tmp_path_factory.mktemp("moto"))
+    try:
+        server.start()
+    except MotoUnavailable as exc:
+        pytest.fail(str(exc))
+    try:
+        server.create_bucket()
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,178 @@
+"""The start-up checks of the bucket's side of direct transfers
+(app/storage/s3/bucket_setup.py), without a store: which origins the page has, when
+CORS rules let it send parts, how our rule joins the bucket's own, and what a node
+says and decides when the store refuses to set CORS or does not answer."""
+
+import asyncio
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from app.config import Config, StorageTarget
+from app.storage import backends
+from app.storage.s3 import bucket_setup
+from app.storage.s3.bucket_setup import (
+    CORS_RULE_ID,
+    BucketSetup,
+    missing_origins,
+    page_origins,
+    with_our_rule,
+)
+from app.storage.s3.store import S3Store
+
+PAGE = "http://files.example:8000"
+
+
+def rule(**fields: Any) -> dict[str, Any]:
+    base = {
+        "AllowedMethods": ["PUT"],
+        "AllowedOrigins": [PAGE],
+        "AllowedHeaders": ["content-type", "x-amz-checksum-sha256"],
+        "ExposeHeaders": ["ETag"],
+    }
+    return {**base, **fields}
+
+
+def test_the_pages_origins() -> None:
+    assert page_origins("http://127.0.0.1:8000", ("127.0.0.1:8000", "localhost:8000")) == (
+        "http://127.0.0.1:8000",
+        "http://localhost:8000",
+    )
+    # An https public address: allowed hosts with a port may be reached either way;
+    # one without a port is the public address's own host (its origin is listed).
+    assert page_origins("https://files.example", ("files.example", "10.0.0.5:8000")) == (
+        "https://files.example",
+        "http://10.0.0.5:8000",
+        "https://10.0.0.5:8000",
+    )
+    assert page_origins("https://files.example", ("*",)) == ("*",)
+
+
+def test_rules_that_let_the_page_send_parts() -> None:
+    assert missing_origins([rule()], [PAGE]) == []
+    assert missing_origins([rule(AllowedOrigins=["*"], AllowedHeaders=["*"])], [PAGE]) == []
+    assert missing_origins([rule(AllowedOrigins=["http://*.example:8000"])], [PAGE]) == []
+    # Header names are case-insensitive in S3's matching.
+    assert missing_origins([rule(ExposeHeaders=["etag"])], [PAGE]) == []
+    assert missing_origins([], [PAGE]) == [PAGE]
+    assert missing_origins([rule(AllowedMethods=["GET"])], [PAGE]) == [PAGE]
+    assert missing_origins([rule(ExposeHeaders=[])], [PAGE]) == [PAGE]
+    assert missing_origins([rule(AllowedHeaders=["content-type"])], [PAGE]) == [PAGE]
+    assert missing_origins([rule()], [PAGE, "http://other:8000"]) == ["http://other:8000"]
+    # S3 answers with the first rule that takes the request: a rule before ours that
+    # takes our PUT but hides the ETag wins.
+    assert missing_origins([rule(ExposeHeaders=[]), rule()], [PAGE]) == [PAGE]
+
+
+def test_our_rule_goes_first_and_keeps_the_others() -> None:
+    foreign = {"AllowedMethods": ["GET"], "AllowedOrigins": ["https://cdn.example"]}
+    older_ours = rule(ID=CORS_RULE_ID, AllowedOrigins=["http://node-b:8000"])
+    merged = with_our_rule([foreign, older_ours], [PAGE])
+    assert merged[1:] == [foreign]
+    ours = merged[0]
+    assert ours["ID"] == CORS_RULE_ID
+    # Another node's origin, set by it earlier on the same bucket, stays.
+    assert ours["AllowedOrigins"] == ["http://node-b:8000", PAGE]
+    assert ours["AllowedMethods"] == ["PUT", "GET", "HEAD"]
+    assert ours["ExposeHeaders"] == ["ETag"]
+    assert missing_origins(merged, [PAGE, "http://node-b:8000"]) == []
+    assert with_our_rule([older_ours], ["*"])[0]["AllowedOrigins"] == ["*"]
+
+
+def refusal(code: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "no"}}, operation)
+
+
+class RefusingClient:
+    """A bucket with a foreign rule whose identity may read CORS but not set it."""
+
+    def __init__(self) -> None:
+        self.rules = [{"AllowedMethods": ["GET"], "AllowedOrigins": ["https://cdn.example"]}]
+
+    async def get_bucket_cors(self, Bucket: str) -> dict[str, Any]:  # noqa: N803
+        return {"CORSRules": self.rules}
+
+    async def put_bucket_cors(self, **_: Any) -> None:
+        raise refusal("AccessDenied", "PutBucketCors")
+
+
+class SilentClient(RefusingClient):
+    """A store that says yes to put_bucket_cors and keeps nothing."""
+
+    async def put_bucket_cors(self, **_: Any) -> None:
+        return None
+
+
+class HangingClient:
+    """A store that accepts connections and never answers."""
+
+    def __getattr__(self, name: str) -> Any:
+        async def hang(*_: Any, **__: Any) -> None:
+            await asyncio.sleep(3600)
+
+        return hang
+
+
+def s3_store(tmp_path: Path, client: Any) -> S3Store:
+    from app.config import S3Credentials
+
+    store = S3Store(
+        StorageTarget("s3", "stowage", "p/"),
+        S3Credentials("k", "s", "us-east-1"),
+        endpoint_url="http://127.0.0.1:9",
+        local_root=tmp_path,
+    )
+    store._client = client
+    return store
+
+
+async def test_a_store_that_refuses_cors_turns_direct_uploads_off(tmp_path: Path) -> None:
+    client = RefusingClient()
+    found = await BucketSetup(s3_store(tmp_path, client)).check_cors([PAGE])
+    assert not found.ok
+    assert found.note.startswith("direct uploads off:")
+    assert "(AccessDenied)" in found.note
+    assert "uploads go through this node meanwhile" in found.note
+    # The command in the note is one an operator can paste: our rule and the bucket's.
+    command = shlex.split(found.note.split("restart: ", 1)[1])
+    assert command[:5] == ["aws", "s3api", "put-bucket-cors", "--bucket", "stowage"]
+    pasted = json.loads(command[command.index("--cors-configuration") + 1])["CORSRules"]
+    assert pasted[1:] == client.rules
+    assert missing_origins(pasted, [PAGE]) == []
+
+
+async def test_a_store_that_keeps_nothing_is_caught_by_reading_back(tmp_path: Path) -> None:
+    found = await BucketSetup(s3_store(tmp_path, SilentClient())).check_cors([PAGE])
+    assert not found.ok
+    assert f"the rules read back do not allow {PAGE}" in found.note
+
+
+async def test_a_store_that_does_not_answer_leaves_every_byte_proxied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bucket_setup, "START_CHECK_SECONDS", 0.2)
+    config = Config.load(
+        {"data_dir": str(tmp_path), "storage": "s3://stowage/p"},
+        environ={"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"},
+    )
+    direct = await backends.open_direct(config, s3_store(tmp_path, HangingClient()))
+    assert (direct.uploads, direct.downloads) == (False, False)
+    assert direct.bucket is not None
+    (note,) = direct.notes
+    assert "did not answer the start-up checks" in note
+    assert "every byte goes through this node" in note
+
+
+async def test_uploads_only_skips_the_download_probe(tmp_path: Path) -> None:
+    config = Config.load(
+        {"data_dir": str(tmp_path), "storage": "s3://stowage/p", "s3_direct": "uploads"},
+        environ={"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"},
+    )
+    direct = await backends.open_direct(config, s3_store(tmp_path, RefusingClient()))
+    assert (direct.uploads, direct.downloads) == (False, False)
+    (note,) = direct.notes
+    assert note.startswith("direct uploads off:")
