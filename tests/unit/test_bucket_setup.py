@@ -6,6 +6,10 @@ says and decides when the store refuses to set CORS or does not answer."""
 import asyncio
 import json
 import shlex
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +180,76 @@ async def test_uploads_only_skips_the_download_probe(tmp_path: Path) -> None:
     assert (direct.uploads, direct.downloads) == (False, False)
     (note,) = direct.notes
     assert note.startswith("direct uploads off:")
+
+
+class ProbeClient:
+    """A store whose GET URLs point at `url`; records what was put and removed."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.objects: set[str] = set()
+
+    async def put_object(self, Bucket: str, Key: str, Body: bytes) -> None:  # noqa: N803
+        self.objects.add(Key)
+
+    async def delete_object(self, Bucket: str, Key: str) -> None:  # noqa: N803
+        self.objects.discard(Key)
+
+    async def generate_presigned_url(self, operation: str, **_: Any) -> str:
+        return self.url
+
+
+@contextmanager
+def answering(status: int, headers: dict[str, str]) -> Iterator[str]:
+    """A local HTTP server that answers every GET with the probe's body so."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(bucket_setup.PROBE_BODY)))
+            self.end_headers()
+            self.wfile.write(bucket_setup.PROBE_BODY)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/probe"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+HONOURED = {
+    "Content-Type": "text/plain;charset=UTF-8",  # rewritten in case and spacing: fine
+    "Content-Disposition": bucket_setup.PROBE_OVERRIDES["content-disposition"],
+    "Cache-Control": "private, max-age=60",
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "changed", "verdict"),
+    [
+        (200, {}, "direct downloads on"),
+        (200, {"Content-Type": "application/octet-stream"}, "does not honour response overrides"),
+        (200, {"Content-Disposition": 'attachment; filename="probe.txt"'}, "does not honour"),
+        (200, {"Cache-Control": "no-cache"}, "does not honour"),
+        (403, {}, "answered 403"),
+    ],
+)
+async def test_the_overrides_probe(
+    tmp_path: Path, status: int, changed: dict[str, str], verdict: str
+) -> None:
+    with answering(status, {**HONOURED, **changed}) as url:
+        client = ProbeClient(url)
+        found = await BucketSetup(s3_store(tmp_path, client)).check_overrides()
+    assert found.ok == (verdict == "direct downloads on")
+    assert verdict in found.note
+    if not found.ok:
+        assert found.note.endswith("downloads go through this node")
+    assert client.objects == set()  # the probe object is removed whatever the verdict
