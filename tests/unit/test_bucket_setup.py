@@ -253,3 +253,27 @@ async def test_the_overrides_probe(
     if not found.ok:
         assert found.note.endswith("downloads go through this node")
     assert client.objects == set()  # the probe object is removed whatever the verdict
+
+
+def test_the_admin_screens_line(tmp_path: Path) -> None:
+    from app.features.admin.handlers import direct_words
+    from app.storage.direct import PROXIED, Direct
+
+    def config(**flags: str) -> Config:
+        return Config.load(
+            {"data_dir": str(tmp_path), **flags},
+            environ={"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"},
+        )
+
+    on_s3 = {"storage": "s3://stowage/p"}
+    assert direct_words(config(), PROXIED) == "off (local storage)"
+    assert direct_words(config(**on_s3, s3_direct="none"), PROXIED) == "off (--s3-direct none)"
+    both = Direct(None, uploads=True, downloads=True)
+    assert direct_words(config(**on_s3), both) == (
+        "uploads straight to the bucket; downloads straight from the bucket"
+    )
+    uploads_only = Direct(None, uploads=True, downloads=False)
+    assert direct_words(config(**on_s3, s3_direct="uploads"), uploads_only) == (
+        "uploads straight to the bucket; downloads through this node"
+    )
+    assert direct_words(config(**on_s3), uploads_only).endswith("(the start-up log says why)")
