@@ -294,7 +294,19 @@ def make_bootstrap(
         register_account(app, gate, config, db, assets, relay, passwords, sign_in_throttle)
         register_admin(
             app,
-            Admin(config, db, store, gate, assets, relay, passwords, progress, floor, protocols),
+            Admin(
+                config,
+                db,
+                store,
+                gate,
+                assets,
+                relay,
+                passwords,
+                progress,
+                floor,
+                protocols,
+                direct=direct,
+            ),
         )
         register_invitations(app, Links(db, gate, passwords, assets, relay))
         # Owned by the bootstrap rather than app.tasks: it never ends on its own (the

@@ -2,4 +2,4 @@
 Stario's TestClient), tests/server (the real `stowage serve`, real stores and clients)
 and tests/browser (real Chromium). Their shared set-up lives in tests/support/."""
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.media"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.media", "tests.support.moto"]

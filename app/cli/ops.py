@@ -242,6 +242,9 @@ async def _check_s3(config: Config, repair: bool, running: bool) -> int:
     )
     print(f"storage    {describe(config)}  (temp files: unfinished multipart uploads)")
     print_survey(found, server_running=running)
+    # Multipart uploads no unexpired upload (resumable or direct session) holds.
+    for upload in found.temp_files[:LISTED]:
+        print(f"unfinished {upload.path}  upload {upload.id}  started {_ago(upload.age)} ago")
     leftovers = 0 if running else len(found.temp_files)
     if found.problems or leftovers:
         hint = "" if repair else "; `stowage check --repair` (server stopped) reclaims them"
@@ -249,6 +252,13 @@ async def _check_s3(config: Config, repair: bool, running: bool) -> int:
         return 1
     print("consistent")
     return 0
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds // size:.0f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _backup(config: Config, dest: str, copy: bool) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from app.config import Config
 from app.storage.direct import PROXIED, Direct
 from app.storage.local.store import LocalStore
@@ -37,18 +39,47 @@ def describe(config: Config) -> str:
 async def open_direct(config: Config, store: Store) -> Direct:
     """What this node sends by pre-signed URL, given `--s3-direct` and the bucket.
 
-    Start-up checks of the bucket's side (its CORS rules for the page's origin, and
+    Start-up checks of the bucket's side (app/storage/s3/bucket_setup.py: its CORS
+    rules for the page's origins, set if they fall short and the store lets us; and
     whether GET URLs' response overrides are honoured) narrow what the setting asks
-    for; each narrowing is said in `notes`."""
+    for; each decision is said in `notes`. A store that does not answer within
+    START_CHECK_SECONDS leaves every byte going through the node until the next start."""
     if store.kind != "s3" or config.s3_direct == "none":
         return PROXIED
     # Imported here, like the store: botocore only on S3 nodes.
+    from app.storage.s3.bucket_setup import START_CHECK_SECONDS, BucketSetup, page_origins
     from app.storage.s3.direct import DirectBucket
     from app.storage.s3.store import S3Store
 
     assert isinstance(store, S3Store)
-    return Direct(
-        DirectBucket(store),
-        uploads=config.s3_direct in ("uploads", "all"),
-        downloads=config.s3_direct == "all",
-    )
+    bucket = DirectBucket(store)
+    setup = BucketSetup(store)
+    want_uploads = config.s3_direct in ("uploads", "all")
+    want_downloads = config.s3_direct == "all"
+
+    async def check() -> Direct:
+        notes: list[str] = []
+        uploads = downloads = False
+        if want_uploads:
+            found = await setup.check_cors(page_origins(config.public_url, config.allowed_hosts))
+            uploads = found.ok
+            notes.append(found.note)
+        if want_downloads:
+            found = await setup.check_overrides()
+            downloads = found.ok
+            notes.append(found.note)
+        return Direct(bucket, uploads=uploads, downloads=downloads, notes=tuple(notes))
+
+    try:
+        return await asyncio.wait_for(check(), START_CHECK_SECONDS)
+    except TimeoutError:
+        return Direct(
+            bucket,
+            uploads=False,
+            downloads=False,
+            notes=(
+                f"direct transfers off: the object store did not answer the start-up"
+                f" checks within {START_CHECK_SECONDS:.0f} s; every byte goes through this"
+                f" node until it is restarted with the store up",
+            ),
+        )

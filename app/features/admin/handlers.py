@@ -88,6 +88,7 @@ from app.files.store import FILES_CHANGED
 from app.ingest.progress import Progress
 from app.server.peers import ProtocolFactory
 from app.storage.backends import describe
+from app.storage.direct import PROXIED, Direct
 from app.storage.space import free_bytes
 from app.storage.store import Store
 
@@ -145,6 +146,7 @@ class Admin:
     progress: Progress
     floor_bytes: int
     protocols: ProtocolFactory | None = None
+    direct: Direct = PROXIED
 
     # What the screen shows ---------------------------------------------------------------
 
@@ -162,6 +164,7 @@ class Admin:
             floor_bytes=self.floor_bytes,
             connections=None if self.protocols is None else len(self.protocols.open),
             uploads_in_flight=self.progress.count_in_flight(),
+            direct=direct_words(config, self.direct),
         )
 
     async def state(self, **more) -> ScreenState:
@@ -301,6 +304,21 @@ def _refused_page(w: Writer) -> None:
 
 def _first_field(form_id: str) -> str:
     return {CREATE_ID: "name", INVITE_ID: "valid"}.get(form_id, "account")
+
+
+def direct_words(config: Config, direct: Direct) -> str:
+    """What start-up decided about direct transfers, in a line (the reasons are in the
+    start-up log: `stowage: direct ...`)."""
+    if config.storage.kind != "s3":
+        return "off (local storage)"
+    if config.s3_direct == "none":
+        return "off (--s3-direct none)"
+    ways = [
+        f"uploads {'straight to the bucket' if direct.uploads else 'through this node'}",
+        f"downloads {'straight from the bucket' if direct.downloads else 'through this node'}",
+    ]
+    narrowed = (direct.uploads, direct.downloads) != (True, config.s3_direct == "all")
+    return "; ".join(ways) + (" (the start-up log says why)" if narrowed else "")
 
 
 def register_admin(app: App, admin: Admin) -> None:

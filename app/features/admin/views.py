@@ -76,6 +76,7 @@ class ServerFacts:
     floor_bytes: int
     connections: int | None  # None: not served by `stowage serve` (no connection table)
     uploads_in_flight: int
+    direct: str = "off"  # what goes straight between clients and the bucket (--s3-direct)
 
 
 def when(seconds: float | None) -> HtmlElement | str:
@@ -315,6 +316,7 @@ def server_part(facts: ServerFacts) -> HtmlElement:
         {"id": SERVER_ID, "class": "server-facts"},
         *row("Version", facts.version),
         *row("Storage", facts.storage),
+        *row("Direct transfers (S3)", facts.direct),
         *row("Catalog", facts.catalog),
         *row("Free space", free),
         *row("Kept free (--min-free-bytes)", human_bytes(facts.floor_bytes)),
