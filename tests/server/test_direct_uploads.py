@@ -375,3 +375,76 @@ async def test_abandoned_and_expired_sessions_leave_nothing(
         assert r.status_code == 404, r.text
         assert (await client.get("/api/files")).json()["files"] == []
     assert await stored_objects(config) == {}
+
+
+async def test_a_file_request_link_opens_sessions_under_its_limits(
+    tmp_path: Path, seaweed: Seaweed
+) -> None:
+    """Through /r/TOKEN/: the request's per-file cap, its bound on unfinished uploads,
+    its owner's space; the uploader sees no id of the owner's, and the owner's API
+    does not see the link's sessions."""
+    config = s3_config(tmp_path / "data", seaweed)
+    body = body_of(PART + 3)
+    async with signed_in_client(config) as client, httpx.AsyncClient() as s3:
+        made = await client.post(
+            "/api/requests", json={"label": "photos", "max_file_bytes": 2 * PART}
+        )
+        assert made.status_code == 201, made.text
+        link = made.json()["request"]["url"]
+        base = f"{link}/uploads/direct"
+        r = await client.post(base, json={"name": "big.zip", "size": 2 * PART + 1}, headers={})
+        assert r.status_code == 413, r.text
+        r = await client.post(base, json={"name": "a.zip", "size": len(body)})
+        assert r.status_code == 201, r.text
+        session = r.json()["session"]
+        assert session["url"] == f"{base}/{session['id']}"
+        assert (await client.get(f"/api/uploads/direct/{session['id']}")).status_code == 404
+        assert (await client.get(session["url"])).status_code == 200
+        # Seven more may wait unfinished beside it; the ninth is refused.
+        for n in range(7):
+            r = await client.post(base, json={"name": f"w{n}.zip", "size": MiB})
+            assert r.status_code == 201, r.text
+        r = await client.post(base, json={"name": "ninth.zip", "size": MiB})
+        assert r.status_code == 409, r.text
+        assert "unfinished" in r.json()["error"]
+        parts = await send_parts(s3, session, body)
+        r = await client.post(f"{session['url']}/complete", json={"parts": parts})
+        assert r.status_code == 201, r.text
+        received = r.json()["file"]
+        assert "id" not in received and "url" not in received
+        assert received["name"] == "a.zip" and received["size"] == len(body)
+        assert r.headers.get("location") is None
+        owned = (await client.get("/api/files")).json()["files"]
+        assert [(f["name"], f["sha256"]) for f in owned] == [
+            ("a.zip", hashlib.sha256(body).hexdigest())
+        ]
+        # A wrong link is no link.
+        r = await client.post("/r/" + "A" * 32 + "/uploads/direct", json={"name": "x", "size": 1})
+        assert r.status_code == 404, r.text
+
+
+async def test_a_completed_file_shows_on_a_live_page(tmp_path: Path, seaweed: Seaweed) -> None:
+    from tests.support.page import IDENTITY, next_data
+
+    config = s3_config(tmp_path / "data", seaweed)
+    body = body_of(MiB)
+    async with signed_in_client(config) as client, httpx.AsyncClient() as s3:
+        async with client.stream("GET", "/live", headers=IDENTITY) as live:
+            events = live.iter_events()
+            await next_data(events, containing='id="files"')
+            session = await open_session(client, body, name="seen-live.zip")
+            parts = await send_parts(s3, session, body)
+            r = await client.post(
+                f"/api/uploads/direct/{session['id']}/complete", json={"parts": parts}
+            )
+            assert r.status_code == 201, r.text
+            assert "seen-live.zip" in await next_data(events, containing="seen-live.zip")
+
+
+async def test_s3_direct_none_answers_409_with_tus(tmp_path: Path, seaweed: Seaweed) -> None:
+    config = s3_config(tmp_path / "data", seaweed, s3_direct="none")
+    async with signed_in_client(config) as client:
+        r = await client.post("/api/uploads/direct", json={"name": "a.bin", "size": MiB})
+        assert r.status_code == 409, r.text
+        assert r.json()["use"] == "/tus/"
+    assert await unfinished_resumable(config) == 0
