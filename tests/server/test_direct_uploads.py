@@ -171,9 +171,7 @@ async def test_a_session_resumes_with_the_parts_the_bucket_lacks(
         later = (await client.get(f"/api/uploads/direct/{session['id']}?from=3")).json()
         assert later["session"]["parts"] == []
         sent += await send_parts(s3, again, body)
-        r = await client.post(
-            f"/api/uploads/direct/{session['id']}/complete", json={"parts": sent}
-        )
+        r = await client.post(f"/api/uploads/direct/{session['id']}/complete", json={"parts": sent})
         assert r.status_code == 201, r.text
         assert r.json()["file"]["sha256"] == hashlib.sha256(body).hexdigest()
 
