@@ -446,3 +446,50 @@ async def test_s3_direct_none_answers_409_with_tus(tmp_path: Path, seaweed: Seaw
         assert r.status_code == 409, r.text
         assert r.json()["use"] == "/tus/"
     assert await unfinished_resumable(config) == 0
+
+
+async def test_completions_at_once_and_after_a_lost_answer_record_one_file(
+    tmp_path: Path, seaweed: Seaweed
+) -> None:
+    """Two completions of one session at once record one file, both answered with it;
+    a completion whose multipart upload was already joined (an earlier try whose
+    answer was lost) records the object as it is."""
+    from app.resumable.partials.s3 import S3Partials
+    from app.storage.backends import open_store
+    from app.storage.s3.direct import DirectBucket
+    from app.storage.s3.store import S3Store
+
+    config = s3_config(tmp_path / "data", seaweed)
+    body = body_of(PART + 7)
+    async with signed_in_client(config) as client, httpx.AsyncClient() as s3:
+        session = await open_session(client, body)
+        parts = await send_parts(s3, session, body)
+        url = f"/api/uploads/direct/{session['id']}/complete"
+        both = await asyncio.gather(*(client.post(url, json={"parts": parts}) for _ in range(2)))
+        assert [r.status_code for r in both] == [201, 201], [r.text for r in both]
+        assert both[0].json()["file"]["id"] == both[1].json()["file"]["id"]
+        assert len((await client.get("/api/files")).json()["files"]) == 1
+
+        lost = await open_session(client, body, name="lost.zip")
+        parts = await send_parts(s3, lost, body)
+        store = await open_store(config)
+        assert isinstance(store, S3Store)
+        try:
+            from app.catalog.open import open_catalog
+
+            db = await open_catalog(config)
+            try:
+                where = await S3Partials(store, db).multipart_of(lost["id"])
+            finally:
+                await db.close()
+            assert where is not None
+            bucket = DirectBucket(store)
+            held = await bucket.held_parts(*where)
+            assert held is not None
+            await bucket.complete(*where, [held[n] for n in sorted(held)])
+        finally:
+            await store.aclose()
+        r = await client.post(f"/api/uploads/direct/{lost['id']}/complete", json={"parts": parts})
+        assert r.status_code == 201, r.text
+        assert r.json()["file"]["sha256"] == hashlib.sha256(body).hexdigest()
+    assert len(await stored_objects(config)) == 2
