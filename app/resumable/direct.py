@@ -61,6 +61,8 @@ PARTS_PER_ANSWER = 100
 # of a large file takes about a second per GiB here).
 COMPLETING_SECONDS = 15 * 60.0
 SHA256_HEX = frozenset("0123456789abcdef")
+# S3's largest object (its parts then are 525 MiB, under S3's 5 GiB a part).
+MAX_OBJECT_BYTES = 5 * 1024**4
 
 
 def part_size_for(size: int) -> int:
@@ -181,8 +183,10 @@ class DirectUploads:
             raise IngestError(400, "name is empty: name the file")
         if size < 0:
             raise IngestError(400, "size is a whole number of bytes, 0 or more")
-        if sha256 is not None and not is_sha256_hex(sha256):
-            raise IngestError(400, "sha256 is the file's SHA-256 as 64 lowercase hex digits")
+        if sha256 is not None:
+            sha256 = sha256.strip().lower()
+            if not is_sha256_hex(sha256):
+                raise IngestError(400, "sha256 is the file's SHA-256 as 64 hex digits")
         directory: tuple[str, ...] = ()
         if relative_path_text is not None and relative_path_text.strip():
             try:
@@ -204,6 +208,10 @@ class DirectUploads:
             # Also checked by `create`; first here, so no part size is worked out for it.
             raise IngestError(
                 413, f"{display_name(name)} is larger than the limit ({to.max_file_bytes} bytes)"
+            )
+        if size > MAX_OBJECT_BYTES:
+            raise IngestError(
+                413, f"{display_name(name)} is larger than an S3 object can be (5 TiB)"
             )
         facts = Facts(part_size_for(size), sha256)
         state = await self.resumable.create(

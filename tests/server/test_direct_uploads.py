@@ -314,7 +314,7 @@ async def test_limits_are_checked_at_opening_and_nothing_is_held_after(
             ({"name": "a"}, "size is missing"),
             ({"name": "a", "size": -1}, "size is a whole number"),
             ({"name": "a", "size": True}, "size is a whole number"),
-            ({"name": "a", "size": 1, "sha256": "abc"}, "64 lowercase hex"),
+            ({"name": "a", "size": 1, "sha256": "abc"}, "64 hex digits"),
             ({"name": "a", "size": 1, "folder": "nope"}, "no such folder"),
             ({"name": "a", "size": 1, "relative_path": "a/../b"}, "relative_path"),
             ({"name": "a", "size": 1, "colour": "red"}, "unknown field 'colour'"),
