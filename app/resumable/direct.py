@@ -45,6 +45,7 @@ from app.ingest.pipeline import IngestedFile, IngestError, over_quota, storage_e
 from app.ingest.sniff import SNIFF_BYTES, sniff
 from app.resumable.store import UploadState, forget_uploads, load_upload, push_expiry
 from app.resumable.uploads import ResumableUploads
+from app.storage.direct import PartsRefused
 
 if TYPE_CHECKING:
     from app.resumable.partials.s3 import S3Partials
@@ -63,6 +64,11 @@ COMPLETING_SECONDS = 15 * 60.0
 SHA256_HEX = frozenset("0123456789abcdef")
 # S3's largest object (its parts then are 525 MiB, under S3's 5 GiB a part).
 MAX_OBJECT_BYTES = 5 * 1024**4
+
+
+# S3's bounds on a part (the last may be smaller than the least).
+MIN_PART_BYTES = 5 * MiB
+MAX_PART_BYTES = 5 * 1024 * MiB
 
 
 def part_size_for(size: int) -> int:
@@ -126,18 +132,32 @@ class Facts:
 
     part_size: int
     sha256: str | None
+    # Whether the bucket was found at start to refuse a body whose SHA-256 is not the
+    # signed one (app/storage/s3/bucket_setup.py); decided when the session opens, so
+    # every node that completes it trusts the same thing.
+    store_verifies: bool = False
 
     def dumps(self) -> str:
-        return json.dumps({"direct": 1, "part_size": self.part_size, "sha256": self.sha256})
+        return json.dumps({
+            "direct": 1, "part_size": self.part_size, "sha256": self.sha256,
+            "store_verifies": self.store_verifies,
+        })  # fmt: skip
 
     @classmethod
     def of(cls, state: UploadState) -> Facts:
         data = json.loads(state.metadata or "{}")
-        return cls(int(data["part_size"]), data.get("sha256"))
+        return cls(
+            int(data["part_size"]), data.get("sha256"), bool(data.get("store_verifies", False))
+        )
+
+    def signs_checksum(self, state: UploadState) -> bool:
+        """Whether the one part's URL signs the declared sha256 (a file of one part)."""
+        return self.sha256 is not None and (state.length or 0) <= self.part_size
 
     def store_checks(self, state: UploadState) -> bool:
-        """Whether the bucket verifies the declared sha256 (a file of one part)."""
-        return self.sha256 is not None and (state.length or 0) <= self.part_size
+        """Whether the declared sha256 is the store's own check: signed, and the store
+        refuses a body that does not match it. Otherwise the object is read back."""
+        return self.store_verifies and self.signs_checksum(state)
 
 
 class DirectUploads:
@@ -176,6 +196,7 @@ class DirectUploads:
         content_type: str | None = None,
         relative_path_text: str | None = None,
         sha256: str | None = None,
+        part_size: int | None = None,
     ) -> Session | FileRow:
         """A new session for a file of `size` bytes named `name` into `to` (its folder
         and replace flag already chosen), or, for an empty file, the file at once."""
@@ -213,7 +234,9 @@ class DirectUploads:
             raise IngestError(
                 413, f"{display_name(name)} is larger than an S3 object can be (5 TiB)"
             )
-        facts = Facts(part_size_for(size), sha256)
+        facts = Facts(
+            self._part_size(name, size, part_size), sha256, self.bucket.verifies_checksums
+        )
         state = await self.resumable.create(
             to,
             length=size,
@@ -224,6 +247,26 @@ class DirectUploads:
             direct=True,
         )
         return await self._session(state, facts, {}, 1)
+
+    @staticmethod
+    def _part_size(name: str, size: int, asked: int | None) -> int:
+        """The least part size that fits `size` in S3's 10,000 parts, or the client's
+        choice between that and S3's 5 GiB a part (a client that hashed the whole file
+        may send a file of up to 5 GiB as one part, whose sha256 the store checks)."""
+        least = part_size_for(size)
+        if asked is None:
+            return least
+        if not MIN_PART_BYTES <= asked <= MAX_PART_BYTES:
+            raise IngestError(
+                400, f"part_size is between {MIN_PART_BYTES} (5 MiB) and {MAX_PART_BYTES}"
+                " (5 GiB) bytes, S3's bounds for a part",
+            )  # fmt: skip
+        if asked < least:
+            raise IngestError(
+                400, f"part_size {asked} would need more than {MAX_PARTS} parts for"
+                f" {display_name(name)}: use {least} or more",
+            )  # fmt: skip
+        return asked
 
     # ---- asking ----------------------------------------------------------------
 
@@ -278,7 +321,7 @@ class DirectUploads:
         ]
         checksum = None
         headers: dict[str, str] = {}
-        if facts.store_checks(state):
+        if facts.signs_checksum(state):
             assert facts.sha256 is not None
             checksum = base64.b64encode(bytes.fromhex(facts.sha256)).decode()
             headers = {"x-amz-checksum-sha256": checksum}
@@ -299,7 +342,7 @@ class DirectUploads:
             parts=parts,
             more=len(missing) > PARTS_PER_ANSWER,
             held=[held[n] for n in sorted(held)],
-            checksum="store" if checksum is not None else "read-back",
+            checksum="store" if facts.store_checks(state) else "read-back",
         )
 
     # ---- completing ------------------------------------------------------------
@@ -391,7 +434,14 @@ class DirectUploads:
                 except IngestError:
                     await self.resumable.cancel(state)
                     raise
-                await self.bucket.complete(blob_id, multipart_id, joined)
+                try:
+                    await self.bucket.complete(blob_id, multipart_id, joined)
+                except PartsRefused as exc:
+                    raise IngestError(
+                        409, f"the bucket would not join the parts ({exc.code}): a part was"
+                        " sent again while the upload was being finished; ask for the"
+                        " session (GET), send what it lists, and finish again",
+                    ) from None  # fmt: skip
             stored = await self.bucket.store.object_size(key)
             if stored != state.length:
                 await self.bucket.store.remove([blob_id])
@@ -402,6 +452,14 @@ class DirectUploads:
                 sha256 = facts.sha256
             else:
                 sha256 = await self.bucket.sha256(blob_id)
+                if facts.sha256 is not None and sha256 != facts.sha256:
+                    # The parts are joined: the object cannot be sent again in part.
+                    await self.bucket.store.remove([blob_id])
+                    await self.resumable.cancel(state)
+                    raise IngestError(
+                        400, f"the bytes in the bucket have sha256 {sha256}, not the"
+                        f" {facts.sha256} declared: nothing was kept; upload the file again",
+                    )  # fmt: skip
             head = await self.bucket.read_head(blob_id, SNIFF_BYTES)
         assert sha256 is not None
         ingested = IngestedFile(

@@ -64,6 +64,10 @@ async def open_direct(config: Config, store: Store) -> Direct:
             found = await setup.check_cors(page_origins(config.public_url, config.allowed_hosts))
             uploads = found.ok
             notes.append(found.note)
+            if uploads:
+                checked = await setup.check_signed_checksums()
+                bucket.verifies_checksums = checked.ok
+                notes.append(checked.note)
         if want_downloads:
             found = await setup.check_overrides()
             downloads = found.ok

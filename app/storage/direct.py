@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from app.storage.s3.direct import DirectBucket
 
 
+class PartsRefused(Exception):
+    """The store would not join the parts as listed (`code`: InvalidPart, a part
+    replaced after it was checked; EntityTooSmall; InvalidPartOrder): the client's
+    doing, not the store's trouble."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 @dataclass(frozen=True, slots=True)
 class Direct:
     """`uploads`: the page and API clients may open direct upload sessions

@@ -493,3 +493,53 @@ async def test_completions_at_once_and_after_a_lost_answer_record_one_file(
         assert r.status_code == 201, r.text
         assert r.json()["file"]["sha256"] == hashlib.sha256(body).hexdigest()
     assert len(await stored_objects(config)) == 2
+
+
+async def test_a_client_may_choose_a_larger_part_within_s3s_bounds(
+    tmp_path: Path, seaweed: Seaweed
+) -> None:
+    """`part_size` lets a client that hashed the whole file send it as one part, whose
+    sha256 the store checks; sizes outside S3's bounds are refused in words."""
+    config = s3_config(tmp_path / "data", seaweed)
+    body = body_of(12 * MiB)
+    digest = hashlib.sha256(body).hexdigest()
+    async with signed_in_client(config) as client, httpx.AsyncClient() as s3:
+        for wrong in (MiB, 6 * 1024 * MiB, "big"):
+            r = await client.post(
+                "/api/uploads/direct", json={"name": "x", "size": len(body), "part_size": wrong}
+            )
+            assert r.status_code == 400, r.text
+            assert "part_size" in r.json()["error"]
+        session = await open_session(client, body, sha256=digest, part_size=16 * MiB)
+        assert (session["part_size"], session["checksum"]) == (16 * MiB, "store")
+        assert [p["size"] for p in session["parts"]] == [len(body)]
+        parts = await send_parts(s3, session, body)
+        r = await client.post(
+            f"/api/uploads/direct/{session['id']}/complete", json={"parts": parts}
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["file"]["sha256"] == digest
+
+
+async def test_on_a_store_that_does_not_check_signed_digests_the_node_reads_back(
+    tmp_path: Path, moto_s3
+) -> None:
+    """moto accepts a body whose SHA-256 is not the signed one (docs/direct-transfers.md):
+    the start-up probe finds that, so a declared sha256 is never taken on trust there,
+    and a forged part is caught by the node's own read-back."""
+    config = s3_config(tmp_path / "data", moto_s3)
+    body = body_of(3 * MiB)
+    forged = body_of(3 * MiB)
+    async with signed_in_client(config) as client, httpx.AsyncClient() as s3:
+        session = await open_session(client, body, sha256=hashlib.sha256(body).hexdigest())
+        assert session["checksum"] == "read-back"
+        (part,) = session["parts"]
+        sent = await put_part(s3, part, forged)
+        assert sent.status_code == 200  # moto takes it
+        r = await client.post(
+            f"/api/uploads/direct/{session['id']}/complete",
+            json={"parts": [{"number": 1, "etag": sent.headers["etag"]}]},
+        )
+        assert r.status_code == 400, r.text
+        assert "sha256" in r.json()["error"]
+        assert (await client.get("/api/files")).json()["files"] == []

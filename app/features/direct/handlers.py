@@ -38,7 +38,9 @@ from app.server.body import tracked
 type Destinations = Callable[[Context], AbstractContextManager[Destination]]
 type Verb = Callable[[DirectUploads, Context, Writer, Destination], Awaitable[None]]
 
-OPEN_FIELDS = ("name", "size", "folder", "content_type", "relative_path", "replace", "sha256")
+OPEN_FIELDS = (
+    "name", "size", "folder", "content_type", "relative_path", "replace", "sha256", "part_size",
+)  # fmt: skip
 OPEN_BODY_BYTES = 64 * 1024
 # {"parts": [{"number": 10000, "etag": "\"<32 hex>\""}, ...]}: about 50 bytes a part.
 COMPLETE_BODY_BYTES = MAX_PARTS * 128
@@ -140,6 +142,7 @@ async def open_session(direct: DirectUploads, c: Context, w: Writer, to: Destina
         content_type=_text(parsed, "content_type"),
         relative_path_text=_text(parsed, "relative_path"),
         sha256=_text(parsed, "sha256"),
+        part_size=None if "part_size" not in parsed else _whole(parsed["part_size"], "part_size"),
     )
     if isinstance(opened, FileRow):
         await _answer_file(direct.resumable.uploads, w, opened, to, 201)

@@ -18,6 +18,8 @@ Each decision is said in words (`Direct.notes`): logged at start, shown to admin
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import secrets
 import urllib.error
@@ -270,6 +272,44 @@ class BucketSetup:
             )
         return Finding(True, "direct downloads on: the store honours response overrides")
 
+    async def check_signed_checksums(self) -> Finding:
+        """Whether the store refuses a body whose SHA-256 is not the one a pre-signed
+        PUT signed: a probe PUT with a wrong signed digest must be refused. Only then is
+        a declared sha256 of a one-part file taken as the store's own check (no read-back,
+        app/resumable/direct.py); moto, for one, accepts it."""
+        key = f"{self.store.prefix}{PROBE_KEY_PREFIX}{secrets.token_hex(8)}"
+        wrong = base64.b64encode(hashlib.sha256(b"not the probe").digest()).decode()
+        try:
+            url = await self.client.generate_presigned_url(
+                "put_object",
+                Params={
+                    "Bucket": self.store.bucket,
+                    "Key": key,
+                    "ContentLength": len(PROBE_BODY),
+                    "ChecksumSHA256": wrong,
+                },
+                ExpiresIn=PROBE_URL_SECONDS,
+            )
+            status = await asyncio.to_thread(put, url, PROBE_BODY, {"x-amz-checksum-sha256": wrong})
+            await self.client.delete_object(Bucket=self.store.bucket, Key=key)
+        except TRANSPORT_ERRORS as exc:
+            return Finding(
+                False,
+                f"could not probe whether the store checks signed SHA-256 digests"
+                f" ({_error_code(exc)}): every direct upload's sha256 is read back",
+            )
+        if 400 <= status < 500:
+            return Finding(
+                True,
+                "the store refuses a part whose SHA-256 is not the signed one: a one-part"
+                " direct upload with a declared sha256 needs no read-back",
+            )
+        return Finding(
+            False,
+            f"the store accepted a part whose SHA-256 is not the signed one ({status}):"
+            " every direct upload's sha256 is read back by the node",
+        )
+
 
 def _normal(value: str | None) -> str | None:
     """Header values compared as a store may rewrite them: case and spaces aside."""
@@ -284,6 +324,16 @@ def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
             return answer.status, _headers(answer.headers), answer.read(64 * 1024)
     except urllib.error.HTTPError as exc:
         return exc.code, _headers(exc.headers), exc.read(64 * 1024)
+
+
+def put(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """A plain PUT (run on a thread): the status."""
+    request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=PROBE_FETCH_SECONDS) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
 
 
 def _headers(message: Any) -> dict[str, str]:

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
+from app.storage.direct import PartsRefused
 from app.storage.errors import StoreUnavailable
 from app.storage.s3.store import (
     TRANSPORT_ERRORS,
@@ -45,6 +46,10 @@ GET_URL_SECONDS = 5 * 60
 HASH_PIECE_BYTES = 4 * 1024 * 1024
 
 
+# What a completion refused for the parts themselves answers with.
+PARTS_REFUSED_CODES = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall"})
+
+
 @dataclass(frozen=True, slots=True)
 class HeldPart:
     number: int
@@ -57,6 +62,9 @@ class DirectBucket:
 
     def __init__(self, store: S3Store) -> None:
         self.store = store
+        # Whether the store refuses a body whose SHA-256 is not the signed one (found at
+        # start, app/storage/s3/bucket_setup.py); until then, assume not.
+        self.verifies_checksums = False
 
     @property
     def client(self) -> Any:
@@ -140,6 +148,11 @@ class DirectBucket:
                     "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]
                 },
             )
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in PARTS_REFUSED_CODES:
+                raise PartsRefused(code) from exc
+            raise _unavailable(exc, "finish storing an upload") from exc
         except TRANSPORT_ERRORS as exc:
             raise _unavailable(exc, "finish storing an upload") from exc
 
