@@ -44,6 +44,7 @@ from app.features.shares.panel import OPEN_FORM as OPEN_SHARE_FORM
 from app.features.shares.panel import SIGNALS as SHARE_SIGNALS
 from app.features.shares.panel import share_dialog
 from app.features.uploads.panel import (
+    DIRECT_UPLOADS_PATH,
     UPLOAD_SIGNALS,
     Resumable,
     drop_anywhere,
@@ -95,6 +96,7 @@ def render(
     view: str = "list",
     places: Sequence[tuple[str, str]] = (),
     preview: HtmlElement | None = None,
+    direct_uploads: bool = False,
 ) -> HtmlElement:
     # The list and usage are rendered once: the HTML the stream would send, and its
     # version (`python -m bench screens`: rendering the 50 rows twice cost about a
@@ -161,7 +163,10 @@ def render(
                     ),
                 ),
                 resumable=Resumable(
-                    TUS_CREATE.href(), account.id, folder=api_id(listing.folder) or ""
+                    TUS_CREATE.href(),
+                    account.id,
+                    folder=api_id(listing.folder) or "",
+                    direct=DIRECT_UPLOADS_PATH if direct_uploads else "",
                 ),
                 folders=True,
             ),

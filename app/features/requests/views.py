@@ -22,6 +22,7 @@ from app.features.uploads.panel import (
     Resumable,
     drop_anywhere,
     limits_words,
+    request_direct_path,
     upload_section,
 )
 from app.requests.store import FileRequest
@@ -92,6 +93,7 @@ def request_page(
     *,
     nonce: str,
     unfinished: int = 0,
+    direct_uploads: bool = False,
 ) -> HtmlElement:
     """The upload form of the request, and what it still takes (`#limits`, read
     afresh by the page's upload queue after each stored file: `data-files-left` is
@@ -125,6 +127,7 @@ def request_page(
                 f"request-{request.id}",
                 links=False,
                 refresh_limits=True,
+                direct=request_direct_path(token) if direct_uploads else "",
             ),
         ),
         nonce=nonce,
