@@ -42,6 +42,7 @@ from app.features.admin.handlers import Admin, register_admin
 from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
+from app.features.direct.handlers import register_direct
 from app.features.files.commands import register_file_commands
 from app.features.files.forms import register_file_forms
 from app.features.files.handlers import register_files
@@ -73,6 +74,7 @@ from app.previews.pool import WARM_AFTER_SECONDS, WorkerPool
 from app.previews.renditions import Renditions
 from app.previews.thumbnails import Thumbnails, ffmpeg_found
 from app.resumable.backends import open_backends
+from app.resumable.direct import DirectUploads
 from app.resumable.uploads import ResumableUploads
 from app.server.origin import same_origin
 from app.server.peers import ClientAddresses, ProtocolFactory
@@ -293,6 +295,13 @@ def make_bootstrap(
         register_resumable(
             app, gate, resumable, requests_feature.destination, requests_feature.share_destination
         )
+        # Direct uploads (S3): sessions whose bytes go from the client to the bucket.
+        direct_uploads = (
+            DirectUploads.over(resumable, direct.bucket)
+            if direct.uploads and direct.bucket is not None
+            else None
+        )
+        register_direct(app, gate, direct_uploads, uploads, requests_feature.destination)
         register_requests(app, requests_feature)
         register_tokens(app, db, relay)
         register_shared_screen(app, gate, config, db, assets, relay, shares_feature)

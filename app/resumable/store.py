@@ -127,6 +127,16 @@ async def record_offset_if(
     return int(cursor.rowcount) == 1
 
 
+async def push_expiry(db: Database, upload_id: str, expires_at: float) -> None:
+    """The upload was asked about: it lives until `expires_at` now (a direct session's
+    bytes arrive elsewhere, so asking is how its client says it is still there)."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE resumable_uploads SET expires_at = ? WHERE id = ? AND file_id IS NULL",
+            (expires_at, upload_id),
+        )
+
+
 async def forget_uploads(db: Database, upload_ids: list[str]) -> None:
     async with db.transaction() as conn:
         await conn.executemany(
@@ -176,7 +186,7 @@ def count_unfinished_files_through(
     yet marked finished is counted by the request's `files` instead, never twice."""
     row = db.read_one(
         "SELECT COUNT(*) FROM resumable_uploads u WHERE u.request_id = ?"
-        " AND u.file_id IS NULL AND u.kind = 'whole' AND u.id != ?"
+        " AND u.file_id IS NULL AND u.kind != 'partial' AND u.id != ?"
         " AND NOT EXISTS (SELECT 1 FROM files f WHERE f.id = u.blob_id)",
         (request_id, excluding or ""),
     )

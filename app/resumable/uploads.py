@@ -214,15 +214,18 @@ class ResumableUploads:
         metadata: str | None = None,
         partial: bool = False,
         directory: tuple[str, ...] = (),
+        direct: bool = False,
     ) -> UploadState:
         """A new, empty upload of `length` bytes (None: told later) into `to`: its
         folder (`to.folder`), made at completion; `directory`, the folders under it
-        its file goes into (from a relative path)."""
+        its file goes into (from a relative path). `direct`: a direct upload session
+        (app/resumable/direct.py), whose bytes go from the client to the bucket: its
+        row's kind is 'direct', and tus and the IETF draft never see it."""
         shown = display_name(name)
         if length is not None and length > to.max_file_bytes:
             raise too_large(shown, to.max_file_bytes)
         most = self.partials.max_length
-        if length is not None and most is not None and length > most:
+        if not direct and length is not None and most is not None and length > most:
             raise IngestError(
                 413, f"{shown} is larger than a resumable upload on this storage can be"
                 f" ({most} bytes): upload it in one request",
@@ -234,9 +237,8 @@ class ResumableUploads:
             # (a whole file) one of its files, held from now on by the row.
             recorded = to.unfinished.start(not partial)
         try:
-            state = await self._insert(
-                to, length, shown, declared_mime, metadata, partial, directory
-            )
+            kind = "partial" if partial else "direct" if direct else "whole"
+            state = await self._insert(to, length, shown, declared_mime, metadata, kind, directory)
         finally:
             if recorded is not None:
                 recorded()
@@ -248,7 +250,8 @@ class ResumableUploads:
                 raise
         if state.request_id is not None:
             self._request_changed(state)
-        if not partial and length != 0:
+        if not partial and not direct and length != 0:
+            # (A direct upload's bytes never pass this node: it has no progress to show.)
             self.uploads.progress.pause(state.id, state.name, 0, length, to.owner)
         if length == 0 and not partial:
             # Nothing will ever be appended: an empty file is complete at once.
@@ -264,7 +267,7 @@ class ResumableUploads:
         shown: str,
         declared_mime: str | None,
         metadata: str | None,
-        partial: bool,
+        kind: str,
         directory: tuple[str, ...],
     ) -> UploadState:
         now = self.clock()
@@ -278,7 +281,7 @@ class ResumableUploads:
             length=length,
             offset=0,
             reserved=length or 0,
-            kind="partial" if partial else "whole",
+            kind=kind,
             created_at=now,
             expires_at=now + self.expiry,
             blob_id=new_blob_id(),
@@ -305,13 +308,19 @@ class ResumableUploads:
 
     # ---- lookup --------------------------------------------------------------
 
-    async def find(self, upload_id: str, to: Destination) -> UploadState | None:
+    async def find(
+        self, upload_id: str, to: Destination, *, direct: bool = False
+    ) -> UploadState | None:
         """The upload, if it is `to`'s and has not expired; else None (answer 404,
-        as for an id that never existed)."""
+        as for an id that never existed). `direct`: a direct upload session's
+        (app/resumable/direct.py); without it, only tus and IETF uploads are found,
+        so neither protocol can append to a session nor the direct API see theirs."""
         if not is_upload_id(upload_id):
             return None
         state = await load_upload(self.db, upload_id)
         if state is None or state.owner != to.owner or state.request_id != to.request_id:
+            return None
+        if (state.kind == "direct") != direct:
             return None
         if state.expires_at <= self.clock() and not self.locker.busy(upload_id):
             return None

@@ -85,6 +85,11 @@ class S3Partials:
         )
         return None if row is None else (str(row[0]), str(row[1]))
 
+    async def multipart_of(self, upload_id: str) -> tuple[str, str] | None:
+        """(blob id, multipart upload id) of the upload, None once it is gone (a
+        direct upload session's bytes go straight to that multipart upload)."""
+        return await self._row(upload_id)
+
     async def _tail(self, upload_id: str) -> tuple[bytes, int]:
         """The tail's bytes, and the number its next piece takes."""
         rows = await self.db.fetch_all(
