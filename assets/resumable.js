@@ -983,7 +983,7 @@ class DirectUpload {
       return;
     }
     const { session } = answer;
-    this.url = `${this.panel.direct}/${encodeURIComponent(session.id)}`;
+    this.url = session.url || `${this.panel.direct}/${encodeURIComponent(session.id)}`;
     this.panel.memory.put(this.file, this.url, 'direct');
     this.next = 0;
     this.adopt(session);

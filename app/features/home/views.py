@@ -15,6 +15,7 @@ from app.accounts.store import Account
 from app.common.shell import PageAssets
 from app.common.units import human_bytes
 from app.config import Config
+from app.features.direct.urls import DIRECT_OPEN
 from app.features.files.panel import RENAME_SIGNALS
 from app.features.folders.panel import FOLDER_SIGNALS
 from app.features.home.dialogs import (
@@ -44,7 +45,6 @@ from app.features.shares.panel import OPEN_FORM as OPEN_SHARE_FORM
 from app.features.shares.panel import SIGNALS as SHARE_SIGNALS
 from app.features.shares.panel import share_dialog
 from app.features.uploads.panel import (
-    DIRECT_UPLOADS_PATH,
     UPLOAD_SIGNALS,
     Resumable,
     drop_anywhere,
@@ -166,7 +166,7 @@ def render(
                     TUS_CREATE.href(),
                     account.id,
                     folder=api_id(listing.folder) or "",
-                    direct=DIRECT_UPLOADS_PATH if direct_uploads else "",
+                    direct=DIRECT_OPEN.href() if direct_uploads else "",
                 ),
                 folders=True,
             ),

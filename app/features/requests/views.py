@@ -15,6 +15,7 @@ from stario.markup.types import Attrs
 from app.common.shell import PageAssets, page
 from app.common.units import human_bytes
 from app.config import Config
+from app.features.direct.urls import REQUEST_DIRECT_OPEN
 from app.features.requests.urls import REQUEST_UPLOADS
 from app.features.resumable.urls import REQUEST_CREATE
 from app.features.uploads.panel import (
@@ -22,7 +23,6 @@ from app.features.uploads.panel import (
     Resumable,
     drop_anywhere,
     limits_words,
-    request_direct_path,
     upload_section,
 )
 from app.requests.store import FileRequest
@@ -127,7 +127,7 @@ def request_page(
                 f"request-{request.id}",
                 links=False,
                 refresh_limits=True,
-                direct=request_direct_path(token) if direct_uploads else "",
+                direct=REQUEST_DIRECT_OPEN.href(token) if direct_uploads else "",
             ),
         ),
         nonce=nonce,

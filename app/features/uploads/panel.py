@@ -21,12 +21,6 @@ SIGNAL_OVERHEAD = 512
 # Largest append (PATCH) the page sends: under the 100 MB request cap of common
 # proxies (Cloudflare's), so an upload passes them with no setting.
 RESUMABLE_APPEND_BYTES = 64 * 1024 * 1024
-# Where the page opens direct upload sessions: the account's, and a file request's.
-DIRECT_UPLOADS_PATH = "/api/uploads/direct"
-
-
-def request_direct_path(token: str) -> str:
-    return f"/r/{token}/uploads/direct"
 
 
 @dataclass(frozen=True, slots=True)
