@@ -230,3 +230,52 @@ def test_a_file_request_page_uploads_straight_to_the_bucket(browser, served, sea
     found = stored(server, path.name)
     assert (found["size"], found["sha256"]) == (12_000_000, digest)
     assert console.errors == [], console.errors
+
+
+def test_cancel_abandons_the_session_and_a_409_falls_back_to_tus(
+    browser, served, seaweed, tmp_path
+):
+    """Cancel mid-way DELETEs the session (its parts go with it); a node that answers
+    409 with `use` (direct uploads went off since the page loaded) gets the file by
+    tus instead, through the node, and the queue goes on that way."""
+    server = served
+    page, console, traffic = open_page(browser, server, seaweed)
+    console.expected = ("status of 409",)
+    sign_in(page, server)
+    wait_until_live(page)
+    path = tmp_path / "draft.mov"
+    write_mib(path, 20)
+    page.route(
+        re.compile(re.escape(seaweed.endpoint_url) + ".*"),
+        lambda route: None if route.request.method == "PUT" else route.continue_(),
+    )
+    page.set_input_files("#picker", str(path))
+    row = upload_row(page, path.name)
+    expect(row).to_have_attribute("data-state", "sending")
+    page.wait_for_function("() => localStorage.length === 1")
+    with page.expect_response(lambda r: r.request.method == "DELETE") as abandoned:
+        row.get_by_role("button", name=f"Cancel {path.name}").click()
+    assert abandoned.value.status == 204
+    assert abandoned.value.url.startswith(server.base_url + "/api/uploads/direct/")
+    expect(row).to_have_count(0)
+    assert page.evaluate("Object.keys(localStorage)") == []
+    page.unroute(re.compile(re.escape(seaweed.endpoint_url) + ".*"))
+
+    page.route(
+        server.base_url + "/api/uploads/direct",
+        lambda route: route.fulfill(
+            status=409,
+            content_type="application/json",
+            body='{"error": "direct uploads are off", "use": "/tus/"}',
+        ),
+    )
+    other = tmp_path / "final.mov"
+    digest = write_mib(other, 12)
+    page.set_input_files("#picker", str(other))
+    expect(upload_row(page, other.name)).to_have_attribute("data-state", "done", timeout=60000)
+    assert (stored(server, other.name)["sha256"]) == digest
+    assert any(method == "PATCH" for method, _, _ in traffic.to_node)
+    assert page.evaluate("document.getElementById('resumable').dataset.directUploads") == (
+        "/api/uploads/direct"
+    )
+    assert console.errors == [], console.errors
