@@ -851,8 +851,9 @@ class DirectUpload {
     while (this.running()) {
       try {
         if (!this.session && this.url) await this.locate();
+        if (this.state === 'done') return; // it had been completed
         if (!this.session) await this.open();
-        if (this.state === 'done') return;
+        if (this.state === 'done') return; // an empty file: nothing to send
         await this.sendParts();
         await this.complete();
         return;
@@ -958,6 +959,10 @@ class DirectUpload {
         this.adopt(session);
         return;
       }
+    } else if (response.status === 409 && !(await response.clone().text()).includes('"use"')) {
+      // Completed already (the page went before the answer came): its file.
+      await this.completeWith([{ number: 1, etag: 'completed' }]);
+      return;
     } else if (response.status !== 404 && response.status !== 410 && response.status !== 403) {
       await this.refused(response);
     }
@@ -1126,6 +1131,12 @@ class DirectUpload {
       if (!etag) throw new Transient(`part ${number} is not in the bucket`);
       parts.push({ number, etag });
     }
+    await this.completeWith(parts);
+  }
+
+  // POST .../complete. A session completed already (its answer was lost, or another
+  // tab finished it) answers its file again, whatever the list says.
+  async completeWith(parts) {
     this.checking = true;
     this.draw();
     let response;
@@ -1134,27 +1145,39 @@ class DirectUpload {
     } finally {
       this.checking = false;
     }
-    if (response.status === 201 || response.status === 200) {
+    const { status } = response;
+    if (status === 201 || status === 200) {
       const answer = await response.json();
       this.finish((answer.files && answer.files[0]) || answer.file || null);
       return;
     }
-    if (response.status === 401 || TRANSIENT.has(response.status) || this.restarts >= MAX_RESTARTS) {
+    if (status === 401 || TRANSIENT.has(status)) await this.refused(response);
+    if (status === 409) {
+      // Direct uploads went off (`use`: refused() turns to tus), or another request
+      // is completing it: ask again in a moment.
+      const copy = response.clone();
+      let parsed = null;
+      try {
+        parsed = await copy.json();
+      } catch {
+        // Not JSON.
+      }
+      if (!parsed || typeof parsed.use !== 'string') throw new Transient('being completed');
+      await this.refused(response);
+    }
+    if (this.restarts >= MAX_RESTARTS || (status !== 400 && status !== 404 && status !== 410)) {
       await this.refused(response);
     }
     this.restarts += 1;
-    if (response.status === 404 || response.status === 410) {
+    if (status === 404 || status === 410) {
       // The session is gone (expired): the file goes again from the start.
       this.panel.memory.forget(this.key);
       this.url = null;
       throw new Transient('the upload session is gone');
     }
-    if (response.status === 400) {
-      // Parts missing or not as sent (e.g. a part sent again from another tab):
-      // ask the session what the bucket holds, and send the rest.
-      throw new Transient('the bucket lacks parts');
-    }
-    await this.refused(response);
+    // Parts missing or not as sent (e.g. a part sent again from another tab): ask
+    // the session what the bucket holds, and send the rest.
+    throw new Transient('the bucket lacks parts');
   }
 
   finish(file) {

@@ -279,3 +279,36 @@ def test_cancel_abandons_the_session_and_a_409_falls_back_to_tus(
         "/api/uploads/direct"
     )
     assert console.errors == [], console.errors
+
+
+def test_a_lost_answer_to_the_completion_still_ends_stored(browser, served, seaweed, tmp_path):
+    """The node completed the upload but its answer never reached the page (the
+    connection dropped): the page asks the session again, learns it is complete, and
+    gets the file's answer; the file is stored once."""
+    server = served
+    page, console, _ = open_page(browser, server, seaweed)
+    console.expected = ("ERR_CONNECTION_RESET", "status of 409")
+    sign_in(page, server)
+    wait_until_live(page)
+    completions: list[int] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        answer = route.fetch()
+        completions.append(answer.status)
+        if len(completions) == 1:
+            route.abort("connectionreset")
+        else:
+            route.fulfill(response=answer)
+
+    page.route(re.compile(r".*/api/uploads/direct/[^/]+/complete$"), lose_the_first_answer)
+    path = tmp_path / "report.mov"
+    digest = write_mib(path, 12)
+    page.set_input_files("#picker", str(path))
+    row = upload_row(page, path.name)
+    expect(row).to_have_attribute("data-state", "done", timeout=60000)
+    expect(row.locator("a")).to_have_attribute("href", re.compile(r"^/files/"))
+    assert completions == [201, 201]
+    with server.http() as http:
+        files = http.get("/api/files").json()["files"]
+    assert [(f["name"], f["sha256"]) for f in files] == [(path.name, digest)]
+    assert console.errors == [], console.errors
