@@ -127,9 +127,8 @@ def test_the_page_sends_a_large_file_straight_to_the_bucket(browser, served, sea
     expect(row).to_contain_text("Stored")
     expect(page.locator("#files li.file", has_text=path.name)).to_be_visible()
 
-    read, written = (
-        after - before for after, before in zip(node_io(server), (read_before, written_before))
-    )
+    read_after, written_after = node_io(server)
+    read, written = read_after - read_before, written_after - written_before
     found = stored(server, path.name)
     assert (found["size"], found["sha256"]) == (20 * MiB, digest)
     # The node wrote no file bytes anywhere (it read the object back once, for its
