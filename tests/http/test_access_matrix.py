@@ -351,6 +351,22 @@ DECLARED: dict[tuple[str, str], Declared] = {
         OWNED, 204, b"0123", {**TUS_PATCH, "x-http-method-override": "PATCH"}
     ),
     ("DELETE", "/tus/{upload_id}"): Declared(OWNED, 204, headers=TUS),
+    # Issue 26 lane A: direct upload sessions (S3 only: on this local store, 409 with
+    # where to upload instead; tests/server/test_direct_uploads.py has the S3 answers).
+    ("POST", "/api/uploads/direct"): Declared(PRIVATE, 409, b'{"name": "d", "size": 1}', JSON),
+    ("GET", "/api/uploads/direct/{upload_id}"): Declared(PRIVATE, 409),
+    ("POST", "/api/uploads/direct/{upload_id}/complete"): Declared(
+        PRIVATE, 409, b'{"parts": [{"number": 1, "etag": "e"}]}', JSON
+    ),
+    ("DELETE", "/api/uploads/direct/{upload_id}"): Declared(PRIVATE, 409),
+    ("POST", "/r/{token}/uploads/direct"): Declared(
+        REQUEST_LINK, 409, b'{"name": "d", "size": 1}', JSON
+    ),
+    ("GET", "/r/{token}/uploads/direct/{upload_id}"): Declared(REQUEST_LINK, 409),
+    ("POST", "/r/{token}/uploads/direct/{upload_id}/complete"): Declared(
+        REQUEST_LINK, 409, b'{"parts": [{"number": 1, "etag": "e"}]}', JSON
+    ),
+    ("DELETE", "/r/{token}/uploads/direct/{upload_id}"): Declared(REQUEST_LINK, 409),
     # Archives.
     ("POST", "/api/archives"): Declared(OWNED, 201, b'{"ids": ["FILE_ID"]}', JSON),
     ("GET", "/api/archives/{token}"): Declared(OWNED, 200),
