@@ -743,6 +743,8 @@ class Upload {
 // URL is remembered like a tus upload's, so picking the same file after a reload asks
 // the session which parts the bucket holds and sends only the others.
 const PARTS_AT_ONCE = 4;
+// Files of one part that go at once (each its own session), as small files do.
+const ONE_PART_AT_ONCE = 4;
 // The node's part size below 80 GB: a file of one part has its SHA-256 computed here
 // and signed into its URL, so the bucket checks it and the node reads nothing back.
 const DIRECT_PART_BYTES = 8 * 1024 * 1024;
@@ -1388,6 +1390,15 @@ class Panel {
     };
     for (const upload of this.uploads.values()) {
       if (upload.state !== 'queued') continue;
+      if (upload instanceof DirectUpload && upload.file.size <= DIRECT_PART_BYTES) {
+        // One part straight to the bucket: its cost is the round trips (session,
+        // PUT, completion), so several go at once, as small files do.
+        send();
+        if (this.running.size >= ONE_PART_AT_ONCE) return;
+        batch = [upload];
+        send();
+        continue;
+      }
       const small = upload instanceof Single && upload.file.size <= SMALL_BYTES;
       if (!small) {
         send();

@@ -311,3 +311,35 @@ def test_a_lost_answer_to_the_completion_still_ends_stored(browser, served, seaw
         files = http.get("/api/files").json()["files"]
     assert [(f["name"], f["sha256"]) for f in files] == [(path.name, digest)]
     assert console.errors == [], console.errors
+
+
+def test_files_of_one_part_go_several_at_once_each_checked_by_the_bucket(
+    browser, served, seaweed, tmp_path
+):
+    """Eight 1 MiB files: each its own session and one PUT carrying its SHA-256, up to
+    four at a time; files of 256 KiB or less still go together through the node."""
+    server = served
+    page, console, traffic = open_page(browser, server, seaweed)
+    sign_in(page, server)
+    wait_until_live(page)
+    digests = {}
+    paths = []
+    for n in range(8):
+        path = tmp_path / f"page-{n}.png.bin"
+        digests[path.name] = write_mib(path, 1)
+        paths.append(str(path))
+    tiny = tmp_path / "note.txt"
+    tiny.write_bytes(b"small files travel together\n")
+    paths.append(str(tiny))
+    page.set_input_files("#picker", paths)
+    expect(page.locator("#resumable .transfer[data-state=done]")).to_have_count(9, timeout=60000)
+    with server.http() as http:
+        files = {f["name"]: f["sha256"] for f in http.get("/api/files").json()["files"]}
+    assert {name: files[name] for name in digests} == digests
+    assert tiny.name in files
+    assert len(traffic.parts) == 8
+    assert all("x-amz-checksum-sha256" in part["headers"] for part in traffic.parts)
+    sessions = [r for r in traffic.to_node if r[:2] == ("POST", "/api/uploads/direct")]
+    assert len(sessions) == 8
+    assert any(r[:2] == ("POST", "/uploads") for r in traffic.to_node), traffic.to_node
+    assert console.errors == [], console.errors
