@@ -63,6 +63,7 @@ from app.features.shares.handlers import Shares, register_shares
 from app.features.shares.screen import register_shared_screen
 from app.features.tokens.handlers import register_tokens
 from app.features.uploads.handlers import SingleRequestUploads, register_uploads
+from app.features.uploads.panel import bucket_origin
 from app.files.store import FileRow
 from app.ingest.budget import MemoryBudget
 from app.ingest.intake import Uploads
@@ -222,7 +223,12 @@ def make_bootstrap(
             thumbnails.stored(rows)
             renditions.stored(rows)  # behind the thumbnails, in the workers' later lane
 
-        register_home(app, gate, config, db, assets, relay, progress, quotas, thumbnails, previewer)
+        # Pages that upload straight to the bucket may connect to its origin.
+        upload_origin = await bucket_origin(direct)
+        register_home(
+            app, gate, config, db, assets, relay, progress, quotas, thumbnails, previewer,
+            bucket_origin=upload_origin,
+        )  # fmt: skip
         shares_feature = Shares(
             config, db, store, gate, passwords, relay, assets, thumbnails=thumbnails,
             spawn=app.create_task, previewer=previewer,
@@ -282,6 +288,7 @@ def make_bootstrap(
             SingleRequestUploads(uploads, assets),
             start_on_link,
             ietf.start_on_share_uploads(resumable),
+            bucket_origin=upload_origin,
         )
         # A revoked folder link's unfinished uploads end with it.
         shares_feature.end_uploads = resumable.end_request

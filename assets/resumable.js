@@ -19,6 +19,10 @@
 // refused in its row before a byte is sent; the others go one at a time, small ones
 // as one request each (`Single`), large ones resumably (`Upload`). Files chosen
 // while one is on its way join the queue.
+//
+// On S3 storage with direct uploads on (the panel's `data-direct-uploads`), a file
+// larger than what goes together through the node goes straight to the bucket
+// instead (`DirectUpload`): the node only opens the session and checks the result.
 
 const TUS_VERSION = '1.0.0';
 // A batch of a dropped folder's small files (one multipart request) stops growing at
@@ -115,20 +119,21 @@ class Memory {
     return `${this.prefix}${file.size} ${file.lastModified} ${relativePathOf(file) || file.name}`;
   }
 
-  get(file) {
+  // `kind`: 'tus' (an upload resource on the node) or 'direct' (a direct session).
+  get(file, kind = 'tus') {
     try {
       const found = JSON.parse(localStorage.getItem(this.key(file)) || 'null');
-      return found && typeof found.url === 'string' ? found.url : null;
+      return found && typeof found.url === 'string' && (found.kind || 'tus') === kind ? found.url : null;
     } catch {
       return null;
     }
   }
 
-  put(file, url) {
+  put(file, url, kind = 'tus') {
     try {
       localStorage.setItem(
         this.key(file),
-        JSON.stringify({ url, name: file.name, size: file.size, at: Date.now() }),
+        JSON.stringify({ url, kind, name: file.name, size: file.size, at: Date.now() }),
       );
     } catch {
       // Storage full or disabled: the upload still works, it just cannot resume later.
@@ -180,7 +185,9 @@ function drawRow(transfer, note, pausable) {
   const rate = transfer.rate && transfer.rate.value;
   const words = {
     queued: `Waiting to start · ${amount}`,
-    sending: `${amount}${rate ? ` · ${humanBytes(Math.round(rate))}/s` : ''}`,
+    sending: transfer.checking
+      ? `Sent ${humanBytes(size)}; checking what the bucket received`
+      : `${amount}${rate ? ` · ${humanBytes(Math.round(rate))}/s` : ''}`,
     paused: `Paused at ${amount}`,
     retrying: `Connection lost at ${amount}; ${note || 'retrying'}`,
     done: `Stored · ${humanBytes(size)}`,
@@ -729,11 +736,476 @@ class Upload {
   }
 }
 
+// Direct uploads (docs/direct-transfers.md): on S3 storage the node opens a session
+// (one multipart upload at the file's key) and hands back a URL for each part, signed
+// for that part's exact length; the parts go straight to the bucket, PARTS_AT_ONCE
+// at a time, and the node completes the upload and checks what arrived. The session's
+// URL is remembered like a tus upload's, so picking the same file after a reload asks
+// the session which parts the bucket holds and sends only the others.
+const PARTS_AT_ONCE = 4;
+// Files of one part that go at once (each its own session), as small files do.
+const ONE_PART_AT_ONCE = 4;
+// The node's part size below 80 GB: a file of one part has its SHA-256 computed here
+// and signed into its URL, so the bucket checks it and the node reads nothing back.
+const DIRECT_PART_BYTES = 8 * 1024 * 1024;
+// Tries of one part before the whole upload backs off (as after a lost connection)
+// and asks the session afresh; waits between them (ms).
+const PART_RETRY_DELAYS = [500, 1500, 4000];
+// Part URLs live 15 minutes: older than this, ask for fresh ones before sending.
+const URL_FRESH_MS = 10 * 60 * 1000;
+// Completion refused for parts the bucket lacks, or a session gone: tries before the
+// row says so.
+const MAX_RESTARTS = 3;
+
+// The direct session endpoint has gone (the node turned direct uploads off): tus.
+class Fallback extends Error {}
+
+// What the bucket said, from its XML error (`<Message>`), else the status.
+function bucketReason(xhr) {
+  const text = (xhr.responseText || '').trim();
+  const found = /<Message>([^<]*)<\/Message>/.exec(text);
+  const words = found ? found[1] : '';
+  return words ? `the bucket refused a part: ${words.slice(0, 200)} (HTTP ${xhr.status})` : `the bucket refused a part (HTTP ${xhr.status})`;
+}
+
+class DirectUpload {
+  constructor(panel, file) {
+    this.panel = panel;
+    this.file = file;
+    this.key = panel.memory.key(file);
+    this.url = panel.memory.get(file, 'direct'); // the session's URL, once known
+    this.session = null; // the session as last answered
+    this.plan = new Map(); // part number -> {number, size, url, headers, at}
+    this.etags = new Map(); // part number -> ETag (null: held, ETag not readable)
+    this.todo = []; // part numbers to send, in order
+    this.more = false; // the session has parts past those listed
+    this.loaded = new Map(); // part number -> bytes of it sent so far
+    this.busy = new Set(); // part numbers a lane is sending
+    this.sent = 0;
+    this.state = 'queued';
+    this.failures = 0;
+    this.restarts = 0;
+    this.checking = false;
+    this.broken = null;
+    this.xhrs = new Set();
+    this.controller = null;
+    this.wake = null;
+    this.listing = null;
+    this.rate = { at: 0, bytes: 0, value: 0 };
+    this.row = panel.rowFor(this.key, file.name);
+    this.draw();
+  }
+
+  draw(note) {
+    drawRow(this, note, true);
+  }
+
+  measure() {
+    Upload.prototype.measure.call(this);
+  }
+
+  pauseOrResume() {
+    Upload.prototype.pauseOrResume.call(this);
+  }
+
+  async cancel() {
+    const { url } = this;
+    if (this.state === 'done') {
+      this.panel.forget(this);
+      return;
+    }
+    this.state = 'cancelled';
+    this.interrupt();
+    this.panel.forget(this);
+    if (url) await this.panel.terminate(url);
+    this.panel.pump();
+  }
+
+  interrupt() {
+    for (const xhr of [...this.xhrs]) xhr.abort();
+    if (this.controller) this.controller.abort();
+    if (this.wake) this.wake();
+  }
+
+  backOff() {
+    return Upload.prototype.backOff.call(this);
+  }
+
+  refusal(status, message, retryAfter = null) {
+    return Upload.prototype.refusal.call(this, status, message, retryAfter);
+  }
+
+  fail(message, status, retryAfter) {
+    Upload.prototype.fail.call(this, message, status, retryAfter);
+  }
+
+  running() {
+    return this.state === 'sending' || this.state === 'retrying';
+  }
+
+  // ---- the protocol --------------------------------------------------------
+
+  async run() {
+    this.state = 'sending';
+    this.rate = { at: 0, bytes: 0, value: 0 };
+    this.session = null; // after a pause or a failure, ask what the bucket holds
+    this.draw();
+    while (this.running()) {
+      try {
+        if (!this.session && this.url) await this.locate();
+        if (this.state === 'done') return; // it had been completed
+        if (!this.session) await this.open();
+        if (this.state === 'done') return; // an empty file: nothing to send
+        await this.sendParts();
+        await this.complete();
+        return;
+      } catch (error) {
+        if (error instanceof Fallback) return this.panel.insteadOfDirect(this).run();
+        if (!this.running()) return; // paused, cancelled
+        if (error instanceof Transient || error instanceof Stop) {
+          this.session = null;
+          await this.backOff();
+        } else if (error instanceof Refused) {
+          this.fail(error.message, error.status, error.retryAfter);
+          return;
+        } else {
+          this.fail(String(error));
+          return;
+        }
+      }
+    }
+  }
+
+  async call(method, url, body) {
+    this.controller = new AbortController();
+    try {
+      return await fetch(url, {
+        method,
+        headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'same-origin',
+        cache: 'no-store',
+        signal: this.controller.signal,
+      });
+    } catch (error) {
+      if (this.controller.signal.aborted) throw new Stop();
+      throw new Transient(String(error));
+    } finally {
+      this.controller = null;
+    }
+  }
+
+  // A refusal of the node's, or the fallback to tus when direct uploads are off.
+  async refused(response) {
+    const text = await response.text();
+    let parsed = null;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // Not JSON.
+    }
+    if (response.status === 409 && parsed && typeof parsed.use === 'string') throw new Fallback();
+    const words = parsed && typeof parsed.error === 'string' ? parsed.error : text.trim();
+    const message = words ? `${words.slice(0, 300)} (HTTP ${response.status})` : `HTTP ${response.status}`;
+    throw this.refusal(response.status, message, response.headers.get('Retry-After'));
+  }
+
+  // The session a new one, or this browser's from before: what the bucket holds, what
+  // it still needs (with fresh URLs).
+  adopt(session) {
+    this.session = session;
+    this.partSize = session.part_size;
+    this.count = this.file.size ? Math.ceil(this.file.size / this.partSize) : 0;
+    this.etags = new Map((session.held || []).map((part) => [part.number, part.etag || null]));
+    this.plan = new Map();
+    this.todo = [];
+    this.learn(session);
+    this.loaded = new Map();
+    this.progress();
+  }
+
+  // Parts and URLs of a session's answer (the first or a later page of them).
+  learn(session) {
+    const at = Date.now();
+    for (const part of session.parts || []) {
+      if (this.etags.has(part.number)) continue;
+      if (!this.plan.has(part.number) && !this.busy.has(part.number)) this.todo.push(part.number);
+      this.plan.set(part.number, { ...part, at });
+    }
+    const last = Math.max(0, ...(session.parts || []).map((part) => part.number));
+    this.next = Math.max(this.next || 1, last + 1);
+    this.more = Boolean(session.more);
+    this.session.expires_at = session.expires_at;
+  }
+
+  progress() {
+    let bytes = 0;
+    for (const number of this.etags.keys()) bytes += this.partBytes(number);
+    for (const loaded of this.loaded.values()) bytes += loaded;
+    this.sent = Math.min(bytes, this.file.size);
+    this.measure();
+    this.draw();
+  }
+
+  partBytes(number) {
+    const start = (number - 1) * this.partSize;
+    return Math.max(0, Math.min(this.partSize, this.file.size - start));
+  }
+
+  async locate() {
+    const response = await this.call('GET', this.url);
+    if (response.status === 200) {
+      const { session } = await response.json();
+      if (session && session.size === this.file.size) {
+        this.next = 0;
+        this.adopt(session);
+        return;
+      }
+    } else if (response.status === 409 && !(await response.clone().text()).includes('"use"')) {
+      // Completed already (the page went before the answer came): its file.
+      await this.completeWith([{ number: 1, etag: 'completed' }]);
+      return;
+    } else if (response.status !== 404 && response.status !== 410 && response.status !== 403) {
+      await this.refused(response);
+    }
+    // Unknown, expired or for another file: start afresh.
+    this.panel.memory.forget(this.key);
+    this.url = null;
+    this.session = null;
+  }
+
+  async open() {
+    const body = { name: this.file.name, size: this.file.size };
+    if (this.panel.folder) body.folder = this.panel.folder;
+    if (this.file.type) body.content_type = this.file.type;
+    const path = relativePathOf(this.file);
+    if (path) body.relative_path = path;
+    // One part: its digest goes in its URL, and the bucket checks it.
+    if (this.file.size <= DIRECT_PART_BYTES) body.sha256 = await sha256Hex(this.file);
+    const response = await this.call('POST', this.panel.direct, body);
+    if (response.status !== 201) await this.refused(response);
+    const answer = await response.json();
+    if (answer.file) {
+      this.finish(answer.file); // nothing to send (an empty file)
+      return;
+    }
+    const { session } = answer;
+    this.url = session.url || `${this.panel.direct}/${encodeURIComponent(session.id)}`;
+    this.panel.memory.put(this.file, this.url, 'direct');
+    this.next = 0;
+    this.adopt(session);
+  }
+
+  // More parts (past those listed), or fresh URLs from part `from` on: one request
+  // at a time, shared by the lanes that wait for it.
+  list(from) {
+    if (!this.listing) {
+      this.listing = (async () => {
+        const response = await this.call('GET', `${this.url}?from=${from}`);
+        if (response.status !== 200) await this.refused(response);
+        const { session } = await response.json();
+        for (const part of session.held || []) {
+          if (!this.etags.has(part.number)) this.etags.set(part.number, part.etag || null);
+        }
+        this.learn(session);
+      })().finally(() => {
+        this.listing = null;
+      });
+    }
+    return this.listing;
+  }
+
+  async sendParts() {
+    this.broken = null;
+    const lane = async () => {
+      while (this.running() && !this.broken) {
+        const number = this.todo.shift();
+        if (number === undefined) {
+          if (!this.more) return;
+          await this.list(this.next);
+          continue;
+        }
+        if (this.etags.has(number) || this.busy.has(number)) continue;
+        this.busy.add(number);
+        try {
+          await this.sendPart(number);
+        } finally {
+          this.busy.delete(number);
+        }
+      }
+    };
+    const lanes = Array.from({ length: PARTS_AT_ONCE }, () =>
+      lane().catch((error) => {
+        // One lane's failure stops the others: the upload backs off as a whole.
+        if (!this.broken) this.broken = error;
+        for (const xhr of [...this.xhrs]) xhr.abort();
+      }),
+    );
+    await Promise.all(lanes);
+    if (this.broken) throw this.broken;
+    if (!this.running()) throw new Stop();
+  }
+
+  async sendPart(number) {
+    let expired = 0;
+    for (let attempt = 0; ; ) {
+      let part = this.plan.get(number);
+      if (!part || Date.now() - part.at > URL_FRESH_MS) {
+        await this.list(number);
+        if (this.etags.has(number)) return; // the bucket had it after all
+        part = this.plan.get(number);
+        if (!part) throw new Transient(`the session listed no URL for part ${number}`);
+      }
+      const answer = await this.put(part);
+      if (answer.status === 200) {
+        this.etags.set(number, answer.etag);
+        this.loaded.delete(number);
+        this.progress();
+        return;
+      }
+      this.loaded.delete(number);
+      this.progress();
+      if (answer.status === 403 && expired < 2) {
+        // Most likely the URL expired (a long wait, a sleeping laptop): fresh ones.
+        expired += 1;
+        this.plan.delete(number);
+        continue;
+      }
+      if (answer.status === 0 || TRANSIENT.has(answer.status)) {
+        if (attempt >= PART_RETRY_DELAYS.length) throw new Transient(`part ${number} did not get through`);
+        await new Promise((resolve) => setTimeout(resolve, PART_RETRY_DELAYS[attempt]));
+        attempt += 1;
+        if (!this.running() || this.broken) throw new Stop();
+        continue;
+      }
+      throw new Refused(bucketReason(answer.xhr), answer.status);
+    }
+  }
+
+  // One PUT straight to the bucket, through XMLHttpRequest for its progress.
+  put(part) {
+    const start = (part.number - 1) * this.partSize;
+    const body = this.file.slice(start, start + part.size);
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      this.xhrs.add(xhr);
+      let stalled = null;
+      let settled = false;
+      const settle = (then) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(stalled);
+        this.xhrs.delete(xhr);
+        then();
+      };
+      const watch = () => {
+        clearTimeout(stalled);
+        stalled = setTimeout(() => {
+          settle(() => resolve({ status: 0, xhr }));
+          xhr.abort();
+        }, STALL_MS);
+      };
+      xhr.open('PUT', part.url);
+      for (const [name, value] of Object.entries(part.headers || {})) xhr.setRequestHeader(name, value);
+      xhr.upload.onprogress = (event) => {
+        this.loaded.set(part.number, Math.min(event.loaded, part.size));
+        this.progress();
+        if (event.loaded < part.size) watch();
+        else clearTimeout(stalled);
+      };
+      xhr.onerror = () => settle(() => resolve({ status: 0, xhr }));
+      xhr.ontimeout = xhr.onerror;
+      xhr.onabort = () => settle(() => reject(new Stop()));
+      xhr.onload = () =>
+        settle(() => resolve({ status: xhr.status, etag: xhr.getResponseHeader('ETag'), xhr }));
+      xhr.send(body);
+      watch();
+    });
+  }
+
+  async complete() {
+    // A part whose ETag the browser could not read (a bucket that does not expose
+    // it): the session lists what the bucket holds, with its ETags.
+    if ([...this.etags.values()].some((etag) => !etag)) await this.list(this.count + 1);
+    const parts = [];
+    for (let number = 1; number <= this.count; number++) {
+      const etag = this.etags.get(number);
+      if (!etag) throw new Transient(`part ${number} is not in the bucket`);
+      parts.push({ number, etag });
+    }
+    await this.completeWith(parts);
+  }
+
+  // POST .../complete. A session completed already (its answer was lost, or another
+  // tab finished it) answers its file again, whatever the list says.
+  async completeWith(parts) {
+    this.checking = true;
+    this.draw();
+    let response;
+    try {
+      response = await this.call('POST', `${this.url}/complete`, { parts });
+    } finally {
+      this.checking = false;
+    }
+    const { status } = response;
+    if (status === 201 || status === 200) {
+      const answer = await response.json();
+      this.finish((answer.files && answer.files[0]) || answer.file || null);
+      return;
+    }
+    if (status === 401 || TRANSIENT.has(status)) await this.refused(response);
+    if (status === 409) {
+      // Direct uploads went off (`use`: refused() turns to tus), or another request
+      // is completing it: ask again in a moment.
+      const copy = response.clone();
+      let parsed = null;
+      try {
+        parsed = await copy.json();
+      } catch {
+        // Not JSON.
+      }
+      if (!parsed || typeof parsed.use !== 'string') throw new Transient('being completed');
+      await this.refused(response);
+    }
+    if (this.restarts >= MAX_RESTARTS || (status !== 400 && status !== 404 && status !== 410)) {
+      await this.refused(response);
+    }
+    this.restarts += 1;
+    if (status === 404 || status === 410) {
+      // The session is gone (expired): the file goes again from the start.
+      this.panel.memory.forget(this.key);
+      this.url = null;
+      throw new Transient('the upload session is gone');
+    }
+    // Parts missing or not as sent (e.g. a part sent again from another tab): ask
+    // the session what the bucket holds, and send the rest.
+    throw new Transient('the bucket lacks parts');
+  }
+
+  finish(file) {
+    this.state = 'done';
+    this.sent = this.file.size;
+    this.panel.memory.forget(this.key);
+    this.draw();
+    if (file && file.url && this.panel.links) {
+      const link = document.createElement('a');
+      link.href = file.url;
+      link.target = '_blank';
+      link.textContent = this.file.name;
+      this.row.parts.name.replaceChildren(link);
+    }
+    this.panel.finished(this);
+    this.panel.stored();
+  }
+}
+
 class Panel {
   constructor(root) {
     this.root = root;
     this.list = root.querySelector('.resumable-list');
     this.endpoint = root.dataset.tusEndpoint;
+    // Set only on S3 storage with direct uploads on: where sessions are opened.
+    this.direct = root.dataset.directUploads || '';
     this.appendBytes = Math.max(MIN_APPEND_BYTES, Number(root.dataset.appendBytes) || 64 * 1024 * 1024);
     this.memory = new Memory(root.dataset.account || '');
     this.links = root.dataset.links !== 'false';
@@ -826,7 +1298,10 @@ class Panel {
       }
       roomBytes -= file.size;
       roomFiles -= 1;
-      const upload = this.url && this.fitsSingle(file) ? new Single(this, file) : new Upload(this, file);
+      const upload =
+        this.url && this.fitsSingle(file) && !this.goesDirect(file)
+          ? new Single(this, file)
+          : this.large(file);
       this.uploads.set(key, upload);
     }
     this.pump();
@@ -837,10 +1312,32 @@ class Panel {
       const key = this.memory.key(file);
       const known = this.uploads.get(key);
       if (known && known.state !== 'done' && known.state !== 'failed') continue; // already on its way
-      const upload = new Upload(this, file);
+      const upload = this.large(file);
       this.uploads.set(key, upload);
     }
     this.pump();
+  }
+
+  // Whether `file` goes straight to the bucket: direct uploads on, larger than what
+  // travels together through the node (SMALL_BYTES: for those one request of 32
+  // files beats 32 sessions), and not a tus upload this browser already started.
+  goesDirect(file) {
+    return Boolean(this.direct) && file.size > SMALL_BYTES && !this.memory.get(file, 'tus');
+  }
+
+  // A file that does not go in one request: direct, or resumably through the node.
+  large(file) {
+    return this.goesDirect(file) ? new DirectUpload(this, file) : new Upload(this, file);
+  }
+
+  // The node refused a direct session with `use` (direct uploads went off, e.g. a
+  // restart found the bucket's CORS rules gone): this file, and the next, by tus.
+  insteadOfDirect(direct) {
+    this.direct = '';
+    const upload = new Upload(this, direct.file);
+    this.uploads.set(direct.key, upload);
+    if (this.active === direct) this.active = upload;
+    return upload;
   }
 
   // A file was stored: a file request's page takes its counts afresh from the server
@@ -893,6 +1390,15 @@ class Panel {
     };
     for (const upload of this.uploads.values()) {
       if (upload.state !== 'queued') continue;
+      if (upload instanceof DirectUpload && upload.file.size <= DIRECT_PART_BYTES) {
+        // One part straight to the bucket: its cost is the round trips (session,
+        // PUT, completion), so several go at once, as small files do.
+        send();
+        if (this.running.size >= ONE_PART_AT_ONCE) return;
+        batch = [upload];
+        send();
+        continue;
+      }
       const small = upload instanceof Single && upload.file.size <= SMALL_BYTES;
       if (!small) {
         send();
@@ -927,7 +1433,7 @@ class Panel {
   }
 
   forget(upload) {
-    if (upload instanceof Upload) this.memory.forget(upload.key);
+    if (upload instanceof Upload || upload instanceof DirectUpload) this.memory.forget(upload.key);
     this.uploads.delete(upload.key);
     const { li } = upload.row;
     // Focus was on the row (its Dismiss): it goes to the next row's, else the picker,
@@ -1011,6 +1517,7 @@ class Panel {
   // How much the server has of a remembered upload; one it no longer knows (expired,
   // cancelled elsewhere) is forgotten and its row goes.
   async checkUnfinished(key, entry, li, parts) {
+    if (entry.kind === 'direct') return this.checkDirect(key, entry, li, parts);
     let response;
     try {
       response = await fetch(entry.url, {
@@ -1035,6 +1542,40 @@ class Panel {
     parts.bar.value = Math.min(offset, entry.size);
     parts.meta.textContent =
       `Unfinished: the server has ${humanBytes(offset)} of ${humanBytes(entry.size)} (${percent}%).` +
+      ' Choose this file again to continue where it stopped.';
+  }
+
+  // A remembered direct session: what the bucket holds of it.
+  async checkDirect(key, entry, li, parts) {
+    let response;
+    try {
+      response = await fetch(entry.url, {
+        headers: { Accept: 'application/json' },
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+    } catch {
+      return; // offline: the row stays as it is
+    }
+    if (this.uploads.has(key) || !li.isConnected) return; // picked again meanwhile
+    if (response.status === 404 || response.status === 410 || response.status === 403) {
+      this.memory.forget(key);
+      li.remove();
+      return;
+    }
+    if (!response.ok || !entry.size) return;
+    let held = 0;
+    try {
+      const { session } = await response.json();
+      for (const part of session.held || []) held += part.size;
+    } catch {
+      return;
+    }
+    const percent = Math.floor((Math.min(held, entry.size) * 100) / entry.size);
+    parts.bar.max = entry.size;
+    parts.bar.value = Math.min(held, entry.size);
+    parts.meta.textContent =
+      `Unfinished: the bucket has ${humanBytes(held)} of ${humanBytes(entry.size)} (${percent}%).` +
       ' Choose this file again to continue where it stopped.';
   }
 }

@@ -35,17 +35,19 @@ class PageAssets:
         )
 
 
-def content_security_policy(nonce: str) -> str:
+def content_security_policy(nonce: str, *, connect: str = "") -> str:
     """Our own origin only. Datastar runs each expression as a script carrying
     `nonce` (its CSP mode, `<html data-nonce>`), so no 'unsafe-eval' is needed;
-    without the nonce it would compile them with `Function` and need it."""
+    without the nonce it would compile them with `Function` and need it. `connect`:
+    one more origin the page's scripts may send to (the bucket, for a page that
+    uploads straight to it)."""
     return "; ".join(
         (
             "default-src 'self'",
             f"script-src 'self' 'nonce-{nonce}'",
             "style-src 'self'",
             "img-src 'self'",
-            "connect-src 'self'",
+            f"connect-src 'self' {connect}".rstrip(),
             "form-action 'self'",
             "base-uri 'none'",
             "object-src 'none'",

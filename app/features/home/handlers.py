@@ -193,7 +193,11 @@ def show_home(
     quotas: QuotaLedger,
     thumbnails: Thumbnails,
     previewer: Previewer | None = None,
+    bucket_origin: str = "",
 ):
+    """`bucket_origin`: where the page sends file bytes when direct uploads are on
+    (its CSP allows it), "" when they are off."""
+
     async def handler(c: Context, w: Writer) -> None:
         who = principal(c)
         owner = who.account_id
@@ -205,7 +209,9 @@ def show_home(
         if shown and previewer is not None:
             dialog = await owner_preview(previewer, owner, shown, preview_params(c))
         nonce = new_nonce()
-        w.headers.set("content-security-policy", content_security_policy(nonce))
+        w.headers.set(
+            "content-security-policy", content_security_policy(nonce, connect=bucket_origin)
+        )
         w.html(
             render(
                 config,
@@ -219,6 +225,7 @@ def show_home(
                 view=chosen_view(c),
                 places=await folder_choices(db, owner),
                 preview=dialog,
+                direct_uploads=bool(bucket_origin),
             ),
             # A folder that is not (or no longer) the account's, or a preview of a
             # file that is not: the page says so.
@@ -463,9 +470,13 @@ def register_home(
     quotas: QuotaLedger,
     thumbnails: Thumbnails,
     previewer: Previewer | None = None,
+    bucket_origin: str = "",
 ) -> None:
     gate.pages(HOME)
-    app.add(HOME, show_home(config, gate, db, assets, progress, quotas, thumbnails, previewer))
+    app.add(
+        HOME,
+        show_home(config, gate, db, assets, progress, quotas, thumbnails, previewer, bucket_origin),
+    )
     feeds: HomeFeeds = LiveFeeds(
         relay,
         home_subjects,

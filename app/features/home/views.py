@@ -15,6 +15,7 @@ from app.accounts.store import Account
 from app.common.shell import PageAssets
 from app.common.units import human_bytes
 from app.config import Config
+from app.features.direct.urls import DIRECT_OPEN
 from app.features.files.panel import RENAME_SIGNALS
 from app.features.folders.panel import FOLDER_SIGNALS
 from app.features.home.dialogs import (
@@ -95,6 +96,7 @@ def render(
     view: str = "list",
     places: Sequence[tuple[str, str]] = (),
     preview: HtmlElement | None = None,
+    direct_uploads: bool = False,
 ) -> HtmlElement:
     # The list and usage are rendered once: the HTML the stream would send, and its
     # version (`python -m bench screens`: rendering the 50 rows twice cost about a
@@ -161,7 +163,10 @@ def render(
                     ),
                 ),
                 resumable=Resumable(
-                    TUS_CREATE.href(), account.id, folder=api_id(listing.folder) or ""
+                    TUS_CREATE.href(),
+                    account.id,
+                    folder=api_id(listing.folder) or "",
+                    direct=DIRECT_OPEN.href() if direct_uploads else "",
                 ),
                 folders=True,
             ),

@@ -146,6 +146,9 @@ class Requests:
     claimed: Counter[str] = field(default_factory=Counter)
     # Resumable uploads being created through a link, until their rows are written.
     starting: Counter[str] = field(default_factory=Counter)
+    # Where the link's page sends file bytes when direct uploads are on (the
+    # bucket's origin, which its CSP allows), "" when they are off.
+    bucket_origin: str = ""
 
     def now(self) -> float:
         return self.gate.clock()
@@ -351,7 +354,10 @@ def show_link(requests: Requests):
     async def handler(c: Context, w: Writer) -> None:
         access = request_access(c)
         nonce = new_nonce()
-        w.headers.set("content-security-policy", content_security_policy(nonce))
+        w.headers.set(
+            "content-security-policy",
+            content_security_policy(nonce, connect=requests.bucket_origin),
+        )
         if isinstance(access, RequestGone):
             w.html(gone_page(requests.assets, access.reason.value), 410)
             return
@@ -370,6 +376,7 @@ def show_link(requests: Requests):
             account.name,
             nonce=nonce,
             unfinished=count_unfinished_files_through(requests.db, request.id),
+            direct_uploads=bool(requests.bucket_origin),
         )
         w.html(page)
 

@@ -15,6 +15,7 @@ from stario.markup.types import Attrs
 from app.common.shell import PageAssets, page
 from app.common.units import human_bytes
 from app.config import Config
+from app.features.direct.urls import REQUEST_DIRECT_OPEN
 from app.features.requests.urls import REQUEST_UPLOADS
 from app.features.resumable.urls import REQUEST_CREATE
 from app.features.uploads.panel import (
@@ -92,6 +93,7 @@ def request_page(
     *,
     nonce: str,
     unfinished: int = 0,
+    direct_uploads: bool = False,
 ) -> HtmlElement:
     """The upload form of the request, and what it still takes (`#limits`, read
     afresh by the page's upload queue after each stored file: `data-files-left` is
@@ -125,6 +127,7 @@ def request_page(
                 f"request-{request.id}",
                 links=False,
                 refresh_limits=True,
+                direct=REQUEST_DIRECT_OPEN.href(token) if direct_uploads else "",
             ),
         ),
         nonce=nonce,

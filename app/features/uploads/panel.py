@@ -2,6 +2,7 @@
 zone, the file picker and where this tab's resumable uploads are drawn."""
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from stario import h
 from stario.datastar import at, data
@@ -12,6 +13,8 @@ from stario.markup.types import Attrs
 from app.common.units import human_bytes
 from app.config import Config
 from app.ingest.multipart import MAX_PARTS
+from app.storage.direct import Direct
+from app.storage.ids import new_blob_id
 
 # Bytes of JSON around each file signal besides its base64 (name escapes, keys, mime).
 SIGNAL_OVERHEAD = 512
@@ -35,6 +38,20 @@ class Resumable:
     # A file request's page: after each stored file the module reads the page's
     # `#limits` afresh (what the request still takes).
     refresh_limits: bool = False
+    # Where the page opens direct upload sessions (file bytes straight to the
+    # bucket, docs/direct-transfers.md), or "" when this node has them off.
+    direct: str = ""
+
+
+async def bucket_origin(direct: Direct) -> str:
+    """The origin the page sends parts to when direct uploads are on (its CSP must
+    allow it), else "". Read from a URL signed here (no request): on AWS it may be
+    the bucket's own host rather than the endpoint's."""
+    if not direct.uploads or direct.bucket is None:
+        return ""
+    url = await direct.bucket.part_url(new_blob_id(), "origin", 1, 1)
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def limits_words(config: Config) -> str:
@@ -323,6 +340,8 @@ def _resumable_panel(
             "data-single-bytes": min(config.max_signals_bytes, config.max_request_body_bytes),
             "data-max-file-bytes": min(max_file, config.max_file_bytes),
             "data-refresh-limits": "true" if resumable.refresh_limits else "false",
+            # Only when on: without it the module sends by tus as before.
+            "data-direct-uploads": resumable.direct or None,
         },
         h.Ul({"class": "resumable-list", "aria-label": "Uploads from this tab"}),
     )
