@@ -137,10 +137,13 @@ class Facts:
     # every node that completes it trusts the same thing.
     store_verifies: bool = False
 
-    def dumps(self) -> str:
+    def dumps(self, size: int) -> str:
+        # `part_checksum`: the session's multipart upload declares SHA-256 part checksums
+        # (app/resumable/partials/s3.py), as AWS requires of a part that carries one.
         return json.dumps({
             "direct": 1, "part_size": self.part_size, "sha256": self.sha256,
             "store_verifies": self.store_verifies,
+            "part_checksum": self.sha256 is not None and size <= self.part_size,
         })  # fmt: skip
 
     @classmethod
@@ -242,7 +245,7 @@ class DirectUploads:
             length=size,
             name=name,
             declared_mime=content_type,
-            metadata=facts.dumps(),
+            metadata=facts.dumps(size),
             directory=directory,
             direct=True,
         )
@@ -300,6 +303,14 @@ class DirectUploads:
             with storage_errors():
                 held = await self.bucket.held_parts(*where)
         if held is None:
+            key = self.bucket.store.key_of(state.blob_id)
+            with storage_errors():
+                joined = await self.bucket.store.object_size(key) == state.length
+            if joined:
+                # Completed (or being completed) by another request meanwhile: the
+                # session and its file are that request's to record, never ended here.
+                raise IngestError(409, "this upload is complete: POST .../complete again for"
+                                  " its file")  # fmt: skip
             await self.resumable.terminate(state)
             raise IngestError(404, "no such upload session (its parts are gone from the"
                               " bucket)")  # fmt: skip
@@ -434,8 +445,13 @@ class DirectUploads:
                 except IngestError:
                     await self.resumable.cancel(state)
                     raise
+                signed = (
+                    base64.b64encode(bytes.fromhex(facts.sha256)).decode()
+                    if facts.sha256 is not None and facts.signs_checksum(state)
+                    else None
+                )
                 try:
-                    await self.bucket.complete(blob_id, multipart_id, joined)
+                    await self.bucket.complete(blob_id, multipart_id, joined, sha256_base64=signed)
                 except PartsRefused as exc:
                     raise IngestError(
                         409, f"the bucket would not join the parts ({exc.code}): a part was"
@@ -451,7 +467,7 @@ class DirectUploads:
             if facts.store_checks(state):
                 sha256 = facts.sha256
             else:
-                sha256 = await self.bucket.sha256(blob_id)
+                sha256 = await self.bucket.sha256(blob_id, state.length)
                 if facts.sha256 is not None and sha256 != facts.sha256:
                     # The parts are joined: the object cannot be sent again in part.
                     await self.bucket.store.remove([blob_id])

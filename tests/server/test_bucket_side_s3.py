@@ -31,6 +31,7 @@ from app.config import Config
 from app.resumable.partials.s3 import S3Partials
 from app.resumable.store import UploadState, insert_upload
 from app.storage.backends import open_direct, open_store
+from app.storage.errors import StoreUnavailable
 from app.storage.ids import new_blob_id
 from app.storage.s3.bucket_setup import CORS_RULE_ID, PROBE_KEY_PREFIX, page_origins
 from app.storage.s3.direct import DirectBucket
@@ -226,7 +227,12 @@ async def test_direct_bucket_primitives(multipart: tuple[S3Store, str, str], s3:
     assert not any("ChecksumSHA256" in part for part in listed["Parts"])
     await bucket.complete(blob_id, upload_id, [held[1], held[2]])
     assert await bucket.read_head(blob_id, 4) == first[:4]
-    assert await bucket.sha256(blob_id) == hashlib.sha256(first + last).hexdigest()
+    assert (
+        await bucket.sha256(blob_id, len(first + last)) == hashlib.sha256(first + last).hexdigest()
+    )
+    # An object that is not the size the session declared is never hashed short.
+    with pytest.raises(StoreUnavailable):
+        await bucket.sha256(blob_id, len(whole) + 1)
     assert await bucket.held_parts(blob_id, upload_id) is None
 
 

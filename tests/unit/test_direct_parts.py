@@ -34,6 +34,8 @@ def test_every_part_but_the_last_is_whole() -> None:
 
 def test_facts_and_words() -> None:
     facts = Facts(PART_BYTES, "a" * 64)
-    assert '"part_size": 8388608' in facts.dumps()
+    assert '"part_size": 8388608' in facts.dumps(5)
+    assert '"part_checksum": true' in facts.dumps(5)
+    assert '"part_checksum": false' in facts.dumps(PART_BYTES + 1)
     assert is_sha256_hex("0" * 64) and not is_sha256_hex("0" * 63) and not is_sha256_hex("G" * 64)
     assert iso_utc(0) == "1970-01-01T00:00:00Z"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import time
 from typing import Any
@@ -54,6 +55,17 @@ MAX_PARTS = 10_000
 # leftover (a crash between the two inserts) once older than this.
 STRAY_GRACE_SECONDS = 3600.0
 HASH_BYTES = 8 * 1024 * 1024
+
+
+def _checksum_declared(state: UploadState) -> dict[str, str]:
+    """A direct session whose one part carries a signed SHA-256 (app/resumable/direct.py)
+    declares the algorithm when its multipart upload begins: AWS refuses a part checksum
+    the upload did not declare ("Checksum Type mismatch")."""
+    if state.kind != "direct" or not state.metadata:
+        return {}
+    return (
+        {"ChecksumAlgorithm": "SHA256"} if json.loads(state.metadata).get("part_checksum") else {}
+    )
 
 
 class S3Partials:
@@ -127,7 +139,9 @@ class S3Partials:
         client, bucket = self.store.client, self.store.bucket
         key = self.store.key_of(state.blob_id)
         try:
-            started = await client.create_multipart_upload(Bucket=bucket, Key=key)
+            started = await client.create_multipart_upload(
+                Bucket=bucket, Key=key, **_checksum_declared(state)
+            )
         except TRANSPORT_ERRORS as exc:
             raise _unavailable(exc, "start storing an upload") from exc
         try:

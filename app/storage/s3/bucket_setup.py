@@ -46,6 +46,9 @@ CORS_RULE_ID = "stowage-direct-uploads"
 # The probe object's key under the prefix: a dot and a word no blob id can be (blob ids
 # are 22 of [A-Za-z0-9_-], app/storage/ids.py), so `stowage check` never lists it.
 PROBE_KEY_PREFIX = ".stowage-probe-"
+# The error codes a store answers a body whose signed checksum does not match with
+# (AWS and SeaweedFS: BadDigest).
+DIGEST_ERRORS = ("BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch")
 PROBE_BODY = b"stowage checks that this store honours response overrides\n"
 PROBE_URL_SECONDS = 60
 PROBE_FETCH_SECONDS = 5.0
@@ -273,32 +276,48 @@ class BucketSetup:
         return Finding(True, "direct downloads on: the store honours response overrides")
 
     async def check_signed_checksums(self) -> Finding:
-        """Whether the store refuses a body whose SHA-256 is not the one a pre-signed
-        PUT signed: a probe PUT with a wrong signed digest must be refused. Only then is
-        a declared sha256 of a one-part file taken as the store's own check (no read-back,
-        app/resumable/direct.py); moto, for one, accepts it."""
+        """Whether the store refuses a part whose SHA-256 is not the one its pre-signed
+        URL signed, and takes one whose SHA-256 is: probed the way direct uploads send
+        (a part of a multipart upload that declared SHA-256 checksums). Only then is a
+        declared sha256 of a one-part file taken as the store's own check (no read-back,
+        app/resumable/direct.py); moto, for one, takes any body."""
         key = f"{self.store.prefix}{PROBE_KEY_PREFIX}{secrets.token_hex(8)}"
+        bucket = self.store.bucket
+        right = base64.b64encode(hashlib.sha256(PROBE_BODY).digest()).decode()
         wrong = base64.b64encode(hashlib.sha256(b"not the probe").digest()).decode()
         try:
-            url = await self.client.generate_presigned_url(
-                "put_object",
-                Params={
-                    "Bucket": self.store.bucket,
-                    "Key": key,
-                    "ContentLength": len(PROBE_BODY),
-                    "ChecksumSHA256": wrong,
-                },
-                ExpiresIn=PROBE_URL_SECONDS,
+            started = await self.client.create_multipart_upload(
+                Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256"
             )
-            status = await asyncio.to_thread(put, url, PROBE_BODY, {"x-amz-checksum-sha256": wrong})
-            await self.client.delete_object(Bucket=self.store.bucket, Key=key)
+            upload_id = started["UploadId"]
+            try:
+                answers = []
+                for number, digest in ((1, wrong), (2, right)):
+                    url = await self.client.generate_presigned_url(
+                        "upload_part",
+                        Params={
+                            "Bucket": bucket, "Key": key, "UploadId": upload_id,
+                            "PartNumber": number, "ContentLength": len(PROBE_BODY),
+                            "ChecksumSHA256": digest,
+                        },
+                        ExpiresIn=PROBE_URL_SECONDS,
+                    )  # fmt: skip
+                    answers.append(
+                        await asyncio.to_thread(
+                            put, url, PROBE_BODY, {"x-amz-checksum-sha256": digest}
+                        )
+                    )
+            finally:
+                await self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         except TRANSPORT_ERRORS as exc:
             return Finding(
                 False,
                 f"could not probe whether the store checks signed SHA-256 digests"
                 f" ({_error_code(exc)}): every direct upload's sha256 is read back",
             )
-        if 400 <= status < 500:
+        (wrong_status, wrong_body), (right_status, _) = answers
+        refused = wrong_status == 400 and any(code in wrong_body for code in DIGEST_ERRORS)
+        if refused and right_status == 200:
             return Finding(
                 True,
                 "the store refuses a part whose SHA-256 is not the signed one: a one-part"
@@ -306,8 +325,9 @@ class BucketSetup:
             )
         return Finding(
             False,
-            f"the store accepted a part whose SHA-256 is not the signed one ({status}):"
-            " every direct upload's sha256 is read back by the node",
+            f"the store answered {wrong_status} to a part whose SHA-256 is not the signed"
+            f" one and {right_status} to one whose is: every direct upload's sha256 is read"
+            " back by the node",
         )
 
 
@@ -326,14 +346,14 @@ def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
         return exc.code, _headers(exc.headers), exc.read(64 * 1024)
 
 
-def put(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """A plain PUT (run on a thread): the status."""
+def put(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """A plain PUT (run on a thread): the status and the start of the answer's body."""
     request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=PROBE_FETCH_SECONDS) as answer:
-            return int(answer.status)
+            return int(answer.status), answer.read(4096).decode(errors="replace")
     except urllib.error.HTTPError as exc:
-        return int(exc.code)
+        return int(exc.code), exc.read(4096).decode(errors="replace")
 
 
 def _headers(message: Any) -> dict[str, str]:
