@@ -207,6 +207,26 @@ async def test_the_probe_decides_direct_downloads_and_leaves_nothing(
         await store.aclose()
 
 
+async def test_the_digest_probe_tells_a_checking_store_from_one_that_takes_anything(
+    tmp_path: Path, s3: S3, request: pytest.FixtureRequest
+) -> None:
+    """SeaweedFS refuses a part whose SHA-256 is not the signed one (BadDigest) and
+    takes the right one; moto takes both. Only the first may be trusted with a declared
+    sha256; the probe's multipart upload is aborted either way."""
+    config = await fresh_bucket(tmp_path, s3)
+    store = await started(config)
+    try:
+        direct = await open_direct(config, store)
+        assert direct.bucket is not None
+        checks = direct.bucket.verifies_checksums
+        notes = " | ".join(direct.notes)
+        assert checks is (request.node.callspec.params["s3"] == "seaweed"), notes
+        unfinished = await store.client.list_multipart_uploads(Bucket=store.bucket)
+        assert not [u for u in unfinished.get("Uploads", []) if PROBE_KEY_PREFIX in u["Key"]]
+    finally:
+        await store.aclose()
+
+
 async def test_direct_bucket_primitives(multipart: tuple[S3Store, str, str], s3: S3) -> None:
     """What both stores do alike: a part PUT through its URL is held with its size and
     ETag, completes into the object, reads back whole and by its head; list_parts has
