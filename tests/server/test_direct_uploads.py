@@ -543,3 +543,55 @@ async def test_on_a_store_that_does_not_check_signed_digests_the_node_reads_back
         assert r.status_code == 400, r.text
         assert "sha256" in r.json()["error"]
         assert (await client.get("/api/files")).json()["files"] == []
+
+
+async def test_a_session_of_many_parts_hands_out_urls_a_hundred_at_a_time(
+    tmp_path: Path, seaweed: Seaweed
+) -> None:
+    """101 parts: the first answer lists 100 and says `more`; `?from=` lists the rest.
+    Nothing is sent: only URLs are signed."""
+    config = s3_config(tmp_path / "data", seaweed)
+    size = 100 * PART + 5
+    async with signed_in_client(config) as client:
+        r = await client.post("/api/uploads/direct", json={"name": "big.bin", "size": size})
+        assert r.status_code == 201, r.text
+        session = r.json()["session"]
+        assert session["more"] is True
+        assert [p["number"] for p in session["parts"]] == list(range(1, 101))
+        rest = (await client.get(f"/api/uploads/direct/{session['id']}?from=101")).json()
+        assert rest["session"]["more"] is False
+        assert [(p["number"], p["size"]) for p in rest["session"]["parts"]] == [(101, 5)]
+        assert (await client.delete(f"/api/uploads/direct/{session['id']}")).status_code == 204
+
+
+async def test_on_a_store_that_takes_any_length_the_node_refuses_a_wrong_part(
+    tmp_path: Path, moto_s3
+) -> None:
+    """moto does not enforce a signed Content-Length: a part of the wrong size lands in
+    the bucket, and the node's own check at completion refuses it in words; the session
+    stays open, and the right part then completes it."""
+    config = s3_config(tmp_path / "data", moto_s3)
+    body = body_of(PART + MiB)
+    async with signed_in_client(config) as client, httpx.AsyncClient() as s3:
+        session = await open_session(client, body)
+        first, last = session["parts"]
+        short = await put_part(s3, first, body[: PART - MiB])
+        assert short.status_code == 200  # moto takes it
+        good = await put_part(s3, last, body[PART:])
+        parts = [
+            {"number": 1, "etag": short.headers["etag"]},
+            {"number": 2, "etag": good.headers["etag"]},
+        ]
+        r = await client.post(
+            f"/api/uploads/direct/{session['id']}/complete", json={"parts": parts}
+        )
+        assert r.status_code == 400, r.text
+        assert "part 1 holds" in r.json()["error"]
+        assert (await client.get("/api/files")).json()["files"] == []
+        fixed = await put_part(s3, first, body[:PART])
+        parts[0]["etag"] = fixed.headers["etag"]
+        r = await client.post(
+            f"/api/uploads/direct/{session['id']}/complete", json={"parts": parts}
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["file"]["sha256"] == hashlib.sha256(body).hexdigest()
