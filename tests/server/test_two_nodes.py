@@ -378,3 +378,54 @@ def test_a_limited_links_byte_budget_holds_across_nodes(
         with b.http() as http:
             shares = {s["id"]: s for s in http.get("/api/shares").json()["shares"]}
         assert shares[link["id"]]["downloads"] == served // size
+
+
+def test_a_direct_upload_opened_on_one_node_completes_on_the_other(
+    tmp_path: Path, postgres: Cluster, seaweed: Seaweed
+) -> None:
+    """A direct session lives in the shared catalog: opened on a, its parts sent to the
+    bucket, resumed (GET) and completed on b; a's page shows the file, live, and a
+    second completion on a answers the same file."""
+    with two_nodes(tmp_path, postgres, seaweed, "two-direct") as (a, b, _database, _storage):
+        live_a = LiveStream(a)
+        try:
+            live_a.wait_for(lambda text: 'id="files"' in text)
+            body = os.urandom(9 * MiB)
+            with a.http() as http:
+                opened = http.post(
+                    "/api/uploads/direct", json={"name": "across.bin", "size": len(body)}
+                )
+            assert opened.status_code == 201, opened.text
+            session = opened.json()["session"]
+            step = session["part_size"]
+            with httpx.Client(timeout=60) as bucket:
+                first = session["parts"][0]
+                sent = bucket.put(first["url"], content=body[:step])
+                assert sent.status_code == 200, sent.text
+            with b.http() as http:
+                resumed = http.get(f"/api/uploads/direct/{session['id']}").json()["session"]
+                assert [p["number"] for p in resumed["held"]] == [1]
+                (rest,) = resumed["parts"]
+                with httpx.Client(timeout=60) as bucket:
+                    last = bucket.put(rest["url"], content=body[step:])
+                assert last.status_code == 200, last.text
+                since = live_a.mark()
+                done = http.post(
+                    f"/api/uploads/direct/{session['id']}/complete",
+                    json={"parts": [
+                        {"number": 1, "etag": resumed["held"][0]["etag"]},
+                        {"number": 2, "etag": last.headers["etag"]},
+                    ]},
+                )  # fmt: skip
+            assert done.status_code == 201, done.text
+            file = done.json()["file"]
+            assert file["sha256"] == hashlib.sha256(body).hexdigest()
+            live_a.wait_for(lambda text: "across.bin" in text, since)
+            with a.http() as http:
+                again = http.post(
+                    f"/api/uploads/direct/{session['id']}/complete",
+                    json={"parts": [{"number": 1, "etag": "x"}]},
+                )
+                assert (again.status_code, again.json()["file"]["id"]) == (201, file["id"])
+        finally:
+            live_a.close()
