@@ -7,24 +7,18 @@ grace and then sends SIGKILL: a test run never leaves one behind.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ACCESS_KEY = "stowage-test-key"
-SECRET_KEY = "stowage-test-secret-0123456789"
-REGION = "us-east-1"
-STOP_GRACE_SECONDS = 1.0
+from tests.support.s3_process import ACCESS_KEY, REGION, SECRET_KEY, S3Process
+
+__all__ = ["ACCESS_KEY", "REGION", "SECRET_KEY", "Seaweed", "SeaweedUnavailable", "free_ports"]
 START_TIMEOUT_SECONDS = 60.0
 
 
@@ -58,26 +52,15 @@ def free_ports(count: int) -> list[int]:
 
 
 @dataclass
-class Seaweed:
+class Seaweed(S3Process):
     """One running `weed server` with its S3 gateway; `endpoint_url` is the S3 address."""
 
-    root: Path
-    process: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] = field(default_factory=dict)
-    bucket: str = "stowage"
+    log_name = "weed.log"
 
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['s3']}"
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The standard AWS variables a Stowage process reads its credentials from."""
-        return {
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": REGION,
-        }
 
     def start(self) -> None:
         names = ["master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc"]
@@ -131,73 +114,8 @@ class Seaweed:
             "-mq.agent=false",
             f"-s3.config={identities}",
         ]
-        log = open(self.root / "weed.log", "ab")  # noqa: SIM115 - the child owns it
-        try:
-            self.process = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.root,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise SeaweedUnavailable(f"weed exited at start:\n{self.log_tail()}")
-            try:
-                # Unsigned: 403 means the gateway is up and checking credentials.
-                urllib.request.urlopen(self.endpoint_url, timeout=1).close()
-                return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise SeaweedUnavailable(f"weed's S3 port did not answer in time:\n{self.log_tail()}")
-
-    def create_bucket(self) -> None:
-        """The bucket, made with a signed CreateBucket (the identity is an admin)."""
-        from aiobotocore.session import get_session
-
-        async def create() -> None:
-            async with get_session().create_client(
-                "s3",
-                endpoint_url=self.endpoint_url,
-                region_name=REGION,
-                aws_access_key_id=ACCESS_KEY,
-                aws_secret_access_key=SECRET_KEY,
-            ) as s3:
-                await s3.create_bucket(Bucket=self.bucket)
-
-        asyncio.run(create())
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = (self.root / "weed.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        """SIGTERM, a short grace, then SIGKILL to the whole process group."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        except ProcessLookupError:
-            pass
+        self.launch(args)
+        self.wait_ready(START_TIMEOUT_SECONDS, SeaweedUnavailable, "weed")
 
     def kill(self) -> None:
         """Gone at once, as a crashed store would be (the data dir stays for a restart)."""
