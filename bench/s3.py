@@ -120,7 +120,7 @@ def run_s3(settings: Settings) -> None:
     big = 128 * MiB if settings.quick else GiB
     runs = min(settings.runs, 3) if settings.quick else min(settings.runs, 5)
     work = fresh_dir(WORK / "s3")
-    weed = Seaweed(work / "seaweed")
+    weed = Seaweed(work / "seaweed", max_volumes=48)
     try:
         weed.start()
         weed.create_bucket()

@@ -94,9 +94,13 @@ def direct_upload(
             # the URL signs Content-Length, so never chunked.
             headers = {**(part.get("headers") or {}), "Content-Length": str(part["size"])}
             with httpx.Client(timeout=600) as bucket:
-                answer = bucket.put(
-                    part["url"], content=_pieces(source, start, part["size"]), headers=headers
-                )
+                for attempt in range(2):  # once more after a 5xx, as the page does
+                    answer = bucket.put(
+                        part["url"], content=_pieces(source, start, part["size"]), headers=headers
+                    )
+                    if answer.status_code < 500:
+                        break
+                    time.sleep(0.5 * (attempt + 1))
             if answer.status_code != 200:
                 raise RuntimeError(f"part {part['number']}: {answer.status_code} {answer.text}")
             etags[part["number"]] = answer.headers["etag"]

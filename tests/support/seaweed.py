@@ -65,6 +65,9 @@ class Seaweed:
     process: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] = field(default_factory=dict)
     bucket: str = "stowage"
+    # Volumes of 1 GiB the store may make (its default, 8, is 8 GiB in all; deleted
+    # objects free nothing until a vacuum): `bench s3` writes some 30 GiB.
+    max_volumes: int = 8
 
     @property
     def endpoint_url(self) -> str:
@@ -113,6 +116,7 @@ class Seaweed:
             f"-master.port.grpc={p['master_grpc']}",
             "-master.telemetry=false",
             "-master.volumeSizeLimitMB=1024",
+            f"-volume.max={self.max_volumes}",
             f"-volume.port={p['volume']}",
             f"-volume.port.grpc={p['volume_grpc']}",
             "-volume.preStopSeconds=0",
