@@ -6,8 +6,11 @@ upload in 16 MiB appends (parts in S3, tails in the catalog), then Stowage's pea
 during a 1 GiB upload to S3 (goal: at most 100 MB) and as one tus append of 1 GiB;
 then two nodes on that SeaweedFS and one PostgreSQL: from an upload's 201 on node A
 to its repaint on a page served by node B, p50 and p99 over 50 uploads (goal: p99
-under 1 s). Quick mode: 64 MiB and
-128 MiB, 20 uploads.
+under 1 s). Between the two, direct transfers (bench/s3_direct.py) on a node with the
+default `--s3-direct all`: node CPU per GiB against the proxied node's (goal: at most
+5%), the page's own 1 GiB upload in Chromium against aiobotocore (goal 0.9x), and the
+last part to the 201 (goal under 2 s when the store checked the sha256). Quick mode:
+64 MiB and 128 MiB, 20 uploads.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from bench.harness import (
     stowage,
 )
 from bench.resumable import tus_upload
+from bench.s3_direct import direct_lines, measure_direct
 
 RATIO_GOAL = 0.8
 RSS_GOAL_BYTES = 100 * MB
@@ -119,7 +123,7 @@ def run_s3(settings: Settings) -> None:
     big = 128 * MiB if settings.quick else GiB
     runs = min(settings.runs, 3) if settings.quick else min(settings.runs, 5)
     work = fresh_dir(WORK / "s3")
-    weed = Seaweed(work / "seaweed")
+    weed = Seaweed(work / "seaweed", max_volumes=48)
     try:
         weed.start()
         weed.create_bucket()
@@ -146,6 +150,8 @@ def run_s3(settings: Settings) -> None:
     ups: dict[str, list[float]] = {"Stowage": [], "direct": []}
     tus_ups: list[float] = []
     downs: dict[str, list[float]] = {"Stowage": [], "direct": []}
+    # The `none` node's CPU seconds per proxied upload and download of `size`.
+    proxied_cpu: dict[str, list[float]] = {"upload": [], "download": []}
     try:
         start_all([server])
         idle = float(server.rss_now() or 0)
@@ -153,14 +159,19 @@ def run_s3(settings: Settings) -> None:
             order = ("Stowage", "direct") if run % 2 == 0 else ("direct", "Stowage")
             for who in order:
                 if who == "Stowage":
+                    cpu_before = server.cpu()
                     t = curl(server.base + "/uploads/s3.bin", *server.curl_auth, "-T", str(source))
                     if t.status != 201:
                         raise RuntimeError(f"upload answered {t.status}: {t.body[:200]!r}")
                     blob_id = json.loads(t.body)["files"][0]["id"]
                     ups[who].append(size / t.seconds / MB)
+                    proxied_cpu["upload"].append(server.cpu() - cpu_before)
+                    settle()
+                    cpu_before = server.cpu()
                     d = curl(
                         f"{server.base}/files/{blob_id}", *server.curl_auth, output="/dev/null"
                     )
+                    proxied_cpu["download"].append(server.cpu() - cpu_before)
                     if d.status != 200:
                         raise RuntimeError(f"download answered {d.status}")
                     downs[who].append(size / d.seconds / MB)
@@ -192,6 +203,7 @@ def run_s3(settings: Settings) -> None:
         tus_upload(server, big_source, big, big)
         tus_peak = float(server.peak_rss() or 0)
         stop_all([server])
+        direct = measure_direct(weed, work, source, big_source, runs, PREFIX)
         repaints = _two_node_repaints(weed, work, 20 if settings.quick else 50)
     finally:
         stop_all([server])
@@ -231,6 +243,9 @@ def run_s3(settings: Settings) -> None:
     else:
         repaint_line = "two nodes: not measured (no PostgreSQL here)"
     log(f"   {repaint_line}")
+    direct_notes = direct_lines(direct, proxied_cpu)
+    for line in direct_notes:
+        log(f"   {line}")
     RESULTS.append(
         SuiteResult(
             "s3",
@@ -239,10 +254,17 @@ def run_s3(settings: Settings) -> None:
             runs,
             0,
             [
-                Target("Stowage upload", lambda: 0.0, values=ups["Stowage"]),
+                Target(
+                    "Stowage upload", lambda: 0.0, values=ups["Stowage"], cpu=proxied_cpu["upload"]
+                ),
                 Target("direct upload", lambda: 0.0, values=ups["direct"]),
                 Target("Stowage tus upload", lambda: 0.0, values=tus_ups),
-                Target("Stowage download", lambda: 0.0, values=downs["Stowage"]),
+                Target(
+                    "Stowage download",
+                    lambda: 0.0,
+                    values=downs["Stowage"],
+                    cpu=proxied_cpu["download"],
+                ),
                 Target("direct download", lambda: 0.0, values=downs["direct"]),
             ],
             [],
@@ -254,6 +276,7 @@ def run_s3(settings: Settings) -> None:
                 f" (goal <= {RSS_GOAL_BYTES / MB:.0f} MB): {rss_verdict};"
                 f" as one tus append {tus_peak / MB:.1f} MB",
                 repaint_line,
+                *direct_notes,
             ],
         )
     )

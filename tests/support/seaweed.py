@@ -56,6 +56,9 @@ class Seaweed(S3Process):
     """One running `weed server` with its S3 gateway; `endpoint_url` is the S3 address."""
 
     ports: dict[str, int] = field(default_factory=dict)
+    # Volumes of 1 GiB the store may make (its default, 8, is 8 GiB in all; deleted
+    # objects free nothing until a vacuum): `bench s3` writes some 30 GiB.
+    max_volumes: int = 8
     log_name = "weed.log"
 
     @property
@@ -96,6 +99,7 @@ class Seaweed(S3Process):
             f"-master.port.grpc={p['master_grpc']}",
             "-master.telemetry=false",
             "-master.volumeSizeLimitMB=1024",
+            f"-volume.max={self.max_volumes}",
             f"-volume.port={p['volume']}",
             f"-volume.port.grpc={p['volume_grpc']}",
             "-volume.preStopSeconds=0",
