@@ -438,6 +438,14 @@ SETTINGS: tuple[Setting, ...] = (
         " default AWS itself",
     ),
     Setting(
+        "s3_public_endpoint_url",
+        None,
+        _endpoint_url,
+        "the S3 service's address as browsers and API clients reach it, when it is not"
+        " --s3-endpoint-url (nodes reaching the store by an internal name): the URLs of"
+        " direct transfers are signed for it; default --s3-endpoint-url",
+    ),
+    Setting(
         "s3_direct",
         "all",
         _s3_direct,
@@ -495,6 +503,7 @@ class Config:
     s3_endpoint_url: str | None = None
     s3_credentials: S3Credentials | None = None
     s3_direct: str = "all"
+    s3_public_endpoint_url: str | None = None
     max_live_pages_per_account: int = 20
 
     @property

@@ -52,7 +52,10 @@ async def open_direct(config: Config, store: Store) -> Direct:
     from app.storage.s3.store import S3Store
 
     assert isinstance(store, S3Store)
-    bucket = DirectBucket(store)
+    # URLs for clients name the store as they reach it (--s3-public-endpoint-url).
+    public = config.s3_public_endpoint_url
+    signer = None if public is None else await store.signing_client(public)
+    bucket = DirectBucket(store, signer=signer)
     setup = BucketSetup(store)
     want_uploads = config.s3_direct in ("uploads", "all")
     want_downloads = config.s3_direct == "all"

@@ -595,3 +595,27 @@ async def test_on_a_store_that_takes_any_length_the_node_refuses_a_wrong_part(
         )
         assert r.status_code == 201, r.text
         assert r.json()["file"]["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+async def test_urls_name_the_store_as_clients_reach_it(tmp_path: Path, seaweed: Seaweed) -> None:
+    """`--s3-public-endpoint-url`: the node talks to the store at one address and signs
+    the URLs it gives clients for another (here the same SeaweedFS as `localhost`);
+    parts sent there are the session's, and a download's 302 names it too."""
+    public = seaweed.endpoint_url.replace("127.0.0.1", "localhost")
+    config = s3_config(tmp_path / "data", seaweed, s3_public_endpoint_url=public, s3_direct="all")
+    body = body_of(PART + 5)
+    async with signed_in_client(config) as client, httpx.AsyncClient() as s3:
+        session = await open_session(client, body)
+        assert all(p["url"].startswith(public + "/") for p in session["parts"])
+        parts = await send_parts(s3, session, body)
+        r = await client.post(
+            f"/api/uploads/direct/{session['id']}/complete", json={"parts": parts}
+        )
+        assert r.status_code == 201, r.text
+        file = r.json()["file"]
+        answer = await client.get(file["url"], follow_redirects=False)
+        assert answer.status_code == 302
+        location = answer.headers.get("location")
+        assert location.startswith(public + "/")
+        fetched = await s3.get(location)
+        assert fetched.status_code == 200 and fetched.content == body

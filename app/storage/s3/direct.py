@@ -60,8 +60,11 @@ class HeldPart:
 class DirectBucket:
     """The bucket's side of direct transfers, over an `S3Store`'s client."""
 
-    def __init__(self, store: S3Store) -> None:
+    def __init__(self, store: S3Store, *, signer: Any = None) -> None:
         self.store = store
+        # Signs the URLs clients are given: the store's own client, or one for the
+        # address clients reach the store at (`--s3-public-endpoint-url`).
+        self._signer = signer
         # Whether the store refuses a body whose SHA-256 is not the signed one (found at
         # start, app/storage/s3/bucket_setup.py); until then, assume not.
         self.verifies_checksums = False
@@ -69,6 +72,10 @@ class DirectBucket:
     @property
     def client(self) -> Any:
         return self.store.client
+
+    @property
+    def signer(self) -> Any:
+        return self._signer if self._signer is not None else self.store.client
 
     async def part_url(
         self,
@@ -91,7 +98,7 @@ class DirectBucket:
         }
         if sha256_base64 is not None:
             params["ChecksumSHA256"] = sha256_base64
-        return await self.client.generate_presigned_url(
+        return await self.signer.generate_presigned_url(
             "upload_part", Params=params, ExpiresIn=seconds
         )
 
@@ -105,7 +112,7 @@ class DirectBucket:
         seconds: int = GET_URL_SECONDS,
     ) -> str:
         """A URL that reads the object, presented with these headers."""
-        return await self.client.generate_presigned_url(
+        return await self.signer.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.store.bucket,

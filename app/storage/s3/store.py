@@ -103,6 +103,15 @@ class S3Store:
         self._signs_downloads: DirectBucket | None = None
 
     async def start(self) -> None:
+        self._client = await self._new_client(self.endpoint_url)
+
+    async def signing_client(self, endpoint_url: str) -> Any:
+        """A second client, of the same settings, for `endpoint_url`: it only signs
+        URLs (app/storage/s3/direct.py; signing makes no request), closed with the
+        store."""
+        return await self._new_client(endpoint_url)
+
+    async def _new_client(self, endpoint_url: str | None) -> Any:
         config = AioConfig(
             connect_timeout=5,
             read_timeout=60,
@@ -117,10 +126,10 @@ class S3Store:
             response_checksum_validation="when_required",
             max_pool_connections=64,
         )
-        self._client = await self._exit.enter_async_context(
+        return await self._exit.enter_async_context(
             get_session().create_client(
                 "s3",
-                endpoint_url=self.endpoint_url,
+                endpoint_url=endpoint_url,
                 region_name=self.credentials.region,
                 aws_access_key_id=self.credentials.access_key_id,
                 aws_secret_access_key=self.credentials.secret_access_key,
