@@ -140,7 +140,12 @@ def config(tmp_path: Path, storage: str, request: pytest.FixtureRequest) -> Conf
     database = test_database(request, kind)
     catalog = {} if database is None else {"database": database}
     if storage == "s3":
-        return s3_config(tmp_path / "data", request.getfixturevalue("seaweed"), **catalog)
+        # These tests are about the node's own path on S3: no start-up probes of the
+        # bucket (a few calls each app start, ~8 s over the fast tier), no 302s. Direct
+        # transfers have their own tests (tests/server/test_direct_*.py).
+        return s3_config(
+            tmp_path / "data", request.getfixturevalue("seaweed"), s3_direct="none", **catalog
+        )
     return Config.load({"data_dir": str(tmp_path / "data"), **catalog}, environ={})
 
 
