@@ -1119,8 +1119,10 @@ class DirectUpload {
       xhr.onerror = () => settle(() => resolve({ status: 0, xhr }));
       xhr.ontimeout = xhr.onerror;
       xhr.onabort = () => settle(() => reject(new Stop()));
+      // The ETag of a part stored only: a refusal need not expose it (Chromium logs
+      // reading a header the answer did not expose as an error).
       xhr.onload = () =>
-        settle(() => resolve({ status: xhr.status, etag: xhr.getResponseHeader('ETag'), xhr }));
+        settle(() => resolve({ status: xhr.status, etag: xhr.status === 200 ? xhr.getResponseHeader('ETag') : null, xhr }));
       xhr.send(body);
       watch();
     });

@@ -356,3 +356,147 @@ def test_files_of_one_part_go_several_at_once_each_checked_by_the_bucket(
     assert len(sessions) == 8
     assert ("POST", "/uploads") in traffic.asked, traffic.asked
     assert console.errors == [], console.errors
+
+
+# Failed loads Chromium logs while the network is cut.
+CUT = ("ERR_INTERNET_DISCONNECTED", "ERR_CONNECTION", "ERR_NETWORK_CHANGED")
+
+
+def part_number(request: Request) -> int:
+    return int(parse_qs(urlsplit(request.url).query).get("partNumber", ["0"])[0])
+
+
+def test_a_network_loss_midway_ends_stored_sending_only_what_the_bucket_lacks(
+    browser, served, seaweed, tmp_path
+):
+    """40 MiB: five parts. Parts 1 and 2 land; the others are in flight when the
+    network goes (the browser offline: node and bucket alike) for several seconds. The
+    same page, back online, asks the session what the bucket holds and sends parts 3-5
+    only; the file is stored whole, with its sha256."""
+    server = served
+    page, console, traffic = open_page(browser, server, seaweed)
+    console.expected = CUT
+    sign_in(page, server)
+    wait_until_live(page)
+    path = tmp_path / "archive.tar"
+    digest = write_mib(path, 40)
+    failed: list[tuple[str, int, str]] = []
+    page.on(
+        "requestfailed",
+        lambda r: (
+            failed.append((r.method, part_number(r), r.failure or ""))
+            if r.url.startswith(seaweed.endpoint_url)
+            else None
+        ),
+    )
+    held: list[Route] = []
+
+    def hold_late_parts(route: Route) -> None:
+        if route.request.method == "PUT" and part_number(route.request) > 2:
+            held.append(route)  # answered when the network goes
+            return
+        route.continue_()
+
+    bucket = re.compile(re.escape(seaweed.endpoint_url) + ".*")
+    page.route(bucket, hold_late_parts)
+    page.set_input_files("#picker", str(path))
+    row = upload_row(page, path.name)
+    waited = 0
+    while traffic.landed() != [1, 2] or not held:
+        assert waited < 30000, traffic.parts
+        page.wait_for_timeout(100)
+        waited += 100
+
+    page.context.set_offline(True)
+    for route in held:
+        route.abort("internetdisconnected")
+    page.unroute(bucket)
+    # Each part in flight is tried again a few times, then the upload backs off as a
+    # whole; asking the session fails too while offline.
+    expect(row).to_have_attribute("data-state", "retrying", timeout=15000)
+    expect(row).to_contain_text("Connection lost at")
+    page.wait_for_timeout(3000)
+    asked_offline = len(traffic.asked)
+    page.context.set_offline(False)
+    # Back online, it goes on at once, not when its wait is over.
+    expect(row).to_have_attribute("data-state", "sending", timeout=2000)
+
+    expect(row).to_have_attribute("data-state", "done", timeout=60000)
+    expect(row).to_contain_text("Stored")
+    found = stored(server, path.name)
+    assert (found["size"], found["sha256"]) == (40 * MiB, digest)
+    # Every part landed once: 1 and 2 before the cut, 3-5 after it, none sent twice.
+    assert traffic.landed() == [1, 2, 3, 4, 5], traffic.parts
+    assert sorted(p["number"] for p in traffic.parts) == [1, 2, 3, 4, 5], traffic.parts
+    assert {number for _, number, _ in failed} >= {3}, failed
+    assert all(number > 2 for _, number, _ in failed), failed
+    # Back online, the page asked the session before it sent the rest.
+    after = [r for r in traffic.asked[asked_offline:] if r[1].startswith("/api/uploads/direct")]
+    assert after[0][0] == "GET" and after[-1][1].endswith("/complete"), after
+    traffic.assert_no_file_bytes_to_node()
+    assert page.evaluate("Object.keys(localStorage)") == []
+    assert console.errors == [], console.errors
+
+
+# SeaweedFS 4.48's answer to a part URL past its expiry (measured): the XML error, with
+# the bucket's CORS headers (its ETag exposed) as on any answer to an allowed origin.
+EXPIRED = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    "<Message>Request has expired</Message><Resource>/stowage/part</Resource></Error>"
+)
+
+
+def test_an_expired_part_url_gets_fresh_urls_from_the_session_and_goes_on(
+    browser, served, seaweed, tmp_path
+):
+    """The bucket answers part 2's first PUT 403 "Request has expired" (as it does for
+    a URL past its 15 minutes): the page asks the session for fresh URLs from part 2 on
+    and sends it again; the file is stored whole."""
+    server = served
+    page, console, traffic = open_page(browser, server, seaweed)
+    console.expected = ("status of 403",)
+    sign_in(page, server)
+    wait_until_live(page)
+    listed: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            listed.append(urlsplit(r.url).query)
+            if r.method == "GET" and urlsplit(r.url).path.startswith("/api/uploads/direct/")
+            else None
+        ),
+    )
+    expired: list[str] = []
+
+    def expire_part_two_once(route: Route) -> None:
+        request = route.request
+        if request.method == "PUT" and part_number(request) == 2 and not expired:
+            expired.append(request.url)
+            route.fulfill(
+                status=403,
+                content_type="application/xml",
+                headers={
+                    "Access-Control-Allow-Origin": server.base_url,
+                    "Access-Control-Expose-Headers": "ETag",
+                    "Vary": "Origin",
+                },
+                body=EXPIRED,
+            )
+            return
+        route.continue_()
+
+    page.route(re.compile(re.escape(seaweed.endpoint_url) + ".*"), expire_part_two_once)
+    path = tmp_path / "interview.mov"
+    digest = write_mib(path, 20)
+    page.set_input_files("#picker", str(path))
+    row = upload_row(page, path.name)
+    expect(row).to_have_attribute("data-state", "done", timeout=60000)
+    assert len(expired) == 1
+    assert "from=2" in listed, listed
+    assert traffic.landed() == [1, 2, 3], traffic.parts
+    two = [p for p in traffic.parts if p["number"] == 2]
+    assert [p["status"] for p in two] == [403, 200], two
+    found = stored(server, path.name)
+    assert (found["size"], found["sha256"]) == (20 * MiB, digest)
+    traffic.assert_no_file_bytes_to_node()
+    assert console.errors == [], console.errors
