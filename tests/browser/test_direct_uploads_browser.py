@@ -419,7 +419,7 @@ def test_a_network_loss_midway_ends_stored_sending_only_what_the_bucket_lacks(
     asked_offline = len(traffic.asked)
     page.context.set_offline(False)
     # Back online, it goes on at once, not when its wait is over.
-    expect(row).to_have_attribute("data-state", "sending", timeout=2000)
+    expect(row).to_have_attribute("data-state", "sending", timeout=5000)
 
     expect(row).to_have_attribute("data-state", "done", timeout=60000)
     expect(row).to_contain_text("Stored")
