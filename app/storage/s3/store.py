@@ -211,13 +211,17 @@ class S3Store:
         if blob is None:
             yield None
             return
-        fd, name = await asyncio.to_thread(tempfile.mkstemp, prefix="stowage-s3-")
+        # Made and removed without an await: a job cancelled at shutdown (thumbnails,
+        # renditions) must never leave its copy in the temp dir, as it could when a
+        # second cancellation landed between the awaited close and unlink. Each call
+        # takes microseconds to a few milliseconds.
+        fd, name = tempfile.mkstemp(prefix="stowage-s3-")
         try:
             await blob.copy_to(fd)
             yield Path(name)
         finally:
-            await asyncio.to_thread(os.close, fd)
-            await asyncio.to_thread(Path(name).unlink, missing_ok=True)
+            os.close(fd)
+            Path(name).unlink(missing_ok=True)
 
     def local_path(self, blob_id: str) -> None:
         return None
