@@ -12,8 +12,6 @@ import json
 import os
 import re
 import secrets
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from tests.support.fixtures import add_account, s3_config, start_server
+from tests.support.fixtures import add_account, s3_config, start_server, stowage_check
 from tests.support.moto import Moto
 from tests.support.seaweed import Seaweed
 
@@ -317,15 +315,6 @@ async def test_an_expired_get_url(multipart: tuple[S3Store, str, str], s3: S3) -
         assert (status, body) == (200, b"expiring")  # moto ignores X-Amz-Expires
     else:
         assert status == 403 and b"Request has expired" in body
-
-
-def stowage_check(config: Config, weed: Seaweed, *flags: str) -> subprocess.CompletedProcess:
-    storage = f"s3://{config.storage.bucket}/{config.storage.prefix}"
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", "check", "--data-dir", str(config.data_dir),
-         "--storage", storage, "--s3-endpoint-url", weed.endpoint_url, *flags],
-        capture_output=True, text=True, env={**os.environ, **weed.env}, timeout=60,
-    )  # fmt: skip
 
 
 async def test_check_lists_stray_multipart_uploads_never_a_sessions(

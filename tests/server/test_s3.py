@@ -28,6 +28,7 @@ from tests.support.fixtures import (
     signed_in_client,
     start_server,
     stored_objects,
+    stowage_check,
     unfinished_resumable,
     write_random_file,
 )
@@ -329,15 +330,6 @@ async def test_zip_archives_of_files_on_s3(tmp_path: Path, seaweed: Seaweed) -> 
         assert part.status_code == 206
         assert part.content == whole.content[100:200100]
     assert not list(Path(tempfile.gettempdir()).glob("stowage-s3-*"))
-
-
-def stowage_check(config: Config, weed: Seaweed, *flags: str) -> subprocess.CompletedProcess:
-    storage = f"s3://{config.storage.bucket}/{config.storage.prefix}"
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", "check", "--data-dir", str(config.data_dir),
-         "--storage", storage, "--s3-endpoint-url", weed.endpoint_url, *flags],
-        capture_output=True, text=True, env={**os.environ, **weed.env}, timeout=60,
-    )  # fmt: skip
 
 
 async def test_check_reconciles_the_bucket_with_the_catalog(

@@ -418,6 +418,16 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
         weed.stop()
 
 
+def stowage_check(config: Config, weed: Seaweed, *flags: str) -> subprocess.CompletedProcess:
+    """`stowage check` of `config`'s S3 storage on `weed`, as a person runs it."""
+    storage = f"s3://{config.storage.bucket}/{config.storage.prefix}"
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "check", "--data-dir", str(config.data_dir),
+         "--storage", storage, "--s3-endpoint-url", weed.endpoint_url, *flags],
+        capture_output=True, text=True, env={**os.environ, **weed.env}, timeout=60,
+    )  # fmt: skip
+
+
 def s3_config(data_dir: Path, weed: Seaweed, **flags: str) -> Config:
     """Settings for S3 storage on `weed`, under a key prefix of this data dir's own."""
     prefix = f"t-{secrets.token_hex(6)}"

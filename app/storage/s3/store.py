@@ -211,17 +211,17 @@ class S3Store:
         if blob is None:
             yield None
             return
-        # Made and removed without an await: a job cancelled at shutdown (thumbnails,
-        # renditions) must never leave its copy in the temp dir, as it could when a
-        # second cancellation landed between the awaited close and unlink. Each call
-        # takes microseconds to a few milliseconds.
+        # A job cancelled at shutdown (thumbnails, renditions) must never leave its copy
+        # in the temp dir. The empty file is made without an await (a cancelled thread
+        # hop would lose its name); close and unlink go in ONE thread hop, which runs to
+        # its end even when the await on it is cancelled (two hops lost the unlink), and
+        # keeps a big file's unlink off the event loop.
         fd, name = tempfile.mkstemp(prefix="stowage-s3-")
         try:
             await blob.copy_to(fd)
             yield Path(name)
         finally:
-            os.close(fd)
-            Path(name).unlink(missing_ok=True)
+            await asyncio.to_thread(_close_and_remove, fd, Path(name))
 
     def local_path(self, blob_id: str) -> None:
         return None
@@ -311,6 +311,11 @@ class S3Store:
                 raise _unavailable(exc, "abort an unfinished upload") from exc
         except TRANSPORT_ERRORS as exc:
             raise _unavailable(exc, "abort an unfinished upload") from exc
+
+
+def _close_and_remove(fd: int, path: Path) -> None:
+    os.close(fd)
+    path.unlink(missing_ok=True)
 
 
 class S3Blob:
