@@ -119,16 +119,27 @@ class ConnectionLimits:
 
 # Request lines whose target Stario 5.1.1 would redirect (its path canonicalisation
 # strips a trailing slash with a 308, before routing): tus's creation URLs and the
-# unnamed PUT, for an account and through a file request's link.
+# unnamed PUT, for an account and through a file request's link; and WebDAV, whose
+# clients name every collection with a trailing slash and follow no redirect for
+# PROPFIND, MKCOL, COPY or MOVE (litmus, rclone, davfs2: observed with the 308).
 _SLASHED = re.compile(rb"[A-Z]{3,7} (?:/r/[A-Za-z0-9_-]{32})?/(?:tus|uploads)/ ")
 _LONGEST_SLASHED = len("OPTIONS /r/") + 32 + len("/uploads/ ")
+# `METHOD /dav/any/path/ `: a WebDAV target without a query, its last byte a slash.
+_DAV_SLASHED = re.compile(rb"[A-Z]{3,9} /dav(?:/[^ ?\r\n]*)?/ ")
+# A request line longer than this is left to Stario (its 308): 8 KiB of path.
+_LONGEST_DAV_SLASHED = 8192
 
 
 def _unslash(view: memoryview, nbytes: int) -> None:
     """Turn `METHOD /tus/ HTTP/1.1` at the start of `view` into `METHOD /tus? HTTP/1.1`:
-    the same path with an empty query, the same length, so nothing else moves.
-    Called only on bytes that start a request (see `PeerAwareProtocol.get_buffer`)."""
-    found = _SLASHED.match(bytes(view[: min(nbytes, _LONGEST_SLASHED)]))
+    the same path with an empty query, the same length, so nothing else moves. A
+    WebDAV target (`/dav/...`) loses its trailing slash the same way; its handlers
+    tell a collection by what the catalog holds, never by the slash. Called only on
+    bytes that start a request (see `PeerAwareProtocol.get_buffer`)."""
+    head = bytes(view[: min(nbytes, _LONGEST_SLASHED)])
+    found = _SLASHED.match(head)
+    if found is None and b" /dav" in head[:16]:
+        found = _DAV_SLASHED.match(bytes(view[: min(nbytes, _LONGEST_DAV_SLASHED)]))
     if found is not None:
         view[found.end() - 2] = ord("?")
 
