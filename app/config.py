@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -72,36 +73,71 @@ def _non_empty(text: str) -> str:
     return text
 
 
-_BYTE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
+# Every size a flag, variable or the quota field takes, said once: --help and the
+# errors quote it. Decimal units are powers of 1000 and binary ones powers of 1024, as
+# the standards (SI, IEC) define them; a bare K/M/G/T is decimal too.
+SIZE_FORMS = (
+    "bytes (1048576) or a size such as 10KB, 10MB, 10GB, 10TB (powers of 1000) or"
+    " 10KiB, 10MiB, 10GiB, 10TiB (powers of 1024); any case, a space allowed,"
+    " 1.5GB rounds down to whole bytes"
+)
+_SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
                "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}  # fmt: skip
+_SIZE = re.compile(r"\s*\+?([0-9][0-9_]*(?:\.[0-9]+)?|\.[0-9]+)\s*([a-z]*)\s*")
+# Far above any disk, and below every integer column the catalogs keep sizes in.
+LARGEST_SIZE = 2**62
 
 
-def parse_bytes(text: str) -> int:
-    """A byte count: `10485760`, `10MiB`, `1.5 GB` (SI units are powers of 1000)."""
-    match = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([a-z]*)\s*", text.lower())
+def parse_size(text: str, *, also: str = "") -> int:
+    """A number of bytes in any of SIZE_FORMS, 0 included; `also` names the words the
+    caller takes besides (", or none for no limit") so the error lists every form."""
+    match = _SIZE.fullmatch(text.lower())
     unit = match.group(2) if match else ""
-    unit = unit[:-1] if unit.endswith("b") else unit
-    if match is None or unit not in _BYTE_UNITS:
-        raise ConfigError(f"must be a number of bytes such as 10485760 or 10MiB, got {text!r}")
-    value = int(float(match.group(1).replace("_", "")) * _BYTE_UNITS[unit])
-    if not 0 < value <= 2**62:
-        raise ConfigError(f"must be more than 0 bytes, got {text!r}")
+    unit = unit.removesuffix("b")
+    if match is None or unit not in _SIZE_UNITS:
+        raise ConfigError(f"must be {SIZE_FORMS}{also}; got {text!r}")
+    # Decimal, not float: 4.35MB is 4350000 bytes exactly, never 4349999.
+    value = int(Decimal(match.group(1).replace("_", "")) * _SIZE_UNITS[unit])
+    if value > LARGEST_SIZE:
+        raise ConfigError(f"must be at most {LARGEST_SIZE} bytes; got {text!r}")
     return value
+
+
+def parse_bytes(text: str, *, also: str = "") -> int:
+    """A size of at least one byte (SIZE_FORMS)."""
+    value = parse_size(text, also=also)
+    if value == 0:
+        raise ConfigError(f"must be more than 0 bytes{also}; got {text!r}")
+    return value
+
+
+def _size_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = parse_size(text)
+        if not low <= value <= high:
+            raise ConfigError(f"must be between {low} and {high} bytes, got {value} ({text!r})")
+        return value
+
+    return parse
 
 
 def _bytes_or_zero(text: str) -> int:
     """Bytes, or 0 to turn the check off."""
-    return 0 if text.strip() == "0" else parse_bytes(text)
+    return parse_size(text)
 
 
 def _quota(text: str) -> int | None:
     """Bytes, or `none` for no quota."""
-    return None if text.strip().lower() == "none" else parse_bytes(text)
+    if text.strip().lower() == "none":
+        return None
+    return parse_bytes(text, also=", or none for no limit")
 
 
 def _rate(text: str) -> int:
     """Bytes per second, or 0 (or `off`) for no minimum."""
-    return 0 if text.strip().lower() in ("0", "off") else parse_bytes(text)
+    if text.strip().lower() == "off":
+        return 0
+    return parse_size(text, also=", or off (or 0) for no minimum")
 
 
 def _limit_or_none(high: int) -> Callable[[str], int]:
@@ -232,6 +268,11 @@ class Setting:
     help: str
 
     @property
+    def is_size(self) -> bool:
+        """Takes SIZE_FORMS (the settings named *_bytes, the quota and the rate)."""
+        return self.name.endswith("_bytes") or self.name in ("default_quota", "min_upload_rate")
+
+    @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
@@ -255,13 +296,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_request_body_bytes",
         str(GiB),
-        _int_between(1, STARIO_MAX_BODY_BYTES),
+        _size_between(1, STARIO_MAX_BODY_BYTES),
         "largest request body the server reads (Stario's hard limit is 2147483647)",
     ),
     Setting(
         "max_request_header_bytes",
         str(64 * 1024),
-        _int_between(256, 16 * MiB),
+        _size_between(256, 16 * MiB),
         "largest request head (request line and headers)",
     ),
     Setting(
@@ -273,27 +314,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_file_bytes",
         str(64 * GiB),
-        _int_between(1, MAX_FILE_BYTES),
+        _size_between(1, MAX_FILE_BYTES),
         "largest single file; above --max-request-body-bytes only resumable uploads"
         " (tus, the IETF draft) can carry it, in several requests",
     ),
     Setting(
         "max_signals_bytes",
         str(16 * MiB),
-        _int_between(1, STARIO_MAX_BODY_BYTES),
+        _size_between(1, STARIO_MAX_BODY_BYTES),
         "largest JSON (Datastar file signals) upload body",
     ),
     Setting(
         "signals_memory_bytes",
         str(64 * MiB),
-        _int_between(MiB, STARIO_MAX_BODY_BYTES),
+        _size_between(MiB, STARIO_MAX_BODY_BYTES),
         "memory all JSON file-signal bodies together may take at once; beyond it a"
         " request waits a few seconds, then gets 503 with Retry-After",
     ),
     Setting(
         "archive_memory_bytes",
         str(64 * MiB),
-        _int_between(4 * MiB, 2**40),
+        _size_between(4 * MiB, 2**40),
         "memory the ZIP archives (POST /api/archives) may hold together, each account a"
         " quarter of it; beyond it the least recently used give way (laid out again when"
         " asked for); when downloads hold it all, a new archive gets 503 with Retry-After",

@@ -58,7 +58,7 @@ def parse_quota(text: str) -> tuple[QuotaKind, int | None]:
     if word in ("none", "default"):
         return ("none" if word == "none" else "default"), None
     try:
-        return "bytes", parse_bytes(text)
+        return "bytes", parse_bytes(text, also=", or none (no limit), or default (the server's)")
     except ConfigError as exc:
         raise AdminRefusal(f"the quota {exc}") from None
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
+
+from stario import JsonValue
 
 from app.accounts.admin import log_action
 from app.accounts.admin import parse_quota as parse_quota_words
@@ -36,7 +39,8 @@ from app.catalog.open import CatalogMismatch, CatalogTooNew, open_catalog
 from app.catalog.protocol import CatalogUnavailable, Database
 from app.cli.storage import add_storage_flags
 from app.common.units import human_bytes
-from app.config import Config
+from app.config import SIZE_FORMS, Config
+from app.features.tokens.data import token_json
 from app.storage.backends import open_store
 
 
@@ -62,17 +66,26 @@ def add_account_commands(
     )
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="may manage accounts")
-    add.add_argument("--quota", metavar="BYTES", help="bytes it may store, or none")
-    with_data_dir(users.add_parser("list", help="every account with its usage"))
+    add.add_argument(
+        "--quota", metavar="SIZE", help=f"what it may store: {SIZE_FORMS}; or none, or default"
+    )
+    users_list = with_data_dir(
+        users.add_parser("list", help="every account with its usage, under a header line")
+    )
+    add_json_flag(users_list)
     passwd = with_data_dir(
         users.add_parser("passwd", help="set a new password; ends the account's sessions")
     )
     passwd.add_argument("name")
     quota = with_data_dir(
-        users.add_parser("quota", help="set the quota: BYTES (10GiB works), none, or default")
+        users.add_parser(
+            "quota",
+            help="set the quota: SIZE (10GiB, 500MB), none, or default",
+            description=f"Set an account's quota. SIZE is {SIZE_FORMS}.",
+        )
     )
     quota.add_argument("name")
-    quota.add_argument("bytes", metavar="BYTES|none|default")
+    quota.add_argument("bytes", metavar="SIZE|none|default")
     remove = with_data_dir(users.add_parser("remove", help="remove an account"))
     remove.add_argument("name")
     remove.add_argument("--delete-files", action="store_true", help="also delete the files it owns")
@@ -86,11 +99,34 @@ def add_account_commands(
     token_add.add_argument("name")
     token_add.add_argument("--label", default="", help="what the token is for")
     token_list = with_data_dir(
-        tokens.add_parser("list", help="an account's tokens, one per line, id first")
+        tokens.add_parser("list", help="an account's tokens under a header line, id first")
     )
     token_list.add_argument("name")
+    add_json_flag(token_list)
     revoke = with_data_dir(tokens.add_parser("revoke", help="revoke a token by its id"))
     revoke.add_argument("id")
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of objects instead (for scripts; keys in docs/accounts.md)",
+    )
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """A header row and one row per item, columns aligned (two spaces between)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def print_json(items: list[dict[str, JsonValue]]) -> None:
+    """The whole list as one JSON document on stdout, and nothing else there."""
+    print(json.dumps(items, indent=2, ensure_ascii=False))
 
 
 def read_password(prompt_twice: bool = True) -> str:
@@ -107,12 +143,13 @@ def read_password(prompt_twice: bool = True) -> str:
         raise CommandError(str(exc)) from None
 
 
-def parse_quota(text: str) -> tuple[QuotaKind, int | None]:
-    """The same words as the Admin screen's quota field (app/accounts/admin.py)."""
+def parse_quota(text: str, flag: str | None = None) -> tuple[QuotaKind, int | None]:
+    """The same words as the Admin screen's quota field (app/accounts/admin.py); the
+    error names the flag the value came with, if any."""
     try:
         return parse_quota_words(text)
     except AccountError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(f"{flag}: {exc}" if flag else str(exc)) from None
 
 
 async def _account(db: Database, name: str) -> Account:
@@ -135,7 +172,7 @@ async def _logged(db: Database, action: str, target: str, detail: str) -> None:
 
 
 async def _users_add(db: Database, args: dict, config: Config) -> None:
-    kind, quota = parse_quota(args["quota"]) if args["quota"] else ("default", None)
+    kind, quota = parse_quota(args["quota"], "--quota") if args["quota"] else ("default", None)
     try:
         check_name(args["name"])
     except AccountError as exc:
@@ -159,9 +196,28 @@ async def _users_add(db: Database, args: dict, config: Config) -> None:
     print(f"added {args['name']}{' (admin)' if args['admin'] else ''}")
 
 
+def account_json(account: Account, default_quota: int | None) -> dict[str, JsonValue]:
+    """`users list --json`: one account. `quota_bytes` is what it may store now (its
+    own quota, or the server's default when `quota_kind` is "default"); null is none."""
+    return {
+        "id": account.id,
+        "name": account.name,
+        "is_admin": account.is_admin,
+        "quota_kind": account.quota_kind,
+        "quota_bytes": account.quota(default_quota),
+        "used_bytes": account.used_bytes,
+        "file_count": account.file_count,
+        "created_at": account.created_at,
+    }
+
+
 async def _users_list(db: Database, args: dict, config: Config) -> None:
+    accounts = await list_accounts(db)
+    if args["json"]:
+        print_json([account_json(a, config.default_quota) for a in accounts])
+        return
     rows = [("NAME", "ADMIN", "QUOTA", "USED", "FILES", "CREATED")]
-    for a in await list_accounts(db):
+    for a in accounts:
         rows.append(
             (
                 a.name,
@@ -172,11 +228,7 @@ async def _users_list(db: Database, args: dict, config: Config) -> None:
                 a.created_at,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    print_table(rows)
 
 
 async def _users_passwd(db: Database, args: dict, config: Config) -> None:
@@ -224,9 +276,18 @@ async def _tokens_add(db: Database, args: dict, config: Config) -> None:
 
 async def _tokens_list(db: Database, args: dict, config: Config) -> None:
     account = await _account(db, args["name"])
-    for token in await list_tokens(db, account.id):
-        last = token.last_used_at or "never"
-        print(f"{token.id}\t{token.label or '-'}\tcreated {token.created_at}\tlast used {last}")
+    tokens = await list_tokens(db, account.id)
+    if args["json"]:
+        # The shape GET /api/tokens gives each token, so a script reads both alike.
+        print_json([token_json(token) for token in tokens])
+        return
+    # The header as `users list` has one: a script skips one line, then reads ids.
+    rows = [("ID", "CREATED", "LAST_USED", "LABEL")]
+    for token in tokens:
+        rows.append(
+            (token.id, token.created_at, token.last_used_at or "never", token.label or "-")
+        )
+    print_table(rows)
 
 
 async def _tokens_revoke(db: Database, args: dict, config: Config) -> None:

@@ -26,7 +26,7 @@ from app.catalog.protocol import CatalogUnavailable
 from app.cli.accounts import add_account_commands, run_account_command
 from app.cli.ops import add_ops_commands, run_ops_command
 from app.cli.storage import STORAGE_SETTINGS
-from app.config import SETTINGS, Config, ConfigError, uv_executable
+from app.config import SETTINGS, SIZE_FORMS, Config, ConfigError, uv_executable
 from app.ops.lock import DataDirBusy, DataDirLock
 from app.server.limits import connections_for, per_address_for, raise_open_file_limit
 from app.server.peers import ConnectionLimits, ProtocolFactory
@@ -42,14 +42,15 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="run the web app",
         description="Run the Stowage web app. Every flag can also be set through the "
-        "environment variable named beside it; a flag wins over its variable.",
+        "environment variable named beside it; a flag wins over its variable. "
+        f"Every SIZE is {SIZE_FORMS}.",
     )
     for setting in SETTINGS:
         default = setting.default if setting.default is not None else "see text"
         serve_parser.add_argument(
             setting.flag,
             dest=setting.name,
-            metavar=setting.name.split("_")[-1].upper(),
+            metavar="SIZE" if setting.is_size else setting.name.split("_")[-1].upper(),
             help=f"{setting.help} [env {setting.env}; default {default}]",
         )
     data_dir = next(setting for setting in SETTINGS if setting.name == "data_dir")
