@@ -77,7 +77,7 @@ def _non_empty(text: str) -> str:
 # errors quote it. Decimal units are powers of 1000 and binary ones powers of 1024, as
 # the standards (SI, IEC) define them; a bare K/M/G/T is decimal too.
 SIZE_FORMS = (
-    "bytes (1048576) or a size such as 10KB, 10MB, 10GB, 10TB (powers of 1000) or"
+    "a number of bytes (1048576) or a size such as 10KB, 10MB, 10GB, 10TB (powers of 1000) or"
     " 10KiB, 10MiB, 10GiB, 10TiB (powers of 1024); any case, a space allowed,"
     " 1.5GB rounds down to whole bytes"
 )

@@ -45,9 +45,10 @@ def test_users_and_tokens_from_the_command_line(tmp_path):
     assert token.returncode == 0 and len(token.stdout.splitlines()) == 1
     assert token.stdout.startswith("stw_")
     listed = stowage("tokens", "list", "alice", data_dir=data).stdout.splitlines()
-    assert len(listed) == 1 and token.stdout.startswith(f"stw_{listed[0].split()[0]}_")
-    assert stowage("tokens", "revoke", listed[0].split()[0], data_dir=data).returncode == 0
-    assert stowage("tokens", "list", "alice", data_dir=data).stdout == ""
+    assert listed[0].split() == ["ID", "CREATED", "LAST_USED", "LABEL"]
+    assert len(listed) == 2 and token.stdout.startswith(f"stw_{listed[1].split()[0]}_")
+    assert stowage("tokens", "revoke", listed[1].split()[0], data_dir=data).returncode == 0
+    assert stowage("tokens", "list", "alice", data_dir=data).stdout.splitlines() == [listed[0]]
     assert stowage("tokens", "revoke", "nope", data_dir=data).returncode == 2
     assert stowage("tokens", "add", "nobody", data_dir=data).returncode == 2
 

@@ -86,7 +86,8 @@ def test_processes_on_one_database_share_accounts_tokens_and_sessions(postgres: 
             assert stranger.get("/api/files").status_code == 401
         # Revoked by the command on a third machine: both servers, which have the token
         # cached, refuse it at once (a notification), not a minute later (their cache).
-        token_id = stowage("tokens", "list", "ada", data_dir=cli_dir, database=url).split()[0]
+        listed = stowage("tokens", "list", "ada", data_dir=cli_dir, database=url)
+        token_id = listed.splitlines()[1].split()[0]  # under the header line
         stowage("tokens", "revoke", token_id, data_dir=cli_dir, database=url)
         for server in (a, b):
             with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:

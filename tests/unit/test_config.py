@@ -58,7 +58,7 @@ def test_bad_values_name_the_setting(flags, fragment):
 
 
 def test_bad_environment_value_names_the_variable():
-    with pytest.raises(ConfigError, match="STOWAGE_MAX_FILE_BYTES must be a whole number"):
+    with pytest.raises(ConfigError, match="STOWAGE_MAX_FILE_BYTES must be a number of bytes"):
         Config.load({}, environ={"STOWAGE_MAX_FILE_BYTES": "lots"})
 
 
