@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -284,9 +285,7 @@ async def _tokens_list(db: Database, args: dict, config: Config) -> None:
     # The header as `users list` has one: a script skips one line, then reads ids.
     rows = [("ID", "CREATED", "LAST_USED", "LABEL")]
     for token in tokens:
-        rows.append(
-            (token.id, token.created_at, token.last_used_at or "never", token.label or "-")
-        )
+        rows.append((token.id, token.created_at, token.last_used_at or "never", token.label or "-"))
     print_table(rows)
 
 
@@ -323,6 +322,11 @@ def run_account_command(command: str, args: dict, config: Config) -> int:
 
     try:
         asyncio.run(run())
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): no traceback, and none at exit either,
+        # when Python flushes stdout again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except CommandError as exc:
         print(f"stowage {command}: error: {exc}", file=sys.stderr)
         return 2

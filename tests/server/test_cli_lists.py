@@ -21,7 +21,9 @@ def stowage(*args: str, data_dir: Path, stdin: str = "") -> subprocess.Completed
 
 def columns(line: str, widths_from: str) -> list[str]:
     """Cut `line` where the header's columns start (labels may hold spaces)."""
-    starts = [i for i, c in enumerate(widths_from) if c != " " and (i == 0 or widths_from[i - 1] == " ")]
+    starts = [
+        i for i, c in enumerate(widths_from) if c != " " and (i == 0 or widths_from[i - 1] == " ")
+    ]
     ends = [*starts[1:], None]
     return [line[start:end].strip() for start, end in zip(starts, ends, strict=True)]
 
