@@ -25,6 +25,7 @@ from app.accounts.store import (
     Account,
     AccountError,
     QuotaKind,
+    TokenInfo,
     account_by_name,
     check_name,
     create_account,
@@ -41,7 +42,6 @@ from app.catalog.protocol import CatalogUnavailable, Database
 from app.cli.storage import add_storage_flags
 from app.common.units import human_bytes
 from app.config import SIZE_FORMS, Config
-from app.features.tokens.data import token_json
 from app.storage.backends import open_store
 
 
@@ -273,6 +273,17 @@ async def _tokens_add(db: Database, args: dict, config: Config) -> None:
     except AccountError as exc:
         raise CommandError(str(exc)) from None
     print(secret)
+
+
+def token_json(token: TokenInfo) -> dict[str, JsonValue]:
+    """`tokens list --json`: one token, keyed as GET /api/tokens keys it
+    (app/features/tokens/data.py; the commands never load the web app, so not from there)."""
+    return {
+        "id": token.id,
+        "label": token.label,
+        "created_at": token.created_at,
+        "last_used_at": token.last_used_at,
+    }
 
 
 async def _tokens_list(db: Database, args: dict, config: Config) -> None:

@@ -157,3 +157,13 @@ def test_help_shows_the_forms():
         text=True,
     )
     assert SIZE_FORMS in " ".join(quota.stdout.split())
+
+
+def test_tokens_list_json_keys_are_the_apis():
+    """`tokens list --json` and GET /api/tokens describe a token alike."""
+    from app.accounts.store import TokenInfo
+    from app.cli.accounts import token_json as cli_token
+    from app.features.tokens.data import token_json as api_token
+
+    token = TokenInfo("f8d77e573c63", "backup", "2026-12-07T21:38:00Z", None)
+    assert cli_token(token) == api_token(token)
