@@ -48,9 +48,7 @@ async def test_options_on_every_upload_url_tells_the_limits(client, config: Conf
     assert tus.headers.get("tus-version") == "1.0.0"
 
 
-async def test_options_of_a_file_requests_urls_tells_its_own_largest_file(
-    client, config: Config
-):
+async def test_options_of_a_file_requests_urls_tells_its_own_largest_file(client, config: Config):
     made = await client.post(
         "/api/requests", json={"label": "Send me", "max_files": 2, "max_file_bytes": 5000}
     )

@@ -25,8 +25,7 @@ DRAFT = {"Upload-Draft-Interop-Version": "8"}
 # The server's defaults (--max-file-bytes 64 GiB, --max-request-body-bytes 1 GiB,
 # --upload-expiry 24 h), as `OPTIONS *` and `OPTIONS /uploads` tell them.
 SERVER_LIMIT = (
-    "max-size=68719476736, min-size=0, max-append-size=1073741824,"
-    " expires=86400, max-age=86400"
+    "max-size=68719476736, min-size=0, max-append-size=1073741824, expires=86400, max-age=86400"
 )
 
 

@@ -5,8 +5,12 @@ later, the current one); they differ here only in small answers, named where the
 are. Only header parsing and answers live here; every rule is app/resumable/uploads.py's.
 
 Upload resources are the tus ones (`/tus/{id}`). Creation: `POST /tus/`, and
-`POST /uploads` / `PUT /uploads/{name}` with `Upload-Complete: ?0` (through
-`start_on_uploads`); the same under a file request's link (`/r/{token}/...`).
+`POST /uploads` / `PUT /uploads/{name}` with `Upload-Complete: ?0`, or `?1` with the
+interop header (an optimistic upload; through `start_on_uploads`); the same under a
+file request's link (`/r/{token}/...`). A creation whose body follows is told to the
+client in a `104 Upload Resumption Supported` (app/server/interim.py) before the body
+is read, so a cut-off upload can be resumed. `OPTIONS` on every creation URL and
+upload resource carries `Upload-Limit`; `GET` on an upload answers as `HEAD`.
 Two choices the draft leaves open:
 
 - An upload whose length is known completes when its offset reaches it, even on an
