@@ -5,6 +5,7 @@ and `stowage check` and `stowage backup` (app/cli/ops.py).
 Only `serve` imports the web app (app/main.py), and only once it is chosen."""
 
 import argparse
+import math
 import sys
 from contextlib import AbstractContextManager
 from typing import cast
@@ -28,6 +29,7 @@ from app.cli.ops import add_ops_commands, run_ops_command
 from app.cli.storage import STORAGE_SETTINGS
 from app.config import SETTINGS, SIZE_FORMS, Config, ConfigError, uv_executable
 from app.ops.lock import DataDirBusy, DataDirLock
+from app.resumable.limits import upload_limit_field
 from app.server.limits import connections_for, per_address_for, raise_open_file_limit
 from app.server.peers import ConnectionLimits, ProtocolFactory
 from app.server.rate import RateFloor
@@ -142,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    limits = ConnectionLimits(per_address or None, RateFloor.of(config))
+    # What `OPTIONS *` tells of the IETF resumable-upload draft's limits.
+    upload_limit = upload_limit_field(
+        config.max_file_bytes, config.max_request_body_bytes, math.floor(config.upload_expiry)
+    )
+    limits = ConnectionLimits(
+        per_address or None, RateFloor.of(config), upload_limit=upload_limit.encode()
+    )
     protocols = ProtocolFactory(limits)
     tracer = make_tracer(config.log)
     # The web app, imported by `serve` alone: the other commands never load it.

@@ -33,6 +33,9 @@ Stario lacks; how that was seen; where it is covered.
   tests/server/test_lingering_server.py): lingering.py lingers before the close.
 - `same_origin()` refuses cross-site commands in plain text only (read): origin.py
   is its rule, copied, answered in JSON on the API and file routes.
+- No interim (1xx) responses: `Writer.write_headers(104)` raises (probed):
+  interim.py writes one to the connection's transport before the answer starts
+  (the IETF draft's 104, tests/server/test_ietf_optimistic.py).
 - Reading a request body takes care (measured): a body up to 256 KiB arrives whole
   before the handler, a chunked body over the cap is a bare 413, and a client gone
   between chunks ends `stream()` normally with the body cut short: body.py, the

@@ -6,7 +6,8 @@ cap (or at 2^31 and beyond, its hard limit), 400 `Invalid HTTP request` for a
 target it will not route (a path with a percent-encoded control character or a
 broken %-escape, a query with `%00`) or for bytes that are not HTTP/1.1, 408
 `Request timeout` when a small body stalls, 431 for a head over the header cap,
-and an empty 308 to the same path without its trailing slash. Its protocol has
+an empty 308 to the same path without its trailing slash, and a bare 204 to
+`OPTIONS *` (no route can answer that target). Its protocol has
 no hook for them: they are written from compiled code, with nothing of the
 request left for Python to see.
 
@@ -14,7 +15,9 @@ Every byte Stario sends goes through the transport it is handed, though. So each
 connection hands it `AnswersInJson`, which passes everything through except those
 fixed answers: it recognises them by their exact bytes (Stario 5.1.1's layout,
 pinned by tests/unit/test_early_answers.py) and writes the same status as JSON
-`{"error": ...}` that says what was wrong and what to do instead. Anything it does
+`{"error": ...}` that says what was wrong and what to do instead; the 204 to
+`OPTIONS *` gets the server-wide `Upload-Limit` of the IETF resumable-upload draft,
+which says a server SHOULD send it there. Anything it does
 not recognise, and anything written while a handler runs on the connection (a
 download could hold any bytes), goes out untouched.
 
@@ -58,6 +61,8 @@ _REDIRECT = re.compile(
     rb"HTTP/1\.1 308 Permanent Redirect\r\n(date: [^\r\n]*\r\n)location: ([^\r\n]*)\r\n"
     rb"content-type: text/plain; charset=utf-8\r\ncontent-length: 0\r\n\r\n"
 )
+# Stario's whole answer to `OPTIONS *` (written as three pieces: this, its date, CRLF).
+_OPTIONS_STAR_STATUS = b"HTTP/1.1 204 No Content\r\n"
 # In an answer's head: the connection ends after it (Stario writes names in lower case).
 _CLOSE_HEADER = b"\r\nconnection: close\r\n"
 # An answer that keeps the connection is written like a handler's `w.text()`:
@@ -109,6 +114,9 @@ class EarlyAnswers:
     max_body_bytes: int
     max_header_bytes: int
     body_timeout: float
+    # `Upload-Limit` for `OPTIONS *` (the IETF resumable-upload draft's server-wide
+    # limits, app/features/resumable/ietf.py); empty: none added.
+    upload_limit: bytes = b""
 
     def message(self, status: int, text: bytes, *, closing: bool) -> str | None:
         """Ours for Stario's (status, plain text); None for one we do not know."""
@@ -192,8 +200,29 @@ class AnswersInJson:
         self._protocol.writes += 1
         self._transport.write(data)
 
+    def interim(self, data: bytes) -> None:
+        """An interim (1xx) response a handler sends before its answer
+        (app/server/interim.py): straight to the socket, neither counted as the
+        handler's answer (`writes`, which the reaping reads) nor taken for a head."""
+        if not self._ended:
+            self._transport.write(data)
+
     def writelines(self, pieces: Any) -> None:
         if self._ended:
+            return
+        if (
+            type(pieces) in (tuple, list)
+            and len(pieces) == 3
+            and pieces[0] == _OPTIONS_STAR_STATUS
+            and pieces[2] == b"\r\n"
+            and self._answers.upload_limit
+            and not self._handler_running()
+        ):
+            # `OPTIONS *`, answered before any route: the server-wide upload limits.
+            self._protocol.writes += 1
+            self._transport.writelines(
+                (pieces[0], pieces[1], b"upload-limit: %s\r\n\r\n" % self._answers.upload_limit)
+            )
             return
         if (
             type(pieces) in (tuple, list)

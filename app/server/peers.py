@@ -87,6 +87,8 @@ class ConnectionLimits:
     per_address: int | None
     floor: RateFloor
     open_by_address: dict[str, int] = field(default_factory=dict)
+    # The server-wide `Upload-Limit` its `OPTIONS *` answer carries (early_answers.py).
+    upload_limit: bytes = b""
     # Refused connections (429) left to linger at once at most (app/server/lingering.py).
     refusals_linger: LingerSlots = field(default_factory=lambda: LingerSlots(LINGER_SLOTS))
     too_many: bytes = field(init=False)
@@ -365,7 +367,10 @@ class ProtocolFactory:
         requests: RequestPolicy,
     ) -> asyncio.Protocol:
         answers = EarlyAnswers(
-            requests.max_body_bytes, requests.max_header_bytes, requests.body_timeout
+            requests.max_body_bytes,
+            requests.max_header_bytes,
+            requests.body_timeout,
+            self.limits.upload_limit,
         )
         protocol_class = self._made.get(answers)
         if protocol_class is None:

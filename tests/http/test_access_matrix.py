@@ -351,6 +351,16 @@ DECLARED: dict[tuple[str, str], Declared] = {
         OWNED, 204, b"0123", {**TUS_PATCH, "x-http-method-override": "PATCH"}
     ),
     ("DELETE", "/tus/{upload_id}"): Declared(OWNED, 204, headers=TUS),
+    # Issue 27 lane C: the draft's OPTIONS on the upload URLs, GET on an upload.
+    ("OPTIONS", "/uploads"): Declared(PUBLIC, 204),
+    ("OPTIONS", "/uploads/{name}"): Declared(PUBLIC, 204),
+    ("GET", "/tus/{upload_id}"): Declared(OWNED, 204),
+    ("OPTIONS", "/s/{token}/uploads"): Declared(PUBLIC, 204),
+    ("OPTIONS", "/s/{token}/uploads/{name}"): Declared(PUBLIC, 204),
+    ("GET", "/s/{token}/tus/{upload_id}"): Declared(SHARE_LINK, 204),
+    ("OPTIONS", "/r/{token}/uploads"): Declared(PUBLIC, 204),
+    ("OPTIONS", "/r/{token}/uploads/{name}"): Declared(PUBLIC, 204),
+    ("GET", "/r/{token}/tus/{upload_id}"): Declared(REQUEST_LINK, 204),
     # Issue 26 lane A: direct upload sessions (S3 only: on this local store, 409 with
     # where to upload instead; tests/server/test_direct_uploads.py has the S3 answers).
     ("POST", "/api/uploads/direct"): Declared(PRIVATE, 409, b'{"name": "d", "size": 1}', JSON),

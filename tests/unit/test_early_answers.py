@@ -155,4 +155,30 @@ def test_anything_else_passes_untouched() -> None:
     assert transport.get_extra_info("peername") == "extra peername"
 
 
+def test_options_star_gets_the_servers_upload_limit() -> None:
+    sink, connection = Sink(), Connection()
+    limit = b"max-size=10, min-size=0, max-append-size=5, expires=60, max-age=60"
+    transport = AnswersInJson(sink, connection, EarlyAnswers(MiB, 65536, 30.0, limit))
+    # Stario 5.1.1 writes its answer to `OPTIONS *` in three pieces (measured).
+    transport.writelines((b"HTTP/1.1 204 No Content\r\n", DATE, b"\r\n"))
+    assert sink.sent == b"HTTP/1.1 204 No Content\r\n" + DATE + b"upload-limit: " + limit + (
+        b"\r\n\r\n"
+    )
+    # Without a limit to tell (EarlyAnswers' default), the answer goes untouched.
+    plain, plain_sink, _ = answers_in_json()
+    pieces = (b"HTTP/1.1 204 No Content\r\n", DATE, b"\r\n")
+    plain.writelines(pieces)
+    assert plain_sink.pieces[-1] is pieces
+
+
+def test_an_interim_response_is_neither_counted_nor_taken_for_an_answer() -> None:
+    transport, sink, connection = answers_in_json()
+    transport.interim(b"HTTP/1.1 104 Upload Resumption Supported\r\nlocation: /tus/x\r\n\r\n")
+    assert connection.writes == 0
+    assert sink.sent.startswith(b"HTTP/1.1 104 ")
+    # The answer after it is judged on its own head.
+    transport.write(b"HTTP/1.1 201 Created\r\nconnection: close\r\n\r\n")
+    assert connection.writes == 1
+
+
 # --- the real server ------------------------------------------------------------------

@@ -17,22 +17,31 @@ from app.features.resumable.urls import (
     REQUEST_CAPABILITIES,
     REQUEST_CREATE,
     REQUEST_UPLOAD_DELETE,
+    REQUEST_UPLOAD_GET,
     REQUEST_UPLOAD_HEAD,
+    REQUEST_UPLOAD_NAMED_OPTIONS,
     REQUEST_UPLOAD_OPTIONS,
     REQUEST_UPLOAD_OVERRIDE,
     REQUEST_UPLOAD_PATCH,
+    REQUEST_UPLOADS_OPTIONS,
     SHARE_CAPABILITIES,
     SHARE_CREATE,
     SHARE_UPLOAD_DELETE,
+    SHARE_UPLOAD_GET,
     SHARE_UPLOAD_HEAD,
+    SHARE_UPLOAD_NAMED_OPTIONS,
     SHARE_UPLOAD_OPTIONS,
     SHARE_UPLOAD_OVERRIDE,
     SHARE_UPLOAD_PATCH,
+    SHARE_UPLOADS_OPTIONS,
     UPLOAD_DELETE,
+    UPLOAD_GET,
     UPLOAD_HEAD,
+    UPLOAD_NAMED_OPTIONS,
     UPLOAD_OPTIONS,
     UPLOAD_OVERRIDE,
     UPLOAD_PATCH,
+    UPLOADS_OPTIONS,
 )
 from app.ingest.intake import Destination
 from app.ingest.pipeline import IngestError
@@ -104,6 +113,18 @@ def _override(resumable: ResumableUploads, destination: Destinations):
     return handler
 
 
+def _largest_file(destination: Destinations | None, c: Context) -> int | None:
+    """The largest file a link's uploads take (its own limit), for its `Upload-Limit`;
+    None for an account's URLs (answered to anyone: the server's limit)."""
+    if destination is None:
+        return None
+    try:
+        with destination(c) as to:
+            return to.max_file_bytes
+    except IngestError:
+        return None  # the gate let it through; the server's limit still holds
+
+
 def register_resumable(
     app: App,
     gate: Gate,
@@ -115,13 +136,25 @@ def register_resumable(
     request's owner's space under its limits (`through_request`), and at /s/TOKEN/tus/
     into a folder link's folder under its request's limits (`through_share`)."""
 
-    async def options(c: Context, w: Writer) -> None:
-        ietf.capabilities(resumable, c, w)
-        tus.capabilities(resumable, w)
+    def options(destination: Destinations | None):
+        async def answer(c: Context, w: Writer) -> None:
+            ietf.capabilities(resumable, c, w, _largest_file(destination, c))
+            tus.capabilities(resumable, w)
+
+        return answer
+
+    def creation_options(destination: Destinations | None, allow: str):
+        async def answer(c: Context, w: Writer) -> None:
+            ietf.creation_capabilities(resumable, c, w, allow, _largest_file(destination, c))
+
+        return answer
 
     # What the server can do is no secret; everything else is the account's.
-    gate.public(CAPABILITIES, UPLOAD_OPTIONS)
+    gate.public(CAPABILITIES, UPLOAD_OPTIONS, UPLOADS_OPTIONS, UPLOAD_NAMED_OPTIONS)
     gate.requests(
+        REQUEST_UPLOADS_OPTIONS,
+        REQUEST_UPLOAD_NAMED_OPTIONS,
+        REQUEST_UPLOAD_GET,
         REQUEST_CAPABILITIES,
         REQUEST_CREATE,
         REQUEST_UPLOAD_HEAD,
@@ -132,23 +165,31 @@ def register_resumable(
     )
     share_routes = (
         SHARE_CAPABILITIES, SHARE_CREATE, SHARE_UPLOAD_HEAD, SHARE_UPLOAD_PATCH,
-        SHARE_UPLOAD_DELETE, SHARE_UPLOAD_OPTIONS, SHARE_UPLOAD_OVERRIDE,
+        SHARE_UPLOAD_DELETE, SHARE_UPLOAD_OPTIONS, SHARE_UPLOAD_OVERRIDE, SHARE_UPLOAD_GET,
+        SHARE_UPLOADS_OPTIONS, SHARE_UPLOAD_NAMED_OPTIONS,
     )  # fmt: skip
     if through_share is not None:
         # The link's token (and password) decide, as on the link's other URLs.
         gate.shares(*share_routes)
     in_flight = resumable.uploads.in_flight
-    for routes, destination in (
+    for routes, destination, link in (
         ((CAPABILITIES, CREATE, UPLOAD_HEAD, UPLOAD_PATCH, UPLOAD_DELETE, UPLOAD_OPTIONS,
-          UPLOAD_OVERRIDE), account_destination(resumable)),
+          UPLOAD_OVERRIDE, UPLOAD_GET, UPLOADS_OPTIONS, UPLOAD_NAMED_OPTIONS),
+         account_destination(resumable), None),
         ((REQUEST_CAPABILITIES, REQUEST_CREATE, REQUEST_UPLOAD_HEAD, REQUEST_UPLOAD_PATCH,
-          REQUEST_UPLOAD_DELETE, REQUEST_UPLOAD_OPTIONS, REQUEST_UPLOAD_OVERRIDE),
-         through_request),
-        *(() if through_share is None else ((share_routes, through_share),)),
+          REQUEST_UPLOAD_DELETE, REQUEST_UPLOAD_OPTIONS, REQUEST_UPLOAD_OVERRIDE,
+          REQUEST_UPLOAD_GET, REQUEST_UPLOADS_OPTIONS, REQUEST_UPLOAD_NAMED_OPTIONS),
+         through_request, through_request),
+        *(() if through_share is None else ((share_routes, through_share, through_share),)),
     ):  # fmt: skip
-        capabilities, create, head, patch, delete, upload_options, override = routes
-        app.add(capabilities, options)
-        app.add(upload_options, options)
+        (capabilities, create, head, patch, delete, upload_options, override, get,
+         uploads_options, named_options) = routes  # fmt: skip
+        app.add(capabilities, options(link))
+        app.add(upload_options, options(link))
+        # POST (and PUT without a name) at /uploads; PUT at /uploads/NAME.
+        app.add(uploads_options, creation_options(link, "POST, PUT, OPTIONS"))
+        app.add(named_options, creation_options(link, "PUT, OPTIONS"))
+        app.add(get, tracked(in_flight, _handler(resumable, destination, ietf.get, ietf.get)))
         app.add(
             create, tracked(in_flight, _handler(resumable, destination, tus.create, ietf.create))
         )

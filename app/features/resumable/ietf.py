@@ -5,8 +5,12 @@ later, the current one); they differ here only in small answers, named where the
 are. Only header parsing and answers live here; every rule is app/resumable/uploads.py's.
 
 Upload resources are the tus ones (`/tus/{id}`). Creation: `POST /tus/`, and
-`POST /uploads` / `PUT /uploads/{name}` with `Upload-Complete: ?0` (through
-`start_on_uploads`); the same under a file request's link (`/r/{token}/...`).
+`POST /uploads` / `PUT /uploads/{name}` with `Upload-Complete: ?0`, or `?1` with the
+interop header (an optimistic upload; through `start_on_uploads`); the same under a
+file request's link (`/r/{token}/...`). A creation whose body follows is told to the
+client in a `104 Upload Resumption Supported` (app/server/interim.py) before the body
+is read, so a cut-off upload can be resumed. `OPTIONS` on every creation URL and
+upload resource carries `Upload-Limit`; `GET` on an upload answers as `HEAD`.
 Two choices the draft leaves open:
 
 - An upload whose length is known completes when its offset reaches it, even on an
@@ -33,9 +37,11 @@ from app.features.uploads.data import NAME_THE_FILE, path_asked, placed_by_name,
 from app.ingest.intake import Destination
 from app.ingest.names import filename_from_disposition
 from app.ingest.pipeline import IngestError
+from app.resumable.limits import upload_limit_field
 from app.resumable.store import UploadState
 from app.resumable.uploads import Appended, OffsetMismatch, ResumableUploads
 from app.server.body import incoming
+from app.server.interim import send_interim
 
 INTEROP_HEADER = "upload-draft-interop-version"
 INTEROP_VERSIONS = (6, 7, 8)
@@ -44,6 +50,7 @@ PARTIAL_UPLOAD = "application/partial-upload"
 # What PATCH takes on an upload resource: the draft's appends and tus's.
 ACCEPT_PATCH = f"{PARTIAL_UPLOAD}, application/offset+octet-stream"
 PROBLEM_TYPES = "https://iana.org/assignments/http-problem-types#"
+UPLOAD_RESUMPTION_SUPPORTED = 104
 DEFAULT_NAME = "upload"
 
 
@@ -139,22 +146,19 @@ def _no_state_headers(c: Context, *headers: str) -> None:
 def upload_limit(
     resumable: ResumableUploads, max_size: int, state: UploadState | None = None
 ) -> str:
-    """`Upload-Limit`: the largest upload, the largest append (one request's body) and
-    the seconds left before an unfinished upload expires: `expires` for interop 6,
-    `max-age` for 7 and later; a client ignores the key it does not know."""
-    limits = [
-        f"max-size={max_size}",
-        f"max-append-size={resumable.uploads.config.max_request_body_bytes}",
-    ]
+    """`Upload-Limit` (app/resumable/limits.py): the largest upload, the largest append
+    (one request's body) and the seconds left before an unfinished upload expires:
+    `expires` for interop 6, `max-age` for 7 and later; a client ignores the key it
+    does not know. `max-size` is the destination's largest file, not what is left of
+    its quota: the draft says it SHOULD NOT decrease during an upload, and the quota
+    left shrinks with every other upload (a quota refusal says so in words)."""
     if state is None:
         left: int | None = math.floor(resumable.expiry)
     elif not state.finished:
         left = max(0, math.floor(state.expires_at - resumable.clock()))
     else:
         left = None
-    if left is not None:
-        limits += [f"expires={left}", f"max-age={left}"]
-    return ", ".join(limits)
+    return upload_limit_field(max_size, resumable.uploads.config.max_request_body_bytes, left)
 
 
 def _state_headers(
@@ -234,15 +238,19 @@ async def _answer_append(
     done: Appended,
     *,
     created: bool,
+    optimistic: bool = False,
 ) -> None:
     if done.file is not None:
         # Finished: the answer `POST /uploads` gives, with the upload's state. A
-        # creation keeps `Location` on the upload resource, which the draft requires.
+        # creation with `?0` keeps `Location` on the upload resource, which the draft
+        # requires; an optimistic one (`?1`, its URL told in the 104) answers as the
+        # single-request upload it was meant to be, `Location` on the stored file (the
+        # draft exempts a final answer with `Upload-Complete: ?1` from the same URL).
         _state_headers(resumable, w, version, to, done.state)
         if not to.public:
             w.headers.set("stowage-file-id", done.file.id)
             w.headers.set("stowage-file-location", FILE.href(done.file.id))
-            if not created:
+            if not created or optimistic:
                 w.headers.set("location", FILE.href(done.file.id))
         w.json(await stored_json(resumable.db, [done.file], {}, to), 201)
         return
@@ -269,10 +277,11 @@ async def _create(
     metadata: str | None,
     location: Callable[[str], str],
     directory: tuple[str, ...] = (),
+    optimistic: bool = False,
 ) -> None:
     """A new upload whose first bytes, if any, are this request's body; `location`
     gives its URL from its id; `directory`, the folders under `to.folder` its file
-    goes into."""
+    goes into; `optimistic`, made by a single-request upload URL (`/uploads`)."""
     try:
         last = _boolean(c, "upload-complete")
         if last is None:
@@ -294,18 +303,28 @@ async def _create(
     except IngestError as error:
         _refuse(resumable, c, w, version, error, to)
         return
-    w.headers.set("location", location(state.id))
+    at = location(state.id)
+    w.headers.set("location", at)
     if not (_body_follows(c) or last or length == 0):
         _state_headers(resumable, w, version, to, state)
         w.empty(201)
         return
+    if _body_follows(c) and c.req.headers.get(INTEROP_HEADER) is not None:
+        # The upload's URL before its body, so that a cut-off upload can be resumed.
+        # The draft: only to a client that named the interop version (echoed here).
+        send_interim(c, w, UPLOAD_RESUMPTION_SUPPORTED, [
+            ("location", at),
+            ("upload-limit", upload_limit(resumable, to.max_file_bytes, state)),
+            (INTEROP_HEADER, str(version)),
+        ])  # fmt: skip
     try:
         body = incoming(c, resumable.uploads.config)
         done = await resumable.append(body, state, to, offset=0, last=last)
     except IngestError as error:
         _refuse(resumable, c, w, version, error, to, await resumable.find(state.id, to))
         return
-    await _answer_append(resumable, c, w, version, to, done, created=True)
+    await _answer_append(resumable, c, w, version, to, done, created=True,
+                         optimistic=optimistic and last)  # fmt: skip
 
 
 def _declared_mime(c: Context) -> str | None:
@@ -369,15 +388,18 @@ def start_on_uploads(
     location: Callable[[Context, str], str] = _account_upload_at,
 ):
     """`POST /uploads` and `PUT /uploads/{name}` with `Upload-Complete: ?0` start a
-    resumable upload; with `?1` (or none) they stay single-request uploads. `location`
-    gives the upload resource's URL from the request and the upload's id."""
+    resumable upload; so does `?1` with the draft's interop header (an optimistic
+    upload: the body is meant to be the whole file, and the upload resource, told in a
+    104 before the body is read, is there to resume it if the body is cut off). `?1`
+    without the interop header, and no `Upload-Complete`, stay single-request uploads.
+    `location` gives the upload resource's URL from the request and the upload's id."""
 
     async def start(c: Context, w: Writer, to: Destination, name: str | None) -> bool:
         if c.req.headers.get("upload-complete") is None:
             return False
         try:
             last = _boolean(c, "upload-complete")
-            if last:
+            if last and c.req.headers.get(INTEROP_HEADER) is None:
                 return False
             version = interop_version(c)
             if not name and path_asked(c) is None:
@@ -389,7 +411,7 @@ def start_on_uploads(
             return True
         await _create(resumable, c, w, to, version, name=name, declared_mime=_declared_mime(c),
                       metadata=None, location=lambda upload_id: location(c, upload_id),
-                      directory=directory)  # fmt: skip
+                      directory=directory, optimistic=True)  # fmt: skip
         return True
 
     return start
@@ -423,10 +445,20 @@ async def head(resumable: ResumableUploads, c: Context, w: Writer, to: Destinati
         _refuse(resumable, c, w, version, IngestError(404, "no such upload (cancelled)"), to)
         return
     _state_headers(resumable, w, version, to, state)
+    # Where this upload is (the URL asked): the draft asks every answer about an
+    # upload resource to agree on it.
+    w.headers.set("location", c.req.path)
     if state.file_id is not None and not to.public:
         w.headers.set("stowage-file-id", state.file_id)
         w.headers.set("stowage-file-location", FILE.href(state.file_id))
     w.empty(204)
+
+
+async def get(resumable: ResumableUploads, c: Context, w: Writer, to: Destination) -> None:
+    """GET on an upload resource: the draft (since -12) gives its successful answer the
+    same fields as HEAD's and says content "is unexpected. Its meaning is not defined
+    by this protocol": so the answer is HEAD's, 204 without content."""
+    await head(resumable, c, w, to)
 
 
 async def patch(resumable: ResumableUploads, c: Context, w: Writer, to: Destination) -> None:
@@ -496,10 +528,29 @@ async def delete(resumable: ResumableUploads, c: Context, w: Writer, to: Destina
     w.empty(204)
 
 
-def capabilities(resumable: ResumableUploads, c: Context, w: Writer) -> None:
-    """What OPTIONS adds for the draft (the tus capabilities are answered beside)."""
+def creation_capabilities(
+    resumable: ResumableUploads, c: Context, w: Writer, allow: str, max_file_bytes: int | None
+) -> None:
+    """OPTIONS on a single-request upload URL (`/uploads`, `/uploads/NAME`, and under a
+    link), where `Upload-Complete` creates a draft upload: its limits, and its methods."""
+    w.headers.set("allow", allow)
+    largest = resumable.uploads.config.max_file_bytes if max_file_bytes is None else max_file_bytes
+    w.headers.set("upload-limit", upload_limit(resumable, largest))
+    version = (c.req.headers.get(INTEROP_HEADER) or "").strip()
+    if version in map(str, INTEROP_VERSIONS):
+        w.headers.set(INTEROP_HEADER, version)
+    w.empty(204)
+
+
+def capabilities(
+    resumable: ResumableUploads, c: Context, w: Writer, max_file_bytes: int | None = None
+) -> None:
+    """What OPTIONS adds for the draft (the tus capabilities are answered beside):
+    `Upload-Limit`, with `max_file_bytes` (a file request's own) or the server's.
+    `Accept-Patch` is for interop 6 to 8 (draft-12 drops it from OPTIONS)."""
     w.headers.set("accept-patch", ACCEPT_PATCH)
-    w.headers.set("upload-limit", upload_limit(resumable, resumable.uploads.config.max_file_bytes))
+    largest = resumable.uploads.config.max_file_bytes if max_file_bytes is None else max_file_bytes
+    w.headers.set("upload-limit", upload_limit(resumable, largest))
     version = (c.req.headers.get(INTEROP_HEADER) or "").strip()
     if version in map(str, INTEROP_VERSIONS):
         w.headers.set(INTEROP_HEADER, version)
