@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from stario import Context, Handler, Writer
 
 from app.common.http import json_error, tag_tus_refusal
+from app.server.peers import request_ended
 
 # In a request's state: from a listed origin with a token (read by `same_origin`).
 ALLOWED_CROSS_ORIGIN = "stowage.cors_allowed"
@@ -172,6 +173,9 @@ class Cors:
                 family = None if found is None else family_of(found)
                 if family is not None:
                     self._preflight(c, w, origin, methods, family)
+                    # The request after it on this connection (tus's POST /tus/) may have
+                    # a slashed target: let the connection route it (app/server/peers.py).
+                    request_ended(c, w)
                     return
                 await inner(c, w)
                 return
@@ -192,6 +196,7 @@ class Cors:
                 tag_tus_refusal(c, w)
                 # Its body, if any, is not wanted: close rather than drain it.
                 json_error(w, 403, NEEDS_TOKEN, close=_body_follows(c))
+                request_ended(c, w)
                 return
             c.state[ALLOWED_CROSS_ORIGIN] = True
             w.headers.set("access-control-allow-origin", origin)
