@@ -143,7 +143,10 @@ def _cross_origin(c: Context, origin: str) -> bool:
     if fetch_site is not None:
         return fetch_site.lower() not in ("same-origin", "none")
     host = (c.req.headers.get("host") or "").strip().lower()
-    return origin.split("://", 1)[-1] != host
+    scheme, _, authority = origin.partition("://")
+    # A listed origin never names its scheme's default port (config.py drops it).
+    host = host.removesuffix({"http": ":80", "https": ":443"}.get(scheme, "\0"))
+    return authority != host
 
 
 def _body_follows(c: Context) -> bool:
