@@ -208,6 +208,42 @@ def _allowed_hosts(text: str) -> tuple[str, ...]:
     return entries
 
 
+def _origin_entry(text: str) -> str:
+    """One origin as a browser sends it in `Origin`: `scheme://host[:port]`, lowercased,
+    the scheme's default port dropped. `*` and `null` are refused: each web app an
+    admin trusts with API tokens is named, and an opaque origin (a sandboxed frame,
+    a file:// page) could be any page at all."""
+    entry = text.strip().lower().removesuffix("/")
+    parts = urlsplit(entry)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or port == -1
+        or parts.username is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or entry.endswith(":")
+        or not re.fullmatch(r"[a-z0-9._\-\[\]:]+", parts.netloc)
+    ):
+        raise ConfigError(
+            "must list origins such as https://app.example.org or http://127.0.0.1:5173"
+            f" (scheme, host and port only; * is not accepted), got {text.strip()!r}"
+        )
+    if (parts.scheme, port) in (("http", 80), ("https", 443)):
+        return f"{parts.scheme}://{parts.netloc.rsplit(':', 1)[0]}"
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _cors_origins(text: str) -> tuple[str, ...]:
+    """Comma-separated origins; empty (the default) for none."""
+    return tuple(dict.fromkeys(_origin_entry(part) for part in text.split(",") if part.strip()))
+
+
 @dataclass(frozen=True, slots=True)
 class StorageTarget:
     """Where blobs live: `local` (the data dir) or an S3 bucket and key prefix."""
@@ -370,6 +406,14 @@ SETTINGS: tuple[Setting, ...] = (
         " name without a port matches any port; * for any); others get 421, which"
         " defeats DNS rebinding; default the listen address and port, localhost with"
         " the port, and the host of --public-url",
+    ),
+    Setting(
+        "cors_origins",
+        "",
+        _cors_origins,
+        "comma-separated origins (scheme://host[:port]) of web apps on other sites that"
+        " may call the API, raw uploads, tus and file downloads with an API token"
+        " (Authorization header; cookies are never honoured cross-origin); default none",
     ),
     Setting(
         "default_quota",
@@ -546,6 +590,8 @@ class Config:
     s3_direct: str = "all"
     s3_public_endpoint_url: str | None = None
     max_live_pages_per_account: int = 20
+    # Origins of web apps on other sites allowed to call with a token (app/server/cors.py).
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def uploads_dir(self) -> Path:

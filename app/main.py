@@ -76,6 +76,7 @@ from app.previews.thumbnails import Thumbnails, ffmpeg_found
 from app.resumable.backends import open_backends
 from app.resumable.direct import DirectUploads
 from app.resumable.uploads import ResumableUploads
+from app.server.cors import Cors
 from app.server.origin import same_origin
 from app.server.peers import ClientAddresses, ProtocolFactory
 from app.storage.backends import describe, open_direct, open_store
@@ -170,6 +171,7 @@ def make_bootstrap(
             "/",
             unavailable_answers(CatalogUnavailable),
             hosts.middleware,
+            Cors(config.cors_origins).middleware,  # preflights end here, before the gate
             same_origin,
             security_headers(),
             gate.middleware,
