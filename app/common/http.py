@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Literal
 from urllib.parse import quote
 
+from anyascii import anyascii
 from stario import Context, Handler, Writer
 from stario.exceptions import ClientDisconnected, RequestBodyError
 from stario.json import loads as json_loads
@@ -275,25 +276,34 @@ def json_method_not_allowed(allowed: frozenset[str]) -> Handler:
     return respond
 
 
-# Never in the ASCII `filename=`: `%` reads as an escape to some agents, and a
-# backslash or quote would need quoted-string escaping that many agents ignore.
-UNSAFE_IN_FALLBACK = frozenset('%\\"')
+# Never in the ASCII `filename=`: `%` reads as an escape to some agents, a backslash
+# or quote would need quoted-string escaping that many agents ignore, `/` is a path
+# separator, and `:*?<>|` are refused in Windows file names.
+UNSAFE_IN_FALLBACK = '%\\"/:*?<>|'
+# A run of what may not stand in the fallback: control characters, anything beyond
+# printable ASCII that transliteration left, and UNSAFE_IN_FALLBACK.
+_UNSAFE_RUN = re.compile("[^ -~]+|[" + re.escape(UNSAFE_IN_FALLBACK) + "]+")
 # RFC 8187 attr-char: what may stand unencoded in `filename*`.
 _ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
+# The stem when nothing of a name survives in ASCII (e.g. a name of symbols).
+FALLBACK_STEM = "download"
 
 
 def _ascii_fallback(name: str) -> str:
-    """The `filename` for agents without RFC 8187: accents dropped (é -> e), every other
-    non-printable-ASCII character, `%` (read as an escape by some), and `\\` and `"`
-    replaced by `_`. RFC 6266 Appendix D: agents such as `curl -OJ` do not unescape a
-    quoted-string, so the value never needs escaping."""
-    plain = "".join(
-        char for char in unicodedata.normalize("NFKD", name) if not unicodedata.combining(char)
-    )
-    fallback = "".join(
-        char if " " <= char <= "~" and char not in UNSAFE_IN_FALLBACK else "_" for char in plain
-    )
-    return fallback.strip() or "download"
+    """The `filename` for agents without RFC 8187 (`curl -OJ`, `wget
+    --content-disposition`): the name transliterated (é -> e, Привет -> Privet,
+    日本語 -> RiBenYu, by anyascii), each run of unsafe or control characters one `_`,
+    no dot or space at either end. A name left with no letter or digit is `download`
+    with its extension. RFC 6266 Appendix D: agents do not unescape a quoted-string, so
+    the value never needs escaping; the exact name is in `filename*`."""
+    plain = _UNSAFE_RUN.sub("_", anyascii(unicodedata.normalize("NFC", name)))
+    stem, dot, extension = plain.rpartition(".")
+    if not dot or not extension.isalnum():
+        stem, extension = plain, ""
+    stem = stem.strip(" .")
+    if not any(char.isalnum() for char in stem):
+        stem = FALLBACK_STEM
+    return f"{stem}.{extension}" if extension else stem
 
 
 def content_disposition(kind: Literal["inline", "attachment"], name: str) -> str:

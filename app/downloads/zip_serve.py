@@ -13,7 +13,7 @@ from typing import cast
 
 from stario import Context, Writer
 
-from app.common.http import json_error
+from app.common.http import content_disposition, json_error
 from app.downloads.counting import Counting, MeteredWriter
 from app.downloads.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
 from app.downloads.validators import (
@@ -80,7 +80,7 @@ async def serve_zip(
     filename: str,
     counting: Counting | None = None,
 ) -> None:
-    """GET or HEAD of a laid-out ZIP. `filename` is ASCII (the Content-Disposition's)."""
+    """GET or HEAD of a laid-out ZIP, saved as `filename` (any Unicode name)."""
     etag = f'"{layout.digest}"'
     precondition = evaluate_preconditions(
         etag,
@@ -128,7 +128,7 @@ async def serve_zip(
         if isinstance(wanted, ByteRange):
             headers.set("content-range", wanted.content_range)
         headers.set("content-type", "application/zip")
-        headers.set("content-disposition", f'attachment; filename="{filename}"')
+        headers.set("content-disposition", content_disposition("attachment", filename))
         # A fixed Content-Length also keeps Stario from compressing the body.
         headers.set("content-length", str(length))
         w.write_headers(status)
