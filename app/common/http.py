@@ -3,6 +3,8 @@
 import re
 import unicodedata
 from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Literal
 from urllib.parse import quote
 
@@ -312,3 +314,39 @@ def content_disposition(kind: Literal["inline", "attachment"], name: str) -> str
     ASCII: control characters come out as `_` or `%0D`-style escapes, never raw."""
     encoded = quote(name, safe=_ATTR_CHAR_SAFE) or "download"
     return f"{kind}; filename=\"{_ascii_fallback(name)}\"; filename*=UTF-8''{encoded}"
+
+
+# In a request's state: Stario's one-slot box holding the `date: ...\r\n` line its
+# writer puts on every answer (app/server/peers.py sets it). Stario refreshes that line
+# once a second and refuses a `date` header of ours, so an answer's Date may be up to a
+# second behind the clock; a Last-Modified must never be later than it (RFC 9110
+# §8.8.2.1), see `response_date`.
+RESPONSE_DATE = "stowage.response_date"
+
+
+def response_date(c: Context) -> datetime:
+    """The Date this request's answer carries if its head is written from now on (the
+    box only moves forward). Without the box (the in-process TestClient), the clock."""
+    box = c.state.get(RESPONSE_DATE)
+    if box:
+        line = box[0].decode("ascii").partition(":")[2].strip()
+        try:
+            return parsedate_to_datetime(line).astimezone(UTC)
+        except (TypeError, ValueError):
+            pass
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def never_compressed(w: Writer) -> None:
+    """For an answer with a Content-Length of its own, which Stario never compresses:
+    Accept-Encoding out of Vary (app/server/vary.py put it there), every other field
+    name kept, on one line."""
+    kept = [
+        name.strip()
+        for value in w.headers.getlist("vary")
+        for name in value.split(",")
+        if name.strip() and name.strip().lower() != "accept-encoding"
+    ]
+    w.headers.remove("vary")
+    if kept:
+        w.headers.set("vary", ", ".join(kept))

@@ -13,7 +13,12 @@ from typing import cast
 
 from stario import Context, Writer
 
-from app.common.http import content_disposition, json_error
+from app.common.http import (
+    content_disposition,
+    json_error,
+    never_compressed,
+    response_date,
+)
 from app.downloads.counting import Counting, MeteredWriter
 from app.downloads.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
 from app.downloads.validators import (
@@ -22,6 +27,7 @@ from app.downloads.validators import (
     http_date,
     if_range_holds,
     modified_at,
+    sent_modified,
 )
 from app.downloads.zip_layout import (
     ChangedOnDisk,
@@ -82,6 +88,7 @@ async def serve_zip(
 ) -> None:
     """GET or HEAD of a laid-out ZIP, saved as `filename` (any Unicode name)."""
     etag = f'"{layout.digest}"'
+    modified = sent_modified(modified, response_date(c))
     precondition = evaluate_preconditions(
         etag,
         modified,
@@ -94,6 +101,7 @@ async def serve_zip(
         json_error(w, 412, "the archive does not match If-Match or If-Unmodified-Since")
         return
     headers = w.headers
+    never_compressed(w)  # sent with its own Content-Length
     headers.set("etag", etag)
     headers.set("last-modified", http_date(modified))
     headers.set("cache-control", CACHE_CONTROL)
