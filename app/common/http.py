@@ -294,11 +294,16 @@ FALLBACK_STEM = "download"
 def _ascii_fallback(name: str) -> str:
     """The `filename` for agents without RFC 8187 (`curl -OJ`, `wget
     --content-disposition`): the name transliterated (é -> e, Привет -> Privet,
-    日本語 -> RiBenYu, by anyascii), each run of unsafe or control characters one `_`,
-    no dot or space at either end. A name left with no letter or digit is `download`
-    with its extension. RFC 6266 Appendix D: agents do not unescape a quoted-string, so
-    the value never needs escaping; the exact name is in `filename*`."""
-    plain = _UNSAFE_RUN.sub("_", anyascii(unicodedata.normalize("NFC", name)))
+    日本語 -> RiBenYu, by anyascii; pictographs left out), each run of unsafe or control
+    characters one `_`, no dot or space at either end. A name left with no letter or
+    digit is `download` with its extension. RFC 6266 Appendix D: agents do not unescape
+    a quoted-string, so the value never needs escaping; the exact name is in
+    `filename*`."""
+    # Pictographs (emoji, ★) would come out as `:shortcode:` words: left out instead.
+    words = "".join(
+        char for char in unicodedata.normalize("NFC", name) if unicodedata.category(char) != "So"
+    )
+    plain = _UNSAFE_RUN.sub("_", anyascii(words))
     stem, dot, extension = plain.rpartition(".")
     if not dot or not extension.isalnum():
         stem, extension = plain, ""
