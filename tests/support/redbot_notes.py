@@ -5,8 +5,8 @@ imported by the suite: checks one URL with REDbot and prints its notes as JSON.
 
 REDbot's command line sends no header of ours (no Authorization, no cookie), so this
 drives its `HttpResource` the way its `cli.py` does, with the request's headers.
-Prints {"status": ..., "error": ..., "notes": [{"level", "category", "summary",
-"subnotes"}]} (levels: good, warning, bad, info)."""
+Prints {"status": ..., "error": ..., "notes": [{"name", "vars", "level", "category",
+"summary", "subnotes"}]} (levels: good, warning, bad, info)."""
 
 import json
 import sys
@@ -18,6 +18,8 @@ from redbot.resource import HttpResource
 
 def _note(note) -> dict:
     return {
+        "name": type(note).__name__,
+        "vars": {key: str(value) for key, value in note.vars.items()},
         "level": note.level.value,
         "category": note.category.value,
         "summary": str(note.summary),
