@@ -79,6 +79,7 @@ from app.resumable.uploads import ResumableUploads
 from app.server.cors import Cors
 from app.server.origin import same_origin
 from app.server.peers import ClientAddresses, ProtocolFactory
+from app.server.vary import vary_on_encoding
 from app.storage.backends import describe, open_direct, open_store
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
 
@@ -169,6 +170,7 @@ def make_bootstrap(
             app.use("/", protocols.remember_request)
         app.use(
             "/",
+            vary_on_encoding,
             unavailable_answers(CatalogUnavailable),
             hosts.middleware,
             Cors(config.cors_origins).middleware,  # preflights end here, before the gate

@@ -3,9 +3,12 @@
 import re
 import unicodedata
 from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Literal
 from urllib.parse import quote
 
+from anyascii import anyascii
 from stario import Context, Handler, Writer
 from stario.exceptions import ClientDisconnected, RequestBodyError
 from stario.json import loads as json_loads
@@ -275,25 +278,39 @@ def json_method_not_allowed(allowed: frozenset[str]) -> Handler:
     return respond
 
 
-# Never in the ASCII `filename=`: `%` reads as an escape to some agents, and a
-# backslash or quote would need quoted-string escaping that many agents ignore.
-UNSAFE_IN_FALLBACK = frozenset('%\\"')
+# Never in the ASCII `filename=`: `%` reads as an escape to some agents, a backslash
+# or quote would need quoted-string escaping that many agents ignore, `/` is a path
+# separator, and `:*?<>|` are refused in Windows file names.
+UNSAFE_IN_FALLBACK = '%\\"/:*?<>|'
+# A run of what may not stand in the fallback: control characters, anything beyond
+# printable ASCII that transliteration left, and UNSAFE_IN_FALLBACK.
+_UNSAFE_RUN = re.compile("[^ -~]+|[" + re.escape(UNSAFE_IN_FALLBACK) + "]+")
 # RFC 8187 attr-char: what may stand unencoded in `filename*`.
 _ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
+# The stem when nothing of a name survives in ASCII (e.g. a name of symbols).
+FALLBACK_STEM = "download"
 
 
 def _ascii_fallback(name: str) -> str:
-    """The `filename` for agents without RFC 8187: accents dropped (é -> e), every other
-    non-printable-ASCII character, `%` (read as an escape by some), and `\\` and `"`
-    replaced by `_`. RFC 6266 Appendix D: agents such as `curl -OJ` do not unescape a
-    quoted-string, so the value never needs escaping."""
-    plain = "".join(
-        char for char in unicodedata.normalize("NFKD", name) if not unicodedata.combining(char)
+    """The `filename` for agents without RFC 8187 (`curl -OJ`, `wget
+    --content-disposition`): the name transliterated (é -> e, Привет -> Privet,
+    日本語 -> RiBenYu, by anyascii; pictographs left out), each run of unsafe or control
+    characters one `_`, no dot or space at either end. A name left with no letter or
+    digit is `download` with its extension. RFC 6266 Appendix D: agents do not unescape
+    a quoted-string, so the value never needs escaping; the exact name is in
+    `filename*`."""
+    # Pictographs (emoji, ★) would come out as `:shortcode:` words: left out instead.
+    words = "".join(
+        char for char in unicodedata.normalize("NFC", name) if unicodedata.category(char) != "So"
     )
-    fallback = "".join(
-        char if " " <= char <= "~" and char not in UNSAFE_IN_FALLBACK else "_" for char in plain
-    )
-    return fallback.strip() or "download"
+    plain = _UNSAFE_RUN.sub("_", anyascii(words))
+    stem, dot, extension = plain.rpartition(".")
+    if not dot or not extension.isalnum():
+        stem, extension = plain, ""
+    stem = stem.strip(" .")
+    if not any(char.isalnum() for char in stem):
+        stem = FALLBACK_STEM
+    return f"{stem}.{extension}" if extension else stem
 
 
 def content_disposition(kind: Literal["inline", "attachment"], name: str) -> str:
@@ -302,3 +319,39 @@ def content_disposition(kind: Literal["inline", "attachment"], name: str) -> str
     ASCII: control characters come out as `_` or `%0D`-style escapes, never raw."""
     encoded = quote(name, safe=_ATTR_CHAR_SAFE) or "download"
     return f"{kind}; filename=\"{_ascii_fallback(name)}\"; filename*=UTF-8''{encoded}"
+
+
+# In a request's state: Stario's one-slot box holding the `date: ...\r\n` line its
+# writer puts on every answer (app/server/peers.py sets it). Stario refreshes that line
+# once a second and refuses a `date` header of ours, so an answer's Date may be up to a
+# second behind the clock; a Last-Modified must never be later than it (RFC 9110
+# §8.8.2.1), see `response_date`.
+RESPONSE_DATE = "stowage.response_date"
+
+
+def response_date(c: Context) -> datetime:
+    """The Date this request's answer carries if its head is written from now on (the
+    box only moves forward). Without the box (the in-process TestClient), the clock."""
+    box = c.state.get(RESPONSE_DATE)
+    if box:
+        line = box[0].decode("ascii").partition(":")[2].strip()
+        try:
+            return parsedate_to_datetime(line).astimezone(UTC)
+        except (TypeError, ValueError):
+            pass
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def never_compressed(w: Writer) -> None:
+    """For an answer with a Content-Length of its own, which Stario never compresses:
+    Accept-Encoding out of Vary (app/server/vary.py put it there), every other field
+    name kept, on one line."""
+    kept = [
+        name.strip()
+        for value in w.headers.getlist("vary")
+        for name in value.split(",")
+        if name.strip() and name.strip().lower() != "accept-encoding"
+    ]
+    w.headers.remove("vary")
+    if kept:
+        w.headers.set("vary", ", ".join(kept))

@@ -6,7 +6,12 @@ from typing import cast
 
 from stario import Context, Writer
 
-from app.common.http import content_disposition, json_error
+from app.common.http import (
+    content_disposition,
+    json_error,
+    never_compressed,
+    response_date,
+)
 from app.downloads.counting import Counting, MeteredWriter
 from app.downloads.policy import (
     content_security_policy,
@@ -27,6 +32,7 @@ from app.downloads.validators import (
     http_date,
     if_range_holds,
     modified_at,
+    sent_modified,
     strong_etag,
 )
 from app.files.store import FileRow
@@ -104,7 +110,7 @@ async def serve_file(
     must see every byte leave (a link with a download limit). The client re-sends
     its Range to the store."""
     etag = strong_etag(row.sha256)
-    modified = modified_at(row.created_at)
+    modified = sent_modified(modified_at(row.created_at), response_date(c))
     precondition = evaluate_preconditions(
         etag,
         modified,
@@ -137,6 +143,8 @@ async def serve_file(
             force_download=_wants_download(c),
         )
         headers = w.headers
+        # The bytes go out with their own Content-Length, never compressed.
+        never_compressed(w)
         # On every answer about a stored file, 304 and 416 included.
         headers.set("etag", etag)
         headers.set("last-modified", http_date(modified))

@@ -29,6 +29,13 @@ def modified_at(created_at: str) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
+def sent_modified(modified: datetime, date: datetime) -> datetime:
+    """The Last-Modified to send and to judge conditions by: never later than the
+    answer's Date (RFC 9110 §8.8.2.1: a time after it is replaced by the Date). A file
+    uploaded within the last second is the one case."""
+    return min(modified, date)
+
+
 def http_date(moment: datetime) -> str:
     """IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`."""
     return format_datetime(moment.astimezone(UTC), usegmt=True)

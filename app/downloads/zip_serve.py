@@ -13,7 +13,12 @@ from typing import cast
 
 from stario import Context, Writer
 
-from app.common.http import json_error
+from app.common.http import (
+    content_disposition,
+    json_error,
+    never_compressed,
+    response_date,
+)
 from app.downloads.counting import Counting, MeteredWriter
 from app.downloads.ranges import UNSATISFIABLE, ByteRange, parse_range, unsatisfied_range
 from app.downloads.validators import (
@@ -22,6 +27,7 @@ from app.downloads.validators import (
     http_date,
     if_range_holds,
     modified_at,
+    sent_modified,
 )
 from app.downloads.zip_layout import (
     ChangedOnDisk,
@@ -80,8 +86,9 @@ async def serve_zip(
     filename: str,
     counting: Counting | None = None,
 ) -> None:
-    """GET or HEAD of a laid-out ZIP. `filename` is ASCII (the Content-Disposition's)."""
+    """GET or HEAD of a laid-out ZIP, saved as `filename` (any Unicode name)."""
     etag = f'"{layout.digest}"'
+    modified = sent_modified(modified, response_date(c))
     precondition = evaluate_preconditions(
         etag,
         modified,
@@ -94,6 +101,7 @@ async def serve_zip(
         json_error(w, 412, "the archive does not match If-Match or If-Unmodified-Since")
         return
     headers = w.headers
+    never_compressed(w)  # sent with its own Content-Length
     headers.set("etag", etag)
     headers.set("last-modified", http_date(modified))
     headers.set("cache-control", CACHE_CONTROL)
@@ -128,7 +136,7 @@ async def serve_zip(
         if isinstance(wanted, ByteRange):
             headers.set("content-range", wanted.content_range)
         headers.set("content-type", "application/zip")
-        headers.set("content-disposition", f'attachment; filename="{filename}"')
+        headers.set("content-disposition", content_disposition("attachment", filename))
         # A fixed Content-Length also keeps Stario from compressing the body.
         headers.set("content-length", str(length))
         w.write_headers(status)

@@ -50,6 +50,7 @@ from stario.http.config import CompressionConfig, RequestPolicy
 from stario.json import dumps
 from stario_cython.protocol import Connections, HttpProtocol
 
+from app.common.http import RESPONSE_DATE
 from app.common.units import human_bytes
 from app.server.early_answers import AnswersInJson, EarlyAnswers
 from app.server.lingering import LingerSlots
@@ -169,6 +170,8 @@ class PeerAwareProtocol(HttpProtocol):
     writes: int
     # The request its handler serves, once past the first middleware (`remember_request`).
     request: Context | None
+    # Stario's one-slot box with the `date: ...` line its writer sends (RESPONSE_DATE).
+    date_box: list[bytes]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._arrived = self._settled = 0
@@ -397,13 +400,14 @@ class ProtocolFactory:
             write_timeout=requests.write_timeout,
         )
         protocol.connections = connections
+        protocol.date_box = date_box
         return protocol
 
     def remember_request(self, inner: Handler) -> Handler:
         """Middleware, outermost: lets the connection see the request its handler
         serves, so that a full table tells a handler waiting for a body from one at
         work, and the request its connection (`CONNECTION`: `peer_address`,
-        `request_ended`)."""
+        `request_ended`) and the Date its answer will carry (`RESPONSE_DATE`)."""
         open_connections = self.open
 
         async def handler(c: Context, w: Writer) -> None:
@@ -411,6 +415,7 @@ class ProtocolFactory:
             if protocol is not None:
                 protocol.request = c
                 c.state[CONNECTION] = protocol
+                c.state[RESPONSE_DATE] = protocol.date_box
             await inner(c, w)
 
         return handler

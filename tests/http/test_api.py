@@ -99,7 +99,7 @@ async def test_download_names_survive_unicode(client):
     r = await client.get(f"/files/{file_id}")
     disposition = r.headers.get("content-disposition")
     assert "filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E.png" in disposition
-    assert 'filename="___.png"' in disposition
+    assert 'filename="RiBenYu.png"' in disposition
 
 
 @both_stores

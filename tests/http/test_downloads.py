@@ -347,7 +347,7 @@ NAMES = [
     ("résumé.pdf", PDF, "résumé.pdf", "resume.pdf"),
     ('"quoted".txt', TEXT, '"quoted".txt', "_quoted_.txt"),
     ("evil\r\nSet-Cookie: owned=1.txt", TEXT, "evil Set-Cookie: owned=1.txt", None),
-    ("日本語.png", PNG, "日本語.png", "___.png"),
+    ("日本語.png", PNG, "日本語.png", "RiBenYu.png"),
     ("a" * 296 + ".txt", TEXT, "a" * 251 + ".txt", "a" * 251 + ".txt"),
     ("..\\..\\x", TEXT, "_.._x", "_.._x"),
     (" . ", TEXT, "unnamed", "unnamed"),
@@ -585,7 +585,24 @@ def test_dates() -> None:
         # RFC 6266 App. D: no backslash or quote in the fallback, so none to escape.
         ('a"b\\c.txt', "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt"),
         ("100%.txt", "attachment; filename=\"100_.txt\"; filename*=UTF-8''100%25.txt"),
-        ("a\r\nb\x00c", "attachment; filename=\"a__b_c\"; filename*=UTF-8''a%0D%0Ab%00c"),
+        ("a\r\nb\x00c", "attachment; filename=\"a_b_c\"; filename*=UTF-8''a%0D%0Ab%00c"),
+        # Other scripts are transliterated (anyascii), never a name of underscores.
+        (
+            "日本語.txt",
+            'attachment; filename="RiBenYu.txt";'
+            " filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E.txt",
+        ),
+        (
+            "Привет.pdf",
+            'attachment; filename="Privet.pdf";'
+            " filename*=UTF-8''%D0%9F%D1%80%D0%B8%D0%B2%D0%B5%D1%82.pdf",
+        ),
+        # No path separator; nothing left of the stem: `download` and the extension.
+        ("a/b:c.txt", "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%2Fb%3Ac.txt"),
+        (
+            "\u2605\u2606.zip",
+            "attachment; filename=\"download.zip\"; filename*=UTF-8''%E2%98%85%E2%98%86.zip",
+        ),
         ("", "attachment; filename=\"download\"; filename*=UTF-8''download"),
     ],
 )

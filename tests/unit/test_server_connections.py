@@ -8,6 +8,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+from app.common.http import RESPONSE_DATE
 from app.server import peers
 from app.server.peers import (
     UNKNOWN_ADDRESS,
@@ -29,7 +30,10 @@ def _request(disconnect: object) -> Any:
 async def test_a_request_finds_its_connection_through_the_factory_that_made_it():
     one, other = _factory(), _factory()
     disconnect: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    connection = SimpleNamespace(open=one.open, _address="192.0.2.7", request=None)
+    date_box = [b"date: Mon, 07 Dec 2026 21:36:57 GMT\r\n"]
+    connection = SimpleNamespace(
+        open=one.open, _address="192.0.2.7", request=None, date_box=date_box
+    )
     one.open[disconnect] = connection  # as PeerAwareProtocol.connection_made files itself
     seen: list[str] = []
 
@@ -42,6 +46,8 @@ async def test_a_request_finds_its_connection_through_the_factory_that_made_it()
     await other.remember_request(handler)(_request(disconnect), None)
     assert seen == ["192.0.2.7", UNKNOWN_ADDRESS]
     assert connection.request is request
+    # ... and the Date its answer carries (Stario's box, read when the head is written).
+    assert request.state[RESPONSE_DATE] is date_box
     del one.open[disconnect]  # as connection_lost
     assert peer_address(request) == UNKNOWN_ADDRESS
 

@@ -641,10 +641,9 @@ async def _collection_size(shares: Shares, share: Share) -> int:
 
 
 def _zip_name(title: str) -> str:
-    """An ASCII file name for the ZIP (Content-Disposition's plain form)."""
-    name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_. ") else "_" for ch in title)
-    name = name.strip(" ._")
-    return f"{name or 'stowage-collection'}.zip"
+    """The ZIP's file name: the link's title (its ASCII form for old agents is
+    `content_disposition`'s job)."""
+    return f"{title.strip() or 'stowage-collection'}.zip"
 
 
 async def _title(shares: Shares, share: Share, files: int | None = None) -> str:

@@ -12,7 +12,13 @@ from stario.datastar import SSE, at, data
 
 from app.access.gate import Gate, opens_a_page, principal
 from app.catalog.protocol import Database
-from app.common.http import is_datastar, json_error, path_param
+from app.common.http import (
+    content_disposition,
+    is_datastar,
+    json_error,
+    never_compressed,
+    path_param,
+)
 from app.common.livescreen import ScreenFeeds, screen_feeds, serve_screen
 from app.common.shell import PageAssets, content_security_policy, new_nonce
 from app.config import Config
@@ -223,8 +229,11 @@ def register_shared_screen(
                 json_error(w, 404, "no such link")
             return
         body = downloads_csv(await share_downloads(db, share.id, share.owner)).encode()
+        never_compressed(w)  # its own Content-Length
         w.headers.set("content-type", "text/csv; charset=utf-8")
-        w.headers.set("content-disposition", f'attachment; filename="downloads-{share.id}.csv"')
+        w.headers.set(
+            "content-disposition", content_disposition("attachment", f"downloads-{share.id}.csv")
+        )
         w.headers.set("x-content-type-options", "nosniff")
         w.headers.set("content-length", str(len(body)))
         w.write_headers(200)
