@@ -76,6 +76,7 @@ from app.webdav.properties import (
     TooManyProperties,
     change,
     copy_properties,
+    properties_of,
     properties_of_many,
 )
 from app.webdav.tree import Resource, children, descendants, folder_at, path_key, resolve
@@ -432,6 +433,8 @@ class Dav:
         key = path_key(parts)
         await self.guard(c, owner, [(key, False), (path_key(parts[:-1]), False)])
         config = self.uploads.config
+        # A replaced file is a new blob with a new id: its dead properties carry over.
+        kept = await properties_of(self.db, owner, found.id) if found is not None else {}
         row = await self.store_file(
             self.destination(c, parent.id),
             found.file.name if found is not None and found.file else name,
@@ -440,6 +443,8 @@ class Dav:
             c.req.headers.get("content-type"),
             cut_off=lambda: c.disconnected,
         )
+        if kept:
+            await change(self.db, owner, row.id, [Change(n, v) for n, v in kept.items()])
         w.headers.set("etag", strong_etag(row.sha256))
         w.empty(204 if found is not None else 201)
 
