@@ -61,7 +61,7 @@ from app.ingest.intake import Destination, OnProgress, Uploads
 from app.ingest.names import display_name
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, OverQuota, ingest_stream
 from app.server.body import declared_length, read_body
-from app.server.peers import request_ended
+from app.server.peers import BODY_READ, request_ended
 from app.webdav.conditions import (
     BadIf,
     ResourceState,
@@ -178,8 +178,13 @@ class Dav:
     def url_parts(self, c: Context, url: str, *, other_server: int) -> tuple[str, ...]:
         """The names of a URL under this server's /dav/ (absolute or a path)."""
         split = urlsplit(url.strip())
-        host = (c.req.headers.get("host") or "").lower()
-        if split.netloc and split.netloc.lower() != host:
+        # This server as the client reached it, or as its public URL names it (behind
+        # a proxy that rewrites Host).
+        ours = {
+            (c.req.headers.get("host") or "").lower(),
+            urlsplit(self.uploads.config.public_url).netloc.lower(),
+        }
+        if split.netloc and split.netloc.lower() not in ours:
             raise DavError(other_server, f"{url} is on another server")
         path = unquote(split.path)
         if path != DAV_PREFIX and not path.startswith(DAV_PREFIX + "/"):
@@ -744,7 +749,13 @@ def _handler(dav: Dav, method: str) -> Callable[[Context, Writer], Awaitable[Non
         try:
             await act(c, w)
         except DavError as error:
-            if error.status in (413, 507) or error.status >= 500:
+            unread = not c.state.get(BODY_READ) and (
+                bool(declared_length(c)) or "transfer-encoding" in c.req.headers
+            )
+            if unread or error.status in (413, 507) or error.status >= 500:
+                # A body left unread: closing stops the client sending it, and its
+                # next request starts a fresh connection, where a slashed WebDAV
+                # target reaches its route (app/server/peers.py).
                 w.headers.set("connection", "close")
             _answer_error(w, error)
         finally:
