@@ -38,9 +38,11 @@ from app.features.dav.views import (
     LIVE_PROPERTIES,
     QUOTA_PROPERTIES,
     XML_TYPE,
+    DateCache,
     empty_element,
     error_body,
     folder_listing,
+    href_in,
     href_of,
     live_properties,
     lock_answer,
@@ -349,11 +351,17 @@ class Dav:
         quota = (used, None if limit is None else max(0, limit - used))
         now = self.locks.clock()
         answers: list[str] = []
+        dates: DateCache = {}
+        top = href_of(found.parts, folder=found.is_folder)
         for resource in resources:
-            rkey = path_key(resource.parts)
-            live = live_properties(resource, [x for x in locks if x.covers(rkey)], now, quota)
+            covering = [x for x in locks if x.covers(path_key(resource.parts))] if locks else []
+            href = (
+                top
+                if resource is found
+                else href_in(top, resource.parts[-1], folder=resource.is_folder)
+            )
+            live = live_properties(resource, covering, now, quota, dates)
             own = dead.get(resource.id, {})
-            href = href_of(resource.parts, folder=resource.is_folder)
             if asked.kind == "propname":
                 names = [n for n in live if n not in QUOTA_PROPERTIES] + list(own)
                 answers.append(response(href, [(200, [empty_element(n) for n in names])]))
