@@ -152,7 +152,7 @@ class Dav:
 
     # Helpers ------------------------------------------------------------------------------
 
-    async def read_xml(self, c: Context) -> Any:
+    async def read_xml(self, c: Context, w: Writer) -> Any:
         length = declared_length(c)
         if length is not None and length > MOST_BODY_BYTES:
             raise DavError(413, f"a WebDAV request body is at most {MOST_BODY_BYTES} bytes")
@@ -166,6 +166,7 @@ class Dav:
             raise DavError(400, f"the request body could not be read: {exc}") from None
         except IngestError as exc:
             raise DavError(exc.status, exc.message) from None
+        request_ended(c, w)
         try:
             return parse_xml(bytes(body))
         except BadBody as exc:
@@ -326,7 +327,7 @@ class Dav:
                     "<D:propfind-finite-depth/>",
                 )
             raise DavError(400, "Depth is 0, 1 or infinity")
-        root = await self.read_xml(c)
+        root = await self.read_xml(c, w)
         try:
             asked = propfind_of(root)
         except BadBody as exc:
@@ -382,7 +383,7 @@ class Dav:
 
     async def proppatch(self, c: Context, w: Writer) -> None:
         owner = principal(c).account_id
-        root = await self.read_xml(c)
+        root = await self.read_xml(c, w)
         try:
             changes = proppatch_of(root)
         except BadBody as exc:
@@ -452,7 +453,7 @@ class Dav:
             self.destination(c, parent.id),
             found.file.name if found is not None and found.file else name,
             declared_length(c),
-            lambda: read_body(c, config),
+            lambda: _then_ended(c, w, read_body(c, config)),
             c.req.headers.get("content-type"),
             cut_off=lambda: c.disconnected,
         )
@@ -588,7 +589,7 @@ class Dav:
         owner = principal(c).account_id
         parts = parts_of(c.req.path)
         key = path_key(parts)
-        root = await self.read_xml(c)
+        root = await self.read_xml(c, w)
         seconds = timeout_seconds(c.req.headers.get("timeout"))
         now = self.locks.clock()
         if root is None:
@@ -724,6 +725,13 @@ async def _read_file(path: Path) -> AsyncIterator[bytes]:
         await asyncio.to_thread(handle.close)
 
 
+async def _then_ended(c: Context, w: Writer, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`chunks`, then the connection told that the request was read to its end."""
+    async for chunk in chunks:
+        yield chunk
+    request_ended(c, w)
+
+
 async def _remove_blobs(uploads: Uploads, blob_ids: list[str]) -> None:
     """Blobs of removed rows; what fails is left to the periodic sweep (app/ops/sweep.py)."""
     for at in range(0, len(blob_ids), 500):
@@ -754,6 +762,12 @@ def _handler(dav: Dav, method: str) -> Callable[[Context, Writer], Awaitable[Non
         in_flight = dav.uploads.in_flight
         if task is not None:
             in_flight.add(task)
+        # Said as soon as the request is read (here, for one without a body; after
+        # its body otherwise), not only as the handler ends: a client that gets its
+        # answer sends the next request at once, maybe before this handler has
+        # finished (serve_file still closing the blob), and a slashed target read
+        # before then would meet Stario's 308 (app/server/peers.py).
+        request_ended(c, w)
         try:
             await act(c, w)
         except DavError as error:
