@@ -133,10 +133,6 @@ def parts_of(path: str) -> tuple[str, ...]:
     return parts
 
 
-def _is_folder_url(path: str) -> bool:
-    return path.endswith("/")
-
-
 @dataclass(frozen=True, slots=True)
 class Dav:
     uploads: Uploads
@@ -435,7 +431,7 @@ class Dav:
         if c.req.headers.get("content-range") is not None:
             raise DavError(400, "PUT with Content-Range is not a partial upload here: use tus")
         parts = parts_of(c.req.path)
-        if not parts or _is_folder_url(c.req.path):
+        if not parts:
             raise DavError(405, "a folder cannot be written with PUT: use MKCOL")
         name = _file_name(parts[-1])
         parent = await folder_at(self.db, owner, parts[:-1])
