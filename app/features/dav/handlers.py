@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -690,8 +691,6 @@ def _xml_text(text: str) -> str:
 def _file_name(raw: str) -> str:
     """A file name from a path, kept exactly as given or refused: the tree answers
     with stored names, and a client must find again the name it wrote."""
-    import unicodedata
-
     given = unicodedata.normalize("NFC", raw)
     if display_name(given) != given:
         raise DavError(
