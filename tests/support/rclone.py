@@ -43,9 +43,7 @@ class Rclone:
             [binary, "obscure", token], capture_output=True, text=True, check=True, timeout=30
         ).stdout.strip()
         prefix = f"RCLONE_CONFIG_{REMOTE.upper()}_"
-        env = {
-            name: value for name, value in os.environ.items() if not name.startswith("RCLONE_")
-        }
+        env = {name: value for name, value in os.environ.items() if not name.startswith("RCLONE_")}
         env.update(
             {
                 "RCLONE_CONFIG": str(config),
