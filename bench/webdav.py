@@ -15,7 +15,7 @@ same run, alternating order.
 
 Every request signs in with HTTP Basic and the account's API token (what WebDAV
 clients send), the Stowage routes included, so sign-in costs the same on both sides.
-`--quick`: 32 MiB, 1,000 files in the PROPFIND folder, 200 small files, fewer runs.
+`--quick`: 32 MiB, 1,000 files in the PROPFIND folder, 100 small files, fewer runs.
 """
 
 from __future__ import annotations
@@ -358,7 +358,7 @@ def _small_files(server: Server, settings: Settings, work: Path) -> None:
     if shutil.which("rclone") is None:
         log("webdav: rclone not found: the small-file comparison is left out")
         return
-    count = 200 if settings.quick else 1_000
+    count = 100 if settings.quick else 1_000
     local = fresh_dir(work / "small")
     names = _small_tree(local, count)
     env = _rclone_env(server, work / "rclone")
@@ -401,7 +401,7 @@ def _small_files(server: Server, settings: Settings, work: Path) -> None:
     ]
     empty_down()
     # Each measurement moves every file: fewer runs than the big-file comparisons.
-    small = replace(settings, runs=min(settings.runs, 2 if settings.quick else 5))
+    small = replace(settings, runs=min(settings.runs, 1 if settings.quick else 5))
     run_targets(targets, small)
     report(
         SuiteResult(
