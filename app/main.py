@@ -42,6 +42,7 @@ from app.features.admin.handlers import Admin, register_admin
 from app.features.archives.handlers import register_archives
 from app.features.auth.handlers import Auth, register_auth
 from app.features.auth.urls import LOGIN, SETUP
+from app.features.dav.handlers import Dav, register_dav
 from app.features.direct.handlers import register_direct
 from app.features.files.commands import register_file_commands
 from app.features.files.forms import register_file_forms
@@ -80,6 +81,7 @@ from app.server.origin import same_origin
 from app.server.peers import ClientAddresses, ProtocolFactory
 from app.storage.backends import describe, open_direct, open_store
 from app.storage.space import CatalogReserve, default_min_free, free_bytes
+from app.webdav.locks import DavLocks
 
 
 def min_free_bytes(config: Config) -> int:
@@ -305,6 +307,10 @@ def make_bootstrap(
         register_direct(app, gate, direct_uploads, uploads, requests_feature.destination)
         register_requests(app, requests_feature)
         register_tokens(app, db, relay)
+        # WebDAV at /dav/: the account's tree for file managers and sync tools.
+        register_dav(
+            app, Dav(uploads, DavLocks(db, clock), app.create_task, folder_requests.closed)
+        )
         register_shared_screen(app, gate, config, db, assets, relay, shares_feature)
         register_requests_screen(app, requests_feature)
         register_account(app, gate, config, db, assets, relay, passwords, sign_in_throttle)

@@ -80,6 +80,16 @@ CHALLENGE = 'Bearer realm="stowage", Basic realm="stowage", charset="UTF-8"'
 # Browsers show their own password dialog for a Basic challenge, which would ask a
 # person for a token; they are only ever offered Bearer.
 BROWSER_CHALLENGE = 'Bearer realm="stowage"'
+# WebDAV clients (neon: litmus, cadaver, davfs2; rclone; file managers) answer the
+# first challenge they read, and know Basic only: theirs is Basic alone.
+DAV_PATHS = ("/dav", "/dav/")
+DAV_CHALLENGE = 'Basic realm="stowage", charset="UTF-8"'
+DAV_SIGN_IN = (
+    "sign in with HTTP Basic: any user name, and an API token as the password (an app"
+    " password made on the Account screen or by `stowage tokens add`); the account's"
+    " own password is never accepted here\n"
+)
+DAV_WRONG = "that token is not valid (revoked, expired or wrong): " + DAV_SIGN_IN
 
 
 # A resolved credential is trusted this long at most without reading it again (the
@@ -411,6 +421,17 @@ class Gate:
         w.headers.set("cache-control", PRIVATE_NO_STORE)
         tag_tus_refusal(c, w)
         headers = c.req.headers
+        path = c.req.path
+        if path == DAV_PATHS[0] or path.startswith(DAV_PATHS[1]):
+            w.headers.set("www-authenticate", DAV_CHALLENGE)
+            # No handler ran to let the connection's next slashed target reach its
+            # route (app/server/peers.py `request_ended`): the client retries with
+            # its credentials on a fresh connection, where it does.
+            w.headers.set("connection", "close")
+            w.respond(
+                (DAV_WRONG if wrong else DAV_SIGN_IN).encode(), b"text/plain; charset=utf-8", 401
+            )
+            return
         # A page, or a file link a person opened in the browser: sign in, then go on.
         navigating = headers.get("sec-fetch-mode") == "navigate" and c.req.method == "GET"
         if pattern in self._pages or navigating:

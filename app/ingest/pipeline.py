@@ -67,6 +67,10 @@ def too_large(name: str, limit: int) -> IngestError:
     return IngestError(413, f"{name} is larger than the {human_bytes(limit)} limit")
 
 
+class OverQuota(IngestError):
+    """Refused because the account's quota has no room (413 here; WebDAV answers 507)."""
+
+
 def over_quota(what: str, exc: QuotaExceeded, *, several: bool = False) -> IngestError:
     held = (
         f" ({human_bytes(exc.unfinished)} of it held by unfinished resumable uploads, given"
@@ -74,7 +78,7 @@ def over_quota(what: str, exc: QuotaExceeded, *, several: bool = False) -> Inges
         if exc.unfinished
         else ""
     )
-    return IngestError(
+    return OverQuota(
         413,
         f"over {exc.whose} quota: {human_bytes(exc.used)} of {human_bytes(exc.quota)} used"
         f"{held}; {what} {'do' if several else 'does'} not fit",

@@ -124,8 +124,10 @@ class ConnectionLimits:
 # PROPFIND, MKCOL, COPY or MOVE (litmus, rclone, davfs2: observed with the 308).
 _SLASHED = re.compile(rb"[A-Z]{3,7} (?:/r/[A-Za-z0-9_-]{32})?/(?:tus|uploads)/ ")
 _LONGEST_SLASHED = len("OPTIONS /r/") + 32 + len("/uploads/ ")
-# `METHOD /dav/any/path/ `: a WebDAV target without a query, its last byte a slash.
-_DAV_SLASHED = re.compile(rb"[A-Z]{3,9} /dav(?:/[^ ?\r\n]*)?/ ")
+# `METHOD /dav/any/path/ `: a WebDAV target without a query, its last byte a slash
+# (or its last before a `#fragment`, which litmus sends and Stario refuses with a 400:
+# the fragment's bytes become `&`s of the empty query, which names the same resource).
+_DAV_SLASHED = re.compile(rb"[A-Z]{3,9} /dav(?:/[^ ?#\r\n]*)?(/)(#[^ ?\r\n]*)? ")
 # A request line longer than this is left to Stario (its 308): 8 KiB of path.
 _LONGEST_DAV_SLASHED = 8192
 
@@ -140,8 +142,14 @@ def _unslash(view: memoryview, nbytes: int) -> None:
     found = _SLASHED.match(head)
     if found is None and b" /dav" in head[:16]:
         found = _DAV_SLASHED.match(bytes(view[: min(nbytes, _LONGEST_DAV_SLASHED)]))
-    if found is not None:
+    if found is None:
+        return
+    if found.re is not _DAV_SLASHED:
         view[found.end() - 2] = ord("?")
+        return
+    view[found.start(1)] = ord("?")
+    for at in range(*found.span(2)) if found.group(2) else ():
+        view[at] = ord("&")
 
 
 class PeerAwareProtocol(HttpProtocol):

@@ -29,6 +29,7 @@ from app.catalog.migrations import (
     m0004_share_metering,
     m0005_folders,
     m0006_screens,
+    m0007_webdav,
 )
 
 type Dialect = Literal["sqlite", "postgres"]
@@ -43,6 +44,7 @@ MODULES = (
     m0004_share_metering,
     m0005_folders,
     m0006_screens,
+    m0007_webdav,
 )
 
 
