@@ -59,6 +59,9 @@ class Mount:
         cache.mkdir()
         account = pwd.getpwnam("davfs2")
         os.chown(cache, account.pw_uid, account.pw_gid)
+        # Owned by davfs2 with 0755, mount.davfs still answered "can't access directory"
+        # here; 0777 (inside our own 0755 directory) is what worked.
+        cache.chmod(0o777)
         secrets = self.home / "secrets"
         secrets.write_text(f'"{self.point}" davfs2-test "{server.token}"\n')
         secrets.chmod(0o600)
