@@ -6,7 +6,7 @@ same run, alternating order.
   The uploads go by sendfile from bench/rawhttp.py (one client for both), the downloads
   by curl to /dev/null; the uploaded file is deleted and `sync` runs after each.
 - PROPFIND Depth: 1 of a folder holding 10,000 files: p50/p99 of 50 requests (goal p99
-  < 200 ms). The folder is seeded through Stowage's own `PUT /uploads/?path=` by 4
+  < 200 ms). The folder is seeded through Stowage's own `PUT /uploads/NAME?path=` by 4
   keep-alive connections (small bodies), so its rows are exactly what uploads make.
 - 1,000 small files (1 B-8 KiB, in 10 folders): `rclone sync` up into an empty folder
   and down into an empty directory (rclone's defaults: 4 transfers, 8 checkers),
@@ -173,14 +173,14 @@ def _big_files(server: Server, settings: Settings) -> None:
 
 
 def _seed(server: Server, folder: str, count: int) -> float:
-    """`count` small files into `folder` through PUT /uploads/?path=; files per second."""
+    """`count` small files into `folder` through PUT /uploads/NAME?path=; files per second."""
 
     def upload(indexes: range) -> None:
         with Connection(server.base, basic(server)) as conn:
             for i in indexes:
                 path = quote(f"{folder}/file {i:05d}.txt")
-                answer = conn.request("PUT", f"/uploads/?path={path}", body=b"%05d\n" % i)
-                _expect(answer.status, (201,), "PUT /uploads/?path=", answer.body)
+                answer = conn.request("PUT", f"/uploads/seed.txt?path={path}", body=b"%05d\n" % i)
+                _expect(answer.status, (201,), "PUT /uploads/seed.txt?path=", answer.body)
 
     began = time.perf_counter()
     with ThreadPoolExecutor(THREADS) as pool:
@@ -237,7 +237,7 @@ def _propfind(server: Server, settings: Settings) -> None:
                 Target("PROPFIND p99", lambda: 0.0, values=[p99]),
             ],
             [],
-            [f"seeded {count:,} files by PUT /uploads/?path= at {rate:,.0f} files/s"],
+            [f"seeded {count:,} files by PUT /uploads/NAME?path= at {rate:,.0f} files/s"],
         )
     )
 
