@@ -401,7 +401,7 @@ def _small_files(server: Server, settings: Settings, work: Path) -> None:
     ]
     empty_down()
     # Each measurement moves every file: fewer runs than the big-file comparisons.
-    small = replace(settings, runs=min(settings.runs, 1 if settings.quick else 5))
+    small = replace(settings, runs=min(settings.runs, 1 if settings.quick else 3))
     run_targets(targets, small)
     report(
         SuiteResult(
