@@ -248,6 +248,11 @@ SIGN_IN = f"name=owner&password={PASSWORD.replace(' ', '+')}".encode()
 SAME_PASSWORD = "&".join(f"{k}={PASSWORD.replace(' ', '+')}" for k in ("current", "new", "again"))
 SAME_PASSWORD_BODY = SAME_PASSWORD.encode()
 
+DAV_PROPPATCH = (
+    b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
+    b'<x:m xmlns:x="urn:matrix">1</x:m></D:prop></D:set></D:propertyupdate>'
+)
+
 DECLARED: dict[tuple[str, str], Declared] = {
     # Pages and the live stream.
     ("GET", "/"): Declared(PAGE, 200),
@@ -439,6 +444,49 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ("GET", "/api/tokens"): Declared(PRIVATE, 200),
     ("POST", "/api/tokens"): Declared(PRIVATE, 201, b'{"label": "matrix"}', JSON),
     ("DELETE", "/api/tokens/{token_id}"): Declared(OWNED, 204),
+    # Lane A (issue 27): WebDAV. Each account sees only its own tree, so another
+    # account's call answers about its own (empty) tree; {path...} is "matrix.txt",
+    # which no account has until its PUT, the last call that makes anything.
+    **{
+        (method, pattern): declared
+        for pattern, routes in (
+            (
+                "/dav",
+                {
+                    "COPY": Declared(PRIVATE, 403, headers={"destination": "/dav/copy.txt"}),
+                    "DELETE": Declared(PRIVATE, 403),
+                    "GET": Declared(PRIVATE, 200),
+                    "HEAD": Declared(PRIVATE, 200),
+                    "LOCK": Declared(PRIVATE, 400),
+                    "MKCOL": Declared(PRIVATE, 415, b"a body"),
+                    "MOVE": Declared(PRIVATE, 403, headers={"destination": "/dav/moved.txt"}),
+                    "OPTIONS": Declared(PRIVATE, 200),
+                    "PROPFIND": Declared(PRIVATE, 207, headers={"depth": "0"}),
+                    "PROPPATCH": Declared(PRIVATE, 207, DAV_PROPPATCH),
+                    "PUT": Declared(PRIVATE, 405, b"put body"),
+                    "UNLOCK": Declared(PRIVATE, 400),
+                },
+            ),
+            (
+                "/dav/{path...}",
+                {
+                    "COPY": Declared(PRIVATE, 404, headers={"destination": "/dav/copy.txt"}),
+                    "DELETE": Declared(PRIVATE, 404),
+                    "GET": Declared(PRIVATE, 404),
+                    "HEAD": Declared(PRIVATE, 404),
+                    "LOCK": Declared(PRIVATE, 400),
+                    "MKCOL": Declared(PRIVATE, 415, b"a body"),
+                    "MOVE": Declared(PRIVATE, 404, headers={"destination": "/dav/moved.txt"}),
+                    "OPTIONS": Declared(PRIVATE, 200),
+                    "PROPFIND": Declared(PRIVATE, 404, headers={"depth": "0"}),
+                    "PROPPATCH": Declared(PRIVATE, 404, DAV_PROPPATCH),
+                    "PUT": Declared(PRIVATE, 201, b"put body"),
+                    "UNLOCK": Declared(PRIVATE, 400),
+                },
+            ),
+        )
+        for method, declared in routes.items()
+    },
 }
 
 LINK_CALLERS = ["anonymous", "revoked", "wrong-password", "other", "owner"]
@@ -627,6 +675,8 @@ class Things:
                 values[name] = (made.headers.get("location") or "").rsplit("/", 1)[-1]
             elif name == "name":
                 values[name] = "named.txt"
+            elif name == "path" and pattern.startswith("/dav/"):
+                values[name] = "matrix.txt"
             elif name == "path":
                 page = await self.client.get("/", headers=self.owner)
                 found = re.search(r'href="/static/([^"]+\.css)"', page.text)
@@ -783,7 +833,11 @@ async def test_every_registered_route_as_every_caller(world):
                 # ... nor touched: the owner's file is still there, as it was.
                 kept = await client.get(f"/files/{things.values['file_id']}", headers=owner)
                 assert (kept.status_code, kept.content) == (200, PNG), cell
-            if response.status_code == 401 and method != "HEAD" and cell[:2] not in STREAMS:
+            if response.status_code == 401 and pattern.startswith("/dav"):
+                # WebDAV clients read the first challenge, and know Basic only.
+                assert (response.headers.get("www-authenticate") or "").startswith("Basic "), cell
+                assert method == "HEAD" or "API token" in response.text, cell
+            elif response.status_code == 401 and method != "HEAD" and cell[:2] not in STREAMS:
                 assert "error" in response.json(), cell
                 assert "Bearer" in (response.headers.get("www-authenticate") or ""), cell
             if response.status_code == 303 and declared.kind == PAGE:

@@ -205,8 +205,14 @@ class Dav:
                 raise DavError(412, "the If header's conditions do not hold")
             submitted = state_tokens(lists)
         for key, deep in changes:
+            # Locks taken on one path together (shared ones) let a holder of any of
+            # them write (as Apache's mod_dav): each such group needs one token.
+            by_root: dict[str, list[Lock]] = {}
             for lock in await self.locks.affecting(owner, key, depth_infinity=deep):
-                if lock.token not in submitted:
+                by_root.setdefault(lock.path_key, []).append(lock)
+            for group in by_root.values():
+                if not any(x.token in submitted for x in group):
+                    lock = group[0]
                     raise DavError(
                         423,
                         f"{lock.path} is locked: send its lock token in an If header",
