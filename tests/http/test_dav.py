@@ -222,6 +222,10 @@ async def test_dead_properties_follow_move_and_live_ones_are_protected(client):
     assert "HTTP/1.1 424 Failed Dependency" in refused.text
     got = await propfind(client, "/dav/q.txt", "0", propfind_body('<Z:colour xmlns:Z="urn:test"/>'))
     assert ">blue</" in got.text
+    # A PUT replacing the file keeps them.
+    assert (await client.put("/dav/q.txt", content=b"new bytes")).status_code == 204
+    got = await propfind(client, "/dav/q.txt", "0", propfind_body('<Z:colour xmlns:Z="urn:test"/>'))
+    assert ">blue</" in got.text
     # COPY copies them; a removal removes them.
     await client.request("COPY", "/dav/q.txt", headers={"destination": "/dav/c.txt"})
     got = await propfind(client, "/dav/c.txt", "0", propfind_body('<Z:colour xmlns:Z="urn:test"/>'))

@@ -20,6 +20,8 @@ def unslashed(line: bytes) -> bytes:
         (b"PROPFIND /dav/ HTTP/1.1\r\n", b"PROPFIND /dav? HTTP/1.1\r\n"),
         (b"PROPPATCH /dav/a/b%20c/ HTTP/1.1\r\n", b"PROPPATCH /dav/a/b%20c? HTTP/1.1\r\n"),
         (b"MKCOL /dav/litmus/ HTTP/1.1\r\n", b"MKCOL /dav/litmus? HTTP/1.1\r\n"),
+        # litmus's delete_fragment: the fragment becomes part of the empty query.
+        (b"DELETE /dav/l/frag/#ment HTTP/1.1\r\n", b"DELETE /dav/l/frag?&&&&& HTTP/1.1\r\n"),
     ],
 )
 def test_a_slashed_target_reaches_its_route(sent: bytes, routed: bytes) -> None:

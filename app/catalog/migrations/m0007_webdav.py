@@ -84,7 +84,7 @@ BEGIN
     RETURN NULL;
 END $$""",
     """\
-CREATE OR REPLACE TRIGGER dav_end_with_account AFTER DELETE ON users
+CREATE OR REPLACE TRIGGER dav_locks_end_with_account AFTER DELETE ON users
     REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION stowage_dav_end_with_account()""",
 ]

@@ -38,9 +38,11 @@ from app.features.dav.views import (
     LIVE_PROPERTIES,
     QUOTA_PROPERTIES,
     XML_TYPE,
+    DateCache,
     empty_element,
     error_body,
     folder_listing,
+    href_in,
     href_of,
     live_properties,
     lock_answer,
@@ -61,7 +63,7 @@ from app.ingest.intake import Destination, OnProgress, Uploads
 from app.ingest.names import display_name
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, OverQuota, ingest_stream
 from app.server.body import declared_length, read_body
-from app.server.peers import request_ended
+from app.server.peers import BODY_READ, request_ended
 from app.webdav.conditions import (
     BadIf,
     ResourceState,
@@ -76,6 +78,7 @@ from app.webdav.properties import (
     TooManyProperties,
     change,
     copy_properties,
+    properties_of,
     properties_of_many,
 )
 from app.webdav.tree import Resource, children, descendants, folder_at, path_key, resolve
@@ -177,8 +180,13 @@ class Dav:
     def url_parts(self, c: Context, url: str, *, other_server: int) -> tuple[str, ...]:
         """The names of a URL under this server's /dav/ (absolute or a path)."""
         split = urlsplit(url.strip())
-        host = (c.req.headers.get("host") or "").lower()
-        if split.netloc and split.netloc.lower() != host:
+        # This server as the client reached it, or as its public URL names it (behind
+        # a proxy that rewrites Host).
+        ours = {
+            (c.req.headers.get("host") or "").lower(),
+            urlsplit(self.uploads.config.public_url).netloc.lower(),
+        }
+        if split.netloc and split.netloc.lower() not in ours:
             raise DavError(other_server, f"{url} is on another server")
         path = unquote(split.path)
         if path != DAV_PREFIX and not path.startswith(DAV_PREFIX + "/"):
@@ -343,11 +351,17 @@ class Dav:
         quota = (used, None if limit is None else max(0, limit - used))
         now = self.locks.clock()
         answers: list[str] = []
+        dates: DateCache = {}
+        top = href_of(found.parts, folder=found.is_folder)
         for resource in resources:
-            rkey = path_key(resource.parts)
-            live = live_properties(resource, [x for x in locks if x.covers(rkey)], now, quota)
+            covering = [x for x in locks if x.covers(path_key(resource.parts))] if locks else []
+            href = (
+                top
+                if resource is found
+                else href_in(top, resource.parts[-1], folder=resource.is_folder)
+            )
+            live = live_properties(resource, covering, now, quota, dates)
             own = dead.get(resource.id, {})
-            href = href_of(resource.parts, folder=resource.is_folder)
             if asked.kind == "propname":
                 names = [n for n in live if n not in QUOTA_PROPERTIES] + list(own)
                 answers.append(response(href, [(200, [empty_element(n) for n in names])]))
@@ -432,6 +446,8 @@ class Dav:
         key = path_key(parts)
         await self.guard(c, owner, [(key, False), (path_key(parts[:-1]), False)])
         config = self.uploads.config
+        # A replaced file is a new blob with a new id: its dead properties carry over.
+        kept = await properties_of(self.db, owner, found.id) if found is not None else {}
         row = await self.store_file(
             self.destination(c, parent.id),
             found.file.name if found is not None and found.file else name,
@@ -440,6 +456,8 @@ class Dav:
             c.req.headers.get("content-type"),
             cut_off=lambda: c.disconnected,
         )
+        if kept:
+            await change(self.db, owner, row.id, [Change(n, v) for n, v in kept.items()])
         w.headers.set("etag", strong_etag(row.sha256))
         w.empty(204 if found is not None else 201)
 
@@ -739,7 +757,13 @@ def _handler(dav: Dav, method: str) -> Callable[[Context, Writer], Awaitable[Non
         try:
             await act(c, w)
         except DavError as error:
-            if error.status in (413, 507) or error.status >= 500:
+            unread = not c.state.get(BODY_READ) and (
+                bool(declared_length(c)) or "transfer-encoding" in c.req.headers
+            )
+            if unread or error.status in (413, 507) or error.status >= 500:
+                # A body left unread: closing stops the client sending it, and its
+                # next request starts a fresh connection, where a slashed WebDAV
+                # target reaches its route (app/server/peers.py).
                 w.headers.set("connection", "close")
             _answer_error(w, error)
         finally:

@@ -11,7 +11,7 @@ from http import HTTPStatus
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
-from app.downloads.validators import http_date, modified_at, strong_etag
+from app.downloads.validators import modified_at, strong_etag
 from app.files.store import FileRow
 from app.webdav.locks import Lock
 from app.webdav.properties import PropertyName
@@ -45,8 +45,45 @@ def href_of(parts: Sequence[str], *, folder: bool) -> str:
     """The URL path of a resource: stored names percent-encoded, a folder ending in /."""
     if not parts:
         return "/dav/"
-    path = "/dav/" + "/".join(quote(part, safe="") for part in parts)
-    return path + "/" if folder else path
+    return href_in(href_of(parts[:-1], folder=True), parts[-1], folder=folder)
+
+
+def href_in(folder_href: str, name: str, *, folder: bool) -> str:
+    """The URL path of `name` in the folder at `folder_href` (which ends in /)."""
+    return folder_href + quote(name, safe="") + ("/" if folder else "")
+
+
+def _text(value: str) -> str:
+    """`value` as XML character data (most names need no escaping: no copy then)."""
+    if "&" in value or "<" in value or ">" in value:
+        return escape(value)
+    return value
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+# (creationdate, getlastmodified) elements by the second they name: the rows of one
+# listing, often uploaded together, share them (one dict per request).
+type DateCache = dict[str, tuple[str, str]]
+
+
+def date_elements(created_at: str, cache: DateCache) -> tuple[str, str]:
+    """The creationdate (RFC 3339) and getlastmodified (RFC 1123) elements of a row's
+    upload time, cut to whole seconds as HTTP dates are (the download's Last-Modified)."""
+    found = cache.get(created_at[:19])
+    if found is not None:
+        return found
+    m = modified_at(created_at)
+    made = (
+        f"<D:creationdate>{m.year:04}-{m.month:02}-{m.day:02}T{m.hour:02}:{m.minute:02}:"
+        f"{m.second:02}Z</D:creationdate>",
+        f"<D:getlastmodified>{_DAYS[m.weekday()]}, {m.day:02} {_MONTHS[m.month - 1]} {m.year}"
+        f" {m.hour:02}:{m.minute:02}:{m.second:02} GMT</D:getlastmodified>",
+    )
+    if len(cache) < 100_000:
+        cache[created_at[:19]] = made
+    return made
 
 
 def status_line(status: int) -> str:
@@ -80,7 +117,7 @@ def response(href: str, propstats: Sequence[tuple[int, Sequence[str]]]) -> str:
         for status, props in propstats
         if props
     )
-    return f"<D:response><D:href>{escape(href)}</D:href>{body}</D:response>"
+    return f"<D:response><D:href>{_text(href)}</D:href>{body}</D:response>"
 
 
 def status_response(href: str, status: int) -> str:
@@ -118,33 +155,30 @@ def lock_answer(lock: Lock, now: float) -> bytes:
     ).encode()
 
 
-def creation_date(created_at: str) -> str:
-    return modified_at(created_at).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def live_properties(
-    resource: Resource, locks: Sequence[Lock], now: float, quota: tuple[int, int | None]
+    resource: Resource,
+    locks: Sequence[Lock],
+    now: float,
+    quota: tuple[int, int | None],
+    dates: DateCache,
 ) -> dict[PropertyName, str]:
     """Every live property of the resource, each as its element. `quota`: the
     account's used bytes and the bytes still free (None: no limit)."""
     found: dict[PropertyName, str] = {}
     name = resource.parts[-1] if resource.parts else ""
-    found[(DAV, "displayname")] = f"<D:displayname>{escape(name)}</D:displayname>"
+    found[(DAV, "displayname")] = f"<D:displayname>{_text(name)}</D:displayname>"
     row: FileRow | None = resource.file
     created = row.created_at if row is not None else resource.folder.created_at  # type: ignore[union-attr]
-    found[(DAV, "creationdate")] = f"<D:creationdate>{creation_date(created)}</D:creationdate>"
-    found[(DAV, "getlastmodified")] = (
-        f"<D:getlastmodified>{http_date(modified_at(created))}</D:getlastmodified>"
-    )
+    found[(DAV, "creationdate")], found[(DAV, "getlastmodified")] = date_elements(created, dates)
     if row is not None:
         found[(DAV, "resourcetype")] = "<D:resourcetype/>"
         found[(DAV, "getcontentlength")] = f"<D:getcontentlength>{row.size}</D:getcontentlength>"
-        found[(DAV, "getcontenttype")] = f"<D:getcontenttype>{escape(row.mime)}</D:getcontenttype>"
-        found[(DAV, "getetag")] = f"<D:getetag>{escape(strong_etag(row.sha256))}</D:getetag>"
+        found[(DAV, "getcontenttype")] = f"<D:getcontenttype>{_text(row.mime)}</D:getcontenttype>"
+        found[(DAV, "getetag")] = f"<D:getetag>{_text(strong_etag(row.sha256))}</D:getetag>"
     else:
         found[(DAV, "resourcetype")] = "<D:resourcetype><D:collection/></D:resourcetype>"
     found[(DAV, "supportedlock")] = SUPPORTED_LOCK
-    found[(DAV, "lockdiscovery")] = lock_discovery(locks, now)
+    found[(DAV, "lockdiscovery")] = lock_discovery(locks, now) if locks else "<D:lockdiscovery/>"
     used, available = quota
     found[(DAV, "quota-used-bytes")] = f"<D:quota-used-bytes>{used}</D:quota-used-bytes>"
     if available is not None:
