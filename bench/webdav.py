@@ -416,6 +416,10 @@ def _small_files(server: Server, settings: Settings, work: Path) -> None:
                 "rclone 1.60 webdav backend, vendor other, its defaults (4 transfers,"
                 " 8 checkers); a sync up goes into an empty folder, a sync down into an"
                 " empty directory (the listing is in the figure).",
+                "rclone's webdav backend paces its calls at least 10 ms apart (its"
+                " minSleep; 1.60 has no setting for it), whatever --transfers says: a sync"
+                " up makes 3 calls a file (MKCOL of the folder, PUT, PROPFIND), so at most"
+                " ~33 files/s, a sync down 1 (GET), at most ~100. Compare server CPU.",
                 f"tus: tuspy, {THREADS} threads, creation + one PATCH per file;"
                 f" GET: httpx, {THREADS} threads on keep-alive connections, files written"
                 " to disk.",
