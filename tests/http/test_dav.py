@@ -333,3 +333,39 @@ async def test_another_account_sees_only_its_own_tree(config, client, depth):
         assert (await propfind(theirs, "/dav/mine", "0")).status_code == 404
         assert (await theirs.delete("/dav/mine")).status_code == 404
     assert (await propfind(client, "/dav/mine", "0")).status_code == 207
+
+
+async def test_propname_and_a_body_over_the_cap(client):
+    await client.put("/dav/n.txt", content=b"n")
+    body = b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:propname/></D:propfind>'
+    r = await propfind(client, "/dav/n.txt", "0", body)
+    assert r.status_code == 207 and "<D:getetag/>" in r.text and "<D:resourcetype/>" in r.text
+    huge = b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:">' + b" " * (1024 * 1024 + 1)
+    assert (await propfind(client, "/dav", "0", huge)).status_code == 413
+
+
+async def test_expired_locks_are_ignored_and_swept(config, owner):
+    from app.catalog.open import open_catalog
+    from app.webdav.locks import DavLocks
+
+    now = [1000.0]
+    db = await open_catalog(config)
+    try:
+        locks = DavLocks(db, clock=lambda: now[0])
+        account = owner[0].id
+        held = await locks.take(
+            account, "a", "/dav/a", depth="infinity", scope="exclusive", lock_owner="",
+            seconds=60,
+        )  # fmt: skip
+        assert [x.token for x in await locks.covering(account, "a/b")] == [held.token]
+        now[0] += 61
+        assert await locks.covering(account, "a/b") == []
+        assert await locks.refresh(account, held.token, 60) is None
+        again = await locks.take(
+            account, "a", "/dav/a", depth="0", scope="exclusive", lock_owner="", seconds=60
+        )
+        assert again.token != held.token
+        rows = await db.fetch_all("SELECT token FROM dav_locks")
+        assert [r[0] for r in rows] == [again.token]  # the expired one was swept
+    finally:
+        await db.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,10 +134,6 @@ def parts_of(path: str) -> tuple[str, ...]:
     return parts
 
 
-def _is_folder_url(path: str) -> bool:
-    return path.endswith("/")
-
-
 @dataclass(frozen=True, slots=True)
 class Dav:
     uploads: Uploads
@@ -152,7 +149,7 @@ class Dav:
 
     # Helpers ------------------------------------------------------------------------------
 
-    async def read_xml(self, c: Context) -> Any:
+    async def read_xml(self, c: Context, w: Writer) -> Any:
         length = declared_length(c)
         if length is not None and length > MOST_BODY_BYTES:
             raise DavError(413, f"a WebDAV request body is at most {MOST_BODY_BYTES} bytes")
@@ -166,6 +163,7 @@ class Dav:
             raise DavError(400, f"the request body could not be read: {exc}") from None
         except IngestError as exc:
             raise DavError(exc.status, exc.message) from None
+        request_ended(c, w)
         try:
             return parse_xml(bytes(body))
         except BadBody as exc:
@@ -326,7 +324,7 @@ class Dav:
                     "<D:propfind-finite-depth/>",
                 )
             raise DavError(400, "Depth is 0, 1 or infinity")
-        root = await self.read_xml(c)
+        root = await self.read_xml(c, w)
         try:
             asked = propfind_of(root)
         except BadBody as exc:
@@ -382,7 +380,7 @@ class Dav:
 
     async def proppatch(self, c: Context, w: Writer) -> None:
         owner = principal(c).account_id
-        root = await self.read_xml(c)
+        root = await self.read_xml(c, w)
         try:
             changes = proppatch_of(root)
         except BadBody as exc:
@@ -434,7 +432,7 @@ class Dav:
         if c.req.headers.get("content-range") is not None:
             raise DavError(400, "PUT with Content-Range is not a partial upload here: use tus")
         parts = parts_of(c.req.path)
-        if not parts or _is_folder_url(c.req.path):
+        if not parts:
             raise DavError(405, "a folder cannot be written with PUT: use MKCOL")
         name = _file_name(parts[-1])
         parent = await folder_at(self.db, owner, parts[:-1])
@@ -452,7 +450,7 @@ class Dav:
             self.destination(c, parent.id),
             found.file.name if found is not None and found.file else name,
             declared_length(c),
-            lambda: read_body(c, config),
+            lambda: _then_ended(c, w, read_body(c, config)),
             c.req.headers.get("content-type"),
             cut_off=lambda: c.disconnected,
         )
@@ -588,7 +586,7 @@ class Dav:
         owner = principal(c).account_id
         parts = parts_of(c.req.path)
         key = path_key(parts)
-        root = await self.read_xml(c)
+        root = await self.read_xml(c, w)
         seconds = timeout_seconds(c.req.headers.get("timeout"))
         now = self.locks.clock()
         if root is None:
@@ -693,8 +691,6 @@ def _xml_text(text: str) -> str:
 def _file_name(raw: str) -> str:
     """A file name from a path, kept exactly as given or refused: the tree answers
     with stored names, and a client must find again the name it wrote."""
-    import unicodedata
-
     given = unicodedata.normalize("NFC", raw)
     if display_name(given) != given:
         raise DavError(
@@ -722,6 +718,13 @@ async def _read_file(path: Path) -> AsyncIterator[bytes]:
             yield chunk
     finally:
         await asyncio.to_thread(handle.close)
+
+
+async def _then_ended(c: Context, w: Writer, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`chunks`, then the connection told that the request was read to its end."""
+    async for chunk in chunks:
+        yield chunk
+    request_ended(c, w)
 
 
 async def _remove_blobs(uploads: Uploads, blob_ids: list[str]) -> None:
@@ -754,6 +757,12 @@ def _handler(dav: Dav, method: str) -> Callable[[Context, Writer], Awaitable[Non
         in_flight = dav.uploads.in_flight
         if task is not None:
             in_flight.add(task)
+        # Said as soon as the request is read (here, for one without a body; after
+        # its body otherwise), not only as the handler ends: a client that gets its
+        # answer sends the next request at once, maybe before this handler has
+        # finished (serve_file still closing the blob), and a slashed target read
+        # before then would meet Stario's 308 (app/server/peers.py).
+        request_ended(c, w)
         try:
             await act(c, w)
         except DavError as error:
