@@ -43,6 +43,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
     from bench.small import run_small
     from bench.thumbnails import run_thumbnails
     from bench.uploads import run_multipart, run_signals, run_uploads
+    from bench.webdav import run_webdav
 
     return {
         "uploads": run_uploads,
@@ -63,6 +64,7 @@ def _suites() -> dict[str, Callable[[Settings], None]]:
         "live": run_live,
         "drop": run_drop,
         "screens": run_screens,
+        "webdav": run_webdav,
     }
 
 
