@@ -323,6 +323,40 @@ async def test_quota_is_507_and_the_file_limit_413(tmp_path):
         assert big.status_code == 413
 
 
+async def test_a_refused_copy_or_move_over_a_target_loses_nothing(tmp_path):
+    """The target of COPY or MOVE with Overwrite: T goes only once the new thing is in
+    place: a copy refused on quota leaves the target as it was, and a folder's copy
+    that fails partway leaves no half copy behind."""
+    config = Config.load({"data_dir": str(tmp_path / "data"), "default_quota": "2KiB"}, environ={})
+    _, token = await add_account(config, "owner", admin=False)
+    async with signed_in_client(config, token) as client:
+        assert (await client.put("/dav/big.bin", content=b"a" * 1200)).status_code == 201
+        assert (await client.put("/dav/keep.txt", content=b"kept")).status_code == 201
+        over = {"destination": "/dav/keep.txt", "overwrite": "T"}
+        assert (await client.request("COPY", "/dav/big.bin", headers=over)).status_code == 507
+        assert (await client.get("/dav/keep.txt")).content == b"kept"
+        # A folder over a file, and over a folder: refused partway, nothing lost or left.
+        assert (await client.request("MKCOL", "/dav/src")).status_code == 201
+        assert (await client.put("/dav/src/small.txt", content=b"s")).status_code == 201
+        assert (await client.put("/dav/src/z.bin", content=b"z" * 700)).status_code == 201
+        assert (await client.request("MKCOL", "/dav/dst")).status_code == 201
+        assert (await client.put("/dav/dst/old.txt", content=b"old")).status_code == 201
+        for target in ("/dav/keep.txt", "/dav/dst"):
+            moved = {"destination": target, "overwrite": "T"}
+            r = await client.request("COPY", "/dav/src", headers=moved)
+            assert r.status_code == 507
+        assert (await client.get("/dav/keep.txt")).content == b"kept"
+        assert (await client.get("/dav/dst/old.txt")).content == b"old"
+        listing = await client.request("PROPFIND", "/dav/", headers={"depth": "1"})
+        assert "stowage-" not in listing.text
+        # A move over a folder replaces it once the move is done.
+        r = await client.request("MOVE", "/dav/src", headers={"destination": "/dav/dst"})
+        assert r.status_code == 204
+        assert (await client.get("/dav/dst/small.txt")).content == b"s"
+        assert (await client.get("/dav/dst/old.txt")).status_code == 404
+        assert (await client.get("/dav/src/small.txt")).status_code == 404
+
+
 @pytest.mark.parametrize("depth", ["0", "1"])
 async def test_another_account_sees_only_its_own_tree(config, client, depth):
     await client.request("MKCOL", "/dav/mine")

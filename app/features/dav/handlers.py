@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -527,29 +528,50 @@ class Dav:
         if moving:
             changes += [(source_key, True), (path_key(parts[:-1]), False)]
         await self.guard(c, owner, changes)
-        if target is not None:
-            await self._catalog(self.remove(c, owner, target))
-        if moving:
-            await self._catalog(self._move(owner, source, parent.id, name))
-            await self.locks.release_at_and_below(owner, source_key)
-        elif source.file is not None:
-            copy = await self.copy_file(c, source.file, parent.id, name)
-            await copy_properties(self.db, owner, [(source.id, copy.id)])
-        else:
-            await self._catalog(self._copy_folder(c, owner, source, parent.id, name, depth))
+        # A file copied over a file replaces it when the new blob is kept, as PUT does.
+        # Anything else that may fail partway (a folder's copy on quota, a move over a
+        # target) is made under a name of its own first; the target goes, and the new
+        # thing takes its name, only once that worked: a refusal loses nothing stored.
+        in_place = source.file is not None and not moving and (target is None or target.file)
+        staged = name if in_place else f"stowage-{'moving' if moving else 'copying'}-{token_hex(6)}"
+        try:
+            if moving:
+                await self._catalog(self._move(owner, source, parent.id, staged))
+                await self.locks.release_at_and_below(owner, source_key)
+            elif source.file is not None:
+                copy = await self.copy_file(c, source.file, parent.id, staged)
+                await copy_properties(self.db, owner, [(source.id, copy.id)])
+            else:
+                await self._catalog(self._copy_folder(c, owner, source, parent.id, staged, depth))
+        except BaseException:
+            if not in_place and not moving:
+                partial = await resolve(self.db, owner, [*to_parts[:-1], staged])
+                if partial is not None:
+                    await self.remove(c, owner, partial)
+            raise
+        if not in_place:
+            if target is not None:
+                await self._catalog(self.remove(c, owner, target))
+            placed = await resolve(self.db, owner, [*to_parts[:-1], staged])
+            if placed is None:
+                raise DavError(409, "what was copied or moved went away before it was named")
+            await self._catalog(self._rename(owner, placed, name))
         self.changed(owner, "moved" if moving else "added")
         w.empty(204 if target is not None else 201)
+
+    async def _rename(self, owner: str, resource: Resource, name: str) -> None:
+        if resource.file is not None:
+            if await rename_file(self.db, resource.id, owner, name) is None:
+                raise DavError(404, "the file went away while it was named")
+        else:
+            await rename_folder(self.db, owner, resource.id, name)
 
     async def _move(self, owner: str, source: Resource, to: str, name: str) -> None:
         if source.parent != to:
             files = [source.id] if source.file is not None else []
             folders = [source.id] if source.folder is not None else []
             await move(self.db, owner, files, folders, to)
-        if source.file is not None:
-            if await rename_file(self.db, source.id, owner, name) is None:
-                raise DavError(404, "the file went away while it was moved")
-        else:
-            await rename_folder(self.db, owner, source.id, name)
+        await self._rename(owner, source, name)
 
     async def _copy_folder(
         self, c: Context, owner: str, source: Resource, to: str, name: str, depth: str
