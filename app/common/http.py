@@ -291,6 +291,12 @@ _ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
 FALLBACK_STEM = "download"
 
 
+# The ASCII fallback's length: the 255 bytes a file name may take on Linux, macOS and
+# Windows file systems (a stored name is at most 255 characters, app/ingest/names.py).
+MAX_FALLBACK_CHARS = 255
+MAX_FALLBACK_EXTENSION = 16
+
+
 def _ascii_fallback(name: str) -> str:
     """The `filename` for agents without RFC 8187 (`curl -OJ`, `wget
     --content-disposition`): the name transliterated (é -> e, Привет -> Privet,
@@ -307,7 +313,12 @@ def _ascii_fallback(name: str) -> str:
     stem, dot, extension = plain.rpartition(".")
     if not dot or not extension.isalnum():
         stem, extension = plain, ""
-    stem = stem.strip(" .")
+    if len(extension) > MAX_FALLBACK_EXTENSION:
+        stem, extension = plain, ""
+    # Transliteration lengthens a name (中 -> Zhong): kept under what file systems take
+    # (255 bytes), or `curl -OJ` saves nothing ("File name too long").
+    room = MAX_FALLBACK_CHARS - (len(extension) + 1 if extension else 0)
+    stem = stem[:room].strip(" .")
     if not any(char.isalnum() for char in stem):
         stem = FALLBACK_STEM
     return f"{stem}.{extension}" if extension else stem

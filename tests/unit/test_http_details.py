@@ -8,7 +8,13 @@ from typing import Any, cast
 from stario import Context, Writer
 from stario.http.headers import Headers
 
-from app.common.http import RESPONSE_DATE, never_compressed, response_date
+from app.common.http import (
+    MAX_FALLBACK_CHARS,
+    RESPONSE_DATE,
+    content_disposition,
+    never_compressed,
+    response_date,
+)
 from app.downloads.validators import sent_modified
 
 
@@ -50,3 +56,15 @@ def test_last_modified_is_clamped_to_the_date() -> None:
     assert sent_modified(uploaded, date) == date
     older = datetime(2026, 1, 1, tzinfo=UTC)
     assert sent_modified(older, date) == older
+
+
+def test_a_long_transliterated_name_stays_a_name_file_systems_take() -> None:
+    """80 × 中 transliterates to 400 characters: `curl -OJ` then saved nothing (`File
+    name too long`). The fallback is cut, its extension kept."""
+    header = content_disposition("attachment", "中" * 80 + ".txt")
+    fallback = header.split('filename="', 1)[1].split('"', 1)[0]
+    assert len(fallback) == MAX_FALLBACK_CHARS and fallback.startswith("ZhongZhong")
+    assert fallback.endswith(".txt")
+    assert "%E4%B8%AD" * 80 + ".txt" in header  # the exact name, whole, in filename*
+    plain = content_disposition("attachment", "x" * 251 + ".txt")  # a stored name's most
+    assert plain.startswith('attachment; filename="' + "x" * 251 + '.txt"')
