@@ -104,3 +104,12 @@ async def test_an_upload_without_the_interop_header_stays_plain(client):
     assert answer.status_code == 201, answer.text
     for header in ("upload-offset", "upload-complete", "upload-draft-interop-version"):
         assert header not in answer.headers
+
+
+def test_a_limit_beyond_a_structured_field_integer_is_sent_as_the_largest_one():
+    """`--max-file-bytes` takes up to 2^63; a structured-field Integer has 15 digits."""
+    from app.resumable.limits import LARGEST_SF_INTEGER, upload_limit_field
+
+    field = upload_limit_field(2**53, 2**40, 60)
+    assert SF_INTEGER_DICTIONARY.fullmatch(field), field
+    assert f"max-size={LARGEST_SF_INTEGER}" in field and f"max-append-size={2**40}" in field
