@@ -29,10 +29,8 @@ from dataclasses import dataclass
 from stario import Context, Handler, Writer
 
 from app.common.http import json_error, tag_tus_refusal
+from app.server.origin import ALLOWED_CROSS_ORIGIN, from_another_origin
 from app.server.peers import request_ended
-
-# In a request's state: from a listed origin with a token (read by `same_origin`).
-ALLOWED_CROSS_ORIGIN = "stowage.cors_allowed"
 
 # Every method any route may take; a preflight's allowed set is those the router has
 # at the path (WebDAV's are here too, for completeness, though /dav is no CORS path).
@@ -137,18 +135,6 @@ def methods_at(c: Context) -> tuple[str | None, list[str]]:
     return pattern, methods
 
 
-def _cross_origin(c: Context, origin: str) -> bool:
-    """A browser's request from another origin (not this server's own pages)."""
-    fetch_site = c.req.headers.get("sec-fetch-site")
-    if fetch_site is not None:
-        return fetch_site.lower() not in ("same-origin", "none")
-    host = (c.req.headers.get("host") or "").strip().lower()
-    scheme, _, authority = origin.partition("://")
-    # A listed origin never names its scheme's default port (config.py drops it).
-    host = host.removesuffix({"http": ":80", "https": ":443"}.get(scheme, "\0"))
-    return authority != host
-
-
 def _body_follows(c: Context) -> bool:
     return c.req.headers.get("content-length") not in (None, "0") or bool(
         c.req.headers.get("transfer-encoding")
@@ -189,7 +175,7 @@ class Cors:
             # The answer differs by Origin (allowed or not): caches must key on it.
             # `add`: Vary: Accept-Encoding is added to the same answers elsewhere.
             w.headers.add("vary", "Origin")
-            if not origin or origin not in self.origins or not _cross_origin(c, origin):
+            if not origin or origin not in self.origins or not from_another_origin(c, origin):
                 await inner(c, w)  # same-origin, or an unlisted site: as without CORS
                 return
             if c.req.headers.get("authorization") is None:
