@@ -51,6 +51,41 @@ def _npm_reason(stderr: str) -> str:
     return " | ".join(telling[:2]) or "nothing"
 
 
+def npm_install(
+    cache: Path, name: str, packages: dict[str, str], env: dict[str, str] | None = None
+) -> None:
+    """Install `packages` (exact versions) from the npm registry into `cache`, or raise
+    ClientSetupError saying why. `env` replaces the environment npm runs in."""
+    manifest = {
+        "name": name,
+        "private": True,
+        "description": "Installed by tests/support/ for the tests; never committed.",
+        "dependencies": packages,
+    }
+    (cache / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    command = [
+        "npm", "install", "--no-audit", "--no-fund", "--ignore-scripts",
+        "--loglevel=error", "--prefix", str(cache),
+    ]  # fmt: skip
+    wanted = " ".join(f"{package}@{version}" for package, version in packages.items())
+    try:
+        done = subprocess.run(
+            command, cwd=cache, capture_output=True, text=True,
+            timeout=NPM_INSTALL_TIMEOUT, env=env,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise ClientSetupError(
+            f"npm install {wanted} took over {NPM_INSTALL_TIMEOUT} s;"
+            " is the npm registry reachable?"
+        ) from None
+    if done.returncode != 0:
+        raise ClientSetupError(
+            f"could not install {wanted} from the npm registry into {cache} (are you"
+            f" offline? the first test run needs the registry); npm said:"
+            f" {_npm_reason(done.stderr)}"
+        )
+
+
 def ensure_tus_js_client(cache: Path = NODE_CACHE, env: dict[str, str] | None = None) -> Path:
     """The directory whose node_modules holds tus-js-client TUS_JS_CLIENT_VERSION,
     installing it with npm the first time. `env` replaces the environment npm runs in."""
@@ -67,32 +102,10 @@ def ensure_tus_js_client(cache: Path = NODE_CACHE, env: dict[str, str] | None = 
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _installed_version(cache) == TUS_JS_CLIENT_VERSION:
             return cache
-        manifest = {
-            "name": "stowage-test-clients",
-            "private": True,
-            "description": "Installed by tests/support/clients.py; ignored by git.",
-            "dependencies": {"tus-js-client": TUS_JS_CLIENT_VERSION},
-        }
-        (cache / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        command = [
-            "npm", "install", "--no-audit", "--no-fund", "--ignore-scripts",
-            "--loglevel=error", "--prefix", str(cache),
-        ]  # fmt: skip
-        try:
-            done = subprocess.run(
-                command, cwd=cache, capture_output=True, text=True,
-                timeout=NPM_INSTALL_TIMEOUT, env=env,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
+        npm_install(cache, "stowage-test-clients", {"tus-js-client": TUS_JS_CLIENT_VERSION}, env)
+        if _installed_version(cache) != TUS_JS_CLIENT_VERSION:
             raise ClientSetupError(
-                f"npm install tus-js-client@{TUS_JS_CLIENT_VERSION} took over "
-                f"{NPM_INSTALL_TIMEOUT} s; is the npm registry reachable?"
-            ) from None
-        if done.returncode != 0 or _installed_version(cache) != TUS_JS_CLIENT_VERSION:
-            raise ClientSetupError(
-                f"could not install tus-js-client@{TUS_JS_CLIENT_VERSION} from the npm "
-                f"registry into {cache} (are you offline? the first test run needs the "
-                f"registry); npm said: {_npm_reason(done.stderr)}"
+                f"npm installed another tus-js-client than {TUS_JS_CLIENT_VERSION} in {cache}"
             )
     return cache
 

@@ -8,16 +8,14 @@ with esbuild (also from npm, pinned) into one script that sets `window.Uppy` and
 """
 
 import fcntl
-import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
-from tests.support.clients import ClientSetupError, _npm_reason
+from tests.support.clients import ClientSetupError, npm_install
 
 UPPY_PACKAGES = {"@uppy/core": "6.3.1", "@uppy/tus": "6.0.0", "esbuild": "0.28.2"}
-NPM_INSTALL_TIMEOUT = 300
 ENTRY = (
     "import Uppy from '@uppy/core';\n"
     "import Tus from '@uppy/tus';\n"
@@ -54,31 +52,7 @@ def ensure_uppy_bundle() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if bundle.exists():
             return bundle
-        manifest = {
-            "name": "stowage-test-uppy",
-            "private": True,
-            "description": "Installed by tests/support/uppy.py for the browser tests.",
-            "dependencies": UPPY_PACKAGES,
-        }
-        (cache / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        command = [
-            "npm", "install", "--no-audit", "--no-fund", "--ignore-scripts",
-            "--loglevel=error", "--prefix", str(cache),
-        ]  # fmt: skip
-        try:
-            done = subprocess.run(
-                command, cwd=cache, capture_output=True, text=True, timeout=NPM_INSTALL_TIMEOUT
-            )
-        except subprocess.TimeoutExpired:
-            raise ClientSetupError(
-                f"npm install of Uppy took over {NPM_INSTALL_TIMEOUT} s;"
-                " is the npm registry reachable?"
-            ) from None
-        if done.returncode != 0:
-            raise ClientSetupError(
-                f"could not install {UPPY_PACKAGES} from the npm registry into {cache}"
-                f" (the first run needs the registry); npm said: {_npm_reason(done.stderr)}"
-            )
+        npm_install(cache, "stowage-test-uppy", UPPY_PACKAGES)
         (cache / "entry.js").write_text(ENTRY)
         partial = cache / "uppy.bundle.js.part"
         bundled = subprocess.run(
