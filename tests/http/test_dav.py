@@ -556,8 +556,9 @@ async def test_dead_property_values_and_totals_are_capped(client):
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le"])
 async def test_a_doctype_is_refused_whatever_the_encoding(client, encoding):
     await client.request("MKCOL", "/dav/kd")
+    declared = "utf-16" if encoding.startswith("utf-16") else encoding
     text = (
-        f'<?xml version="1.0" encoding="{encoding}"?>'
+        f'<?xml version="1.0" encoding="{declared}"?>'
         '<!DOCTYPE D:propertyupdate [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;">]>'
         '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:test">'
         "<D:set><D:prop><Z:e>&b;</Z:e></D:prop></D:set></D:propertyupdate>"
