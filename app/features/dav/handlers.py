@@ -50,6 +50,7 @@ from app.features.dav.views import (
     lock_answer,
     multistatus,
     response,
+    xml_text,
 )
 from app.files.store import FileRow, files_changed, remove_files, rename_file
 from app.folders.store import (
@@ -224,7 +225,7 @@ class Dav:
                         423,
                         f"{lock.path} is locked: send its lock token in an If header",
                         "<D:lock-token-submitted><D:href>"
-                        f"{_xml_text(lock.path)}</D:href></D:lock-token-submitted>",
+                        f"{xml_text(lock.path)}</D:href></D:lock-token-submitted>",
                     )
 
     async def state_of(self, c: Context, owner: str, url: str | None) -> ResourceState | None:
@@ -402,8 +403,18 @@ class Dav:
             return
         try:
             await change(self.db, owner, found.id, changes)
-        except TooManyProperties:
-            answer = response(href, [(507, [empty_element(x.name) for x in changes])])
+        except TooManyProperties as exc:
+            # RFC 4918 §9.2.1: 507 for what could not be stored, 424 for the rest
+            # (all or nothing); the words say which limit.
+            broke = set(exc.names) or {x.name for x in changes}
+            answer = response(
+                href,
+                [
+                    (507, [empty_element(x.name) for x in _once(changes) if x.name in broke]),
+                    (424, [empty_element(x.name) for x in _once(changes) if x.name not in broke]),
+                ],
+                exc.message,
+            )
             w.respond(multistatus([answer]), XML_TYPE, 207)
             return
         answer = response(href, [(200, [empty_element(x.name) for x in _once(changes)])])
@@ -704,10 +715,6 @@ def _once(changes: Sequence[Change]) -> list[Change]:
     for one in changes:
         seen.setdefault(one.name, one)
     return list(seen.values())
-
-
-def _xml_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _file_name(raw: str) -> str:
