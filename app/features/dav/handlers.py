@@ -75,7 +75,7 @@ from app.webdav.conditions import (
     resources_named,
     state_tokens,
 )
-from app.webdav.locks import DavLocks, Lock, LockConflict, timeout_seconds
+from app.webdav.locks import DavLocks, Lock, LockConflict, TooManyLocks, timeout_seconds
 from app.webdav.properties import (
     Change,
     TooManyProperties,
@@ -652,6 +652,9 @@ class Dav:
             raise DavError(
                 423, "something here is locked already", "<D:no-conflicting-lock/>"
             ) from None
+        except TooManyLocks as exc:
+            # RFC 4918 §11.5: the server cannot store what the request needs.
+            raise DavError(507, str(exc)) from None
         status = 200
         if found is None and parent is not None:
             # A lock on an unmapped URL makes an empty file there (RFC 4918 §7.3).
