@@ -25,8 +25,15 @@ from app.access.gate import principal
 from app.accounts.quotas import Reservation
 from app.accounts.store import account_by_id
 from app.catalog.protocol import Database, is_disk_full
-from app.downloads.serve import serve_file
-from app.downloads.validators import strong_etag
+from app.common.http import response_date
+from app.downloads.serve import header_list, serve_file
+from app.downloads.validators import (
+    Precondition,
+    evaluate_preconditions,
+    modified_at,
+    sent_modified,
+    strong_etag,
+)
 from app.features.dav.bodies import (
     MOST_BODY_BYTES,
     BadBody,
@@ -228,6 +235,38 @@ class Dav:
                         f"{xml_text(lock.path)}</D:href></D:lock-token-submitted>",
                     )
 
+    def check_preconditions(self, c: Context, found: Resource | None) -> None:
+        """RFC 9110 §13.1 on what this request changes (its target, for COPY and MOVE
+        their source): If-Match, If-None-Match and If-Unmodified-Since, judged by the
+        ETag and Last-Modified a GET of the file answers; 412 when one is false. A
+        folder has no ETag and its GET no Last-Modified: `*` in If-Match or
+        If-None-Match sees that it exists, an entity-tag never matches it, and
+        If-Unmodified-Since is ignored (§13.1.4); nothing at the path matches nothing."""
+        if_match = header_list(c, "if-match")
+        if_none_match = header_list(c, "if-none-match")
+        if found is not None and found.file is not None:
+            row = found.file
+            outcome = evaluate_preconditions(
+                strong_etag(row.sha256),
+                sent_modified(modified_at(row.created_at), response_date(c)),
+                if_match=if_match,
+                if_none_match=if_none_match,
+                if_unmodified_since=c.req.headers.get("if-unmodified-since"),
+            )
+            # Not a GET: a false If-None-Match is 412 too, never 304 (§13.1.2).
+            true = outcome is Precondition.PROCEED
+        else:
+            exists = found is not None
+            true = (if_match is None or (exists and _is_any(if_match))) and not (
+                exists and if_none_match is not None and _is_any(if_none_match)
+            )
+        if not true:
+            raise DavError(
+                412,
+                "If-Match, If-None-Match or If-Unmodified-Since does not hold"
+                " for what is at this path now: nothing was changed",
+            )
+
     async def state_of(self, c: Context, owner: str, url: str | None) -> ResourceState | None:
         try:
             parts = parts_of(c.req.path) if url is None else self.url_parts(c, url, other_server=0)
@@ -391,6 +430,7 @@ class Dav:
         found = await resolve(self.db, owner, parts)
         if found is None:
             raise DavError(404, "nothing is at this path")
+        self.check_preconditions(c, found)
         await self.guard(c, owner, [(path_key(found.parts), False)])
         href = href_of(found.parts, folder=found.is_folder)
         protected = [x for x in changes if x.name in LIVE_PROPERTIES]
@@ -453,6 +493,7 @@ class Dav:
         found = await resolve(self.db, owner, parts)
         if found is not None and found.folder is not None:
             raise DavError(405, "a folder is at this path")
+        self.check_preconditions(c, found)
         key = path_key(parts)
         await self.guard(c, owner, [(key, False), (path_key(parts[:-1]), False)])
         config = self.uploads.config
@@ -481,6 +522,7 @@ class Dav:
         parent = await folder_at(self.db, owner, parts[:-1])
         if parent is None:
             raise DavError(409, "the folder to make this one in does not exist")
+        self.check_preconditions(c, None)
         await self.guard(c, owner, [(path_key(parts), False), (path_key(parts[:-1]), False)])
         try:
             await create_folder(self.db, owner, parent.id, _folder_name(parts[-1]))
@@ -497,6 +539,7 @@ class Dav:
         found = await resolve(self.db, owner, parts)
         if found is None:
             raise DavError(404, "nothing is at this path")
+        self.check_preconditions(c, found)
         await self.guard(
             c, owner, [(path_key(parts), found.is_folder), (path_key(parts[:-1]), False)]
         )
@@ -512,11 +555,14 @@ class Dav:
         if overwrite not in ("T", "F"):
             raise DavError(400, "Overwrite is T or F")
         depth = (c.req.headers.get("depth") or "infinity").strip().lower()
-        if depth not in ("0", "infinity") or (moving and depth != "infinity"):
-            raise DavError(400, "Depth is 0 or infinity for COPY, infinity for MOVE")
+        if depth not in ("0", "infinity"):
+            raise DavError(400, "Depth is 0 or infinity")
         source = await resolve(self.db, owner, parts)
         if source is None:
             raise DavError(404, "nothing is at this path")
+        if moving and source.is_folder and depth != "infinity":
+            # RFC 4918 §9.9.2: a folder moves whole; a file may say Depth: 0.
+            raise DavError(400, "a folder is moved with Depth: infinity (or no Depth)")
         if not parts:
             raise DavError(403, "the root of your files cannot be copied or moved")
         if not to_parts:
@@ -526,6 +572,10 @@ class Dav:
             raise DavError(403, "the source and the destination are the same")
         if source.is_folder and to_key.startswith(source_key + "/"):
             raise DavError(403, "a folder cannot go inside itself")
+        if source_key.startswith(to_key + "/"):
+            # Overwriting it would remove the source with it (Apache's mod_dav: 403).
+            raise DavError(403, "the destination holds the source: it cannot be replaced by it")
+        self.check_preconditions(c, source)
         parent = await folder_at(self.db, owner, to_parts[:-1])
         if parent is None:
             raise DavError(409, "the destination's folder does not exist")
@@ -622,6 +672,8 @@ class Dav:
         root = await self.read_xml(c, w)
         seconds = timeout_seconds(c.req.headers.get("timeout"))
         now = self.locks.clock()
+        found = await resolve(self.db, owner, parts)
+        self.check_preconditions(c, found)
         if root is None:
             await self._refresh(c, w, owner, key, seconds, now)
             return
@@ -633,7 +685,6 @@ class Dav:
         if depth_header not in ("0", "infinity"):
             raise DavError(400, "a lock's Depth is 0 or infinity")
         depth: Any = depth_header
-        found = await resolve(self.db, owner, parts)
         parent = await folder_at(self.db, owner, parts[:-1]) if parts else None
         if found is None and parent is None:
             raise DavError(409, "the folder this lock's path is in does not exist")
@@ -718,6 +769,11 @@ def _once(changes: Sequence[Change]) -> list[Change]:
     for one in changes:
         seen.setdefault(one.name, one)
     return list(seen.values())
+
+
+def _is_any(value: str) -> bool:
+    """An If-Match or If-None-Match of `*`: any current representation."""
+    return value.strip(" \t") == "*"
 
 
 def _file_name(raw: str) -> str:
