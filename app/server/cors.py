@@ -30,16 +30,16 @@ from stario import Context, Handler, Writer
 
 from app.common.http import json_error, tag_tus_refusal
 from app.server.peers import request_ended
+from app.webdav.methods import DAV_METHODS
 
 # In a request's state: from a listed origin with a token (read by `same_origin`).
 ALLOWED_CROSS_ORIGIN = "stowage.cors_allowed"
 
 # Every method any route may take; a preflight's allowed set is those the router has
 # at the path (WebDAV's are here too, for completeness, though /dav is no CORS path).
-KNOWN_METHODS = (
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
-    "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK",
-)  # fmt: skip
+KNOWN_METHODS = tuple(
+    dict.fromkeys(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", *DAV_METHODS))
+)
 
 # What a client on another site reads from an answer, beyond what CORS always shows
 # (Cache-Control, Content-Language, Content-Length, Content-Type, Expires,

@@ -189,9 +189,7 @@ class DavLocks:
             on_path = sum(1 for x in held if x.path_key == key)
             if on_path >= MOST_LOCKS_PER_PATH:
                 raise TooManyLocks(f"{path} has {on_path} locks, the most one path may have")
-            cursor = await conn.execute(
-                "SELECT count(*) FROM dav_locks WHERE owner = ?", (owner,)
-            )
+            cursor = await conn.execute("SELECT count(*) FROM dav_locks WHERE owner = ?", (owner,))
             record = await cursor.fetchone()
             in_account = int(record[0]) if record is not None else 0
             if in_account >= MOST_LOCKS_PER_ACCOUNT:

@@ -91,7 +91,9 @@ async def change(db: Database, owner: str, target: str, changes: Sequence[Change
         )
         record = await cursor.fetchone()
         if record is not None and int(record[0]) > MOST_PROPERTIES:
-            raise TooManyProperties(f"a file or folder holds at most {MOST_PROPERTIES} dead properties")
+            raise TooManyProperties(
+                f"a file or folder holds at most {MOST_PROPERTIES} dead properties"
+            )
         if record is not None and int(record[1]) > MOST_TOTAL_CHARS:
             raise TooManyProperties(
                 f"the dead properties of a file or folder are at most {MOST_TOTAL_CHARS}"

@@ -458,14 +458,20 @@ async def test_http_preconditions_on_every_change(client):
     etag = (await client.head("/dav/cond.txt")).headers.get("etag")
     put = client.put
     # PUT: If-None-Match: * only creates; If-Match must name the current ETag.
-    assert (await put("/dav/cond.txt", content=b"x", headers={"if-none-match": "*"})).status_code == 412
-    assert (await put("/dav/cond.txt", content=b"x", headers={"if-match": '"0000"'})).status_code == 412
+    assert (
+        await put("/dav/cond.txt", content=b"x", headers={"if-none-match": "*"})
+    ).status_code == 412
+    assert (
+        await put("/dav/cond.txt", content=b"x", headers={"if-match": '"0000"'})
+    ).status_code == 412
     assert (await put("/dav/new.txt", content=b"n", headers={"if-match": "*"})).status_code == 412
     assert (await client.get("/dav/new.txt")).status_code == 404
     old = {"if-unmodified-since": "Sun, 06 Nov 1994 08:49:37 GMT"}
     assert (await put("/dav/cond.txt", content=b"x", headers=old)).status_code == 412
     assert (await client.get("/dav/cond.txt")).content == b"one"
-    assert (await put("/dav/new.txt", content=b"n", headers={"if-none-match": "*"})).status_code == 201
+    assert (
+        await put("/dav/new.txt", content=b"n", headers={"if-none-match": "*"})
+    ).status_code == 201
     r = await put("/dav/cond.txt", content=b"two", headers={"if-match": etag})
     assert r.status_code == 204
     etag = r.headers.get("etag")
@@ -473,7 +479,10 @@ async def test_http_preconditions_on_every_change(client):
     stale = {"if-match": '"0000"'}
     assert (await client.delete("/dav/cond.txt", headers=stale)).status_code == 412
     r = await client.request(
-        "PROPPATCH", "/dav/cond.txt", content=proppatch_body("<Z:a>1</Z:a>"), headers={**XML, **stale}
+        "PROPPATCH",
+        "/dav/cond.txt",
+        content=proppatch_body("<Z:a>1</Z:a>"),
+        headers={**XML, **stale},
     )
     assert r.status_code == 412
     for method in ("COPY", "MOVE"):
@@ -537,11 +546,18 @@ async def test_dead_property_values_and_totals_are_capped(client):
 
     await client.request("MKCOL", "/dav/kc")
     big = "<Z:big>" + "b" * MOST_VALUE_CHARS + "</Z:big>"
-    r = await client.request("PROPPATCH", "/dav/kc", content=proppatch_body(big + "<Z:ok>1</Z:ok>"), headers=XML)
+    r = await client.request(
+        "PROPPATCH", "/dav/kc", content=proppatch_body(big + "<Z:ok>1</Z:ok>"), headers=XML
+    )
     assert r.status_code == 207
     assert "507 Insufficient Storage" in r.text and "424 Failed Dependency" in r.text
     assert "at most" in r.text  # in words
-    r = await propfind(client, "/dav/kc", "0", propfind_body('<Z:big xmlns:Z="urn:test"/>', '<Z:ok xmlns:Z="urn:test"/>'))
+    r = await propfind(
+        client,
+        "/dav/kc",
+        "0",
+        propfind_body('<Z:big xmlns:Z="urn:test"/>', '<Z:ok xmlns:Z="urn:test"/>'),
+    )
     assert "bbbb" not in r.text and "404 Not Found" in r.text
     # Many values that are each under the cap, but not all together.
     each = MOST_VALUE_CHARS // 2

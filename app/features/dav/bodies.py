@@ -6,9 +6,9 @@ them."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from xml.parsers import expat
 from dataclasses import dataclass
 from typing import Literal
+from xml.parsers import expat
 
 from app.webdav.properties import Change, PropertyName
 

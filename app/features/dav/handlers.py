@@ -42,7 +42,7 @@ from app.features.dav.bodies import (
     propfind_of,
     proppatch_of,
 )
-from app.features.dav.urls import DAV_METHODS, DAV_PATH_ROUTES, DAV_PREFIX, DAV_ROOT_ROUTES
+from app.features.dav.urls import DAV_PATH_ROUTES, DAV_PREFIX, DAV_ROOT_ROUTES
 from app.features.dav.views import (
     LIVE_PROPERTIES,
     QUOTA_PROPERTIES,
@@ -83,6 +83,7 @@ from app.webdav.conditions import (
     state_tokens,
 )
 from app.webdav.locks import DavLocks, Lock, LockConflict, TooManyLocks, timeout_seconds
+from app.webdav.methods import DAV_METHODS
 from app.webdav.properties import (
     Change,
     TooManyProperties,

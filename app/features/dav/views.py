@@ -178,7 +178,9 @@ def live_properties(
     if row is not None:
         found[(DAV, "resourcetype")] = "<D:resourcetype/>"
         found[(DAV, "getcontentlength")] = f"<D:getcontentlength>{row.size}</D:getcontentlength>"
-        found[(DAV, "getcontenttype")] = f"<D:getcontenttype>{xml_text(row.mime)}</D:getcontenttype>"
+        found[(DAV, "getcontenttype")] = (
+            f"<D:getcontenttype>{xml_text(row.mime)}</D:getcontenttype>"
+        )
         found[(DAV, "getetag")] = f"<D:getetag>{xml_text(strong_etag(row.sha256))}</D:getetag>"
     else:
         found[(DAV, "resourcetype")] = "<D:resourcetype><D:collection/></D:resourcetype>"
