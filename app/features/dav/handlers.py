@@ -73,7 +73,7 @@ from app.ingest.intake import Destination, OnProgress, Uploads
 from app.ingest.names import display_name
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, OverQuota, ingest_stream
 from app.server.body import declared_length, read_body
-from app.server.peers import BODY_READ, request_ended
+from app.server.peers import BODY_READ, SLASHED_DAV_TARGET, request_ended
 from app.webdav.conditions import (
     BadIf,
     ResourceState,
@@ -236,6 +236,15 @@ class Dav:
                         f"{xml_text(lock.path)}</D:href></D:lock-token-submitted>",
                     )
 
+    async def found_at(self, c: Context, owner: str, parts: tuple[str, ...]) -> Resource | None:
+        """What the request's own path names. A file is never at a path written with a
+        trailing slash (RFC 3986: `/dav/a/` and `/dav/a` are two resources; Apache's
+        mod_dav answers 404 too), so `DELETE /dav/file.txt/` deletes nothing."""
+        found = await resolve(self.db, owner, parts)
+        if found is not None and found.file is not None and _slashed(c):
+            return None
+        return found
+
     def check_preconditions(self, c: Context, found: Resource | None) -> None:
         """RFC 9110 §13.1 on what this request changes (its target, for COPY and MOVE
         their source): If-Match, If-None-Match and If-Unmodified-Since, judged by the
@@ -372,7 +381,7 @@ class Dav:
         except BadBody as exc:
             raise DavError(400, str(exc)) from None
         parts = parts_of(c.req.path)
-        found = await resolve(self.db, owner, parts)
+        found = await self.found_at(c, owner, parts)
         if found is None:
             raise DavError(404, "nothing is at this path")
         resources = [found]
@@ -428,7 +437,7 @@ class Dav:
         except BadBody as exc:
             raise DavError(400, str(exc)) from None
         parts = parts_of(c.req.path)
-        found = await resolve(self.db, owner, parts)
+        found = await self.found_at(c, owner, parts)
         if found is None:
             raise DavError(404, "nothing is at this path")
         self.check_preconditions(c, found)
@@ -463,7 +472,7 @@ class Dav:
 
     async def get(self, c: Context, w: Writer) -> None:
         owner = principal(c).account_id
-        found = await resolve(self.db, owner, parts_of(c.req.path))
+        found = await self.found_at(c, owner, parts_of(c.req.path))
         if found is None:
             raise DavError(404, "nothing is at this path")
         if found.file is not None:
@@ -491,9 +500,11 @@ class Dav:
         parent = await folder_at(self.db, owner, parts[:-1])
         if parent is None:
             raise DavError(409, "the folder to put this file in does not exist: MKCOL it first")
-        found = await resolve(self.db, owner, parts)
+        found = await self.found_at(c, owner, parts)
         if found is not None and found.folder is not None:
             raise DavError(405, "a folder is at this path")
+        if _slashed(c):
+            raise DavError(409, "a path ending in / names a folder: PUT a file without the /")
         self.check_preconditions(c, found)
         key = path_key(parts)
         await self.guard(c, owner, [(key, False), (path_key(parts[:-1]), False)])
@@ -537,7 +548,7 @@ class Dav:
         parts = parts_of(c.req.path)
         if not parts:
             raise DavError(403, "the root of your files cannot be deleted")
-        found = await resolve(self.db, owner, parts)
+        found = await self.found_at(c, owner, parts)
         if found is None:
             raise DavError(404, "nothing is at this path")
         self.check_preconditions(c, found)
@@ -558,7 +569,7 @@ class Dav:
         depth = (c.req.headers.get("depth") or "infinity").strip().lower()
         if depth not in ("0", "infinity"):
             raise DavError(400, "Depth is 0 or infinity")
-        source = await resolve(self.db, owner, parts)
+        source = await self.found_at(c, owner, parts)
         if source is None:
             raise DavError(404, "nothing is at this path")
         if moving and source.is_folder and depth != "infinity":
@@ -673,7 +684,7 @@ class Dav:
         root = await self.read_xml(c, w)
         seconds = timeout_seconds(c.req.headers.get("timeout"))
         now = self.locks.clock()
-        found = await resolve(self.db, owner, parts)
+        found = await self.found_at(c, owner, parts)
         self.check_preconditions(c, found)
         if root is None:
             await self._refresh(c, w, owner, key, seconds, now)
@@ -689,6 +700,8 @@ class Dav:
         parent = await folder_at(self.db, owner, parts[:-1]) if parts else None
         if found is None and parent is None:
             raise DavError(409, "the folder this lock's path is in does not exist")
+        if found is None and _slashed(c):
+            raise DavError(409, "a path ending in / names a folder: MKCOL it first")
         await self.guard(c, owner, [])
         try:
             lock = await self.locks.take(
@@ -770,6 +783,11 @@ def _once(changes: Sequence[Change]) -> list[Change]:
     for one in changes:
         seen.setdefault(one.name, one)
     return list(seen.values())
+
+
+def _slashed(c: Context) -> bool:
+    """Whether the request's target ended in / (app/server/peers.py took it off)."""
+    return bool(c.state.get(SLASHED_DAV_TARGET))
 
 
 def _is_any(value: str) -> bool:
