@@ -251,7 +251,7 @@ class Dav:
         ETag and Last-Modified a GET of the file answers; 412 when one is false. A
         folder has no ETag and its GET no Last-Modified: `*` in If-Match or
         If-None-Match sees that it exists, an entity-tag never matches it, and
-        If-Unmodified-Since is ignored (§13.1.4); nothing at the path matches nothing."""
+        If-Unmodified-Since is ignored (§13.1.4); where nothing is, If-Match never holds."""
         if_match = header_list(c, "if-match")
         if_none_match = header_list(c, "if-none-match")
         if found is not None and found.file is not None:
@@ -264,13 +264,13 @@ class Dav:
                 if_unmodified_since=c.req.headers.get("if-unmodified-since"),
             )
             # Not a GET: a false If-None-Match is 412 too, never 304 (§13.1.2).
-            true = outcome is Precondition.PROCEED
+            met = outcome is Precondition.PROCEED
         else:
             exists = found is not None
-            true = (if_match is None or (exists and _is_any(if_match))) and not (
+            met = (if_match is None or (exists and _is_any(if_match))) and not (
                 exists and if_none_match is not None and _is_any(if_none_match)
             )
-        if not true:
+        if not met:
             raise DavError(
                 412,
                 "If-Match, If-None-Match or If-Unmodified-Since does not hold"
