@@ -68,7 +68,7 @@ def _redirect(w: Writer, url: str) -> None:
     w.text(REDIRECT_TEXT, 302)
 
 
-def _header_list(c: Context, name: str) -> str | None:
+def header_list(c: Context, name: str) -> str | None:
     """A list-valued request header; repeated fields are one comma-joined list."""
     values = c.req.headers.getlist(name)
     return ", ".join(values) if values else None
@@ -86,7 +86,7 @@ def _wanted_range(
     if_range = c.req.headers.get("if-range")
     if if_range is not None and not if_range_holds(if_range, etag, modified):
         return None  # the client's partial copy is stale: send it all
-    return parse_range(_header_list(c, "range"), size)
+    return parse_range(header_list(c, "range"), size)
 
 
 async def serve_file(
@@ -114,8 +114,8 @@ async def serve_file(
     precondition = evaluate_preconditions(
         etag,
         modified,
-        if_match=_header_list(c, "if-match"),
-        if_none_match=_header_list(c, "if-none-match"),
+        if_match=header_list(c, "if-match"),
+        if_none_match=header_list(c, "if-none-match"),
         if_modified_since=c.req.headers.get("if-modified-since"),
         if_unmodified_since=c.req.headers.get("if-unmodified-since"),
     )

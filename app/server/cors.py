@@ -31,13 +31,13 @@ from stario import Context, Handler, Writer
 from app.common.http import json_error, tag_tus_refusal
 from app.server.origin import ALLOWED_CROSS_ORIGIN, from_another_origin
 from app.server.peers import request_ended
+from app.webdav.methods import DAV_METHODS
 
 # Every method any route may take; a preflight's allowed set is those the router has
 # at the path (WebDAV's are here too, for completeness, though /dav is no CORS path).
-KNOWN_METHODS = (
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
-    "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK",
-)  # fmt: skip
+KNOWN_METHODS = tuple(
+    dict.fromkeys(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", *DAV_METHODS))
+)
 
 # What a client on another site reads from an answer, beyond what CORS always shows
 # (Cache-Control, Content-Language, Content-Length, Content-Type, Expires,

@@ -63,6 +63,10 @@ UNKNOWN_ADDRESS = "unknown"
 BODY_READ = "stowage.body_read"
 # In a request's state: its connection (`PeerAwareProtocol`), from `remember_request`.
 CONNECTION = "stowage.connection"
+# In a request's state: True when its target was a WebDAV path with a trailing slash
+# that `_unslash` turned into an empty query (`/dav/a/` reached its route as `/dav/a?`),
+# so a handler can tell `/dav/file.txt/` (no such resource) from `/dav/file.txt`.
+SLASHED_DAV_TARGET = "stowage.slashed_dav_target"
 # Connections refused with 429 that may linger at once (app/server/lingering.py).
 LINGER_SLOTS = 32
 # The rate a connection is measured against when the table is full and the minimum
@@ -135,24 +139,26 @@ _DAV_SLASHED = re.compile(rb"[A-Z]{3,9} /dav(?:/[^ ?#\r\n]*)?(/)(#[^ ?\r\n]*)? "
 _LONGEST_DAV_SLASHED = 8192
 
 
-def _unslash(view: memoryview, nbytes: int) -> None:
+def _unslash(view: memoryview, nbytes: int) -> bool:
     """Turn `METHOD /tus/ HTTP/1.1` at the start of `view` into `METHOD /tus? HTTP/1.1`:
     the same path with an empty query, the same length, so nothing else moves. A
     WebDAV target (`/dav/...`) loses its trailing slash the same way; its handlers
-    tell a collection by what the catalog holds, never by the slash. Called only on
-    bytes that start a request (see `PeerAwareProtocol.get_buffer`)."""
+    tell a collection by what the catalog holds, and are told that the slash was there
+    (True, kept as `SLASHED_DAV_TARGET`) to refuse a file's path with one. Called only
+    on bytes that start a request (see `PeerAwareProtocol.get_buffer`)."""
     head = bytes(view[: min(nbytes, _LONGEST_SLASHED)])
     found = _SLASHED.match(head)
     if found is None and b" /dav" in head[:16]:
         found = _DAV_SLASHED.match(bytes(view[: min(nbytes, _LONGEST_DAV_SLASHED)]))
     if found is None:
-        return
+        return False
     if found.re is not _DAV_SLASHED:
         view[found.end() - 2] = ord("?")
-        return
+        return False
     view[found.start(1)] = ord("?")
     for at in range(*found.span(2)) if found.group(2) else ():
         view[at] = ord("&")
+    return True
 
 
 class PeerAwareProtocol(HttpProtocol):
@@ -192,6 +198,9 @@ class PeerAwareProtocol(HttpProtocol):
         # read that comes before that is known is left alone: the worst is Stario's 308.
         self._at_request_start = True
         self._fresh: memoryview | None = None
+        # Whether the request that started in `_fresh` had its WebDAV slash taken off;
+        # handed to that request's state (and cleared) as its handler starts.
+        self.slashed_dav_target = False
         self._address: str | None = None
         self._arriving: RateWindow | None = None
         self._arriving_from = 0
@@ -238,7 +247,7 @@ class PeerAwareProtocol(HttpProtocol):
         fresh = self._fresh
         if fresh is not None:
             self._fresh = None
-            _unslash(fresh, nbytes)
+            self.slashed_dav_target = _unslash(fresh, nbytes)
         self._at_request_start = False
         super().buffer_updated(nbytes)
         task = self.last_task
@@ -424,6 +433,8 @@ class ProtocolFactory:
                 protocol.request = c
                 c.state[CONNECTION] = protocol
                 c.state[RESPONSE_DATE] = protocol.date_box
+                c.state[SLASHED_DAV_TARGET] = protocol.slashed_dav_target
+                protocol.slashed_dav_target = False
             await inner(c, w)
 
         return handler

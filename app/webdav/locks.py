@@ -25,6 +25,12 @@ type Depth = Literal["0", "infinity"]
 MOST_SECONDS = 3600
 DEFAULT_SECONDS = 3600
 TOKEN_SCHEME = "opaquelocktoken:"
+# Live locks one path, and one account, may have: shared locks never conflict, and
+# each is a catalog row outside the quota sent in every lockdiscovery of its path,
+# so these bound both the catalog and a PROPFIND's answer (with the 4 KiB cap on a
+# lock's owner, app/features/dav/bodies.py). Real clients hold one lock per open file.
+MOST_LOCKS_PER_PATH = 100
+MOST_LOCKS_PER_ACCOUNT = 10_000
 
 _COLUMNS = "token, owner, path_key, path, depth, scope, lock_owner, timeout_seconds, expires_at"
 
@@ -53,6 +59,10 @@ class Lock:
 
 class LockConflict(Exception):
     """The lock asked for conflicts with a lock held (423 Locked)."""
+
+
+class TooManyLocks(Exception):
+    """A path or an account holds as many live locks as it may; the message says which."""
 
 
 def is_below(key: str, above: str) -> bool:
@@ -176,6 +186,17 @@ class DavLocks:
                 held += [_lock(r) for r in await cursor.fetchall()]
             if any(x.scope == "exclusive" or scope == "exclusive" for x in held):
                 raise LockConflict(path)
+            on_path = sum(1 for x in held if x.path_key == key)
+            if on_path >= MOST_LOCKS_PER_PATH:
+                raise TooManyLocks(f"{path} has {on_path} locks, the most one path may have")
+            cursor = await conn.execute("SELECT count(*) FROM dav_locks WHERE owner = ?", (owner,))
+            record = await cursor.fetchone()
+            in_account = int(record[0]) if record is not None else 0
+            if in_account >= MOST_LOCKS_PER_ACCOUNT:
+                raise TooManyLocks(
+                    f"your files hold {in_account} locks, the most an account may have:"
+                    " unlock some (or let them time out)"
+                )
             await conn.execute(
                 f"INSERT INTO dav_locks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (lock.token, owner, key, path, depth, scope, lock_owner, seconds, lock.expires_at),

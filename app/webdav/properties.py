@@ -14,13 +14,22 @@ from app.catalog.protocol import Database, id_batches
 # (namespace, local name): '' is no namespace.
 type PropertyName = tuple[str, str]
 
-# What one resource may hold, so a client cannot fill the catalog through one file.
+# What one resource may hold, so a client cannot fill the catalog through one file:
+# so many properties, each value (its element as XML) at most so long, and all of
+# them together at most MOST_TOTAL_CHARS.
 MOST_PROPERTIES = 256
 MOST_VALUE_CHARS = 64 * 1024
+MOST_TOTAL_CHARS = 512 * 1024
 
 
 class TooManyProperties(Exception):
-    """A change that would leave a resource with more than MOST_PROPERTIES."""
+    """A change that would leave a resource over one of the limits above; the message
+    says which, and `names` the properties that broke it (empty: the whole change)."""
+
+    def __init__(self, message: str, names: Sequence[PropertyName] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.names = tuple(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,11 @@ async def properties_of_many(
 
 async def change(db: Database, owner: str, target: str, changes: Sequence[Change]) -> None:
     """Apply every change in order, all or none (RFC 4918 §9.2: PROPPATCH is atomic)."""
+    too_long = [one.name for one in changes if one.value and len(one.value) > MOST_VALUE_CHARS]
+    if too_long:
+        raise TooManyProperties(
+            f"a dead property's value is at most {MOST_VALUE_CHARS} characters of XML", too_long
+        )
     async with db.transaction() as conn:
         for one in changes:
             namespace, name = one.name
@@ -71,12 +85,20 @@ async def change(db: Database, owner: str, target: str, changes: Sequence[Change
                     (owner, target, namespace, name, one.value),
                 )
         cursor = await conn.execute(
-            "SELECT count(*) FROM dav_properties WHERE owner = ? AND target = ?",
+            "SELECT count(*), coalesce(sum(length(value)), 0) FROM dav_properties"
+            " WHERE owner = ? AND target = ?",
             (owner, target),
         )
         record = await cursor.fetchone()
         if record is not None and int(record[0]) > MOST_PROPERTIES:
-            raise TooManyProperties(target)
+            raise TooManyProperties(
+                f"a file or folder holds at most {MOST_PROPERTIES} dead properties"
+            )
+        if record is not None and int(record[1]) > MOST_TOTAL_CHARS:
+            raise TooManyProperties(
+                f"the dead properties of a file or folder are at most {MOST_TOTAL_CHARS}"
+                " characters of XML together"
+            )
 
 
 async def copy_properties(db: Database, owner: str, pairs: Sequence[tuple[str, str]]) -> None:

@@ -403,3 +403,186 @@ async def test_expired_locks_are_ignored_and_swept(config, owner):
         assert [r[0] for r in rows] == [again.token]  # the expired one was swept
     finally:
         await db.close()
+
+
+# Fixes after the audit of issue 27 -------------------------------------------------------
+
+
+async def tree_of(client, path: str = "/dav/") -> list[str]:
+    r = await client.request("PROPFIND", path, headers={"depth": "1"})
+    return hrefs(r.text)
+
+
+@pytest.mark.parametrize("overwrite", ["T", None])
+async def test_copy_or_move_onto_an_ancestor_of_the_source_is_refused(client, overwrite):
+    """Apache's rule (403): a destination that holds the source would be removed with
+    the source in it; nothing changes."""
+    for folder in ("/dav/qq", "/dav/qq/cc"):
+        assert (await client.request("MKCOL", folder)).status_code == 201
+    await client.put("/dav/qq/cc/f.txt", content=b"f")
+    await client.put("/dav/qq/other.txt", content=b"o")
+    before = await tree_of(client, "/dav/qq/")
+    extra = {} if overwrite is None else {"overwrite": overwrite}
+    for method, source, destination in (
+        ("COPY", "/dav/qq/cc/", "/dav/qq/"),
+        ("MOVE", "/dav/qq/cc/", "/dav/qq/"),
+        ("MOVE", "/dav/qq/cc/f.txt", "/dav/qq"),
+        ("COPY", "/dav/qq/cc/f.txt", "/dav/QQ/cc"),
+        ("MOVE", "/dav/qq/cc", "http://127.0.0.1:8000/dav/QQ/"),
+    ):
+        r = await client.request(method, source, headers={"destination": destination, **extra})
+        assert r.status_code in (403, 502), (method, source, destination, r.status_code)
+        if r.status_code == 403:
+            assert "holds the source" in r.text
+    assert await tree_of(client, "/dav/qq/") == before
+    assert (await client.get("/dav/qq/cc/f.txt")).content == b"f"
+    assert (await client.get("/dav/qq/other.txt")).content == b"o"
+
+
+async def test_move_of_a_file_takes_depth_0_but_a_folder_does_not(client):
+    await client.put("/dav/m.txt", content=b"m")
+    r = await client.request(
+        "MOVE", "/dav/m.txt", headers={"destination": "/dav/n.txt", "depth": "0"}
+    )
+    assert r.status_code == 201
+    assert (await client.get("/dav/n.txt")).content == b"m"
+    await client.request("MKCOL", "/dav/mf")
+    r = await client.request("MOVE", "/dav/mf", headers={"destination": "/dav/mg", "depth": "0"})
+    assert r.status_code == 400
+
+
+async def test_http_preconditions_on_every_change(client):
+    """RFC 9110 §13.1: If-Match, If-None-Match and If-Unmodified-Since are evaluated
+    with the ETag and Last-Modified a GET answers; 412 when false, nothing changed."""
+    assert (await client.put("/dav/cond.txt", content=b"one")).status_code == 201
+    etag = (await client.head("/dav/cond.txt")).headers.get("etag")
+    put = client.put
+    # PUT: If-None-Match: * only creates; If-Match must name the current ETag.
+    assert (
+        await put("/dav/cond.txt", content=b"x", headers={"if-none-match": "*"})
+    ).status_code == 412
+    assert (
+        await put("/dav/cond.txt", content=b"x", headers={"if-match": '"0000"'})
+    ).status_code == 412
+    assert (await put("/dav/new.txt", content=b"n", headers={"if-match": "*"})).status_code == 412
+    assert (await client.get("/dav/new.txt")).status_code == 404
+    old = {"if-unmodified-since": "Sun, 06 Nov 1994 08:49:37 GMT"}
+    assert (await put("/dav/cond.txt", content=b"x", headers=old)).status_code == 412
+    assert (await client.get("/dav/cond.txt")).content == b"one"
+    assert (
+        await put("/dav/new.txt", content=b"n", headers={"if-none-match": "*"})
+    ).status_code == 201
+    r = await put("/dav/cond.txt", content=b"two", headers={"if-match": etag})
+    assert r.status_code == 204
+    etag = r.headers.get("etag")
+    # DELETE, PROPPATCH, COPY and MOVE (on their source), LOCK on what exists.
+    stale = {"if-match": '"0000"'}
+    assert (await client.delete("/dav/cond.txt", headers=stale)).status_code == 412
+    r = await client.request(
+        "PROPPATCH",
+        "/dav/cond.txt",
+        content=proppatch_body("<Z:a>1</Z:a>"),
+        headers={**XML, **stale},
+    )
+    assert r.status_code == 412
+    for method in ("COPY", "MOVE"):
+        r = await client.request(
+            method, "/dav/cond.txt", headers={"destination": "/dav/c2.txt", **stale}
+        )
+        assert r.status_code == 412
+    assert (await lock(client, "/dav/cond.txt", **stale)).status_code == 412
+    assert (await client.request("MKCOL", "/dav/nf", headers={"if-match": "*"})).status_code == 412
+    assert (await client.get("/dav/cond.txt")).content == b"two"
+    assert (await client.get("/dav/c2.txt")).status_code == 404
+    # A folder has no ETag: `If-Match: *` holds on it, any tag fails.
+    await client.request("MKCOL", "/dav/fo")
+    assert (await client.delete("/dav/fo", headers=stale)).status_code == 412
+    assert (await client.delete("/dav/fo", headers={"if-none-match": "*"})).status_code == 412
+    assert (await client.delete("/dav/fo", headers={"if-match": "*"})).status_code == 204
+    assert (await client.delete("/dav/cond.txt", headers={"if-match": etag})).status_code == 204
+
+
+async def test_lock_owner_and_lock_counts_are_capped(config, client, owner):
+    from app.webdav import locks as locks_module
+
+    big_owner = "<D:owner>" + "x" * 5000 + "</D:owner>"
+    body = LOCKINFO.format(scope="shared").replace("<D:owner>tests</D:owner>", big_owner)
+    r = await client.request("LOCK", "/dav/l.txt", content=body.encode(), headers=XML)
+    assert r.status_code == 400 and "owner" in r.text
+    await client.put("/dav/l.txt", content=b"l")
+    for _ in range(locks_module.MOST_LOCKS_PER_PATH):
+        assert (await lock(client, "/dav/l.txt", "shared")).status_code == 200
+    r = await lock(client, "/dav/l.txt", "shared")
+    assert r.status_code == 507 and "locks" in r.text
+    found = await propfind(client, "/dav/l.txt", "0", propfind_body("<D:lockdiscovery/>"))
+    assert found.text.count("<D:activelock>") == locks_module.MOST_LOCKS_PER_PATH
+
+
+async def test_locks_per_account_are_capped(config, owner, monkeypatch):
+    from app.catalog.open import open_catalog
+    from app.webdav import locks as locks_module
+    from app.webdav.locks import DavLocks, TooManyLocks
+
+    monkeypatch.setattr(locks_module, "MOST_LOCKS_PER_ACCOUNT", 3)
+    db = await open_catalog(config)
+    try:
+        locks = DavLocks(db)
+        account = owner[0].id
+        for name in ("a", "b", "c"):
+            await locks.take(
+                account, name, f"/dav/{name}", depth="0", scope="exclusive", lock_owner="",
+                seconds=60,
+            )  # fmt: skip
+        with pytest.raises(TooManyLocks, match="3 locks"):
+            await locks.take(
+                account, "d", "/dav/d", depth="0", scope="exclusive", lock_owner="", seconds=60
+            )
+    finally:
+        await db.close()
+
+
+async def test_dead_property_values_and_totals_are_capped(client):
+    from app.webdav.properties import MOST_TOTAL_CHARS, MOST_VALUE_CHARS
+
+    await client.request("MKCOL", "/dav/kc")
+    big = "<Z:big>" + "b" * MOST_VALUE_CHARS + "</Z:big>"
+    r = await client.request(
+        "PROPPATCH", "/dav/kc", content=proppatch_body(big + "<Z:ok>1</Z:ok>"), headers=XML
+    )
+    assert r.status_code == 207
+    assert "507 Insufficient Storage" in r.text and "424 Failed Dependency" in r.text
+    assert "at most" in r.text  # in words
+    r = await propfind(
+        client,
+        "/dav/kc",
+        "0",
+        propfind_body('<Z:big xmlns:Z="urn:test"/>', '<Z:ok xmlns:Z="urn:test"/>'),
+    )
+    assert "bbbb" not in r.text and "404 Not Found" in r.text
+    # Many values that are each under the cap, but not all together.
+    each = MOST_VALUE_CHARS // 2
+    count = MOST_TOTAL_CHARS // each + 1
+    sets = "".join(f"<Z:p{n}>" + "v" * each + f"</Z:p{n}>" for n in range(count))
+    r = await client.request("PROPPATCH", "/dav/kc", content=proppatch_body(sets), headers=XML)
+    assert r.status_code == 207 and "507 Insufficient Storage" in r.text
+    r = await propfind(client, "/dav/kc", "0", propfind_body('<Z:p0 xmlns:Z="urn:test"/>'))
+    assert "vvvv" not in r.text
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le"])
+async def test_a_doctype_is_refused_whatever_the_encoding(client, encoding):
+    await client.request("MKCOL", "/dav/kd")
+    declared = "utf-16" if encoding.startswith("utf-16") else encoding
+    text = (
+        f'<?xml version="1.0" encoding="{declared}"?>'
+        '<!DOCTYPE D:propertyupdate [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;">]>'
+        '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:test">'
+        "<D:set><D:prop><Z:e>&b;</Z:e></D:prop></D:set></D:propertyupdate>"
+    )
+    body = text.encode(encoding)
+    if encoding == "utf-16-le":
+        body = b"\xff\xfe" + body
+    r = await client.request("PROPPATCH", "/dav/kd", content=body, headers=XML)
+    assert r.status_code == 400 and "DOCTYPE" in r.text
+    r = await propfind(client, "/dav/kd", "0", propfind_body('<Z:e xmlns:Z="urn:test"/>'))
+    assert "aaaa" not in r.text

@@ -11,6 +11,7 @@ from typing import Any
 from app.common.http import RESPONSE_DATE
 from app.server import peers
 from app.server.peers import (
+    SLASHED_DAV_TARGET,
     UNKNOWN_ADDRESS,
     ConnectionLimits,
     ProtocolFactory,
@@ -32,8 +33,9 @@ async def test_a_request_finds_its_connection_through_the_factory_that_made_it()
     disconnect: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     date_box = [b"date: Mon, 07 Dec 2026 21:36:57 GMT\r\n"]
     connection = SimpleNamespace(
-        open=one.open, _address="192.0.2.7", request=None, date_box=date_box
-    )
+        open=one.open, _address="192.0.2.7", request=None, date_box=date_box,
+        slashed_dav_target=True,
+    )  # fmt: skip
     one.open[disconnect] = connection  # as PeerAwareProtocol.connection_made files itself
     seen: list[str] = []
 
@@ -48,6 +50,9 @@ async def test_a_request_finds_its_connection_through_the_factory_that_made_it()
     assert connection.request is request
     # ... and the Date its answer carries (Stario's box, read when the head is written).
     assert request.state[RESPONSE_DATE] is date_box
+    # ... and whether its WebDAV target lost a trailing slash, told once.
+    assert request.state[SLASHED_DAV_TARGET] is True
+    assert connection.slashed_dav_target is False
     del one.open[disconnect]  # as connection_lost
     assert peer_address(request) == UNKNOWN_ADDRESS
 

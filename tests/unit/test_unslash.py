@@ -39,3 +39,16 @@ def test_a_slashed_target_reaches_its_route(sent: bytes, routed: bytes) -> None:
 )
 def test_other_targets_are_left_alone(sent: bytes) -> None:
     assert unslashed(sent) == sent
+
+
+@pytest.mark.parametrize(
+    ("sent", "slashed"),
+    [
+        (b"DELETE /dav/a.txt/ HTTP/1.1\r\n", True),
+        (b"DELETE /dav/l/frag/#ment HTTP/1.1\r\n", True),
+        (b"POST /tus/ HTTP/1.1\r\n", False),  # not WebDAV: nothing to tell its handler
+        (b"DELETE /dav/a.txt HTTP/1.1\r\n", False),
+    ],
+)
+def test_the_handler_is_told_a_webdav_slash_was_taken_off(sent: bytes, slashed: bool) -> None:
+    assert _unslash(memoryview(bytearray(sent)), len(sent)) is slashed

@@ -25,8 +25,15 @@ from app.access.gate import principal
 from app.accounts.quotas import Reservation
 from app.accounts.store import account_by_id
 from app.catalog.protocol import Database, is_disk_full
-from app.downloads.serve import serve_file
-from app.downloads.validators import strong_etag
+from app.common.http import response_date
+from app.downloads.serve import header_list, serve_file
+from app.downloads.validators import (
+    Precondition,
+    evaluate_preconditions,
+    modified_at,
+    sent_modified,
+    strong_etag,
+)
 from app.features.dav.bodies import (
     MOST_BODY_BYTES,
     BadBody,
@@ -35,7 +42,7 @@ from app.features.dav.bodies import (
     propfind_of,
     proppatch_of,
 )
-from app.features.dav.urls import DAV_METHODS, DAV_PATH_ROUTES, DAV_PREFIX, DAV_ROOT_ROUTES
+from app.features.dav.urls import DAV_PATH_ROUTES, DAV_PREFIX, DAV_ROOT_ROUTES
 from app.features.dav.views import (
     LIVE_PROPERTIES,
     QUOTA_PROPERTIES,
@@ -50,6 +57,7 @@ from app.features.dav.views import (
     lock_answer,
     multistatus,
     response,
+    xml_text,
 )
 from app.files.store import FileRow, files_changed, remove_files, rename_file
 from app.folders.store import (
@@ -65,7 +73,7 @@ from app.ingest.intake import Destination, OnProgress, Uploads
 from app.ingest.names import display_name
 from app.ingest.pipeline import Ingest, IngestedFile, IngestError, OverQuota, ingest_stream
 from app.server.body import declared_length, read_body
-from app.server.peers import BODY_READ, request_ended
+from app.server.peers import BODY_READ, SLASHED_DAV_TARGET, request_ended
 from app.webdav.conditions import (
     BadIf,
     ResourceState,
@@ -74,7 +82,8 @@ from app.webdav.conditions import (
     resources_named,
     state_tokens,
 )
-from app.webdav.locks import DavLocks, Lock, LockConflict, timeout_seconds
+from app.webdav.locks import DavLocks, Lock, LockConflict, TooManyLocks, timeout_seconds
+from app.webdav.methods import DAV_METHODS
 from app.webdav.properties import (
     Change,
     TooManyProperties,
@@ -224,8 +233,49 @@ class Dav:
                         423,
                         f"{lock.path} is locked: send its lock token in an If header",
                         "<D:lock-token-submitted><D:href>"
-                        f"{_xml_text(lock.path)}</D:href></D:lock-token-submitted>",
+                        f"{xml_text(lock.path)}</D:href></D:lock-token-submitted>",
                     )
+
+    async def found_at(self, c: Context, owner: str, parts: tuple[str, ...]) -> Resource | None:
+        """What the request's own path names. A file is never at a path written with a
+        trailing slash (RFC 3986: `/dav/a/` and `/dav/a` are two resources; Apache's
+        mod_dav answers 404 too), so `DELETE /dav/file.txt/` deletes nothing."""
+        found = await resolve(self.db, owner, parts)
+        if found is not None and found.file is not None and _slashed(c):
+            return None
+        return found
+
+    def check_preconditions(self, c: Context, found: Resource | None) -> None:
+        """RFC 9110 §13.1 on what this request changes (its target, for COPY and MOVE
+        their source): If-Match, If-None-Match and If-Unmodified-Since, judged by the
+        ETag and Last-Modified a GET of the file answers; 412 when one is false. A
+        folder has no ETag and its GET no Last-Modified: `*` in If-Match or
+        If-None-Match sees that it exists, an entity-tag never matches it, and
+        If-Unmodified-Since is ignored (§13.1.4); where nothing is, If-Match never holds."""
+        if_match = header_list(c, "if-match")
+        if_none_match = header_list(c, "if-none-match")
+        if found is not None and found.file is not None:
+            row = found.file
+            outcome = evaluate_preconditions(
+                strong_etag(row.sha256),
+                sent_modified(modified_at(row.created_at), response_date(c)),
+                if_match=if_match,
+                if_none_match=if_none_match,
+                if_unmodified_since=c.req.headers.get("if-unmodified-since"),
+            )
+            # Not a GET: a false If-None-Match is 412 too, never 304 (§13.1.2).
+            met = outcome is Precondition.PROCEED
+        else:
+            exists = found is not None
+            met = (if_match is None or (exists and _is_any(if_match))) and not (
+                exists and if_none_match is not None and _is_any(if_none_match)
+            )
+        if not met:
+            raise DavError(
+                412,
+                "If-Match, If-None-Match or If-Unmodified-Since does not hold"
+                " for what is at this path now: nothing was changed",
+            )
 
     async def state_of(self, c: Context, owner: str, url: str | None) -> ResourceState | None:
         try:
@@ -331,7 +381,7 @@ class Dav:
         except BadBody as exc:
             raise DavError(400, str(exc)) from None
         parts = parts_of(c.req.path)
-        found = await resolve(self.db, owner, parts)
+        found = await self.found_at(c, owner, parts)
         if found is None:
             raise DavError(404, "nothing is at this path")
         resources = [found]
@@ -387,9 +437,10 @@ class Dav:
         except BadBody as exc:
             raise DavError(400, str(exc)) from None
         parts = parts_of(c.req.path)
-        found = await resolve(self.db, owner, parts)
+        found = await self.found_at(c, owner, parts)
         if found is None:
             raise DavError(404, "nothing is at this path")
+        self.check_preconditions(c, found)
         await self.guard(c, owner, [(path_key(found.parts), False)])
         href = href_of(found.parts, folder=found.is_folder)
         protected = [x for x in changes if x.name in LIVE_PROPERTIES]
@@ -402,8 +453,18 @@ class Dav:
             return
         try:
             await change(self.db, owner, found.id, changes)
-        except TooManyProperties:
-            answer = response(href, [(507, [empty_element(x.name) for x in changes])])
+        except TooManyProperties as exc:
+            # RFC 4918 §9.2.1: 507 for what could not be stored, 424 for the rest
+            # (all or nothing); the words say which limit.
+            broke = set(exc.names) or {x.name for x in changes}
+            answer = response(
+                href,
+                [
+                    (507, [empty_element(x.name) for x in _once(changes) if x.name in broke]),
+                    (424, [empty_element(x.name) for x in _once(changes) if x.name not in broke]),
+                ],
+                exc.message,
+            )
             w.respond(multistatus([answer]), XML_TYPE, 207)
             return
         answer = response(href, [(200, [empty_element(x.name) for x in _once(changes)])])
@@ -411,7 +472,7 @@ class Dav:
 
     async def get(self, c: Context, w: Writer) -> None:
         owner = principal(c).account_id
-        found = await resolve(self.db, owner, parts_of(c.req.path))
+        found = await self.found_at(c, owner, parts_of(c.req.path))
         if found is None:
             raise DavError(404, "nothing is at this path")
         if found.file is not None:
@@ -439,9 +500,12 @@ class Dav:
         parent = await folder_at(self.db, owner, parts[:-1])
         if parent is None:
             raise DavError(409, "the folder to put this file in does not exist: MKCOL it first")
-        found = await resolve(self.db, owner, parts)
+        found = await self.found_at(c, owner, parts)
         if found is not None and found.folder is not None:
             raise DavError(405, "a folder is at this path")
+        if _slashed(c):
+            raise DavError(409, "a path ending in / names a folder: PUT a file without the /")
+        self.check_preconditions(c, found)
         key = path_key(parts)
         await self.guard(c, owner, [(key, False), (path_key(parts[:-1]), False)])
         config = self.uploads.config
@@ -470,6 +534,7 @@ class Dav:
         parent = await folder_at(self.db, owner, parts[:-1])
         if parent is None:
             raise DavError(409, "the folder to make this one in does not exist")
+        self.check_preconditions(c, None)
         await self.guard(c, owner, [(path_key(parts), False), (path_key(parts[:-1]), False)])
         try:
             await create_folder(self.db, owner, parent.id, _folder_name(parts[-1]))
@@ -483,9 +548,10 @@ class Dav:
         parts = parts_of(c.req.path)
         if not parts:
             raise DavError(403, "the root of your files cannot be deleted")
-        found = await resolve(self.db, owner, parts)
+        found = await self.found_at(c, owner, parts)
         if found is None:
             raise DavError(404, "nothing is at this path")
+        self.check_preconditions(c, found)
         await self.guard(
             c, owner, [(path_key(parts), found.is_folder), (path_key(parts[:-1]), False)]
         )
@@ -501,11 +567,14 @@ class Dav:
         if overwrite not in ("T", "F"):
             raise DavError(400, "Overwrite is T or F")
         depth = (c.req.headers.get("depth") or "infinity").strip().lower()
-        if depth not in ("0", "infinity") or (moving and depth != "infinity"):
-            raise DavError(400, "Depth is 0 or infinity for COPY, infinity for MOVE")
-        source = await resolve(self.db, owner, parts)
+        if depth not in ("0", "infinity"):
+            raise DavError(400, "Depth is 0 or infinity")
+        source = await self.found_at(c, owner, parts)
         if source is None:
             raise DavError(404, "nothing is at this path")
+        if moving and source.is_folder and depth != "infinity":
+            # RFC 4918 §9.9.2: a folder moves whole; a file may say Depth: 0.
+            raise DavError(400, "a folder is moved with Depth: infinity (or no Depth)")
         if not parts:
             raise DavError(403, "the root of your files cannot be copied or moved")
         if not to_parts:
@@ -515,6 +584,10 @@ class Dav:
             raise DavError(403, "the source and the destination are the same")
         if source.is_folder and to_key.startswith(source_key + "/"):
             raise DavError(403, "a folder cannot go inside itself")
+        if source_key.startswith(to_key + "/"):
+            # Overwriting it would remove the source with it (Apache's mod_dav: 403).
+            raise DavError(403, "the destination holds the source: it cannot be replaced by it")
+        self.check_preconditions(c, source)
         parent = await folder_at(self.db, owner, to_parts[:-1])
         if parent is None:
             raise DavError(409, "the destination's folder does not exist")
@@ -611,6 +684,8 @@ class Dav:
         root = await self.read_xml(c, w)
         seconds = timeout_seconds(c.req.headers.get("timeout"))
         now = self.locks.clock()
+        found = await self.found_at(c, owner, parts)
+        self.check_preconditions(c, found)
         if root is None:
             await self._refresh(c, w, owner, key, seconds, now)
             return
@@ -622,10 +697,11 @@ class Dav:
         if depth_header not in ("0", "infinity"):
             raise DavError(400, "a lock's Depth is 0 or infinity")
         depth: Any = depth_header
-        found = await resolve(self.db, owner, parts)
         parent = await folder_at(self.db, owner, parts[:-1]) if parts else None
         if found is None and parent is None:
             raise DavError(409, "the folder this lock's path is in does not exist")
+        if found is None and _slashed(c):
+            raise DavError(409, "a path ending in / names a folder: MKCOL it first")
         await self.guard(c, owner, [])
         try:
             lock = await self.locks.take(
@@ -641,6 +717,9 @@ class Dav:
             raise DavError(
                 423, "something here is locked already", "<D:no-conflicting-lock/>"
             ) from None
+        except TooManyLocks as exc:
+            # RFC 4918 §11.5: the server cannot store what the request needs.
+            raise DavError(507, str(exc)) from None
         status = 200
         if found is None and parent is not None:
             # A lock on an unmapped URL makes an empty file there (RFC 4918 §7.3).
@@ -706,8 +785,14 @@ def _once(changes: Sequence[Change]) -> list[Change]:
     return list(seen.values())
 
 
-def _xml_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _slashed(c: Context) -> bool:
+    """Whether the request's target ended in / (app/server/peers.py took it off)."""
+    return bool(c.state.get(SLASHED_DAV_TARGET))
+
+
+def _is_any(value: str) -> bool:
+    """An If-Match or If-None-Match of `*`: any current representation."""
+    return value.strip(" \t") == "*"
 
 
 def _file_name(raw: str) -> str:

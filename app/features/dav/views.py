@@ -53,7 +53,7 @@ def href_in(folder_href: str, name: str, *, folder: bool) -> str:
     return folder_href + quote(name, safe="") + ("/" if folder else "")
 
 
-def _text(value: str) -> str:
+def xml_text(value: str) -> str:
     """`value` as XML character data (most names need no escaping: no copy then)."""
     if "&" in value or "<" in value or ">" in value:
         return escape(value)
@@ -109,15 +109,20 @@ def multistatus(responses: Iterable[str]) -> bytes:
             + "</D:multistatus>").encode()  # fmt: skip
 
 
-def response(href: str, propstats: Sequence[tuple[int, Sequence[str]]]) -> str:
-    """One D:response: a propstat per status that has properties."""
+def response(
+    href: str, propstats: Sequence[tuple[int, Sequence[str]]], description: str = ""
+) -> str:
+    """One D:response: a propstat per status that has properties, and why in words
+    (its responsedescription) when there is something to say."""
     body = "".join(
         f"<D:propstat><D:prop>{''.join(props)}</D:prop>"
         f"<D:status>{status_line(status)}</D:status></D:propstat>"
         for status, props in propstats
         if props
     )
-    return f"<D:response><D:href>{_text(href)}</D:href>{body}</D:response>"
+    if description:
+        body += f"<D:responsedescription>{xml_text(description)}</D:responsedescription>"
+    return f"<D:response><D:href>{xml_text(href)}</D:href>{body}</D:response>"
 
 
 def status_response(href: str, status: int) -> str:
@@ -166,15 +171,17 @@ def live_properties(
     account's used bytes and the bytes still free (None: no limit)."""
     found: dict[PropertyName, str] = {}
     name = resource.parts[-1] if resource.parts else ""
-    found[(DAV, "displayname")] = f"<D:displayname>{_text(name)}</D:displayname>"
+    found[(DAV, "displayname")] = f"<D:displayname>{xml_text(name)}</D:displayname>"
     row: FileRow | None = resource.file
     created = row.created_at if row is not None else resource.folder.created_at  # type: ignore[union-attr]
     found[(DAV, "creationdate")], found[(DAV, "getlastmodified")] = date_elements(created, dates)
     if row is not None:
         found[(DAV, "resourcetype")] = "<D:resourcetype/>"
         found[(DAV, "getcontentlength")] = f"<D:getcontentlength>{row.size}</D:getcontentlength>"
-        found[(DAV, "getcontenttype")] = f"<D:getcontenttype>{_text(row.mime)}</D:getcontenttype>"
-        found[(DAV, "getetag")] = f"<D:getetag>{_text(strong_etag(row.sha256))}</D:getetag>"
+        found[(DAV, "getcontenttype")] = (
+            f"<D:getcontenttype>{xml_text(row.mime)}</D:getcontenttype>"
+        )
+        found[(DAV, "getetag")] = f"<D:getetag>{xml_text(strong_etag(row.sha256))}</D:getetag>"
     else:
         found[(DAV, "resourcetype")] = "<D:resourcetype><D:collection/></D:resourcetype>"
     found[(DAV, "supportedlock")] = SUPPORTED_LOCK
