@@ -16,8 +16,14 @@ from app.catalog.protocol import Database
 from app.files.store import FileRow, get_file, list_files
 from app.folders.store import ROOT, FolderRow, get_folder, list_children
 
-# A folder's whole listing is read at once; past this a PROPFIND lists no more.
-MOST_FILES_LISTED = 1_000_000
+# A folder's whole listing is read and answered at once (about 0.4 KB of XML a file:
+# 100,000 files is some 40 MB), so a folder holding more is refused in words rather
+# than listed in part: a sync client would take a missing file for a deleted one.
+MOST_FILES_LISTED = 100_000
+
+
+class FolderTooBig(Exception):
+    """A folder holding more files than WebDAV lists (`MOST_FILES_LISTED`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +121,13 @@ class Listing:
 async def children(db: Database, owner: str, folder_id: str) -> Listing:
     """What is directly in the folder: its folders and its files, by name."""
     folders = await list_children(db, owner, folder_id)
-    files = await list_files(db, owner, limit=MOST_FILES_LISTED, folder=folder_id)
+    files = await list_files(db, owner, limit=MOST_FILES_LISTED + 1, folder=folder_id)
+    if len(files) > MOST_FILES_LISTED:
+        raise FolderTooBig(
+            f"this folder holds more than {MOST_FILES_LISTED:,} files, more than WebDAV"
+            " lists at once: move some into folders of their own (the Files screen"
+            " and the API list it page by page)"
+        )
     files.sort(key=lambda row: name_key(row.name))
     return Listing(folders, files)
 

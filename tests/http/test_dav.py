@@ -586,3 +586,20 @@ async def test_a_doctype_is_refused_whatever_the_encoding(client, encoding):
     assert r.status_code == 400 and "DOCTYPE" in r.text
     r = await propfind(client, "/dav/kd", "0", propfind_body('<Z:e xmlns:Z="urn:test"/>'))
     assert "aaaa" not in r.text
+
+
+async def test_a_folder_over_the_listing_cap_is_refused_in_words_not_listed_in_part(
+    client, monkeypatch
+):
+    """A sync client takes a file missing from a listing for a deleted one."""
+    from app.webdav import tree
+
+    monkeypatch.setattr(tree, "MOST_FILES_LISTED", 3)
+    assert (await client.request("MKCOL", "/dav/many")).status_code == 201
+    for n in range(4):
+        assert (await client.put(f"/dav/many/{n}.txt", content=b"x")).status_code == 201
+    listed = await client.request("PROPFIND", "/dav/many/", headers={"depth": "1"})
+    assert listed.status_code == 507 and "more than 3 files" in listed.text
+    assert (await client.get("/dav/many/")).status_code == 507
+    alone = await client.request("PROPFIND", "/dav/many/", headers={"depth": "0"})
+    assert alone.status_code == 207

@@ -92,7 +92,15 @@ from app.webdav.properties import (
     properties_of,
     properties_of_many,
 )
-from app.webdav.tree import Resource, children, descendants, folder_at, path_key, resolve
+from app.webdav.tree import (
+    FolderTooBig,
+    Resource,
+    children,
+    descendants,
+    folder_at,
+    path_key,
+    resolve,
+)
 
 type Spawn = Callable[[Coroutine[Any, Any, None]], object]
 type ClosedRequests = Callable[[str, Sequence[str]], Awaitable[None]]
@@ -871,7 +879,10 @@ def _handler(dav: Dav, method: str) -> Callable[[Context, Writer], Awaitable[Non
         # before then would meet Stario's 308 (app/server/peers.py).
         request_ended(c, w)
         try:
-            await act(c, w)
+            try:
+                await act(c, w)
+            except FolderTooBig as exc:
+                raise DavError(507, str(exc)) from None
         except DavError as error:
             unread = not c.state.get(BODY_READ) and (
                 bool(declared_length(c)) or "transfer-encoding" in c.req.headers
