@@ -22,8 +22,9 @@ Stario lacks; how that was seen; where it is covered.
   (measured, tests/server/test_limits_server.py): peers.py (`reap`) closes the
   connections furthest behind the rate.
 - A trailing slash is answered with its own 308 before routing, which tus clients
-  under Node and `curl -T -` do not follow (observed): peers.py (`_unslash`) hands
-  `/tus/` and `/uploads/` to their routes.
+  under Node and `curl -T -` do not follow, nor WebDAV clients for PROPFIND or MKCOL
+  (observed): peers.py (`_unslash`) hands `/tus/`, `/uploads/` and `/dav/.../` to
+  their routes, and tells a WebDAV handler a slash was taken off.
 - Its own early answers (413 over the body cap, 400 for a target it will not
   route, 408 for a stalled small body, 431, the 308) are plain text written from
   compiled code with no hook (measured, pinned by tests/unit/test_early_answers.py):
@@ -33,6 +34,10 @@ Stario lacks; how that was seen; where it is covered.
   tests/server/test_lingering_server.py): lingering.py lingers before the close.
 - `same_origin()` refuses cross-site commands in plain text only (read): origin.py
   is its rule, copied, answered in JSON on the API and file routes.
+- No CORS (read): cors.py answers preflights from the route tree and serves the
+  origins `--cors-origins` lists, with a token only (tests/http/test_cors.py).
+- `Vary: Accept-Encoding` only on the answers it did compress, decided after the
+  head is sent (read, and REDbot's BAD): vary.py adds it before every handler.
 - No interim (1xx) responses: `Writer.write_headers(104)` raises (probed):
   interim.py writes one to the connection's transport before the answer starts
   (the IETF draft's 104, tests/server/test_ietf_optimistic.py).
