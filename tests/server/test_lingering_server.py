@@ -71,6 +71,23 @@ def put_head(server: RunningServer, *, token: str, length: int, host: str | None
     ).encode()
 
 
+# Each test on the module's server connects from an address of its own: the server
+# hears a closed connection's end a moment after the client has moved on, so with
+# one shared address a test could find the last one's connections still counted
+# against --max-connections-per-address 2 and be refused with 429 (seen in CI).
+CASE_ADDRESSES = {
+    "over the file size cap": "127.0.0.11",
+    "over the request body cap": "127.0.0.12",
+    "another host name": "127.0.0.13",
+}
+TOO_MANY_ADDRESS = "127.0.0.14"
+LINGER_ADDRESS = "127.0.0.15"
+
+
+def connection_from(server: RunningServer, address: str) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port_of(server)), source_address=(address, 0))
+
+
 @pytest.mark.parametrize(
     ("case", "status"),
     [
@@ -90,7 +107,7 @@ def test_a_refusal_before_the_body_is_read_reaches_a_client_still_sending(
                                       host="elsewhere.example"),
     }[case]  # fmt: skip
     for _ in range(5):
-        with socket.create_connection(("127.0.0.1", port_of(server))) as sock:
+        with connection_from(server, CASE_ADDRESSES[case]) as sock:
             status_line, answer = full_json_answer(send_all_then_read(sock, head))
         assert status_line.split()[1] == status, status_line
         assert answer["error"]
@@ -102,11 +119,10 @@ def test_the_429_for_one_connection_too_many_reaches_a_client_still_sending(
     strict_server: RunningServer,
 ) -> None:
     server = strict_server
-    port = port_of(server)
-    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+    held = [connection_from(server, TOO_MANY_ADDRESS) for _ in range(2)]
     try:
         for _ in range(5):
-            with socket.create_connection(("127.0.0.1", port)) as sock:
+            with connection_from(server, TOO_MANY_ADDRESS) as sock:
                 answer = send_all_then_read(sock, put_head(server, token=server.token,
                                                            length=2 * MiB))  # fmt: skip
             status_line, refusal = full_json_answer(answer)
@@ -123,7 +139,8 @@ def test_a_lingering_connection_ends_when_the_client_has_read_the_answer(
     """No body at all after the head: the server's end (FIN) follows the answer at
     once, so a client reading until the end is not kept waiting for the bound."""
     server = strict_server
-    with socket.create_connection(("127.0.0.1", port_of(server)), timeout=10) as sock:
+    with connection_from(server, LINGER_ADDRESS) as sock:
+        sock.settimeout(10)
         sock.sendall(put_head(server, token=server.token, length=2 * MiB))
         sock.settimeout(1.5)  # under the 2 s linger: the end must come before it
         answer = b""
