@@ -71,14 +71,15 @@ def put_head(server: RunningServer, *, token: str, length: int, host: str | None
     ).encode()
 
 
-# Each test on the module's server connects from an address of its own: the server
-# hears a closed connection's end a moment after the client has moved on, so with
-# one shared address a test could find the last one's connections still counted
-# against --max-connections-per-address 2 and be refused with 429 (seen in CI).
-CASE_ADDRESSES = {
-    "over the file size cap": "127.0.0.11",
-    "over the request body cap": "127.0.0.12",
-    "another host name": "127.0.0.13",
+# Each connection to the module's server comes from an address of its own. A refused
+# client gets its whole answer and leaves at once, while the server is still reading
+# and throwing away the rest of that body (app/server/lingering.py); until it has, the
+# connection counts against --max-connections-per-address 2, and a client coming back
+# from the same address at once can be refused with 429 (seen in CI, under load).
+CASE_NETWORKS = {
+    "over the file size cap": "127.0.11",
+    "over the request body cap": "127.0.12",
+    "another host name": "127.0.13",
 }
 TOO_MANY_ADDRESS = "127.0.0.14"
 LINGER_ADDRESS = "127.0.0.15"
@@ -106,8 +107,8 @@ def test_a_refusal_before_the_body_is_read_reaches_a_client_still_sending(
         "another host name": put_head(server, token=server.token, length=2 * MiB,
                                       host="elsewhere.example"),
     }[case]  # fmt: skip
-    for _ in range(5):
-        with connection_from(server, CASE_ADDRESSES[case]) as sock:
+    for n in range(1, 6):
+        with connection_from(server, f"{CASE_NETWORKS[case]}.{n}") as sock:
             status_line, answer = full_json_answer(send_all_then_read(sock, head))
         assert status_line.split()[1] == status, status_line
         assert answer["error"]

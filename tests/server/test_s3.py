@@ -310,8 +310,15 @@ async def test_resumable_uploads_on_s3_with_a_sqlite_catalog(
     assert await unfinished_resumable(config) == 1  # its multipart upload stays
 
 
-async def test_zip_archives_of_files_on_s3(tmp_path: Path, seaweed: Seaweed) -> None:
-    """Laid out from temp copies of the objects, served from S3 by range."""
+async def test_zip_archives_of_files_on_s3(
+    tmp_path: Path, seaweed: Seaweed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Laid out from temp copies of the objects, served from S3 by range; the copies
+    are gone after. They are made in a temp dir of this test's own, so that another
+    test's S3 work at the same moment (the suite runs on two workers) is not counted."""
+    temp_dir = tmp_path / "tmp"
+    temp_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_dir))
     config = s3_config(tmp_path / "data", seaweed)
     bodies = {"one.bin": os.urandom(PART_BYTES + 99), "two.txt": b"two\n" * 1000}
     async with signed_in_client(config) as client:
@@ -329,7 +336,7 @@ async def test_zip_archives_of_files_on_s3(tmp_path: Path, seaweed: Seaweed) -> 
         part = await client.get(made.json()["url"], headers={"range": "bytes=100-200099"})
         assert part.status_code == 206
         assert part.content == whole.content[100:200100]
-    assert not list(Path(tempfile.gettempdir()).glob("stowage-s3-*"))
+    assert not list(temp_dir.glob("stowage-s3-*"))
 
 
 async def test_check_reconciles_the_bucket_with_the_catalog(
