@@ -12,6 +12,9 @@ from stario.markup.types import Attrs
 from app.common.http import NotJson, parse_json
 
 MAX_FORM_BYTES = 16 * 1024
+# Far more fields than any of the app's forms has; a body with more is refused (400),
+# as parse_qs would otherwise raise a bare ValueError (a 500).
+MAX_FORM_FIELDS = 20
 # A form body must arrive whole in this time. Stario's body timeout notices only
 # silence, so without it a client sending a byte every few seconds would hold its
 # connection forever (uploads have --min-upload-rate instead; a form is too small
@@ -45,7 +48,11 @@ async def read_form(c: Context) -> dict[str, str]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise FormError("the form is not UTF-8") from None
-    return {key: values[-1] for key, values in parse_qs(text, max_num_fields=20).items()}
+    try:
+        fields = parse_qs(text, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # parse_qs's "Max number of fields exceeded"
+        raise FormError(f"the form has more than {MAX_FORM_FIELDS} fields") from None
+    return {key: values[-1] for key, values in fields.items()}
 
 
 # Forms that work without scripts (lane A) ---------------------------------------------

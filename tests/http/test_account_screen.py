@@ -127,6 +127,19 @@ async def test_a_wrong_current_password_is_refused_next_to_its_field(config, own
         assert "That is not your current password." in patched.text
 
 
+async def test_a_form_of_too_many_fields_is_refused_in_words(config, owner):
+    """Over 20 fields was a 500 (parse_qs's ValueError); now a 400 next to the form,
+    and nothing changed."""
+    async with fresh_client(config) as app:
+        me = await browser(app)
+        fields = {f"extra{n}": "x" for n in range(21)}
+        body = form(current=PASSWORD, new=NEW_PASSWORD, again=NEW_PASSWORD, **fields)
+        refused = await me.post("/account/password", body, HTML)
+        assert refused.status_code == 400
+        assert "The form has more than 20 fields." in refused.text
+        assert await signs_in(app, PASSWORD) == 303
+
+
 async def test_wrong_current_passwords_are_throttled_like_sign_ins(config, owner):
     async with fresh_client(config) as app:
         me = await browser(app)
