@@ -5,6 +5,7 @@ that one file, check its hash and keep it under assets/vendor/ (git-ignored).
 """
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -55,7 +56,16 @@ def ensure_datastar(uv: str | None, target: Path = BUNDLE_PATH) -> bool:
                 f"known sha256 {DATASTAR_SHA256}; refusing to serve it"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
-        staged = target.with_suffix(".part")
-        shutil.copyfile(fetched, staged)
-        staged.replace(target)
+        # A staging name of this process's own: two processes fetching at once (two
+        # nodes started together, the suite's two workers) each put a whole, verified
+        # copy in place, and the second rename only replaces the first's equal bytes.
+        fd, staged_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(fd)
+        staged = Path(staged_name)
+        try:
+            shutil.copyfile(fetched, staged)
+            staged.chmod(0o644)
+            staged.replace(target)
+        finally:
+            staged.unlink(missing_ok=True)
     return True
