@@ -23,7 +23,10 @@ def display_name(raw: str) -> str:
             kept.append(" " if category in ("Zl", "Zp") or char in "\t\r\n" else "")
         else:
             kept.append(char)
-    name = " ".join("".join(kept).split()).strip(" .")
+    # A leading dot stays (".bashrc", ".gitignore": a sync tool must store what it
+    # syncs, and folders keep theirs too); trailing dots and spaces go, as Windows
+    # drops them on save; a name of nothing but dots is no name (".", "..").
+    name = " ".join("".join(kept).split()).rstrip(" .")
     if len(name) > MAX_NAME_CHARS:
         stem, dot, extension = name.rpartition(".")
         if dot and stem and 0 < len(extension) <= 16:

@@ -109,6 +109,27 @@ async def test_mkcol_put_propfind_get_with_stored_names(client):
     assert folder.status_code == 200 and "2026/" in folder.text
 
 
+async def test_dotfiles_and_dot_folders_are_kept_as_named(client):
+    """What a sync tool or a file manager writes: `.gitignore`, macOS's `._name` and
+    `.DS_Store`, a `.config` folder; a trailing dot or a name of dots is refused."""
+    assert (await client.request("MKCOL", "/dav/.config")).status_code == 201
+    for path in ("/dav/.gitignore", "/dav/._photo.jpg", "/dav/.DS_Store", "/dav/.config/.x"):
+        assert (await client.put(path, content=b"dot")).status_code == 201, path
+        got = await client.get(path)
+        assert got.status_code == 200 and got.content == b"dot", path
+    listing = await propfind(client, "/dav")
+    assert sorted(hrefs(listing.text)) == sorted(
+        ["/dav/", "/dav/.config/", "/dav/.DS_Store", "/dav/.gitignore", "/dav/._photo.jpg"]
+    )
+    files = (await client.get("/api/files")).json()["files"]
+    assert sorted(f["path"] for f in files) == sorted(
+        ["/.DS_Store", "/._photo.jpg", "/.config/.x", "/.gitignore"]
+    )
+    for refused in ("/dav/notes.", "/dav/..."):
+        r = await client.put(refused, content=b"x")
+        assert r.status_code == 400, refused
+
+
 async def test_propfind_depths_props_and_bad_bodies(client):
     await client.put("/dav/a.txt", content=b"a")
     r = await propfind(client, "/dav", depth="infinity")

@@ -349,7 +349,8 @@ NAMES = [
     ("evil\r\nSet-Cookie: owned=1.txt", TEXT, "evil Set-Cookie: owned=1.txt", None),
     ("日本語.png", PNG, "日本語.png", "RiBenYu.png"),
     ("a" * 296 + ".txt", TEXT, "a" * 251 + ".txt", "a" * 251 + ".txt"),
-    ("..\\..\\x", TEXT, "_.._x", "_.._x"),
+    # A leading dot stays in the name, not in the ASCII fallback (a hidden file there).
+    ("..\\..\\x", TEXT, ".._.._x", "_.._x"),
     (" . ", TEXT, "unnamed", "unnamed"),
 ]
 

@@ -174,7 +174,8 @@ async def test_fuzzed_file_signals_never_fail_or_leak(client, config, body):
 def test_display_names_are_safe_and_stable(raw):
     name = display_name(raw)
     assert 0 < len(name) <= MAX_NAME_CHARS
-    assert "/" not in name and "\\" not in name and name == name.strip(" .")
+    assert "/" not in name and "\\" not in name and name == name.strip(" ").rstrip(".")
+    assert name.strip(".")  # never ".", ".." or only dots
     assert not re.search(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]", name)
     assert display_name(name) == name
     header = content_disposition("attachment", name)

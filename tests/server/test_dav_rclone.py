@@ -42,12 +42,15 @@ def _name(rng: random.Random, i: int) -> str:
 
 
 def make_tree(root: Path, seed: int = 27) -> None:
-    """FILES files: a 5 MB one, three empty ones, the rest 1 B-8 KiB of random bytes,
-    in folders up to four deep."""
+    """FILES files: a 5 MB one, two dotfiles (one in a dot-folder), three empty ones,
+    the rest 1 B-8 KiB of random bytes, in folders up to four deep."""
     rng = random.Random(seed)
     (root / "big").mkdir(parents=True)
     (root / "big" / "video 5MB.bin").write_bytes(rng.randbytes(BIG))
-    made = 1
+    (root / ".gitignore").write_bytes(b"*.log\n")
+    (root / ".config").mkdir()
+    (root / ".config" / ".settings.json").write_bytes(b'{"sync": true}\n')
+    made = 3
     i = 0
     while made < FILES:
         top = TOPS[i % len(TOPS)]

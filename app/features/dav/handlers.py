@@ -811,7 +811,7 @@ def _file_name(raw: str) -> str:
         raise DavError(
             400,
             f"{raw!r} cannot be a file's name here (control characters,"
-            " a leading or trailing space or dot, or over 255 characters)",
+            " a leading or trailing space, a trailing dot, or over 255 characters)",
         )
     return given
 

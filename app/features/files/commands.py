@@ -163,7 +163,7 @@ def new_name(raw: object) -> str:
     if name == UNNAMED and raw.strip() != UNNAMED:
         raise RenameError(
             "name has nothing that can be shown (control characters, separators and"
-            " leading or trailing dots are removed from names)"
+            " trailing dots are removed from names)"
         )
     return name
 
