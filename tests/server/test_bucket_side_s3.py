@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from tests.support.fixtures import add_account, s3_config, start_server, stowage_check
 from tests.support.moto import Moto
+from tests.support.presigned import SHORTEST_SECONDS, seconds_until_expired
 from tests.support.seaweed import Seaweed
 
 from app.catalog.open import open_catalog
@@ -306,10 +307,10 @@ async def test_an_expired_get_url(multipart: tuple[S3Store, str, str], s3: S3) -
         content_type="text/plain",
         content_disposition='attachment; filename="e.txt"',
         cache_control="private",
-        seconds=1,
+        seconds=SHORTEST_SECONDS,
     )
     assert (await asyncio.to_thread(http, "GET", url))[0] == 200
-    await asyncio.sleep(2.2)
+    await asyncio.sleep(seconds_until_expired(url))
     status, _, body = await asyncio.to_thread(http, "GET", url)
     if is_moto(s3):
         assert (status, body) == (200, b"expiring")  # moto ignores X-Amz-Expires

@@ -22,6 +22,7 @@ from tests.support.fixtures import (
     s3_config,
     start_server,
 )
+from tests.support.presigned import SHORTEST_SECONDS, seconds_until_expired
 from tests.support.seaweed import Seaweed
 
 from app.config import Config
@@ -212,9 +213,9 @@ def test_an_expired_url_is_refused_by_the_store(
     direct_server: tuple[RunningServer, Config],
 ) -> None:
     server, config = direct_server
-    entry = _upload(server, "soon.bin", b"gone in a second")
+    entry = _upload(server, "soon.bin", b"gone in a moment")
 
-    async def signed_for_one_second() -> str:
+    async def signed_for_a_moment() -> str:
         store = await open_store(config)
         try:
             assert isinstance(store, S3Store)
@@ -223,14 +224,14 @@ def test_an_expired_url_is_refused_by_the_store(
                 content_type="application/octet-stream",
                 content_disposition="attachment",
                 cache_control="no-store",
-                seconds=1,
+                seconds=SHORTEST_SECONDS,
             )
         finally:
             await store.aclose()
 
-    url = asyncio.run(signed_for_one_second())
-    assert httpx.get(url).content == b"gone in a second"
-    time.sleep(2.5)
+    url = asyncio.run(signed_for_a_moment())
+    assert httpx.get(url).content == b"gone in a moment"
+    time.sleep(seconds_until_expired(url))
     late = httpx.get(url)
     assert late.status_code == 403 and "expired" in late.text.lower()
     # Edited to another key (another file of the bucket): refused too.
