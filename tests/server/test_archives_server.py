@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.curl import CURL, curl, head_of, open_blobs, upload
+from tests.support.curl import CURL, blob_opened, curl, head_of, open_blobs, upload
 from tests.support.fixtures import RunningServer
 
 pytestmark = pytest.mark.slow
@@ -96,8 +96,7 @@ def test_a_reader_that_hangs_up_releases_the_files(server: RunningServer, tmp_pa
         [CURL, "--silent", *server.curl_auth, "--limit-rate", "200K", "-o", os.devnull, url]
     )
     try:
-        time.sleep(1)
-        assert open_blobs(pid, file_id) == 1  # mid-download
+        assert blob_opened(pid, file_id) == 1  # mid-download (80 s at 200K/s)
     finally:
         reader.terminate()
         reader.wait(5)

@@ -186,10 +186,17 @@ def test_links_without_a_limit_redirect_and_links_with_one_count_through_the_nod
         assert "etag" in counted.headers
         anyone.get(limited["url"] + "/file")
         assert anyone.get(limited["url"] + "/file").status_code == 410
-    time.sleep(1.0)  # the log's rows are written by a task, in batches
-    count, log = _share_state(server, limited["id"])
+    # The log's rows are written by a task, in batches: waited for, up to 10 s.
+    deadline = time.monotonic() + 10
+    while True:
+        count, log = _share_state(server, limited["id"])
+        free_count, free_log = _share_state(server, free["id"])
+        settled = len(log) == 2 and all(row["completed"] for row in log) and len(free_log) == 3
+        if settled or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert count == 2 and len(log) == 2 and all(row["completed"] for row in log)
-    count, log = _share_state(server, free["id"])
+    count, log = free_count, free_log
     # Handed out twice (302s), sent once by the node (the embedded one).
     assert count == 3 and len(log) == 3
 

@@ -350,7 +350,9 @@ async def test_an_empty_file_needs_no_session(tmp_path: Path, seaweed: Seaweed) 
 async def test_abandoned_and_expired_sessions_leave_nothing(
     tmp_path: Path, seaweed: Seaweed
 ) -> None:
-    config = s3_config(tmp_path / "data", seaweed, upload_expiry="2")
+    # Long enough for `left` to be opened and sent a part before the sweep may take it,
+    # on a loaded machine (the suite runs on two workers).
+    config = s3_config(tmp_path / "data", seaweed, upload_expiry="6")
     body = body_of(PART + 1)
     async with signed_in_client(config) as client, httpx.AsyncClient() as s3:
         dropped = await open_session(client, body, name="dropped.zip")
@@ -363,7 +365,7 @@ async def test_abandoned_and_expired_sessions_leave_nothing(
         assert await unfinished_resumable(config) == 1
         assert await usage(config) == len(body)
         # Nobody asks again: after --upload-expiry the sweep aborts it.
-        for _ in range(40):
+        for _ in range(100):
             await asyncio.sleep(0.25)
             if await unfinished_resumable(config) == 0:
                 break

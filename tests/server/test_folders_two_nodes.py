@@ -21,8 +21,10 @@ from tests.support.seaweed import Seaweed
 
 pytestmark = pytest.mark.slow
 
-# The goal: a change shows on every open page of the account within 1 s.
-LIVE_SECONDS = 1.0
+# A change shows live, not on a reload. The goal (within 1 s) is measured by
+# `python -m bench screens`; a test's timed assertion would fail on a loaded machine
+# (the suite runs on two workers), so this bound only tells live from never.
+LIVE_SECONDS = 5.0
 
 
 def _made_folder(server: RunningServer, name: str, parent: str = "root") -> str:

@@ -27,6 +27,10 @@ from tests.support.fixtures import ROOT, bearer, start_server
 from tests.support.live import LiveStream, port_of
 
 pytestmark = pytest.mark.slow
+# Seconds added to every "ended by the rate floor within ..." bound: the suite runs on
+# two workers on a 2-core machine, and a judgement due at 4 s may come at 5. The bounds
+# still tell the floor's judgement from the 30 s body timeout it replaces.
+LOAD_MARGIN = 3
 MiB = 1024 * 1024
 _start = contextmanager(start_server)
 
@@ -208,25 +212,25 @@ def test_crawling_uploads_of_every_transport_end_with_408_and_nothing_kept(tmp_p
             ended = results[kind]
             assert ended.status == 408, kind
             assert ended.error() == "the upload was too slow: under 10 KiB/s over 3 seconds"
-            assert ended.seconds < grace + 3, kind
+            assert ended.seconds < grace + 3 + LOAD_MARGIN, kind
         continued = results["small raw body after 100-continue"]
         interim = b"HTTP/1.1 100 Continue\r\n\r\n"
         assert continued.answer.startswith(interim)
         continued.answer = continued.answer.removeprefix(interim)
         assert continued.status == 408
         assert continued.error() == "the upload was too slow: under 10 KiB/s over 3 seconds"
-        assert continued.seconds < grace + 3
+        assert continued.seconds < grace + 3 + LOAD_MARGIN
         small = results["small raw body"]  # refused by the connection, before the handler
         assert small.status == 408
         assert small.error() == "the request was too slow: under 10 KiB/s over 3 seconds"
-        assert small.seconds < grace + 3
+        assert small.seconds < grace + 3 + LOAD_MARGIN
         datastar = results["datastar"]
         assert datastar.status == 200
         assert b"text/event-stream" in datastar.answer
         assert b"the upload was too slow" in datastar.body
         crawled = results["fast then crawling"]
         assert crawled.status == 408
-        assert window <= crawled.seconds < window + 3
+        assert window <= crawled.seconds < window + 3 + LOAD_MARGIN
         assert temp_file_seen.is_set()
         idle = results["keep-alive after an upload"]
         assert idle.status == 201
@@ -396,8 +400,8 @@ def test_1100_tricklers_and_200_idle_connections_do_not_lock_out_ordinary_client
         # (every trickler still ends within the window, asserted below).
         assert outcomes["408"] >= 120
         assert len(idle_held) >= 150
-        assert longest < grace + window
-        assert max(i.seconds for i in idle) < grace + window
+        assert longest < grace + window + LOAD_MARGIN
+        assert max(i.seconds for i in idle) < grace + window + LOAD_MARGIN
         assert server.process.poll() is None
         with server.http() as http:
             assert len(http.get("/api/files").json()["files"]) == 20
@@ -548,7 +552,8 @@ def test_reconnecting_tricklers_from_many_addresses_leave_room_for_ordinary_requ
                 downloads[r.json()["files"][0]["url"]] = hashlib.sha256(data).hexdigest()
         live = LiveStream(server)
         honest_data = os.urandom(48 * MiB)
-        honest = UploadInFlight(server, honest_data, seconds=8)
+        # Long enough to be still going after the 20 requests below on a loaded machine.
+        honest = UploadInFlight(server, honest_data, seconds=12)
         flood = subprocess.Popen(
             [sys.executable, "-m", "tests.support.tricklers", str(port), token, "1100",
              "2", str(addresses + 1), "30"],
@@ -594,7 +599,10 @@ def test_reconnecting_tricklers_from_many_addresses_leave_room_for_ordinary_requ
             f" ({', '.join(f'{s:.2f}' for _, s in served)}); the tricklers met {answered}"
         )
         assert [ok for ok, _ in served] == [True] * 20
-        assert max(seconds for _, seconds in served) < 1
+        # Served, not locked out (that would be the client's 10 s timeout); the seconds
+        # are printed above, and a loaded machine (the suite runs on two workers) must
+        # not fail a request that took 1.2 s.
+        assert max(seconds for _, seconds in served) < 5
         assert isinstance(honest.outcome, httpx.Response)
         assert honest.outcome.status_code == 201
         assert (
@@ -662,11 +670,13 @@ def refuses_connections(port: int) -> bool:
 def test_sigterm_lets_an_upload_in_flight_finish_and_refuses_new_connections(tmp_path):
     data = os.urandom(24 * MiB)
     with running(tmp_path, "--shutdown-timeout", "15") as server:
-        upload = UploadInFlight(server, data, seconds=2.5)
+        # Long enough to be still in flight once the listener is seen closed, on a
+        # loaded machine (the suite runs on two workers).
+        upload = UploadInFlight(server, data, seconds=6)
         wait_for_temp_file(server.data_dir)
         server.process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
-        deadline = signalled + 2
+        deadline = signalled + 2 + LOAD_MARGIN
         while not refuses_connections(port_of(server)):
             assert time.monotonic() < deadline, "still accepting after SIGTERM"
             time.sleep(0.05)
@@ -691,7 +701,7 @@ def test_sigterm_lets_an_upload_in_flight_finish_and_refuses_new_connections(tmp
 
 def test_sigterm_ends_an_upload_that_outlasts_the_timeout_with_nothing_stored(tmp_path):
     with running(tmp_path, "--shutdown-timeout", "1") as server:
-        upload = UploadInFlight(server, os.urandom(40 * MiB), seconds=10)
+        upload = UploadInFlight(server, os.urandom(40 * MiB), seconds=20)
         wait_for_temp_file(server.data_dir)
         server.process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
@@ -699,7 +709,9 @@ def test_sigterm_ends_an_upload_that_outlasts_the_timeout_with_nothing_stored(tm
         stopped = time.monotonic() - signalled
         upload.thread.join()
         print(f"\nthe server stopped {stopped:.1f} s after SIGTERM; the upload: {upload.outcome!r}")
-        assert stopped < 5  # the timeout, Stario's one-second force-close, and clean-up
+        # The timeout, Stario's one-second force-close, and clean-up; far from the
+        # upload's 20 s.
+        assert stopped < 5 + LOAD_MARGIN
         assert not (
             isinstance(upload.outcome, httpx.Response) and upload.outcome.status_code == 201
         )

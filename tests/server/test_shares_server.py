@@ -118,11 +118,14 @@ def test_the_last_allowed_download_is_reserved_while_it_runs(
     url = server.base_url + made["url"] + "/file"
     slow = tmp_path / "slow.bin"
     # A slow first download holds the one download the link allows...
+    # ~8 s at 4 MB/s: still running when the second comes, however loaded the machine.
     first = threading.Thread(
-        target=curl, args=("--limit-rate", "16M", "-o", str(slow), url), daemon=True
+        target=curl, args=("--limit-rate", "4M", "-o", str(slow), url), daemon=True
     )
     first.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while not (slow.exists() and slow.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the first has begun to arrive
     second = curl("-o", "/dev/null", "-w", "%{http_code}", url)
     assert second.stdout == b"409"  # ...so a second, meanwhile, cannot pass the limit
     first.join(30)

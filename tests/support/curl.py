@@ -4,6 +4,7 @@ blobs a server holds open."""
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,15 @@ def head_of(raw: bytes) -> tuple[int, dict[str, list[str]]]:
         name, _, value = line.partition(":")
         headers.setdefault(name.strip().lower(), []).append(value.strip())
     return int(status_line.split()[1]), headers
+
+
+def blob_opened(pid: int, file_id: str, seconds: float = 10) -> int:
+    """`open_blobs` once the server has opened the blob (a reader just started may not
+    have reached it yet on a loaded machine), or after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (count := open_blobs(pid, file_id)) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
 
 
 def open_blobs(pid: int, file_id: str) -> int:
