@@ -7,13 +7,12 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.curl import CURL, blob_opened, curl, head_of, open_blobs, upload
+from tests.support.curl import CURL, curl, head_of, open_blobs_when, upload
 from tests.support.fixtures import RunningServer
 
 pytestmark = pytest.mark.slow
@@ -96,14 +95,11 @@ def test_a_reader_that_hangs_up_releases_the_files(server: RunningServer, tmp_pa
         [CURL, "--silent", *server.curl_auth, "--limit-rate", "200K", "-o", os.devnull, url]
     )
     try:
-        assert blob_opened(pid, file_id) == 1  # mid-download (80 s at 200K/s)
+        assert open_blobs_when(pid, file_id, 1) == 1  # mid-download (80 s at 200K/s)
     finally:
         reader.terminate()
         reader.wait(5)
-    deadline = time.monotonic() + 5
-    while open_blobs(pid, file_id) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert open_blobs(pid, file_id) == 0
+    assert open_blobs_when(pid, file_id, 0, seconds=5) == 0
     got = curl(server, "-o", os.devnull, "-w", "%{http_code}", url)
     assert got.stdout == b"200"
 

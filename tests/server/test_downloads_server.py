@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.curl import CURL, blob_opened, curl, head_of, open_blobs, upload
+from tests.support.curl import CURL, curl, head_of, open_blobs_when, upload
 from tests.support.fixtures import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -109,13 +109,10 @@ def test_a_reader_that_hangs_up_releases_the_file(server: RunningServer, tmp_pat
         [CURL, "--silent", *server.curl_auth, "--limit-rate", "200K", "-o", os.devnull,
          server.base_url + file["url"]]
     )  # fmt: skip
-    assert blob_opened(pid, file["id"]) == 1  # mid-download (80 s at 200K/s)
+    assert open_blobs_when(pid, file["id"], 1) == 1  # mid-download (80 s at 200K/s)
     reader.terminate()
     reader.wait(5)
-    deadline = time.monotonic() + 5
-    while open_blobs(pid, file["id"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert open_blobs(pid, file["id"]) == 0
+    assert open_blobs_when(pid, file["id"], 0, seconds=5) == 0
     # and the server is fine
     got = curl(server, "-o", os.devnull, "-w", "%{http_code}", server.base_url + file["url"])
     assert got.stdout == b"200"

@@ -86,7 +86,7 @@ LINGER_ADDRESS = "127.0.0.15"
 
 
 def connection_from(server: RunningServer, address: str) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", port_of(server)), source_address=(address, 0))
+    return connections_from(port_of(server), address, 1)[0]
 
 
 @pytest.mark.parametrize(

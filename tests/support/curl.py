@@ -43,11 +43,11 @@ def head_of(raw: bytes) -> tuple[int, dict[str, list[str]]]:
     return int(status_line.split()[1]), headers
 
 
-def blob_opened(pid: int, file_id: str, seconds: float = 10) -> int:
-    """`open_blobs` once the server has opened the blob (a reader just started may not
-    have reached it yet on a loaded machine), or after `seconds`."""
+def open_blobs_when(pid: int, file_id: str, wanted: int, seconds: float = 10) -> int:
+    """`open_blobs` once it is `wanted` (a reader just started may not have reached the
+    blob yet, nor a closed one been let go, on a loaded machine), or after `seconds`."""
     deadline = time.monotonic() + seconds
-    while (count := open_blobs(pid, file_id)) == 0 and time.monotonic() < deadline:
+    while (count := open_blobs(pid, file_id)) != wanted and time.monotonic() < deadline:
         time.sleep(0.05)
     return count
 
